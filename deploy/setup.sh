@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# deploy/setup.sh: idempotent installer for a Debian/Ubuntu machine.
+#  1. installs the Debian packages dockhand needs to build, test and run its local stack
+#     (apt is skipped entirely when everything is already installed);
+#  2. fetches the Kafka broker jars with Maven, once, into deploy/.stack/kafka-libs/
+#     (git-ignored; a marker file records the POM it came from).
+# Run as root, or as a user with sudo. Safe to run again at any time.
+# Environment: DH_SETUP_SKIP_APT=1 skips step 1; DH_STACK_KAFKA_LIBS overrides the cache dir.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PACKAGES=(
+    build-essential cmake ninja-build pkg-config
+    librdkafka-dev libhiredis-dev libjansson-dev libcmocka-dev
+    libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
+    redis-server openjdk-17-jre-headless maven kcat
+    clang-format uuid-runtime curl procps
+)
+# Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):
+# only ask apt for it when node or npm is missing.
+NODE_PACKAGES=(nodejs npm)
+
+pkg_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+install_packages() {
+    local missing=() p
+    if [[ "${DH_SETUP_SKIP_APT:-0}" == 1 ]]; then
+        log "DH_SETUP_SKIP_APT=1: not checking Debian packages"
+        return 0
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        die "dpkg-query not found: deploy/setup.sh supports Debian/Ubuntu (apt) only; install the equivalents of: ${PACKAGES[*]} ${NODE_PACKAGES[*]} by hand, then rerun with DH_SETUP_SKIP_APT=1"
+    fi
+    for p in "${PACKAGES[@]}"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        for p in "${NODE_PACKAGES[@]}"; do
+            pkg_installed "$p" || missing+=("$p")
+        done
+    fi
+    if ((${#missing[@]} == 0)); then
+        log "all Debian packages already installed"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        die "apt-get not found, cannot install: ${missing[*]}; install them by hand, then rerun with DH_SETUP_SKIP_APT=1"
+    fi
+    log "installing: ${missing[*]}"
+    # Keep package scripts from starting services (redis-server would otherwise start
+    # a system instance on 6379 where an init system runs); our stack starts its own.
+    local policy=/usr/sbin/policy-rc.d added_policy=0
+    if [[ ! -e "$policy" ]]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+        added_policy=1
+    fi
+    local rc=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || rc=$?
+    if ((rc == 0)); then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    if ((added_policy)); then
+        as_root rm -f "$policy"
+    fi
+    ((rc == 0)) || die "apt-get failed (exit $rc) installing: ${missing[*]}"
+    # Where systemd runs, make sure the packaged instance is not left enabled/running.
+    if [[ " ${missing[*]} " == *" redis-server "* ]] && [[ -d /run/systemd/system ]]; then
+        as_root systemctl disable --now redis-server >/dev/null 2>&1 || true
+    fi
+    log "packages installed"
+}
+
+fetch_kafka_jars() {
+    local pom="$DH_ROOT/deploy/kafka/pom.xml" libs="$DH_STACK_KAFKA_LIBS"
+    local marker="$libs/$DH_KAFKA_LIBS_MARKER_NAME" want have="" tmp
+    [[ -r "$pom" ]] || die "$pom not found"
+    want="$(sha256_of "$pom")"
+    if [[ -r "$marker" ]]; then
+        read -r have <"$marker" || true
+    fi
+    if [[ "$have" == "$want" ]] && compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
+        log "Kafka jars already in $libs"
+        return 0
+    fi
+    need_cmd mvn "install maven (deploy/setup.sh does, unless DH_SETUP_SKIP_APT=1)"
+    log "fetching Kafka jars with Maven into $libs"
+    mkdir -p "$(dirname "$libs")"
+    tmp="$(mktemp -d "$(dirname "$libs")/.kafka-libs.XXXXXX")"
+    if ! (cd "$DH_ROOT/deploy/kafka" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime); then
+        rm -rf "$tmp"
+        die "Maven could not fetch the Kafka jars (see the output above)"
+    fi
+    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || {
+        rm -rf "$tmp"
+        die "Maven ran but brought no kafka_2.13 jar"
+    }
+    printf '%s\n' "$want" >"$tmp/$DH_KAFKA_LIBS_MARKER_NAME"
+    rm -rf "$libs"
+    mv "$tmp" "$libs"
+    log "Kafka jars ready: $(find "$libs" -name '*.jar' | wc -l) jars in $libs"
+}
+
+main() {
+    header "setup: Debian packages"
+    install_packages
+    header "setup: Kafka jars"
+    fetch_kafka_jars
+}
+
+main "$@"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# deploy/test.sh: the project's test command (README; .ci/run calls it on a clean checkout).
+#   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
+#   (unit, then integration, then e2e). Exits non-zero if any phase fails.
+# Options:
+#   --sanitize   also build build-asan/ with -DDH_SANITIZE=ON and run the unit tests there
+# Environment:
+#   DH_KEEP_STACK=1            leave the local stack running at exit (default: stop it)
+#   DH_TEST_TIMEOUT_UNIT/INTEGRATION/E2E   default per-test CTest timeout in seconds for
+#                                          tests that set none (120/600/900)
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+sanitize=0
+for arg in "$@"; do
+    case "$arg" in
+    --sanitize) sanitize=1 ;;
+    -h | --help)
+        sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown option '$arg' (try --help)" ;;
+    esac
+done
+
+cd "$DH_ROOT"
+JOBS="$(nproc 2>/dev/null || echo 2)"
+failed=()
+
+stack_started=0
+finish() {
+    local rc=$?
+    if ((stack_started)) && [[ "${DH_KEEP_STACK:-0}" != 1 ]]; then
+        header "stop local stack (DH_KEEP_STACK=1 keeps it)"
+        deploy/stack.sh down || rc=1
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+
+# run_label <build-dir> <label> <parallel> <timeout>
+run_label() {
+    local dir="$1" label="$2" jobs="$3" timeout="$4"
+    header "ctest -L $label ($dir, -j$jobs, default timeout ${timeout}s)"
+    if ! ctest --test-dir "$dir" --output-on-failure --no-tests=ignore \
+        -j"$jobs" --timeout "$timeout" -L "^${label}\$"; then
+        failed+=("$label ($dir)")
+    fi
+}
+
+header "setup"
+deploy/setup.sh
+
+header "configure (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_COMPILE_WARNING_AS_ERROR=ON
+
+header "build (build/)"
+cmake --build build -j "$JOBS"
+
+if [[ -f tests/contracts/package.json ]]; then
+    header "contract tooling (npm)"
+    if [[ -f tests/contracts/package-lock.json ]]; then
+        (cd tests/contracts && npm ci --no-audit --no-fund)
+    else
+        (cd tests/contracts && npm install --no-audit --no-fund)
+    fi
+fi
+
+if ((sanitize)); then
+    header "configure + build with sanitizers (build-asan/)"
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDH_SANITIZE=ON \
+        -DCMAKE_COMPILE_WARNING_AS_ERROR=ON
+    cmake --build build-asan -j "$JOBS"
+    run_label build-asan unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
+fi
+
+header "local stack"
+stack_started=1
+deploy/stack.sh up
+eval "$(deploy/stack.sh env)"
+
+run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
+run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
+run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
+
+header "summary"
+if ((${#failed[@]} > 0)); then
+    log "FAILED: ${failed[*]}"
+    exit 1
+fi
+log "all test phases passed"

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# tests/stack/test_stack.sh: checks deploy/stack.sh against the real local stack.
+# Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed"; exit 0 iff all pass.
+# It stops the stack on purpose (down, kafka-stop, redis-stop): run it serially with
+# other tests that use the stack. If the stack was up when it began, it is up at the end.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+# shellcheck source=../../deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+
+STACK="$DH_ROOT/deploy/stack.sh"
+KAFKA_PORT="${DH_STACK_KAFKA_PORT:-39092}"
+CTRL_PORT="${DH_STACK_KAFKA_CONTROLLER_PORT:-39093}"
+REDIS_PORT="${DH_STACK_REDIS_PORT:-36379}"
+BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+RUN_DIR="$DH_STACK_DIR/run"
+KAFKA_CONF="$DH_STACK_DIR/kafka/server.properties"
+OUT="$(mktemp -d)"
+TOKEN="stacktest-$$-$(date +%s%N)"
+
+passed=0
+failed=0
+ok() {
+    printf 'ok - %s\n' "$1"
+    passed=$((passed + 1))
+}
+not_ok() {
+    printf 'not ok - %s\n' "$1"
+    failed=$((failed + 1))
+    if [[ -n "${2:-}" && -s "$2" ]]; then
+        sed 's/^/#   /' "$2" | tail -n 30
+    fi
+}
+# check <description> <cmd...>
+check() {
+    local desc="$1"
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# ---- helpers ---------------------------------------------------------------------
+was_up=0
+foreign_pid=""
+cleanup() {
+    local rc=$?
+    if [[ -n "$foreign_pid" ]]; then
+        kill "$foreign_pid" 2>/dev/null || true
+    fi
+    if ((was_up)); then
+        "$STACK" up >"$OUT/restore.log" 2>&1 || {
+            echo "# could not bring the stack back up:"
+            sed 's/^/#   /' "$OUT/restore.log"
+        }
+    fi
+    rm -rf "$OUT"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# run_stack <name> <args...>: runs deploy/stack.sh; output in $OUT/<name>.log; sets
+# $elapsed_ms and returns its exit status.
+elapsed_ms=0
+run_stack() {
+    local name="$1" start rc=0
+    shift
+    start="$(now_ms)"
+    "$STACK" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+    elapsed_ms=$(($(now_ms) - start))
+    return "$rc"
+}
+
+# our_processes: pids of any Kafka or Redis of this stack (by argv / working dir).
+our_processes() {
+    local p pid cmd cwd redis_dir
+    redis_dir=""
+    if [[ -d "$DH_STACK_DIR/redis" ]]; then
+        redis_dir="$(cd "$DH_STACK_DIR/redis" && pwd -P)"
+    fi
+    for p in /proc/[0-9]*; do
+        pid="${p#/proc/}"
+        cmd="$(pid_cmdline "$pid")"
+        if [[ "$cmd" == *"kafka.Kafka $KAFKA_CONF"* ]]; then
+            printf '%s kafka\n' "$pid"
+        elif [[ "$cmd" == *redis-server* && -n "$redis_dir" ]]; then
+            cwd="$(readlink "$p/cwd" 2>/dev/null || true)"
+            if [[ "$cwd" == "$redis_dir" ]]; then
+                printf '%s redis\n' "$pid"
+            fi
+        fi
+    done
+}
+
+ports_free() {
+    ! port_open "$KAFKA_PORT" && ! port_open "$CTRL_PORT" && ! port_open "$REDIS_PORT"
+}
+
+# A PATH holding everything of the current PATH except java.
+path_without_java() {
+    local dir f n bin="$OUT/nojava-bin"
+    mkdir -p "$bin"
+    IFS=: read -r -a dirs <<<"$PATH"
+    for dir in "${dirs[@]}"; do
+        [[ -d "$dir" ]] || continue
+        for f in "$dir"/*; do
+            n="${f##*/}"
+            [[ "$n" == java || -e "$bin/$n" || ! -x "$f" ]] && continue
+            ln -s "$f" "$bin/$n"
+        done
+    done
+    printf '%s\n' "$bin"
+}
+
+need_cmd kcat
+need_cmd redis-cli
+
+if "$STACK" status >/dev/null 2>&1; then
+    was_up=1
+    echo "# the stack was up before the test; it will be brought back up at the end"
+fi
+
+# ---- up, twice ---------------------------------------------------------------------
+if run_stack up1 up; then
+    ok "up starts the stack ($((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100)) s)"
+else
+    not_ok "up starts the stack" "$OUT/up1.log"
+fi
+kafka_pid1="$(read_pid "$RUN_DIR/kafka.pid")"
+redis_pid1="$(read_pid "$RUN_DIR/redis.pid")"
+check "kafka pid file names a live process" pid_alive "${kafka_pid1:-0}"
+check "redis pid file names a live process" pid_alive "${redis_pid1:-0}"
+
+if run_stack up2 up && ((elapsed_ms < 5000)); then
+    ok "second up succeeds quickly ($elapsed_ms ms)"
+else
+    not_ok "second up succeeds quickly ($elapsed_ms ms)" "$OUT/up2.log"
+fi
+check "second up keeps the same kafka process" \
+    test "$(read_pid "$RUN_DIR/kafka.pid")" = "$kafka_pid1"
+check "second up keeps the same redis process" \
+    test "$(read_pid "$RUN_DIR/redis.pid")" = "$redis_pid1"
+
+if run_stack status status && grep -q '^kafka  up' "$OUT/status.log" &&
+    grep -q '^redis  up' "$OUT/status.log"; then
+    ok "status reports both services up (exit 0)"
+else
+    not_ok "status reports both services up (exit 0)" "$OUT/status.log"
+fi
+
+env_out="$("$STACK" env)"
+check "env prints eval-able exports" bash -c "eval \"\$1\" && \
+    [[ \$DH_KAFKA_BROKERS == $BOOTSTRAP && \$KAFKA_BOOTSTRAP_SERVERS == $BOOTSTRAP && \
+       \$DH_REDIS_URL == redis://127.0.0.1:$REDIS_PORT ]]" _ "$env_out"
+
+# ---- topics ----------------------------------------------------------------------------
+kcat -b "$BOOTSTRAP" -L -m 10 >"$OUT/metadata.txt" 2>&1 || true
+while read -r name parts _; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    check "topic $name exists with $parts partitions" \
+        grep -q "^ *topic \"$name\" with $parts partitions:" "$OUT/metadata.txt"
+done <"$DH_ROOT/deploy/topics.txt"
+check "topics.txt lists 12 topics, 6 partitions each" \
+    test "$(grep -cE '^[a-z_.]+ 6$' "$DH_ROOT/deploy/topics.txt")" = 12
+if run_stack topics topics && grep -q 'all 12 topics present' "$OUT/topics.log"; then
+    ok "topics is idempotent"
+else
+    not_ok "topics is idempotent" "$OUT/topics.log"
+fi
+auto="$(timeout 15 kcat -b "$BOOTSTRAP" -L -t "dh.autocreate.$TOKEN" -m 5 2>&1 || true)"
+no_partitions() { ! grep -q "with [1-9][0-9]* partitions" <<<"$1"; }
+check "brokers do not auto-create topics" no_partitions "$auto"
+
+# ---- data round trips ------------------------------------------------------------
+roundtrip_kafka() {
+    printf '%s\n' "$TOKEN" | timeout 20 kcat -b "$BOOTSTRAP" -P -t wms.putaway -p 3 \
+        -k "$TOKEN" -X acks=all 2>"$OUT/produce.log" || return 1
+    timeout 20 kcat -b "$BOOTSTRAP" -C -t wms.putaway -p 3 -o -20 -e -q \
+        -f '%k=%s\n' 2>"$OUT/consume.log" | grep -qx "$TOKEN=$TOKEN"
+}
+check "kafka produce/consume round trip (wms.putaway, acks=all)" roundtrip_kafka
+
+roundtrip_redis() {
+    [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SET "dh:test:$TOKEN" v1 EX 60)" == OK ]] &&
+        [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" GET "dh:test:$TOKEN")" == v1 ]]
+}
+check "redis SET/GET round trip" roundtrip_redis
+
+# ---- restarting one service (fault tests do this) --------------------------------
+if run_stack rstop redis-stop && ! port_open "$REDIS_PORT" && run_stack rstart redis-start &&
+    [[ "$(redis-cli -p "$REDIS_PORT" ping)" == PONG ]]; then
+    ok "redis-stop / redis-start restart Redis"
+else
+    not_ok "redis-stop / redis-start restart Redis" "$OUT/rstart.log"
+fi
+if run_stack kstop kafka-stop && ! port_open "$KAFKA_PORT" && run_stack kstart kafka-start &&
+    timeout 20 kcat -b "$BOOTSTRAP" -C -t wms.putaway -p 3 -o -20 -e -q -f '%k\n' 2>/dev/null |
+    grep -qx "$TOKEN"; then
+    ok "kafka-stop / kafka-start restart Kafka and keep its data"
+else
+    not_ok "kafka-stop / kafka-start restart Kafka and keep its data" "$OUT/kstart.log"
+fi
+
+# ---- down ------------------------------------------------------------------------------
+kafka_pid2="$(read_pid "$RUN_DIR/kafka.pid")"
+redis_pid2="$(read_pid "$RUN_DIR/redis.pid")"
+if run_stack down down; then
+    ok "down succeeds ($((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100)) s)"
+else
+    not_ok "down succeeds" "$OUT/down.log"
+fi
+check "down leaves no kafka/redis process of ours" test -z "$(our_processes)"
+both_gone() { ! pid_alive "$1" && ! pid_alive "$2"; }
+check "down stopped the processes named in the pid files" \
+    both_gone "${kafka_pid2:-0}" "${redis_pid2:-0}"
+check "down frees ports $KAFKA_PORT, $CTRL_PORT, $REDIS_PORT" ports_free
+check "down removes the pid files" \
+    test ! -e "$RUN_DIR/kafka.pid" -a ! -e "$RUN_DIR/redis.pid"
+check "down when nothing runs succeeds" run_stack down2 down
+if run_stack status2 status; then
+    not_ok "status exits non-zero when the stack is down"
+else
+    ok "status exits non-zero when the stack is down"
+fi
+
+# ---- broken dependencies fail fast and say what is missing ------------------------
+empty="$OUT/empty-libs"
+mkdir -p "$empty"
+if DH_STACK_KAFKA_LIBS="$empty" run_stack nolibs up; then
+    not_ok "up without Kafka jars fails"
+elif ((elapsed_ms < 5000)) && grep -q 'Kafka jars' "$OUT/nolibs.log" &&
+    grep -q 'deploy/setup.sh' "$OUT/nolibs.log"; then
+    ok "up without Kafka jars fails in $elapsed_ms ms naming the jars and deploy/setup.sh"
+else
+    not_ok "up without Kafka jars fails fast with a clear message ($elapsed_ms ms)" "$OUT/nolibs.log"
+fi
+
+nojava="$(path_without_java)"
+if PATH="$nojava" run_stack nojava up; then
+    not_ok "up without java fails"
+elif ((elapsed_ms < 5000)) && grep -q "missing dependency: java" "$OUT/nojava.log"; then
+    ok "up without java fails in $elapsed_ms ms naming java"
+else
+    not_ok "up without java fails fast with a clear message ($elapsed_ms ms)" "$OUT/nojava.log"
+fi
+check "failed ups started nothing" test -z "$(our_processes)"
+
+# A port held by a process that is not ours must be reported, not reused or killed.
+alt_port=$((REDIS_PORT + 11))
+if ! port_open "$alt_port"; then
+    mkdir -p "$OUT/foreign"
+    redis-server --port "$alt_port" --bind 127.0.0.1 --dir "$OUT/foreign" --save '' \
+        --appendonly no >"$OUT/foreign.log" 2>&1 &
+    foreign_pid=$!
+    wait_until 10 port_open "$alt_port" || true
+    if DH_STACK_REDIS_PORT="$alt_port" run_stack foreign up; then
+        not_ok "up refuses a Redis port held by another process"
+    elif grep -q "already in use by another process" "$OUT/foreign.log" &&
+        kill -0 "$foreign_pid" 2>/dev/null; then
+        ok "up refuses a Redis port held by another process (and leaves it alone)"
+    else
+        not_ok "up refuses a Redis port held by another process" "$OUT/foreign.log"
+    fi
+    kill "$foreign_pid" 2>/dev/null || true
+    wait "$foreign_pid" 2>/dev/null || true
+    foreign_pid=""
+fi
+
+printf '%d passed, %d failed\n' "$passed" "$failed"
+((failed == 0))
