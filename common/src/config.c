@@ -1,0 +1,742 @@
+/*
+ * Configuration from the environment: the only module that reads it. dh_config_load()
+ * walks the worker's tables once, validates every variable and collects every problem
+ * (so an operator fixes a deployment in one round), then freezes the result. KAFKA_*
+ * variables are carried through as librdkafka properties without validation: librdkafka
+ * itself rejects bad ones when the consumer applies them.
+ */
+#include "dockhand/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FILE_MAX     (64 * 1024) /* A secret file larger than this is a mistake. */
+#define SHOW_MAX     64          /* Longest bad value echoed back in a problem line. */
+#define REDACTED     "<redacted>"
+#define BOOL_CHOICES "true|false|1|0|yes|no|on|off"
+#define KAFKA_PREFIX "KAFKA_"
+#define FILE_SUFFIX  "_FILE"
+/* Set by the test harness (CTest ENVIRONMENT) and inherited by workers it starts. */
+#define TEST_PREFIX "DH_TEST_"
+
+typedef struct entry {
+    char *name;  /**< Environment name: "DH_LANES", "KAFKA_BOOTSTRAP_SERVERS". */
+    char *prop;  /**< librdkafka property for KAFKA_* entries, else NULL. */
+    char *value; /**< Never NULL; "" when unset. */
+    int secret;
+} entry_t;
+
+struct dh_config_s {
+    entry_t *vars; /**< Table variables, in table order, first occurrence of each name. */
+    size_t nvars;
+    entry_t *kafka; /**< KAFKA_* passthrough, sorted by property. */
+    size_t nkafka;
+};
+
+/* Growable text for the problems list; `oom` latches the first allocation failure. */
+typedef struct sbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+    int oom;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) DH_PRINTF(2, 3);
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->oom) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->len + (size_t)n + 1) * 2;
+        char *p = realloc(b->p, cap);
+
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Overwrite secrets before free() so they do not linger in freed heap memory. */
+static void wipe_free(char *s)
+{
+    if (s) {
+        volatile char *v = s;
+
+        while (*v) {
+            *v++ = 0;
+        }
+        free(s);
+    }
+}
+
+/* Value of `name` in envp, or NULL if absent or empty (empty counts as unset). */
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; envp && envp[i]; i++) {
+        if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=') {
+            return envp[i][n + 1] ? envp[i] + n + 1 : NULL;
+        }
+    }
+    return NULL;
+}
+
+static const dh_config_var_t *find_var(const dh_config_var_t *const *tables, const char *name,
+                                       size_t len)
+{
+    for (size_t t = 0; tables && tables[t]; t++) {
+        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
+            if (strlen(v->name) == len && strncmp(v->name, name, len) == 0) {
+                return v;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/*
+ * Read a secret file into *out (trailing newlines stripped). On failure adds a problem
+ * line naming `var` and returns -1; returns 0 on success.
+ */
+static int read_file(const char *var, const char *path, sbuf_t *probs, char **out)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+    int rc = -1;
+
+    *out = NULL;
+    if (!fp) {
+        sb_printf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
+        goto out;
+    }
+    buf = malloc(FILE_MAX + 1);
+    if (!buf) {
+        probs->oom = 1;
+        goto out;
+    }
+    n = fread(buf, 1, FILE_MAX + 1, fp);
+    if (ferror(fp)) {
+        sb_printf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
+        goto out;
+    }
+    if (n > FILE_MAX) {
+        sb_printf(probs, "%s: %s is larger than %d bytes\n", var, path, FILE_MAX);
+        goto out;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        n--;
+    }
+    buf[n] = '\0';
+    if (n == 0 || strlen(buf) != n) {
+        sb_printf(probs, "%s: %s is empty or contains a NUL byte\n", var, path);
+        goto out;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    if (fp) {
+        fclose(fp);
+    }
+    if (buf) {
+        memset(buf, 0, FILE_MAX + 1);
+        free(buf);
+    }
+    return rc;
+}
+
+/*
+ * A secret may come from NAME or from the file named by NAME_FILE, never both.
+ * Returns 1 with *from_file set, 0 if NAME_FILE is not used, -1 after reporting a problem.
+ */
+static int secret_source(const char *name, char *const *envp, sbuf_t *probs, char **from_file)
+{
+    char fname[256];
+    const char *path;
+
+    *from_file = NULL;
+    snprintf(fname, sizeof(fname), "%s%s", name, FILE_SUFFIX);
+    path = env_get(envp, fname);
+    if (!path) {
+        return 0;
+    }
+    if (env_get(envp, name)) {
+        sb_printf(probs, "%s: both %s and %s are set; use one\n", name, name, fname);
+        return -1;
+    }
+    return read_file(fname, path, probs, from_file) == 0 ? 1 : -1;
+}
+
+static int parse_int(const char *s, long long *out)
+{
+    char *end = NULL;
+    const char *d = (*s == '+' || *s == '-') ? s + 1 : s;
+
+    if (*d < '0' || *d > '9') {
+        return -1;
+    }
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return (errno == 0 && *end == '\0') ? 0 : -1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int in_choices(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    const char *p = choices ? choices : "";
+
+    for (;;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+
+        if (len == n && strncmp(p, s, n) == 0) {
+            return 1;
+        }
+        if (!bar) {
+            return 0;
+        }
+        p = bar + 1;
+    }
+}
+
+/* Type check of a set, non-empty value; adds one problem line if it is bad. */
+static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
+{
+    long long i;
+    int b;
+
+    switch (v->type) {
+    case DH_CFG_INT:
+        if (parse_int(val, &i) != 0 || i < v->min || i > v->max) {
+            sb_printf(probs, "%s: must be an integer in [%lld, %lld], got '%.*s'\n", v->name,
+                      v->min, v->max, SHOW_MAX, val);
+        }
+        break;
+    case DH_CFG_BOOL:
+        if (parse_bool(val, &b) != 0) {
+            sb_printf(probs, "%s: must be one of %s, got '%.*s'\n", v->name, BOOL_CHOICES, SHOW_MAX,
+                      val);
+        }
+        break;
+    case DH_CFG_ENUM:
+        if (!in_choices(v->choices, val)) {
+            sb_printf(probs, "%s: must be one of %s, got '%.*s'\n", v->name,
+                      v->choices ? v->choices : "", SHOW_MAX, val);
+        }
+        break;
+    case DH_CFG_STRING:
+    case DH_CFG_SECRET:
+        break;
+    }
+}
+
+/* Resolve one table variable into *e (e->name set by the caller). */
+static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs, entry_t *e)
+{
+    const char *val = env_get(envp, v->name);
+    char *from_file = NULL;
+    int src = 0;
+
+    e->secret = v->type == DH_CFG_SECRET;
+    if (e->secret) {
+        src = secret_source(v->name, envp, probs, &from_file);
+        if (src == 1) {
+            val = from_file;
+        }
+    }
+    if (!val && src == 0) {
+        val = v->def;
+        if (!val) {
+            if (e->secret) {
+                sb_printf(probs, "%s: required, not set (set %s or %s%s)\n", v->name, v->name,
+                          v->name, FILE_SUFFIX);
+            } else {
+                sb_printf(probs, "%s: required, not set\n", v->name);
+            }
+        }
+    }
+    if (val && *val) {
+        validate(v, val, probs);
+    }
+    e->value = strdup(val ? val : "");
+    if (!e->value) {
+        probs->oom = 1;
+    }
+    wipe_free(from_file);
+}
+
+static void load_vars(dh_config_t *cfg, const dh_config_var_t *const *tables, char *const *envp,
+                      sbuf_t *probs)
+{
+    size_t total = 0;
+
+    for (size_t t = 0; tables && tables[t]; t++) {
+        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
+            total++;
+        }
+    }
+    cfg->vars = calloc(total ? total : 1, sizeof(*cfg->vars));
+    if (!cfg->vars) {
+        probs->oom = 1;
+        return;
+    }
+    for (size_t t = 0; tables && tables[t] && !probs->oom; t++) {
+        for (const dh_config_var_t *v = tables[t]; v->name && !probs->oom; v++) {
+            entry_t *e = &cfg->vars[cfg->nvars];
+
+            /* A variable listed by two tables (shared + worker) is one variable. */
+            if (dh_config_get(cfg, v->name)) {
+                continue;
+            }
+            e->name = strdup(v->name);
+            if (!e->name) {
+                probs->oom = 1;
+                break;
+            }
+            cfg->nvars++;
+            load_var(v, envp, probs, e);
+        }
+    }
+}
+
+/* DH_* variables that no table declares: almost always a typo (DH_LANE=4). */
+static void check_unknown(const dh_config_var_t *const *tables, char *const *envp, sbuf_t *probs)
+{
+    for (size_t i = 0; envp && envp[i]; i++) {
+        const char *eq = strchr(envp[i], '=');
+        size_t len = eq ? (size_t)(eq - envp[i]) : strlen(envp[i]);
+        size_t flen = strlen(FILE_SUFFIX);
+        const dh_config_var_t *base;
+
+        if (strncmp(envp[i], "DH_", 3) != 0 ||
+            strncmp(envp[i], TEST_PREFIX, strlen(TEST_PREFIX)) == 0 || !eq || eq[1] == '\0' ||
+            find_var(tables, envp[i], len)) {
+            continue;
+        }
+        base = ends_with(envp[i], len, FILE_SUFFIX) ? find_var(tables, envp[i], len - flen) : NULL;
+        if (base && base->type == DH_CFG_SECRET) {
+            continue;
+        }
+        sb_printf(probs, "%.*s: unknown variable%s\n", (int)len, envp[i],
+                  base ? " (only secrets can be read from a file)"
+                       : " (not used by this worker; a typo?)");
+    }
+}
+
+/* "KAFKA_SASL_PASSWORD" -> "sasl.password". */
+static char *kafka_prop(const char *name, size_t len)
+{
+    size_t plen = strlen(KAFKA_PREFIX);
+    char *p = malloc(len - plen + 1);
+
+    if (!p) {
+        return NULL;
+    }
+    for (size_t i = plen; i < len; i++) {
+        char c = name[i];
+
+        p[i - plen] = c == '_' ? '.' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    p[len - plen] = '\0';
+    return p;
+}
+
+static int kafka_is_secret(const char *name, size_t len)
+{
+    static const char *const marks[] = {"PASSWORD", "SECRET", "KEY_PEM", "OAUTHBEARER_CONFIG"};
+    char buf[256];
+
+    snprintf(buf, sizeof(buf), "%.*s", (int)len, name);
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        if (strstr(buf, marks[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Value of a KAFKA_ variable (name is envp[i] up to len), or NULL if it is skipped. */
+static char *kafka_value(const char *entry, size_t len, char *const *envp, sbuf_t *probs,
+                         size_t *base_len)
+{
+    char base[256];
+    char *v = NULL;
+
+    *base_len = len;
+    if (!ends_with(entry, len, FILE_SUFFIX)) {
+        snprintf(base, sizeof(base), "%.*s%s", (int)len, entry, FILE_SUFFIX);
+        if (env_get(envp, base)) {
+            return NULL; /* Both set: the _FILE entry reports the conflict. */
+        }
+        v = strdup(entry + len + 1);
+        if (!v) {
+            probs->oom = 1;
+        }
+        return v;
+    }
+    *base_len = len - strlen(FILE_SUFFIX);
+    snprintf(base, sizeof(base), "%.*s", (int)*base_len, entry);
+    if (env_get(envp, base)) {
+        sb_printf(probs, "%s: both %s and %s%s are set; use one\n", base, base, base, FILE_SUFFIX);
+        return NULL;
+    }
+    snprintf(base, sizeof(base), "%.*s", (int)len, entry);
+    read_file(base, entry + len + 1, probs, &v);
+    return v;
+}
+
+static int kafka_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry_t *)a)->prop, ((const entry_t *)b)->prop);
+}
+
+static void load_kafka(dh_config_t *cfg, char *const *envp, sbuf_t *probs)
+{
+    size_t n = 0;
+    size_t plen = strlen(KAFKA_PREFIX);
+
+    for (size_t i = 0; envp && envp[i]; i++) {
+        n += strncmp(envp[i], KAFKA_PREFIX, plen) == 0;
+    }
+    cfg->kafka = calloc(n ? n : 1, sizeof(*cfg->kafka));
+    if (!cfg->kafka) {
+        probs->oom = 1;
+        return;
+    }
+    for (size_t i = 0; envp && envp[i] && !probs->oom; i++) {
+        const char *eq = strchr(envp[i], '=');
+        size_t len = eq ? (size_t)(eq - envp[i]) : 0;
+        size_t base_len;
+        entry_t *e = &cfg->kafka[cfg->nkafka];
+
+        if (strncmp(envp[i], KAFKA_PREFIX, plen) != 0 || !eq || eq[1] == '\0') {
+            continue;
+        }
+        if (len == plen ||
+            (len == plen + strlen(FILE_SUFFIX) && ends_with(envp[i], len, FILE_SUFFIX))) {
+            sb_printf(probs, "%.*s: no librdkafka property in the name\n", (int)len, envp[i]);
+            continue;
+        }
+        e->value = kafka_value(envp[i], len, envp, probs, &base_len);
+        if (!e->value) {
+            continue;
+        }
+        cfg->nkafka++;
+        e->secret = kafka_is_secret(envp[i], base_len) || base_len != len;
+        e->name = strndup(envp[i], base_len);
+        e->prop = kafka_prop(envp[i], base_len);
+        probs->oom |= !e->name || !e->prop;
+    }
+    if (!probs->oom && cfg->nkafka > 1) {
+        qsort(cfg->kafka, cfg->nkafka, sizeof(*cfg->kafka), kafka_cmp);
+    }
+}
+
+dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp, dh_config_t **out,
+                        char **problems)
+{
+    dh_config_t *cfg = NULL;
+    sbuf_t probs = {0};
+    dh_err_t err = DH_ERR_NOMEM;
+
+    *out = NULL;
+    if (problems) {
+        *problems = NULL;
+    }
+    cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        goto out;
+    }
+    load_vars(cfg, tables, envp, &probs);
+    load_kafka(cfg, envp, &probs);
+    check_unknown(tables, envp, &probs);
+    if (probs.oom) {
+        goto out;
+    }
+    if (probs.len > 0) {
+        err = DH_ERR_CONFIG;
+        if (problems) {
+            *problems = probs.p;
+            probs.p = NULL;
+        }
+        goto out;
+    }
+    *out = cfg;
+    cfg = NULL;
+    err = DH_OK;
+out:
+    free(probs.p);
+    dh_config_destroy(cfg);
+    return err;
+}
+
+static void free_entries(entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].name);
+        free(e[i].prop);
+        wipe_free(e[i].value);
+    }
+    free(e);
+}
+
+void dh_config_destroy(dh_config_t *cfg)
+{
+    if (!cfg) {
+        return;
+    }
+    free_entries(cfg->vars, cfg->nvars);
+    free_entries(cfg->kafka, cfg->nkafka);
+    free(cfg);
+}
+
+const char *dh_config_get(const dh_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->nvars; i++) {
+        if (strcmp(cfg->vars[i].name, name) == 0) {
+            return cfg->vars[i].value;
+        }
+    }
+    return NULL;
+}
+
+long long dh_config_int(const dh_config_t *cfg, const char *name)
+{
+    const char *v = dh_config_get(cfg, name);
+    long long i = 0;
+
+    /* Validated at load time, so a failure here means unset (""): 0. */
+    if (!v || parse_int(v, &i) != 0) {
+        return 0;
+    }
+    return i;
+}
+
+int dh_config_bool(const dh_config_t *cfg, const char *name)
+{
+    const char *v = dh_config_get(cfg, name);
+    int b = 0;
+
+    if (!v || parse_bool(v, &b) != 0) {
+        return 0;
+    }
+    return b;
+}
+
+int dh_config_kafka_each(const dh_config_t *cfg,
+                         int (*fn)(const char *prop, const char *value, void *ud), void *ud)
+{
+    for (size_t i = 0; cfg && i < cfg->nkafka; i++) {
+        int rc = fn(cfg->kafka[i].prop, cfg->kafka[i].value, ud);
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The doc line plus the constraint a reader needs: range, choices, file source. */
+static void describe(const dh_config_var_t *v, char *buf, size_t size)
+{
+    switch (v->type) {
+    case DH_CFG_INT:
+        snprintf(buf, size, "%s [%lld..%lld]", v->doc ? v->doc : "", v->min, v->max);
+        break;
+    case DH_CFG_BOOL:
+        snprintf(buf, size, "%s (true/false)", v->doc ? v->doc : "");
+        break;
+    case DH_CFG_ENUM:
+        snprintf(buf, size, "%s (%s)", v->doc ? v->doc : "", v->choices ? v->choices : "");
+        break;
+    case DH_CFG_SECRET:
+        snprintf(buf, size, "%s (secret; or %s%s)", v->doc ? v->doc : "", v->name, FILE_SUFFIX);
+        break;
+    case DH_CFG_STRING:
+        snprintf(buf, size, "%s", v->doc ? v->doc : "");
+        break;
+    }
+}
+
+static const char *default_text(const dh_config_var_t *v)
+{
+    if (!v->def) {
+        return "(required)";
+    }
+    return *v->def ? v->def : "(unset)";
+}
+
+/* Calls fn for each distinct variable of the tables, in table order. */
+static void each_var(const dh_config_var_t *const *tables,
+                     void (*fn)(const dh_config_var_t *v, void *ud), void *ud)
+{
+    for (size_t t = 0; tables && tables[t]; t++) {
+        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
+            if (find_var(tables, v->name, strlen(v->name)) == v) {
+                fn(v, ud);
+            }
+        }
+    }
+}
+
+typedef struct help_ctx {
+    FILE *fp;
+    int name_w;
+    int def_w;
+} help_ctx_t;
+
+static void measure(const dh_config_var_t *v, void *ud)
+{
+    help_ctx_t *h = ud;
+    int n = (int)strlen(v->name);
+    int d = (int)strlen(default_text(v));
+
+    h->name_w = n > h->name_w ? n : h->name_w;
+    /* Long defaults (URLs) overflow their column rather than widen it for everyone. */
+    h->def_w = (d > h->def_w && d <= 24) ? d : h->def_w;
+}
+
+static void help_row(const dh_config_var_t *v, void *ud)
+{
+    help_ctx_t *h = ud;
+    char what[1024];
+
+    describe(v, what, sizeof(what));
+    fprintf(h->fp, "  %-*s  %-*s  %s\n", h->name_w, v->name, h->def_w, default_text(v), what);
+}
+
+void dh_config_print_help(FILE *fp, const char *program, const dh_config_var_t *const *tables)
+{
+    help_ctx_t h = {fp, (int)strlen("VARIABLE"), (int)strlen("DEFAULT")};
+
+    each_var(tables, measure, &h);
+    fprintf(fp, "Usage: %s\n\nConfigured from the environment only:\n\n", program ? program : "");
+    fprintf(fp, "  %-*s  %-*s  %s\n", h.name_w, "VARIABLE", h.def_w, "DEFAULT", "MEANING");
+    each_var(tables, help_row, &h);
+    fprintf(fp,
+            "\nAn empty value counts as unset. A secret NAME may instead be read from the file\n"
+            "named by NAME_FILE (trailing newline stripped); setting both is an error.\n"
+            "Unknown DH_* variables are rejected, to catch typos.\n\n"
+            "librdkafka settings pass through: KAFKA_<PROPERTY> sets the librdkafka property\n"
+            "<property>, lower-cased with '_' turned into '.' (KAFKA_BOOTSTRAP_SERVERS=host:9092\n"
+            "sets bootstrap.servers, KAFKA_GROUP_INSTANCE_ID sets group.instance.id).\n"
+            "KAFKA_<PROPERTY>_FILE reads the value from a file. Values of KAFKA_* variables whose\n"
+            "name contains PASSWORD or SECRET, or that come from a file, are never printed.\n");
+}
+
+/* Markdown cell text: '|' would end the cell. */
+static void md_cell(FILE *fp, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|') {
+            fputc('\\', fp);
+        }
+        fputc(*s == '\n' ? ' ' : *s, fp);
+    }
+}
+
+static void md_row(const dh_config_var_t *v, void *ud)
+{
+    FILE *fp = ud;
+    char what[1024];
+
+    describe(v, what, sizeof(what));
+    fprintf(fp, "| `%s` | ", v->name);
+    if (v->def && *v->def) {
+        fputc('`', fp);
+        md_cell(fp, v->def);
+        fputc('`', fp);
+    } else {
+        md_cell(fp, default_text(v));
+    }
+    fputs(" | ", fp);
+    md_cell(fp, what);
+    fputs(" |\n", fp);
+}
+
+void dh_config_print_markdown(FILE *fp, const dh_config_var_t *const *tables)
+{
+    fputs("| Variable | Default | Meaning |\n|---|---|---|\n", fp);
+    each_var(tables, md_row, fp);
+}
+
+static int dump_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const entry_t *const *)a)->name, (*(const entry_t *const *)b)->name);
+}
+
+void dh_config_dump(FILE *fp, const dh_config_t *cfg)
+{
+    const entry_t **all;
+    size_t n = 0;
+
+    if (!cfg) {
+        return;
+    }
+    all = calloc(cfg->nvars + cfg->nkafka + 1, sizeof(*all));
+    if (!all) {
+        fputs("(out of memory)\n", fp);
+        return;
+    }
+    for (size_t i = 0; i < cfg->nvars; i++) {
+        all[n++] = &cfg->vars[i];
+    }
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        all[n++] = &cfg->kafka[i];
+    }
+    qsort(all, n, sizeof(*all), dump_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const entry_t *e = all[i];
+
+        fprintf(fp, "%s=%s\n", e->name, (e->secret && *e->value) ? REDACTED : e->value);
+    }
+    free(all);
+}
