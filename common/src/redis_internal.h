@@ -1,0 +1,41 @@
+/*
+ * Private helpers of the Redis module for other common/ modules (idem, ratelimit) and
+ * for tests. Not part of the public API: nothing outside common/ and tests/ includes it.
+ */
+#ifndef DH_REDIS_INTERNAL_H
+#define DH_REDIS_INTERNAL_H
+
+#include "dockhand/err.h"
+#include "dockhand/redis.h"
+
+#include <stddef.h>
+
+/** Default cap on one reply's total size (bulk bytes plus per-element overhead). */
+#define DH_REDIS_MAX_REPLY ((size_t)64 * 1024 * 1024)
+
+/**
+ * @brief Run the same Lua script \p n times in one round trip (EVALSHA pipelined).
+ *
+ * Call i uses argv[i * argc .. i * argc + argc - 1] (its first \p nkeys are keys). On
+ * NOSCRIPT the script is loaded and only the calls that failed are re-run, in a second
+ * round trip.
+ * @param argvlen  Same layout as \p argv, or NULL to use strlen().
+ * @param replies  Filled on DH_OK with \p n replies (caller frees each); script errors
+ *                 are REDIS_REPLY_ERROR elements, not failures.
+ * @returns DH_OK, DH_ERR_IO, DH_ERR_TIMEOUT, DH_ERR_LIMIT, DH_ERR_NOMEM or DH_ERR_PROTO
+ *          (SCRIPT LOAD refused); on failure no replies are kept.
+ */
+DH_NODISCARD dh_err_t dh_redis_eval_pipeline(dh_redis_t *r, const char *script, int nkeys, size_t n,
+                                             int argc, const char *const *argv,
+                                             const size_t *argvlen, redisReply **replies);
+
+/** @brief Record an error text in \p r (shown by dh_redis_errstr()). */
+void dh_redis_set_error(dh_redis_t *r, const char *fmt, ...) DH_PRINTF(2, 3);
+
+/** @brief Change the reply size cap (tests use a small one). 0 restores the default. */
+void dh_redis_set_max_reply(dh_redis_t *r, size_t max_bytes);
+
+/** @brief 1 when a connection is currently open (tests check reconnects). */
+int dh_redis_is_connected(const dh_redis_t *r);
+
+#endif

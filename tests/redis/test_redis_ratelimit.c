@@ -1,0 +1,307 @@
+/*
+ * dh_ratelimit against a real redis-server (DH_TEST_REDIS_URL, default
+ * redis://127.0.0.1:36379): bucket arithmetic, refill, settle refunds and re-sync,
+ * pool-wide cooldown, the plain token bucket, and atomicity under concurrent callers
+ * (never more granted than capacity + rate * elapsed).
+ */
+#include "dockhand/ratelimit.h"
+#include "dockhand/redis.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cmocka.h needs these three first; keep clang-format from sorting it above them. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+/* clang-format on */
+
+static char g_url[256];
+static int g_seq;
+
+static dh_redis_t *conn(void)
+{
+    dh_redis_opts_t o = {.url = g_url, .password = NULL, .timeout_ms = 2000};
+    char err[256];
+    dh_redis_t *r = dh_redis_new(&o, err, sizeof(err));
+    if (r == NULL) {
+        fail_msg("dh_redis_new(%s): %s", g_url, err);
+    }
+    return r;
+}
+
+static int setup(void **state)
+{
+    const char *env = getenv("DH_TEST_REDIS_URL");
+    dh_redis_t *r;
+    dh_err_t err;
+    (void)state;
+
+    snprintf(g_url, sizeof(g_url), "%s",
+             env != NULL && env[0] != '\0' ? env : "redis://127.0.0.1:36379");
+    r = conn();
+    err = dh_redis_connect(r);
+    if (err != DH_OK) {
+        fprintf(stderr, "no Redis at %s: %s\n", g_url, dh_redis_errstr(r));
+    }
+    dh_redis_destroy(r);
+    return err == DH_OK ? 0 : -1;
+}
+
+/* A store name no other test or run uses. */
+static void fresh_store(char *out, size_t size)
+{
+    snprintf(out, size, "test-%ld-%ld-%d.myshopify.com", (long)getpid(), (long)time(NULL), ++g_seq);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int64_t acquire(dh_redis_t *r, const char *store, const dh_bucket_spec_t *spec, double cost)
+{
+    int64_t wait = -1;
+    assert_int_equal(dh_ratelimit_shopify_acquire(r, store, spec, cost, &wait), DH_OK);
+    return wait;
+}
+
+static void test_fresh_bucket_then_wait(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 10};
+    char store[128];
+    int64_t wait;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    assert_int_equal(acquire(r, store, &spec, 60), 0);
+    assert_int_equal(acquire(r, store, &spec, 40), 0);
+    /* Empty: 10 points at 10/s take about a second (minus what refilled meanwhile). */
+    wait = acquire(r, store, &spec, 10);
+    assert_in_range(wait, 900, 1000);
+    /* A denied acquire charges nothing: asking again gives (about) the same wait. */
+    assert_in_range(acquire(r, store, &spec, 10), 850, (uint64_t)wait);
+    assert_int_equal(dh_ratelimit_shopify_acquire(r, store, &spec, 101, &wait), DH_ERR_INVALID);
+    dh_redis_destroy(r);
+}
+
+static void test_refill(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 1000};
+    char store[128];
+    int64_t wait;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    assert_int_equal(acquire(r, store, &spec, 100), 0);
+    wait = acquire(r, store, &spec, 50);
+    assert_in_range(wait, 30, 50);
+    sleep_ms(wait + 10);
+    assert_int_equal(acquire(r, store, &spec, 50), 0);
+    dh_redis_destroy(r);
+}
+
+static void test_settle_refunds(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 1};
+    char store[128];
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    assert_int_equal(acquire(r, store, &spec, 80), 0); /* level 20 */
+    /* The call cost 10 of the 80 requested: 70 come back. */
+    assert_int_equal(dh_ratelimit_shopify_settle(r, store, &spec, 80, 10, -1), DH_OK);
+    assert_int_equal(acquire(r, store, &spec, 90), 0); /* level ~0 */
+    assert_in_range(acquire(r, store, &spec, 5), 4900, 5000);
+
+    /* THROTTLED (actual unknown): the whole request is refunded, up to capacity. */
+    fresh_store(store, sizeof(store));
+    assert_int_equal(acquire(r, store, &spec, 80), 0);
+    assert_int_equal(dh_ratelimit_shopify_settle(r, store, &spec, 80, -1, -1), DH_OK);
+    assert_int_equal(acquire(r, store, &spec, 100), 0);
+    assert_true(acquire(r, store, &spec, 1) > 0);
+    dh_redis_destroy(r);
+}
+
+static void test_resync_lowers_only(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 1};
+    char store[128];
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    /* Shopify says 30 left (another app shares the bucket): ours drops to 30. */
+    assert_int_equal(dh_ratelimit_shopify_settle(r, store, &spec, 0, 0, 30), DH_OK);
+    assert_in_range(acquire(r, store, &spec, 31), 900, 1000);
+    assert_int_equal(acquire(r, store, &spec, 30), 0);
+    /* A higher report never raises ours: its moment predates our later charges. */
+    assert_int_equal(dh_ratelimit_shopify_settle(r, store, &spec, 0, 0, 100), DH_OK);
+    assert_true(acquire(r, store, &spec, 5) > 0);
+    dh_redis_destroy(r);
+}
+
+static void test_cooldown_blocks_everyone(void **state)
+{
+    dh_redis_t *a = conn();
+    dh_redis_t *b = conn();
+    dh_bucket_spec_t spec = {.capacity = 2000, .restore_rate = 100};
+    char store[128];
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    assert_int_equal(dh_ratelimit_shopify_cooldown(a, store, 300), DH_OK);
+    assert_in_range(acquire(a, store, &spec, 1), 200, 300);
+    assert_in_range(acquire(b, store, &spec, 1), 200, 300);
+    /* A shorter cooldown does not cut a running one short. */
+    assert_int_equal(dh_ratelimit_shopify_cooldown(b, store, 50), DH_OK);
+    assert_in_range(acquire(b, store, &spec, 1), 150, 300);
+    sleep_ms(320);
+    assert_int_equal(acquire(a, store, &spec, 1), 0);
+    assert_int_equal(acquire(b, store, &spec, 1), 0);
+    dh_redis_destroy(a);
+    dh_redis_destroy(b);
+}
+
+static void test_token_bucket(void **state)
+{
+    dh_redis_t *r = conn();
+    char name[128];
+    int64_t wait = -1;
+    (void)state;
+
+    fresh_store(name, sizeof(name));
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(dh_ratelimit_take(r, name, 10, 5, 1, &wait), DH_OK);
+        assert_int_equal(wait, 0);
+    }
+    assert_int_equal(dh_ratelimit_take(r, name, 10, 5, 1, &wait), DH_OK);
+    assert_in_range(wait, 50, 100);
+    assert_int_equal(dh_ratelimit_take(r, name, 0, 5, 1, &wait), DH_ERR_INVALID);
+    assert_int_equal(dh_ratelimit_take(r, "", 10, 5, 1, &wait), DH_ERR_INVALID);
+    dh_redis_destroy(r);
+}
+
+static void test_keys_expire(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 2000, .restore_rate = 100};
+    char store[128];
+    redisReply *reply = NULL;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    assert_int_equal(acquire(r, store, &spec, 10), 0);
+    assert_int_equal(dh_redis_commandf(r, &reply, "PTTL dh:rl:shopify:%s", store), DH_OK);
+    /* 2000/100 s to refill, doubled, plus a minute: 100 s. */
+    assert_in_range(reply->integer, 90000, 100000);
+    freeReplyObject(reply);
+    dh_redis_destroy(r);
+}
+
+/* ---- concurrency: the atomicity proof ------------------------------------------------ */
+
+typedef struct hammer {
+    pthread_barrier_t *start;
+    const char *store;
+    double granted;
+    int failed;
+} hammer_t;
+
+static const dh_bucket_spec_t HAMMER_SPEC = {.capacity = 200, .restore_rate = 1000};
+static double g_deadline; /* written before the start barrier, read after it */
+
+static void *hammer_main(void *arg)
+{
+    hammer_t *h = arg;
+    dh_redis_t *r = conn();
+
+    if (dh_redis_connect(r) != DH_OK) {
+        h->failed = 1;
+    }
+    pthread_barrier_wait(h->start);
+    while (!h->failed && now_ms() < g_deadline) {
+        int64_t wait = 0;
+        if (dh_ratelimit_shopify_acquire(r, h->store, &HAMMER_SPEC, 10, &wait) != DH_OK) {
+            h->failed = 1;
+        } else if (wait == 0) {
+            h->granted += 10;
+        } else {
+            sleep_ms(wait > 1 ? 1 : wait);
+        }
+    }
+    dh_redis_destroy(r);
+    return NULL;
+}
+
+static void test_concurrent_never_overspends(void **state)
+{
+    enum { T = 4 };
+    pthread_t th[T];
+    hammer_t hs[T];
+    pthread_barrier_t start;
+    char store[128];
+    double t0;
+    double elapsed_s;
+    double total = 0;
+    double bound;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    pthread_barrier_init(&start, NULL, T + 1);
+    for (int i = 0; i < T; i++) {
+        memset(&hs[i], 0, sizeof(hs[i]));
+        hs[i].start = &start;
+        hs[i].store = store;
+        assert_int_equal(pthread_create(&th[i], NULL, hammer_main, &hs[i]), 0);
+    }
+    t0 = now_ms();
+    g_deadline = t0 + 1000;
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_false(hs[i].failed);
+        total += hs[i].granted;
+    }
+    elapsed_s = (now_ms() - t0) / 1000.0;
+    pthread_barrier_destroy(&start);
+    bound = HAMMER_SPEC.capacity + HAMMER_SPEC.restore_rate * elapsed_s;
+    printf("granted %.0f points in %.3f s; bound %.0f (%.1f%%)\n", total, elapsed_s, bound,
+           100.0 * total / bound);
+    assert_true(total <= bound);
+    assert_true(total >= 0.95 * bound);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fresh_bucket_then_wait),
+        cmocka_unit_test(test_refill),
+        cmocka_unit_test(test_settle_refunds),
+        cmocka_unit_test(test_resync_lowers_only),
+        cmocka_unit_test(test_cooldown_blocks_everyone),
+        cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_keys_expire),
+        cmocka_unit_test(test_concurrent_never_overspends),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
