@@ -1,0 +1,109 @@
+/*
+ * The worker runtime: what a worker binary is made of. A worker supplies a
+ * dh_handler_t (decode an event, perform its effect through the lane's Redis and HTTP
+ * handles, return a result) and a main() of one line:
+ *
+ *     int main(int argc, char **argv) { return dh_worker_main(argc, argv, &my_handler); }
+ *
+ * The runtime owns configuration, signals, the Kafka consumer, key-ordered lanes,
+ * idempotency records, retries with backoff, the dead-letter producer, offsets,
+ * metrics, health endpoints and shutdown. See docs/ARCHITECTURE.md.
+ */
+#ifndef DH_WORKER_H
+#define DH_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dockhand/config.h"
+#include "dockhand/err.h"
+#include "dockhand/http.h"
+#include "dockhand/metrics.h"
+#include "dockhand/redis.h"
+
+/** What a handler decided about one event. */
+typedef enum dh_result {
+    DH_RESULT_DONE = 0,    /**< Effect performed (or nothing to do): store the offset. */
+    DH_RESULT_RETRY,       /**< Transient failure: retry this key later with backoff. */
+    DH_RESULT_DEAD_LETTER, /**< Permanent failure: write to <topic>.dlq, then move on. */
+    DH_RESULT_FATAL,       /**< A bug or broken environment: stop the worker (exit 1). */
+} dh_result_t;
+
+/** One Kafka message as a handler sees it. Everything is borrowed for the call. */
+typedef struct dh_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /**< Message timestamp (CreateTime), -1 if none. */
+    const char *key;      /**< May be NULL; not NUL-terminated. */
+    size_t key_len;
+    const char *payload;  /**< May be NULL (tombstone); not NUL-terminated. */
+    size_t len;
+    int attempt;          /**< 1 on the first attempt. */
+    const void *priv;     /**< Runtime's; use dh_msg_header(). */
+} dh_msg_t;
+
+/**
+ * @brief Find the last header \p name of \p msg.
+ * @returns The value (borrowed, not NUL-terminated, length in \p len) or NULL.
+ */
+const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len);
+
+/** A lane is one worker thread of the runtime, with its own connections. */
+typedef struct dh_lane_s dh_lane_t;
+
+dh_redis_t *dh_lane_redis(dh_lane_t *lane);            /**< This lane's connection. */
+dh_http_t *dh_lane_http(dh_lane_t *lane);              /**< This lane's HTTP handle. */
+const dh_config_t *dh_lane_config(const dh_lane_t *lane);
+dh_metrics_t *dh_lane_metrics(dh_lane_t *lane);
+int dh_lane_index(const dh_lane_t *lane);              /**< 0..lanes-1 */
+
+/**
+ * @brief Record why the current event failed; used in logs, metrics and dead-letter
+ *        headers. Call before returning RETRY or DEAD_LETTER.
+ * @param error_class  Short stable word: "decode", "schema", "rejected", "http", ...
+ */
+void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...) DH_PRINTF(3, 4);
+
+/** @brief Ask that the next attempt wait at least \p ms (e.g. from Retry-After). */
+void dh_lane_retry_after(dh_lane_t *lane, int64_t ms);
+
+/** A decoded event: filled by the handler's decode(). */
+typedef struct dh_event {
+    /** Effect id for the runtime's idempotency record (e.g. the event id). Empty means
+     *  "no record": the handler does its own idempotency (dh_idem.h). */
+    char effect_id[256];
+    void *data; /**< The handler's decoded form, freed by handler->release(). */
+} dh_event_t;
+
+typedef struct dh_handler {
+    const char *name;                  /**< Worker name: logs, metrics, group, records. */
+    const char *const *topics;         /**< Default topics, NULL-terminated. */
+    const dh_config_var_t *config;     /**< The worker's own variables, or NULL. */
+
+    /** Optional: process-wide state from the configuration, before any lane starts. */
+    dh_err_t (*init)(const dh_config_t *cfg, void **shared, char *errstr, size_t errstr_size);
+    void (*fini)(void *shared);
+
+    /** Parse and validate \p msg. DONE with \p ev filled, or DEAD_LETTER with a reason
+     *  (dh_lane_fail()) for undecodable or contract-violating events. Called once per
+     *  event, not again on retries. */
+    dh_result_t (*decode)(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane);
+
+    /** Perform the effect of one decoded event. Events of one key arrive in order and
+     *  never concurrently; events of different keys run in parallel on other lanes. */
+    dh_result_t (*handle)(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane);
+
+    /** Free what decode() put in ev->data (may be NULL). */
+    void (*release)(void *data);
+} dh_handler_t;
+
+/**
+ * @brief Run a worker: parse arguments (--help, --check-config, --dump-config), load the
+ *        configuration, run until SIGTERM/SIGINT, drain and exit.
+ * @returns The process exit code: 0 after a clean shutdown, 2 for bad configuration,
+ *          1 for a fatal error.
+ */
+int dh_worker_main(int argc, char **argv, const dh_handler_t *handler);
+
+#endif

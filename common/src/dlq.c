@@ -1,0 +1,188 @@
+/*
+ * Dead-letter producer. A permanently failed event is written to <topic>.dlq with its
+ * original key, value and headers plus dh-* headers saying where it came from and why.
+ * The idempotent producer (acks=all) reports delivery on the poll thread; only then is
+ * the event finished, so its offset is never stored before the dead letter is durable.
+ * A failed delivery is produced again: nothing is dropped.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/log.h"
+#include "runtime.h"
+
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
+                    size_t errstr_size)
+{
+    return rd_kafka_conf_set(conf, k, v, errstr, errstr_size) != RD_KAFKA_CONF_OK;
+}
+
+struct prop_ctx {
+    rd_kafka_conf_t *conf;
+    char *errstr;
+    size_t errstr_size;
+};
+
+/* Producer-relevant KAFKA_* settings (brokers, security) also apply to the DLQ producer;
+ * consumer-only properties are ignored by librdkafka with a warning, so skip those. */
+static int pass_prop(const char *prop, const char *value, void *ud)
+{
+    struct prop_ctx *pc = ud;
+
+    if (!strncmp(prop, "group.", 6) || !strncmp(prop, "enable.auto", 11) ||
+        !strncmp(prop, "auto.", 5) || !strncmp(prop, "partition.assignment", 20) ||
+        !strncmp(prop, "session.", 8) || !strncmp(prop, "max.poll", 8) ||
+        !strncmp(prop, "fetch.", 6) || !strncmp(prop, "queued.", 7) ||
+        !strncmp(prop, "heartbeat.", 10) || !strncmp(prop, "isolation.", 10)) {
+        return 0;
+    }
+    return set_prop(pc->conf, prop, value, pc->errstr, pc->errstr_size);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    dh_rt_t *rt = opaque;
+    dh_rt_ev_t *ev = rkm->_private;
+
+    (void)rk;
+    if (rkm->err && atomic_load(&rt->dlq_closing)) {
+        pthread_mutex_lock(&rt->mu);
+        dh_rt_abandon(rt, ev);
+        pthread_mutex_unlock(&rt->mu);
+        return;
+    }
+    if (rkm->err) {
+        DH_LOG(DH_LOG_ERROR, "dlq", "dead-letter write to %s failed, retrying: %s",
+               rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+        dh_rt_dlq_send(rt, ev);
+        return;
+    }
+    pthread_mutex_lock(&rt->mu);
+    dh_rt_dlq_acked(rt, ev);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct prop_ctx pc = {conf, errstr, errstr_size};
+
+    if (set_prop(conf, "bootstrap.servers", dh_config_get(rt->cfg, "DH_KAFKA_BROKERS"), errstr,
+                 errstr_size) ||
+        dh_config_kafka_each(rt->cfg, pass_prop, &pc) ||
+        set_prop(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        set_prop(conf, "acks", "all", errstr, errstr_size) ||
+        set_prop(conf, "linger.ms", "5", errstr, errstr_size) ||
+        set_prop(conf, "client.id", "dockhand-dlq", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return DH_ERR_CONFIG;
+    }
+    rd_kafka_conf_set_opaque(conf, rt);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rt->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!rt->dlq) {
+        rd_kafka_conf_destroy(conf);
+        return DH_ERR_CONFIG;
+    }
+    return DH_OK; /* conf is owned by rt->dlq now */
+}
+
+static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *fmt, ...)
+    DH_PRINTF(3, 4);
+
+static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *fmt, ...)
+{
+    char buf[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    rd_kafka_header_add(h, name, -1, buf, -1);
+}
+
+static void iso8601(int64_t ms, char *buf, size_t size)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
+{
+    rd_kafka_headers_t *orig = NULL, *h;
+    char first[40], last[40];
+
+    if (!rd_kafka_message_headers(ev->rkm, &orig) && orig) {
+        h = rd_kafka_headers_copy(orig);
+    } else {
+        h = rd_kafka_headers_new(12);
+    }
+    iso8601(ev->first_seen_ms, first, sizeof(first));
+    iso8601(ev->last_failed_ms ? ev->last_failed_ms : dh_rt_wall_ms(), last, sizeof(last));
+    add_hdr(h, "dh-original-topic", "%s", rd_kafka_topic_name(ev->rkm->rkt));
+    add_hdr(h, "dh-original-partition", "%" PRId32, ev->rkm->partition);
+    add_hdr(h, "dh-original-offset", "%" PRId64, ev->rkm->offset);
+    add_hdr(h, "dh-error-class", "%s", ev->err_class[0] ? ev->err_class : "unknown");
+    add_hdr(h, "dh-error", "%s", ev->err[0] ? ev->err : "(no detail)");
+    add_hdr(h, "dh-attempts", "%d", ev->attempts);
+    add_hdr(h, "dh-worker", "%s", rt->handler->name);
+    add_hdr(h, "dh-first-seen", "%s", first);
+    add_hdr(h, "dh-last-failed", "%s", last);
+    return h;
+}
+
+void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    char topic[300];
+    rd_kafka_headers_t *h = dlq_headers(rt, ev);
+    rd_kafka_resp_err_t err;
+
+    snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(ev->rkm->rkt));
+    for (;;) {
+        err = rd_kafka_producev(rt->dlq, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(ev->rkm->key, ev->rkm->key_len),
+                                RD_KAFKA_V_VALUE(ev->rkm->payload, ev->rkm->len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        rd_kafka_poll(rt->dlq, 100); /* make room; the queue drains as acks arrive */
+    }
+    if (err) {
+        /* Not enqueued: the event stays unfinished, so its offset is never stored and it
+         * is read again after a restart. */
+        rd_kafka_headers_destroy(h);
+        DH_LOG(DH_LOG_ERROR, "dlq", "cannot produce dead letter to %s: %s", topic,
+               rd_kafka_err2str(err));
+    }
+}
+
+void dh_rt_dlq_poll(dh_rt_t *rt)
+{
+    rd_kafka_poll(rt->dlq, 0);
+}
+
+void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms)
+{
+    if (!rt->dlq) {
+        return;
+    }
+    if (rd_kafka_flush(rt->dlq, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        DH_LOG(DH_LOG_ERROR, "dlq", "%d dead letter(s) not acknowledged at shutdown; their "
+               "offsets were not stored, they will be read again", rd_kafka_outq_len(rt->dlq));
+        atomic_store(&rt->dlq_closing, 1);
+        rd_kafka_purge(rt->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(rt->dlq, 0); /* purged messages' reports free their events */
+    }
+    rd_kafka_destroy(rt->dlq);
+    rt->dlq = NULL;
+}

@@ -1,0 +1,433 @@
+/*
+ * Key-ordered executor. Consumed messages are queued per message key; a key's events
+ * run one at a time in offset order, different keys run in parallel on any lane. A key
+ * waiting to retry sits on the delayed list, so only its own later events wait. Each
+ * partition keeps a contiguous-offset watermark: an offset is stored only when every
+ * earlier event of that partition has finished. The caller holds rt->mu throughout.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/log.h"
+#include "runtime.h"
+
+int64_t dh_rt_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t dh_rt_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+dh_err_t dh_rt_init(dh_rt_t *rt)
+{
+    rt->nbuckets = 1u << 14;
+    rt->buckets = calloc(rt->nbuckets, sizeof(*rt->buckets));
+    if (!rt->buckets) {
+        return DH_ERR_NOMEM;
+    }
+    pthread_mutex_init(&rt->mu, NULL);
+    pthread_cond_init(&rt->work_cv, NULL);
+    pthread_cond_init(&rt->idle_cv, NULL);
+    return DH_OK;
+}
+
+void dh_rt_fini(dh_rt_t *rt)
+{
+    dh_rt_part_t *p = rt->parts;
+
+    while (p) {
+        dh_rt_part_t *next = p->next;
+
+        dh_wm_destroy(p->wm);
+        free(p->topic);
+        free(p);
+        p = next;
+    }
+    rt->parts = NULL;
+    free(rt->buckets);
+    rt->buckets = NULL;
+    pthread_cond_destroy(&rt->work_cv);
+    pthread_cond_destroy(&rt->idle_cv);
+    pthread_mutex_destroy(&rt->mu);
+}
+
+dh_rt_part_t *dh_rt_part_find(dh_rt_t *rt, const char *topic, int32_t partition)
+{
+    for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        if (p->assigned && p->partition == partition && !strcmp(p->topic, topic)) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+dh_rt_part_t *dh_rt_part_add(dh_rt_t *rt, const char *topic, int32_t partition)
+{
+    dh_rt_part_t *p = dh_rt_part_find(rt, topic, partition);
+
+    if (p) {
+        return p;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->topic = strdup(topic);
+    p->wm = dh_wm_new();
+    if (!p->topic || !p->wm) {
+        free(p->topic);
+        dh_wm_destroy(p->wm);
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->assigned = 1;
+    p->stored = -1;
+    p->next = rt->parts;
+    rt->parts = p;
+    return p;
+}
+
+/* Free a revoked partition once no event points at it any more. */
+void dh_rt_part_unref(dh_rt_t *rt, dh_rt_part_t *p)
+{
+    if (p->assigned || p->refs > 0) {
+        return;
+    }
+    for (dh_rt_part_t **pp = &rt->parts; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    dh_wm_destroy(p->wm);
+    free(p->topic);
+    free(p);
+}
+
+static void list_unlink(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    if (kq->listed == 1) {
+        if (kq->lprev) {
+            kq->lprev->lnext = kq->lnext;
+        } else {
+            rt->ready_head = kq->lnext;
+        }
+        if (kq->lnext) {
+            kq->lnext->lprev = kq->lprev;
+        } else {
+            rt->ready_tail = kq->lprev;
+        }
+    } else if (kq->listed == 2) {
+        if (kq->lprev) {
+            kq->lprev->lnext = kq->lnext;
+        } else {
+            rt->delayed_head = kq->lnext;
+        }
+        if (kq->lnext) {
+            kq->lnext->lprev = kq->lprev;
+        }
+    }
+    kq->lnext = kq->lprev = NULL;
+    kq->listed = 0;
+}
+
+static void ready_push(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    kq->lnext = NULL;
+    kq->lprev = rt->ready_tail;
+    if (rt->ready_tail) {
+        rt->ready_tail->lnext = kq;
+    } else {
+        rt->ready_head = kq;
+    }
+    rt->ready_tail = kq;
+    kq->listed = 1;
+    pthread_cond_signal(&rt->work_cv);
+}
+
+static void delayed_insert(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    dh_rt_keyq_t *prev = NULL, *cur = rt->delayed_head;
+
+    while (cur && cur->not_before_ms <= kq->not_before_ms) {
+        prev = cur;
+        cur = cur->lnext;
+    }
+    kq->lprev = prev;
+    kq->lnext = cur;
+    if (prev) {
+        prev->lnext = kq;
+    } else {
+        rt->delayed_head = kq;
+    }
+    if (cur) {
+        cur->lprev = kq;
+    }
+    kq->listed = 2;
+    /* A lane may be sleeping until a later deadline. */
+    pthread_cond_signal(&rt->work_cv);
+}
+
+static dh_rt_keyq_t **keyq_slot(dh_rt_t *rt, const char *key, size_t len, uint64_t h)
+{
+    dh_rt_keyq_t **pp = &rt->buckets[h & (rt->nbuckets - 1)];
+
+    while (*pp && !((*pp)->hash == h && (*pp)->key_len == len && !memcmp((*pp)->key, key, len))) {
+        pp = &(*pp)->hnext;
+    }
+    return pp;
+}
+
+static void keyq_free(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    dh_rt_keyq_t **pp = keyq_slot(rt, kq->key, kq->key_len, kq->hash);
+
+    if (*pp == kq) {
+        *pp = kq->hnext;
+    }
+    list_unlink(rt, kq);
+    rt->nkeys--;
+    free(kq);
+}
+
+/* Events without a key are ordered by partition, the only order Kafka gives them. */
+static size_t order_key(const rd_kafka_message_t *rkm, char *buf, size_t size, const char **key)
+{
+    if (rkm->key && rkm->key_len > 0) {
+        *key = rkm->key;
+        return rkm->key_len;
+    }
+    int n = snprintf(buf, size, "\x01%s/%d", rd_kafka_topic_name(rkm->rkt), (int)rkm->partition);
+    *key = buf;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
+{
+    char kbuf[300];
+    const char *key;
+    size_t klen = order_key(rkm, kbuf, sizeof(kbuf), &key);
+    dh_rt_part_t *p = dh_rt_part_find(rt, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    dh_rt_ev_t *ev;
+    dh_err_t err;
+
+    if (!p) {
+        return DH_ERR_STATE; /* fetched just before its partition was revoked */
+    }
+    ev = calloc(1, sizeof(*ev));
+    if (!ev) {
+        return DH_ERR_NOMEM;
+    }
+    err = dh_wm_push(p->wm, rkm->offset, &ev->seq);
+    if (err) {
+        free(ev);
+        return err;
+    }
+    uint64_t h = hash_bytes(key, klen);
+    dh_rt_keyq_t **slot = keyq_slot(rt, key, klen, h);
+    dh_rt_keyq_t *kq = *slot;
+    if (!kq) {
+        kq = calloc(1, sizeof(*kq) + klen);
+        if (!kq) {
+            dh_wm_done(p->wm, ev->seq); /* cannot happen twice: the offset is re-read */
+            free(ev);
+            return DH_ERR_NOMEM;
+        }
+        memcpy(kq->key, key, klen);
+        kq->key_len = klen;
+        kq->hash = h;
+        *slot = kq;
+        rt->nkeys++;
+    }
+    ev->rkm = rkm;
+    ev->part = p;
+    ev->kq = kq;
+    ev->first_seen_ms = dh_rt_wall_ms();
+    p->refs++;
+    if (kq->tail) {
+        kq->tail->knext = ev;
+    } else {
+        kq->head = ev;
+    }
+    kq->tail = ev;
+    rt->inflight++;
+    if (!kq->running && !kq->listed) {
+        ready_push(rt, kq);
+    }
+    return DH_OK;
+}
+
+size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_ms)
+{
+    int64_t now = dh_rt_now_ms();
+    size_t n = 0;
+
+    /* Keys whose backoff has passed become runnable again. */
+    while (rt->delayed_head && rt->delayed_head->not_before_ms <= now) {
+        dh_rt_keyq_t *kq = rt->delayed_head;
+
+        list_unlink(rt, kq);
+        ready_push(rt, kq);
+    }
+    while (n < max && rt->ready_head) {
+        dh_rt_keyq_t *kq = rt->ready_head;
+
+        list_unlink(rt, kq);
+        kq->running = 1;
+        kq->head->part->running++;
+        evs[n++] = kq->head;
+    }
+    *next_due_ms = rt->delayed_head ? rt->delayed_head->not_before_ms : -1;
+    return n;
+}
+
+/* The head event of kq left the key queue: run the next one, or free the key. */
+static void key_advance(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    kq->running = 0;
+    if (!kq->head) {
+        keyq_free(rt, kq);
+    } else if (!kq->listed) {
+        ready_push(rt, kq);
+    }
+}
+
+static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    dh_rt_part_t *p = ev->part;
+
+    if (ev->decoded && rt->handler->release) {
+        rt->handler->release(ev->dev.data);
+    }
+    rd_kafka_message_destroy(ev->rkm);
+    free(ev);
+    p->refs--;
+    rt->inflight--;
+    dh_rt_part_unref(rt, p);
+    pthread_cond_broadcast(&rt->idle_cv);
+}
+
+static void key_pop(dh_rt_keyq_t *kq, dh_rt_ev_t *ev)
+{
+    kq->head = ev->knext;
+    if (!kq->head) {
+        kq->tail = NULL;
+    }
+    ev->knext = NULL;
+    ev->kq = NULL;
+}
+
+void dh_rt_finish(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    dh_rt_keyq_t *kq = ev->kq;
+
+    if (kq) {
+        key_pop(kq, ev);
+        key_advance(rt, kq);
+    }
+    ev->part->running--;
+    dh_wm_done(ev->part->wm, ev->seq);
+    ev_free(rt, ev);
+}
+
+void dh_rt_delay(dh_rt_t *rt, dh_rt_ev_t *ev, int64_t delay_ms)
+{
+    dh_rt_keyq_t *kq = ev->kq;
+
+    ev->part->running--;
+    kq->running = 0;
+    kq->not_before_ms = dh_rt_now_ms() + delay_ms;
+    delayed_insert(rt, kq);
+    pthread_cond_broadcast(&rt->idle_cv);
+}
+
+void dh_rt_detach(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    dh_rt_keyq_t *kq = ev->kq;
+
+    key_pop(kq, ev);
+    key_advance(rt, kq);
+}
+
+void dh_rt_dlq_acked(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    ev->part->running--;
+    dh_wm_done(ev->part->wm, ev->seq);
+    ev_free(rt, ev);
+}
+
+size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p)
+{
+    size_t purged = 0;
+
+    for (size_t b = 0; b < rt->nbuckets; b++) {
+        dh_rt_keyq_t *kq = rt->buckets[b];
+
+        while (kq) {
+            dh_rt_keyq_t *knext = kq->hnext;
+            dh_rt_ev_t **pp = &kq->head, *last = NULL;
+
+            while (*pp) {
+                dh_rt_ev_t *ev = *pp;
+                int started = kq->running && ev == kq->head;
+
+                if (ev->part == p && !started) {
+                    *pp = ev->knext;
+                    ev->kq = NULL;
+                    ev_free(rt, ev); /* never done: the new owner reads it again */
+                    purged++;
+                    continue;
+                }
+                last = ev;
+                pp = &ev->knext;
+            }
+            kq->tail = last;
+            if (!kq->head && !kq->running) {
+                keyq_free(rt, kq);
+            }
+            kq = knext;
+        }
+    }
+    return purged;
+}
+
+size_t dh_rt_busy(const dh_rt_t *rt)
+{
+    size_t busy = 0;
+
+    for (const dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        busy += (size_t)p->running;
+    }
+    for (const dh_rt_keyq_t *kq = rt->ready_head; kq; kq = kq->lnext) {
+        busy++;
+    }
+    return busy;
+}
+
+void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    ev->part->running--;
+    ev_free(rt, ev);
+}

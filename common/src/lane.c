@@ -1,0 +1,584 @@
+/*
+ * Lanes: the runtime's worker threads. A lane takes a batch of runnable events (heads
+ * of distinct keys), claims their idempotency records in one Redis round trip, runs the
+ * handler for those it claimed, records the results in one more round trip, and hands
+ * the outcome back to the executor. Each lane owns its Redis and HTTP handles.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "runtime.h"
+
+struct dh_lane_s {
+    dh_rt_t *rt;
+    int index;
+    dh_redis_t *redis;
+    dh_http_t *http;
+    char owner[160];
+    dh_rt_ev_t *cur; /* event being decoded or handled, for dh_lane_fail() */
+    unsigned int rng;
+    /* Scratch arrays sized to the batch, allocated once per lane. */
+    struct item *items;
+    dh_rt_ev_t **evs;
+    const char **ids;
+    dh_idem_state_t *st;
+    int64_t *wait;
+    size_t *map;
+    int *owned;
+};
+
+dh_redis_t *dh_lane_redis(dh_lane_t *lane)
+{
+    return lane->redis;
+}
+
+dh_http_t *dh_lane_http(dh_lane_t *lane)
+{
+    return lane->http;
+}
+
+const dh_config_t *dh_lane_config(const dh_lane_t *lane)
+{
+    return lane->rt->cfg;
+}
+
+dh_metrics_t *dh_lane_metrics(dh_lane_t *lane)
+{
+    return lane->rt->metrics;
+}
+
+int dh_lane_index(const dh_lane_t *lane)
+{
+    return lane->index;
+}
+
+void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...)
+{
+    va_list ap;
+    dh_rt_ev_t *ev = lane->cur;
+
+    if (!ev) {
+        return;
+    }
+    snprintf(ev->err_class, sizeof(ev->err_class), "%s", error_class);
+    va_start(ap, fmt);
+    vsnprintf(ev->err, sizeof(ev->err), fmt, ap);
+    va_end(ap);
+}
+
+void dh_lane_retry_after(dh_lane_t *lane, int64_t ms)
+{
+    if (lane->cur && ms > lane->cur->retry_after_ms) {
+        lane->cur->retry_after_ms = ms;
+    }
+}
+
+const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len)
+{
+    const rd_kafka_message_t *rkm = msg->priv;
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+
+    if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs) {
+        return NULL;
+    }
+    if (rd_kafka_header_get_last(hdrs, name, &val, len)) {
+        return NULL;
+    }
+    return val;
+}
+
+static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
+{
+    const rd_kafka_message_t *rkm = ev->rkm;
+    rd_kafka_timestamp_type_t tstype;
+
+    m->topic = rd_kafka_topic_name(rkm->rkt);
+    m->partition = rkm->partition;
+    m->offset = rkm->offset;
+    m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    m->key = rkm->key;
+    m->key_len = rkm->key_len;
+    m->payload = rkm->payload;
+    m->len = rkm->len;
+    m->attempt = ev->attempts + 1;
+    m->priv = rkm;
+}
+
+/* Equal jitter: half the exponential step fixed, half random, capped. */
+static int64_t backoff_ms(dh_lane_t *lane, int attempts)
+{
+    const dh_rt_opts_t *o = &lane->rt->opts;
+    int64_t step = o->retry_base_ms;
+
+    for (int i = 1; i < attempts && step < o->retry_max_ms; i++) {
+        step *= 2;
+    }
+    if (step > o->retry_max_ms) {
+        step = o->retry_max_ms;
+    }
+    return step / 2 + (int64_t)(rand_r(&lane->rng) % (unsigned)(step / 2 + 1));
+}
+
+/* Outcome of one event within a batch, applied under the lock afterwards. */
+enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL };
+
+struct item {
+    dh_rt_ev_t *ev;
+    enum outcome out;
+    int claimed;  /* we hold an idempotency lease */
+    int64_t delay_ms;
+    double seconds;
+};
+
+static void log_ctx(const dh_rt_ev_t *ev, dh_log_ctx_t *ctx)
+{
+    ctx->topic = rd_kafka_topic_name(ev->rkm->rkt);
+    ctx->partition = ev->rkm->partition;
+    ctx->offset = ev->rkm->offset;
+    ctx->key = ev->rkm->key;
+    ctx->key_len = ev->rkm->key ? ev->rkm->key_len : 0;
+    ctx->event_id = ev->dev.effect_id[0] ? ev->dev.effect_id : NULL;
+}
+
+/* Decode once per event; a decode failure is permanent. */
+static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    const dh_handler_t *h = lane->rt->handler;
+
+    for (size_t i = 0; i < n; i++) {
+        dh_rt_ev_t *ev = it[i].ev;
+        dh_msg_t m;
+
+        it[i].out = OUT_DONE;
+        if (ev->decoded) {
+            continue;
+        }
+        msg_view(ev, &m);
+        lane->cur = ev;
+        dh_result_t r = h->decode ? h->decode(lane->rt->shared, &m, &ev->dev, lane)
+                                  : DH_RESULT_DONE;
+        lane->cur = NULL;
+        if (r == DH_RESULT_DONE) {
+            ev->decoded = 1;
+        } else if (r == DH_RESULT_FATAL) {
+            it[i].out = OUT_FATAL;
+        } else {
+            if (!ev->err_class[0]) {
+                snprintf(ev->err_class, sizeof(ev->err_class), "decode");
+            }
+            it[i].out = OUT_DEAD;
+        }
+    }
+}
+
+/* Claim the records of every decoded event with an effect id, in one round trip. */
+static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    const char **ids = lane->ids;
+    dh_idem_state_t *st = lane->st;
+    int64_t *wait = lane->wait;
+    size_t *map = lane->map, k = 0;
+    dh_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].out == OUT_DONE && it[i].ev->dev.effect_id[0]) {
+            map[k] = i;
+            ids[k++] = it[i].ev->dev.effect_id;
+        }
+    }
+    if (k == 0) {
+        return DH_OK;
+    }
+    err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner,
+                        lane->rt->opts.lease_ms, k, ids, st, wait);
+    if (err) {
+        return err;
+    }
+    for (size_t j = 0; j < k; j++) {
+        struct item *x = &it[map[j]];
+
+        if (st[j] == DH_IDEM_CLAIMED) {
+            x->claimed = 1;
+        } else if (st[j] == DH_IDEM_DONE) {
+            x->out = OUT_SKIP;
+        } else {
+            x->out = OUT_DELAY; /* someone else is mid-effect: wait for its lease */
+            x->delay_ms = wait[j] > 1000 ? 1000 : (wait[j] > 10 ? wait[j] : 10);
+        }
+    }
+    return DH_OK;
+}
+
+static void handle_one(dh_lane_t *lane, struct item *x)
+{
+    dh_rt_t *rt = lane->rt;
+    dh_rt_ev_t *ev = x->ev;
+    dh_msg_t m;
+    int64_t t0 = dh_rt_now_ms();
+    dh_result_t r;
+
+    msg_view(ev, &m);
+    ev->err_class[0] = ev->err[0] = '\0';
+    ev->retry_after_ms = 0;
+    lane->cur = ev;
+    r = rt->handler->handle(rt->shared, &m, ev->dev.data, lane);
+    lane->cur = NULL;
+    x->seconds = (double)(dh_rt_now_ms() - t0) / 1000.0;
+    switch (r) {
+    case DH_RESULT_DONE:
+        x->out = OUT_DONE;
+        break;
+    case DH_RESULT_RETRY:
+        x->out = OUT_DELAY;
+        ev->attempts++;
+        ev->last_failed_ms = dh_rt_wall_ms();
+        if (ev->attempts >= rt->opts.retry_max_attempts ||
+            ev->last_failed_ms - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
+            char why[sizeof(ev->err) + 128];
+
+            snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",
+                     ev->attempts, ev->err_class[0] ? ev->err_class : "transient", ev->err);
+            snprintf(ev->err, sizeof(ev->err), "%.*s", (int)sizeof(ev->err) - 1, why);
+            snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
+            x->out = OUT_DEAD;
+            break;
+        }
+        x->delay_ms = backoff_ms(lane, ev->attempts);
+        if (ev->retry_after_ms > x->delay_ms) {
+            x->delay_ms = ev->retry_after_ms;
+        }
+        break;
+    case DH_RESULT_DEAD_LETTER:
+        ev->attempts++;
+        ev->last_failed_ms = dh_rt_wall_ms();
+        if (!ev->err_class[0]) {
+            snprintf(ev->err_class, sizeof(ev->err_class), "rejected");
+        }
+        x->out = OUT_DEAD;
+        break;
+    default:
+        x->out = OUT_FATAL;
+        break;
+    }
+}
+
+/* Mark done what succeeded and release leases of what failed, one round trip each.
+ * A done record that cannot be written keeps the event running until it can: the effect
+ * happened, and finishing without the record would let a replay repeat it. */
+static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    const char **done_ids = lane->ids;
+    size_t nd = 0, nr = 0;
+    dh_err_t err = DH_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].claimed && it[i].out == OUT_DONE) {
+            done_ids[nd++] = it[i].ev->dev.effect_id;
+        }
+    }
+    if (nd > 0) {
+        err = dh_idem_done(lane->redis, lane->rt->handler->name, lane->owner,
+                           lane->rt->opts.retention_s, nd, done_ids, lane->owned);
+        if (err) {
+            return err;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].claimed && it[i].out != OUT_DONE) {
+            done_ids[nr++] = it[i].ev->dev.effect_id;
+        }
+    }
+    if (nr > 0) {
+        /* Best effort: an unreleased lease only delays the retry until it expires. */
+        if (dh_idem_release(lane->redis, lane->rt->handler->name, lane->owner, nr, done_ids)) {
+            DH_LOG(DH_LOG_DEBUG, "lane", "lease release failed: %s",
+                   dh_redis_errstr(lane->redis));
+        }
+    }
+    return DH_OK;
+}
+
+static void log_outcome(const struct item *x)
+{
+    dh_log_ctx_t ctx;
+
+    if (x->out != OUT_DELAY && x->out != OUT_DEAD) {
+        return;
+    }
+    log_ctx(x->ev, &ctx);
+    dh_log_ctx_set(&ctx);
+    if (x->out == OUT_DEAD) {
+        DH_LOG(DH_LOG_WARN, "lane", "dead-lettering after %d attempt(s): %s: %s",
+               x->ev->attempts, x->ev->err_class, x->ev->err);
+    } else if (x->ev->err_class[0]) {
+        DH_LOG(DH_LOG_INFO, "lane", "attempt %d failed, retrying in %lld ms: %s: %s",
+               x->ev->attempts, (long long)x->delay_ms, x->ev->err_class, x->ev->err);
+    }
+    dh_log_ctx_set(NULL);
+}
+
+/* Apply outcomes under the lock. */
+static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_t *rt = lane->rt;
+
+    for (size_t i = 0; i < n; i++) {
+        log_outcome(&it[i]);
+    }
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct item *x = &it[i];
+
+        switch (x->out) {
+        case OUT_DONE:
+            dh_counter_add(rt->m.done, 1);
+            dh_histogram_observe(rt->m.latency, x->seconds);
+            dh_rt_finish(rt, x->ev);
+            break;
+        case OUT_SKIP:
+            dh_counter_add(rt->m.skipped, 1);
+            dh_rt_finish(rt, x->ev);
+            break;
+        case OUT_DELAY:
+            dh_counter_add(x->ev->err_class[0] ? rt->m.retried : rt->m.lease_waits, 1);
+            dh_rt_delay(rt, x->ev, x->delay_ms);
+            break;
+        case OUT_DEAD:
+            dh_counter_add(rt->m.dead, 1);
+            dh_rt_detach(rt, x->ev);
+            break;
+        case OUT_FATAL:
+            rt->fatal = 1;
+            dh_rt_delay(rt, x->ev, 3600 * 1000);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    /* Produced outside the lock; the ack comes back on the poll thread. */
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].out == OUT_DEAD) {
+            dh_rt_dlq_send(rt, it[i].ev);
+        }
+    }
+}
+
+/* Redis is unreachable: perform nothing, put the batch back, and say so. */
+static void redis_unavailable(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_t *rt = lane->rt;
+
+    if (!atomic_exchange(&rt->redis_down, 1)) {
+        DH_LOG(DH_LOG_ERROR, "redis", "redis unavailable, pausing intake: %s",
+               dh_redis_errstr(lane->redis));
+        dh_gauge_set(rt->m.redis_up, 0);
+    }
+    dh_counter_add(rt->m.redis_errors, 1);
+    for (size_t i = 0; i < n; i++) {
+        it[i].out = OUT_DELAY;
+        it[i].ev->err_class[0] = '\0';
+        it[i].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+    }
+}
+
+static void redis_available(dh_lane_t *lane)
+{
+    if (atomic_load(&lane->rt->redis_down) && atomic_exchange(&lane->rt->redis_down, 0)) {
+        DH_LOG(DH_LOG_INFO, "redis", "redis reachable again, resuming intake");
+        dh_gauge_set(lane->rt->m.redis_up, 1);
+    }
+}
+
+static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
+{
+    struct item *it = lane->items;
+    int fatal_seen = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&it[i], 0, sizeof(it[i]));
+        it[i].ev = evs[i];
+    }
+    decode_batch(lane, it, n);
+    if (claim_batch(lane, it, n) != DH_OK) {
+        redis_unavailable(lane, it, n);
+        apply_batch(lane, it, n);
+        return;
+    }
+    redis_available(lane);
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].out == OUT_DONE && !fatal_seen) {
+            dh_log_ctx_t ctx;
+
+            log_ctx(it[i].ev, &ctx);
+            dh_log_ctx_set(&ctx);
+            handle_one(lane, &it[i]);
+            dh_log_ctx_set(NULL);
+            fatal_seen = it[i].out == OUT_FATAL;
+        } else if (fatal_seen && it[i].out == OUT_DONE) {
+            it[i].out = OUT_DELAY; /* not attempted: the worker is stopping */
+            it[i].delay_ms = 3600 * 1000;
+        }
+    }
+    while (record_batch(lane, it, n) != DH_OK) {
+        redis_unavailable(lane, it, 0);
+        if (lane->rt->stopping) {
+            /* Leave the leases to expire: the effects will be retried, never assumed. */
+            for (size_t i = 0; i < n; i++) {
+                if (it[i].claimed && it[i].out == OUT_DONE) {
+                    it[i].out = OUT_DELAY;
+                    it[i].delay_ms = 3600 * 1000;
+                }
+            }
+            break;
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    redis_available(lane);
+    apply_batch(lane, it, n);
+}
+
+static void *lane_main(void *arg)
+{
+    dh_lane_t *lane = arg;
+    dh_rt_t *rt = lane->rt;
+
+    pthread_mutex_lock(&rt->mu);
+    while (!rt->stopping) {
+        int64_t due = -1;
+        size_t n = dh_rt_take(rt, lane->evs, (size_t)rt->opts.batch_max, &due);
+
+        if (n == 0) {
+            struct timespec ts;
+            int64_t wait = due < 0 ? 200 : due - dh_rt_now_ms();
+
+            if (wait > 200) {
+                wait = 200;
+            }
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (wait > 0 ? wait : 1) * 1000000;
+            ts.tv_sec += ts.tv_nsec / 1000000000;
+            ts.tv_nsec %= 1000000000;
+            pthread_cond_timedwait(&rt->work_cv, &rt->mu, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&rt->mu);
+        process_batch(lane, lane->evs, n);
+        pthread_mutex_lock(&rt->mu);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return NULL;
+}
+
+static void lane_destroy(dh_lane_t *lane)
+{
+    if (!lane) {
+        return;
+    }
+    dh_redis_destroy(lane->redis);
+    dh_http_destroy(lane->http);
+    free(lane->items);
+    free(lane->evs);
+    free(lane->ids);
+    free(lane->st);
+    free(lane->wait);
+    free(lane->map);
+    free(lane->owned);
+    free(lane);
+}
+
+static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_size)
+{
+    const dh_config_t *cfg = rt->cfg;
+    size_t b = (size_t)rt->opts.batch_max;
+    dh_redis_opts_t ro = {
+        .url = dh_config_get(cfg, "DH_REDIS_URL"),
+        .password = dh_config_get(cfg, "DH_REDIS_PASSWORD"),
+        .timeout_ms = (int)dh_config_int(cfg, "DH_REDIS_TIMEOUT_MS"),
+    };
+    dh_http_opts_t ho = {
+        .connect_timeout_ms = (long)dh_config_int(cfg, "DH_HTTP_CONNECT_TIMEOUT_MS"),
+        .timeout_ms = (long)dh_config_int(cfg, "DH_HTTP_TIMEOUT_MS"),
+        .max_body = (size_t)dh_config_int(cfg, "DH_HTTP_MAX_BODY"),
+    };
+    dh_lane_t *lane = calloc(1, sizeof(*lane));
+
+    if (!lane) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    lane->rt = rt;
+    lane->index = index;
+    lane->rng = (unsigned)(dh_rt_wall_ms() ^ (index * 2654435761u));
+    snprintf(lane->owner, sizeof(lane->owner), "%s/%d", rt->owner, index);
+    lane->items = calloc(b, sizeof(*lane->items));
+    lane->evs = calloc(b, sizeof(*lane->evs));
+    lane->ids = calloc(b, sizeof(*lane->ids));
+    lane->st = calloc(b, sizeof(*lane->st));
+    lane->wait = calloc(b, sizeof(*lane->wait));
+    lane->map = calloc(b, sizeof(*lane->map));
+    lane->owned = calloc(b, sizeof(*lane->owned));
+    if (!lane->items || !lane->evs || !lane->ids || !lane->st || !lane->wait || !lane->map ||
+        !lane->owned) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    lane->redis = dh_redis_new(&ro, errstr, errstr_size);
+    if (!lane->redis) {
+        goto fail;
+    }
+    lane->http = dh_http_new(&ho, errstr, errstr_size);
+    if (!lane->http) {
+        goto fail;
+    }
+    return lane;
+fail:
+    lane_destroy(lane);
+    return NULL;
+}
+
+dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size)
+{
+    rt->lanes = calloc((size_t)rt->opts.lanes, sizeof(*rt->lanes));
+    rt->threads = calloc((size_t)rt->opts.lanes, sizeof(*rt->threads));
+    if (!rt->lanes || !rt->threads) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    for (int i = 0; i < rt->opts.lanes; i++) {
+        rt->lanes[i] = lane_new(rt, i, errstr, errstr_size);
+        if (!rt->lanes[i]) {
+            return DH_ERR_CONFIG;
+        }
+        if (pthread_create(&rt->threads[i], NULL, lane_main, rt->lanes[i])) {
+            lane_destroy(rt->lanes[i]);
+            rt->lanes[i] = NULL;
+            snprintf(errstr, errstr_size, "cannot start lane thread %d", i);
+            return DH_ERR_IO;
+        }
+        rt->nlanes++;
+    }
+    return DH_OK;
+}
+
+void dh_rt_lanes_stop(dh_rt_t *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    rt->stopping = 1;
+    pthread_cond_broadcast(&rt->work_cv);
+    pthread_mutex_unlock(&rt->mu);
+    for (int i = 0; i < rt->nlanes; i++) {
+        pthread_join(rt->threads[i], NULL);
+        lane_destroy(rt->lanes[i]);
+    }
+    free(rt->lanes);
+    free(rt->threads);
+    rt->lanes = NULL;
+    rt->threads = NULL;
+    rt->nlanes = 0;
+}

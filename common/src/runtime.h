@@ -1,0 +1,170 @@
+/*
+ * Private to the runtime: the key-ordered executor shared by the consumer (poll thread),
+ * the lanes (worker threads) and the dead-letter producer. One mutex guards it all; the
+ * poll thread never runs handlers.
+ */
+#ifndef DH_RUNTIME_H
+#define DH_RUNTIME_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dockhand/worker.h"
+#include "wm.h"
+
+struct dh_rt_part;
+struct dh_rt_keyq;
+
+/** One consumed message on its way through the runtime. */
+typedef struct dh_rt_ev {
+    rd_kafka_message_t *rkm;
+    struct dh_rt_part *part;
+    uint64_t seq;              /* watermark handle */
+    struct dh_rt_keyq *kq;
+    struct dh_rt_ev *knext;    /* next event of the same key */
+    int attempts;
+    int decoded;
+    int64_t first_seen_ms;
+    int64_t last_failed_ms;
+    int64_t retry_after_ms;    /* handler's hint for the next attempt */
+    dh_event_t dev;
+    char err_class[32];
+    char err[480];
+} dh_rt_ev_t;
+
+typedef struct dh_rt_part {
+    struct dh_rt_part *next;
+    char *topic;
+    int32_t partition;
+    dh_wm_t *wm;
+    int refs;      /* events alive that point here */
+    int running;   /* events taken by a lane or awaiting a dead-letter ack */
+    int assigned;  /* 0 once revoked */
+    int paused;    /* paused by the runtime */
+    int64_t stored; /* last offset handed to rd_kafka_offsets_store */
+} dh_rt_part_t;
+
+typedef struct dh_rt_keyq {
+    struct dh_rt_keyq *hnext; /* hash chain */
+    struct dh_rt_keyq *lnext, *lprev;
+    int listed;               /* 0 no, 1 ready list, 2 delayed list */
+    int running;
+    int64_t not_before_ms;
+    uint64_t hash;
+    dh_rt_ev_t *head, *tail;
+    size_t key_len;
+    char key[];
+} dh_rt_keyq_t;
+
+typedef struct dh_rt_opts {
+    int lanes;
+    int batch_max;
+    int max_inflight_per_partition;
+    int64_t lease_ms;
+    int64_t retention_s;
+    int retry_max_attempts;
+    int64_t retry_max_age_ms;
+    int64_t retry_base_ms;
+    int64_t retry_max_ms;
+    int64_t revoke_timeout_ms;
+    int64_t drain_timeout_ms;
+} dh_rt_opts_t;
+
+typedef struct dh_lane_s dh_lane_t;
+
+/** Runtime metrics, created once. */
+typedef struct dh_rt_metrics {
+    dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
+    dh_histogram_t *latency;
+    dh_gauge_t *inflight, *lag, *assigned, *redis_up;
+} dh_rt_metrics_t;
+
+typedef struct dh_rt {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* lanes wait for ready keys */
+    pthread_cond_t idle_cv; /* poll thread waits for running events to finish */
+
+    const dh_handler_t *handler;
+    void *shared;           /* handler->init's state */
+    const dh_config_t *cfg;
+    dh_rt_opts_t opts;
+    dh_metrics_t *metrics;
+    dh_rt_metrics_t m;
+    char owner[128];        /* lease owner prefix: instance name */
+
+    rd_kafka_t *consumer;
+    rd_kafka_t *dlq;
+
+    dh_rt_part_t *parts;
+    dh_rt_keyq_t **buckets;
+    size_t nbuckets;
+    size_t nkeys;
+    dh_rt_keyq_t *ready_head, *ready_tail;
+    dh_rt_keyq_t *delayed_head; /* sorted by not_before_ms */
+    size_t inflight;            /* events dispatched and not finished */
+    int wakeups;                /* dispatch signals pending for lanes */
+
+    dh_lane_t **lanes;
+    pthread_t *threads;
+    int nlanes;
+    int stopping;       /* lanes exit after their current batch */
+    int fatal;          /* a handler returned FATAL or librdkafka failed fatally */
+    atomic_int dlq_closing; /* shutdown: failed dead-letter writes are abandoned */
+    atomic_int redis_down;
+    atomic_llong last_loop_ms; /* /healthz: the poll loop is alive */
+    atomic_int ready_flag;     /* /readyz */
+} dh_rt_t;
+
+/* executor.c: all of these expect rt->mu held unless noted. */
+DH_NODISCARD dh_err_t dh_rt_init(dh_rt_t *rt);
+void dh_rt_fini(dh_rt_t *rt);
+dh_rt_part_t *dh_rt_part_find(dh_rt_t *rt, const char *topic, int32_t partition);
+dh_rt_part_t *dh_rt_part_add(dh_rt_t *rt, const char *topic, int32_t partition);
+void dh_rt_part_unref(dh_rt_t *rt, dh_rt_part_t *p);
+/** Queue \p rkm (ownership moves to the runtime on DH_OK). */
+DH_NODISCARD dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm);
+/** Take up to \p max runnable events (heads of distinct keys) for a lane. */
+size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_ms);
+/** The event finished (done, skipped or dead-lettered and acked): mark the watermark,
+ *  free it, let its key's next event run. */
+void dh_rt_finish(dh_rt_t *rt, dh_rt_ev_t *ev);
+/** The event must be tried again after \p delay_ms; its key waits, others flow. */
+void dh_rt_delay(dh_rt_t *rt, dh_rt_ev_t *ev, int64_t delay_ms);
+/** The event was handed to the dead-letter producer: its key moves on now, the
+ *  watermark waits for the ack (dh_rt_dlq_acked). */
+void dh_rt_detach(dh_rt_t *rt, dh_rt_ev_t *ev);
+void dh_rt_dlq_acked(dh_rt_t *rt, dh_rt_ev_t *ev);
+/** Give up on a detached event at shutdown without finishing it: it is read again. */
+void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev);
+/** Drop queued, unstarted events of \p p (revoked); returns how many. */
+size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p);
+/** Number of runnable or running events left (delayed ones excluded). */
+size_t dh_rt_busy(const dh_rt_t *rt);
+
+/* lane.c */
+DH_NODISCARD dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size);
+void dh_rt_lanes_stop(dh_rt_t *rt);
+
+/* dlq.c */
+DH_NODISCARD dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size);
+/** Produce \p ev to <topic>.dlq; thread-safe. On failure to enqueue, retried by the poll
+ *  thread's dh_rt_dlq_poll(). */
+void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev);
+void dh_rt_dlq_poll(dh_rt_t *rt);
+void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms);
+
+/* consumer.c */
+DH_NODISCARD dh_err_t dh_rt_consumer_new(dh_rt_t *rt, const char *const *topics, char *errstr,
+                                         size_t errstr_size);
+/** Poll, dispatch and store offsets until *run becomes 0 or a fatal error; then drain
+ *  and close. Returns 0 on a clean stop, 1 on fatal. */
+int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run);
+
+/* Monotonic and wall clocks in ms. */
+int64_t dh_rt_now_ms(void);
+int64_t dh_rt_wall_ms(void);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * dh_worker_main(): the whole life of a worker process. Reads the configuration (the
+ * runtime's table plus the worker's own), answers --help / --check-config /
+ * --dump-config, starts the admin port, lanes, dead-letter producer and consumer, runs
+ * until SIGTERM or SIGINT, drains, and picks the exit code (0 clean, 1 fatal, 2 config).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dockhand/admin.h"
+#include "dockhand/log.h"
+#include "runtime.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t g_run = 1; /* the one mutable global: the signal flag */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_run = 0;
+}
+
+/* The runtime's own variables; docs/configuration.md is checked against this table. */
+static const dh_config_var_t runtime_vars[] = {
+    {"DH_KAFKA_BROKERS", DH_CFG_STRING, "127.0.0.1:39092", 0, 0, NULL,
+     "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS overrides)."},
+    {"DH_TOPICS", DH_CFG_STRING, "", 0, 0, NULL,
+     "Comma-separated topics to consume; empty means the worker's default topics."},
+    {"DH_GROUP_ID", DH_CFG_STRING, "", 0, 0, NULL,
+     "Consumer group; empty means dockhand-<worker>."},
+    {"DH_INSTANCE_NAME", DH_CFG_STRING, "", 0, 0, NULL,
+     "This replica's name in leases and logs; empty means <hostname>-<pid>."},
+    {"DH_LANES", DH_CFG_INT, "8", 1, 256, NULL,
+     "Worker threads; events of one key run in order, different keys in parallel."},
+    {"DH_BATCH_MAX", DH_CFG_INT, "64", 1, 1024, NULL,
+     "Events a lane takes at once (one Redis round trip claims them all)."},
+    {"DH_MAX_INFLIGHT_PER_PARTITION", DH_CFG_INT, "5000", 10, 1000000, NULL,
+     "Unfinished events per partition before it is paused (resumed at half)."},
+    {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
+     "Redis for idempotency records and shared rate limits: redis://host:port[/db]."},
+    {"DH_REDIS_PASSWORD", DH_CFG_SECRET, "", 0, 0, NULL,
+     "Redis password (or DH_REDIS_PASSWORD_FILE)."},
+    {"DH_REDIS_TIMEOUT_MS", DH_CFG_INT, "2000", 10, 60000, NULL,
+     "Redis connect and command timeout."},
+    {"DH_IDEM_LEASE_MS", DH_CFG_INT, "60000", 100, 3600000, NULL,
+     "Lease on an effect while it is performed; must exceed the longest handler call."},
+    {"DH_IDEM_RETENTION_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
+     "How long a done record is kept; longer than the replay horizon (default 8 days, "
+     "topic retention is 7)."},
+    {"DH_RETRY_MAX_ATTEMPTS", DH_CFG_INT, "12", 1, 1000, NULL,
+     "Attempts before a transiently failing event is dead-lettered."},
+    {"DH_RETRY_MAX_AGE_MS", DH_CFG_INT, "1800000", 1000, 604800000, NULL,
+     "Age (since first seen) after which a failing event is dead-lettered."},
+    {"DH_RETRY_BASE_MS", DH_CFG_INT, "250", 1, 600000, NULL,
+     "First retry delay; doubles per attempt, with jitter."},
+    {"DH_RETRY_MAX_MS", DH_CFG_INT, "30000", 1, 3600000, NULL, "Largest retry delay."},
+    {"DH_REVOKE_TIMEOUT_MS", DH_CFG_INT, "10000", 0, 600000, NULL,
+     "On a rebalance, how long to wait for running events of revoked partitions."},
+    {"DH_DRAIN_TIMEOUT_MS", DH_CFG_INT, "20000", 0, 600000, NULL,
+     "On SIGTERM, how long to let fetched events finish before closing."},
+    {"DH_HTTP_CONNECT_TIMEOUT_MS", DH_CFG_INT, "2000", 1, 60000, NULL, "HTTP connect timeout."},
+    {"DH_HTTP_TIMEOUT_MS", DH_CFG_INT, "10000", 1, 300000, NULL, "HTTP total request timeout."},
+    {"DH_HTTP_MAX_BODY", DH_CFG_INT, "8388608", 1024, 1073741824, NULL,
+     "Largest HTTP response body accepted, in bytes."},
+    {"DH_ADMIN_ADDR", DH_CFG_STRING, "0.0.0.0", 0, 0, NULL,
+     "Address of the /metrics, /healthz, /readyz port."},
+    {"DH_ADMIN_PORT", DH_CFG_INT, "9464", -1, 65535, NULL,
+     "Port of the admin endpoints; 0 picks a free one, -1 disables them."},
+    {"DH_LOG_LEVEL", DH_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", "Minimum log level."},
+    DH_CONFIG_END,
+};
+
+const dh_config_var_t *dh_worker_runtime_vars(void);
+const dh_config_var_t *dh_worker_runtime_vars(void)
+{
+    return runtime_vars;
+}
+
+static void usage(FILE *fp, const char *prog, const dh_config_var_t *const *tables)
+{
+    fprintf(fp,
+            "usage: %s [--help | --check-config | --dump-config | --config-markdown]\n\n"
+            "A dockhand worker. All configuration comes from the environment:\n\n",
+            prog);
+    dh_config_print_help(fp, prog, tables);
+}
+
+static int admin_healthy(void *ud, char *buf, size_t size)
+{
+    dh_rt_t *rt = ud;
+    long long age = dh_rt_now_ms() - atomic_load(&rt->last_loop_ms);
+
+    if (age > 30000) {
+        snprintf(buf, size, "poll loop stalled for %lld ms", age);
+        return 0;
+    }
+    return 1;
+}
+
+static int admin_ready(void *ud, char *buf, size_t size)
+{
+    dh_rt_t *rt = ud;
+
+    if (atomic_load(&rt->redis_down)) {
+        snprintf(buf, size, "redis unreachable");
+        return 0;
+    }
+    if (!atomic_load(&rt->ready_flag)) {
+        snprintf(buf, size, "no partitions assigned yet");
+        return 0;
+    }
+    return 1;
+}
+
+static void metrics_setup(dh_rt_t *rt)
+{
+    static const double lat[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    char lbl[200];
+    dh_metrics_t *m = rt->metrics;
+    const char *ev = "dh_events_total";
+    const char *evh = "Events finished by outcome.";
+
+#define OUTCOME(field, word)                                                                       \
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\",outcome=\"%s\"", rt->handler->name, word);           \
+    rt->m.field = dh_metrics_counter(m, ev, evh, lbl)
+    OUTCOME(done, "done");
+    OUTCOME(skipped, "duplicate");
+    OUTCOME(dead, "dead_letter");
+    OUTCOME(superseded, "superseded");
+#undef OUTCOME
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\"", rt->handler->name);
+    rt->m.retried = dh_metrics_counter(m, "dh_retries_total", "Failed attempts retried.", lbl);
+    rt->m.lease_waits = dh_metrics_counter(
+        m, "dh_lease_waits_total", "Events that waited for another replica's lease.", lbl);
+    rt->m.redis_errors =
+        dh_metrics_counter(m, "dh_redis_errors_total", "Redis failures seen by lanes.", lbl);
+    rt->m.latency = dh_metrics_histogram(m, "dh_handler_seconds", "Handler latency.", lbl, lat,
+                                         sizeof(lat) / sizeof(lat[0]));
+    rt->m.inflight = dh_metrics_gauge(m, "dh_inflight_events", "Events fetched, unfinished.", lbl);
+    rt->m.lag = dh_metrics_gauge(m, "dh_consumer_lag", "Consumer lag (librdkafka stats).", lbl);
+    rt->m.assigned = dh_metrics_gauge(m, "dh_assigned_partitions", "Partitions assigned.", lbl);
+    rt->m.redis_up = dh_metrics_gauge(m, "dh_redis_up", "1 while Redis is reachable.", lbl);
+    dh_gauge_set(rt->m.redis_up, 1);
+}
+
+static void opts_from_config(dh_rt_t *rt)
+{
+    const dh_config_t *c = rt->cfg;
+    dh_rt_opts_t *o = &rt->opts;
+
+    o->lanes = (int)dh_config_int(c, "DH_LANES");
+    o->batch_max = (int)dh_config_int(c, "DH_BATCH_MAX");
+    o->max_inflight_per_partition = (int)dh_config_int(c, "DH_MAX_INFLIGHT_PER_PARTITION");
+    o->lease_ms = dh_config_int(c, "DH_IDEM_LEASE_MS");
+    o->retention_s = dh_config_int(c, "DH_IDEM_RETENTION_S");
+    o->retry_max_attempts = (int)dh_config_int(c, "DH_RETRY_MAX_ATTEMPTS");
+    o->retry_max_age_ms = dh_config_int(c, "DH_RETRY_MAX_AGE_MS");
+    o->retry_base_ms = dh_config_int(c, "DH_RETRY_BASE_MS");
+    o->retry_max_ms = dh_config_int(c, "DH_RETRY_MAX_MS");
+    o->revoke_timeout_ms = dh_config_int(c, "DH_REVOKE_TIMEOUT_MS");
+    o->drain_timeout_ms = dh_config_int(c, "DH_DRAIN_TIMEOUT_MS");
+
+    const char *inst = dh_config_get(c, "DH_INSTANCE_NAME");
+    if (inst && *inst) {
+        snprintf(rt->owner, sizeof(rt->owner), "%s", inst);
+    } else {
+        char host[64] = "host";
+
+        gethostname(host, sizeof(host) - 1);
+        snprintf(rt->owner, sizeof(rt->owner), "%s-%d", host, (int)getpid());
+    }
+}
+
+/* Split DH_TOPICS (or take the handler's defaults) into a NULL-terminated array. */
+static char **topics_new(const dh_config_t *cfg, const dh_handler_t *h)
+{
+    const char *s = dh_config_get(cfg, "DH_TOPICS");
+    size_t n = 0, cap = 8;
+    char **v = calloc(cap + 1, sizeof(*v));
+
+    if (!v) {
+        return NULL;
+    }
+    if (!s || !*s) {
+        for (; h->topics && h->topics[n] && n < cap; n++) {
+            v[n] = strdup(h->topics[n]);
+        }
+        return v;
+    }
+    char *copy = strdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t && n < cap; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') {
+            t++;
+        }
+        if (*t) {
+            v[n++] = strdup(t);
+        }
+    }
+    free(copy);
+    return v;
+}
+
+static void topics_destroy(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* Parse arguments and load configuration. Returns -1 to continue, else an exit code. */
+static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
+{
+    const dh_config_var_t *tables[] = {runtime_vars, h->config, NULL};
+    const char *mode = argc > 1 ? argv[1] : "";
+    char *problems = NULL;
+    dh_err_t err;
+
+    if (!strcmp(mode, "--help") || !strcmp(mode, "-h")) {
+        usage(stdout, h->name, tables);
+        return 0;
+    }
+    if (!strcmp(mode, "--config-markdown")) {
+        dh_config_print_markdown(stdout, tables);
+        return 0;
+    }
+    if (*mode && strcmp(mode, "--check-config") && strcmp(mode, "--dump-config")) {
+        fprintf(stderr, "%s: unknown argument '%s'\n", h->name, mode);
+        usage(stderr, h->name, tables);
+        return 2;
+    }
+    err = dh_config_load(tables, environ, cfg, &problems);
+    if (err) {
+        fprintf(stderr, "%s: invalid configuration:\n%s", h->name, problems ? problems : "");
+        free(problems);
+        return 2;
+    }
+    if (!strcmp(mode, "--dump-config")) {
+        dh_config_dump(stdout, *cfg);
+    }
+    if (*mode) {
+        if (!strcmp(mode, "--check-config")) {
+            printf("%s: configuration OK\n", h->name);
+        }
+        dh_config_destroy(*cfg);
+        *cfg = NULL;
+        return 0;
+    }
+    return -1;
+}
+
+static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_t errstr_size)
+{
+    long long port = dh_config_int(rt->cfg, "DH_ADMIN_PORT");
+    dh_admin_opts_t ao = {
+        .bind_addr = dh_config_get(rt->cfg, "DH_ADMIN_ADDR"),
+        .port = (int)port,
+        .metrics = rt->metrics,
+        .healthy = admin_healthy,
+        .ready = admin_ready,
+        .ud = rt,
+    };
+
+    if (port < 0) {
+        return DH_OK;
+    }
+    dh_err_t err = dh_admin_start(&ao, admin, errstr, errstr_size);
+    if (!err) {
+        DH_LOG(DH_LOG_INFO, "admin", "admin endpoints on %s:%d", ao.bind_addr,
+               dh_admin_port(*admin));
+    }
+    return err;
+}
+
+/* Everything after configuration: returns the exit code. */
+static int run_worker(dh_rt_t *rt)
+{
+    char errstr[512] = "";
+    char **topics = NULL;
+    dh_admin_t *admin = NULL;
+    int code = 1;
+
+    if (dh_rt_init(rt) || !(rt->metrics = dh_metrics_new())) {
+        DH_LOG(DH_LOG_ERROR, "worker", "out of memory");
+        return 1;
+    }
+    metrics_setup(rt);
+    opts_from_config(rt);
+    atomic_store(&rt->last_loop_ms, dh_rt_now_ms());
+    topics = topics_new(rt->cfg, rt->handler);
+    if (!topics || !topics[0]) {
+        DH_LOG(DH_LOG_ERROR, "worker", "no topics to consume (set DH_TOPICS)");
+        goto out;
+    }
+    if (rt->handler->init && rt->handler->init(rt->cfg, &rt->shared, errstr, sizeof(errstr))) {
+        DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
+        goto out;
+    }
+    if (start_admin(rt, &admin, errstr, sizeof(errstr)) ||
+        dh_rt_dlq_new(rt, errstr, sizeof(errstr)) ||
+        dh_rt_lanes_start(rt, errstr, sizeof(errstr)) ||
+        dh_rt_consumer_new(rt, (const char *const *)topics, errstr, sizeof(errstr))) {
+        DH_LOG(DH_LOG_ERROR, "worker", "start: %s", errstr);
+        goto out;
+    }
+    DH_LOG(DH_LOG_INFO, "worker", "started: %d lane(s), consuming %s%s", rt->opts.lanes,
+           topics[0], topics[1] ? " and more" : "");
+    code = dh_rt_consumer_run(rt, &g_run);
+    DH_LOG(DH_LOG_INFO, "worker", "stopped (exit %d)", code);
+out:
+    if (rt->consumer) { /* failed after the consumer was created */
+        rd_kafka_consumer_close(rt->consumer);
+        rd_kafka_destroy(rt->consumer);
+    }
+    if (rt->lanes) {
+        dh_rt_lanes_stop(rt);
+    }
+    dh_rt_dlq_destroy(rt, 5000);
+    dh_admin_stop(admin);
+    if (rt->handler->fini && rt->shared) {
+        rt->handler->fini(rt->shared);
+    }
+    topics_destroy(topics);
+    dh_metrics_destroy(rt->metrics);
+    dh_rt_fini(rt);
+    return code;
+}
+
+int dh_worker_main(int argc, char **argv, const dh_handler_t *handler)
+{
+    dh_config_t *cfg = NULL;
+    dh_log_level_t level = DH_LOG_INFO;
+    struct sigaction sa;
+    dh_rt_t *rt;
+    int code = load_config(argc, argv, handler, &cfg);
+
+    if (code >= 0) {
+        return code;
+    }
+    if (dh_log_level_parse(dh_config_get(cfg, "DH_LOG_LEVEL"), &level)) {
+        level = DH_LOG_INFO; /* unreachable: the enum was validated */
+    }
+    dh_log_init(handler->name, level);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (dh_http_global_init()) {
+        dh_config_destroy(cfg);
+        return 1;
+    }
+    rt = calloc(1, sizeof(*rt));
+    if (!rt) {
+        code = 1;
+    } else {
+        rt->handler = handler;
+        rt->cfg = cfg;
+        code = run_worker(rt);
+        free(rt);
+    }
+    dh_http_global_cleanup();
+    dh_config_destroy(cfg);
+    return code;
+}

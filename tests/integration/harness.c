@@ -1,0 +1,410 @@
+/* Integration-test harness (see harness.h). Fails the running cmocka test on errors. */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : def;
+}
+
+const char *th_kafka(void)
+{
+    return env_or("DH_TEST_KAFKA", "127.0.0.1:39092");
+}
+
+const char *th_redis_url(void)
+{
+    return env_or("DH_TEST_REDIS_URL", "redis://127.0.0.1:36379");
+}
+
+int64_t th_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void th_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+void th_unique(const char *prefix, char *buf, size_t size)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(buf, size, "%s-%d-%lld%03ld", prefix, (int)getpid(), (long long)ts.tv_sec,
+             ts.tv_nsec / 1000000);
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *group)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), errstr,
+                                       sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    if (group) {
+        assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)), 0);
+        assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
+                                           sizeof(errstr)), 0);
+        assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+                                           sizeof(errstr)), 0);
+    } else if (type == RD_KAFKA_PRODUCER) {
+        assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                                           sizeof(errstr)), 0);
+        assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof(errstr)), 0);
+    }
+    rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fail_msg("rd_kafka_new: %s", errstr);
+    }
+    return rk;
+}
+
+void th_create_topic(const char *topic, int partitions)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, NULL);
+    char dlq[300], errstr[256];
+    rd_kafka_NewTopic_t *nt[2];
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_event_t *ev;
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+    nt[0] = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
+    nt[1] = rd_kafka_NewTopic_new(dlq, partitions, 1, errstr, sizeof(errstr));
+    rd_kafka_CreateTopics(rk, nt, 2, NULL, q);
+    ev = rd_kafka_queue_poll(q, 30000);
+    assert_non_null(ev);
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            fail_msg("create topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+                     rd_kafka_err2str(e));
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_NewTopic_destroy_array(nt, 2);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+struct th_producer {
+    rd_kafka_t *rk;
+};
+
+th_producer_t *th_producer_new(void)
+{
+    th_producer_t *p = calloc(1, sizeof(*p));
+
+    assert_non_null(p);
+    p->rk = client(RD_KAFKA_PRODUCER, NULL);
+    return p;
+}
+
+void th_produce(th_producer_t *p, const char *topic, int32_t partition, const char *key,
+                const char *value, size_t len)
+{
+    rd_kafka_resp_err_t err;
+
+    for (;;) {
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                                   : partition),
+                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                                RD_KAFKA_V_VALUE((void *)value, len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        rd_kafka_poll(p->rk, 50);
+    }
+    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_poll(p->rk, 0);
+}
+
+void th_producer_destroy(th_producer_t *p)
+{
+    if (!p) {
+        return;
+    }
+    assert_int_equal(rd_kafka_flush(p->rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms, size_t *n)
+{
+    char group[200];
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    size_t cap = expect + 16;
+    rd_kafka_message_t **out = calloc(cap, sizeof(*out));
+    int64_t deadline = th_now_ms() + timeout_ms;
+
+    th_unique("th-reader", group, sizeof(group));
+    rk = client(RD_KAFKA_CONSUMER, group);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(rk, subs), 0);
+    rd_kafka_topic_partition_list_destroy(subs);
+    *n = 0;
+    while (*n < expect && th_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+
+        if (!m) {
+            continue;
+        }
+        if (m->err || *n == cap) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        out[(*n)++] = m;
+    }
+    /* Messages outlive the handle only as copies: detach by closing after the caller
+     * is done is not possible here, so keep the handle alive on purpose (test process). */
+    rd_kafka_unsubscribe(rk);
+    return out;
+}
+
+redisContext *th_redis(void)
+{
+    const char *url = th_redis_url();
+    char host[128] = "127.0.0.1";
+    int port = 36379;
+    struct timeval tv = {5, 0};
+    redisContext *c;
+
+    if (sscanf(url, "redis://%127[^:]:%d", host, &port) < 2) {
+        fail_msg("bad DH_TEST_REDIS_URL %s", url);
+    }
+    c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        fail_msg("redis %s unreachable: %s (is deploy/stack.sh up running?)", url,
+                 c ? c->errstr : "alloc");
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+long long th_redis_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = 0;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fail_msg("redis: %s", c->errstr);
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        v = r->integer;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        v = strtoll(r->str, NULL, 10);
+    }
+    freeReplyObject(r);
+    return v;
+}
+
+pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
+{
+    char path[1024];
+    const char *dir = env_or("DH_TEST_BUILD_DIR", ".");
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, binary);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        /* Only the scenario's DH_* and KAFKA_* settings: the worker rejects unknown ones. */
+        char *cleanenv[512];
+        size_t k = 0;
+        for (size_t i = 0; environ[i] && k < 400; i++) {
+            if (strncmp(environ[i], "DH_", 3) && strncmp(environ[i], "KAFKA_", 6)) {
+                cleanenv[k++] = environ[i];
+            }
+        }
+        for (size_t i = 0; env && env[i] && k < 510; i++) {
+            cleanenv[k++] = (char *)env[i];
+        }
+        cleanenv[k] = NULL;
+        execve(path, (char *const[]){path, NULL}, cleanenv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int th_wait_exit(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = th_now_ms() + timeout_ms;
+    int status;
+
+    while (th_now_ms() < deadline) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        th_sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+int th_alive(pid_t pid)
+{
+    return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+int th_wait_for(int (*cond)(void *), void *ud, int timeout_ms)
+{
+    int64_t deadline = th_now_ms() + timeout_ms;
+
+    while (th_now_ms() < deadline) {
+        if (cond(ud)) {
+            return 1;
+        }
+        th_sleep_ms(50);
+    }
+    return cond(ud);
+}
+
+void th_run_setenv(th_run_t *run, const char *name, const char *value)
+{
+    assert_true(run->nenv < 24);
+    snprintf(run->envbuf[run->nenv], sizeof(run->envbuf[0]), "%s=%s", name, value);
+    run->env[run->nenv] = run->envbuf[run->nenv];
+    run->nenv++;
+    run->env[run->nenv] = NULL;
+}
+
+void th_run_init(th_run_t *run, const char *prefix, int partitions)
+{
+    char buf[100];
+
+    memset(run, 0, sizeof(*run));
+    th_unique(prefix, buf, sizeof(buf));
+    snprintf(run->topic, sizeof(run->topic), "t.%s", buf);
+    snprintf(run->group, sizeof(run->group), "g.%s", buf);
+    snprintf(run->ns, sizeof(run->ns), "ns.%s", buf);
+    snprintf(run->log, sizeof(run->log), "%s/%s.log",
+             env_or("DH_TEST_LOG_DIR", env_or("DH_TEST_BUILD_DIR", "/tmp")), buf);
+    th_create_topic(run->topic, partitions);
+    th_run_setenv(run, "DH_KAFKA_BROKERS", th_kafka());
+    th_run_setenv(run, "DH_REDIS_URL", th_redis_url());
+    th_run_setenv(run, "DH_TOPICS", run->topic);
+    th_run_setenv(run, "DH_GROUP_ID", run->group);
+    th_run_setenv(run, "DH_TEST_NS", run->ns);
+    th_run_setenv(run, "DH_ADMIN_PORT", "0");
+    th_run_setenv(run, "DH_RETRY_BASE_MS", "50");
+    th_run_setenv(run, "DH_RETRY_MAX_MS", "1000");
+    th_run_setenv(run, "DH_IDEM_LEASE_MS", "5000");
+    /* A killed member is noticed after this long (the broker allows 6 s at least). */
+    th_run_setenv(run, "KAFKA_SESSION_TIMEOUT_MS", "6000");
+    th_run_setenv(run, "KAFKA_HEARTBEAT_INTERVAL_MS", "1000");
+    fprintf(stderr, "scenario %s: worker log %s\n", run->topic, run->log);
+}
+
+pid_t th_run_worker(th_run_t *run)
+{
+    return th_spawn("dh-testworker", run->env, run->log);
+}
+
+void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every)
+{
+    th_producer_t *p = th_producer_new();
+    char key[64], val[256];
+
+    for (int i = 0; i < n; i++) {
+        int len;
+
+        snprintf(key, sizeof(key), "k%d", i % nkeys);
+        len = snprintf(val, sizeof(val), "{\"id\":\"e%d\",\"seq\":%d}", i, i / nkeys);
+        th_produce(p, run->topic, -1, key, val, (size_t)len);
+        if (dup_every > 0 && i % dup_every == 0) {
+            th_produce(p, run->topic, -1, key, val, (size_t)len); /* a duplicate delivery */
+        }
+    }
+    th_producer_destroy(p);
+}
+
+long long th_run_performed(th_run_t *run, long long *dups)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "HGETALL %s:performed", run->ns);
+    long long n = 0;
+
+    assert_non_null(r);
+    *dups = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        n++;
+        if (strtoll(r->element[i + 1]->str, NULL, 10) > 1) {
+            (*dups)++;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+int th_run_order_ok(th_run_t *run, int nkeys, int strict)
+{
+    redisContext *c = th_redis();
+    int ok = 1;
+
+    for (int k = 0; k < nkeys && ok; k++) {
+        redisReply *r = redisCommand(c, "LRANGE %s:order:k%d 0 -1", run->ns, k);
+        long long prev = -1;
+
+        assert_non_null(r);
+        for (size_t i = 0; i < r->elements; i++) {
+            long long v = strtoll(r->element[i]->str, NULL, 10);
+
+            if (v < prev || (strict && v == prev)) {
+                fprintf(stderr, "key k%d out of order: %lld after %lld\n", k, v, prev);
+                ok = 0;
+                break;
+            }
+            prev = v;
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return ok;
+}

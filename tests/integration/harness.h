@@ -1,0 +1,76 @@
+/*
+ * Integration-test harness: talks to the local stack (deploy/stack.sh up) — a real
+ * Kafka broker and a real Redis — and runs worker processes. Addresses come from
+ * DH_TEST_KAFKA (default 127.0.0.1:39092) and DH_TEST_REDIS_URL
+ * (default redis://127.0.0.1:36379); binaries from DH_TEST_BUILD_DIR.
+ */
+#ifndef DH_TEST_HARNESS_H
+#define DH_TEST_HARNESS_H
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+const char *th_kafka(void);
+const char *th_redis_url(void);
+/** A name unique to this test run: "<prefix>-<pid>-<time>". Static buffer per call site. */
+void th_unique(const char *prefix, char *buf, size_t size);
+
+/** Create \p topic and \p topic.dlq with \p partitions each; fails the test on error. */
+void th_create_topic(const char *topic, int partitions);
+
+typedef struct th_producer th_producer_t;
+th_producer_t *th_producer_new(void);
+/** Produce to an explicit \p partition (or -1 for the key's partition). */
+void th_produce(th_producer_t *p, const char *topic, int32_t partition, const char *key,
+                const char *value, size_t len);
+void th_producer_destroy(th_producer_t *p); /* flushes; fails the test on undelivered */
+
+/** Consume every message of \p topic from the beginning until \p expect arrived or
+ *  \p timeout_ms passed. Returns the messages (caller destroys each, frees the array). */
+rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms, size_t *n);
+
+/** A Redis connection for the test (fails the test if unreachable). */
+redisContext *th_redis(void);
+long long th_redis_int(redisContext *c, const char *fmt, ...);
+
+/** Spawn a build-tree binary with extra "NAME=value" environment entries (NULL-ended).
+ *  stderr goes to \p log_path (appended). */
+pid_t th_spawn(const char *binary, const char *const *env, const char *log_path);
+/** Wait up to \p timeout_ms for \p pid to exit; returns its exit status or -1 (still
+ *  running; then it is killed with SIGKILL). */
+int th_wait_exit(pid_t pid, int timeout_ms);
+int th_alive(pid_t pid);
+
+/** Poll \p cond every 50 ms for up to \p timeout_ms; returns 1 when it held. */
+int th_wait_for(int (*cond)(void *), void *ud, int timeout_ms);
+void th_sleep_ms(int ms);
+int64_t th_now_ms(void);
+
+#endif
+
+/** One test scenario: a fresh topic (+ .dlq), group, Redis namespace and log file. */
+typedef struct th_run {
+    char topic[128];
+    char group[128];
+    char ns[128];
+    char log[256];
+    char envbuf[24][300];
+    const char *env[25];
+    int nenv;
+} th_run_t;
+
+/** Create the topic with \p partitions and the base worker environment. */
+void th_run_init(th_run_t *run, const char *prefix, int partitions);
+/** Add "NAME=value" to the worker environment (before spawning). */
+void th_run_setenv(th_run_t *run, const char *name, const char *value);
+/** Start dh-testworker for this run. */
+pid_t th_run_worker(th_run_t *run);
+/** Produce test events: ids "<prefix><i>", keys "k<i % nkeys>", seq = i / nkeys. */
+void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every);
+/** HLEN of <ns>:performed, count of ids performed more than once, and max count. */
+long long th_run_performed(th_run_t *run, long long *dups);
+/** Check every <ns>:order:<key> list is non-decreasing (strictly if \p strict). */
+int th_run_order_ok(th_run_t *run, int nkeys, int strict);

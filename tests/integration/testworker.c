@@ -1,0 +1,170 @@
+/*
+ * dh-testworker: a worker whose handler records its effects in Redis, so integration
+ * tests can check what happened and how often. Events are JSON:
+ *   {"id": "...", "seq": N, "fail": K, "poison": true, "sleep_ms": M}
+ * id is the effect id; seq orders a key's events; the first K attempts fail
+ * transiently; poison is rejected permanently; sleep_ms imitates a remote call.
+ * Records (under DH_TEST_NS): <ns>:performed (hash id -> times the effect ran),
+ * <ns>:order:<key> (list of seq in effect order), <ns>:decoded (deliveries decoded),
+ * <ns>:tries (hash id -> handler calls), <ns>:done (list of ids in completion order).
+ * DH_TEST_MODE=noop skips the records (benchmarks: only the runtime's own work).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/log.h"
+#include "dockhand/worker.h"
+
+static const dh_config_var_t test_vars[] = {
+    {"DH_TEST_NS", DH_CFG_STRING, "dhtest", 0, 0, NULL, "Redis key prefix of the records."},
+    {"DH_TEST_MODE", DH_CFG_ENUM, "record", 0, 0, "record|noop", "record effects or not."},
+    {"DH_TEST_SLEEP_MS", DH_CFG_INT, "0", 0, 60000, NULL, "Extra handler time per event."},
+    DH_CONFIG_END,
+};
+
+static const char *const test_topics[] = {"dh.test", NULL};
+
+struct tev {
+    char id[200];
+    long long seq;
+    long long fail;
+    int poison;
+    long long sleep_ms;
+};
+
+struct shared {
+    char ns[128];
+    int noop;
+    long long sleep_ms;
+};
+
+static dh_err_t t_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+{
+    struct shared *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    snprintf(s->ns, sizeof(s->ns), "%s", dh_config_get(cfg, "DH_TEST_NS"));
+    s->noop = !strcmp(dh_config_get(cfg, "DH_TEST_MODE"), "noop");
+    s->sleep_ms = dh_config_int(cfg, "DH_TEST_SLEEP_MS");
+    *out = s;
+    return DH_OK;
+}
+
+static void t_fini(void *shared)
+{
+    free(shared);
+}
+
+static dh_result_t t_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    struct shared *s = shared;
+    json_error_t jerr;
+    json_t *root = json_loadb(msg->payload ? msg->payload : "", msg->len, 0, &jerr);
+    const char *id = json_string_value(json_object_get(root, "id"));
+    struct tev *t;
+
+    if (!s->noop) {
+        redisReply *r = NULL;
+
+        if (dh_redis_commandf(dh_lane_redis(lane), &r, "INCR %s:decoded", s->ns) == DH_OK) {
+            freeReplyObject(r);
+        }
+    }
+    if (!root || !id) {
+        dh_lane_fail(lane, "decode", "not a test event: %s", root ? "no id" : jerr.text);
+        json_decref(root);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    t = calloc(1, sizeof(*t));
+    if (!t) {
+        json_decref(root);
+        return DH_RESULT_FATAL;
+    }
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    t->seq = json_integer_value(json_object_get(root, "seq"));
+    t->fail = json_integer_value(json_object_get(root, "fail"));
+    t->poison = json_is_true(json_object_get(root, "poison"));
+    t->sleep_ms = json_integer_value(json_object_get(root, "sleep_ms"));
+    /* Scoped by the run's namespace so runs that reuse ids do not share records. */
+    snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s", s->ns, id);
+    ev->data = t;
+    json_decref(root);
+    return DH_RESULT_DONE;
+}
+
+static dh_result_t t_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    struct shared *s = shared;
+    struct tev *t = data;
+    redisReply *r = NULL;
+    dh_redis_t *rd = dh_lane_redis(lane);
+
+    long long sleep_ms = t->sleep_ms + s->sleep_ms;
+
+    if (sleep_ms > 0) {
+        struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000};
+
+        nanosleep(&ts, NULL);
+    }
+    if (s->noop) {
+        return DH_RESULT_DONE;
+    }
+    if (t->poison) {
+        dh_lane_fail(lane, "rejected", "poison event %s", t->id);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (t->fail > 0) {
+        if (dh_redis_commandf(rd, &r, "HINCRBY %s:tries %s 1", s->ns, t->id)) {
+            dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(rd));
+            return DH_RESULT_RETRY;
+        }
+        long long tries = r->integer;
+
+        freeReplyObject(r);
+        if (tries <= t->fail) {
+            dh_lane_fail(lane, "transient", "simulated failure %lld of %lld", tries, t->fail);
+            return DH_RESULT_RETRY;
+        }
+    }
+    /* The effect: recorded once per execution, so duplicates would show. */
+    if (dh_redis_commandf(rd, &r, "HINCRBY %s:performed %s 1", s->ns, t->id)) {
+        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(rd));
+        return DH_RESULT_RETRY;
+    }
+    freeReplyObject(r);
+    if (dh_redis_commandf(rd, &r, "RPUSH %s:order:%b %lld", s->ns, msg->key, msg->key_len,
+                          t->seq) == DH_OK) {
+        freeReplyObject(r);
+    }
+    if (dh_redis_commandf(rd, &r, "RPUSH %s:done %s", s->ns, t->id) == DH_OK) {
+        freeReplyObject(r);
+    }
+    return DH_RESULT_DONE;
+}
+
+static void t_release(void *data)
+{
+    free(data);
+}
+
+static const dh_handler_t test_handler = {
+    .name = "testworker",
+    .topics = test_topics,
+    .config = test_vars,
+    .init = t_init,
+    .fini = t_fini,
+    .decode = t_decode,
+    .handle = t_handle,
+    .release = t_release,
+};
+
+int main(int argc, char **argv)
+{
+    return dh_worker_main(argc, argv, &test_handler);
+}
