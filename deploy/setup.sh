@@ -17,7 +17,7 @@ PACKAGES=(
     librdkafka-dev libhiredis-dev libjansson-dev libcmocka-dev
     libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
     redis-server openjdk-17-jre-headless maven kcat
-    clang-format uuid-runtime curl procps
+    clang-format uuid-runtime curl procps jq
 )
 # Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):
 # only ask apt for it when node or npm is missing.

@@ -1,0 +1,186 @@
+/*
+ * faults: fault rules per endpoint group (see faults.h).
+ */
+#include "faults.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rule {
+    bool active;
+    long latency_ms;
+    double error_rate;
+    int error_status;
+    bool throttle;
+    double drop_rate;
+    double timeout_rate;
+    long timeout_ms;
+    double expires_at; /**< monotonic seconds, 0 = never */
+    long count;        /**< remaining requests, -1 = unlimited */
+} rule_t;
+
+struct dh_sb_faults_s {
+    pthread_mutex_t lock;
+    rule_t rules[DH_SB_GROUP_COUNT];
+};
+
+static const char *const group_names[DH_SB_GROUP_COUNT] = {"shopify", "wms", "webhook-delivery"};
+
+int dh_sb_group_from_name(const char *name)
+{
+    for (int i = 0; name && i < DH_SB_GROUP_COUNT; i++) {
+        if (strcmp(name, group_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *dh_sb_group_name(dh_sb_group_t g)
+{
+    return (unsigned)g < DH_SB_GROUP_COUNT ? group_names[g] : "control";
+}
+
+dh_sb_faults_t *dh_sb_faults_new(void)
+{
+    dh_sb_faults_t *f = calloc(1, sizeof *f);
+
+    if (f) {
+        pthread_mutex_init(&f->lock, NULL);
+    }
+    return f;
+}
+
+void dh_sb_faults_destroy(dh_sb_faults_t *f)
+{
+    if (!f) {
+        return;
+    }
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+static double num(json_t *o, const char *k, double dflt)
+{
+    json_t *v = json_object_get(o, k);
+
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size)
+{
+    int g = dh_sb_group_from_name(json_string_value(json_object_get(rule, "group")));
+    rule_t r = {.active = true, .count = -1};
+
+    if (g < 0) {
+        snprintf(errstr, errstr_size, "group must be shopify, wms or webhook-delivery");
+        return DH_SB_ERR_CONFIG;
+    }
+    r.latency_ms = (long)num(rule, "latency_ms", 0);
+    r.error_rate = num(rule, "error_rate", 0);
+    r.error_status = (int)num(rule, "error_status", 503);
+    r.throttle = json_is_true(json_object_get(rule, "throttle"));
+    r.drop_rate = num(rule, "drop_connection_rate", 0);
+    r.timeout_rate = num(rule, "timeout_after_effect_rate", 0);
+    r.timeout_ms = (long)num(rule, "timeout_ms", 35000);
+    if (json_object_get(rule, "for_ms")) {
+        r.expires_at = dh_sb_mono_now() + num(rule, "for_ms", 0) / 1000.0;
+    }
+    r.count = (long)num(rule, "count", -1);
+    if (r.error_rate < 0 || r.error_rate > 1 || r.drop_rate < 0 || r.drop_rate > 1 ||
+        r.timeout_rate < 0 || r.timeout_rate > 1 || r.error_status < 100 ||
+        r.error_status > 599 || r.latency_ms < 0) {
+        snprintf(errstr, errstr_size, "rates must be in [0,1], error_status in 100..599");
+        return DH_SB_ERR_CONFIG;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->rules[g] = r;
+    pthread_mutex_unlock(&f->lock);
+    return DH_SB_OK;
+}
+
+dh_sb_err_t dh_sb_faults_set(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size)
+{
+    size_t i;
+    json_t *r;
+
+    if (json_is_object(rule)) {
+        return set_one(f, rule, errstr, errstr_size);
+    }
+    if (!json_is_array(rule)) {
+        snprintf(errstr, errstr_size, "expected a rule object or an array of rules");
+        return DH_SB_ERR_CONFIG;
+    }
+    json_array_foreach(rule, i, r)
+    {
+        dh_sb_err_t err = set_one(f, r, errstr, errstr_size);
+
+        if (err != DH_SB_OK) {
+            return err;
+        }
+    }
+    return DH_SB_OK;
+}
+
+void dh_sb_faults_reset(dh_sb_faults_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    memset(f->rules, 0, sizeof f->rules);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decision_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if ((unsigned)g >= DH_SB_GROUP_COUNT) {
+        return;
+    }
+    pthread_mutex_lock(&f->lock);
+    rule_t *r = &f->rules[g];
+
+    if (r->active && r->expires_at > 0 && dh_sb_mono_now() > r->expires_at) {
+        r->active = false;
+    }
+    if (r->active && r->count == 0) {
+        r->active = false;
+    }
+    if (r->active) {
+        if (r->count > 0) {
+            r->count--;
+        }
+        out->latency_ms = r->latency_ms;
+        out->throttle = r->throttle;
+        out->drop = r->drop_rate > 0 && dh_sb_rand01() < r->drop_rate;
+        if (!out->drop && r->error_rate > 0 && dh_sb_rand01() < r->error_rate) {
+            out->error_status = r->error_status;
+        }
+        out->timeout_after = r->timeout_rate > 0 && dh_sb_rand01() < r->timeout_rate;
+        out->timeout_ms = r->timeout_ms;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+json_t *dh_sb_faults_json(dh_sb_faults_t *f)
+{
+    json_t *arr = json_array();
+
+    pthread_mutex_lock(&f->lock);
+    for (int g = 0; g < DH_SB_GROUP_COUNT; g++) {
+        rule_t *r = &f->rules[g];
+
+        if (!r->active) {
+            continue;
+        }
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:f, s:i, s:b, s:f, s:f, s:I, s:I}", "group", group_names[g],
+                           "latency_ms", (json_int_t)r->latency_ms, "error_rate", r->error_rate,
+                           "error_status", r->error_status, "throttle", r->throttle,
+                           "drop_connection_rate", r->drop_rate, "timeout_after_effect_rate",
+                           r->timeout_rate, "timeout_ms", (json_int_t)r->timeout_ms,
+                           "count", (json_int_t)r->count));
+    }
+    pthread_mutex_unlock(&f->lock);
+    return arr;
+}

@@ -1,0 +1,60 @@
+/* Unit tests: leaky-bucket arithmetic (sandbox/bucket.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "bucket.h"
+
+static void test_charge_and_refund(void **state)
+{
+    dh_sb_bucket_t b;
+
+    (void)state;
+    dh_sb_bucket_init(&b, 2000, 100, 0);
+    assert_true(dh_sb_bucket_charge(&b, 1500, 0));
+    assert_false(dh_sb_bucket_charge(&b, 501, 0));
+    assert_float_equal(b.available, 500, 1e-9);
+    dh_sb_bucket_refund(&b, 400);
+    assert_float_equal(b.available, 900, 1e-9);
+    dh_sb_bucket_refund(&b, 5000);
+    assert_float_equal(b.available, 2000, 1e-9);
+}
+
+static void test_restore_rate(void **state)
+{
+    dh_sb_bucket_t b;
+
+    (void)state;
+    dh_sb_bucket_init(&b, 2000, 100, 10);
+    assert_true(dh_sb_bucket_charge(&b, 2000, 10));
+    dh_sb_bucket_refill(&b, 12.5);
+    assert_float_equal(b.available, 250, 1e-9);
+    dh_sb_bucket_refill(&b, 100);
+    assert_float_equal(b.available, 2000, 1e-9); /* capped */
+}
+
+static void test_wait_for(void **state)
+{
+    dh_sb_bucket_t b;
+
+    (void)state;
+    dh_sb_bucket_init(&b, 1000, 50, 0);
+    assert_true(dh_sb_bucket_charge(&b, 1000, 0));
+    assert_float_equal(dh_sb_bucket_wait_for(&b, 100, 0), 2.0, 1e-9);
+    assert_float_equal(dh_sb_bucket_wait_for(&b, 100, 1), 1.0, 1e-9);
+    assert_float_equal(dh_sb_bucket_wait_for(&b, 100, 5), 0.0, 1e-9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_charge_and_refund),
+        cmocka_unit_test(test_restore_rate),
+        cmocka_unit_test(test_wait_for),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
