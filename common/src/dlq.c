@@ -27,8 +27,8 @@ struct prop_ctx {
     size_t errstr_size;
 };
 
-/* Producer-relevant KAFKA_* settings (brokers, security) also apply to the DLQ producer;
- * consumer-only properties are ignored by librdkafka with a warning, so skip those. */
+/* Producer-relevant KAFKA_* settings (brokers, security) also apply to our producers;
+ * consumer-only properties would only draw warnings from librdkafka, so skip those. */
 static int pass_prop(const char *prop, const char *value, void *ud)
 {
     struct prop_ctx *pc = ud;
@@ -41,6 +41,26 @@ static int pass_prop(const char *prop, const char *value, void *ud)
         return 0;
     }
     return set_prop(pc->conf, prop, value, pc->errstr, pc->errstr_size);
+}
+
+rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *errstr,
+                                     size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct prop_ctx pc = {conf, errstr, errstr_size};
+
+    if (set_prop(conf, "bootstrap.servers", dh_config_get(rt->cfg, "DH_KAFKA_BROKERS"), errstr,
+                 errstr_size) ||
+        set_prop(conf, "client.id", client_id, errstr, errstr_size) ||
+        set_prop(conf, "linger.ms", "5", errstr, errstr_size) ||
+        dh_config_kafka_each(rt->cfg, pass_prop, &pc) ||
+        /* Never weakened by configuration: a write must be durable before we move on. */
+        set_prop(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        set_prop(conf, "acks", "all", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
@@ -68,17 +88,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 
 dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    struct prop_ctx pc = {conf, errstr, errstr_size};
+    rd_kafka_conf_t *conf = dh_rt_producer_conf(rt, "dockhand-dlq", errstr, errstr_size);
 
-    if (set_prop(conf, "bootstrap.servers", dh_config_get(rt->cfg, "DH_KAFKA_BROKERS"), errstr,
-                 errstr_size) ||
-        dh_config_kafka_each(rt->cfg, pass_prop, &pc) ||
-        set_prop(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        set_prop(conf, "acks", "all", errstr, errstr_size) ||
-        set_prop(conf, "linger.ms", "5", errstr, errstr_size) ||
-        set_prop(conf, "client.id", "dockhand-dlq", errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
+    if (!conf) {
         return DH_ERR_CONFIG;
     }
     rd_kafka_conf_set_opaque(conf, rt);

@@ -129,6 +129,7 @@ void dh_rt_part_unref(dh_rt_t *rt, dh_rt_part_t *p)
 static void list_unlink(dh_rt_t *rt, dh_rt_keyq_t *kq)
 {
     if (kq->listed == 1) {
+        rt->nready--;
         if (kq->lprev) {
             kq->lprev->lnext = kq->lnext;
         } else {
@@ -155,6 +156,8 @@ static void list_unlink(dh_rt_t *rt, dh_rt_keyq_t *kq)
 
 static void ready_push(dh_rt_t *rt, dh_rt_keyq_t *kq)
 {
+    kq->ready_since_ms = dh_rt_now_ms();
+    rt->nready++;
     kq->lnext = NULL;
     kq->lprev = rt->ready_tail;
     if (rt->ready_tail) {
@@ -279,6 +282,22 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
     return DH_OK;
 }
 
+static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev);
+static void key_pop(dh_rt_keyq_t *kq, dh_rt_ev_t *ev);
+
+/* Snapshot events: only the newest queued event of a key matters; finish the others. */
+static void supersede(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    while (kq->head && kq->head->knext) {
+        dh_rt_ev_t *ev = kq->head;
+
+        key_pop(kq, ev);
+        dh_wm_done(ev->part->wm, ev->seq);
+        dh_counter_add(rt->m.superseded, 1);
+        ev_free(rt, ev);
+    }
+}
+
 size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_ms)
 {
     int64_t now = dh_rt_now_ms();
@@ -291,15 +310,29 @@ size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_m
         list_unlink(rt, kq);
         ready_push(rt, kq);
     }
+    *next_due_ms = rt->delayed_head ? rt->delayed_head->not_before_ms : -1;
+    /* Linger: let a batch fill up, but never keep the oldest ready key waiting longer. */
+    if (rt->opts.linger_ms > 0 && rt->ready_head && rt->nready < max && !rt->stopping) {
+        int64_t due = rt->ready_head->ready_since_ms + rt->opts.linger_ms;
+
+        if (due > now) {
+            if (*next_due_ms < 0 || due < *next_due_ms) {
+                *next_due_ms = due;
+            }
+            return 0;
+        }
+    }
     while (n < max && rt->ready_head) {
         dh_rt_keyq_t *kq = rt->ready_head;
 
         list_unlink(rt, kq);
+        if (rt->handler->coalesce) {
+            supersede(rt, kq);
+        }
         kq->running = 1;
         kq->head->part->running++;
         evs[n++] = kq->head;
     }
-    *next_due_ms = rt->delayed_head ? rt->delayed_head->not_before_ms : -1;
     return n;
 }
 

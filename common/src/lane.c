@@ -30,6 +30,9 @@ struct dh_lane_s {
     int64_t *wait;
     size_t *map;
     int *owned;
+    dh_batch_item_t *bitems;
+    dh_msg_t *msgs;
+    int64_t next_tick_ms;
 };
 
 dh_redis_t *dh_lane_redis(dh_lane_t *lane)
@@ -50,6 +53,11 @@ const dh_config_t *dh_lane_config(const dh_lane_t *lane)
 dh_metrics_t *dh_lane_metrics(dh_lane_t *lane)
 {
     return lane->rt->metrics;
+}
+
+dh_rt_t *dh_lane_runtime(dh_lane_t *lane)
+{
+    return lane->rt;
 }
 
 int dh_lane_index(const dh_lane_t *lane)
@@ -132,6 +140,7 @@ struct item {
     dh_rt_ev_t *ev;
     enum outcome out;
     int claimed;  /* we hold an idempotency lease */
+    int waited;   /* DH_RESULT_WAIT: not a failure */
     int64_t delay_ms;
     double seconds;
 };
@@ -215,6 +224,64 @@ static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
     return DH_OK;
 }
 
+/* Turn a handler's result into the event's outcome (retry budget, backoff, DLQ). */
+static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
+{
+    dh_rt_t *rt = lane->rt;
+    dh_rt_ev_t *ev = x->ev;
+    int64_t now = dh_rt_wall_ms();
+
+    switch (r) {
+    case DH_RESULT_DONE:
+        x->out = OUT_DONE;
+        return;
+    case DH_RESULT_WAIT:
+        x->out = OUT_DELAY;
+        x->waited = 1;
+        x->delay_ms = ev->retry_after_ms > 0 ? ev->retry_after_ms : rt->opts.retry_base_ms;
+        if (now - ev->first_seen_ms < rt->opts.retry_max_age_ms) {
+            return;
+        }
+        ev->last_failed_ms = now;
+        snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
+        snprintf(ev->err, sizeof(ev->err), "still waiting for a resource after %lld ms",
+                 (long long)(now - ev->first_seen_ms));
+        x->out = OUT_DEAD;
+        return;
+    case DH_RESULT_RETRY:
+        x->out = OUT_DELAY;
+        ev->attempts++;
+        ev->last_failed_ms = now;
+        if (ev->attempts >= rt->opts.retry_max_attempts ||
+            now - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
+            char why[sizeof(ev->err) + 128];
+
+            snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",
+                     ev->attempts, ev->err_class[0] ? ev->err_class : "transient", ev->err);
+            snprintf(ev->err, sizeof(ev->err), "%.*s", (int)sizeof(ev->err) - 1, why);
+            snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
+            x->out = OUT_DEAD;
+            return;
+        }
+        x->delay_ms = backoff_ms(lane, ev->attempts);
+        if (ev->retry_after_ms > x->delay_ms) {
+            x->delay_ms = ev->retry_after_ms;
+        }
+        return;
+    case DH_RESULT_DEAD_LETTER:
+        ev->attempts++;
+        ev->last_failed_ms = now;
+        if (!ev->err_class[0]) {
+            snprintf(ev->err_class, sizeof(ev->err_class), "rejected");
+        }
+        x->out = OUT_DEAD;
+        return;
+    default:
+        x->out = OUT_FATAL;
+        return;
+    }
+}
+
 static void handle_one(dh_lane_t *lane, struct item *x)
 {
     dh_rt_t *rt = lane->rt;
@@ -230,41 +297,55 @@ static void handle_one(dh_lane_t *lane, struct item *x)
     r = rt->handler->handle(rt->shared, &m, ev->dev.data, lane);
     lane->cur = NULL;
     x->seconds = (double)(dh_rt_now_ms() - t0) / 1000.0;
-    switch (r) {
-    case DH_RESULT_DONE:
-        x->out = OUT_DONE;
-        break;
-    case DH_RESULT_RETRY:
-        x->out = OUT_DELAY;
-        ev->attempts++;
-        ev->last_failed_ms = dh_rt_wall_ms();
-        if (ev->attempts >= rt->opts.retry_max_attempts ||
-            ev->last_failed_ms - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
-            char why[sizeof(ev->err) + 128];
+    apply_result(lane, x, r);
+}
 
-            snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",
-                     ev->attempts, ev->err_class[0] ? ev->err_class : "transient", ev->err);
-            snprintf(ev->err, sizeof(ev->err), "%.*s", (int)sizeof(ev->err) - 1, why);
-            snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
-            x->out = OUT_DEAD;
-            break;
+void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_class,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    item->result = result;
+    snprintf(item->error_class, sizeof(item->error_class), "%s", error_class);
+    va_start(ap, fmt);
+    vsnprintf(item->error, sizeof(item->error), fmt, ap);
+    va_end(ap);
+}
+
+/* Hand every claimed event of the batch to handle_batch() in one call. */
+static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_t *rt = lane->rt;
+    dh_batch_item_t *bi = lane->bitems;
+    dh_msg_t *msgs = lane->msgs;
+    size_t k = 0;
+    int64_t t0 = dh_rt_now_ms();
+
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].out != OUT_DONE) {
+            continue;
         }
-        x->delay_ms = backoff_ms(lane, ev->attempts);
-        if (ev->retry_after_ms > x->delay_ms) {
-            x->delay_ms = ev->retry_after_ms;
-        }
-        break;
-    case DH_RESULT_DEAD_LETTER:
-        ev->attempts++;
-        ev->last_failed_ms = dh_rt_wall_ms();
-        if (!ev->err_class[0]) {
-            snprintf(ev->err_class, sizeof(ev->err_class), "rejected");
-        }
-        x->out = OUT_DEAD;
-        break;
-    default:
-        x->out = OUT_FATAL;
-        break;
+        msg_view(it[i].ev, &msgs[k]);
+        memset(&bi[k], 0, sizeof(bi[k]));
+        bi[k].msg = &msgs[k];
+        bi[k].data = it[i].ev->dev.data;
+        bi[k].result = DH_RESULT_DONE;
+        lane->map[k++] = i;
+    }
+    if (k == 0) {
+        return;
+    }
+    rt->handler->handle_batch(rt->shared, bi, k, lane);
+    double secs = (double)(dh_rt_now_ms() - t0) / 1000.0;
+    for (size_t j = 0; j < k; j++) {
+        struct item *x = &it[lane->map[j]];
+        dh_rt_ev_t *ev = x->ev;
+
+        snprintf(ev->err_class, sizeof(ev->err_class), "%s", bi[j].error_class);
+        snprintf(ev->err, sizeof(ev->err), "%s", bi[j].error);
+        ev->retry_after_ms = bi[j].retry_after_ms;
+        x->seconds = secs;
+        apply_result(lane, x, bi[j].result);
     }
 }
 
@@ -316,6 +397,9 @@ static void log_outcome(const struct item *x)
     if (x->out == OUT_DEAD) {
         DH_LOG(DH_LOG_WARN, "lane", "dead-lettering after %d attempt(s): %s: %s",
                x->ev->attempts, x->ev->err_class, x->ev->err);
+    } else if (x->waited) {
+        DH_LOG(DH_LOG_DEBUG, "lane", "waiting %lld ms for a resource: %s",
+               (long long)x->delay_ms, x->ev->err[0] ? x->ev->err : "(no detail)");
     } else if (x->ev->err_class[0]) {
         DH_LOG(DH_LOG_INFO, "lane", "attempt %d failed, retrying in %lld ms: %s: %s",
                x->ev->attempts, (long long)x->delay_ms, x->ev->err_class, x->ev->err);
@@ -346,7 +430,10 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
             dh_rt_finish(rt, x->ev);
             break;
         case OUT_DELAY:
-            dh_counter_add(x->ev->err_class[0] ? rt->m.retried : rt->m.lease_waits, 1);
+            dh_counter_add(x->waited           ? rt->m.waits
+                           : x->ev->err_class[0] ? rt->m.retried
+                                                 : rt->m.lease_waits,
+                           1);
             dh_rt_delay(rt, x->ev, x->delay_ms);
             break;
         case OUT_DEAD:
@@ -410,7 +497,10 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         return;
     }
     redis_available(lane);
-    for (size_t i = 0; i < n; i++) {
+    if (lane->rt->handler->handle_batch) {
+        handle_many(lane, it, n);
+    }
+    for (size_t i = 0; i < n && !lane->rt->handler->handle_batch; i++) {
         if (it[i].out == OUT_DONE && !fatal_seen) {
             dh_log_ctx_t ctx;
 
@@ -451,6 +541,14 @@ static void *lane_main(void *arg)
     pthread_mutex_lock(&rt->mu);
     while (!rt->stopping) {
         int64_t due = -1;
+
+        if (lane->index == 0 && rt->handler->tick && dh_rt_now_ms() >= lane->next_tick_ms) {
+            lane->next_tick_ms = dh_rt_now_ms() + 1000;
+            pthread_mutex_unlock(&rt->mu);
+            rt->handler->tick(rt->shared, lane);
+            pthread_mutex_lock(&rt->mu);
+            continue;
+        }
         size_t n = dh_rt_take(rt, lane->evs, (size_t)rt->opts.batch_max, &due);
 
         if (n == 0) {
@@ -459,6 +557,9 @@ static void *lane_main(void *arg)
 
             if (wait > 200) {
                 wait = 200;
+            }
+            if (wait < 1) {
+                wait = 1;
             }
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += (wait > 0 ? wait : 1) * 1000000;
@@ -489,6 +590,8 @@ static void lane_destroy(dh_lane_t *lane)
     free(lane->wait);
     free(lane->map);
     free(lane->owned);
+    free(lane->bitems);
+    free(lane->msgs);
     free(lane);
 }
 
@@ -523,8 +626,10 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     lane->wait = calloc(b, sizeof(*lane->wait));
     lane->map = calloc(b, sizeof(*lane->map));
     lane->owned = calloc(b, sizeof(*lane->owned));
+    lane->bitems = calloc(b, sizeof(*lane->bitems));
+    lane->msgs = calloc(b, sizeof(*lane->msgs));
     if (!lane->items || !lane->evs || !lane->ids || !lane->st || !lane->wait || !lane->map ||
-        !lane->owned) {
+        !lane->owned || !lane->bitems || !lane->msgs) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }

@@ -53,6 +53,7 @@ typedef struct dh_rt_keyq {
     int listed;               /* 0 no, 1 ready list, 2 delayed list */
     int running;
     int64_t not_before_ms;
+    int64_t ready_since_ms;
     uint64_t hash;
     dh_rt_ev_t *head, *tail;
     size_t key_len;
@@ -71,6 +72,7 @@ typedef struct dh_rt_opts {
     int64_t retry_max_ms;
     int64_t revoke_timeout_ms;
     int64_t drain_timeout_ms;
+    int64_t linger_ms;
 } dh_rt_opts_t;
 
 typedef struct dh_lane_s dh_lane_t;
@@ -78,6 +80,7 @@ typedef struct dh_lane_s dh_lane_t;
 /** Runtime metrics, created once. */
 typedef struct dh_rt_metrics {
     dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
+    dh_counter_t *waits;
     dh_histogram_t *latency;
     dh_gauge_t *inflight, *lag, *assigned, *redis_up;
 } dh_rt_metrics_t;
@@ -97,11 +100,13 @@ typedef struct dh_rt {
 
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
+    rd_kafka_t *out; /* dh_lane_produce(), created on first use */
 
     dh_rt_part_t *parts;
     dh_rt_keyq_t **buckets;
     size_t nbuckets;
     size_t nkeys;
+    size_t nready;
     dh_rt_keyq_t *ready_head, *ready_tail;
     dh_rt_keyq_t *delayed_head; /* sorted by not_before_ms */
     size_t inflight;            /* events dispatched and not finished */
@@ -145,10 +150,15 @@ size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p);
 size_t dh_rt_busy(const dh_rt_t *rt);
 
 /* lane.c */
+dh_rt_t *dh_lane_runtime(dh_lane_t *lane);
 DH_NODISCARD dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size);
 void dh_rt_lanes_stop(dh_rt_t *rt);
 
 /* dlq.c */
+/** A producer configuration: brokers and KAFKA_* passthrough, idempotent, acks=all.
+ *  NULL with errstr on a bad property. */
+rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *errstr,
+                                     size_t errstr_size);
 DH_NODISCARD dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size);
 /** Produce \p ev to <topic>.dlq; thread-safe. On failure to enqueue, retried by the poll
  *  thread's dh_rt_dlq_poll(). */

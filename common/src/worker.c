@@ -36,8 +36,11 @@ static const dh_config_var_t runtime_vars[] = {
      "This replica's name in leases and logs; empty means <hostname>-<pid>."},
     {"DH_LANES", DH_CFG_INT, "8", 1, 256, NULL,
      "Worker threads; events of one key run in order, different keys in parallel."},
-    {"DH_BATCH_MAX", DH_CFG_INT, "64", 1, 1024, NULL,
-     "Events a lane takes at once (one Redis round trip claims them all)."},
+    {"DH_BATCH_MAX", DH_CFG_INT, "", 1, 1024, NULL,
+     "Events a lane takes at once (one Redis round trip claims them all); unset: the "
+     "worker's preference, else 64."},
+    {"DH_BATCH_LINGER_MS", DH_CFG_INT, "", 0, 60000, NULL,
+     "How long a lane may wait for a batch to fill; unset: the worker's preference, else 0."},
     {"DH_MAX_INFLIGHT_PER_PARTITION", DH_CFG_INT, "5000", 10, 1000000, NULL,
      "Unfinished events per partition before it is paused (resumed at half)."},
     {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
@@ -135,6 +138,8 @@ static void metrics_setup(dh_rt_t *rt)
 #undef OUTCOME
     snprintf(lbl, sizeof(lbl), "worker=\"%s\"", rt->handler->name);
     rt->m.retried = dh_metrics_counter(m, "dh_retries_total", "Failed attempts retried.", lbl);
+    rt->m.waits = dh_metrics_counter(
+        m, "dh_resource_waits_total", "Events that waited for a rate limit or resource.", lbl);
     rt->m.lease_waits = dh_metrics_counter(
         m, "dh_lease_waits_total", "Events that waited for another replica's lease.", lbl);
     rt->m.redis_errors =
@@ -155,6 +160,11 @@ static void opts_from_config(dh_rt_t *rt)
 
     o->lanes = (int)dh_config_int(c, "DH_LANES");
     o->batch_max = (int)dh_config_int(c, "DH_BATCH_MAX");
+    if (o->batch_max <= 0) {
+        o->batch_max = rt->handler->batch_max > 0 ? rt->handler->batch_max : 64;
+    }
+    o->linger_ms = *dh_config_get(c, "DH_BATCH_LINGER_MS") ? dh_config_int(c, "DH_BATCH_LINGER_MS")
+                                                           : rt->handler->linger_ms;
     o->max_inflight_per_partition = (int)dh_config_int(c, "DH_MAX_INFLIGHT_PER_PARTITION");
     o->lease_ms = dh_config_int(c, "DH_IDEM_LEASE_MS");
     o->retention_s = dh_config_int(c, "DH_IDEM_RETENTION_S");
@@ -216,7 +226,12 @@ static void topics_destroy(char **v)
 /* Parse arguments and load configuration. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
-    const dh_config_var_t *tables[] = {runtime_vars, h->config, NULL};
+    const dh_config_var_t *tables[16] = {runtime_vars};
+    size_t nt = 1;
+
+    for (size_t i = 0; h->config && h->config[i] && nt < 15; i++) {
+        tables[nt++] = h->config[i];
+    }
     const char *mode = argc > 1 ? argv[1] : "";
     char *problems = NULL;
     dh_err_t err;
@@ -321,6 +336,11 @@ out:
         dh_rt_lanes_stop(rt);
     }
     dh_rt_dlq_destroy(rt, 5000);
+    if (rt->out) {
+        rd_kafka_flush(rt->out, 5000);
+        rd_kafka_destroy(rt->out);
+        rt->out = NULL;
+    }
     dh_admin_stop(admin);
     if (rt->handler->fini && rt->shared) {
         rt->handler->fini(rt->shared);

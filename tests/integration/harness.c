@@ -408,3 +408,151 @@ int th_run_order_ok(th_run_t *run, int nkeys, int strict)
     redisFree(c);
     return ok;
 }
+
+/* ---- sandbox and HTTP helpers ---- */
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static size_t collect(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct buf *b = ud;
+    size_t add = size * nmemb;
+    char *np = realloc(b->p, b->n + add + 1);
+
+    if (!np) {
+        return 0;
+    }
+    memcpy(np + b->n, data, add);
+    b->p = np;
+    b->n += add;
+    b->p[b->n] = '\0';
+    return add;
+}
+
+long th_http(const char *method, const char *url, const char *const *headers, const char *body,
+             char **out)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    struct buf b = {NULL, 0};
+    long status = 0;
+
+    assert_non_null(c);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++) {
+        h = curl_slist_append(h, headers[i]);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (out) {
+        *out = b.p;
+    } else {
+        free(b.p);
+    }
+    return status;
+}
+
+void *th_http_json(const char *method, const char *url, const char *body, long *status)
+{
+    char *text = NULL;
+    json_t *j;
+    long st = th_http(method, url, NULL, body, &text);
+
+    if (status) {
+        *status = st;
+    }
+    j = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return j;
+}
+
+const char *th_write_temp(const char *prefix, const char *text)
+{
+    static char path[8][256];
+    static int slot;
+    int fd;
+
+    slot = (slot + 1) % 8;
+    snprintf(path[slot], sizeof(path[slot]), "/tmp/%s-XXXXXX", prefix);
+    fd = mkstemp(path[slot]);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path[slot];
+}
+
+static int sandbox_up(void *ud)
+{
+    th_sandbox_t *sb = ud;
+    char url[128];
+
+    snprintf(url, sizeof(url), "%s/_journal?since_seq=999999999", sb->base);
+    return th_alive(sb->pid) && th_http("GET", url, NULL, NULL, NULL) == 200;
+}
+
+void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
+{
+    char seed_path[256], port[16], bin[1024];
+    const char *dir = env_or("DH_TEST_BUILD_DIR", ".");
+
+    snprintf(seed_path, sizeof(seed_path), "%s", th_write_temp("dh-seed", seed_json));
+    snprintf(bin, sizeof(bin), "%s/sandbox/dh-sandbox", dir);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        /* A pseudo-random port per attempt: parallel test runs must not collide. */
+        sb->port = 38200 + (int)((getpid() * 7919 + attempt * 104729 + th_now_ms()) % 1700);
+        snprintf(port, sizeof(port), "%d", sb->port);
+        snprintf(sb->base, sizeof(sb->base), "http://127.0.0.1:%d", sb->port);
+        snprintf(sb->log, sizeof(sb->log), "%s/sandbox-%d.log", env_or("DH_TEST_LOG_DIR", dir),
+                 sb->port);
+        sb->pid = fork();
+        assert_true(sb->pid >= 0);
+        if (sb->pid == 0) {
+            int fd = open(sb->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+            }
+            execl(bin, bin, "--host", "127.0.0.1", "--port", port, "--seed", seed_path,
+                  (char *)NULL);
+            _exit(127);
+        }
+        if (th_wait_for(sandbox_up, sb, 10000)) {
+            fprintf(stderr, "sandbox on %s (log %s)\n", sb->base, sb->log);
+            return;
+        }
+        th_wait_exit(sb->pid, 100);
+    }
+    fail_msg("dh-sandbox did not start (see %s)", sb->log);
+}
+
+void th_sandbox_stop(th_sandbox_t *sb)
+{
+    if (sb->pid > 0) {
+        kill(sb->pid, SIGTERM);
+        th_wait_exit(sb->pid, 10000);
+        sb->pid = 0;
+    }
+}

@@ -74,3 +74,28 @@ void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every);
 long long th_run_performed(th_run_t *run, long long *dups);
 /** Check every <ns>:order:<key> list is non-decreasing (strictly if \p strict). */
 int th_run_order_ok(th_run_t *run, int nkeys, int strict);
+
+/* ---- The sandbox (Shopify, WMS, Return Prime) for e2e tests ---- */
+
+/** A running dh-sandbox on a free loopback port, with the seed file written by the test. */
+typedef struct th_sandbox {
+    pid_t pid;
+    int port;
+    char base[64];        /**< "http://127.0.0.1:<port>" */
+    char log[256];
+} th_sandbox_t;
+
+/** Start dh-sandbox with \p seed_json (the seed text; see docs/sandbox.md), waiting until
+ *  it answers. Fails the test if it cannot start. */
+void th_sandbox_start(th_sandbox_t *sb, const char *seed_json);
+void th_sandbox_stop(th_sandbox_t *sb);
+
+/** HTTP to the sandbox (or anything): returns the status, body in *out (caller free()s,
+ *  may be NULL). \p body may be NULL. \p headers NULL-terminated "Name: value" or NULL. */
+long th_http(const char *method, const char *url, const char *const *headers, const char *body,
+             char **out);
+/** Like th_http, parsing the JSON reply (json_t *; caller json_decref()s; NULL if not JSON). */
+void *th_http_json(const char *method, const char *url, const char *body, long *status);
+
+/** Write \p text to a new temp file; returns its path in a static buffer per call (copy it). */
+const char *th_write_temp(const char *prefix, const char *text);

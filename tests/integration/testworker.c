@@ -26,6 +26,7 @@ static const dh_config_var_t test_vars[] = {
 };
 
 static const char *const test_topics[] = {"dh.test", NULL};
+static const dh_config_var_t *const test_tables[] = {test_vars, NULL};
 
 struct tev {
     char id[200];
@@ -156,7 +157,7 @@ static void t_release(void *data)
 static const dh_handler_t test_handler = {
     .name = "testworker",
     .topics = test_topics,
-    .config = test_vars,
+    .config = test_tables,
     .init = t_init,
     .fini = t_fini,
     .decode = t_decode,

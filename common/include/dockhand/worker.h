@@ -27,6 +27,9 @@ typedef enum dh_result {
     DH_RESULT_RETRY,       /**< Transient failure: retry this key later with backoff. */
     DH_RESULT_DEAD_LETTER, /**< Permanent failure: write to <topic>.dlq, then move on. */
     DH_RESULT_FATAL,       /**< A bug or broken environment: stop the worker (exit 1). */
+    DH_RESULT_WAIT,        /**< A resource is not available yet (rate limit, cooldown): try
+                                again after dh_lane_retry_after() ms. Not counted as a failed
+                                attempt, but the retry age limit still applies. */
 } dh_result_t;
 
 /** One Kafka message as a handler sees it. Everything is borrowed for the call. */
@@ -68,6 +71,18 @@ void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...
 /** @brief Ask that the next attempt wait at least \p ms (e.g. from Retry-After). */
 void dh_lane_retry_after(dh_lane_t *lane, int64_t ms);
 
+/**
+ * @brief Produce one message and wait until the broker acknowledged it (idempotent
+ *        producer, acks=all), e.g. for a reconciliation pass that republishes events.
+ * @param headers  NULL-terminated list of name, value, name, value, ... (borrowed).
+ * @param timeout_ms  Unused beyond the producer's delivery timeout (15 s): the call always
+ *                    returns once librdkafka reported the delivery's fate.
+ * @returns DH_OK once acked, DH_ERR_IO if the delivery failed (not written; retry later).
+ */
+DH_NODISCARD dh_err_t dh_lane_produce(dh_lane_t *lane, const char *topic, const char *key,
+                                      size_t key_len, const void *value, size_t len,
+                                      const char *const *headers, int timeout_ms);
+
 /** A decoded event: filled by the handler's decode(). */
 typedef struct dh_event {
     /** Effect id for the runtime's idempotency record (e.g. the event id). Empty means
@@ -76,10 +91,34 @@ typedef struct dh_event {
     void *data; /**< The handler's decoded form, freed by handler->release(). */
 } dh_event_t;
 
+/** One event of a batch given to handle_batch(). */
+typedef struct dh_batch_item {
+    const dh_msg_t *msg;    /**< Borrowed for the call. */
+    void *data;             /**< What decode() produced. */
+    dh_result_t result;     /**< Set by the handler; DONE on entry. */
+    int64_t retry_after_ms; /**< For RETRY/WAIT: the least delay before the next attempt. */
+    char error_class[32];   /**< For RETRY/DEAD_LETTER: see dh_batch_fail(). */
+    char error[480];
+} dh_batch_item_t;
+
+/** @brief Set \p item's result and reason in one call. */
+void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_class,
+                   const char *fmt, ...) DH_PRINTF(4, 5);
+
 typedef struct dh_handler {
     const char *name;                  /**< Worker name: logs, metrics, group, records. */
     const char *const *topics;         /**< Default topics, NULL-terminated. */
-    const dh_config_var_t *config;     /**< The worker's own variables, or NULL. */
+    /** The worker's own variable tables (NULL-terminated list), e.g. its own table plus
+     *  dh_stores_config_vars and dh_wms_config_vars; NULL for none. */
+    const dh_config_var_t *const *config;
+
+    /** Preferred DH_BATCH_MAX and DH_BATCH_LINGER_MS when those are unset (0: runtime
+     *  defaults 64 and 0). A batching handler (handle_batch) sets e.g. 250 and 200 ms. */
+    int batch_max;
+    int linger_ms;
+    /** Non-zero: events are state snapshots, so when a key has several events queued only
+     *  the newest is handled; the older ones finish as "superseded". */
+    int coalesce;
 
     /** Optional: process-wide state from the configuration, before any lane starts. */
     dh_err_t (*init)(const dh_config_t *cfg, void **shared, char *errstr, size_t errstr_size);
@@ -94,8 +133,19 @@ typedef struct dh_handler {
      *  never concurrently; events of different keys run in parallel on other lanes. */
     dh_result_t (*handle)(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane);
 
+    /** Optional instead of handle(): perform the effects of up to batch_max decoded events
+     *  of distinct keys at once (e.g. one Shopify call for many SKUs). Set each item's
+     *  result; events of one key still never run concurrently or out of order. */
+    void (*handle_batch)(void *shared, dh_batch_item_t *items, size_t n, dh_lane_t *lane);
+
     /** Free what decode() put in ev->data (may be NULL). */
     void (*release)(void *data);
+
+    /** Optional: called about once a second on one lane with its Redis and HTTP handles,
+     *  for scheduled work such as a full sync or a reconciliation pass (take a Redis lock
+     *  so only one replica runs each slot). Runs between batches; keep each call short or
+     *  resumable. */
+    void (*tick)(void *shared, dh_lane_t *lane);
 } dh_handler_t;
 
 /**

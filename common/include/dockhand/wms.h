@@ -1,0 +1,58 @@
+/*
+ * Client of the WMS HTTP API described by schemas/wms-api.openapi.yaml, for one lane.
+ * Every write carries an Idempotency-Key (derived by the caller from the effect id, so a
+ * retry is recognised); every call first takes a token from the shared per-endpoint-group
+ * rate limit in Redis (DH_WMS_RATE). Problem-details errors are parsed.
+ */
+#ifndef DH_WMS_H
+#define DH_WMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dockhand/config.h"
+#include "dockhand/err.h"
+#include "dockhand/http.h"
+#include "dockhand/metrics.h"
+#include "dockhand/redis.h"
+
+/** DH_WMS_URL, DH_WMS_TOKEN (secret), DH_WMS_RATE: add to a worker's config tables. */
+extern const dh_config_var_t dh_wms_config_vars[];
+
+typedef struct dh_wms_s dh_wms_t;
+
+/** @param http, redis, metrics  Borrowed lane handles (metrics may be NULL).
+ *  @returns NULL with errstr on a bad DH_WMS_RATE. */
+dh_wms_t *dh_wms_new(const dh_config_t *cfg, dh_http_t *http, dh_redis_t *redis,
+                     dh_metrics_t *metrics, char *errstr, size_t errstr_size);
+void dh_wms_destroy(dh_wms_t *w);
+
+typedef struct dh_wms_reply {
+    long status;            /**< HTTP status. */
+    json_t *body;           /**< Parsed JSON body or NULL (owned; dh_wms_reply_clear()). */
+    int replayed;           /**< Idempotent-Replayed: true */
+    char problem_type[160]; /**< problem+json "type", or "". */
+    char detail[512];       /**< problem+json title/detail and field errors, one line. */
+} dh_wms_reply_t;
+
+void dh_wms_reply_clear(dh_wms_reply_t *r);
+
+/**
+ * @brief Call the WMS.
+ * @param group  Rate-limit endpoint group ("orders", "returns", "skus", "inventory").
+ * @param path   Path under DH_WMS_URL, e.g. "/wms/v1/sales-orders" (caller URL-encodes).
+ * @param idempotency_key  Required for POST/PUT (NULL for GET).
+ * @param body   Borrowed JSON body or NULL.
+ * @param wait_ms  Out: for DH_ERR_LIMIT, how long to wait for a rate-limit token.
+ * @returns DH_OK for any 2xx or 4xx (the caller decides: 4xx is a permanent rejection,
+ *          except 409 idempotency-key-in-use and 429, returned as DH_ERR_LIMIT),
+ *          DH_ERR_LIMIT (rate limited), DH_ERR_TIMEOUT / DH_ERR_IO / DH_ERR_PROTO (5xx or
+ *          garbage): transient.
+ */
+DH_NODISCARD dh_err_t dh_wms_call(dh_wms_t *w, const char *group, const char *method,
+                                  const char *path, const char *idempotency_key, json_t *body,
+                                  dh_wms_reply_t *reply, int64_t *wait_ms, char *errstr,
+                                  size_t errstr_size);
+
+#endif
