@@ -127,6 +127,40 @@ static void test_poison_goes_to_dlq(void **state)
         rd_kafka_message_destroy(ms[i]);
     }
     free(ms);
+
+    /* On-call tool: a dry run writes nothing; --execute republishes to the original topic,
+     * where the (still bad) event is dead-lettered again, now carrying dh-redriven-from. */
+    char cmd[600];
+    const char *dir = getenv("DH_TEST_BUILD_DIR");
+    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq list %s | grep -c '\"list\"' "
+             "| grep -qx 3", th_kafka(), dir ? dir : ".", dlq);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
+             ">/dev/null", th_kafka(), dir ? dir : ".", dlq);
+    assert_int_equal(system(cmd), 0);
+    th_sleep_ms(2000);
+    ms = th_consume(dlq, 4, 3000, &n);
+    assert_int_equal(n, 3); /* the dry run wrote nothing */
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_destroy(ms[i]);
+    }
+    free(ms);
+    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
+             "--execute >/dev/null", th_kafka(), dir ? dir : ".", dlq);
+    assert_int_equal(system(cmd), 0);
+    ms = th_consume(dlq, 4, 30000, &n);
+    assert_int_equal(n, 4);
+    int redriven = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hdr(ms[i], "dh-redriven-from")) {
+            redriven++;
+            assert_int_equal(ms[i]->len, strlen(bad));
+            assert_string_equal(hdr(ms[i], "dh-error-class"), "decode");
+        }
+        rd_kafka_message_destroy(ms[i]);
+    }
+    free(ms);
+    assert_int_equal(redriven, 1);
     kill(w, SIGTERM);
     assert_int_equal(th_wait_exit(w, 30000), 0);
     assert_int_equal(th_run_performed(&run, &dups), GOOD);
