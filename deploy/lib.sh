@@ -138,3 +138,9 @@ as_root() {
 sha256_of() {
     sha256sum "$1" | cut -d' ' -f1
 }
+
+# kafka_libs_ok: the Kafka broker and tools jars are in the cache.
+kafka_libs_ok() {
+    compgen -G "$DH_STACK_KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null &&
+        compgen -G "$DH_STACK_KAFKA_LIBS/kafka-tools-[0-9]*.jar" >/dev/null
+}

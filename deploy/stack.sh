@@ -66,10 +66,6 @@ take_lock() {
 }
 
 # ---- dependencies ------------------------------------------------------------
-kafka_libs_ok() {
-    compgen -G "$DH_STACK_KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null &&
-        compgen -G "$DH_STACK_KAFKA_LIBS/kafka-tools-[0-9]*.jar" >/dev/null
-}
 
 # check_deps <kafka|redis>...: report every missing piece at once, then exit 1.
 check_deps() {
