@@ -90,8 +90,8 @@ static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t
     }
     r.count = (long)num(rule, "count", -1);
     if (r.error_rate < 0 || r.error_rate > 1 || r.drop_rate < 0 || r.drop_rate > 1 ||
-        r.timeout_rate < 0 || r.timeout_rate > 1 || r.error_status < 100 ||
-        r.error_status > 599 || r.latency_ms < 0) {
+        r.timeout_rate < 0 || r.timeout_rate > 1 || r.error_status < 100 || r.error_status > 599 ||
+        r.latency_ms < 0) {
         snprintf(errstr, errstr_size, "rates must be in [0,1], error_status in 100..599");
         return DH_SB_ERR_CONFIG;
     }
@@ -178,8 +178,8 @@ json_t *dh_sb_faults_json(dh_sb_faults_t *f)
                            "latency_ms", (json_int_t)r->latency_ms, "error_rate", r->error_rate,
                            "error_status", r->error_status, "throttle", r->throttle,
                            "drop_connection_rate", r->drop_rate, "timeout_after_effect_rate",
-                           r->timeout_rate, "timeout_ms", (json_int_t)r->timeout_ms,
-                           "count", (json_int_t)r->count));
+                           r->timeout_rate, "timeout_ms", (json_int_t)r->timeout_ms, "count",
+                           (json_int_t)r->count));
     }
     pthread_mutex_unlock(&f->lock);
     return arr;

@@ -22,11 +22,11 @@ typedef struct dh_sb_faults_s dh_sb_faults_t;
 
 /** What to do to one request, decided once when it arrives. */
 typedef struct dh_sb_fault_decision {
-    long latency_ms;     /**< sleep before handling */
-    int error_status;    /**< 0, or answer with this status and no effect */
-    bool throttle;       /**< Shopify: answer THROTTLED, no effect */
-    bool drop;           /**< close the connection without answering, no effect */
-    bool timeout_after;  /**< apply the effect, then sleep timeout_ms and drop */
+    long latency_ms;    /**< sleep before handling */
+    int error_status;   /**< 0, or answer with this status and no effect */
+    bool throttle;      /**< Shopify: answer THROTTLED, no effect */
+    bool drop;          /**< close the connection without answering, no effect */
+    bool timeout_after; /**< apply the effect, then sleep timeout_ms and drop */
     long timeout_ms;
 } dh_sb_fault_decision_t;
 

@@ -139,8 +139,8 @@ static void lex_next(lexer_t *lx)
         }
     } else if (c == '-' || isdigit((unsigned char)c)) {
         lx->kind = T_INT;
-        while (*lx->p == '-' || *lx->p == '+' || *lx->p == '.' || *lx->p == 'e' ||
-               *lx->p == 'E' || isdigit((unsigned char)*lx->p)) {
+        while (*lx->p == '-' || *lx->p == '+' || *lx->p == '.' || *lx->p == 'e' || *lx->p == 'E' ||
+               isdigit((unsigned char)*lx->p)) {
             if (*lx->p == '.' || *lx->p == 'e' || *lx->p == 'E') {
                 lx->kind = T_FLOAT;
             }

@@ -13,9 +13,10 @@
 #ifndef DH_SB_GQL_H
 #define DH_SB_GQL_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 #include <stdbool.h>
-#include <stddef.h>
 
 #include "util.h"
 

@@ -62,8 +62,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       const char *value)
 {
     (void)kind;
-    int secret = strcasecmp(key, "X-Shopify-Access-Token") == 0 ||
-                 strcasecmp(key, "Authorization") == 0;
+    int secret =
+        strcasecmp(key, "X-Shopify-Access-Token") == 0 || strcasecmp(key, "Authorization") == 0;
 
     json_object_set_new(cls, key, json_string(secret ? "[redacted]" : (value ? value : "")));
     return MHD_YES;
@@ -158,7 +158,8 @@ static void route_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_
         dh_sb_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(p, "/_control/wms/inventory") == 0 && strcmp(req->method, "PUT") == 0) {
         dh_sb_wms_set_inventory(st, req, resp);
-    } else if (strcmp(p, "/_control/returnprime/requests") == 0 && strcmp(req->method, "POST") == 0) {
+    } else if (strcmp(p, "/_control/returnprime/requests") == 0 &&
+               strcmp(req->method, "POST") == 0) {
         dh_sb_rp_control(st, req, resp);
     } else if (strncmp(p, "/_control/shops/", 16) == 0) {
         char shop[256];
@@ -242,7 +243,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, dh_sb_resp_t *resp)
     if (!r) {
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", resp->content_type[0] ? resp->content_type : "text/plain");
+    MHD_add_response_header(r, "Content-Type",
+                            resp->content_type[0] ? resp->content_type : "text/plain");
     json_object_foreach(resp->headers, k, v)
     {
         MHD_add_response_header(r, k, json_string_value(v));
@@ -302,8 +304,8 @@ out:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     conn_ctx_t *ctx = *con_cls;
 
@@ -353,8 +355,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-dh_sb_server_t *dh_sb_server_start(dh_sb_state_t *st, const char *host, unsigned port,
-                                   char *errstr, size_t errstr_size)
+dh_sb_server_t *dh_sb_server_start(dh_sb_state_t *st, const char *host, unsigned port, char *errstr,
+                                   size_t errstr_size)
 {
     struct sockaddr_in addr;
     dh_sb_server_t *srv = calloc(1, sizeof *srv);
@@ -372,13 +374,11 @@ dh_sb_server_t *dh_sb_server_start(dh_sb_state_t *st, const char *host, unsigned
         return NULL;
     }
     srv->st = st;
-    srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                       MHD_USE_ERROR_LOG,
-                                   (uint16_t)port, NULL, NULL, on_request, st,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, on_request, st, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s:%u", host, port);
         free(srv);

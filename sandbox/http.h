@@ -6,8 +6,9 @@
 #ifndef DH_SB_HTTP_H
 #define DH_SB_HTTP_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 #include "state.h"
 
@@ -19,15 +20,15 @@ typedef struct dh_sb_req {
     const char *path; /**< URL path without the query string */
     const char *body; /**< NUL-terminated */
     size_t body_len;
-    void *conn;       /**< struct MHD_Connection * */
-    json_t *note;     /**< journal extras set by handlers: op, shop, idempotency_key */
+    void *conn;   /**< struct MHD_Connection * */
+    json_t *note; /**< journal extras set by handlers: op, shop, idempotency_key */
 } dh_sb_req_t;
 
 typedef struct dh_sb_resp {
     int status;
-    char *body;            /**< malloc()ed, owned by the response */
+    char *body; /**< malloc()ed, owned by the response */
     char content_type[64];
-    json_t *headers;       /**< extra response headers: name -> string */
+    json_t *headers; /**< extra response headers: name -> string */
 } dh_sb_resp_t;
 
 typedef struct dh_sb_server_s dh_sb_server_t;
@@ -46,8 +47,8 @@ void dh_sb_resp_problem(dh_sb_resp_t *resp, int status, const char *type, const 
                         const char *detail, json_t *errors);
 
 /** @brief Start listening on \p host:\p port; NULL on failure (errstr says why). */
-dh_sb_server_t *dh_sb_server_start(dh_sb_state_t *st, const char *host, unsigned port,
-                                   char *errstr, size_t errstr_size);
+dh_sb_server_t *dh_sb_server_start(dh_sb_state_t *st, const char *host, unsigned port, char *errstr,
+                                   size_t errstr_size);
 
 /** @brief Stop the server and wait for its threads; NULL does nothing. */
 void dh_sb_server_stop(dh_sb_server_t *srv);

@@ -143,7 +143,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     st.journal = dh_sb_journal_new(o.journal_capacity);
     st.faults = dh_sb_faults_new();
-    st.webhooks = st.journal && st.faults ? dh_sb_webhooks_start(st.journal, st.faults, &o.webhooks) : NULL;
+    st.webhooks =
+        st.journal && st.faults ? dh_sb_webhooks_start(st.journal, st.faults, &o.webhooks) : NULL;
     if (!st.webhooks || apply_env_faults(&st) < 0) {
         goto out;
     }
@@ -157,7 +158,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dh-sandbox: %s\n", err);
         goto out;
     }
-    fprintf(stderr, "dh-sandbox: listening on http://%s:%u (%zu store(s))\n", o.host, o.port, st.n_shops);
+    fprintf(stderr, "dh-sandbox: listening on http://%s:%u (%zu store(s))\n", o.host, o.port,
+            st.n_shops);
     while (!stop_requested) {
         dh_sb_sleep_ms(100, NULL);
     }

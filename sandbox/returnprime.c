@@ -17,16 +17,20 @@ static json_t *rp_line(json_t *l, size_t i)
     json_t *out;
 
     lid = lid ? lid : fallback;
-    out = json_pack("{s:O, s:I, s:s, s:s, s:s, s:{s:O?, s:O?, s:O?, s:O?}, s:O?, s:[{s:O?, s:O?, s:O?}]}",
-                     "id", lid, "quantity",
-                     json_object_get(l, "quantity") ? json_integer_value(json_object_get(l, "quantity")) : 1,
-                     "reason", json_string_value(json_object_get(l, "reason")) ? json_string_value(json_object_get(l, "reason")) : "Others",
-                     "reason_detail", "", "customer_comment", "", "original_product", "sku",
-                     json_object_get(l, "sku"), "price", json_object_get(l, "price"), "product_id",
-                     json_object_get(l, "product_id"), "variant_id", json_object_get(l, "variant_id"),
-                     "exchange_product", json_object_get(l, "exchange_product"), "shipping", "awb",
-                     json_object_get(l, "awb"), "shipping_company", json_object_get(l, "carrier"),
-                     "tracking_url", json_object_get(l, "tracking_url"));
+    out = json_pack(
+        "{s:O, s:I, s:s, s:s, s:s, s:{s:O?, s:O?, s:O?, s:O?}, s:O?, s:[{s:O?, s:O?, s:O?}]}", "id",
+        lid, "quantity",
+        json_object_get(l, "quantity") ? json_integer_value(json_object_get(l, "quantity")) : 1,
+        "reason",
+        json_string_value(json_object_get(l, "reason"))
+            ? json_string_value(json_object_get(l, "reason"))
+            : "Others",
+        "reason_detail", "", "customer_comment", "", "original_product", "sku",
+        json_object_get(l, "sku"), "price", json_object_get(l, "price"), "product_id",
+        json_object_get(l, "product_id"), "variant_id", json_object_get(l, "variant_id"),
+        "exchange_product", json_object_get(l, "exchange_product"), "shipping", "awb",
+        json_object_get(l, "awb"), "shipping_company", json_object_get(l, "carrier"),
+        "tracking_url", json_object_get(l, "tracking_url"));
     json_decref(fallback);
     return out;
 }
@@ -44,22 +48,26 @@ json_t *dh_sb_rp_payload(json_t *spec, const char *now)
     {
         json_array_append_new(lines, rp_line(l, i));
     }
-    json_t *req = json_pack("{s:O?, s:O?, s:s, s:s, s:s, s:s, s:b, s:s, s:{s:O?, s:O?}, s:o}", "id",
-                            json_object_get(spec, "request_id"), "request_number",
-                            json_object_get(spec, "request_number"), "request_type",
-                            type ? type : "return", "status", strcmp(status, "created") == 0 ? "pending" : status,
-                            "created_at", now, "updated_at", now, "manual_request", 0, "channel",
-                            "customer_portal", "order", "id", json_object_get(spec, "order_id"), "name",
-                            json_object_get(spec, "order_name"), "line_items", lines);
+    json_t *req =
+        json_pack("{s:O?, s:O?, s:s, s:s, s:s, s:s, s:b, s:s, s:{s:O?, s:O?}, s:o}", "id",
+                  json_object_get(spec, "request_id"), "request_number",
+                  json_object_get(spec, "request_number"), "request_type", type ? type : "return",
+                  "status", strcmp(status, "created") == 0 ? "pending" : status, "created_at", now,
+                  "updated_at", now, "manual_request", 0, "channel", "customer_portal", "order",
+                  "id", json_object_get(spec, "order_id"), "name",
+                  json_object_get(spec, "order_name"), "line_items", lines);
 
     if (json_object_get(spec, "exchange_order")) {
-        json_object_set_new(req, "exchange", json_pack("{s:O}", "order", json_object_get(spec, "exchange_order")));
+        json_object_set_new(req, "exchange",
+                            json_pack("{s:O}", "order", json_object_get(spec, "exchange_order")));
     }
-    json_object_set_new(req, "approved", json_pack("{s:b, s:s, s:s}", "status", strcmp(status, "approved") == 0,
-                                                   "comment", "", "created_at", now));
-    json_object_set_new(req, "customer", json_object_get(spec, "customer")
-                                             ? json_incref(json_object_get(spec, "customer"))
-                                             : json_object());
+    json_object_set_new(req, "approved",
+                        json_pack("{s:b, s:s, s:s}", "status", strcmp(status, "approved") == 0,
+                                  "comment", "", "created_at", now));
+    json_object_set_new(req, "customer",
+                        json_object_get(spec, "customer")
+                            ? json_incref(json_object_get(spec, "customer"))
+                            : json_object());
     return json_pack("{s:o}", "request", req);
 }
 
@@ -105,16 +113,19 @@ void dh_sb_rp_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
     snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
     dh_sb_rp_sign(st->rp_secret, ts, body, sig);
     dh_sb_uuid(wid);
-    json_t *h = json_pack("{s:s, s:s, s:s, s:s, s:s}", "Content-Type", "application/json", "X-RP-Topic",
-                          topic ? topic : "request/created", "X-RP-Webhook-Id", wid, "X-RP-Timestamp", ts,
-                          "X-RP-Signature", sig);
+    json_t *h = json_pack("{s:s, s:s, s:s, s:s, s:s}", "Content-Type", "application/json",
+                          "X-RP-Topic", topic ? topic : "request/created", "X-RP-Webhook-Id", wid,
+                          "X-RP-Timestamp", ts, "X-RP-Signature", sig);
 
     url = url ? url : st->rp_url;
     if (url && *url && !json_is_false(json_object_get(spec, "deliver"))) {
-        dh_sb_webhooks_enqueue(st->webhooks, url, json_incref(h), body, topic ? topic : "request/created",
+        dh_sb_webhooks_enqueue(st->webhooks, url, json_incref(h), body,
+                               topic ? topic : "request/created",
                                json_string_value(json_object_get(spec, "store")));
     }
-    dh_sb_resp_json(resp, 202, json_pack("{s:o, s:o, s:s}", "payload", payload, "headers", h, "url", url ? url : ""));
+    dh_sb_resp_json(
+        resp, 202,
+        json_pack("{s:o, s:o, s:s}", "payload", payload, "headers", h, "url", url ? url : ""));
     free(body);
 out:
     json_decref(spec);

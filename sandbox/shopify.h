@@ -16,8 +16,7 @@
  * An operation: returns the full value of the root field (new reference) or NULL with
  * a top-level GraphQL error appended to \p errors.
  */
-typedef json_t *(*dh_sb_op_fn)(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
-                               json_t *errors);
+typedef json_t *(*dh_sb_op_fn)(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 
 /** @brief POST .../admin/api/{version}/graphql.json for \p shop_domain. */
 void dh_sb_shopify_graphql(dh_sb_state_t *st, const char *shop_domain, const dh_sb_req_t *req,
@@ -44,20 +43,27 @@ json_t *dh_sb_user_error(const char *code, json_t *field, const char *message);
 json_t *dh_sb_connection(json_t *all, json_t *args);
 
 /* Operations (shopify_inv.c) */
-json_t *dh_sb_op_product_variants(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+json_t *dh_sb_op_product_variants(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                  json_t *errors);
 json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 json_t *dh_sb_op_locations(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_inventory_items(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_inventory_item(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_inventory_activate(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+json_t *dh_sb_op_inventory_items(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                 json_t *errors);
+json_t *dh_sb_op_inventory_item(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                json_t *errors);
+json_t *dh_sb_op_inventory_activate(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                    json_t *errors);
 json_t *dh_sb_op_inventory_set(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_inventory_adjust(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+json_t *dh_sb_op_inventory_adjust(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                  json_t *errors);
 
 /* Operations (shopify_ful.c) */
 json_t *dh_sb_op_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 json_t *dh_sb_op_orders(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_fulfillment_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
-json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+json_t *dh_sb_op_fulfillment_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                    json_t *errors);
+json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                          json_t *errors);
 json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 
 /** @brief The REST-shaped order without internal "_" keys (new reference), for webhooks. */

@@ -31,11 +31,11 @@ static void send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topi
     dh_sb_uuid(wid);
     dh_sb_uuid(eid);
     dh_sb_iso_now(now, sizeof now);
-    json_t *h = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Content-Type",
-                          "application/json", "X-Shopify-Topic", topic, "X-Shopify-Hmac-Sha256", b64,
-                          "X-Shopify-Shop-Domain", shop->domain, "X-Shopify-API-Version",
-                          shop->api_version, "X-Shopify-Webhook-Id", wid, "X-Shopify-Triggered-At",
-                          now, "X-Shopify-Event-Id", eid);
+    json_t *h =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Content-Type", "application/json",
+                  "X-Shopify-Topic", topic, "X-Shopify-Hmac-Sha256", b64, "X-Shopify-Shop-Domain",
+                  shop->domain, "X-Shopify-API-Version", shop->api_version, "X-Shopify-Webhook-Id",
+                  wid, "X-Shopify-Triggered-At", now, "X-Shopify-Event-Id", eid);
 
     if (order) { /* remembered for /redeliver */
         json_t *sent = json_object_get(order, "_sent");
@@ -72,7 +72,8 @@ static void set_epoch_now(json_t *o)
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    json_object_set_new(o, "_updated_epoch", json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
+    json_object_set_new(o, "_updated_epoch",
+                        json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
 }
 
 /* One REST line item plus its fulfillment-order line; 0 or -1 for an unknown SKU. */
@@ -93,22 +94,26 @@ static int add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *o
     dh_sb_level_add(lvl, "committed", q);
     snprintf(li, sizeof li, "%lld", dh_sb_shop_next_id(shop));
     snprintf(foli, sizeof foli, "%lld", dh_sb_shop_next_id(shop));
-    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price") : json_object_get(v, "price");
-    json_t *prod = json_object_get(shop->products, json_string_value(json_object_get(v, "product_id")));
+    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price")
+                                                   : json_object_get(v, "price");
+    json_t *prod =
+        json_object_get(shop->products, json_string_value(json_object_get(v, "product_id")));
 
-    json_array_append_new(json_object_get(order, "line_items"),
-                          json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?}", "id",
-                                    (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id", dh_sb_gid_s("LineItem", li),
-                                    "variant_id", num_id(json_object_get(v, "id")), "product_id",
-                                    num_id(json_object_get(v, "product_id")), "sku", sku, "quantity", q,
-                                    "fulfillable_quantity", q, "title", json_object_get(prod, "title"),
-                                    "name", json_object_get(prod, "title"), "price", price,
-                                    "variant_title", json_object_get(v, "title")));
+    json_array_append_new(
+        json_object_get(order, "line_items"),
+        json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?}", "id",
+                  (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id",
+                  dh_sb_gid_s("LineItem", li), "variant_id", num_id(json_object_get(v, "id")),
+                  "product_id", num_id(json_object_get(v, "product_id")), "sku", sku, "quantity", q,
+                  "fulfillable_quantity", q, "title", json_object_get(prod, "title"), "name",
+                  json_object_get(prod, "title"), "price", price, "variant_title",
+                  json_object_get(v, "title")));
     json_object_set_new(shop->folis, foli,
-                        json_pack("{s:s, s:O, s:s, s:s, s:O, s:s, s:O?, s:I, s:I}", "id", foli, "fo_id",
-                                  json_object_get(fo, "id"), "line_item_id", li, "inventory_item_id", iid,
-                                  "variant_id", json_object_get(v, "id"), "sku", sku, "title",
-                                  json_object_get(prod, "title"), "total", q, "remaining", q));
+                        json_pack("{s:s, s:O, s:s, s:s, s:O, s:s, s:O?, s:I, s:I}", "id", foli,
+                                  "fo_id", json_object_get(fo, "id"), "line_item_id", li,
+                                  "inventory_item_id", iid, "variant_id", json_object_get(v, "id"),
+                                  "sku", sku, "title", json_object_get(prod, "title"), "total", q,
+                                  "remaining", q));
     json_array_append_new(json_object_get(fo, "foli_ids"), json_string(foli));
     return 0;
 }
@@ -120,24 +125,31 @@ static json_t *new_order(dh_sb_shop_t *shop, json_t *spec, const char *lid, cons
     snprintf(oid, sizeof oid, "%lld", dh_sb_shop_next_id(shop));
     shop->order_number++;
     snprintf(name, sizeof name, "#%ld", shop->order_number);
-    json_t *o = json_pack("{s:I, s:o, s:s, s:I, s:s, s:s, s:n, s:n, s:s, s:n, s:s, s:s, s:s, s:[], s:O?,"
-                          " s:s, s:[], s:[], s:[], s:{}, s:s, s:s}",
-                          "id", (json_int_t)strtoll(oid, NULL, 10), "admin_graphql_api_id", dh_sb_gid_s("Order", oid),
-                          "name", name, "order_number", (json_int_t)shop->order_number, "created_at", now,
-                          "updated_at", now, "cancelled_at", "cancel_reason", "financial_status", "paid",
-                          "fulfillment_status", "currency",
-                          json_string_value(json_object_get(spec, "currency")) ? json_string_value(json_object_get(spec, "currency")) : "INR",
-                          "email", json_string_value(json_object_get(spec, "email")) ? json_string_value(json_object_get(spec, "email")) : "buyer@example.com",
-                          "tags", "", "line_items", "shipping_address", json_object_get(spec, "shipping_address"),
-                          "_id", oid, "_fo_ids", "_fulfillment_ids", "_tags", "_sent", "_location_id", lid,
-                          "_cancel_reason_enum", "");
+    json_t *o = json_pack(
+        "{s:I, s:o, s:s, s:I, s:s, s:s, s:n, s:n, s:s, s:n, s:s, s:s, s:s, s:[], s:O?,"
+        " s:s, s:[], s:[], s:[], s:{}, s:s, s:s}",
+        "id", (json_int_t)strtoll(oid, NULL, 10), "admin_graphql_api_id", dh_sb_gid_s("Order", oid),
+        "name", name, "order_number", (json_int_t)shop->order_number, "created_at", now,
+        "updated_at", now, "cancelled_at", "cancel_reason", "financial_status", "paid",
+        "fulfillment_status", "currency",
+        json_string_value(json_object_get(spec, "currency"))
+            ? json_string_value(json_object_get(spec, "currency"))
+            : "INR",
+        "email",
+        json_string_value(json_object_get(spec, "email"))
+            ? json_string_value(json_object_get(spec, "email"))
+            : "buyer@example.com",
+        "tags", "", "line_items", "shipping_address", json_object_get(spec, "shipping_address"),
+        "_id", oid, "_fo_ids", "_fulfillment_ids", "_tags", "_sent", "_location_id", lid,
+        "_cancel_reason_enum", "");
 
     json_object_del(o, "_cancel_reason_enum");
     if (json_is_null(json_object_get(o, "shipping_address"))) {
         json_object_set_new(o, "shipping_address",
-                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "first_name", "Asha", "last_name",
-                                      "Rao", "address1", "12 MG Road", "city", "Bengaluru", "zip", "560001",
-                                      "country_code", "IN", "province_code", "KA", "phone", "+919800000000"));
+                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "first_name",
+                                      "Asha", "last_name", "Rao", "address1", "12 MG Road", "city",
+                                      "Bengaluru", "zip", "560001", "country_code", "IN",
+                                      "province_code", "KA", "phone", "+919800000000"));
     }
     set_epoch_now(o);
     return o;
@@ -158,25 +170,28 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
         snprintf(lid, sizeof lid, "%s", l0 ? l0 : "0");
     }
     if (json_array_size(lines) == 0 || !json_object_get(shop->locations, lid)) {
-        dh_sb_resp_json(resp, 422, json_pack("{s:s}", "error", "line_items required and location must exist"));
+        dh_sb_resp_json(resp, 422,
+                        json_pack("{s:s}", "error", "line_items required and location must exist"));
         return;
     }
     json_array_foreach(lines, i, l)
     {
         if (!find_variant_by_sku(shop, json_string_value(json_object_get(l, "sku"))) ||
             json_integer_value(json_object_get(l, "quantity")) <= 0) {
-            dh_sb_resp_json(resp, 422, json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
-                                                 json_object_get(l, "sku")));
+            dh_sb_resp_json(resp, 422,
+                            json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
+                                      json_object_get(l, "sku")));
             return;
         }
     }
     json_t *o = new_order(shop, spec, lid, now);
 
     snprintf(foid, sizeof foid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *fo = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[]}", "id", foid, "order_id",
-                           json_string_value(json_object_get(o, "_id")), "location_id", lid, "status",
-                           json_is_true(json_object_get(spec, "hold")) ? "ON_HOLD" : "OPEN", "updated_at", now,
-                           "foli_ids");
+    json_t *fo =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:[]}", "id", foid, "order_id",
+                  json_string_value(json_object_get(o, "_id")), "location_id", lid, "status",
+                  json_is_true(json_object_get(spec, "hold")) ? "ON_HOLD" : "OPEN", "updated_at",
+                  now, "foli_ids");
 
     json_object_set_new(shop->fos, foid, fo);
     json_array_append_new(json_object_get(o, "_fo_ids"), json_string(foid));
@@ -185,12 +200,15 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
         add_line(shop, l, lid, o, fo);
     }
     json_object_set_new(shop->orders, json_string_value(json_object_get(o, "_id")), o);
-    json_array_append_new(shop->order_ids, json_string(json_string_value(json_object_get(o, "_id"))));
+    json_array_append_new(shop->order_ids,
+                          json_string(json_string_value(json_object_get(o, "_id"))));
     json_t *rest = dh_sb_order_rest(o);
 
     /* "deliver": false simulates a lost webhook; /redeliver sends it later */
-    send_webhook(st, shop, "orders/create", rest, o, !json_is_false(json_object_get(spec, "deliver")));
-    json_object_set_new(rest, "fulfillment_order_ids", json_pack("[o]", dh_sb_gid_s("FulfillmentOrder", foid)));
+    send_webhook(st, shop, "orders/create", rest, o,
+                 !json_is_false(json_object_get(spec, "deliver")));
+    json_object_set_new(rest, "fulfillment_order_ids",
+                        json_pack("[o]", dh_sb_gid_s("FulfillmentOrder", foid)));
     dh_sb_resp_json(resp, 201, rest);
 }
 
@@ -204,7 +222,8 @@ static json_t *order_by_id(dh_sb_shop_t *shop, const char *id)
     return bad ? NULL : json_object_get(shop->orders, oid);
 }
 
-static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec, dh_sb_resp_t *resp)
+static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                         dh_sb_resp_t *resp)
 {
     char now[32];
     const char *reason = json_string_value(json_object_get(spec, "reason"));
@@ -225,7 +244,8 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
         {
             json_t *foli = json_object_get(shop->folis, json_string_value(fid));
             json_int_t rem = json_integer_value(json_object_get(foli, "remaining"));
-            json_t *lvl = dh_sb_level(shop, json_string_value(json_object_get(foli, "inventory_item_id")), lid);
+            json_t *lvl = dh_sb_level(
+                shop, json_string_value(json_object_get(foli, "inventory_item_id")), lid);
 
             if (lvl && rem > 0) { /* restock what was not shipped */
                 dh_sb_level_add(lvl, "committed", -rem);
@@ -233,8 +253,11 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
             }
             json_object_set_new(foli, "remaining", json_integer(0));
         }
-        json_object_set_new(fo, "status", json_string(strcmp(json_string_value(json_object_get(fo, "status")), "CLOSED")
-                                                          ? "CANCELLED" : "CLOSED"));
+        json_object_set_new(
+            fo, "status",
+            json_string(strcmp(json_string_value(json_object_get(fo, "status")), "CLOSED")
+                            ? "CANCELLED"
+                            : "CLOSED"));
         json_object_set_new(fo, "updated_at", json_string(now));
     }
     json_object_set_new(o, "cancelled_at", json_string(now));
@@ -243,11 +266,13 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     set_epoch_now(o);
     json_t *rest = dh_sb_order_rest(o);
 
-    send_webhook(st, shop, "orders/cancelled", rest, o, !json_is_false(json_object_get(spec, "deliver")));
+    send_webhook(st, shop, "orders/cancelled", rest, o,
+                 !json_is_false(json_object_get(spec, "deliver")));
     dh_sb_resp_json(resp, 200, rest);
 }
 
-static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec, dh_sb_resp_t *resp)
+static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                         dh_sb_resp_t *resp)
 {
     char now[32];
     size_t i;
@@ -267,23 +292,27 @@ static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     set_epoch_now(o);
     json_t *rest = dh_sb_order_rest(o);
 
-    send_webhook(st, shop, "orders/updated", rest, o, !json_is_false(json_object_get(spec, "deliver")));
+    send_webhook(st, shop, "orders/updated", rest, o,
+                 !json_is_false(json_object_get(spec, "deliver")));
     dh_sb_resp_json(resp, 200, rest);
 }
 
-static void redeliver(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec, dh_sb_resp_t *resp)
+static void redeliver(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                      dh_sb_resp_t *resp)
 {
     const char *topic = json_string_value(json_object_get(spec, "topic"));
     json_t *sent = json_object_get(json_object_get(o, "_sent"), topic ? topic : "orders/create");
 
     if (!sent || !shop->webhook_url[0]) {
-        dh_sb_resp_json(resp, 404, json_pack("{s:s}", "error", "nothing to redeliver (or no webhook_url)"));
+        dh_sb_resp_json(resp, 404,
+                        json_pack("{s:s}", "error", "nothing to redeliver (or no webhook_url)"));
         return;
     }
     /* A Shopify retry: same body, same X-Shopify-Webhook-Id and Event-Id. */
-    dh_sb_webhooks_enqueue(st->webhooks, shop->webhook_url, json_deep_copy(json_object_get(sent, "headers")),
-                           json_string_value(json_object_get(sent, "body")), topic ? topic : "orders/create",
-                           shop->domain);
+    dh_sb_webhooks_enqueue(st->webhooks, shop->webhook_url,
+                           json_deep_copy(json_object_get(sent, "headers")),
+                           json_string_value(json_object_get(sent, "body")),
+                           topic ? topic : "orders/create", shop->domain);
     dh_sb_resp_json(resp, 202, json_pack("{s:b}", "queued", 1));
 }
 
@@ -317,7 +346,8 @@ static json_t *order_view(dh_sb_shop_t *shop, json_t *o)
     return out;
 }
 
-static const char *item_for(dh_sb_shop_t *shop, const char *sku, const char *item, char *buf, size_t n)
+static const char *item_for(dh_sb_shop_t *shop, const char *sku, const char *item, char *buf,
+                            size_t n)
 {
     if (item) {
         json_t *s = json_string(item);
@@ -349,8 +379,9 @@ static json_t *levels_view(dh_sb_shop_t *shop, const char *iid)
         if (!lvl) {
             continue;
         }
-        json_object_set_new(locs, json_string_value(json_object_get(json_object_get(shop->locations,
-                                                                                    json_string_value(lid)), "name")),
+        json_object_set_new(locs,
+                            json_string_value(json_object_get(
+                                json_object_get(shop->locations, json_string_value(lid)), "name")),
                             json_pack("{s:O, s:I, s:I, s:I, s:I}", "location_id", lid, "available",
                                       (json_int_t)dh_sb_level_get(lvl, "available"), "committed",
                                       (json_int_t)dh_sb_level_get(lvl, "committed"), "unavailable",
@@ -358,17 +389,20 @@ static json_t *levels_view(dh_sb_shop_t *shop, const char *iid)
                                       (json_int_t)dh_sb_level_on_hand(lvl)));
     }
     return json_pack("{s:s, s:O?, s:o}", "inventory_item_id", iid, "sku",
-                     json_object_get(json_object_get(shop->variants, vid ? vid : ""), "sku"), "locations", locs);
+                     json_object_get(json_object_get(shop->variants, vid ? vid : ""), "sku"),
+                     "locations", locs);
 }
 
 static void put_level(dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
 {
     char buf[32], lid[32];
-    const char *iid = item_for(shop, json_string_value(json_object_get(spec, "sku")),
-                               json_string_value(json_object_get(spec, "inventory_item_id")), buf, sizeof buf);
+    const char *iid =
+        item_for(shop, json_string_value(json_object_get(spec, "sku")),
+                 json_string_value(json_object_get(spec, "inventory_item_id")), buf, sizeof buf);
     const char *names[] = {"available", "committed", "unavailable"};
 
-    if (!iid || dh_sb_gid_parse(json_object_get(spec, "location_id"), "Location", lid, sizeof lid) < 0 ||
+    if (!iid ||
+        dh_sb_gid_parse(json_object_get(spec, "location_id"), "Location", lid, sizeof lid) < 0 ||
         !json_object_get(shop->locations, lid)) {
         dh_sb_resp_json(resp, 404, json_pack("{s:s}", "error", "unknown sku/item or location"));
         return;
@@ -393,21 +427,22 @@ static json_t *product_rest(dh_sb_shop_t *shop, json_t *p)
     {
         json_t *v = json_object_get(shop->variants, json_string_value(vid));
 
-        json_array_append_new(vars, json_pack("{s:I, s:o, s:I, s:O?, s:O?, s:O?, s:O?, s:I, s:O?}", "id",
-                                              num_id(vid), "admin_graphql_api_id",
-                                              dh_sb_gid_s("ProductVariant", json_string_value(vid)),
-                                              "product_id", num_id(json_object_get(p, "id")), "sku",
-                                              json_object_get(v, "sku"), "price", json_object_get(v, "price"),
-                                              "barcode", json_object_get(v, "barcode"), "title",
-                                              json_object_get(v, "title"), "inventory_item_id",
-                                              num_id(json_object_get(v, "inventory_item_id")), "option1",
-                                              json_object_get(v, "option1")));
+        json_array_append_new(
+            vars,
+            json_pack("{s:I, s:o, s:I, s:O?, s:O?, s:O?, s:O?, s:I, s:O?}", "id", num_id(vid),
+                      "admin_graphql_api_id", dh_sb_gid_s("ProductVariant", json_string_value(vid)),
+                      "product_id", num_id(json_object_get(p, "id")), "sku",
+                      json_object_get(v, "sku"), "price", json_object_get(v, "price"), "barcode",
+                      json_object_get(v, "barcode"), "title", json_object_get(v, "title"),
+                      "inventory_item_id", num_id(json_object_get(v, "inventory_item_id")),
+                      "option1", json_object_get(v, "option1")));
     }
     json_t *img = json_object_get(p, "image_url");
 
-    return json_pack("{s:I, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?}", "id", num_id(json_object_get(p, "id")),
-                     "admin_graphql_api_id", dh_sb_gid_s("Product", json_string_value(json_object_get(p, "id"))),
-                     "title", json_object_get(p, "title"), "handle", json_object_get(p, "handle"), "status",
+    return json_pack("{s:I, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?}", "id",
+                     num_id(json_object_get(p, "id")), "admin_graphql_api_id",
+                     dh_sb_gid_s("Product", json_string_value(json_object_get(p, "id"))), "title",
+                     json_object_get(p, "title"), "handle", json_object_get(p, "handle"), "status",
                      json_object_get(p, "status"), "created_at", json_object_get(p, "created_at"),
                      "updated_at", json_object_get(p, "updated_at"), "variants", vars, "image",
                      img ? json_pack("{s:O}", "src", img) : json_null(), "style_code",
@@ -468,7 +503,8 @@ void dh_sb_shopify_control(dh_sb_state_t *st, const char *shop_domain, const cha
                      !json_is_false(json_object_get(body, "deliver")));
         dh_sb_resp_json(resp, created ? 201 : 200, payload);
     } else if (strcmp(rest, "/levels") == 0 && strcmp(req->method, "GET") == 0) {
-        const char *iid = item_for(shop, dh_sb_req_query(req, "sku"), dh_sb_req_query(req, "item"), buf, sizeof buf);
+        const char *iid = item_for(shop, dh_sb_req_query(req, "sku"), dh_sb_req_query(req, "item"),
+                                   buf, sizeof buf);
 
         if (iid) {
             dh_sb_resp_json(resp, 200, levels_view(shop, iid));

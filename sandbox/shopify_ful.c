@@ -11,9 +11,9 @@
 #include "shopify.h"
 
 static const char *const event_statuses[] = {
-    "ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED", "DELAYED",
-    "DELIVERED", "FAILURE", "IN_TRANSIT", "LABEL_PRINTED",
-    "LABEL_PURCHASED", "OUT_FOR_DELIVERY", "READY_FOR_PICKUP"};
+    "ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED",       "DELAYED",
+    "DELIVERED",          "FAILURE",           "IN_TRANSIT",      "LABEL_PRINTED",
+    "LABEL_PURCHASED",    "OUT_FOR_DELIVERY",  "READY_FOR_PICKUP"};
 
 json_t *dh_sb_order_rest(json_t *order)
 {
@@ -32,16 +32,17 @@ json_t *dh_sb_order_rest(json_t *order)
 
 static json_t *foli_obj(json_t *foli)
 {
-    return json_pack("{s:o, s:O, s:O, s:o, s:O, s:{s:o, s:O, s:O, s:O}, s:{s:o}}", "id",
-                     dh_sb_gid_s("FulfillmentOrderLineItem", json_string_value(json_object_get(foli, "id"))),
-                     "remainingQuantity", json_object_get(foli, "remaining"), "totalQuantity",
-                     json_object_get(foli, "total"), "inventoryItemId",
-                     dh_sb_gid_s("InventoryItem", json_string_value(json_object_get(foli, "inventory_item_id"))),
-                     "sku", json_object_get(foli, "sku"), "lineItem", "id",
-                     dh_sb_gid_s("LineItem", json_string_value(json_object_get(foli, "line_item_id"))),
-                     "sku", json_object_get(foli, "sku"), "quantity", json_object_get(foli, "total"),
-                     "name", json_object_get(foli, "title"), "variant", "id",
-                     dh_sb_gid_s("ProductVariant", json_string_value(json_object_get(foli, "variant_id"))));
+    return json_pack(
+        "{s:o, s:O, s:O, s:o, s:O, s:{s:o, s:O, s:O, s:O}, s:{s:o}}", "id",
+        dh_sb_gid_s("FulfillmentOrderLineItem", json_string_value(json_object_get(foli, "id"))),
+        "remainingQuantity", json_object_get(foli, "remaining"), "totalQuantity",
+        json_object_get(foli, "total"), "inventoryItemId",
+        dh_sb_gid_s("InventoryItem", json_string_value(json_object_get(foli, "inventory_item_id"))),
+        "sku", json_object_get(foli, "sku"), "lineItem", "id",
+        dh_sb_gid_s("LineItem", json_string_value(json_object_get(foli, "line_item_id"))), "sku",
+        json_object_get(foli, "sku"), "quantity", json_object_get(foli, "total"), "name",
+        json_object_get(foli, "title"), "variant", "id",
+        dh_sb_gid_s("ProductVariant", json_string_value(json_object_get(foli, "variant_id"))));
 }
 
 static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
@@ -82,6 +83,59 @@ static json_t *fulfillment_obj(json_t *f)
                      "updatedAt", json_object_get(f, "updated_at"), "name", "#F1");
 }
 
+/* A GraphQL LineItem from a REST line item (the orders reconciliation reads these). */
+static json_t *line_item_obj(json_t *li)
+{
+    char vid[32];
+    json_t *price = json_object_get(li, "price");
+    json_t *v = json_object_get(li, "variant_id");
+
+    snprintf(vid, sizeof vid, "%lld", (long long)json_integer_value(v));
+    return json_pack(
+        "{s:O, s:O?, s:O, s:o, s:{s:{s:o}}}", "id", json_object_get(li, "admin_graphql_api_id"),
+        "sku", json_object_get(li, "sku"), "quantity", json_object_get(li, "quantity"), "variant",
+        json_is_integer(v) ? json_pack("{s:o}", "id", dh_sb_gid_s("ProductVariant", vid))
+                           : json_null(),
+        "originalUnitPriceSet", "shopMoney", "amount",
+        json_is_string(price)   ? json_incref(price)
+        : json_is_number(price) ? json_sprintf("%.2f", json_number_value(price))
+                                : json_string("0.00"));
+}
+
+/* A GraphQL MailingAddress from a REST shipping_address (null stays null). */
+static json_t *address_obj(json_t *a)
+{
+    if (!json_is_object(a)) {
+        return json_null();
+    }
+    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "firstName",
+                     json_object_get(a, "first_name"), "lastName", json_object_get(a, "last_name"),
+                     "address1", json_object_get(a, "address1"), "address2",
+                     json_object_get(a, "address2"), "city", json_object_get(a, "city"),
+                     "provinceCode", json_object_get(a, "province_code"), "zip",
+                     json_object_get(a, "zip"), "countryCodeV2", json_object_get(a, "country_code"),
+                     "phone", json_object_get(a, "phone"));
+}
+
+/* Order fields beyond the fulfillment view: buyer, currency, lines and address. */
+static void order_details(json_t *obj, json_t *o, json_t *node)
+{
+    json_t *lines = json_array();
+    json_t *lnode = dh_sb_gql_child(node, "lineItems");
+    size_t i;
+    json_t *li;
+
+    json_array_foreach(json_object_get(o, "line_items"), i, li)
+    {
+        json_array_append_new(lines, line_item_obj(li));
+    }
+    json_object_set(obj, "email", json_object_get(o, "email"));
+    json_object_set(obj, "currencyCode", json_object_get(o, "currency"));
+    json_object_set_new(obj, "lineItems", dh_sb_connection(lines, json_object_get(lnode, "args")));
+    json_object_set_new(obj, "shippingAddress",
+                        address_obj(json_object_get(o, "shipping_address")));
+}
+
 static json_t *order_obj(dh_sb_shop_t *shop, json_t *o, json_t *node)
 {
     json_t *fos = json_array(), *fuls = json_array();
@@ -96,20 +150,26 @@ static json_t *order_obj(dh_sb_shop_t *shop, json_t *o, json_t *node)
     }
     json_array_foreach(json_object_get(o, "_fulfillment_ids"), i, id)
     {
-        json_array_append_new(fuls, fulfillment_obj(json_object_get(shop->fulfillments, json_string_value(id))));
+        json_array_append_new(
+            fuls, fulfillment_obj(json_object_get(shop->fulfillments, json_string_value(id))));
     }
     const char *fs = json_string_value(json_object_get(o, "fulfillment_status"));
+    json_t *obj = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O?, s:O?, s:s, s:s, s:O, s:o, s:o, s:s}", "id",
+        json_object_get(o, "admin_graphql_api_id"), "name", json_object_get(o, "name"), "createdAt",
+        json_object_get(o, "created_at"), "updatedAt", json_object_get(o, "updated_at"),
+        "cancelledAt", json_object_get(o, "cancelled_at"), "cancelReason",
+        json_object_get(o, "_cancel_reason_enum"), "displayFinancialStatus", "PAID",
+        "displayFulfillmentStatus",
+        !fs                            ? "UNFULFILLED"
+        : strcmp(fs, "fulfilled") == 0 ? "FULFILLED"
+                                       : "PARTIALLY_FULFILLED",
+        "tags", json_object_get(o, "_tags"), "fulfillmentOrders",
+        dh_sb_connection(fos, json_object_get(fnode, "args")), "fulfillments", fuls,
+        "legacyResourceId", json_string_value(json_object_get(o, "_id")));
 
-    return json_pack("{s:O, s:O, s:O, s:O, s:O?, s:O?, s:s, s:s, s:O, s:o, s:o, s:s}", "id",
-                     json_object_get(o, "admin_graphql_api_id"), "name", json_object_get(o, "name"),
-                     "createdAt", json_object_get(o, "created_at"), "updatedAt",
-                     json_object_get(o, "updated_at"), "cancelledAt", json_object_get(o, "cancelled_at"),
-                     "cancelReason", json_object_get(o, "_cancel_reason_enum"),
-                     "displayFinancialStatus", "PAID", "displayFulfillmentStatus",
-                     !fs ? "UNFULFILLED" : strcmp(fs, "fulfilled") == 0 ? "FULFILLED" : "PARTIALLY_FULFILLED",
-                     "tags", json_object_get(o, "_tags"), "fulfillmentOrders",
-                     dh_sb_connection(fos, json_object_get(fnode, "args")), "fulfillments", fuls,
-                     "legacyResourceId", json_string_value(json_object_get(o, "_id")));
+    order_details(obj, o, node);
+    return obj;
 }
 
 json_t *dh_sb_op_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors)
@@ -162,7 +222,8 @@ json_t *dh_sb_op_orders(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, jso
     (void)st;
     (void)errors;
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_object_get(shop->orders, json_string_value(json_array_get(shop->order_ids, i)));
+        json_t *o =
+            json_object_get(shop->orders, json_string_value(json_array_get(shop->order_ids, i)));
         double t = json_number_value(json_object_get(o, "_updated_epoch"));
 
         if (since < 0 || (strict ? t > since : t >= since)) {
@@ -181,7 +242,8 @@ json_t *dh_sb_op_orders(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, jso
 
 static json_t *fc_error(const char *msg, json_t *field)
 {
-    return json_pack("{s:n, s:[o]}", "fulfillment", "userErrors", dh_sb_user_error(NULL, field, msg));
+    return json_pack("{s:n, s:[o]}", "fulfillment", "userErrors",
+                     dh_sb_user_error(NULL, field, msg));
 }
 
 static json_t *lbfo_path(size_t i, const char *field)
@@ -201,22 +263,27 @@ static json_t *plan_entry(dh_sb_shop_t *shop, json_t *entry, size_t i, json_t *f
     size_t k;
     json_t *l;
 
-    if (dh_sb_gid_parse(json_object_get(entry, "fulfillmentOrderId"), "FulfillmentOrder", foid, sizeof foid) < 0 ||
+    if (dh_sb_gid_parse(json_object_get(entry, "fulfillmentOrderId"), "FulfillmentOrder", foid,
+                        sizeof foid) < 0 ||
         !json_object_get(shop->fos, foid)) {
         return fc_error("Fulfillment order does not exist.", lbfo_path(i, "fulfillmentOrderId"));
     }
     json_t *fo = json_object_get(shop->fos, foid);
     const char *status = json_string_value(json_object_get(fo, "status"));
 
-    if (first_fo && (!json_equal(json_object_get(fo, "order_id"), json_object_get(first_fo, "order_id")) ||
-                     !json_equal(json_object_get(fo, "location_id"), json_object_get(first_fo, "location_id")))) {
-        return fc_error("All fulfillment orders must belong to the same order and be assigned to the same location.",
+    if (first_fo &&
+        (!json_equal(json_object_get(fo, "order_id"), json_object_get(first_fo, "order_id")) ||
+         !json_equal(json_object_get(fo, "location_id"),
+                     json_object_get(first_fo, "location_id")))) {
+        return fc_error("All fulfillment orders must belong to the same order and be assigned to "
+                        "the same location.",
                         lbfo_path(i, "fulfillmentOrderId"));
     }
     if (strcmp(status, "OPEN") != 0 && strcmp(status, "IN_PROGRESS") != 0) {
         char msg[128];
 
-        snprintf(msg, sizeof msg, "Fulfillment order %s has an unfulfillable status= %s.", foid, status);
+        snprintf(msg, sizeof msg, "Fulfillment order %s has an unfulfillable status= %s.", foid,
+                 status);
         return fc_error(msg, lbfo_path(i, "fulfillmentOrderId"));
     }
     if (!json_is_array(lines)) {
@@ -227,7 +294,8 @@ static json_t *plan_entry(dh_sb_shop_t *shop, json_t *entry, size_t i, json_t *f
             json_t *foli = json_object_get(shop->folis, json_string_value(id));
 
             if (json_integer_value(json_object_get(foli, "remaining")) > 0) {
-                json_array_append_new(plan, json_pack("[O, O]", foli, json_object_get(foli, "remaining")));
+                json_array_append_new(
+                    plan, json_pack("[O, O]", foli, json_object_get(foli, "remaining")));
             }
         }
         return NULL;
@@ -237,11 +305,13 @@ static json_t *plan_entry(dh_sb_shop_t *shop, json_t *entry, size_t i, json_t *f
         json_t *foli = NULL;
         json_int_t q = json_integer_value(json_object_get(l, "quantity"));
 
-        if (dh_sb_gid_parse(json_object_get(l, "id"), "FulfillmentOrderLineItem", liid, sizeof liid) == 0) {
+        if (dh_sb_gid_parse(json_object_get(l, "id"), "FulfillmentOrderLineItem", liid,
+                            sizeof liid) == 0) {
             foli = json_object_get(shop->folis, liid);
         }
         if (!foli || strcmp(json_string_value(json_object_get(foli, "fo_id")), foid) != 0) {
-            return fc_error("Fulfillment order line item does not exist.", lbfo_path(i, "fulfillmentOrderLineItems"));
+            return fc_error("Fulfillment order line item does not exist.",
+                            lbfo_path(i, "fulfillmentOrderLineItems"));
         }
         if (q <= 0 || q > json_integer_value(json_object_get(foli, "remaining"))) {
             return fc_error("Invalid fulfillment order line item quantity requested.",
@@ -260,8 +330,8 @@ static void close_fo_if_done(dh_sb_shop_t *shop, json_t *fo, const char *now)
 
     json_array_foreach(json_object_get(fo, "foli_ids"), k, id)
     {
-        done &= json_integer_value(json_object_get(json_object_get(shop->folis, json_string_value(id)),
-                                                   "remaining")) == 0;
+        done &= json_integer_value(json_object_get(
+                    json_object_get(shop->folis, json_string_value(id)), "remaining")) == 0;
     }
     json_object_set_new(fo, "status", json_string(done ? "CLOSED" : "IN_PROGRESS"));
     json_object_set_new(fo, "updated_at", json_string(now));
@@ -273,14 +343,14 @@ static json_t *tracking_list(json_t *ti)
     json_t *out = json_array();
 
     if (json_is_string(json_object_get(ti, "number"))) {
-        json_array_append_new(out, json_pack("{s:O?, s:O, s:O?}", "company", json_object_get(ti, "company"),
-                                             "number", json_object_get(ti, "number"), "url",
-                                             json_object_get(ti, "url")));
+        json_array_append_new(
+            out, json_pack("{s:O?, s:O, s:O?}", "company", json_object_get(ti, "company"), "number",
+                           json_object_get(ti, "number"), "url", json_object_get(ti, "url")));
     }
     for (size_t i = 0; i < json_array_size(numbers); i++) {
-        json_array_append_new(out, json_pack("{s:O?, s:O, s:O?}", "company", json_object_get(ti, "company"),
-                                             "number", json_array_get(numbers, i), "url",
-                                             json_array_get(urls, i)));
+        json_array_append_new(
+            out, json_pack("{s:O?, s:O, s:O?}", "company", json_object_get(ti, "company"), "number",
+                           json_array_get(numbers, i), "url", json_array_get(urls, i)));
     }
     return out;
 }
@@ -291,7 +361,8 @@ static void touch_order(json_t *o, const char *now)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     json_object_set_new(o, "updated_at", json_string(now));
-    json_object_set_new(o, "_updated_epoch", json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
+    json_object_set_new(o, "_updated_epoch",
+                        json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
 }
 
 static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t *input)
@@ -307,14 +378,18 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
     {
         json_t *foli = json_array_get(p, 0);
         json_int_t q = json_integer_value(json_array_get(p, 1));
-        json_t *lvl = dh_sb_level(shop, json_string_value(json_object_get(foli, "inventory_item_id")), lid);
+        json_t *lvl =
+            dh_sb_level(shop, json_string_value(json_object_get(foli, "inventory_item_id")), lid);
 
-        json_object_set_new(foli, "remaining", json_integer(json_integer_value(json_object_get(foli, "remaining")) - q));
+        json_object_set_new(
+            foli, "remaining",
+            json_integer(json_integer_value(json_object_get(foli, "remaining")) - q));
         if (lvl) { /* shipped: committed (and so on_hand) goes down */
             dh_sb_level_add(lvl, "committed", -q);
         }
         json_object_set(fos, json_string_value(json_object_get(foli, "fo_id")), json_true());
-        json_array_append_new(lines, json_pack("{s:O, s:I}", "foli_id", json_object_get(foli, "id"), "quantity", q));
+        json_array_append_new(
+            lines, json_pack("{s:O, s:I}", "foli_id", json_object_get(foli, "id"), "quantity", q));
     }
     const char *foid;
     json_t *unused;
@@ -325,10 +400,11 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
     }
     json_decref(fos);
     snprintf(fid, sizeof fid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *f = json_pack("{s:s, s:O, s:s, s:s, s:o, s:s, s:s, s:o, s:[]}", "id", fid, "order_id",
-                          json_object_get(fo0, "order_id"), "status", "SUCCESS", "display_status",
-                          "FULFILLED", "tracking", tracking_list(json_object_get(input, "trackingInfo")),
-                          "created_at", now, "updated_at", now, "lines", lines, "events");
+    json_t *f =
+        json_pack("{s:s, s:O, s:s, s:s, s:o, s:s, s:s, s:o, s:[]}", "id", fid, "order_id",
+                  json_object_get(fo0, "order_id"), "status", "SUCCESS", "display_status",
+                  "FULFILLED", "tracking", tracking_list(json_object_get(input, "trackingInfo")),
+                  "created_at", now, "updated_at", now, "lines", lines, "events");
 
     json_object_set_new(shop->fulfillments, fid, f);
     json_t *o = json_object_get(shop->orders, json_string_value(json_object_get(fo0, "order_id")));
@@ -336,8 +412,9 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
 
     json_array_foreach(json_object_get(o, "_fo_ids"), i, p)
     {
-        all_closed &= strcmp(json_string_value(json_object_get(json_object_get(shop->fos, json_string_value(p)),
-                                                               "status")), "CLOSED") == 0;
+        all_closed &= strcmp(json_string_value(json_object_get(
+                                 json_object_get(shop->fos, json_string_value(p)), "status")),
+                             "CLOSED") == 0;
     }
     json_array_append_new(json_object_get(o, "_fulfillment_ids"), json_string(fid));
     json_object_set_new(o, "fulfillment_status", json_string(all_closed ? "fulfilled" : "partial"));
@@ -368,8 +445,8 @@ json_t *dh_sb_op_fulfillment_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_
         if (out) {
             goto out;
         }
-        if (!fo0 && dh_sb_gid_parse(json_object_get(e, "fulfillmentOrderId"), "FulfillmentOrder", foid,
-                                    sizeof foid) == 0) {
+        if (!fo0 && dh_sb_gid_parse(json_object_get(e, "fulfillmentOrderId"), "FulfillmentOrder",
+                                    foid, sizeof foid) == 0) {
             fo0 = json_object_get(shop->fos, foid);
         }
     }
@@ -397,30 +474,35 @@ json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop,
         ok |= strcmp(status, event_statuses[i]) == 0;
     }
     if (!ok) {
-        snprintf(msg, sizeof msg,
-                 "Variable $fulfillmentEvent of type FulfillmentEventInput! was provided invalid value "
-                 "for status (Expected \"%s\" to be one of: ATTEMPTED_DELIVERY, CARRIER_PICKED_UP, "
-                 "CONFIRMED, DELAYED, DELIVERED, FAILURE, IN_TRANSIT, LABEL_PRINTED, LABEL_PURCHASED, "
-                 "OUT_FOR_DELIVERY, READY_FOR_PICKUP)", status ? status : "null");
+        snprintf(
+            msg, sizeof msg,
+            "Variable $fulfillmentEvent of type FulfillmentEventInput! was provided invalid value "
+            "for status (Expected \"%s\" to be one of: ATTEMPTED_DELIVERY, CARRIER_PICKED_UP, "
+            "CONFIRMED, DELAYED, DELIVERED, FAILURE, IN_TRANSIT, LABEL_PRINTED, LABEL_PURCHASED, "
+            "OUT_FOR_DELIVERY, READY_FOR_PICKUP)",
+            status ? status : "null");
         dh_sb_gql_error(errors, "INVALID_VARIABLE", msg);
         return NULL;
     }
     json_t *f = NULL;
 
-    if (dh_sb_gid_parse(json_object_get(in, "fulfillmentId"), "Fulfillment", fid, sizeof fid) == 0) {
+    if (dh_sb_gid_parse(json_object_get(in, "fulfillmentId"), "Fulfillment", fid, sizeof fid) ==
+        0) {
         f = json_object_get(shop->fulfillments, fid);
     }
     if (!f) {
         return json_pack("{s:n, s:[o]}", "fulfillmentEvent", "userErrors",
-                         dh_sb_user_error(NULL, json_pack("[s, s]", "fulfillmentEvent", "fulfillmentId"),
+                         dh_sb_user_error(NULL,
+                                          json_pack("[s, s]", "fulfillmentEvent", "fulfillmentId"),
                                           "Fulfillment does not exist."));
     }
     dh_sb_iso_now(now, sizeof now);
     snprintf(eid, sizeof eid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *ev = json_pack("{s:o, s:s, s:O?, s:O?, s:O?, s:s}", "id", dh_sb_gid_s("FulfillmentEvent", eid),
-                           "status", status, "happenedAt", json_object_get(in, "happenedAt"),
-                           "message", json_object_get(in, "message"), "estimatedDeliveryAt",
-                           json_object_get(in, "estimatedDeliveryAt"), "createdAt", now);
+    json_t *ev =
+        json_pack("{s:o, s:s, s:O?, s:O?, s:O?, s:s}", "id", dh_sb_gid_s("FulfillmentEvent", eid),
+                  "status", status, "happenedAt", json_object_get(in, "happenedAt"), "message",
+                  json_object_get(in, "message"), "estimatedDeliveryAt",
+                  json_object_get(in, "estimatedDeliveryAt"), "createdAt", now);
 
     json_array_append(json_object_get(f, "events"), ev);
     json_object_set_new(f, "display_status", json_string(status));
@@ -467,5 +549,6 @@ json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, j
     json_decref(todo);
     dh_sb_iso_now(now, sizeof now);
     touch_order(o, now);
-    return json_pack("{s:{s:O}, s:[]}", "node", "id", json_object_get(o, "admin_graphql_api_id"), "userErrors");
+    return json_pack("{s:{s:O}, s:[]}", "node", "id", json_object_get(o, "admin_graphql_api_id"),
+                     "userErrors");
 }

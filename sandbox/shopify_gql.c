@@ -2,13 +2,12 @@
  * shopify_gql: the GraphQL Admin endpoint: authentication, parsing, cost and the
  * per-store leaky bucket, @idempotent handling, dispatch to the operations.
  */
-#include "shopify.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gql.h"
+#include "shopify.h"
 
 #define MAX_QUERY_COST 1000
 
@@ -37,8 +36,8 @@ static const op_entry_t ops[] = {
 
 void dh_sb_gql_error(json_t *errors, const char *code, const char *message)
 {
-    json_array_append_new(errors,
-                          json_pack("{s:s, s:{s:s}}", "message", message, "extensions", "code", code));
+    json_array_append_new(
+        errors, json_pack("{s:s, s:{s:s}}", "message", message, "extensions", "code", code));
 }
 
 json_t *dh_sb_user_error(const char *code, json_t *field, const char *message)
@@ -185,8 +184,8 @@ static int execute(exec_ctx_t *c)
         if (op->idempotent && !ikey) {
             char msg[200];
 
-            snprintf(msg, sizeof msg,
-                     "The @idempotent directive is required for the %s mutation.", name);
+            snprintf(msg, sizeof msg, "The @idempotent directive is required for the %s mutation.",
+                     name);
             dh_sb_gql_error(c->errors, "BAD_REQUEST", msg);
             return -1;
         }
@@ -200,7 +199,8 @@ static int execute(exec_ctx_t *c)
             if (mismatch) {
                 json_t *full = mismatch_payload();
 
-                json_object_set_new(c->data, key, dh_sb_gql_prune(json_object_get(node, "sel"), full));
+                json_object_set_new(c->data, key,
+                                    dh_sb_gql_prune(json_object_get(node, "sel"), full));
                 json_decref(full);
                 continue;
             }
@@ -267,8 +267,8 @@ static int validate(const char *query, json_t *vars, json_t *roots, int mutation
     return 0;
 }
 
-static void run_locked(dh_sb_state_t *st, dh_sb_shop_t *shop, const dh_sb_req_t *req,
-                       json_t *body, int force_throttle, dh_sb_resp_t *resp)
+static void run_locked(dh_sb_state_t *st, dh_sb_shop_t *shop, const dh_sb_req_t *req, json_t *body,
+                       int force_throttle, dh_sb_resp_t *resp)
 {
     const char *query = json_string_value(json_object_get(body, "query"));
     json_t *vars = json_object_get(body, "variables");
@@ -348,15 +348,17 @@ void dh_sb_shopify_graphql(dh_sb_state_t *st, const char *shop_domain, const dh_
         goto out;
     }
     if (!authorised(st, shop, dh_sb_req_header(req, "X-Shopify-Access-Token"))) {
-        dh_sb_resp_json(resp, 401, json_pack("{s:s}", "errors",
-                                             "[API] Invalid API key or access token "
-                                             "(unrecognized login or wrong password)"));
+        dh_sb_resp_json(resp, 401,
+                        json_pack("{s:s}", "errors",
+                                  "[API] Invalid API key or access token "
+                                  "(unrecognized login or wrong password)"));
         goto out;
     }
     body = json_loadb(req->body, req->body_len, 0, &jerr);
     if (!json_is_string(json_object_get(body, "query"))) {
-        dh_sb_resp_json(resp, 400, json_pack("{s:{s:s}}", "errors", "query",
-                                             "Required parameter missing or invalid"));
+        dh_sb_resp_json(
+            resp, 400,
+            json_pack("{s:{s:s}}", "errors", "query", "Required parameter missing or invalid"));
         goto out;
     }
     run_locked(st, shop, req, body, force_throttle, resp);
@@ -393,15 +395,18 @@ void dh_sb_shopify_oauth(dh_sb_state_t *st, const char *shop_domain, const dh_sb
         dh_sb_resp_json(resp, 404, json_pack("{s:s}", "errors", "Not Found"));
     } else if (!form_value(b, "grant_type", grant, sizeof grant) ||
                strcmp(grant, "client_credentials") != 0) {
-        dh_sb_resp_json(resp, 400, json_pack("{s:s, s:s}", "error", "unsupported_grant_type",
-                                             "error_description", "grant_type must be "
-                                                                  "client_credentials"));
+        dh_sb_resp_json(resp, 400,
+                        json_pack("{s:s, s:s}", "error", "unsupported_grant_type",
+                                  "error_description",
+                                  "grant_type must be "
+                                  "client_credentials"));
     } else if (!form_value(b, "client_id", cid, sizeof cid) ||
                !form_value(b, "client_secret", secret, sizeof secret) || !shop->client_id[0] ||
                strcmp(cid, shop->client_id) != 0 || strcmp(secret, shop->client_secret) != 0) {
-        dh_sb_resp_json(resp, 400, json_pack("{s:s, s:s}", "error", "invalid_client",
-                                             "error_description", "Client credentials are "
-                                                                  "invalid"));
+        dh_sb_resp_json(resp, 400,
+                        json_pack("{s:s, s:s}", "error", "invalid_client", "error_description",
+                                  "Client credentials are "
+                                  "invalid"));
     } else {
         dh_sb_uuid(uuid);
         snprintf(token, sizeof token, "shpat_%.32s", uuid);

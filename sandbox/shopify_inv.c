@@ -12,17 +12,29 @@
 #include "shopify.h"
 
 #define MAX_INPUT_ARRAY 250
-#define MAX_QUANTITY 1000000000LL
+#define MAX_QUANTITY    1000000000LL
 
-static const char *const quantity_names[] = {"available", "committed", "on_hand", "unavailable",
-                                             "incoming",  "reserved",  "damaged", "safety_stock",
-                                             "quality_control"};
+static const char *const quantity_names[] = {"available",   "committed",    "on_hand",
+                                             "unavailable", "incoming",     "reserved",
+                                             "damaged",     "safety_stock", "quality_control"};
 
-static const char *const reasons[] = {
-    "correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
-    "movement_received", "movement_canceled", "other", "promotion", "quality_control",
-    "received", "reservation_created", "reservation_deleted", "reservation_updated", "restock",
-    "safety_stock", "shrinkage"};
+static const char *const reasons[] = {"correction",
+                                      "cycle_count_available",
+                                      "damaged",
+                                      "movement_created",
+                                      "movement_updated",
+                                      "movement_received",
+                                      "movement_canceled",
+                                      "other",
+                                      "promotion",
+                                      "quality_control",
+                                      "received",
+                                      "reservation_created",
+                                      "reservation_deleted",
+                                      "reservation_updated",
+                                      "restock",
+                                      "safety_stock",
+                                      "shrinkage"};
 
 json_t *dh_sb_connection(json_t *all, json_t *args)
 {
@@ -49,15 +61,16 @@ json_t *dh_sb_connection(json_t *all, json_t *args)
     for (; i < total && (long)(i - start) < first; i++) {
         snprintf(cur, sizeof cur, "%zu", i + 1);
         json_array_append(nodes, json_array_get(all, i));
-        json_array_append_new(edges, json_pack("{s:O, s:s}", "node", json_array_get(all, i),
-                                               "cursor", cur));
+        json_array_append_new(
+            edges, json_pack("{s:O, s:s}", "node", json_array_get(all, i), "cursor", cur));
     }
-    json_t *conn = json_pack("{s:o, s:o, s:{s:b, s:b, s:s?, s:s?}}", "nodes", nodes, "edges", edges,
-                             "pageInfo", "hasNextPage", i < total, "hasPreviousPage", start > 0,
-                             "endCursor", cur[0] ? cur : NULL, "startCursor",
-                             json_array_size(nodes) ? json_string_value(json_object_get(
-                                                          json_array_get(edges, 0), "cursor"))
-                                                    : NULL);
+    json_t *conn =
+        json_pack("{s:o, s:o, s:{s:b, s:b, s:s?, s:s?}}", "nodes", nodes, "edges", edges,
+                  "pageInfo", "hasNextPage", i<total, "hasPreviousPage", start> 0, "endCursor",
+                  cur[0] ? cur : NULL, "startCursor",
+                  json_array_size(nodes)
+                      ? json_string_value(json_object_get(json_array_get(edges, 0), "cursor"))
+                      : NULL);
 
     json_decref(all);
     return conn;
@@ -135,15 +148,15 @@ static json_t *variant_obj(dh_sb_shop_t *shop, json_t *var, json_t *node)
     const char *vid = json_string_value(json_object_get(var, "id"));
     const char *pid = json_string_value(json_object_get(var, "product_id"));
     json_t *prod = json_object_get(shop->products, pid ? pid : "");
-    json_t *o = json_pack("{s:o, s:O?, s:O?, s:O?, s:O?, s:s, s:o, s:{s:o, s:O?}, s:[]}", "id",
-                          dh_sb_gid_s("ProductVariant", vid), "sku", json_object_get(var, "sku"),
-                          "barcode", json_object_get(var, "barcode"), "price",
-                          json_object_get(var, "price"), "title", json_object_get(var, "title"),
-                          "legacyResourceId", vid, "inventoryItem",
-                          item_obj(shop, json_string_value(json_object_get(var, "inventory_item_id")),
-                                   dh_sb_gql_child(node, "inventoryItem")),
-                          "product", "id", dh_sb_gid_s("Product", pid ? pid : "0"), "title",
-                          json_object_get(prod, "title"), "selectedOptions");
+    json_t *o =
+        json_pack("{s:o, s:O?, s:O?, s:O?, s:O?, s:s, s:o, s:{s:o, s:O?}, s:[]}", "id",
+                  dh_sb_gid_s("ProductVariant", vid), "sku", json_object_get(var, "sku"), "barcode",
+                  json_object_get(var, "barcode"), "price", json_object_get(var, "price"), "title",
+                  json_object_get(var, "title"), "legacyResourceId", vid, "inventoryItem",
+                  item_obj(shop, json_string_value(json_object_get(var, "inventory_item_id")),
+                           dh_sb_gql_child(node, "inventoryItem")),
+                  "product", "id", dh_sb_gid_s("Product", pid ? pid : "0"), "title",
+                  json_object_get(prod, "title"), "selectedOptions");
 
     return o;
 }
@@ -224,7 +237,8 @@ json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, j
     const char *q = json_string_value(json_object_get(args, "query"));
     const char *since = q ? strstr(q, "updated_at:>") : NULL;
     double since_t = since ? dh_sb_parse_iso(since + 12 + (since[12] == '=') +
-                                             (since[12 + (since[12] == '=')] == '\'')) : -1;
+                                             (since[12 + (since[12] == '=')] == '\''))
+                           : -1;
     json_t *pnode = dh_sb_gql_child(node, "nodes");
     json_t *vconn = dh_sb_gql_child(pnode, "variants");
     json_t *all = json_array();
@@ -245,22 +259,20 @@ json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, j
 
         json_array_foreach(json_object_get(p, "variant_ids"), k, vid)
         {
-            json_array_append_new(vars, variant_obj(shop, json_object_get(shop->variants,
-                                                                          json_string_value(vid)),
-                                                    dh_sb_gql_child(vconn, "nodes")));
+            json_array_append_new(
+                vars, variant_obj(shop, json_object_get(shop->variants, json_string_value(vid)),
+                                  dh_sb_gql_child(vconn, "nodes")));
         }
         json_t *img = json_object_get(p, "image_url");
-        json_t *o = json_pack("{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:o}", "id",
-                              dh_sb_gid_s("Product", json_string_value(pid)), "title",
-                              json_object_get(p, "title"), "handle", json_object_get(p, "handle"),
-                              "status", json_object_get(p, "status"), "updatedAt",
-                              json_object_get(p, "updated_at"), "createdAt",
-                              json_object_get(p, "created_at"), "variants",
-                              dh_sb_connection(vars, json_object_get(vconn, "args")),
-                              "featuredMedia",
-                              img ? json_pack("{s:{s:O, s:n}}", "image", "url", img, "altText")
-                                  : json_null(),
-                              "metafields", dh_sb_connection(json_array(), NULL));
+        json_t *o = json_pack(
+            "{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:o}", "id",
+            dh_sb_gid_s("Product", json_string_value(pid)), "title", json_object_get(p, "title"),
+            "handle", json_object_get(p, "handle"), "status", json_object_get(p, "status"),
+            "updatedAt", json_object_get(p, "updated_at"), "createdAt",
+            json_object_get(p, "created_at"), "variants",
+            dh_sb_connection(vars, json_object_get(vconn, "args")), "featuredMedia",
+            img ? json_pack("{s:{s:O, s:n}}", "image", "url", img, "altText") : json_null(),
+            "metafields", dh_sb_connection(json_array(), NULL));
         json_t *style = json_object_get(p, "style_code");
 
         if (style) {
@@ -327,8 +339,7 @@ json_t *dh_sb_op_inventory_items(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *
     return dh_sb_connection(all, args);
 }
 
-json_t *dh_sb_op_inventory_item(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
-                                json_t *errors)
+json_t *dh_sb_op_inventory_item(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors)
 {
     char iid[32];
 
@@ -360,9 +371,9 @@ json_t *dh_sb_op_inventory_activate(dh_sb_state_t *st, dh_sb_shop_t *shop, json_
     }
     if (dh_sb_gid_parse(json_object_get(args, "locationId"), "Location", lid, sizeof lid) < 0 ||
         !json_object_get(shop->locations, lid)) {
-        return json_pack("{s:n, s:[o]}", "inventoryLevel", "userErrors",
-                         dh_sb_user_error(NULL, json_pack("[s]", "locationId"),
-                                          "Location does not exist"));
+        return json_pack(
+            "{s:n, s:[o]}", "inventoryLevel", "userErrors",
+            dh_sb_user_error(NULL, json_pack("[s]", "locationId"), "Location does not exist"));
     }
     int existed = dh_sb_level(shop, iid, lid) != NULL;
     json_t *lvl = dh_sb_level_activate(shop, iid, lid);
@@ -408,58 +419,74 @@ static json_t *check_entry(dh_sb_shop_t *shop, const inv_spec_t *sp, const char 
     json_t *cf = json_object_get(q, "changeFromQuantity");
     long long amount = (long long)json_integer_value(json_object_get(q, sp->amount));
 
-    if (dh_sb_gid_parse(json_object_get(q, "inventoryItemId"), "InventoryItem", iid, sizeof iid) < 0 ||
+    if (dh_sb_gid_parse(json_object_get(q, "inventoryItemId"), "InventoryItem", iid, sizeof iid) <
+            0 ||
         !json_object_get(shop->items, iid)) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_INVENTORY_ITEM", path4(sp->array, i, "inventoryItemId"),
-                                                     "The specified inventory item could not be found."));
+        json_array_append_new(
+            uerr, dh_sb_user_error("INVALID_INVENTORY_ITEM", path4(sp->array, i, "inventoryItemId"),
+                                   "The specified inventory item could not be found."));
         return NULL;
     }
     if (dh_sb_gid_parse(json_object_get(q, "locationId"), "Location", lid, sizeof lid) < 0 ||
         !json_object_get(shop->locations, lid)) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_LOCATION", path4(sp->array, i, "locationId"),
+        json_array_append_new(uerr, dh_sb_user_error("INVALID_LOCATION",
+                                                     path4(sp->array, i, "locationId"),
                                                      "The specified location could not be found."));
         return NULL;
     }
     snprintf(pair, sizeof pair, "%s:%s", iid, lid);
     if (json_object_get(seen, pair)) {
-        json_array_append_new(uerr, dh_sb_user_error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", path4(sp->array, i, NULL),
-                                                     "The combination of inventoryItemId and locationId must be unique."));
+        json_array_append_new(
+            uerr, dh_sb_user_error(
+                      "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", path4(sp->array, i, NULL),
+                      "The combination of inventoryItemId and locationId must be unique."));
         return NULL;
     }
     json_object_set_new(seen, pair, json_true());
     json_t *lvl = dh_sb_level(shop, iid, lid);
 
     if (!lvl) {
-        json_array_append_new(uerr, dh_sb_user_error("ITEM_NOT_STOCKED_AT_LOCATION", path4(sp->array, i, "locationId"),
-                                                     "The specified inventory item is not stocked at the location."));
+        json_array_append_new(
+            uerr,
+            dh_sb_user_error("ITEM_NOT_STOCKED_AT_LOCATION", path4(sp->array, i, "locationId"),
+                             "The specified inventory item is not stocked at the location."));
         return NULL;
     }
     if (!json_is_integer(json_object_get(q, sp->amount))) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_QUANTITY_TOO_LOW", path4(sp->array, i, sp->amount),
+        json_array_append_new(uerr, dh_sb_user_error("INVALID_QUANTITY_TOO_LOW",
+                                                     path4(sp->array, i, sp->amount),
                                                      "The quantity must be an integer."));
         return NULL;
     }
     if (!cf) {
-        json_array_append_new(uerr, dh_sb_user_error("COMPARE_QUANTITY_REQUIRED", path4(sp->array, i, "changeFromQuantity"),
-                                                     "changeFromQuantity is required; send null to opt out of the compare check."));
+        json_array_append_new(
+            uerr,
+            dh_sb_user_error(
+                "COMPARE_QUANTITY_REQUIRED", path4(sp->array, i, "changeFromQuantity"),
+                "changeFromQuantity is required; send null to opt out of the compare check."));
         return NULL;
     }
-    long long cur = strcmp(name, "on_hand") == 0 ? dh_sb_level_on_hand(lvl) : dh_sb_level_get(lvl, name);
+    long long cur =
+        strcmp(name, "on_hand") == 0 ? dh_sb_level_on_hand(lvl) : dh_sb_level_get(lvl, name);
     long long target = sp->absolute ? amount : cur + amount;
 
     if (target < 0 && (sp->absolute || strcmp(name, "available") != 0)) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_QUANTITY_NEGATIVE", path4(sp->array, i, sp->amount),
+        json_array_append_new(uerr, dh_sb_user_error("INVALID_QUANTITY_NEGATIVE",
+                                                     path4(sp->array, i, sp->amount),
                                                      "The quantity can't be negative."));
         return NULL;
     }
     if (target > MAX_QUANTITY) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_QUANTITY_TOO_HIGH", path4(sp->array, i, sp->amount),
-                                                     "The quantity can't be higher than 1,000,000,000."));
+        json_array_append_new(
+            uerr, dh_sb_user_error("INVALID_QUANTITY_TOO_HIGH", path4(sp->array, i, sp->amount),
+                                   "The quantity can't be higher than 1,000,000,000."));
         return NULL;
     }
     if (!json_is_null(cf) && (long long)json_integer_value(cf) != cur) {
-        json_array_append_new(uerr, dh_sb_user_error("CHANGE_FROM_QUANTITY_STALE", path4(sp->array, i, "changeFromQuantity"),
-                                                     "The changeFromQuantity argument no longer matches the persisted quantity."));
+        json_array_append_new(
+            uerr, dh_sb_user_error(
+                      "CHANGE_FROM_QUANTITY_STALE", path4(sp->array, i, "changeFromQuantity"),
+                      "The changeFromQuantity argument no longer matches the persisted quantity."));
         return NULL;
     }
     return lvl;
@@ -478,12 +505,13 @@ static void apply_entry(const inv_spec_t *sp, const char *name, json_t *q, json_
 
     /* on_hand = available + committed + unavailable: setting either moves both. */
     dh_sb_level_add(lvl, on_hand ? "available" : name, delta);
-    json_array_append_new(changes, json_pack("{s:s, s:I, s:I, s:O, s:O}", "name", on_hand ? "available" : name,
+    json_array_append_new(
+        changes, json_pack("{s:s, s:I, s:I, s:O, s:O}", "name", on_hand ? "available" : name,
+                           "delta", (json_int_t)delta, "quantityAfterChange",
+                           (json_int_t)dh_sb_level_get(lvl, on_hand ? "available" : name), "item",
+                           item, "location", loc));
+    json_array_append_new(changes, json_pack("{s:s, s:I, s:I, s:o, s:o}", "name", "on_hand",
                                              "delta", (json_int_t)delta, "quantityAfterChange",
-                                             (json_int_t)dh_sb_level_get(lvl, on_hand ? "available" : name),
-                                             "item", item, "location", loc));
-    json_array_append_new(changes, json_pack("{s:s, s:I, s:I, s:o, s:o}", "name", "on_hand", "delta",
-                                             (json_int_t)delta, "quantityAfterChange",
                                              (json_int_t)dh_sb_level_on_hand(lvl), "item", item,
                                              "location", loc));
 }
@@ -524,16 +552,19 @@ static json_t *inventory_change(dh_sb_shop_t *shop, json_t *node, json_t *errors
     json_t *q;
 
     if (json_array_size(list) > MAX_INPUT_ARRAY) {
-        snprintf(msg, sizeof msg, "The input array size of %zu is greater than the maximum allowed of %d.",
+        snprintf(msg, sizeof msg,
+                 "The input array size of %zu is greater than the maximum allowed of %d.",
                  json_array_size(list), MAX_INPUT_ARRAY);
         dh_sb_gql_error(errors, "MAX_INPUT_SIZE_EXCEEDED", msg);
         goto out;
     }
     if (!in_list(name, quantity_names, 3) || strcmp(name, "committed") == 0) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_NAME", json_pack("[s, s]", "input", "name"),
-                                                     "The quantity name must be available or on_hand."));
+        json_array_append_new(uerr,
+                              dh_sb_user_error("INVALID_NAME", json_pack("[s, s]", "input", "name"),
+                                               "The quantity name must be available or on_hand."));
     } else if (!in_list(reason, reasons, sizeof reasons / sizeof reasons[0])) {
-        json_array_append_new(uerr, dh_sb_user_error("INVALID_REASON", json_pack("[s, s]", "input", "reason"),
+        json_array_append_new(uerr, dh_sb_user_error("INVALID_REASON",
+                                                     json_pack("[s, s]", "input", "reason"),
                                                      "The reason is not valid."));
     } else {
         json_array_foreach(list, i, q)
@@ -554,9 +585,10 @@ static json_t *inventory_change(dh_sb_shop_t *shop, json_t *node, json_t *errors
         apply_entry(sp, name, q, json_array_get(lvls, i), changes);
     }
     dh_sb_iso_now(now, sizeof now);
-    snprintf(gid, sizeof gid, "gid://shopify/InventoryAdjustmentGroup/%lld", dh_sb_shop_next_id(shop));
-    out = json_pack("{s:{s:s, s:s, s:s?, s:O?, s:o, s:O?}, s:[]}", "inventoryAdjustmentGroup", "id", gid,
-                    "createdAt", now, "reason", reason, "referenceDocumentUri",
+    snprintf(gid, sizeof gid, "gid://shopify/InventoryAdjustmentGroup/%lld",
+             dh_sb_shop_next_id(shop));
+    out = json_pack("{s:{s:s, s:s, s:s?, s:O?, s:o, s:O?}, s:[]}", "inventoryAdjustmentGroup", "id",
+                    gid, "createdAt", now, "reason", reason, "referenceDocumentUri",
                     json_object_get(input, "referenceDocumentUri"), "changes",
                     filter_changes(changes, node), "app", NULL, "userErrors");
     json_decref(changes);
@@ -567,8 +599,7 @@ out:
     return out;
 }
 
-json_t *dh_sb_op_inventory_set(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
-                               json_t *errors)
+json_t *dh_sb_op_inventory_set(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors)
 {
     static const inv_spec_t sp = {"quantities", "quantity", 1};
 

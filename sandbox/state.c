@@ -97,7 +97,8 @@ long long dh_sb_level_get(json_t *level, const char *name)
 
 void dh_sb_level_add(json_t *level, const char *name, long long delta)
 {
-    json_object_set_new(level, name, json_integer((json_int_t)(dh_sb_level_get(level, name) + delta)));
+    json_object_set_new(level, name,
+                        json_integer((json_int_t)(dh_sb_level_get(level, name) + delta)));
 }
 
 long long dh_sb_level_on_hand(json_t *level)
@@ -135,8 +136,8 @@ double dh_sb_parse_iso(const char *s)
         }
         p += 1 + m2;
     }
-    double t = (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 +
-               mi * 60 + sec;
+    double t =
+        (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 + mi * 60 + sec;
 
     if (*p == '+' || *p == '-') {
         int oh = 0, om = 0;
@@ -207,8 +208,8 @@ json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created
         json_object_set_new(shop->products, pid, p);
         json_array_append_new(shop->product_ids, json_string(pid));
     }
-    const char *keys[] = {"title", "handle", "status", "vendor", "product_type", "image_url",
-                          "style_code"};
+    const char *keys[] = {"title",        "handle",    "status",    "vendor",
+                          "product_type", "image_url", "style_code"};
 
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (json_object_get(spec, keys[i])) {
@@ -329,10 +330,10 @@ static void shop_alloc(dh_sb_shop_t *s)
 
 static void shop_free(dh_sb_shop_t *s)
 {
-    json_t *all[] = {s->calls,    s->tokens,     s->locations, s->location_ids, s->products,
-                     s->product_ids, s->variants, s->variant_ids, s->items,      s->levels,
-                     s->orders,   s->order_ids,  s->fos,       s->folis,        s->fulfillments,
-                     s->idem};
+    json_t *all[] = {s->calls,    s->tokens,      s->locations,    s->location_ids,
+                     s->products, s->product_ids, s->variants,     s->variant_ids,
+                     s->items,    s->levels,      s->orders,       s->order_ids,
+                     s->fos,      s->folis,       s->fulfillments, s->idem};
 
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(all[i]);
@@ -400,9 +401,9 @@ dh_sb_err_t dh_sb_state_init(dh_sb_state_t *st, json_t *seed, char *errstr, size
                           ? json_number_value(json_object_get(seed, "token_ttl_s"))
                           : 86399;
     if (json_array_size(stores) == 0) {
-        dflt = json_pack("[{s:s, s:s, s:[{s:s, s:s}]}]", "domain", "sandbox.myshopify.com",
-                         "access_token", "shpat_sandbox", "locations", "id", "1", "name",
-                         "Warehouse");
+        dflt =
+            json_pack("[{s:s, s:s, s:[{s:s, s:s}]}]", "domain", "sandbox.myshopify.com",
+                      "access_token", "shpat_sandbox", "locations", "id", "1", "name", "Warehouse");
         stores = dflt;
     }
     st->shops = calloc(json_array_size(stores), sizeof *st->shops);

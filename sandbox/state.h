@@ -36,11 +36,11 @@ typedef struct dh_sb_shop {
     json_t *location_ids; /**< ids in order */
     json_t *products;     /**< id -> {id, title, handle, status, updated_at, variant_ids[]} */
     json_t *product_ids;
-    json_t *variants;     /**< id -> {id, sku, price, barcode, product_id, inventory_item_id} */
+    json_t *variants; /**< id -> {id, sku, price, barcode, product_id, inventory_item_id} */
     json_t *variant_ids;
-    json_t *items;        /**< inventory item id -> variant id */
-    json_t *levels;       /**< "item:location" -> {available, committed, unavailable} */
-    json_t *orders;       /**< id -> REST-shaped order plus "_" internal keys */
+    json_t *items;  /**< inventory item id -> variant id */
+    json_t *levels; /**< "item:location" -> {available, committed, unavailable} */
+    json_t *orders; /**< id -> REST-shaped order plus "_" internal keys */
     json_t *order_ids;
     json_t *fos;          /**< fulfillment order id -> {...} */
     json_t *folis;        /**< fulfillment order line item id -> {...} */
@@ -55,7 +55,7 @@ typedef struct dh_sb_state {
     dh_sb_shop_t *shops;
     size_t n_shops;
     double token_ttl_s;
-    json_t *wms;          /**< WMS data: see wms.c */
+    json_t *wms; /**< WMS data: see wms.c */
     char wms_token[256];
     char rp_url[512];
     char rp_secret[256];
@@ -110,7 +110,8 @@ long long dh_sb_level_on_hand(json_t *level);
 /** @brief Seconds since the epoch for an ISO-8601 time ("...Z" or "+hh:mm"); -1 if invalid. */
 double dh_sb_parse_iso(const char *s);
 
-/** @brief Add or update a product from JSON {id?, title, variants:[{id?, sku, ...}]} (lock held). */
+/** @brief Add or update a product from JSON {id?, title, variants:[{id?, sku, ...}]} (lock held).
+ */
 json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created);
 
 #endif

@@ -6,6 +6,7 @@
 #define DH_SB_UTIL_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 typedef enum {
@@ -35,7 +36,8 @@ void dh_sb_sleep_ms(long ms, const volatile int *stop);
 dh_sb_err_t dh_sb_hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len,
                               unsigned char out[32]);
 
-/** @brief Standard base64 (with padding) of \p len bytes into \p out; needs 4*((len+2)/3)+1 bytes. */
+/** @brief Standard base64 (with padding) of \p len bytes into \p out; needs 4*((len+2)/3)+1 bytes.
+ */
 void dh_sb_base64(const unsigned char *in, size_t len, char *out);
 
 /** @brief Lower-case hex of \p len bytes into \p out; needs 2*len+1 bytes. */

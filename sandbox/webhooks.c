@@ -197,8 +197,8 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-int dh_sb_webhooks_enqueue(dh_sb_webhooks_t *w, const char *url, json_t *headers,
-                           const char *body, const char *topic, const char *shop)
+int dh_sb_webhooks_enqueue(dh_sb_webhooks_t *w, const char *url, json_t *headers, const char *body,
+                           const char *topic, const char *shop)
 {
     job_t j = {dup_or_null(url), dup_or_null(body), dup_or_null(topic), dup_or_null(shop), headers};
     int rc = 0;

@@ -14,9 +14,9 @@
 #include "util.h"
 
 typedef struct dh_sb_webhooks_opts {
-    int retries;           /**< extra attempts after the first failure */
-    long retry_delay_ms;   /**< delay before each retry (doubles) */
-    long timeout_ms;       /**< per attempt (Shopify: 5 s) */
+    int retries;         /**< extra attempts after the first failure */
+    long retry_delay_ms; /**< delay before each retry (doubles) */
+    long timeout_ms;     /**< per attempt (Shopify: 5 s) */
     size_t queue_capacity;
 } dh_sb_webhooks_opts_t;
 
@@ -31,8 +31,8 @@ void dh_sb_webhooks_stop(dh_sb_webhooks_t *w);
  * @brief Queue one delivery. \p headers (name -> string) is stolen, \p body is copied.
  * @returns 0, or -1 when the queue is full (journaled as dropped).
  */
-int dh_sb_webhooks_enqueue(dh_sb_webhooks_t *w, const char *url, json_t *headers,
-                           const char *body, const char *topic, const char *shop);
+int dh_sb_webhooks_enqueue(dh_sb_webhooks_t *w, const char *url, json_t *headers, const char *body,
+                           const char *topic, const char *shop);
 
 /** @brief Number of deliveries queued or in flight. */
 size_t dh_sb_webhooks_pending(dh_sb_webhooks_t *w);

@@ -172,7 +172,8 @@ static void order_create(dh_sb_state_t *st, json_t *body, dh_sb_resp_t *resp)
 
     dh_sb_wms_validate_order(body, errors);
     if (json_array_size(errors)) {
-        problem(resp, 422, "validation", "Validation failed", "The sales order is invalid.", errors);
+        problem(resp, 422, "validation", "Validation failed", "The sales order is invalid.",
+                errors);
         return;
     }
     json_decref(errors);
@@ -274,7 +275,8 @@ static void sku_put(dh_sb_state_t *st, const char *rest, json_t *body, dh_sb_res
     json_t *skus = json_object_get(st->wms, "skus");
     json_t *old = json_object_get(skus, key);
 
-    if (old && !json_equal(json_object_get(old, "shopify_variant_id"), json_object_get(body, "shopify_variant_id"))) {
+    if (old && !json_equal(json_object_get(old, "shopify_variant_id"),
+                           json_object_get(body, "shopify_variant_id"))) {
         problem(resp, 409, "duplicate-sku", "Duplicate SKU",
                 "The SKU already belongs to another Shopify variant.", NULL);
         return;
@@ -314,7 +316,8 @@ static void sellable(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *re
         }
         json_array_append(items, row);
     }
-    dh_sb_resp_json(resp, 200, json_pack("{s:o, s:s?}", "items", items, "next_cursor", next[0] ? next : NULL));
+    dh_sb_resp_json(resp, 200,
+                    json_pack("{s:o, s:s?}", "items", items, "next_cursor", next[0] ? next : NULL));
 }
 
 static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, dh_sb_resp_t *resp)
@@ -360,9 +363,10 @@ static void write_with_key(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *bo
     route(st, req, body, resp);
     if (resp->status < 500) {
         json_object_set_new(idem, key,
-                            json_pack("{s:s, s:s, s:O, s:i, s:s, s:s}", "method", req->method, "path",
-                                      req->path, "body", body, "status", resp->status, "response",
-                                      resp->body ? resp->body : "", "content_type", resp->content_type));
+                            json_pack("{s:s, s:s, s:O, s:i, s:s, s:s}", "method", req->method,
+                                      "path", req->path, "body", body, "status", resp->status,
+                                      "response", resp->body ? resp->body : "", "content_type",
+                                      resp->content_type));
     }
 }
 
@@ -376,7 +380,8 @@ void dh_sb_wms_handle(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
 
     snprintf(want, sizeof want, "Bearer %s", st->wms_token);
     if (!auth || strcmp(auth, want) != 0) {
-        problem(resp, 401, "unauthorized", "Unauthorized", "A valid bearer token is required.", NULL);
+        problem(resp, 401, "unauthorized", "Unauthorized", "A valid bearer token is required.",
+                NULL);
         return;
     }
     if (key) {
@@ -391,7 +396,8 @@ void dh_sb_wms_handle(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
         body = json_loadb(req->body, req->body_len, 0, NULL);
         if (!json_is_object(body)) {
             json_decref(body);
-            problem(resp, 400, "malformed-json", "Malformed body", "The body is not a JSON object.", NULL);
+            problem(resp, 400, "malformed-json", "Malformed body", "The body is not a JSON object.",
+                    NULL);
             return;
         }
     }
@@ -412,7 +418,8 @@ void dh_sb_wms_set_inventory(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_re
 
     if (!json_is_array(rows)) {
         json_decref(body);
-        dh_sb_resp_json(resp, 400, json_pack("{s:s}", "error", "expected an array or {inventory:[...]}"));
+        dh_sb_resp_json(resp, 400,
+                        json_pack("{s:s}", "error", "expected an array or {inventory:[...]}"));
         return;
     }
     pthread_mutex_lock(&st->lock);

@@ -119,12 +119,13 @@ static void print_letter(const rd_kafka_message_t *m, const char *action)
     char *text;
 
     rd_kafka_message_headers(m, &h);
-    o = json_pack("{s:s, s:i, s:I}", "action", action, "partition", (int)m->partition,
-                  "offset", (json_int_t)m->offset);
+    o = json_pack("{s:s, s:i, s:I}", "action", action, "partition", (int)m->partition, "offset",
+                  (json_int_t)m->offset);
     json_object_set_new(o, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
-    const char *names[] = {"dh-error-class", "dh-error",      "dh-original-topic",
-                           "dh-original-partition", "dh-original-offset", "dh-attempts",
-                           "dh-worker",      "dh-first-seen", "dh-last-failed"};
+    const char *names[] = {
+        "dh-error-class",     "dh-error",    "dh-original-topic", "dh-original-partition",
+        "dh-original-offset", "dh-attempts", "dh-worker",         "dh-first-seen",
+        "dh-last-failed"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         json_object_set_new(o, names[i] + 3, hstr(h, names[i]));
     }
@@ -146,8 +147,7 @@ static int redrive_one(rd_kafka_t *p, const rd_kafka_message_t *m, const char *d
     char topic[256] = "", from[300];
 
     rd_kafka_message_headers(m, &h);
-    if (h && !rd_kafka_header_get_last(h, "dh-original-topic", &val, &len) &&
-        len < sizeof(topic)) {
+    if (h && !rd_kafka_header_get_last(h, "dh-original-topic", &val, &len) && len < sizeof(topic)) {
         memcpy(topic, val, len);
         topic[len] = '\0';
     }
@@ -178,16 +178,14 @@ static int redrive_one(rd_kafka_t *p, const rd_kafka_message_t *m, const char *d
 }
 
 /* Assign every partition from its low watermark; remember each high watermark. */
-static int assign_all(rd_kafka_t *c, const char *topic, int64_t **low, int64_t **high,
-                      int *nparts)
+static int assign_all(rd_kafka_t *c, const char *topic, int64_t **low, int64_t **high, int *nparts)
 {
     const rd_kafka_metadata_t *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
     rd_kafka_topic_partition_list_t *tpl;
     int rc = -1;
 
-    if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1 ||
-        md->topics[0].err) {
+    if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
         fprintf(stderr, "dh-dlq: cannot read topic %s: %s\n", topic,
                 md && md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no metadata");
         goto out;

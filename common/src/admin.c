@@ -6,17 +6,18 @@
  */
 #include "dockhand/admin.h"
 
-#include "dockhand/log.h"
+#include <stdarg.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "dockhand/log.h"
 
 #define CONN_LIMIT   32
 #define CONN_TIMEOUT 10 /* seconds; a stuck scraper must not hold a slot forever */

@@ -7,8 +7,9 @@
  */
 #include "dockhand/config.h"
 
-#include <errno.h>
 #include <stdarg.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

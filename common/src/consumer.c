@@ -121,8 +121,10 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
             DH_LOG(DH_LOG_WARN, "consumer", "commit on revoke: %s", rd_kafka_err2str(err));
         }
     }
-    DH_LOG(DH_LOG_INFO, "consumer", "revoked %d partition(s)%s, %zu queued event(s) left for "
-           "the next owner", parts->cnt, lost ? " (lost: nothing committed)" : "", purged);
+    DH_LOG(DH_LOG_INFO, "consumer",
+           "revoked %d partition(s)%s, %zu queued event(s) left for "
+           "the next owner",
+           parts->cnt, lost ? " (lost: nothing committed)" : "", purged);
     rd_kafka_topic_partition_list_destroy(tpl);
 }
 
@@ -166,7 +168,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         ret = rd_kafka_assign(rk, NULL);
     }
     if (error) {
-        DH_LOG(DH_LOG_ERROR, "consumer", "incremental (un)assign: %s", rd_kafka_error_string(error));
+        DH_LOG(DH_LOG_ERROR, "consumer", "incremental (un)assign: %s",
+               rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else if (ret) {
         DH_LOG(DH_LOG_ERROR, "consumer", "assign: %s", rd_kafka_err2str(ret));
@@ -218,8 +221,10 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    DH_LOG(level <= 3 ? DH_LOG_ERROR : level <= 4 ? DH_LOG_WARN : DH_LOG_DEBUG, "librdkafka",
-           "%s: %s", fac, buf);
+    DH_LOG(level <= 3   ? DH_LOG_ERROR
+           : level <= 4 ? DH_LOG_WARN
+                        : DH_LOG_DEBUG,
+           "librdkafka", "%s: %s", fac, buf);
 }
 
 struct conf_ctx {
@@ -414,8 +419,8 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
     int64_t deadline = dh_rt_now_ms() + rt->opts.drain_timeout_ms;
     size_t busy = 0;
 
-    DH_LOG(DH_LOG_INFO, "consumer", "draining: %zu event(s) in flight, up to %lld ms",
-           rt->inflight, (long long)rt->opts.drain_timeout_ms);
+    DH_LOG(DH_LOG_INFO, "consumer", "draining: %zu event(s) in flight, up to %lld ms", rt->inflight,
+           (long long)rt->opts.drain_timeout_ms);
     while (dh_rt_now_ms() < deadline) {
         int n = poll_batch(rt, msgs); /* keeps the membership alive; paused, so ~nothing */
 
@@ -432,8 +437,10 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
     dh_rt_dlq_destroy(rt, 10000);
     pthread_mutex_lock(&rt->mu);
     store_all(rt);
-    DH_LOG(DH_LOG_INFO, "consumer", "drained: %zu event(s) left unfinished (not committed, "
-           "read again on restart)", rt->inflight);
+    DH_LOG(DH_LOG_INFO, "consumer",
+           "drained: %zu event(s) left unfinished (not committed, "
+           "read again on restart)",
+           rt->inflight);
     for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
         dh_rt_purge_part(rt, p);
     }

@@ -5,8 +5,9 @@
  * the event finished, so its offset is never stored before the dead letter is durable.
  * A failed delivery is produced again: nothing is dropped.
  */
-#include <inttypes.h>
 #include <stdarg.h>
+
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +104,7 @@ dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size)
     return DH_OK; /* conf is owned by rt->dlq now */
 }
 
-static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *fmt, ...)
-    DH_PRINTF(3, 4);
+static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *fmt, ...) DH_PRINTF(3, 4);
 
 static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *fmt, ...)
 {
@@ -162,8 +162,8 @@ void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev)
         err = rd_kafka_producev(rt->dlq, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_KEY(ev->rkm->key, ev->rkm->key_len),
                                 RD_KAFKA_V_VALUE(ev->rkm->payload, ev->rkm->len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                                RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             break;
         }
@@ -189,8 +189,10 @@ void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms)
         return;
     }
     if (rd_kafka_flush(rt->dlq, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        DH_LOG(DH_LOG_ERROR, "dlq", "%d dead letter(s) not acknowledged at shutdown; their "
-               "offsets were not stored, they will be read again", rd_kafka_outq_len(rt->dlq));
+        DH_LOG(DH_LOG_ERROR, "dlq",
+               "%d dead letter(s) not acknowledged at shutdown; their "
+               "offsets were not stored, they will be read again",
+               rd_kafka_outq_len(rt->dlq));
         atomic_store(&rt->dlq_closing, 1);
         rd_kafka_purge(rt->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(rt->dlq, 0); /* purged messages' reports free their events */

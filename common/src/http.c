@@ -125,11 +125,15 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         /* A new response (after 100 Continue, say): forget the previous one's headers. */
         h->resp->retry_after_s = -1;
         h->resp->content_type[0] = '\0';
+        h->resp->idempotent_replayed = 0;
     } else if (header_is(line, n, "Retry-After")) {
         header_value(line + 12, n - 12, value, sizeof(value));
         h->resp->retry_after_s = parse_retry_after(value);
     } else if (header_is(line, n, "Content-Type")) {
         header_value(line + 13, n - 13, h->resp->content_type, sizeof(h->resp->content_type));
+    } else if (header_is(line, n, "Idempotent-Replayed")) {
+        header_value(line + 20, n - 20, value, sizeof(value));
+        h->resp->idempotent_replayed = strcasecmp(value, "true") == 0;
     }
     return n;
 }

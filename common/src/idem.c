@@ -12,13 +12,13 @@
 
 #include "dockhand/idem.h"
 
-#include "idem_internal.h"
-#include "redis_internal.h"
-
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "idem_internal.h"
+#include "redis_internal.h"
 
 #define OWNER_MAX 128
 #define ARGS_PER  3 /* key, owner, ttl */

@@ -5,6 +5,7 @@
  * the outcome back to the executor. Each lane owns its Redis and HTTP handles.
  */
 #include <stdarg.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +140,8 @@ enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL };
 struct item {
     dh_rt_ev_t *ev;
     enum outcome out;
-    int claimed;  /* we hold an idempotency lease */
-    int waited;   /* DH_RESULT_WAIT: not a failure */
+    int claimed; /* we hold an idempotency lease */
+    int waited;  /* DH_RESULT_WAIT: not a failure */
     int64_t delay_ms;
     double seconds;
 };
@@ -170,8 +171,8 @@ static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
         }
         msg_view(ev, &m);
         lane->cur = ev;
-        dh_result_t r = h->decode ? h->decode(lane->rt->shared, &m, &ev->dev, lane)
-                                  : DH_RESULT_DONE;
+        dh_result_t r =
+            h->decode ? h->decode(lane->rt->shared, &m, &ev->dev, lane) : DH_RESULT_DONE;
         lane->cur = NULL;
         if (r == DH_RESULT_DONE) {
             ev->decoded = 1;
@@ -204,8 +205,8 @@ static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
     if (k == 0) {
         return DH_OK;
     }
-    err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner,
-                        lane->rt->opts.lease_ms, k, ids, st, wait);
+    err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner, lane->rt->opts.lease_ms,
+                        k, ids, st, wait);
     if (err) {
         return err;
     }
@@ -378,8 +379,7 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
     if (nr > 0) {
         /* Best effort: an unreleased lease only delays the retry until it expires. */
         if (dh_idem_release(lane->redis, lane->rt->handler->name, lane->owner, nr, done_ids)) {
-            DH_LOG(DH_LOG_DEBUG, "lane", "lease release failed: %s",
-                   dh_redis_errstr(lane->redis));
+            DH_LOG(DH_LOG_DEBUG, "lane", "lease release failed: %s", dh_redis_errstr(lane->redis));
         }
     }
     return DH_OK;
@@ -395,11 +395,11 @@ static void log_outcome(const struct item *x)
     log_ctx(x->ev, &ctx);
     dh_log_ctx_set(&ctx);
     if (x->out == OUT_DEAD) {
-        DH_LOG(DH_LOG_WARN, "lane", "dead-lettering after %d attempt(s): %s: %s",
-               x->ev->attempts, x->ev->err_class, x->ev->err);
+        DH_LOG(DH_LOG_WARN, "lane", "dead-lettering after %d attempt(s): %s: %s", x->ev->attempts,
+               x->ev->err_class, x->ev->err);
     } else if (x->waited) {
-        DH_LOG(DH_LOG_DEBUG, "lane", "waiting %lld ms for a resource: %s",
-               (long long)x->delay_ms, x->ev->err[0] ? x->ev->err : "(no detail)");
+        DH_LOG(DH_LOG_DEBUG, "lane", "waiting %lld ms for a resource: %s", (long long)x->delay_ms,
+               x->ev->err[0] ? x->ev->err : "(no detail)");
     } else if (x->ev->err_class[0]) {
         DH_LOG(DH_LOG_INFO, "lane", "attempt %d failed, retrying in %lld ms: %s: %s",
                x->ev->attempts, (long long)x->delay_ms, x->ev->err_class, x->ev->err);
@@ -430,7 +430,7 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
             dh_rt_finish(rt, x->ev);
             break;
         case OUT_DELAY:
-            dh_counter_add(x->waited           ? rt->m.waits
+            dh_counter_add(x->waited             ? rt->m.waits
                            : x->ev->err_class[0] ? rt->m.retried
                                                  : rt->m.lease_waits,
                            1);

@@ -6,17 +6,18 @@
  */
 #include "dockhand/log.h"
 
-#include "log_internal.h"
+#include <stdarg.h>
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log_internal.h"
 
 /*
  * Caps on the other fields so that a huge key can never crowd out the message. Escaping

@@ -38,8 +38,8 @@ static rd_kafka_t *out_producer(dh_rt_t *rt)
         return rt->out;
     }
     conf = dh_rt_producer_conf(rt, "dockhand-out", errstr, sizeof(errstr));
-    if (!conf || rd_kafka_conf_set(conf, "message.timeout.ms", "15000", errstr,
-                                   sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+    if (!conf || rd_kafka_conf_set(conf, "message.timeout.ms", "15000", errstr, sizeof(errstr)) !=
+                     RD_KAFKA_CONF_OK) {
         DH_LOG(DH_LOG_ERROR, "produce", "producer config: %s", errstr);
         if (conf) {
             rd_kafka_conf_destroy(conf);
@@ -58,8 +58,7 @@ static rd_kafka_t *out_producer(dh_rt_t *rt)
 }
 
 dh_err_t dh_lane_produce(dh_lane_t *lane, const char *topic, const char *key, size_t key_len,
-                         const void *value, size_t len, const char *const *headers,
-                         int timeout_ms)
+                         const void *value, size_t len, const char *const *headers, int timeout_ms)
 {
     dh_rt_t *rt = dh_lane_runtime(lane);
     rd_kafka_t *rk = out_producer(rt);
@@ -93,8 +92,7 @@ dh_err_t dh_lane_produce(dh_lane_t *lane, const char *topic, const char *key, si
         rd_kafka_poll(rk, 20);
     }
     if (c.err) {
-        DH_LOG(DH_LOG_WARN, "produce", "delivery to %s failed: %s", topic,
-               rd_kafka_err2str(c.err));
+        DH_LOG(DH_LOG_WARN, "produce", "delivery to %s failed: %s", topic, rd_kafka_err2str(c.err));
         return DH_ERR_IO;
     }
     return DH_OK;

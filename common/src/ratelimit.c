@@ -14,11 +14,11 @@
  */
 #include "dockhand/ratelimit.h"
 
-#include "redis_internal.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "redis_internal.h"
 
 #define KEY_MAX      320
 #define NAME_MAX_LEN 256

@@ -15,15 +15,16 @@
  */
 #include "dockhand/redis.h"
 
-#include "redis_internal.h"
+#include <stdarg.h>
 
 #include <errno.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+
+#include "redis_internal.h"
 
 #define SCRIPT_CACHE_MAX 16
 #define SHA_HEX_LEN      40

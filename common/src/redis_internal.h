@@ -5,10 +5,10 @@
 #ifndef DH_REDIS_INTERNAL_H
 #define DH_REDIS_INTERNAL_H
 
+#include <stddef.h>
+
 #include "dockhand/err.h"
 #include "dockhand/redis.h"
-
-#include <stddef.h>
 
 /** Default cap on one reply's total size (bulk bytes plus per-element overhead). */
 #define DH_REDIS_MAX_REPLY ((size_t)64 * 1024 * 1024)

@@ -22,14 +22,14 @@ struct dh_rt_keyq;
 typedef struct dh_rt_ev {
     rd_kafka_message_t *rkm;
     struct dh_rt_part *part;
-    uint64_t seq;              /* watermark handle */
+    uint64_t seq; /* watermark handle */
     struct dh_rt_keyq *kq;
-    struct dh_rt_ev *knext;    /* next event of the same key */
+    struct dh_rt_ev *knext; /* next event of the same key */
     int attempts;
     int decoded;
     int64_t first_seen_ms;
     int64_t last_failed_ms;
-    int64_t retry_after_ms;    /* handler's hint for the next attempt */
+    int64_t retry_after_ms; /* handler's hint for the next attempt */
     dh_event_t dev;
     char err_class[32];
     char err[480];
@@ -40,17 +40,17 @@ typedef struct dh_rt_part {
     char *topic;
     int32_t partition;
     dh_wm_t *wm;
-    int refs;      /* events alive that point here */
-    int running;   /* events taken by a lane or awaiting a dead-letter ack */
-    int assigned;  /* 0 once revoked */
-    int paused;    /* paused by the runtime */
+    int refs;       /* events alive that point here */
+    int running;    /* events taken by a lane or awaiting a dead-letter ack */
+    int assigned;   /* 0 once revoked */
+    int paused;     /* paused by the runtime */
     int64_t stored; /* last offset handed to rd_kafka_offsets_store */
 } dh_rt_part_t;
 
 typedef struct dh_rt_keyq {
     struct dh_rt_keyq *hnext; /* hash chain */
     struct dh_rt_keyq *lnext, *lprev;
-    int listed;               /* 0 no, 1 ready list, 2 delayed list */
+    int listed; /* 0 no, 1 ready list, 2 delayed list */
     int running;
     int64_t not_before_ms;
     int64_t ready_since_ms;
@@ -91,12 +91,12 @@ typedef struct dh_rt {
     pthread_cond_t idle_cv; /* poll thread waits for running events to finish */
 
     const dh_handler_t *handler;
-    void *shared;           /* handler->init's state */
+    void *shared; /* handler->init's state */
     const dh_config_t *cfg;
     dh_rt_opts_t opts;
     dh_metrics_t *metrics;
     dh_rt_metrics_t m;
-    char owner[128];        /* lease owner prefix: instance name */
+    char owner[128]; /* lease owner prefix: instance name */
 
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
@@ -115,8 +115,8 @@ typedef struct dh_rt {
     dh_lane_t **lanes;
     pthread_t *threads;
     int nlanes;
-    int stopping;       /* lanes exit after their current batch */
-    int fatal;          /* a handler returned FATAL or librdkafka failed fatally */
+    int stopping;           /* lanes exit after their current batch */
+    int fatal;              /* a handler returned FATAL or librdkafka failed fatally */
     atomic_int dlq_closing; /* shutdown: failed dead-letter writes are abandoned */
     atomic_int redis_down;
     atomic_llong last_loop_ms; /* /healthz: the poll loop is alive */

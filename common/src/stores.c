@@ -6,10 +6,11 @@
  */
 #include "dockhand/stores.h"
 
+#include <stdarg.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,18 +247,19 @@ static void check_locations(entry_t *e, json_t *js, const char *who, problems_t 
                 break;
             }
             if (json_is_string(v2) && strcmp(json_string_value(v2), json_string_value(v)) == 0) {
-                problem(p, "%s: locations.%s and locations.%s map to the same location", who,
-                        fac2, fac);
+                problem(p, "%s: locations.%s and locations.%s map to the same location", who, fac2,
+                        fac);
             }
         }
     }
 }
 
 static const char *const known_keys[] = {
-    "domain",        "tenants",          "admin_url",          "api_version",
-    "access_token",  "access_token_file", "client_id",          "client_secret",
-    "bucket_size",   "restore_rate",      "webhook_secrets",    "returnprime_secret",
-    "locations",     "timezone",          NULL,
+    "domain",       "tenants",         "admin_url",
+    "api_version",  "access_token",    "access_token_file",
+    "client_id",    "client_secret",   "bucket_size",
+    "restore_rate", "webhook_secrets", "returnprime_secret",
+    "locations",    "timezone",        NULL,
 };
 
 static void check_unknown_keys(json_t *js, const char *who, problems_t *p)
@@ -548,8 +550,7 @@ static const entry_t *entry_of(const dh_stores_t *s, const dh_store_t *store)
     return NULL;
 }
 
-const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store,
-                               const char *facility)
+const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store, const char *facility)
 {
     const entry_t *e = entry_of(s, store);
 

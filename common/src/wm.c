@@ -11,9 +11,9 @@ struct slot {
 
 struct dh_wm_s {
     struct slot *ring;
-    size_t cap;     /* power of two */
-    uint64_t head;  /* seq of the oldest pending slot */
-    uint64_t tail;  /* seq the next push gets */
+    size_t cap;    /* power of two */
+    uint64_t head; /* seq of the oldest pending slot */
+    uint64_t tail; /* seq the next push gets */
 };
 
 dh_wm_t *dh_wm_new(void)

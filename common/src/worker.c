@@ -138,10 +138,10 @@ static void metrics_setup(dh_rt_t *rt)
 #undef OUTCOME
     snprintf(lbl, sizeof(lbl), "worker=\"%s\"", rt->handler->name);
     rt->m.retried = dh_metrics_counter(m, "dh_retries_total", "Failed attempts retried.", lbl);
-    rt->m.waits = dh_metrics_counter(
-        m, "dh_resource_waits_total", "Events that waited for a rate limit or resource.", lbl);
-    rt->m.lease_waits = dh_metrics_counter(
-        m, "dh_lease_waits_total", "Events that waited for another replica's lease.", lbl);
+    rt->m.waits = dh_metrics_counter(m, "dh_resource_waits_total",
+                                     "Events that waited for a rate limit or resource.", lbl);
+    rt->m.lease_waits = dh_metrics_counter(m, "dh_lease_waits_total",
+                                           "Events that waited for another replica's lease.", lbl);
     rt->m.redis_errors =
         dh_metrics_counter(m, "dh_redis_errors_total", "Redis failures seen by lanes.", lbl);
     rt->m.latency = dh_metrics_histogram(m, "dh_handler_seconds", "Handler latency.", lbl, lat,
@@ -323,8 +323,8 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "start: %s", errstr);
         goto out;
     }
-    DH_LOG(DH_LOG_INFO, "worker", "started: %d lane(s), consuming %s%s", rt->opts.lanes,
-           topics[0], topics[1] ? " and more" : "");
+    DH_LOG(DH_LOG_INFO, "worker", "started: %d lane(s), consuming %s%s", rt->opts.lanes, topics[0],
+           topics[1] ? " and more" : "");
     code = dh_rt_consumer_run(rt, &g_run);
     DH_LOG(DH_LOG_INFO, "worker", "stopped (exit %d)", code);
 out:

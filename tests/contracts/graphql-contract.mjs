@@ -1,4 +1,5 @@
-// GraphQL contract test: every document in graphql/ validates against Shopify's Admin
+// GraphQL contract test: every document in common/graphql/ (the documents dh_common
+// embeds and sends) validates against Shopify's Admin
 // schema (2026-10 introspection); documents in graphql-negative/ must FAIL validation;
 // with DH_SANDBOX_URL set, each document is also sent to dh-sandbox and every field in
 // its response must exist on the schema's output type at that path.
@@ -15,17 +16,18 @@ const schema = buildClientSchema(raw.data ?? raw);
 let passed = 0, failed = 0;
 const ok = (name) => { passed++; console.log(`ok - ${name}`); };
 const notOk = (name, why) => { failed++; console.log(`not ok - ${name}: ${why}`); };
-const docs = (dir) => fs.readdirSync(path.join(here, dir)).filter((f) => f.endsWith('.graphql')).sort()
-  .map((f) => ({ name: `${dir}/${f}`, text: fs.readFileSync(path.join(here, dir, f), 'utf8') }));
+const docsDir = process.env.DH_GRAPHQL_DIR || path.join(here, '..', '..', 'common', 'graphql');
+const docs = (dir) => fs.readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort()
+  .map((f) => ({ name: `${path.basename(dir)}/${f}`, text: fs.readFileSync(path.join(dir, f), 'utf8') }));
 
-for (const d of docs('graphql')) {
+for (const d of docs(docsDir)) {
   try {
     const errs = validate(schema, parse(d.text));
     if (errs.length) notOk(d.name, errs.map((e) => e.message).join('; '));
     else ok(`${d.name} validates`);
   } catch (e) { notOk(d.name, e.message); }
 }
-for (const d of docs('graphql-negative')) {
+for (const d of docs(path.join(here, 'graphql-negative'))) {
   let errs;
   try { errs = validate(schema, parse(d.text)); } catch (e) { errs = [e]; }
   if (errs.length) ok(`${d.name} is rejected (${errs[0].message.slice(0, 80)})`);
@@ -50,7 +52,7 @@ const url = process.env.DH_SANDBOX_URL;
 if (url) {
   const token = process.env.DH_SANDBOX_TOKEN || 'tok-a';
   const vars = JSON.parse(fs.readFileSync(path.join(here, 'graphql-fixtures', 'variables.json'), 'utf8'));
-  for (const d of docs('graphql')) {
+  for (const d of docs(docsDir)) {
     const base = path.basename(d.name, '.graphql');
     const op = parse(d.text).definitions[0];
     const root = op.operation === 'mutation' ? schema.getMutationType() : schema.getQueryType();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GraphQL contract test. Usage: run-graphql.sh [path/to/dh-sandbox]
+# GraphQL contract test of common/graphql/*.graphql. Usage: run-graphql.sh [path/to/dh-sandbox]
 # With a dh-sandbox binary, starts it on a test port with a small seed, places one order
 # (ids 1000001 / FO 1000002 / fulfillment 1000005 are deterministic) and also checks
 # the sandbox's responses against the schema.

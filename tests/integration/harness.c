@@ -4,7 +4,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -63,18 +65,18 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *group)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk;
 
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), errstr,
-                                       sizeof(errstr)),
-                     RD_KAFKA_CONF_OK);
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK);
     if (group) {
         assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)), 0);
-        assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
-                                           sizeof(errstr)), 0);
-        assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
-                                           sizeof(errstr)), 0);
+        assert_int_equal(
+            rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)), 0);
+        assert_int_equal(
+            rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)), 0);
     } else if (type == RD_KAFKA_PRODUCER) {
-        assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                                           sizeof(errstr)), 0);
+        assert_int_equal(
+            rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)), 0);
         assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof(errstr)), 0);
     }
     rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
@@ -105,8 +107,7 @@ void th_create_topic(const char *topic, int partitions)
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
 
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            fail_msg("create topic %s: %s", rd_kafka_topic_result_name(tr[i]),
-                     rd_kafka_err2str(e));
+            fail_msg("create topic %s: %s", rd_kafka_topic_result_name(tr[i]), rd_kafka_err2str(e));
         }
     }
     rd_kafka_event_destroy(ev);
@@ -134,12 +135,11 @@ void th_produce(th_producer_t *p, const char *topic, int32_t partition, const ch
     rd_kafka_resp_err_t err;
 
     for (;;) {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                                   : partition),
-                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                                RD_KAFKA_V_VALUE((void *)value, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+            RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             break;
         }

@@ -7,9 +7,10 @@
 #ifndef DH_TEST_HARNESS_H
 #define DH_TEST_HARNESS_H
 
+#include <stddef.h>
+
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -81,7 +82,7 @@ int th_run_order_ok(th_run_t *run, int nkeys, int strict);
 typedef struct th_sandbox {
     pid_t pid;
     int port;
-    char base[64];        /**< "http://127.0.0.1:<port>" */
+    char base[64]; /**< "http://127.0.0.1:<port>" */
     char log[256];
 } th_sandbox_t;
 

@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +31,8 @@ static char *slurp(const char *path)
 static void test_bad_config_names_every_variable(void **state)
 {
     char log[256];
-    const char *env[] = {"DH_LANES=abc",          "DH_REDIS_TIMEOUT_MS=-5",
-                         "DH_LOG_LEVEL=loud",     "DH_LANE=4",
-                         "DH_TEST_MODE=sometimes", NULL};
+    const char *env[] = {"DH_LANES=abc", "DH_REDIS_TIMEOUT_MS=-5", "DH_LOG_LEVEL=loud",
+                         "DH_LANE=4",    "DH_TEST_MODE=sometimes", NULL};
     pid_t w;
     const char *text;
 

@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +61,10 @@ static rd_kafka_message_t *find_by_key(rd_kafka_message_t **ms, size_t n, const 
 
 static void check_common(rd_kafka_message_t *m, const char *topic, const char *cls)
 {
-    const char *names[] = {"dh-original-topic", "dh-original-partition", "dh-original-offset",
-                           "dh-error-class",    "dh-error",              "dh-attempts",
-                           "dh-worker",         "dh-first-seen",         "dh-last-failed"};
+    const char *names[] = {
+        "dh-original-topic", "dh-original-partition", "dh-original-offset", "dh-error-class",
+        "dh-error",          "dh-attempts",           "dh-worker",          "dh-first-seen",
+        "dh-last-failed"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         assert_non_null(hdr(m, names[i]));
@@ -132,11 +135,15 @@ static void test_poison_goes_to_dlq(void **state)
      * where the (still bad) event is dead-lettered again, now carrying dh-redriven-from. */
     char cmd[600];
     const char *dir = getenv("DH_TEST_BUILD_DIR");
-    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq list %s | grep -c '\"list\"' "
-             "| grep -qx 3", th_kafka(), dir ? dir : ".", dlq);
+    snprintf(cmd, sizeof(cmd),
+             "DH_KAFKA_BROKERS=%s %s/dh-dlq list %s | grep -c '\"list\"' "
+             "| grep -qx 3",
+             th_kafka(), dir ? dir : ".", dlq);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
-             ">/dev/null", th_kafka(), dir ? dir : ".", dlq);
+    snprintf(cmd, sizeof(cmd),
+             "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
+             ">/dev/null",
+             th_kafka(), dir ? dir : ".", dlq);
     assert_int_equal(system(cmd), 0);
     th_sleep_ms(2000);
     ms = th_consume(dlq, 4, 3000, &n);
@@ -145,8 +152,10 @@ static void test_poison_goes_to_dlq(void **state)
         rd_kafka_message_destroy(ms[i]);
     }
     free(ms);
-    snprintf(cmd, sizeof(cmd), "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
-             "--execute >/dev/null", th_kafka(), dir ? dir : ".", dlq);
+    snprintf(cmd, sizeof(cmd),
+             "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
+             "--execute >/dev/null",
+             th_kafka(), dir ? dir : ".", dlq);
     assert_int_equal(system(cmd), 0);
     ms = th_consume(dlq, 4, 30000, &n);
     assert_int_equal(n, 4);

@@ -5,13 +5,15 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 
 #include "harness.h"
 
-#define N 3000
+#define N    3000
 #define KEYS 300
 
 struct progress {

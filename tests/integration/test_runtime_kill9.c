@@ -6,14 +6,16 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 
 #include "harness.h"
 
-#define N 20000
-#define KEYS 2000
+#define N     20000
+#define KEYS  2000
 #define LANES 8
 #define BATCH 16
 

@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 
 #include "harness.h"
 
-#define KEYS 40
+#define KEYS    40
 #define PER_KEY 25
 
 struct progress {
@@ -81,8 +83,8 @@ static void test_slow_key_only_delays_itself(void **state)
             last_other = (long long)i;
         }
     }
-    fprintf(stderr, "k0-0 finished at position %lld; last other key at %lld of %zu\n",
-            pos_k0_first, last_other, r->elements);
+    fprintf(stderr, "k0-0 finished at position %lld; last other key at %lld of %zu\n", pos_k0_first,
+            last_other, r->elements);
     assert_true(pos_k0_first > last_other);
     /* k0's later events all come after its first. */
     for (size_t i = 0; i < (size_t)pos_k0_first; i++) {

@@ -5,13 +5,15 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 
 #include "harness.h"
 
-#define N 12000
+#define N    12000
 #define KEYS 1200
 
 struct progress {

@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 #include "harness.h"
 
-#define N 6000
+#define N    6000
 #define KEYS 600
 #define PORT 36391
 
@@ -32,8 +34,8 @@ static pid_t redis_start(void)
     assert_true(pid >= 0);
     if (pid == 0) {
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir",
-               g_dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-               "--loglevel", "warning", (char *)NULL);
+               g_dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel",
+               "warning", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) { /* readiness, bounded */

@@ -4,9 +4,6 @@
  * NOSCRIPT fallback, the reply size cap, timeouts, URL handling and unreachable servers.
  * Keys are prefixed with the pid so runs against a shared server do not collide.
  */
-#include "dockhand/redis.h"
-#include "redis_internal.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -16,6 +13,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "dockhand/redis.h"
+#include "redis_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

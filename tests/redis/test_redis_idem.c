@@ -8,10 +8,6 @@
  * -Wl,--wrap (see CMakeLists.txt): a round trip starts when a non-empty write follows
  * a read.
  */
-#include "dockhand/idem.h"
-#include "dockhand/redis.h"
-#include "redis_internal.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -21,6 +17,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/redis.h"
+#include "redis_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

@@ -4,9 +4,6 @@
  * pool-wide cooldown, the plain token bucket, and atomicity under concurrent callers
  * (never more granted than capacity + rate * elapsed).
  */
-#include "dockhand/ratelimit.h"
-#include "dockhand/redis.h"
-
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -15,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "dockhand/ratelimit.h"
+#include "dockhand/redis.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

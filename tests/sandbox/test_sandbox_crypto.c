@@ -1,11 +1,13 @@
-/* Unit tests: HMAC-SHA256, base64/hex and the Return Prime signature (sandbox/util.c, returnprime.c). */
+/* Unit tests: HMAC-SHA256, base64/hex and the Return Prime signature (sandbox/util.c,
+ * returnprime.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
 #include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
 
 #include "returnprime.h"
 #include "util.h"
@@ -16,7 +18,8 @@ static void test_hmac_rfc4231_case2(void **state)
     char hex[65], b64[45];
 
     (void)state;
-    assert_int_equal(dh_sb_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), DH_SB_OK);
+    assert_int_equal(dh_sb_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac),
+                     DH_SB_OK);
     dh_sb_hex(mac, 32, hex);
     assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     dh_sb_base64(mac, 32, b64);

@@ -2,10 +2,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
 #include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
 
 #include "gql.h"
 
@@ -45,13 +46,14 @@ static void test_variable_directive_and_alias(void **state)
 {
     char op[16];
     json_t *vars = json_pack("{s:s, s:i}", "idempotencyKey", "abc", "n", 5);
-    json_t *roots = parse_ok("mutation($idempotencyKey: String!, $n: Int = 3) { r: inventorySetQuantities("
-                             "input: {name: \"on_hand\", quantities: [{quantity: $n, changeFromQuantity: null}]})"
-                             " @idempotent(key: $idempotencyKey) { userErrors { code } } }",
-                             vars, op);
+    json_t *roots = parse_ok(
+        "mutation($idempotencyKey: String!, $n: Int = 3) { r: inventorySetQuantities("
+        "input: {name: \"on_hand\", quantities: [{quantity: $n, changeFromQuantity: null}]})"
+        " @idempotent(key: $idempotencyKey) { userErrors { code } } }",
+        vars, op);
     json_t *n = json_array_get(roots, 0);
-    json_t *q0 = json_array_get(json_object_get(json_object_get(json_object_get(n, "args"), "input"),
-                                                "quantities"), 0);
+    json_t *q0 = json_array_get(
+        json_object_get(json_object_get(json_object_get(n, "args"), "input"), "quantities"), 0);
 
     (void)state;
     assert_string_equal(json_string_value(json_object_get(n, "key")), "r");
@@ -76,9 +78,9 @@ static void test_shorthand_query_and_errors(void **state)
                      10);
     json_decref(roots);
     roots = NULL;
-    assert_int_equal(dh_sb_gql_parse("{ locations(first: 10) { nodes { id ", NULL, op, &roots,
-                                     err, sizeof err),
-                     DH_SB_ERR_PARSE);
+    assert_int_equal(
+        dh_sb_gql_parse("{ locations(first: 10) { nodes { id ", NULL, op, &roots, err, sizeof err),
+        DH_SB_ERR_PARSE);
     assert_null(roots);
     assert_int_equal(dh_sb_gql_parse("", NULL, op, &roots, err, sizeof err), DH_SB_ERR_PARSE);
 }
@@ -86,8 +88,8 @@ static void test_shorthand_query_and_errors(void **state)
 static void test_mentions(void **state)
 {
     (void)state;
-    assert_true(dh_sb_gql_mentions("mutation { x(input: {compareQuantity: 1}) { a } }",
-                                   "compareQuantity"));
+    assert_true(
+        dh_sb_gql_mentions("mutation { x(input: {compareQuantity: 1}) { a } }", "compareQuantity"));
     assert_false(dh_sb_gql_mentions("# compareQuantity\n{ x(q: \"compareQuantity\") { a } }",
                                     "compareQuantity"));
 }
@@ -98,12 +100,13 @@ static void test_prune_and_cost(void **state)
     json_t *roots = parse_ok("{ productVariants(first: 5, query: \"sku:A\") { nodes { id sku "
                              "inventoryItem { id } } pageInfo { hasNextPage } } }",
                              NULL, op);
-    json_t *full = json_pack("{s:{s:[{s:s, s:s, s:s, s:{s:s, s:b}}], s:{s:b, s:s}, s:[]}}",
-                             "productVariants", "nodes", "id", "v1", "sku", "A", "title", "T",
-                             "inventoryItem", "id", "i1", "tracked", 1, "pageInfo", "hasNextPage",
-                             0, "endCursor", "1", "edges");
+    json_t *full =
+        json_pack("{s:{s:[{s:s, s:s, s:s, s:{s:s, s:b}}], s:{s:b, s:s}, s:[]}}", "productVariants",
+                  "nodes", "id", "v1", "sku", "A", "title", "T", "inventoryItem", "id", "i1",
+                  "tracked", 1, "pageInfo", "hasNextPage", 0, "endCursor", "1", "edges");
     json_t *pruned = dh_sb_gql_prune(roots, full);
-    json_t *node = json_array_get(json_object_get(json_object_get(pruned, "productVariants"), "nodes"), 0);
+    json_t *node =
+        json_array_get(json_object_get(json_object_get(pruned, "productVariants"), "nodes"), 0);
 
     (void)state;
     assert_null(json_object_get(node, "title"));
@@ -122,8 +125,10 @@ static void test_prune_and_cost(void **state)
 static void test_mutation_cost(void **state)
 {
     char op[16];
-    json_t *roots = parse_ok("mutation { tagsAdd(id: \"x\", tags: [\"a\"]) { node { id } userErrors { "
-                             "field message } } }", NULL, op);
+    json_t *roots =
+        parse_ok("mutation { tagsAdd(id: \"x\", tags: [\"a\"]) { node { id } userErrors { "
+                 "field message } } }",
+                 NULL, op);
 
     (void)state;
     assert_int_equal(dh_sb_gql_requested_cost(roots, true), 12);

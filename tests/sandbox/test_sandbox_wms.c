@@ -2,10 +2,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
 #include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
 
 #include "wms.h"
 
@@ -14,7 +15,8 @@ static json_t *valid_order(void)
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:i, s:s}]}", "store",
                      "a.myshopify.com", "channel_order_id", "1001", "order_name", "#1001", "status",
                      "OPEN", "currency", "INR", "created_at", "2026-05-01T10:00:00Z", "lines",
-                     "channel_line_item_id", "11", "sku", "A", "quantity", 1, "unit_price", "10.50");
+                     "channel_line_item_id", "11", "sku", "A", "quantity", 1, "unit_price",
+                     "10.50");
 }
 
 static void test_valid(void **state)

@@ -2,9 +2,6 @@
  * Unit tests for the admin HTTP port: a real server on 127.0.0.1 with an ephemeral port,
  * spoken to over a raw socket so the test does not depend on an HTTP client's behaviour.
  */
-#include "dockhand/admin.h"
-#include "dockhand/metrics.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -13,6 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "dockhand/admin.h"
+#include "dockhand/metrics.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

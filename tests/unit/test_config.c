@@ -6,12 +6,12 @@
 #define _POSIX_C_SOURCE 200809L /* open_memstream, mkstemp (CMake sets it too) */
 #endif
 
-#include "dockhand/config.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "dockhand/config.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

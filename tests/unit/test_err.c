@@ -1,7 +1,7 @@
 /* Unit tests for dh_err_str(): every code has a distinct, stable name. */
-#include "dockhand/err.h"
-
 #include <string.h>
+
+#include "dockhand/err.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

@@ -3,8 +3,6 @@
  * connection, 127.0.0.1 on an ephemeral port). The server counts accepted connections
  * so keep-alive reuse is observable.
  */
-#include "dockhand/http.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,6 +15,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "dockhand/http.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

@@ -3,11 +3,11 @@
  * (DNS namespace, "www.example.com"), then determinism and distinctness of
  * dh_idem_far_key().
  */
-#include "dockhand/idem.h"
-#include "idem_internal.h"
-
 #include <stdint.h>
 #include <string.h>
+
+#include "dockhand/idem.h"
+#include "idem_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

@@ -2,15 +2,15 @@
  * Unit tests for the log module: every line is parsed back with jansson, so escaping,
  * truncation and the thread-local context are checked as JSON, not as text.
  */
-#include "dockhand/log.h"
-#include "log_internal.h"
-
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "dockhand/log.h"
+#include "log_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

@@ -2,14 +2,14 @@
  * Unit tests for metrics: exact exposition text for a small registry, histogram
  * bucket semantics, registry rules, label escaping, and lock-free updates under threads.
  */
-#include "dockhand/metrics.h"
-
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dockhand/metrics.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */

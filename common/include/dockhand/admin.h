@@ -13,9 +13,9 @@
 typedef struct dh_admin_s dh_admin_t;
 
 typedef struct dh_admin_opts {
-    const char *bind_addr;  /**< e.g. "0.0.0.0" or "127.0.0.1". */
-    int port;               /**< 0 picks a free port (see dh_admin_port()). */
-    dh_metrics_t *metrics;  /**< Borrowed; must outlive the server. */
+    const char *bind_addr; /**< e.g. "0.0.0.0" or "127.0.0.1". */
+    int port;              /**< 0 picks a free port (see dh_admin_port()). */
+    dh_metrics_t *metrics; /**< Borrowed; must outlive the server. */
     /** Return non-zero when healthy/ready; may write a short reason into buf. Called on the
      *  server thread: must be thread-safe and quick. */
     int (*healthy)(void *ud, char *buf, size_t size);

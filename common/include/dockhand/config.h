@@ -26,7 +26,7 @@ typedef enum dh_cfg_type {
 } dh_cfg_type_t;
 
 typedef struct dh_config_var {
-    const char *name;    /**< Environment variable, e.g. "DH_LANES". */
+    const char *name; /**< Environment variable, e.g. "DH_LANES". */
     dh_cfg_type_t type;
     const char *def;     /**< Default as text; NULL means required. "" means empty/off. */
     long long min, max;  /**< Bounds for DH_CFG_INT (ignored otherwise). */
@@ -35,7 +35,10 @@ typedef struct dh_config_var {
 } dh_config_var_t;
 
 /** Tables end with an entry whose name is NULL. */
-#define DH_CONFIG_END {NULL, DH_CFG_STRING, NULL, 0, 0, NULL, NULL}
+#define DH_CONFIG_END                                                                              \
+    {                                                                                              \
+        NULL, DH_CFG_STRING, NULL, 0, 0, NULL, NULL                                                \
+    }
 
 typedef struct dh_config_s dh_config_t;
 

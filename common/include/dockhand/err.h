@@ -5,9 +5,9 @@
 #ifndef DH_ERR_H
 #define DH_ERR_H
 
-#define DH_NODISCARD  __attribute__((warn_unused_result))
+#define DH_NODISCARD    __attribute__((warn_unused_result))
 #define DH_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define DH_UNUSED     __attribute__((unused))
+#define DH_UNUSED       __attribute__((unused))
 
 /* DH_STATIC is `static` except in unit-test builds, where pure helpers are tested directly. */
 #ifdef DH_UNIT_TEST

@@ -19,11 +19,12 @@ typedef struct dh_http_opts {
 } dh_http_opts_t;
 
 typedef struct dh_http_resp {
-    long status;        /**< HTTP status, 0 if no response. */
-    char *body;         /**< NUL-terminated (owned; freed by dh_http_resp_clear()). */
+    long status; /**< HTTP status, 0 if no response. */
+    char *body;  /**< NUL-terminated (owned; freed by dh_http_resp_clear()). */
     size_t body_len;
     long retry_after_s; /**< Parsed Retry-After header in seconds, -1 if absent. */
     char content_type[128];
+    int idempotent_replayed; /**< "Idempotent-Replayed: true" was in the response. */
 } dh_http_resp_t;
 
 /** @brief Call once before any thread starts (wraps curl_global_init). */
@@ -41,8 +42,8 @@ void dh_http_destroy(dh_http_t *h);
  *          (body over cap) or DH_ERR_NOMEM. See dh_http_errstr().
  */
 DH_NODISCARD dh_err_t dh_http_request(dh_http_t *h, const char *method, const char *url,
-                                      const char *const *headers, const char *body,
-                                      size_t body_len, dh_http_resp_t *resp);
+                                      const char *const *headers, const char *body, size_t body_len,
+                                      dh_http_resp_t *resp);
 
 void dh_http_resp_clear(dh_http_resp_t *resp);
 const char *dh_http_errstr(const dh_http_t *h);

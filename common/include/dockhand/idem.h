@@ -14,6 +14,7 @@
 #define DH_IDEM_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 #include "dockhand/err.h"

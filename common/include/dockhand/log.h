@@ -7,6 +7,7 @@
 #define DH_LOG_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 #include "dockhand/err.h"
@@ -20,10 +21,10 @@ typedef enum dh_log_level {
 
 /** Event context of the calling thread; every pointer is borrowed until cleared. */
 typedef struct dh_log_ctx {
-    const char *topic;    /**< NULL when not handling an event. */
+    const char *topic; /**< NULL when not handling an event. */
     int32_t partition;
     int64_t offset;
-    const char *key;      /**< Message key bytes (may be NULL); not NUL-terminated. */
+    const char *key; /**< Message key bytes (may be NULL); not NUL-terminated. */
     size_t key_len;
     const char *event_id; /**< NUL-terminated, may be NULL. */
 } dh_log_ctx_t;

@@ -8,6 +8,7 @@
 #define DH_METRICS_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 #include "dockhand/err.h"

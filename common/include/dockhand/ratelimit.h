@@ -41,8 +41,7 @@ DH_NODISCARD dh_err_t dh_ratelimit_shopify_settle(dh_redis_t *r, const char *sto
                                                   double actual, double currently_available);
 
 /** @brief Pool-wide pause for \p store of \p ms milliseconds (max of existing and new). */
-DH_NODISCARD dh_err_t dh_ratelimit_shopify_cooldown(dh_redis_t *r, const char *store,
-                                                    int64_t ms);
+DH_NODISCARD dh_err_t dh_ratelimit_shopify_cooldown(dh_redis_t *r, const char *store, int64_t ms);
 
 /** @brief Take \p n tokens from the named token bucket; \p wait_ms as for acquire. */
 DH_NODISCARD dh_err_t dh_ratelimit_take(dh_redis_t *r, const char *name, double rate_per_s,

@@ -6,8 +6,9 @@
 #ifndef DH_REDIS_H
 #define DH_REDIS_H
 
-#include <hiredis/hiredis.h>
 #include <stddef.h>
+
+#include <hiredis/hiredis.h>
 
 #include "dockhand/err.h"
 

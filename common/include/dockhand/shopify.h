@@ -9,8 +9,9 @@
 #ifndef DH_SHOPIFY_H
 #define DH_SHOPIFY_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 #include "dockhand/err.h"
@@ -47,8 +48,8 @@ dh_shopify_t *dh_shopify_new(dh_http_t *http, dh_redis_t *redis, dh_metrics_t *m
 void dh_shopify_destroy(dh_shopify_t *s);
 
 typedef struct dh_gql_reply {
-    json_t *root;  /**< Whole response (owned: json_decref via dh_gql_reply_clear()). */
-    json_t *data;  /**< Borrowed from root: the "data" object, or NULL. */
+    json_t *root; /**< Whole response (owned: json_decref via dh_gql_reply_clear()). */
+    json_t *data; /**< Borrowed from root: the "data" object, or NULL. */
     double requested_cost, actual_cost;
     double currently_available; /**< From throttleStatus, -1 if absent. */
 } dh_gql_reply_t;
@@ -66,9 +67,8 @@ void dh_gql_reply_clear(dh_gql_reply_t *r);
  *          than 429: permanent; the message is in errstr),
  *          DH_ERR_STATE (401/403: credentials; retry after fixing them).
  */
-DH_NODISCARD dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store,
-                                         dh_gql_doc_t doc, json_t *variables,
-                                         dh_gql_reply_t *reply, int64_t *wait_ms,
+DH_NODISCARD dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc_t doc,
+                                         json_t *variables, dh_gql_reply_t *reply, int64_t *wait_ms,
                                          char *errstr, size_t errstr_size);
 
 /**
@@ -76,8 +76,8 @@ DH_NODISCARD dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *stor
  * @returns The number of userErrors (0 if none). \p code_out (may be NULL) gets the
  *          first error's code, or "" if none or uncoded.
  */
-size_t dh_gql_user_errors(const dh_gql_reply_t *r, const char *root_field, char *buf,
-                          size_t size, char *code_out, size_t code_size);
+size_t dh_gql_user_errors(const dh_gql_reply_t *r, const char *root_field, char *buf, size_t size,
+                          char *code_out, size_t code_size);
 
 /** @brief Numeric id from a GID ("gid://shopify/Order/42" -> "42") into \p buf. */
 const char *dh_gid_tail(const char *gid, char *buf, size_t size);

@@ -9,7 +9,7 @@
  *    "domain": "acme.myshopify.com",            // the store's identity everywhere
  *    "tenants": ["acme"],                       // WMS tenant names that mean this store
  *    "admin_url": "https://acme.myshopify.com", // base URL; the sandbox uses
- *                                               //   http://127.0.0.1:38080/shops/acme.myshopify.com
+ *                                               // http://127.0.0.1:38080/shops/acme.myshopify.com
  *    "api_version": "2026-10",
  *    "access_token": "shpat_..." | "access_token_file": "/run/secrets/acme",
  *    "client_id": "...", "client_secret": "..." // optional: client-credentials grant
@@ -36,11 +36,11 @@ typedef struct dh_store {
     const char *domain;
     const char *admin_url;
     const char *api_version;
-    const char *access_token;   /**< May be empty when client credentials are given. */
+    const char *access_token; /**< May be empty when client credentials are given. */
     const char *client_id;
     const char *client_secret;
     const char *returnprime_secret;
-    const char *timezone;       /**< May be empty. */
+    const char *timezone;               /**< May be empty. */
     const char *const *webhook_secrets; /**< NULL-terminated. */
     dh_bucket_spec_t bucket;
 } dh_store_t;
@@ -51,8 +51,8 @@ typedef struct dh_stores_s dh_stores_t;
 DH_NODISCARD dh_err_t dh_stores_load(const char *path, dh_stores_t **out, char *errstr,
                                      size_t errstr_size);
 /** @brief Parse from a JSON text (tests). */
-DH_NODISCARD dh_err_t dh_stores_parse(const char *json, size_t len, dh_stores_t **out,
-                                      char *errstr, size_t errstr_size);
+DH_NODISCARD dh_err_t dh_stores_parse(const char *json, size_t len, dh_stores_t **out, char *errstr,
+                                      size_t errstr_size);
 void dh_stores_destroy(dh_stores_t *s);
 
 size_t dh_stores_count(const dh_stores_t *s);
@@ -60,8 +60,7 @@ const dh_store_t *dh_stores_at(const dh_stores_t *s, size_t i);
 /** @brief The store named \p name: a domain or one of its tenants. NULL if unknown. */
 const dh_store_t *dh_stores_find(const dh_stores_t *s, const char *name);
 /** @brief The Shopify location GID for \p facility in \p store, or NULL if unmapped. */
-const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store,
-                               const char *facility);
+const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store, const char *facility);
 /** @brief Reverse: the WMS facility for a Shopify location GID, or NULL. */
 const char *dh_stores_facility(const dh_stores_t *s, const dh_store_t *store,
                                const char *location_gid);

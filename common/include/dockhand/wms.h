@@ -7,8 +7,9 @@
 #ifndef DH_WMS_H
 #define DH_WMS_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 #include "dockhand/config.h"

@@ -13,6 +13,7 @@
 #define DH_WORKER_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 #include "dockhand/config.h"
@@ -40,10 +41,10 @@ typedef struct dh_msg {
     int64_t timestamp_ms; /**< Message timestamp (CreateTime), -1 if none. */
     const char *key;      /**< May be NULL; not NUL-terminated. */
     size_t key_len;
-    const char *payload;  /**< May be NULL (tombstone); not NUL-terminated. */
+    const char *payload; /**< May be NULL (tombstone); not NUL-terminated. */
     size_t len;
-    int attempt;          /**< 1 on the first attempt. */
-    const void *priv;     /**< Runtime's; use dh_msg_header(). */
+    int attempt;      /**< 1 on the first attempt. */
+    const void *priv; /**< Runtime's; use dh_msg_header(). */
 } dh_msg_t;
 
 /**
@@ -55,11 +56,11 @@ const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len);
 /** A lane is one worker thread of the runtime, with its own connections. */
 typedef struct dh_lane_s dh_lane_t;
 
-dh_redis_t *dh_lane_redis(dh_lane_t *lane);            /**< This lane's connection. */
-dh_http_t *dh_lane_http(dh_lane_t *lane);              /**< This lane's HTTP handle. */
+dh_redis_t *dh_lane_redis(dh_lane_t *lane); /**< This lane's connection. */
+dh_http_t *dh_lane_http(dh_lane_t *lane);   /**< This lane's HTTP handle. */
 const dh_config_t *dh_lane_config(const dh_lane_t *lane);
 dh_metrics_t *dh_lane_metrics(dh_lane_t *lane);
-int dh_lane_index(const dh_lane_t *lane);              /**< 0..lanes-1 */
+int dh_lane_index(const dh_lane_t *lane); /**< 0..lanes-1 */
 
 /**
  * @brief Record why the current event failed; used in logs, metrics and dead-letter
@@ -106,8 +107,8 @@ void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_
                    const char *fmt, ...) DH_PRINTF(4, 5);
 
 typedef struct dh_handler {
-    const char *name;                  /**< Worker name: logs, metrics, group, records. */
-    const char *const *topics;         /**< Default topics, NULL-terminated. */
+    const char *name;          /**< Worker name: logs, metrics, group, records. */
+    const char *const *topics; /**< Default topics, NULL-terminated. */
     /** The worker's own variable tables (NULL-terminated list), e.g. its own table plus
      *  dh_stores_config_vars and dh_wms_config_vars; NULL for none. */
     const dh_config_var_t *const *config;
