@@ -367,15 +367,32 @@ out:
     json_decref(body);
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The form-urlencoded value of \p name, decoded (%XX and '+'), truncated to \p n. */
 static const char *form_value(const char *body, const char *name, char *out, size_t n)
 {
     size_t nl = strlen(name);
 
     for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
         if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t len = strcspn(p + nl + 1, "&");
+            const char *v = p + nl + 1;
+            size_t len = strcspn(v, "&"), o = 0;
 
-            snprintf(out, n, "%.*s", (int)len, p + nl + 1);
+            for (size_t i = 0; i < len && o + 1 < n; i++) {
+                if (v[i] == '%' && i + 2 < len && hex_digit(v[i + 1]) >= 0 &&
+                    hex_digit(v[i + 2]) >= 0) {
+                    out[o++] = (char)(hex_digit(v[i + 1]) * 16 + hex_digit(v[i + 2]));
+                    i += 2;
+                } else {
+                    out[o++] = v[i] == '+' ? ' ' : v[i];
+                }
+            }
+            out[o] = '\0';
             return out;
         }
     }
