@@ -121,23 +121,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 }
 
 /* MHD's own errors (accept failures, bad requests) go to our JSON log, not raw stderr. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+void dh_admin_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;
 
-    (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n') {
         msg[--n] = '\0';
     }
-    DH_LOG(DH_LOG_WARN, "admin", "%s", msg);
+    DH_LOG(DH_LOG_WARN, cls ? (const char *)cls : "httpd", "%s", msg);
 }
 
-/* Fill `ss` from "a.b.c.d" or an IPv6 literal; returns the address length or 0. */
-static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss,
-                           unsigned int *flags)
+socklen_t dh_admin_sockaddr(const char *host, int port, struct sockaddr_storage *ss, int *ipv6)
 {
     struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -151,7 +148,7 @@ static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *
     if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)port);
-        *flags |= MHD_USE_IPv6;
+        *ipv6 = 1;
         return sizeof(*in6);
     }
     return 0;
@@ -192,7 +189,9 @@ dh_err_t dh_admin_start(const dh_admin_opts_t *opts, dh_admin_t **out, char *err
         snprintf(errstr, errstr_size, "admin: port must be in [0, 65535]");
         goto out;
     }
-    if (make_addr(host, opts->port, &ss, &flags) == 0) {
+    int ipv6 = 0;
+
+    if (dh_admin_sockaddr(host, opts->port, &ss, &ipv6) == 0) {
         snprintf(errstr, errstr_size, "admin: invalid bind address '%s'", host);
         goto out;
     }
@@ -202,13 +201,16 @@ dh_err_t dh_admin_start(const dh_admin_opts_t *opts, dh_admin_t **out, char *err
         snprintf(errstr, errstr_size, "admin: out of memory");
         goto out;
     }
+    if (ipv6) {
+        flags |= MHD_USE_IPv6;
+    }
     a->opts = *opts;
     a->opts.bind_addr = NULL;
     errno = 0;
     /* MHD binds to SOCK_ADDR and uses the port argument only in its messages. The logger
      * goes first so that MHD routes even option-parsing messages through it. */
     a->daemon = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, handle, a,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                                 MHD_OPTION_EXTERNAL_LOGGER, dh_admin_mhd_log, "admin", MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
                                  (unsigned int)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                                  (unsigned int)CONN_TIMEOUT, MHD_OPTION_END);

@@ -7,6 +7,8 @@
  */
 #include "dockhand/config.h"
 
+extern char **environ;
+
 #include <stdarg.h>
 
 #include <errno.h>
@@ -740,4 +742,45 @@ void dh_config_dump(FILE *fp, const dh_config_t *cfg)
         fprintf(fp, "%s=%s\n", e->name, (e->secret && *e->value) ? REDACTED : e->value);
     }
     free(all);
+}
+
+int dh_config_cli(int argc, char **argv, const char *prog,
+                  const dh_config_var_t *const *tables, dh_config_t **out)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    char *problems = NULL;
+
+    *out = NULL;
+    if (!strcmp(mode, "--help") || !strcmp(mode, "-h")) {
+        char usage[256];
+
+        snprintf(usage, sizeof(usage), "%s [--help | --check-config | --dump-config | "
+                 "--config-markdown]", prog);
+        dh_config_print_help(stdout, usage, tables);
+        return 0;
+    }
+    if (!strcmp(mode, "--config-markdown")) {
+        dh_config_print_markdown(stdout, tables);
+        return 0;
+    }
+    if (argc > 2 || (*mode && strcmp(mode, "--check-config") && strcmp(mode, "--dump-config"))) {
+        fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", prog, mode);
+        return 2;
+    }
+    if (dh_config_load(tables, environ, out, &problems)) {
+        fprintf(stderr, "%s: invalid configuration:\n%s", prog, problems ? problems : "");
+        free(problems);
+        return 2;
+    }
+    if (!*mode) {
+        return -1;
+    }
+    if (!strcmp(mode, "--dump-config")) {
+        dh_config_dump(stdout, *out);
+    } else {
+        printf("%s: configuration OK\n", prog);
+    }
+    dh_config_destroy(*out);
+    *out = NULL;
+    return 0;
 }

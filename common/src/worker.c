@@ -24,10 +24,27 @@ static void on_signal(int sig)
     g_run = 0;
 }
 
-/* The runtime's own variables; docs/configuration.md is checked against this table. */
-static const dh_config_var_t runtime_vars[] = {
+/* Variables every dockhand process has (workers and the gateway). */
+const dh_config_var_t dh_process_config_vars[] = {
     {"DH_KAFKA_BROKERS", DH_CFG_STRING, "127.0.0.1:39092", 0, 0, NULL,
      "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS overrides)."},
+    {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
+     "Redis for idempotency records, shared rate limits and locks: "
+     "redis://host:port[/db]."},
+    {"DH_REDIS_PASSWORD", DH_CFG_SECRET, "", 0, 0, NULL,
+     "Redis password (or DH_REDIS_PASSWORD_FILE)."},
+    {"DH_REDIS_TIMEOUT_MS", DH_CFG_INT, "2000", 10, 60000, NULL,
+     "Redis connect and command timeout."},
+    {"DH_ADMIN_ADDR", DH_CFG_STRING, "0.0.0.0", 0, 0, NULL,
+     "Address of the /metrics, /healthz, /readyz port."},
+    {"DH_ADMIN_PORT", DH_CFG_INT, "9464", -1, 65535, NULL,
+     "Port of the admin endpoints; 0 picks a free one, -1 disables them."},
+    {"DH_LOG_LEVEL", DH_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", "Minimum log level."},
+    DH_CONFIG_END,
+};
+
+/* The consumer runtime's own variables. */
+static const dh_config_var_t runtime_vars[] = {
     {"DH_TOPICS", DH_CFG_STRING, "", 0, 0, NULL,
      "Comma-separated topics to consume; empty means the worker's default topics."},
     {"DH_GROUP_ID", DH_CFG_STRING, "", 0, 0, NULL,
@@ -43,12 +60,6 @@ static const dh_config_var_t runtime_vars[] = {
      "How long a lane may wait for a batch to fill; unset: the worker's preference, else 0."},
     {"DH_MAX_INFLIGHT_PER_PARTITION", DH_CFG_INT, "5000", 10, 1000000, NULL,
      "Unfinished events per partition before it is paused (resumed at half)."},
-    {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
-     "Redis for idempotency records and shared rate limits: redis://host:port[/db]."},
-    {"DH_REDIS_PASSWORD", DH_CFG_SECRET, "", 0, 0, NULL,
-     "Redis password (or DH_REDIS_PASSWORD_FILE)."},
-    {"DH_REDIS_TIMEOUT_MS", DH_CFG_INT, "2000", 10, 60000, NULL,
-     "Redis connect and command timeout."},
     {"DH_IDEM_LEASE_MS", DH_CFG_INT, "60000", 100, 3600000, NULL,
      "Lease on an effect while it is performed; must exceed the longest handler call."},
     {"DH_IDEM_RETENTION_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
@@ -69,28 +80,8 @@ static const dh_config_var_t runtime_vars[] = {
     {"DH_HTTP_TIMEOUT_MS", DH_CFG_INT, "10000", 1, 300000, NULL, "HTTP total request timeout."},
     {"DH_HTTP_MAX_BODY", DH_CFG_INT, "8388608", 1024, 1073741824, NULL,
      "Largest HTTP response body accepted, in bytes."},
-    {"DH_ADMIN_ADDR", DH_CFG_STRING, "0.0.0.0", 0, 0, NULL,
-     "Address of the /metrics, /healthz, /readyz port."},
-    {"DH_ADMIN_PORT", DH_CFG_INT, "9464", -1, 65535, NULL,
-     "Port of the admin endpoints; 0 picks a free one, -1 disables them."},
-    {"DH_LOG_LEVEL", DH_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", "Minimum log level."},
     DH_CONFIG_END,
 };
-
-const dh_config_var_t *dh_worker_runtime_vars(void);
-const dh_config_var_t *dh_worker_runtime_vars(void)
-{
-    return runtime_vars;
-}
-
-static void usage(FILE *fp, const char *prog, const dh_config_var_t *const *tables)
-{
-    fprintf(fp,
-            "usage: %s [--help | --check-config | --dump-config | --config-markdown]\n\n"
-            "A dockhand worker. All configuration comes from the environment:\n\n",
-            prog);
-    dh_config_print_help(fp, prog, tables);
-}
 
 static int admin_healthy(void *ud, char *buf, size_t size)
 {
@@ -226,47 +217,15 @@ static void topics_destroy(char **v)
 /* Parse arguments and load configuration. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
-    const dh_config_var_t *tables[16] = {runtime_vars};
-    size_t nt = 1;
+    const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
+    size_t nt = 2;
+    char prog[64];
 
     for (size_t i = 0; h->config && h->config[i] && nt < 15; i++) {
         tables[nt++] = h->config[i];
     }
-    const char *mode = argc > 1 ? argv[1] : "";
-    char *problems = NULL;
-    dh_err_t err;
-
-    if (!strcmp(mode, "--help") || !strcmp(mode, "-h")) {
-        usage(stdout, h->name, tables);
-        return 0;
-    }
-    if (!strcmp(mode, "--config-markdown")) {
-        dh_config_print_markdown(stdout, tables);
-        return 0;
-    }
-    if (*mode && strcmp(mode, "--check-config") && strcmp(mode, "--dump-config")) {
-        fprintf(stderr, "%s: unknown argument '%s'\n", h->name, mode);
-        usage(stderr, h->name, tables);
-        return 2;
-    }
-    err = dh_config_load(tables, environ, cfg, &problems);
-    if (err) {
-        fprintf(stderr, "%s: invalid configuration:\n%s", h->name, problems ? problems : "");
-        free(problems);
-        return 2;
-    }
-    if (!strcmp(mode, "--dump-config")) {
-        dh_config_dump(stdout, *cfg);
-    }
-    if (*mode) {
-        if (!strcmp(mode, "--check-config")) {
-            printf("%s: configuration OK\n", h->name);
-        }
-        dh_config_destroy(*cfg);
-        *cfg = NULL;
-        return 0;
-    }
-    return -1;
+    snprintf(prog, sizeof(prog), "dh-%s", h->name);
+    return dh_config_cli(argc, argv, prog, tables, cfg);
 }
 
 static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_t errstr_size)

@@ -539,7 +539,9 @@ void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
                   (char *)NULL);
             _exit(127);
         }
-        if (th_wait_for(sandbox_up, sb, 10000)) {
+        /* Still alive a moment later: the answer came from ours, not from another
+         * process that already held the port (ours would have exited on bind). */
+        if (th_wait_for(sandbox_up, sb, 10000) && (th_sleep_ms(200), th_alive(sb->pid))) {
             fprintf(stderr, "sandbox on %s (log %s)\n", sb->base, sb->log);
             return;
         }

@@ -76,4 +76,15 @@ void dh_config_print_markdown(FILE *fp, const dh_config_var_t *const *tables);
 /** @brief Print the effective configuration, secrets redacted. */
 void dh_config_dump(FILE *fp, const dh_config_t *cfg);
 
+/**
+ * @brief The command line every dockhand binary shares: --help, --config-markdown,
+ *        --check-config, --dump-config, or nothing (run). Loads the configuration from the
+ *        environment and prints problems.
+ * @param out  On -1: the loaded configuration (caller destroys it).
+ * @returns -1 to go on and run, else the exit code (0 after --help and friends, 2 for bad
+ *          arguments or configuration).
+ */
+int dh_config_cli(int argc, char **argv, const char *prog,
+                  const dh_config_var_t *const *tables, dh_config_t **out);
+
 #endif

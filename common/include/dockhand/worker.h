@@ -149,6 +149,10 @@ typedef struct dh_handler {
     void (*tick)(void *shared, dh_lane_t *lane);
 } dh_handler_t;
 
+/** Variables every dockhand process has (Kafka brokers, Redis, admin port, log level);
+ *  the gateway uses them too. The consumer runtime adds its own table. */
+extern const dh_config_var_t dh_process_config_vars[];
+
 /**
  * @brief Run a worker: parse arguments (--help, --check-config, --dump-config), load the
  *        configuration, run until SIGTERM/SIGINT, drain and exit.
