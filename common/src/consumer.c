@@ -15,6 +15,7 @@
 #include "runtime.h"
 
 #define POLL_BATCH 1000
+#define STALL_MS   1000 /* how long the poll loop may hold back before pausing */
 
 static void store_offsets(dh_rt_t *rt, int only_revoked_list, rd_kafka_topic_partition_list_t *sel,
                           rd_kafka_topic_partition_list_t *out)
@@ -321,9 +322,12 @@ out:
     return err;
 }
 
-/* Pause partitions over their in-flight cap, or all of them while Redis is down or
- * while draining; resume below half the cap. Caller holds rt->mu. */
-static void flow_control(dh_rt_t *rt, int draining)
+/* Pause partitions over their in-flight cap once the poll loop has held back for a while
+ * (stalled), or all of them while Redis is down or while draining; resume below half the
+ * cap. A short burst over the cap is absorbed by not polling instead: pausing drops
+ * librdkafka's prefetched messages and costs a refetch, which starves fast lanes.
+ * Caller holds rt->mu. */
+static void flow_control(dh_rt_t *rt, int draining, int stalled)
 {
     rd_kafka_topic_partition_list_t *pause = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(4);
@@ -338,7 +342,7 @@ static void flow_control(dh_rt_t *rt, int draining)
         assigned++;
         size_t pending = dh_wm_pending(p->wm);
 
-        if (!p->paused && (draining || redis_down || pending >= cap)) {
+        if (!p->paused && (draining || redis_down || (stalled && pending >= cap))) {
             rd_kafka_topic_partition_list_add(pause, p->topic, p->partition);
             p->paused = 1;
         } else if (p->paused && !draining && !redis_down && pending <= cap / 2) {
@@ -357,6 +361,36 @@ static void flow_control(dh_rt_t *rt, int draining)
     dh_gauge_set(rt->m.inflight, (double)rt->inflight);
     dh_gauge_set(rt->m.assigned, assigned);
     atomic_store(&rt->ready_flag, assigned > 0 && !redis_down);
+}
+
+/* Some assigned, unpaused partition has reached its in-flight cap. */
+static int over_cap(dh_rt_t *rt)
+{
+    size_t cap = (size_t)rt->opts.max_inflight_per_partition;
+    int over = 0;
+
+    pthread_mutex_lock(&rt->mu);
+    for (dh_rt_part_t *p = rt->parts; p && !over; p = p->next) {
+        over = p->assigned && !p->paused && dh_wm_pending(p->wm) >= cap;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return over;
+}
+
+/* Sleep until a lane finishes something (or 5 ms), storing the offsets that moved. */
+static void wait_progress(dh_rt_t *rt)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 5 * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&rt->mu);
+    pthread_cond_timedwait(&rt->idle_cv, &rt->mu, &ts);
+    store_all(rt);
+    flow_control(rt, 0, 0);
+    pthread_mutex_unlock(&rt->mu);
 }
 
 static void handle_consumer_error(const rd_kafka_message_t *rkm)
@@ -384,7 +418,8 @@ static int poll_batch(dh_rt_t *rt, rd_kafka_message_t **msgs)
     return n;
 }
 
-static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int draining)
+static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int draining,
+                           int stalled)
 {
     pthread_mutex_lock(&rt->mu);
     for (int i = 0; i < n; i++) {
@@ -409,7 +444,7 @@ static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int dr
         }
     }
     store_all(rt);
-    flow_control(rt, draining);
+    flow_control(rt, draining, stalled);
     pthread_mutex_unlock(&rt->mu);
 }
 
@@ -424,7 +459,7 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
     while (dh_rt_now_ms() < deadline) {
         int n = poll_batch(rt, msgs); /* keeps the membership alive; paused, so ~nothing */
 
-        dispatch_batch(rt, msgs, n, 1);
+        dispatch_batch(rt, msgs, n, 1, 0);
         rd_kafka_poll(rt->dlq, 0);
         pthread_mutex_lock(&rt->mu);
         busy = dh_rt_busy(rt);
@@ -455,11 +490,30 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
     if (!msgs) {
         return 1;
     }
+    int64_t held_since = 0;
+
     while (*run && !rt->fatal) {
+        int64_t now = dh_rt_now_ms();
+        int stalled = 0;
+
+        atomic_store(&rt->last_loop_ms, now);
+        if (over_cap(rt)) {
+            /* Hold back (librdkafka's prefetch queue is bounded, so fetching stops too),
+             * for at most STALL_MS; then pause the full partitions and keep polling, so
+             * rebalances and the group membership are served during a long stall. */
+            held_since = held_since ? held_since : now;
+            if (now - held_since < STALL_MS) {
+                wait_progress(rt);
+                rd_kafka_poll(rt->dlq, 0);
+                continue;
+            }
+            stalled = 1;
+        } else {
+            held_since = 0;
+        }
         int n = poll_batch(rt, msgs);
 
-        atomic_store(&rt->last_loop_ms, dh_rt_now_ms());
-        dispatch_batch(rt, msgs, n, 0);
+        dispatch_batch(rt, msgs, n, 0, stalled);
         rd_kafka_poll(rt->dlq, 0);
     }
     drain(rt, msgs);

@@ -322,6 +322,14 @@ size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_m
             return 0;
         }
     }
+    /* Handlers called one event at a time: a lane takes only its share of the ready keys,
+     * so one lane never queues slow calls that idle lanes could be running. The share
+     * still batches the Redis round trips when many keys are ready. */
+    if (!rt->handler->handle_batch && rt->opts.lanes > 0) {
+        size_t share = (rt->nready + (size_t)rt->opts.lanes - 1) / (size_t)rt->opts.lanes;
+
+        max = share < max ? (share > 0 ? share : 1) : max;
+    }
     while (n < max && rt->ready_head) {
         dh_rt_keyq_t *kq = rt->ready_head;
 

@@ -1,0 +1,397 @@
+#!/usr/bin/env bash
+# bench/runtime/run.sh: issue 3's runtime benchmark. A command that prints a table, not a
+# timed test: it never fails on a missed goal. One run on the local stack
+# (deploy/stack.sh up) with dh-testworker; see bench/README.md for how to read it.
+#
+#   bench/runtime/run.sh [--quick]
+#
+# Measures, each against a baseline taken in the same run:
+#   1. consume rate of the runtime with a no-op handler that still claims and completes
+#      an idempotency record per event, against kcat reading the same topic (and, for
+#      reference, Kafka's ConsumerPerformance): goal >= 100,000 events/s per replica and
+#      >= 0.3 of raw;
+#   2. a handler that waits 20 ms like a remote call, 6 partitions, many keys: key-ordered
+#      lanes against partition-at-a-time (the same events produced without keys, which
+#      the runtime orders per partition): goal >= 5x the throughput;
+#   3. resident memory (VmRSS) of the worker while it works: goal <= 50 MB per replica.
+#
+# Environment (all optional):
+#   DH_KAFKA_BROKERS (127.0.0.1:39092)   DH_REDIS_URL (redis://127.0.0.1:36379)
+#   DH_BENCH_WORKER  (build/dh-testworker; e.g. build-b/dh-testworker)
+#   DH_BENCH_EVENTS (500000) DH_BENCH_KEYS (10000): the no-op run's topic
+#   DH_BENCH_NOOP_CONFIGS ("2:64 2:256 4:64 4:256"): lanes:batch-max pairs tried, best reported
+#   DH_BENCH_NOOP_ENV (""): extra VAR=value words for the no-op runs
+#   DH_BENCH_SLOW_EVENTS (3000) DH_BENCH_SLOW_KEYS (1000) DH_BENCH_SLOW_MS (20)
+#   DH_BENCH_SLOW_LANES (64) DH_BENCH_SLOW_BATCH (64, the runtime default)
+#   DH_BENCH_RUN_TIMEOUT (90): seconds a single worker run may take
+# --quick: 100,000 events and one no-op configuration (4:256), for a smoke test.
+#
+# Topics (bench-rt-*) are left behind; workers it started are stopped; the idempotency
+# records it wrote are deleted (they also expire after 60 s).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../../deploy/lib.sh
+. "$ROOT/deploy/lib.sh"
+
+BROKERS="${DH_KAFKA_BROKERS:-127.0.0.1:39092}"
+REDIS_URL="${DH_REDIS_URL:-redis://127.0.0.1:36379}"
+WORKER="${DH_BENCH_WORKER:-$ROOT/build/dh-testworker}"
+N_FAST="${DH_BENCH_EVENTS:-500000}"
+FAST_KEYS="${DH_BENCH_KEYS:-10000}"
+NOOP_CONFIGS="${DH_BENCH_NOOP_CONFIGS:-2:64 2:256 4:64 4:256}"
+NOOP_ENV="${DH_BENCH_NOOP_ENV:-}"
+N_SLOW="${DH_BENCH_SLOW_EVENTS:-3000}"
+SLOW_KEYS="${DH_BENCH_SLOW_KEYS:-1000}"
+SLOW_MS="${DH_BENCH_SLOW_MS:-20}"
+SLOW_LANES="${DH_BENCH_SLOW_LANES:-64}"
+SLOW_BATCH="${DH_BENCH_SLOW_BATCH:-64}"
+RUN_TIMEOUT="${DH_BENCH_RUN_TIMEOUT:-90}"
+PARTS=6
+GOAL_RATE=100000     # events/s per replica
+GOAL_RAW_PCT=30      # percent of raw
+GOAL_LANES_X10=50    # 5.0x, in tenths
+GOAL_RSS_KB=$((50 * 1024))
+
+if [[ "${1:-}" == "--quick" ]]; then
+    N_FAST=100000
+    NOOP_CONFIGS="4:256"
+elif [[ -n "${1:-}" ]]; then
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+fi
+
+need_cmd kcat "install kcat (deploy/setup.sh)"
+need_cmd redis-cli "install redis-tools (deploy/setup.sh)"
+need_cmd curl "install curl"
+need_cmd java "install a JDK 17+ (deploy/setup.sh)"
+[[ -x "$WORKER" ]] || die "$WORKER not found; build it (cmake -S . -B build -G Ninja \
+-DCMAKE_BUILD_TYPE=RelWithDebInfo && ninja -C build dh-testworker) or set DH_BENCH_WORKER"
+[[ -d "$DH_STACK_KAFKA_LIBS" ]] || die "Kafka jars not in $DH_STACK_KAFKA_LIBS (deploy/setup.sh)"
+
+# redis://host:port[/db]
+rhostport="${REDIS_URL#redis://}"
+rhostport="${rhostport%%/*}"
+REDIS_HOST="${rhostport%%:*}"
+REDIS_PORT="${rhostport##*:}"
+[[ "$REDIS_PORT" != "$rhostport" ]] || REDIS_PORT=6379
+REDIS_DB=0
+[[ "${REDIS_URL#redis://*/}" == "$REDIS_URL" ]] || REDIS_DB="${REDIS_URL##*/}"
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" "$@"; }
+
+timeout 10 kcat -b "$BROKERS" -L -t __dockhand_probe >/dev/null 2>&1 ||
+    die "Kafka not reachable at $BROKERS (deploy/stack.sh up)"
+[[ "$(rcli ping 2>/dev/null)" == PONG ]] || die "Redis not reachable at $REDIS_URL"
+
+RUN_ID="$$-$(date +%s)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-runtime.XXXXXX")"
+PIDS=()
+NAMESPACES=()
+
+cleanup() {
+    local pid ns
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for ns in "${NAMESPACES[@]}"; do
+        drop_records "$ns"
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# drop_records <ns>: delete the idempotency records of one run (pattern: <worker>:idem:<ns>:*).
+drop_records() {
+    rcli --scan --pattern "testworker:idem:$1:*" 2>/dev/null |
+        sed 's/^/UNLINK /' | rcli --pipe >/dev/null 2>&1 || true
+}
+
+# ---- figures -----------------------------------------------------------------------------
+# ratio_fmt <num> <den> <decimals>: num/den as a decimal string, integer arithmetic only.
+ratio_fmt() {
+    local num="$1" den="$2" d="${3:-2}" scale=1 r
+    ((den > 0)) || { printf -- '-'; return; }
+    for ((i = 0; i < d; i++)); do scale=$((scale * 10)); done
+    r=$(((num * scale + den / 2) / den))
+    if ((d == 0)); then printf '%d' "$r"; else printf '%d.%0*d' $((r / scale)) "$d" $((r % scale)); fi
+}
+# thousands <int>: 123456 -> 123,456
+thousands() {
+    local n="$1" out=""
+    while ((${#n} > 3)); do out=",${n: -3}$out"; n="${n:0:${#n}-3}"; done
+    printf '%s%s' "$n" "$out"
+}
+mb() { ratio_fmt "$1" 1024 1; } # kB -> MB with one decimal
+
+# ---- topics and events ---------------------------------------------------------------------
+kafka_tool() {
+    local log4j="$DH_STACK_DIR/kafka/log4j2-tools.properties" opts=()
+    [[ -f "$log4j" ]] && opts=(-Dlog4j2.configurationFile="$log4j")
+    java -Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Xlog:disable \
+        "${opts[@]}" -cp "$DH_STACK_KAFKA_LIBS/*" "$@"
+}
+
+create_topic() { # <name>
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create \
+        --if-not-exists --topic "$1" --partitions "$PARTS" --replication-factor 1 >/dev/null
+}
+
+# end_offsets_sum <topic>: total of the partitions' high watermarks.
+end_offsets_sum() {
+    local args=() p sum=0 off
+    for ((p = 0; p < PARTS; p++)); do args+=(-t "$1:$p:-1"); done
+    while read -r off; do sum=$((sum + off)); done < <(kcat -b "$BROKERS" -Q "${args[@]}" 2>/dev/null |
+        sed -n 's/.*offset \([0-9]*\)$/\1/p')
+    printf '%d\n' "$sum"
+}
+
+produce() { # <topic> <file> [kcat args...]
+    local topic="$1" file="$2"
+    shift 2
+    kcat -P -b "$BROKERS" -t "$topic" -X linger.ms=50 -X batch.num.messages=10000 \
+        -X queue.buffering.max.messages=1000000 "$@" -l "$file"
+}
+
+T_FAST="bench-rt-noop-$RUN_ID"
+T_KEYED="bench-rt-keyed-$RUN_ID"
+T_KEYLESS="bench-rt-keyless-$RUN_ID"
+
+header "runtime bench: preparing topics (6 partitions) and events"
+create_topic "$T_FAST" &
+c1=$!
+create_topic "$T_KEYED" &
+c2=$!
+create_topic "$T_KEYLESS" &
+c3=$!
+if ! wait "$c1" || ! wait "$c2" || ! wait "$c3"; then
+    die "creating topics failed"
+fi
+
+# Keyed events "k<i mod keys>:{"id":"e<i>","seq":<i>}"; seq grows within each key.
+# Numbers start at 10^9 so every one has the same width; the key is the number mod keys.
+gen_keyed() { # <count> <keys> <id-prefix> <file>
+    local count="$1" keys="$2" prefix="$3" file="$4" base=1000000000 w
+    w=${#keys}
+    ((10 ** (w - 1) == keys)) || die "key counts must be powers of ten (got $keys)"
+    w=$((w - 1))
+    seq "$base" $((base + count - 1)) |
+        sed -E "s/^(.*)(.{$w})\$/k\\2:{\"id\":\"$prefix\\1\\2\",\"seq\":\\1\\2}/" >"$file"
+}
+gen_keyed "$N_FAST" "$FAST_KEYS" e "$WORK/fast.txt"
+produce "$T_FAST" "$WORK/fast.txt" -K:
+gen_keyed "$N_SLOW" "$SLOW_KEYS" s "$WORK/keyed.txt"
+produce "$T_KEYED" "$WORK/keyed.txt" -K:
+# Keyless: the same number of events, spread evenly over the partitions explicitly
+# (librdkafka's sticky partitioner would put a burst of keyless messages on few partitions).
+per=$((N_SLOW / PARTS))
+seq 1000000000 $((1000000000 + per * PARTS - 1)) |
+    sed -E 's/^(.*)$/{"id":"u\1","seq":\1}/' >"$WORK/keyless.txt"
+for ((p = 0; p < PARTS; p++)); do
+    sed -n "$((p * per + 1)),$(((p + 1) * per))p" "$WORK/keyless.txt" >"$WORK/keyless.$p"
+    produce "$T_KEYLESS" "$WORK/keyless.$p" -p "$p"
+done
+N_KEYLESS=$((per * PARTS))
+for t in "$T_FAST:$N_FAST" "$T_KEYED:$N_SLOW" "$T_KEYLESS:$N_KEYLESS"; do
+    got="$(end_offsets_sum "${t%%:*}")"
+    [[ "$got" == "${t##*:}" ]] || die "topic ${t%%:*} holds $got events, expected ${t##*:}"
+done
+log "topics $T_FAST ($N_FAST events, $FAST_KEYS keys), $T_KEYED ($N_SLOW, $SLOW_KEYS keys), $T_KEYLESS ($N_KEYLESS, no key)"
+
+# ---- 1a. raw consume ------------------------------------------------------------------------
+# kcat with fetch.wait.max.ms=10: with the default 500 ms its end-of-partition detection
+# waits out an empty fetch, adding 0.5-1 s to a run of well under a second.
+header "raw consume of $T_FAST"
+RAW_BEST=0
+RAW_RUNS=""
+# raw_reads <count>: time <count> reads after one warm-up read (not counted). Reads of about
+# 0.2 s sometimes take 1 s instead (seen in series right after the produce), so the reads are
+# repeated after the worker runs and the best of all is the baseline.
+raw_reads() {
+    local i s e ms got rate
+    for ((i = 0; i <= $1; i++)); do
+        s="$(date +%s%N)"
+        got="$(kcat -C -b "$BROKERS" -t "$T_FAST" -o beginning -e -q -f '\n' \
+            -X fetch.wait.max.ms=10 </dev/null | wc -l)"
+        e="$(date +%s%N)"
+        ms=$(((e - s) / 1000000))
+        ((got == N_FAST)) || die "kcat read $got events, expected $N_FAST"
+        rate=$((N_FAST * 1000 / (ms > 0 ? ms : 1)))
+        ((i > 0)) || continue
+        RAW_RUNS+="${RAW_RUNS:+, }$(thousands "$rate")"
+        ((rate > RAW_BEST)) && RAW_BEST=$rate
+    done
+    return 0
+}
+raw_reads 3
+log "kcat: $RAW_RUNS events/s (best $(thousands "$RAW_BEST"))"
+# Kafka's own tool, for reference: fetch.nMsg.sec excludes JVM start-up and the group join.
+CP_RATE=0
+if out="$(kafka_tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BROKERS" \
+    --topic "$T_FAST" --num-records "$N_FAST" --group "bench-rt-cp-$RUN_ID" --hide-header 2>/dev/null)"; then
+    # start, end, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
+    CP_RATE="$(printf '%s\n' "$out" | tail -n 1 | sed 's/ //g' | cut -d, -f10 | cut -d. -f1)"
+    [[ "$CP_RATE" =~ ^[0-9]+$ ]] || CP_RATE=0
+fi
+log "ConsumerPerformance: fetch rate $(thousands "$CP_RATE") events/s"
+
+# ---- worker runs ------------------------------------------------------------------------------
+metric() { # <metrics text> <outcome>
+    printf '%s\n' "$1" | sed -n "s/^dh_events_total{[^}]*outcome=\"$2\"} \\([0-9]*\\).*/\\1/p"
+}
+
+# run_worker <label> <topic> <expected events> [VAR=value ...]
+# Starts dh-testworker with a fresh group and record namespace, polls /metrics every 50 ms
+# until every event finished, samples VmRSS, stops the worker. Sets R_MS (worker start to
+# last event finished), R_RATE (events/s over R_MS), R_STEADY (events/s between 10% and
+# 90% finished), R_RSS (largest VmRSS in kB once 10% finished) and R_FINISHED.
+run_worker() {
+    local label="$1" topic="$2" expect="$3"
+    shift 3
+    local ns="bench${RUN_ID//-/}$label" logf="$WORK/worker-$label.log" pid port="" m
+    local start now done_n dup dead fin t10=0 t90=0 n10 n90 rss=0 r deadline
+    ns="${ns//[^A-Za-z0-9]/}"
+    NAMESPACES+=("$ns")
+    n10=$((expect / 10))
+    n90=$((expect * 9 / 10))
+    : >"$logf"
+    start="$(date +%s%N)"
+    # A clean environment: the worker rejects unknown DH_* variables (DH_BENCH_* among them).
+    env -i PATH="$PATH" HOME="${HOME:-/tmp}" DH_KAFKA_BROKERS="$BROKERS" DH_REDIS_URL="$REDIS_URL" DH_TOPICS="$topic" \
+        DH_GROUP_ID="bench-rt-$label-$RUN_ID" DH_TEST_NS="$ns" DH_TEST_MODE=noop \
+        DH_ADMIN_ADDR=127.0.0.1 DH_ADMIN_PORT=0 DH_IDEM_RETENTION_S=60 \
+        DH_DRAIN_TIMEOUT_MS=2000 DH_LOG_LEVEL=info "$@" "$WORKER" >"$logf" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    deadline=$((start / 1000000 + RUN_TIMEOUT * 1000))
+    while [[ -z "$port" ]]; do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$logf" >&2; die "worker $label exited"; }
+        port="$(sed -n 's/.*admin endpoints on [0-9.]*:\([0-9]*\).*/\1/p' "$logf" | head -n 1)"
+        [[ -n "$port" ]] || sleep 0.02
+    done
+    fin=0
+    while :; do
+        m="$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" || true)"
+        now="$(date +%s%N)"
+        done_n="$(metric "$m" "done")"
+        dup="$(metric "$m" duplicate)"
+        dead="$(metric "$m" dead_letter)"
+        fin=$((${done_n:-0} + ${dup:-0} + ${dead:-0}))
+        if ((fin >= n10)); then
+            r="$(sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null || true)"
+            ((${r:-0} > rss)) && rss=$r
+            ((t10 == 0)) && t10=$now
+        fi
+        ((fin >= n90 && t90 == 0)) && t90=$now
+        ((fin >= expect)) && break
+        if ((now / 1000000 > deadline)) || ! kill -0 "$pid" 2>/dev/null; then
+            warn "run $label: only $fin of $expect events finished (log: tail below)"
+            tail -n 5 "$logf" >&2
+            break
+        fi
+        sleep 0.05
+    done
+    R_MS=$(((now - start) / 1000000))
+    R_RATE=$((fin * 1000 / (R_MS > 0 ? R_MS : 1)))
+    R_STEADY=0
+    ((t90 > t10)) && R_STEADY=$(((n90 - n10) * 1000000000 / (t90 - t10)))
+    R_RSS=$rss
+    R_FINISHED=$fin
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    drop_records "$ns"
+    if ((R_FINISHED < expect)); then
+        R_RATE=0 # incomplete: not a throughput
+    fi
+}
+
+# ---- 1b. runtime, no-op handler ------------------------------------------------------------------
+header "runtime, no-op handler (claims and completes a record per event), $N_FAST events"
+NOOP_BEST=0
+NOOP_BEST_CFG=""
+RSS_MAX=0
+RSS_WHERE=""
+DETAILS=()
+read -r -a noop_env <<<"$NOOP_ENV"
+for cfg in $NOOP_CONFIGS; do
+    lanes="${cfg%%:*}"
+    batch="${cfg##*:}"
+    run_worker "noop-l${lanes}-b${batch}" "$T_FAST" "$N_FAST" DH_LANES="$lanes" \
+        DH_BATCH_MAX="$batch" "${noop_env[@]}"
+    DETAILS+=("no-op DH_LANES=$lanes DH_BATCH_MAX=$batch|$(ratio_fmt "$R_MS" 1000 2) s|$(thousands "$R_RATE")|$(thousands "$R_STEADY")|$(mb "$R_RSS")")
+    log "lanes=$lanes batch=$batch: $(thousands "$R_RATE") events/s (steady $(thousands "$R_STEADY")), RSS $(mb "$R_RSS") MB"
+    if ((R_RATE > NOOP_BEST)); then
+        NOOP_BEST=$R_RATE
+        NOOP_BEST_CFG="lanes=$lanes batch=$batch"
+    fi
+    if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="no-op lanes=$lanes batch=$batch"; fi
+done
+
+# ---- 2. 20 ms handler: key-ordered lanes vs partition-at-a-time -----------------------------
+header "handler waiting ${SLOW_MS} ms: keyed ($SLOW_KEYS keys) vs keyless (partition-at-a-time)"
+run_worker keyed "$T_KEYED" "$N_SLOW" DH_LANES="$SLOW_LANES" DH_BATCH_MAX="$SLOW_BATCH" \
+    DH_TEST_SLEEP_MS="$SLOW_MS"
+KEYED_RATE=$R_RATE
+DETAILS+=("${SLOW_MS} ms, keyed DH_LANES=$SLOW_LANES DH_BATCH_MAX=$SLOW_BATCH|$(ratio_fmt "$R_MS" 1000 2) s|$(thousands "$R_RATE")|$(thousands "$R_STEADY")|$(mb "$R_RSS")")
+if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="${SLOW_MS} ms keyed"; fi
+run_worker keyless "$T_KEYLESS" "$N_KEYLESS" DH_LANES="$SLOW_LANES" DH_BATCH_MAX="$SLOW_BATCH" \
+    DH_TEST_SLEEP_MS="$SLOW_MS"
+KEYLESS_RATE=$R_RATE
+DETAILS+=("${SLOW_MS} ms, keyless DH_LANES=$SLOW_LANES DH_BATCH_MAX=$SLOW_BATCH|$(ratio_fmt "$R_MS" 1000 2) s|$(thousands "$R_RATE")|$(thousands "$R_STEADY")|$(mb "$R_RSS")")
+if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="${SLOW_MS} ms keyless"; fi
+# Reference: the keyed run again at the runtime's default DH_BATCH_MAX (64). A lane runs its
+# batch's handle() calls one after another, so a slow handler gets fewer calls in flight.
+run_worker keyed-b64 "$T_KEYED" "$N_SLOW" DH_LANES="$SLOW_LANES" DH_TEST_SLEEP_MS="$SLOW_MS"
+KEYED64_RATE=$R_RATE
+DETAILS+=("${SLOW_MS} ms, keyed DH_LANES=$SLOW_LANES DH_BATCH_MAX=64 (default)|$(ratio_fmt "$R_MS" 1000 2) s|$(thousands "$R_RATE")|$(thousands "$R_STEADY")|$(mb "$R_RSS")")
+if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="${SLOW_MS} ms keyed, batch 64"; fi
+
+log "kcat again after the worker runs"
+raw_reads 3
+log "kcat: $RAW_RUNS events/s (best $(thousands "$RAW_BEST"))"
+
+# ---- table ---------------------------------------------------------------------------------------
+verdict() { if (($1)); then printf yes; else printf no; fi; }
+row() { local s="|" f; for f in "$@"; do s+=" $f |"; done; printf '%s\n' "$s"; }
+
+printf '\nRuns (one worker = one replica; time from process start to the last event finished;\n'
+printf 'steady = rate between 10%% and 90%% finished; RSS = largest VmRSS after 10%%):\n\n'
+printf '| run | time | events/s | steady events/s | RSS MB |\n|---|---|---|---|---|\n'
+for d in "${DETAILS[@]}"; do
+    IFS='|' read -r a b c e f <<<"$d"
+    row "$a" "$b" "$c" "$e" "$f"
+done
+
+printf '\nResults (%s, %s cores, broker %s):\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$BROKERS"
+printf '| metric | measured | baseline | ratio | goal | met? |\n|---|---|---|---|---|---|\n'
+row "no-op consume, events/s per replica (best: $NOOP_BEST_CFG)" "$(thousands "$NOOP_BEST")" \
+    "-" "-" ">= 100,000" "$(verdict $((NOOP_BEST >= GOAL_RATE)))"
+row "no-op runtime vs raw kcat consume (best of 6)" "$(thousands "$NOOP_BEST")" \
+    "$(thousands "$RAW_BEST")" "$(ratio_fmt "$NOOP_BEST" "$RAW_BEST" 3)" ">= 0.30" \
+    "$(verdict $((NOOP_BEST * 100 >= RAW_BEST * GOAL_RAW_PCT)))"
+row "(reference) vs Kafka ConsumerPerformance fetch rate" "$(thousands "$NOOP_BEST")" \
+    "$(thousands "$CP_RATE")" "$(ratio_fmt "$NOOP_BEST" "$CP_RATE" 3)" "-" "-"
+row "${SLOW_MS} ms handler: key-ordered lanes vs partition-at-a-time, events/s" \
+    "$(thousands "$KEYED_RATE")" "$(thousands "$KEYLESS_RATE")" \
+    "$(ratio_fmt "$KEYED_RATE" "$KEYLESS_RATE" 1)x" ">= 5x" \
+    "$(verdict $((KEYLESS_RATE > 0 && KEYED_RATE * 10 >= KEYLESS_RATE * GOAL_LANES_X10)))"
+row "(reference) the same, keyed at the default DH_BATCH_MAX=64" "$(thousands "$KEYED64_RATE")" \
+    "$(thousands "$KEYLESS_RATE")" "$(ratio_fmt "$KEYED64_RATE" "$KEYLESS_RATE" 1)x" "-" "-"
+row "resident memory at steady state, MB per replica (max: $RSS_WHERE)" "$(mb "$RSS_MAX")" \
+    "50 (goal)" "$(ratio_fmt "$RSS_MAX" "$GOAL_RSS_KB" 2)" "<= 50 MB" \
+    "$(verdict $((RSS_MAX > 0 && RSS_MAX <= GOAL_RSS_KB)))"
+printf '\nOne run on one machine: compare the ratios; absolute figures move with the load.\n'
