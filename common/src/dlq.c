@@ -130,7 +130,7 @@ static void iso8601(int64_t ms, char *buf, size_t size)
 static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
     rd_kafka_headers_t *orig = NULL, *h;
-    char first[40], last[40];
+    char first[80], last[80]; /* room for any year gmtime_r may return */
 
     if (!rd_kafka_message_headers(ev->rkm, &orig) && orig) {
         h = rd_kafka_headers_copy(orig);
@@ -142,8 +142,9 @@ static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
     add_hdr(h, "dh-original-topic", "%s", rd_kafka_topic_name(ev->rkm->rkt));
     add_hdr(h, "dh-original-partition", "%" PRId32, ev->rkm->partition);
     add_hdr(h, "dh-original-offset", "%" PRId64, ev->rkm->offset);
-    add_hdr(h, "dh-error-class", "%s", ev->err_class[0] ? ev->err_class : "unknown");
-    add_hdr(h, "dh-error", "%s", ev->err[0] ? ev->err : "(no detail)");
+    add_hdr(h, "dh-error-class", "%s",
+            dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "unknown");
+    add_hdr(h, "dh-error", "%s", dh_rt_ev_err(ev)[0] ? dh_rt_ev_err(ev) : "(no detail)");
     add_hdr(h, "dh-attempts", "%d", ev->attempts);
     add_hdr(h, "dh-worker", "%s", rt->handler->name);
     add_hdr(h, "dh-first-seen", "%s", first);

@@ -5,6 +5,9 @@
  * partition keeps a contiguous-offset watermark: an offset is stored only when every
  * earlier event of that partition has finished. The caller holds rt->mu throughout.
  */
+#include <stdarg.h>
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +29,44 @@ int64_t dh_rt_wall_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+dh_rt_fail_t *dh_rt_ev_fail(dh_rt_ev_t *ev)
+{
+    if (!ev->fail) {
+        ev->fail = calloc(1, sizeof(*ev->fail));
+    }
+    return ev->fail;
+}
+
+void dh_rt_ev_set_err(dh_rt_ev_t *ev, const char *err_class, const char *fmt, ...)
+{
+    dh_rt_fail_t *f = dh_rt_ev_fail(ev);
+    va_list ap;
+
+    if (!f) {
+        return;
+    }
+    snprintf(f->err_class, sizeof(f->err_class), "%s", err_class);
+    va_start(ap, fmt);
+    vsnprintf(f->err, sizeof(f->err), fmt, ap);
+    va_end(ap);
+}
+
+const char *dh_rt_ev_err_class(const dh_rt_ev_t *ev)
+{
+    return ev->fail ? ev->fail->err_class : "";
+}
+
+const char *dh_rt_ev_err(const dh_rt_ev_t *ev)
+{
+    return ev->fail ? ev->fail->err : "";
+}
+
+void dh_rt_ev_clear_err(dh_rt_ev_t *ev)
+{
+    free(ev->fail);
+    ev->fail = NULL;
 }
 
 static uint64_t hash_bytes(const char *p, size_t n)
@@ -359,10 +400,12 @@ static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev)
 {
     dh_rt_part_t *p = ev->part;
 
-    if (ev->decoded && rt->handler->release) {
-        rt->handler->release(ev->dev.data);
+    if (ev->decoded && ev->dev && rt->handler->release) {
+        rt->handler->release(ev->dev->data);
     }
     rd_kafka_message_destroy(ev->rkm);
+    free(ev->dev);
+    free(ev->fail);
     free(ev);
     p->refs--;
     rt->inflight--;

@@ -1,8 +1,13 @@
 /*
  * Idempotency records in Redis (see dockhand/idem.h for the state machine). Each
- * transition is one small Lua script, so check-and-set is atomic; a batch of n records
- * is n EVALSHA calls pipelined into one round trip. This module decides nothing about
- * retries: it reports states and the caller's runtime acts on them.
+ * transition is a small Lua script, so check-and-set is atomic. A batch of n records is
+ * one EVALSHA of a multi-key script looping over its KEYS (cut into chunks of CHUNK_KEYS,
+ * the chunks pipelined), so n records cost one round trip and a few script calls rather
+ * than n. This module decides nothing about retries: it reports states and the caller's
+ * runtime acts on them.
+ *
+ * Multi-key scripts assume one Redis server (not Cluster): on a Cluster every key of a
+ * call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
  *
  * Values: "lease:<owner>" (with a PX TTL, the lease) or "done" (with the retention TTL).
  */
@@ -20,70 +25,104 @@
 #include "idem_internal.h"
 #include "redis_internal.h"
 
-#define OWNER_MAX 128
-#define ARGS_PER  3 /* key, owner, ttl */
+#define OWNER_MAX  128
+#define CHUNK_KEYS 512 /* keys per script call: bounds the time Redis is blocked */
+#define EXTRA_ARGS 2   /* after the keys: owner, ttl */
 
-/* claim: absent -> our lease; done -> 1; our own lease (a retry) -> refreshed; else the
- * other lease's remaining time. A value without a TTL cannot be a live lease (every
- * lease is set with PX), so it is given one instead of blocking the effect forever. */
-static const char CLAIM_LUA[] = "local v = redis.call('GET', KEYS[1])\n"
-                                "local mine = 'lease:' .. ARGV[1]\n"
-                                "if not v then\n"
-                                "  redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])\n"
-                                "  return {0}\n"
-                                "end\n"
-                                "if v == 'done' then return {1} end\n"
-                                "if v == mine then\n"
-                                "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                "  return {0}\n"
-                                "end\n"
-                                "local t = redis.call('PTTL', KEYS[1])\n"
-                                "if t < 0 then\n"
-                                "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                "  t = tonumber(ARGV[2])\n"
-                                "end\n"
-                                "return {2, t}\n";
+/* Reply codes of the claim script, one per key. */
+#define CLAIM_CLAIMED (-1)
+#define CLAIM_DONE    (-2) /* >= 1: leased by another owner, the lease's remaining ms */
 
-/* done: always recorded (the effect happened); 1 if the lease was still ours. */
-static const char DONE_LUA[] = "local v = redis.call('GET', KEYS[1])\n"
-                               "redis.call('SET', KEYS[1], 'done', 'EX', ARGV[2])\n"
-                               "if v == 'lease:' .. ARGV[1] then return 1 end\n"
-                               "return 0\n";
+/* claim, per key: absent -> our lease; done -> done; our own lease (a retry) -> ours,
+ * refreshed; else the other lease's remaining time. A value without a TTL cannot be a
+ * live lease (every lease is set with PX), so it is given one instead of blocking the
+ * effect forever. SET NX first: the common case (a fresh record) is one call. */
+static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
+                                "local ttl = ARGV[2]\n"
+                                "local out = {}\n"
+                                "for i, k in ipairs(KEYS) do\n"
+                                "  if redis.call('SET', k, mine, 'PX', ttl, 'NX') then\n"
+                                "    out[i] = -1\n"
+                                "  else\n"
+                                "    local v = redis.call('GET', k)\n"
+                                "    if v == 'done' then\n"
+                                "      out[i] = -2\n"
+                                "    elseif v == mine then\n"
+                                "      redis.call('PEXPIRE', k, ttl)\n"
+                                "      out[i] = -1\n"
+                                "    else\n"
+                                "      local t = redis.call('PTTL', k)\n"
+                                "      if t < 0 then\n"
+                                "        redis.call('PEXPIRE', k, ttl)\n"
+                                "        t = tonumber(ttl)\n"
+                                "      end\n"
+                                "      if t < 1 then t = 1 end\n"
+                                "      out[i] = t\n"
+                                "    end\n"
+                                "  end\n"
+                                "end\n"
+                                "return out\n";
 
-/* release: only our own lease; never a "done" record or another owner's lease. */
-static const char RELEASE_LUA[] = "if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then\n"
-                                  "  return redis.call('DEL', KEYS[1])\n"
+/* done, per key: always recorded (the effect happened); 1 if the lease was still ours. */
+static const char DONE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
+                               "local out = {}\n"
+                               "for i, k in ipairs(KEYS) do\n"
+                               "  local v = redis.call('GET', k)\n"
+                               "  redis.call('SET', k, 'done', 'EX', ARGV[2])\n"
+                               "  out[i] = v == mine and 1 or 0\n"
+                               "end\n"
+                               "return out\n";
+
+/* release, per key: only our own lease; never a "done" record or another owner's lease. */
+static const char RELEASE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
+                                  "local out = {}\n"
+                                  "for i, k in ipairs(KEYS) do\n"
+                                  "  out[i] = 0\n"
+                                  "  if redis.call('GET', k) == mine then\n"
+                                  "    out[i] = redis.call('DEL', k)\n"
+                                  "  end\n"
                                   "end\n"
-                                  "return 0\n";
+                                  "return out\n";
 
 /* The dockhand namespace for far-side keys (a random v4 UUID generated once). Never change
  * it: every far key would change, and a retry after the deploy would not be recognised. */
 static const unsigned char DH_IDEM_NS_UUID[16] = {0xf8, 0x66, 0xbe, 0x89, 0x43, 0x8a, 0x4f, 0xc0,
                                                   0x86, 0xc6, 0x4b, 0xfd, 0x60, 0x78, 0x4c, 0x0d};
 
-/* The flat EVALSHA argument arrays of a batch (see dh_redis_eval_pipeline()). */
+/* The EVALSHA arguments of a batch: per chunk, its keys then owner and ttl, in one flat
+ * array; chunk c starts at argv[c * (CHUNK_KEYS + EXTRA_ARGS)]. */
 typedef struct batch {
-    char *keys;        /**< All keys, NUL-separated. */
-    const char **argv; /**< n * ARGS_PER */
+    char *keys; /**< All keys, back to back. */
+    const char **argv;
     size_t *argvlen;
+    size_t nchunks;
+    int *nkeys;                /**< per chunk */
+    int *argc;                 /**< per chunk */
+    const char *const **cargv; /**< per chunk: its first argument */
+    const size_t **clen;
+    redisReply **replies; /**< per chunk */
     char ttl[24];
 } batch_t;
 
 static void batch_free(batch_t *b)
 {
+    for (size_t c = 0; b->replies != NULL && c < b->nchunks; c++) {
+        freeReplyObject(b->replies[c]);
+    }
     free(b->keys);
     free(b->argv);
     free(b->argvlen);
+    free(b->nkeys);
+    free(b->argc);
+    free(b->cargv);
+    free(b->clen);
+    free(b->replies);
 }
 
-static dh_err_t batch_build(dh_redis_t *r, batch_t *b, const char *ns, const char *owner,
-                            long long ttl, size_t n, const char *const *effect_ids)
+static dh_err_t batch_check(dh_redis_t *r, size_t ns_len, size_t owner_len, long long ttl, size_t n,
+                            const char *const *effect_ids, size_t *keys_bytes)
 {
-    size_t ns_len = ns != NULL ? strlen(ns) : 0;
-    size_t owner_len = owner != NULL ? strlen(owner) : 0;
-    size_t off = 0;
-
-    memset(b, 0, sizeof(*b));
+    *keys_bytes = 0;
     if (ns_len == 0 || owner_len == 0 || owner_len > OWNER_MAX || ttl <= 0) {
         dh_redis_set_error(r, "idem: empty namespace, bad owner or non-positive TTL");
         return DH_ERR_INVALID;
@@ -94,42 +133,70 @@ static dh_err_t batch_build(dh_redis_t *r, batch_t *b, const char *ns, const cha
             dh_redis_set_error(r, "idem: effect id %zu is empty or too long (%zu bytes)", i, len);
             return DH_ERR_INVALID;
         }
-    }
-    b->keys = malloc(n * DH_IDEM_KEY_MAX);
-    b->argv = malloc(n * ARGS_PER * sizeof(*b->argv));
-    b->argvlen = malloc(n * ARGS_PER * sizeof(*b->argvlen));
-    if (b->keys == NULL || b->argv == NULL || b->argvlen == NULL) {
-        dh_redis_set_error(r, "idem: out of memory for a batch of %zu", n);
-        batch_free(b);
-        return DH_ERR_NOMEM;
-    }
-    snprintf(b->ttl, sizeof(b->ttl), "%lld", ttl);
-    for (size_t i = 0; i < n; i++) {
-        int len = snprintf(b->keys + off, DH_IDEM_KEY_MAX, "%s:idem:%s", ns, effect_ids[i]);
-        b->argv[i * ARGS_PER] = b->keys + off;
-        b->argvlen[i * ARGS_PER] = (size_t)len;
-        b->argv[i * ARGS_PER + 1] = owner;
-        b->argvlen[i * ARGS_PER + 1] = owner_len;
-        b->argv[i * ARGS_PER + 2] = b->ttl;
-        b->argvlen[i * ARGS_PER + 2] = strlen(b->ttl);
-        off += (size_t)len + 1;
+        *keys_bytes += ns_len + sizeof(":idem:") + len;
     }
     return DH_OK;
 }
 
-/* Runs one script over the batch; replies[] is filled on DH_OK. */
-static dh_err_t run_batch(dh_redis_t *r, const char *script, const char *ns, const char *owner,
-                          long long ttl, size_t n, const char *const *effect_ids,
-                          redisReply **replies)
+static dh_err_t batch_alloc(dh_redis_t *r, batch_t *b, size_t n, size_t keys_bytes)
 {
-    batch_t b;
-    dh_err_t err = batch_build(r, &b, ns, owner, ttl, n, effect_ids);
+    size_t nargs;
+
+    b->nchunks = (n + CHUNK_KEYS - 1) / CHUNK_KEYS;
+    nargs = n + b->nchunks * EXTRA_ARGS;
+    b->keys = malloc(keys_bytes);
+    b->argv = malloc(nargs * sizeof(*b->argv));
+    b->argvlen = malloc(nargs * sizeof(*b->argvlen));
+    b->nkeys = malloc(b->nchunks * sizeof(*b->nkeys));
+    b->argc = malloc(b->nchunks * sizeof(*b->argc));
+    b->cargv = malloc(b->nchunks * sizeof(*b->cargv));
+    b->clen = malloc(b->nchunks * sizeof(*b->clen));
+    b->replies = calloc(b->nchunks, sizeof(*b->replies));
+    if (b->keys == NULL || b->argv == NULL || b->argvlen == NULL || b->nkeys == NULL ||
+        b->argc == NULL || b->cargv == NULL || b->clen == NULL || b->replies == NULL) {
+        dh_redis_set_error(r, "idem: out of memory for a batch of %zu", n);
+        return DH_ERR_NOMEM;
+    }
+    return DH_OK;
+}
+
+static dh_err_t batch_build(dh_redis_t *r, batch_t *b, const char *ns, const char *owner,
+                            long long ttl, size_t n, const char *const *effect_ids)
+{
+    size_t ns_len = ns != NULL ? strlen(ns) : 0;
+    size_t owner_len = owner != NULL ? strlen(owner) : 0;
+    size_t keys_bytes = 0, off = 0, a = 0;
+    dh_err_t err;
+
+    memset(b, 0, sizeof(*b));
+    err = batch_check(r, ns_len, owner_len, ttl, n, effect_ids, &keys_bytes);
+    if (err == DH_OK) {
+        err = batch_alloc(r, b, n, keys_bytes);
+    }
     if (err != DH_OK) {
         return err;
     }
-    err = dh_redis_eval_pipeline(r, script, 1, n, ARGS_PER, b.argv, b.argvlen, replies);
-    batch_free(&b);
-    return err;
+    snprintf(b->ttl, sizeof(b->ttl), "%lld", ttl);
+    for (size_t c = 0; c < b->nchunks; c++) {
+        size_t first = c * CHUNK_KEYS;
+        size_t k = n - first < CHUNK_KEYS ? n - first : CHUNK_KEYS;
+
+        b->nkeys[c] = (int)k;
+        b->argc[c] = (int)(k + EXTRA_ARGS);
+        b->cargv[c] = b->argv + a;
+        b->clen[c] = b->argvlen + a;
+        for (size_t i = first; i < first + k; i++) {
+            int len = snprintf(b->keys + off, keys_bytes - off, "%s:idem:%s", ns, effect_ids[i]);
+            b->argv[a] = b->keys + off;
+            b->argvlen[a++] = (size_t)len;
+            off += (size_t)len + 1;
+        }
+        b->argv[a] = owner;
+        b->argvlen[a++] = owner_len;
+        b->argv[a] = b->ttl;
+        b->argvlen[a++] = strlen(b->ttl);
+    }
+    return DH_OK;
 }
 
 static dh_err_t bad_reply(dh_redis_t *r, const char *what, const redisReply *reply)
@@ -142,110 +209,101 @@ static dh_err_t bad_reply(dh_redis_t *r, const char *what, const redisReply *rep
     return DH_ERR_PROTO;
 }
 
-static dh_err_t parse_claim(dh_redis_t *r, const redisReply *reply, dh_idem_state_t *state,
-                            int64_t *wait)
+/* Runs one script over the batch and checks that each chunk's reply is an array of one
+ * integer per key; the batch (with its replies) is the caller's to free. */
+static dh_err_t run_batch(dh_redis_t *r, batch_t *b, const char *what, const char *script,
+                          const char *ns, const char *owner, long long ttl, size_t n,
+                          const char *const *effect_ids)
 {
-    long long code;
-    *wait = 0;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        return bad_reply(r, "claim", reply);
+    dh_err_t err = batch_build(r, b, ns, owner, ttl, n, effect_ids);
+
+    if (err == DH_OK) {
+        err = dh_redis_eval_pipeline_v(r, script, b->nchunks, b->nkeys, b->argc, b->cargv, b->clen,
+                                       b->replies);
     }
-    code = reply->element[0]->integer;
-    if (code == 0 || code == 1) {
-        *state = code == 0 ? DH_IDEM_CLAIMED : DH_IDEM_DONE;
-        return DH_OK;
+    for (size_t c = 0; c < b->nchunks && err == DH_OK; c++) {
+        const redisReply *rep = b->replies[c];
+
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)b->nkeys[c]) {
+            return bad_reply(r, what, rep);
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            if (rep->element[i]->type != REDIS_REPLY_INTEGER) {
+                return bad_reply(r, what, rep->element[i]);
+            }
+        }
     }
-    if (code != 2 || reply->elements < 2 || reply->element[1]->type != REDIS_REPLY_INTEGER) {
-        return bad_reply(r, "claim", reply);
-    }
-    *state = DH_IDEM_LEASED;
-    *wait = reply->element[1]->integer > 0 ? reply->element[1]->integer : 1;
-    return DH_OK;
+    return err;
 }
 
-static void free_all(size_t n, redisReply **replies)
+/* The integer the script returned for effect i (run_batch() checked the shape). */
+static long long batch_code(const batch_t *b, size_t i)
 {
-    for (size_t i = 0; i < n; i++) {
-        freeReplyObject(replies[i]);
-    }
-    free(replies);
+    return b->replies[i / CHUNK_KEYS]->element[i % CHUNK_KEYS]->integer;
 }
 
 dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms, size_t n,
                        const char *const *effect_ids, dh_idem_state_t *states, int64_t *wait_ms)
 {
-    redisReply **replies = NULL;
-    dh_err_t err = DH_OK;
+    batch_t b;
+    dh_err_t err;
 
     if (n == 0) {
         return DH_OK;
     }
-    replies = calloc(n, sizeof(*replies));
-    if (replies == NULL) {
-        dh_redis_set_error(r, "idem: out of memory");
-        return DH_ERR_NOMEM;
-    }
-    err = run_batch(r, CLAIM_LUA, ns, owner, (long long)lease_ms, n, effect_ids, replies);
+    err = run_batch(r, &b, "claim", CLAIM_LUA, ns, owner, (long long)lease_ms, n, effect_ids);
     for (size_t i = 0; i < n && err == DH_OK; i++) {
+        long long code = batch_code(&b, i);
         int64_t wait = 0;
-        err = parse_claim(r, replies[i], &states[i], &wait);
+
+        if (code == CLAIM_CLAIMED) {
+            states[i] = DH_IDEM_CLAIMED;
+        } else if (code == CLAIM_DONE) {
+            states[i] = DH_IDEM_DONE;
+        } else if (code >= 1) {
+            states[i] = DH_IDEM_LEASED;
+            wait = code;
+        } else {
+            dh_redis_set_error(r, "idem claim: unexpected code %lld", code);
+            err = DH_ERR_PROTO;
+        }
         if (wait_ms != NULL) {
             wait_ms[i] = wait;
         }
     }
-    free_all(n, replies);
+    batch_free(&b);
     return err;
 }
 
 dh_err_t dh_idem_done(dh_redis_t *r, const char *ns, const char *owner, int64_t retention_s,
                       size_t n, const char *const *effect_ids, int *still_owned)
 {
-    redisReply **replies = NULL;
-    dh_err_t err = DH_OK;
+    batch_t b;
+    dh_err_t err;
 
     if (n == 0) {
         return DH_OK;
     }
-    replies = calloc(n, sizeof(*replies));
-    if (replies == NULL) {
-        dh_redis_set_error(r, "idem: out of memory");
-        return DH_ERR_NOMEM;
+    err = run_batch(r, &b, "done", DONE_LUA, ns, owner, (long long)retention_s, n, effect_ids);
+    for (size_t i = 0; i < n && err == DH_OK && still_owned != NULL; i++) {
+        still_owned[i] = batch_code(&b, i) == 1;
     }
-    err = run_batch(r, DONE_LUA, ns, owner, (long long)retention_s, n, effect_ids, replies);
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
-        if (replies[i]->type != REDIS_REPLY_INTEGER) {
-            err = bad_reply(r, "done", replies[i]);
-        } else if (still_owned != NULL) {
-            still_owned[i] = replies[i]->integer == 1;
-        }
-    }
-    free_all(n, replies);
+    batch_free(&b);
     return err;
 }
 
 dh_err_t dh_idem_release(dh_redis_t *r, const char *ns, const char *owner, size_t n,
                          const char *const *effect_ids)
 {
-    redisReply **replies = NULL;
-    dh_err_t err = DH_OK;
+    batch_t b;
+    dh_err_t err;
 
     if (n == 0) {
         return DH_OK;
     }
-    replies = calloc(n, sizeof(*replies));
-    if (replies == NULL) {
-        dh_redis_set_error(r, "idem: out of memory");
-        return DH_ERR_NOMEM;
-    }
     /* The TTL argument is unused by the release script; 1 passes validation. */
-    err = run_batch(r, RELEASE_LUA, ns, owner, 1, n, effect_ids, replies);
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
-        if (replies[i]->type != REDIS_REPLY_INTEGER) {
-            err = bad_reply(r, "release", replies[i]);
-        }
-    }
-    free_all(n, replies);
+    err = run_batch(r, &b, "release", RELEASE_LUA, ns, owner, 1, n, effect_ids);
+    batch_free(&b);
     return err;
 }
 

@@ -70,13 +70,14 @@ void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...
 {
     va_list ap;
     dh_rt_ev_t *ev = lane->cur;
+    dh_rt_fail_t *f = ev ? dh_rt_ev_fail(ev) : NULL;
 
-    if (!ev) {
+    if (!f) {
         return;
     }
-    snprintf(ev->err_class, sizeof(ev->err_class), "%s", error_class);
+    snprintf(f->err_class, sizeof(f->err_class), "%s", error_class);
     va_start(ap, fmt);
-    vsnprintf(ev->err, sizeof(ev->err), fmt, ap);
+    vsnprintf(f->err, sizeof(f->err), fmt, ap);
     va_end(ap);
 }
 
@@ -146,6 +147,17 @@ struct item {
     double seconds;
 };
 
+/* The decoded form's effect id and data: none before a decode (or without decode()). */
+static const char *ev_effect_id(const dh_rt_ev_t *ev)
+{
+    return ev->dev ? ev->dev->effect_id : "";
+}
+
+static void *ev_data(const dh_rt_ev_t *ev)
+{
+    return ev->dev ? ev->dev->data : NULL;
+}
+
 static void log_ctx(const dh_rt_ev_t *ev, dh_log_ctx_t *ctx)
 {
     ctx->topic = rd_kafka_topic_name(ev->rkm->rkt);
@@ -153,7 +165,7 @@ static void log_ctx(const dh_rt_ev_t *ev, dh_log_ctx_t *ctx)
     ctx->offset = ev->rkm->offset;
     ctx->key = ev->rkm->key;
     ctx->key_len = ev->rkm->key ? ev->rkm->key_len : 0;
-    ctx->event_id = ev->dev.effect_id[0] ? ev->dev.effect_id : NULL;
+    ctx->event_id = ev_effect_id(ev)[0] ? ev_effect_id(ev) : NULL;
 }
 
 /* Decode once per event; a decode failure is permanent. */
@@ -169,18 +181,27 @@ static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
         if (ev->decoded) {
             continue;
         }
+        if (h->decode && !ev->dev) {
+            ev->dev = calloc(1, sizeof(*ev->dev));
+            if (!ev->dev) {
+                it[i].out = OUT_DELAY; /* out of memory: try again shortly */
+                it[i].delay_ms = 100;
+                continue;
+            }
+        }
         msg_view(ev, &m);
         lane->cur = ev;
-        dh_result_t r =
-            h->decode ? h->decode(lane->rt->shared, &m, &ev->dev, lane) : DH_RESULT_DONE;
+        dh_result_t r = h->decode ? h->decode(lane->rt->shared, &m, ev->dev, lane) : DH_RESULT_DONE;
         lane->cur = NULL;
         if (r == DH_RESULT_DONE) {
             ev->decoded = 1;
         } else if (r == DH_RESULT_FATAL) {
             it[i].out = OUT_FATAL;
         } else {
-            if (!ev->err_class[0]) {
-                snprintf(ev->err_class, sizeof(ev->err_class), "decode");
+            dh_rt_fail_t *f = dh_rt_ev_fail(ev);
+
+            if (f && !f->err_class[0]) {
+                snprintf(f->err_class, sizeof(f->err_class), "decode");
             }
             it[i].out = OUT_DEAD;
         }
@@ -197,9 +218,9 @@ static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
     dh_err_t err;
 
     for (size_t i = 0; i < n; i++) {
-        if (it[i].out == OUT_DONE && it[i].ev->dev.effect_id[0]) {
+        if (it[i].out == OUT_DONE && ev_effect_id(it[i].ev)[0]) {
             map[k] = i;
-            ids[k++] = it[i].ev->dev.effect_id;
+            ids[k++] = ev_effect_id(it[i].ev);
         }
     }
     if (k == 0) {
@@ -244,9 +265,8 @@ static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
             return;
         }
         ev->last_failed_ms = now;
-        snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
-        snprintf(ev->err, sizeof(ev->err), "still waiting for a resource after %lld ms",
-                 (long long)(now - ev->first_seen_ms));
+        dh_rt_ev_set_err(ev, "retry-exhausted", "still waiting for a resource after %lld ms",
+                         (long long)(now - ev->first_seen_ms));
         x->out = OUT_DEAD;
         return;
     case DH_RESULT_RETRY:
@@ -255,12 +275,12 @@ static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
         ev->last_failed_ms = now;
         if (ev->attempts >= rt->opts.retry_max_attempts ||
             now - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
-            char why[sizeof(ev->err) + 128];
+            char why[sizeof(ev->fail->err) + 128];
 
             snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",
-                     ev->attempts, ev->err_class[0] ? ev->err_class : "transient", ev->err);
-            snprintf(ev->err, sizeof(ev->err), "%.*s", (int)sizeof(ev->err) - 1, why);
-            snprintf(ev->err_class, sizeof(ev->err_class), "retry-exhausted");
+                     ev->attempts, dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "transient",
+                     dh_rt_ev_err(ev));
+            dh_rt_ev_set_err(ev, "retry-exhausted", "%.*s", (int)sizeof(ev->fail->err) - 1, why);
             x->out = OUT_DEAD;
             return;
         }
@@ -272,8 +292,8 @@ static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
     case DH_RESULT_DEAD_LETTER:
         ev->attempts++;
         ev->last_failed_ms = now;
-        if (!ev->err_class[0]) {
-            snprintf(ev->err_class, sizeof(ev->err_class), "rejected");
+        if (dh_rt_ev_fail(ev) && !ev->fail->err_class[0]) {
+            snprintf(ev->fail->err_class, sizeof(ev->fail->err_class), "rejected");
         }
         x->out = OUT_DEAD;
         return;
@@ -292,10 +312,10 @@ static void handle_one(dh_lane_t *lane, struct item *x)
     dh_result_t r;
 
     msg_view(ev, &m);
-    ev->err_class[0] = ev->err[0] = '\0';
+    dh_rt_ev_clear_err(ev);
     ev->retry_after_ms = 0;
     lane->cur = ev;
-    r = rt->handler->handle(rt->shared, &m, ev->dev.data, lane);
+    r = rt->handler->handle(rt->shared, &m, ev_data(ev), lane);
     lane->cur = NULL;
     x->seconds = (double)(dh_rt_now_ms() - t0) / 1000.0;
     apply_result(lane, x, r);
@@ -329,7 +349,7 @@ static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
         msg_view(it[i].ev, &msgs[k]);
         memset(&bi[k], 0, sizeof(bi[k]));
         bi[k].msg = &msgs[k];
-        bi[k].data = it[i].ev->dev.data;
+        bi[k].data = ev_data(it[i].ev);
         bi[k].result = DH_RESULT_DONE;
         lane->map[k++] = i;
     }
@@ -342,8 +362,10 @@ static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
         struct item *x = &it[lane->map[j]];
         dh_rt_ev_t *ev = x->ev;
 
-        snprintf(ev->err_class, sizeof(ev->err_class), "%s", bi[j].error_class);
-        snprintf(ev->err, sizeof(ev->err), "%s", bi[j].error);
+        dh_rt_ev_clear_err(ev);
+        if (bi[j].error_class[0] || bi[j].error[0]) {
+            dh_rt_ev_set_err(ev, bi[j].error_class, "%s", bi[j].error);
+        }
         ev->retry_after_ms = bi[j].retry_after_ms;
         x->seconds = secs;
         apply_result(lane, x, bi[j].result);
@@ -361,7 +383,7 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         if (it[i].claimed && it[i].out == OUT_DONE) {
-            done_ids[nd++] = it[i].ev->dev.effect_id;
+            done_ids[nd++] = ev_effect_id(it[i].ev);
         }
     }
     if (nd > 0) {
@@ -373,7 +395,7 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         if (it[i].claimed && it[i].out != OUT_DONE) {
-            done_ids[nr++] = it[i].ev->dev.effect_id;
+            done_ids[nr++] = ev_effect_id(it[i].ev);
         }
     }
     if (nr > 0) {
@@ -396,13 +418,14 @@ static void log_outcome(const struct item *x)
     dh_log_ctx_set(&ctx);
     if (x->out == OUT_DEAD) {
         DH_LOG(DH_LOG_WARN, "lane", "dead-lettering after %d attempt(s): %s: %s", x->ev->attempts,
-               x->ev->err_class, x->ev->err);
+               dh_rt_ev_err_class(x->ev), dh_rt_ev_err(x->ev));
     } else if (x->waited) {
         DH_LOG(DH_LOG_DEBUG, "lane", "waiting %lld ms for a resource: %s", (long long)x->delay_ms,
-               x->ev->err[0] ? x->ev->err : "(no detail)");
-    } else if (x->ev->err_class[0]) {
+               dh_rt_ev_err(x->ev)[0] ? dh_rt_ev_err(x->ev) : "(no detail)");
+    } else if (dh_rt_ev_err_class(x->ev)[0]) {
         DH_LOG(DH_LOG_INFO, "lane", "attempt %d failed, retrying in %lld ms: %s: %s",
-               x->ev->attempts, (long long)x->delay_ms, x->ev->err_class, x->ev->err);
+               x->ev->attempts, (long long)x->delay_ms, dh_rt_ev_err_class(x->ev),
+               dh_rt_ev_err(x->ev));
     }
     dh_log_ctx_set(NULL);
 }
@@ -430,9 +453,9 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
             dh_rt_finish(rt, x->ev);
             break;
         case OUT_DELAY:
-            dh_counter_add(x->waited             ? rt->m.waits
-                           : x->ev->err_class[0] ? rt->m.retried
-                                                 : rt->m.lease_waits,
+            dh_counter_add(x->waited                      ? rt->m.waits
+                           : dh_rt_ev_err_class(x->ev)[0] ? rt->m.retried
+                                                          : rt->m.lease_waits,
                            1);
             dh_rt_delay(rt, x->ev, x->delay_ms);
             break;
@@ -468,7 +491,9 @@ static void redis_unavailable(dh_lane_t *lane, struct item *it, size_t n)
     dh_counter_add(rt->m.redis_errors, 1);
     for (size_t i = 0; i < n; i++) {
         it[i].out = OUT_DELAY;
-        it[i].ev->err_class[0] = '\0';
+        if (it[i].ev->fail) {
+            it[i].ev->fail->err_class[0] = '\0';
+        }
         it[i].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
     }
 }

@@ -610,14 +610,47 @@ static dh_err_t script_load(dh_redis_t *r, const char *script)
     return err;
 }
 
+/* The calls of one pipelined EVALSHA batch: either n calls of one shape (flat argv,
+ * dh_redis_eval_pipeline) or n calls of their own shape (dh_redis_eval_pipeline_v). */
+typedef struct eval_calls {
+    size_t n;
+    int nkeys; /**< Flat layout: every call's key count and argument count. */
+    int argc;
+    const char *const *argv;
+    const size_t *argvlen;
+    const int *nkeys_v; /**< Per-call layout when non-NULL. */
+    const int *argc_v;
+    const char *const *const *argv_v;
+    const size_t *const *argvlen_v;
+} eval_calls_t;
+
+/* Call i of \p c: its key count, argument count and arguments. */
+static void eval_call(const eval_calls_t *c, size_t i, int *nkeys, int *argc,
+                      const char *const **argv, const size_t **argvlen)
+{
+    if (c->nkeys_v != NULL) {
+        *nkeys = c->nkeys_v[i];
+        *argc = c->argc_v[i];
+        *argv = c->argv_v[i];
+        *argvlen = c->argvlen_v != NULL ? c->argvlen_v[i] : NULL;
+        return;
+    }
+    *nkeys = c->nkeys;
+    *argc = c->argc;
+    /* No pointer arithmetic on NULL (argc == 0 calls may pass argv == NULL). */
+    *argv = c->argv != NULL ? c->argv + i * (size_t)c->argc : NULL;
+    *argvlen = c->argvlen != NULL ? c->argvlen + i * (size_t)c->argc : NULL;
+}
+
 /* Appends EVALSHA sha nkeys args... (args: argc strings). */
-static dh_err_t append_evalsha(dh_redis_t *r, const char *sha, const char *nkeys_s, int argc,
+static dh_err_t append_evalsha(dh_redis_t *r, const char *sha, int nkeys, int argc,
                                const char *const *argv, const size_t *argvlen)
 {
     const char *small_v[SMALL_ARGV + 3];
     size_t small_l[SMALL_ARGV + 3];
     const char **v = small_v;
     size_t *l = small_l;
+    char nkeys_s[16];
     dh_err_t err = DH_OK;
 
     if (argc > SMALL_ARGV) {
@@ -629,6 +662,7 @@ static dh_err_t append_evalsha(dh_redis_t *r, const char *sha, const char *nkeys
             goto out;
         }
     }
+    snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
     v[0] = "EVALSHA";
     v[1] = sha;
     v[2] = nkeys_s;
@@ -675,21 +709,22 @@ dh_err_t dh_redis_eval(dh_redis_t *r, const char *script, int nkeys, int argc, c
 }
 
 /* Appends and reads the calls whose index has todo[i] set (all when todo is NULL). */
-static dh_err_t eval_round(dh_redis_t *r, const char *sha, const char *nkeys_s, size_t n, int argc,
-                           const char *const *argv, const size_t *argvlen,
+static dh_err_t eval_round(dh_redis_t *r, const char *sha, const eval_calls_t *c,
                            const unsigned char *todo, redisReply **replies)
 {
     dh_err_t err = DH_OK;
 
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
+    for (size_t i = 0; i < c->n && err == DH_OK; i++) {
         if (todo == NULL || todo[i]) {
-            /* No pointer arithmetic on NULL (argc == 0 calls may pass argv == NULL). */
-            err =
-                append_evalsha(r, sha, nkeys_s, argc, argv != NULL ? argv + i * (size_t)argc : NULL,
-                               argvlen != NULL ? argvlen + i * (size_t)argc : NULL);
+            const char *const *argv;
+            const size_t *argvlen;
+            int nkeys, argc;
+
+            eval_call(c, i, &nkeys, &argc, &argv, &argvlen);
+            err = append_evalsha(r, sha, nkeys, argc, argv, argvlen);
         }
     }
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
+    for (size_t i = 0; i < c->n && err == DH_OK; i++) {
         if (todo == NULL || todo[i]) {
             freeReplyObject(replies[i]);
             replies[i] = NULL;
@@ -709,34 +744,71 @@ static void free_replies(size_t n, redisReply **replies)
 
 /* After a NOSCRIPT: load the script and re-run only the calls that failed. */
 static dh_err_t eval_retry_noscript(dh_redis_t *r, const char *script, const char *sha,
-                                    const char *nkeys_s, size_t n, int argc,
-                                    const char *const *argv, const size_t *argvlen,
-                                    redisReply **replies)
+                                    const eval_calls_t *c, redisReply **replies)
 {
     unsigned char *todo = NULL;
     dh_err_t err = DH_OK;
     size_t missing = 0;
 
-    todo = calloc(n, 1);
+    for (size_t i = 0; i < c->n; i++) {
+        missing += (size_t)is_noscript(replies[i]);
+    }
+    if (missing == 0) {
+        return DH_OK; /* the common case: no allocation */
+    }
+    todo = calloc(c->n, 1);
     if (todo == NULL) {
         dh_redis_set_error(r, "redis: out of memory");
         err = DH_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < c->n; i++) {
         todo[i] = (unsigned char)is_noscript(replies[i]);
-        missing += todo[i];
-    }
-    if (missing == 0) {
-        goto out;
     }
     err = script_load(r, script);
     if (err != DH_OK) {
         goto out;
     }
-    err = eval_round(r, sha, nkeys_s, n, argc, argv, argvlen, todo, replies);
+    err = eval_round(r, sha, c, todo, replies);
 out:
     free(todo);
+    return err;
+}
+
+static dh_err_t eval_calls_run(dh_redis_t *r, const char *script, const eval_calls_t *c,
+                               redisReply **replies)
+{
+    const char *sha = NULL;
+    dh_err_t err;
+
+    for (size_t i = 0; i < c->n; i++) {
+        replies[i] = NULL;
+    }
+    r->errstr[0] = '\0';
+    /* The flat layout has one shape, checked even for n == 0 (a caller's bug). */
+    for (size_t i = 0; i < (c->nkeys_v != NULL ? c->n : 1); i++) {
+        int nkeys = c->nkeys_v != NULL ? c->nkeys_v[i] : c->nkeys;
+        int argc = c->nkeys_v != NULL ? c->argc_v[i] : c->argc;
+
+        if (nkeys < 0 || argc < nkeys) {
+            dh_redis_set_error(r, "redis: eval: bad key count %d of %d arguments", nkeys, argc);
+            return DH_ERR_INVALID;
+        }
+    }
+    err = script_sha(r, script, &sha);
+    if (err == DH_OK) {
+        err = dh_redis_connect(r);
+    }
+    if (err != DH_OK || c->n == 0) {
+        return err;
+    }
+    err = eval_round(r, sha, c, NULL, replies);
+    if (err == DH_OK) {
+        err = eval_retry_noscript(r, script, sha, c, replies);
+    }
+    if (err != DH_OK) {
+        free_replies(c->n, replies);
+    }
     return err;
 }
 
@@ -744,32 +816,17 @@ dh_err_t dh_redis_eval_pipeline(dh_redis_t *r, const char *script, int nkeys, si
                                 const char *const *argv, const size_t *argvlen,
                                 redisReply **replies)
 {
-    const char *sha = NULL;
-    char nkeys_s[16];
-    dh_err_t err;
+    eval_calls_t c = {.n = n, .nkeys = nkeys, .argc = argc, .argv = argv, .argvlen = argvlen};
 
-    for (size_t i = 0; i < n; i++) {
-        replies[i] = NULL;
-    }
-    r->errstr[0] = '\0';
-    if (nkeys < 0 || argc < nkeys) {
-        dh_redis_set_error(r, "redis: eval: bad key count %d of %d arguments", nkeys, argc);
-        return DH_ERR_INVALID;
-    }
-    err = script_sha(r, script, &sha);
-    if (err == DH_OK) {
-        err = dh_redis_connect(r);
-    }
-    if (err != DH_OK || n == 0) {
-        return err;
-    }
-    snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
-    err = eval_round(r, sha, nkeys_s, n, argc, argv, argvlen, NULL, replies);
-    if (err == DH_OK) {
-        err = eval_retry_noscript(r, script, sha, nkeys_s, n, argc, argv, argvlen, replies);
-    }
-    if (err != DH_OK) {
-        free_replies(n, replies);
-    }
-    return err;
+    return eval_calls_run(r, script, &c, replies);
+}
+
+dh_err_t dh_redis_eval_pipeline_v(dh_redis_t *r, const char *script, size_t n, const int *nkeys,
+                                  const int *argc, const char *const *const *argv,
+                                  const size_t *const *argvlen, redisReply **replies)
+{
+    eval_calls_t c = {
+        .n = n, .nkeys_v = nkeys, .argc_v = argc, .argv_v = argv, .argvlen_v = argvlen};
+
+    return eval_calls_run(r, script, &c, replies);
 }

@@ -29,6 +29,17 @@ DH_NODISCARD dh_err_t dh_redis_eval_pipeline(dh_redis_t *r, const char *script, 
                                              int argc, const char *const *argv,
                                              const size_t *argvlen, redisReply **replies);
 
+/**
+ * @brief Like dh_redis_eval_pipeline(), but each call has its own shape: call i passes
+ *        argc[i] arguments argv[i][0 .. argc[i] - 1], of which the first nkeys[i] are keys
+ *        (e.g. multi-key scripts over a batch cut into chunks of different sizes).
+ * @param argvlen  NULL, or per call an array like argv[i] (or NULL to use strlen()).
+ */
+DH_NODISCARD dh_err_t dh_redis_eval_pipeline_v(dh_redis_t *r, const char *script, size_t n,
+                                               const int *nkeys, const int *argc,
+                                               const char *const *const *argv,
+                                               const size_t *const *argvlen, redisReply **replies);
+
 /** @brief Record an error text in \p r (shown by dh_redis_errstr()). */
 void dh_redis_set_error(dh_redis_t *r, const char *fmt, ...) DH_PRINTF(2, 3);
 

@@ -18,6 +18,13 @@
 struct dh_rt_part;
 struct dh_rt_keyq;
 
+/** Why an event's last attempt failed. Allocated on its first failure and freed with the
+ *  event: most events never fail, and in-flight events are many. */
+typedef struct dh_rt_fail {
+    char err_class[32];
+    char err[480];
+} dh_rt_fail_t;
+
 /** One consumed message on its way through the runtime. */
 typedef struct dh_rt_ev {
     rd_kafka_message_t *rkm;
@@ -30,9 +37,8 @@ typedef struct dh_rt_ev {
     int64_t first_seen_ms;
     int64_t last_failed_ms;
     int64_t retry_after_ms; /* handler's hint for the next attempt */
-    dh_event_t dev;
-    char err_class[32];
-    char err[480];
+    dh_event_t *dev;        /* allocated by the first decode: most queued events wait undecoded */
+    dh_rt_fail_t *fail;     /* NULL until an attempt fails; see dh_rt_ev_fail() */
 } dh_rt_ev_t;
 
 typedef struct dh_rt_part {
@@ -148,6 +154,18 @@ void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev);
 size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p);
 /** Number of runnable or running events left (delayed ones excluded). */
 size_t dh_rt_busy(const dh_rt_t *rt);
+
+/* executor.c, failure detail: the lane or producer holding the event calls these
+ * (rt->mu not needed). */
+/** The event's failure detail, allocated empty on first use; NULL when out of memory. */
+dh_rt_fail_t *dh_rt_ev_fail(dh_rt_ev_t *ev);
+/** Set class and text (printf-style); dropped when out of memory. */
+void dh_rt_ev_set_err(dh_rt_ev_t *ev, const char *err_class, const char *fmt, ...) DH_PRINTF(3, 4);
+/** The error class and text, "" when none. */
+const char *dh_rt_ev_err_class(const dh_rt_ev_t *ev);
+const char *dh_rt_ev_err(const dh_rt_ev_t *ev);
+/** Forget the failure detail (a new attempt starts clean). */
+void dh_rt_ev_clear_err(dh_rt_ev_t *ev);
 
 /* lane.c */
 dh_rt_t *dh_lane_runtime(dh_lane_t *lane);
