@@ -307,8 +307,12 @@ int th_wait_for(int (*cond)(void *), void *ud, int timeout_ms)
 
 void th_run_setenv(th_run_t *run, const char *name, const char *value)
 {
+    char tmp[sizeof(run->envbuf[0])];
+
     assert_true(run->nenv < 24);
-    snprintf(run->envbuf[run->nenv], sizeof(run->envbuf[0]), "%s=%s", name, value);
+    /* Through a local copy: value may point into *run (e.g. run->topic). */
+    snprintf(tmp, sizeof(tmp), "%s=%s", name, value);
+    memcpy(run->envbuf[run->nenv], tmp, sizeof(tmp));
     run->env[run->nenv] = run->envbuf[run->nenv];
     run->nenv++;
     run->env[run->nenv] = NULL;

@@ -46,7 +46,7 @@ static void rfc3339_now(char *buf, size_t size)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+    snprintf(buf, size, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *text)
