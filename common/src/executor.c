@@ -326,16 +326,72 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
 static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev);
 static void key_pop(dh_rt_keyq_t *kq, dh_rt_ev_t *ev);
 
-/* Snapshot events: only the newest queued event of a key matters; finish the others. */
-static void supersede(dh_rt_t *rt, dh_rt_keyq_t *kq)
+/* Snapshot events: only the newest queued event of a key needs handling. The older ones
+ * are folded into it: the lane decodes them (the handler sees every snapshot, and a bad
+ * one is dead-lettered), and they finish only when the survivor does, so a crash before
+ * the survivor is applied never commits them. Only when every queued event of the key is
+ * from one partition: a purge on revoke then drops survivor and folded together. */
+/* Put ev, and whatever ev had folded itself (an earlier survivor), on survivor's list. */
+static void fold_into(dh_rt_ev_t *survivor, dh_rt_ev_t *ev)
 {
-    while (kq->head && kq->head->knext) {
+    dh_rt_ev_t *sub = ev->folded;
+
+    ev->folded = NULL;
+    ev->fnext = survivor->folded;
+    survivor->folded = ev;
+    while (sub) {
+        dh_rt_ev_t *next = sub->fnext;
+
+        sub->fnext = survivor->folded;
+        survivor->folded = sub;
+        sub = next;
+    }
+}
+
+static void supersede(dh_rt_keyq_t *kq)
+{
+    dh_rt_ev_t *last = kq->tail;
+
+    for (dh_rt_ev_t *e = kq->head; e; e = e->knext) {
+        if (e->part != last->part) {
+            return;
+        }
+    }
+    while (kq->head != last) {
         dh_rt_ev_t *ev = kq->head;
 
         key_pop(kq, ev);
-        dh_wm_done(ev->part->wm, ev->seq);
-        dh_counter_add(rt->m.superseded, 1);
-        ev_free(rt, ev);
+        fold_into(last, ev);
+    }
+}
+
+/* The survivor finished (done=1) or was dropped (done=0): so do its folded events. */
+static void folded_end(dh_rt_t *rt, dh_rt_ev_t *ev, int done)
+{
+    dh_rt_ev_t *f = ev->folded;
+
+    ev->folded = NULL;
+    while (f) {
+        dh_rt_ev_t *next = f->fnext;
+
+        if (done) {
+            dh_wm_done(f->part->wm, f->seq);
+            dh_counter_add(rt->m.superseded, 1);
+        }
+        ev_free(rt, f);
+        f = next;
+    }
+}
+
+void dh_rt_unfold(dh_rt_t *rt, dh_rt_ev_t *survivor, dh_rt_ev_t *f)
+{
+    (void)rt;
+    for (dh_rt_ev_t **pp = &survivor->folded; *pp; pp = &(*pp)->fnext) {
+        if (*pp == f) {
+            *pp = f->fnext;
+            f->fnext = NULL;
+            return;
+        }
     }
 }
 
@@ -376,7 +432,7 @@ size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_m
 
         list_unlink(rt, kq);
         if (rt->handler->coalesce) {
-            supersede(rt, kq);
+            supersede(kq);
         }
         kq->running = 1;
         kq->head->part->running++;
@@ -433,6 +489,7 @@ void dh_rt_finish(dh_rt_t *rt, dh_rt_ev_t *ev)
     }
     ev->part->running--;
     dh_wm_done(ev->part->wm, ev->seq);
+    folded_end(rt, ev, 1);
     ev_free(rt, ev);
 }
 
@@ -459,6 +516,7 @@ void dh_rt_dlq_acked(dh_rt_t *rt, dh_rt_ev_t *ev)
 {
     ev->part->running--;
     dh_wm_done(ev->part->wm, ev->seq);
+    folded_end(rt, ev, 1);
     ev_free(rt, ev);
 }
 
@@ -480,6 +538,7 @@ size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p)
                 if (ev->part == p && !started) {
                     *pp = ev->knext;
                     ev->kq = NULL;
+                    folded_end(rt, ev, 0);
                     ev_free(rt, ev); /* never done: the new owner reads it again */
                     purged++;
                     continue;
@@ -513,5 +572,6 @@ size_t dh_rt_busy(const dh_rt_t *rt)
 void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev)
 {
     ev->part->running--;
+    folded_end(rt, ev, 0);
     ev_free(rt, ev);
 }

@@ -168,42 +168,79 @@ static void log_ctx(const dh_rt_ev_t *ev, dh_log_ctx_t *ctx)
     ctx->event_id = ev_effect_id(ev)[0] ? ev_effect_id(ev) : NULL;
 }
 
-/* Decode once per event; a decode failure is permanent. */
-static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
+/* Decode one event (once; not again on retries). A decode failure is permanent. */
+static dh_result_t decode_one(dh_lane_t *lane, dh_rt_ev_t *ev)
 {
     const dh_handler_t *h = lane->rt->handler;
+    dh_msg_t m;
+    dh_result_t r;
+
+    if (ev->decoded) {
+        return DH_RESULT_DONE;
+    }
+    if (h->decode && !ev->dev) {
+        ev->dev = calloc(1, sizeof(*ev->dev));
+        if (!ev->dev) {
+            return DH_RESULT_WAIT; /* out of memory: try again shortly */
+        }
+    }
+    msg_view(ev, &m);
+    lane->cur = ev;
+    r = h->decode ? h->decode(lane->rt->shared, &m, ev->dev, lane) : DH_RESULT_DONE;
+    lane->cur = NULL;
+    if (r == DH_RESULT_DONE) {
+        ev->decoded = 1;
+    } else if (r != DH_RESULT_FATAL) {
+        dh_rt_fail_t *f = dh_rt_ev_fail(ev);
+
+        if (f && !f->err_class[0]) {
+            snprintf(f->err_class, sizeof(f->err_class), "decode");
+        }
+        r = DH_RESULT_DEAD_LETTER;
+    }
+    return r;
+}
+
+static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dh_result_t r = decode_one(lane, it[i].ev);
+
+        it[i].out = r == DH_RESULT_DONE          ? OUT_DONE
+                    : r == DH_RESULT_FATAL       ? OUT_FATAL
+                    : r == DH_RESULT_DEAD_LETTER ? OUT_DEAD
+                                                 : OUT_DELAY;
+        it[i].delay_ms = 100;
+    }
+}
+
+/* Coalescing: decode the older snapshots each survivor replaced, so the handler sees all
+ * of them; one that does not decode is dead-lettered on its own instead of vanishing. */
+static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_t *rt = lane->rt;
 
     for (size_t i = 0; i < n; i++) {
-        dh_rt_ev_t *ev = it[i].ev;
-        dh_msg_t m;
+        dh_rt_ev_t *next;
 
-        it[i].out = OUT_DONE;
-        if (ev->decoded) {
-            continue;
-        }
-        if (h->decode && !ev->dev) {
-            ev->dev = calloc(1, sizeof(*ev->dev));
-            if (!ev->dev) {
-                it[i].out = OUT_DELAY; /* out of memory: try again shortly */
-                it[i].delay_ms = 100;
-                continue;
-            }
-        }
-        msg_view(ev, &m);
-        lane->cur = ev;
-        dh_result_t r = h->decode ? h->decode(lane->rt->shared, &m, ev->dev, lane) : DH_RESULT_DONE;
-        lane->cur = NULL;
-        if (r == DH_RESULT_DONE) {
-            ev->decoded = 1;
-        } else if (r == DH_RESULT_FATAL) {
-            it[i].out = OUT_FATAL;
-        } else {
-            dh_rt_fail_t *f = dh_rt_ev_fail(ev);
+        for (dh_rt_ev_t *f = it[i].ev->folded; f; f = next) {
+            dh_result_t r;
 
-            if (f && !f->err_class[0]) {
-                snprintf(f->err_class, sizeof(f->err_class), "decode");
+            next = f->fnext;
+            r = decode_one(lane, f);
+            if (r == DH_RESULT_DONE || r == DH_RESULT_WAIT) {
+                continue; /* a WAIT here only means its data is not kept: it stays folded */
             }
-            it[i].out = OUT_DEAD;
+            pthread_mutex_lock(&rt->mu);
+            dh_rt_unfold(rt, it[i].ev, f);
+            f->part->running++;
+            rt->fatal |= r == DH_RESULT_FATAL;
+            pthread_mutex_unlock(&rt->mu);
+            dh_counter_add(rt->m.dead, 1);
+            DH_LOG(DH_LOG_WARN, "lane", "dead-lettering a superseded event of %s [%d] at %lld: %s",
+                   rd_kafka_topic_name(f->rkm->rkt), (int)f->rkm->partition,
+                   (long long)f->rkm->offset, f->fail ? f->fail->err : "decode failed");
+            dh_rt_dlq_send(rt, f);
         }
     }
 }
@@ -515,6 +552,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         memset(&it[i], 0, sizeof(it[i]));
         it[i].ev = evs[i];
     }
+    decode_folded(lane, it, n);
     decode_batch(lane, it, n);
     if (claim_batch(lane, it, n) != DH_OK) {
         redis_unavailable(lane, it, n);

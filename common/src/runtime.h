@@ -32,6 +32,8 @@ typedef struct dh_rt_ev {
     uint64_t seq; /* watermark handle */
     struct dh_rt_keyq *kq;
     struct dh_rt_ev *knext; /* next event of the same key */
+    struct dh_rt_ev *folded; /* coalesce: older snapshots of the key this one replaced */
+    struct dh_rt_ev *fnext;  /* next in the survivor's folded list */
     int attempts;
     int decoded;
     int64_t first_seen_ms;
@@ -148,6 +150,8 @@ void dh_rt_delay(dh_rt_t *rt, dh_rt_ev_t *ev, int64_t delay_ms);
  *  watermark waits for the ack (dh_rt_dlq_acked). */
 void dh_rt_detach(dh_rt_t *rt, dh_rt_ev_t *ev);
 void dh_rt_dlq_acked(dh_rt_t *rt, dh_rt_ev_t *ev);
+/** Take folded event \p f off \p survivor's list (it is dead-lettered on its own). */
+void dh_rt_unfold(dh_rt_t *rt, dh_rt_ev_t *survivor, dh_rt_ev_t *f);
 /** Give up on a detached event at shutdown without finishing it: it is read again. */
 void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev);
 /** Drop queued, unstarted events of \p p (revoked); returns how many. */

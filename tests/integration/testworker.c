@@ -154,8 +154,15 @@ static void t_release(void *data)
     free(data);
 }
 
+/* dh-testworker-coalesce is built from this file with DH_TEST_COALESCE: events are
+ * treated as snapshots (only the newest queued one per key is handled). */
+#ifndef DH_TEST_COALESCE
+#define DH_TEST_COALESCE 0
+#endif
+
 static const dh_handler_t test_handler = {
     .name = "testworker",
+    .coalesce = DH_TEST_COALESCE,
     .topics = test_topics,
     .config = test_tables,
     .init = t_init,
