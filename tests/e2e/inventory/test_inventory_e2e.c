@@ -1,0 +1,496 @@
+/*
+ * dh-inventory end to end: dh-sandbox (Shopify + WMS), the shared Kafka and Redis, and
+ * the real binary. Checks final Shopify levels, the journal (calls, THROTTLED) and the
+ * dead-letter topic. Scenarios: bulk with duplicates and a stale replay (+ unknown SKU),
+ * kill -9 mid-run, the oversell race, the on-demand full sync.
+ */
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define NSKU 1000
+
+typedef struct env {
+    th_sandbox_t sb;
+    th_run_t run;
+    char domain[96];
+    char uuid_prefix[16];
+    char loc1[64], loc2[64];
+    int64_t expect[NSKU + 1]; /* expected on_hand per SKU, -1 unknown */
+    int64_t eid;
+} env_t;
+
+static void start_env(env_t *e, const char *prefix)
+{
+    char seed[2048], stores[2048], buf[64];
+
+    memset(e, 0, sizeof(*e));
+    th_unique(prefix, buf, sizeof(buf));
+    for (char *p = buf; *p; p++) {
+        *p = (*p == '.' || *p == '_') ? '-' : *p;
+    }
+    snprintf(e->domain, sizeof(e->domain), "%s.myshopify.com", buf);
+    snprintf(e->uuid_prefix, sizeof(e->uuid_prefix), "%08x", (unsigned)(th_now_ms() ^ getpid()));
+    snprintf(seed, sizeof(seed),
+             "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
+             "\"restore_rate\":100,\"api_version\":\"2026-04\",\"generate\":{\"products\":%d,"
+             "\"variants_per_product\":1,\"sku_prefix\":\"SKU-\",\"locations\":2,\"available\":0}}],"
+             "\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}",
+             e->domain, NSKU);
+    th_sandbox_start(&e->sb, seed);
+    /* generate: locations get ids 1000001.., then product, variant, item per SKU. */
+    snprintf(e->loc1, sizeof(e->loc1), "gid://shopify/Location/1000001");
+    snprintf(e->loc2, sizeof(e->loc2), "gid://shopify/Location/1000002");
+    snprintf(stores, sizeof(stores),
+             "{\"stores\":[{\"domain\":\"%s\",\"tenants\":[\"T1\"],\"admin_url\":\"%s/shops/%s\","
+             "\"api_version\":\"2026-04\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
+             "\"restore_rate\":100,\"webhook_secrets\":[\"s\"],"
+             "\"locations\":{\"F1\":\"%s\",\"F2\":\"%s\"}}]}",
+             e->domain, e->sb.base, e->domain, e->loc1, e->loc2);
+    th_run_init(&e->run, prefix, 6);
+    th_run_setenv(&e->run, "DH_STORES_FILE", th_write_temp("dh-inv-stores", stores));
+    th_run_setenv(&e->run, "DH_WMS_URL", e->sb.base);
+    th_run_setenv(&e->run, "DH_WMS_TOKEN", "wms-token");
+    for (int i = 0; i <= NSKU; i++) {
+        e->expect[i] = -1;
+    }
+}
+
+static void stop_env(env_t *e)
+{
+    th_sandbox_stop(&e->sb);
+}
+
+static int64_t item_of(int sku)
+{
+    return 1000002 + 3LL * sku;
+}
+
+/* Catalogue records (what the catalogue worker writes) for SKUs 1..upto. */
+static void seed_catalog(env_t *e, int upto)
+{
+    redisContext *c = th_redis();
+
+    for (int i = 1; i <= upto; i++) {
+        redisAppendCommand(c, "SET dh:catalog:%s:sku:SKU-%d {\"inventory_item_id\":%lld}",
+                           e->domain, i, (long long)item_of(i));
+    }
+    for (int i = 1; i <= upto; i++) {
+        redisReply *r = NULL;
+
+        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+typedef struct stock {
+    int good_online, allocated, safety;
+} stock_t;
+
+static int64_t target_of(stock_t s)
+{
+    int64_t t = (int64_t)s.good_online - s.safety;
+
+    return t < 0 ? 0 : t;
+}
+
+/* One event; kind 0 putaway, 1 crossing move, 2 same-class move. */
+static void produce(env_t *e, th_producer_t *p, const char *sku, const char *facility, int kind,
+                    long long seq, stock_t s, int64_t event_no)
+{
+    char val[1400], key[256], eid[64];
+
+    snprintf(eid, sizeof(eid), "%s-0000-4000-8000-%012llx", e->uuid_prefix,
+             (unsigned long long)event_no & 0xffffffffffffULL);
+    const char *body = kind == 0
+                           ? "\"event_type\":\"putaway\",\"putaway\":{\"putaway_id\":\"P\",\"zone\":"
+                             "\"GOOD\",\"zone_class\":\"online\",\"quantity\":1,\"qc_status\":"
+                             "\"GOOD\"}"
+                       : kind == 1
+                           ? "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
+                             "\"from_zone\":\"GOOD\",\"from_class\":\"online\",\"to_zone\":\"QC\","
+                             "\"to_class\":\"offline\"}"
+                           : "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
+                             "\"from_zone\":\"A\",\"from_class\":\"online\",\"to_zone\":\"B\","
+                             "\"to_class\":\"online\"}";
+    int n = snprintf(val, sizeof(val),
+                     "{\"schema_version\":1,\"event_id\":\"%s\",\"occurred_at\":"
+                     "\"2026-05-01T10:00:00Z\",\"store\":\"%s\",\"facility\":\"%s\",\"sku\":\"%s\","
+                     "\"sequence\":%lld,\"stock\":{\"good_online\":%d,\"allocated\":%d,"
+                     "\"safety_stock\":%d,\"damaged\":1,\"quarantined\":2,\"good_offline\":3},%s}",
+                     eid, e->domain, facility, sku, seq, s.good_online, s.allocated, s.safety, body);
+
+    snprintf(key, sizeof(key), "%s|%s|%s", e->domain, facility, sku);
+    th_produce(p, e->run.topic, -1, key, val, (size_t)n);
+}
+
+static json_t *levels(env_t *e, const char *sku)
+{
+    char url[512];
+    long st = 0;
+    json_t *j;
+
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/levels?sku=%s", e->sb.base, e->domain, sku);
+    j = th_http_json("GET", url, NULL, &st);
+    return st == 200 ? j : (json_decref(j), NULL);
+}
+
+/* A quantity at "Location 1" (F1). -1 if unknown. */
+static int64_t level_q(env_t *e, const char *sku, const char *name)
+{
+    json_t *j = levels(e, sku), *loc = NULL;
+    const char *k;
+    json_t *v;
+    int64_t q = -1;
+
+    json_object_foreach(j, k, v)
+    {
+        if (json_is_object(v) && json_object_get(v, "Location 1")) {
+            loc = json_object_get(v, "Location 1");
+        }
+    }
+    if (loc && json_is_integer(json_object_get(loc, name))) {
+        q = json_integer_value(json_object_get(loc, name));
+    }
+    json_decref(j);
+    return q;
+}
+
+static int all_match(void *ud)
+{
+    env_t *e = ud;
+    char sku[32];
+
+    for (int i = 1; i <= NSKU; i++) {
+        if (e->expect[i] < 0) {
+            continue;
+        }
+        snprintf(sku, sizeof(sku), "SKU-%d", i);
+        if (level_q(e, sku, "on_hand") != e->expect[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Journal lines for op at the store: count, throttled ones. */
+static long journal(env_t *e, const char *op, long *throttled)
+{
+    char url[512], *text = NULL, *line, *save = NULL;
+    long n = 0;
+
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=%s&shop=%s", e->sb.base, op,
+             e->domain);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    *throttled = 0;
+    if (!text) {
+        return 0;
+    }
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+
+        if (j) {
+            n++;
+            *throttled += json_is_true(json_object_get(j, "throttled"));
+        }
+        json_decref(j);
+    }
+    free(text);
+    return n;
+}
+
+/* Produce a workload: rounds x NSKU events with random stock; dup_every duplicates. */
+static long produce_workload(env_t *e, int rounds, int nsku, int dup_every, unsigned seed,
+                             stock_t *last)
+{
+    th_producer_t *p = th_producer_new();
+    long produced = 0;
+
+    srand(seed);
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 1; i <= nsku; i++) {
+            char sku[32];
+            int kind = rand() % 10 < 7 ? 0 : (rand() % 3 ? 1 : 2);
+            stock_t s = {rand() % 100, rand() % 6, rand() % 4};
+
+            if (kind == 2 && r > 0) {
+                s = last[i]; /* a move inside the online zones changes no bucket */
+            } else if (kind == 2) {
+                kind = 0;
+            }
+            last[i] = s;
+            snprintf(sku, sizeof(sku), "SKU-%d", i);
+            e->eid++;
+            produce(e, p, sku, "F1", kind, (long long)(r + 1) * 10, s, e->eid);
+            produced++;
+            if (dup_every && e->eid % dup_every == 0) {
+                produce(e, p, sku, "F1", kind, (long long)(r + 1) * 10, s, e->eid);
+                produced++;
+            }
+            e->expect[i] = target_of(s);
+        }
+    }
+    th_producer_destroy(p);
+    return produced;
+}
+
+/* (1) 10,000 events + duplicates + a shuffled stale replay, (5) unknown SKU. */
+static void test_bulk(void **state)
+{
+    env_t *e = calloc(1, sizeof(*e));
+    stock_t *last = calloc(NSKU + 1, sizeof(*last));
+    long throttled = 0, calls, events;
+
+    (void)state;
+    start_env(e, "invbulk");
+    seed_catalog(e, NSKU - 10); /* the last 10 SKUs are resolved through Shopify */
+    pid_t w = th_spawn("dh-inventory", e->run.env, e->run.log);
+
+    events = produce_workload(e, 10, NSKU, 10, 42, last);
+    /* A shuffled replay of rounds 3-4 with new event ids and wrong stock: all stale. */
+    th_producer_t *p = th_producer_new();
+    int order[2 * NSKU];
+
+    for (int i = 0; i < 2 * NSKU; i++) {
+        order[i] = i;
+    }
+    for (int i = 2 * NSKU - 1; i > 0; i--) {
+        int j = rand() % (i + 1), t = order[i];
+
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < 2 * NSKU; i++) {
+        char sku[32];
+        stock_t bogus = {5000 + i, 0, 0};
+
+        snprintf(sku, sizeof(sku), "SKU-%d", order[i] % NSKU + 1);
+        e->eid++;
+        produce(e, p, sku, "F1", 0, 30 + 10 * (order[i] / NSKU), bogus, e->eid);
+        events++;
+    }
+    /* (5) an unknown SKU */
+    e->eid++;
+    produce(e, p, "NO-SUCH-SKU-77", "F1", 0, 1, (stock_t){3, 0, 0}, e->eid);
+    th_producer_destroy(p);
+    fprintf(stderr, "produced %ld events\n", events + 1);
+
+    int ok = th_wait_for(all_match, e, 180000);
+    int64_t t_done = th_now_ms();
+
+    th_sleep_ms(1500); /* let the tail settle: nothing may change afterwards */
+    assert_true(ok);
+    assert_true(all_match(e));
+    calls = journal(e, "inventorySetQuantities", &throttled);
+    fprintf(stderr, "bulk: %ld events, %ld inventorySetQuantities calls, %ld throttled (%lld)\n",
+            events, calls, throttled, (long long)t_done);
+    assert_int_equal(throttled, 0);
+    assert_true(calls > 0);
+    assert_true(calls < events / 20);
+
+    /* (5) the unknown SKU is dead-lettered with its reason. */
+    char dlq[200];
+    size_t n = 0;
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", e->run.topic);
+    rd_kafka_message_t **msgs = th_consume(dlq, 1, 30000, &n);
+
+    assert_int_equal(n, 1);
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t vlen = 0;
+
+    assert_int_equal(rd_kafka_message_headers(msgs[0], &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_header_get_last(h, "dh-error-class", &v, &vlen),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_memory_equal(v, "unknown-sku", 11);
+    assert_int_equal(rd_kafka_header_get_last(h, "dh-error", &v, &vlen),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    char why[600];
+
+    snprintf(why, sizeof(why), "%.*s", (int)vlen, (const char *)v);
+    fprintf(stderr, "dead letter: %s\n", why);
+    assert_non_null(strstr(why, "NO-SUCH-SKU-77"));
+    assert_non_null(strstr(why, e->domain));
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_destroy(msgs[i]);
+    }
+    free(msgs);
+    kill(w, SIGTERM);
+    assert_int_equal(th_wait_exit(w, 30000), 0);
+    stop_env(e);
+    free(last);
+    free(e);
+}
+
+static int some_calls(void *ud)
+{
+    long t;
+
+    return journal(ud, "inventorySetQuantities", &t) >= 3;
+}
+
+/* (2) kill -9 mid-run, restart: the same final state. */
+static void test_kill9(void **state)
+{
+    env_t *e = calloc(1, sizeof(*e));
+    stock_t *last = calloc(NSKU + 1, sizeof(*last));
+    long throttled = 0;
+
+    (void)state;
+    start_env(e, "invkill");
+    seed_catalog(e, NSKU);
+    th_run_setenv(&e->run, "DH_BATCH_LINGER_MS", "50");
+    pid_t w = th_spawn("dh-inventory", e->run.env, e->run.log);
+
+    produce_workload(e, 8, NSKU, 0, 7, last);
+    assert_true(th_wait_for(some_calls, e, 60000));
+    kill(w, SIGKILL);
+    th_wait_exit(w, 5000);
+    fprintf(stderr, "killed after %ld calls\n", journal(e, "inventorySetQuantities", &throttled));
+    w = th_spawn("dh-inventory", e->run.env, e->run.log);
+    assert_true(th_wait_for(all_match, e, 180000));
+    th_sleep_ms(1500);
+    assert_true(all_match(e));
+    journal(e, "inventorySetQuantities", &throttled);
+    assert_int_equal(throttled, 0);
+    kill(w, SIGTERM);
+    assert_int_equal(th_wait_exit(w, 30000), 0);
+    stop_env(e);
+    free(last);
+    free(e);
+}
+
+typedef struct qwait {
+    env_t *e;
+    const char *sku, *name;
+    int64_t want;
+} qwait_t;
+
+static int q_is(void *ud)
+{
+    qwait_t *q = ud;
+
+    return level_q(q->e, q->sku, q->name) == q->want;
+}
+
+/* (3) the oversell race and (4) the on-demand full sync. */
+static void test_oversell_and_sync(void **state)
+{
+    env_t *e = calloc(1, sizeof(*e));
+    char url[512], body[8192];
+    long st;
+
+    (void)state;
+    start_env(e, "invrace");
+    seed_catalog(e, NSKU);
+    pid_t w = th_spawn("dh-inventory", e->run.env, e->run.log);
+    th_producer_t *p = th_producer_new();
+
+    /* WMS: 10 good online, 1 safety, nothing allocated -> on_hand 9, available 9. */
+    produce(e, p, "SKU-5", "F1", 0, 1, (stock_t){10, 0, 1}, ++e->eid);
+    th_producer_destroy(p);
+    qwait_t q = {e, "SKU-5", "available", 9};
+    assert_true(th_wait_for(q_is, &q, 30000));
+
+    /* A customer buys 3 in Shopify; the WMS does not know the order yet. */
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders", e->sb.base, e->domain);
+    json_decref(th_http_json("POST", url,
+                             "{\"line_items\":[{\"sku\":\"SKU-5\",\"quantity\":3}],"
+                             "\"deliver\":false}",
+                             &st));
+    assert_int_equal(st, 201);
+    assert_int_equal(level_q(e, "SKU-5", "available"), 6);
+    assert_int_equal(level_q(e, "SKU-5", "committed"), 3);
+
+    /* A putaway of 2 computed before the WMS has the order: allocated still 0. */
+    p = th_producer_new();
+    produce(e, p, "SKU-5", "F1", 0, 2, (stock_t){12, 0, 1}, ++e->eid);
+    th_producer_destroy(p);
+    q = (qwait_t){e, "SKU-5", "on_hand", 11};
+    assert_true(th_wait_for(q_is, &q, 30000));
+    /* truly sellable: 12 - 1 safety - 0 allocated - 3 ordered = 8 */
+    assert_int_equal(level_q(e, "SKU-5", "available"), 8);
+    assert_true(level_q(e, "SKU-5", "available") <= 12 - 1 - 0 - 3);
+
+    /* The WMS ingests the order (allocated 3): available stays the shareable 8. */
+    p = th_producer_new();
+    produce(e, p, "SKU-5", "F1", 1, 3, (stock_t){12, 3, 1}, ++e->eid);
+    th_producer_destroy(p);
+    th_sleep_ms(1500);
+    assert_int_equal(level_q(e, "SKU-5", "on_hand"), 11);
+    assert_int_equal(level_q(e, "SKU-5", "available"), 8);
+
+    /* (4) Full sync: drift behind dockhand's back + 300 WMS rows (two pages of 250). */
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/levels", e->sb.base, e->domain);
+    snprintf(body, sizeof(body),
+             "{\"sku\":\"SKU-7\",\"location_id\":\"%s\",\"available\":999}", e->loc1);
+    th_http("PUT", url, NULL, body, NULL);
+    assert_int_equal(level_q(e, "SKU-7", "on_hand"), 999);
+    json_t *rows = json_array();
+
+    for (int i = 1; i <= 300; i++) {
+        int seq = i == 5 ? 2 : 100; /* SKU-5: older than the applied 3: must not apply */
+
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:i}}", "store",
+                            e->domain, "sku", "", "facility", "F1", "sequence", seq, "stock",
+                            "good_online", 20 + i, "allocated", 1, "safety_stock", 2, "damaged",
+                            0, "quarantined", 0, "good_offline", 0));
+        char sku[32];
+
+        snprintf(sku, sizeof(sku), "SKU-%d", i);
+        json_object_set_new(json_array_get(rows, (size_t)i - 1), "sku", json_string(sku));
+        if (i != 5) {
+            e->expect[i] = 20 + i - 2;
+        }
+    }
+    char *rtext = json_dumps(rows, 0);
+
+    snprintf(url, sizeof(url), "%s/_control/wms/inventory", e->sb.base);
+    assert_int_equal(th_http("PUT", url, NULL, rtext, NULL) / 100, 2);
+    free(rtext);
+    json_decref(rows);
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "SET dh:inv:sync:request:%s 1", e->domain);
+
+    freeReplyObject(r);
+    redisFree(c);
+    assert_true(th_wait_for(all_match, e, 60000));
+    assert_int_equal(level_q(e, "SKU-7", "on_hand"), 25);
+    assert_int_equal(level_q(e, "SKU-5", "on_hand"), 11); /* not regressed by seq 2 */
+    long throttled = 0;
+
+    journal(e, "inventorySetQuantities", &throttled);
+    assert_int_equal(throttled, 0);
+    kill(w, SIGTERM);
+    assert_int_equal(th_wait_exit(w, 30000), 0);
+    stop_env(e);
+    free(e);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oversell_and_sync),
+        cmocka_unit_test(test_bulk),
+        cmocka_unit_test(test_kill9),
+    };
+
+    if (argc > 1) {
+        cmocka_set_test_filter(argv[1]); /* e.g. test_bulk */
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

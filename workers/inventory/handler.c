@@ -1,0 +1,432 @@
+/*
+ * The inventory worker's handler: decode (validate, resolve store and location) and
+ * handle_batch (stale filter, zone-move rule, SKU resolution, one inventorySetQuantities
+ * call per store, applied-sequence records). docs/inventory.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dockhand/log.h"
+#include "inventory.h"
+#include "shareable.h"
+
+static const dh_config_var_t inv_vars[] = {
+    {"DH_INVENTORY_SYNC_TZ", DH_CFG_STRING, "UTC", 0, 0, NULL,
+     "Time zone of the 00:00/12:00 full syncs for stores without \"timezone\" (IANA name)."},
+    {"DH_INVENTORY_SYNC_PAGE_SIZE", DH_CFG_INT, "250", 250, 500, NULL,
+     "Rows per WMS sellable-inventory page; one page per store per tick."},
+    {"DH_INVENTORY_SYNC_LEASE_MS", DH_CFG_INT, "30000", 1000, 600000, NULL,
+     "Lease of a running sync, refreshed per page; after a crash another replica resumes."},
+    {"DH_INVENTORY_SYNC_GRACE_S", DH_CFG_INT, "21600", 60, 43200, NULL,
+     "A scheduled sync slot still starts up to this long after its time (e.g. after a restart)."},
+    {"DH_INVENTORY_REASON", DH_CFG_STRING, "correction", 0, 0, NULL,
+     "inventorySetQuantities reason."},
+    {"DH_INVENTORY_REFERENCE_URI_PREFIX", DH_CFG_STRING, "gid://dockhand/InventoryBatch/", 0, 0,
+     NULL, "referenceDocumentUri prefix; the call's idempotency key is appended."},
+    {"DH_INVENTORY_ITEM_CACHE_TTL_S", DH_CFG_INT, "86400", 60, 2592000, NULL,
+     "TTL of the SKU -> inventory item cache in Redis."},
+    DH_CONFIG_END,
+};
+
+static const dh_config_var_t *const inv_tables[] = {inv_vars, dh_stores_config_vars,
+                                                    dh_wms_config_vars, NULL};
+static const char *const inv_topics[] = {"wms.putaway", "wms.zone_move", NULL};
+
+inv_lane_t *inv_lane(inv_shared_t *sh, dh_lane_t *lane)
+{
+    int i = dh_lane_index(lane);
+    inv_lane_t *il;
+    char errstr[256] = "";
+
+    if (i < 0 || i >= INV_MAX_LANES) {
+        return NULL;
+    }
+    il = &sh->lanes[i]; /* only lane i touches slot i */
+    if (!il->shopify) {
+        il->shopify = dh_shopify_new(dh_lane_http(lane), dh_lane_redis(lane), dh_lane_metrics(lane));
+    }
+    if (!il->wms) {
+        il->wms = dh_wms_new(sh->cfg, dh_lane_http(lane), dh_lane_redis(lane),
+                             dh_lane_metrics(lane), errstr, sizeof(errstr));
+        if (!il->wms) {
+            DH_LOG(DH_LOG_ERROR, "inventory", "WMS client: %s", errstr);
+        }
+    }
+    return il->shopify ? il : NULL;
+}
+
+const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane)
+{
+    static const double bounds[] = {1, 5, 10, 25, 50, 100, 150, 200, 250};
+    dh_metrics_t *m = dh_lane_metrics(lane);
+    inv_metrics_t *x = &sh->m;
+
+    pthread_mutex_lock(&sh->mu);
+    if (!sh->metrics_ready) {
+        x->calls_ok = dh_metrics_counter(m, "dh_inventory_calls_total",
+                                         "inventorySetQuantities calls.", "outcome=\"ok\"");
+        x->calls_failed = dh_metrics_counter(m, "dh_inventory_calls_total",
+                                             "inventorySetQuantities calls.", "outcome=\"failed\"");
+        x->quantities = dh_metrics_counter(m, "dh_inventory_quantities_total",
+                                           "Quantities set in Shopify.", NULL);
+        x->moves_without_call = dh_metrics_counter(
+            m, "dh_inventory_moves_without_call_total",
+            "Zone moves within one zone class acknowledged without a Shopify call.", NULL);
+        x->stale = dh_metrics_counter(m, "dh_inventory_stale_total",
+                                      "Events whose sequence was already applied.", NULL);
+        x->activations = dh_metrics_counter(m, "dh_inventory_activations_total",
+                                            "inventoryActivate calls (item not stocked).", NULL);
+        x->sync_pages = dh_metrics_counter(m, "dh_inventory_sync_pages_total",
+                                           "Full-sync WMS pages processed.", NULL);
+        x->sync_items = dh_metrics_counter(m, "dh_inventory_sync_items_total",
+                                           "Full-sync rows pushed.", NULL);
+        x->lookup_catalog = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                               "SKU resolutions by source.", "source=\"catalog\"");
+        x->lookup_cache = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                             "SKU resolutions by source.", "source=\"cache\"");
+        x->lookup_shopify = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                               "SKU resolutions by source.", "source=\"shopify\"");
+        x->batch_size = dh_metrics_histogram(m, "dh_inventory_batch_size",
+                                             "Quantities per inventorySetQuantities call.", NULL,
+                                             bounds, sizeof(bounds) / sizeof(bounds[0]));
+        x->sync_running = dh_metrics_gauge(m, "dh_inventory_sync_running",
+                                           "Full syncs this replica is running.", NULL);
+        sh->metrics_ready = 1;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return x;
+}
+
+static dh_err_t inv_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+{
+    inv_shared_t *sh = calloc(1, sizeof(*sh));
+    const char *linger = dh_config_get(cfg, "DH_BATCH_LINGER_MS");
+    char host[64] = "host";
+    dh_err_t err;
+
+    if (!sh) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    if (linger && *linger && atoll(linger) > 1000) {
+        snprintf(errstr, errstr_size, "DH_BATCH_LINGER_MS: at most 1000 for dh-inventory "
+                                      "(stock would reach Shopify too late)");
+        free(sh);
+        return DH_ERR_CONFIG;
+    }
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->cfg = cfg;
+    snprintf(sh->reason, sizeof(sh->reason), "%s", dh_config_get(cfg, "DH_INVENTORY_REASON"));
+    snprintf(sh->uri_prefix, sizeof(sh->uri_prefix), "%s",
+             dh_config_get(cfg, "DH_INVENTORY_REFERENCE_URI_PREFIX"));
+    sh->item_ttl_s = dh_config_int(cfg, "DH_INVENTORY_ITEM_CACHE_TTL_S");
+    sh->page_size = dh_config_int(cfg, "DH_INVENTORY_SYNC_PAGE_SIZE");
+    sh->lease_ms = dh_config_int(cfg, "DH_INVENTORY_SYNC_LEASE_MS");
+    sh->grace_s = dh_config_int(cfg, "DH_INVENTORY_SYNC_GRACE_S");
+    gethostname(host, sizeof(host) - 1);
+    snprintf(sh->owner, sizeof(sh->owner), "%s:%ld:%lld", host, (long)getpid(),
+             (long long)time(NULL));
+    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &sh->stores, errstr, errstr_size);
+    if (err == DH_OK) {
+        err = inv_sync_init(sh, errstr, errstr_size);
+    }
+    if (err == DH_OK && !(sh->newest = inv_newest_new())) {
+        err = DH_ERR_NOMEM;
+    }
+    if (err != DH_OK) {
+        dh_stores_destroy(sh->stores);
+        pthread_mutex_destroy(&sh->mu);
+        free(sh);
+        return err;
+    }
+    *out = sh;
+    return DH_OK;
+}
+
+static void inv_fini(void *shared)
+{
+    inv_shared_t *sh = shared;
+
+    if (!sh) {
+        return;
+    }
+    for (int i = 0; i < INV_MAX_LANES; i++) {
+        dh_shopify_destroy(sh->lanes[i].shopify);
+        dh_wms_destroy(sh->lanes[i].wms);
+    }
+    inv_sync_fini(sh);
+    inv_newest_destroy(sh->newest);
+    dh_stores_destroy(sh->stores);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
+static dh_result_t inv_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    inv_shared_t *sh = shared;
+    inv_item_t *it = calloc(1, sizeof(*it));
+    char err[400];
+    inv_parse_t pr;
+
+    if (!it) {
+        dh_lane_fail(lane, "internal", "out of memory");
+        return DH_RESULT_RETRY;
+    }
+    pr = inv_event_parse(msg->payload, msg->len, inv_kind_of_topic(msg->topic), &it->ev, err,
+                         sizeof(err));
+    if (pr != INV_PARSE_OK) {
+        dh_lane_fail(lane, pr == INV_PARSE_DECODE ? "decode" : "schema", "schema: %s", err);
+        goto dead;
+    }
+    if (!inv_key_matches(&it->ev, msg->key, msg->key_len)) {
+        dh_lane_fail(lane, "schema", "message key '%.*s' is not '%s|%s|%s'",
+                     (int)(msg->key_len > 200 ? 200 : msg->key_len), msg->key ? msg->key : "",
+                     it->ev.scope, it->ev.facility, it->ev.sku);
+        goto dead;
+    }
+    it->store = dh_stores_find(sh->stores, it->ev.scope);
+    if (!it->store) {
+        dh_lane_fail(lane, "unknown-tenant", "no store configured for '%s'", it->ev.scope);
+        goto dead;
+    }
+    if (it->ev.tenant[0] && dh_stores_find(sh->stores, it->ev.tenant) != it->store) {
+        dh_lane_fail(lane, "unknown-tenant", "tenant '%s' does not map to store '%s'",
+                     it->ev.tenant, it->store->domain);
+        goto dead;
+    }
+    it->location = dh_stores_location(sh->stores, it->store, it->ev.facility);
+    if (!it->location) {
+        dh_lane_fail(lane, "unknown-facility", "facility '%s' has no Shopify location in store '%s'",
+                     it->ev.facility, it->store->domain);
+        goto dead;
+    }
+    for (size_t i = 0; i < dh_stores_count(sh->stores); i++) {
+        if (dh_stores_at(sh->stores, i) == it->store) {
+            it->store_index = i;
+        }
+    }
+    snprintf(ev->effect_id, sizeof(ev->effect_id), "inv:%s", it->ev.event_id);
+    inv_newest_offer(sh->newest, &it->ev);
+    ev->data = it;
+    return DH_RESULT_DONE;
+dead:
+    free(it);
+    return DH_RESULT_DEAD_LETTER;
+}
+
+static void inv_release(void *data)
+{
+    free(data);
+}
+
+static void field_of(const inv_item_t *it, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.100s|%.200s", it->ev.facility, it->ev.sku);
+}
+
+static dh_result_t result_of(inv_qout_t o)
+{
+    switch (o) {
+    case INV_Q_APPLIED:
+        return DH_RESULT_DONE;
+    case INV_Q_DEAD:
+        return DH_RESULT_DEAD_LETTER;
+    case INV_Q_WAIT:
+        return DH_RESULT_WAIT;
+    default:
+        return DH_RESULT_RETRY;
+    }
+}
+
+/* Per-batch scratch for one store group. */
+typedef struct grp {
+    size_t idx[INV_BATCH_MAX];  /* batch item indices */
+    char fields[INV_BATCH_MAX][400];
+    const char *fp[INV_BATCH_MAX];
+    int64_t seq[INV_BATCH_MAX], last[INV_BATCH_MAX], target[INV_BATCH_MAX];
+    inv_sku_t sku[INV_BATCH_MAX];
+    inv_qty_t q[INV_BATCH_MAX];
+    inv_qres_t res[INV_BATCH_MAX];
+    size_t qsrc[INV_BATCH_MAX];
+} grp_t;
+
+static void fail_all(dh_batch_item_t *items, const grp_t *g, size_t n, dh_result_t r,
+                     const char *cls, const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        dh_batch_fail(&items[g->idx[i]], r, cls, "%s", why);
+    }
+}
+
+/* Record the applied sequences (pushed and no-call moves) of a group. */
+static void record(dh_lane_t *lane, const dh_store_t *store, dh_batch_item_t *items, grp_t *g,
+                   size_t n, const int *rec)
+{
+    const char *f[INV_BATCH_MAX];
+    int64_t s[INV_BATCH_MAX], q[INV_BATCH_MAX];
+    size_t map[INV_BATCH_MAX], k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (rec[i]) {
+            const inv_item_t *it = items[g->idx[i]].data;
+
+            f[k] = g->fp[i];
+            s[k] = it->ev.sequence;
+            q[k] = g->target[i];
+            map[k++] = i;
+        }
+    }
+    if (k > 0 && inv_seq_write(dh_lane_redis(lane), store->domain, f, s, q, k, NULL) != DH_OK) {
+        /* The stock is in Shopify; without the record a replay could regress it, so
+         * retry (re-pushing an absolute value is harmless). */
+        for (size_t j = 0; j < k; j++) {
+            dh_batch_fail(&items[g->idx[map[j]]], DH_RESULT_RETRY, "redis",
+                          "recording the applied sequence failed: %s",
+                          dh_redis_errstr(dh_lane_redis(lane)));
+        }
+    }
+}
+
+static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n,
+                         dh_lane_t *lane)
+{
+    const inv_metrics_t *m = inv_metrics(sh, lane);
+    const dh_store_t *store = ((inv_item_t *)items[g->idx[0]].data)->store;
+    int rec[INV_BATCH_MAX] = {0};
+    size_t need[INV_BATCH_MAX], nn = 0, nq = 0;
+    int64_t wait_ms = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        /* A replayed older event may have superseded a newer one in the queue. */
+        inv_newest_take(sh->newest, &((inv_item_t *)items[g->idx[i]].data)->ev);
+        field_of(items[g->idx[i]].data, g->fields[i], sizeof(g->fields[i]));
+        g->fp[i] = g->fields[i];
+    }
+    if (inv_seq_read(dh_lane_redis(lane), store->domain, g->fp, n, g->seq, g->last) != DH_OK) {
+        fail_all(items, g, n, DH_RESULT_RETRY, "redis", "reading applied sequences failed");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const inv_item_t *it = items[g->idx[i]].data;
+
+        g->target[i] = inv_target_on_hand(&it->ev.stock);
+        if (it->ev.sequence <= g->seq[i]) {
+            dh_counter_add(m->stale, 1); /* DONE: nothing changes */
+        } else if (!it->ev.crosses && g->last[i] == g->target[i]) {
+            dh_counter_add(m->moves_without_call, 1);
+            rec[i] = 1;
+        } else {
+            need[nn] = i;
+            g->sku[nn].sku = it->ev.sku;
+            nn++;
+        }
+    }
+    inv_resolve_skus(sh, lane, store, g->sku, nn, &wait_ms);
+    for (size_t j = 0; j < nn; j++) {
+        size_t i = need[j];
+        dh_batch_item_t *bi = &items[g->idx[i]];
+        const inv_item_t *it = bi->data;
+
+        switch (g->sku[j].status) {
+        case INV_SKU_OK:
+            g->q[nq] = (inv_qty_t){g->sku[j].item, it->location, g->target[i], it->ev.sequence,
+                                   i, 0};
+            g->qsrc[nq++] = i;
+            break;
+        case INV_SKU_UNKNOWN:
+            dh_batch_fail(bi, DH_RESULT_DEAD_LETTER, "unknown-sku", "%s", g->sku[j].detail);
+            break;
+        case INV_SKU_AMBIGUOUS:
+            dh_batch_fail(bi, DH_RESULT_DEAD_LETTER, "ambiguous-sku", "%s", g->sku[j].detail);
+            break;
+        case INV_SKU_WAIT:
+            dh_batch_fail(bi, DH_RESULT_WAIT, "rate-limit", "%s", g->sku[j].detail);
+            bi->retry_after_ms = wait_ms;
+            break;
+        default:
+            dh_batch_fail(bi, DH_RESULT_RETRY, "http", "%s", g->sku[j].detail);
+            break;
+        }
+    }
+    if (nq > 0) {
+        inv_push(sh, lane, store, "ev", g->q, nq, g->res);
+    }
+    for (size_t j = 0; j < nq; j++) {
+        size_t i = g->qsrc[j];
+        dh_batch_item_t *bi = &items[g->idx[i]];
+        const inv_qres_t *r = &g->res[j];
+
+        if (r->out == INV_Q_APPLIED) {
+            rec[i] = !g->q[j].dropped;
+            continue;
+        }
+        dh_batch_fail(bi, result_of(r->out), r->cls, "%s", r->msg);
+        bi->retry_after_ms = r->wait_ms;
+    }
+    record(lane, store, items, g, n, rec);
+    for (size_t i = 0; i < n; i++) {
+        const dh_batch_item_t *bi = &items[g->idx[i]];
+
+        if (bi->result == DH_RESULT_DONE || bi->result == DH_RESULT_DEAD_LETTER) {
+            inv_newest_done(sh->newest, &((const inv_item_t *)bi->data)->ev);
+        }
+    }
+}
+
+static void inv_handle_batch(void *shared, dh_batch_item_t *items, size_t n, dh_lane_t *lane)
+{
+    inv_shared_t *sh = shared;
+    grp_t *g = malloc(sizeof(*g));
+    char *taken = calloc(n ? n : 1, 1);
+
+    if (!g || !taken) {
+        for (size_t i = 0; i < n; i++) {
+            dh_batch_fail(&items[i], DH_RESULT_RETRY, "internal", "out of memory");
+        }
+        goto out;
+    }
+    /* Group by store (a batch rarely spans many), at most 250 per call. */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+
+        if (taken[i]) {
+            continue;
+        }
+        const dh_store_t *st = ((inv_item_t *)items[i].data)->store;
+
+        for (size_t j = i; j < n; j++) {
+            if (!taken[j] && ((inv_item_t *)items[j].data)->store == st) {
+                taken[j] = 1;
+                g->idx[k++] = j;
+                if (k == INV_BATCH_MAX) {
+                    handle_group(sh, items, g, k, lane);
+                    k = 0;
+                }
+            }
+        }
+        if (k > 0) {
+            handle_group(sh, items, g, k, lane);
+        }
+    }
+out:
+    free(taken);
+    free(g);
+}
+
+const dh_handler_t inv_handler = {
+    .name = "inventory",
+    .topics = inv_topics,
+    .config = inv_tables,
+    .batch_max = INV_BATCH_MAX,
+    .linger_ms = 200,
+    .coalesce = 1,
+    .init = inv_init,
+    .fini = inv_fini,
+    .decode = inv_decode,
+    .handle_batch = inv_handle_batch,
+    .release = inv_release,
+    .tick = inv_tick,
+};

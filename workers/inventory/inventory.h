@@ -1,0 +1,140 @@
+/*
+ * dh-inventory internals shared by its modules: the process-wide state, per-lane
+ * clients, metrics, and the three I/O steps (SKU resolution, the inventorySetQuantities
+ * call, the full sync). The pure parts live in shareable.h, event.h and batch.h.
+ */
+#ifndef DH_INV_INVENTORY_H
+#define DH_INV_INVENTORY_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "dockhand/metrics.h"
+#include "dockhand/shopify.h"
+#include "dockhand/stores.h"
+#include "dockhand/wms.h"
+#include "dockhand/worker.h"
+#include "event.h"
+
+extern const dh_handler_t inv_handler;
+
+#define INV_MAX_LANES 256
+#define INV_BATCH_MAX 250
+
+typedef struct inv_metrics {
+    dh_counter_t *calls_ok, *calls_failed, *quantities, *moves_without_call, *stale;
+    dh_counter_t *activations, *sync_pages, *sync_items, *lookup_catalog, *lookup_cache;
+    dh_counter_t *lookup_shopify;
+    dh_histogram_t *batch_size;
+    dh_gauge_t *sync_running;
+} inv_metrics_t;
+
+typedef struct inv_lane {
+    dh_shopify_t *shopify;
+    dh_wms_t *wms;
+} inv_lane_t;
+
+/** Newest decoded event per message key (see newest.c). */
+typedef struct inv_newest_s inv_newest_t;
+
+typedef struct inv_shared {
+    const dh_config_t *cfg;
+    dh_stores_t *stores;
+    char reason[64];
+    char uri_prefix[128];
+    long long item_ttl_s, page_size, lease_ms, grace_s;
+    char owner[128];
+    int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
+    size_t *nslots;
+    inv_lane_t lanes[INV_MAX_LANES];
+    pthread_mutex_t mu;
+    int metrics_ready;
+    inv_metrics_t m;
+    inv_newest_t *newest;
+} inv_shared_t;
+
+/** What decode() leaves in ev->data. */
+typedef struct inv_item {
+    inv_event_t ev;
+    const dh_store_t *store;
+    size_t store_index;
+    const char *location;
+} inv_item_t;
+
+/** Per-lane clients (created on first use by that lane). NULL on failure. */
+inv_lane_t *inv_lane(inv_shared_t *sh, dh_lane_t *lane);
+const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane);
+
+/* ---- newest decoded snapshot per key (newest.c) ---- */
+inv_newest_t *inv_newest_new(void);
+void inv_newest_destroy(inv_newest_t *t);
+/** decode(): remember \p ev if its sequence is the highest seen for its key. */
+void inv_newest_offer(inv_newest_t *t, const inv_event_t *ev);
+/** handle: replace \p ev by the highest-sequence snapshot seen for its key, if newer.
+ *  @returns 1 if replaced. */
+int inv_newest_take(inv_newest_t *t, inv_event_t *ev);
+/** After \p ev was applied (or found stale): forget the key unless a newer one came. */
+void inv_newest_done(inv_newest_t *t, const inv_event_t *ev);
+
+/* ---- SKU -> inventory item (catalog.c) ---- */
+typedef enum inv_sku_status {
+    INV_SKU_OK = 0,
+    INV_SKU_UNKNOWN,
+    INV_SKU_AMBIGUOUS,
+    INV_SKU_WAIT,  /**< rate limited: wait_ms */
+    INV_SKU_RETRY, /**< transient failure */
+} inv_sku_status_t;
+
+typedef struct inv_sku {
+    const char *sku;           /**< in (borrowed) */
+    inv_sku_status_t status;   /**< out */
+    char item[96];             /**< out: gid://shopify/InventoryItem/N */
+    char detail[160];          /**< out: why, when not OK */
+} inv_sku_t;
+
+/** Resolve \p n SKUs of \p store (catalogue record, cache, then Shopify). \p wait_ms: the
+ *  longest wait for INV_SKU_WAIT. */
+void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
+                      size_t n, int64_t *wait_ms);
+
+/* ---- inventorySetQuantities (push.c) ---- */
+typedef enum inv_qout {
+    INV_Q_PENDING = 0,
+    INV_Q_APPLIED,
+    INV_Q_DEAD,
+    INV_Q_WAIT,
+    INV_Q_RETRY,
+} inv_qout_t;
+
+typedef struct inv_qres {
+    inv_qout_t out;
+    int64_t wait_ms;
+    char cls[32];
+    char msg[240];
+} inv_qres_t;
+
+/** Set on_hand for \p n quantities of one store (n <= 250) in one call (a few more on
+ *  userErrors). One result per quantity; duplicates of an item+location are APPLIED as
+ *  superseded (q[i].dropped). */
+void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
+              inv_qty_t *q, size_t n, inv_qres_t *res);
+
+/* ---- the applied-sequence records (push.c) ---- */
+/** Redis hash of one store's applied sequences: field "<facility>|<sku>" -> "<seq> <qty>". */
+void inv_seq_key(const char *store, char *buf, size_t size);
+/** Read the records of \p n fields: seq (-1 if none) and last pushed qty (-1 if none). */
+dh_err_t inv_seq_read(dh_redis_t *r, const char *store, const char *const *fields, size_t n,
+                      int64_t *seq, int64_t *qty);
+/** Record (field, seq, qty) where seq >= the stored one. \p conflict[i] (may be NULL) is
+ *  set to the stored qty where a higher sequence was already recorded, else -1. */
+dh_err_t inv_seq_write(dh_redis_t *r, const char *store, const char *const *fields,
+                       const int64_t *seq, const int64_t *qty, size_t n, int64_t *conflict);
+
+/* ---- full sync (sync.c) ---- */
+void inv_tick(void *shared, dh_lane_t *lane);
+dh_err_t inv_sync_init(inv_shared_t *sh, char *errstr, size_t errstr_size);
+void inv_sync_fini(inv_shared_t *sh);
+
+#endif

@@ -1,0 +1,450 @@
+/*
+ * The full sync (docs/inventory.md §7): at 00:00 and 12:00 in each store's time zone,
+ * and on demand (Redis key dh:inv:sync:request:<store>), page through the WMS's sellable
+ * inventory and set every row whose sequence is >= the applied one. Runs from tick():
+ * one page per store per tick, one replica per slot (a lease refreshed per page), the
+ * cursor saved after each page so a crash resumes where it stopped.
+ *
+ * Time zones: the slot instants are computed once in init(), while the process is still
+ * single-threaded, with setenv("TZ") + mktime() for ~2 years ahead (DST included), and TZ
+ * is restored; nothing calls localtime afterwards.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "dockhand/log.h"
+#include "inventory.h"
+#include "shareable.h"
+
+#define SLOT_DAYS 800
+#define DONE_TTL_S "259200"
+
+static int tz_valid(const char *tz)
+{
+    char path[512];
+    struct stat st;
+
+    if (!strcmp(tz, "UTC") || !strcmp(tz, "GMT") || strpbrk(tz, "0123456789")) {
+        return 1; /* UTC or a POSIX TZ string such as IST-5:30 */
+    }
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz[0] == ':' ? tz + 1 : tz);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+dh_err_t inv_sync_init(inv_shared_t *sh, char *errstr, size_t errstr_size)
+{
+    size_t ns = dh_stores_count(sh->stores);
+    const char *def = dh_config_get(sh->cfg, "DH_INVENTORY_SYNC_TZ");
+    const char *old = getenv("TZ");
+    char *saved = old ? strdup(old) : NULL;
+    int64_t now = (int64_t)time(NULL);
+    dh_err_t err = DH_OK;
+
+    sh->slots = calloc(ns ? ns : 1, sizeof(*sh->slots));
+    sh->nslots = calloc(ns ? ns : 1, sizeof(*sh->nslots));
+    if (!sh->slots || !sh->nslots) {
+        snprintf(errstr, errstr_size, "out of memory");
+        free(saved);
+        return DH_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        const dh_store_t *st = dh_stores_at(sh->stores, i);
+        const char *tz = st->timezone && *st->timezone ? st->timezone : def;
+
+        if (!tz_valid(tz)) {
+            snprintf(errstr, errstr_size, "store %s: unknown time zone '%s'", st->domain, tz);
+            err = DH_ERR_CONFIG;
+            break;
+        }
+        sh->slots[i] = calloc(2 * SLOT_DAYS, sizeof(int64_t));
+        if (!sh->slots[i]) {
+            err = DH_ERR_NOMEM;
+            break;
+        }
+        setenv("TZ", tz, 1);
+        tzset();
+        sh->nslots[i] = inv_slots_compute(now - 86400, SLOT_DAYS, sh->slots[i], 2 * SLOT_DAYS);
+    }
+    if (saved) {
+        setenv("TZ", saved, 1);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+    free(saved);
+    return err;
+}
+
+void inv_sync_fini(inv_shared_t *sh)
+{
+    for (size_t i = 0; sh->slots && i < dh_stores_count(sh->stores); i++) {
+        free(sh->slots[i]);
+    }
+    free(sh->slots);
+    free(sh->nslots);
+}
+
+static redisReply *cmd(dh_lane_t *lane, int argc, const char **argv)
+{
+    redisReply *r = NULL;
+
+    if (dh_redis_command(dh_lane_redis(lane), argc, argv, NULL, &r) != DH_OK) {
+        return NULL;
+    }
+    return r;
+}
+
+static int get_str(dh_lane_t *lane, const char *key, char *out, size_t size)
+{
+    const char *argv[] = {"GET", key};
+    redisReply *r = cmd(lane, 2, argv);
+    int ok = r && r->type == REDIS_REPLY_STRING;
+
+    if (ok) {
+        snprintf(out, size, "%s", r->str);
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+static int simple(dh_lane_t *lane, int argc, const char **argv)
+{
+    redisReply *r = cmd(lane, argc, argv);
+    int ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_INTEGER ||
+                   r->type == REDIS_REPLY_STRING);
+
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+/* Take or refresh the lease on a slot. */
+static const char lease_lua[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "return 0\n";
+
+static int lease(inv_shared_t *sh, dh_lane_t *lane, const char *key)
+{
+    char ms[24];
+    const char *argv[] = {key, sh->owner, ms};
+    redisReply *r = NULL;
+    int ok;
+
+    snprintf(ms, sizeof(ms), "%lld", sh->lease_ms);
+    if (dh_redis_eval(dh_lane_redis(lane), lease_lua, 1, 3, argv, NULL, &r) != DH_OK) {
+        return 0;
+    }
+    ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return ok;
+}
+
+/* Which slot should run now for store i ("" if none). */
+static void pick_slot(inv_shared_t *sh, dh_lane_t *lane, size_t i, char *slot, size_t size)
+{
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    char key[400], val[64];
+    int64_t now = (int64_t)time(NULL), cur;
+
+    slot[0] = '\0';
+    snprintf(key, sizeof(key), "dh:inv:sync:active:%s", st->domain);
+    if (get_str(lane, key, slot, size)) {
+        return;
+    }
+    char rkey[400], label[64] = "";
+
+    snprintf(rkey, sizeof(rkey), "dh:inv:sync:request:%s", st->domain);
+    const char *getdel[] = {"GETDEL", rkey};
+    redisReply *r = cmd(lane, 2, getdel);
+
+    if (r && r->type == REDIS_REPLY_STRING) {
+        snprintf(label, sizeof(label), "req-%lld", (long long)now);
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    cur = inv_slot_current(sh->slots[i], sh->nslots[i], now);
+    if (!label[0] && cur >= 0 && now - cur < sh->grace_s) {
+        char dkey[400];
+
+        snprintf(label, sizeof(label), "at-%lld", (long long)cur);
+        snprintf(dkey, sizeof(dkey), "dh:inv:sync:done:%s:%s", st->domain, label);
+        if (get_str(lane, dkey, val, sizeof(val))) {
+            label[0] = '\0';
+        }
+    }
+    if (!label[0]) {
+        return;
+    }
+    const char *setnx[] = {"SET", key, label, "NX"};
+    if (simple(lane, 4, setnx)) {
+        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s starts", label, st->domain);
+    }
+    get_str(lane, key, slot, size);
+}
+
+/* Percent-encode \p in (RFC 3986 unreserved kept). */
+static void urlenc(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+
+    for (; *in && o + 4 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(out + o, size - o, "%%%02X", c);
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Parse one WMS row into a quantity; 0 if the row is unusable (logged). */
+static int row_qty(inv_shared_t *sh, const dh_store_t *st, json_t *row, const char **sku,
+                   const char **loc, const char **fac, int64_t *seq, int64_t *target)
+{
+    json_t *stock = json_object_get(row, "stock");
+    inv_stock_t s;
+    json_t *jseq = json_object_get(row, "sequence");
+
+    *sku = json_string_value(json_object_get(row, "sku"));
+    *fac = json_string_value(json_object_get(row, "facility"));
+    *loc = *fac ? dh_stores_location(sh->stores, st, *fac) : NULL;
+    if (!*sku || !*fac || !*loc || !json_is_integer(jseq) || !json_is_object(stock)) {
+        return 0;
+    }
+    s.good_online = json_integer_value(json_object_get(stock, "good_online"));
+    s.allocated = json_integer_value(json_object_get(stock, "allocated"));
+    s.safety_stock = json_integer_value(json_object_get(stock, "safety_stock"));
+    *seq = json_integer_value(jseq);
+    *target = inv_target_on_hand(&s);
+    return *seq >= 0;
+}
+
+typedef struct page {
+    const char *fields_p[500];
+    char fields[500][400];
+    int64_t seq[500], applied[500], last[500], target[500], conflict[500];
+    const char *loc[500];
+    inv_sku_t sku[500];
+    inv_qty_t q[INV_BATCH_MAX];
+    inv_qres_t res[INV_BATCH_MAX];
+    size_t qrow[INV_BATCH_MAX];
+} page_t;
+
+/* Push rows [from, to) of a page that are due; returns 0 when something must be retried. */
+static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
+                     page_t *p, const int *use, size_t from, size_t to, size_t *pushed)
+{
+    size_t nq = 0;
+    int ok = 1;
+    const char *f[INV_BATCH_MAX];
+    int64_t s[INV_BATCH_MAX], q[INV_BATCH_MAX], conflict[INV_BATCH_MAX];
+    size_t nr = 0, arow[INV_BATCH_MAX];
+
+    for (size_t i = from; i < to; i++) {
+        if (use[i]) {
+            p->q[nq] = (inv_qty_t){p->sku[i].item, p->loc[i], p->target[i], p->seq[i], i, 0};
+            p->qrow[nq++] = i;
+        }
+    }
+    if (nq == 0) {
+        return 1;
+    }
+    inv_push(sh, lane, st, tag, p->q, nq, p->res);
+    for (size_t j = 0; j < nq; j++) {
+        size_t i = p->qrow[j];
+
+        if (p->res[j].out == INV_Q_APPLIED) {
+            arow[nr] = i;
+            f[nr] = p->fields_p[i];
+            s[nr] = p->seq[i];
+            q[nr++] = p->target[i];
+        } else if (p->res[j].out == INV_Q_DEAD) {
+            DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain,
+                   p->fields_p[i], p->res[j].msg);
+        } else {
+            ok = 0;
+        }
+    }
+    *pushed += nr;
+    if (inv_seq_write(dh_lane_redis(lane), st->domain, f, s, q, nr, conflict) != DH_OK) {
+        return 0;
+    }
+    /* An event with a higher sequence was recorded while we pushed: put its value back. */
+    size_t nc = 0;
+
+    for (size_t k = 0; k < nr; k++) {
+        size_t i = arow[k];
+
+        if (conflict[k] >= 0) {
+            p->q[nc] = (inv_qty_t){p->sku[i].item, p->loc[i], conflict[k], p->seq[i], i, 0};
+            nc++;
+        }
+    }
+    if (nc > 0) {
+        char rtag[224];
+
+        snprintf(rtag, sizeof(rtag), "%s:repair", tag);
+        inv_push(sh, lane, st, rtag, p->q, nc, p->res);
+    }
+    return ok;
+}
+
+/* Process one page of store i's running sync. */
+static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
+{
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    const inv_metrics_t *m = inv_metrics(sh, lane);
+    inv_lane_t *il = inv_lane(sh, lane);
+    char lkey[400], pkey[400], akey[400], cursor[2100] = "", path[6600], errstr[256] = "";
+    dh_wms_reply_t rep = {0};
+    int64_t wait_ms = 0;
+    size_t n, pushed = 0;
+    int use[500] = {0}, ok = 1;
+
+    snprintf(lkey, sizeof(lkey), "dh:inv:sync:lock:%s:%s", st->domain, slot);
+    snprintf(pkey, sizeof(pkey), "dh:inv:sync:cursor:%s:%s", st->domain, slot);
+    snprintf(akey, sizeof(akey), "dh:inv:sync:active:%s", st->domain);
+    if (!il || !il->wms || !lease(sh, lane, lkey)) {
+        return; /* another replica runs it */
+    }
+    dh_gauge_set(m->sync_running, 1);
+    get_str(lane, pkey, cursor, sizeof(cursor));
+    if (!strcmp(cursor, "-")) {
+        cursor[0] = '\0';
+    }
+    char enc[6400];
+
+    urlenc(cursor, enc, sizeof(enc));
+    snprintf(path, sizeof(path), "/wms/v1/inventory/sellable?store=%s&limit=%lld%s%s", st->domain,
+             sh->page_size, cursor[0] ? "&cursor=" : "", enc);
+    if (dh_wms_call(il->wms, "inventory", "GET", path, NULL, NULL, &rep, &wait_ms, errstr,
+                    sizeof(errstr)) != DH_OK ||
+        rep.status != 200) {
+        DH_LOG(DH_LOG_WARN, "inventory", "full sync %s of %s: WMS page: %s (status %ld)", slot,
+               st->domain, errstr, rep.status);
+        dh_wms_reply_clear(&rep);
+        return;
+    }
+    json_t *items = json_object_get(rep.body, "items");
+    const char *next = json_string_value(json_object_get(rep.body, "next_cursor"));
+
+    n = json_array_size(items) > 500 ? 500 : json_array_size(items);
+    size_t nu = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        const char *sku, *fac;
+
+        p->fields_p[k] = p->fields[k];
+        p->fields[k][0] = '\0';
+        if (!row_qty(sh, st, json_array_get(items, k), &sku, &p->loc[k], &fac, &p->seq[k],
+                     &p->target[k])) {
+            continue;
+        }
+        snprintf(p->fields[k], sizeof(p->fields[k]), "%s|%s", fac, sku);
+        p->sku[nu].sku = sku;
+        use[k] = 1;
+        nu++;
+    }
+    /* Applied sequences: a row older than what an event applied is skipped (>= wins). */
+    if (inv_seq_read(dh_lane_redis(lane), st->domain, p->fields_p, n, p->applied, p->last) !=
+        DH_OK) {
+        dh_wms_reply_clear(&rep);
+        return;
+    }
+    /* Resolve SKUs of usable rows, compacted in p->sku, then spread back by row. */
+    inv_sku_t tmp[500];
+    size_t t = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        if (use[k] && p->seq[k] < p->applied[k]) {
+            use[k] = 0;
+        }
+        if (use[k]) {
+            tmp[t++].sku = strchr(p->fields[k], '|') + 1;
+        }
+    }
+    for (size_t from = 0; from < t; from += INV_BATCH_MAX) {
+        size_t cnt = t - from < INV_BATCH_MAX ? t - from : INV_BATCH_MAX;
+
+        inv_resolve_skus(sh, lane, st, tmp + from, cnt, &wait_ms);
+    }
+    t = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (use[k]) {
+            p->sku[k] = tmp[t++];
+            if (p->sku[k].status != INV_SKU_OK) {
+                use[k] = 0;
+                ok &= p->sku[k].status != INV_SKU_WAIT && p->sku[k].status != INV_SKU_RETRY;
+            }
+        }
+    }
+    char tag[200];
+
+    snprintf(tag, sizeof(tag), "sync:%.60s:%.120s", slot, cursor);
+    for (size_t from = 0; ok && from < n; from += INV_BATCH_MAX) {
+        ok = push_rows(sh, lane, st, tag, p, use, from,
+                       from + INV_BATCH_MAX < n ? from + INV_BATCH_MAX : n, &pushed);
+    }
+    if (!ok) {
+        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s' retried next tick",
+               slot, st->domain, cursor);
+        dh_wms_reply_clear(&rep);
+        return;
+    }
+    dh_counter_add(m->sync_pages, 1);
+    dh_counter_add(m->sync_items, pushed);
+    DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s': %zu rows, %zu set",
+           slot, st->domain, cursor, n, pushed);
+    if (next && *next) {
+        const char *set[] = {"SET", pkey, next, "EX", DONE_TTL_S};
+
+        simple(lane, 5, set);
+    } else {
+        char dkey[400];
+
+        snprintf(dkey, sizeof(dkey), "dh:inv:sync:done:%s:%s", st->domain, slot);
+        const char *done[] = {"SET", dkey, "1", "EX", DONE_TTL_S};
+        const char *del[] = {"DEL", akey, pkey, lkey};
+
+        simple(lane, 5, done);
+        simple(lane, 4, del);
+        dh_gauge_set(m->sync_running, 0);
+        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s done", slot, st->domain);
+    }
+    dh_wms_reply_clear(&rep);
+}
+
+void inv_tick(void *shared, dh_lane_t *lane)
+{
+    inv_shared_t *sh = shared;
+    page_t *p = NULL;
+
+    for (size_t i = 0; i < dh_stores_count(sh->stores); i++) {
+        char slot[64];
+
+        pick_slot(sh, lane, i, slot, sizeof(slot));
+        if (!slot[0]) {
+            continue;
+        }
+        if (!p) {
+            p = malloc(sizeof(*p));
+            if (!p) {
+                return;
+            }
+        }
+        sync_page(sh, lane, i, slot, p);
+    }
+    free(p);
+}
