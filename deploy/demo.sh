@@ -1,29 +1,175 @@
 #!/usr/bin/env bash
-# deploy/demo.sh: placeholder for the end-to-end demo. Today it prepares everything the
-# demo needs (packages, build, local stack) and prints what it will show.
+# deploy/demo.sh: dockhand's main job on a local stack, narrated. Installs what is needed,
+# builds, starts Kafka and Redis, the sandbox (standing in for Shopify, the WMS and Return
+# Prime), the webhook gateway and the orders and inventory workers, then:
+#   1. the WMS puts stock away          -> Shopify's on_hand is set (inventory worker)
+#   2. a shopper orders on Shopify      -> webhook -> gateway -> Kafka -> WMS sales order
+#   3. the WMS puts more away before it -> Shopify never sells the ordered units twice
+#      has allocated that order
+#   4. the shopper cancels              -> the WMS order is cancelled
+#   5. a move between two online zones  -> acknowledged without a Shopify call
+# and shows the journal of what reached each service. The stack stays up afterwards
+# (deploy/stack.sh down stops it); the demo's own processes stop when it ends.
+# Options: --keep  leave the sandbox, gateway and workers running (Ctrl-C to stop).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+keep=0
+[[ "${1:-}" == "--keep" ]] && keep=1
 cd "$DH_ROOT"
+BUILD="${DH_DEMO_BUILD_DIR:-build}"
+SHOP=demo.myshopify.com
+SB=http://127.0.0.1:38080
+GW_PORT=38081
+LOGS="$DH_STACK_DIR/logs"
+DEMO_DIR="$DH_STACK_DIR/demo"
+WMS_TOKEN=demo-wms-token
+pids=()
+
+stop_demo() {
+    local rc=$?
+    if ((${#pids[@]})); then
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap stop_demo EXIT
+
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show() { printf '    %s\n' "$*"; }
+
 header "setup"
 deploy/setup.sh
-header "build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
+header "build ($BUILD/)"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)"
 header "local stack"
 deploy/stack.sh up
-deploy/stack.sh status
+eval "$(deploy/stack.sh env)"
 
-header "demo (placeholder)"
-cat <<'TXT'
-The demo will, against the local stack and the sandbox (127.0.0.1:38080):
-  1. publish a WMS putaway and a zone move -> stock set in the Shopify sandbox
-  2. post a Shopify orders/create webhook  -> sales order created in the WMS sandbox
-  3. publish a WMS dispatch                -> fulfillment with tracking in Shopify
-  4. post a Return Prime CIR webhook       -> return created in the WMS
-  5. import the catalogue                  -> one WMS SKU per Shopify variant
-The stack stays up; stop it with: deploy/stack.sh down
-TXT
+# A fresh Redis database for the demo: its sandbox starts empty each time, so records of
+# an earlier demo (order ids, applied sequences) must not be mistaken for this one's.
+redis-cli -p "${DH_STACK_REDIS_PORT:-36379}" -n 1 FLUSHDB >/dev/null
+mkdir -p "$DEMO_DIR" "$LOGS"
+sed "s#http://gateway:8080#http://127.0.0.1:$GW_PORT#g" deploy/compose/sandbox-seed.json \
+    >"$DEMO_DIR/seed.json"
+sed "s#http://sandbox:38080#$SB#g" deploy/compose/stores.json >"$DEMO_DIR/stores.json"
+
+common_env=(DH_KAFKA_BROKERS=127.0.0.1:39092 DH_REDIS_URL=redis://127.0.0.1:36379/1
+    DH_STORES_FILE="$DEMO_DIR/stores.json" DH_WMS_URL="$SB" DH_WMS_TOKEN="$WMS_TOKEN")
+start() { # start <name> <binary> [VAR=value...]: only the given DH_*/KAFKA_* settings
+    local name="$1" bin="$2" unset=()
+    shift 2
+    # Workers reject DH_* names they do not know, so none leak in from this shell.
+    while IFS= read -r var; do unset+=(-u "$var"); done < <(compgen -e | grep -E '^(DH|KAFKA)_')
+    env "${unset[@]}" "$@" "$BUILD/$bin" >>"$LOGS/demo-$name.log" 2>&1 &
+    pids+=("$!")
+}
+header "demo processes (logs: $LOGS/demo-*.log)"
+"$BUILD/sandbox/dh-sandbox" --host 127.0.0.1 --port 38080 --seed "$DEMO_DIR/seed.json" \
+    >>"$LOGS/demo-sandbox.log" 2>&1 &
+pids+=("$!")
+start gateway dh-gateway DH_KAFKA_BROKERS=127.0.0.1:39092 \
+    DH_REDIS_URL=redis://127.0.0.1:36379/1 DH_STORES_FILE="$DEMO_DIR/stores.json" \
+    DH_GATEWAY_ADDR=127.0.0.1 DH_GATEWAY_PORT=$GW_PORT DH_ADMIN_PORT=39471
+start orders dh-orders "${common_env[@]}" DH_ADMIN_PORT=39472 \
+    DH_GROUP_ID=dockhand-demo-orders DH_ORDERS_RECONCILE_INTERVAL_S=0
+start inventory dh-inventory "${common_env[@]}" DH_ADMIN_PORT=39473 \
+    DH_GROUP_ID=dockhand-demo-inventory
+for port in 39472 39473; do
+    wait_until 60 curl -fs "http://127.0.0.1:$port/readyz" ||
+        die "worker on admin port $port not ready; see $LOGS/demo-*.log"
+done
+wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
+log "sandbox, gateway, orders and inventory workers are up"
+
+level() { # level <sku> <field>: the Shopify sandbox's quantity at the main warehouse
+    curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
+        jq -r --arg f "$2" '.locations["Main warehouse"][$f]'
+}
+level_is() { # level_is <sku> <field> <value>: for wait_until (evaluated on every try)
+    [[ "$(level "$1" "$2")" == "$3" ]]
+}
+levels() {
+    curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
+        jq -r '.locations["Main warehouse"] | "on_hand \(.on_hand), committed \(.committed), available \(.available)"'
+}
+wms_order() {
+    curl -s -H "Authorization: Bearer $WMS_TOKEN" "$SB/wms/v1/sales-orders/$SHOP/$1"
+}
+seq_no=$(date +%s)
+putaway() { # putaway <sku> <good_online> <allocated> <qty>
+    seq_no=$((seq_no + 1))
+    jq -cn --arg sku "$1" --argjson g "$2" --argjson a "$3" --argjson q "$4" \
+        --arg id "$(uuidgen)" --argjson seq "$seq_no" --arg at "$(date -u +%FT%TZ)" \
+        '{schema_version:1, event_id:$id, event_type:"putaway", occurred_at:$at,
+          tenant:"demo", facility:"FAC-1", sku:$sku, sequence:$seq,
+          putaway:{putaway_id:("PA-"+$id[0:8]), zone:"A-01", zone_class:"online",
+                   quantity:$q, qc_status:"GOOD"},
+          stock:{good_online:$g, allocated:$a, safety_stock:0, damaged:0, quarantined:0,
+                 good_offline:0}}' |
+        kcat -P -b 127.0.0.1:39092 -t wms.putaway -k "demo|FAC-1|$1"
+}
+
+say "1. The WMS puts away 25 x TEE-S in an online zone (event on wms.putaway)"
+putaway TEE-S 25 0 25
+wait_until 30 level_is TEE-S on_hand 25 || die "Shopify stock was not set"
+show "Shopify TEE-S: $(levels TEE-S)"
+
+say "2. A shopper orders 2 x TEE-S on Shopify (webhook -> gateway -> Kafka -> orders worker -> WMS)"
+order=$(curl -fs -XPOST "$SB/_control/shops/$SHOP/orders" \
+    -d '{"line_items":[{"sku":"TEE-S","quantity":2,"price":"19.00"}]}' | jq -r .id)
+show "Shopify order $order placed; Shopify TEE-S: $(levels TEE-S)"
+wait_until 30 sh -c "curl -fs -H 'Authorization: Bearer $WMS_TOKEN' $SB/wms/v1/sales-orders/$SHOP/$order >/dev/null" ||
+    die "the order did not reach the WMS"
+show "WMS sales order: $(wms_order "$order" | jq -c '{channel_order_id, order_name, status, lines: [.lines[] | {sku, quantity}]}')"
+
+say "3. The WMS puts away 5 more TEE-S before it has allocated that order (good_online 30, allocated 0)"
+putaway TEE-S 30 0 5
+wait_until 30 level_is TEE-S on_hand 30 || die "Shopify stock was not updated"
+show "Shopify TEE-S: $(levels TEE-S)"
+show "dockhand sets on_hand from physical stock and Shopify subtracts what it has committed:"
+show "available is 28, not 30 - the 2 ordered units are not put back on sale."
+
+say "4. The shopper cancels the order"
+curl -fs -XPOST "$SB/_control/shops/$SHOP/orders/$order/cancel" -d '{}' >/dev/null
+wait_until 30 sh -c "curl -fs -H 'Authorization: Bearer $WMS_TOKEN' $SB/wms/v1/sales-orders/$SHOP/$order | jq -e '.status == \"CANCELLED\"' >/dev/null" ||
+    die "the cancellation did not reach the WMS"
+show "WMS sales order: $(wms_order "$order" | jq -c '{channel_order_id, status}')"
+show "Shopify TEE-S: $(levels TEE-S)"
+
+say "5. A move between two online zones: acknowledged without calling Shopify"
+seq_no=$((seq_no + 1))
+jq -cn --arg id "$(uuidgen)" --argjson seq "$seq_no" --arg at "$(date -u +%FT%TZ)" \
+    '{schema_version:1, event_id:$id, event_type:"zone_move", occurred_at:$at, tenant:"demo",
+      facility:"FAC-1", sku:"TEE-S", sequence:$seq,
+      move:{move_id:("MV-"+$id[0:8]), quantity:3, from_zone:"A-01", from_class:"online",
+            to_zone:"A-02", to_class:"online"},
+      stock:{good_online:30, allocated:0, safety_stock:0, damaged:0, quarantined:0,
+             good_offline:0}}' |
+    kcat -P -b 127.0.0.1:39092 -t wms.zone_move -k "demo|FAC-1|TEE-S"
+moved() { curl -fs http://127.0.0.1:39473/metrics | grep -q '^dh_inventory_moves_without_call_total[^ ]* [1-9]'; }
+wait_until 30 moved || die "the zone move was not acknowledged"
+show "$(curl -fs http://127.0.0.1:39473/metrics | grep '^dh_inventory_moves_without_call_total')"
+
+say "What reached each service (the sandbox's journal; the GETs of the sales order are this demo checking)"
+curl -fs "$SB/_journal" | jq -rs '
+    [.[] | select(.path | startswith("/_") | not)
+         | (if .group == "shopify" then "Shopify " + (.op // .path) else .group + " " + .method + " " + .path end)
+           + " -> " + (.status | tostring)]
+    | group_by(.) | map("    \(length) x \(.[0])") | .[]'
+say "Events handled, by worker and outcome"
+for port in 39472 39473; do
+    curl -fs "http://127.0.0.1:$port/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
+        sed 's/^/    /'
+done
+
+if ((keep)); then
+    say "Running; Ctrl-C stops the demo processes. Sandbox: $SB, journal: $SB/_journal"
+    wait
+fi
+say "Done. The local stack keeps running; stop it with: deploy/stack.sh down"
