@@ -1,0 +1,722 @@
+/*
+ * dh-orders handler: one shopify.orders record -> at most a few WMS calls.
+ *
+ *   orders/create              POST /sales-orders (OPEN, or ON_HOLD for a Return Prime
+ *                              exchange); then cancel if the payload is already cancelled.
+ *   orders/cancelled           POST .../cancel; on 404 the order is created from this payload
+ *                              (it is the full order) with the create key, then cancelled.
+ *   orders/updated             acknowledged, except: cancelled_at set and no cancel seen ->
+ *                              cancel; the hold tag gone from an order we created ON_HOLD ->
+ *                              release-hold.
+ *   fulfillment_holds/released POST .../release-hold.
+ *
+ * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
+ * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
+ * an unknown outcome is recognised by the WMS; duplicates of one webhook topic are skipped
+ * before any call by the runtime's idempotency record (effect id "<topic>:<store>:<id>").
+ * See docs/orders.md.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "dockhand/stores.h"
+#include "dockhand/wms.h"
+#include "orders.h"
+#include "orders_internal.h"
+
+/* ---- configuration and process-wide state ---- */
+
+static const dh_config_var_t orders_vars[] = {
+    {"DH_ORDERS_HOLD_TAGS", DH_CFG_STRING, "returnprime,exchange", 0, 0, NULL,
+     "Comma-separated order tags that mark a Return Prime exchange: created ON_HOLD."},
+    {"DH_ORDERS_RECONCILE_INTERVAL_S", DH_CFG_INT, "300", 0, 86400, NULL,
+     "Seconds between reconciliation passes per store (0: off)."},
+    {"DH_ORDERS_RECONCILE_LOOKBACK_S", DH_CFG_INT, "3600", 1, 5184000, NULL,
+     "First pass of a store (no watermark yet) looks back this far."},
+    {"DH_ORDERS_RECONCILE_OVERLAP_S", DH_CFG_INT, "5", 0, 3600, NULL,
+     "Each pass re-reads this much before the watermark (clock skew, same-second updates)."},
+    {"DH_ORDERS_RECONCILE_PAGE", DH_CFG_INT, "50", 1, 250, NULL,
+     "Orders per reconciliation page (one page per tick)."},
+    {"DH_ORDERS_RECONCILE_TOPIC", DH_CFG_STRING, "shopify.orders", 0, 0, NULL,
+     "Topic the reconciliation publishes missed orders to."},
+    {"DH_ORDERS_MARKER_TTL_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
+     "Retention of the held/cancelled markers in Redis (>= the replay horizon)."},
+    DH_CONFIG_END,
+};
+
+static const char *const orders_topics[] = {"shopify.orders", NULL};
+
+static const dh_config_var_t *const orders_tables[] = {orders_vars, dh_stores_config_vars,
+                                                       dh_wms_config_vars, NULL};
+
+static dh_err_t o_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+{
+    orders_shared_t *s = calloc(1, sizeof(*s));
+    dh_err_t err;
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    s->cfg = cfg;
+    pthread_mutex_init(&s->recon_mu, NULL);
+    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
+    if (err) {
+        pthread_mutex_destroy(&s->recon_mu);
+        free(s);
+        return err;
+    }
+    snprintf(s->hold_tags, sizeof(s->hold_tags), "%s", dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS"));
+    snprintf(s->recon_topic, sizeof(s->recon_topic), "%s",
+             dh_config_get(cfg, "DH_ORDERS_RECONCILE_TOPIC"));
+    s->interval_s = dh_config_int(cfg, "DH_ORDERS_RECONCILE_INTERVAL_S");
+    s->lookback_s = dh_config_int(cfg, "DH_ORDERS_RECONCILE_LOOKBACK_S");
+    s->overlap_s = dh_config_int(cfg, "DH_ORDERS_RECONCILE_OVERLAP_S");
+    s->page = (int)dh_config_int(cfg, "DH_ORDERS_RECONCILE_PAGE");
+    s->marker_ttl_s = dh_config_int(cfg, "DH_ORDERS_MARKER_TTL_S");
+    *out = s;
+    return DH_OK;
+}
+
+static void o_fini(void *shared)
+{
+    orders_shared_t *s = shared;
+
+    if (!s) {
+        return;
+    }
+    for (size_t i = 0; i < ORDERS_MAX_LANES; i++) {
+        orders_lane_t *l = atomic_load(&s->lanes[i]);
+
+        if (l) {
+            dh_wms_destroy(l->wms);
+            dh_shopify_destroy(l->shopify);
+            free(l);
+        }
+    }
+    dh_stores_destroy(s->stores);
+    pthread_mutex_destroy(&s->recon_mu);
+    free(s->recon);
+    free(s);
+}
+
+static void lane_metrics(orders_lane_t *l, dh_metrics_t *m)
+{
+    static const double bounds[] = {0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02,
+                                    0.03,  0.05,  0.075, 0.1,   0.15,   0.2,  0.3,   0.5,
+                                    1,     2,     5,     10,    30,     60};
+
+    if (!m) {
+        return;
+    }
+    l->m_created = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                      "op=\"create\"");
+    l->m_cancelled = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                        "op=\"cancel\"");
+    l->m_released = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                       "op=\"release_hold\"");
+    l->m_cancel_first = dh_metrics_counter(
+        m, "dh_orders_cancel_before_create_total",
+        "Cancellations that found no WMS order and created it from their own payload.", NULL);
+    l->m_ignored = dh_metrics_counter(m, "dh_orders_updates_ignored_total",
+                                      "orders/updated acknowledged without a WMS call.", NULL);
+    l->m_latency = dh_metrics_histogram(
+        m, "dh_orders_receipt_to_wms_seconds",
+        "Gateway receipt (dh-received-at) to the WMS 2xx of the event's effect.", NULL, bounds,
+        sizeof(bounds) / sizeof(bounds[0]));
+    l->m_published = dh_metrics_counter(m, "dh_orders_reconcile_published_total",
+                                        "Messages the reconciliation published.", NULL);
+    l->m_pages = dh_metrics_counter(m, "dh_orders_reconcile_pages_total",
+                                    "Reconciliation pages read from Shopify.", NULL);
+}
+
+orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane)
+{
+    int i = dh_lane_index(lane);
+    orders_lane_t *l;
+    char errstr[256];
+
+    if (i < 0 || i >= ORDERS_MAX_LANES) {
+        return NULL;
+    }
+    l = atomic_load(&s->lanes[i]);
+    if (l) {
+        return l; /* only this lane's thread ever sets its slot */
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        return NULL;
+    }
+    l->wms = dh_wms_new(dh_lane_config(lane), dh_lane_http(lane), dh_lane_redis(lane),
+                        dh_lane_metrics(lane), errstr, sizeof(errstr));
+    l->shopify = dh_shopify_new(dh_lane_http(lane), dh_lane_redis(lane), dh_lane_metrics(lane));
+    if (!l->wms || !l->shopify) {
+        DH_LOG(DH_LOG_ERROR, "orders", "lane %d: %s", i, l->wms ? "shopify client" : errstr);
+        dh_wms_destroy(l->wms);
+        dh_shopify_destroy(l->shopify);
+        free(l);
+        return NULL;
+    }
+    lane_metrics(l, dh_lane_metrics(lane));
+    atomic_store(&s->lanes[i], l);
+    return l;
+}
+
+/* ---- decode ---- */
+
+typedef struct oev {
+    orders_kind_t kind;
+    const dh_store_t *store;
+    char id[32];           /* order id, digits */
+    json_t *order;         /* the REST order (NULL for fulfillment_holds/released) */
+    json_t *create;        /* createSalesOrder body, or NULL (create_err says why) */
+    int held;              /* create is ON_HOLD */
+    char create_err[300];
+    int64_t received_ms;   /* dh-received-at, or -1 */
+} oev_t;
+
+static void o_release(void *data)
+{
+    oev_t *e = data;
+
+    if (e) {
+        json_decref(e->order);
+        json_decref(e->create);
+        free(e);
+    }
+}
+
+/* A header as a NUL-terminated copy; 0 if present. */
+static int header(const dh_msg_t *msg, const char *name, char *buf, size_t size)
+{
+    size_t len = 0;
+    const char *v = dh_msg_header(msg, name, &len);
+
+    if (!v || len == 0 || len >= size) {
+        return -1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+int64_t orders_time_ms(const char *iso)
+{
+    int64_t t, ms = 0;
+    const char *dot;
+
+    if (orders_time_parse(iso, &t)) {
+        return -1;
+    }
+    dot = strchr(iso, '.');
+    if (dot && dot < iso + 20 + 1) {
+        int scale = 100;
+
+        for (const char *p = dot + 1; *p >= '0' && *p <= '9' && scale > 0; p++, scale /= 10) {
+            ms += (*p - '0') * scale;
+        }
+    }
+    return t * 1000 + ms;
+}
+
+/* Order id of a fulfillment_holds/released payload: order_id, fulfillment_order.order_id
+ * (integer or GID), or the message key's tail. */
+static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
+{
+    json_t *cands[] = {json_object_get(root, "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_order"), "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_hold"), "order_id")};
+
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        const char *s = json_string_value(cands[i]);
+
+        if (json_is_integer(cands[i]) && json_integer_value(cands[i]) > 0) {
+            snprintf(out, size, "%lld", (long long)json_integer_value(cands[i]));
+            return 0;
+        }
+        if (s && strrchr(s, '/') && strtoll(strrchr(s, '/') + 1, NULL, 10) > 0) {
+            snprintf(out, size, "%lld", strtoll(strrchr(s, '/') + 1, NULL, 10));
+            return 0;
+        }
+    }
+    const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
+    size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
+
+    if (!bar || n == 0 || n >= size || strspn(bar + 1, "0123456789") < n) {
+        return -1;
+    }
+    memcpy(out, bar + 1, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
+                               dh_lane_t *lane)
+{
+    char hold[160] = "", wid[128] = "";
+    json_t *h = json_object_get(root, "fulfillment_hold");
+    json_t *hid = json_object_get(h ? h : root, "id");
+
+    if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
+        dh_lane_fail(lane, "schema", "fulfillment_holds/released: no order id in payload or key");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (json_is_integer(hid)) {
+        snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
+    } else if (json_is_string(hid)) {
+        snprintf(hold, sizeof(hold), "%s", json_string_value(hid));
+    } else if (header(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
+        snprintf(hold, sizeof(hold), "w:%s", wid);
+    }
+    snprintf(ev->effect_id, sizeof(ev->effect_id), "fulfillment_holds/released:%s:%s:%s",
+             e->store->domain, e->id, hold);
+    return DH_RESULT_DONE;
+}
+
+static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_event_t *ev,
+                                dh_lane_t *lane)
+{
+    static const char *const topic[] = {"orders/create", "orders/cancelled", "orders/updated"};
+    const char *updated = json_string_value(json_object_get(root, "updated_at"));
+
+    if (orders_order_id(root, e->id, sizeof(e->id))) {
+        dh_lane_fail(lane, "schema", "/id must be an integer >= 1");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (orders_wms_create_body(e->store->domain, root, s->hold_tags, &e->create, &e->held,
+                               e->create_err, sizeof(e->create_err))) {
+        if (e->kind == ORDERS_CREATE) {
+            dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
+            return DH_RESULT_DEAD_LETTER;
+        }
+        /* cancel/updated: only needed if the WMS lacks the order; reported then. */
+    }
+    e->order = json_incref(root);
+    if (e->kind == ORDERS_UPDATED) {
+        if (!updated) {
+            dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
+            return DH_RESULT_DEAD_LETTER;
+        }
+        snprintf(ev->effect_id, sizeof(ev->effect_id), "orders/updated:%s:%s:%s",
+                 e->store->domain, e->id, updated);
+    } else {
+        snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s:%s", topic[e->kind],
+                 e->store->domain, e->id);
+    }
+    return DH_RESULT_DONE;
+}
+
+static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    orders_shared_t *s = shared;
+    char topic[64], shop[256], recv[64];
+    size_t tlen = 0;
+    const char *t = dh_msg_header(msg, "dh-topic", &tlen);
+    orders_kind_t kind;
+    json_error_t jerr;
+    json_t *root = NULL;
+    oev_t *e = NULL;
+    dh_result_t res = DH_RESULT_DEAD_LETTER;
+
+    if (!t) {
+        dh_lane_fail(lane, "schema", "missing header dh-topic");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (orders_kind_parse(t, tlen, &kind)) {
+        snprintf(topic, sizeof(topic), "%.*s", (int)(tlen < 60 ? tlen : 60), t);
+        dh_lane_fail(lane, "schema", "unsupported dh-topic \"%s\"", topic);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (header(msg, "dh-shop-domain", shop, sizeof(shop))) {
+        dh_lane_fail(lane, "schema", "missing header dh-shop-domain");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e) {
+        return DH_RESULT_FATAL;
+    }
+    e->kind = kind;
+    e->received_ms = header(msg, "dh-received-at", recv, sizeof(recv)) ? -1 : orders_time_ms(recv);
+    e->store = dh_stores_find(s->stores, shop);
+    if (!e->store) {
+        dh_lane_fail(lane, "unknown-store", "store \"%s\" is not configured", shop);
+        goto out;
+    }
+    root = json_loadb(msg->payload ? msg->payload : "", msg->len, 0, &jerr);
+    if (!json_is_object(root)) {
+        dh_lane_fail(lane, "decode", "value is not a JSON object: %s", root ? "" : jerr.text);
+        goto out;
+    }
+    res = kind == ORDERS_HOLD_RELEASED ? decode_hold(e, root, msg, ev, lane)
+                                       : decode_order(s, e, root, ev, lane);
+out:
+    json_decref(root);
+    if (res == DH_RESULT_DONE) {
+        ev->data = e;
+    } else {
+        o_release(e);
+    }
+    return res;
+}
+
+/* ---- WMS calls ---- */
+
+/* Outcome of one call: 0 = got an HTTP answer in *rep; else the result to return. */
+static int wms(orders_lane_t *l, dh_lane_t *lane, const char *method, const char *path,
+               const char *key, json_t *body, dh_wms_reply_t *rep, dh_result_t *res)
+{
+    char errstr[256] = "";
+    int64_t wait_ms = 0;
+    dh_err_t err;
+
+    memset(rep, 0, sizeof(*rep));
+    err = dh_wms_call(l->wms, ORDERS_WMS_GROUP, method, path, key, body, rep, &wait_ms, errstr,
+                      sizeof(errstr));
+    switch (err) {
+    case DH_OK:
+        return 0;
+    case DH_ERR_LIMIT:
+        dh_lane_retry_after(lane, wait_ms > 0 ? wait_ms : 100);
+        dh_lane_fail(lane, "rate-limit", "WMS %s %s: %s", method, path, errstr);
+        *res = DH_RESULT_WAIT;
+        return -1;
+    default:
+        /* TIMEOUT/IO/PROTO(5xx): the outcome may be unknown; the Idempotency-Key makes the
+         * retry safe. */
+        dh_lane_fail(lane, "http", "WMS %s %s: %s (%s)", method, path, dh_err_str(err), errstr);
+        *res = DH_RESULT_RETRY;
+        return -1;
+    }
+}
+
+static int problem_is(const dh_wms_reply_t *rep, const char *slug)
+{
+    size_t n = strlen(rep->problem_type), m = strlen(slug);
+
+    return n >= m && strcmp(rep->problem_type + n - m, slug) == 0;
+}
+
+static dh_result_t reject(dh_lane_t *lane, const char *what, const oev_t *e,
+                          const dh_wms_reply_t *rep)
+{
+    dh_lane_fail(lane, "rejected", "WMS refused %s of order %s/%s: HTTP %ld %s %s", what,
+                 e->store->domain, e->id, rep->status, rep->problem_type, rep->detail);
+    return DH_RESULT_DEAD_LETTER;
+}
+
+static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
+{
+    redisReply *r = NULL;
+
+    if (dh_redis_commandf(dh_lane_redis(lane), &r, "SET dh:orders:%s:%s:%s 1 EX %lld", kind,
+                          e->store->domain, e->id, (long long)s->marker_ttl_s) == DH_OK) {
+        freeReplyObject(r);
+    } else {
+        DH_LOG(DH_LOG_WARN, "orders", "marker %s for %s: %s", kind, e->id,
+               dh_redis_errstr(dh_lane_redis(lane)));
+    }
+}
+
+/* GET the order: 1 = exists (status copied), 0 = 404, -1 = *res set. */
+static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *status,
+                     size_t size, dh_result_t *res)
+{
+    char path[512];
+    dh_wms_reply_t rep;
+    int found;
+
+    snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s", e->store->domain, e->id);
+    if (wms(l, lane, "GET", path, NULL, NULL, &rep, res)) {
+        return -1;
+    }
+    found = rep.status == 200;
+    snprintf(status, size, "%s",
+             found && json_string_value(json_object_get(rep.body, "status"))
+                 ? json_string_value(json_object_get(rep.body, "status"))
+                 : "");
+    if (!found && rep.status != 404) {
+        *res = reject(lane, "the lookup", e, &rep);
+        found = -1;
+    }
+    dh_wms_reply_clear(&rep);
+    return found;
+}
+
+static void observe(orders_lane_t *l, const oev_t *e)
+{
+    struct timespec ts;
+
+    if (e->received_ms < 0 || !l->m_latency) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    dh_histogram_observe(l->m_latency, (double)(now - e->received_ms) / 1000.0);
+}
+
+static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                             const oev_t *e)
+{
+    char key[37], eid[300], status[32];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    if (!e->create) {
+        dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    snprintf(eid, sizeof(eid), "create:%s:%s", e->store->domain, e->id);
+    dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
+    if (wms(l, lane, "POST", "/wms/v1/sales-orders", key, e->create, &rep, &res)) {
+        return res;
+    }
+    if (rep.status == 201 || rep.status == 200) {
+        /* 200: the order already existed (natural key): never touched again here. */
+        if (rep.status == 201 && e->held) {
+            set_marker(s, lane, "held", e);
+        }
+        if (l->m_created) {
+            dh_counter_add(l->m_created, 1);
+        }
+    } else if (rep.status == 409 && problem_is(&rep, "/idempotency-key-mismatch")) {
+        /* The key was first used with another body (the order was edited between two
+         * deliveries, or created from another snapshot): the order exists; keep it. */
+        int found = get_order(l, lane, e, status, sizeof(status), &res);
+
+        if (found == 0) {
+            res = reject(lane, "the creation", e, &rep);
+        }
+    } else {
+        res = reject(lane, "the creation", e, &rep);
+    }
+    dh_wms_reply_clear(&rep);
+    return res;
+}
+
+/* \p after_create: the second cancel of a cancellation that arrived first. It needs its own
+ * key: the WMS keeps the first key's 404 answer (any answer below 500) for replays. */
+static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                               const oev_t *e, json_t *body, int after_create, int *not_found)
+{
+    char key[37], eid[300], path[512], status[32];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    *not_found = 0;
+    snprintf(eid, sizeof(eid), "%s:%s:%s", after_create ? "cancel-after-create" : "cancel",
+             e->store->domain, e->id);
+    dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
+    snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s/cancel", e->store->domain, e->id);
+    if (wms(l, lane, "POST", path, key, body, &rep, &res)) {
+        return res;
+    }
+    if (rep.status == 200) {
+        set_marker(s, lane, "cancelled", e);
+        if (l->m_cancelled) {
+            dh_counter_add(l->m_cancelled, 1);
+        }
+    } else if (rep.status == 404) {
+        *not_found = 1;
+    } else if (rep.status == 409 && problem_is(&rep, "/order-already-dispatched")) {
+        dh_lane_fail(lane, "rejected",
+                     "order %s/%s (%s) was cancelled in Shopify but the WMS has already "
+                     "dispatched it: stop or recall the shipment by hand (%s)",
+                     e->store->domain, e->id,
+                     json_string_value(json_object_get(e->order, "name")), rep.detail);
+        res = DH_RESULT_DEAD_LETTER;
+    } else if (rep.status == 409 && problem_is(&rep, "/idempotency-key-mismatch")) {
+        int found = get_order(l, lane, e, status, sizeof(status), &res);
+
+        if (found == 1 && strcmp(status, "CANCELLED") == 0) {
+            set_marker(s, lane, "cancelled", e);
+        } else if (found >= 0) {
+            res = reject(lane, "the cancellation", e, &rep);
+        }
+    } else {
+        res = reject(lane, "the cancellation", e, &rep);
+    }
+    dh_wms_reply_clear(&rep);
+    return res;
+}
+
+/* Cancel; a cancellation that arrives before its creation creates the order from its own
+ * payload (the full order), then cancels it. */
+static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                             const oev_t *e)
+{
+    char errstr[256];
+    json_t *body = orders_wms_cancel_body(e->order, errstr, sizeof(errstr));
+    dh_result_t res;
+    int not_found = 0;
+
+    if (!body) {
+        dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, errstr);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    res = post_cancel(s, l, lane, e, body, 0, &not_found);
+    if (res == DH_RESULT_DONE && not_found) {
+        if (l->m_cancel_first) {
+            dh_counter_add(l->m_cancel_first, 1);
+        }
+        DH_LOG(DH_LOG_INFO, "orders", "cancellation of %s/%s before its creation: creating it "
+               "cancelled", e->store->domain, e->id);
+        res = do_create(s, l, lane, e);
+        if (res == DH_RESULT_DONE) {
+            res = post_cancel(s, l, lane, e, body, 1, &not_found);
+            if (res == DH_RESULT_DONE && not_found) {
+                dh_lane_fail(lane, "http", "order %s still unknown to the WMS after creation",
+                             e->id);
+                res = DH_RESULT_RETRY;
+            }
+        }
+    }
+    json_decref(body);
+    return res;
+}
+
+static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+{
+    char key[37], eid[300], path[512];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *body = json_object();
+
+    snprintf(eid, sizeof(eid), "release:%s:%s", e->store->domain, e->id);
+    dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
+    snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s/release-hold", e->store->domain,
+             e->id);
+    if (wms(l, lane, "POST", path, key, body, &rep, &res)) {
+        json_decref(body);
+        return res;
+    }
+    if (rep.status == 200) {
+        if (l->m_released) {
+            dh_counter_add(l->m_released, 1);
+        }
+    } else if (rep.status == 409) {
+        /* A cancelled order is not released: nothing left to do. */
+        DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s refused (%s): order cancelled",
+               e->store->domain, e->id, rep.detail);
+    } else if (rep.status == 404) {
+        /* Released before we created it: the creation (same key, ordered before this) is
+         * missing; retry so the create (or reconciliation) lands first. */
+        dh_lane_fail(lane, "not-yet", "release-hold: order %s not in the WMS yet", e->id);
+        res = DH_RESULT_RETRY;
+    } else {
+        res = reject(lane, "the hold release", e, &rep);
+    }
+    dh_wms_reply_clear(&rep);
+    json_decref(body);
+    return res;
+}
+
+/* orders/updated: only a cancellation we never saw, or a released Return Prime hold. */
+static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                              const oev_t *e)
+{
+    redisReply *r = NULL;
+    int cancelled = !json_is_null(json_object_get(e->order, "cancelled_at")) &&
+                    json_object_get(e->order, "cancelled_at");
+    int tagged = orders_hold_tag(json_string_value(json_object_get(e->order, "tags")),
+                                 s->hold_tags, NULL, 0);
+    dh_result_t res = DH_RESULT_DONE;
+
+    if (!cancelled && tagged) {
+        goto ignored; /* still on hold */
+    }
+    if (dh_redis_commandf(dh_lane_redis(lane), &r, "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s",
+                          e->store->domain, e->id, e->store->domain, e->id)) {
+        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(dh_lane_redis(lane)));
+        return DH_RESULT_RETRY;
+    }
+    int seen_cancel = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                      r->element[0]->type == REDIS_REPLY_STRING;
+    int held = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING;
+
+    freeReplyObject(r);
+    if (cancelled) {
+        if (seen_cancel) {
+            goto ignored;
+        }
+        res = do_cancel(s, l, lane, e);
+    } else if (held) {
+        res = do_release(l, lane, e);
+        if (res == DH_RESULT_DONE &&
+            dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s",
+                              e->store->domain, e->id) == DH_OK) {
+            freeReplyObject(r);
+        }
+    } else {
+        goto ignored;
+    }
+    if (res == DH_RESULT_DONE) {
+        observe(l, e);
+    }
+    return res;
+ignored:
+    if (l->m_ignored) {
+        dh_counter_add(l->m_ignored, 1);
+    }
+    return DH_RESULT_DONE;
+}
+
+static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    orders_shared_t *s = shared;
+    oev_t *e = data;
+    orders_lane_t *l = orders_lane(s, lane);
+    dh_result_t res;
+
+    (void)msg;
+    if (!l) {
+        dh_lane_fail(lane, "internal", "cannot set up the lane's WMS client");
+        return DH_RESULT_FATAL;
+    }
+    switch (e->kind) {
+    case ORDERS_CREATE:
+        res = do_create(s, l, lane, e);
+        if (res == DH_RESULT_DONE && !json_is_null(json_object_get(e->order, "cancelled_at")) &&
+            json_object_get(e->order, "cancelled_at")) {
+            res = do_cancel(s, l, lane, e);
+        }
+        break;
+    case ORDERS_CANCELLED:
+        res = do_cancel(s, l, lane, e);
+        break;
+    case ORDERS_UPDATED:
+        return do_updated(s, l, lane, e);
+    case ORDERS_HOLD_RELEASED:
+        res = do_release(l, lane, e);
+        break;
+    default:
+        return DH_RESULT_FATAL;
+    }
+    if (res == DH_RESULT_DONE) {
+        observe(l, e);
+    }
+    return res;
+}
+
+static void o_tick(void *shared, dh_lane_t *lane)
+{
+    orders_reconcile_tick(shared, lane);
+}
+
+const dh_handler_t orders_handler = {
+    .name = "orders",
+    .topics = orders_topics,
+    .config = orders_tables,
+    .init = o_init,
+    .fini = o_fini,
+    .decode = o_decode,
+    .handle = o_handle,
+    .release = o_release,
+    .tick = o_tick,
+};

@@ -1,0 +1,54 @@
+/*
+ * State shared by handler.c and reconcile.c (private to dh-orders).
+ */
+#ifndef DH_ORDERS_INTERNAL_H
+#define DH_ORDERS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dockhand/metrics.h"
+#include "dockhand/shopify.h"
+#include "dockhand/stores.h"
+#include "dockhand/wms.h"
+#include "orders.h"
+
+/** DH_LANES is at most 256. */
+#define ORDERS_MAX_LANES 256
+
+/** One lane's clients and cached metric series (created on the lane's first use). */
+typedef struct orders_lane {
+    dh_wms_t *wms;
+    dh_shopify_t *shopify;
+    dh_counter_t *m_created, *m_cancelled, *m_released, *m_cancel_first, *m_ignored;
+    dh_counter_t *m_published, *m_pages;
+    dh_histogram_t *m_latency;
+} orders_lane_t;
+
+/** Reconciliation bookkeeping of one store in this process. */
+typedef struct orders_recon {
+    int64_t next_check_ms; /**< Do not look at this store before (local back-off). */
+} orders_recon_t;
+
+struct orders_shared {
+    const dh_config_t *cfg;
+    dh_stores_t *stores;
+    char hold_tags[512];
+    char recon_topic[256];
+    int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;
+    int page;
+    _Atomic(orders_lane_t *) lanes[ORDERS_MAX_LANES];
+    pthread_mutex_t recon_mu; /**< tick() may run on any lane: one pass step at a time. */
+    orders_recon_t *recon;    /**< One per store (dh_stores_count()). */
+};
+
+/** @brief This lane's clients (created on first use). NULL on failure (logged). */
+orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane);
+
+/** @brief An RFC 3339 time with milliseconds to Unix ms, or -1. */
+int64_t orders_time_ms(const char *iso);
+
+extern const dh_handler_t orders_handler;
+
+#endif

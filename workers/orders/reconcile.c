@@ -1,0 +1,385 @@
+/*
+ * Reconciliation: catches what a lost webhook never delivered. Per store, every
+ * DH_ORDERS_RECONCILE_INTERVAL_S, one replica at a time (Redis lock) pages through the
+ * Shopify orders updated since the store's watermark (DH_GQL_ORDERS_UPDATED_SINCE, sorted
+ * by UPDATED_AT, through the store's shared cost bucket), one page per tick, and publishes
+ * to shopify.orders what the worker has no record of: an "orders/create" message (and an
+ * "orders/cancelled" one for a cancelled order) shaped like the webhook. The worker then
+ * handles them exactly like webhooks, with the same effect ids, so anything that was not
+ * missing after all is absorbed by the idempotency records and the WMS Idempotency-Key.
+ *
+ * Redis keys (per store):
+ *   dh:orders:reconcile:lock:<store>  SET NX PX: the replica running a page
+ *   dh:orders:reconcile:wm:<store>    watermark: updatedAt of the last published page
+ *   dh:orders:reconcile:pass:<store>  hash {since, cursor}: a pass in progress
+ *   dh:orders:reconcile:next:<store>  Unix ms when the next pass may start
+ * The watermark moves only after every message of the page was acknowledged by Kafka.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "orders_internal.h"
+
+#define LOCK_TTL_MS 60000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char UNLOCK_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
+
+typedef struct page_ctx {
+    orders_shared_t *s;
+    orders_lane_t *l;
+    dh_lane_t *lane;
+    dh_redis_t *r;
+    const dh_store_t *store;
+    char owner[96];
+    char since[32];
+    char cursor[512];
+    char wm[64];
+} page_ctx_t;
+
+static int lock_take(page_ctx_t *c)
+{
+    redisReply *rep = NULL;
+    int ok;
+
+    if (dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:lock:%s %s NX PX %d",
+                          c->store->domain, c->owner, LOCK_TTL_MS)) {
+        return 0;
+    }
+    ok = rep->type == REDIS_REPLY_STATUS;
+    freeReplyObject(rep);
+    return ok;
+}
+
+static void lock_drop(page_ctx_t *c)
+{
+    char key[320];
+    const char *argv[] = {key, c->owner};
+    redisReply *rep = NULL;
+
+    snprintf(key, sizeof(key), "dh:orders:reconcile:lock:%s", c->store->domain);
+    if (dh_redis_eval(c->r, UNLOCK_LUA, 1, 2, argv, NULL, &rep) == DH_OK) {
+        freeReplyObject(rep);
+    }
+}
+
+/* Loads the pass in progress, or starts one if due. 1 = a page to read, 0 = not due
+ * (*next_ms set), -1 = Redis failure. */
+static int pass_load(page_ctx_t *c, int64_t now, int64_t *next_ms)
+{
+    redisReply *rep = NULL;
+    int64_t since;
+
+    if (dh_redis_commandf(c->r, &rep, "HMGET dh:orders:reconcile:pass:%s since cursor",
+                          c->store->domain)) {
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(c->since, sizeof(c->since), "%s", rep->element[0]->str);
+        snprintf(c->cursor, sizeof(c->cursor), "%s",
+                 rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "");
+        freeReplyObject(rep);
+        return 1;
+    }
+    freeReplyObject(rep);
+    if (dh_redis_commandf(c->r, &rep, "MGET dh:orders:reconcile:next:%s dh:orders:reconcile:wm:%s",
+                          c->store->domain, c->store->domain)) {
+        return -1;
+    }
+    int64_t next = rep->type == REDIS_REPLY_ARRAY && rep->element[0]->type == REDIS_REPLY_STRING
+                       ? strtoll(rep->element[0]->str, NULL, 10)
+                       : 0;
+    const char *wm = rep->type == REDIS_REPLY_ARRAY && rep->element[1]->type == REDIS_REPLY_STRING
+                         ? rep->element[1]->str
+                         : NULL;
+
+    if (next > now) {
+        *next_ms = next;
+        freeReplyObject(rep);
+        return 0;
+    }
+    if (!wm || orders_time_parse(wm, &since)) {
+        since = now / 1000 - c->s->lookback_s;
+    }
+    freeReplyObject(rep);
+    orders_time_format(since - c->s->overlap_s, c->since, sizeof(c->since));
+    c->cursor[0] = '\0';
+    return 1;
+}
+
+/* Which of the page's effects the worker has no record of: miss[2*i] for the create (the
+ * runtime's idempotency record), miss[2*i+1] for the cancellation (the cancelled marker). */
+static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
+{
+    char (*keys)[DH_IDEM_KEY_MAX] = calloc(2 * n, sizeof(*keys));
+    const char **argv = calloc(2 * n + 1, sizeof(*argv));
+    redisReply *rep = NULL;
+    int rc = -1;
+
+    if (!keys || !argv) {
+        goto out;
+    }
+    argv[0] = "MGET";
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+
+        if (orders_order_id(orders[i], id, sizeof(id))) {
+            id[0] = '\0';
+        }
+        snprintf(keys[2 * i], DH_IDEM_KEY_MAX, "%s:idem:orders/create:%s:%s", orders_handler.name,
+                 c->store->domain, id);
+        /* Set by every successful cancel, whichever message caused it. */
+        snprintf(keys[2 * i + 1], DH_IDEM_KEY_MAX, "dh:orders:cancelled:%s:%s", c->store->domain,
+                 id);
+        argv[2 * i + 1] = keys[2 * i];
+        argv[2 * i + 2] = keys[2 * i + 1];
+    }
+    if (dh_redis_command(c->r, (int)(2 * n + 1), argv, NULL, &rep) ||
+        rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 * n) {
+        goto out;
+    }
+    for (size_t i = 0; i < 2 * n; i++) {
+        miss[i] = rep->element[i]->type != REDIS_REPLY_STRING;
+    }
+    rc = 0;
+out:
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    free(keys);
+    free(argv);
+    return rc;
+}
+
+static int publish(page_ctx_t *c, json_t *order, const char *topic)
+{
+    char id[32], key[320], recv[32], wid[160];
+    char *value = json_dumps(order, JSON_COMPACT);
+    const char *upd = json_string_value(json_object_get(order, "updated_at"));
+    dh_err_t err;
+
+    if (!value || orders_order_id(order, id, sizeof(id))) {
+        free(value);
+        return -1;
+    }
+    orders_time_format(now_ms() / 1000, recv, sizeof(recv));
+    snprintf(key, sizeof(key), "%s|%s", c->store->domain, id);
+    snprintf(wid, sizeof(wid), "reconcile:%s:%s:%s", topic, id, upd ? upd : "");
+    const char *headers[] = {"dh-topic",        topic,  "dh-shop-domain", c->store->domain,
+                             "dh-source",       "reconcile", "dh-webhook-id", wid,
+                             "dh-api-version",  c->store->api_version ? c->store->api_version : "",
+                             "dh-received-at",  recv,   NULL};
+
+    err = dh_lane_produce(c->lane, c->s->recon_topic, key, strlen(key), value, strlen(value),
+                          headers, 15000);
+    free(value);
+    if (err) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "produce %s %s to %s: %s", topic, key, c->s->recon_topic,
+               dh_err_str(err));
+        return -1;
+    }
+    if (c->l->m_published) {
+        dh_counter_add(c->l->m_published, 1);
+    }
+    return 0;
+}
+
+/* Publishes the missing effects of one page. 0 = all acked. */
+static int publish_page(page_ctx_t *c, json_t *nodes)
+{
+    size_t n = json_array_size(nodes), i;
+    json_t **orders = calloc(n ? n : 1, sizeof(*orders));
+    int *miss = calloc(2 * (n ? n : 1), sizeof(*miss));
+    int rc = -1;
+    json_t *node;
+    char errstr[256];
+
+    if (!orders || !miss) {
+        goto out;
+    }
+    json_array_foreach(nodes, i, node)
+    {
+        orders[i] = orders_from_gql_node(node, errstr, sizeof(errstr));
+        if (!orders[i]) {
+            DH_LOG(DH_LOG_WARN, "reconcile", "%s: skipping node: %s", c->store->domain, errstr);
+            orders[i] = json_pack("{s:n}", "id"); /* placeholder: no id, never published */
+        }
+        const char *u = json_string_value(json_object_get(node, "updatedAt"));
+
+        if (u) {
+            snprintf(c->wm, sizeof(c->wm), "%s", u);
+        }
+    }
+    if (n && find_missing(c, orders, n, miss)) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        int cancelled = json_is_string(json_object_get(orders[i], "cancelled_at"));
+
+        if (!json_is_integer(json_object_get(orders[i], "id"))) {
+            continue;
+        }
+        /* orders/create of a cancelled order creates then cancels it: one message. */
+        if (miss[2 * i] && publish(c, orders[i], "orders/create")) {
+            goto out;
+        }
+        if (!miss[2 * i] && cancelled && miss[2 * i + 1] &&
+            publish(c, orders[i], "orders/cancelled")) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    for (i = 0; orders && i < n; i++) {
+        json_decref(orders[i]);
+    }
+    free(orders);
+    free(miss);
+    return rc;
+}
+
+/* Saves progress after a fully published page. */
+static void pass_save(page_ctx_t *c, int more, const char *end_cursor, int64_t now)
+{
+    redisReply *rep = NULL;
+    dh_err_t err = DH_OK;
+
+    if (c->wm[0]) {
+        err = dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:wm:%s %s", c->store->domain,
+                                c->wm);
+        if (err == DH_OK) {
+            freeReplyObject(rep);
+        }
+    }
+    if (err == DH_OK && more) {
+        err = dh_redis_commandf(c->r, &rep, "HSET dh:orders:reconcile:pass:%s since %s cursor %s",
+                                c->store->domain, c->since, end_cursor);
+    } else if (err == DH_OK) {
+        err = dh_redis_commandf(c->r, &rep, "DEL dh:orders:reconcile:pass:%s", c->store->domain);
+        if (err == DH_OK) {
+            freeReplyObject(rep);
+            err = dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:next:%s %lld",
+                                    c->store->domain,
+                                    (long long)(now + c->s->interval_s * 1000));
+        }
+    }
+    if (err == DH_OK) {
+        freeReplyObject(rep);
+    } else {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: saving progress: %s", c->store->domain,
+               dh_redis_errstr(c->r));
+    }
+}
+
+/* Reads and publishes one page. Returns the earliest time to look at this store again. */
+static int64_t one_page(page_ctx_t *c, int64_t now)
+{
+    char query[96], errstr[256];
+    int64_t wait_ms = 0;
+    dh_gql_reply_t reply;
+    json_t *vars;
+    dh_err_t err;
+
+    memset(&reply, 0, sizeof(reply));
+    snprintf(query, sizeof(query), "updated_at:>'%s'", c->since);
+    vars = json_pack("{s:s, s:i, s:o}", "query", query, "first", c->s->page, "after",
+                     c->cursor[0] ? json_string(c->cursor) : json_null());
+    err = dh_shopify_graphql(c->l->shopify, c->store, DH_GQL_ORDERS_UPDATED_SINCE, vars, &reply,
+                             &wait_ms, errstr, sizeof(errstr));
+    json_decref(vars);
+    if (err == DH_ERR_LIMIT) {
+        return now + (wait_ms > 0 ? wait_ms : 1000); /* within the budget: next tick */
+    }
+    if (err) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: orders query: %s: %s", c->store->domain,
+               dh_err_str(err), errstr);
+        dh_gql_reply_clear(&reply);
+        return now + 5000;
+    }
+    json_t *conn = json_object_get(reply.data, "orders");
+    json_t *pi = json_object_get(conn, "pageInfo");
+    const char *end = json_string_value(json_object_get(pi, "endCursor"));
+    int more = json_is_true(json_object_get(pi, "hasNextPage")) && end;
+    int64_t next = now;
+
+    if (c->l->m_pages) {
+        dh_counter_add(c->l->m_pages, 1);
+    }
+    if (!json_is_array(json_object_get(conn, "nodes"))) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: orders reply without nodes", c->store->domain);
+        next = now + 5000;
+    } else if (publish_page(c, json_object_get(conn, "nodes"))) {
+        next = now + 2000; /* not all acked: the watermark stays, the page is re-read */
+    } else {
+        pass_save(c, more, end, now);
+        next = more ? now : now + c->s->interval_s * 1000;
+    }
+    dh_gql_reply_clear(&reply);
+    return next;
+}
+
+static void reconcile_store(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, size_t i,
+                            int64_t now)
+{
+    page_ctx_t c;
+    int64_t next = now + 1000;
+
+    memset(&c, 0, sizeof(c));
+    c.s = s;
+    c.l = l;
+    c.lane = lane;
+    c.r = dh_lane_redis(lane);
+    c.store = dh_stores_at(s->stores, i);
+    snprintf(c.owner, sizeof(c.owner), "%ld:%d:%lld", (long)getpid(), dh_lane_index(lane),
+             (long long)now);
+    if (!lock_take(&c)) {
+        s->recon[i].next_check_ms = now + 1000; /* another replica is on it */
+        return;
+    }
+    int loaded = pass_load(&c, now, &next);
+
+    if (loaded == 1) {
+        next = one_page(&c, now);
+    } else if (loaded < 0) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: %s", c.store->domain, dh_redis_errstr(c.r));
+        next = now + 5000;
+    }
+    lock_drop(&c);
+    s->recon[i].next_check_ms = next;
+}
+
+void orders_reconcile_tick(orders_shared_t *s, dh_lane_t *lane)
+{
+    size_t n = dh_stores_count(s->stores);
+    orders_lane_t *l;
+    int64_t now = now_ms();
+
+    if (s->interval_s <= 0 || n == 0 || pthread_mutex_trylock(&s->recon_mu) != 0) {
+        return;
+    }
+    l = orders_lane(s, lane);
+    if (!s->recon) {
+        s->recon = calloc(n, sizeof(*s->recon));
+    }
+    for (size_t i = 0; l && s->recon && i < n; i++) {
+        if (now >= s->recon[i].next_check_ms) {
+            reconcile_store(s, l, lane, i, now);
+        }
+    }
+    pthread_mutex_unlock(&s->recon_mu);
+}

@@ -1,0 +1,337 @@
+/*
+ * Unit tests of dh-orders' pure core (mapping.c): REST order -> WMS body (table-driven
+ * from fixture JSON, including the contract's valid examples), GraphQL node -> REST,
+ * hold-tag detection, decimals and times.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "orders.h"
+
+#define STORE "acme-apparel.myshopify.com"
+#define HOLD  "returnprime,exchange"
+
+static json_t *load(const char *dir, const char *name)
+{
+    char path[1024];
+    json_error_t err;
+    json_t *j;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    j = json_load_file(path, 0, &err);
+    if (!j) {
+        fail_msg("%s: %s (line %d)", path, err.text, err.line);
+    }
+    return j;
+}
+
+static void assert_json_equal(json_t *got, json_t *want)
+{
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1));
+        char *w = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1));
+
+        print_error("got:\n%s\nwant:\n%s\n", g ? g : "(null)", w ? w : "(null)");
+        free(g);
+        free(w);
+        fail();
+    }
+}
+
+typedef struct map_case {
+    const char *dir;      /* DH_ORDERS_EXAMPLES or DH_ORDERS_FIXTURES */
+    const char *input;
+    const char *expected; /* fixture with the body, or NULL when an error is expected */
+    int held;
+    const char *error;    /* substring of the error */
+} map_case_t;
+
+static void test_rest_to_wms(void **state)
+{
+    static const map_case_t cases[] = {
+        {DH_ORDERS_EXAMPLES, "orders-create.json", "expected-create-1021.json", 0, NULL},
+        /* orders/cancelled carries the full order: the same create body (the cancellation
+         * that arrives first creates exactly what the later orders/create would). */
+        {DH_ORDERS_EXAMPLES, "orders-cancelled.json", "expected-create-1021.json", 0, NULL},
+        {DH_ORDERS_EXAMPLES, "orders-create-custom-line-item-redacted.json", NULL, 0,
+         "line_items[0] (id 14202154000031, \"Gift wrap\") has no SKU"},
+        {DH_ORDERS_FIXTURES, "exchange-held.json", "expected-exchange-held.json", 1, NULL},
+        {DH_ORDERS_FIXTURES, "edited-zero-line.json", "expected-edited-zero-line.json", 0, NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const map_case_t *c = &cases[i];
+        json_t *in = load(c->dir, c->input), *body = NULL;
+        char err[300] = "";
+        int held = -1;
+        int rc = orders_wms_create_body(STORE, in, HOLD, &body, &held, err, sizeof(err));
+
+        print_message("case %s\n", c->input);
+        if (c->expected) {
+            json_t *want = load(DH_ORDERS_FIXTURES, c->expected);
+
+            assert_int_equal(rc, 0);
+            assert_int_equal(held, c->held);
+            assert_json_equal(body, want);
+            json_decref(want);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_null(body);
+            assert_non_null(strstr(err, c->error));
+        }
+        json_decref(body);
+        json_decref(in);
+    }
+}
+
+static void test_invalid_orders(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *error;
+    } cases[] = {
+        {"{\"id\":\"5\",\"name\":\"#1\"}", "id must be an integer"},
+        {"{\"id\":5,\"name\":\"\"}", "name must be"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"inr\"}", "currency"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"yesterday\"}", "created_at"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\"}",
+         "line_items must be an array"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+         "\"line_items\":[]}",
+         "no line item"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+         "\"line_items\":[{\"id\":1,\"sku\":\"A\",\"quantity\":1,\"price\":\"1,00\"}]}",
+         "line_items[0] (id 1): price"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+         "\"line_items\":[{\"id\":1,\"sku\":\"\",\"quantity\":1,\"price\":\"1\"}]}",
+         "has no SKU"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+         "\"line_items\":[{\"id\":1,\"sku\":\"A\",\"quantity\":-1,\"price\":\"1\"}]}",
+         "quantity must be"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_loads(cases[i].json, 0, NULL), *body = NULL;
+        char err[300] = "";
+        int held;
+
+        assert_non_null(in);
+        assert_int_equal(orders_wms_create_body(STORE, in, HOLD, &body, &held, err, sizeof(err)),
+                         -1);
+        if (!strstr(err, cases[i].error)) {
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].error);
+        }
+        json_decref(in);
+    }
+}
+
+static void test_cancel_body(void **state)
+{
+    json_t *in = load(DH_ORDERS_EXAMPLES, "orders-cancelled.json");
+    json_t *want = json_pack("{s:s, s:s}", "reason", "customer", "cancelled_at",
+                             "2026-05-01T05:30:00Z");
+    char err[200];
+    json_t *b = orders_wms_cancel_body(in, err, sizeof(err));
+
+    (void)state;
+    assert_json_equal(b, want);
+    json_decref(b);
+    json_decref(want);
+    json_decref(in);
+}
+
+/* The reconciliation's node must build the same WMS body as the webhook of that order, so
+ * the WMS sees the same request under the same Idempotency-Key. */
+static void test_gql_node_same_body_as_webhook(void **state)
+{
+    json_t *node = load(DH_ORDERS_FIXTURES, "gql-node-1021.json");
+    json_t *want = load(DH_ORDERS_FIXTURES, "expected-create-1021.json");
+    char err[200] = "";
+    json_t *rest = orders_from_gql_node(node, err, sizeof(err)), *body = NULL;
+    int held;
+
+    (void)state;
+    assert_non_null(rest);
+    assert_int_equal(json_integer_value(json_object_get(rest, "id")), 5802154000001LL);
+    assert_string_equal(json_string_value(json_object_get(rest, "admin_graphql_api_id")),
+                        "gid://shopify/Order/5802154000001");
+    assert_true(json_is_null(json_object_get(rest, "cancelled_at")));
+    assert_string_equal(json_string_value(json_object_get(rest, "financial_status")), "paid");
+    json_t *l0 = json_array_get(json_object_get(rest, "line_items"), 0);
+
+    assert_int_equal(json_integer_value(json_object_get(l0, "id")), 14202154000011LL);
+    assert_int_equal(json_integer_value(json_object_get(l0, "variant_id")), 44102154000011LL);
+    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(rest, "line_items"), 1),
+                                             "variant_id")));
+    assert_int_equal(orders_wms_create_body(STORE, rest, HOLD, &body, &held, err, sizeof(err)), 0);
+    assert_json_equal(body, want);
+    json_decref(body);
+    json_decref(rest);
+    json_decref(want);
+    json_decref(node);
+}
+
+static void test_gql_node_cancelled_and_tags(void **state)
+{
+    json_t *node = load(DH_ORDERS_FIXTURES, "gql-node-cancelled-tags.json");
+    char err[200] = "";
+    json_t *rest = orders_from_gql_node(node, err, sizeof(err)), *body = NULL, *cancel;
+    int held = 0;
+
+    (void)state;
+    assert_non_null(rest);
+    assert_int_equal(json_integer_value(json_object_get(rest, "id")), 77); /* from the GID */
+    assert_string_equal(json_string_value(json_object_get(rest, "tags")), "exchange, vip");
+    assert_string_equal(json_string_value(json_object_get(rest, "cancel_reason")), "customer");
+    assert_true(json_is_null(json_object_get(rest, "shipping_address")));
+    assert_int_equal(orders_wms_create_body(STORE, rest, HOLD, &body, &held, err, sizeof(err)), 0);
+    assert_int_equal(held, 1);
+    assert_string_equal(json_string_value(json_object_get(body, "status")), "ON_HOLD");
+    cancel = orders_wms_cancel_body(rest, err, sizeof(err));
+    assert_string_equal(json_string_value(json_object_get(cancel, "cancelled_at")),
+                        "2026-05-01T05:30:00Z");
+    json_decref(cancel);
+    json_decref(body);
+    json_decref(rest);
+    json_decref(node);
+}
+
+static void test_gql_node_invalid(void **state)
+{
+    char err[200] = "";
+    json_t *n1 = json_loads("{\"id\":\"gid://shopify/Order/x\",\"name\":\"#1\"}", 0, NULL);
+    json_t *n2 = json_loads("{\"legacyResourceId\":\"5\",\"lineItems\":{\"nodes\":[{\"id\":\"7\"}]}}",
+                            0, NULL);
+
+    (void)state;
+    assert_null(orders_from_gql_node(n1, err, sizeof(err)));
+    assert_non_null(strstr(err, "id"));
+    assert_null(orders_from_gql_node(n2, err, sizeof(err)));
+    assert_non_null(strstr(err, "lineItems[0].id"));
+    json_decref(n1);
+    json_decref(n2);
+}
+
+static void test_hold_tags(void **state)
+{
+    static const struct {
+        const char *tags, *hold;
+        int want;
+        const char *which;
+    } cases[] = {
+        {"returnprime, exchange", HOLD, 1, "returnprime"},
+        {"VIP, Exchange", HOLD, 1, "Exchange"},
+        {"  ReturnPrime  ", HOLD, 1, "ReturnPrime"},
+        {"returnprime-x, exchanged, rp", HOLD, 0, NULL}, /* whole tags only */
+        {"", HOLD, 0, NULL},
+        {NULL, HOLD, 0, NULL},
+        {"exchange", "", 0, NULL},
+        {"a,,b , rp-hold", "x , rp-hold", 1, "rp-hold"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char which[64] = "";
+
+        assert_int_equal(orders_hold_tag(cases[i].tags, cases[i].hold, which, sizeof(which)),
+                         cases[i].want);
+        if (cases[i].which) {
+            assert_string_equal(which, cases[i].which);
+        }
+    }
+}
+
+static void test_decimal(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } ok[] = {{"499.00", "499.00"}, {"499.0", "499.00"}, {"499", "499.00"},
+              {"0", "0.00"},        {"10.125", "10.125"}, {"10.1250", "10.125"},
+              {"-3.5", "-3.50"}};
+    static const char *const bad[] = {"", "1.", ".5", "1,00", "abc", "1e3", "-", "1.2.3"};
+    char buf[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(orders_decimal(ok[i].in, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, ok[i].out);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(orders_decimal(bad[i], buf, sizeof(buf)), -1);
+    }
+    assert_int_equal(orders_decimal(NULL, buf, sizeof(buf)), -1);
+}
+
+static void test_times(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } ok[] = {
+        {"2026-05-01T10:15:30+05:30", "2026-05-01T04:45:30Z"},
+        {"2026-05-01T04:45:30Z", "2026-05-01T04:45:30Z"},
+        {"2026-05-01T04:45:30.999Z", "2026-05-01T04:45:30Z"},
+        {"2026-12-31T22:00:00-04:00", "2027-01-01T02:00:00Z"},
+        {"2024-02-29T00:00:00+00:00", "2024-02-29T00:00:00Z"},
+        {"1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"},
+    };
+    static const char *const bad[] = {"2026-05-01", "2026-05-01T04:45:30", "2026-13-01T00:00:00Z",
+                                      "2026-05-01T04:45:30+0530", "x"};
+    char buf[32];
+    int64_t t;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(orders_time_utc(ok[i].in, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, ok[i].out);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(orders_time_utc(bad[i], buf, sizeof(buf)), -1);
+    }
+    assert_int_equal(orders_time_parse("2026-05-01T00:00:00Z", &t), 0);
+    assert_int_equal(t, 1777593600LL);
+}
+
+static void test_kinds(void **state)
+{
+    orders_kind_t k;
+
+    (void)state;
+    assert_int_equal(orders_kind_parse("orders/create", 13, &k), 0);
+    assert_int_equal(k, ORDERS_CREATE);
+    assert_int_equal(orders_kind_parse("orders/cancelled", 16, &k), 0);
+    assert_int_equal(k, ORDERS_CANCELLED);
+    assert_int_equal(orders_kind_parse("orders/updated", 14, &k), 0);
+    assert_int_equal(k, ORDERS_UPDATED);
+    assert_int_equal(orders_kind_parse("fulfillment_holds/released", 26, &k), 0);
+    assert_int_equal(k, ORDERS_HOLD_RELEASED);
+    assert_int_equal(orders_kind_parse("orders/paid", 11, &k), -1);
+    assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rest_to_wms),
+        cmocka_unit_test(test_invalid_orders),
+        cmocka_unit_test(test_cancel_body),
+        cmocka_unit_test(test_gql_node_same_body_as_webhook),
+        cmocka_unit_test(test_gql_node_cancelled_and_tags),
+        cmocka_unit_test(test_gql_node_invalid),
+        cmocka_unit_test(test_hold_tags),
+        cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_kinds),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
