@@ -82,6 +82,8 @@ header "local stack"
 stack_started=1
 deploy/stack.sh up
 eval "$(deploy/stack.sh env)"
+# The tests find the stack through these (ports may be overridden, see deploy/stack.sh).
+export DH_TEST_KAFKA="$DH_KAFKA_BROKERS" DH_TEST_REDIS_URL="$DH_REDIS_URL"
 
 run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
