@@ -209,11 +209,11 @@ dh_err_t dh_admin_start(const dh_admin_opts_t *opts, dh_admin_t **out, char *err
     errno = 0;
     /* MHD binds to SOCK_ADDR and uses the port argument only in its messages. The logger
      * goes first so that MHD routes even option-parsing messages through it. */
-    a->daemon = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, handle, a,
-                                 MHD_OPTION_EXTERNAL_LOGGER, dh_admin_mhd_log, "admin", MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned int)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned int)CONN_TIMEOUT, MHD_OPTION_END);
+    a->daemon = MHD_start_daemon(
+        flags, (uint16_t)opts->port, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER,
+        dh_admin_mhd_log, "admin", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)CONN_TIMEOUT, MHD_OPTION_END);
     if (!a->daemon) {
         err = DH_ERR_IO;
         snprintf(errstr, errstr_size, "admin: cannot listen on %s:%d: %s", host, opts->port,

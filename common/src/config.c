@@ -744,8 +744,8 @@ void dh_config_dump(FILE *fp, const dh_config_t *cfg)
     free(all);
 }
 
-int dh_config_cli(int argc, char **argv, const char *prog,
-                  const dh_config_var_t *const *tables, dh_config_t **out)
+int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
+                  dh_config_t **out)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     char *problems = NULL;
@@ -754,8 +754,10 @@ int dh_config_cli(int argc, char **argv, const char *prog,
     if (!strcmp(mode, "--help") || !strcmp(mode, "-h")) {
         char usage[256];
 
-        snprintf(usage, sizeof(usage), "%s [--help | --check-config | --dump-config | "
-                 "--config-markdown]", prog);
+        snprintf(usage, sizeof(usage),
+                 "%s [--help | --check-config | --dump-config | "
+                 "--config-markdown]",
+                 prog);
         dh_config_print_help(stdout, usage, tables);
         return 0;
     }

@@ -418,8 +418,7 @@ static int poll_batch(dh_rt_t *rt, rd_kafka_message_t **msgs)
     return n;
 }
 
-static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int draining,
-                           int stalled)
+static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int draining, int stalled)
 {
     pthread_mutex_lock(&rt->mu);
     for (int i = 0; i < n; i++) {

@@ -32,6 +32,9 @@ struct dh_lane_s {
     size_t *map;
     int *owned;
     dh_batch_item_t *bitems;
+    dh_shopify_t *shopify; /* created on first use */
+    dh_wms_t *wms;
+    int wms_failed;
     dh_msg_t *msgs;
     int64_t next_tick_ms;
 };
@@ -59,6 +62,29 @@ dh_metrics_t *dh_lane_metrics(dh_lane_t *lane)
 dh_rt_t *dh_lane_runtime(dh_lane_t *lane)
 {
     return lane->rt;
+}
+
+dh_shopify_t *dh_lane_shopify(dh_lane_t *lane)
+{
+    if (!lane->shopify) {
+        lane->shopify = dh_shopify_new(lane->http, lane->redis, lane->rt->metrics);
+    }
+    return lane->shopify;
+}
+
+dh_wms_t *dh_lane_wms(dh_lane_t *lane)
+{
+    char errstr[256] = "";
+
+    if (!lane->wms && !lane->wms_failed) {
+        lane->wms = dh_wms_new(lane->rt->cfg, lane->http, lane->redis, lane->rt->metrics, errstr,
+                               sizeof(errstr));
+        if (!lane->wms) {
+            lane->wms_failed = 1;
+            DH_LOG(DH_LOG_ERROR, "lane", "WMS client: %s", errstr);
+        }
+    }
+    return lane->wms;
 }
 
 int dh_lane_index(const dh_lane_t *lane)
@@ -644,6 +670,8 @@ static void lane_destroy(dh_lane_t *lane)
     if (!lane) {
         return;
     }
+    dh_shopify_destroy(lane->shopify);
+    dh_wms_destroy(lane->wms);
     dh_redis_destroy(lane->redis);
     dh_http_destroy(lane->http);
     free(lane->items);

@@ -31,7 +31,7 @@ typedef struct dh_rt_ev {
     struct dh_rt_part *part;
     uint64_t seq; /* watermark handle */
     struct dh_rt_keyq *kq;
-    struct dh_rt_ev *knext; /* next event of the same key */
+    struct dh_rt_ev *knext;  /* next event of the same key */
     struct dh_rt_ev *folded; /* coalesce: older snapshots of the key this one replaced */
     struct dh_rt_ev *fnext;  /* next in the survivor's folded list */
     int attempts;

@@ -7,15 +7,16 @@
  */
 #include "dockhand/wms.h"
 
-#include "dockhand/log.h"
-#include "dockhand/ratelimit.h"
+#include <stdarg.h>
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "dockhand/log.h"
+#include "dockhand/ratelimit.h"
 
 #define URL_MAX          1024
 #define GROUP_MAX        64
@@ -201,8 +202,7 @@ static void count_call(dh_wms_t *w, const char *group, const char *outcome)
     }
     dh_metrics_escape(group, esc, sizeof(esc));
     snprintf(labels, sizeof(labels), "group=\"%s\",outcome=\"%s\"", esc, outcome);
-    c = dh_metrics_counter(w->metrics, "dh_wms_calls_total", "WMS API calls by outcome.",
-                           labels);
+    c = dh_metrics_counter(w->metrics, "dh_wms_calls_total", "WMS API calls by outcome.", labels);
     if (c != NULL) {
         dh_counter_add(c, 1);
     }
@@ -265,14 +265,13 @@ static int ends_with(const char *s, const char *suffix)
 
 /* Sorts a response into the dh_wms_call() outcomes. */
 static dh_err_t classify(dh_wms_t *w, const char *group, const dh_http_resp_t *resp,
-                         dh_wms_reply_t *reply, int64_t *wait_ms, char *errstr,
-                         size_t errstr_size)
+                         dh_wms_reply_t *reply, int64_t *wait_ms, char *errstr, size_t errstr_size)
 {
     long st = resp->status;
 
     if (st == 429 || (st == 409 && ends_with(reply->problem_type, "idempotency-key-in-use"))) {
-        *wait_ms = resp->retry_after_s >= 0 ? (int64_t)resp->retry_after_s * 1000
-                                            : LIMIT_DEFAULT_MS;
+        *wait_ms =
+            resp->retry_after_s >= 0 ? (int64_t)resp->retry_after_s * 1000 : LIMIT_DEFAULT_MS;
         snprintf(errstr, errstr_size, "wms %s: HTTP %ld, retry in %lld ms", group, st,
                  (long long)*wait_ms);
         count_call(w, group, "limited");

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <signal.h>
@@ -16,7 +17,7 @@
 
 #include "harness.h"
 
-#define KEYS 4
+#define KEYS    4
 #define PER_KEY 200
 
 struct progress {

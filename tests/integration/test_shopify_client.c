@@ -5,18 +5,17 @@
  * client-credentials grant works. Store domains are unique per run, so the Redis bucket
  * keys (dh:rl:shopify:<domain>) never collide with other runs on the shared Redis.
  */
-#include "dockhand/http.h"
-#include "dockhand/redis.h"
-#include "dockhand/shopify.h"
-#include "dockhand/stores.h"
-
-#include "harness.h"
-
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dockhand/http.h"
+#include "dockhand/redis.h"
+#include "dockhand/shopify.h"
+#include "dockhand/stores.h"
+#include "harness.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -26,10 +25,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#define BUCKET     100.0
-#define RESTORE    50.0
-#define RUN_MS     3000
-#define NTHREADS   2
+#define BUCKET   100.0
+#define RESTORE  50.0
+#define RUN_MS   3000
+#define NTHREADS 2
 
 typedef struct fixture {
     th_sandbox_t sb;
@@ -65,18 +64,19 @@ static void load_stores(void)
 {
     char text[4096], err[1024];
 
-    snprintf(text, sizeof(text),
-             "{\"stores\": ["
-             "{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", \"access_token\": \"tok-1\","
-             " \"bucket_size\": %g, \"restore_rate\": %g},"
-             "{\"domain\": \"cc-%s\", \"admin_url\": \"%s/shops/%s\", \"client_id\": \"cid\","
-             " \"client_secret\": \"csec&=\"},"
-             "{\"domain\": \"bad-%s\", \"admin_url\": \"%s/shops/%s\", \"access_token\": \"wrong\"},"
-             "{\"domain\": \"badcc-%s\", \"admin_url\": \"%s/shops/%s\", \"client_id\": \"cid\","
-             " \"client_secret\": \"nope\"}"
-             "]}",
-             fx.shop, fx.sb.base, fx.shop, BUCKET, RESTORE, fx.shop2, fx.sb.base, fx.shop2,
-             fx.shop2, fx.sb.base, fx.shop2, fx.shop2, fx.sb.base, fx.shop2);
+    snprintf(
+        text, sizeof(text),
+        "{\"stores\": ["
+        "{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", \"access_token\": \"tok-1\","
+        " \"bucket_size\": %g, \"restore_rate\": %g},"
+        "{\"domain\": \"cc-%s\", \"admin_url\": \"%s/shops/%s\", \"client_id\": \"cid\","
+        " \"client_secret\": \"csec&=\"},"
+        "{\"domain\": \"bad-%s\", \"admin_url\": \"%s/shops/%s\", \"access_token\": \"wrong\"},"
+        "{\"domain\": \"badcc-%s\", \"admin_url\": \"%s/shops/%s\", \"client_id\": \"cid\","
+        " \"client_secret\": \"nope\"}"
+        "]}",
+        fx.shop, fx.sb.base, fx.shop, BUCKET, RESTORE, fx.shop2, fx.sb.base, fx.shop2, fx.shop2,
+        fx.sb.base, fx.shop2, fx.shop2, fx.sb.base, fx.shop2);
     if (dh_stores_parse(text, strlen(text), &fx.stores, err, sizeof(err)) != DH_OK) {
         fail_msg("stores: %s", err);
     }
@@ -163,7 +163,7 @@ static double bucket_level(const char *shop)
 typedef struct lane {
     const dh_store_t *store;
     int64_t deadline;
-    double actual;   /**< Sum of actualQueryCost of successful calls. */
+    double actual; /**< Sum of actualQueryCost of successful calls. */
     long calls, limited, errors;
     int64_t waited_ms;
     char last_err[512];
@@ -274,9 +274,9 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     j = th_http_json("POST", url, "{\"group\":\"shopify\",\"throttle\":true,\"count\":1}", &st);
     json_decref(j);
     assert_true(st >= 200 && st < 300);
-    assert_int_equal(dh_shopify_graphql(c1, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err,
-                                        sizeof(err)),
-                     DH_ERR_LIMIT);
+    assert_int_equal(
+        dh_shopify_graphql(c1, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
+        DH_ERR_LIMIT);
     assert_true(wait > 0);
     assert_non_null(strstr(err, "THROTTLED"));
     assert_int_equal(journal_count(fx.shop, &throttled) > 0, 1);
@@ -289,20 +289,19 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     /* ...so another client waits without sending anything. */
     before = journal_count(fx.shop, &throttled);
     wait = 0;
-    assert_int_equal(dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err,
-                                        sizeof(err)),
-                     DH_ERR_LIMIT);
+    assert_int_equal(
+        dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
+        DH_ERR_LIMIT);
     assert_true(wait > 0);
     after = journal_count(fx.shop, &throttled);
     assert_int_equal(before, after);
     /* After the cooldown, calls go through again. */
     th_sleep_ms((int)wait + 50);
-    assert_int_equal(dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err,
-                                        sizeof(err)),
-                     DH_OK);
-    assert_int_equal(json_array_size(json_object_get(
-                         json_object_get(rep.data, "locations"), "nodes")),
-                     2);
+    assert_int_equal(
+        dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
+        DH_OK);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(rep.data, "locations"), "nodes")), 2);
     assert_true(rep.currently_available >= 0 && rep.actual_cost > 0);
     dh_gql_reply_clear(&rep);
     json_decref(vars);
@@ -329,17 +328,18 @@ static void call_shop2(const char *prefix, dh_err_t expect, int rounds)
     store = dh_stores_find(fx.stores, name);
     assert_non_null(store);
     for (int i = 0; i < rounds; i++) {
-        dh_err_t got = dh_shopify_graphql(c, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err,
-                                          sizeof(err));
+        dh_err_t got =
+            dh_shopify_graphql(c, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err));
         if (got != expect) {
             fail_msg("%s: got %s, want %s: %s", name, dh_err_str(got), dh_err_str(expect), err);
         }
         if (got == DH_OK) {
-            assert_string_equal(json_string_value(json_object_get(
-                                    json_array_get(json_object_get(json_object_get(
-                                                       rep.data, "locations"), "nodes"), 0),
-                                    "name")),
-                                "X");
+            assert_string_equal(
+                json_string_value(json_object_get(
+                    json_array_get(json_object_get(json_object_get(rep.data, "locations"), "nodes"),
+                                   0),
+                    "name")),
+                "X");
         }
         /* No secret ever reaches the error text. */
         assert_null(strstr(err, "wrong"));

@@ -4,17 +4,16 @@
  * per-group rate limit. Group names are unique per run, so the Redis token buckets
  * (dh:rl:tb:wms:<group>) never collide with other runs on the shared Redis.
  */
-#include "dockhand/config.h"
-#include "dockhand/http.h"
-#include "dockhand/redis.h"
-#include "dockhand/wms.h"
-
-#include "harness.h"
-
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dockhand/config.h"
+#include "dockhand/http.h"
+#include "dockhand/redis.h"
+#include "dockhand/wms.h"
+#include "harness.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -93,11 +92,11 @@ static int teardown(void **state)
 
 static json_t *order_body(const char *channel_order_id, int with_currency)
 {
-    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:i, s:s}]}", "store",
-                          "a.myshopify.com", "channel_order_id", channel_order_id, "order_name",
-                          "#1001", "status", "OPEN", "created_at", "2026-05-01T10:00:00Z",
-                          "lines", "channel_line_item_id", "1", "sku", "A-1", "quantity", 2,
-                          "unit_price", "10.00");
+    json_t *b =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:i, s:s}]}", "store", "a.myshopify.com",
+                  "channel_order_id", channel_order_id, "order_name", "#1001", "status", "OPEN",
+                  "created_at", "2026-05-01T10:00:00Z", "lines", "channel_line_item_id", "1", "sku",
+                  "A-1", "quantity", 2, "unit_price", "10.00");
 
     if (with_currency) {
         json_object_set_new(b, "currency", json_string("INR"));
@@ -220,8 +219,8 @@ static void test_bad_token_and_missing_key(void **state)
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.problem_type, "unauthorized"));
     dh_wms_reply_clear(&r);
-    assert_int_equal(dh_wms_call(w, fx.group, "POST", "/wms/v1/sales-orders", NULL, NULL, &r,
-                                 &wait, err, sizeof(err)),
+    assert_int_equal(dh_wms_call(w, fx.group, "POST", "/wms/v1/sales-orders", NULL, NULL, &r, &wait,
+                                 err, sizeof(err)),
                      DH_ERR_INVALID);
     dh_wms_destroy(w);
     dh_config_destroy(cfg);

@@ -2,10 +2,10 @@
  * The pure parts of the Shopify client: embedded documents, the cost table,
  * dh_gql_user_errors() and dh_gid_tail().
  */
-#include "dockhand/shopify.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "dockhand/shopify.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -17,10 +17,17 @@
 
 /* The root field each document must select, in dh_gql_doc_t order. */
 static const char *const roots[DH_GQL__COUNT] = {
-    "inventorySetQuantities(", "inventoryActivate(",   "inventoryItems(",
-    "productVariants(",        "locations(",           "order(",
-    "orders(",                 "fulfillmentCreate(",   "fulfillmentEventCreate(",
-    "tagsAdd(",                "products(",
+    "inventorySetQuantities(",
+    "inventoryActivate(",
+    "inventoryItems(",
+    "productVariants(",
+    "locations(",
+    "order(",
+    "orders(",
+    "fulfillmentCreate(",
+    "fulfillmentEventCreate(",
+    "tagsAdd(",
+    "products(",
 };
 
 static void test_documents(void **state)
@@ -61,18 +68,17 @@ static dh_gql_reply_t reply_of(const char *json)
 
 static void test_user_errors(void **state)
 {
-    dh_gql_reply_t r = reply_of(
-        "{\"data\": {\"inventorySetQuantities\": {\"inventoryAdjustmentGroup\": null,"
-        " \"userErrors\": [{\"code\": \"CHANGE_FROM_QUANTITY_STALE\","
-        "   \"field\": [\"input\", \"quantities\", \"0\", \"changeFromQuantity\"],"
-        "   \"message\": \"stale\"},"
-        "  {\"code\": null, \"field\": null, \"message\": \"second\"}]}}}");
+    dh_gql_reply_t r =
+        reply_of("{\"data\": {\"inventorySetQuantities\": {\"inventoryAdjustmentGroup\": null,"
+                 " \"userErrors\": [{\"code\": \"CHANGE_FROM_QUANTITY_STALE\","
+                 "   \"field\": [\"input\", \"quantities\", \"0\", \"changeFromQuantity\"],"
+                 "   \"message\": \"stale\"},"
+                 "  {\"code\": null, \"field\": null, \"message\": \"second\"}]}}}");
     char buf[256], code[64], tiny[8];
 
     (void)state;
-    assert_int_equal(dh_gql_user_errors(&r, "inventorySetQuantities", buf, sizeof(buf), code,
-                                        sizeof(code)),
-                     2);
+    assert_int_equal(
+        dh_gql_user_errors(&r, "inventorySetQuantities", buf, sizeof(buf), code, sizeof(code)), 2);
     assert_string_equal(code, "CHANGE_FROM_QUANTITY_STALE");
     assert_string_equal(buf, "CHANGE_FROM_QUANTITY_STALE input.quantities.0.changeFromQuantity: "
                              "stale; second");
@@ -91,9 +97,8 @@ static void test_user_errors(void **state)
     dh_gql_reply_clear(&r);
     r = reply_of("{\"data\": {\"fulfillmentCreate\": {\"userErrors\": "
                  "[{\"field\": [\"fulfillment\"], \"message\": \"closed\"}]}}}");
-    assert_int_equal(dh_gql_user_errors(&r, "fulfillmentCreate", buf, sizeof(buf), code,
-                                        sizeof(code)),
-                     1);
+    assert_int_equal(
+        dh_gql_user_errors(&r, "fulfillmentCreate", buf, sizeof(buf), code, sizeof(code)), 1);
     assert_string_equal(code, "");
     assert_string_equal(buf, "fulfillment: closed");
     dh_gql_reply_clear(&r);

@@ -2,12 +2,12 @@
  * dh_stores: the stores file format, its validation (every problem at once, secrets
  * never echoed) and the lookups (tenant/domain, facility <-> location).
  */
-#include "dockhand/stores.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "dockhand/stores.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -142,8 +142,8 @@ static void test_every_problem_reported(void **state)
 
 static void test_syntax_and_shape(void **state)
 {
-    static const char *const cases[] = {"", "{", "[]", "{\"stores\": []}", "{\"stores\": [1]}",
-                                        "{\"stores\": {}}"};
+    static const char *const cases[] = {
+        "", "{", "[]", "{\"stores\": []}", "{\"stores\": [1]}", "{\"stores\": {}}"};
     char err[512];
     dh_stores_t *s = NULL;
 

@@ -34,9 +34,8 @@ static long long now_ms(void)
 dh_err_t dh_gw_dedup_new(const dh_gw_dedup_opts_t *opts, dh_gw_dedup_t **out, char *errstr,
                          size_t errstr_size)
 {
-    dh_redis_opts_t ro = {.url = opts->redis_url,
-                          .password = opts->password,
-                          .timeout_ms = opts->timeout_ms};
+    dh_redis_opts_t ro = {
+        .url = opts->redis_url, .password = opts->password, .timeout_ms = opts->timeout_ms};
     dh_gw_dedup_t *d = NULL;
 
     *out = NULL;

@@ -18,10 +18,10 @@
 typedef struct dh_gw_dedup_s dh_gw_dedup_t;
 
 typedef struct dh_gw_dedup_opts {
-    const char *redis_url;  /**< Empty or NULL: suppression is off. */
+    const char *redis_url; /**< Empty or NULL: suppression is off. */
     const char *password;
-    int timeout_ms;         /**< Per command; keep it small, it is on the request path. */
-    long long ttl_s;        /**< 0: suppression is off. */
+    int timeout_ms;  /**< Per command; keep it small, it is on the request path. */
+    long long ttl_s; /**< 0: suppression is off. */
 } dh_gw_dedup_opts_t;
 
 /** @brief Create (does not connect). *out is NULL (suppression off) when disabled. */

@@ -27,18 +27,18 @@ typedef enum dh_gw_source {
 
 typedef struct dh_gw_metrics {
     dh_counter_t *requests[DH_GW_SRC_COUNT][DH_GW_NSTATUS];
-    dh_counter_t *ignored;     /**< Verified Shopify webhooks of topics we do not route. */
-    dh_counter_t *duplicates;  /**< Answered from the dedup set without producing. */
-    dh_counter_t *unknown;     /**< Produce deadline passed: outcome unknown, answered 503. */
+    dh_counter_t *ignored;    /**< Verified Shopify webhooks of topics we do not route. */
+    dh_counter_t *duplicates; /**< Answered from the dedup set without producing. */
+    dh_counter_t *unknown;    /**< Produce deadline passed: outcome unknown, answered 503. */
     dh_histogram_t *latency[DH_GW_SRC_COUNT];
     dh_histogram_t *ack_latency;
 } dh_gw_metrics_t;
 
 typedef struct dh_gw {
-    const dh_stores_t *stores;    /**< Borrowed. */
-    dh_gw_producer_t *producer;   /**< Borrowed. */
-    dh_gw_dedup_t *dedup;         /**< Borrowed; NULL when suppression is off. */
-    dh_metrics_t *registry;       /**< Borrowed. */
+    const dh_stores_t *stores;  /**< Borrowed. */
+    dh_gw_producer_t *producer; /**< Borrowed. */
+    dh_gw_dedup_t *dedup;       /**< Borrowed; NULL when suppression is off. */
+    dh_metrics_t *registry;     /**< Borrowed. */
     size_t max_body;
     dh_gw_metrics_t m;
 } dh_gw_t;
@@ -47,10 +47,10 @@ typedef struct dh_gw {
 typedef struct dh_gw_req {
     const char *method;
     const char *path;
-    const char *body;          /**< Raw bytes as received (may contain NULs). */
+    const char *body; /**< Raw bytes as received (may contain NULs). */
     size_t body_len;
-    char received_at[40];      /**< RFC 3339 UTC, set when the headers arrived. */
-    long long t0_us;           /**< Monotonic time the headers arrived (latency metric). */
+    char received_at[40]; /**< RFC 3339 UTC, set when the headers arrived. */
+    long long t0_us;      /**< Monotonic time the headers arrived (latency metric). */
     /* Header values (NULL when absent). */
     const char *sh_topic, *sh_hmac, *sh_shop, *sh_api_version, *sh_webhook_id, *sh_event_id,
         *sh_triggered_at;

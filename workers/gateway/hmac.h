@@ -32,7 +32,8 @@ DH_NODISCARD dh_err_t dh_gw_base64_decode(const char *in, size_t in_len, unsigne
 /** @brief Standard base64 of \p in into \p out (NUL-terminated; needs 4*ceil(n/3)+1 bytes). */
 void dh_gw_base64_encode(const unsigned char *in, size_t n, char *out);
 
-/** @brief Decode exactly \p out_size bytes of hex (either case). @returns DH_OK or DH_ERR_INVALID. */
+/** @brief Decode exactly \p out_size bytes of hex (either case). @returns DH_OK or DH_ERR_INVALID.
+ */
 DH_NODISCARD dh_err_t dh_gw_hex_decode(const char *in, size_t in_len, unsigned char *out,
                                        size_t out_size);
 

@@ -60,8 +60,8 @@ typedef struct app {
 /* Returns -1 to run, else the exit code (the same command line as every worker). */
 static int load_config(int argc, char **argv, dh_config_t **cfg)
 {
-    const dh_config_var_t *tables[] = {dh_process_config_vars, gateway_vars,
-                                       dh_stores_config_vars, NULL};
+    const dh_config_var_t *tables[] = {dh_process_config_vars, gateway_vars, dh_stores_config_vars,
+                                       NULL};
 
     return dh_config_cli(argc, argv, "dh-gateway", tables, cfg);
 }
@@ -106,8 +106,8 @@ static dh_err_t start_clients(app_t *app, char *errstr, size_t errstr_size)
                           : 250,
         .ttl_s = dh_config_int(c, "DH_DEDUP_TTL_S"),
     };
-    dh_err_t err = dh_stores_load(dh_config_get(c, "DH_STORES_FILE"), &app->stores, errstr,
-                                  errstr_size);
+    dh_err_t err =
+        dh_stores_load(dh_config_get(c, "DH_STORES_FILE"), &app->stores, errstr, errstr_size);
 
     if (err) {
         return err;
@@ -135,7 +135,8 @@ static dh_err_t start_servers(app_t *app, char *errstr, size_t errstr_size)
                           .ud = app};
     dh_gw_server_opts_t so = {.bind_addr = dh_config_get(c, "DH_GATEWAY_ADDR"),
                               .port = (int)dh_config_int(c, "DH_GATEWAY_PORT"),
-                              .max_conns = (unsigned int)dh_config_int(c, "DH_GATEWAY_MAX_CONNECTIONS"),
+                              .max_conns =
+                                  (unsigned int)dh_config_int(c, "DH_GATEWAY_MAX_CONNECTIONS"),
                               .idle_timeout_s = 60,
                               .gw = &app->gw};
     dh_err_t err;

@@ -99,8 +99,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    DH_LOG(level <= 3 ? DH_LOG_ERROR : level <= 5 ? DH_LOG_WARN : DH_LOG_DEBUG, "kafka", "%s: %s",
-           fac, buf);
+    DH_LOG(level <= 3   ? DH_LOG_ERROR
+           : level <= 5 ? DH_LOG_WARN
+                        : DH_LOG_DEBUG,
+           "kafka", "%s: %s", fac, buf);
 }
 
 static void *poller_main(void *ud)
@@ -120,8 +122,8 @@ static int set_prop(const char *prop, const char *value, void *ud)
 }
 
 /* Our defaults, then KAFKA_* overrides, then what correctness needs (not overridable). */
-static rd_kafka_conf_t *make_conf(const dh_gw_producer_opts_t *o, dh_gw_producer_t *p,
-                                  char *errstr, size_t errstr_size)
+static rd_kafka_conf_t *make_conf(const dh_gw_producer_opts_t *o, dh_gw_producer_t *p, char *errstr,
+                                  size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char mto[32];
@@ -154,8 +156,8 @@ fail:
     return NULL;
 }
 
-dh_err_t dh_gw_producer_new(const dh_gw_producer_opts_t *opts, dh_gw_producer_t **out,
-                            char *errstr, size_t errstr_size)
+dh_err_t dh_gw_producer_new(const dh_gw_producer_opts_t *opts, dh_gw_producer_t **out, char *errstr,
+                            size_t errstr_size)
 {
     dh_gw_producer_t *p = calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf = NULL;

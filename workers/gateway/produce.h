@@ -32,9 +32,8 @@ typedef struct dh_gw_producer_opts {
 } dh_gw_producer_opts_t;
 
 /** @brief Create the producer and start its poller thread. Does not wait for a broker. */
-DH_NODISCARD dh_err_t dh_gw_producer_new(const dh_gw_producer_opts_t *opts,
-                                         dh_gw_producer_t **out, char *errstr,
-                                         size_t errstr_size);
+DH_NODISCARD dh_err_t dh_gw_producer_new(const dh_gw_producer_opts_t *opts, dh_gw_producer_t **out,
+                                         char *errstr, size_t errstr_size);
 
 /**
  * @brief Produce one message and wait for its delivery report.
@@ -44,8 +43,8 @@ DH_NODISCARD dh_err_t dh_gw_producer_new(const dh_gw_producer_opts_t *opts,
  *          when the deadline passed first (outcome unknown); DH_ERR_IO when delivery
  *          failed or the producer could not take the message (queue full, fatal error).
  */
-DH_NODISCARD dh_err_t dh_gw_producer_send(dh_gw_producer_t *p, const char *topic,
-                                          const char *key, const void *value, size_t len,
+DH_NODISCARD dh_err_t dh_gw_producer_send(dh_gw_producer_t *p, const char *topic, const char *key,
+                                          const void *value, size_t len,
                                           const dh_gw_header_t *headers, size_t nheaders,
                                           char *errstr, size_t errstr_size);
 

@@ -11,8 +11,8 @@
 
 #include "dockhand/err.h"
 
-#define DH_GW_TOPIC_ORDERS "shopify.orders"
-#define DH_GW_TOPIC_PRODUCTS "shopify.products"
+#define DH_GW_TOPIC_ORDERS      "shopify.orders"
+#define DH_GW_TOPIC_PRODUCTS    "shopify.products"
 #define DH_GW_TOPIC_RETURNPRIME "returnprime.cir"
 
 /** Longest resource id accepted in a key (Shopify ids are <= 20 digits). */

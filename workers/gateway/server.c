@@ -5,11 +5,12 @@
  */
 #include "server.h"
 
+#include <stdarg.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,8 +112,8 @@ static void append_body(req_state_t *st, size_t max, const char *data, size_t n)
     st->len += n;
 }
 
-static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn,
-                                  const char *url, void **con_cls)
+static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn, const char *url,
+                                  void **con_cls)
 {
     req_state_t *st = calloc(1, sizeof(*st));
     const char *cl = hdr(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -136,8 +137,11 @@ static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn
 static enum MHD_Result complete(dh_gw_server_t *s, struct MHD_Connection *conn, const char *url,
                                 const char *method, req_state_t *st)
 {
-    dh_gw_req_t req = {.method = method, .path = url, .body = st->body ? st->body : "",
-                       .body_len = st->len, .t0_us = st->t0_us};
+    dh_gw_req_t req = {.method = method,
+                       .path = url,
+                       .body = st->body ? st->body : "",
+                       .body_len = st->len,
+                       .t0_us = st->t0_us};
     dh_gw_reply_t rep = {0};
 
     if (st->too_large) {
@@ -161,9 +165,8 @@ static enum MHD_Result complete(dh_gw_server_t *s, struct MHD_Connection *conn, 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     dh_gw_server_t *s = cls;
     req_state_t *st = *con_cls;
@@ -226,8 +229,8 @@ dh_err_t dh_gw_server_start(const dh_gw_server_opts_t *o, dh_gw_server_t **out, 
     errno = 0;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        dh_admin_mhd_log, "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        o->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+        dh_admin_mhd_log, "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
         err = DH_ERR_IO;

@@ -15,11 +15,11 @@
 typedef struct dh_gw_server_s dh_gw_server_t;
 
 typedef struct dh_gw_server_opts {
-    const char *bind_addr;     /**< IPv4 or IPv6 literal. */
-    int port;                  /**< 0 picks a free port (see dh_gw_server_port()). */
-    unsigned int max_conns;    /**< Concurrent connections (= threads) accepted. */
+    const char *bind_addr;       /**< IPv4 or IPv6 literal. */
+    int port;                    /**< 0 picks a free port (see dh_gw_server_port()). */
+    unsigned int max_conns;      /**< Concurrent connections (= threads) accepted. */
     unsigned int idle_timeout_s; /**< Idle keep-alive connections are closed after this. */
-    dh_gw_t *gw;               /**< Borrowed; must outlive the server. */
+    dh_gw_t *gw;                 /**< Borrowed; must outlive the server. */
 } dh_gw_server_opts_t;
 
 DH_NODISCARD dh_err_t dh_gw_server_start(const dh_gw_server_opts_t *opts, dh_gw_server_t **out,

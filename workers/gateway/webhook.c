@@ -6,6 +6,7 @@
  * need is 200, or Shopify would retry it for hours.
  */
 #include <stdarg.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +20,7 @@ static const unsigned int statuses[DH_GW_NSTATUS] = {200, 400, 401, 404, 405, 41
 static const char *const source_names[DH_GW_SRC_COUNT] = {"shopify", "returnprime", "other"};
 
 #define SHOPIFY_PREFIX "/webhooks/shopify"
-#define RP_PREFIX "/webhooks/returnprime/"
+#define RP_PREFIX      "/webhooks/returnprime/"
 
 long long dh_gw_now_us(void)
 {
@@ -39,8 +40,7 @@ dh_err_t dh_gw_metrics_init(dh_gw_t *gw)
 
     for (int s = 0; s < DH_GW_SRC_COUNT; s++) {
         for (int i = 0; i < DH_GW_NSTATUS; i++) {
-            snprintf(lbl, sizeof(lbl), "source=\"%s\",status=\"%u\"", source_names[s],
-                     statuses[i]);
+            snprintf(lbl, sizeof(lbl), "source=\"%s\",status=\"%u\"", source_names[s], statuses[i]);
             m->requests[s][i] = dh_metrics_counter(gw->registry, "dh_gateway_requests_total",
                                                    "Webhook requests by source and status.", lbl);
             if (!m->requests[s][i]) {
@@ -48,9 +48,9 @@ dh_err_t dh_gw_metrics_init(dh_gw_t *gw)
             }
         }
         snprintf(lbl, sizeof(lbl), "source=\"%s\"", source_names[s]);
-        m->latency[s] = dh_metrics_histogram(gw->registry, "dh_gateway_request_seconds",
-                                             "Time from request headers to the answer.", lbl,
-                                             lat, nlat);
+        m->latency[s] =
+            dh_metrics_histogram(gw->registry, "dh_gateway_request_seconds",
+                                 "Time from request headers to the answer.", lbl, lat, nlat);
     }
     m->ignored = dh_metrics_counter(gw->registry, "dh_gateway_ignored_total",
                                     "Verified webhooks of topics dockhand does not consume.", NULL);
@@ -87,8 +87,7 @@ void dh_gw_count(dh_gw_t *gw, dh_gw_source_t src, unsigned int status)
     }
 }
 
-static void set_reply(dh_gw_reply_t *r, unsigned int status, const char *fmt, ...)
-    DH_PRINTF(3, 4);
+static void set_reply(dh_gw_reply_t *r, unsigned int status, const char *fmt, ...) DH_PRINTF(3, 4);
 
 static void set_reply(dh_gw_reply_t *r, unsigned int status, const char *fmt, ...)
 {
@@ -163,10 +162,13 @@ static void handle_shopify(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_t *r
     }
     snprintf(key, sizeof(key), "%s|%s", store->domain, id);
     const dh_gw_header_t h[] = {
-        {"dh-topic", req->sh_topic},           {"dh-shop-domain", store->domain},
-        {"dh-webhook-id", req->sh_webhook_id}, {"dh-event-id", req->sh_event_id},
+        {"dh-topic", req->sh_topic},
+        {"dh-shop-domain", store->domain},
+        {"dh-webhook-id", req->sh_webhook_id},
+        {"dh-event-id", req->sh_event_id},
         {"dh-triggered-at", req->sh_triggered_at},
-        {"dh-api-version", req->sh_api_version}, {"dh-received-at", req->received_at},
+        {"dh-api-version", req->sh_api_version},
+        {"dh-received-at", req->received_at},
     };
     deliver(gw, "shopify", req->sh_webhook_id, ktopic, key, req, h, sizeof(h) / sizeof(h[0]),
             reply);
@@ -224,8 +226,7 @@ static void handle_returnprime(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_
         {"dh-webhook-id", wid},
         {"dh-received-at", req->received_at},
     };
-    deliver(gw, "rp", wid, DH_GW_TOPIC_RETURNPRIME, key, req, h, sizeof(h) / sizeof(h[0]),
-            reply);
+    deliver(gw, "rp", wid, DH_GW_TOPIC_RETURNPRIME, key, req, h, sizeof(h) / sizeof(h[0]), reply);
 }
 
 void dh_gw_handle(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_t *reply)

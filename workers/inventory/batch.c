@@ -68,8 +68,8 @@ void inv_batch_hash(const char *store, const char *tag, const char *name, const 
         if (q[i].dropped) {
             continue;
         }
-        snprintf(buf, sizeof(buf), "%s|%s|%lld|%lld", q[i].item, q[i].location,
-                 (long long)q[i].qty, (long long)q[i].seq);
+        snprintf(buf, sizeof(buf), "%s|%s|%lld|%lld", q[i].item, q[i].location, (long long)q[i].qty,
+                 (long long)q[i].seq);
         lines[k] = strdup(buf);
         if (lines[k]) {
             k++;

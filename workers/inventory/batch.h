@@ -6,8 +6,9 @@
 #ifndef DH_INV_BATCH_H
 #define DH_INV_BATCH_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 /** One quantity of a call. */

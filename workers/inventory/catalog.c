@@ -12,9 +12,9 @@
 #include "dockhand/log.h"
 #include "inventory.h"
 
-#define OR_TERMS 20  /* SKUs per productVariants query */
+#define OR_TERMS   20 /* SKUs per productVariants query */
 #define PAGE_FIRST 100
-#define MAX_PAGES 20 /* per query; a SKU whose fuzzy search is broader is dead-lettered */
+#define MAX_PAGES  20 /* per query; a SKU whose fuzzy search is broader is dead-lettered */
 
 /* "gid://shopify/InventoryItem/N" from a number, a digit string or a GID. */
 static int item_gid(json_t *v, char *out, size_t size)
@@ -80,8 +80,7 @@ static void from_redis(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *stor
         if (cat && cat->type == REDIS_REPLY_STRING) {
             json_t *js = json_loadb(cat->str, cat->len, 0, NULL);
 
-            if (item_gid(json_object_get(js, "inventory_item_id"), s[i].item,
-                         sizeof(s[i].item))) {
+            if (item_gid(json_object_get(js, "inventory_item_id"), s[i].item, sizeof(s[i].item))) {
                 s[i].status = INV_SKU_OK;
                 dh_counter_add(m->lookup_catalog, 1);
             }
@@ -156,10 +155,10 @@ static void match_page(json_t *nodes, inv_sku_t *s, size_t n, int *count)
 }
 
 /* Resolve up to OR_TERMS SKUs with one (paginated) query. */
-static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store,
-                         inv_sku_t *s, size_t n, int64_t *wait_ms)
+static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
+                         size_t n, int64_t *wait_ms)
 {
-    inv_lane_t *il = inv_lane(sh, lane);
+    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
     char query[OR_TERMS * 600];
     int count[OR_TERMS] = {0};
     char after[512] = "";
@@ -219,14 +218,14 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
                      store->domain);
         } else {
             s[i].status = INV_SKU_UNKNOWN;
-            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s",
-                     s[i].sku, store->domain, complete ? "" : " (search too broad)");
+            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s", s[i].sku,
+                     store->domain, complete ? "" : " (search too broad)");
         }
     }
 }
 
-static void cache_results(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store,
-                          inv_sku_t *s, size_t n)
+static void cache_results(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
+                          size_t n)
 {
     char ttl[32];
 

@@ -4,9 +4,10 @@
  */
 #include "event.h"
 
+#include <stdarg.h>
+
 #include <ctype.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 

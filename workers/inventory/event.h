@@ -9,6 +9,7 @@
 #define DH_INV_EVENT_H
 
 #include <stddef.h>
+
 #include <stdint.h>
 
 #include "shareable.h"
@@ -30,11 +31,11 @@ typedef struct inv_event {
     char event_id[40];
     char tenant[72];
     char store[264];
-    char scope[264];    /**< store if present, else tenant: the key's first part. */
+    char scope[264]; /**< store if present, else tenant: the key's first part. */
     char facility[72];
-    char sku[1024];     /**< Up to 255 code points of UTF-8. */
+    char sku[1024]; /**< Up to 255 code points of UTF-8. */
     int64_t sequence;
-    int crosses;        /**< Putaway: 1. Zone move: from_class != to_class. */
+    int crosses; /**< Putaway: 1. Zone move: from_class != to_class. */
     inv_stock_t stock;
 } inv_event_t;
 

@@ -35,27 +35,12 @@ static const dh_config_var_t *const inv_tables[] = {inv_vars, dh_stores_config_v
                                                     dh_wms_config_vars, NULL};
 static const char *const inv_topics[] = {"wms.putaway", "wms.zone_move", NULL};
 
-inv_lane_t *inv_lane(inv_shared_t *sh, dh_lane_t *lane)
+/* The lane's Shopify and WMS clients (the runtime's lane owns them). */
+inv_lane_t *inv_lane(inv_lane_t *buf, dh_lane_t *lane)
 {
-    int i = dh_lane_index(lane);
-    inv_lane_t *il;
-    char errstr[256] = "";
-
-    if (i < 0 || i >= INV_MAX_LANES) {
-        return NULL;
-    }
-    il = &sh->lanes[i]; /* only lane i touches slot i */
-    if (!il->shopify) {
-        il->shopify = dh_shopify_new(dh_lane_http(lane), dh_lane_redis(lane), dh_lane_metrics(lane));
-    }
-    if (!il->wms) {
-        il->wms = dh_wms_new(sh->cfg, dh_lane_http(lane), dh_lane_redis(lane),
-                             dh_lane_metrics(lane), errstr, sizeof(errstr));
-        if (!il->wms) {
-            DH_LOG(DH_LOG_ERROR, "inventory", "WMS client: %s", errstr);
-        }
-    }
-    return il->shopify ? il : NULL;
+    buf->shopify = dh_lane_shopify(lane);
+    buf->wms = dh_lane_wms(lane);
+    return buf->shopify ? buf : NULL;
 }
 
 const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane)
@@ -81,8 +66,8 @@ const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane)
                                             "inventoryActivate calls (item not stocked).", NULL);
         x->sync_pages = dh_metrics_counter(m, "dh_inventory_sync_pages_total",
                                            "Full-sync WMS pages processed.", NULL);
-        x->sync_items = dh_metrics_counter(m, "dh_inventory_sync_items_total",
-                                           "Full-sync rows pushed.", NULL);
+        x->sync_items =
+            dh_metrics_counter(m, "dh_inventory_sync_items_total", "Full-sync rows pushed.", NULL);
         x->lookup_catalog = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
                                                "SKU resolutions by source.", "source=\"catalog\"");
         x->lookup_cache = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
@@ -112,8 +97,9 @@ static dh_err_t inv_init(const dh_config_t *cfg, void **out, char *errstr, size_
         return DH_ERR_NOMEM;
     }
     if (linger && *linger && atoll(linger) > 1000) {
-        snprintf(errstr, errstr_size, "DH_BATCH_LINGER_MS: at most 1000 for dh-inventory "
-                                      "(stock would reach Shopify too late)");
+        snprintf(errstr, errstr_size,
+                 "DH_BATCH_LINGER_MS: at most 1000 for dh-inventory "
+                 "(stock would reach Shopify too late)");
         free(sh);
         return DH_ERR_CONFIG;
     }
@@ -152,10 +138,6 @@ static void inv_fini(void *shared)
 
     if (!sh) {
         return;
-    }
-    for (int i = 0; i < INV_MAX_LANES; i++) {
-        dh_shopify_destroy(sh->lanes[i].shopify);
-        dh_wms_destroy(sh->lanes[i].wms);
     }
     inv_sync_fini(sh);
     inv_newest_destroy(sh->newest);
@@ -199,8 +181,9 @@ static dh_result_t inv_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev,
     }
     it->location = dh_stores_location(sh->stores, it->store, it->ev.facility);
     if (!it->location) {
-        dh_lane_fail(lane, "unknown-facility", "facility '%s' has no Shopify location in store '%s'",
-                     it->ev.facility, it->store->domain);
+        dh_lane_fail(lane, "unknown-facility",
+                     "facility '%s' has no Shopify location in store '%s'", it->ev.facility,
+                     it->store->domain);
         goto dead;
     }
     for (size_t i = 0; i < dh_stores_count(sh->stores); i++) {
@@ -243,7 +226,7 @@ static dh_result_t result_of(inv_qout_t o)
 
 /* Per-batch scratch for one store group. */
 typedef struct grp {
-    size_t idx[INV_BATCH_MAX];  /* batch item indices */
+    size_t idx[INV_BATCH_MAX]; /* batch item indices */
     char fields[INV_BATCH_MAX][400];
     const char *fp[INV_BATCH_MAX];
     int64_t seq[INV_BATCH_MAX], last[INV_BATCH_MAX], target[INV_BATCH_MAX];
@@ -332,8 +315,8 @@ static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, siz
 
         switch (g->sku[j].status) {
         case INV_SKU_OK:
-            g->q[nq] = (inv_qty_t){g->sku[j].item, it->location, g->target[i], it->ev.sequence,
-                                   i, 0};
+            g->q[nq] =
+                (inv_qty_t){g->sku[j].item, it->location, g->target[i], it->ev.sequence, i, 0};
             g->qsrc[nq++] = i;
             break;
         case INV_SKU_UNKNOWN:

@@ -6,8 +6,9 @@
 #ifndef DH_INV_INVENTORY_H
 #define DH_INV_INVENTORY_H
 
-#include <pthread.h>
 #include <stddef.h>
+
+#include <pthread.h>
 #include <stdint.h>
 
 #include "batch.h"
@@ -20,7 +21,6 @@
 
 extern const dh_handler_t inv_handler;
 
-#define INV_MAX_LANES 256
 #define INV_BATCH_MAX 250
 
 typedef struct inv_metrics {
@@ -48,7 +48,6 @@ typedef struct inv_shared {
     char owner[128];
     int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
     size_t *nslots;
-    inv_lane_t lanes[INV_MAX_LANES];
     pthread_mutex_t mu;
     int metrics_ready;
     inv_metrics_t m;
@@ -64,7 +63,7 @@ typedef struct inv_item {
 } inv_item_t;
 
 /** Per-lane clients (created on first use by that lane). NULL on failure. */
-inv_lane_t *inv_lane(inv_shared_t *sh, dh_lane_t *lane);
+inv_lane_t *inv_lane(inv_lane_t *buf, dh_lane_t *lane);
 const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane);
 
 /* ---- newest decoded snapshot per key (newest.c) ---- */
@@ -88,10 +87,10 @@ typedef enum inv_sku_status {
 } inv_sku_status_t;
 
 typedef struct inv_sku {
-    const char *sku;           /**< in (borrowed) */
-    inv_sku_status_t status;   /**< out */
-    char item[96];             /**< out: gid://shopify/InventoryItem/N */
-    char detail[160];          /**< out: why, when not OK */
+    const char *sku;         /**< in (borrowed) */
+    inv_sku_status_t status; /**< out */
+    char item[96];           /**< out: gid://shopify/InventoryItem/N */
+    char detail[160];        /**< out: why, when not OK */
 } inv_sku_t;
 
 /** Resolve \p n SKUs of \p store (catalogue record, cache, then Shopify). \p wait_ms: the

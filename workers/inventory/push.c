@@ -82,7 +82,7 @@ dh_err_t inv_seq_write(dh_redis_t *r, const char *store, const char *const *fiel
                        const int64_t *seq, const int64_t *qty, size_t n, int64_t *conflict)
 {
     const char **argv = calloc(3 * n + 1, sizeof(*argv));
-    char (*nums)[24] = calloc(2 * n + 1, sizeof(*nums));
+    char(*nums)[24] = calloc(2 * n + 1, sizeof(*nums));
     char key[400];
     redisReply *rep = NULL;
     dh_err_t err = DH_ERR_NOMEM;
@@ -122,8 +122,8 @@ out:
     return err;
 }
 
-static void set_all(inv_qres_t *res, const size_t *act, size_t na, inv_qout_t out,
-                    int64_t wait_ms, const char *cls, const char *msg)
+static void set_all(inv_qres_t *res, const size_t *act, size_t na, inv_qout_t out, int64_t wait_ms,
+                    const char *cls, const char *msg)
 {
     for (size_t i = 0; i < na; i++) {
         inv_qres_t *r = &res[act[i]];
@@ -146,8 +146,8 @@ static dh_err_t activate(inv_lane_t *il, const dh_store_t *store, const inv_qty_
                                     wait_ms, errstr, sizeof(errstr));
 
     if (e != DH_OK) {
-        DH_LOG(DH_LOG_WARN, "inventory", "inventoryActivate %s at %s: %s: %s", q->item,
-               q->location, dh_err_str(e), errstr);
+        DH_LOG(DH_LOG_WARN, "inventory", "inventoryActivate %s at %s: %s: %s", q->item, q->location,
+               dh_err_str(e), errstr);
     }
     json_decref(vars);
     dh_gql_reply_clear(&rep);
@@ -165,8 +165,8 @@ static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty
 
         json_array_append_new(quantities,
                               json_pack("{s:s, s:s, s:I, s:o}", "inventoryItemId", x->item,
-                                        "locationId", x->location, "quantity",
-                                        (json_int_t)x->qty, "changeFromQuantity", json_null()));
+                                        "locationId", x->location, "quantity", (json_int_t)x->qty,
+                                        "changeFromQuantity", json_null()));
     }
     snprintf(uri, sizeof(uri), "%s%s", sh->uri_prefix, idem_key);
     return json_pack("{s:s, s:s, s:s, s:o}", "name", "on_hand", "reason", sh->reason,
@@ -174,10 +174,10 @@ static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty
 }
 
 /* One round: returns 1 to go again (some quantities still pending), 0 when finished. */
-static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store,
-                      const char *tag, inv_qty_t *q, size_t n, inv_qres_t *res, int salt)
+static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
+                      inv_qty_t *q, size_t n, inv_qres_t *res, int salt)
 {
-    inv_lane_t *il = inv_lane(sh, lane);
+    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
     const inv_metrics_t *m = inv_metrics(sh, lane);
     size_t act[INV_BATCH_MAX], na = 0;
     char hash[65], salted[128], key[37], errstr[256] = "", msg[480];
@@ -204,10 +204,10 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     inv_batch_hash(store->domain, tag, "on_hand", sh->reason, tmp, na, hash);
     snprintf(salted, sizeof(salted), "%s:%s:%d", store->domain, hash, salt);
     dh_idem_far_key("inventory", salted, key);
-    json_t *vars = json_pack("{s:o, s:s}", "input", build_input(sh, key, q, act, na),
-                             "idempotencyKey", key);
-    dh_err_t e = dh_shopify_graphql(il->shopify, store, DH_GQL_INVENTORY_SET_QUANTITIES, vars,
-                                    &rep, &wait_ms, errstr, sizeof(errstr));
+    json_t *vars =
+        json_pack("{s:o, s:s}", "input", build_input(sh, key, q, act, na), "idempotencyKey", key);
+    dh_err_t e = dh_shopify_graphql(il->shopify, store, DH_GQL_INVENTORY_SET_QUANTITIES, vars, &rep,
+                                    &wait_ms, errstr, sizeof(errstr));
 
     json_decref(vars);
     if (e != DH_OK) {
@@ -226,8 +226,8 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
         return 0;
     }
     dh_counter_add(m->calls_ok, 1);
-    json_t *errs = json_object_get(json_object_get(rep.data, "inventorySetQuantities"),
-                                   "userErrors");
+    json_t *errs =
+        json_object_get(json_object_get(rep.data, "inventorySetQuantities"), "userErrors");
 
     if (json_array_size(errs) == 0) {
         set_all(res, act, na, INV_Q_APPLIED, 0, "", "");
@@ -278,15 +278,14 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
             } else if (ae != DH_OK) {
                 r->out = INV_Q_RETRY;
                 snprintf(r->cls, sizeof(r->cls), "activate");
-                snprintf(r->msg, sizeof(r->msg), "inventoryActivate failed: %s",
-                         dh_err_str(ae));
+                snprintf(r->msg, sizeof(r->msg), "inventoryActivate failed: %s", dh_err_str(ae));
             }
             continue; /* stays PENDING: retried in the next round */
         }
         r->out = INV_Q_DEAD;
         snprintf(r->cls, sizeof(r->cls), "%.31s", code);
-        snprintf(r->msg, sizeof(r->msg), "%.60s at %.50s: %.100s", q[act[idx]].item, q[act[idx]].location,
-                 msg);
+        snprintf(r->msg, sizeof(r->msg), "%.60s at %.50s: %.100s", q[act[idx]].item,
+                 q[act[idx]].location, msg);
     }
     dh_gql_reply_clear(&rep);
     if (whole) {

@@ -19,8 +19,7 @@ static int64_t clamp_out(int64_t v)
 
 int64_t inv_shareable(const inv_stock_t *s)
 {
-    return clamp_out(clamp_in(s->good_online) - clamp_in(s->allocated) -
-                     clamp_in(s->safety_stock));
+    return clamp_out(clamp_in(s->good_online) - clamp_in(s->allocated) - clamp_in(s->safety_stock));
 }
 
 int64_t inv_target_on_hand(const inv_stock_t *s)

@@ -19,7 +19,7 @@
 #include "inventory.h"
 #include "shareable.h"
 
-#define SLOT_DAYS 800
+#define SLOT_DAYS  800
 #define DONE_TTL_S "259200"
 
 static int tz_valid(const char *tz)
@@ -271,8 +271,8 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
             s[nr] = p->seq[i];
             q[nr++] = p->target[i];
         } else if (p->res[j].out == INV_Q_DEAD) {
-            DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain,
-                   p->fields_p[i], p->res[j].msg);
+            DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
+                   p->res[j].msg);
         } else {
             ok = 0;
         }
@@ -306,7 +306,7 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
 {
     const dh_store_t *st = dh_stores_at(sh->stores, i);
     const inv_metrics_t *m = inv_metrics(sh, lane);
-    inv_lane_t *il = inv_lane(sh, lane);
+    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
     char lkey[400], pkey[400], akey[400], cursor[2100] = "", path[6600], errstr[256] = "";
     dh_wms_reply_t rep = {0};
     int64_t wait_ms = 0;
@@ -398,15 +398,15 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
                        from + INV_BATCH_MAX < n ? from + INV_BATCH_MAX : n, &pushed);
     }
     if (!ok) {
-        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s' retried next tick",
-               slot, st->domain, cursor);
+        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s' retried next tick", slot,
+               st->domain, cursor);
         dh_wms_reply_clear(&rep);
         return;
     }
     dh_counter_add(m->sync_pages, 1);
     dh_counter_add(m->sync_items, pushed);
-    DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s': %zu rows, %zu set",
-           slot, st->domain, cursor, n, pushed);
+    DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s': %zu rows, %zu set", slot,
+           st->domain, cursor, n, pushed);
     if (next && *next) {
         const char *set[] = {"SET", pkey, next, "EX", DONE_TTL_S};
 

@@ -8,6 +8,7 @@
 #define DH_ADMIN_H
 
 #include <stdarg.h>
+
 #include <sys/socket.h>
 
 #include "dockhand/err.h"

@@ -84,7 +84,7 @@ void dh_config_dump(FILE *fp, const dh_config_t *cfg);
  * @returns -1 to go on and run, else the exit code (0 after --help and friends, 2 for bad
  *          arguments or configuration).
  */
-int dh_config_cli(int argc, char **argv, const char *prog,
-                  const dh_config_var_t *const *tables, dh_config_t **out);
+int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
+                  dh_config_t **out);
 
 #endif

@@ -21,6 +21,8 @@
 #include "dockhand/http.h"
 #include "dockhand/metrics.h"
 #include "dockhand/redis.h"
+#include "dockhand/shopify.h"
+#include "dockhand/wms.h"
 
 /** What a handler decided about one event. */
 typedef enum dh_result {
@@ -61,6 +63,15 @@ dh_http_t *dh_lane_http(dh_lane_t *lane);   /**< This lane's HTTP handle. */
 const dh_config_t *dh_lane_config(const dh_lane_t *lane);
 dh_metrics_t *dh_lane_metrics(dh_lane_t *lane);
 int dh_lane_index(const dh_lane_t *lane); /**< 0..lanes-1 */
+
+/** @brief This lane's Shopify client, created on first use on the lane's Redis and HTTP
+ *  handles and owned by the lane. NULL only if out of memory. */
+dh_shopify_t *dh_lane_shopify(dh_lane_t *lane);
+
+/** @brief This lane's WMS client, created on first use from DH_WMS_* (the worker lists
+ *  dh_wms_config_vars among its tables) and owned by the lane. NULL if that configuration
+ *  is invalid (logged once per lane). */
+dh_wms_t *dh_lane_wms(dh_lane_t *lane);
 
 /**
  * @brief Record why the current event failed; used in logs, metrics and dead-letter

@@ -4,18 +4,19 @@
  * dead-letter topic. Scenarios: bulk with duplicates and a stale replay (+ unknown SKU),
  * kill -9 mid-run, the oversell race, the on-demand full sync.
  */
-#include <jansson.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <cmocka.h>
 
 #include "harness.h"
 
@@ -42,12 +43,13 @@ static void start_env(env_t *e, const char *prefix)
     }
     snprintf(e->domain, sizeof(e->domain), "%s.myshopify.com", buf);
     snprintf(e->uuid_prefix, sizeof(e->uuid_prefix), "%08x", (unsigned)(th_now_ms() ^ getpid()));
-    snprintf(seed, sizeof(seed),
-             "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
-             "\"restore_rate\":100,\"api_version\":\"2026-04\",\"generate\":{\"products\":%d,"
-             "\"variants_per_product\":1,\"sku_prefix\":\"SKU-\",\"locations\":2,\"available\":0}}],"
-             "\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}",
-             e->domain, NSKU);
+    snprintf(
+        seed, sizeof(seed),
+        "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
+        "\"restore_rate\":100,\"api_version\":\"2026-04\",\"generate\":{\"products\":%d,"
+        "\"variants_per_product\":1,\"sku_prefix\":\"SKU-\",\"locations\":2,\"available\":0}}],"
+        "\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}",
+        e->domain, NSKU);
     th_sandbox_start(&e->sb, seed);
     /* generate: locations get ids 1000001.., then product, variant, item per SKU. */
     snprintf(e->loc1, sizeof(e->loc1), "gid://shopify/Location/1000001");
@@ -114,23 +116,23 @@ static void produce(env_t *e, th_producer_t *p, const char *sku, const char *fac
 
     snprintf(eid, sizeof(eid), "%s-0000-4000-8000-%012llx", e->uuid_prefix,
              (unsigned long long)event_no & 0xffffffffffffULL);
-    const char *body = kind == 0
-                           ? "\"event_type\":\"putaway\",\"putaway\":{\"putaway_id\":\"P\",\"zone\":"
-                             "\"GOOD\",\"zone_class\":\"online\",\"quantity\":1,\"qc_status\":"
-                             "\"GOOD\"}"
-                       : kind == 1
-                           ? "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
-                             "\"from_zone\":\"GOOD\",\"from_class\":\"online\",\"to_zone\":\"QC\","
-                             "\"to_class\":\"offline\"}"
-                           : "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
-                             "\"from_zone\":\"A\",\"from_class\":\"online\",\"to_zone\":\"B\","
-                             "\"to_class\":\"online\"}";
-    int n = snprintf(val, sizeof(val),
-                     "{\"schema_version\":1,\"event_id\":\"%s\",\"occurred_at\":"
-                     "\"2026-05-01T10:00:00Z\",\"store\":\"%s\",\"facility\":\"%s\",\"sku\":\"%s\","
-                     "\"sequence\":%lld,\"stock\":{\"good_online\":%d,\"allocated\":%d,"
-                     "\"safety_stock\":%d,\"damaged\":1,\"quarantined\":2,\"good_offline\":3},%s}",
-                     eid, e->domain, facility, sku, seq, s.good_online, s.allocated, s.safety, body);
+    const char *body =
+        kind == 0   ? "\"event_type\":\"putaway\",\"putaway\":{\"putaway_id\":\"P\",\"zone\":"
+                      "\"GOOD\",\"zone_class\":\"online\",\"quantity\":1,\"qc_status\":"
+                      "\"GOOD\"}"
+        : kind == 1 ? "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
+                      "\"from_zone\":\"GOOD\",\"from_class\":\"online\",\"to_zone\":\"QC\","
+                      "\"to_class\":\"offline\"}"
+                    : "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M\",\"quantity\":1,"
+                      "\"from_zone\":\"A\",\"from_class\":\"online\",\"to_zone\":\"B\","
+                      "\"to_class\":\"online\"}";
+    int n =
+        snprintf(val, sizeof(val),
+                 "{\"schema_version\":1,\"event_id\":\"%s\",\"occurred_at\":"
+                 "\"2026-05-01T10:00:00Z\",\"store\":\"%s\",\"facility\":\"%s\",\"sku\":\"%s\","
+                 "\"sequence\":%lld,\"stock\":{\"good_online\":%d,\"allocated\":%d,"
+                 "\"safety_stock\":%d,\"damaged\":1,\"quarantined\":2,\"good_offline\":3},%s}",
+                 eid, e->domain, facility, sku, seq, s.good_online, s.allocated, s.safety, body);
 
     snprintf(key, sizeof(key), "%s|%s|%s", e->domain, facility, sku);
     th_produce(p, e->run.topic, -1, key, val, (size_t)n);
@@ -435,8 +437,8 @@ static void test_oversell_and_sync(void **state)
 
     /* (4) Full sync: drift behind dockhand's back + 300 WMS rows (two pages of 250). */
     snprintf(url, sizeof(url), "%s/_control/shops/%s/levels", e->sb.base, e->domain);
-    snprintf(body, sizeof(body),
-             "{\"sku\":\"SKU-7\",\"location_id\":\"%s\",\"available\":999}", e->loc1);
+    snprintf(body, sizeof(body), "{\"sku\":\"SKU-7\",\"location_id\":\"%s\",\"available\":999}",
+             e->loc1);
     th_http("PUT", url, NULL, body, NULL);
     assert_int_equal(level_q(e, "SKU-7", "on_hand"), 999);
     json_t *rows = json_array();
@@ -447,8 +449,8 @@ static void test_oversell_and_sync(void **state)
         json_array_append_new(
             rows, json_pack("{s:s, s:s, s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:i}}", "store",
                             e->domain, "sku", "", "facility", "F1", "sequence", seq, "stock",
-                            "good_online", 20 + i, "allocated", 1, "safety_stock", 2, "damaged",
-                            0, "quarantined", 0, "good_offline", 0));
+                            "good_online", 20 + i, "allocated", 1, "safety_stock", 2, "damaged", 0,
+                            "quarantined", 0, "good_offline", 0));
         char sku[32];
 
         snprintf(sku, sizeof(sku), "SKU-%d", i);

@@ -7,6 +7,12 @@
  * Signatures are computed here with OpenSSL directly, not with the gateway's own code.
  * Ends with 200 sequential webhooks and prints p50/p99 latency (no assertion on it).
  */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -14,10 +20,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +30,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 extern char **environ;
 
-#define SHOP "gw-test.myshopify.com"
+#define SHOP       "gw-test.myshopify.com"
 #define SECRET_OLD "old_secret"
 #define SECRET_NEW "new_secret"
-#define RP_SECRET "rp_secret"
-#define MAX_BODY 65536
+#define RP_SECRET  "rp_secret"
+#define MAX_BODY   65536
 
 typedef struct gateway {
     pid_t pid;
@@ -44,9 +45,9 @@ typedef struct gateway {
 } gateway_t;
 
 typedef struct fixture {
-    gateway_t gw;         /* healthy: the stack's broker */
+    gateway_t gw; /* healthy: the stack's broker */
     char stores[256];
-    long long run_id;     /* makes ids unique per run */
+    long long run_id; /* makes ids unique per run */
 } fixture_t;
 
 static const char *env_or(const char *name, const char *def)
@@ -236,13 +237,14 @@ static void shopify_headers(shopify_req_t *r, const char *topic, const char *sig
 /* A Shopify-shaped order; spacing and a non-ASCII name prove nothing re-serialises it. */
 static int order_body(char *buf, size_t size, long long id)
 {
-    return snprintf(buf, size,
-                    "{\"id\":%lld,  \"admin_graphql_api_id\":\"gid://shopify/Order/%lld\","
-                    "\"name\":\"#1021\",\"created_at\":\"2026-05-01T10:15:30+05:30\","
-                    "\"updated_at\":\"2026-05-01T10:15:30+05:30\",\"cancelled_at\":null,"
-                    "\"customer\":{\"first_name\":\"Ren\xc3\xa9\\u00e9\"},\n\"line_items\":[{\"id\":1,"
-                    "\"sku\":\"TSHIRT-BLK-M\",\"quantity\":2,\"variant_id\":2}]}",
-                    id, id);
+    return snprintf(
+        buf, size,
+        "{\"id\":%lld,  \"admin_graphql_api_id\":\"gid://shopify/Order/%lld\","
+        "\"name\":\"#1021\",\"created_at\":\"2026-05-01T10:15:30+05:30\","
+        "\"updated_at\":\"2026-05-01T10:15:30+05:30\",\"cancelled_at\":null,"
+        "\"customer\":{\"first_name\":\"Ren\xc3\xa9\\u00e9\"},\n\"line_items\":[{\"id\":1,"
+        "\"sku\":\"TSHIRT-BLK-M\",\"quantity\":2,\"variant_id\":2}]}",
+        id, id);
 }
 
 /* ---- Kafka: read a topic from its end ---- */
@@ -260,8 +262,8 @@ static tail_t *tail_new(const char *topic)
     tail_t *t = calloc(1, sizeof(*t));
 
     snprintf(group, sizeof(group), "dh-gw-test-%d", (int)getpid());
-    rd_kafka_conf_set(conf, "bootstrap.servers", env_or("DH_TEST_KAFKA", "127.0.0.1:39092"),
-                      errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "bootstrap.servers", env_or("DH_TEST_KAFKA", "127.0.0.1:39092"), errstr,
+                      sizeof(errstr));
     rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -439,9 +441,10 @@ static int setup(void **state)
     snprintf(f->stores, sizeof(f->stores), "/tmp/dh-gateway-test-%d-stores.json", (int)getpid());
     fp = fopen(f->stores, "w");
     assert_non_null(fp);
-    fprintf(fp, "{\"stores\": [{\"domain\": \"%s\", \"tenants\": [\"gwtest\"], "
-                "\"access_token\": \"shpat_test\", \"webhook_secrets\": [\"%s\", \"%s\"], "
-                "\"returnprime_secret\": \"%s\"}]}\n",
+    fprintf(fp,
+            "{\"stores\": [{\"domain\": \"%s\", \"tenants\": [\"gwtest\"], "
+            "\"access_token\": \"shpat_test\", \"webhook_secrets\": [\"%s\", \"%s\"], "
+            "\"returnprime_secret\": \"%s\"}]}\n",
             SHOP, SECRET_OLD, SECRET_NEW, RP_SECRET);
     fclose(fp);
     gateway_start(&f->gw, f->stores, env_or("DH_TEST_KAFKA", "127.0.0.1:39092"), 4000);
@@ -558,8 +561,8 @@ static void test_unauthenticated_is_401_and_not_produced(void **state)
     body[len - 2] = ' ';
     assert_int_equal(post(f->gw.port, "/webhooks/shopify", r.v, body, (size_t)len, NULL), 401);
     /* unknown shop: there is no secret to verify with */
-    const char *other[] = {"X-Shopify-Topic: orders/create", "X-Shopify-Shop-Domain: evil.myshopify.com",
-                           r.h[6], NULL};
+    const char *other[] = {"X-Shopify-Topic: orders/create",
+                           "X-Shopify-Shop-Domain: evil.myshopify.com", r.h[6], NULL};
     assert_int_equal(post(f->gw.port, "/webhooks/shopify", other, body, (size_t)len, NULL), 401);
     assert_int_equal(tail_collect(t, key, 2000, 0, NULL), 0);
     tail_destroy(t);
@@ -681,8 +684,8 @@ static void test_returnprime(void **state)
     snprintf(h[3], 200, "X-RP-Signature: %064d", 0);
     assert_int_equal(post(f->gw.port, "/webhooks/returnprime/" SHOP, hv, body, strlen(body), NULL),
                      401);
-    assert_int_equal(post(f->gw.port, "/webhooks/returnprime/unknown", hv, body, strlen(body), NULL),
-                     401);
+    assert_int_equal(
+        post(f->gw.port, "/webhooks/returnprime/unknown", hv, body, strlen(body), NULL), 401);
     tail_destroy(t);
 }
 

@@ -6,10 +6,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
 #include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
 
 #include "hmac.h"
 #include "route.h"
@@ -55,10 +56,16 @@ static void test_base64_roundtrip_and_rejects(void **state)
         dh_err_t err;
         const char *out;
     } cases[] = {
-        {"", DH_OK, ""},         {"Zg==", DH_OK, "f"},        {"Zm8=", DH_OK, "fo"},
-        {"Zm9v", DH_OK, "foo"},  {"Zm9vYg==", DH_OK, "foob"}, {"Zg=", DH_ERR_INVALID, NULL},
-        {"Z===", DH_ERR_INVALID, NULL}, {"Zm=v", DH_ERR_INVALID, NULL},
-        {"Zm9v\n", DH_ERR_INVALID, NULL}, {"Zm9-", DH_ERR_INVALID, NULL},
+        {"", DH_OK, ""},
+        {"Zg==", DH_OK, "f"},
+        {"Zm8=", DH_OK, "fo"},
+        {"Zm9v", DH_OK, "foo"},
+        {"Zm9vYg==", DH_OK, "foob"},
+        {"Zg=", DH_ERR_INVALID, NULL},
+        {"Z===", DH_ERR_INVALID, NULL},
+        {"Zm=v", DH_ERR_INVALID, NULL},
+        {"Zm9v\n", DH_ERR_INVALID, NULL},
+        {"Zm9-", DH_ERR_INVALID, NULL},
         {"Zg==Zg==", DH_ERR_INVALID, NULL},
     };
     unsigned char out[16];
@@ -114,8 +121,7 @@ static void test_returnprime_verify(void **state)
 
     (void)state;
     assert_true(dh_gw_returnprime_verify("rp_secret", "1714550000", body, strlen(body), sig));
-    assert_true(
-        dh_gw_returnprime_verify("rp_secret", "1714550000", body, strlen(body), sig_upper));
+    assert_true(dh_gw_returnprime_verify("rp_secret", "1714550000", body, strlen(body), sig_upper));
     assert_false(dh_gw_returnprime_verify("rp_secret", "1714550001", body, strlen(body), sig));
     assert_false(dh_gw_returnprime_verify("other", "1714550000", body, strlen(body), sig));
     assert_false(dh_gw_returnprime_verify("rp_secret", NULL, body, strlen(body), sig));
@@ -175,10 +181,13 @@ static void test_extract_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hmac_rfc4231),       cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_base64_roundtrip_and_rejects),
-        cmocka_unit_test(test_shopify_verify),     cmocka_unit_test(test_returnprime_verify),
-        cmocka_unit_test(test_route),              cmocka_unit_test(test_extract_id),
+        cmocka_unit_test(test_shopify_verify),
+        cmocka_unit_test(test_returnprime_verify),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_extract_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

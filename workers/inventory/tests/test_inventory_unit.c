@@ -3,17 +3,18 @@
  * event validation (against schemas/examples), batch de-duplication and hashing,
  * userError index parsing, and sync slots.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cmocka.h>
 
 #include "batch.h"
 #include "event.h"
@@ -25,14 +26,14 @@ static void test_shareable_table(void **state)
         inv_stock_t s;
         int64_t shareable, target;
     } t[] = {
-        {{40, 3, 2, 1, 0, 5}, 35, 38},                 /* docs/events.md example */
-        {{36, 3, 2, 1, 4, 5}, 31, 34},                 /* zone move example */
-        {{0, 0, 0, 100, 100, 100}, 0, 0},              /* damaged/quarantine/offline never */
-        {{5, 10, 0, 0, 0, 0}, 0, 5},                   /* over-allocated: 0, not negative */
-        {{5, 0, 10, 0, 0, 0}, 0, 0},                   /* safety above stock */
-        {{10, 3, 7, 0, 0, 0}, 0, 3},                   /* exactly zero */
-        {{-5, 0, 0, 0, 0, 0}, 0, 0},                   /* negative input counts as 0 */
-        {{10, -5, -5, 0, 0, 0}, 10, 10},               /* negative deductions ignored */
+        {{40, 3, 2, 1, 0, 5}, 35, 38},    /* docs/events.md example */
+        {{36, 3, 2, 1, 4, 5}, 31, 34},    /* zone move example */
+        {{0, 0, 0, 100, 100, 100}, 0, 0}, /* damaged/quarantine/offline never */
+        {{5, 10, 0, 0, 0, 0}, 0, 5},      /* over-allocated: 0, not negative */
+        {{5, 0, 10, 0, 0, 0}, 0, 0},      /* safety above stock */
+        {{10, 3, 7, 0, 0, 0}, 0, 3},      /* exactly zero */
+        {{-5, 0, 0, 0, 0, 0}, 0, 0},      /* negative input counts as 0 */
+        {{10, -5, -5, 0, 0, 0}, 10, 10},  /* negative deductions ignored */
         {{INT64_MAX, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX}, /* no overflow, capped */
         {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0}, 0, 0},
         {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
@@ -93,8 +94,8 @@ static int check_dir(const char *topic, const char *kind, inv_kind_t expect, int
         inv_parse_t r = inv_event_parse(buf, len, expect, &ev, err, sizeof(err));
 
         if ((r == INV_PARSE_OK) != want_ok) {
-            fail_msg("%s/%s/%s: %s (%s)", topic, kind, e->d_name,
-                     want_ok ? "rejected" : "accepted", err);
+            fail_msg("%s/%s/%s: %s (%s)", topic, kind, e->d_name, want_ok ? "rejected" : "accepted",
+                     err);
         }
         if (!want_ok) {
             assert_true(strlen(err) > 0);
@@ -161,8 +162,7 @@ static void test_event_fields(void **state)
                      INV_PARSE_SCHEMA);
     assert_non_null(strstr(err, "unsupported schema_version 2"));
     /* not JSON */
-    assert_int_equal(inv_event_parse("{nope", 5, INV_ANY, &ev, err, sizeof(err)),
-                     INV_PARSE_DECODE);
+    assert_int_equal(inv_event_parse("{nope", 5, INV_ANY, &ev, err, sizeof(err)), INV_PARSE_DECODE);
     assert_int_equal(inv_event_parse(NULL, 0, INV_ANY, &ev, err, sizeof(err)), INV_PARSE_DECODE);
     assert_int_equal(inv_kind_of_topic("wms.putaway"), INV_PUTAWAY);
     assert_int_equal(inv_kind_of_topic("t-1-zone_move"), INV_ZONE_MOVE);
@@ -176,15 +176,20 @@ static void test_event_bad_values(void **state)
         const char *what;
     } t[] = {
         {"{\"good_online\":-1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
-         "\"quarantined\":0,\"good_offline\":0}", "/stock/good_online must be >= 0"},
+         "\"quarantined\":0,\"good_offline\":0}",
+         "/stock/good_online must be >= 0"},
         {"{\"good_online\":2147483648,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
-         "\"quarantined\":0,\"good_offline\":0}", "/stock/good_online must be <= 2147483647"},
+         "\"quarantined\":0,\"good_offline\":0}",
+         "/stock/good_online must be <= 2147483647"},
         {"{\"good_online\":1.5,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
-         "\"quarantined\":0,\"good_offline\":0}", "/stock/good_online must be integer"},
+         "\"quarantined\":0,\"good_offline\":0}",
+         "/stock/good_online must be integer"},
         {"{\"good_online\":\"1\",\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
-         "\"quarantined\":0,\"good_offline\":0}", "/stock/good_online must be integer"},
+         "\"quarantined\":0,\"good_offline\":0}",
+         "/stock/good_online must be integer"},
         {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
-         "\"quarantined\":0,\"good_offline\":0,\"x\":1}", "additional properties"},
+         "\"quarantined\":0,\"good_offline\":0,\"x\":1}",
+         "additional properties"},
         {"[]", "/stock must be object"},
     };
 
@@ -209,7 +214,7 @@ static void test_event_bad_values(void **state)
 static void test_dedupe(void **state)
 {
     inv_qty_t q[] = {
-        {"I1", "L1", 5, 10, 0, 0}, {"I2", "L1", 6, 3, 1, 0}, {"I1", "L1", 7, 12, 2, 0},
+        {"I1", "L1", 5, 10, 0, 0}, {"I2", "L1", 6, 3, 1, 0},  {"I1", "L1", 7, 12, 2, 0},
         {"I1", "L2", 8, 1, 3, 0},  {"I1", "L1", 9, 11, 4, 0}, {"I2", "L1", 1, 3, 5, 0},
     };
 
@@ -305,9 +310,9 @@ static void test_slots(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shareable_table), cmocka_unit_test(test_examples),
-        cmocka_unit_test(test_event_fields),    cmocka_unit_test(test_event_bad_values),
-        cmocka_unit_test(test_dedupe),          cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_shareable_table),  cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_event_fields),     cmocka_unit_test(test_event_bad_values),
+        cmocka_unit_test(test_dedupe),           cmocka_unit_test(test_hash),
         cmocka_unit_test(test_user_error_index), cmocka_unit_test(test_slots),
     };
 
