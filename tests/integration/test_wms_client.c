@@ -203,6 +203,66 @@ static void test_5xx_is_transient(void **state)
     dh_wms_reply_clear(&r);
 }
 
+/* The outcome is unknown: the WMS applied the create, then the answer never came. The
+ * retry with the same Idempotency-Key gets the first result, and the order exists once. */
+static void test_timeout_after_effect(void **state)
+{
+    char url[256], key[128], err[512], id[64];
+    dh_http_opts_t quick = {2000, 800, 1 << 20};
+    dh_http_t *h = dh_http_new(&quick, err, sizeof(err));
+    dh_wms_t *w;
+    json_t *body;
+    dh_wms_reply_t r;
+    int64_t wait = 0;
+    long st;
+
+    (void)state;
+    assert_non_null(h);
+    w = dh_wms_new(fx.cfg, h, fx.redis, NULL, err, sizeof(err));
+    assert_non_null(w);
+    snprintf(id, sizeof(id), "9%ld", (long)(th_now_ms() % 100000000));
+    body = order_body(id, 1);
+    snprintf(url, sizeof(url), "%s/_control/faults", fx.sb.base);
+    json_decref(th_http_json("POST", url,
+                             "{\"group\":\"wms\",\"timeout_after_effect_rate\":1.0,"
+                             "\"timeout_ms\":3000,\"count\":1}",
+                             &st));
+    assert_true(st >= 200 && st < 300);
+    snprintf(key, sizeof(key), "t-%s", fx.uniq);
+    assert_int_equal(dh_wms_call(w, fx.group, "POST", "/wms/v1/sales-orders", key, body, &r, &wait,
+                                 err, sizeof(err)),
+                     DH_ERR_TIMEOUT);
+    dh_wms_reply_clear(&r);
+    /* The retry, as the runtime would make it: same key, same body. */
+    assert_int_equal(call("POST", "/wms/v1/sales-orders", key, body, &r), DH_OK);
+    assert_int_equal(r.status, 201);
+    assert_true(r.replayed); /* the first attempt's effect, not a second order */
+    dh_wms_reply_clear(&r);
+    /* The journal holds exactly one applied create for this order. */
+    char *text = NULL;
+    snprintf(url, sizeof(url), "%s/_journal?group=wms", fx.sb.base);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    int applied = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *path = json_string_value(json_object_get(j, "path"));
+        const char *reqbody = json_string_value(json_object_get(j, "body"));
+
+        if (path && !strcmp(path, "/wms/v1/sales-orders") && reqbody && strstr(reqbody, id) &&
+            json_integer_value(json_object_get(j, "status")) == 201 &&
+            !json_is_true(json_object_get(j, "idempotent_replay"))) {
+            applied++;
+        }
+        json_decref(j);
+    }
+    free(text);
+    json_decref(body);
+    dh_wms_destroy(w);
+    dh_http_destroy(h);
+    fprintf(stderr, "creates applied for order %s: %d\n", id, applied);
+    assert_int_equal(applied, 1);
+}
+
 static void test_bad_token_and_missing_key(void **state)
 {
     dh_config_t *cfg = config_with(fx.sb.base, "nope", "default=100");
@@ -267,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_create_replay_and_conflict),
         cmocka_unit_test(test_validation_problem),
         cmocka_unit_test(test_5xx_is_transient),
+        cmocka_unit_test(test_timeout_after_effect),
         cmocka_unit_test(test_bad_token_and_missing_key),
         cmocka_unit_test(test_rate_limit),
     };
