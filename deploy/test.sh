@@ -3,7 +3,9 @@
 #   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
 #   (unit, then integration, then e2e). Exits non-zero if any phase fails.
 # Options:
-#   --sanitize   also build build-asan/ with -DDH_SANITIZE=ON and run the unit tests there
+#   (default) also builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer
+#                and runs the unit, integration and e2e tests there too
+#   --no-sanitize   skip the sanitizer build (a quicker local run)
 # Environment:
 #   DH_KEEP_STACK=1            leave the local stack running at exit (default: stop it)
 #   DH_TEST_TIMEOUT_UNIT/INTEGRATION/E2E   default per-test CTest timeout in seconds for
@@ -14,10 +16,11 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-sanitize=0
+sanitize=1
 for arg in "$@"; do
     case "$arg" in
     --sanitize) sanitize=1 ;;
+    --no-sanitize) sanitize=0 ;;
     -h | --help)
         sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
@@ -70,14 +73,6 @@ if [[ -f tests/contracts/package.json ]]; then
     fi
 fi
 
-if ((sanitize)); then
-    header "configure + build with sanitizers (build-asan/)"
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDH_SANITIZE=ON \
-        -DCMAKE_COMPILE_WARNING_AS_ERROR=ON
-    cmake --build build-asan -j "$JOBS"
-    run_label build-asan unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
-fi
-
 header "local stack"
 stack_started=1
 deploy/stack.sh up
@@ -88,6 +83,26 @@ export DH_TEST_KAFKA="$DH_KAFKA_BROKERS" DH_TEST_REDIS_URL="$DH_REDIS_URL"
 run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
 run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
+
+if ((sanitize)); then
+    header "configure + build with sanitizers (build-asan/)"
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDH_SANITIZE=ON \
+        -DCMAKE_COMPILE_WARNING_AS_ERROR=ON
+    cmake --build build-asan -j "$JOBS"
+    # The same C tests under ASan + UBSan (any report fails the test). Checks of files and
+    # of the release binaries' packaging (format, deploy_files, config_doc, contracts) ran
+    # above and mean nothing for this build; the stack test ran above too.
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    header "ctest -L unit (build-asan)"
+    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j2 -L '^unit$' \
+        -E '^(format|deploy_files|config_doc|contracts_.*)$' || failed+=("unit (build-asan)")
+    header "ctest -L integration (build-asan)"
+    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j1 \
+        -L '^integration$' -E '^stack$' || failed+=("integration (build-asan)")
+    header "ctest -L e2e (build-asan)"
+    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j1 -L '^e2e$' ||
+        failed+=("e2e (build-asan)")
+fi
 
 header "summary"
 if ((${#failed[@]} > 0)); then
