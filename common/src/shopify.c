@@ -8,23 +8,24 @@
  */
 #include "dockhand/shopify.h"
 
-#include "dockhand/log.h"
-#include "dockhand/ratelimit.h"
+#include <stdarg.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define TOKEN_MAX            512
-#define URL_MAX              1024
-#define COOLDOWN_MIN_MS      250
-#define COOLDOWN_DEFAULT_MS  1000
-#define TOKEN_REFRESH_EARLY  60000   /* ms: refresh a client-credentials token this early */
-#define TOKEN_DEFAULT_TTL_S  3600    /* when the grant omits expires_in */
-#define TOKEN_CACHE_MAX      16      /* stores a lane talks to; oldest evicted beyond */
+#include "dockhand/log.h"
+#include "dockhand/ratelimit.h"
+
+#define TOKEN_MAX           512
+#define URL_MAX             1024
+#define COOLDOWN_MIN_MS     250
+#define COOLDOWN_DEFAULT_MS 1000
+#define TOKEN_REFRESH_EARLY 60000 /* ms: refresh a client-credentials token this early */
+#define TOKEN_DEFAULT_TTL_S 3600  /* when the grant omits expires_in */
+#define TOKEN_CACHE_MAX     16    /* stores a lane talks to; oldest evicted beyond */
 
 /* Generated from common/graphql/ by common/cmake/embed_graphql.cmake. */
 extern const char *const dh_gql_docs[];
@@ -32,10 +33,18 @@ extern const size_t dh_gql_docs_count;
 
 /* Document names (file names, metric label) in dh_gql_doc_t order. */
 static const char *const doc_names[DH_GQL__COUNT] = {
-    "inventorySetQuantities", "inventoryActivate",      "inventoryLevels",
-    "productVariantsBySku",   "locations",              "orderFulfillmentOrders",
-    "ordersUpdatedSince",     "fulfillmentCreate",      "fulfillmentEventCreate",
-    "tagsAdd",                "products",
+    "inventorySetQuantities",
+    "inventoryActivate",
+    "inventoryLevels",
+    "productVariantsBySku",
+    "locations",
+    "orderFulfillmentOrders",
+    "ordersUpdatedSince",
+    "fulfillmentCreate",
+    "fulfillmentEventCreate",
+    "tagsAdd",
+    "products",
+    "orderForReconcile",
 };
 
 /*
@@ -73,9 +82,9 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
     /* order 1 + fulfillmentOrders(5): 2 + 5 × (1 + assignedLocation.location 2 +
      * lineItems(50): 2 + 50 × (1 + lineItem 1)) = 1 + 2 + 5 × 105 */
     [DH_GQL_ORDER_FULFILLMENT_ORDERS] = {528, NULL, 0, 0, NULL, 0, 0},
-    /* orders: 2 + N × (nodes 1 + lineItems(50): 2 + 50 × (1 + variant 1 +
-     * originalUnitPriceSet.shopMoney 2) + shippingAddress 1) = 2 + N × 204; N <= 4 */
-    [DH_GQL_ORDERS_UPDATED_SINCE] = {2, "first", 204, 4, NULL, 0, 0},
+    /* orders: 2 + N × nodes 1 (scalars only: what reconciliation needs to decide);
+     * N <= 250 */
+    [DH_GQL_ORDERS_UPDATED_SINCE] = {2, "first", 1, 250, NULL, 0, 0},
     /* 10 + fulfillment 1 + trackingInfo 1 + userErrors 1 */
     [DH_GQL_FULFILLMENT_CREATE] = {13, NULL, 0, 0, NULL, 0, 0},
     /* 10 + fulfillmentEvent 1 + userErrors 1 */
@@ -85,6 +94,9 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
     /* products: 2 + N × (nodes 1 + featuredMedia.image 2 + metafields(10) 12 +
      * variants(V): 2 + V × (1 + inventoryItem 1)); N <= 10, V <= 20 */
     [DH_GQL_PRODUCTS] = {2, "first", 17, 10, "variantsFirst", 2, 20},
+    /* order 1 + lineItems(100): 2 + 100 × (1 + variant 1 + originalUnitPriceSet.shopMoney 2)
+     * + shippingAddress 1 = 404 (one order reconciliation found missing) */
+    [DH_GQL_ORDER_FOR_RECONCILE] = {404, NULL, 0, 0, NULL, 0, 0},
 };
 
 typedef struct token_entry {
@@ -329,8 +341,8 @@ static dh_err_t token_fetch(dh_shopify_t *s, const dh_store_t *store, char *errs
     snprintf(url, sizeof(url), "%s/admin/oauth/access_token", store->admin_url);
     form_escape(store->client_id, id, sizeof(id));
     form_escape(store->client_secret, secret, sizeof(secret));
-    snprintf(form, sizeof(form), "grant_type=client_credentials&client_id=%s&client_secret=%s",
-             id, secret);
+    snprintf(form, sizeof(form), "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
     err = http_err(dh_http_request(s->http, "POST", url, headers, form, strlen(form), &resp));
     memset(form, 0, sizeof(form));
     memset(secret, 0, sizeof(secret));
@@ -348,8 +360,8 @@ static dh_err_t token_fetch(dh_shopify_t *s, const dh_store_t *store, char *errs
     }
     if (err != DH_OK) {
         /* The body is not quoted: a grant response carries the token. */
-        snprintf(errstr, errstr_size, "shopify %s token: HTTP %ld (%s)", store->domain,
-                 resp.status, dh_err_str(err));
+        snprintf(errstr, errstr_size, "shopify %s token: HTTP %ld (%s)", store->domain, resp.status,
+                 dh_err_str(err));
     }
 out:
     dh_http_resp_clear(&resp);
@@ -389,8 +401,8 @@ static dh_err_t token_get(dh_shopify_t *s, const dh_store_t *store, const char *
 /* ---- the call ---- */
 
 /* One POST of \p body; the token goes only into the header list. */
-static dh_err_t post(dh_shopify_t *s, const dh_store_t *store, const char *token,
-                     const char *body, dh_http_resp_t *resp)
+static dh_err_t post(dh_shopify_t *s, const dh_store_t *store, const char *token, const char *body,
+                     dh_http_resp_t *resp)
 {
     char url[URL_MAX];
     char auth[TOKEN_MAX + 32];
@@ -467,8 +479,7 @@ static void settle(dh_shopify_t *s, const dh_store_t *store, double charged, dou
                                                actual, available);
     if (err != DH_OK) {
         /* The call itself is done; the bucket heals by re-syncing on the next reply. */
-        DH_LOG(DH_LOG_WARN, "shopify", "settle %s: %s", store->domain,
-               dh_redis_errstr(s->redis));
+        DH_LOG(DH_LOG_WARN, "shopify", "settle %s: %s", store->domain, dh_redis_errstr(s->redis));
     }
 }
 
@@ -489,11 +500,10 @@ static int64_t cooldown(dh_shopify_t *s, const dh_store_t *store, long retry_aft
         ms = COOLDOWN_MIN_MS;
     }
     if (dh_ratelimit_shopify_cooldown(s->redis, store->domain, ms) != DH_OK) {
-        DH_LOG(DH_LOG_WARN, "shopify", "cooldown %s: %s", store->domain,
-               dh_redis_errstr(s->redis));
+        DH_LOG(DH_LOG_WARN, "shopify", "cooldown %s: %s", store->domain, dh_redis_errstr(s->redis));
     }
-    count(s, "dh_shopify_throttled_total", "THROTTLED or 429 answers from Shopify.",
-          store->domain, NULL, NULL, 1);
+    count(s, "dh_shopify_throttled_total", "THROTTLED or 429 answers from Shopify.", store->domain,
+          NULL, NULL, 1);
     return ms;
 }
 
@@ -555,8 +565,8 @@ static dh_err_t on_http_status(call_t *c, const dh_http_resp_t *resp, json_t *ro
     char prefix[300];
 
     settle(c->s, c->store, c->charged, -1, ci.available);
-    snprintf(prefix, sizeof(prefix), "shopify %s %s: HTTP %ld", c->store->domain,
-             doc_names[c->doc], resp->status);
+    snprintf(prefix, sizeof(prefix), "shopify %s %s: HTTP %ld", c->store->domain, doc_names[c->doc],
+             resp->status);
     if (resp->status == 429) {
         *wait_ms = cooldown(c->s, c->store, resp->retry_after_s, &ci, c->charged);
         snprintf(c->errstr, c->errstr_size, "%s (retry in %lld ms)", prefix, (long long)*wait_ms);
@@ -623,8 +633,8 @@ static char *build_body(dh_gql_doc_t doc, json_t *variables)
         return NULL;
     }
     if (json_object_set_new(req, "query", json_string(dh_gql_text(doc))) == 0 &&
-        json_object_set_new(req, "variables", variables != NULL ? json_incref(variables)
-                                                                : json_object()) == 0) {
+        json_object_set_new(req, "variables",
+                            variables != NULL ? json_incref(variables) : json_object()) == 0) {
         body = json_dumps(req, JSON_COMPACT);
     }
     json_decref(req);
@@ -691,8 +701,8 @@ dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc
         err = on_http_status(&c, &resp, root, wait_ms);
     } else if (!json_is_object(root)) {
         settle(s, store, c.charged, -1, -1);
-        snprintf(errstr, errstr_size, "shopify %s %s: HTTP %ld with a non-JSON body",
-                 store->domain, doc_names[doc], resp.status);
+        snprintf(errstr, errstr_size, "shopify %s %s: HTTP %ld with a non-JSON body", store->domain,
+                 doc_names[doc], resp.status);
         count_call(s, store, doc, "server_error");
         err = DH_ERR_PROTO;
     } else {
@@ -726,11 +736,11 @@ static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
     }
 }
 
-size_t dh_gql_user_errors(const dh_gql_reply_t *r, const char *root_field, char *buf,
-                          size_t size, char *code_out, size_t code_size)
+size_t dh_gql_user_errors(const dh_gql_reply_t *r, const char *root_field, char *buf, size_t size,
+                          char *code_out, size_t code_size)
 {
-    json_t *errs = json_object_get(json_object_get(r != NULL ? r->data : NULL, root_field),
-                                   "userErrors");
+    json_t *errs =
+        json_object_get(json_object_get(r != NULL ? r->data : NULL, root_field), "userErrors");
     size_t i, k, len = 0;
     json_t *e, *f;
 

@@ -65,9 +65,11 @@ static dh_err_t o_init(const dh_config_t *cfg, void **out, char *errstr, size_t 
     }
     s->cfg = cfg;
     pthread_mutex_init(&s->recon_mu, NULL);
+    pthread_mutex_init(&s->metrics_mu, NULL);
     err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
     if (err) {
         pthread_mutex_destroy(&s->recon_mu);
+        pthread_mutex_destroy(&s->metrics_mu);
         free(s);
         return err;
     }
@@ -90,16 +92,8 @@ static void o_fini(void *shared)
     if (!s) {
         return;
     }
-    for (size_t i = 0; i < ORDERS_MAX_LANES; i++) {
-        orders_lane_t *l = atomic_load(&s->lanes[i]);
-
-        if (l) {
-            dh_wms_destroy(l->wms);
-            dh_shopify_destroy(l->shopify);
-            free(l);
-        }
-    }
     dh_stores_destroy(s->stores);
+    pthread_mutex_destroy(&s->metrics_mu);
     pthread_mutex_destroy(&s->recon_mu);
     free(s->recon);
     free(s);
@@ -133,38 +127,26 @@ static void lane_metrics(orders_lane_t *l, dh_metrics_t *m)
                                         "Messages the reconciliation published.", NULL);
     l->m_pages = dh_metrics_counter(m, "dh_orders_reconcile_pages_total",
                                     "Reconciliation pages read from Shopify.", NULL);
+    l->m_skipped = dh_metrics_counter(
+        m, "dh_orders_reconcile_skipped_total",
+        "Missing orders reconciliation could not publish whole (more than 100 line items).", NULL);
 }
 
-orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane)
+orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane, orders_lane_t *buf)
 {
-    int i = dh_lane_index(lane);
-    orders_lane_t *l;
-    char errstr[256];
-
-    if (i < 0 || i >= ORDERS_MAX_LANES) {
-        return NULL;
+    /* Metric series are process-wide: created once, on the first lane that needs them. */
+    if (!atomic_load(&s->metrics_ready)) {
+        pthread_mutex_lock(&s->metrics_mu);
+        if (!atomic_load(&s->metrics_ready)) {
+            lane_metrics(&s->metrics, dh_lane_metrics(lane));
+            atomic_store(&s->metrics_ready, 1);
+        }
+        pthread_mutex_unlock(&s->metrics_mu);
     }
-    l = atomic_load(&s->lanes[i]);
-    if (l) {
-        return l; /* only this lane's thread ever sets its slot */
-    }
-    l = calloc(1, sizeof(*l));
-    if (!l) {
-        return NULL;
-    }
-    l->wms = dh_wms_new(dh_lane_config(lane), dh_lane_http(lane), dh_lane_redis(lane),
-                        dh_lane_metrics(lane), errstr, sizeof(errstr));
-    l->shopify = dh_shopify_new(dh_lane_http(lane), dh_lane_redis(lane), dh_lane_metrics(lane));
-    if (!l->wms || !l->shopify) {
-        DH_LOG(DH_LOG_ERROR, "orders", "lane %d: %s", i, l->wms ? "shopify client" : errstr);
-        dh_wms_destroy(l->wms);
-        dh_shopify_destroy(l->shopify);
-        free(l);
-        return NULL;
-    }
-    lane_metrics(l, dh_lane_metrics(lane));
-    atomic_store(&s->lanes[i], l);
-    return l;
+    *buf = s->metrics;
+    buf->wms = dh_lane_wms(lane); /* the lane owns its clients */
+    buf->shopify = dh_lane_shopify(lane);
+    return buf->wms && buf->shopify ? buf : NULL;
 }
 
 /* ---- decode ---- */
@@ -172,12 +154,12 @@ orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane)
 typedef struct oev {
     orders_kind_t kind;
     const dh_store_t *store;
-    char id[32];           /* order id, digits */
-    json_t *order;         /* the REST order (NULL for fulfillment_holds/released) */
-    json_t *create;        /* createSalesOrder body, or NULL (create_err says why) */
-    int held;              /* create is ON_HOLD */
+    char id[32];    /* order id, digits */
+    json_t *order;  /* the REST order (NULL for fulfillment_holds/released) */
+    json_t *create; /* createSalesOrder body, or NULL (create_err says why) */
+    int held;       /* create is ON_HOLD */
     char create_err[300];
-    int64_t received_ms;   /* dh-received-at, or -1 */
+    int64_t received_ms; /* dh-received-at, or -1 */
 } oev_t;
 
 static void o_release(void *data)
@@ -302,11 +284,11 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
             dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
             return DH_RESULT_DEAD_LETTER;
         }
-        snprintf(ev->effect_id, sizeof(ev->effect_id), "orders/updated:%s:%s:%s",
-                 e->store->domain, e->id, updated);
+        snprintf(ev->effect_id, sizeof(ev->effect_id), "orders/updated:%s:%s:%s", e->store->domain,
+                 e->id, updated);
     } else {
-        snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s:%s", topic[e->kind],
-                 e->store->domain, e->id);
+        snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s:%s", topic[e->kind], e->store->domain,
+                 e->id);
     }
     return DH_RESULT_DONE;
 }
@@ -423,8 +405,8 @@ static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, co
 }
 
 /* GET the order: 1 = exists (status copied), 0 = 404, -1 = *res set. */
-static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *status,
-                     size_t size, dh_result_t *res)
+static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *status, size_t size,
+                     dh_result_t *res)
 {
     char path[512];
     dh_wms_reply_t rep;
@@ -460,8 +442,7 @@ static void observe(orders_lane_t *l, const oev_t *e)
     dh_histogram_observe(l->m_latency, (double)(now - e->received_ms) / 1000.0);
 }
 
-static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
-                             const oev_t *e)
+static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char key[37], eid[300], status[32];
     dh_wms_reply_t rep;
@@ -527,8 +508,8 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
         dh_lane_fail(lane, "rejected",
                      "order %s/%s (%s) was cancelled in Shopify but the WMS has already "
                      "dispatched it: stop or recall the shipment by hand (%s)",
-                     e->store->domain, e->id,
-                     json_string_value(json_object_get(e->order, "name")), rep.detail);
+                     e->store->domain, e->id, json_string_value(json_object_get(e->order, "name")),
+                     rep.detail);
         res = DH_RESULT_DEAD_LETTER;
     } else if (rep.status == 409 && problem_is(&rep, "/idempotency-key-mismatch")) {
         int found = get_order(l, lane, e, status, sizeof(status), &res);
@@ -547,8 +528,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
 
 /* Cancel; a cancellation that arrives before its creation creates the order from its own
  * payload (the full order), then cancels it. */
-static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
-                             const oev_t *e)
+static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char errstr[256];
     json_t *body = orders_wms_cancel_body(e->order, errstr, sizeof(errstr));
@@ -564,8 +544,10 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
         if (l->m_cancel_first) {
             dh_counter_add(l->m_cancel_first, 1);
         }
-        DH_LOG(DH_LOG_INFO, "orders", "cancellation of %s/%s before its creation: creating it "
-               "cancelled", e->store->domain, e->id);
+        DH_LOG(DH_LOG_INFO, "orders",
+               "cancellation of %s/%s before its creation: creating it "
+               "cancelled",
+               e->store->domain, e->id);
         res = do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE) {
             res = post_cancel(s, l, lane, e, body, 1, &not_found);
@@ -617,21 +599,21 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 }
 
 /* orders/updated: only a cancellation we never saw, or a released Return Prime hold. */
-static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
-                              const oev_t *e)
+static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     redisReply *r = NULL;
     int cancelled = !json_is_null(json_object_get(e->order, "cancelled_at")) &&
                     json_object_get(e->order, "cancelled_at");
-    int tagged = orders_hold_tag(json_string_value(json_object_get(e->order, "tags")),
-                                 s->hold_tags, NULL, 0);
+    int tagged = orders_hold_tag(json_string_value(json_object_get(e->order, "tags")), s->hold_tags,
+                                 NULL, 0);
     dh_result_t res = DH_RESULT_DONE;
 
     if (!cancelled && tagged) {
         goto ignored; /* still on hold */
     }
-    if (dh_redis_commandf(dh_lane_redis(lane), &r, "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s",
-                          e->store->domain, e->id, e->store->domain, e->id)) {
+    if (dh_redis_commandf(dh_lane_redis(lane), &r,
+                          "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s", e->store->domain,
+                          e->id, e->store->domain, e->id)) {
         dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(dh_lane_redis(lane)));
         return DH_RESULT_RETRY;
     }
@@ -649,8 +631,8 @@ static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *l
     } else if (held) {
         res = do_release(l, lane, e);
         if (res == DH_RESULT_DONE &&
-            dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s",
-                              e->store->domain, e->id) == DH_OK) {
+            dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s", e->store->domain,
+                              e->id) == DH_OK) {
             freeReplyObject(r);
         }
     } else {
@@ -671,7 +653,7 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
 {
     orders_shared_t *s = shared;
     oev_t *e = data;
-    orders_lane_t *l = orders_lane(s, lane);
+    orders_lane_t lbuf, *l = orders_lane(s, lane, &lbuf);
     dh_result_t res;
 
     (void)msg;

@@ -118,7 +118,9 @@ int orders_decimal(const char *in, char *out, size_t size)
         return -1;
     }
     int n = snprintf(out, size, "%.*s.%.*s%s", (int)ilen, in, (int)flen, dot + 1,
-                     flen == 0 ? "00" : flen == 1 ? "0" : "");
+                     flen == 0   ? "00"
+                     : flen == 1 ? "0"
+                                 : "");
 
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
@@ -155,9 +157,9 @@ int orders_time_parse(const char *in, int64_t *out)
     const char *p;
 
     if (!in || strlen(in) < 20 || digits(in, 4, &y) || in[4] != '-' || digits(in + 5, 2, &mo) ||
-        in[7] != '-' || digits(in + 8, 2, &d) || (in[10] != 'T' && in[10] != 't' && in[10] != ' ') ||
-        digits(in + 11, 2, &h) || in[13] != ':' || digits(in + 14, 2, &mi) || in[16] != ':' ||
-        digits(in + 17, 2, &s)) {
+        in[7] != '-' || digits(in + 8, 2, &d) ||
+        (in[10] != 'T' && in[10] != 't' && in[10] != ' ') || digits(in + 11, 2, &h) ||
+        in[13] != ':' || digits(in + 14, 2, &mi) || in[16] != ':' || digits(in + 17, 2, &s)) {
         return -1;
     }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
@@ -178,8 +180,8 @@ int orders_time_parse(const char *in, int64_t *out)
     } else {
         return -1;
     }
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-           sign * (oh * 3600 + om * 60);
+    *out =
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - sign * (oh * 3600 + om * 60);
     return 0;
 }
 
@@ -253,12 +255,13 @@ static json_t *wms_address(json_t *a)
         snprintf(name, sizeof(name), "%s", nonempty(a, "name") ? nonempty(a, "name") : "");
     }
     if (!name[0] || !nonempty(a, "address1") || !nonempty(a, "city") || !nonempty(a, "zip") ||
-        !cc || strlen(cc) != 2 || !isupper((unsigned char)cc[0]) || !isupper((unsigned char)cc[1])) {
+        !cc || strlen(cc) != 2 || !isupper((unsigned char)cc[0]) ||
+        !isupper((unsigned char)cc[1])) {
         return NULL;
     }
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "address1",
-                            nonempty(a, "address1"), "city", nonempty(a, "city"), "zip",
-                            nonempty(a, "zip"), "country_code", cc);
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "address1", nonempty(a, "address1"),
+                  "city", nonempty(a, "city"), "zip", nonempty(a, "zip"), "country_code", cc);
     static const char *const optional[] = {"address2", "province_code", "phone"};
 
     for (size_t i = 0; out && i < sizeof(optional) / sizeof(optional[0]); i++) {
@@ -301,9 +304,9 @@ static int wms_line(json_t *li, size_t i, json_t *lines, char *errstr, size_t er
                  lid);
         return -1;
     }
-    json_array_append_new(lines, json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid,
-                                           "sku", sku, "quantity", json_integer_value(q),
-                                           "unit_price", price));
+    json_array_append_new(lines,
+                          json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid, "sku", sku,
+                                    "quantity", json_integer_value(q), "unit_price", price));
     return 0;
 }
 
@@ -313,8 +316,8 @@ static int check_currency(const char *c)
            isupper((unsigned char)c[2]);
 }
 
-int orders_wms_create_body(const char *store, json_t *order, const char *hold_tags,
-                           json_t **body, int *held, char *errstr, size_t errstr_size)
+int orders_wms_create_body(const char *store, json_t *order, const char *hold_tags, json_t **body,
+                           int *held, char *errstr, size_t errstr_size)
 {
     char id[32], created[32], tag[128], reason[200];
     const char *name = nonempty(order, "name");
@@ -369,7 +372,8 @@ int orders_wms_create_body(const char *store, json_t *order, const char *hold_ta
         return -1;
     }
     if (*held) {
-        snprintf(reason, sizeof(reason), "Return Prime exchange (tag \"%s\"): awaiting release", tag);
+        snprintf(reason, sizeof(reason), "Return Prime exchange (tag \"%s\"): awaiting release",
+                 tag);
         json_object_set_new(*body, "hold_reason", json_string(reason));
     }
     addr = wms_address(json_object_get(order, "shipping_address"));
@@ -437,11 +441,11 @@ static json_t *gql_lines(json_t *node, char *errstr, size_t errstr_size)
             json_decref(out);
             return NULL;
         }
-        json_array_append_new(out, json_pack("{s:o, s:O, s:O?, s:o, s:O?, s:O?}", "id", id,
-                                             "admin_graphql_api_id", json_object_get(n, "id"),
-                                             "sku", sku, "variant_id", vid ? vid : json_null(),
-                                             "quantity", json_object_get(n, "quantity"), "price",
-                                             amount));
+        json_array_append_new(out,
+                              json_pack("{s:o, s:O, s:O?, s:o, s:O?, s:O?}", "id", id,
+                                        "admin_graphql_api_id", json_object_get(n, "id"), "sku",
+                                        sku, "variant_id", vid ? vid : json_null(), "quantity",
+                                        json_object_get(n, "quantity"), "price", amount));
     }
     return out;
 }
@@ -449,9 +453,15 @@ static json_t *gql_lines(json_t *node, char *errstr, size_t errstr_size)
 static json_t *gql_address(json_t *a)
 {
     static const char *const map[][2] = {
-        {"firstName", "first_name"}, {"lastName", "last_name"}, {"address1", "address1"},
-        {"address2", "address2"},    {"city", "city"},          {"provinceCode", "province_code"},
-        {"zip", "zip"},              {"countryCodeV2", "country_code"}, {"phone", "phone"},
+        {"firstName", "first_name"},
+        {"lastName", "last_name"},
+        {"address1", "address1"},
+        {"address2", "address2"},
+        {"city", "city"},
+        {"provinceCode", "province_code"},
+        {"zip", "zip"},
+        {"countryCodeV2", "country_code"},
+        {"phone", "phone"},
     };
     json_t *out;
 
@@ -527,16 +537,15 @@ json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size)
         json_decref(id);
         return NULL;
     }
-    o = json_pack("{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:o, s:o}", "id", id,
-                  "admin_graphql_api_id", json_object_get(node, "id"), "name",
-                  json_object_get(node, "name"), "email", json_object_get(node, "email"),
-                  "created_at", json_object_get(node, "createdAt"), "updated_at",
-                  json_object_get(node, "updatedAt"), "cancelled_at",
-                  json_object_get(node, "cancelledAt"), "currency",
-                  json_object_get(node, "currencyCode"), "cancel_reason",
-                  lower_enum(json_object_get(node, "cancelReason")), "financial_status",
-                  lower_enum(json_object_get(node, "displayFinancialStatus")), "line_items", lines,
-                  "shipping_address", gql_address(json_object_get(node, "shippingAddress")));
+    o = json_pack(
+        "{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:o, s:o}", "id", id,
+        "admin_graphql_api_id", json_object_get(node, "id"), "name", json_object_get(node, "name"),
+        "email", json_object_get(node, "email"), "created_at", json_object_get(node, "createdAt"),
+        "updated_at", json_object_get(node, "updatedAt"), "cancelled_at",
+        json_object_get(node, "cancelledAt"), "currency", json_object_get(node, "currencyCode"),
+        "cancel_reason", lower_enum(json_object_get(node, "cancelReason")), "financial_status",
+        lower_enum(json_object_get(node, "displayFinancialStatus")), "line_items", lines,
+        "shipping_address", gql_address(json_object_get(node, "shippingAddress")));
     if (!o) {
         snprintf(errstr, errstr_size, "order node has a missing or malformed field");
         return NULL;

@@ -10,8 +10,9 @@
 #ifndef DH_ORDERS_H
 #define DH_ORDERS_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 #include "dockhand/config.h"
@@ -24,9 +25,9 @@
 
 /** What an event asks of the WMS (from its dh-topic). */
 typedef enum orders_kind {
-    ORDERS_CREATE = 0,  /**< orders/create */
-    ORDERS_CANCELLED,   /**< orders/cancelled */
-    ORDERS_UPDATED,     /**< orders/updated */
+    ORDERS_CREATE = 0,    /**< orders/create */
+    ORDERS_CANCELLED,     /**< orders/cancelled */
+    ORDERS_UPDATED,       /**< orders/updated */
     ORDERS_HOLD_RELEASED, /**< fulfillment_holds/released */
 } orders_kind_t;
 
@@ -63,8 +64,8 @@ int orders_time_utc(const char *in, char *out, size_t size);
  * @param held       Out: 1 when the order is created ON_HOLD.
  * @returns 0, or -1 with a reason naming the offending field in \p errstr.
  */
-int orders_wms_create_body(const char *store, json_t *order, const char *hold_tags,
-                           json_t **body, int *held, char *errstr, size_t errstr_size);
+int orders_wms_create_body(const char *store, json_t *order, const char *hold_tags, json_t **body,
+                           int *held, char *errstr, size_t errstr_size);
 
 /** @brief The cancelSalesOrder body {reason?, cancelled_at} (cancelled_at, else updated_at).
  *  @returns A new reference, or NULL with \p errstr. */
@@ -74,8 +75,9 @@ json_t *orders_wms_cancel_body(json_t *order, char *errstr, size_t errstr_size);
 int orders_order_id(json_t *order, char *out, size_t size);
 
 /**
- * @brief Convert one node of DH_GQL_ORDERS_UPDATED_SINCE into the REST order shape
- *        (what a webhook would carry, as far as the mapping reads it).
+ * @brief Convert an order node (DH_GQL_ORDER_FOR_RECONCILE, or the decision-only nodes of
+ *        DH_GQL_ORDERS_UPDATED_SINCE: then without lines) into the REST order shape (what
+ *        a webhook would carry, as far as the mapping reads it).
  * @returns A new reference, or NULL with \p errstr.
  */
 json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size);

@@ -14,15 +14,12 @@
 #include "dockhand/wms.h"
 #include "orders.h"
 
-/** DH_LANES is at most 256. */
-#define ORDERS_MAX_LANES 256
-
-/** One lane's clients and cached metric series (created on the lane's first use). */
+/** A lane's clients (owned by the runtime's lane) and the process's metric series. */
 typedef struct orders_lane {
     dh_wms_t *wms;
     dh_shopify_t *shopify;
     dh_counter_t *m_created, *m_cancelled, *m_released, *m_cancel_first, *m_ignored;
-    dh_counter_t *m_published, *m_pages;
+    dh_counter_t *m_published, *m_pages, *m_skipped;
     dh_histogram_t *m_latency;
 } orders_lane_t;
 
@@ -38,13 +35,16 @@ struct orders_shared {
     char recon_topic[256];
     int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;
     int page;
-    _Atomic(orders_lane_t *) lanes[ORDERS_MAX_LANES];
+    pthread_mutex_t metrics_mu;
+    atomic_int metrics_ready;
+    orders_lane_t metrics;    /**< The series; clients unused here. */
     pthread_mutex_t recon_mu; /**< tick() may run on any lane: one pass step at a time. */
     orders_recon_t *recon;    /**< One per store (dh_stores_count()). */
 };
 
-/** @brief This lane's clients (created on first use). NULL on failure (logged). */
-orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane);
+/** @brief Fill \p buf with this lane's clients and the metric series. NULL if a client
+ *  cannot be made (logged by the runtime). */
+orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane, orders_lane_t *buf);
 
 /** @brief An RFC 3339 time with milliseconds to Unix ms, or -1. */
 int64_t orders_time_ms(const char *iso);

@@ -4,7 +4,10 @@
  * Shopify orders updated since the store's watermark (DH_GQL_ORDERS_UPDATED_SINCE, sorted
  * by UPDATED_AT, through the store's shared cost bucket), one page per tick, and publishes
  * to shopify.orders what the worker has no record of: an "orders/create" message (and an
- * "orders/cancelled" one for a cancelled order) shaped like the webhook. The worker then
+ * "orders/cancelled" one for a cancelled order) shaped like the webhook. The page selects
+ * only what that decision needs (~1 cost point per order); the full order (lines, address)
+ * is read with DH_GQL_ORDER_FOR_RECONCILE only for an order found missing, since almost
+ * none are and a page of full orders would exceed Shopify's single-query cap. The worker then
  * handles them exactly like webhooks, with the same effect ids, so anything that was not
  * missing after all is absorbed by the idempotency records and the WMS Idempotency-Key.
  *
@@ -126,7 +129,7 @@ static int pass_load(page_ctx_t *c, int64_t now, int64_t *next_ms)
  * runtime's idempotency record), miss[2*i+1] for the cancellation (the cancelled marker). */
 static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
 {
-    char (*keys)[DH_IDEM_KEY_MAX] = calloc(2 * n, sizeof(*keys));
+    char(*keys)[DH_IDEM_KEY_MAX] = calloc(2 * n, sizeof(*keys));
     const char **argv = calloc(2 * n + 1, sizeof(*argv));
     redisReply *rep = NULL;
     int rc = -1;
@@ -180,10 +183,19 @@ static int publish(page_ctx_t *c, json_t *order, const char *topic)
     orders_time_format(now_ms() / 1000, recv, sizeof(recv));
     snprintf(key, sizeof(key), "%s|%s", c->store->domain, id);
     snprintf(wid, sizeof(wid), "reconcile:%s:%s:%s", topic, id, upd ? upd : "");
-    const char *headers[] = {"dh-topic",        topic,  "dh-shop-domain", c->store->domain,
-                             "dh-source",       "reconcile", "dh-webhook-id", wid,
-                             "dh-api-version",  c->store->api_version ? c->store->api_version : "",
-                             "dh-received-at",  recv,   NULL};
+    const char *headers[] = {"dh-topic",
+                             topic,
+                             "dh-shop-domain",
+                             c->store->domain,
+                             "dh-source",
+                             "reconcile",
+                             "dh-webhook-id",
+                             wid,
+                             "dh-api-version",
+                             c->store->api_version ? c->store->api_version : "",
+                             "dh-received-at",
+                             recv,
+                             NULL};
 
     err = dh_lane_produce(c->lane, c->s->recon_topic, key, strlen(key), value, strlen(value),
                           headers, 15000);
@@ -199,19 +211,74 @@ static int publish(page_ctx_t *c, json_t *order, const char *topic)
     return 0;
 }
 
-/* Publishes the missing effects of one page. 0 = all acked. */
-static int publish_page(page_ctx_t *c, json_t *nodes)
+/* Fetches one order the page found missing (DH_GQL_ORDER_FOR_RECONCILE: the page itself
+ * selects only what the decision needs, so the full order is paid for only when missing)
+ * and converts it. *out is a new reference, or NULL when the order cannot be published
+ * (gone, unconvertible, or more lines than one call reads: a truncated order must never
+ * reach the WMS, so it is skipped, logged as an ERROR and counted for on-call).
+ * Returns DH_OK (also when skipped), DH_ERR_LIMIT (*wait_ms) or another error. */
+static dh_err_t fetch_order(page_ctx_t *c, json_t *light, json_t **out, int64_t *wait_ms)
 {
-    size_t n = json_array_size(nodes), i;
-    json_t **orders = calloc(n ? n : 1, sizeof(*orders));
-    int *miss = calloc(2 * (n ? n : 1), sizeof(*miss));
-    int rc = -1;
-    json_t *node;
-    char errstr[256];
+    char id[32], errstr[256];
+    dh_gql_reply_t reply;
+    json_t *vars = NULL, *node;
+    dh_err_t err = DH_OK;
 
-    if (!orders || !miss) {
+    *out = NULL;
+    memset(&reply, 0, sizeof(reply));
+    if (orders_order_id(light, id, sizeof(id))) {
+        id[0] = '\0';
+    }
+    vars = json_pack("{s:O}", "id", json_object_get(light, "admin_graphql_api_id"));
+    if (!vars) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s without a GID: skipped", c->store->domain,
+               id);
         goto out;
     }
+    err = dh_shopify_graphql(c->l->shopify, c->store, DH_GQL_ORDER_FOR_RECONCILE, vars, &reply,
+                             wait_ms, errstr, sizeof(errstr));
+    if (err) {
+        if (err != DH_ERR_LIMIT) {
+            DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s query: %s: %s", c->store->domain, id,
+                   dh_err_str(err), errstr);
+        }
+        goto out;
+    }
+    node = json_object_get(reply.data, "order");
+    if (!json_is_object(node)) {
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s no longer exists: skipped", c->store->domain,
+               id);
+    } else if (json_is_true(
+                   json_object_get(json_object_get(json_object_get(node, "lineItems"), "pageInfo"),
+                                   "hasNextPage"))) {
+        DH_LOG(DH_LOG_ERROR, "reconcile",
+               "%s: order %s has more than 100 line items: not published (it would be created "
+               "truncated); create it in the WMS by hand or replay its webhook",
+               c->store->domain, id);
+        if (c->l->m_skipped) {
+            dh_counter_add(c->l->m_skipped, 1);
+        }
+    } else {
+        *out = orders_from_gql_node(node, errstr, sizeof(errstr));
+        if (!*out) {
+            DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s: %s: skipped", c->store->domain, id,
+                   errstr);
+        }
+    }
+out:
+    json_decref(vars);
+    dh_gql_reply_clear(&reply);
+    return err;
+}
+
+/* Converts the page's (decision-only) nodes into REST orders for find_missing(), and
+ * remembers the last updatedAt as the watermark candidate. */
+static void page_orders(page_ctx_t *c, json_t *nodes, json_t **orders)
+{
+    char errstr[256];
+    json_t *node;
+    size_t i;
+
     json_array_foreach(nodes, i, node)
     {
         orders[i] = orders_from_gql_node(node, errstr, sizeof(errstr));
@@ -225,32 +292,51 @@ static int publish_page(page_ctx_t *c, json_t *nodes)
             snprintf(c->wm, sizeof(c->wm), "%s", u);
         }
     }
+}
+
+/* Publishes the missing effects of one page. DH_OK = all acked (or skipped);
+ * DH_ERR_LIMIT = the bucket ran short (*wait_ms): the page is read again later. */
+static dh_err_t publish_page(page_ctx_t *c, json_t *nodes, int64_t *wait_ms)
+{
+    size_t n = json_array_size(nodes), i;
+    json_t **orders = calloc(n ? n : 1, sizeof(*orders));
+    int *miss = calloc(2 * (n ? n : 1), sizeof(*miss));
+    dh_err_t err = DH_ERR_NOMEM;
+    json_t *full = NULL;
+
+    if (!orders || !miss) {
+        goto out;
+    }
+    page_orders(c, nodes, orders);
+    err = DH_ERR_IO;
     if (n && find_missing(c, orders, n, miss)) {
         goto out;
     }
-    for (i = 0; i < n; i++) {
+    err = DH_OK;
+    for (i = 0; i < n && err == DH_OK; i++) {
         int cancelled = json_is_string(json_object_get(orders[i], "cancelled_at"));
+        /* orders/create of a cancelled order creates then cancels it: one message. */
+        const char *topic = miss[2 * i]                    ? "orders/create"
+                            : cancelled && miss[2 * i + 1] ? "orders/cancelled"
+                                                           : NULL;
 
-        if (!json_is_integer(json_object_get(orders[i], "id"))) {
+        if (!topic || !json_is_integer(json_object_get(orders[i], "id"))) {
             continue;
         }
-        /* orders/create of a cancelled order creates then cancels it: one message. */
-        if (miss[2 * i] && publish(c, orders[i], "orders/create")) {
-            goto out;
+        err = fetch_order(c, orders[i], &full, wait_ms);
+        if (err == DH_OK && full && publish(c, full, topic)) {
+            err = DH_ERR_IO;
         }
-        if (!miss[2 * i] && cancelled && miss[2 * i + 1] &&
-            publish(c, orders[i], "orders/cancelled")) {
-            goto out;
-        }
+        json_decref(full);
+        full = NULL;
     }
-    rc = 0;
 out:
     for (i = 0; orders && i < n; i++) {
         json_decref(orders[i]);
     }
     free(orders);
     free(miss);
-    return rc;
+    return err;
 }
 
 /* Saves progress after a fully published page. */
@@ -274,8 +360,7 @@ static void pass_save(page_ctx_t *c, int more, const char *end_cursor, int64_t n
         if (err == DH_OK) {
             freeReplyObject(rep);
             err = dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:next:%s %lld",
-                                    c->store->domain,
-                                    (long long)(now + c->s->interval_s * 1000));
+                                    c->store->domain, (long long)(now + c->s->interval_s * 1000));
         }
     }
     if (err == DH_OK) {
@@ -322,12 +407,19 @@ static int64_t one_page(page_ctx_t *c, int64_t now)
     }
     if (!json_is_array(json_object_get(conn, "nodes"))) {
         DH_LOG(DH_LOG_WARN, "reconcile", "%s: orders reply without nodes", c->store->domain);
-        next = now + 5000;
-    } else if (publish_page(c, json_object_get(conn, "nodes"))) {
-        next = now + 2000; /* not all acked: the watermark stays, the page is re-read */
-    } else {
+        dh_gql_reply_clear(&reply);
+        return now + 5000;
+    }
+    wait_ms = 0;
+    err = publish_page(c, json_object_get(conn, "nodes"), &wait_ms);
+    if (err == DH_OK) {
         pass_save(c, more, end, now);
         next = more ? now : now + c->s->interval_s * 1000;
+    } else {
+        /* Not all acked, or the bucket ran short for an order: the watermark and cursor
+         * stay and the page is read again (what was published is absorbed by the effect
+         * ids; the next pass skips what the worker has done meanwhile). */
+        next = now + (err == DH_ERR_LIMIT && wait_ms > 0 ? wait_ms : 2000);
     }
     dh_gql_reply_clear(&reply);
     return next;
@@ -366,13 +458,13 @@ static void reconcile_store(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lan
 void orders_reconcile_tick(orders_shared_t *s, dh_lane_t *lane)
 {
     size_t n = dh_stores_count(s->stores);
-    orders_lane_t *l;
+    orders_lane_t lbuf, *l;
     int64_t now = now_ms();
 
     if (s->interval_s <= 0 || n == 0 || pthread_mutex_trylock(&s->recon_mu) != 0) {
         return;
     }
-    l = orders_lane(s, lane);
+    l = orders_lane(s, lane, &lbuf);
     if (!s->recon) {
         s->recon = calloc(n, sizeof(*s->recon));
     }

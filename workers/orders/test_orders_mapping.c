@@ -6,13 +6,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
-#include <jansson.h>
 
 #include "orders.h"
 
@@ -47,11 +48,11 @@ static void assert_json_equal(json_t *got, json_t *want)
 }
 
 typedef struct map_case {
-    const char *dir;      /* DH_ORDERS_EXAMPLES or DH_ORDERS_FIXTURES */
+    const char *dir; /* DH_ORDERS_EXAMPLES or DH_ORDERS_FIXTURES */
     const char *input;
     const char *expected; /* fixture with the body, or NULL when an error is expected */
     int held;
-    const char *error;    /* substring of the error */
+    const char *error; /* substring of the error */
 } map_case_t;
 
 static void test_rest_to_wms(void **state)
@@ -102,7 +103,8 @@ static void test_invalid_orders(void **state)
         {"{\"id\":\"5\",\"name\":\"#1\"}", "id must be an integer"},
         {"{\"id\":5,\"name\":\"\"}", "name must be"},
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"inr\"}", "currency"},
-        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"yesterday\"}", "created_at"},
+        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"yesterday\"}",
+         "created_at"},
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\"}",
          "line_items must be an array"},
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
@@ -138,8 +140,8 @@ static void test_invalid_orders(void **state)
 static void test_cancel_body(void **state)
 {
     json_t *in = load(DH_ORDERS_EXAMPLES, "orders-cancelled.json");
-    json_t *want = json_pack("{s:s, s:s}", "reason", "customer", "cancelled_at",
-                             "2026-05-01T05:30:00Z");
+    json_t *want =
+        json_pack("{s:s, s:s}", "reason", "customer", "cancelled_at", "2026-05-01T05:30:00Z");
     char err[200];
     json_t *b = orders_wms_cancel_body(in, err, sizeof(err));
 
@@ -171,8 +173,8 @@ static void test_gql_node_same_body_as_webhook(void **state)
 
     assert_int_equal(json_integer_value(json_object_get(l0, "id")), 14202154000011LL);
     assert_int_equal(json_integer_value(json_object_get(l0, "variant_id")), 44102154000011LL);
-    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(rest, "line_items"), 1),
-                                             "variant_id")));
+    assert_true(json_is_null(
+        json_object_get(json_array_get(json_object_get(rest, "line_items"), 1), "variant_id")));
     assert_int_equal(orders_wms_create_body(STORE, rest, HOLD, &body, &held, err, sizeof(err)), 0);
     assert_json_equal(body, want);
     json_decref(body);
@@ -210,8 +212,8 @@ static void test_gql_node_invalid(void **state)
 {
     char err[200] = "";
     json_t *n1 = json_loads("{\"id\":\"gid://shopify/Order/x\",\"name\":\"#1\"}", 0, NULL);
-    json_t *n2 = json_loads("{\"legacyResourceId\":\"5\",\"lineItems\":{\"nodes\":[{\"id\":\"7\"}]}}",
-                            0, NULL);
+    json_t *n2 = json_loads(
+        "{\"legacyResourceId\":\"5\",\"lineItems\":{\"nodes\":[{\"id\":\"7\"}]}}", 0, NULL);
 
     (void)state;
     assert_null(orders_from_gql_node(n1, err, sizeof(err)));
@@ -255,9 +257,8 @@ static void test_decimal(void **state)
 {
     static const struct {
         const char *in, *out;
-    } ok[] = {{"499.00", "499.00"}, {"499.0", "499.00"}, {"499", "499.00"},
-              {"0", "0.00"},        {"10.125", "10.125"}, {"10.1250", "10.125"},
-              {"-3.5", "-3.50"}};
+    } ok[] = {{"499.00", "499.00"}, {"499.0", "499.00"},   {"499", "499.00"}, {"0", "0.00"},
+              {"10.125", "10.125"}, {"10.1250", "10.125"}, {"-3.5", "-3.50"}};
     static const char *const bad[] = {"", "1.", ".5", "1,00", "abc", "1e3", "-", "1.2.3"};
     char buf[32];
 
