@@ -14,9 +14,15 @@ static const struct {
     const char *kafka;
 } routes[] = {
     {"orders/create", DH_GW_TOPIC_ORDERS},     {"orders/updated", DH_GW_TOPIC_ORDERS},
-    {"orders/cancelled", DH_GW_TOPIC_ORDERS},  {"products/create", DH_GW_TOPIC_PRODUCTS},
-    {"products/update", DH_GW_TOPIC_PRODUCTS}, {"products/delete", DH_GW_TOPIC_PRODUCTS},
+    {"orders/cancelled", DH_GW_TOPIC_ORDERS},  {"fulfillment_holds/released", DH_GW_TOPIC_ORDERS},
+    {"products/create", DH_GW_TOPIC_PRODUCTS}, {"products/update", DH_GW_TOPIC_PRODUCTS},
+    {"products/delete", DH_GW_TOPIC_PRODUCTS},
 };
+
+dh_gw_id_path_t dh_gw_id_path(const char *topic)
+{
+    return topic && !strncmp(topic, "fulfillment_holds/", 18) ? DH_GW_ID_ORDER : DH_GW_ID_TOP;
+}
 
 const char *dh_gw_route_shopify(const char *topic)
 {
@@ -68,7 +74,25 @@ dh_err_t dh_gw_extract_id(const char *body, size_t len, dh_gw_id_path_t path, ch
             goto out;
         }
     }
-    id = json_object_get(obj, "id");
+    if (path == DH_GW_ID_ORDER) {
+        json_t *fo = json_object_get(root, "fulfillment_order");
+
+        id = json_object_get(root, "order_id");
+        if (!id && json_is_object(fo)) {
+            id = json_object_get(fo, "order_id");
+        }
+        /* "gid://shopify/Order/123" -> "123", as the order's own webhooks are keyed. */
+        if (json_is_string(id) && strrchr(json_string_value(id), '/')) {
+            snprintf(out, out_size, "%s", strrchr(json_string_value(id), '/') + 1);
+            err = id_text_ok(out) ? DH_OK : DH_ERR_INVALID;
+            if (err) {
+                snprintf(errstr, errstr_size, "invalid order id");
+            }
+            goto out;
+        }
+    } else {
+        id = json_object_get(obj, "id");
+    }
     if (json_is_integer(id) && json_integer_value(id) >= 0) {
         snprintf(out, out_size, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
     } else if (json_is_string(id) && id_text_ok(json_string_value(id))) {

@@ -28,7 +28,13 @@ const char *dh_gw_route_shopify(const char *topic);
 typedef enum dh_gw_id_path {
     DH_GW_ID_TOP,     /**< Shopify: the body's top-level "id". */
     DH_GW_ID_REQUEST, /**< Return Prime: "request"."id". */
+    DH_GW_ID_ORDER,   /**< Shopify fulfillment holds: the order's id ("order_id", or
+                           "fulfillment_order"."order_id", numeric or a GID), so hold events
+                           share the order's key and stay in order with it. */
 } dh_gw_id_path_t;
+
+/** @brief Where the resource id of Shopify webhook \p topic is found. */
+dh_gw_id_path_t dh_gw_id_path(const char *topic);
 
 /**
  * @brief Parse the raw JSON body and copy the resource id as text into \p out.

@@ -155,8 +155,8 @@ static void handle_shopify(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_t *r
         return;
     }
     /* Parsed only now: an unauthenticated body never reaches the JSON parser. */
-    if (dh_gw_extract_id(req->body, req->body_len, DH_GW_ID_TOP, id, sizeof(id), errstr,
-                         sizeof(errstr))) {
+    if (dh_gw_extract_id(req->body, req->body_len, dh_gw_id_path(req->sh_topic), id, sizeof(id),
+                         errstr, sizeof(errstr))) {
         set_reply(reply, 400, "malformed body: %s", errstr);
         return;
     }

@@ -139,6 +139,10 @@ static void test_route(void **state)
     assert_null(dh_gw_route_shopify("products/updated")); /* Shopify spells it "update" */
     assert_null(dh_gw_route_shopify("app/uninstalled"));
     assert_null(dh_gw_route_shopify(NULL));
+    /* A released hold lets the WMS allocate the order: same topic and key as the order. */
+    assert_string_equal(dh_gw_route_shopify("fulfillment_holds/released"), "shopify.orders");
+    assert_int_equal(dh_gw_id_path("fulfillment_holds/released"), DH_GW_ID_ORDER);
+    assert_int_equal(dh_gw_id_path("orders/create"), DH_GW_ID_TOP);
 }
 
 static void test_extract_id(void **state)
@@ -163,6 +167,10 @@ static void test_extract_id(void **state)
         {"{\"request\":{\"id\":123}}", DH_GW_ID_REQUEST, DH_OK, "123"},
         {"{\"request\":{\"id\":\"RP-9\"}}", DH_GW_ID_REQUEST, DH_OK, "RP-9"},
         {"{\"id\":123}", DH_GW_ID_REQUEST, DH_ERR_INVALID, NULL},
+        {"{\"id\":7,\"order_id\":4058}", DH_GW_ID_ORDER, DH_OK, "4058"},
+        {"{\"fulfillment_order\":{\"id\":9,\"order_id\":\"gid://shopify/Order/4059\"}}",
+         DH_GW_ID_ORDER, DH_OK, "4059"},
+        {"{\"id\":7}", DH_GW_ID_ORDER, DH_ERR_INVALID, NULL},
     };
     char id[DH_GW_ID_MAX], err[200];
 
