@@ -358,6 +358,7 @@ static void write_with_key(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *bo
         resp->body = strdup(str(rec, "response"));
         snprintf(resp->content_type, sizeof resp->content_type, "%s", str(rec, "content_type"));
         json_object_set_new(resp->headers, "Idempotent-Replayed", json_string("true"));
+        json_object_set_new(req->note, "idempotent_replay", json_true()); /* for the journal */
         return;
     }
     route(st, req, body, resp);
