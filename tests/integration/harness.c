@@ -368,10 +368,10 @@ void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every)
     th_producer_destroy(p);
 }
 
-long long th_run_performed(th_run_t *run, long long *dups)
+static long long count_hash(th_run_t *run, const char *what, long long *dups)
 {
     redisContext *c = th_redis();
-    redisReply *r = redisCommand(c, "HGETALL %s:performed", run->ns);
+    redisReply *r = redisCommand(c, "HGETALL %s:%s", run->ns, what);
     long long n = 0;
 
     assert_non_null(r);
@@ -385,6 +385,39 @@ long long th_run_performed(th_run_t *run, long long *dups)
     freeReplyObject(r);
     redisFree(c);
     return n;
+}
+
+struct performed_goal {
+    th_run_t *run;
+    long long want;
+};
+
+static int performed_reached(void *ud)
+{
+    struct performed_goal *g = ud;
+    long long dups;
+
+    return th_run_performed(g->run, &dups) >= g->want;
+}
+
+int th_run_wait_performed(th_run_t *run, long long want, int timeout_ms)
+{
+    struct performed_goal g = {run, want};
+
+    return th_wait_for(performed_reached, &g, timeout_ms);
+}
+
+long long th_run_performed(th_run_t *run, long long *dups)
+{
+    return count_hash(run, "performed", dups);
+}
+
+long long th_run_attempt_dups(th_run_t *run)
+{
+    long long dups = 0;
+
+    count_hash(run, "attempts", &dups);
+    return dups;
 }
 
 int th_run_order_ok(th_run_t *run, int nkeys, int strict)

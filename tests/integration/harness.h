@@ -71,8 +71,15 @@ void th_run_setenv(th_run_t *run, const char *name, const char *value);
 pid_t th_run_worker(th_run_t *run);
 /** Produce test events: ids "<prefix><i>", keys "k<i % nkeys>", seq = i / nkeys. */
 void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every);
-/** HLEN of <ns>:performed, count of ids performed more than once, and max count. */
+/** Effects applied (<ns>:performed, deduplicated at the far side by the effect's key):
+ *  how many ids, and in \p dups how many were applied more than once. */
 long long th_run_performed(th_run_t *run, long long *dups);
+/** Ids whose effect reached the far side more than once (<ns>:attempts): the runtime
+ *  repeated it after a crash or an unknown outcome, and the key made it harmless. */
+long long th_run_attempt_dups(th_run_t *run);
+/** Wait up to \p timeout_ms until at least \p want distinct effects were performed.
+ *  Returns 1 when they were. */
+int th_run_wait_performed(th_run_t *run, long long want, int timeout_ms);
 /** Check every <ns>:order:<key> list is non-decreasing (strictly if \p strict). */
 int th_run_order_ok(th_run_t *run, int nkeys, int strict);
 

@@ -19,19 +19,6 @@
 
 #define GOOD 60
 
-struct progress {
-    th_run_t *run;
-    long long want;
-};
-
-static int performed_at_least(void *ud)
-{
-    struct progress *p = ud;
-    long long dups;
-
-    return th_run_performed(p->run, &dups) >= p->want;
-}
-
 static const char *hdr(rd_kafka_message_t *m, const char *name)
 {
     static char buf[8][600];
@@ -104,8 +91,7 @@ static void test_poison_goes_to_dlq(void **state)
     th_producer_destroy(p);
 
     w = th_run_worker(&run);
-    struct progress all = {&run, GOOD};
-    assert_true(th_wait_for(performed_at_least, &all, 60000)); /* the partition moved on */
+    assert_true(th_run_wait_performed(&run, GOOD, 60000)); /* the partition moved on */
     snprintf(dlq, sizeof(dlq), "%s.dlq", run.topic);
     rd_kafka_message_t **ms = th_consume(dlq, 3, 30000, &n);
     assert_int_equal(n, 3);

@@ -16,23 +16,9 @@
 #define N    3000
 #define KEYS 300
 
-struct progress {
-    th_run_t *run;
-    long long want;
-};
-
-static int all_performed(void *ud)
-{
-    struct progress *p = ud;
-    long long dups;
-
-    return th_run_performed(p->run, &dups) >= p->want;
-}
-
 static void test_duplicates_and_sigterm(void **state)
 {
     th_run_t run;
-    struct progress pr = {&run, N};
     long long dups = 0, decoded_before, decoded_after;
     redisContext *c;
     pid_t w;
@@ -43,7 +29,7 @@ static void test_duplicates_and_sigterm(void **state)
     /* Every 3rd event is delivered twice, as a second Kafka message. */
     th_run_produce_events(&run, N, KEYS, 3);
     w = th_run_worker(&run);
-    assert_true(th_wait_for(all_performed, &pr, 120000));
+    assert_true(th_run_wait_performed(&run, N, 120000));
     th_sleep_ms(1500); /* let the duplicates that follow the last effect be consumed */
     assert_int_equal(th_run_performed(&run, &dups), N);
     assert_int_equal(dups, 0);

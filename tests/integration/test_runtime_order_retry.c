@@ -19,19 +19,6 @@
 #define KEYS    40
 #define PER_KEY 25
 
-struct progress {
-    th_run_t *run;
-    long long want;
-};
-
-static int performed_at_least(void *ud)
-{
-    struct progress *p = ud;
-    long long dups;
-
-    return th_run_performed(p->run, &dups) >= p->want;
-}
-
 static void test_slow_key_only_delays_itself(void **state)
 {
     th_run_t run;
@@ -59,8 +46,7 @@ static void test_slow_key_only_delays_itself(void **state)
     th_producer_destroy(p);
 
     w = th_run_worker(&run);
-    struct progress all = {&run, KEYS * PER_KEY};
-    assert_true(th_wait_for(performed_at_least, &all, 60000));
+    assert_true(th_run_wait_performed(&run, KEYS * PER_KEY, 60000));
     kill(w, SIGTERM);
     assert_int_equal(th_wait_exit(w, 30000), 0);
 

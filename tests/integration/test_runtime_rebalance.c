@@ -16,19 +16,6 @@
 #define N    12000
 #define KEYS 1200
 
-struct progress {
-    th_run_t *run;
-    long long want;
-};
-
-static int performed_at_least(void *ud)
-{
-    struct progress *p = ud;
-    long long dups;
-
-    return th_run_performed(p->run, &dups) >= p->want;
-}
-
 static void test_join_and_leave(void **state)
 {
     th_run_t run;
@@ -42,15 +29,12 @@ static void test_join_and_leave(void **state)
     th_run_produce_events(&run, N, KEYS, 0);
 
     a = th_run_worker(&run);
-    struct progress p1 = {&run, N / 5};
-    assert_true(th_wait_for(performed_at_least, &p1, 120000));
+    assert_true(th_run_wait_performed(&run, N / 5, 120000));
     b = th_run_worker(&run); /* joins: A gives up some partitions */
-    struct progress p2 = {&run, N / 2};
-    assert_true(th_wait_for(performed_at_least, &p2, 120000));
+    assert_true(th_run_wait_performed(&run, N / 2, 120000));
     kill(b, SIGTERM); /* leaves: its partitions go back to A */
     assert_int_equal(th_wait_exit(b, 30000), 0);
-    struct progress all = {&run, N};
-    assert_true(th_wait_for(performed_at_least, &all, 180000));
+    assert_true(th_run_wait_performed(&run, N, 180000));
     kill(a, SIGTERM);
     assert_int_equal(th_wait_exit(a, 30000), 0);
 

@@ -4,9 +4,14 @@
  *   {"id": "...", "seq": N, "fail": K, "poison": true, "sleep_ms": M}
  * id is the effect id; seq orders a key's events; the first K attempts fail
  * transiently; poison is rejected permanently; sleep_ms imitates a remote call.
- * Records (under DH_TEST_NS): <ns>:performed (hash id -> times the effect ran),
- * <ns>:order:<key> (list of seq in effect order), <ns>:decoded (deliveries decoded),
- * <ns>:tries (hash id -> handler calls), <ns>:done (list of ids in completion order).
+ * The effect models a far side that honours idempotency keys, as Shopify and the WMS do:
+ * one atomic script records every attempt that reaches it (<ns>:attempts, hash id ->
+ * count) and applies the effect only for a key it has not seen (<ns>:performed, hash id ->
+ * times applied; <ns>:order:<key>, list of seq in applied order; <ns>:done, ids in
+ * completion order). The key is the runtime's far-side key of the effect
+ * (dh_idem_far_key), so attempts > 1 show where the runtime repeated an effect (a crash,
+ * an unknown outcome) and performed > 1 would show one applied twice.
+ * Also <ns>:decoded (deliveries decoded) and <ns>:tries (hash id -> handler calls).
  * DH_TEST_MODE=noop skips the records (benchmarks: only the runtime's own work).
  */
 #include <jansson.h>
@@ -15,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dockhand/idem.h"
 #include "dockhand/log.h"
 #include "dockhand/worker.h"
 
@@ -26,6 +32,15 @@ static const dh_config_var_t test_vars[] = {
 };
 
 static const char *const test_topics[] = {"dh.test", NULL};
+
+/* KEYS: far-side key record, attempts, performed, order list, done list; ARGV: id, seq. */
+static const char FAR_SIDE_LUA[] =
+    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1) "
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end "
+    "redis.call('HINCRBY', KEYS[3], ARGV[1], 1) "
+    "redis.call('RPUSH', KEYS[4], ARGV[2]) "
+    "redis.call('RPUSH', KEYS[5], ARGV[1]) "
+    "return 1";
 static const dh_config_var_t *const test_tables[] = {test_vars, NULL};
 
 struct tev {
@@ -133,19 +148,23 @@ static dh_result_t t_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
             return DH_RESULT_RETRY;
         }
     }
-    /* The effect: recorded once per execution, so duplicates would show. */
-    if (dh_redis_commandf(rd, &r, "HINCRBY %s:performed %s 1", s->ns, t->id)) {
+    /* The effect at the "far side": one atomic script, so its outcome is all or nothing
+     * even when the reply is lost (then the runtime retries with the same key). */
+    char far[37], kfar[256], kattempts[160], kperformed[160], korder[400], kdone[160], seq[32];
+    dh_idem_far_key(s->ns, t->id, far);
+    snprintf(kfar, sizeof(kfar), "%s:far:%s", s->ns, far);
+    snprintf(kattempts, sizeof(kattempts), "%s:attempts", s->ns);
+    snprintf(kperformed, sizeof(kperformed), "%s:performed", s->ns);
+    snprintf(korder, sizeof(korder), "%s:order:%.*s", s->ns, (int)msg->key_len,
+             msg->key ? msg->key : "");
+    snprintf(kdone, sizeof(kdone), "%s:done", s->ns);
+    snprintf(seq, sizeof(seq), "%lld", t->seq);
+    const char *argv[] = {kfar, kattempts, kperformed, korder, kdone, t->id, seq};
+    if (dh_redis_eval(rd, FAR_SIDE_LUA, 5, 7, argv, NULL, &r)) {
         dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(rd));
         return DH_RESULT_RETRY;
     }
     freeReplyObject(r);
-    if (dh_redis_commandf(rd, &r, "RPUSH %s:order:%b %lld", s->ns, msg->key, msg->key_len,
-                          t->seq) == DH_OK) {
-        freeReplyObject(r);
-    }
-    if (dh_redis_commandf(rd, &r, "RPUSH %s:done %s", s->ns, t->id) == DH_OK) {
-        freeReplyObject(r);
-    }
     return DH_RESULT_DONE;
 }
 

@@ -173,7 +173,8 @@ static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty
                      "referenceDocumentUri", uri, "quantities", quantities);
 }
 
-/* One round: returns 1 to go again (some quantities still pending), 0 when finished. */
+/* One round: returns 1 to go again (some quantities still pending), 2 to go again with a
+ * new idempotency key (next salt), 0 when finished. */
 static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
                       inv_qty_t *q, size_t n, inv_qres_t *res, int salt)
 {
@@ -238,7 +239,8 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     }
     size_t k;
     json_t *ue;
-    int whole = 0; /* an error about the whole call */
+    int whole = 0;     /* an error about the whole call */
+    int activated = 0; /* an item was activated: the next call needs a new key */
 
     json_array_foreach(errs, k, ue)
     {
@@ -279,6 +281,8 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
                 r->out = INV_Q_RETRY;
                 snprintf(r->cls, sizeof(r->cls), "activate");
                 snprintf(r->msg, sizeof(r->msg), "inventoryActivate failed: %s", dh_err_str(ae));
+            } else {
+                activated = 1;
             }
             continue; /* stays PENDING: retried in the next round */
         }
@@ -291,7 +295,10 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     if (whole) {
         return again;
     }
-    return 1; /* all-or-nothing: the rest goes again without the offenders */
+    /* All-or-nothing: the rest goes again without the offenders. If only activations
+     * changed, the arguments are the same as this call's, and reusing its key would make
+     * Shopify replay the stored ITEM_NOT_STOCKED_AT_LOCATION answer forever: salt it. */
+    return activated ? 2 : 1;
 }
 
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,

@@ -2,7 +2,9 @@
  * dh-inventory end to end: dh-sandbox (Shopify + WMS), the shared Kafka and Redis, and
  * the real binary. Checks final Shopify levels, the journal (calls, THROTTLED) and the
  * dead-letter topic. Scenarios: bulk with duplicates and a stale replay (+ unknown SKU),
- * kill -9 mid-run, the oversell race, the on-demand full sync.
+ * kill -9 mid-run, the oversell race, the on-demand full sync, ITEM_NOT_STOCKED_AT_LOCATION
+ * (inventoryActivate, then the same batch applied), a full sync killed and resumed from its
+ * cursor, and one sync run by exactly one of two replicas.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -30,11 +33,20 @@ typedef struct env {
     char loc1[64], loc2[64];
     int64_t expect[NSKU + 1]; /* expected on_hand per SKU, -1 unknown */
     int64_t eid;
+    pid_t w[2]; /* workers the teardown kills if a test failed before stopping them */
 } env_t;
 
-static void start_env(env_t *e, const char *prefix)
+/* The default store: NSKU generated SKUs, two locations, nothing stocked. */
+#define GENERATED_STORE                                                                            \
+    "\"generate\":{\"products\":1000,\"variants_per_product\":1,\"sku_prefix\":\"SKU-\","          \
+    "\"locations\":2,\"available\":0}"
+
+/* A sandbox whose store is \p store_seed (seed members after api_version), F1/F2 mapped to
+ * \p loc1/\p loc2, and the worker environment. */
+static void start_env_ex(env_t *e, const char *prefix, const char *store_seed, const char *loc1,
+                         const char *loc2)
 {
-    char seed[2048], stores[2048], buf[64];
+    char seed[4096], stores[2048], buf[64];
 
     memset(e, 0, sizeof(*e));
     th_unique(prefix, buf, sizeof(buf));
@@ -43,17 +55,14 @@ static void start_env(env_t *e, const char *prefix)
     }
     snprintf(e->domain, sizeof(e->domain), "%s.myshopify.com", buf);
     snprintf(e->uuid_prefix, sizeof(e->uuid_prefix), "%08x", (unsigned)(th_now_ms() ^ getpid()));
-    snprintf(
-        seed, sizeof(seed),
-        "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
-        "\"restore_rate\":100,\"api_version\":\"2026-04\",\"generate\":{\"products\":%d,"
-        "\"variants_per_product\":1,\"sku_prefix\":\"SKU-\",\"locations\":2,\"available\":0}}],"
-        "\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}",
-        e->domain, NSKU);
+    snprintf(seed, sizeof(seed),
+             "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
+             "\"restore_rate\":100,\"api_version\":\"2026-04\",%s}],"
+             "\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}",
+             e->domain, store_seed);
     th_sandbox_start(&e->sb, seed);
-    /* generate: locations get ids 1000001.., then product, variant, item per SKU. */
-    snprintf(e->loc1, sizeof(e->loc1), "gid://shopify/Location/1000001");
-    snprintf(e->loc2, sizeof(e->loc2), "gid://shopify/Location/1000002");
+    snprintf(e->loc1, sizeof(e->loc1), "%s", loc1);
+    snprintf(e->loc2, sizeof(e->loc2), "%s", loc2);
     snprintf(stores, sizeof(stores),
              "{\"stores\":[{\"domain\":\"%s\",\"tenants\":[\"T1\"],\"admin_url\":\"%s/shops/%s\","
              "\"api_version\":\"2026-04\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
@@ -67,6 +76,13 @@ static void start_env(env_t *e, const char *prefix)
     for (int i = 0; i <= NSKU; i++) {
         e->expect[i] = -1;
     }
+}
+
+static void start_env(env_t *e, const char *prefix)
+{
+    /* generate: locations get ids 1000001.., then product, variant, item per SKU. */
+    start_env_ex(e, prefix, GENERATED_STORE, "gid://shopify/Location/1000001",
+                 "gid://shopify/Location/1000002");
 }
 
 static void stop_env(env_t *e)
@@ -483,12 +499,427 @@ static void test_oversell_and_sync(void **state)
     free(e);
 }
 
+/* ---- Fixture for the scenarios below: the teardown cleans up after a failed assert ---- */
+
+static int env_setup(void **state)
+{
+    *state = calloc(1, sizeof(env_t));
+    return *state ? 0 : -1;
+}
+
+static int env_teardown(void **state)
+{
+    env_t *e = *state;
+
+    for (int i = 0; e && i < 2; i++) {
+        if (e->w[i] > 0) {
+            kill(e->w[i], SIGKILL);
+            th_wait_exit(e->w[i], 5000);
+            e->w[i] = 0;
+        }
+    }
+    if (e) {
+        stop_env(e);
+    }
+    free(e);
+    return 0;
+}
+
+static void stop_worker(env_t *e, int i)
+{
+    kill(e->w[i], SIGTERM);
+    assert_int_equal(th_wait_exit(e->w[i], 30000), 0);
+    e->w[i] = 0;
+}
+
+/* Settings of the sync scenarios; the scheduled 00:00/12:00 slot must not interfere. */
+static void sync_env(env_t *e)
+{
+    redisContext *c = th_redis();
+    long long slot = (long long)(time(NULL) / 43200 * 43200); /* UTC slots */
+    redisReply *r;
+
+    th_run_setenv(&e->run, "DH_INVENTORY_SYNC_PAGE_SIZE", "250");
+    th_run_setenv(&e->run, "DH_INVENTORY_SYNC_GRACE_S", "60");
+    for (long long s = slot - 43200; s <= slot + 43200; s += 43200) {
+        r = redisCommand(c, "SET dh:inv:sync:done:%s:at-%lld 1 EX 3600", e->domain, s);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+/* Journal entries matching \p query (e.g. "group=wms"), as a JSON array (caller decrefs). */
+static json_t *jlist(env_t *e, const char *query)
+{
+    char url[768], *text = NULL, *line, *save = NULL;
+    json_t *out = json_array();
+
+    snprintf(url, sizeof(url), "%s/_journal?%s", e->sb.base, query);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+
+        if (j) {
+            json_array_append_new(out, j);
+        }
+    }
+    free(text);
+    return out;
+}
+
+static long long jmax_seq(env_t *e)
+{
+    json_t *all = jlist(e, "");
+    long long m = 0;
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(all, i, x)
+    {
+        long long s = (long long)json_integer_value(json_object_get(x, "seq"));
+
+        m = s > m ? s : m;
+    }
+    json_decref(all);
+    return m;
+}
+
+/* The request body's variables.input.quantities of an inventorySetQuantities entry. */
+static json_t *jquantities(json_t *entry)
+{
+    const char *body = json_string_value(json_object_get(entry, "body"));
+    json_t *req = body ? json_loads(body, 0, NULL) : NULL;
+    json_t *q =
+        json_object_get(json_object_get(json_object_get(req, "variables"), "input"), "quantities");
+
+    json_incref(q);
+    json_decref(req);
+    return q;
+}
+
+static int has_item(json_t *quantities, const char *gid)
+{
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(quantities, i, x)
+    {
+        const char *v = json_string_value(json_object_get(x, "inventoryItemId"));
+
+        if (v && !strcmp(v, gid)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* (6) ITEM_NOT_STOCKED_AT_LOCATION: two unstocked items and a stocked one in one batch. */
+static void test_not_stocked(void **state)
+{
+    env_t *e = *state;
+    static const char store[] =
+        "\"locations\":[{\"id\":11,\"name\":\"Location 1\"},{\"id\":12,\"name\":\"Location 2\"}],"
+        "\"products\":[{\"id\":100,\"title\":\"T\",\"variants\":["
+        "{\"id\":200,\"sku\":\"NS-A\",\"inventory_item_id\":300,\"price\":\"1.00\"},"
+        "{\"id\":201,\"sku\":\"NS-B\",\"inventory_item_id\":301,\"price\":\"1.00\"},"
+        "{\"id\":202,\"sku\":\"NS-C\",\"inventory_item_id\":302,\"price\":\"1.00\"}]}],"
+        "\"levels\":[{\"inventory_item_id\":300,\"location_id\":11,\"available\":4},"
+        "{\"inventory_item_id\":301,\"location_id\":12,\"available\":4}]";
+    const char *skus[] = {"NS-A", "NS-B", "NS-C"};
+    const char *gids[] = {"gid://shopify/InventoryItem/300", "gid://shopify/InventoryItem/301",
+                          "gid://shopify/InventoryItem/302"};
+    const stock_t st[] = {{17, 0, 2}, {9, 1, 0}, {30, 5, 5}};
+
+    start_env_ex(e, "invnostock", store, "gid://shopify/Location/11", "gid://shopify/Location/12");
+    th_run_setenv(&e->run, "DH_LANES", "1"); /* one lane: the three keys share a batch */
+    sync_env(e);                             /* no scheduled sync in the journal */
+    assert_int_equal(level_q(e, "NS-A", "on_hand"), 4);
+    assert_int_equal(level_q(e, "NS-B", "on_hand"), -1); /* stocked at Location 2 only */
+    assert_int_equal(level_q(e, "NS-C", "on_hand"), -1); /* stocked nowhere */
+    /* Produced before the worker starts, so one poll and one batch hold all three. */
+    th_producer_t *p = th_producer_new();
+
+    for (int i = 0; i < 3; i++) {
+        produce(e, p, skus[i], "F1", 0, 5, st[i], ++e->eid);
+    }
+    th_producer_destroy(p);
+    e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
+    for (int i = 0; i < 3; i++) {
+        qwait_t q = {e, skus[i], "on_hand", target_of(st[i])};
+
+        assert_true(th_wait_for(q_is, &q, 20000));
+    }
+    th_sleep_ms(1000); /* nothing more may happen */
+
+    /* inventoryActivate exactly once for each unstocked item, at the mapped location. */
+    char query[512];
+
+    snprintf(query, sizeof(query), "group=shopify&op=inventoryActivate&shop=%s", e->domain);
+    json_t *acts = jlist(e, query);
+    size_t i;
+    json_t *x;
+
+    assert_int_equal(json_array_size(acts), 2);
+    json_array_foreach(acts, i, x)
+    {
+        const char *body = json_string_value(json_object_get(x, "body"));
+
+        assert_non_null(body);
+        assert_non_null(strstr(body, "gid://shopify/Location/11"));
+        assert_null(strstr(body, gids[0]));
+    }
+    assert_true(
+        strstr(json_string_value(json_object_get(json_array_get(acts, 0), "body")), gids[1]) ||
+        strstr(json_string_value(json_object_get(json_array_get(acts, 1), "body")), gids[1]));
+    json_decref(acts);
+
+    /* The refused call held all three; a later applied call holds all three again. */
+    snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s", e->domain);
+    json_t *calls = jlist(e, query);
+    int refused = 0, applied = 0;
+
+    json_array_foreach(calls, i, x)
+    {
+        const char *resp = json_string_value(json_object_get(x, "response"));
+        json_t *qs = jquantities(x);
+        int all3 = has_item(qs, gids[0]) && has_item(qs, gids[1]) && has_item(qs, gids[2]);
+
+        fprintf(stderr, "call %zu: %zu quantities, replay %d: %.200s\n", i, json_array_size(qs),
+                json_is_true(json_object_get(x, "idempotent_replay")), resp ? resp : "");
+        if (resp && strstr(resp, "ITEM_NOT_STOCKED_AT_LOCATION")) {
+            refused += all3 && !applied;
+        } else if (resp && strstr(resp, "InventoryAdjustmentGroup/")) {
+            applied += all3;
+        }
+        json_decref(qs);
+    }
+    assert_int_equal(refused, 1);
+    assert_int_equal(applied, 1);
+    assert_true(json_array_size(calls) <= 3);
+    json_decref(calls);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(level_q(e, skus[k], "on_hand"), target_of(st[k]));
+    }
+    stop_worker(e, 0);
+}
+
+/* WMS sellable rows for SKU-1..n at F1 (sequence 100), values from \p base; sets expect. */
+static void put_wms_rows(env_t *e, int n, int base)
+{
+    json_t *rows = json_array();
+    char url[512], sku[32];
+
+    for (int i = 1; i <= n; i++) {
+        int good = base + i % 97, safety = i % 3;
+
+        snprintf(sku, sizeof(sku), "SKU-%d", i);
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:i}}", "store",
+                            e->domain, "sku", sku, "facility", "F1", "sequence", 100, "stock",
+                            "good_online", good, "allocated", i % 4, "safety_stock", safety,
+                            "damaged", 1, "quarantined", 0, "good_offline", 2));
+        e->expect[i] = good - safety;
+    }
+    char *text = json_dumps(rows, 0);
+
+    snprintf(url, sizeof(url), "%s/_control/wms/inventory", e->sb.base);
+    assert_int_equal(th_http("PUT", url, NULL, text, NULL) / 100, 2);
+    free(text);
+    json_decref(rows);
+}
+
+static void request_sync(env_t *e)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "SET dh:inv:sync:request:%s 1", e->domain);
+
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+typedef struct cursor_wait {
+    env_t *e;
+    char slot[64], cursor[64];
+} cursor_wait_t;
+
+/* The running slot has a saved cursor (at least one page pushed). */
+static int cursor_saved(void *ud)
+{
+    cursor_wait_t *cw = ud;
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "GET dh:inv:sync:active:%s", cw->e->domain);
+    int ok = 0;
+
+    if (r && r->type == REDIS_REPLY_STRING) {
+        snprintf(cw->slot, sizeof(cw->slot), "%s", r->str);
+        freeReplyObject(r);
+        r = redisCommand(c, "GET dh:inv:sync:cursor:%s:%s", cw->e->domain, cw->slot);
+        if (r && r->type == REDIS_REPLY_STRING) {
+            snprintf(cw->cursor, sizeof(cw->cursor), "%s", r->str);
+            ok = 1;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+static int sync_done(void *ud)
+{
+    cursor_wait_t *cw = ud;
+    redisContext *c = th_redis();
+    long long d = th_redis_int(c, "EXISTS dh:inv:sync:done:%s:%s", cw->e->domain, cw->slot);
+    long long a = th_redis_int(c, "EXISTS dh:inv:sync:active:%s", cw->e->domain);
+
+    redisFree(c);
+    return d == 1 && a == 0;
+}
+
+/* WMS sellable fetches in \p list: count per page (by the response's next_cursor). */
+static void count_pages(json_t *list, int pages[5])
+{
+    size_t i;
+    json_t *x;
+
+    memset(pages, 0, 5 * sizeof(int));
+    json_array_foreach(list, i, x)
+    {
+        const char *path = json_string_value(json_object_get(x, "path"));
+        const char *rtext = json_string_value(json_object_get(x, "response"));
+        json_t *resp = rtext ? json_loads(rtext, 0, NULL) : NULL;
+        json_t *next = json_object_get(resp, "next_cursor");
+
+        if (path && !strcmp(path, "/wms/v1/inventory/sellable") &&
+            json_integer_value(json_object_get(x, "status")) == 200) {
+            /* next_cursor "250" -> page 0 ... null -> the last page (3) */
+            pages[json_is_string(next) ? atoi(json_string_value(next)) / 250 - 1 : 3]++;
+        }
+        json_decref(resp);
+    }
+}
+
+/* (7) kill -9 during an on-demand full sync of 1,000 rows (4 pages): resume at the cursor. */
+static void test_sync_resume(void **state)
+{
+    env_t *e = *state;
+    cursor_wait_t cw = {e, "", ""};
+    int pages[5];
+    char query[512], gid[64];
+
+    start_env(e, "invresume");
+    seed_catalog(e, NSKU);
+    sync_env(e);
+    th_run_setenv(&e->run, "DH_INVENTORY_SYNC_LEASE_MS", "2000"); /* the restart waits this */
+    put_wms_rows(e, NSKU, 40);
+    e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
+    request_sync(e);
+    assert_true(th_wait_for(cursor_saved, &cw, 20000));
+    kill(e->w[0], SIGKILL);
+    th_wait_exit(e->w[0], 5000);
+    e->w[0] = 0;
+    long long mark = jmax_seq(e);
+    int at = atoi(cw.cursor);
+
+    fprintf(stderr, "killed in sync %s at cursor %s (journal seq %lld)\n", cw.slot, cw.cursor,
+            mark);
+    assert_true(at >= 250 && at < NSKU);
+    assert_false(all_match(e)); /* the later pages are not there yet */
+    e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
+    assert_true(th_wait_for(sync_done, &cw, 25000));
+    assert_true(th_wait_for(all_match, e, 5000));
+
+    /* After the restart: the first page was neither fetched nor pushed again. */
+    snprintf(query, sizeof(query), "group=wms&since_seq=%lld", mark);
+    json_t *wms = jlist(e, query);
+
+    count_pages(wms, pages);
+    fprintf(stderr, "pages fetched after restart: %d %d %d %d\n", pages[0], pages[1], pages[2],
+            pages[3]);
+    assert_int_equal(pages[0], 0);
+    assert_int_equal(pages[3], 1);
+    json_decref(wms);
+    snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s&since_seq=%lld",
+             e->domain, mark);
+    json_t *calls = jlist(e, query);
+    size_t i, nq = 0;
+    json_t *x;
+
+    json_array_foreach(calls, i, x)
+    {
+        json_t *qs = jquantities(x);
+
+        nq += json_array_size(qs);
+        for (int k = 1; k <= at; k++) {
+            snprintf(gid, sizeof(gid), "gid://shopify/InventoryItem/%lld", (long long)item_of(k));
+            assert_false(has_item(qs, gid)); /* rows before the saved cursor */
+        }
+        json_decref(qs);
+    }
+    fprintf(stderr, "after restart: %zu calls, %zu quantities (from scratch: %d)\n",
+            json_array_size(calls), nq, NSKU);
+    assert_true(nq >= (size_t)(NSKU - at) && nq < NSKU);
+    json_decref(calls);
+    stop_worker(e, 0);
+}
+
+/* (8) two replicas in one group, one on-demand sync: each WMS page is fetched once. */
+static void test_sync_one_replica(void **state)
+{
+    env_t *e = *state;
+    cursor_wait_t cw = {e, "", ""};
+    int pages[5];
+    char query[512];
+
+    start_env(e, "invreplica");
+    seed_catalog(e, NSKU);
+    sync_env(e);
+    put_wms_rows(e, NSKU, 60);
+    e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
+    e->w[1] = th_spawn("dh-inventory", e->run.env, e->run.log);
+    th_sleep_ms(2000); /* both ticking before the request */
+    assert_true(th_alive(e->w[0]) && th_alive(e->w[1]));
+    request_sync(e);
+    assert_true(th_wait_for(all_match, e, 20000));
+    /* The slot name for sync_done(). */
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "KEYS dh:inv:sync:done:%s:req-*", e->domain);
+
+    assert_true(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    snprintf(cw.slot, sizeof(cw.slot), "%s", strrchr(r->element[0]->str, ':') + 1);
+    freeReplyObject(r);
+    redisFree(c);
+    assert_true(th_wait_for(sync_done, &cw, 5000));
+    th_sleep_ms(2500); /* a few more ticks of both replicas: nothing may start again */
+    json_t *wms = jlist(e, "group=wms");
+
+    count_pages(wms, pages);
+    fprintf(stderr, "pages fetched: %d %d %d %d (of %zu WMS requests)\n", pages[0], pages[1],
+            pages[2], pages[3], json_array_size(wms));
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(pages[k], 1);
+    }
+    assert_int_equal(json_array_size(wms), 4);
+    json_decref(wms);
+    snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s", e->domain);
+    json_t *calls = jlist(e, query);
+
+    assert_int_equal(json_array_size(calls), 4); /* one call of 250 per page */
+    json_decref(calls);
+    assert_true(all_match(e));
+    stop_worker(e, 0);
+    stop_worker(e, 1);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oversell_and_sync),
         cmocka_unit_test(test_bulk),
         cmocka_unit_test(test_kill9),
+        cmocka_unit_test_setup_teardown(test_not_stocked, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_resume, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_one_replica, env_setup, env_teardown),
     };
 
     if (argc > 1) {
