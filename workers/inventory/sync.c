@@ -124,22 +124,26 @@ static int simple(dh_lane_t *lane, int argc, const char **argv)
     return ok;
 }
 
-/* Take or refresh the lease on a slot. */
+/* Take or refresh the lease on a slot, only while that slot is still the store's active
+ * sync: a replica that read "active" just before another finished (and deleted the lock
+ * and cursor) must not take the free lock and start the whole sync again. */
 static const char lease_lua[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end\n"
     "local v = redis.call('GET', KEYS[1])\n"
     "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
     "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
     "return 0\n";
 
-static int lease(inv_shared_t *sh, dh_lane_t *lane, const char *key)
+static int lease(inv_shared_t *sh, dh_lane_t *lane, const char *key, const char *active_key,
+                 const char *slot)
 {
     char ms[24];
-    const char *argv[] = {key, sh->owner, ms};
+    const char *argv[] = {key, active_key, sh->owner, ms, slot};
     redisReply *r = NULL;
     int ok;
 
     snprintf(ms, sizeof(ms), "%lld", sh->lease_ms);
-    if (dh_redis_eval(dh_lane_redis(lane), lease_lua, 1, 3, argv, NULL, &r) != DH_OK) {
+    if (dh_redis_eval(dh_lane_redis(lane), lease_lua, 2, 5, argv, NULL, &r) != DH_OK) {
         return 0;
     }
     ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
@@ -316,7 +320,7 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
     snprintf(lkey, sizeof(lkey), "dh:inv:sync:lock:%s:%s", st->domain, slot);
     snprintf(pkey, sizeof(pkey), "dh:inv:sync:cursor:%s:%s", st->domain, slot);
     snprintf(akey, sizeof(akey), "dh:inv:sync:active:%s", st->domain);
-    if (!il || !il->wms || !lease(sh, lane, lkey)) {
+    if (!il || !il->wms || !lease(sh, lane, lkey, akey, slot)) {
         return; /* another replica runs it */
     }
     dh_gauge_set(m->sync_running, 1);
