@@ -457,6 +457,23 @@ int dh_redis_is_connected(const dh_redis_t *r)
 
 /* ---- commands --------------------------------------------------------------------------- */
 
+/* A command's single reply: an error reply becomes DH_ERR_PROTO with its text in errstr;
+ * otherwise it goes to *out (or is freed when out is NULL). Takes \p reply. */
+static dh_err_t take_reply(dh_redis_t *r, redisReply *reply, redisReply **out)
+{
+    dh_err_t err = DH_OK;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        dh_redis_set_error(r, "redis %s:%d: %.*s", r->host, r->port, (int)reply->len, reply->str);
+        err = DH_ERR_PROTO;
+    } else if (out != NULL) {
+        *out = reply;
+        reply = NULL;
+    }
+    freeReplyObject(reply);
+    return err;
+}
+
 dh_err_t dh_redis_command(dh_redis_t *r, int argc, const char **argv, const size_t *argvlen,
                           redisReply **out)
 {
@@ -505,15 +522,7 @@ dh_err_t dh_redis_commandf(dh_redis_t *r, redisReply **out, const char *fmt, ...
     if (err != DH_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        dh_redis_set_error(r, "redis %s:%d: %.*s", r->host, r->port, (int)reply->len, reply->str);
-        err = DH_ERR_PROTO;
-    } else if (out != NULL) {
-        *out = reply;
-        reply = NULL;
-    }
-    freeReplyObject(reply);
-    return err;
+    return take_reply(r, reply, out);
 }
 
 /* Reads n replies of an already appended pipeline; on failure frees what it read. */
@@ -697,15 +706,7 @@ dh_err_t dh_redis_eval(dh_redis_t *r, const char *script, int nkeys, int argc, c
     if (err != DH_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        dh_redis_set_error(r, "redis %s:%d: %.*s", r->host, r->port, (int)reply->len, reply->str);
-        err = DH_ERR_PROTO;
-    } else if (out != NULL) {
-        *out = reply;
-        reply = NULL;
-    }
-    freeReplyObject(reply);
-    return err;
+    return take_reply(r, reply, out);
 }
 
 /* Appends and reads the calls whose index has todo[i] set (all when todo is NULL). */
