@@ -105,5 +105,10 @@ long th_http(const char *method, const char *url, const char *const *headers, co
 /** Like th_http, parsing the JSON reply (json_t *; caller json_decref()s; NULL if not JSON). */
 void *th_http_json(const char *method, const char *url, const char *body, long *status);
 
+/** A loopback TCP port that was free a moment ago (bind to port 0, read it, close). */
+int th_free_port(void);
+/** Non-zero once something accepts TCP connections on 127.0.0.1:\p port. */
+int th_port_open(int port);
+
 /** Write \p text to a new temp file; returns its path in a static buffer per call (copy it). */
 const char *th_write_temp(const char *prefix, const char *text);

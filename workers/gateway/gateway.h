@@ -40,6 +40,8 @@ typedef struct dh_gw {
     dh_gw_dedup_t *dedup;       /**< Borrowed; NULL when suppression is off. */
     dh_metrics_t *registry;     /**< Borrowed. */
     size_t max_body;
+    /* Kafka topics (DH_GATEWAY_TOPIC_*): the routes' defaults unless configured. */
+    const char *topic_orders, *topic_products, *topic_returnprime;
     dh_gw_metrics_t m;
 } dh_gw_t;
 

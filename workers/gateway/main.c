@@ -17,6 +17,7 @@
 #include "dockhand/log.h"
 #include "dockhand/worker.h"
 #include "gateway.h"
+#include "route.h"
 #include "server.h"
 
 static volatile sig_atomic_t g_run = 1; /* the one mutable global: the signal flag */
@@ -39,6 +40,12 @@ static const dh_config_var_t gateway_vars[] = {
      "under Shopify's 5 s budget."},
     {"DH_GATEWAY_MAX_CONNECTIONS", DH_CFG_INT, "1024", 1, 65535, NULL,
      "Concurrent HTTP connections (one thread each)."},
+    {"DH_GATEWAY_TOPIC_ORDERS", DH_CFG_STRING, DH_GW_TOPIC_ORDERS, 0, 0, NULL,
+     "Kafka topic for orders/* and fulfillment_holds/* webhooks."},
+    {"DH_GATEWAY_TOPIC_PRODUCTS", DH_CFG_STRING, DH_GW_TOPIC_PRODUCTS, 0, 0, NULL,
+     "Kafka topic for products/* webhooks."},
+    {"DH_GATEWAY_TOPIC_RETURNPRIME", DH_CFG_STRING, DH_GW_TOPIC_RETURNPRIME, 0, 0, NULL,
+     "Kafka topic for Return Prime webhooks."},
     {"DH_DEDUP_TTL_S", DH_CFG_INT, "86400", 0, 31536000, NULL,
      "How long a delivered webhook id suppresses redeliveries; 0 disables suppression."},
     DH_CONFIG_END,
@@ -145,7 +152,10 @@ static dh_err_t start_servers(app_t *app, char *errstr, size_t errstr_size)
                         .producer = app->producer,
                         .dedup = app->dedup,
                         .registry = app->metrics,
-                        .max_body = (size_t)dh_config_int(c, "DH_GATEWAY_MAX_BODY")};
+                        .max_body = (size_t)dh_config_int(c, "DH_GATEWAY_MAX_BODY"),
+                        .topic_orders = dh_config_get(c, "DH_GATEWAY_TOPIC_ORDERS"),
+                        .topic_products = dh_config_get(c, "DH_GATEWAY_TOPIC_PRODUCTS"),
+                        .topic_returnprime = dh_config_get(c, "DH_GATEWAY_TOPIC_RETURNPRIME")};
     err = dh_gw_metrics_init(&app->gw);
     if (err) {
         snprintf(errstr, errstr_size, "cannot create metrics");

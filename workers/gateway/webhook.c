@@ -149,6 +149,11 @@ static void handle_shopify(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_t *r
         return;
     }
     ktopic = dh_gw_route_shopify(req->sh_topic);
+    if (ktopic && !strcmp(ktopic, DH_GW_TOPIC_ORDERS)) {
+        ktopic = gw->topic_orders;
+    } else if (ktopic && !strcmp(ktopic, DH_GW_TOPIC_PRODUCTS)) {
+        ktopic = gw->topic_products;
+    }
     if (!ktopic) {
         dh_counter_add(gw->m.ignored, 1);
         set_reply(reply, 200, "topic %s ignored", req->sh_topic);
@@ -226,7 +231,7 @@ static void handle_returnprime(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_
         {"dh-webhook-id", wid},
         {"dh-received-at", req->received_at},
     };
-    deliver(gw, "rp", wid, DH_GW_TOPIC_RETURNPRIME, key, req, h, sizeof(h) / sizeof(h[0]), reply);
+    deliver(gw, "rp", wid, gw->topic_returnprime, key, req, h, sizeof(h) / sizeof(h[0]), reply);
 }
 
 void dh_gw_handle(dh_gw_t *gw, const dh_gw_req_t *req, dh_gw_reply_t *reply)

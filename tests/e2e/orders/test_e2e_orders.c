@@ -89,6 +89,11 @@ static void env_stop(env_t *e)
 }
 
 /* dh-orders with the scenario's environment plus \p extra ("NAME=value", NULL-ended). */
+static int gateway_listening(void *ud)
+{
+    return th_port_open(*(int *)ud);
+}
+
 static pid_t start_orders(env_t *e, const char *topic, const char *const *extra)
 {
     static char buf[32][300];
@@ -379,7 +384,7 @@ static void assert_once(effects_t *fx, long long *ids, const char **want, int n)
 static void test_gateway_leg(void **state)
 {
     char bin[1024], portenv[64], storesenv[300], url[512], envb[4][300];
-    int gw_port = 39300 + (int)(getpid() % 500);
+    int gw_port = th_free_port();
     long long ids[5];
     const char *want[5];
 
@@ -391,20 +396,27 @@ static void test_gateway_leg(void **state)
     env_t e;
 
     env_start(&e, "ordgw", gw_port);
+    th_create_topic(e.topic, 6);
     snprintf(portenv, sizeof(portenv), "DH_GATEWAY_PORT=%d", gw_port);
     snprintf(storesenv, sizeof(storesenv), "DH_STORES_FILE=%s", e.stores_file);
+    snprintf(envb[2], 300, "DH_GATEWAY_TOPIC_ORDERS=%s", e.topic);
     snprintf(envb[0], 300, "DH_KAFKA_BROKERS=%s", th_kafka());
     snprintf(envb[1], 300, "DH_REDIS_URL=%s", th_redis_url());
-    const char *genv[] = {
-        portenv, storesenv, envb[0], envb[1], "DH_ADMIN_PORT=0", "DH_GATEWAY_ADDR=127.0.0.1", NULL};
+    const char *genv[] = {portenv,
+                          storesenv,
+                          envb[0],
+                          envb[1],
+                          envb[2],
+                          "DH_ADMIN_PORT=0",
+                          "DH_GATEWAY_ADDR=127.0.0.1",
+                          NULL};
     pid_t gw = th_spawn("dh-gateway", genv, e.log);
-    /* The gateway writes to the fixed topic shopify.orders: a fresh group from the latest
-     * offset (other stores' records there are not ours and go to its DLQ as unknown). */
-    const char *extra[] = {"KAFKA_AUTO_OFFSET_RESET=latest", "DH_ORDERS_RECONCILE_INTERVAL_S=0",
-                           NULL};
-    pid_t w = start_orders(&e, "shopify.orders", extra);
+    /* The gateway writes to this run's own topic, read from the beginning: no waiting for
+     * the group to join before the first webhook. */
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
 
-    th_sleep_ms(8000); /* group join and assignment before the first webhook */
+    assert_true(th_wait_for(gateway_listening, &gw_port, 30000));
     for (int i = 0; i < 5; i++) {
         json_t *o = place(&e, NULL, 1);
 
