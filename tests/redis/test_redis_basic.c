@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dockhand/redis.h"
+#include "harness.h"
 #include "redis_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
@@ -42,14 +43,12 @@ static dh_redis_t *conn(const char *url, int timeout_ms)
 
 static int setup(void **state)
 {
-    const char *env = getenv("DH_TEST_REDIS_URL");
     const char *hp;
     dh_redis_t *r;
     dh_err_t err;
     (void)state;
 
-    snprintf(g_url, sizeof(g_url), "%s",
-             env != NULL && env[0] != '\0' ? env : "redis://127.0.0.1:36379");
+    snprintf(g_url, sizeof(g_url), "%s", th_redis_url());
     hp = strncmp(g_url, "redis://", 8) == 0 ? g_url + 8 : g_url;
     snprintf(g_hostport, sizeof(g_hostport), "%.*s", (int)strcspn(hp, "/"), hp);
     snprintf(g_prefix, sizeof(g_prefix), "dhtest:%ld", (long)getpid());
@@ -260,20 +259,6 @@ static void test_timeout_then_reconnect(void **state)
     dh_redis_destroy(r);
 }
 
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t alen = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_unreachable(void **state)
 {
     char url[128];
@@ -281,7 +266,7 @@ static void test_unreachable(void **state)
     double t0 = now_ms();
     (void)state;
 
-    snprintf(url, sizeof(url), "redis://:pw-secret@127.0.0.1:%d", closed_port());
+    snprintf(url, sizeof(url), "redis://:pw-secret@127.0.0.1:%d", th_free_port());
     r = conn(url, 2000);
     assert_int_equal(dh_redis_commandf(r, NULL, "PING"), DH_ERR_IO);
     assert_int_equal(dh_redis_connect(r), DH_ERR_IO);

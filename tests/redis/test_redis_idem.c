@@ -20,6 +20,7 @@
 
 #include "dockhand/idem.h"
 #include "dockhand/redis.h"
+#include "harness.h"
 #include "redis_internal.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
@@ -73,13 +74,11 @@ static dh_redis_t *conn(const char *url, int timeout_ms)
 
 static int setup(void **state)
 {
-    const char *env = getenv("DH_TEST_REDIS_URL");
     dh_redis_t *r;
     dh_err_t err;
     (void)state;
 
-    snprintf(g_url, sizeof(g_url), "%s",
-             env != NULL && env[0] != '\0' ? env : "redis://127.0.0.1:36379");
+    snprintf(g_url, sizeof(g_url), "%s", th_redis_url());
     snprintf(g_ns, sizeof(g_ns), "dhtest%ld-%ld", (long)getpid(), (long)time(NULL));
     r = conn(g_url, 2000);
     err = dh_redis_connect(r);
@@ -250,20 +249,6 @@ static void test_invalid_ids(void **state)
     dh_redis_destroy(r);
 }
 
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t alen = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_unreachable(void **state)
 {
     char url[128];
@@ -273,7 +258,7 @@ static void test_unreachable(void **state)
     double t0 = now_ms();
     (void)state;
 
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", closed_port());
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", th_free_port());
     r = conn(url, 2000);
     assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 2, ids, st, NULL), DH_ERR_IO);
     assert_int_equal(dh_idem_done(r, g_ns, "A", 60, 2, ids, NULL), DH_ERR_IO);

@@ -15,6 +15,7 @@
 
 #include "dockhand/ratelimit.h"
 #include "dockhand/redis.h"
+#include "harness.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -40,13 +41,11 @@ static dh_redis_t *conn(void)
 
 static int setup(void **state)
 {
-    const char *env = getenv("DH_TEST_REDIS_URL");
     dh_redis_t *r;
     dh_err_t err;
     (void)state;
 
-    snprintf(g_url, sizeof(g_url), "%s",
-             env != NULL && env[0] != '\0' ? env : "redis://127.0.0.1:36379");
+    snprintf(g_url, sizeof(g_url), "%s", th_redis_url());
     r = conn();
     err = dh_redis_connect(r);
     if (err != DH_OK) {
