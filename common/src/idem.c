@@ -63,12 +63,12 @@ static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
                                 "end\n"
                                 "return out\n";
 
-/* done, per key: always recorded (the effect happened); 1 if the lease was still ours. */
+/* done, per key: always recorded (the effect happened); 1 if the lease was still ours.
+ * SET ... GET (Redis 6.2+) reads the old value in the same call. */
 static const char DONE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
                                "local out = {}\n"
                                "for i, k in ipairs(KEYS) do\n"
-                               "  local v = redis.call('GET', k)\n"
-                               "  redis.call('SET', k, 'done', 'EX', ARGV[2])\n"
+                               "  local v = redis.call('SET', k, 'done', 'EX', ARGV[2], 'GET')\n"
                                "  out[i] = v == mine and 1 or 0\n"
                                "end\n"
                                "return out\n";
