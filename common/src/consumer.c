@@ -6,6 +6,7 @@
  * handler, so max.poll.interval.ms is never exceeded by slow work.
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,12 @@ static dh_err_t consumer_conf(dh_rt_t *rt, rd_kafka_conf_t *conf, char *errstr, 
         {"partition.assignment.strategy", "cooperative-sticky"},
         {"auto.offset.reset", "earliest"},
         {"statistics.interval.ms", "5000"},
+        /* Small fetches and a small queue: memory stays low and pausing wastes little.
+         * A fetch returns at least one whole record batch, whatever the limits. */
+        {"queued.min.messages", "20000"},
         {"queued.max.messages.kbytes", "8192"},
+        {"max.partition.fetch.bytes", "262144"},
+        {"fetch.max.bytes", "1048576"},
         {"fetch.wait.max.ms", "100"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
@@ -322,17 +328,36 @@ out:
     return err;
 }
 
-/* Pause partitions over their in-flight cap once the poll loop has held back for a while
- * (stalled), or all of them while Redis is down or while draining; resume below half the
- * cap. A short burst over the cap is absorbed by not polling instead: pausing drops
- * librdkafka's prefetched messages and costs a refetch, which starves fast lanes.
+/* Backpressure. Each partition may hold DH_MAX_INFLIGHT_PER_PARTITION unfinished events
+ * and its equal share of DH_MAX_INFLIGHT_BYTES (events are copied out of librdkafka at
+ * dispatch, so that is what they cost). Over either bound the poll loop first holds back:
+ * librdkafka's queue fills to its own small bound and fetching stops, keeping what was
+ * fetched. After STALL_MS the partitions still over a bound are paused (so a slow
+ * partition stops only itself and the loop keeps polling for rebalances), and resumed at
+ * half of both bounds. Everything is paused while Redis is down or while draining.
  * Caller holds rt->mu. */
+static size_t byte_share(const dh_rt_t *rt)
+{
+    int assigned = 0;
+
+    for (const dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        assigned += p->assigned;
+    }
+    return (size_t)rt->opts.max_inflight_bytes / (size_t)(assigned > 0 ? assigned : 1);
+}
+
+static int part_over(const dh_rt_t *rt, const dh_rt_part_t *p, size_t share)
+{
+    return dh_wm_pending(p->wm) >= (size_t)rt->opts.max_inflight_per_partition || p->bytes >= share;
+}
+
 static void flow_control(dh_rt_t *rt, int draining, int stalled)
 {
     rd_kafka_topic_partition_list_t *pause = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(4);
     int redis_down = atomic_load(&rt->redis_down);
     size_t cap = (size_t)rt->opts.max_inflight_per_partition;
+    size_t share = byte_share(rt);
     int assigned = 0;
 
     for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
@@ -340,12 +365,12 @@ static void flow_control(dh_rt_t *rt, int draining, int stalled)
             continue;
         }
         assigned++;
-        size_t pending = dh_wm_pending(p->wm);
+        int stop = draining || redis_down;
 
-        if (!p->paused && (draining || redis_down || (stalled && pending >= cap))) {
+        if (!p->paused && (stop || (stalled && part_over(rt, p, share)))) {
             rd_kafka_topic_partition_list_add(pause, p->topic, p->partition);
             p->paused = 1;
-        } else if (p->paused && !draining && !redis_down && pending <= cap / 2) {
+        } else if (p->paused && !stop && dh_wm_pending(p->wm) <= cap / 2 && p->bytes <= share / 2) {
             rd_kafka_topic_partition_list_add(resume, p->topic, p->partition);
             p->paused = 0;
         }
@@ -355,23 +380,27 @@ static void flow_control(dh_rt_t *rt, int draining, int stalled)
     }
     if (resume->cnt) {
         rd_kafka_resume_partitions(rt->consumer, resume);
+        rt->resumed = 1;
     }
     rd_kafka_topic_partition_list_destroy(pause);
     rd_kafka_topic_partition_list_destroy(resume);
     dh_gauge_set(rt->m.inflight, (double)rt->inflight);
+    dh_gauge_set(rt->m.inflight_bytes, (double)rt->inflight_bytes);
     dh_gauge_set(rt->m.assigned, assigned);
     atomic_store(&rt->ready_flag, assigned > 0 && !redis_down);
 }
 
-/* Some assigned, unpaused partition has reached its in-flight cap. */
-static int over_cap(dh_rt_t *rt)
+/* Some assigned, unpaused partition is over a bound. *room: the bytes of events that may
+ * still be fetched before the total bound. */
+static int over_cap(dh_rt_t *rt, size_t *room)
 {
-    size_t cap = (size_t)rt->opts.max_inflight_per_partition;
     int over = 0;
 
     pthread_mutex_lock(&rt->mu);
+    size_t share = byte_share(rt), max = (size_t)rt->opts.max_inflight_bytes;
+    *room = rt->inflight_bytes < max ? max - rt->inflight_bytes : 0;
     for (dh_rt_part_t *p = rt->parts; p && !over; p = p->next) {
-        over = p->assigned && !p->paused && dh_wm_pending(p->wm) >= cap;
+        over = p->assigned && !p->paused && part_over(rt, p, share);
     }
     pthread_mutex_unlock(&rt->mu);
     return over;
@@ -402,49 +431,173 @@ static void handle_consumer_error(const rd_kafka_message_t *rkm)
     DH_LOG(DH_LOG_WARN, "consumer", "consume: %s", rd_kafka_message_errstr(rkm));
 }
 
-/* Block up to 100 ms for one message, then take what is already fetched without waiting. */
-static int poll_batch(dh_rt_t *rt, rd_kafka_message_t **msgs)
+/* Block up to 100 ms for one message, then take what is already fetched without waiting,
+ * until the batch would pass \p room bytes of events. *bytes: the key and payload bytes;
+ * *emptied: librdkafka's queue ran dry (rather than the batch filling up). */
+static int poll_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, size_t room, size_t *bytes,
+                      int *emptied)
 {
     int n = 0;
+    size_t cost = 0;
     rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rt->consumer, 100);
 
+    *bytes = 0;
     while (rkm) {
         msgs[n++] = rkm;
-        if (n == POLL_BATCH) {
+        *bytes += rkm->len + rkm->key_len;
+        cost += dh_rt_ev_bytes(rkm);
+        if (n == POLL_BATCH || cost >= room) {
             break;
         }
         rkm = rd_kafka_consumer_poll(rt->consumer, 0);
     }
+    *emptied = !rkm;
     return n;
 }
 
+/* Queue copies of the messages and give the messages back to librdkafka. */
 static void dispatch_batch(dh_rt_t *rt, rd_kafka_message_t **msgs, int n, int draining, int stalled)
 {
     pthread_mutex_lock(&rt->mu);
     for (int i = 0; i < n; i++) {
         if (msgs[i]->err) {
             handle_consumer_error(msgs[i]);
-            rd_kafka_message_destroy(msgs[i]);
-        } else if (draining) {
-            /* Not dispatched, so never stored: it is read again after the restart. */
-            rd_kafka_message_destroy(msgs[i]);
-        } else {
+        } else if (!draining) {
+            /* Draining: not dispatched, so never stored; it is read again after the restart. */
             dh_err_t err = dh_rt_dispatch(rt, msgs[i]);
 
-            if (err == DH_ERR_STATE) {
-                rd_kafka_message_destroy(msgs[i]); /* its partition was just revoked */
-            } else if (err) {
+            if (err && err != DH_ERR_STATE) { /* STATE: its partition was just revoked */
                 /* Skipping it would let the watermark pass it later: stop instead. */
                 DH_LOG(DH_LOG_ERROR, "consumer", "cannot queue event: %s", dh_err_str(err));
-                rd_kafka_message_destroy(msgs[i]);
                 rt->fatal = 1;
                 draining = 1;
             }
         }
+        rd_kafka_message_destroy(msgs[i]);
     }
     store_all(rt);
     flow_control(rt, draining, stalled);
     pthread_mutex_unlock(&rt->mu);
+}
+
+/*
+ * The fetch nudge. librdkafka 2.0 (Debian 12's) stops fetching while its queue is over
+ * queued.min.messages or queued.max.messages.kbytes, and looks again only when its broker
+ * thread wakes up: for a fetch response, a request to send, or once a second. So once the
+ * poll loop has drained a full queue, every partition may sit out the rest of that second
+ * while the lanes run dry (fetch.queue.backoff.ms, the fix, arrived in librdkafka 2.2).
+ * A ListOffsets request for the unpaused partitions wakes their leaders' broker threads
+ * at once. The call blocks for a round trip, so a helper thread makes it.
+ */
+typedef struct nudger {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *todo; /* handed over by the poll thread */
+    int busy;                              /* todo taken, request under way */
+    int stop;
+} nudger_t;
+
+static void *nudger_main(void *arg)
+{
+    nudger_t *nd = arg;
+
+    pthread_mutex_lock(&nd->mu);
+    while (!nd->stop) {
+        rd_kafka_topic_partition_list_t *list = nd->todo;
+
+        if (!list) {
+            pthread_cond_wait(&nd->cv, &nd->mu);
+            continue;
+        }
+        nd->todo = NULL;
+        nd->busy = 1;
+        pthread_mutex_unlock(&nd->mu);
+        /* Only the wake-up matters, not the offsets (or an error) it returns. */
+        rd_kafka_offsets_for_times(nd->rk, list, 1000);
+        rd_kafka_topic_partition_list_destroy(list);
+        pthread_mutex_lock(&nd->mu);
+        nd->busy = 0;
+    }
+    pthread_mutex_unlock(&nd->mu);
+    return NULL;
+}
+
+static int nudger_start(nudger_t *nd, rd_kafka_t *rk)
+{
+    memset(nd, 0, sizeof(*nd));
+    nd->rk = rk;
+    pthread_mutex_init(&nd->mu, NULL);
+    pthread_cond_init(&nd->cv, NULL);
+    if (pthread_create(&nd->thread, NULL, nudger_main, nd)) {
+        pthread_cond_destroy(&nd->cv);
+        pthread_mutex_destroy(&nd->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void nudger_stop(nudger_t *nd)
+{
+    pthread_mutex_lock(&nd->mu);
+    nd->stop = 1;
+    pthread_cond_signal(&nd->cv);
+    pthread_mutex_unlock(&nd->mu);
+    pthread_join(nd->thread, NULL);
+    if (nd->todo) {
+        rd_kafka_topic_partition_list_destroy(nd->todo);
+    }
+    pthread_cond_destroy(&nd->cv);
+    pthread_mutex_destroy(&nd->mu);
+}
+
+/* Hand the unpaused partitions to the nudger, unless a nudge is already under way. */
+static void nudge(dh_rt_t *rt, nudger_t *nd)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+
+    pthread_mutex_lock(&rt->mu);
+    for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        if (p->assigned && !p->paused) {
+            /* offsets_for_times reads .offset as a timestamp: -1 asks for the end. */
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+                RD_KAFKA_OFFSET_END;
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    pthread_mutex_lock(&nd->mu);
+    if (list->cnt > 0 && !nd->todo && !nd->busy) {
+        nd->todo = list;
+        list = NULL;
+        pthread_cond_signal(&nd->cv);
+        dh_counter_add(rt->m.nudges, 1);
+    }
+    pthread_mutex_unlock(&nd->mu);
+    if (list) {
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+}
+
+/* What librdkafka's queue holds when it stops fetching (see the nudge), from the
+ * consumer's configuration; 90% of it counts as full. */
+static void fetch_limits(dh_rt_t *rt, size_t *full_msgs, size_t *full_bytes)
+{
+    const rd_kafka_conf_t *conf = rd_kafka_conf(rt->consumer);
+    char buf[32];
+    size_t size = sizeof(buf);
+
+    *full_msgs = 100000;
+    *full_bytes = 65536 * 1024;
+    if (rd_kafka_conf_get(conf, "queued.min.messages", buf, &size) == RD_KAFKA_CONF_OK) {
+        *full_msgs = (size_t)strtoull(buf, NULL, 10);
+    }
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", buf, &size) == RD_KAFKA_CONF_OK) {
+        *full_bytes = (size_t)strtoull(buf, NULL, 10) * 1024;
+    }
+    *full_msgs = *full_msgs / 10 * 9;
+    *full_bytes = *full_bytes / 10 * 9;
 }
 
 /* Stop taking work, let the lanes finish what was fetched (bounded), then stop them. */
@@ -456,7 +609,10 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
     DH_LOG(DH_LOG_INFO, "consumer", "draining: %zu event(s) in flight, up to %lld ms", rt->inflight,
            (long long)rt->opts.drain_timeout_ms);
     while (dh_rt_now_ms() < deadline) {
-        int n = poll_batch(rt, msgs); /* keeps the membership alive; paused, so ~nothing */
+        size_t bytes;
+        int emptied; /* unused: nothing is dispatched */
+        /* Keeps the group membership alive; everything is paused, so ~nothing comes. */
+        int n = poll_batch(rt, msgs, SIZE_MAX, &bytes, &emptied);
 
         dispatch_batch(rt, msgs, n, 1, 0);
         rd_kafka_poll(rt->dlq, 0);
@@ -484,21 +640,33 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
 int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
 {
     rd_kafka_message_t **msgs = calloc(POLL_BATCH, sizeof(*msgs));
+    rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(rt->consumer);
     rd_kafka_resp_err_t err;
+    nudger_t nd;
+    size_t full_msgs, full_bytes;
+    int64_t held_since = 0;
+    int maybe_stopped = 0; /* librdkafka's queue was full: its fetcher may be waiting */
+    size_t run_bytes = 0;  /* polled since the queue last ran dry */
 
-    if (!msgs) {
+    if (!msgs || !cq || nudger_start(&nd, rt->consumer)) {
+        DH_LOG(DH_LOG_ERROR, "consumer", "out of memory or threads");
+        free(msgs);
+        if (cq) {
+            rd_kafka_queue_destroy(cq);
+        }
         return 1;
     }
-    int64_t held_since = 0;
-
+    fetch_limits(rt, &full_msgs, &full_bytes);
     while (*run && !rt->fatal) {
         int64_t now = dh_rt_now_ms();
         int stalled = 0;
 
         atomic_store(&rt->last_loop_ms, now);
-        if (over_cap(rt)) {
-            /* Hold back (librdkafka's prefetch queue is bounded, so fetching stops too),
-             * for at most STALL_MS; then pause the full partitions and keep polling, so
+        size_t room;
+
+        if (over_cap(rt, &room)) {
+            /* Hold back for at most STALL_MS (librdkafka's queue is bounded, so fetching
+             * stops too); then pause the partitions over a bound and keep polling, so
              * rebalances and the group membership are served during a long stall. */
             held_since = held_since ? held_since : now;
             if (now - held_since < STALL_MS) {
@@ -510,13 +678,33 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
         } else {
             held_since = 0;
         }
-        int n = poll_batch(rt, msgs);
+        size_t queued = rd_kafka_queue_length(cq), bytes;
+        int emptied;
+        int n = poll_batch(rt, msgs, room, &bytes, &emptied);
 
+        /* The count is exact; the bytes are an upper bound (some of what was polled
+         * arrived while polling): a needless nudge costs one small request. */
+        run_bytes += bytes;
+        if (queued >= full_msgs || run_bytes >= full_bytes) {
+            maybe_stopped = 1;
+        }
+        run_bytes = emptied ? 0 : run_bytes;
         dispatch_batch(rt, msgs, n, 0, stalled);
         rd_kafka_poll(rt->dlq, 0);
+        /* Wake the fetcher once the queue is empty or down to a quarter of its bound
+         * (what is left covers the round trip), and whenever partitions were resumed:
+         * a resume does not wake it either. */
+        if ((maybe_stopped && (emptied || rd_kafka_queue_length(cq) < full_msgs / 4)) ||
+            rt->resumed) {
+            nudge(rt, &nd);
+            maybe_stopped = 0;
+            rt->resumed = 0;
+        }
     }
     drain(rt, msgs);
     free(msgs);
+    nudger_stop(&nd);
+    rd_kafka_queue_destroy(cq);
     err = rd_kafka_consumer_close(rt->consumer); /* final commit of stored offsets */
     if (err) {
         DH_LOG(DH_LOG_WARN, "consumer", "close: %s", rd_kafka_err2str(err));

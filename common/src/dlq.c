@@ -129,19 +129,19 @@ static void iso8601(int64_t ms, char *buf, size_t size)
 
 static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
-    rd_kafka_headers_t *orig = NULL, *h;
+    rd_kafka_headers_t *h;
     char first[80], last[80]; /* room for any year gmtime_r may return */
 
-    if (!rd_kafka_message_headers(ev->rkm, &orig) && orig) {
-        h = rd_kafka_headers_copy(orig);
+    if (ev->hdrs) {
+        h = rd_kafka_headers_copy(ev->hdrs);
     } else {
         h = rd_kafka_headers_new(12);
     }
     iso8601(ev->first_seen_ms, first, sizeof(first));
     iso8601(ev->last_failed_ms ? ev->last_failed_ms : dh_rt_wall_ms(), last, sizeof(last));
-    add_hdr(h, "dh-original-topic", "%s", rd_kafka_topic_name(ev->rkm->rkt));
-    add_hdr(h, "dh-original-partition", "%" PRId32, ev->rkm->partition);
-    add_hdr(h, "dh-original-offset", "%" PRId64, ev->rkm->offset);
+    add_hdr(h, "dh-original-topic", "%s", ev->part->topic);
+    add_hdr(h, "dh-original-partition", "%" PRId32, ev->part->partition);
+    add_hdr(h, "dh-original-offset", "%" PRId64, ev->offset);
     add_hdr(h, "dh-error-class", "%s",
             dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "unknown");
     add_hdr(h, "dh-error", "%s", dh_rt_ev_err(ev)[0] ? dh_rt_ev_err(ev) : "(no detail)");
@@ -158,11 +158,11 @@ void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev)
     rd_kafka_headers_t *h = dlq_headers(rt, ev);
     rd_kafka_resp_err_t err;
 
-    snprintf(topic, sizeof(topic), "%s.dlq", rd_kafka_topic_name(ev->rkm->rkt));
+    snprintf(topic, sizeof(topic), "%s.dlq", ev->part->topic);
     for (;;) {
         err = rd_kafka_producev(rt->dlq, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(ev->rkm->key, ev->rkm->key_len),
-                                RD_KAFKA_V_VALUE(ev->rkm->payload, ev->rkm->len),
+                                RD_KAFKA_V_KEY(ev->key, ev->key_len),
+                                RD_KAFKA_V_VALUE((void *)ev->payload, ev->len) /* copied */,
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
                                 RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

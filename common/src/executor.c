@@ -257,22 +257,69 @@ static void keyq_free(dh_rt_t *rt, dh_rt_keyq_t *kq)
 }
 
 /* Events without a key are ordered by partition, the only order Kafka gives them. */
-static size_t order_key(const rd_kafka_message_t *rkm, char *buf, size_t size, const char **key)
+static size_t order_key(const dh_rt_ev_t *ev, char *buf, size_t size, const char **key)
 {
-    if (rkm->key && rkm->key_len > 0) {
-        *key = rkm->key;
-        return rkm->key_len;
+    if (ev->key && ev->key_len > 0) {
+        *key = ev->key;
+        return ev->key_len;
     }
-    int n = snprintf(buf, size, "\x01%s/%d", rd_kafka_topic_name(rkm->rkt), (int)rkm->partition);
+    int n = snprintf(buf, size, "\x01%s/%d", ev->part->topic, (int)ev->part->partition);
     *key = buf;
     return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+size_t dh_rt_ev_bytes(const rd_kafka_message_t *rkm)
+{
+    return sizeof(dh_rt_ev_t) + (rkm->key ? rkm->key_len : 0) + 1 + (rkm->payload ? rkm->len : 0) +
+           1;
+}
+
+/* The event with its own copy of the message's key, payload and headers. */
+static dh_rt_ev_t *ev_copy(rd_kafka_message_t *rkm, dh_rt_part_t *p)
+{
+    size_t klen = rkm->key ? rkm->key_len : 0, vlen = rkm->payload ? rkm->len : 0;
+    size_t bytes = dh_rt_ev_bytes(rkm);
+    dh_rt_ev_t *ev = malloc(bytes);
+    rd_kafka_timestamp_type_t tstype;
+
+    if (!ev) {
+        return NULL;
+    }
+    memset(ev, 0, sizeof(*ev));
+    ev->part = p;
+    ev->offset = rkm->offset;
+    ev->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    ev->bytes = bytes;
+    if (rd_kafka_message_detach_headers(rkm, &ev->hdrs)) {
+        ev->hdrs = NULL; /* none */
+    }
+    if (rkm->key) {
+        memcpy(ev->data, rkm->key, klen);
+        ev->key = ev->data;
+        ev->key_len = klen;
+    }
+    ev->data[klen] = '\0';
+    if (rkm->payload) {
+        memcpy(ev->data + klen + 1, rkm->payload, vlen);
+        ev->payload = ev->data + klen + 1;
+        ev->len = vlen;
+    }
+    ev->data[klen + 1 + vlen] = '\0';
+    return ev;
+}
+
+static void ev_discard(dh_rt_ev_t *ev)
+{
+    if (ev->hdrs) {
+        rd_kafka_headers_destroy(ev->hdrs);
+    }
+    free(ev);
 }
 
 dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
 {
     char kbuf[300];
     const char *key;
-    size_t klen = order_key(rkm, kbuf, sizeof(kbuf), &key);
     dh_rt_part_t *p = dh_rt_part_find(rt, rd_kafka_topic_name(rkm->rkt), rkm->partition);
     dh_rt_ev_t *ev;
     dh_err_t err;
@@ -280,13 +327,14 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
     if (!p) {
         return DH_ERR_STATE; /* fetched just before its partition was revoked */
     }
-    ev = calloc(1, sizeof(*ev));
+    ev = ev_copy(rkm, p);
     if (!ev) {
         return DH_ERR_NOMEM;
     }
-    err = dh_wm_push(p->wm, rkm->offset, &ev->seq);
+    size_t klen = order_key(ev, kbuf, sizeof(kbuf), &key);
+    err = dh_wm_push(p->wm, ev->offset, &ev->seq);
     if (err) {
-        free(ev);
+        ev_discard(ev);
         return err;
     }
     uint64_t h = hash_bytes(key, klen);
@@ -296,7 +344,7 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
         kq = calloc(1, sizeof(*kq) + klen);
         if (!kq) {
             dh_wm_done(p->wm, ev->seq); /* cannot happen twice: the offset is re-read */
-            free(ev);
+            ev_discard(ev);
             return DH_ERR_NOMEM;
         }
         memcpy(kq->key, key, klen);
@@ -305,11 +353,10 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
         *slot = kq;
         rt->nkeys++;
     }
-    ev->rkm = rkm;
-    ev->part = p;
     ev->kq = kq;
     ev->first_seen_ms = dh_rt_wall_ms();
     p->refs++;
+    p->bytes += ev->bytes;
     if (kq->tail) {
         kq->tail->knext = ev;
     } else {
@@ -317,6 +364,7 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
     }
     kq->tail = ev;
     rt->inflight++;
+    rt->inflight_bytes += ev->bytes;
     if (!kq->running && !kq->listed) {
         ready_push(rt, kq);
     }
@@ -459,12 +507,13 @@ static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev)
     if (ev->decoded && ev->dev && rt->handler->release) {
         rt->handler->release(ev->dev->data);
     }
-    rd_kafka_message_destroy(ev->rkm);
     free(ev->dev);
     free(ev->fail);
-    free(ev);
     p->refs--;
+    p->bytes -= ev->bytes;
     rt->inflight--;
+    rt->inflight_bytes -= ev->bytes;
+    ev_discard(ev);
     dh_rt_part_unref(rt, p);
     pthread_cond_broadcast(&rt->idle_cv);
 }

@@ -116,14 +116,13 @@ void dh_lane_retry_after(dh_lane_t *lane, int64_t ms)
 
 const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len)
 {
-    const rd_kafka_message_t *rkm = msg->priv;
-    rd_kafka_headers_t *hdrs = NULL;
+    const dh_rt_ev_t *ev = msg->priv;
     const void *val = NULL;
 
-    if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs) {
+    if (!ev || !ev->hdrs) {
         return NULL;
     }
-    if (rd_kafka_header_get_last(hdrs, name, &val, len)) {
+    if (rd_kafka_header_get_last(ev->hdrs, name, &val, len)) {
         return NULL;
     }
     return val;
@@ -131,19 +130,16 @@ const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len)
 
 static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
 {
-    const rd_kafka_message_t *rkm = ev->rkm;
-    rd_kafka_timestamp_type_t tstype;
-
-    m->topic = rd_kafka_topic_name(rkm->rkt);
-    m->partition = rkm->partition;
-    m->offset = rkm->offset;
-    m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-    m->key = rkm->key;
-    m->key_len = rkm->key_len;
-    m->payload = rkm->payload;
-    m->len = rkm->len;
+    m->topic = ev->part->topic;
+    m->partition = ev->part->partition;
+    m->offset = ev->offset;
+    m->timestamp_ms = ev->timestamp_ms;
+    m->key = ev->key;
+    m->key_len = ev->key_len;
+    m->payload = ev->payload;
+    m->len = ev->len;
     m->attempt = ev->attempts + 1;
-    m->priv = rkm;
+    m->priv = ev;
 }
 
 /* Equal jitter: half the exponential step fixed, half random, capped. */
@@ -186,11 +182,11 @@ static void *ev_data(const dh_rt_ev_t *ev)
 
 static void log_ctx(const dh_rt_ev_t *ev, dh_log_ctx_t *ctx)
 {
-    ctx->topic = rd_kafka_topic_name(ev->rkm->rkt);
-    ctx->partition = ev->rkm->partition;
-    ctx->offset = ev->rkm->offset;
-    ctx->key = ev->rkm->key;
-    ctx->key_len = ev->rkm->key ? ev->rkm->key_len : 0;
+    ctx->topic = ev->part->topic;
+    ctx->partition = ev->part->partition;
+    ctx->offset = ev->offset;
+    ctx->key = ev->key;
+    ctx->key_len = ev->key_len;
     ctx->event_id = ev_effect_id(ev)[0] ? ev_effect_id(ev) : NULL;
 }
 
@@ -264,8 +260,8 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
             pthread_mutex_unlock(&rt->mu);
             dh_counter_add(rt->m.dead, 1);
             DH_LOG(DH_LOG_WARN, "lane", "dead-lettering a superseded event of %s [%d] at %lld: %s",
-                   rd_kafka_topic_name(f->rkm->rkt), (int)f->rkm->partition,
-                   (long long)f->rkm->offset, f->fail ? f->fail->err : "decode failed");
+                   f->part->topic, (int)f->part->partition, (long long)f->offset,
+                   f->fail ? f->fail->err : "decode failed");
             dh_rt_dlq_send(rt, f);
         }
     }

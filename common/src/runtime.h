@@ -25,9 +25,10 @@ typedef struct dh_rt_fail {
     char err[480];
 } dh_rt_fail_t;
 
-/** One consumed message on its way through the runtime. */
+/** One consumed message on its way through the runtime. Its key, payload and headers are
+ *  copied out of librdkafka at dispatch, so an event waiting (or retrying for minutes)
+ *  never pins a whole fetch response; the copy is charged to the in-flight byte budget. */
 typedef struct dh_rt_ev {
-    rd_kafka_message_t *rkm;
     struct dh_rt_part *part;
     uint64_t seq; /* watermark handle */
     struct dh_rt_keyq *kq;
@@ -41,6 +42,15 @@ typedef struct dh_rt_ev {
     int64_t retry_after_ms; /* handler's hint for the next attempt */
     dh_event_t *dev;        /* allocated by the first decode: most queued events wait undecoded */
     dh_rt_fail_t *fail;     /* NULL until an attempt fails; see dh_rt_ev_fail() */
+    int64_t offset;
+    int64_t timestamp_ms;     /* -1 when the message has none */
+    rd_kafka_headers_t *hdrs; /* detached from the message; NULL when it had none */
+    const char *key;          /* into data[]; NULL when the message has no key */
+    size_t key_len;
+    const char *payload; /* into data[]; NULL for a null value */
+    size_t len;
+    size_t bytes; /* allocation size, charged to the byte budget */
+    char data[];  /* key then payload, each NUL-terminated */
 } dh_rt_ev_t;
 
 typedef struct dh_rt_part {
@@ -52,6 +62,7 @@ typedef struct dh_rt_part {
     int running;    /* events taken by a lane or awaiting a dead-letter ack */
     int assigned;   /* 0 once revoked */
     int paused;     /* paused by the runtime */
+    size_t bytes;   /* in-flight bytes of its events (dh_rt_ev_t.bytes) */
     int64_t stored; /* last offset handed to rd_kafka_offsets_store */
 } dh_rt_part_t;
 
@@ -72,6 +83,7 @@ typedef struct dh_rt_opts {
     int lanes;
     int batch_max;
     int max_inflight_per_partition;
+    int64_t max_inflight_bytes; /* all partitions together; each gets an equal share */
     int64_t lease_ms;
     int64_t retention_s;
     int retry_max_attempts;
@@ -88,9 +100,9 @@ typedef struct dh_lane_s dh_lane_t;
 /** Runtime metrics, created once. */
 typedef struct dh_rt_metrics {
     dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
-    dh_counter_t *waits;
+    dh_counter_t *waits, *nudges;
     dh_histogram_t *latency;
-    dh_gauge_t *inflight, *lag, *assigned, *redis_up;
+    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *redis_up;
 } dh_rt_metrics_t;
 
 typedef struct dh_rt {
@@ -118,7 +130,9 @@ typedef struct dh_rt {
     dh_rt_keyq_t *ready_head, *ready_tail;
     dh_rt_keyq_t *delayed_head; /* sorted by not_before_ms */
     size_t inflight;            /* events dispatched and not finished */
+    size_t inflight_bytes;      /* their copies' bytes */
     int wakeups;                /* dispatch signals pending for lanes */
+    int resumed;                /* poll thread only: flow control resumed partitions */
 
     dh_lane_t **lanes;
     pthread_t *threads;
@@ -137,8 +151,11 @@ void dh_rt_fini(dh_rt_t *rt);
 dh_rt_part_t *dh_rt_part_find(dh_rt_t *rt, const char *topic, int32_t partition);
 dh_rt_part_t *dh_rt_part_add(dh_rt_t *rt, const char *topic, int32_t partition);
 void dh_rt_part_unref(dh_rt_t *rt, dh_rt_part_t *p);
-/** Queue \p rkm (ownership moves to the runtime on DH_OK). */
+/** Queue a copy of \p rkm (its headers are detached from it); the caller still owns and
+ *  destroys \p rkm. DH_ERR_STATE: its partition is no longer ours. */
 DH_NODISCARD dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm);
+/** What an event copied from \p rkm costs: its allocation, charged to the byte bound. */
+size_t dh_rt_ev_bytes(const rd_kafka_message_t *rkm);
 /** Take up to \p max runnable events (heads of distinct keys) for a lane. */
 size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_ms);
 /** The event finished (done, skipped or dead-lettered and acked): mark the watermark,

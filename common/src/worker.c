@@ -60,6 +60,9 @@ static const dh_config_var_t runtime_vars[] = {
      "How long a lane may wait for a batch to fill; unset: the worker's preference, else 0."},
     {"DH_MAX_INFLIGHT_PER_PARTITION", DH_CFG_INT, "5000", 10, 1000000, NULL,
      "Unfinished events per partition before it is paused (resumed at half)."},
+    {"DH_MAX_INFLIGHT_BYTES", DH_CFG_INT, "16777216", 65536, 4294967296LL, NULL,
+     "Bytes of fetched, unfinished events (their copies) across all partitions; each "
+     "assigned partition is paused at its equal share and resumed at half."},
     {"DH_IDEM_LEASE_MS", DH_CFG_INT, "60000", 100, 3600000, NULL,
      "Lease on an effect while it is performed; must exceed the longest handler call."},
     {"DH_IDEM_RETENTION_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
@@ -129,6 +132,8 @@ static void metrics_setup(dh_rt_t *rt)
 #undef OUTCOME
     snprintf(lbl, sizeof(lbl), "worker=\"%s\"", rt->handler->name);
     rt->m.retried = dh_metrics_counter(m, "dh_retries_total", "Failed attempts retried.", lbl);
+    rt->m.nudges = dh_metrics_counter(m, "dh_fetch_nudges_total",
+                                      "Wake-ups sent to a fetcher stopped by a full queue.", lbl);
     rt->m.waits = dh_metrics_counter(m, "dh_resource_waits_total",
                                      "Events that waited for a rate limit or resource.", lbl);
     rt->m.lease_waits = dh_metrics_counter(m, "dh_lease_waits_total",
@@ -138,6 +143,8 @@ static void metrics_setup(dh_rt_t *rt)
     rt->m.latency = dh_metrics_histogram(m, "dh_handler_seconds", "Handler latency.", lbl, lat,
                                          sizeof(lat) / sizeof(lat[0]));
     rt->m.inflight = dh_metrics_gauge(m, "dh_inflight_events", "Events fetched, unfinished.", lbl);
+    rt->m.inflight_bytes =
+        dh_metrics_gauge(m, "dh_inflight_bytes", "Bytes of fetched, unfinished events.", lbl);
     rt->m.lag = dh_metrics_gauge(m, "dh_consumer_lag", "Consumer lag (librdkafka stats).", lbl);
     rt->m.assigned = dh_metrics_gauge(m, "dh_assigned_partitions", "Partitions assigned.", lbl);
     rt->m.redis_up = dh_metrics_gauge(m, "dh_redis_up", "1 while Redis is reachable.", lbl);
@@ -157,6 +164,7 @@ static void opts_from_config(dh_rt_t *rt)
     o->linger_ms = *dh_config_get(c, "DH_BATCH_LINGER_MS") ? dh_config_int(c, "DH_BATCH_LINGER_MS")
                                                            : rt->handler->linger_ms;
     o->max_inflight_per_partition = (int)dh_config_int(c, "DH_MAX_INFLIGHT_PER_PARTITION");
+    o->max_inflight_bytes = dh_config_int(c, "DH_MAX_INFLIGHT_BYTES");
     o->lease_ms = dh_config_int(c, "DH_IDEM_LEASE_MS");
     o->retention_s = dh_config_int(c, "DH_IDEM_RETENTION_S");
     o->retry_max_attempts = (int)dh_config_int(c, "DH_RETRY_MAX_ATTEMPTS");
