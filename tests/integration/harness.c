@@ -135,14 +135,32 @@ th_producer_t *th_producer_new(void)
 void th_produce(th_producer_t *p, const char *topic, int32_t partition, const char *key,
                 const char *value, size_t len)
 {
+    th_produce_hdr(p, topic, partition, key, value, len, NULL, NULL);
+}
+
+void th_produce_hdr(th_producer_t *p, const char *topic, int32_t partition, const char *key,
+                    const char *value, size_t len, const char *hname, const char *hval)
+{
+    /* The array form, so the header is simply left out when there is none. */
+    rd_kafka_vu_t vu[6] = {
+        {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic},
+        {.vtype = RD_KAFKA_VTYPE_PARTITION,
+         .u.i32 = partition < 0 ? RD_KAFKA_PARTITION_UA : partition},
+        {.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)key, key ? strlen(key) : 0}},
+        {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)value, len}},
+        {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+        {.vtype = RD_KAFKA_VTYPE_HEADER,
+         .u.header = {hname, hval, hval ? (ssize_t)strlen(hval) : 0}},
+    };
     rd_kafka_resp_err_t err;
 
     for (;;) {
-        err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-            RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_error_t *e = rd_kafka_produceva(p->rk, vu, hname ? 6 : 5);
+
+        err = e ? rd_kafka_error_code(e) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (e) {
+            rd_kafka_error_destroy(e);
+        }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             break;
         }
@@ -355,20 +373,37 @@ pid_t th_run_worker(th_run_t *run)
 
 void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every)
 {
-    th_producer_t *p = th_producer_new();
-    char key[64], val[256];
+    th_run_produce_padded(run, n, nkeys, dup_every, 0);
+}
 
+void th_run_produce_padded(th_run_t *run, int n, int nkeys, int dup_every, size_t pad)
+{
+    th_producer_t *p = th_producer_new();
+    size_t size = 256 + pad;
+    char key[64], *val = malloc(size), *fill = malloc(pad + 1);
+
+    assert_non_null(val);
+    assert_non_null(fill);
+    memset(fill, 'x', pad);
+    fill[pad] = '\0';
     for (int i = 0; i < n; i++) {
         int len;
 
         snprintf(key, sizeof(key), "k%d", i % nkeys);
-        len = snprintf(val, sizeof(val), "{\"id\":\"e%d\",\"seq\":%d}", i, i / nkeys);
+        if (pad > 0) {
+            len = snprintf(val, size, "{\"id\":\"e%d\",\"seq\":%d,\"pad\":\"%s\"}", i, i / nkeys,
+                           fill);
+        } else {
+            len = snprintf(val, size, "{\"id\":\"e%d\",\"seq\":%d}", i, i / nkeys);
+        }
         th_produce(p, run->topic, -1, key, val, (size_t)len);
         if (dup_every > 0 && i % dup_every == 0) {
             th_produce(p, run->topic, -1, key, val, (size_t)len); /* a duplicate delivery */
         }
     }
     th_producer_destroy(p);
+    free(fill);
+    free(val);
 }
 
 static long long count_hash(th_run_t *run, const char *what, long long *dups)

@@ -27,6 +27,9 @@ th_producer_t *th_producer_new(void);
 /** Produce to an explicit \p partition (or -1 for the key's partition). */
 void th_produce(th_producer_t *p, const char *topic, int32_t partition, const char *key,
                 const char *value, size_t len);
+/** Like th_produce, with one header \p hname: \p hval (none when \p hname is NULL). */
+void th_produce_hdr(th_producer_t *p, const char *topic, int32_t partition, const char *key,
+                    const char *value, size_t len, const char *hname, const char *hval);
 void th_producer_destroy(th_producer_t *p); /* flushes; fails the test on undelivered */
 
 /** Consume every message of \p topic from the beginning until \p expect arrived or
@@ -71,6 +74,8 @@ void th_run_setenv(th_run_t *run, const char *name, const char *value);
 pid_t th_run_worker(th_run_t *run);
 /** Produce test events: ids "<prefix><i>", keys "k<i % nkeys>", seq = i / nkeys. */
 void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every);
+/** Like th_run_produce_events, each payload carrying a "pad" string of \p pad bytes. */
+void th_run_produce_padded(th_run_t *run, int n, int nkeys, int dup_every, size_t pad);
 /** Effects applied (<ns>:performed, deduplicated at the far side by the effect's key):
  *  how many ids, and in \p dups how many were applied more than once. */
 long long th_run_performed(th_run_t *run, long long *dups);

@@ -35,6 +35,22 @@ static const char *hdr(rd_kafka_message_t *m, const char *name)
     return buf[slot];
 }
 
+static int hdr_count(rd_kafka_message_t *m, const char *name)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    int n = 0;
+
+    if (rd_kafka_message_headers(m, &h)) {
+        return 0;
+    }
+    while (!rd_kafka_header_get(h, (size_t)n, name, &v, &len)) {
+        n++;
+    }
+    return n;
+}
+
 static rd_kafka_message_t *find_by_key(rd_kafka_message_t **ms, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++) {
@@ -78,7 +94,7 @@ static void test_poison_goes_to_dlq(void **state)
     p = th_producer_new();
     th_produce(p, run.topic, 0, "bad-json", bad, strlen(bad));
     int len = snprintf(val, sizeof(val), "{\"id\":\"poison\",\"poison\":true}");
-    th_produce(p, run.topic, 0, "poison", val, (size_t)len);
+    th_produce_hdr(p, run.topic, 0, "poison", val, (size_t)len, "x-trace", "trace-123");
     len = snprintf(val, sizeof(val), "{\"id\":\"flaky\",\"fail\":100}");
     th_produce(p, run.topic, 0, "flaky", val, (size_t)len);
     for (int i = 0; i < GOOD; i++) {
@@ -106,11 +122,15 @@ static void test_poison_goes_to_dlq(void **state)
     check_common(m, run.topic, "rejected");
     assert_string_equal(hdr(m, "dh-original-offset"), "1");
     assert_non_null(strstr(hdr(m, "dh-error"), "poison"));
+    /* The producer's own header survives the copy out of librdkafka, once, beside dh-*. */
+    assert_string_equal(hdr(m, "x-trace"), "trace-123");
+    assert_int_equal(hdr_count(m, "x-trace"), 1);
 
     m = find_by_key(ms, n, "flaky");
     check_common(m, run.topic, "retry-exhausted");
     assert_string_equal(hdr(m, "dh-attempts"), "3");
     assert_non_null(strstr(hdr(m, "dh-error"), "simulated failure"));
+    assert_null(hdr(m, "x-trace")); /* headers stay with their own event */
 
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_destroy(ms[i]);
