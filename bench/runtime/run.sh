@@ -10,6 +10,8 @@
 #      an idempotency record per event, against kcat reading the same topic (and, for
 #      reference, Kafka's ConsumerPerformance): goal >= 100,000 events/s per replica and
 #      >= 0.3 of raw;
+#      for context, the same idempotency records written by dh-bench-idem with no Kafka and
+#      no executor: the ceiling Redis puts on the no-op runtime on this machine;
 #   2. a handler that waits 20 ms like a remote call, 6 partitions, many keys: key-ordered
 #      lanes against partition-at-a-time (the same events produced without keys, which
 #      the runtime orders per partition): goal >= 5x the throughput;
@@ -18,6 +20,7 @@
 # Environment (all optional):
 #   DH_KAFKA_BROKERS (127.0.0.1:39092)   DH_REDIS_URL (redis://127.0.0.1:36379)
 #   DH_BENCH_WORKER  (build/dh-testworker; e.g. build-b/dh-testworker)
+#   DH_BENCH_IDEM    (dh-bench-idem beside the worker): the Redis-alone ceiling
 #   DH_BENCH_EVENTS (500000) DH_BENCH_KEYS (10000): the no-op run's topic
 #   DH_BENCH_NOOP_CONFIGS ("2:64 2:256 4:64 4:256"): lanes:batch-max pairs tried, best reported
 #   DH_BENCH_NOOP_ENV (""): extra VAR=value words for the no-op runs
@@ -37,6 +40,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BROKERS="${DH_KAFKA_BROKERS:-127.0.0.1:39092}"
 REDIS_URL="${DH_REDIS_URL:-redis://127.0.0.1:36379}"
 WORKER="${DH_BENCH_WORKER:-$ROOT/build/dh-testworker}"
+IDEM_BENCH="${DH_BENCH_IDEM:-$(dirname "$WORKER")/dh-bench-idem}"
 N_FAST="${DH_BENCH_EVENTS:-500000}"
 FAST_KEYS="${DH_BENCH_KEYS:-10000}"
 NOOP_CONFIGS="${DH_BENCH_NOOP_CONFIGS:-2:64 2:256 4:64 4:256}"
@@ -67,6 +71,7 @@ need_cmd curl "install curl"
 need_cmd java "install a JDK 17+ (deploy/setup.sh)"
 [[ -x "$WORKER" ]] || die "$WORKER not found; build it (cmake -S . -B build -G Ninja \
 -DCMAKE_BUILD_TYPE=RelWithDebInfo && ninja -C build dh-testworker) or set DH_BENCH_WORKER"
+[[ -x "$IDEM_BENCH" ]] || die "$IDEM_BENCH not found; build it (ninja -C build dh-bench-idem) or set DH_BENCH_IDEM"
 [[ -d "$DH_STACK_KAFKA_LIBS" ]] || die "Kafka jars not in $DH_STACK_KAFKA_LIBS (deploy/setup.sh)"
 
 # redis://host:port[/db]
@@ -341,6 +346,23 @@ for cfg in $NOOP_CONFIGS; do
     if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="no-op lanes=$lanes batch=$batch"; fi
 done
 
+# ---- 1c. the Redis ceiling -----------------------------------------------------------------------
+# The same claim + done records through the same client code, with no Kafka and no executor
+# (dh-bench-idem, 2 and 4 threads x 256): the most the no-op runtime could reach here.
+header "Redis alone: claim and complete $N_FAST records (dh-bench-idem)"
+CEIL_BEST=0
+CEIL_RUNS=""
+for threads in 2 4; do
+    ns="benchceil${RUN_ID//-/}t$threads"
+    NAMESPACES+=("$ns")
+    out="$("$IDEM_BENCH" "$REDIS_URL" "$N_FAST" "$threads" 256 "$ns")" || die "dh-bench-idem failed: $out"
+    rate="${out##*rate=}"
+    CEIL_RUNS+="${CEIL_RUNS:+, }$threads threads $(thousands "$rate")"
+    ((rate > CEIL_BEST)) && CEIL_BEST=$rate
+    drop_records "$ns"
+done
+log "Redis alone: $CEIL_RUNS records/s (best $(thousands "$CEIL_BEST"))"
+
 # ---- 2. 20 ms handler: key-ordered lanes vs partition-at-a-time -----------------------------
 header "handler waiting ${SLOW_MS} ms: keyed ($SLOW_KEYS keys) vs keyless (partition-at-a-time)"
 run_worker keyed "$T_KEYED" "$N_SLOW" DH_LANES="$SLOW_LANES" DH_BATCH_MAX="$SLOW_BATCH" \
@@ -385,6 +407,10 @@ row "no-op runtime vs raw kcat consume (best of 6)" "$(thousands "$NOOP_BEST")" 
     "$(verdict $((NOOP_BEST * 100 >= RAW_BEST * GOAL_RAW_PCT)))"
 row "(reference) vs Kafka ConsumerPerformance fetch rate" "$(thousands "$NOOP_BEST")" \
     "$(thousands "$CP_RATE")" "$(ratio_fmt "$NOOP_BEST" "$CP_RATE" 3)" "-" "-"
+row "(ceiling) the same records in Redis alone, no Kafka (dh-bench-idem)" "$(thousands "$CEIL_BEST")" \
+    "-" "-" "-" "-"
+row "no-op runtime vs the Redis-alone ceiling" "$(thousands "$NOOP_BEST")" \
+    "$(thousands "$CEIL_BEST")" "$(ratio_fmt "$NOOP_BEST" "$CEIL_BEST" 2)" "-" "-"
 row "${SLOW_MS} ms handler: key-ordered lanes vs partition-at-a-time, events/s" \
     "$(thousands "$KEYED_RATE")" "$(thousands "$KEYLESS_RATE")" \
     "$(ratio_fmt "$KEYED_RATE" "$KEYLESS_RATE" 1)x" ">= 5x" \
