@@ -699,6 +699,7 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
             nudge(rt, &nd);
             maybe_stopped = 0;
             rt->resumed = 0;
+            run_bytes = 0; /* at most one nudge per queue-full of bytes */
         }
     }
     drain(rt, msgs);
