@@ -2,7 +2,8 @@
 # Inventory bench: REPLICAS dh-inventory replicas share one store's bucket (BUCKET points,
 # RESTORE/s) on a backlog of EVENTS events over SKUS SKUs. Prints a table: points spent,
 # share of the restore rate used, THROTTLED count, SKU updates per point vs one call per
-# event. Needs the local stack (deploy/stack.sh up) and a build (BUILD=build-i).
+# event. Needs the local stack (deploy/stack.sh up), kcat, redis-cli and a build with
+# dh-inventory, dh-inv-mktopic, dh-sandbox, dh-bench-tool (BUILD, default build-i).
 # Usage: bench/inventory/run.sh   (env: EVENTS SKUS REPLICAS BUCKET RESTORE BUILD)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -67,33 +68,6 @@ for _ in $(seq 3000); do
 done
 T1=$(date +%s.%N)
 curl -s "$BASE/_journal?group=shopify&shop=$DOMAIN&op=inventorySetQuantities" >"$TMP/journal.jsonl"
-python3 - "$TMP/journal.jsonl" "$T0" "$T1" "$RESTORE" "$BUCKET" "$EVENTS" "$SKUS" "$(count_done)" <<'EOF'
-import json, sys
-path, t0, t1, rate, bucket, events, skus, done = sys.argv[1:]
-t0, t1, rate, bucket = float(t0), float(t1), float(rate), float(bucket)
-calls = throttled = 0; points = 0.0; qty = 0
-for line in open(path):
-    try: j = json.loads(line)
-    except Exception: continue
-    if j.get("throttled"): throttled += 1; continue
-    calls += 1
-    try:
-        r = json.loads(j.get("response") or "{}")
-        points += float(r["extensions"]["cost"]["actualQueryCost"] or 0)
-        b = json.loads(j.get("body") or "{}")
-        qty += len(b["variables"]["input"]["quantities"])
-    except Exception: pass
-el = t1 - t0
-per_call = points / calls if calls else 0
-print(f"| metric | value |\n|---|---|")
-print(f"| events / SKUs | {events} / {skus} (SKUs done {done}) |")
-print(f"| elapsed | {el:.1f} s |")
-print(f"| inventorySetQuantities calls | {calls} (THROTTLED {throttled}) |")
-print(f"| quantities set | {qty} |")
-print(f"| cost points spent | {points:.0f} ({per_call:.1f}/call) |")
-print(f"| share of restore rate used | {100*points/(el*rate):.1f} %  (budget incl. initial bucket: {100*points/(el*rate+bucket):.1f} %) |")
-print(f"| SKU updates per point | {qty/points if points else 0:.2f} |")
-print(f"| one call per event would cost | {int(events)*per_call:.0f} points = {int(events)*per_call/rate/60:.0f} min at {rate:.0f}/s |")
-print(f"| events per point vs one call per event | {int(events)/points if points else 0:.1f} vs {1/per_call if per_call else 0:.3f} |")
-EOF
+"$BUILD/dh-bench-tool" journal-summary "$TMP/journal.jsonl" "$T0" "$T1" "$RESTORE" "$BUCKET" "$EVENTS" \
+    "$SKUS" "$(count_done)"
 echo "(logs in $TMP)"

@@ -10,10 +10,11 @@
 #     first to the last WMS 201. Goal >= 1,000/s. A baseline at 0 ms WMS latency is run too.
 #
 # Not a test: prints a table, never fails on a goal. Needs: deploy/stack.sh up, kcat,
-# python3, and a build with dh-orders, dh-gateway, dh-sandbox (BUILD, default build).
+# and a build with dh-orders, dh-gateway, dh-sandbox, dh-bench-tool (BUILD, default build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/deploy/lib.sh" # port_open, DH_STACK_KAFKA_LIBS
 BUILD=${BUILD:-$ROOT/build}
 RATE=${RATE:-200}
 SECS=${SECS:-20}
@@ -23,8 +24,14 @@ KAFKA=${DH_TEST_KAFKA:-127.0.0.1:39092}
 REDIS=${DH_TEST_REDIS_URL:-redis://127.0.0.1:36379}
 TAG=ob$$-$(date +%s)
 WORK=$(mktemp -d /tmp/dh-bench-orders.XXXXXX)
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-SB_PORT=$(free_port); GW_PORT=$(free_port); ADM=$(free_port)
+PORTS=" "
+free_port() { # var: sets var to a port nothing listens on and not handed out before
+    local p # below the ephemeral range (32768+): no outgoing connection takes it meanwhile
+    while p=$((20000 + RANDOM % 12000)); port_open "$p" || [[ $PORTS == *" $p "* ]]; do :; done
+    PORTS+="$p "
+    printf -v "$1" %s "$p"
+}
+free_port SB_PORT; free_port GW_PORT; free_port ADM
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -56,14 +63,18 @@ metric() { # port name-with-labels
     { curl -s "http://127.0.0.1:$1/metrics" || true; } | awk -v m="$2" '$1 == m { print $2 }'
 }
 quantile() { # port q: smallest bucket bound with cumulative count >= q * total (ms)
-    curl -s "http://127.0.0.1:$1/metrics" | python3 -c '
-import sys, re
-q = float(sys.argv[1]); b = []
-for l in sys.stdin:
-    m = re.match(r"dh_orders_receipt_to_wms_seconds_bucket\{le=\"([^\"]+)\"\} (\d+)", l)
-    if m: b.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)), int(m.group(2))))
-b.sort(); tot = b[-1][1] if b else 0
-print("n/a" if not tot else next(("%g" % (le * 1000)) for le, c in b if c >= q * tot))' "$2"
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v q="$2" '
+        BEGIN { INF = 1e300 } # stands for le="+Inf"
+        $1 ~ /^dh_orders_receipt_to_wms_seconds_bucket\{le="[^"]+"\}$/ && $2 ~ /^[0-9]+$/ {
+            le = $1; gsub(/^[^"]*"|"}$/, "", le)
+            n++; b[n] = le == "+Inf" ? INF : le + 0; c[n] = $2 + 0
+            if (!top || b[n] > b[top]) top = n # the widest bucket counts them all
+        }
+        END {
+            if (!n || !c[top]) { print "n/a"; exit }
+            for (i = 1; i <= n; i++) if (c[i] >= q * c[top] && (!best || b[i] < b[best])) best = i
+            if (b[best] == INF) print "inf"; else printf "%g\n", b[best] * 1000
+        }'
 }
 
 # ---------------- A. latency through the gateway ----------------
@@ -73,51 +84,31 @@ env DH_KAFKA_BROKERS=$KAFKA DH_REDIS_URL=$REDIS DH_STORES_FILE=$WORK/stores.json
 env $(orders_env shopify.orders "g.$TAG.a" $ADM) KAFKA_AUTO_OFFSET_RESET=latest \
     "$BUILD/dh-orders" 2>"$WORK/orders-a.log" & PIDS+=($!)
 sleep 8 # group join
-python3 - "$SB_PORT" "$store" "$RATE" "$SECS" <<'EOF'
-import http.client, sys, time
-port, store, rate, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-c = http.client.HTTPConnection("127.0.0.1", port)
-body = '{"line_items": [{"sku": "TEE-1", "quantity": 1}]}'
-t0 = time.time(); n = 0
-while time.time() - t0 < secs:
-    due = t0 + n / rate
-    if due > time.time(): time.sleep(due - time.time())
-    c.request("POST", "/_control/shops/%s/orders" % store, body, {"Content-Type": "application/json"})
-    c.getresponse().read(); n += 1
-print("placed %d orders in %.1f s (%.0f/s)" % (n, time.time() - t0, n / (time.time() - t0)), file=sys.stderr)
-EOF
+"$BUILD/dh-bench-tool" place-orders "$SB_PORT" "$store" "$RATE" "$SECS"
 placed=$((RATE * SECS))
 for _ in $(seq 120); do
     done_a=$(metric $ADM 'dh_orders_wms_total{op="create"}'); [ "${done_a:-0}" -ge "$placed" ] && break; sleep 0.5
 done
 A_N=$(metric $ADM 'dh_orders_wms_total{op="create"}'); A_P50=$(quantile $ADM 0.5); A_P99=$(quantile $ADM 0.99)
 kill "${PIDS[-1]}" "${PIDS[-2]}"; wait "${PIDS[-1]}" "${PIDS[-2]}" 2>/dev/null || true
-unset 'PIDS[-1]' 'PIDS[-2]'
+PIDS=("${PIDS[@]:0:${#PIDS[@]}-2}") # not unset [-1] [-2]: the second would hit the sandbox
 
 # ---------------- B. throughput per replica ----------------
-python3 - "$WORK/orders.txt" "$N" "$store" <<'EOF'
-import json, sys
-path, n, store = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-with open(path, "w") as f:
-    for i in range(n):
-        oid = 7000000000 + i
-        o = {"id": oid, "admin_graphql_api_id": "gid://shopify/Order/%d" % oid, "name": "#B%d" % i,
-             "created_at": "2026-05-01T10:00:00Z", "updated_at": "2026-05-01T10:00:00Z",
-             "cancelled_at": None, "currency": "INR", "email": "b@example.com", "tags": "",
-             "line_items": [{"id": 9000000000 + i, "variant_id": 200, "sku": "TEE-1", "quantity": 1, "price": "10.00"}],
-             "shipping_address": None}
-        f.write("%s|%d\t%s\n" % (store, oid, json.dumps(o, separators=(",", ":"))))
-EOF
+# N orders/create records, "store|id<TAB>order JSON" (%.0f: ids pass 2^31).
+awk -v n="$N" -v s="$store" 'BEGIN { for (i = 0; i < n; i++) { o = 7000000000 + i
+    printf "%s|%.0f\t{\"id\":%.0f,\"admin_graphql_api_id\":\"gid://shopify/Order/%.0f\",\"name\":\"#B%d\",", s, o, o, o, i
+    printf "\"created_at\":\"2026-05-01T10:00:00Z\",\"updated_at\":\"2026-05-01T10:00:00Z\",\"cancelled_at\":null,"
+    printf "\"currency\":\"INR\",\"email\":\"b@example.com\",\"tags\":\"\",\"line_items\":[{\"id\":%.0f,", 9000000000 + i
+    printf "\"variant_id\":200,\"sku\":\"TEE-1\",\"quantity\":1,\"price\":\"10.00\"}],\"shipping_address\":null}\n" } }' \
+    >"$WORK/orders.txt"
 create_topic() { # name: 6 partitions, with Kafka's own TopicCommand (as deploy/stack.sh does)
-    local libs
-    libs=$(bash -c "source '$ROOT/deploy/lib.sh' >/dev/null 2>&1; echo \"\$DH_STACK_KAFKA_LIBS\"")
-    java -Xmx256m -XX:TieredStopAtLevel=1 -cp "$libs/*" org.apache.kafka.tools.TopicCommand \
+    java -Xmx256m -XX:TieredStopAtLevel=1 -cp "$DH_STACK_KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand \
         --bootstrap-server "$KAFKA" --create --if-not-exists --topic "$1" --partitions 6 \
         --replication-factor 1 >/dev/null 2>&1
 }
 run_b() { # latency_ms label
     local topic="t.$TAG.b$1" adm
-    adm=$(free_port)
+    free_port adm
     create_topic "$topic"
     # Another store namespace per run: the bench's order ids repeat between runs.
     sed "s/$store/b$1.$store/" "$WORK/stores.json" >"$WORK/stores-b$1.json"
@@ -137,7 +128,7 @@ run_b() { # latency_ms label
     done
     t1=$(date +%s.%N)
     kill $pid; wait $pid 2>/dev/null || true
-    echo "$1 ${n:-0} $(python3 -c "print('%.0f' % (${n:-0} / ($t1 - $t0)))")"
+    echo "$1 ${n:-0} $(awk -v n="${n:-0}" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", n / (t1 - t0) }')"
 }
 echo "(B runs include worker start-up and group join: a conservative rate)" >&2
 B0=$(run_b 0); B20=$(run_b 20)
@@ -149,5 +140,6 @@ printf '%-58s %9s ms %10s\n' "A. receipt -> WMS 2xx, p99 (histogram bucket bound
 read -r _ n0 r0 <<<"$B0"; read -r _ n20 r20 <<<"$B20"
 printf '%-58s %10s/s %10s\n' "B. orders/s, 1 replica, $LANES lanes, WMS 0 ms ($n0 orders)" "$r0" ""
 printf '%-58s %10s/s %10s\n' "B. orders/s, 1 replica, $LANES lanes, WMS 20 ms ($n20 orders)" "$r20" ">= 1000/s"
-printf '%-58s %12s\n' "B. ratio 20 ms / 0 ms" "$(python3 -c "print('%.2f' % ($r20 / max($r0, 1)))")"
+printf '%-58s %12s\n' "B. ratio 20 ms / 0 ms" \
+    "$(awk -v a="$r20" -v b="$r0" 'BEGIN { printf "%.2f", a / (b < 1 ? 1 : b) }')"
 echo "logs: $WORK"
