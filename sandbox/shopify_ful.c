@@ -75,12 +75,15 @@ static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
 
 static json_t *fulfillment_obj(json_t *f)
 {
-    return json_pack("{s:o, s:O, s:O, s:O, s:O, s:O, s:s}", "id",
+    const char *lid = json_string_value(json_object_get(f, "location_id"));
+
+    return json_pack("{s:o, s:O, s:O, s:O, s:O, s:O, s:s, s:o}", "id",
                      dh_sb_gid_s("Fulfillment", json_string_value(json_object_get(f, "id"))),
                      "status", json_object_get(f, "status"), "displayStatus",
                      json_object_get(f, "display_status"), "trackingInfo",
                      json_object_get(f, "tracking"), "createdAt", json_object_get(f, "created_at"),
-                     "updatedAt", json_object_get(f, "updated_at"), "name", "#F1");
+                     "updatedAt", json_object_get(f, "updated_at"), "name", "#F1", "location",
+                     lid ? json_pack("{s:o}", "id", dh_sb_gid_s("Location", lid)) : json_null());
 }
 
 /* A GraphQL LineItem from a REST line item (the orders reconciliation reads these). */
@@ -400,11 +403,11 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
     }
     json_decref(fos);
     snprintf(fid, sizeof fid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *f =
-        json_pack("{s:s, s:O, s:s, s:s, s:o, s:s, s:s, s:o, s:[]}", "id", fid, "order_id",
-                  json_object_get(fo0, "order_id"), "status", "SUCCESS", "display_status",
-                  "FULFILLED", "tracking", tracking_list(json_object_get(input, "trackingInfo")),
-                  "created_at", now, "updated_at", now, "lines", lines, "events");
+    json_t *f = json_pack("{s:s, s:O, s:s, s:s, s:o, s:s, s:s, s:o, s:[], s:s}", "id", fid,
+                          "order_id", json_object_get(fo0, "order_id"), "status", "SUCCESS",
+                          "display_status", "FULFILLED", "tracking",
+                          tracking_list(json_object_get(input, "trackingInfo")), "created_at", now,
+                          "updated_at", now, "lines", lines, "events", "location_id", lid);
 
     json_object_set_new(shop->fulfillments, fid, f);
     json_t *o = json_object_get(shop->orders, json_string_value(json_object_get(fo0, "order_id")));

@@ -45,6 +45,7 @@ static const char *const doc_names[DH_GQL__COUNT] = {
     "tagsAdd",
     "products",
     "orderForReconcile",
+    "orderFulfillments",
 };
 
 /*
@@ -97,6 +98,10 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
     /* order 1 + lineItems(100): 2 + 100 × (1 + variant 1 + originalUnitPriceSet.shopMoney 2)
      * + shippingAddress 1 = 404 (one order reconciliation found missing) */
     [DH_GQL_ORDER_FOR_RECONCILE] = {404, NULL, 0, 0, NULL, 0, 0},
+    /* order 1 + fulfillments(first: 50), a list sized like a connection: 2 + 50 × (1 +
+     * trackingInfo 1 + location 1) = 153 (the dispatch worker's look for a fulfillment it
+     * created but never recorded) */
+    [DH_GQL_ORDER_FULFILLMENTS] = {153, NULL, 0, 0, NULL, 0, 0},
 };
 
 typedef struct token_entry {

@@ -34,6 +34,7 @@ typedef enum dh_gql_doc {
     DH_GQL_TAGS_ADD,
     DH_GQL_PRODUCTS,
     DH_GQL_ORDER_FOR_RECONCILE,
+    DH_GQL_ORDER_FULFILLMENTS,
     DH_GQL__COUNT
 } dh_gql_doc_t;
 

@@ -1,0 +1,132 @@
+/*
+ * dh-dispatch: WMS dispatches and delivery statuses -> Shopify fulfillments and fulfillment
+ * events (flow 3 of docs/brief.md; docs/dispatch.md).
+ *
+ * This header is private to workers/dispatch/. mapping.c is the pure core (no I/O):
+ * parsing a wms.dispatch event, mapping a courier status to a FulfillmentEventStatus,
+ * finding a fulfillment by tracking number in an order, and planning the
+ * fulfillmentCreate calls from the order's fulfillment orders. handler.c performs the
+ * effects.
+ */
+#ifndef DH_DISPATCH_H
+#define DH_DISPATCH_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "dockhand/validate.h"
+#include "dockhand/worker.h"
+
+typedef enum dispatch_kind {
+    DISPATCH_SHIPMENT = 0, /**< event_type "dispatch" */
+    DISPATCH_STATUS,       /**< event_type "delivery_status" */
+} dispatch_kind_t;
+
+typedef enum dispatch_parse {
+    DISPATCH_PARSE_OK = 0,
+    DISPATCH_PARSE_DECODE, /**< Not JSON or not an object. */
+    DISPATCH_PARSE_SCHEMA, /**< Violates schemas/events/wms.dispatch.v1.schema.json. */
+} dispatch_parse_t;
+
+/** One shipped line: strings borrowed from the event's JSON. */
+typedef struct dispatch_line {
+    const char *sku;
+    const char *line_item_id; /**< channel_line_item_id: digits. */
+    int64_t quantity;
+} dispatch_line_t;
+
+/** A parsed event. Strings are borrowed from \p root (owned here): valid until
+ *  dispatch_event_clear(). Optional strings are NULL when absent. */
+typedef struct dispatch_event {
+    json_t *root;
+    dispatch_kind_t kind;
+    dh_wms_envelope_t env;
+    const char *shipment_id;
+    const char *order_id; /**< channel_order_id: digits. */
+    const char *order_name;
+    int64_t sequence;
+    /* carrier: required for a dispatch, optional for a status */
+    const char *company, *tracking_number, *tracking_url; /**< tracking_url NULL for null. */
+    /* dispatch */
+    const char *facility;
+    dispatch_line_t *lines;
+    size_t nlines;
+    /* delivery_status */
+    const char *status, *carrier_status, *happened_at;
+    const char *city, *province, *country, *zip, *message;
+} dispatch_event_t;
+
+/**
+ * @brief Parse and validate one wms.dispatch value.
+ * @param err  On failure: the reason, ajv style ("/lines/1/quantity must be >= 1").
+ */
+dispatch_parse_t dispatch_event_parse(const char *buf, size_t len, dispatch_event_t *out, char *err,
+                                      size_t err_size);
+void dispatch_event_clear(dispatch_event_t *ev);
+
+/** @brief Non-zero if \p key (not NUL-terminated) is "<store-or-tenant>|<channel_order_id>". */
+int dispatch_key_matches(const dispatch_event_t *ev, const char *key, size_t key_len);
+
+/**
+ * @brief The Shopify FulfillmentEventStatus for a WMS status (the table in docs/dispatch.md).
+ * @param failure  Out: 1 when Shopify has no equivalent and FAILURE stands for it (RTO_*,
+ *                 LOST, DAMAGED, CANCELLED): the message then carries carrier_status.
+ * @returns The status, or NULL for a value outside the contract's enum.
+ */
+const char *dispatch_status_map(const char *wms_status, int *failure);
+
+/** @brief The fulfillmentEventCreate variables for \p fulfillment_gid.
+ *  @returns A new reference. */
+json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_gid);
+
+/**
+ * @brief The fulfillments of \p order (data.order of DH_GQL_ORDER_FULFILLMENTS, borrowed)
+ *        that carry \p tracking_number and are not cancelled or failed: what a dispatch
+ *        created before a crash let it record them.
+ * @returns A new array of {"id": gid, "location": gid or null}.
+ */
+json_t *dispatch_find_fulfillments(json_t *order, const char *tracking_number);
+
+typedef enum dispatch_plan_rc {
+    DISPATCH_PLAN_OK = 0,  /**< groups filled (maybe empty: everything already fulfilled). */
+    DISPATCH_PLAN_UNKNOWN, /**< A line item id is not on the order: dead letter. */
+    DISPATCH_PLAN_CLOSED,  /**< A line is left only on cancelled fulfillment orders: dead
+                                letter (the order was cancelled in Shopify). */
+    DISPATCH_PLAN_BLOCKED, /**< A line is left only on fulfillment orders that cannot be
+                                fulfilled yet (ON_HOLD, SCHEDULED...): retry. */
+} dispatch_plan_rc_t;
+
+typedef struct dispatch_plan {
+    /** [{"location": gid, "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": gid,
+     *  "fulfillmentOrderLineItems": [{"id": gid, "quantity": n}]}]}]: one entry per
+     *  location, hence one fulfillmentCreate call each (Shopify requires one order and one
+     *  location per call). New reference. */
+    json_t *groups;
+    int64_t skipped; /**< Units not planned because nothing remains to fulfil. */
+    int64_t capped;  /**< Of those, units of lines only partly left (capped). */
+} dispatch_plan_t;
+
+/**
+ * @brief Plan the fulfillments of a dispatch from \p order (data.order of
+ *        DH_GQL_ORDER_FULFILLMENT_ORDERS, borrowed): each line goes to the fulfillment order
+ *        line items of its line item with remainingQuantity > 0 on OPEN or IN_PROGRESS
+ *        fulfillment orders (those at \p prefer_location first, may be NULL), capped at what
+ *        remains; lines fully fulfilled already are skipped.
+ * @param err  The reason for a non-OK result.
+ */
+dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order,
+                                       const char *prefer_location, dispatch_plan_t *plan,
+                                       char *err, size_t err_size);
+void dispatch_plan_clear(dispatch_plan_t *plan);
+
+/** @brief The fulfillmentCreate variables for one plan group: tracking company and number,
+ *  url only when the event has one. @returns A new reference. */
+json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer);
+
+/* ---- handler.c ---- */
+
+extern const dh_handler_t dispatch_handler;
+
+#endif

@@ -1,0 +1,605 @@
+/*
+ * dh-dispatch handler: one wms.dispatch record -> a few Shopify calls.
+ *
+ *   dispatch         fulfillmentCreate per location of the shipment's lines, made safe to
+ *                    repeat (Shopify's is not idempotent): the fulfillment recorded for the
+ *                    shipment in Redis, else one on the order with the shipment's tracking
+ *                    number (created before a crash let us record it), else create.
+ *   delivery_status  fulfillmentEventCreate on the shipment's fulfillment(s), unless its
+ *                    sequence is not above the last one applied for the shipment.
+ *
+ * The runtime's idempotency record (effect id "dispatch:<store>:<shipment>" or
+ * "status:<store>:<shipment>:<sequence>") skips exact duplicates before any call.
+ * See docs/dispatch.md.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "dockhand/shopify.h"
+#include "dockhand/stores.h"
+#include "dockhand/worker.h"
+
+/* ---- configuration and process-wide state ---- */
+
+static const dh_config_var_t dispatch_vars[] = {
+    {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_BOOL, "false", 0, 0, NULL,
+     "fulfillmentCreate notifyCustomer: Shopify emails the buyer the shipping confirmation."},
+    {"DH_DISPATCH_RECORD_TTL_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
+     "Retention of the shipment -> fulfillment and last-status records in Redis (>= the "
+     "replay horizon, like DH_IDEM_RETENTION_S)."},
+    DH_CONFIG_END,
+};
+
+static const char *const dispatch_topics[] = {"wms.dispatch", NULL};
+
+static const dh_config_var_t *const dispatch_tables[] = {dispatch_vars, dh_stores_config_vars,
+                                                         NULL};
+
+/* Advances the shipment's last applied sequence only upwards: 1 = advanced, 0 = not. */
+static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"
+                              "if tonumber(ARGV[1]) <= cur then return 0 end\n"
+                              "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+                              "return 1\n";
+
+typedef struct dispatch_metrics {
+    dh_counter_t *created, *adopted, *recorded, *nothing, *posted, *stale, *skipped_units;
+} dispatch_metrics_t;
+
+typedef struct dispatch_shared {
+    dh_stores_t *stores;
+    int notify;
+    long long ttl_s;
+    pthread_mutex_t mu;
+    atomic_int metrics_ready;
+    dispatch_metrics_t m;
+} dispatch_shared_t;
+
+static dh_err_t d_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+{
+    dispatch_shared_t *s = calloc(1, sizeof(*s));
+    dh_err_t err;
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
+    if (err) {
+        free(s);
+        return err;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
+    s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
+    *out = s;
+    return DH_OK;
+}
+
+static void d_fini(void *shared)
+{
+    dispatch_shared_t *s = shared;
+
+    if (s) {
+        dh_stores_destroy(s->stores);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+}
+
+static void count(dh_counter_t *c, uint64_t n)
+{
+    if (c) {
+        dh_counter_add(c, n);
+    }
+}
+
+/* Metric series are process-wide: created once, on the first lane that needs them. */
+static const dispatch_metrics_t *metrics(dispatch_shared_t *s, dh_lane_t *lane)
+{
+    static const char fh[] = "Shipments by how their fulfillment was obtained.";
+    static const char eh[] = "Delivery statuses by outcome.";
+
+    if (!atomic_load(&s->metrics_ready)) {
+        pthread_mutex_lock(&s->mu);
+        dh_metrics_t *m = dh_lane_metrics(lane);
+
+        if (!atomic_load(&s->metrics_ready) && m) {
+            s->m.created =
+                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"created\"");
+            s->m.adopted =
+                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"adopted\"");
+            s->m.recorded =
+                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"recorded\"");
+            s->m.nothing = dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh,
+                                              "outcome=\"nothing_left\"");
+            s->m.posted =
+                dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"posted\"");
+            s->m.stale = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"stale\"");
+            s->m.skipped_units = dh_metrics_counter(
+                m, "dh_dispatch_units_skipped_total",
+                "Dispatched units not fulfilled because nothing of their line was left.", NULL);
+        }
+        atomic_store(&s->metrics_ready, 1);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return &s->m;
+}
+
+/* ---- decode ---- */
+
+typedef struct dsp_ev {
+    dispatch_event_t ev;
+    const dh_store_t *store;
+    char ful_key[600]; /* dh:dispatch:ful:<store>:<shipment> */
+    char seq_key[600]; /* dh:dispatch:seq:<store>:<shipment> */
+    char order_gid[64];
+} dsp_ev_t;
+
+static void d_release(void *data)
+{
+    dsp_ev_t *e = data;
+
+    if (e) {
+        dispatch_event_clear(&e->ev);
+        free(e);
+    }
+}
+
+/* The effect id; one too long for the record (long store and shipment ids) becomes a
+ * UUIDv5 of itself, still one per (store, shipment[, sequence]). */
+static void effect_id(const dsp_ev_t *e, dh_event_t *out)
+{
+    char id[1024];
+    int n;
+
+    if (e->ev.kind == DISPATCH_SHIPMENT) {
+        n = snprintf(id, sizeof(id), "dispatch:%s:%s", e->store->domain, e->ev.shipment_id);
+    } else {
+        n = snprintf(id, sizeof(id), "status:%s:%s:%lld", e->store->domain, e->ev.shipment_id,
+                     (long long)e->ev.sequence);
+    }
+    if (n >= 0 && (size_t)n < sizeof(out->effect_id)) {
+        memcpy(out->effect_id, id, (size_t)n + 1);
+    } else {
+        char uuid[37];
+
+        dh_idem_far_key("dispatch", id, uuid);
+        snprintf(out->effect_id, sizeof(out->effect_id), "%s:%s",
+                 e->ev.kind == DISPATCH_SHIPMENT ? "dispatch" : "status", uuid);
+    }
+}
+
+static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    dispatch_shared_t *s = shared;
+    char err[512];
+    dsp_ev_t *e = calloc(1, sizeof(*e));
+    dispatch_parse_t pr;
+
+    if (!e) {
+        return DH_RESULT_FATAL;
+    }
+    pr = dispatch_event_parse(msg->payload, msg->len, &e->ev, err, sizeof(err));
+    if (pr != DISPATCH_PARSE_OK) {
+        dh_lane_fail(lane, pr == DISPATCH_PARSE_DECODE ? "decode" : "schema", "%s", err);
+        goto dead;
+    }
+    if (!dispatch_key_matches(&e->ev, msg->key, msg->key_len)) {
+        dh_lane_fail(lane, "schema", "message key '%.*s' is not '%s|%s'",
+                     (int)(msg->key_len > 200 ? 200 : msg->key_len), msg->key ? msg->key : "",
+                     e->ev.env.scope, e->ev.order_id);
+        goto dead;
+    }
+    e->store = dh_stores_find(s->stores, e->ev.env.scope);
+    if (!e->store) {
+        dh_lane_fail(lane, "unknown-store", "no store configured for '%s'", e->ev.env.scope);
+        goto dead;
+    }
+    snprintf(e->ful_key, sizeof(e->ful_key), "dh:dispatch:ful:%s:%s", e->store->domain,
+             e->ev.shipment_id);
+    snprintf(e->seq_key, sizeof(e->seq_key), "dh:dispatch:seq:%s:%s", e->store->domain,
+             e->ev.shipment_id);
+    snprintf(e->order_gid, sizeof(e->order_gid), "gid://shopify/Order/%s", e->ev.order_id);
+    effect_id(e, ev);
+    ev->data = e;
+    return DH_RESULT_DONE;
+dead:
+    d_release(e);
+    return DH_RESULT_DEAD_LETTER;
+}
+
+/* ---- Shopify and Redis ---- */
+
+/* One GraphQL call: 0 = a reply in *rep (userErrors still to check); else *res is set. */
+static int gql(dh_lane_t *lane, const dsp_ev_t *e, dh_gql_doc_t doc, json_t *vars,
+               dh_gql_reply_t *rep, dh_result_t *res)
+{
+    char errstr[300] = "";
+    int64_t wait_ms = 0;
+    dh_shopify_t *sh = dh_lane_shopify(lane);
+    dh_err_t err;
+
+    memset(rep, 0, sizeof(*rep));
+    if (!sh) {
+        dh_lane_fail(lane, "internal", "cannot set up the lane's Shopify client");
+        *res = DH_RESULT_FATAL;
+        return -1;
+    }
+    err = dh_shopify_graphql(sh, e->store, doc, vars, rep, &wait_ms, errstr, sizeof(errstr));
+    switch (err) {
+    case DH_OK:
+        return 0;
+    case DH_ERR_LIMIT:
+        dh_lane_retry_after(lane, wait_ms > 0 ? wait_ms : 100);
+        dh_lane_fail(lane, "rate-limit", "Shopify %s: %s", e->store->domain, errstr);
+        *res = DH_RESULT_WAIT;
+        break;
+    case DH_ERR_INVALID:
+        dh_lane_fail(lane, "rejected", "Shopify refused a request for %s: %s", e->store->domain,
+                     errstr);
+        *res = DH_RESULT_DEAD_LETTER;
+        break;
+    case DH_ERR_STATE:
+        dh_lane_fail(lane, "credentials", "Shopify %s: %s", e->store->domain, errstr);
+        *res = DH_RESULT_RETRY;
+        break;
+    default:
+        /* Timeout, I/O, 5xx: the outcome may be unknown; the next attempt looks again. */
+        dh_lane_fail(lane, "http", "Shopify %s: %s (%s)", e->store->domain, dh_err_str(err),
+                     errstr);
+        *res = DH_RESULT_RETRY;
+        break;
+    }
+    dh_gql_reply_clear(rep);
+    return -1;
+}
+
+/* data.order of a reply for e's order: borrowed from rep; NULL (with *res) if missing. */
+static json_t *order_of(dh_lane_t *lane, const dsp_ev_t *e, dh_gql_reply_t *rep, dh_result_t *res)
+{
+    json_t *o = json_object_get(rep->data, "order");
+
+    if (!json_is_object(o)) {
+        dh_lane_fail(lane, "order-not-found", "order %s (%s) not found in %s", e->ev.order_id,
+                     e->ev.order_name, e->store->domain);
+        *res = DH_RESULT_DEAD_LETTER;
+        return NULL;
+    }
+    return o;
+}
+
+/* GET \p key: 1 = value copied, 0 = missing, -1 = Redis failed (*res set). */
+static int redis_get(dh_lane_t *lane, const char *key, char *out, size_t size, dh_result_t *res)
+{
+    const char *argv[] = {"GET", key};
+    redisReply *r = NULL;
+    int found;
+
+    if (dh_redis_command(dh_lane_redis(lane), 2, argv, NULL, &r)) {
+        dh_lane_fail(lane, "redis", "GET %s: %s", key, dh_redis_errstr(dh_lane_redis(lane)));
+        *res = DH_RESULT_RETRY;
+        return -1;
+    }
+    found = r->type == REDIS_REPLY_STRING;
+    snprintf(out, size, "%s", found ? r->str : "");
+    freeReplyObject(r);
+    return found;
+}
+
+static int redis_set(dispatch_shared_t *s, dh_lane_t *lane, const char *key, const char *val)
+{
+    char ttl[24];
+    const char *argv[] = {"SET", key, val, "EX", ttl};
+    redisReply *r = NULL;
+
+    snprintf(ttl, sizeof(ttl), "%lld", s->ttl_s);
+    if (dh_redis_command(dh_lane_redis(lane), 5, argv, NULL, &r)) {
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Fulfillments on the order with the shipment's tracking number (new array), or NULL
+ * with *res set. */
+static json_t *find_existing(dh_lane_t *lane, const dsp_ev_t *e, dh_result_t *res)
+{
+    dh_gql_reply_t rep;
+    json_t *vars = json_pack("{s:s}", "id", e->order_gid), *order, *found = NULL;
+
+    if (gql(lane, e, DH_GQL_ORDER_FULFILLMENTS, vars, &rep, res) == 0) {
+        order = order_of(lane, e, &rep, res);
+        if (order) {
+            found = dispatch_find_fulfillments(order, e->ev.tracking_number);
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return found;
+}
+
+/* Space-separated gids of \p list ({"id": ...} objects) appended to \p buf. */
+static void join_ids(json_t *list, char *buf, size_t size)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        size_t n = strlen(buf);
+
+        snprintf(buf + n, size - n, "%s%s", n ? " " : "",
+                 json_string_value(json_object_get(f, "id")));
+    }
+}
+
+/* ---- dispatch ---- */
+
+/* An adopted fulfillment covers \p group when it is at the group's location (or Shopify
+ * did not say where it is). */
+static int covered(json_t *adopted, json_t *group)
+{
+    const char *loc = json_string_value(json_object_get(group, "location"));
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(adopted, i, f)
+    {
+        const char *at = json_string_value(json_object_get(f, "location"));
+
+        if (!at || (loc && strcmp(at, loc) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+                              json_t *group, json_t *created)
+{
+    char errs[512];
+    dh_gql_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *vars = dispatch_create_vars(&e->ev, group, s->notify);
+
+    if (gql(lane, e, DH_GQL_FULFILLMENT_CREATE, vars, &rep, &res) == 0) {
+        const char *id = json_string_value(json_object_get(
+            json_object_get(json_object_get(rep.data, "fulfillmentCreate"), "fulfillment"), "id"));
+
+        if (dh_gql_user_errors(&rep, "fulfillmentCreate", errs, sizeof(errs), NULL, 0) > 0 || !id) {
+            dh_lane_fail(lane, "rejected", "fulfillmentCreate for shipment %s of order %s: %s",
+                         e->ev.shipment_id, e->ev.order_id, id ? errs : "no fulfillment returned");
+            res = DH_RESULT_DEAD_LETTER;
+        } else {
+            json_array_append_new(created, json_pack("{s:s}", "id", id));
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s: created %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, id);
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
+/* Plan from the fulfillment orders and create what the adopted fulfillments do not cover. */
+static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+                                  json_t *adopted, json_t *created)
+{
+    static const dh_result_t by_rc[] = {
+        [DISPATCH_PLAN_OK] = DH_RESULT_DONE,
+        [DISPATCH_PLAN_UNKNOWN] = DH_RESULT_DEAD_LETTER,
+        [DISPATCH_PLAN_CLOSED] = DH_RESULT_DEAD_LETTER,
+        [DISPATCH_PLAN_BLOCKED] = DH_RESULT_RETRY,
+    };
+    static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable"};
+    char err[400];
+    dh_gql_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    dispatch_plan_t plan = {0};
+    json_t *vars = json_pack("{s:s}", "id", e->order_gid), *order;
+    const char *prefer =
+        e->ev.facility ? dh_stores_location(s->stores, e->store, e->ev.facility) : NULL;
+
+    if (gql(lane, e, DH_GQL_ORDER_FULFILLMENT_ORDERS, vars, &rep, &res)) {
+        json_decref(vars);
+        return res;
+    }
+    json_decref(vars);
+    order = order_of(lane, e, &rep, &res);
+    if (order) {
+        dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, prefer, &plan, err, sizeof(err));
+
+        if (rc != DISPATCH_PLAN_OK) {
+            dh_lane_fail(lane, cls[rc], "shipment %s of order %s/%s: %s", e->ev.shipment_id,
+                         e->store->domain, e->ev.order_id, err);
+            res = by_rc[rc];
+        } else {
+            size_t i;
+            json_t *g;
+
+            count(metrics(s, lane)->skipped_units, (uint64_t)plan.skipped);
+            json_array_foreach(plan.groups, i, g)
+            {
+                if (!covered(adopted, g)) {
+                    res = create_one(s, lane, e, g, created);
+                    if (res != DH_RESULT_DONE) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    dispatch_plan_clear(&plan);
+    dh_gql_reply_clear(&rep);
+    return res;
+}
+
+static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
+{
+    const dispatch_metrics_t *m = metrics(s, lane);
+    char ids[2048] = "";
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *adopted, *created;
+    int got = redis_get(lane, e->ful_key, ids, sizeof(ids), &res);
+
+    if (got != 0) {
+        if (got > 0) {
+            count(m->recorded, 1); /* done before; the runtime record had expired or been lost */
+        }
+        return res;
+    }
+    /* A fulfillment with our tracking number is ours from an attempt that crashed or timed
+     * out before recording it: adopt it rather than create a second one. */
+    adopted = find_existing(lane, e, &res);
+    if (!adopted) {
+        return res;
+    }
+    created = json_array();
+    res = create_missing(s, lane, e, adopted, created);
+    if (res == DH_RESULT_DONE) {
+        join_ids(adopted, ids, sizeof(ids));
+        join_ids(created, ids, sizeof(ids));
+        count(m->adopted, json_array_size(adopted) ? 1 : 0);
+        count(m->created, json_array_size(created));
+        if (!ids[0]) {
+            count(m->nothing, 1);
+            DH_LOG(DH_LOG_WARN, "dispatch",
+                   "shipment %s of order %s/%s: nothing left to fulfil (already fulfilled)",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id);
+        } else if (redis_set(s, lane, e->ful_key, ids)) {
+            /* Retrying is safe: the next attempt adopts what was just created. */
+            dh_lane_fail(lane, "redis", "recording %s: %s", e->ful_key,
+                         dh_redis_errstr(dh_lane_redis(lane)));
+            res = DH_RESULT_RETRY;
+        } else if (json_array_size(adopted)) {
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s: adopted %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, ids);
+        }
+    }
+    json_decref(adopted);
+    json_decref(created);
+    return res;
+}
+
+/* ---- delivery_status ---- */
+
+/* The shipment's fulfillment gids (space-separated) into \p ids: 1 = found, 0 = none yet,
+ * -1 = *res set. */
+static int shipment_fulfillments(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+                                 char *ids, size_t size, dh_result_t *res)
+{
+    int got = redis_get(lane, e->ful_key, ids, size, res);
+    json_t *found;
+
+    if (got != 0 || !e->ev.tracking_number) {
+        return got;
+    }
+    found = find_existing(lane, e, res);
+    if (!found) {
+        return -1;
+    }
+    join_ids(found, ids, size);
+    json_decref(found);
+    if (ids[0] && redis_set(s, lane, e->ful_key, ids)) {
+        DH_LOG(DH_LOG_WARN, "dispatch", "recording %s: %s", e->ful_key,
+               dh_redis_errstr(dh_lane_redis(lane)));
+    }
+    return ids[0] ? 1 : 0;
+}
+
+static dh_result_t post_event(dh_lane_t *lane, const dsp_ev_t *e, const char *gid)
+{
+    char errs[512];
+    dh_gql_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *vars = dispatch_event_vars(&e->ev, gid);
+
+    if (gql(lane, e, DH_GQL_FULFILLMENT_EVENT_CREATE, vars, &rep, &res) == 0) {
+        if (dh_gql_user_errors(&rep, "fulfillmentEventCreate", errs, sizeof(errs), NULL, 0) > 0) {
+            dh_lane_fail(lane, "rejected", "fulfillmentEventCreate %s on %s (shipment %s): %s",
+                         e->ev.status, gid, e->ev.shipment_id, errs);
+            res = DH_RESULT_DEAD_LETTER;
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
+static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
+{
+    const dispatch_metrics_t *m = metrics(s, lane);
+    char cur[32], ids[2048] = "", seq[24], ttl[24], *save = NULL;
+    dh_result_t res = DH_RESULT_DONE;
+    int got = redis_get(lane, e->seq_key, cur, sizeof(cur), &res);
+
+    if (got < 0) {
+        return res;
+    }
+    if (got > 0 && e->ev.sequence <= strtoll(cur, NULL, 10)) {
+        count(m->stale, 1);
+        DH_LOG(DH_LOG_INFO, "dispatch",
+               "shipment %s: status %s sequence %lld <= %s applied: ignored", e->ev.shipment_id,
+               e->ev.status, (long long)e->ev.sequence, cur);
+        return DH_RESULT_DONE;
+    }
+    got = shipment_fulfillments(s, lane, e, ids, sizeof(ids), &res);
+    if (got <= 0) {
+        if (got == 0) {
+            /* Its dispatch is not applied yet (or failed): wait; the retry budget ends in the
+             * dead-letter topic. */
+            dh_lane_fail(lane, "no-fulfillment",
+                         "shipment %s of order %s/%s has no fulfillment yet", e->ev.shipment_id,
+                         e->store->domain, e->ev.order_id);
+            res = DH_RESULT_RETRY;
+        }
+        return res;
+    }
+    for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
+         gid = strtok_r(NULL, " ", &save)) {
+        res = post_event(lane, e, gid);
+    }
+    if (res != DH_RESULT_DONE) {
+        return res;
+    }
+    count(m->posted, 1);
+    snprintf(seq, sizeof(seq), "%lld", (long long)e->ev.sequence);
+    snprintf(ttl, sizeof(ttl), "%lld", s->ttl_s);
+    const char *argv[] = {e->seq_key, seq, ttl};
+    redisReply *r = NULL;
+
+    if (dh_redis_eval(dh_lane_redis(lane), seq_lua, 1, 3, argv, NULL, &r) == DH_OK) {
+        freeReplyObject(r);
+    } else {
+        /* Posted: a retry would post twice. A stale event may then slip through later. */
+        DH_LOG(DH_LOG_WARN, "dispatch", "advancing %s: %s", e->seq_key,
+               dh_redis_errstr(dh_lane_redis(lane)));
+    }
+    return DH_RESULT_DONE;
+}
+
+static dh_result_t d_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    dsp_ev_t *e = data;
+
+    (void)msg;
+    return e->ev.kind == DISPATCH_SHIPMENT ? do_dispatch(shared, lane, e)
+                                           : do_status(shared, lane, e);
+}
+
+const dh_handler_t dispatch_handler = {
+    .name = "dispatch",
+    .topics = dispatch_topics,
+    .config = dispatch_tables,
+    .init = d_init,
+    .fini = d_fini,
+    .decode = d_decode,
+    .handle = d_handle,
+    .release = d_release,
+};

@@ -1,0 +1,517 @@
+/*
+ * Unit tests of dh-dispatch's pure core (mapping.c): the contract's valid and invalid
+ * examples, the status table, the fulfillmentEventCreate and fulfillmentCreate variables,
+ * adoption by tracking number, and the plan (grouping per location, remaining-quantity
+ * caps, skipped, unknown, held and cancelled lines).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+    char path[1024];
+    FILE *f;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("cannot open %s", path);
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void parse_example(const char *name, dispatch_event_t *ev)
+{
+    char err[512];
+    size_t len;
+    char *buf = slurp(DH_DISPATCH_EXAMPLES "/valid", name, &len);
+
+    if (dispatch_event_parse(buf, len, ev, err, sizeof(err)) != DISPATCH_PARSE_OK) {
+        fail_msg("%s: %s", name, err);
+    }
+    free(buf);
+}
+
+static void assert_json_equal(json_t *got, const char *want_text)
+{
+    json_t *want = json_loads(want_text, 0, NULL);
+
+    assert_non_null(want);
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1));
+        char *w = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1));
+
+        print_error("got:\n%s\nwant:\n%s\n", g ? g : "(null)", w ? w : "(null)");
+        free(g);
+        free(w);
+        json_decref(want);
+        fail();
+    }
+    json_decref(want);
+}
+
+static void test_valid_examples(void **state)
+{
+    dispatch_event_t ev;
+
+    (void)state;
+    parse_example("dispatch-full.json", &ev);
+    assert_int_equal(ev.kind, DISPATCH_SHIPMENT);
+    assert_string_equal(ev.env.scope, "ACME");
+    assert_string_equal(ev.shipment_id, "SHP-55120");
+    assert_string_equal(ev.order_id, "5802154000001");
+    assert_string_equal(ev.facility, "BLR-1");
+    assert_string_equal(ev.company, "Delhivery");
+    assert_string_equal(ev.tracking_number, "1490812345678");
+    assert_non_null(ev.tracking_url);
+    assert_int_equal(ev.nlines, 2);
+    assert_string_equal(ev.lines[1].line_item_id, "14202154000012");
+    assert_int_equal(ev.lines[0].quantity, 2);
+    assert_true(dispatch_key_matches(&ev, "ACME|5802154000001", 18));
+    assert_false(dispatch_key_matches(&ev, "ACME|5802154000002", 18));
+    assert_false(dispatch_key_matches(&ev, "ACME|58021540000011", 19));
+    dispatch_event_clear(&ev);
+
+    parse_example("dispatch-no-tracking-url.json", &ev);
+    assert_null(ev.tracking_url);
+    assert_string_equal(ev.env.scope, "acme-apparel.myshopify.com");
+    dispatch_event_clear(&ev);
+
+    parse_example("delivery-in-transit.json", &ev);
+    assert_int_equal(ev.kind, DISPATCH_STATUS);
+    assert_string_equal(ev.status, "IN_TRANSIT");
+    assert_int_equal(ev.sequence, 1);
+    assert_null(ev.tracking_number);
+    dispatch_event_clear(&ev);
+}
+
+/* Every invalid example is refused, naming the field ajv names (expected-errors.json). */
+static void test_invalid_examples(void **state)
+{
+    json_t *expected = json_load_file(DH_DISPATCH_EXAMPLES "/expected-errors.json", 0, NULL);
+    const char *name;
+    json_t *want;
+
+    (void)state;
+    assert_non_null(expected);
+    json_object_foreach(expected, name, want)
+    {
+        char err[512], sub[300];
+        size_t len;
+        char *buf = slurp(DH_DISPATCH_EXAMPLES "/invalid", name, &len);
+        dispatch_event_t ev;
+        const char *path = json_string_value(json_object_get(want, "instancePath"));
+        const char *missing =
+            json_string_value(json_object_get(json_object_get(want, "params"), "missingProperty"));
+
+        assert_int_equal(dispatch_event_parse(buf, len, &ev, err, sizeof(err)),
+                         DISPATCH_PARSE_SCHEMA);
+        snprintf(sub, sizeof(sub), "%s ", path);
+        if (strncmp(err, sub, strlen(sub)) != 0 && strncmp(err, path, strlen(path)) != 0) {
+            fail_msg("%s: \"%s\" does not start with %s", name, err, path);
+        }
+        if (missing && !strstr(err, missing)) {
+            fail_msg("%s: \"%s\" does not name %s", name, err, missing);
+        }
+        dispatch_event_clear(&ev);
+        free(buf);
+    }
+    json_decref(expected);
+    char err[128];
+    dispatch_event_t ev;
+
+    assert_int_equal(dispatch_event_parse("[1]", 3, &ev, err, sizeof(err)), DISPATCH_PARSE_DECODE);
+    dispatch_event_clear(&ev);
+    assert_int_equal(dispatch_event_parse(NULL, 0, &ev, err, sizeof(err)), DISPATCH_PARSE_DECODE);
+    dispatch_event_clear(&ev);
+}
+
+static void test_status_map(void **state)
+{
+    static const struct {
+        const char *wms, *shopify;
+        int failure;
+    } cases[] = {
+        {"PICKED_UP", "CARRIER_PICKED_UP", 0},
+        {"IN_TRANSIT", "IN_TRANSIT", 0},
+        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0},
+        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0},
+        {"DELAYED", "DELAYED", 0},
+        {"DELIVERED", "DELIVERED", 0},
+        {"RTO_INITIATED", "FAILURE", 1},
+        {"RTO_IN_TRANSIT", "FAILURE", 1},
+        {"RTO_DELIVERED", "FAILURE", 1},
+        {"LOST", "FAILURE", 1},
+        {"DAMAGED", "FAILURE", 1},
+        {"CANCELLED", "FAILURE", 1},
+    };
+    int failure = 7;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_string_equal(dispatch_status_map(cases[i].wms, &failure), cases[i].shopify);
+        assert_int_equal(failure, cases[i].failure);
+    }
+    assert_null(dispatch_status_map("RETURNED", &failure));
+    assert_null(dispatch_status_map(NULL, &failure));
+}
+
+static void test_event_vars(void **state)
+{
+    dispatch_event_t ev;
+    json_t *v;
+
+    (void)state;
+    parse_example("delivery-rto-delivered.json", &ev);
+    v = dispatch_event_vars(&ev, "gid://shopify/Fulfillment/9");
+    assert_json_equal(v,
+                      "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
+                      " \"status\": \"FAILURE\", \"happenedAt\": \"2026-05-09T17:40:00+05:30\","
+                      " \"message\": \"RTO Delivered: Returned to origin after 3 failed "
+                      "attempts\", \"country\": \"IN\"}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+
+    parse_example("delivery-in-transit.json", &ev);
+    v = dispatch_event_vars(&ev, "gid://shopify/Fulfillment/9");
+    assert_json_equal(v,
+                      "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
+                      " \"status\": \"IN_TRANSIT\", \"happenedAt\": \"2026-05-03T08:12:00+05:30\","
+                      " \"message\": \"In Transit - Reached Bengaluru_Hub\", \"city\": "
+                      "\"Bengaluru\", \"province\": \"Karnataka\", \"country\": \"IN\", \"zip\": "
+                      "\"560001\"}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+}
+
+/* An order as DH_GQL_ORDER_FULFILLMENT_ORDERS returns it: FO 1 at location 11 (line 501: 2
+ * left of 3; line 502: fully fulfilled), FO 2 at location 12 (line 503: 1 left), FO 3 at 11
+ * ON_HOLD (line 504: 2 left), FO 4 CANCELLED (line 505: 1 left), FO 5 at 12 (line 501's
+ * other 4 units). */
+static const char order_fos[] =
+    "{\"id\": \"gid://shopify/Order/1\", \"fulfillmentOrders\": {\"nodes\": ["
+    "{\"id\": \"gid://shopify/FulfillmentOrder/1\", \"status\": \"IN_PROGRESS\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/11\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/71\", \"remainingQuantity\": 2, "
+    "   \"totalQuantity\": 3, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}},"
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/72\", \"remainingQuantity\": 0, "
+    "   \"totalQuantity\": 1, \"lineItem\": {\"id\": \"gid://shopify/LineItem/502\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/2\", \"status\": \"OPEN\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/12\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/73\", \"remainingQuantity\": 1, "
+    "   \"totalQuantity\": 1, \"lineItem\": {\"id\": \"gid://shopify/LineItem/503\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/3\", \"status\": \"ON_HOLD\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/11\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/74\", \"remainingQuantity\": 2, "
+    "   \"totalQuantity\": 2, \"lineItem\": {\"id\": \"gid://shopify/LineItem/504\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/4\", \"status\": \"CANCELLED\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/11\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/75\", \"remainingQuantity\": 1, "
+    "   \"totalQuantity\": 1, \"lineItem\": {\"id\": \"gid://shopify/LineItem/505\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/5\", \"status\": \"OPEN\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/12\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/76\", \"remainingQuantity\": 4, "
+    "   \"totalQuantity\": 4, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}}"
+    "]}}";
+
+/* A dispatch event whose lines are "<line item>:<quantity>" pairs. */
+static void dispatch_of(dispatch_event_t *ev, const char *facility, const char *const *lines)
+{
+    char buf[4096], err[256];
+    int n = snprintf(
+        buf, sizeof(buf),
+        "{\"schema_version\": 1, \"event_id\": \"0190c4a0-0000-7000-8000-000000000009\","
+        " \"event_type\": \"dispatch\", \"occurred_at\": \"2026-05-02T09:00:00Z\","
+        " \"tenant\": \"ACME\", \"shipment_id\": \"S-1\", %s%s%s"
+        " \"order\": {\"channel_order_id\": \"1\", \"order_name\": \"#1\"},"
+        " \"carrier\": {\"company\": \"Delhivery\", \"tracking_number\": \"T-1\","
+        " \"tracking_url\": null}, \"sequence\": 0, \"lines\": [",
+        facility ? "\"facility\": \"" : "", facility ? facility : "", facility ? "\"," : "");
+
+    for (size_t i = 0; lines[i]; i++) {
+        char id[32];
+        int q;
+
+        assert_int_equal(sscanf(lines[i], "%31[^:]:%d", id, &q), 2);
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                      "%s{\"sku\": \"S%zu\", \"quantity\": %d, \"channel_line_item_id\": \"%s\"}",
+                      i ? ", " : "", i, q, id);
+    }
+    snprintf(buf + n, sizeof(buf) - (size_t)n, "]}");
+    if (dispatch_event_parse(buf, strlen(buf), ev, err, sizeof(err)) != DISPATCH_PARSE_OK) {
+        fail_msg("%s", err);
+    }
+}
+
+typedef struct plan_case {
+    const char *name;
+    const char *lines[4];
+    const char *prefer;
+    dispatch_plan_rc_t rc;
+    const char *groups; /* expected JSON, or NULL when rc != OK */
+    int64_t skipped, capped;
+    const char *err; /* substring of the reason */
+} plan_case_t;
+
+#define FO(n)   "\"gid://shopify/FulfillmentOrder/" #n "\""
+#define FOLI(n) "\"gid://shopify/FulfillmentOrderLineItem/" #n "\""
+#define LOC(n)  "\"gid://shopify/Location/" #n "\""
+
+static void test_plan(void **state)
+{
+    static const plan_case_t cases[] = {
+        {"one line per location: two groups",
+         {"501:2", "503:1", NULL},
+         NULL,
+         DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(
+             11) ", \"lineItemsByFulfillmentOrder\": "
+                 "[{\"fulfillmentOrderId\": " FO(
+                     1) ", \"fulfillmentOrderLineItems\": "
+                        "[{\"id\": " FOLI(71) ", \"quantity\": "
+                                              "2}]}]},"
+                                              " {\"location\": " LOC(
+                                                  12) ", "
+                                                      "\"lineItemsBy"
+                                                      "FulfillmentOr"
+                                                      "der\": "
+                                                      "[{"
+                                                      "\"fulfillment"
+                                                      "OrderId\":"
+                                                      " " FO(2) ", "
+                                                                "\"f"
+                                                                "ulf"
+                                                                "ill"
+                                                                "men"
+                                                                "tOr"
+                                                                "der"
+                                                                "Lin"
+                                                                "eIt"
+                                                                "ems"
+                                                                "\":"
+                                                                " [{"
+                                                                "\"i"
+                                                                "d\""
+                                                                ":"
+                                                                " " FOLI(
+                                                                    73) ", \"quantity\": 1}]}]}]",
+         0,
+         0,
+         NULL},
+        {"spread over two fulfillment orders, then capped",
+         {"501:9", NULL},
+         NULL,
+         DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(
+             11) ", \"lineItemsByFulfillmentOrder\": "
+                 "[{\"fulfillmentOrderId\": " FO(
+                     1) ", \"fulfillmentOrderLineItems\": "
+                        "[{\"id\": " FOLI(71) ", \"quantity\": "
+                                              "2}]}]},"
+                                              " {\"location\": " LOC(
+                                                  12) ", "
+                                                      "\"lineItemsBy"
+                                                      "FulfillmentOr"
+                                                      "der\": "
+                                                      "[{"
+                                                      "\"fulfillment"
+                                                      "OrderId\":"
+                                                      " " FO(5) ", "
+                                                                "\"f"
+                                                                "ulf"
+                                                                "ill"
+                                                                "men"
+                                                                "tOr"
+                                                                "der"
+                                                                "Lin"
+                                                                "eIt"
+                                                                "ems"
+                                                                "\":"
+                                                                " [{"
+                                                                "\"i"
+                                                                "d\""
+                                                                ":"
+                                                                " " FOLI(
+                                                                    76) ", \"quantity\": 4}]}]}]",
+         3,
+         3,
+         NULL},
+        {"the facility's location first",
+         {"501:3", NULL},
+         "gid://shopify/Location/12",
+         DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": "
+                                    "[{\"fulfillmentOrderId\": " FO(
+                                        5) ", \"fulfillmentOrderLineItems\": "
+                                           "[{\"id\": " FOLI(76) ", \"quantity\": "
+                                                                 "3}]}]}]",
+         0,
+         0,
+         NULL},
+        {"the same line twice is one item",
+         {"501:1", "501:1", NULL},
+         NULL,
+         DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": "
+                                    "[{\"fulfillmentOrderId\": " FO(
+                                        1) ", \"fulfillmentOrderLineItems\": "
+                                           "[{\"id\": " FOLI(71) ", \"quantity\": "
+                                                                 "2}]}]}]",
+         0,
+         0,
+         NULL},
+        {"fully fulfilled line: nothing to create",
+         {"502:1", NULL},
+         NULL,
+         DISPATCH_PLAN_OK,
+         "[]",
+         1,
+         0,
+         NULL},
+        {"unknown line item",
+         {"503:1", "999:1", NULL},
+         NULL,
+         DISPATCH_PLAN_UNKNOWN,
+         NULL,
+         0,
+         0,
+         "line item 999"},
+        {"held fulfillment order",
+         {"504:1", NULL},
+         NULL,
+         DISPATCH_PLAN_BLOCKED,
+         NULL,
+         0,
+         0,
+         "ON_HOLD"},
+        {"cancelled fulfillment order",
+         {"505:1", NULL},
+         NULL,
+         DISPATCH_PLAN_CLOSED,
+         NULL,
+         0,
+         0,
+         "CANCELLED"},
+    };
+    json_t *order = json_loads(order_fos, 0, NULL);
+
+    (void)state;
+    assert_non_null(order);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const plan_case_t *c = &cases[i];
+        dispatch_event_t ev;
+        dispatch_plan_t plan;
+        char err[256];
+
+        print_message("plan: %s\n", c->name);
+        dispatch_of(&ev, NULL, c->lines);
+        assert_int_equal(dispatch_plan_build(&ev, order, c->prefer, &plan, err, sizeof(err)),
+                         c->rc);
+        if (c->groups) {
+            assert_json_equal(plan.groups, c->groups);
+            assert_int_equal(plan.skipped, c->skipped);
+            assert_int_equal(plan.capped, c->capped);
+        }
+        if (c->err && !strstr(err, c->err)) {
+            fail_msg("%s: \"%s\" lacks \"%s\"", c->name, err, c->err);
+        }
+        dispatch_plan_clear(&plan);
+        dispatch_event_clear(&ev);
+    }
+    json_decref(order);
+}
+
+static void test_create_vars(void **state)
+{
+    dispatch_event_t ev;
+    json_t *group = json_loads("{\"location\": \"L\", \"lineItemsByFulfillmentOrder\": "
+                               "[{\"fulfillmentOrderId\": \"F\"}]}",
+                               0, NULL);
+    json_t *v;
+
+    (void)state;
+    parse_example("dispatch-no-tracking-url.json", &ev);
+    v = dispatch_create_vars(&ev, group, 0);
+    assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": false, \"trackingInfo\": "
+                         "{\"company\": \"Local Courier\", \"number\": \"LC-0099\"}, "
+                         "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+    parse_example("dispatch-full.json", &ev);
+    v = dispatch_create_vars(&ev, group, 1);
+    assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": true, \"trackingInfo\": "
+                         "{\"company\": \"Delhivery\", \"number\": \"1490812345678\", \"url\": "
+                         "\"https://www.delhivery.com/track/package/1490812345678\"}, "
+                         "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+    json_decref(group);
+}
+
+static void test_find_fulfillments(void **state)
+{
+    json_t *order = json_loads(
+        "{\"fulfillments\": ["
+        "{\"id\": \"F1\", \"status\": \"SUCCESS\", \"location\": {\"id\": \"L11\"},"
+        " \"trackingInfo\": [{\"number\": \"OTHER\"}]},"
+        "{\"id\": \"F2\", \"status\": \"CANCELLED\", \"trackingInfo\": [{\"number\": \"T-1\"}]},"
+        "{\"id\": \"F3\", \"status\": \"SUCCESS\", \"location\": {\"id\": \"L11\"},"
+        " \"trackingInfo\": [{\"number\": \"X\"}, {\"number\": \"T-1\"}]},"
+        "{\"id\": \"F4\", \"status\": \"SUCCESS\", \"location\": null,"
+        " \"trackingInfo\": [{\"number\": \"T-1\", \"url\": null}]}]}",
+        0, NULL);
+    json_t *found;
+
+    (void)state;
+    assert_non_null(order);
+    found = dispatch_find_fulfillments(order, "T-1");
+    assert_json_equal(found, "[{\"id\": \"F3\", \"location\": \"L11\"}, {\"id\": \"F4\", "
+                             "\"location\": null}]");
+    json_decref(found);
+    found = dispatch_find_fulfillments(order, "NONE");
+    assert_int_equal(json_array_size(found), 0);
+    json_decref(found);
+    json_decref(order);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_examples),
+        cmocka_unit_test(test_invalid_examples),
+        cmocka_unit_test(test_status_map),
+        cmocka_unit_test(test_event_vars),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_create_vars),
+        cmocka_unit_test(test_find_fulfillments),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
