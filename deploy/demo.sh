@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # deploy/demo.sh: dockhand's main job on a local stack, narrated. Installs what is needed,
 # builds, starts Kafka and Redis, the sandbox (standing in for Shopify, the WMS and Return
-# Prime), the webhook gateway and the orders and inventory workers, then:
+# Prime), the webhook gateway and the orders, inventory and dispatch workers, then:
 #   1. the WMS puts stock away          -> Shopify's on_hand is set (inventory worker)
 #   2. a shopper orders on Shopify      -> webhook -> gateway -> Kafka -> WMS sales order
 #   3. the WMS puts more away before it -> Shopify never sells the ordered units twice
 #      has allocated that order
 #   4. the shopper cancels              -> the WMS order is cancelled
-#   5. a move between two online zones  -> acknowledged without a Shopify call
+#   5. a second order ships and arrives -> WMS dispatch and delivery status -> Shopify
+#                                          fulfillment and fulfillment event
+#   6. a move between two online zones  -> acknowledged without a Shopify call
 # and shows the journal of what reached each service. The stack stays up afterwards
 # (deploy/stack.sh down stops it); the demo's own processes stop when it ends.
 # Options: --keep  leave the sandbox, gateway and workers running (Ctrl-C to stop).
@@ -80,12 +82,15 @@ start orders dh-orders "${common_env[@]}" DH_ADMIN_PORT=39472 \
     DH_GROUP_ID=dockhand-demo-orders DH_ORDERS_RECONCILE_INTERVAL_S=0
 start inventory dh-inventory "${common_env[@]}" DH_ADMIN_PORT=39473 \
     DH_GROUP_ID=dockhand-demo-inventory
-for port in 39472 39473; do
+# Shopify only: no WMS settings (it would reject them).
+start dispatch dh-dispatch DH_KAFKA_BROKERS=127.0.0.1:39092 DH_REDIS_URL=redis://127.0.0.1:36379/1 \
+    DH_STORES_FILE="$DEMO_DIR/stores.json" DH_ADMIN_PORT=39474 DH_GROUP_ID=dockhand-demo-dispatch
+for port in 39472 39473 39474; do
     wait_until 60 curl -fs "http://127.0.0.1:$port/readyz" ||
         die "worker on admin port $port not ready; see $LOGS/demo-*.log"
 done
 wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
-log "sandbox, gateway, orders and inventory workers are up"
+log "sandbox, gateway, orders, inventory and dispatch workers are up"
 
 level() { # level <sku> <field>: the Shopify sandbox's quantity at the main warehouse
     curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
@@ -142,7 +147,37 @@ wait_until 30 sh -c "curl -fs -H 'Authorization: Bearer $WMS_TOKEN' $SB/wms/v1/s
 show "WMS sales order: $(wms_order "$order" | jq -c '{channel_order_id, status}')"
 show "Shopify TEE-S: $(levels TEE-S)"
 
-say "5. A move between two online zones: acknowledged without calling Shopify"
+
+say "5. The shopper orders 1 x TEE-S again; the WMS ships it and the courier delivers it"
+order2=$(curl -fs -XPOST "$SB/_control/shops/$SHOP/orders" \
+    -d '{"line_items":[{"sku":"TEE-S","quantity":1,"price":"19.00"}]}' | jq -r .id)
+wait_until 30 sh -c "curl -fs -H 'Authorization: Bearer $WMS_TOKEN' $SB/wms/v1/sales-orders/$SHOP/$order2 >/dev/null" ||
+    die "the second order did not reach the WMS"
+so2=$(wms_order "$order2")
+show "WMS sales order: $(jq -c '{channel_order_id, order_name, lines: [.lines[] | {sku, quantity, channel_line_item_id}]}' <<<"$so2")"
+wms_dispatch() { # wms_dispatch <jq program building the event's own fields>: on wms.dispatch
+    jq -c --arg id "$(uuidgen)" --arg at "$(date -u +%FT%TZ)" \
+        "{schema_version:1, event_id:\$id, occurred_at:\$at, tenant:\"demo\", shipment_id:\"SHP-DEMO-1\",
+          order:{channel_order_id, order_name}} + ($1)" <<<"$so2" |
+        kcat -P -b 127.0.0.1:39092 -t wms.dispatch -k "demo|$order2"
+}
+wms_dispatch '{event_type:"dispatch", facility:"FAC-1", sequence:0,
+    carrier:{company:"Delhivery", tracking_number:"1490800000001",
+             tracking_url:"https://www.delhivery.com/track/package/1490800000001"},
+    lines:[.lines[] | {sku, quantity, channel_line_item_id}]}'
+fulfillments() {
+    curl -fs "$SB/_control/shops/$SHOP/orders/$order2" | jq -c '[.fulfillments[] | {status,
+        carrier: .tracking[0].company, tracking: .tracking[0].number, units: ([.lines[].quantity] | add),
+        events: [.events[] | .status + " (" + .message + ")"]}]'
+}
+wait_until 30 sh -c "curl -fs $SB/_control/shops/$SHOP/orders/$order2 | jq -e '.fulfillments | length == 1' >/dev/null" ||
+    die "no Shopify fulfillment for the dispatch"
+wms_dispatch '{event_type:"delivery_status", status:"DELIVERED", sequence:1,
+    carrier_status:"Delivered to consignee", happened_at:(now | todate)}'
+wait_until 30 sh -c "curl -fs $SB/_control/shops/$SHOP/orders/$order2 | jq -e '[.fulfillments[].events[]?] | length >= 1' >/dev/null" ||
+    die "no Shopify fulfillment event for the delivery"
+show "Shopify fulfillment (wms.dispatch -> dispatch worker -> Shopify): $(fulfillments)"
+say "6. A move between two online zones: acknowledged without calling Shopify"
 seq_no=$((seq_no + 1))
 jq -cn --arg id "$(uuidgen)" --argjson seq "$seq_no" --arg at "$(date -u +%FT%TZ)" \
     '{schema_version:1, event_id:$id, event_type:"zone_move", occurred_at:$at, tenant:"demo",
@@ -163,7 +198,7 @@ curl -fs "$SB/_journal" | jq -rs '
            + " -> " + (.status | tostring)]
     | group_by(.) | map("    \(length) x \(.[0])") | .[]'
 say "Events handled, by worker and outcome"
-for port in 39472 39473; do
+for port in 39472 39473 39474; do
     curl -fs "http://127.0.0.1:$port/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
         sed 's/^/    /'
 done
