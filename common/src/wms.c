@@ -263,6 +263,11 @@ static int ends_with(const char *s, const char *suffix)
     return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
+int dh_wms_problem_is(const dh_wms_reply_t *r, const char *slug)
+{
+    return ends_with(r->problem_type, slug);
+}
+
 /* Sorts a response into the dh_wms_call() outcomes. */
 static dh_err_t classify(dh_wms_t *w, const char *group, const dh_http_resp_t *resp,
                          dh_wms_reply_t *reply, int64_t *wait_ms, char *errstr, size_t errstr_size)

@@ -173,20 +173,6 @@ static void o_release(void *data)
     }
 }
 
-/* A header as a NUL-terminated copy; 0 if present. */
-static int header(const dh_msg_t *msg, const char *name, char *buf, size_t size)
-{
-    size_t len = 0;
-    const char *v = dh_msg_header(msg, name, &len);
-
-    if (!v || len == 0 || len >= size) {
-        return -1;
-    }
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    return 0;
-}
-
 int64_t orders_time_ms(const char *iso)
 {
     int64_t t, ms = 0;
@@ -252,7 +238,7 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
         snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
     } else if (json_is_string(hid)) {
         snprintf(hold, sizeof(hold), "%s", json_string_value(hid));
-    } else if (header(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
+    } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
         snprintf(hold, sizeof(hold), "w:%s", wid);
     }
     snprintf(ev->effect_id, sizeof(ev->effect_id), "fulfillment_holds/released:%s:%s:%s",
@@ -314,7 +300,7 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         dh_lane_fail(lane, "schema", "unsupported dh-topic \"%s\"", topic);
         return DH_RESULT_DEAD_LETTER;
     }
-    if (header(msg, "dh-shop-domain", shop, sizeof(shop))) {
+    if (dh_msg_header_copy(msg, "dh-shop-domain", shop, sizeof(shop))) {
         dh_lane_fail(lane, "schema", "missing header dh-shop-domain");
         return DH_RESULT_DEAD_LETTER;
     }
@@ -323,7 +309,8 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         return DH_RESULT_FATAL;
     }
     e->kind = kind;
-    e->received_ms = header(msg, "dh-received-at", recv, sizeof(recv)) ? -1 : orders_time_ms(recv);
+    e->received_ms =
+        dh_msg_header_copy(msg, "dh-received-at", recv, sizeof(recv)) ? -1 : orders_time_ms(recv);
     e->store = dh_stores_find(s->stores, shop);
     if (!e->store) {
         dh_lane_fail(lane, "unknown-store", "store \"%s\" is not configured", shop);
@@ -352,35 +339,8 @@ out:
 static int wms(orders_lane_t *l, dh_lane_t *lane, const char *method, const char *path,
                const char *key, json_t *body, dh_wms_reply_t *rep, dh_result_t *res)
 {
-    char errstr[256] = "";
-    int64_t wait_ms = 0;
-    dh_err_t err;
-
-    memset(rep, 0, sizeof(*rep));
-    err = dh_wms_call(l->wms, ORDERS_WMS_GROUP, method, path, key, body, rep, &wait_ms, errstr,
-                      sizeof(errstr));
-    switch (err) {
-    case DH_OK:
-        return 0;
-    case DH_ERR_LIMIT:
-        dh_lane_retry_after(lane, wait_ms > 0 ? wait_ms : 100);
-        dh_lane_fail(lane, "rate-limit", "WMS %s %s: %s", method, path, errstr);
-        *res = DH_RESULT_WAIT;
-        return -1;
-    default:
-        /* TIMEOUT/IO/PROTO(5xx): the outcome may be unknown; the Idempotency-Key makes the
-         * retry safe. */
-        dh_lane_fail(lane, "http", "WMS %s %s: %s (%s)", method, path, dh_err_str(err), errstr);
-        *res = DH_RESULT_RETRY;
-        return -1;
-    }
-}
-
-static int problem_is(const dh_wms_reply_t *rep, const char *slug)
-{
-    size_t n = strlen(rep->problem_type), m = strlen(slug);
-
-    return n >= m && strcmp(rep->problem_type + n - m, slug) == 0;
+    (void)l; /* the lane owns the client l->wms is */
+    return dh_lane_wms_call(lane, ORDERS_WMS_GROUP, method, path, key, body, rep, res);
 }
 
 static dh_result_t reject(dh_lane_t *lane, const char *what, const oev_t *e,
@@ -465,7 +425,7 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
         if (l->m_created) {
             dh_counter_add(l->m_created, 1);
         }
-    } else if (rep.status == 409 && problem_is(&rep, "/idempotency-key-mismatch")) {
+    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch")) {
         /* The key was first used with another body (the order was edited between two
          * deliveries, or created from another snapshot): the order exists; keep it. */
         int found = get_order(l, lane, e, status, sizeof(status), &res);
@@ -504,14 +464,14 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
         }
     } else if (rep.status == 404) {
         *not_found = 1;
-    } else if (rep.status == 409 && problem_is(&rep, "/order-already-dispatched")) {
+    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/order-already-dispatched")) {
         dh_lane_fail(lane, "rejected",
                      "order %s/%s (%s) was cancelled in Shopify but the WMS has already "
                      "dispatched it: stop or recall the shipment by hand (%s)",
                      e->store->domain, e->id, json_string_value(json_object_get(e->order, "name")),
                      rep.detail);
         res = DH_RESULT_DEAD_LETTER;
-    } else if (rep.status == 409 && problem_is(&rep, "/idempotency-key-mismatch")) {
+    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch")) {
         int found = get_order(l, lane, e, status, sizeof(status), &res);
 
         if (found == 1 && strcmp(status, "CANCELLED") == 0) {

@@ -39,6 +39,9 @@ typedef struct dh_wms_reply {
 
 void dh_wms_reply_clear(dh_wms_reply_t *r);
 
+/** @brief 1 if \p r's problem type ends with \p slug (e.g. "/idempotency-key-mismatch"). */
+int dh_wms_problem_is(const dh_wms_reply_t *r, const char *slug);
+
 /**
  * @brief Call the WMS.
  * @param group  Rate-limit endpoint group ("orders", "returns", "skus", "inventory").

@@ -95,6 +95,22 @@ DH_NODISCARD dh_err_t dh_lane_produce(dh_lane_t *lane, const char *topic, const 
                                       size_t key_len, const void *value, size_t len,
                                       const char *const *headers, int timeout_ms);
 
+/** @brief Copy header \p name of \p msg NUL-terminated into \p buf.
+ *  @returns 0, or -1 when absent, empty or too long for \p size. */
+int dh_msg_header_copy(const dh_msg_t *msg, const char *name, char *buf, size_t size);
+
+/**
+ * @brief dh_wms_call() on this lane's WMS client, with the outcomes every WMS consumer
+ *        maps the same way: rate limited -> WAIT (after the limiter's delay), timeout /
+ *        I/O / 5xx -> RETRY (the caller's Idempotency-Key makes the retry safe), no client
+ *        -> FATAL; each with dh_lane_fail().
+ * @returns 0 when the WMS answered (2xx or 4xx in \p rep: the caller decides; clear it
+ *          with dh_wms_reply_clear()), else -1 with \p res set.
+ */
+DH_NODISCARD int dh_lane_wms_call(dh_lane_t *lane, const char *group, const char *method,
+                                  const char *path, const char *idempotency_key, json_t *body,
+                                  dh_wms_reply_t *rep, dh_result_t *res);
+
 /** A decoded event: filled by the handler's decode(). */
 typedef struct dh_event {
     /** Effect id for the runtime's idempotency record (e.g. the event id). Empty means
