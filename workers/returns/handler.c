@@ -1,0 +1,270 @@
+/*
+ * dh-returns handler: one returnprime.cir record -> at most one WMS call.
+ *
+ *   status approved/received/inspected (DH_RETURNS_CREATE_STATUSES)
+ *       POST /wms/v1/returns (createReturn): the return, or the return leg of an exchange.
+ *   anything else (pending, refunded, rejected, archived)
+ *       acknowledged without a call, counted as skipped.
+ *
+ * The effect is the return itself, whichever webhook asks for it: the runtime's
+ * idempotency record "returns:<store>:<request id>" makes every later delivery, replay or
+ * status webhook of the request a duplicate before any call, and the Idempotency-Key
+ * (dh_idem_far_key of that id) plus the WMS's natural key (store + return_request_id)
+ * make a retry after an unknown outcome harmless. See docs/returns.md.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "dockhand/stores.h"
+#include "dockhand/wms.h"
+#include "returns.h"
+
+/* ---- configuration and process-wide state ---- */
+
+static const dh_config_var_t returns_vars[] = {
+    {"DH_RETURNS_CREATE_STATUSES", DH_CFG_STRING, RETURNS_DEFAULT_STATUSES, 0, 0, NULL,
+     "Comma-separated Return Prime request statuses that create the WMS return (any webhook "
+     "topic carrying one); other statuses are acknowledged and counted as skipped."},
+    DH_CONFIG_END,
+};
+
+static const char *const returns_topics[] = {"returnprime.cir", NULL};
+
+static const dh_config_var_t *const returns_tables[] = {returns_vars, dh_stores_config_vars,
+                                                        dh_wms_config_vars, NULL};
+
+typedef struct returns_metrics {
+    dh_counter_t *created, *existed, *skipped;
+} returns_metrics_t;
+
+typedef struct returns_shared {
+    dh_stores_t *stores;
+    unsigned create_mask;
+    pthread_mutex_t mu;
+    atomic_int metrics_ready;
+    returns_metrics_t m;
+} returns_shared_t;
+
+static dh_err_t r_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+{
+    returns_shared_t *s = calloc(1, sizeof(*s));
+    dh_err_t err;
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    if (returns_statuses_parse(dh_config_get(cfg, "DH_RETURNS_CREATE_STATUSES"), &s->create_mask,
+                               errstr, errstr_size) ||
+        s->create_mask == 0) {
+        if (s->create_mask == 0 && !errstr[0]) {
+            snprintf(errstr, errstr_size, "DH_RETURNS_CREATE_STATUSES names no status");
+        }
+        free(s);
+        return DH_ERR_CONFIG;
+    }
+    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
+    if (err) {
+        free(s);
+        return err;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    *out = s;
+    return DH_OK;
+}
+
+static void r_fini(void *shared)
+{
+    returns_shared_t *s = shared;
+
+    if (s) {
+        dh_stores_destroy(s->stores);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+}
+
+static void count(dh_counter_t *c)
+{
+    if (c) {
+        dh_counter_add(c, 1);
+    }
+}
+
+/* Metric series are process-wide: created once, on the first lane that needs them. */
+static const returns_metrics_t *metrics(returns_shared_t *s, dh_lane_t *lane)
+{
+    static const char h[] = "Return Prime requests by outcome.";
+
+    if (!atomic_load(&s->metrics_ready)) {
+        pthread_mutex_lock(&s->mu);
+        dh_metrics_t *m = dh_lane_metrics(lane);
+
+        if (!atomic_load(&s->metrics_ready) && m) {
+            s->m.created =
+                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"created\"");
+            s->m.existed =
+                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"existed\"");
+            s->m.skipped =
+                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"skipped\"");
+        }
+        atomic_store(&s->metrics_ready, 1);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return &s->m;
+}
+
+/* ---- decode ---- */
+
+typedef struct rev {
+    returns_action_t action;
+    const dh_store_t *store;
+    char id[256];     /* request id */
+    char effect[600]; /* returns:<store>:<request id>, the Idempotency-Key's source */
+    char status[16];  /* for the skip log */
+    json_t *body;     /* createReturn body (RETURNS_CREATE) */
+} rev_t;
+
+static void r_release(void *data)
+{
+    rev_t *e = data;
+
+    if (e) {
+        json_decref(e->body);
+        free(e);
+    }
+}
+
+static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    returns_shared_t *s = shared;
+    char err[512], store[300], topic[64];
+    size_t tlen = 0;
+    const char *t = dh_msg_header(msg, "dh-topic", &tlen);
+    const char *cls = NULL;
+    returns_request_t rq;
+    returns_parse_t pr;
+    rev_t *e;
+
+    if (!t) {
+        dh_lane_fail(lane, "schema", "missing header dh-topic");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    if (dh_msg_header_copy(msg, "dh-store", store, sizeof(store))) {
+        dh_lane_fail(lane, "schema", "missing header dh-store");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e) {
+        return DH_RESULT_FATAL;
+    }
+    pr = returns_request_parse(msg->payload, msg->len, &rq, err, sizeof(err));
+    if (pr != RETURNS_PARSE_OK) {
+        dh_lane_fail(lane, pr == RETURNS_PARSE_DECODE ? "decode" : "schema", "%s", err);
+        goto dead;
+    }
+    e->action = returns_action(t, tlen, rq.status, s->create_mask);
+    if (e->action == RETURNS_BAD_TOPIC) {
+        snprintf(topic, sizeof(topic), "%.*s", (int)(tlen < 60 ? tlen : 60), t);
+        dh_lane_fail(lane, "schema", "unsupported dh-topic \"%s\"", topic);
+        goto dead;
+    }
+    e->store = dh_stores_find(s->stores, store);
+    if (!e->store) {
+        dh_lane_fail(lane, "unknown-store", "store \"%s\" is not configured", store);
+        goto dead;
+    }
+    snprintf(e->id, sizeof(e->id), "%s", rq.id);
+    snprintf(e->status, sizeof(e->status), "%s", rq.status);
+    snprintf(e->effect, sizeof(e->effect), "returns:%s:%s", e->store->domain, rq.id);
+    if (e->action == RETURNS_CREATE) {
+        e->body = returns_wms_body(&rq, e->store->domain, &cls, err, sizeof(err));
+        if (!e->body) {
+            dh_lane_fail(lane, cls, "request %s (%s): %s", rq.id, rq.number, err);
+            goto dead;
+        }
+        /* One record per return, whichever webhook asks for it; a long store + id becomes
+         * a UUIDv5 of itself, still one per return. */
+        size_t elen = strlen(e->effect);
+
+        if (elen < sizeof(ev->effect_id)) {
+            memcpy(ev->effect_id, e->effect, elen + 1);
+        } else {
+            char uuid[37];
+
+            dh_idem_far_key(RETURNS_IDEM_NS, e->effect, uuid);
+            snprintf(ev->effect_id, sizeof(ev->effect_id), "returns:%s", uuid);
+        }
+    }
+    /* A skipped event has no effect, hence no record: it must not mark the return done. */
+    returns_request_clear(&rq);
+    ev->data = e;
+    return DH_RESULT_DONE;
+dead:
+    returns_request_clear(&rq);
+    r_release(e);
+    return DH_RESULT_DEAD_LETTER;
+}
+
+/* ---- the WMS call ---- */
+
+static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    returns_shared_t *s = shared;
+    rev_t *e = data;
+    const returns_metrics_t *m = metrics(s, lane);
+    char key[37];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    (void)msg;
+    if (e->action == RETURNS_SKIP) {
+        count(m->skipped);
+        DH_LOG(DH_LOG_DEBUG, "returns", "request %s/%s (%s): nothing to create", e->store->domain,
+               e->id, e->status);
+        return DH_RESULT_DONE;
+    }
+    dh_idem_far_key(RETURNS_IDEM_NS, e->effect, key);
+    if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "POST", "/wms/v1/returns", key, e->body, &rep,
+                         &res)) {
+        return res;
+    }
+    if (rep.status == 201 && !rep.replayed) {
+        count(m->created);
+        DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: return %s created", e->store->domain, e->id,
+               json_string_value(json_object_get(rep.body, "id")));
+    } else if (rep.status == 200 || rep.status == 201 ||
+               (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch"))) {
+        /* 200: the natural key (store + return_request_id) exists; a replayed 201: our own
+         * earlier attempt; a key mismatch: our key (one per return) was first used with an
+         * earlier body of this request. In every case the return exists once. */
+        count(m->existed);
+    } else if (rep.status == 401 || rep.status == 403) {
+        /* A wrong or rotated token would otherwise dead-letter every return. */
+        dh_lane_fail(lane, "credentials", "WMS refused the credentials: HTTP %ld %s", rep.status,
+                     rep.detail);
+        res = DH_RESULT_RETRY;
+    } else {
+        dh_lane_fail(lane, "rejected", "WMS refused return %s/%s: HTTP %ld %s %s", e->store->domain,
+                     e->id, rep.status, rep.problem_type, rep.detail);
+        res = DH_RESULT_DEAD_LETTER;
+    }
+    dh_wms_reply_clear(&rep);
+    return res;
+}
+
+const dh_handler_t returns_handler = {
+    .name = "returns",
+    .topics = returns_topics,
+    .config = returns_tables,
+    .init = r_init,
+    .fini = r_fini,
+    .decode = r_decode,
+    .handle = r_handle,
+    .release = r_release,
+};
