@@ -430,7 +430,7 @@ async function checkCompose(docker) {
   const problems = [];
   const services = deepInterpolate(doc.services || {}, problems);
   check("docker-compose.yml: no unescaped $ that compose would interpolate", problems.length === 0, problems.join("; "));
-  const want = ["kafka", "topic-init", "redis", "sandbox", "gateway", "orders", "inventory", "dispatch"];
+  const want = ["kafka", "topic-init", "redis", "sandbox", "gateway", "orders", "inventory", "dispatch", "returns"];
   const missing = want.filter((s) => !services[s]);
   check("docker-compose.yml: services " + want.join(", "), missing.length === 0, `missing ${missing.join(" ")}`);
 
@@ -559,7 +559,7 @@ async function checkCompose(docker) {
   }
 
   // Grace periods: consumer workers drain for DH_DRAIN_TIMEOUT_MS (default 20 s).
-  for (const name of ["orders", "inventory", "dispatch"]) {
+  for (const name of ["orders", "inventory", "dispatch", "returns"]) {
     const svc = services[name];
     if (!svc) continue;
     const drain = Number(envObject(svc.environment).DH_DRAIN_TIMEOUT_MS || 20000);
@@ -775,7 +775,7 @@ async function checkK8s() {
     }
   }
   const sts = byKind("StatefulSet").map((s) => s.metadata.name);
-  check("deploy/k8s: a StatefulSet per consumer worker (orders, inventory, dispatch)", ["dockhand-orders", "dockhand-inventory", "dockhand-dispatch"].every((n) => sts.includes(n)), sts.join(" "));
+  check("deploy/k8s: a StatefulSet per consumer worker (orders, inventory, dispatch, returns)", ["dockhand-orders", "dockhand-inventory", "dockhand-dispatch", "dockhand-returns"].every((n) => sts.includes(n)), sts.join(" "));
   check("deploy/k8s: the gateway is a Deployment", byKind("Deployment").some((d) => d.metadata.name === "dockhand-gateway"));
   check("deploy/k8s: no ServiceMonitor (annotation-based scraping)", byKind("ServiceMonitor").length === 0);
 }
