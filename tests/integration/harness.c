@@ -21,21 +21,26 @@
 
 extern char **environ;
 
-static const char *env_or(const char *name, const char *def)
+const char *th_env_or(const char *name, const char *def)
 {
     const char *v = getenv(name);
 
     return v && *v ? v : def;
 }
 
+const char *th_log_dir(void)
+{
+    return th_env_or("DH_TEST_LOG_DIR", th_env_or("DH_TEST_BUILD_DIR", "/tmp"));
+}
+
 const char *th_kafka(void)
 {
-    return env_or("DH_TEST_KAFKA", "127.0.0.1:39092");
+    return th_env_or("DH_TEST_KAFKA", "127.0.0.1:39092");
 }
 
 const char *th_redis_url(void)
 {
-    return env_or("DH_TEST_REDIS_URL", "redis://127.0.0.1:36379");
+    return th_env_or("DH_TEST_REDIS_URL", "redis://127.0.0.1:36379");
 }
 
 int64_t th_now_ms(void)
@@ -258,7 +263,7 @@ long long th_redis_int(redisContext *c, const char *fmt, ...)
 pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
 {
     char path[1024];
-    const char *dir = env_or("DH_TEST_BUILD_DIR", ".");
+    const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
     pid_t pid;
 
     snprintf(path, sizeof(path), "%s/%s", dir, binary);
@@ -348,8 +353,7 @@ void th_run_init(th_run_t *run, const char *prefix, int partitions)
     snprintf(run->topic, sizeof(run->topic), "t.%s", buf);
     snprintf(run->group, sizeof(run->group), "g.%s", buf);
     snprintf(run->ns, sizeof(run->ns), "ns.%s", buf);
-    snprintf(run->log, sizeof(run->log), "%s/%s.log",
-             env_or("DH_TEST_LOG_DIR", env_or("DH_TEST_BUILD_DIR", "/tmp")), buf);
+    snprintf(run->log, sizeof(run->log), "%s/%s.log", th_log_dir(), buf);
     th_create_topic(run->topic, partitions);
     th_run_setenv(run, "DH_KAFKA_BROKERS", th_kafka());
     th_run_setenv(run, "DH_REDIS_URL", th_redis_url());
@@ -620,7 +624,7 @@ static int sandbox_up(void *ud)
 void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
 {
     char seed_path[256], port[16], bin[1024];
-    const char *dir = env_or("DH_TEST_BUILD_DIR", ".");
+    const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
 
     snprintf(seed_path, sizeof(seed_path), "%s", th_write_temp("dh-seed", seed_json));
     snprintf(bin, sizeof(bin), "%s/sandbox/dh-sandbox", dir);
@@ -629,7 +633,7 @@ void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
         sb->port = 38200 + (int)((getpid() * 7919 + attempt * 104729 + th_now_ms()) % 1700);
         snprintf(port, sizeof(port), "%d", sb->port);
         snprintf(sb->base, sizeof(sb->base), "http://127.0.0.1:%d", sb->port);
-        snprintf(sb->log, sizeof(sb->log), "%s/sandbox-%d.log", env_or("DH_TEST_LOG_DIR", dir),
+        snprintf(sb->log, sizeof(sb->log), "%s/sandbox-%d.log", th_env_or("DH_TEST_LOG_DIR", dir),
                  sb->port);
         sb->pid = fork();
         assert_true(sb->pid >= 0);
@@ -663,4 +667,33 @@ void th_sandbox_stop(th_sandbox_t *sb)
         th_wait_exit(sb->pid, 10000);
         sb->pid = 0;
     }
+}
+
+void th_stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        assert_int_equal(th_wait_exit(pid, 30000), 0);
+    }
+}
+
+rd_kafka_t *th_kafka_producer(void)
+{
+    return client(RD_KAFKA_PRODUCER, NULL);
+}
+
+void th_dead_letter(const rd_kafka_message_t *m, char *cls, size_t csize, char *why, size_t wsize)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *c = NULL, *w = NULL;
+    size_t clen = 0, wlen = 0;
+
+    assert_int_equal(rd_kafka_message_headers(m, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_header_get_last(h, "dh-error-class", &c, &clen),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_header_get_last(h, "dh-error", &w, &wlen),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    snprintf(cls, csize, "%.*s", (int)clen, (const char *)c);
+    snprintf(why, wsize, "%.*s", (int)wlen, (const char *)w);
+    fprintf(stderr, "dead letter: %s: %s\n", cls, why);
 }

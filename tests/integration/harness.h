@@ -117,3 +117,17 @@ int th_port_open(int port);
 
 /** Write \p text to a new temp file; returns its path in a static buffer per call (copy it). */
 const char *th_write_temp(const char *prefix, const char *text);
+
+/* ---- Shared by the workers' e2e tests ---- */
+
+/** getenv(\p name), or \p def when it is unset or empty. */
+const char *th_env_or(const char *name, const char *def);
+/** Where worker logs go: DH_TEST_LOG_DIR, else DH_TEST_BUILD_DIR, else /tmp. */
+const char *th_log_dir(void);
+/** SIGTERM \p pid (when > 0) and assert it exits with status 0 within 30 s. */
+void th_stop(pid_t pid);
+/** A plain idempotent producer on th_kafka() (caller flushes and destroys it). */
+rd_kafka_t *th_kafka_producer(void);
+/** A dead letter's dh-error-class and dh-error headers, copied NUL-terminated (truncated to
+ *  fit) into \p cls and \p why, and printed; fails the test when either is missing. */
+void th_dead_letter(const rd_kafka_message_t *m, char *cls, size_t csize, char *why, size_t wsize);

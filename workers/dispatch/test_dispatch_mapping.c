@@ -17,59 +17,18 @@
 #include <string.h>
 
 #include "dispatch.h"
-
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
+#include "th_examples.h"
 
 static void parse_example(const char *name, dispatch_event_t *ev)
 {
     char err[512];
     size_t len;
-    char *buf = slurp(DH_DISPATCH_EXAMPLES "/valid", name, &len);
+    char *buf = th_slurp(DH_DISPATCH_EXAMPLES "/valid", name, &len);
 
     if (dispatch_event_parse(buf, len, ev, err, sizeof(err)) != DISPATCH_PARSE_OK) {
         fail_msg("%s: %s", name, err);
     }
     free(buf);
-}
-
-static void assert_json_equal(json_t *got, const char *want_text)
-{
-    json_t *want = json_loads(want_text, 0, NULL);
-
-    assert_non_null(want);
-    if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1));
-        char *w = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1));
-
-        print_error("got:\n%s\nwant:\n%s\n", g ? g : "(null)", w ? w : "(null)");
-        free(g);
-        free(w);
-        json_decref(want);
-        fail();
-    }
-    json_decref(want);
 }
 
 static void test_valid_examples(void **state)
@@ -110,17 +69,16 @@ static void test_valid_examples(void **state)
 /* Every invalid example is refused, naming the field ajv names (expected-errors.json). */
 static void test_invalid_examples(void **state)
 {
-    json_t *expected = json_load_file(DH_DISPATCH_EXAMPLES "/expected-errors.json", 0, NULL);
+    json_t *expected = th_expected_errors(DH_DISPATCH_EXAMPLES);
     const char *name;
     json_t *want;
 
     (void)state;
-    assert_non_null(expected);
     json_object_foreach(expected, name, want)
     {
         char err[512], sub[300];
         size_t len;
-        char *buf = slurp(DH_DISPATCH_EXAMPLES "/invalid", name, &len);
+        char *buf = th_slurp(DH_DISPATCH_EXAMPLES "/invalid", name, &len);
         dispatch_event_t ev;
         const char *path = json_string_value(json_object_get(want, "instancePath"));
         const char *missing =
@@ -186,22 +144,22 @@ static void test_event_vars(void **state)
     (void)state;
     parse_example("delivery-rto-delivered.json", &ev);
     v = dispatch_event_vars(&ev, "gid://shopify/Fulfillment/9");
-    assert_json_equal(v,
-                      "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
-                      " \"status\": \"FAILURE\", \"happenedAt\": \"2026-05-09T17:40:00+05:30\","
-                      " \"message\": \"RTO Delivered: Returned to origin after 3 failed "
-                      "attempts\", \"country\": \"IN\"}}");
+    th_assert_json_equal(
+        v, "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
+           " \"status\": \"FAILURE\", \"happenedAt\": \"2026-05-09T17:40:00+05:30\","
+           " \"message\": \"RTO Delivered: Returned to origin after 3 failed "
+           "attempts\", \"country\": \"IN\"}}");
     json_decref(v);
     dispatch_event_clear(&ev);
 
     parse_example("delivery-in-transit.json", &ev);
     v = dispatch_event_vars(&ev, "gid://shopify/Fulfillment/9");
-    assert_json_equal(v,
-                      "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
-                      " \"status\": \"IN_TRANSIT\", \"happenedAt\": \"2026-05-03T08:12:00+05:30\","
-                      " \"message\": \"In Transit - Reached Bengaluru_Hub\", \"city\": "
-                      "\"Bengaluru\", \"province\": \"Karnataka\", \"country\": \"IN\", \"zip\": "
-                      "\"560001\"}}");
+    th_assert_json_equal(
+        v, "{\"fulfillmentEvent\": {\"fulfillmentId\": \"gid://shopify/Fulfillment/9\","
+           " \"status\": \"IN_TRANSIT\", \"happenedAt\": \"2026-05-03T08:12:00+05:30\","
+           " \"message\": \"In Transit - Reached Bengaluru_Hub\", \"city\": "
+           "\"Bengaluru\", \"province\": \"Karnataka\", \"country\": \"IN\", \"zip\": "
+           "\"560001\"}}");
     json_decref(v);
     dispatch_event_clear(&ev);
 }
@@ -435,7 +393,7 @@ static void test_plan(void **state)
         assert_int_equal(dispatch_plan_build(&ev, order, c->prefer, &plan, err, sizeof(err)),
                          c->rc);
         if (c->groups) {
-            assert_json_equal(plan.groups, c->groups);
+            th_assert_json_equal(plan.groups, c->groups);
             assert_int_equal(plan.skipped, c->skipped);
             assert_int_equal(plan.capped, c->capped);
         }
@@ -459,17 +417,17 @@ static void test_create_vars(void **state)
     (void)state;
     parse_example("dispatch-no-tracking-url.json", &ev);
     v = dispatch_create_vars(&ev, group, 0);
-    assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": false, \"trackingInfo\": "
-                         "{\"company\": \"Local Courier\", \"number\": \"LC-0099\"}, "
-                         "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
+    th_assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": false, \"trackingInfo\": "
+                            "{\"company\": \"Local Courier\", \"number\": \"LC-0099\"}, "
+                            "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
     json_decref(v);
     dispatch_event_clear(&ev);
     parse_example("dispatch-full.json", &ev);
     v = dispatch_create_vars(&ev, group, 1);
-    assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": true, \"trackingInfo\": "
-                         "{\"company\": \"Delhivery\", \"number\": \"1490812345678\", \"url\": "
-                         "\"https://www.delhivery.com/track/package/1490812345678\"}, "
-                         "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
+    th_assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": true, \"trackingInfo\": "
+                            "{\"company\": \"Delhivery\", \"number\": \"1490812345678\", \"url\": "
+                            "\"https://www.delhivery.com/track/package/1490812345678\"}, "
+                            "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
     json_decref(v);
     dispatch_event_clear(&ev);
     json_decref(group);
@@ -492,8 +450,8 @@ static void test_find_fulfillments(void **state)
     (void)state;
     assert_non_null(order);
     found = dispatch_find_fulfillments(order, "T-1");
-    assert_json_equal(found, "[{\"id\": \"F3\", \"location\": \"L11\"}, {\"id\": \"F4\", "
-                             "\"location\": null}]");
+    th_assert_json_equal(found, "[{\"id\": \"F3\", \"location\": \"L11\"}, {\"id\": \"F4\", "
+                                "\"location\": null}]");
     json_decref(found);
     found = dispatch_find_fulfillments(order, "NONE");
     assert_int_equal(json_array_size(found), 0);

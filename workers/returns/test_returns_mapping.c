@@ -17,46 +17,9 @@
 #include <string.h>
 
 #include "returns.h"
+#include "th_examples.h"
 
 #define STORE "acme-apparel.myshopify.com"
-
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void assert_json_equal(json_t *got, const char *want_text)
-{
-    json_t *want = json_loads(want_text, 0, NULL);
-
-    assert_non_null(want);
-    if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
-        char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
-
-        fail_msg("got  %s\nwant %s", g ? g : "(null)", w ? w : "(null)");
-    }
-    json_decref(want);
-}
 
 static void parse_text(const char *text, returns_request_t *r)
 {
@@ -70,7 +33,7 @@ static void parse_text(const char *text, returns_request_t *r)
 static void parse_example(const char *name, returns_request_t *r)
 {
     size_t len;
-    char *buf = slurp(DH_RETURNS_EXAMPLES "/valid", name, &len);
+    char *buf = th_slurp(DH_RETURNS_EXAMPLES "/valid", name, &len);
 
     parse_text(buf, r);
     free(buf);
@@ -110,7 +73,7 @@ static void test_valid_examples(void **state)
             fail_msg("%s: %s %s", cases[i].file, cls, err);
         }
         if (cases[i].body) {
-            assert_json_equal(body, cases[i].body);
+            th_assert_json_equal(body, cases[i].body);
         } else { /* return-approved: a plain return, no exchange order */
             assert_string_equal(json_string_value(json_object_get(body, "type")), "RETURN");
             assert_null(json_object_get(body, "exchange_order_id"));
@@ -124,17 +87,16 @@ static void test_valid_examples(void **state)
 
 static void test_invalid_examples(void **state)
 {
-    json_t *expected = json_load_file(DH_RETURNS_EXAMPLES "/expected-errors.json", 0, NULL);
+    json_t *expected = th_expected_errors(DH_RETURNS_EXAMPLES);
     const char *name;
     json_t *want;
 
     (void)state;
-    assert_non_null(expected);
     json_object_foreach(expected, name, want)
     {
         char err[512], sub[300];
         size_t len;
-        char *buf = slurp(DH_RETURNS_EXAMPLES "/invalid", name, &len);
+        char *buf = th_slurp(DH_RETURNS_EXAMPLES "/invalid", name, &len);
         returns_request_t r;
         const char *path = json_string_value(json_object_get(want, "instancePath"));
         const char *kw = json_string_value(json_object_get(want, "keyword"));
@@ -173,7 +135,7 @@ static void test_invalid_examples(void **state)
                                  "unknown-request-type.json",
                                  "unknown-status.json"};
 
-    expected = json_load_file(DH_RETURNS_EXAMPLES "/expected-errors.json", 0, NULL);
+    expected = th_expected_errors(DH_RETURNS_EXAMPLES);
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         assert_non_null(json_object_get(expected, files[i]));
     }
@@ -270,13 +232,13 @@ static void test_body_rules(void **state)
     parse_text(text, &r);
     body = returns_wms_body(&r, STORE, &cls, err, sizeof(err));
     assert_non_null(body);
-    assert_json_equal(body, "{\"store\": \"" STORE "\", \"return_request_id\": \"7\", "
-                            "\"request_number\": \"1021\", \"type\": \"EXCHANGE\", "
-                            "\"channel_order_id\": \"42\", \"lines\": ["
-                            "{\"channel_line_item_id\": \"9\", \"sku\": \"A-1\", \"quantity\": "
-                            "2, \"reason\": \"Damaged: torn seam\"}, "
-                            "{\"channel_line_item_id\": \"10\", \"sku\": \"B-2\", "
-                            "\"quantity\": 1, \"reason\": \"\"}]}");
+    th_assert_json_equal(body, "{\"store\": \"" STORE "\", \"return_request_id\": \"7\", "
+                               "\"request_number\": \"1021\", \"type\": \"EXCHANGE\", "
+                               "\"channel_order_id\": \"42\", \"lines\": ["
+                               "{\"channel_line_item_id\": \"9\", \"sku\": \"A-1\", \"quantity\": "
+                               "2, \"reason\": \"Damaged: torn seam\"}, "
+                               "{\"channel_line_item_id\": \"10\", \"sku\": \"B-2\", "
+                               "\"quantity\": 1, \"reason\": \"\"}]}");
     json_decref(body);
     returns_request_clear(&r);
     /* A request number over the WMS's 64 characters. */

@@ -41,13 +41,6 @@ typedef struct env {
     char log[256];
 } env_t;
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-
-    return v && *v ? v : def;
-}
-
 static void env_start(env_t *e, const char *prefix, int gw_port)
 {
     char buf[100], seed[4096], stores[1024];
@@ -57,8 +50,7 @@ static void env_start(env_t *e, const char *prefix, int gw_port)
     snprintf(e->store, sizeof(e->store), "%s.myshopify.com", buf);
     snprintf(e->topic, sizeof(e->topic), "t.%s", buf);
     snprintf(e->group, sizeof(e->group), "g.%s", buf);
-    snprintf(e->log, sizeof(e->log), "%s/%s-orders.log",
-             env_or("DH_TEST_LOG_DIR", env_or("DH_TEST_BUILD_DIR", "/tmp")), buf);
+    snprintf(e->log, sizeof(e->log), "%s/%s-orders.log", th_log_dir(), buf);
     snprintf(
         seed, sizeof(seed),
         "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
@@ -128,28 +120,7 @@ static pid_t start_orders(env_t *e, const char *topic, const char *const *extra)
     return th_spawn("dh-orders", envv, e->log);
 }
 
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        assert_int_equal(th_wait_exit(pid, 30000), 0);
-    }
-}
-
 /* ---- Kafka with headers (the gateway's envelope) ---- */
-
-static rd_kafka_t *producer(void)
-{
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), err, sizeof(err));
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-
-    assert_non_null(rk);
-    return rk;
-}
 
 static void produce_webhook(rd_kafka_t *rk, const char *topic, const char *store, json_t *order,
                             const char *wtopic, const char *webhook_id)
@@ -389,7 +360,7 @@ static void test_gateway_leg(void **state)
     const char *want[5];
 
     (void)state;
-    snprintf(bin, sizeof(bin), "%s/dh-gateway", env_or("DH_TEST_BUILD_DIR", "."));
+    snprintf(bin, sizeof(bin), "%s/dh-gateway", th_env_or("DH_TEST_BUILD_DIR", "."));
     if (access(bin, X_OK) != 0) {
         skip(); /* the gateway is not built in this tree yet */
     }
@@ -437,7 +408,7 @@ static void test_gateway_leg(void **state)
     wms_effects(&e, &fx);
     assert_once(&fx, ids, want, 5);
     effects_clear(&fx);
-    stop(w);
+    th_stop(w);
     kill(gw, SIGTERM);
     th_wait_exit(gw, 10000);
     env_stop(&e);
@@ -472,7 +443,7 @@ static void test_duplicates_cancel_first_outage(void **state)
 
     const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
     pid_t w = start_orders(&e, e.topic, extra);
-    rd_kafka_t *rk = producer();
+    rd_kafka_t *rk = th_kafka_producer();
 
     /* The WMS fails every call for 30 s while the orders flow. */
     snprintf(url, sizeof(url), "%s/_control/faults", e.sb.base);
@@ -505,7 +476,7 @@ static void test_duplicates_cancel_first_outage(void **state)
     wait_ctx_t wh = {&e, &ids[N2], held, 1};
 
     assert_true(th_wait_for(all_in_state, &wh, 90000));
-    rk = producer();
+    rk = th_kafka_producer();
     json_object_set_new(created[N2], "tags", json_string("")); /* Return Prime released it */
     json_object_set_new(created[N2], "updated_at", json_string("2030-01-01T00:00:00Z"));
     produce_webhook(rk, e.topic, e.store, created[N2], "orders/updated", "wh-xu");
@@ -520,7 +491,7 @@ static void test_duplicates_cancel_first_outage(void **state)
     wms_effects(&e, &fx);
     assert_once(&fx, ids, want, N2 + 1);
     effects_clear(&fx);
-    stop(w);
+    th_stop(w);
     for (int i = 0; i < N2 + 1; i++) {
         json_decref(created[i]);
         json_decref(cancelled[i]);
@@ -593,7 +564,7 @@ static void test_reconcile_catches_lost_webhook(void **state)
             json_decref(cancel_in_shop(&e, o, 0));
         }
         if (i == 3) { /* this one did arrive: reconciliation must not duplicate it */
-            rd_kafka_t *rk = producer();
+            rd_kafka_t *rk = th_kafka_producer();
 
             produce_webhook(rk, e.topic, e.store, o, "orders/create", "wh-3");
             producer_done(rk);
@@ -639,7 +610,7 @@ static void test_reconcile_catches_lost_webhook(void **state)
         assert_int_equal(json_integer_value(json_object_get(g.fetched, gid)), 1);
     }
     json_decref(g.fetched);
-    stop(w);
+    th_stop(w);
     env_stop(&e);
 }
 

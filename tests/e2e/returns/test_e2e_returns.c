@@ -44,13 +44,6 @@ typedef struct env {
     char log[256];
 } env_t;
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-
-    return v && *v ? v : def;
-}
-
 static void env_start(env_t *e, const char *prefix)
 {
     char buf[100], seed[2048], stores[1024];
@@ -60,8 +53,7 @@ static void env_start(env_t *e, const char *prefix)
     e->gw_port = th_free_port();
     snprintf(e->store, sizeof(e->store), "%s.myshopify.com", buf);
     snprintf(e->topic, sizeof(e->topic), "t.%s", buf);
-    snprintf(e->log, sizeof(e->log), "%s/%s-returns.log",
-             env_or("DH_TEST_LOG_DIR", env_or("DH_TEST_BUILD_DIR", "/tmp")), buf);
+    snprintf(e->log, sizeof(e->log), "%s/%s-returns.log", th_log_dir(), buf);
     snprintf(seed, sizeof(seed),
              "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
              "\"api_version\": \"2026-10\", \"locations\": [{\"id\": 11, \"name\": \"WH1\"}]}], "
@@ -125,14 +117,6 @@ static pid_t start_returns(env_t *e, const char *group)
     envv[n] = NULL;
     fprintf(stderr, "dh-returns on %s (group %s): log %s\n", e->topic, group, e->log);
     return th_spawn("dh-returns", envv, e->log);
-}
-
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        assert_int_equal(th_wait_exit(pid, 30000), 0);
-    }
 }
 
 /* ---- Return Prime (the sandbox sends the signed webhook to the gateway) ---- */
@@ -271,19 +255,6 @@ static void produce(rd_kafka_t *rk, const char *topic, const char *store, const 
     assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-static rd_kafka_t *producer(void)
-{
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), err, sizeof(err));
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-
-    assert_non_null(rk);
-    return rk;
-}
-
 /* A request body as Return Prime sends it (schema-valid unless the caller breaks it). */
 static char *request_json(const char *id, int qty, const char *sku_json)
 {
@@ -329,7 +300,7 @@ static int finished_all(void *ud)
 
 static long long topic_messages(const char *topic)
 {
-    rd_kafka_t *rk = producer();
+    rd_kafka_t *rk = th_kafka_producer();
     long long n = 0;
 
     for (int32_t p = 0; p < 6; p++) {
@@ -355,7 +326,7 @@ static void test_returns(void **state)
     wms_seen_t w;
 
     (void)state;
-    snprintf(bin, sizeof(bin), "%s/dh-gateway", env_or("DH_TEST_BUILD_DIR", "."));
+    snprintf(bin, sizeof(bin), "%s/dh-gateway", th_env_or("DH_TEST_BUILD_DIR", "."));
     if (access(bin, X_OK) != 0) {
         skip(); /* the gateway is not built in this tree */
     }
@@ -420,7 +391,7 @@ static void test_returns(void **state)
                              "\"for_ms\":3000}",
                              NULL),
                      200);
-    rd_kafka_t *rk = producer();
+    rd_kafka_t *rk = th_kafka_producer();
     char *ok = request_json("rpD", 3, "\"TEE-1\"");
     char *zero = request_json("rpE", 0, "\"TEE-1\"");
     char *nosku = request_json("rpF", 1, "null");
@@ -452,23 +423,11 @@ static void test_returns(void **state)
 
     assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
-        rd_kafka_headers_t *h = NULL;
-        const void *cls = NULL, *why = NULL;
-        size_t clen = 0, wlen = 0;
+        char cls[64], why[512];
 
-        assert_int_equal(rd_kafka_message_headers(msgs[i], &h), RD_KAFKA_RESP_ERR_NO_ERROR);
-        assert_int_equal(rd_kafka_header_get_last(h, "dh-error-class", &cls, &clen),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        assert_int_equal(rd_kafka_header_get_last(h, "dh-error", &why, &wlen),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        fprintf(stderr, "dead letter: %.*s: %.*s\n", (int)clen, (const char *)cls, (int)wlen,
-                (const char *)why);
+        th_dead_letter(msgs[i], cls, sizeof(cls), why, sizeof(why));
         for (int k = 0; k < 4; k++) {
-            char r[512];
-
-            snprintf(r, sizeof(r), "%.*s", (int)wlen, (const char *)why);
-            if (clen == strlen(classes[k]) && !memcmp(cls, classes[k], clen) &&
-                strstr(r, reasons[k])) {
+            if (!strcmp(cls, classes[k]) && strstr(why, reasons[k])) {
                 seen[k]++;
             }
         }
@@ -512,7 +471,7 @@ static void test_returns(void **state)
     int posts = w.posts;
 
     wms_seen_clear(&w);
-    stop(wk);
+    th_stop(wk);
 
     /* ---- 3. replay the topic under a fresh group: no WMS call at all ---- */
     progress_t p = {&e, topic_messages(e.topic)};
@@ -526,7 +485,7 @@ static void test_returns(void **state)
             posts, w.posts);
     assert_int_equal(w.posts, posts);
     wms_seen_clear(&w);
-    stop(wk);
+    th_stop(wk);
     kill(gw, SIGTERM);
     th_wait_exit(gw, 10000);
     json_decref(a);

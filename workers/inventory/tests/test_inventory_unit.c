@@ -19,6 +19,7 @@
 #include "batch.h"
 #include "event.h"
 #include "shareable.h"
+#include "th_examples.h"
 
 static void test_shareable_table(void **state)
 {
@@ -51,25 +52,6 @@ static void test_shareable_table(void **state)
     }
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Every file of examples/<topic>/<kind>: valid ones parse, invalid ones are rejected. */
 static int check_dir(const char *topic, const char *kind, inv_kind_t expect, int want_ok)
 {
@@ -82,15 +64,14 @@ static int check_dir(const char *topic, const char *kind, inv_kind_t expect, int
     d = opendir(dir);
     assert_non_null(d);
     while ((e = readdir(d)) != NULL) {
-        char path[2048], err[400];
+        char err[400];
         size_t len;
         inv_event_t ev;
 
         if (!strstr(e->d_name, ".json")) {
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        char *buf = slurp(path, &len);
+        char *buf = th_slurp(dir, e->d_name, &len);
         inv_parse_t r = inv_event_parse(buf, len, expect, &ev, err, sizeof(err));
 
         if ((r == INV_PARSE_OK) != want_ok) {
