@@ -32,7 +32,7 @@ extern const char *const dh_gql_docs[];
 extern const size_t dh_gql_docs_count;
 
 /* Document names (file names, metric label) in dh_gql_doc_t order. */
-static const char *const doc_names[DH_GQL__COUNT] = {
+static const char *const doc_names[] = {
     "inventorySetQuantities",
     "inventoryActivate",
     "inventoryLevels",
@@ -47,6 +47,8 @@ static const char *const doc_names[DH_GQL__COUNT] = {
     "orderForReconcile",
     "orderFulfillments",
 };
+_Static_assert(sizeof(doc_names) / sizeof(doc_names[0]) == DH_GQL__COUNT,
+               "a GraphQL document needs its name here");
 
 /*
  * Requested-cost model, the one Shopify documents and dh-sandbox implements: scalars 0,
