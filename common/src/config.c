@@ -1,9 +1,10 @@
 /*
  * Configuration from the environment: the only module that reads it. dh_config_load()
  * walks the worker's tables once, validates every variable and collects every problem
- * (so an operator fixes a deployment in one round), then freezes the result. KAFKA_*
- * variables are carried through as librdkafka properties without validation: librdkafka
- * itself rejects bad ones when the consumer applies them.
+ * (so an operator fixes a deployment in one round), runs the caller's checks (stores
+ * file, rates, time zones, KAFKA_* properties) into the same report, then freezes the
+ * result. KAFKA_* variables are carried as librdkafka properties; the worker runtime's
+ * check applies them to a scratch librdkafka configuration.
  */
 #include "dockhand/config.h"
 
@@ -15,10 +16,13 @@ extern char **environ;
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define FILE_MAX     (64 * 1024) /* A secret file larger than this is a mistake. */
 #define SHOW_MAX     64          /* Longest bad value echoed back in a problem line. */
 #define REDACTED     "<redacted>"
+#define URL_REDACTED "***" /* replaces the password of scheme://user:password@host */
+#define ZONEINFO     "/usr/share/zoneinfo/"
 #define BOOL_CHOICES "true|false|1|0|yes|no|on|off"
 #define KAFKA_PREFIX "KAFKA_"
 #define FILE_SUFFIX  "_FILE"
@@ -30,6 +34,7 @@ typedef struct entry {
     char *prop;  /**< librdkafka property for KAFKA_* entries, else NULL. */
     char *value; /**< Never NULL; "" when unset. */
     int secret;
+    int bad; /**< A problem was reported for it: checks' further problems are dropped. */
 } entry_t;
 
 struct dh_config_s {
@@ -47,9 +52,16 @@ typedef struct sbuf {
     int oom;
 } sbuf_t;
 
+struct dh_config_report_s {
+    dh_config_t *cfg;
+    sbuf_t *probs;
+};
+
 static void sb_printf(sbuf_t *b, const char *fmt, ...) DH_PRINTF(2, 3);
 
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
+static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args) DH_PRINTF(2, 0);
+
+static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args)
 {
     va_list ap;
     int n;
@@ -57,7 +69,7 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
     if (b->oom) {
         return;
     }
-    va_start(ap, fmt);
+    va_copy(ap, args);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0) {
@@ -74,10 +86,19 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
         b->p = p;
         b->cap = cap;
     }
-    va_start(ap, fmt);
+    va_copy(ap, args);
     vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sb_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 
 /* Overwrite secrets before free() so they do not linger in freed heap memory. */
@@ -250,6 +271,52 @@ static int in_choices(const char *choices, const char *s)
     }
 }
 
+/* "http|https" -> "http:// or https://". */
+static void schemes_text(const char *choices, char *buf, size_t size)
+{
+    const char *p = choices ? choices : "";
+    size_t off = 0;
+
+    buf[0] = '\0';
+    while (*p && off < size) {
+        size_t len = strcspn(p, "|");
+        const char *more = p[len] ? strchr(p + len + 1, '|') : NULL;
+        int n = snprintf(buf + off, size - off, "%s%.*s://",
+                         off == 0 ? ""
+                         : more   ? ", "
+                                  : " or ",
+                         (int)len, p);
+
+        off += n > 0 ? (size_t)n : 0;
+        p += len + (p[len] == '|');
+    }
+}
+
+/* scheme://something with a scheme from `choices`. The value is never echoed: it may
+ * carry a password. */
+static int url_valid(const dh_config_var_t *v, const char *val, sbuf_t *probs)
+{
+    const char *sep = strstr(val, "://");
+    char scheme[32], want[256];
+
+    schemes_text(v->choices, want, sizeof(want));
+    if (!sep || sep == val || (size_t)(sep - val) >= sizeof(scheme)) {
+        sb_printf(probs, "%s: must be a URL starting with %s\n", v->name, want);
+        return -1;
+    }
+    snprintf(scheme, sizeof(scheme), "%.*s", (int)(sep - val), val);
+    if (!in_choices(v->choices, scheme)) {
+        sb_printf(probs, "%s: must be a URL starting with %s, got a %.16s:// URL\n", v->name, want,
+                  scheme);
+        return -1;
+    }
+    if (sep[3] == '\0' || sep[3] == '/' || sep[3] == '@') {
+        sb_printf(probs, "%s: %s:// URL without a host\n", v->name, scheme);
+        return -1;
+    }
+    return 0;
+}
+
 /* Type check of a set, non-empty value; adds one problem line if it is bad. */
 static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
 {
@@ -275,6 +342,9 @@ static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
                       v->choices ? v->choices : "", SHOW_MAX, val);
         }
         break;
+    case DH_CFG_URL:
+        (void)url_valid(v, val, probs);
+        break;
     case DH_CFG_STRING:
     case DH_CFG_SECRET:
         break;
@@ -286,6 +356,7 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
 {
     const char *val = env_get(envp, v->name);
     char *from_file = NULL;
+    size_t before = probs->len;
     int src = 0;
 
     e->secret = v->type == DH_CFG_SECRET;
@@ -313,6 +384,7 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
     if (!e->value) {
         probs->oom = 1;
     }
+    e->bad = probs->len > before;
     wipe_free(from_file);
 }
 
@@ -483,8 +555,69 @@ static void load_kafka(dh_config_t *cfg, char *const *envp, sbuf_t *probs)
     }
 }
 
+static entry_t *find_entry(dh_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nvars; i++) {
+        if (strcmp(cfg->vars[i].name, name) == 0) {
+            return &cfg->vars[i];
+        }
+    }
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        if (strcmp(cfg->kafka[i].name, name) == 0) {
+            return &cfg->kafka[i];
+        }
+    }
+    return NULL;
+}
+
+void dh_config_report(dh_config_report_t *report, const char *name, const char *fmt, ...)
+{
+    entry_t *e = find_entry(report->cfg, name);
+    va_list ap;
+
+    if (e && e->bad) {
+        return;
+    }
+    if (e) {
+        e->bad = 1;
+    }
+    sb_printf(report->probs, "%s: ", name);
+    va_start(ap, fmt);
+    sb_vprintf(report->probs, fmt, ap);
+    va_end(ap);
+    sb_printf(report->probs, "\n");
+}
+
+int dh_config_tz_valid(const char *tz)
+{
+    char path[512];
+
+    if (!tz || !*tz) {
+        return 0;
+    }
+    if (!strcmp(tz, "UTC") || !strcmp(tz, "GMT") || strpbrk(tz, "0123456789")) {
+        return 1; /* UTC or a POSIX TZ string such as IST-5:30 */
+    }
+    if (tz[0] == ':') {
+        tz++;
+    }
+    /* An IANA name is a relative path under the zoneinfo database: no "..", no "/x". */
+    if (!*tz || tz[0] == '/' || strstr(tz, "..")) {
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s%s", ZONEINFO, tz);
+    return access(path, R_OK) == 0;
+}
+
 dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp, dh_config_t **out,
                         char **problems)
+{
+    return dh_config_load_checked(tables, NULL, envp, out, problems);
+}
+
+dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
+                                const dh_config_check_fn *checks, char *const *envp,
+                                dh_config_t **out, char **problems)
 {
     dh_config_t *cfg = NULL;
     sbuf_t probs = {0};
@@ -501,6 +634,11 @@ dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp,
     load_vars(cfg, tables, envp, &probs);
     load_kafka(cfg, envp, &probs);
     check_unknown(tables, envp, &probs);
+    for (size_t i = 0; checks && checks[i] && !probs.oom; i++) {
+        dh_config_report_t report = {cfg, &probs};
+
+        checks[i](cfg, &report);
+    }
     if (probs.oom) {
         goto out;
     }
@@ -603,6 +741,13 @@ static void describe(const dh_config_var_t *v, char *buf, size_t size)
     case DH_CFG_SECRET:
         snprintf(buf, size, "%s (secret; or %s%s)", v->doc ? v->doc : "", v->name, FILE_SUFFIX);
         break;
+    case DH_CFG_URL: {
+        char want[256];
+
+        schemes_text(v->choices, want, sizeof(want));
+        snprintf(buf, size, "%s (%s URL)", v->doc ? v->doc : "", want);
+        break;
+    }
     case DH_CFG_STRING:
         snprintf(buf, size, "%s", v->doc ? v->doc : "");
         break;
@@ -716,6 +861,35 @@ static int dump_cmp(const void *a, const void *b)
     return strcmp((*(const entry_t *const *)a)->name, (*(const entry_t *const *)b)->name);
 }
 
+/* Print \p s with the password of every scheme://user:password@host in it replaced (the
+ * whole userinfo when it has no ':', as Redis reads "redis://secret@host"). */
+static void print_redacted(FILE *fp, const char *s)
+{
+    const char *p = s;
+    const char *sep;
+
+    while ((sep = strstr(p, "://")) != NULL) {
+        const char *auth = sep + 3;
+        size_t alen = strcspn(auth, "/?#, ");
+        const char *at = NULL;
+        const char *colon;
+
+        for (size_t i = 0; i < alen; i++) {
+            at = auth[i] == '@' ? auth + i : at; /* the last '@' ends the userinfo */
+        }
+        if (!at) {
+            fwrite(p, 1, (size_t)(auth + alen - p), fp);
+            p = auth + alen;
+            continue;
+        }
+        colon = memchr(auth, ':', (size_t)(at - auth));
+        fwrite(p, 1, (size_t)((colon ? colon + 1 : auth) - p), fp);
+        fputs(URL_REDACTED, fp);
+        p = at;
+    }
+    fputs(p, fp);
+}
+
 void dh_config_dump(FILE *fp, const dh_config_t *cfg)
 {
     const entry_t **all;
@@ -739,13 +913,19 @@ void dh_config_dump(FILE *fp, const dh_config_t *cfg)
     for (size_t i = 0; i < n; i++) {
         const entry_t *e = all[i];
 
-        fprintf(fp, "%s=%s\n", e->name, (e->secret && *e->value) ? REDACTED : e->value);
+        fprintf(fp, "%s=", e->name);
+        if (e->secret && *e->value) {
+            fputs(REDACTED, fp);
+        } else {
+            print_redacted(fp, e->value);
+        }
+        fputc('\n', fp);
     }
     free(all);
 }
 
 int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
-                  dh_config_t **out)
+                  const dh_config_check_fn *checks, dh_config_t **out)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     char *problems = NULL;
@@ -769,7 +949,7 @@ int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t
         fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", prog, mode);
         return 2;
     }
-    if (dh_config_load(tables, environ, out, &problems)) {
+    if (dh_config_load_checked(tables, checks, environ, out, &problems)) {
         fprintf(stderr, "%s: invalid configuration:\n%s", prog, problems ? problems : "");
         free(problems);
         return 2;

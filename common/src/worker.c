@@ -4,6 +4,7 @@
  * --dump-config, starts the admin port, lanes, dead-letter producer and consumer, runs
  * until SIGTERM or SIGINT, drains, and picks the exit code (0 clean, 1 fatal, 2 config).
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "dockhand/admin.h"
 #include "dockhand/log.h"
+#include "dockhand/stores.h"
 #include "runtime.h"
 
 extern char **environ;
@@ -28,9 +30,9 @@ static void on_signal(int sig)
 const dh_config_var_t dh_process_config_vars[] = {
     {"DH_KAFKA_BROKERS", DH_CFG_STRING, "127.0.0.1:39092", 0, 0, NULL,
      "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS overrides)."},
-    {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
+    {"DH_REDIS_URL", DH_CFG_URL, "redis://127.0.0.1:36379", 0, 0, "redis",
      "Redis for idempotency records, shared rate limits and locks: "
-     "redis://host:port[/db]."},
+     "redis://[[user]:password@]host:port[/db]."},
     {"DH_REDIS_PASSWORD", DH_CFG_SECRET, "", 0, 0, NULL,
      "Redis password (or DH_REDIS_PASSWORD_FILE)."},
     {"DH_REDIS_TIMEOUT_MS", DH_CFG_INT, "2000", 10, 60000, NULL,
@@ -85,6 +87,51 @@ static const dh_config_var_t runtime_vars[] = {
      "Largest HTTP response body accepted, in bytes."},
     DH_CONFIG_END,
 };
+
+/* One KAFKA_* property on the scratch configuration; its variable named on failure. */
+static int kafka_prop_check(const char *prop, const char *value, void *ud)
+{
+    dh_config_report_t *report = ((void **)ud)[0];
+    rd_kafka_conf_t *conf = ((void **)ud)[1];
+    char errstr[512] = "";
+    char name[256];
+    size_t n = (size_t)snprintf(name, sizeof(name), "KAFKA_");
+
+    for (const char *p = prop; *p && n + 1 < sizeof(name); p++) {
+        name[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    }
+    name[n] = '\0';
+    if (rd_kafka_conf_set(conf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        dh_config_report(report, name, "librdkafka refuses %s: %s", prop, errstr);
+    }
+    return 0; /* go on: every bad property in one report */
+}
+
+void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *url = dh_config_get(cfg, "DH_REDIS_URL");
+    dh_redis_opts_t ro = {
+        .url = url,
+        .password = dh_config_get(cfg, "DH_REDIS_PASSWORD"),
+        .timeout_ms = 1000,
+    };
+    char errstr[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    void *ud[2] = {report, conf};
+    dh_redis_t *r;
+
+    if (url && *url) { /* the client a lane makes, without connecting */
+        r = dh_redis_new(&ro, errstr, sizeof(errstr));
+        if (!r) {
+            dh_config_report(report, "DH_REDIS_URL", "%s", errstr);
+        }
+        dh_redis_destroy(r);
+    }
+    if (conf) {
+        (void)dh_config_kafka_each(cfg, kafka_prop_check, ud);
+        rd_kafka_conf_destroy(conf);
+    }
+}
 
 static int admin_healthy(void *ud, char *buf, size_t size)
 {
@@ -222,10 +269,13 @@ static void topics_destroy(char **v)
     free(v);
 }
 
-/* Parse arguments and load configuration. Returns -1 to continue, else an exit code. */
+/* Parse arguments, load and check the configuration: the same checks for --check-config
+ * and a start. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
     const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
+    const dh_config_check_fn checks[] = {dh_process_check_config, dh_stores_config_check,
+                                         dh_wms_config_check, h->check_config, NULL};
     size_t nt = 2;
     char prog[64];
 
@@ -233,7 +283,7 @@ static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t
         tables[nt++] = h->config[i];
     }
     snprintf(prog, sizeof(prog), "dh-%s", h->name);
-    return dh_config_cli(argc, argv, prog, tables, cfg);
+    return dh_config_cli(argc, argv, prog, tables, checks, cfg);
 }
 
 static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_t errstr_size)
@@ -279,9 +329,15 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "no topics to consume (set DH_TOPICS)");
         goto out;
     }
-    if (rt->handler->init && rt->handler->init(rt->cfg, &rt->shared, errstr, sizeof(errstr))) {
-        DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
-        goto out;
+    if (rt->handler->init) {
+        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics};
+        dh_err_t err = rt->handler->init(&ctx, &rt->shared, errstr, sizeof(errstr));
+
+        if (err) {
+            DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
+            code = err == DH_ERR_CONFIG ? 2 : 1;
+            goto out;
+        }
     }
     if (start_admin(rt, &admin, errstr, sizeof(errstr)) ||
         dh_rt_dlq_new(rt, errstr, sizeof(errstr)) ||
