@@ -88,6 +88,19 @@ static const dh_config_var_t runtime_vars[] = {
     DH_CONFIG_END,
 };
 
+/* A bind address must be what dh_admin_sockaddr() takes: a numeric IPv4 or IPv6 literal. */
+static void addr_check(const dh_config_t *cfg, dh_config_report_t *report, const char *name,
+                       int used)
+{
+    const char *addr = dh_config_get(cfg, name);
+    struct sockaddr_storage ss;
+    int ipv6 = 0;
+
+    if (used && addr && !dh_admin_sockaddr(addr, 0, &ss, &ipv6)) {
+        dh_config_report(report, name, "must be a numeric IPv4 or IPv6 address, got '%.64s'", addr);
+    }
+}
+
 /* One KAFKA_* property on the scratch configuration; its variable named on failure. */
 static int kafka_prop_check(const char *prop, const char *value, void *ud)
 {
@@ -105,6 +118,11 @@ static int kafka_prop_check(const char *prop, const char *value, void *ud)
         dh_config_report(report, name, "librdkafka refuses %s: %s", prop, errstr);
     }
     return 0; /* go on: every bad property in one report */
+}
+
+void dh_config_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name)
+{
+    addr_check(cfg, report, name, 1);
 }
 
 void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
@@ -131,6 +149,7 @@ void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         (void)dh_config_kafka_each(cfg, kafka_prop_check, ud);
         rd_kafka_conf_destroy(conf);
     }
+    addr_check(cfg, report, "DH_ADMIN_ADDR", dh_config_int(cfg, "DH_ADMIN_PORT") >= 0);
 }
 
 static int admin_healthy(void *ud, char *buf, size_t size)

@@ -220,6 +220,8 @@ static const bad_case_t bad_cases[] = {
     {"dh-gateway", {"@GOOD@", "KAFKA_FOO_BAR=1"}, "KAFKA_FOO_BAR: librdkafka refuses"},
     {"dh-gateway", {"@GOOD@", "DH_REDIS_URL=http://x"}, "DH_REDIS_URL: must be a URL"},
     {"dh-gateway", {"@TYPO@"}, "DH_STORES_FILE: store acme.myshopify.com: unknown field"},
+    {"dh-gateway", {"@GOOD@", "DH_GATEWAY_ADDR=localhost"}, "DH_GATEWAY_ADDR: must be a numeric"},
+    {"dh-returns", {"@GOOD@", "DH_ADMIN_ADDR=example.com"}, "DH_ADMIN_ADDR: must be a numeric"},
 };
 
 static void expect_line(const char *what, const char *text, const char *line)

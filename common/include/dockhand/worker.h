@@ -223,8 +223,11 @@ extern const dh_config_var_t dh_process_config_vars[];
 
 /** @brief The checks every dockhand process runs with dh_process_config_vars: DH_REDIS_URL
  *  through the Redis client's own parser, every KAFKA_* through librdkafka's
- *  rd_kafka_conf_set() on a scratch configuration. */
+ *  rd_kafka_conf_set() on a scratch configuration, DH_ADMIN_ADDR a numeric address. */
 void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report);
+
+/** @brief Report \p name unless it is a numeric IPv4 or IPv6 literal (a bind address). */
+void dh_config_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name);
 
 /**
  * @brief Run a worker: parse arguments (--help, --check-config, --dump-config), load the
