@@ -4,9 +4,12 @@
  * (so an operator fixes a deployment in one round), runs the caller's checks (stores
  * file, rates, time zones, KAFKA_* properties) into the same report, then freezes the
  * result. KAFKA_* variables are carried as librdkafka properties; the worker runtime's
- * check applies them to a scratch librdkafka configuration.
+ * check applies them to a scratch librdkafka configuration. Printing (--help, Markdown,
+ * --dump-config) is config_print.c.
  */
 #include "dockhand/config.h"
+
+#include "config_internal.h"
 
 extern char **environ;
 
@@ -20,29 +23,11 @@ extern char **environ;
 
 #define FILE_MAX     (64 * 1024) /* A secret file larger than this is a mistake. */
 #define SHOW_MAX     64          /* Longest bad value echoed back in a problem line. */
-#define REDACTED     "<redacted>"
-#define URL_REDACTED "***" /* replaces the password of scheme://user:password@host */
 #define ZONEINFO     "/usr/share/zoneinfo/"
 #define BOOL_CHOICES "true|false|1|0|yes|no|on|off"
 #define KAFKA_PREFIX "KAFKA_"
-#define FILE_SUFFIX  "_FILE"
 /* Set by the test harness (CTest ENVIRONMENT) and inherited by workers it starts. */
 #define TEST_PREFIX "DH_TEST_"
-
-typedef struct entry {
-    char *name;  /**< Environment name: "DH_LANES", "KAFKA_BOOTSTRAP_SERVERS". */
-    char *prop;  /**< librdkafka property for KAFKA_* entries, else NULL. */
-    char *value; /**< Never NULL; "" when unset. */
-    int secret;
-    int bad; /**< A problem was reported for it: checks' further problems are dropped. */
-} entry_t;
-
-struct dh_config_s {
-    entry_t *vars; /**< Table variables, in table order, first occurrence of each name. */
-    size_t nvars;
-    entry_t *kafka; /**< KAFKA_* passthrough, sorted by property. */
-    size_t nkafka;
-};
 
 /* Growable text for the problems list; `oom` latches the first allocation failure. */
 typedef struct sbuf {
@@ -127,7 +112,7 @@ static const char *env_get(char *const *envp, const char *name)
     return NULL;
 }
 
-static const dh_config_var_t *find_var(const dh_config_var_t *const *tables, const char *name,
+const dh_config_var_t *dh_cfg_find_var(const dh_config_var_t *const *tables, const char *name,
                                        size_t len)
 {
     for (size_t t = 0; tables && tables[t]; t++) {
@@ -271,8 +256,7 @@ static int in_choices(const char *choices, const char *s)
     }
 }
 
-/* "http|https" -> "http:// or https://". */
-static void schemes_text(const char *choices, char *buf, size_t size)
+void dh_cfg_schemes_text(const char *choices, char *buf, size_t size)
 {
     const char *p = choices ? choices : "";
     size_t off = 0;
@@ -299,7 +283,7 @@ static int url_valid(const dh_config_var_t *v, const char *val, sbuf_t *probs)
     const char *sep = strstr(val, "://");
     char scheme[32], want[256];
 
-    schemes_text(v->choices, want, sizeof(want));
+    dh_cfg_schemes_text(v->choices, want, sizeof(want));
     if (!sep || sep == val || (size_t)(sep - val) >= sizeof(scheme)) {
         sb_printf(probs, "%s: must be a URL starting with %s\n", v->name, want);
         return -1;
@@ -433,10 +417,11 @@ static void check_unknown(const dh_config_var_t *const *tables, char *const *env
 
         if (strncmp(envp[i], "DH_", 3) != 0 ||
             strncmp(envp[i], TEST_PREFIX, strlen(TEST_PREFIX)) == 0 || !eq || eq[1] == '\0' ||
-            find_var(tables, envp[i], len)) {
+            dh_cfg_find_var(tables, envp[i], len)) {
             continue;
         }
-        base = ends_with(envp[i], len, FILE_SUFFIX) ? find_var(tables, envp[i], len - flen) : NULL;
+        base = ends_with(envp[i], len, FILE_SUFFIX) ? dh_cfg_find_var(tables, envp[i], len - flen)
+                                                    : NULL;
         if (base && base->type == DH_CFG_SECRET) {
             continue;
         }
@@ -723,205 +708,6 @@ int dh_config_kafka_each(const dh_config_t *cfg,
         }
     }
     return 0;
-}
-
-/* The doc line plus the constraint a reader needs: range, choices, file source. */
-static void describe(const dh_config_var_t *v, char *buf, size_t size)
-{
-    switch (v->type) {
-    case DH_CFG_INT:
-        snprintf(buf, size, "%s [%lld..%lld]", v->doc ? v->doc : "", v->min, v->max);
-        break;
-    case DH_CFG_BOOL:
-        snprintf(buf, size, "%s (true/false)", v->doc ? v->doc : "");
-        break;
-    case DH_CFG_ENUM:
-        snprintf(buf, size, "%s (%s)", v->doc ? v->doc : "", v->choices ? v->choices : "");
-        break;
-    case DH_CFG_SECRET:
-        snprintf(buf, size, "%s (secret; or %s%s)", v->doc ? v->doc : "", v->name, FILE_SUFFIX);
-        break;
-    case DH_CFG_URL: {
-        char want[256];
-
-        schemes_text(v->choices, want, sizeof(want));
-        snprintf(buf, size, "%s (%s URL)", v->doc ? v->doc : "", want);
-        break;
-    }
-    case DH_CFG_STRING:
-        snprintf(buf, size, "%s", v->doc ? v->doc : "");
-        break;
-    }
-}
-
-static const char *default_text(const dh_config_var_t *v)
-{
-    if (!v->def) {
-        return "(required)";
-    }
-    return *v->def ? v->def : "(unset)";
-}
-
-/* Calls fn for each distinct variable of the tables, in table order. */
-static void each_var(const dh_config_var_t *const *tables,
-                     void (*fn)(const dh_config_var_t *v, void *ud), void *ud)
-{
-    for (size_t t = 0; tables && tables[t]; t++) {
-        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
-            if (find_var(tables, v->name, strlen(v->name)) == v) {
-                fn(v, ud);
-            }
-        }
-    }
-}
-
-typedef struct help_ctx {
-    FILE *fp;
-    int name_w;
-    int def_w;
-} help_ctx_t;
-
-static void measure(const dh_config_var_t *v, void *ud)
-{
-    help_ctx_t *h = ud;
-    int n = (int)strlen(v->name);
-    int d = (int)strlen(default_text(v));
-
-    h->name_w = n > h->name_w ? n : h->name_w;
-    /* Long defaults (URLs) overflow their column rather than widen it for everyone. */
-    h->def_w = (d > h->def_w && d <= 24) ? d : h->def_w;
-}
-
-static void help_row(const dh_config_var_t *v, void *ud)
-{
-    help_ctx_t *h = ud;
-    char what[1024];
-
-    describe(v, what, sizeof(what));
-    fprintf(h->fp, "  %-*s  %-*s  %s\n", h->name_w, v->name, h->def_w, default_text(v), what);
-}
-
-void dh_config_print_help(FILE *fp, const char *program, const dh_config_var_t *const *tables)
-{
-    help_ctx_t h = {fp, (int)strlen("VARIABLE"), (int)strlen("DEFAULT")};
-
-    each_var(tables, measure, &h);
-    fprintf(fp, "Usage: %s\n\nConfigured from the environment only:\n\n", program ? program : "");
-    fprintf(fp, "  %-*s  %-*s  %s\n", h.name_w, "VARIABLE", h.def_w, "DEFAULT", "MEANING");
-    each_var(tables, help_row, &h);
-    fprintf(fp,
-            "\nAn empty value counts as unset. A secret NAME may instead be read from the file\n"
-            "named by NAME_FILE (trailing newline stripped); setting both is an error.\n"
-            "Unknown DH_* variables are rejected, to catch typos.\n\n"
-            "librdkafka settings pass through: KAFKA_<PROPERTY> sets the librdkafka property\n"
-            "<property>, lower-cased with '_' turned into '.' (KAFKA_BOOTSTRAP_SERVERS=host:9092\n"
-            "sets bootstrap.servers, KAFKA_GROUP_INSTANCE_ID sets group.instance.id).\n"
-            "KAFKA_<PROPERTY>_FILE reads the value from a file. Values of KAFKA_* variables whose\n"
-            "name contains PASSWORD or SECRET, or that come from a file, are never printed.\n");
-}
-
-/* Markdown cell text: '|' would end the cell. */
-static void md_cell(FILE *fp, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|') {
-            fputc('\\', fp);
-        }
-        fputc(*s == '\n' ? ' ' : *s, fp);
-    }
-}
-
-static void md_row(const dh_config_var_t *v, void *ud)
-{
-    FILE *fp = ud;
-    char what[1024];
-
-    describe(v, what, sizeof(what));
-    fprintf(fp, "| `%s` | ", v->name);
-    if (v->def && *v->def) {
-        fputc('`', fp);
-        md_cell(fp, v->def);
-        fputc('`', fp);
-    } else {
-        md_cell(fp, default_text(v));
-    }
-    fputs(" | ", fp);
-    md_cell(fp, what);
-    fputs(" |\n", fp);
-}
-
-void dh_config_print_markdown(FILE *fp, const dh_config_var_t *const *tables)
-{
-    fputs("| Variable | Default | Meaning |\n|---|---|---|\n", fp);
-    each_var(tables, md_row, fp);
-}
-
-static int dump_cmp(const void *a, const void *b)
-{
-    return strcmp((*(const entry_t *const *)a)->name, (*(const entry_t *const *)b)->name);
-}
-
-/* Print \p s with the password of every scheme://user:password@host in it replaced (the
- * whole userinfo when it has no ':', as Redis reads "redis://secret@host"). */
-static void print_redacted(FILE *fp, const char *s)
-{
-    const char *p = s;
-    const char *sep;
-
-    while ((sep = strstr(p, "://")) != NULL) {
-        const char *auth = sep + 3;
-        size_t alen = strcspn(auth, "/?#, ");
-        const char *at = NULL;
-        const char *colon;
-
-        for (size_t i = 0; i < alen; i++) {
-            at = auth[i] == '@' ? auth + i : at; /* the last '@' ends the userinfo */
-        }
-        if (!at) {
-            fwrite(p, 1, (size_t)(auth + alen - p), fp);
-            p = auth + alen;
-            continue;
-        }
-        colon = memchr(auth, ':', (size_t)(at - auth));
-        fwrite(p, 1, (size_t)((colon ? colon + 1 : auth) - p), fp);
-        fputs(URL_REDACTED, fp);
-        p = at;
-    }
-    fputs(p, fp);
-}
-
-void dh_config_dump(FILE *fp, const dh_config_t *cfg)
-{
-    const entry_t **all;
-    size_t n = 0;
-
-    if (!cfg) {
-        return;
-    }
-    all = calloc(cfg->nvars + cfg->nkafka + 1, sizeof(*all));
-    if (!all) {
-        fputs("(out of memory)\n", fp);
-        return;
-    }
-    for (size_t i = 0; i < cfg->nvars; i++) {
-        all[n++] = &cfg->vars[i];
-    }
-    for (size_t i = 0; i < cfg->nkafka; i++) {
-        all[n++] = &cfg->kafka[i];
-    }
-    qsort(all, n, sizeof(*all), dump_cmp);
-    for (size_t i = 0; i < n; i++) {
-        const entry_t *e = all[i];
-
-        fprintf(fp, "%s=", e->name);
-        if (e->secret && *e->value) {
-            fputs(REDACTED, fp);
-        } else {
-            print_redacted(fp, e->value);
-        }
-        fputc('\n', fp);
-    }
-    free(all);
 }
 
 int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
