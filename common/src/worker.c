@@ -101,11 +101,16 @@ static void addr_check(const dh_config_t *cfg, dh_config_report_t *report, const
     }
 }
 
-/* One KAFKA_* property on the scratch configuration; its variable named on failure. */
+typedef struct kafka_check {
+    dh_config_report_t *report;
+    rd_kafka_conf_t *conf; /* scratch: never used by a client */
+} kafka_check_t;
+
+/* One KAFKA_* property on the scratch configuration; its variable named on failure
+ * (KAFKA_<PROP> upper-cased, as the variables are written). */
 static int kafka_prop_check(const char *prop, const char *value, void *ud)
 {
-    dh_config_report_t *report = ((void **)ud)[0];
-    rd_kafka_conf_t *conf = ((void **)ud)[1];
+    kafka_check_t *kc = ud;
     char errstr[512] = "";
     char name[256];
     size_t n = (size_t)snprintf(name, sizeof(name), "KAFKA_");
@@ -114,13 +119,13 @@ static int kafka_prop_check(const char *prop, const char *value, void *ud)
         name[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
     }
     name[n] = '\0';
-    if (rd_kafka_conf_set(conf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        dh_config_report(report, name, "librdkafka refuses %s: %s", prop, errstr);
+    if (rd_kafka_conf_set(kc->conf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        dh_config_report(kc->report, name, "librdkafka refuses %s: %s", prop, errstr);
     }
     return 0; /* go on: every bad property in one report */
 }
 
-void dh_config_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name)
+void dh_process_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name)
 {
     addr_check(cfg, report, name, 1);
 }
@@ -134,8 +139,7 @@ void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         .timeout_ms = 1000,
     };
     char errstr[512] = "";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    void *ud[2] = {report, conf};
+    kafka_check_t kc = {report, rd_kafka_conf_new()};
     dh_redis_t *r;
 
     if (url && *url) { /* the client a lane makes, without connecting */
@@ -145,9 +149,9 @@ void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         }
         dh_redis_destroy(r);
     }
-    if (conf) {
-        (void)dh_config_kafka_each(cfg, kafka_prop_check, ud);
-        rd_kafka_conf_destroy(conf);
+    if (kc.conf) {
+        (void)dh_config_kafka_each(cfg, kafka_prop_check, &kc);
+        rd_kafka_conf_destroy(kc.conf);
     }
     addr_check(cfg, report, "DH_ADMIN_ADDR", dh_config_int(cfg, "DH_ADMIN_PORT") >= 0);
 }
@@ -251,11 +255,33 @@ static void opts_from_config(dh_rt_t *rt)
     }
 }
 
+#define TOPICS_MAX 8
+
+/* DH_TOPICS, when set, names 1..TOPICS_MAX topics (topics_new() takes no more). */
+static void runtime_check(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *s = dh_config_get(cfg, "DH_TOPICS");
+    size_t n = 0;
+
+    for (const char *p = s; p && *p;) {
+        size_t len = strcspn(p, ",");
+        size_t sp = strspn(p, " ");
+
+        n += sp < len;
+        p += len + (p[len] == ',');
+    }
+    if (s && *s && n == 0) {
+        dh_config_report(report, "DH_TOPICS", "names no topic");
+    } else if (n > TOPICS_MAX) {
+        dh_config_report(report, "DH_TOPICS", "names %zu topics, at most %d", n, TOPICS_MAX);
+    }
+}
+
 /* Split DH_TOPICS (or take the handler's defaults) into a NULL-terminated array. */
 static char **topics_new(const dh_config_t *cfg, const dh_handler_t *h)
 {
     const char *s = dh_config_get(cfg, "DH_TOPICS");
-    size_t n = 0, cap = 8;
+    size_t n = 0, cap = TOPICS_MAX;
     char **v = calloc(cap + 1, sizeof(*v));
 
     if (!v) {
@@ -293,8 +319,9 @@ static void topics_destroy(char **v)
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
     const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
-    const dh_config_check_fn checks[] = {dh_process_check_config, dh_stores_config_check,
-                                         dh_wms_config_check, h->check_config, NULL};
+    const dh_config_check_fn checks[] = {dh_process_check_config, runtime_check,
+                                         dh_stores_config_check,  dh_wms_config_check,
+                                         h->check_config,         NULL};
     size_t nt = 2;
     char prog[64];
 

@@ -222,6 +222,8 @@ static const bad_case_t bad_cases[] = {
     {"dh-gateway", {"@TYPO@"}, "DH_STORES_FILE: store acme.myshopify.com: unknown field"},
     {"dh-gateway", {"@GOOD@", "DH_GATEWAY_ADDR=localhost"}, "DH_GATEWAY_ADDR: must be a numeric"},
     {"dh-returns", {"@GOOD@", "DH_ADMIN_ADDR=example.com"}, "DH_ADMIN_ADDR: must be a numeric"},
+    {"dh-dispatch", {"@GOOD@", "DH_TOPICS= , "}, "DH_TOPICS: names no topic"},
+    {"dh-orders", {"@GOOD@", "DH_TOPICS=a,b,c,d,e,f,g,h,i"}, "DH_TOPICS: names 9 topics"},
 };
 
 static void expect_line(const char *what, const char *text, const char *line)

@@ -67,7 +67,7 @@ typedef struct app {
 /* The gateway's own variables beyond their types: what its start would refuse. */
 static void gateway_check(const dh_config_t *cfg, dh_config_report_t *report)
 {
-    dh_config_check_addr(cfg, report, "DH_GATEWAY_ADDR");
+    dh_process_check_addr(cfg, report, "DH_GATEWAY_ADDR");
 }
 
 /* Returns -1 to run, else the exit code (the same command line as every worker). */

@@ -227,7 +227,7 @@ extern const dh_config_var_t dh_process_config_vars[];
 void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report);
 
 /** @brief Report \p name unless it is a numeric IPv4 or IPv6 literal (a bind address). */
-void dh_config_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name);
+void dh_process_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name);
 
 /**
  * @brief Run a worker: parse arguments (--help, --check-config, --dump-config), load the
