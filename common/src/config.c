@@ -1,11 +1,15 @@
 /*
  * Configuration from the environment: the only module that reads it. dh_config_load()
  * walks the worker's tables once, validates every variable and collects every problem
- * (so an operator fixes a deployment in one round), then freezes the result. KAFKA_*
- * variables are carried through as librdkafka properties without validation: librdkafka
- * itself rejects bad ones when the consumer applies them.
+ * (so an operator fixes a deployment in one round), runs the caller's checks (stores
+ * file, rates, time zones, KAFKA_* properties) into the same report, then freezes the
+ * result. KAFKA_* variables are carried as librdkafka properties; the worker runtime's
+ * check applies them to a scratch librdkafka configuration. Printing (--help, Markdown,
+ * --dump-config) is config_print.c.
  */
 #include "dockhand/config.h"
+
+#include "config_internal.h"
 
 extern char **environ;
 
@@ -15,29 +19,15 @@ extern char **environ;
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define FILE_MAX     (64 * 1024) /* A secret file larger than this is a mistake. */
 #define SHOW_MAX     64          /* Longest bad value echoed back in a problem line. */
-#define REDACTED     "<redacted>"
+#define ZONEINFO     "/usr/share/zoneinfo/"
 #define BOOL_CHOICES "true|false|1|0|yes|no|on|off"
 #define KAFKA_PREFIX "KAFKA_"
-#define FILE_SUFFIX  "_FILE"
 /* Set by the test harness (CTest ENVIRONMENT) and inherited by workers it starts. */
 #define TEST_PREFIX "DH_TEST_"
-
-typedef struct entry {
-    char *name;  /**< Environment name: "DH_LANES", "KAFKA_BOOTSTRAP_SERVERS". */
-    char *prop;  /**< librdkafka property for KAFKA_* entries, else NULL. */
-    char *value; /**< Never NULL; "" when unset. */
-    int secret;
-} entry_t;
-
-struct dh_config_s {
-    entry_t *vars; /**< Table variables, in table order, first occurrence of each name. */
-    size_t nvars;
-    entry_t *kafka; /**< KAFKA_* passthrough, sorted by property. */
-    size_t nkafka;
-};
 
 /* Growable text for the problems list; `oom` latches the first allocation failure. */
 typedef struct sbuf {
@@ -47,9 +37,16 @@ typedef struct sbuf {
     int oom;
 } sbuf_t;
 
+struct dh_config_report_s {
+    dh_config_t *cfg;
+    sbuf_t *probs;
+};
+
 static void sb_printf(sbuf_t *b, const char *fmt, ...) DH_PRINTF(2, 3);
 
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
+static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args) DH_PRINTF(2, 0);
+
+static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args)
 {
     va_list ap;
     int n;
@@ -57,7 +54,7 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
     if (b->oom) {
         return;
     }
-    va_start(ap, fmt);
+    va_copy(ap, args);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0) {
@@ -74,10 +71,19 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
         b->p = p;
         b->cap = cap;
     }
-    va_start(ap, fmt);
+    va_copy(ap, args);
     vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sb_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 
 /* Overwrite secrets before free() so they do not linger in freed heap memory. */
@@ -106,7 +112,7 @@ static const char *env_get(char *const *envp, const char *name)
     return NULL;
 }
 
-static const dh_config_var_t *find_var(const dh_config_var_t *const *tables, const char *name,
+const dh_config_var_t *dh_cfg_find_var(const dh_config_var_t *const *tables, const char *name,
                                        size_t len)
 {
     for (size_t t = 0; tables && tables[t]; t++) {
@@ -250,6 +256,51 @@ static int in_choices(const char *choices, const char *s)
     }
 }
 
+void dh_cfg_schemes_text(const char *choices, char *buf, size_t size)
+{
+    const char *p = choices ? choices : "";
+    size_t off = 0;
+
+    buf[0] = '\0';
+    while (*p && off < size) {
+        size_t len = strcspn(p, "|");
+        const char *more = p[len] ? strchr(p + len + 1, '|') : NULL;
+        int n = snprintf(buf + off, size - off, "%s%.*s://",
+                         off == 0 ? ""
+                         : more   ? ", "
+                                  : " or ",
+                         (int)len, p);
+
+        off += n > 0 ? (size_t)n : 0;
+        p += len + (p[len] == '|');
+    }
+}
+
+/* scheme://something with a scheme from `choices`. The value is never echoed: it may
+ * carry a password. */
+static int url_valid(const dh_config_var_t *v, const char *val, sbuf_t *probs)
+{
+    const char *sep = strstr(val, "://");
+    char scheme[32], want[256];
+
+    dh_cfg_schemes_text(v->choices, want, sizeof(want));
+    if (!sep || sep == val || (size_t)(sep - val) >= sizeof(scheme)) {
+        sb_printf(probs, "%s: must be a URL starting with %s\n", v->name, want);
+        return -1;
+    }
+    snprintf(scheme, sizeof(scheme), "%.*s", (int)(sep - val), val);
+    if (!in_choices(v->choices, scheme)) {
+        sb_printf(probs, "%s: must be a URL starting with %s, got a %.16s:// URL\n", v->name, want,
+                  scheme);
+        return -1;
+    }
+    if (sep[3] == '\0' || sep[3] == '/' || sep[3] == '@') {
+        sb_printf(probs, "%s: %s:// URL without a host\n", v->name, scheme);
+        return -1;
+    }
+    return 0;
+}
+
 /* Type check of a set, non-empty value; adds one problem line if it is bad. */
 static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
 {
@@ -275,6 +326,9 @@ static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
                       v->choices ? v->choices : "", SHOW_MAX, val);
         }
         break;
+    case DH_CFG_URL:
+        (void)url_valid(v, val, probs);
+        break;
     case DH_CFG_STRING:
     case DH_CFG_SECRET:
         break;
@@ -286,6 +340,7 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
 {
     const char *val = env_get(envp, v->name);
     char *from_file = NULL;
+    size_t before = probs->len;
     int src = 0;
 
     e->secret = v->type == DH_CFG_SECRET;
@@ -313,6 +368,7 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
     if (!e->value) {
         probs->oom = 1;
     }
+    e->bad = probs->len > before;
     wipe_free(from_file);
 }
 
@@ -361,10 +417,11 @@ static void check_unknown(const dh_config_var_t *const *tables, char *const *env
 
         if (strncmp(envp[i], "DH_", 3) != 0 ||
             strncmp(envp[i], TEST_PREFIX, strlen(TEST_PREFIX)) == 0 || !eq || eq[1] == '\0' ||
-            find_var(tables, envp[i], len)) {
+            dh_cfg_find_var(tables, envp[i], len)) {
             continue;
         }
-        base = ends_with(envp[i], len, FILE_SUFFIX) ? find_var(tables, envp[i], len - flen) : NULL;
+        base = ends_with(envp[i], len, FILE_SUFFIX) ? dh_cfg_find_var(tables, envp[i], len - flen)
+                                                    : NULL;
         if (base && base->type == DH_CFG_SECRET) {
             continue;
         }
@@ -483,8 +540,69 @@ static void load_kafka(dh_config_t *cfg, char *const *envp, sbuf_t *probs)
     }
 }
 
+static entry_t *find_entry(dh_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nvars; i++) {
+        if (strcmp(cfg->vars[i].name, name) == 0) {
+            return &cfg->vars[i];
+        }
+    }
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        if (strcmp(cfg->kafka[i].name, name) == 0) {
+            return &cfg->kafka[i];
+        }
+    }
+    return NULL;
+}
+
+void dh_config_report(dh_config_report_t *report, const char *name, const char *fmt, ...)
+{
+    entry_t *e = find_entry(report->cfg, name);
+    va_list ap;
+
+    if (e && e->bad) {
+        return;
+    }
+    if (e) {
+        e->bad = 1;
+    }
+    sb_printf(report->probs, "%s: ", name);
+    va_start(ap, fmt);
+    sb_vprintf(report->probs, fmt, ap);
+    va_end(ap);
+    sb_printf(report->probs, "\n");
+}
+
+int dh_config_tz_valid(const char *tz)
+{
+    char path[512];
+
+    if (!tz || !*tz) {
+        return 0;
+    }
+    if (!strcmp(tz, "UTC") || !strcmp(tz, "GMT") || strpbrk(tz, "0123456789")) {
+        return 1; /* UTC or a POSIX TZ string such as IST-5:30 */
+    }
+    if (tz[0] == ':') {
+        tz++;
+    }
+    /* An IANA name is a relative path under the zoneinfo database: no "..", no "/x". */
+    if (!*tz || tz[0] == '/' || strstr(tz, "..")) {
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s%s", ZONEINFO, tz);
+    return access(path, R_OK) == 0;
+}
+
 dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp, dh_config_t **out,
                         char **problems)
+{
+    return dh_config_load_checked(tables, NULL, envp, out, problems);
+}
+
+dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
+                                const dh_config_check_fn *checks, char *const *envp,
+                                dh_config_t **out, char **problems)
 {
     dh_config_t *cfg = NULL;
     sbuf_t probs = {0};
@@ -501,6 +619,11 @@ dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp,
     load_vars(cfg, tables, envp, &probs);
     load_kafka(cfg, envp, &probs);
     check_unknown(tables, envp, &probs);
+    for (size_t i = 0; checks && checks[i] && !probs.oom; i++) {
+        dh_config_report_t report = {cfg, &probs};
+
+        checks[i](cfg, &report);
+    }
     if (probs.oom) {
         goto out;
     }
@@ -587,165 +710,8 @@ int dh_config_kafka_each(const dh_config_t *cfg,
     return 0;
 }
 
-/* The doc line plus the constraint a reader needs: range, choices, file source. */
-static void describe(const dh_config_var_t *v, char *buf, size_t size)
-{
-    switch (v->type) {
-    case DH_CFG_INT:
-        snprintf(buf, size, "%s [%lld..%lld]", v->doc ? v->doc : "", v->min, v->max);
-        break;
-    case DH_CFG_BOOL:
-        snprintf(buf, size, "%s (true/false)", v->doc ? v->doc : "");
-        break;
-    case DH_CFG_ENUM:
-        snprintf(buf, size, "%s (%s)", v->doc ? v->doc : "", v->choices ? v->choices : "");
-        break;
-    case DH_CFG_SECRET:
-        snprintf(buf, size, "%s (secret; or %s%s)", v->doc ? v->doc : "", v->name, FILE_SUFFIX);
-        break;
-    case DH_CFG_STRING:
-        snprintf(buf, size, "%s", v->doc ? v->doc : "");
-        break;
-    }
-}
-
-static const char *default_text(const dh_config_var_t *v)
-{
-    if (!v->def) {
-        return "(required)";
-    }
-    return *v->def ? v->def : "(unset)";
-}
-
-/* Calls fn for each distinct variable of the tables, in table order. */
-static void each_var(const dh_config_var_t *const *tables,
-                     void (*fn)(const dh_config_var_t *v, void *ud), void *ud)
-{
-    for (size_t t = 0; tables && tables[t]; t++) {
-        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
-            if (find_var(tables, v->name, strlen(v->name)) == v) {
-                fn(v, ud);
-            }
-        }
-    }
-}
-
-typedef struct help_ctx {
-    FILE *fp;
-    int name_w;
-    int def_w;
-} help_ctx_t;
-
-static void measure(const dh_config_var_t *v, void *ud)
-{
-    help_ctx_t *h = ud;
-    int n = (int)strlen(v->name);
-    int d = (int)strlen(default_text(v));
-
-    h->name_w = n > h->name_w ? n : h->name_w;
-    /* Long defaults (URLs) overflow their column rather than widen it for everyone. */
-    h->def_w = (d > h->def_w && d <= 24) ? d : h->def_w;
-}
-
-static void help_row(const dh_config_var_t *v, void *ud)
-{
-    help_ctx_t *h = ud;
-    char what[1024];
-
-    describe(v, what, sizeof(what));
-    fprintf(h->fp, "  %-*s  %-*s  %s\n", h->name_w, v->name, h->def_w, default_text(v), what);
-}
-
-void dh_config_print_help(FILE *fp, const char *program, const dh_config_var_t *const *tables)
-{
-    help_ctx_t h = {fp, (int)strlen("VARIABLE"), (int)strlen("DEFAULT")};
-
-    each_var(tables, measure, &h);
-    fprintf(fp, "Usage: %s\n\nConfigured from the environment only:\n\n", program ? program : "");
-    fprintf(fp, "  %-*s  %-*s  %s\n", h.name_w, "VARIABLE", h.def_w, "DEFAULT", "MEANING");
-    each_var(tables, help_row, &h);
-    fprintf(fp,
-            "\nAn empty value counts as unset. A secret NAME may instead be read from the file\n"
-            "named by NAME_FILE (trailing newline stripped); setting both is an error.\n"
-            "Unknown DH_* variables are rejected, to catch typos.\n\n"
-            "librdkafka settings pass through: KAFKA_<PROPERTY> sets the librdkafka property\n"
-            "<property>, lower-cased with '_' turned into '.' (KAFKA_BOOTSTRAP_SERVERS=host:9092\n"
-            "sets bootstrap.servers, KAFKA_GROUP_INSTANCE_ID sets group.instance.id).\n"
-            "KAFKA_<PROPERTY>_FILE reads the value from a file. Values of KAFKA_* variables whose\n"
-            "name contains PASSWORD or SECRET, or that come from a file, are never printed.\n");
-}
-
-/* Markdown cell text: '|' would end the cell. */
-static void md_cell(FILE *fp, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|') {
-            fputc('\\', fp);
-        }
-        fputc(*s == '\n' ? ' ' : *s, fp);
-    }
-}
-
-static void md_row(const dh_config_var_t *v, void *ud)
-{
-    FILE *fp = ud;
-    char what[1024];
-
-    describe(v, what, sizeof(what));
-    fprintf(fp, "| `%s` | ", v->name);
-    if (v->def && *v->def) {
-        fputc('`', fp);
-        md_cell(fp, v->def);
-        fputc('`', fp);
-    } else {
-        md_cell(fp, default_text(v));
-    }
-    fputs(" | ", fp);
-    md_cell(fp, what);
-    fputs(" |\n", fp);
-}
-
-void dh_config_print_markdown(FILE *fp, const dh_config_var_t *const *tables)
-{
-    fputs("| Variable | Default | Meaning |\n|---|---|---|\n", fp);
-    each_var(tables, md_row, fp);
-}
-
-static int dump_cmp(const void *a, const void *b)
-{
-    return strcmp((*(const entry_t *const *)a)->name, (*(const entry_t *const *)b)->name);
-}
-
-void dh_config_dump(FILE *fp, const dh_config_t *cfg)
-{
-    const entry_t **all;
-    size_t n = 0;
-
-    if (!cfg) {
-        return;
-    }
-    all = calloc(cfg->nvars + cfg->nkafka + 1, sizeof(*all));
-    if (!all) {
-        fputs("(out of memory)\n", fp);
-        return;
-    }
-    for (size_t i = 0; i < cfg->nvars; i++) {
-        all[n++] = &cfg->vars[i];
-    }
-    for (size_t i = 0; i < cfg->nkafka; i++) {
-        all[n++] = &cfg->kafka[i];
-    }
-    qsort(all, n, sizeof(*all), dump_cmp);
-    for (size_t i = 0; i < n; i++) {
-        const entry_t *e = all[i];
-
-        fprintf(fp, "%s=%s\n", e->name, (e->secret && *e->value) ? REDACTED : e->value);
-    }
-    free(all);
-}
-
 int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
-                  dh_config_t **out)
+                  const dh_config_check_fn *checks, dh_config_t **out)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     char *problems = NULL;
@@ -769,7 +735,7 @@ int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t
         fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", prog, mode);
         return 2;
     }
-    if (dh_config_load(tables, environ, out, &problems)) {
+    if (dh_config_load_checked(tables, checks, environ, out, &problems)) {
         fprintf(stderr, "%s: invalid configuration:\n%s", prog, problems ? problems : "");
         free(problems);
         return 2;

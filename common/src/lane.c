@@ -2,7 +2,8 @@
  * Lanes: the runtime's worker threads. A lane takes a batch of runnable events (heads
  * of distinct keys), claims their idempotency records in one Redis round trip, runs the
  * handler for those it claimed, records the results in one more round trip, and hands
- * the outcome back to the executor. Each lane owns its Redis and HTTP handles.
+ * the outcome back to the executor. Each lane owns its Redis, HTTP, Shopify and WMS
+ * handles and the worker's per-lane state (handler->lane_init), all made at start.
  */
 #include <stdarg.h>
 
@@ -32,9 +33,10 @@ struct dh_lane_s {
     size_t *map;
     int *owned;
     dh_batch_item_t *bitems;
-    dh_shopify_t *shopify; /* created on first use */
-    dh_wms_t *wms;
-    int wms_failed;
+    dh_shopify_t *shopify;
+    dh_wms_t *wms; /* NULL when the worker has no DH_WMS_* */
+    void *state;   /* handler->lane_init's */
+    int state_made;
     dh_msg_t *msgs;
     int64_t next_tick_ms;
 };
@@ -64,26 +66,18 @@ dh_rt_t *dh_lane_runtime(dh_lane_t *lane)
     return lane->rt;
 }
 
+void *dh_lane_state(dh_lane_t *lane)
+{
+    return lane->state;
+}
+
 dh_shopify_t *dh_lane_shopify(dh_lane_t *lane)
 {
-    if (!lane->shopify) {
-        lane->shopify = dh_shopify_new(lane->http, lane->redis, lane->rt->metrics);
-    }
     return lane->shopify;
 }
 
 dh_wms_t *dh_lane_wms(dh_lane_t *lane)
 {
-    char errstr[256] = "";
-
-    if (!lane->wms && !lane->wms_failed) {
-        lane->wms = dh_wms_new(lane->rt->cfg, lane->http, lane->redis, lane->rt->metrics, errstr,
-                               sizeof(errstr));
-        if (!lane->wms) {
-            lane->wms_failed = 1;
-            DH_LOG(DH_LOG_ERROR, "lane", "WMS client: %s", errstr);
-        }
-    }
     return lane->wms;
 }
 
@@ -666,6 +660,9 @@ static void lane_destroy(dh_lane_t *lane)
     if (!lane) {
         return;
     }
+    if (lane->state_made && lane->rt->handler->lane_fini) {
+        lane->rt->handler->lane_fini(lane->rt->shared, lane->state);
+    }
     dh_shopify_destroy(lane->shopify);
     dh_wms_destroy(lane->wms);
     dh_redis_destroy(lane->redis);
@@ -680,6 +677,33 @@ static void lane_destroy(dh_lane_t *lane)
     free(lane->bitems);
     free(lane->msgs);
     free(lane);
+}
+
+/* The lane's Shopify and WMS clients and the worker's lane state, at start: a worker never
+ * discovers at its first event that it cannot work. */
+static int lane_clients(dh_lane_t *lane, char *errstr, size_t errstr_size)
+{
+    const dh_handler_t *h = lane->rt->handler;
+
+    lane->shopify = dh_shopify_new(lane->http, lane->redis, lane->rt->metrics);
+    if (!lane->shopify) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (dh_config_get(lane->rt->cfg, "DH_WMS_URL")) { /* the worker lists DH_WMS_* */
+        lane->wms = dh_wms_new(lane->rt->cfg, lane->http, lane->redis, lane->rt->metrics, errstr,
+                               errstr_size);
+        if (!lane->wms) {
+            return -1;
+        }
+    }
+    if (h->lane_init) {
+        if (h->lane_init(lane->rt->shared, lane, &lane->state, errstr, errstr_size)) {
+            return -1;
+        }
+        lane->state_made = 1;
+    }
+    return 0;
 }
 
 static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_size)
@@ -725,7 +749,7 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
         goto fail;
     }
     lane->http = dh_http_new(&ho, errstr, errstr_size);
-    if (!lane->http) {
+    if (!lane->http || lane_clients(lane, errstr, errstr_size)) {
         goto fail;
     }
     return lane;

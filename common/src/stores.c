@@ -493,6 +493,21 @@ out:
     return err;
 }
 
+void dh_stores_config_check(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *path = dh_config_get(cfg, "DH_STORES_FILE");
+    dh_stores_t *s = NULL;
+    char errstr[2048] = "";
+
+    if (path == NULL) {
+        return;
+    }
+    if (dh_stores_load(path, &s, errstr, sizeof(errstr)) != DH_OK) {
+        dh_config_report(report, "DH_STORES_FILE", "%s", errstr);
+    }
+    dh_stores_destroy(s);
+}
+
 void dh_stores_destroy(dh_stores_t *s)
 {
     if (s == NULL) {

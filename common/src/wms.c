@@ -26,7 +26,7 @@
 #define PROBLEM_JSON     "application/problem+json"
 
 const dh_config_var_t dh_wms_config_vars[] = {
-    {"DH_WMS_URL", DH_CFG_STRING, "http://127.0.0.1:38080", 0, 0, NULL,
+    {"DH_WMS_URL", DH_CFG_URL, "http://127.0.0.1:38080", 0, 0, "http|https",
      "Base URL of the WMS API (paths /wms/v1/... are appended)."},
     {"DH_WMS_TOKEN", DH_CFG_SECRET, "", 0, 0, NULL,
      "Bearer token for the WMS API (or DH_WMS_TOKEN_FILE); empty sends none."},
@@ -116,6 +116,24 @@ static double rate_for(const dh_wms_t *w, const char *group)
         }
     }
     return w->default_rate;
+}
+
+void dh_wms_config_check(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *rate = dh_config_get(cfg, "DH_WMS_RATE");
+    const char *prefix = "DH_WMS_RATE: ";
+    dh_wms_t scratch;
+    char errstr[256] = "";
+
+    if (rate == NULL) {
+        return;
+    }
+    memset(&scratch, 0, sizeof(scratch));
+    if (parse_rates(&scratch, rate, errstr, sizeof(errstr)) != DH_OK) {
+        dh_config_report(report, "DH_WMS_RATE", "%s",
+                         strncmp(errstr, prefix, strlen(prefix)) == 0 ? errstr + strlen(prefix)
+                                                                      : errstr);
+    }
 }
 
 dh_wms_t *dh_wms_new(const dh_config_t *cfg, dh_http_t *http, dh_redis_t *redis,

@@ -4,6 +4,7 @@
  * --dump-config, starts the admin port, lanes, dead-letter producer and consumer, runs
  * until SIGTERM or SIGINT, drains, and picks the exit code (0 clean, 1 fatal, 2 config).
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "dockhand/admin.h"
 #include "dockhand/log.h"
+#include "dockhand/stores.h"
 #include "runtime.h"
 
 extern char **environ;
@@ -28,9 +30,9 @@ static void on_signal(int sig)
 const dh_config_var_t dh_process_config_vars[] = {
     {"DH_KAFKA_BROKERS", DH_CFG_STRING, "127.0.0.1:39092", 0, 0, NULL,
      "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS overrides)."},
-    {"DH_REDIS_URL", DH_CFG_STRING, "redis://127.0.0.1:36379", 0, 0, NULL,
+    {"DH_REDIS_URL", DH_CFG_URL, "redis://127.0.0.1:36379", 0, 0, "redis",
      "Redis for idempotency records, shared rate limits and locks: "
-     "redis://host:port[/db]."},
+     "redis://[[user]:password@]host:port[/db]."},
     {"DH_REDIS_PASSWORD", DH_CFG_SECRET, "", 0, 0, NULL,
      "Redis password (or DH_REDIS_PASSWORD_FILE)."},
     {"DH_REDIS_TIMEOUT_MS", DH_CFG_INT, "2000", 10, 60000, NULL,
@@ -85,6 +87,74 @@ static const dh_config_var_t runtime_vars[] = {
      "Largest HTTP response body accepted, in bytes."},
     DH_CONFIG_END,
 };
+
+/* A bind address must be what dh_admin_sockaddr() takes: a numeric IPv4 or IPv6 literal. */
+static void addr_check(const dh_config_t *cfg, dh_config_report_t *report, const char *name,
+                       int used)
+{
+    const char *addr = dh_config_get(cfg, name);
+    struct sockaddr_storage ss;
+    int ipv6 = 0;
+
+    if (used && addr && !dh_admin_sockaddr(addr, 0, &ss, &ipv6)) {
+        dh_config_report(report, name, "must be a numeric IPv4 or IPv6 address, got '%.64s'", addr);
+    }
+}
+
+typedef struct kafka_check {
+    dh_config_report_t *report;
+    rd_kafka_conf_t *conf; /* scratch: never used by a client */
+} kafka_check_t;
+
+/* One KAFKA_* property on the scratch configuration; its variable named on failure
+ * (KAFKA_<PROP> upper-cased, as the variables are written). */
+static int kafka_prop_check(const char *prop, const char *value, void *ud)
+{
+    kafka_check_t *kc = ud;
+    char errstr[512] = "";
+    char name[256];
+    size_t n = (size_t)snprintf(name, sizeof(name), "KAFKA_");
+
+    for (const char *p = prop; *p && n + 1 < sizeof(name); p++) {
+        name[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    }
+    name[n] = '\0';
+    if (rd_kafka_conf_set(kc->conf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        dh_config_report(kc->report, name, "librdkafka refuses %s: %s", prop, errstr);
+    }
+    return 0; /* go on: every bad property in one report */
+}
+
+void dh_process_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name)
+{
+    addr_check(cfg, report, name, 1);
+}
+
+void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *url = dh_config_get(cfg, "DH_REDIS_URL");
+    dh_redis_opts_t ro = {
+        .url = url,
+        .password = dh_config_get(cfg, "DH_REDIS_PASSWORD"),
+        .timeout_ms = 1000,
+    };
+    char errstr[512] = "";
+    kafka_check_t kc = {report, rd_kafka_conf_new()};
+    dh_redis_t *r;
+
+    if (url && *url) { /* the client a lane makes, without connecting */
+        r = dh_redis_new(&ro, errstr, sizeof(errstr));
+        if (!r) {
+            dh_config_report(report, "DH_REDIS_URL", "%s", errstr);
+        }
+        dh_redis_destroy(r);
+    }
+    if (kc.conf) {
+        (void)dh_config_kafka_each(cfg, kafka_prop_check, &kc);
+        rd_kafka_conf_destroy(kc.conf);
+    }
+    addr_check(cfg, report, "DH_ADMIN_ADDR", dh_config_int(cfg, "DH_ADMIN_PORT") >= 0);
+}
 
 static int admin_healthy(void *ud, char *buf, size_t size)
 {
@@ -185,11 +255,33 @@ static void opts_from_config(dh_rt_t *rt)
     }
 }
 
+#define TOPICS_MAX 8
+
+/* DH_TOPICS, when set, names 1..TOPICS_MAX topics (topics_new() takes no more). */
+static void runtime_check(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    const char *s = dh_config_get(cfg, "DH_TOPICS");
+    size_t n = 0;
+
+    for (const char *p = s; p && *p;) {
+        size_t len = strcspn(p, ",");
+        size_t sp = strspn(p, " ");
+
+        n += sp < len;
+        p += len + (p[len] == ',');
+    }
+    if (s && *s && n == 0) {
+        dh_config_report(report, "DH_TOPICS", "names no topic");
+    } else if (n > TOPICS_MAX) {
+        dh_config_report(report, "DH_TOPICS", "names %zu topics, at most %d", n, TOPICS_MAX);
+    }
+}
+
 /* Split DH_TOPICS (or take the handler's defaults) into a NULL-terminated array. */
 static char **topics_new(const dh_config_t *cfg, const dh_handler_t *h)
 {
     const char *s = dh_config_get(cfg, "DH_TOPICS");
-    size_t n = 0, cap = 8;
+    size_t n = 0, cap = TOPICS_MAX;
     char **v = calloc(cap + 1, sizeof(*v));
 
     if (!v) {
@@ -222,10 +314,14 @@ static void topics_destroy(char **v)
     free(v);
 }
 
-/* Parse arguments and load configuration. Returns -1 to continue, else an exit code. */
+/* Parse arguments, load and check the configuration: the same checks for --check-config
+ * and a start. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
     const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
+    const dh_config_check_fn checks[] = {dh_process_check_config, runtime_check,
+                                         dh_stores_config_check,  dh_wms_config_check,
+                                         h->check_config,         NULL};
     size_t nt = 2;
     char prog[64];
 
@@ -233,7 +329,7 @@ static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t
         tables[nt++] = h->config[i];
     }
     snprintf(prog, sizeof(prog), "dh-%s", h->name);
-    return dh_config_cli(argc, argv, prog, tables, cfg);
+    return dh_config_cli(argc, argv, prog, tables, checks, cfg);
 }
 
 static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_t errstr_size)
@@ -279,9 +375,15 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "no topics to consume (set DH_TOPICS)");
         goto out;
     }
-    if (rt->handler->init && rt->handler->init(rt->cfg, &rt->shared, errstr, sizeof(errstr))) {
-        DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
-        goto out;
+    if (rt->handler->init) {
+        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics};
+        dh_err_t err = rt->handler->init(&ctx, &rt->shared, errstr, sizeof(errstr));
+
+        if (err) {
+            DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
+            code = err == DH_ERR_CONFIG ? 2 : 1;
+            goto out;
+        }
     }
     if (start_admin(rt, &admin, errstr, sizeof(errstr)) ||
         dh_rt_dlq_new(rt, errstr, sizeof(errstr)) ||

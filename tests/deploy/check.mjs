@@ -724,6 +724,12 @@ async function checkK8s() {
       check(`${id}: every DH_* variable is in ${bin} --help (${Object.keys(env).length} set)`, unknown.length === 0, `unknown: ${unknown.join(" ")}`);
       const cenv = {};
       for (const [k, v] of Object.entries(env)) cenv[k] = files[v] || v;
+      // --check-config loads the stores file: its *_file paths at the mounted keys' copies.
+      if (cenv.DH_STORES_FILE && fs.existsSync(cenv.DH_STORES_FILE)) {
+        const text = fs.readFileSync(cenv.DH_STORES_FILE, "utf8").replace(/"(\/[^"]+)"/g, (m, p) => (files[p] ? JSON.stringify(files[p]) : m));
+        cenv.DH_STORES_FILE += ".check.json";
+        fs.writeFileSync(cenv.DH_STORES_FILE, text);
+      }
       const cc = checkConfig(b, cenv);
       check(`${id}: ${bin} --check-config accepts the pod's environment`, cc.status === 0, cc.out);
     }

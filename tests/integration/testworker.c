@@ -57,8 +57,9 @@ struct shared {
     long long sleep_ms;
 };
 
-static dh_err_t t_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+static dh_err_t t_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
+    const dh_config_t *cfg = ctx->cfg;
     struct shared *s = calloc(1, sizeof(*s));
 
     if (!s) {

@@ -376,6 +376,134 @@ static void test_dump_sorted_and_redacted(void **state)
     dh_config_destroy(cfg);
 }
 
+/* URL-typed variables and the checks run by dh_config_load_checked(). */
+static const dh_config_var_t url_vars[] = {
+    {"DH_WMS_URL", DH_CFG_URL, "http://w:8080", 0, 0, "http|https", "WMS base URL."},
+    {"DH_CACHE_URL", DH_CFG_URL, "", 0, 0, "redis", "Optional cache."},
+    {"DH_COUNT", DH_CFG_INT, "1", 1, 9, NULL, "A count."},
+    {"DH_ZONE", DH_CFG_STRING, "UTC", 0, 0, NULL, "A time zone."},
+    DH_CONFIG_END,
+};
+
+static const dh_config_var_t *const url_tables[] = {url_vars, NULL};
+
+static int check_calls;
+
+/* Reports DH_COUNT (maybe already bad by its type) twice and checks DH_ZONE. */
+static void check_fn(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    check_calls++;
+    if (dh_config_int(cfg, "DH_COUNT") != 7) {
+        dh_config_report(report, "DH_COUNT", "must be 7 for this worker");
+        dh_config_report(report, "DH_COUNT", "a second problem of the same variable");
+    }
+    if (!dh_config_tz_valid(dh_config_get(cfg, "DH_ZONE"))) {
+        dh_config_report(report, "DH_ZONE", "unknown time zone");
+    }
+}
+
+static char *load_checked(char **env, dh_err_t want)
+{
+    static const dh_config_check_fn checks[] = {check_fn, NULL};
+    dh_config_t *cfg = NULL;
+    char *problems = NULL;
+    dh_err_t err = dh_config_load_checked(url_tables, checks, env, &cfg, &problems);
+
+    if (err != want) {
+        fail_msg("got %d, problems: %s", err, problems ? problems : "-");
+    }
+    dh_config_destroy(cfg);
+    return problems;
+}
+
+static void test_url_type(void **state)
+{
+    char *good[] = {"DH_WMS_URL=https://u:pw@wms.example/api", "DH_CACHE_URL=redis://c:6379",
+                    "DH_COUNT=7", NULL};
+    char *bad[] = {"DH_WMS_URL=ftp://u:hunter2@wms", "DH_CACHE_URL=c:6379", "DH_COUNT=7", NULL};
+    char *nohost[] = {"DH_WMS_URL=http://", "DH_COUNT=7", NULL};
+    char *p;
+
+    (void)state;
+    assert_null(load_checked(good, DH_OK));
+    p = load_checked(bad, DH_ERR_CONFIG);
+    assert_non_null(strstr(p, "DH_WMS_URL: must be a URL starting with http:// or https://, got "
+                              "a ftp:// URL\n"));
+    assert_non_null(strstr(p, "DH_CACHE_URL: must be a URL starting with redis://\n"));
+    assert_null(strstr(p, "hunter2")); /* a bad URL is never echoed: it may hold a password */
+    assert_int_equal(count_lines(p), 2);
+    free(p);
+    p = load_checked(nohost, DH_ERR_CONFIG);
+    assert_string_equal(p, "DH_WMS_URL: http:// URL without a host\n");
+    free(p);
+}
+
+static void test_checks_report_each_variable_once(void **state)
+{
+    char *typed_bad[] = {"DH_COUNT=0", "DH_ZONE=Mars/Olympus", NULL};
+    char *check_bad[] = {"DH_COUNT=3", NULL};
+    char *p;
+
+    (void)state;
+    check_calls = 0;
+    /* The check runs although DH_COUNT failed its type, and adds nothing for it. */
+    p = load_checked(typed_bad, DH_ERR_CONFIG);
+    assert_int_equal(check_calls, 1);
+    assert_string_equal(p, "DH_COUNT: must be an integer in [1, 9], got '0'\n"
+                           "DH_ZONE: unknown time zone\n");
+    free(p);
+    p = load_checked(check_bad, DH_ERR_CONFIG);
+    assert_string_equal(p, "DH_COUNT: must be 7 for this worker\n");
+    free(p);
+}
+
+static void test_tz_valid(void **state)
+{
+    static const char *const good[] = {"UTC",           "GMT",  "Asia/Kolkata",
+                                       "Europe/Berlin", ":UTC", "IST-5:30"};
+    static const char *const bad[] = {
+        "", "Mars/Olympus", "../../etc/passwd", "/etc/passwd", "Asia/../../../etc/passwd", ":"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!dh_config_tz_valid(good[i])) {
+            fail_msg("'%s' should resolve (zoneinfo installed?)", good[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (dh_config_tz_valid(bad[i])) {
+            fail_msg("'%s' should not resolve", bad[i]);
+        }
+    }
+    assert_int_equal(dh_config_tz_valid(NULL), 0);
+}
+
+static void test_dump_redacts_url_credentials(void **state)
+{
+    char *env[] = {"DH_WMS_URL=https://user:pw1@wms.example:8443/api?x=a@b",
+                   "DH_CACHE_URL=redis://:secret2@cache:6379/0",
+                   "DH_ZONE=see http://a:pw3@h1/x@y,https://tok4@h2 and ftp://h3/p@q",
+                   "DH_COUNT=7",
+                   "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL=https://id:pw5@idp/token",
+                   NULL};
+    dh_config_t *cfg;
+    char *text;
+
+    (void)state;
+    if (dh_config_load(url_tables, env, &cfg, NULL) != DH_OK) {
+        fail_msg("load failed");
+    }
+    text = capture(dump_fn, cfg);
+    assert_string_equal(text,
+                        "DH_CACHE_URL=redis://:***@cache:6379/0\n"
+                        "DH_COUNT=7\n"
+                        "DH_WMS_URL=https://user:***@wms.example:8443/api?x=a@b\n"
+                        "DH_ZONE=see http://a:***@h1/x@y,https://***@h2 and ftp://h3/p@q\n"
+                        "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL=https://id:***@idp/token\n");
+    free(text);
+    dh_config_destroy(cfg);
+}
+
 static void help_fn(FILE *fp, const void *arg)
 {
     (void)arg;
@@ -452,6 +580,10 @@ int main(void)
         cmocka_unit_test(test_kafka_passthrough),
         cmocka_unit_test(test_dump_sorted_and_redacted),
         cmocka_unit_test(test_help_and_markdown),
+        cmocka_unit_test(test_url_type),
+        cmocka_unit_test(test_checks_report_each_variable_once),
+        cmocka_unit_test(test_tz_valid),
+        cmocka_unit_test(test_dump_redacts_url_credentials),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

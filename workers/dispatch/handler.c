@@ -12,8 +12,6 @@
  * "status:<store>:<shipment>:<sequence>") skips exact duplicates before any call.
  * See docs/dispatch.md.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +53,31 @@ typedef struct dispatch_shared {
     dh_stores_t *stores;
     int notify;
     long long ttl_s;
-    pthread_mutex_t mu;
-    atomic_int metrics_ready;
-    dispatch_metrics_t m;
+    dispatch_metrics_t m; /* created at init */
 } dispatch_shared_t;
 
-static dh_err_t d_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+/* Every series, once, at init. */
+static void metrics_create(dispatch_metrics_t *x, dh_metrics_t *m)
 {
+    static const char fh[] = "Shipments by how their fulfillment was obtained.";
+    static const char eh[] = "Delivery statuses by outcome.";
+
+    x->created = dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"created\"");
+    x->adopted = dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"adopted\"");
+    x->recorded =
+        dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"recorded\"");
+    x->nothing =
+        dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"nothing_left\"");
+    x->posted = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"posted\"");
+    x->stale = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"stale\"");
+    x->skipped_units = dh_metrics_counter(
+        m, "dh_dispatch_units_skipped_total",
+        "Dispatched units not fulfilled because nothing of their line was left.", NULL);
+}
+
+static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+{
+    const dh_config_t *cfg = ctx->cfg;
     dispatch_shared_t *s = calloc(1, sizeof(*s));
     dh_err_t err;
 
@@ -74,7 +90,7 @@ static dh_err_t d_init(const dh_config_t *cfg, void **out, char *errstr, size_t 
         free(s);
         return err;
     }
-    pthread_mutex_init(&s->mu, NULL);
+    metrics_create(&s->m, ctx->metrics);
     s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
     *out = s;
@@ -87,7 +103,6 @@ static void d_fini(void *shared)
 
     if (s) {
         dh_stores_destroy(s->stores);
-        pthread_mutex_destroy(&s->mu);
         free(s);
     }
 }
@@ -99,35 +114,8 @@ static void count(dh_counter_t *c, uint64_t n)
     }
 }
 
-/* Metric series are process-wide: created once, on the first lane that needs them. */
-static const dispatch_metrics_t *metrics(dispatch_shared_t *s, dh_lane_t *lane)
+static const dispatch_metrics_t *metrics(const dispatch_shared_t *s)
 {
-    static const char fh[] = "Shipments by how their fulfillment was obtained.";
-    static const char eh[] = "Delivery statuses by outcome.";
-
-    if (!atomic_load(&s->metrics_ready)) {
-        pthread_mutex_lock(&s->mu);
-        dh_metrics_t *m = dh_lane_metrics(lane);
-
-        if (!atomic_load(&s->metrics_ready) && m) {
-            s->m.created =
-                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"created\"");
-            s->m.adopted =
-                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"adopted\"");
-            s->m.recorded =
-                dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"recorded\"");
-            s->m.nothing = dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh,
-                                              "outcome=\"nothing_left\"");
-            s->m.posted =
-                dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"posted\"");
-            s->m.stale = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"stale\"");
-            s->m.skipped_units = dh_metrics_counter(
-                m, "dh_dispatch_units_skipped_total",
-                "Dispatched units not fulfilled because nothing of their line was left.", NULL);
-        }
-        atomic_store(&s->metrics_ready, 1);
-        pthread_mutex_unlock(&s->mu);
-    }
     return &s->m;
 }
 
@@ -151,28 +139,15 @@ static void d_release(void *data)
     }
 }
 
-/* The effect id; one too long for the record (long store and shipment ids) becomes a
- * UUIDv5 of itself, still one per (store, shipment[, sequence]). */
-static void effect_id(const dsp_ev_t *e, dh_event_t *out)
+/* The effect id, one per (store, shipment[, sequence]); dh_event_set_effect() turns one
+ * too long for the record (long store and shipment ids) into its digest form. */
+static dh_err_t effect_id(const dsp_ev_t *e, dh_event_t *out)
 {
-    char id[1024];
-    int n;
-
     if (e->ev.kind == DISPATCH_SHIPMENT) {
-        n = snprintf(id, sizeof(id), "dispatch:%s:%s", e->store->domain, e->ev.shipment_id);
-    } else {
-        n = snprintf(id, sizeof(id), "status:%s:%s:%lld", e->store->domain, e->ev.shipment_id,
-                     (long long)e->ev.sequence);
+        return dh_event_set_effect(out, "dispatch:%s:%s", e->store->domain, e->ev.shipment_id);
     }
-    if (n >= 0 && (size_t)n < sizeof(out->effect_id)) {
-        memcpy(out->effect_id, id, (size_t)n + 1);
-    } else {
-        char uuid[37];
-
-        dh_idem_far_key("dispatch", id, uuid);
-        snprintf(out->effect_id, sizeof(out->effect_id), "%s:%s",
-                 e->ev.kind == DISPATCH_SHIPMENT ? "dispatch" : "status", uuid);
-    }
+    return dh_event_set_effect(out, "status:%s:%s:%lld", e->store->domain, e->ev.shipment_id,
+                               (long long)e->ev.sequence);
 }
 
 static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
@@ -206,7 +181,11 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(e->seq_key, sizeof(e->seq_key), "dh:dispatch:seq:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->order_gid, sizeof(e->order_gid), "gid://shopify/Order/%s", e->ev.order_id);
-    effect_id(e, ev);
+    if (effect_id(e, ev)) {
+        dh_lane_fail(lane, "internal", "out of memory");
+        d_release(e);
+        return DH_RESULT_FATAL;
+    }
     ev->data = e;
     return DH_RESULT_DONE;
 dead:
@@ -423,7 +402,7 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
             size_t i;
             json_t *g;
 
-            count(metrics(s, lane)->skipped_units, (uint64_t)plan.skipped);
+            count(metrics(s)->skipped_units, (uint64_t)plan.skipped);
             json_array_foreach(plan.groups, i, g)
             {
                 if (!covered(adopted, g)) {
@@ -442,7 +421,7 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
 
 static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
-    const dispatch_metrics_t *m = metrics(s, lane);
+    const dispatch_metrics_t *m = metrics(s);
     char ids[2048] = "";
     dh_result_t res = DH_RESULT_DONE;
     json_t *adopted, *created;
@@ -534,7 +513,7 @@ static dh_result_t post_event(dh_lane_t *lane, const dsp_ev_t *e, const char *gi
 
 static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
-    const dispatch_metrics_t *m = metrics(s, lane);
+    const dispatch_metrics_t *m = metrics(s);
     char cur[32], ids[2048] = "", seq[24], ttl[24], *save = NULL;
     dh_result_t res = DH_RESULT_DONE;
     int got = redis_get(lane, e->seq_key, cur, sizeof(cur), &res);

@@ -64,13 +64,22 @@ typedef struct app {
     atomic_llong last_loop_us;
 } app_t;
 
+/* The gateway's own variables beyond their types: what its start would refuse. */
+static void gateway_check(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    dh_process_check_addr(cfg, report, "DH_GATEWAY_ADDR");
+}
+
 /* Returns -1 to run, else the exit code (the same command line as every worker). */
 static int load_config(int argc, char **argv, dh_config_t **cfg)
 {
     const dh_config_var_t *tables[] = {dh_process_config_vars, gateway_vars, dh_stores_config_vars,
                                        NULL};
+    /* The checks a worker runs: Redis URL, KAFKA_* through librdkafka, the stores file. */
+    const dh_config_check_fn checks[] = {dh_process_check_config, dh_stores_config_check,
+                                         gateway_check, NULL};
 
-    return dh_config_cli(argc, argv, "dh-gateway", tables, cfg);
+    return dh_config_cli(argc, argv, "dh-gateway", tables, checks, cfg);
 }
 
 static int admin_healthy(void *ud, char *buf, size_t size)

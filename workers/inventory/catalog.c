@@ -43,7 +43,7 @@ static int item_gid(json_t *v, char *out, size_t size)
 static void from_redis(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
                        size_t n)
 {
-    const inv_metrics_t *m = inv_metrics(sh, lane);
+    const inv_metrics_t *m = inv_metrics(sh);
     size_t nc = 2 * n;
     int *argc = calloc(nc, sizeof(*argc));
     const char ***argv = calloc(nc, sizeof(*argv));
@@ -158,7 +158,7 @@ static void match_page(json_t *nodes, inv_sku_t *s, size_t n, int *count)
 static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
                          size_t n, int64_t *wait_ms)
 {
-    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
+    inv_lane_t *il = inv_lane(lane);
     char query[OR_TERMS * 600];
     int count[OR_TERMS] = {0};
     char after[512] = "";
@@ -168,7 +168,7 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
     for (size_t i = 0; i < n; i++) {
         append_term(query, sizeof(query), s[i].sku);
     }
-    dh_counter_add(inv_metrics(sh, lane)->lookup_shopify, n);
+    dh_counter_add(inv_metrics(sh)->lookup_shopify, n);
     while (il && page < MAX_PAGES) {
         json_t *vars = json_pack("{s:s, s:i}", "query", query, "first", PAGE_FIRST);
         dh_gql_reply_t rep = {0};

@@ -35,60 +35,123 @@ static const dh_config_var_t *const inv_tables[] = {inv_vars, dh_stores_config_v
                                                     dh_wms_config_vars, NULL};
 static const char *const inv_topics[] = {"wms.putaway", "wms.zone_move", NULL};
 
-/* The lane's Shopify and WMS clients (the runtime's lane owns them). */
-inv_lane_t *inv_lane(inv_lane_t *buf, dh_lane_t *lane)
+/* The lane's Shopify and WMS clients (the runtime's lane owns them), made at start. */
+static dh_err_t inv_lane_init(void *shared, dh_lane_t *lane, void **state, char *errstr,
+                              size_t errstr_size)
 {
-    buf->shopify = dh_lane_shopify(lane);
-    buf->wms = dh_lane_wms(lane);
-    return buf->shopify ? buf : NULL;
+    inv_lane_t *il = malloc(sizeof(*il));
+
+    (void)shared;
+    if (!il) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    il->shopify = dh_lane_shopify(lane);
+    il->wms = dh_lane_wms(lane);
+    *state = il;
+    return DH_OK;
 }
 
-const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane)
+static void inv_lane_fini(void *shared, void *state)
+{
+    (void)shared;
+    free(state);
+}
+
+inv_lane_t *inv_lane(dh_lane_t *lane)
+{
+    return dh_lane_state(lane);
+}
+
+const inv_metrics_t *inv_metrics(const inv_shared_t *sh)
+{
+    return &sh->m;
+}
+
+/* Every series, once, at init. */
+static void metrics_create(inv_metrics_t *x, dh_metrics_t *m)
 {
     static const double bounds[] = {1, 5, 10, 25, 50, 100, 150, 200, 250};
-    dh_metrics_t *m = dh_lane_metrics(lane);
-    inv_metrics_t *x = &sh->m;
 
-    pthread_mutex_lock(&sh->mu);
-    if (!sh->metrics_ready) {
-        x->calls_ok = dh_metrics_counter(m, "dh_inventory_calls_total",
-                                         "inventorySetQuantities calls.", "outcome=\"ok\"");
-        x->calls_failed = dh_metrics_counter(m, "dh_inventory_calls_total",
-                                             "inventorySetQuantities calls.", "outcome=\"failed\"");
-        x->quantities = dh_metrics_counter(m, "dh_inventory_quantities_total",
-                                           "Quantities set in Shopify.", NULL);
-        x->moves_without_call = dh_metrics_counter(
-            m, "dh_inventory_moves_without_call_total",
-            "Zone moves within one zone class acknowledged without a Shopify call.", NULL);
-        x->stale = dh_metrics_counter(m, "dh_inventory_stale_total",
-                                      "Events whose sequence was already applied.", NULL);
-        x->activations = dh_metrics_counter(m, "dh_inventory_activations_total",
-                                            "inventoryActivate calls (item not stocked).", NULL);
-        x->sync_pages = dh_metrics_counter(m, "dh_inventory_sync_pages_total",
-                                           "Full-sync WMS pages processed.", NULL);
-        x->sync_items =
-            dh_metrics_counter(m, "dh_inventory_sync_items_total", "Full-sync rows pushed.", NULL);
-        x->lookup_catalog = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
-                                               "SKU resolutions by source.", "source=\"catalog\"");
-        x->lookup_cache = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
-                                             "SKU resolutions by source.", "source=\"cache\"");
-        x->lookup_shopify = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
-                                               "SKU resolutions by source.", "source=\"shopify\"");
-        x->batch_size = dh_metrics_histogram(m, "dh_inventory_batch_size",
-                                             "Quantities per inventorySetQuantities call.", NULL,
-                                             bounds, sizeof(bounds) / sizeof(bounds[0]));
-        x->sync_running = dh_metrics_gauge(m, "dh_inventory_sync_running",
-                                           "Full syncs this replica is running.", NULL);
-        sh->metrics_ready = 1;
-    }
-    pthread_mutex_unlock(&sh->mu);
-    return x;
+    x->calls_ok = dh_metrics_counter(m, "dh_inventory_calls_total", "inventorySetQuantities calls.",
+                                     "outcome=\"ok\"");
+    x->calls_failed = dh_metrics_counter(m, "dh_inventory_calls_total",
+                                         "inventorySetQuantities calls.", "outcome=\"failed\"");
+    x->quantities =
+        dh_metrics_counter(m, "dh_inventory_quantities_total", "Quantities set in Shopify.", NULL);
+    x->moves_without_call = dh_metrics_counter(
+        m, "dh_inventory_moves_without_call_total",
+        "Zone moves within one zone class acknowledged without a Shopify call.", NULL);
+    x->stale = dh_metrics_counter(m, "dh_inventory_stale_total",
+                                  "Events whose sequence was already applied.", NULL);
+    x->activations = dh_metrics_counter(m, "dh_inventory_activations_total",
+                                        "inventoryActivate calls (item not stocked).", NULL);
+    x->sync_pages = dh_metrics_counter(m, "dh_inventory_sync_pages_total",
+                                       "Full-sync WMS pages processed.", NULL);
+    x->sync_items =
+        dh_metrics_counter(m, "dh_inventory_sync_items_total", "Full-sync rows pushed.", NULL);
+    x->lookup_catalog = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                           "SKU resolutions by source.", "source=\"catalog\"");
+    x->lookup_cache = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                         "SKU resolutions by source.", "source=\"cache\"");
+    x->lookup_shopify = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
+                                           "SKU resolutions by source.", "source=\"shopify\"");
+    x->batch_size = dh_metrics_histogram(m, "dh_inventory_batch_size",
+                                         "Quantities per inventorySetQuantities call.", NULL,
+                                         bounds, sizeof(bounds) / sizeof(bounds[0]));
+    x->sync_running = dh_metrics_gauge(m, "dh_inventory_sync_running",
+                                       "Full syncs this replica is running.", NULL);
 }
 
-static dh_err_t inv_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+/* The time zones of the scheduled syncs: the default and every store's own. A stores
+ * file that does not load is reported by the runtime's own check. */
+static void check_time_zones(const dh_config_t *cfg, dh_config_report_t *report)
 {
-    inv_shared_t *sh = calloc(1, sizeof(*sh));
+    const char *def = dh_config_get(cfg, "DH_INVENTORY_SYNC_TZ");
+    dh_stores_t *stores = NULL;
+    char errstr[256];
+
+    if (!dh_config_tz_valid(def)) {
+        dh_config_report(report, "DH_INVENTORY_SYNC_TZ", "unknown time zone '%.64s'", def);
+    }
+    if (dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &stores, errstr, sizeof(errstr))) {
+        return;
+    }
+    for (size_t i = 0; i < dh_stores_count(stores); i++) {
+        const dh_store_t *st = dh_stores_at(stores, i);
+
+        if (st->timezone && *st->timezone && !dh_config_tz_valid(st->timezone)) {
+            dh_config_report(report, "DH_STORES_FILE", "store %s: unknown time zone '%.64s'",
+                             st->domain, st->timezone);
+        }
+    }
+    dh_stores_destroy(stores);
+}
+
+static void inv_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
     const char *linger = dh_config_get(cfg, "DH_BATCH_LINGER_MS");
+
+    if (*linger && dh_config_int(cfg, "DH_BATCH_LINGER_MS") > 1000) {
+        dh_config_report(report, "DH_BATCH_LINGER_MS",
+                         "at most 1000 for dh-inventory (stock would reach Shopify too late)");
+    }
+    if (strlen(dh_config_get(cfg, "DH_INVENTORY_REASON")) >= sizeof(((inv_shared_t *)0)->reason)) {
+        dh_config_report(report, "DH_INVENTORY_REASON", "longer than %zu bytes",
+                         sizeof(((inv_shared_t *)0)->reason) - 1);
+    }
+    if (strlen(dh_config_get(cfg, "DH_INVENTORY_REFERENCE_URI_PREFIX")) >=
+        sizeof(((inv_shared_t *)0)->uri_prefix)) {
+        dh_config_report(report, "DH_INVENTORY_REFERENCE_URI_PREFIX", "longer than %zu bytes",
+                         sizeof(((inv_shared_t *)0)->uri_prefix) - 1);
+    }
+    check_time_zones(cfg, report);
+}
+
+static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+{
+    const dh_config_t *cfg = ctx->cfg;
+    inv_shared_t *sh = calloc(1, sizeof(*sh));
     char host[64] = "host";
     dh_err_t err;
 
@@ -96,14 +159,7 @@ static dh_err_t inv_init(const dh_config_t *cfg, void **out, char *errstr, size_
         snprintf(errstr, errstr_size, "out of memory");
         return DH_ERR_NOMEM;
     }
-    if (linger && *linger && atoll(linger) > 1000) {
-        snprintf(errstr, errstr_size,
-                 "DH_BATCH_LINGER_MS: at most 1000 for dh-inventory "
-                 "(stock would reach Shopify too late)");
-        free(sh);
-        return DH_ERR_CONFIG;
-    }
-    pthread_mutex_init(&sh->mu, NULL);
+    metrics_create(&sh->m, ctx->metrics);
     sh->cfg = cfg;
     snprintf(sh->reason, sizeof(sh->reason), "%s", dh_config_get(cfg, "DH_INVENTORY_REASON"));
     snprintf(sh->uri_prefix, sizeof(sh->uri_prefix), "%s",
@@ -124,7 +180,6 @@ static dh_err_t inv_init(const dh_config_t *cfg, void **out, char *errstr, size_
     }
     if (err != DH_OK) {
         dh_stores_destroy(sh->stores);
-        pthread_mutex_destroy(&sh->mu);
         free(sh);
         return err;
     }
@@ -142,7 +197,6 @@ static void inv_fini(void *shared)
     inv_sync_fini(sh);
     inv_newest_destroy(sh->newest);
     dh_stores_destroy(sh->stores);
-    pthread_mutex_destroy(&sh->mu);
     free(sh);
 }
 
@@ -191,7 +245,11 @@ static dh_result_t inv_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev,
             it->store_index = i;
         }
     }
-    snprintf(ev->effect_id, sizeof(ev->effect_id), "inv:%s", it->ev.event_id);
+    if (dh_event_set_effect(ev, "inv:%s", it->ev.event_id)) {
+        dh_lane_fail(lane, "internal", "out of memory");
+        free(it);
+        return DH_RESULT_FATAL;
+    }
     inv_newest_offer(sh->newest, &it->ev);
     ev->data = it;
     return DH_RESULT_DONE;
@@ -276,7 +334,7 @@ static void record(dh_lane_t *lane, const dh_store_t *store, dh_batch_item_t *it
 static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n,
                          dh_lane_t *lane)
 {
-    const inv_metrics_t *m = inv_metrics(sh, lane);
+    const inv_metrics_t *m = inv_metrics(sh);
     const dh_store_t *store = ((inv_item_t *)items[g->idx[0]].data)->store;
     int rec[INV_BATCH_MAX] = {0};
     size_t need[INV_BATCH_MAX], nn = 0, nq = 0;
@@ -406,8 +464,11 @@ const dh_handler_t inv_handler = {
     .batch_max = INV_BATCH_MAX,
     .linger_ms = 200,
     .coalesce = 1,
+    .check_config = inv_check_config,
     .init = inv_init,
     .fini = inv_fini,
+    .lane_init = inv_lane_init,
+    .lane_fini = inv_lane_fini,
     .decode = inv_decode,
     .handle_batch = inv_handle_batch,
     .release = inv_release,

@@ -48,9 +48,7 @@ typedef struct inv_shared {
     char owner[128];
     int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
     size_t *nslots;
-    pthread_mutex_t mu;
-    int metrics_ready;
-    inv_metrics_t m;
+    inv_metrics_t m; /**< Created at init. */
     inv_newest_t *newest;
 } inv_shared_t;
 
@@ -62,9 +60,10 @@ typedef struct inv_item {
     const char *location;
 } inv_item_t;
 
-/** Per-lane clients (created on first use by that lane). NULL on failure. */
-inv_lane_t *inv_lane(inv_lane_t *buf, dh_lane_t *lane);
-const inv_metrics_t *inv_metrics(inv_shared_t *sh, dh_lane_t *lane);
+/** This lane's clients: the lane state, made when the lane starts. */
+inv_lane_t *inv_lane(dh_lane_t *lane);
+/** The series, created at init. */
+const inv_metrics_t *inv_metrics(const inv_shared_t *sh);
 
 /* ---- newest decoded snapshot per key (newest.c) ---- */
 inv_newest_t *inv_newest_new(void);

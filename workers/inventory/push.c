@@ -178,8 +178,8 @@ static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty
 static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
                       inv_qty_t *q, size_t n, inv_qres_t *res, int salt)
 {
-    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
-    const inv_metrics_t *m = inv_metrics(sh, lane);
+    inv_lane_t *il = inv_lane(lane);
+    const inv_metrics_t *m = inv_metrics(sh);
     size_t act[INV_BATCH_MAX], na = 0;
     char hash[65], salted[128], key[37], errstr[256] = "", msg[480];
     dh_gql_reply_t rep = {0};

@@ -309,8 +309,8 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
 static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
 {
     const dh_store_t *st = dh_stores_at(sh->stores, i);
-    const inv_metrics_t *m = inv_metrics(sh, lane);
-    inv_lane_t ilb, *il = inv_lane(&ilb, lane);
+    const inv_metrics_t *m = inv_metrics(sh);
+    inv_lane_t *il = inv_lane(lane);
     char lkey[400], pkey[400], akey[400], cursor[2100] = "", path[6600], errstr[256] = "";
     dh_wms_reply_t rep = {0};
     int64_t wait_ms = 0;

@@ -16,7 +16,6 @@
  * before any call by the runtime's idempotency record (effect id "<topic>:<store>:<id>").
  * See docs/orders.md.
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +53,30 @@ static const char *const orders_topics[] = {"shopify.orders", NULL};
 static const dh_config_var_t *const orders_tables[] = {orders_vars, dh_stores_config_vars,
                                                        dh_wms_config_vars, NULL};
 
-static dh_err_t o_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+/* Values copied into fixed buffers of orders_shared_t must fit them whole. */
+static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 {
+    const char *tags = dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS");
+    const char *topic = dh_config_get(cfg, "DH_ORDERS_RECONCILE_TOPIC");
+
+    if (strlen(tags) >= sizeof(((orders_shared_t *)0)->hold_tags)) {
+        dh_config_report(report, "DH_ORDERS_HOLD_TAGS", "longer than %zu bytes",
+                         sizeof(((orders_shared_t *)0)->hold_tags) - 1);
+    }
+    if (strlen(topic) >= sizeof(((orders_shared_t *)0)->recon_topic)) {
+        dh_config_report(report, "DH_ORDERS_RECONCILE_TOPIC", "longer than %zu bytes",
+                         sizeof(((orders_shared_t *)0)->recon_topic) - 1);
+    } else if (!*topic && dh_config_int(cfg, "DH_ORDERS_RECONCILE_INTERVAL_S") > 0) {
+        dh_config_report(report, "DH_ORDERS_RECONCILE_TOPIC",
+                         "required while DH_ORDERS_RECONCILE_INTERVAL_S is not 0");
+    }
+}
+
+static void metrics_create(orders_lane_t *l, dh_metrics_t *m);
+
+static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+{
+    const dh_config_t *cfg = ctx->cfg;
     orders_shared_t *s = calloc(1, sizeof(*s));
     dh_err_t err;
 
@@ -65,14 +86,18 @@ static dh_err_t o_init(const dh_config_t *cfg, void **out, char *errstr, size_t 
     }
     s->cfg = cfg;
     pthread_mutex_init(&s->recon_mu, NULL);
-    pthread_mutex_init(&s->metrics_mu, NULL);
     err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
+    if (!err) {
+        s->recon = calloc(dh_stores_count(s->stores) + 1, sizeof(*s->recon));
+        err = s->recon ? DH_OK : DH_ERR_NOMEM;
+    }
     if (err) {
+        dh_stores_destroy(s->stores);
         pthread_mutex_destroy(&s->recon_mu);
-        pthread_mutex_destroy(&s->metrics_mu);
         free(s);
         return err;
     }
+    metrics_create(&s->metrics, ctx->metrics);
     snprintf(s->hold_tags, sizeof(s->hold_tags), "%s", dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS"));
     snprintf(s->recon_topic, sizeof(s->recon_topic), "%s",
              dh_config_get(cfg, "DH_ORDERS_RECONCILE_TOPIC"));
@@ -93,13 +118,13 @@ static void o_fini(void *shared)
         return;
     }
     dh_stores_destroy(s->stores);
-    pthread_mutex_destroy(&s->metrics_mu);
     pthread_mutex_destroy(&s->recon_mu);
     free(s->recon);
     free(s);
 }
 
-static void lane_metrics(orders_lane_t *l, dh_metrics_t *m)
+/* Every series, once, at init. */
+static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
 {
     static const double bounds[] = {0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02,
                                     0.03,  0.05,  0.075, 0.1,   0.15,   0.2,  0.3,   0.5,
@@ -132,21 +157,33 @@ static void lane_metrics(orders_lane_t *l, dh_metrics_t *m)
         "Missing orders reconciliation could not publish whole (more than 100 line items).", NULL);
 }
 
-orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane, orders_lane_t *buf)
+/* A lane's state: its clients (owned by the runtime's lane) next to the series. */
+static dh_err_t o_lane_init(void *shared, dh_lane_t *lane, void **state, char *errstr,
+                            size_t errstr_size)
 {
-    /* Metric series are process-wide: created once, on the first lane that needs them. */
-    if (!atomic_load(&s->metrics_ready)) {
-        pthread_mutex_lock(&s->metrics_mu);
-        if (!atomic_load(&s->metrics_ready)) {
-            lane_metrics(&s->metrics, dh_lane_metrics(lane));
-            atomic_store(&s->metrics_ready, 1);
-        }
-        pthread_mutex_unlock(&s->metrics_mu);
+    orders_shared_t *s = shared;
+    orders_lane_t *l = malloc(sizeof(*l));
+
+    if (!l) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
     }
-    *buf = s->metrics;
-    buf->wms = dh_lane_wms(lane); /* the lane owns its clients */
-    buf->shopify = dh_lane_shopify(lane);
-    return buf->wms && buf->shopify ? buf : NULL;
+    *l = s->metrics;
+    l->wms = dh_lane_wms(lane);
+    l->shopify = dh_lane_shopify(lane);
+    *state = l;
+    return DH_OK;
+}
+
+static void o_lane_fini(void *shared, void *state)
+{
+    (void)shared;
+    free(state);
+}
+
+orders_lane_t *orders_lane(dh_lane_t *lane)
+{
+    return dh_lane_state(lane);
 }
 
 /* ---- decode ---- */
@@ -241,8 +278,10 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
     } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
         snprintf(hold, sizeof(hold), "w:%s", wid);
     }
-    snprintf(ev->effect_id, sizeof(ev->effect_id), "fulfillment_holds/released:%s:%s:%s",
-             e->store->domain, e->id, hold);
+    if (dh_event_set_effect(ev, "fulfillment_holds/released:%s:%s:%s", e->store->domain, e->id,
+                            hold)) {
+        return DH_RESULT_FATAL;
+    }
     return DH_RESULT_DONE;
 }
 
@@ -270,13 +309,13 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
             dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
             return DH_RESULT_DEAD_LETTER;
         }
-        snprintf(ev->effect_id, sizeof(ev->effect_id), "orders/updated:%s:%s:%s", e->store->domain,
-                 e->id, updated);
-    } else {
-        snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s:%s", topic[e->kind], e->store->domain,
-                 e->id);
+        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s", e->store->domain, e->id, updated)
+                   ? DH_RESULT_FATAL
+                   : DH_RESULT_DONE;
     }
-    return DH_RESULT_DONE;
+    return dh_event_set_effect(ev, "%s:%s:%s", topic[e->kind], e->store->domain, e->id)
+               ? DH_RESULT_FATAL
+               : DH_RESULT_DONE;
 }
 
 static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
@@ -613,14 +652,10 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
 {
     orders_shared_t *s = shared;
     oev_t *e = data;
-    orders_lane_t lbuf, *l = orders_lane(s, lane, &lbuf);
+    orders_lane_t *l = orders_lane(lane);
     dh_result_t res;
 
     (void)msg;
-    if (!l) {
-        dh_lane_fail(lane, "internal", "cannot set up the lane's WMS client");
-        return DH_RESULT_FATAL;
-    }
     switch (e->kind) {
     case ORDERS_CREATE:
         res = do_create(s, l, lane, e);
@@ -655,8 +690,11 @@ const dh_handler_t orders_handler = {
     .name = "orders",
     .topics = orders_topics,
     .config = orders_tables,
+    .check_config = o_check_config,
     .init = o_init,
     .fini = o_fini,
+    .lane_init = o_lane_init,
+    .lane_fini = o_lane_fini,
     .decode = o_decode,
     .handle = o_handle,
     .release = o_release,

@@ -5,7 +5,6 @@
 #define DH_ORDERS_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dockhand/metrics.h"
@@ -35,16 +34,13 @@ struct orders_shared {
     char recon_topic[256];
     int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;
     int page;
-    pthread_mutex_t metrics_mu;
-    atomic_int metrics_ready;
-    orders_lane_t metrics;    /**< The series; clients unused here. */
+    orders_lane_t metrics;    /**< The series, created at init; clients unused here. */
     pthread_mutex_t recon_mu; /**< tick() may run on any lane: one pass step at a time. */
-    orders_recon_t *recon;    /**< One per store (dh_stores_count()). */
+    orders_recon_t *recon;    /**< One per store (dh_stores_count()), made at init. */
 };
 
-/** @brief Fill \p buf with this lane's clients and the metric series. NULL if a client
- *  cannot be made (logged by the runtime). */
-orders_lane_t *orders_lane(orders_shared_t *s, dh_lane_t *lane, orders_lane_t *buf);
+/** @brief This lane's clients and the metric series (the lane state, made at start). */
+orders_lane_t *orders_lane(dh_lane_t *lane);
 
 /** @brief An RFC 3339 time with milliseconds to Unix ms, or -1. */
 int64_t orders_time_ms(const char *iso);

@@ -458,17 +458,13 @@ static void reconcile_store(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lan
 void orders_reconcile_tick(orders_shared_t *s, dh_lane_t *lane)
 {
     size_t n = dh_stores_count(s->stores);
-    orders_lane_t lbuf, *l;
+    orders_lane_t *l = orders_lane(lane);
     int64_t now = now_ms();
 
     if (s->interval_s <= 0 || n == 0 || pthread_mutex_trylock(&s->recon_mu) != 0) {
         return;
     }
-    l = orders_lane(s, lane, &lbuf);
-    if (!s->recon) {
-        s->recon = calloc(n, sizeof(*s->recon));
-    }
-    for (size_t i = 0; l && s->recon && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (now >= s->recon[i].next_check_ms) {
             reconcile_store(s, l, lane, i, now);
         }

@@ -12,8 +12,6 @@
  * (dh_idem_far_key of that id) plus the WMS's natural key (store + return_request_id)
  * make a retry after an unknown outcome harmless. See docs/returns.md.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +43,39 @@ typedef struct returns_metrics {
 typedef struct returns_shared {
     dh_stores_t *stores;
     unsigned create_mask;
-    pthread_mutex_t mu;
-    atomic_int metrics_ready;
-    returns_metrics_t m;
+    returns_metrics_t m; /* created at init */
 } returns_shared_t;
 
-static dh_err_t r_init(const dh_config_t *cfg, void **out, char *errstr, size_t errstr_size)
+/* The status list parses and names at least one status. */
+static int statuses(const dh_config_t *cfg, unsigned *mask, char *errstr, size_t errstr_size)
 {
+    errstr[0] = '\0';
+    *mask = 0;
+    if (returns_statuses_parse(dh_config_get(cfg, "DH_RETURNS_CREATE_STATUSES"), mask, errstr,
+                               errstr_size) ||
+        *mask == 0) {
+        if (!errstr[0]) {
+            snprintf(errstr, errstr_size, "names no status");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void r_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    char errstr[256];
+    unsigned mask;
+
+    if (statuses(cfg, &mask, errstr, sizeof(errstr))) {
+        dh_config_report(report, "DH_RETURNS_CREATE_STATUSES", "%s", errstr);
+    }
+}
+
+static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+{
+    static const char h[] = "Return Prime requests by outcome.";
+    const dh_config_t *cfg = ctx->cfg;
     returns_shared_t *s = calloc(1, sizeof(*s));
     dh_err_t err;
 
@@ -59,12 +83,7 @@ static dh_err_t r_init(const dh_config_t *cfg, void **out, char *errstr, size_t 
         snprintf(errstr, errstr_size, "out of memory");
         return DH_ERR_NOMEM;
     }
-    if (returns_statuses_parse(dh_config_get(cfg, "DH_RETURNS_CREATE_STATUSES"), &s->create_mask,
-                               errstr, errstr_size) ||
-        s->create_mask == 0) {
-        if (s->create_mask == 0 && !errstr[0]) {
-            snprintf(errstr, errstr_size, "DH_RETURNS_CREATE_STATUSES names no status");
-        }
+    if (statuses(cfg, &s->create_mask, errstr, errstr_size)) {
         free(s);
         return DH_ERR_CONFIG;
     }
@@ -73,7 +92,12 @@ static dh_err_t r_init(const dh_config_t *cfg, void **out, char *errstr, size_t 
         free(s);
         return err;
     }
-    pthread_mutex_init(&s->mu, NULL);
+    s->m.created =
+        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"created\"");
+    s->m.existed =
+        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"existed\"");
+    s->m.skipped =
+        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"skipped\"");
     *out = s;
     return DH_OK;
 }
@@ -84,7 +108,6 @@ static void r_fini(void *shared)
 
     if (s) {
         dh_stores_destroy(s->stores);
-        pthread_mutex_destroy(&s->mu);
         free(s);
     }
 }
@@ -96,26 +119,8 @@ static void count(dh_counter_t *c)
     }
 }
 
-/* Metric series are process-wide: created once, on the first lane that needs them. */
-static const returns_metrics_t *metrics(returns_shared_t *s, dh_lane_t *lane)
+static const returns_metrics_t *metrics(const returns_shared_t *s)
 {
-    static const char h[] = "Return Prime requests by outcome.";
-
-    if (!atomic_load(&s->metrics_ready)) {
-        pthread_mutex_lock(&s->mu);
-        dh_metrics_t *m = dh_lane_metrics(lane);
-
-        if (!atomic_load(&s->metrics_ready) && m) {
-            s->m.created =
-                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"created\"");
-            s->m.existed =
-                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"existed\"");
-            s->m.skipped =
-                dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"skipped\"");
-        }
-        atomic_store(&s->metrics_ready, 1);
-        pthread_mutex_unlock(&s->mu);
-    }
     return &s->m;
 }
 
@@ -188,17 +193,13 @@ static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
             dh_lane_fail(lane, cls, "request %s (%s): %s", rq.id, rq.number, err);
             goto dead;
         }
-        /* One record per return, whichever webhook asks for it; a long store + id becomes
-         * a UUIDv5 of itself, still one per return. */
-        size_t elen = strlen(e->effect);
-
-        if (elen < sizeof(ev->effect_id)) {
-            memcpy(ev->effect_id, e->effect, elen + 1);
-        } else {
-            char uuid[37];
-
-            dh_idem_far_key(RETURNS_IDEM_NS, e->effect, uuid);
-            snprintf(ev->effect_id, sizeof(ev->effect_id), "returns:%s", uuid);
+        /* One record per return, whichever webhook asks for it; a long store + id takes
+         * the digest form, still one per return. */
+        if (dh_event_set_effect(ev, "%s", e->effect)) {
+            dh_lane_fail(lane, "internal", "out of memory");
+            returns_request_clear(&rq);
+            r_release(e);
+            return DH_RESULT_FATAL;
         }
     }
     /* A skipped event has no effect, hence no record: it must not mark the return done. */
@@ -217,7 +218,7 @@ static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
 {
     returns_shared_t *s = shared;
     rev_t *e = data;
-    const returns_metrics_t *m = metrics(s, lane);
+    const returns_metrics_t *m = metrics(s);
     char key[37];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
@@ -262,6 +263,7 @@ const dh_handler_t returns_handler = {
     .name = "returns",
     .topics = returns_topics,
     .config = returns_tables,
+    .check_config = r_check_config,
     .init = r_init,
     .fini = r_fini,
     .decode = r_decode,

@@ -6,9 +6,12 @@
  *
  * Rules: an empty value counts as unset; a variable NAME of type DH_CFG_SECRET may
  * instead come from the file named by NAME_FILE (trailing newline stripped); secrets
- * are never printed. KAFKA_<PROP> variables pass through to librdkafka as
- * <prop> with '_' turned into '.' and lower-cased (KAFKA_BOOTSTRAP_SERVERS ->
- * bootstrap.servers). This module is the only place that reads the environment.
+ * are never printed, nor are credentials embedded in URLs. KAFKA_<PROP> variables pass
+ * through to librdkafka as <prop> with '_' turned into '.' and lower-cased
+ * (KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers). Checks beyond a variable's type (a
+ * stores file that must parse, a rate list, a time zone) are dh_config_check_fn callbacks
+ * run by the same load, so --check-config and a real start find the same problems. This
+ * module is the only place that reads the environment.
  */
 #ifndef DH_CONFIG_H
 #define DH_CONFIG_H
@@ -23,6 +26,8 @@ typedef enum dh_cfg_type {
     DH_CFG_BOOL,   /**< true/false/1/0/yes/no/on/off. */
     DH_CFG_SECRET, /**< Like STRING, also from NAME_FILE, redacted in dumps. */
     DH_CFG_ENUM,   /**< One of the '|'-separated words in `choices`. */
+    DH_CFG_URL,    /**< scheme://rest with a scheme from the '|'-separated `choices`
+                        ("http|https"); user:password@ in it is redacted in dumps. */
 } dh_cfg_type_t;
 
 typedef struct dh_config_var {
@@ -42,6 +47,28 @@ typedef struct dh_config_var {
 
 typedef struct dh_config_s dh_config_t;
 
+/** Where a check adds problems; see dh_config_report(). */
+typedef struct dh_config_report_s dh_config_report_t;
+
+/**
+ * @brief A check beyond the variables' types (e.g. the stores file parses, DH_WMS_RATE is
+ *        a valid list). Runs on every load, also when other variables are bad (those read
+ *        as their defaults' type-zero: "" or 0); it reports with dh_config_report().
+ */
+typedef void (*dh_config_check_fn)(const dh_config_t *cfg, dh_config_report_t *report);
+
+/**
+ * @brief Add the problem "NAME: why" to the load's report. A variable is reported once:
+ *        a later problem of a variable already found bad (by its type or another check)
+ *        is dropped, so a check need not test whether its input was valid.
+ */
+void dh_config_report(dh_config_report_t *report, const char *name, const char *fmt, ...)
+    DH_PRINTF(3, 4);
+
+/** @brief 1 if \p tz names a time zone this host resolves: UTC, GMT, a POSIX TZ string
+ *  (with an offset, e.g. IST-5:30) or an IANA name present in the zoneinfo database. */
+int dh_config_tz_valid(const char *tz);
+
 /**
  * @brief Read and validate the variables of every table in \p tables (NULL-terminated
  *        array of tables) from \p envp (a NULL-terminated "NAME=value" array, normally
@@ -53,6 +80,12 @@ typedef struct dh_config_s dh_config_t;
  */
 DH_NODISCARD dh_err_t dh_config_load(const dh_config_var_t *const *tables, char *const *envp,
                                      dh_config_t **out, char **problems);
+
+/** @brief dh_config_load(), then every check of \p checks (NULL-terminated, may be NULL);
+ *  their problems join the same report. */
+DH_NODISCARD dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
+                                             const dh_config_check_fn *checks, char *const *envp,
+                                             dh_config_t **out, char **problems);
 
 void dh_config_destroy(dh_config_t *cfg);
 
@@ -73,18 +106,19 @@ void dh_config_print_help(FILE *fp, const char *program, const dh_config_var_t *
 /** @brief Print the tables as a Markdown table (docs/configuration.md is checked against it). */
 void dh_config_print_markdown(FILE *fp, const dh_config_var_t *const *tables);
 
-/** @brief Print the effective configuration, secrets redacted. */
+/** @brief Print the effective configuration: secrets and the password (or bare user) part
+ *  of any scheme://user:password@host in a value are redacted. */
 void dh_config_dump(FILE *fp, const dh_config_t *cfg);
 
 /**
  * @brief The command line every dockhand binary shares: --help, --config-markdown,
  *        --check-config, --dump-config, or nothing (run). Loads the configuration from the
- *        environment and prints problems.
+ *        environment, runs \p checks (see dh_config_load_checked()) and prints problems.
  * @param out  On -1: the loaded configuration (caller destroys it).
  * @returns -1 to go on and run, else the exit code (0 after --help and friends, 2 for bad
  *          arguments or configuration).
  */
 int dh_config_cli(int argc, char **argv, const char *prog, const dh_config_var_t *const *tables,
-                  dh_config_t **out);
+                  const dh_config_check_fn *checks, dh_config_t **out);
 
 #endif

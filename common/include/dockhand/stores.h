@@ -32,6 +32,11 @@
 /** DH_STORES_FILE: add to a worker's config tables when it needs the stores. */
 extern const dh_config_var_t dh_stores_config_vars[];
 
+/** @brief The check of DH_STORES_FILE (a dh_config_check_fn): the file is loaded with
+ *  dh_stores_load(), as a start loads it. Does nothing when the worker's tables lack
+ *  dh_stores_config_vars. */
+void dh_stores_config_check(const dh_config_t *cfg, dh_config_report_t *report);
+
 typedef struct dh_store {
     const char *domain;
     const char *admin_url;

@@ -21,6 +21,10 @@
 /** DH_WMS_URL, DH_WMS_TOKEN (secret), DH_WMS_RATE: add to a worker's config tables. */
 extern const dh_config_var_t dh_wms_config_vars[];
 
+/** @brief The check of DH_WMS_RATE (a dh_config_check_fn; DH_WMS_URL is checked by its
+ *  type): the list dh_wms_new() would parse. Does nothing without dh_wms_config_vars. */
+void dh_wms_config_check(const dh_config_t *cfg, dh_config_report_t *report);
+
 typedef struct dh_wms_s dh_wms_t;
 
 /** @param http, redis, metrics  Borrowed lane handles (metrics may be NULL).

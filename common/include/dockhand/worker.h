@@ -5,6 +5,12 @@
  *
  *     int main(int argc, char **argv) { return dh_worker_main(argc, argv, &my_handler); }
  *
+ * The worker context: check_config() validates the worker's own variables (run by
+ * --check-config and by every start, before anything connects), init() gets the
+ * configuration and the metrics registry (every metric is created there), and
+ * lane_init()/lane_fini() make and free per-lane state (dh_lane_state()) next to the
+ * lane's own Redis, HTTP, Shopify and WMS handles.
+ *
  * The runtime owns configuration, signals, the Kafka consumer, key-ordered lanes,
  * idempotency records, retries with backoff, the dead-letter producer, offsets,
  * metrics, health endpoints and shutdown. See docs/ARCHITECTURE.md.
@@ -58,19 +64,22 @@ const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len);
 /** A lane is one worker thread of the runtime, with its own connections. */
 typedef struct dh_lane_s dh_lane_t;
 
+/** @brief What the worker's lane_init() made for this lane (NULL without lane_init()). */
+void *dh_lane_state(dh_lane_t *lane);
+
 dh_redis_t *dh_lane_redis(dh_lane_t *lane); /**< This lane's connection. */
 dh_http_t *dh_lane_http(dh_lane_t *lane);   /**< This lane's HTTP handle. */
 const dh_config_t *dh_lane_config(const dh_lane_t *lane);
 dh_metrics_t *dh_lane_metrics(dh_lane_t *lane);
 int dh_lane_index(const dh_lane_t *lane); /**< 0..lanes-1 */
 
-/** @brief This lane's Shopify client, created on first use on the lane's Redis and HTTP
- *  handles and owned by the lane. NULL only if out of memory. */
+/** @brief This lane's Shopify client on the lane's Redis and HTTP handles, made when the
+ *  lane starts and owned by it. Never NULL once the lane runs. */
 dh_shopify_t *dh_lane_shopify(dh_lane_t *lane);
 
-/** @brief This lane's WMS client, created on first use from DH_WMS_* (the worker lists
- *  dh_wms_config_vars among its tables) and owned by the lane. NULL if that configuration
- *  is invalid (logged once per lane). */
+/** @brief This lane's WMS client from DH_WMS_*, made when the lane starts (a bad DH_WMS_*
+ *  stops the worker at start, exit 2) and owned by it. NULL only when the worker does
+ *  not list dh_wms_config_vars among its tables. */
 dh_wms_t *dh_lane_wms(dh_lane_t *lane);
 
 /**
@@ -113,11 +122,24 @@ DH_NODISCARD int dh_lane_wms_call(dh_lane_t *lane, const char *group, const char
 
 /** A decoded event: filled by the handler's decode(). */
 typedef struct dh_event {
-    /** Effect id for the runtime's idempotency record (e.g. the event id). Empty means
-     *  "no record": the handler does its own idempotency (dh_idem.h). */
+    /** Effect id for the runtime's idempotency record (e.g. the event id), set with
+     *  dh_event_set_effect(). Empty means "no record": the handler does its own
+     *  idempotency (dh_idem.h). */
     char effect_id[256];
     void *data; /**< The handler's decoded form, freed by handler->release(). */
 } dh_event_t;
+
+/** Digest form of an effect id too long for dh_event_t.effect_id: DH_EFFECT_DIGEST_PREFIX
+ *  bytes of the id, '~', then the SHA-256 of the whole id in hex (255 bytes in all). */
+#define DH_EFFECT_DIGEST_PREFIX 190
+
+/**
+ * @brief Set \p ev's effect id from a printf format. Never truncates: an id that does not
+ *        fit is replaced by its digest form (see DH_EFFECT_DIGEST_PREFIX), so two different
+ *        effects never share a record, and one effect always gets the same id.
+ * @returns DH_OK, or DH_ERR_NOMEM (\p ev's id is then empty: fail the event, FATAL).
+ */
+DH_NODISCARD dh_err_t dh_event_set_effect(dh_event_t *ev, const char *fmt, ...) DH_PRINTF(2, 3);
 
 /** One event of a batch given to handle_batch(). */
 typedef struct dh_batch_item {
@@ -133,12 +155,23 @@ typedef struct dh_batch_item {
 void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_class,
                    const char *fmt, ...) DH_PRINTF(4, 5);
 
+/** What init() is given; both live until after fini(). */
+typedef struct dh_worker_ctx {
+    const dh_config_t *cfg; /**< The validated configuration. */
+    dh_metrics_t *metrics;  /**< The registry: create every metric series in init(). */
+} dh_worker_ctx_t;
+
 typedef struct dh_handler {
     const char *name;          /**< Worker name: logs, metrics, group, records. */
     const char *const *topics; /**< Default topics, NULL-terminated. */
     /** The worker's own variable tables (NULL-terminated list), e.g. its own table plus
-     *  dh_stores_config_vars and dh_wms_config_vars; NULL for none. */
+     *  dh_stores_config_vars and dh_wms_config_vars; NULL for none. The runtime checks
+     *  the stores file and DH_WMS_* itself when they are listed. */
     const dh_config_var_t *const *config;
+    /** Optional: checks of the worker's own variables beyond their types (a time zone
+     *  resolves, a status list names known statuses), with dh_config_report(). Run by
+     *  --check-config and by every start before init(): what it reports exits 2. */
+    dh_config_check_fn check_config;
 
     /** Preferred DH_BATCH_MAX and DH_BATCH_LINGER_MS when those are unset (0: runtime
      *  defaults 64 and 0). A batching handler (handle_batch) sets e.g. 250 and 200 ms. */
@@ -148,9 +181,17 @@ typedef struct dh_handler {
      *  the newest is handled; the older ones finish as "superseded". */
     int coalesce;
 
-    /** Optional: process-wide state from the configuration, before any lane starts. */
-    dh_err_t (*init)(const dh_config_t *cfg, void **shared, char *errstr, size_t errstr_size);
+    /** Optional: process-wide state and metrics, before any lane starts. DH_ERR_CONFIG
+     *  exits 2 (but prefer check_config, which --check-config runs too), others exit 1. */
+    dh_err_t (*init)(const dh_worker_ctx_t *ctx, void **shared, char *errstr, size_t errstr_size);
     void (*fini)(void *shared);
+
+    /** Optional: make one lane's state (\p *state, read back with dh_lane_state()) when
+     *  the lane starts, after its handles exist; a failure stops the worker at start. */
+    dh_err_t (*lane_init)(void *shared, dh_lane_t *lane, void **state, char *errstr,
+                          size_t errstr_size);
+    /** Free what lane_init() made, when the lane has stopped (before its handles go). */
+    void (*lane_fini)(void *shared, void *state);
 
     /** Parse and validate \p msg. DONE with \p ev filled, or DEAD_LETTER with a reason
      *  (dh_lane_fail()) for undecodable or contract-violating events. Called once per
@@ -179,6 +220,14 @@ typedef struct dh_handler {
 /** Variables every dockhand process has (Kafka brokers, Redis, admin port, log level);
  *  the gateway uses them too. The consumer runtime adds its own table. */
 extern const dh_config_var_t dh_process_config_vars[];
+
+/** @brief The checks every dockhand process runs with dh_process_config_vars: DH_REDIS_URL
+ *  through the Redis client's own parser, every KAFKA_* through librdkafka's
+ *  rd_kafka_conf_set() on a scratch configuration, DH_ADMIN_ADDR a numeric address. */
+void dh_process_check_config(const dh_config_t *cfg, dh_config_report_t *report);
+
+/** @brief Report \p name unless it is a numeric IPv4 or IPv6 literal (a bind address). */
+void dh_process_check_addr(const dh_config_t *cfg, dh_config_report_t *report, const char *name);
 
 /**
  * @brief Run a worker: parse arguments (--help, --check-config, --dump-config), load the
