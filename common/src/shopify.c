@@ -18,14 +18,16 @@
 
 #include "dockhand/log.h"
 #include "dockhand/ratelimit.h"
+#include "dockhand/validate.h"
 
 #define TOKEN_MAX           512
 #define URL_MAX             1024
 #define COOLDOWN_MIN_MS     250
 #define COOLDOWN_DEFAULT_MS 1000
-#define TOKEN_REFRESH_EARLY 60000 /* ms: refresh a client-credentials token this early */
-#define TOKEN_DEFAULT_TTL_S 3600  /* when the grant omits expires_in */
-#define TOKEN_CACHE_MAX     16    /* stores a lane talks to; oldest evicted beyond */
+#define COOLDOWN_MAX_MS     600000 /* a bucket refills in seconds; more is a bogus reply */
+#define TOKEN_REFRESH_EARLY 60000  /* ms: refresh a client-credentials token this early */
+#define TOKEN_DEFAULT_TTL_S 3600   /* when the grant omits expires_in */
+#define TOKEN_CACHE_MAX     16     /* stores a lane talks to; oldest evicted beyond */
 
 /* Generated from common/graphql/ by common/cmake/embed_graphql.cmake. */
 extern const char *const dh_gql_docs[];
@@ -498,10 +500,12 @@ static int64_t cooldown(dh_shopify_t *s, const dh_store_t *store, long retry_aft
     double rate = ci->restore > 0 ? ci->restore : store->bucket.restore_rate;
     int64_t ms = COOLDOWN_DEFAULT_MS;
 
+    /* Both inputs come from Shopify: bound them before any conversion or multiplication. */
     if (retry_after_s >= 0) {
-        ms = (int64_t)retry_after_s * 1000;
+        ms = retry_after_s < COOLDOWN_MAX_MS / 1000 ? (int64_t)retry_after_s * 1000
+                                                    : COOLDOWN_MAX_MS;
     } else if (ci->available >= 0 && rate > 0) {
-        ms = (int64_t)ceil(need / rate * 1000.0);
+        ms = dh_v_real_clamp_i64(ceil(need / rate * 1000.0), COOLDOWN_MIN_MS, COOLDOWN_MAX_MS);
     }
     if (ms < COOLDOWN_MIN_MS) {
         ms = COOLDOWN_MIN_MS;
@@ -615,7 +619,8 @@ static dh_err_t on_reply(call_t *c, json_t *root, dh_gql_reply_t *reply, int64_t
     settle(c->s, c->store, c->charged, ci.actual >= 0 ? ci.actual : c->charged, ci.available);
     if (ci.actual > 0) {
         count(c->s, "dh_shopify_cost_points_total", "Actual GraphQL cost points spent.",
-              c->store->domain, NULL, NULL, (uint64_t)llround(ci.actual));
+              c->store->domain, NULL, NULL,
+              (uint64_t)dh_v_real_clamp_i64(round(ci.actual), 0, INT64_MAX));
     }
     if (json_array_size(errors) > 0 || (errors != NULL && !json_is_array(errors))) {
         join_errors(errors, prefix, c->errstr, c->errstr_size);

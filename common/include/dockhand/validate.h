@@ -40,6 +40,15 @@ int dh_v_rfc3339_ok(const char *s);
 /** @brief ^[1-9][0-9]{0,19}$ (common.v1 shopify_id_string). */
 int dh_v_shopify_id_ok(const char *s);
 
+/** @brief A finite double with no fractional part. */
+int dh_v_real_is_integral(double d);
+/** @brief Convert \p d to int64_t when it is integral and within range, without ever
+ *  performing an out-of-range (undefined) conversion. @returns 1 on success. */
+int dh_v_real_to_i64(double d, int64_t *out);
+/** @brief \p d truncated and clamped to [lo, hi] (NaN gives lo); the range check comes
+ *  before the conversion. For numbers from the network that feed durations or counts. */
+int64_t dh_v_real_clamp_i64(double d, int64_t lo, int64_t hi);
+
 /**
  * @brief A string member of \p obj at \p path with length bounds in code points.
  * @returns The value (borrowed from \p obj), or NULL when absent or invalid (invalid, or
