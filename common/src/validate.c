@@ -298,6 +298,55 @@ int dh_v_shopify_id_ok(const char *s)
     return 1;
 }
 
+int dh_v_shopify_id(json_t *v, char *out, size_t size)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        return 0;
+    }
+    snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return 1;
+}
+
+int dh_v_shopify_ref(json_t *v, char *out, size_t size)
+{
+    static const char gid[] = "gid://shopify/";
+    const char *s = json_string_value(v), *slash;
+
+    if (dh_v_shopify_id(v, out, size)) {
+        return 1;
+    }
+    if (!s) {
+        return 0;
+    }
+    /* "gid://shopify/Order/123": exactly one more '/', then the digits. */
+    if (!strncmp(s, gid, sizeof(gid) - 1)) {
+        slash = strchr(s + sizeof(gid) - 1, '/');
+        if (!slash || slash == s + sizeof(gid) - 1 || strchr(slash + 1, '/')) {
+            return 0;
+        }
+        s = slash + 1;
+    }
+    if (!dh_v_shopify_id_ok(s)) {
+        return 0;
+    }
+    snprintf(out, size, "%s", s);
+    return 1;
+}
+
+int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size)
+{
+    json_t *cands[] = {json_object_get(root, "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_order"), "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_hold"), "order_id")};
+
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        if (dh_v_shopify_ref(cands[i], out, size)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void dh_v_wms_envelope(dh_vctx_t *v, json_t *root, const char *const *accepted,
                        dh_wms_envelope_t *out)
 {

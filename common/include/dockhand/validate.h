@@ -50,6 +50,26 @@ int dh_v_real_to_i64(double d, int64_t *out);
 int64_t dh_v_real_clamp_i64(double d, int64_t lo, int64_t hi);
 
 /**
+ * @brief A Shopify REST id (common.v1 $defs/shopify_id: a JSON integer >= 1) as digits.
+ * @returns 1 when \p v is one (digits in \p out), else 0. The gateway (400) and the
+ *          Shopify consumers (dead letter) apply this one rule to a webhook's "id".
+ */
+int dh_v_shopify_id(json_t *v, char *out, size_t size);
+/**
+ * @brief A reference to a Shopify resource as digits: a JSON integer >= 1, a string
+ *        ^[1-9][0-9]{0,19}$, or a GID "gid://shopify/<Type>/<such digits>".
+ * @returns 1 when \p v is one (digits in \p out), else 0.
+ */
+int dh_v_shopify_ref(json_t *v, char *out, size_t size);
+/**
+ * @brief The order id of a fulfillment_holds/... webhook body: the first of "order_id",
+ *        "fulfillment_order"."order_id" and "fulfillment_hold"."order_id" that is a
+ *        dh_v_shopify_ref(). The gateway keys the message by it and dh-orders reads it.
+ * @returns 1 when found (digits in \p out), else 0.
+ */
+int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size);
+
+/**
  * @brief A string member of \p obj at \p path with length bounds in code points.
  * @returns The value (borrowed from \p obj), or NULL when absent or invalid (invalid, or
  *          absent and \p required, records a failure).

@@ -158,7 +158,9 @@ static void test_extract_id(void **state)
         const char *id;
     } cases[] = {
         {"{\"id\":5802154000001,\"name\":\"#1\"}", DH_GW_ID_TOP, DH_OK, "5802154000001"},
-        {"{\"id\":\"gid-ish\"}", DH_GW_ID_TOP, DH_OK, "gid-ish"},
+        {"{\"id\":\"gid-ish\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
+        {"{\"id\":0}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
+        {"{\"id\":\"123\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"name\":\"#1\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"id\":null}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"id\":-1}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
