@@ -7,6 +7,8 @@
  *  - With a per-address cap of 3, a 4th connection from 127.0.0.1 is closed at once while
  *    a client on 127.0.0.2 is still served, and 127.0.0.1 is served again once one of its
  *    connections is gone.
+ *  - A signed orders/create whose id dh-orders would dead-letter (0, a string) is a 400
+ *    naming the rule, before anything is produced.
  *  - Its stderr is JSON lines only, librdkafka's included (the producer's broker is down).
  */
 #include <setjmp.h>
@@ -20,6 +22,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -317,6 +321,25 @@ static int served_again(int port)
     return 0;
 }
 
+/* A connection from 127.0.0.1 that the gateway accepted and keeps waiting for the rest of
+ * its request. Connections of earlier tests may still count for a moment after they were
+ * closed (libmicrohttpd forgets them once their thread ends): retry while refused. */
+static int hold_one(int port)
+{
+    for (long long end = now_ms() + 5000; now_ms() < end;) {
+        int fd = connect_from("127.0.0.1", port);
+        char buf[64] = "";
+
+        send_all(fd, "POST /webhooks/shopify HTTP/1.1\r\n"); /* and nothing more */
+        if (!read_until_closed(fd, buf, sizeof(buf), 300)) {
+            return fd; /* still open: accepted */
+        }
+        close(fd);
+    }
+    fail_msg("no connection from 127.0.0.1 was accepted within 5 s");
+    return -1;
+}
+
 static void test_per_ip_cap(void **state)
 {
     gateway_t *g = *state;
@@ -324,8 +347,7 @@ static void test_per_ip_cap(void **state)
     char buf[256] = "";
 
     for (int i = 0; i < PER_IP; i++) {
-        held[i] = connect_from("127.0.0.1", g->port);
-        send_all(held[i], "POST /webhooks/shopify HTTP/1.1\r\n"); /* and nothing more */
+        held[i] = hold_one(g->port);
     }
     /* The (PER_IP+1)-th from the same address: closed without an answer. */
     extra = connect_from("127.0.0.1", g->port);
@@ -342,11 +364,64 @@ static void test_per_ip_cap(void **state)
     }
 }
 
+/* POST a Shopify-signed orders/create with \p body; returns the whole answer in \p got. */
+static void post_signed(int port, const char *body, char *got, size_t size)
+{
+    unsigned char mac[32];
+    unsigned int n = 0;
+    char sig[64], req[2048];
+    int fd = connect_from("127.0.0.1", port);
+
+    HMAC(EVP_sha256(), "s", 1, (const unsigned char *)body, strlen(body), mac, &n);
+    EVP_EncodeBlock((unsigned char *)sig, mac, (int)n);
+    snprintf(req, sizeof(req),
+             "POST /webhooks/shopify HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+             "Content-Type: application/json\r\nX-Shopify-Topic: orders/create\r\n"
+             "X-Shopify-Shop-Domain: gw-limits.myshopify.com\r\nX-Shopify-API-Version: 2026-04\r\n"
+             "X-Shopify-Webhook-Id: wh-ids\r\nX-Shopify-Hmac-Sha256: %s\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             sig, strlen(body), body);
+    send_all(fd, req);
+    got[0] = '\0';
+    assert_true(read_until_closed(fd, got, size, 5000));
+    close(fd);
+}
+
+/* post_signed(), again while refused by the per-address cap (earlier tests' connections
+ * may count for a moment after closing). */
+static void post_signed_served(int port, const char *body, char *got, size_t size)
+{
+    for (int i = 0; i < 50; i++) {
+        post_signed(port, body, got, size);
+        if (got[0]) {
+            return;
+        }
+        nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    }
+}
+
+static void test_dead_letter_ids_are_400(void **state)
+{
+    static const char *const bodies[] = {"{\"id\":0,\"name\":\"#1\"}",
+                                         "{\"id\":\"5802154000001\",\"name\":\"#1\"}",
+                                         "{\"id\":-3}", "{\"id\":1.0}"};
+    gateway_t *g = *state;
+    char got[4096];
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        post_signed_served(g->port, bodies[i], got, sizeof(got));
+        if (strncmp(got, "HTTP/1.1 400", 12) || !strstr(got, "\"id\" must be an integer >= 1")) {
+            fail_msg("%s: answered %.200s", bodies[i], got);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slow_headers_cut_at_deadline),
         cmocka_unit_test(test_slow_body_cut_at_deadline),
+        cmocka_unit_test(test_dead_letter_ids_are_400),
         cmocka_unit_test(test_per_ip_cap),
     };
     signal(SIGPIPE, SIG_IGN);
