@@ -3,7 +3,9 @@
  * the workers that consume WMS topics. Hand-written rather than a schema engine: each
  * worker checks exactly the fields it relies on, and the messages follow ajv's
  * "<instance path> <message>" style so a dead letter names the offending field the way
- * tests/contracts does. Pure: no I/O, no configuration.
+ * tests/contracts does. Also the numeric conversions that must never overflow (JSON reals)
+ * and the Shopify id rules the gateway and the Shopify consumers share. Pure: no I/O, no
+ * configuration.
  */
 #ifndef DH_VALIDATE_H
 #define DH_VALIDATE_H
