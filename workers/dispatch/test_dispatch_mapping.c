@@ -228,6 +228,32 @@ static void dispatch_of(dispatch_event_t *ev, const char *facility, const char *
     }
 }
 
+/* issue #10: a sequence far beyond int64_t is a schema rejection, not undefined behaviour
+ * (under UBSan the cast used to kill the worker). */
+static void test_huge_sequence(void **state)
+{
+    static const char *const seqs[] = {"20955555555555E74", "-20955555555555E74", "1e308"};
+    size_t len;
+    char *ex = th_slurp(DH_DISPATCH_EXAMPLES "/valid", "delivery-in-transit.json", &len);
+    char *at = strstr(ex, "\"sequence\": 1,");
+    char buf[4096], err[256];
+    dispatch_event_t ev;
+
+    (void)state;
+    assert_non_null(at);
+    for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        snprintf(buf, sizeof(buf), "%.*s\"sequence\": %s,%s", (int)(at - ex), ex, seqs[i],
+                 at + strlen("\"sequence\": 1,"));
+        memset(&ev, 0, sizeof(ev));
+        assert_int_equal(dispatch_event_parse(buf, strlen(buf), &ev, err, sizeof(err)),
+                         DISPATCH_PARSE_SCHEMA);
+        assert_string_equal(err, i == 1 ? "/sequence must be >= 0"
+                                        : "/sequence must be <= 9007199254740991");
+        dispatch_event_clear(&ev);
+    }
+    free(ex);
+}
+
 typedef struct plan_case {
     const char *name;
     const char *lines[4];
@@ -462,13 +488,10 @@ static void test_find_fulfillments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_examples),
-        cmocka_unit_test(test_invalid_examples),
-        cmocka_unit_test(test_status_map),
-        cmocka_unit_test(test_event_vars),
-        cmocka_unit_test(test_plan),
-        cmocka_unit_test(test_create_vars),
-        cmocka_unit_test(test_find_fulfillments),
+        cmocka_unit_test(test_valid_examples), cmocka_unit_test(test_invalid_examples),
+        cmocka_unit_test(test_huge_sequence),  cmocka_unit_test(test_status_map),
+        cmocka_unit_test(test_event_vars),     cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_create_vars),    cmocka_unit_test(test_find_fulfillments),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
 #include "dockhand/stores.h"
+#include "dockhand/validate.h"
 #include "dockhand/wms.h"
 #include "orders.h"
 #include "orders_internal.h"
@@ -233,21 +234,9 @@ int64_t orders_time_ms(const char *iso)
  * (integer or GID), or the message key's tail. */
 static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
 {
-    json_t *cands[] = {json_object_get(root, "order_id"),
-                       json_object_get(json_object_get(root, "fulfillment_order"), "order_id"),
-                       json_object_get(json_object_get(root, "fulfillment_hold"), "order_id")};
-
-    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-        const char *s = json_string_value(cands[i]);
-
-        if (json_is_integer(cands[i]) && json_integer_value(cands[i]) > 0) {
-            snprintf(out, size, "%lld", (long long)json_integer_value(cands[i]));
-            return 0;
-        }
-        if (s && strrchr(s, '/') && strtoll(strrchr(s, '/') + 1, NULL, 10) > 0) {
-            snprintf(out, size, "%lld", strtoll(strrchr(s, '/') + 1, NULL, 10));
-            return 0;
-        }
+    /* The gateway keys the message by the same function (validate.h). */
+    if (dh_v_shopify_hold_order_id(root, out, size)) {
+        return 0;
     }
     const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
     size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;

@@ -20,26 +20,21 @@
 #include "dockhand/redis.h"
 #include "dockhand/stores.h"
 
-/** The embedded documents (see common/graphql/<name>.graphql). */
+/** The embedded documents, one per line of dockhand/gql_docs.def (the single list:
+ *  file, root field, users, cost model). */
 typedef enum dh_gql_doc {
-    DH_GQL_INVENTORY_SET_QUANTITIES,
-    DH_GQL_INVENTORY_ACTIVATE,
-    DH_GQL_INVENTORY_LEVELS,
-    DH_GQL_PRODUCT_VARIANTS_BY_SKU,
-    DH_GQL_LOCATIONS,
-    DH_GQL_ORDER_FULFILLMENT_ORDERS,
-    DH_GQL_ORDERS_UPDATED_SINCE,
-    DH_GQL_FULFILLMENT_CREATE,
-    DH_GQL_FULFILLMENT_EVENT_CREATE,
-    DH_GQL_TAGS_ADD,
-    DH_GQL_PRODUCTS,
-    DH_GQL_ORDER_FOR_RECONCILE,
-    DH_GQL_ORDER_FULFILLMENTS,
+#define DH_GQL_DOC(e, ...) DH_GQL_##e,
+#include "dockhand/gql_docs.def"
+#undef DH_GQL_DOC
     DH_GQL__COUNT
 } dh_gql_doc_t;
 
-/** @brief The text of \p doc (static storage). */
+/** @brief The text of \p doc (static storage); "" for an unknown document. */
 const char *dh_gql_text(dh_gql_doc_t doc);
+/** @brief The name of \p doc (its file's base name, as in logs and metrics); "" if unknown. */
+const char *dh_gql_name(dh_gql_doc_t doc);
+/** @brief The root field \p doc selects (from gql_docs.def); "" for an unknown document. */
+const char *dh_gql_root(dh_gql_doc_t doc);
 /** @brief Our cost estimate for \p doc, charged to the bucket before sending. */
 double dh_gql_expected_cost(dh_gql_doc_t doc);
 
