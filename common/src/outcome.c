@@ -174,7 +174,7 @@ int dh_far_outcome(dh_lane_t *lane, dh_far_t far, dh_err_t err, long status, int
     o->answer = dh_answer_of(far, err, status);
     row = dh_outcome_row(far, o->answer);
     o->result = row->answered ? DH_RESULT_DONE : row->result;
-    o->error_class = row->error_class;
+    snprintf(o->error_class, sizeof(o->error_class), "%s", row->error_class);
     if (row->answered) {
         return 0;
     }
@@ -265,21 +265,20 @@ static int suffix_of(const char *s, const char *suffix)
 const dh_outcome_rule_t *dh_outcome_rule(const dh_outcome_rules_t *rules, dh_far_t far,
                                          const char *call, dh_answer_t a, const char *problem)
 {
-    static const dh_outcome_rule_t done = {DH_FAR_WMS,     "*", DH_ANSWER_OK, NULL, 0,
-                                           DH_RESULT_DONE, "",  "done"};
-    static const dh_outcome_rule_t rejected = {DH_FAR_WMS,
-                                               "*",
-                                               DH_ANSWER_4XX,
-                                               NULL,
-                                               0,
-                                               DH_RESULT_DEAD_LETTER,
-                                               "rejected",
-                                               "dead letter: refused for good"};
+    static const dh_outcome_rule_t done = {
+        .call = "*", .answer = DH_ANSWER_OK, .result = DH_RESULT_DONE, .note = "done"};
+    static const dh_outcome_rule_t rejected = {.call = "*",
+                                               .answer = DH_ANSWER_4XX,
+                                               .result = DH_RESULT_DEAD_LETTER,
+                                               .error_class = "rejected",
+                                               .note = "refused for good"};
 
     for (size_t i = 0; rules && i < rules->n; i++) {
         const dh_outcome_rule_t *r = &rules->rules[i];
 
-        if (r->far == far && r->answer == a && strcmp(r->call, call) == 0 &&
+        int any_4xx = r->answer == DH_ANSWER_4XX && a >= DH_ANSWER_404 && a <= DH_ANSWER_4XX;
+
+        if (r->far == far && (r->answer == a || any_4xx) && strcmp(r->call, call) == 0 &&
             (!r->problem || suffix_of(problem, r->problem))) {
             return r;
         }
@@ -287,48 +286,78 @@ const dh_outcome_rule_t *dh_outcome_rule(const dh_outcome_rules_t *rules, dh_far
     return a == DH_ANSWER_OK ? &done : &rejected;
 }
 
-static const char *rule_class(const dh_outcome_rule_t *rule, const char *problem)
+static void of_rule_v(const dh_outcome_rule_t *rule, const char *problem, dh_outcome_t *o,
+                      const char *fmt, va_list ap)
 {
-    if (rule->error_class) {
-        return rule->error_class;
+    const char *cls = rule->error_class;
+
+    memset(o, 0, sizeof(*o));
+    o->answer = rule->answer;
+    o->result = rule->result;
+    o->retry_after_ms = rule->retry_after_ms;
+    if (!cls) {
+        cls = problem && problem[0] ? problem : "rejected";
     }
-    return problem && problem[0] ? problem : "rejected";
+    snprintf(o->error_class, sizeof(o->error_class), "%s", cls);
+    vsnprintf(o->error, sizeof(o->error), fmt, ap);
+}
+
+void dh_outcome_of_rule(const dh_outcome_rule_t *rule, const char *problem, dh_outcome_t *o,
+                        const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    of_rule_v(rule, problem, o, fmt, ap);
+    va_end(ap);
 }
 
 dh_result_t dh_lane_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule, const char *problem,
                            const char *fmt, ...)
 {
-    char msg[480];
+    dh_outcome_t o;
     va_list ap;
 
-    if (rule->result == DH_RESULT_DONE) {
-        return DH_RESULT_DONE;
-    }
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    of_rule_v(rule, problem, &o, fmt, ap);
     va_end(ap);
-    dh_lane_fail(lane, rule_class(rule, problem), "%s", msg);
-    return rule->result;
+    return dh_lane_outcome(lane, &o);
 }
 
 void dh_batch_answer(dh_batch_item_t *item, const dh_outcome_rule_t *rule, const char *problem,
                      const char *fmt, ...)
 {
-    char msg[480];
+    dh_outcome_t o;
     va_list ap;
 
-    if (rule->result == DH_RESULT_DONE) {
-        return;
-    }
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    of_rule_v(rule, problem, &o, fmt, ap);
     va_end(ap);
-    dh_batch_fail(item, rule->result, rule_class(rule, problem), "%s", msg);
+    dh_batch_outcome(item, &o);
 }
 
 dh_answer_t dh_wms_answer(const dh_wms_reply_t *rep)
 {
     return dh_answer_of(DH_FAR_WMS, DH_OK, rep->status);
+}
+
+const dh_outcome_rule_t *dh_wms_rule(const dh_outcome_rules_t *rules, const char *call,
+                                     const dh_wms_reply_t *rep)
+{
+    return dh_outcome_rule(rules, DH_FAR_WMS, call, dh_wms_answer(rep), rep->problem_type);
+}
+
+dh_result_t dh_lane_wms_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule,
+                               const dh_wms_reply_t *rep, const char *fmt, ...)
+{
+    char what[240];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return dh_lane_answer(lane, rule, rep->problem_type, "%s: HTTP %ld %s %s", what, rep->status,
+                          rep->problem_type, rep->detail);
 }
 
 /* ---- printing ---- */
@@ -366,10 +395,17 @@ static void print_rules(FILE *out, const dh_outcome_rules_t *w)
             w->worker);
     for (size_t i = 0; i < w->n; i++) {
         const dh_outcome_rule_t *r = &w->rules[i];
+        char outcome[96];
 
-        fprintf(out, "| %s | %s | %s%s%s | %s (%s) | %s |\n", dh_far_str(r->far), r->call,
+        if (r->result == DH_RESULT_DONE) {
+            snprintf(outcome, sizeof(outcome), "done");
+        } else {
+            snprintf(outcome, sizeof(outcome), "%s (%s)", dh_result_str(r->result),
+                     r->error_class ? r->error_class : "the code");
+        }
+        fprintf(out, "| %s | %s | %s%s%s | %s | %s |\n", dh_far_str(r->far), r->call,
                 dh_answer_str(r->answer), r->problem ? " " : "", r->problem ? r->problem : "",
-                dh_result_str(r->result), r->error_class ? r->error_class : "code", r->note);
+                outcome, r->note);
     }
 }
 

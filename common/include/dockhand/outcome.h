@@ -66,8 +66,8 @@ typedef struct dh_outcome_row {
 typedef struct dh_outcome {
     dh_answer_t answer;
     dh_result_t result;
-    int64_t retry_after_ms;  /**< For WAIT / RETRY: the least delay, 0 for the backoff. */
-    const char *error_class; /**< Static storage. */
+    int64_t retry_after_ms; /**< For WAIT / RETRY: the least delay, 0 for the backoff. */
+    char error_class[32];
     char error[400];
 } dh_outcome_t;
 
@@ -80,6 +80,7 @@ typedef struct dh_outcome_rule {
                                   needs, NULL for any. Rules are tried in order. */
     int action;              /**< Worker-defined follow-up (0: none), e.g. "look it up". */
     dh_result_t result;      /**< When action is 0 (or as the action's fallback). */
+    int64_t retry_after_ms;  /**< For WAIT / RETRY: the least delay (0: the backoff). */
     const char *error_class; /**< For RETRY / DEAD_LETTER; NULL: the problem / code. */
     const char *note;        /**< One line for the printed table. */
 } dh_outcome_rule_t;
@@ -142,15 +143,20 @@ int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, cons
 
 /**
  * @brief The rule of \p rules for (\p far, \p call, \p a, \p problem): the first listed
- *        whose problem is NULL or a suffix of \p problem.
+ *        whose problem is NULL or a suffix of \p problem. A rule for DH_ANSWER_4XX covers
+ *        every 4xx answer (404, 409, 422, ...) that no earlier rule took.
  * @returns The rule, or a static default (DONE for OK, dead letter "rejected" else).
  */
 const dh_outcome_rule_t *dh_outcome_rule(const dh_outcome_rules_t *rules, dh_far_t far,
                                          const char *call, dh_answer_t a, const char *problem);
 
+/** @brief Fill \p o from \p rule: its result, delay, class (or \p problem) and the
+ *  formatted message. */
+void dh_outcome_of_rule(const dh_outcome_rule_t *rule, const char *problem, dh_outcome_t *o,
+                        const char *fmt, ...) DH_PRINTF(4, 5);
+
 /**
- * @brief Decide a business answer by \p rule: dh_lane_fail() with the rule's class (or
- *        \p problem) and the message when the result is not DONE.
+ * @brief Decide a business answer by \p rule: dh_outcome_of_rule(), then dh_lane_outcome().
  * @returns The rule's result.
  */
 dh_result_t dh_lane_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule, const char *problem,
@@ -162,6 +168,15 @@ void dh_batch_answer(dh_batch_item_t *item, const dh_outcome_rule_t *rule, const
 
 /** @brief The answer of a WMS reply's HTTP status (2xx, 404, 409, 422 or another 4xx). */
 dh_answer_t dh_wms_answer(const dh_wms_reply_t *rep);
+
+/** @brief dh_outcome_rule() for WMS reply \p rep of \p call (its status and problem type). */
+const dh_outcome_rule_t *dh_wms_rule(const dh_outcome_rules_t *rules, const char *call,
+                                     const dh_wms_reply_t *rep);
+
+/** @brief dh_lane_answer() for WMS reply \p rep: the message is the formatted text, then
+ *  ": HTTP <status> <problem type> <detail>". @returns The rule's result. */
+dh_result_t dh_lane_wms_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule,
+                               const dh_wms_reply_t *rep, const char *fmt, ...) DH_PRINTF(4, 5);
 
 /** @brief Print the common table and then each of \p n workers' rules as markdown. */
 void dh_outcome_print(FILE *out, const dh_outcome_rules_t *const *workers, size_t n);
