@@ -34,6 +34,7 @@ static const dh_outcome_row_t rows[] = {
     ROW(SHOPIFY, 422, DEAD_LETTER, "rejected", "the request itself is refused"),
     ROW(SHOPIFY, 4XX, DEAD_LETTER, "rejected", "incl. top-level GraphQL errors"),
     BIZ(SHOPIFY, USER_ERRORS, "the worker's rules, by userErrors code"),
+    BIZ(SHOPIFY, MISSING, "the worker's rules"),
     ROW(SHOPIFY, 5XX, RETRY, "http", "backoff; the next attempt looks again"),
     ROW(SHOPIFY, TIMEOUT, RETRY, "http", "outcome unknown: the next attempt looks again"),
     ROW(SHOPIFY, REFUSED, RETRY, "http", "backoff"),
@@ -49,6 +50,7 @@ static const dh_outcome_row_t rows[] = {
     BIZ(WMS, 422, "the worker's rules"),
     BIZ(WMS, 4XX, "the worker's rules"),
     ROW(WMS, USER_ERRORS, FATAL, "internal", "not a WMS answer"),
+    ROW(WMS, MISSING, FATAL, "internal", "not a WMS answer"),
     ROW(WMS, 5XX, RETRY, "http", "backoff; the Idempotency-Key makes the retry safe"),
     ROW(WMS, TIMEOUT, RETRY, "http", "outcome unknown; the Idempotency-Key makes it safe"),
     ROW(WMS, REFUSED, RETRY, "http", "backoff"),
@@ -67,6 +69,7 @@ static const char *const answer_names[DH_ANSWER__COUNT] = {
     [DH_ANSWER_422] = "422",
     [DH_ANSWER_4XX] = "other 4xx",
     [DH_ANSWER_USER_ERRORS] = "userErrors",
+    [DH_ANSWER_MISSING] = "not found in data",
     [DH_ANSWER_5XX] = "5xx",
     [DH_ANSWER_TIMEOUT] = "timeout",
     [DH_ANSWER_REFUSED] = "connection refused",
@@ -365,10 +368,10 @@ dh_result_t dh_lane_wms_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule,
 static void print_common(FILE *out)
 {
     static const dh_answer_t order[] = {
-        DH_ANSWER_OK,          DH_ANSWER_THROTTLED, DH_ANSWER_401,      DH_ANSWER_403,
-        DH_ANSWER_404,         DH_ANSWER_409,       DH_ANSWER_422,      DH_ANSWER_4XX,
-        DH_ANSWER_USER_ERRORS, DH_ANSWER_5XX,       DH_ANSWER_TIMEOUT,  DH_ANSWER_REFUSED,
-        DH_ANSWER_BAD_REPLY,   DH_ANSWER_NOMEM,     DH_ANSWER_INTERNAL,
+        DH_ANSWER_OK,          DH_ANSWER_THROTTLED, DH_ANSWER_401,   DH_ANSWER_403,
+        DH_ANSWER_404,         DH_ANSWER_409,       DH_ANSWER_422,   DH_ANSWER_4XX,
+        DH_ANSWER_USER_ERRORS, DH_ANSWER_MISSING,   DH_ANSWER_5XX,   DH_ANSWER_TIMEOUT,
+        DH_ANSWER_REFUSED,     DH_ANSWER_BAD_REPLY, DH_ANSWER_NOMEM, DH_ANSWER_INTERNAL,
     };
 
     fprintf(out, "| answer | Shopify | WMS |\n| --- | --- | --- |\n");
@@ -409,10 +412,116 @@ static void print_rules(FILE *out, const dh_outcome_rules_t *w)
     }
 }
 
+/* Appends "call[ problem]: result" to \p buf. */
+static void cell_add(char *buf, size_t size, const char *call, const char *problem, dh_result_t r)
+{
+    size_t len = strlen(buf);
+
+    snprintf(buf + len, size - len, "%s%s%s%s: %s", len ? "; " : "", call, problem ? " " : "",
+             problem ? problem : "", dh_result_str(r));
+}
+
+/* 1 if rules[0..i) already name \p far's \p call. */
+static int call_seen(const dh_outcome_rules_t *w, size_t i, dh_far_t far, const char *call)
+{
+    for (size_t k = 0; k < i; k++) {
+        if (w->rules[k].far == far && strcmp(w->rules[k].call, call) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The rule \p w lists for (\p far, \p call, \p a) without a problem type, or NULL. */
+static const dh_outcome_rule_t *listed_rule(const dh_outcome_rules_t *w, dh_far_t far,
+                                            const char *call, dh_answer_t a)
+{
+    const dh_outcome_rule_t *r = dh_outcome_rule(w, far, call, a, NULL);
+
+    return r >= w->rules && r < w->rules + w->n ? r : NULL;
+}
+
+/* What worker \p w does on its \p far calls with answer \p a, into \p buf: the common row,
+ * or the rules it lists for that answer (problem types first), or the default. */
+static void cell_far(const dh_outcome_rules_t *w, dh_far_t far, dh_answer_t a, char *buf,
+                     size_t size)
+{
+    const dh_outcome_row_t *row = dh_outcome_row(far, a);
+
+    if (far == DH_FAR_WMS && (a == DH_ANSWER_USER_ERRORS || a == DH_ANSWER_MISSING)) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    if (!row->answered) {
+        snprintf(buf, size, "%s (%s)", dh_result_str(row->result), row->error_class);
+        return;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        const dh_outcome_rule_t *r = &w->rules[i];
+        const dh_outcome_rule_t *pick;
+
+        if (r->far == far && r->problem && r->answer == a) {
+            cell_add(buf, size, r->call, r->problem, r->result);
+        }
+        if (r->far == far && !call_seen(w, i, far, r->call)) {
+            pick = listed_rule(w, far, r->call, a);
+            if (pick) {
+                cell_add(buf, size, r->call, NULL, pick->result);
+            }
+        }
+    }
+    if (!buf[0]) {
+        snprintf(buf, size, "%s", a == DH_ANSWER_OK ? "done" : "dead letter (rejected)");
+    }
+}
+
+/* The worker x answer matrix, one column per worker and far side it calls. */
+static void print_matrix(FILE *out, const dh_outcome_rules_t *const *workers, size_t n)
+{
+    static const dh_answer_t order[] = {DH_ANSWER_OK,  DH_ANSWER_THROTTLED,   DH_ANSWER_401,
+                                        DH_ANSWER_403, DH_ANSWER_404,         DH_ANSWER_409,
+                                        DH_ANSWER_422, DH_ANSWER_USER_ERRORS, DH_ANSWER_MISSING,
+                                        DH_ANSWER_5XX, DH_ANSWER_TIMEOUT,     DH_ANSWER_REFUSED};
+    int uses[16][DH_FAR__COUNT] = {{0}};
+
+    fprintf(out, "\n### Worker x answer\n\n| answer |");
+    for (size_t i = 0; i < n && i < 16; i++) {
+        for (size_t k = 0; k < workers[i]->n; k++) {
+            uses[i][workers[i]->rules[k].far] = 1;
+        }
+        for (int f = 0; f < DH_FAR__COUNT; f++) {
+            if (uses[i][f]) {
+                fprintf(out, " %s (%s) |", workers[i]->worker, dh_far_str((dh_far_t)f));
+            }
+        }
+    }
+    fprintf(out, "\n| --- |");
+    for (size_t i = 0; i < n && i < 16; i++) {
+        for (int f = 0; f < DH_FAR__COUNT; f++) {
+            fprintf(out, "%s", uses[i][f] ? " --- |" : "");
+        }
+    }
+    for (size_t j = 0; j < sizeof(order) / sizeof(order[0]); j++) {
+        fprintf(out, "\n| %s |", dh_answer_str(order[j]));
+        for (size_t i = 0; i < n && i < 16; i++) {
+            for (int f = 0; f < DH_FAR__COUNT; f++) {
+                char cell[1024] = "";
+
+                if (uses[i][f]) {
+                    cell_far(workers[i], (dh_far_t)f, order[j], cell, sizeof(cell));
+                    fprintf(out, " %s |", cell);
+                }
+            }
+        }
+    }
+    fprintf(out, "\n");
+}
+
 void dh_outcome_print(FILE *out, const dh_outcome_rules_t *const *workers, size_t n)
 {
     fprintf(out, "### Every worker: far side x answer\n\n");
     print_common(out);
+    print_matrix(out, workers, n);
     for (size_t i = 0; i < n; i++) {
         print_rules(out, workers[i]);
     }

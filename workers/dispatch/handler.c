@@ -253,8 +253,8 @@ static json_t *order_of(dh_lane_t *lane, const char *call, const dsp_ev_t *e, dh
     json_t *o = json_object_get(rep->data, "order");
 
     if (!json_is_object(o)) {
-        *res = answer(lane, call, DH_ANSWER_404, "order %s (%s) not found in %s", e->ev.order_id,
-                      e->ev.order_name, e->store->domain);
+        *res = answer(lane, call, DH_ANSWER_MISSING, "order %s (%s) not found in %s",
+                      e->ev.order_id, e->ev.order_name, e->store->domain);
         return NULL;
     }
     return o;

@@ -13,9 +13,10 @@
 
 static const dh_outcome_rule_t rules[] = {
     RULE("orderFulfillments", OK, DONE, NULL, "adopt fulfillments with our tracking number"),
-    RULE("orderFulfillments", 404, DEAD_LETTER, "order-not-found", "no such order in the store"),
+    RULE("orderFulfillments", MISSING, DEAD_LETTER, "order-not-found",
+         "no such order in the store"),
     RULE("orderFulfillmentOrders", OK, DONE, NULL, "plan the fulfillment"),
-    RULE("orderFulfillmentOrders", 404, DEAD_LETTER, "order-not-found",
+    RULE("orderFulfillmentOrders", MISSING, DEAD_LETTER, "order-not-found",
          "no such order in the store"),
     RULE("fulfillmentCreate", OK, DONE, NULL, "created"),
     RULE("fulfillmentCreate", USER_ERRORS, DEAD_LETTER, "rejected",

@@ -323,7 +323,7 @@ static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh
 
             dh_batch_answer(bi,
                             dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_VARIANTS,
-                                            DH_ANSWER_404, what),
+                                            DH_ANSWER_MISSING, what),
                             what, "%s", k->detail);
         }
     }

@@ -35,7 +35,7 @@ static const dh_outcome_rule_t rules[] = {
     RULE("lookup", OK, NULL, 0, DONE, NULL, "exists: its status decides"),
     RULE("lookup", 404, NULL, 0, DONE, NULL, "not in the WMS"),
     RULE("lookup", 4XX, NULL, 0, DEAD_LETTER, "rejected", "any other 4xx"),
-    {DH_FAR_SHOPIFY, "reconcile", DH_ANSWER_404, NULL, 0, DH_RESULT_DONE, 0, NULL,
+    {DH_FAR_SHOPIFY, "reconcile", DH_ANSWER_MISSING, NULL, 0, DH_RESULT_DONE, 0, NULL,
      "scheduled pass: an order gone from Shopify is skipped; failures retry the page"},
 };
 

@@ -38,11 +38,12 @@ typedef enum dh_answer {
                                 409 idempotency-key-in-use. */
     DH_ANSWER_401,         /**< Credentials refused (Shopify: also a refused token grant). */
     DH_ANSWER_403,         /**< Credentials lack the right (revoked scope or token). */
-    DH_ANSWER_404,         /**< Not found (Shopify: HTTP 404, or null for the object). */
+    DH_ANSWER_404,         /**< Not found (Shopify: HTTP 404, the request's address). */
     DH_ANSWER_409,         /**< Conflict (WMS problem types tell which). */
     DH_ANSWER_422,         /**< Unprocessable (WMS validation). */
     DH_ANSWER_4XX,         /**< Another 4xx; Shopify: top-level GraphQL errors too. */
     DH_ANSWER_USER_ERRORS, /**< Shopify: userErrors in a 200 (codes tell which). */
+    DH_ANSWER_MISSING,     /**< Shopify: a 200 without the object asked for (null). */
     DH_ANSWER_5XX,         /**< Server error. */
     DH_ANSWER_TIMEOUT,     /**< No answer in time: the outcome is unknown. */
     DH_ANSWER_REFUSED,     /**< Connection refused or reset, another I/O failure. */
