@@ -327,18 +327,6 @@ dh_result_t dh_lane_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule, const
     return dh_lane_outcome(lane, &o);
 }
 
-void dh_batch_answer(dh_batch_item_t *item, const dh_outcome_rule_t *rule, const char *problem,
-                     const char *fmt, ...)
-{
-    dh_outcome_t o;
-    va_list ap;
-
-    va_start(ap, fmt);
-    of_rule_v(rule, problem, &o, fmt, ap);
-    va_end(ap);
-    dh_batch_outcome(item, &o);
-}
-
 dh_answer_t dh_wms_answer(const dh_wms_reply_t *rep)
 {
     return dh_answer_of(DH_FAR_WMS, DH_OK, rep->status);

@@ -321,10 +321,12 @@ static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh
         } else {
             const char *what = k->status == INV_SKU_AMBIGUOUS ? "ambiguous" : "";
 
-            dh_batch_answer(bi,
-                            dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_VARIANTS,
-                                            DH_ANSWER_MISSING, what),
-                            what, "%s", k->detail);
+            dh_outcome_t o;
+
+            dh_outcome_of_rule(dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_VARIANTS,
+                                               DH_ANSWER_MISSING, what),
+                               what, &o, "%s", k->detail);
+            dh_batch_outcome(bi, &o);
         }
     }
 }

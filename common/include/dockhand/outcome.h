@@ -152,7 +152,7 @@ const dh_outcome_rule_t *dh_outcome_rule(const dh_outcome_rules_t *rules, dh_far
                                          const char *call, dh_answer_t a, const char *problem);
 
 /** @brief Fill \p o from \p rule: its result, delay, class (or \p problem) and the
- *  formatted message. */
+ *  formatted message; for a batch, then dh_batch_outcome(). */
 void dh_outcome_of_rule(const dh_outcome_rule_t *rule, const char *problem, dh_outcome_t *o,
                         const char *fmt, ...) DH_PRINTF(4, 5);
 
@@ -162,10 +162,6 @@ void dh_outcome_of_rule(const dh_outcome_rule_t *rule, const char *problem, dh_o
  */
 dh_result_t dh_lane_answer(dh_lane_t *lane, const dh_outcome_rule_t *rule, const char *problem,
                            const char *fmt, ...) DH_PRINTF(4, 5);
-
-/** @brief dh_lane_answer() for one event of a batch. */
-void dh_batch_answer(dh_batch_item_t *item, const dh_outcome_rule_t *rule, const char *problem,
-                     const char *fmt, ...) DH_PRINTF(4, 5);
 
 /** @brief The answer of a WMS reply's HTTP status (2xx, 404, 409, 422 or another 4xx). */
 dh_answer_t dh_wms_answer(const dh_wms_reply_t *rep);
