@@ -251,7 +251,7 @@ static void test_wms_answers(void **state)
         char err[512] = "", group[96];
         dh_wms_reply_t rep;
         dh_outcome_t o;
-        json_t *body = json_pack("{s:s}", "case", fc->name);
+        json_t *body;
         int64_t wait = 0;
         int before, rc;
         dh_err_t e;
@@ -259,6 +259,7 @@ static void test_wms_answers(void **state)
         if (!fc->wms_body && fc->status >= 0) {
             continue; /* a GraphQL-only answer (THROTTLED in a 200) */
         }
+        body = json_pack("{s:s}", "case", fc->name);
         cfg = wms_config(fc);
         w = dh_wms_new(cfg, fx.http, fx.redis, NULL, err, sizeof(err));
         assert_non_null(w);
