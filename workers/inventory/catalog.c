@@ -154,6 +154,26 @@ static void match_page(json_t *nodes, inv_sku_t *s, size_t n, int *count)
     }
 }
 
+/* Each SKU's status from its matches: one (on a complete search) is OK, several are
+ * ambiguous, none unknown. */
+static void settle(const dh_store_t *store, inv_sku_t *s, size_t n, const int *count, int complete)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (count[i] == 1 && complete) {
+            s[i].status = INV_SKU_OK;
+        } else if (count[i] > 1) {
+            s[i].status = INV_SKU_AMBIGUOUS;
+            snprintf(s[i].detail, sizeof(s[i].detail),
+                     "SKU %.40s matches %d inventory items in %.40s", s[i].sku, count[i],
+                     store->domain);
+        } else {
+            s[i].status = INV_SKU_UNKNOWN;
+            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s", s[i].sku,
+                     store->domain, complete ? "" : " (search too broad)");
+        }
+    }
+}
+
 /* Resolve up to OR_TERMS SKUs with one (paginated) query. */
 static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
                          size_t n, dh_outcome_t *fail)
@@ -204,20 +224,7 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
         snprintf(after, sizeof(after), "%s", cur);
         dh_gql_reply_clear(&rep);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (count[i] == 1 && complete) {
-            s[i].status = INV_SKU_OK;
-        } else if (count[i] > 1) {
-            s[i].status = INV_SKU_AMBIGUOUS;
-            snprintf(s[i].detail, sizeof(s[i].detail),
-                     "SKU %.40s matches %d inventory items in %.40s", s[i].sku, count[i],
-                     store->domain);
-        } else {
-            s[i].status = INV_SKU_UNKNOWN;
-            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s", s[i].sku,
-                     store->domain, complete ? "" : " (search too broad)");
-        }
-    }
+    settle(store, s, n, count, complete);
 }
 
 static void cache_results(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
