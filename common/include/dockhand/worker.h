@@ -77,6 +77,8 @@ dh_wms_t *dh_lane_wms(dh_lane_t *lane);
  * @brief Record why the current event failed; used in logs, metrics and dead-letter
  *        headers. Call before returning RETRY or DEAD_LETTER.
  * @param error_class  Short stable word: "decode", "schema", "rejected", "http", ...
+ *                     A RETRY with class "auth" (refused credentials, set by the outcome
+ *                     table) is never dead-lettered by the retry budget.
  */
 void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...) DH_PRINTF(3, 4);
 
