@@ -115,8 +115,9 @@ const dh_outcome_row_t *dh_outcome_row(dh_far_t far, dh_answer_t a);
  * @returns 0 when the far side gave a business answer (\p o->answer; the caller decides),
  *          -1 otherwise with \p o filled. Refused credentials are also logged as an ERROR.
  */
-int dh_far_outcome(dh_lane_t *lane, dh_far_t far, dh_err_t err, long status, int64_t wait_ms,
-                   const char *what, const char *errstr, dh_outcome_t *o);
+DH_NODISCARD int dh_far_outcome(dh_lane_t *lane, dh_far_t far, dh_err_t err, long status,
+                                int64_t wait_ms, const char *what, const char *errstr,
+                                dh_outcome_t *o);
 
 /** @brief dh_lane_fail() and dh_lane_retry_after() from \p o. @returns \p o->result. */
 dh_result_t dh_lane_outcome(dh_lane_t *lane, const dh_outcome_t *o);
@@ -133,14 +134,14 @@ int dh_outcome_never_exhausts(const char *error_class);
  *        for batches and scheduled passes. Clear \p rep in every case.
  * @returns 0 when Shopify answered with data (userErrors are the caller's), else -1.
  */
-int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc, json_t *vars,
-                        dh_gql_reply_t *rep, dh_outcome_t *o);
+DH_NODISCARD int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc,
+                                     json_t *vars, dh_gql_reply_t *rep, dh_outcome_t *o);
 
 /** @brief dh_wms_call() on this lane's client, classified as dh_lane_shopify_try().
  *  @returns 0 when the WMS gave a business answer (2xx or 4xx in \p rep), else -1. */
-int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, const char *path,
-                    const char *idempotency_key, json_t *body, dh_wms_reply_t *rep,
-                    dh_outcome_t *o);
+DH_NODISCARD int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method,
+                                 const char *path, const char *idempotency_key, json_t *body,
+                                 dh_wms_reply_t *rep, dh_outcome_t *o);
 
 /**
  * @brief The rule of \p rules for (\p far, \p call, \p a, \p problem): the first listed
