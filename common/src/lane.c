@@ -14,6 +14,7 @@
 
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
+#include "dockhand/outcome.h"
 #include "runtime.h"
 
 struct dh_lane_s {
@@ -326,8 +327,11 @@ static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
         x->out = OUT_DELAY;
         ev->attempts++;
         ev->last_failed_ms = now;
-        if (ev->attempts >= rt->opts.retry_max_attempts ||
-            now - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
+        /* Refused credentials fail every event alike: they wait for the fix, they are
+         * not dead-lettered (outcome.h). */
+        if (!dh_outcome_never_exhausts(dh_rt_ev_err_class(ev)) &&
+            (ev->attempts >= rt->opts.retry_max_attempts ||
+             now - ev->first_seen_ms >= rt->opts.retry_max_age_ms)) {
             char why[sizeof(ev->fail->err) + 128];
 
             snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",

@@ -341,7 +341,7 @@ static dh_err_t token_fetch(dh_shopify_t *s, const dh_store_t *store, char *errs
     if (resp.status >= 500) {
         err = DH_ERR_PROTO;
     } else if (resp.status != 200) {
-        err = DH_ERR_STATE; /* refused credentials: retrying will not help until fixed */
+        err = DH_ERR_AUTH; /* refused credentials: retrying will not help until fixed */
     } else {
         err = token_store(s, store->domain, resp.body);
     }
@@ -560,12 +560,12 @@ static dh_err_t on_http_status(call_t *c, const dh_http_resp_t *resp, json_t *ro
         *wait_ms = cooldown(c->s, c->store, resp->retry_after_s, &ci, c->charged);
         snprintf(c->errstr, c->errstr_size, "%s (retry in %lld ms)", prefix, (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "throttled");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     if (resp->status == 401 || resp->status == 403) {
         snprintf(c->errstr, c->errstr_size, "%s: credentials refused", prefix);
         count_call(c->s, c->store, c->doc, "auth");
-        return DH_ERR_STATE;
+        return DH_ERR_AUTH;
     }
     if (resp->status >= 500 || resp->status < 200) {
         snprintf(c->errstr, c->errstr_size, "%s", prefix);
@@ -591,7 +591,7 @@ static dh_err_t on_reply(call_t *c, json_t *root, dh_gql_reply_t *reply, int64_t
         snprintf(c->errstr, c->errstr_size, "%s THROTTLED (retry in %lld ms)", prefix,
                  (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "throttled");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     /* Settle with Shopify's actual cost; without one (no extensions), assume the charge. */
     settle(c->s, c->store, c->charged, ci.actual >= 0 ? ci.actual : c->charged, ci.available);
@@ -631,7 +631,7 @@ static char *build_body(dh_gql_doc_t doc, json_t *variables)
     return body;
 }
 
-/* Charges the bucket; DH_ERR_LIMIT with *wait_ms when it is short or cooling down. */
+/* Charges the bucket; DH_ERR_RATE with *wait_ms when it is short or cooling down. */
 static dh_err_t acquire(call_t *c, int64_t *wait_ms)
 {
     dh_err_t err = dh_ratelimit_shopify_acquire(c->s->redis, c->store->domain, &c->store->bucket,
@@ -645,7 +645,7 @@ static dh_err_t acquire(call_t *c, int64_t *wait_ms)
         snprintf(c->errstr, c->errstr_size, "shopify %s: bucket short, wait %lld ms",
                  c->store->domain, (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "limited");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     return DH_OK;
 }
@@ -683,9 +683,10 @@ dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc
     if (err != DH_OK) {
         /* Unknown outcome and cost: refund the charge, Shopify's reply never came. */
         settle(s, store, c.charged, -1, -1);
-        count_call(s, store, doc, err == DH_ERR_STATE ? "auth" : "transport_error");
+        count_call(s, store, doc, err == DH_ERR_AUTH ? "auth" : "transport_error");
         goto out;
     }
+    reply->status = resp.status; /* kept on errors too: the outcome table reads it */
     root = json_loadb(resp.body, resp.body_len, 0, NULL);
     if (resp.status < 200 || resp.status > 299) {
         err = on_http_status(&c, &resp, root, wait_ms);

@@ -1,7 +1,7 @@
 /*
  * dh_shopify against dh-sandbox and the stack's Redis: two lanes sharing one small
  * bucket never get THROTTLED yet use most of the restore rate; a THROTTLED answer starts
- * a cooldown that other clients honour; bad credentials are DH_ERR_STATE; the
+ * a cooldown that other clients honour; bad credentials are DH_ERR_AUTH; the
  * client-credentials grant works. Store domains are unique per run, so the Redis bucket
  * keys (dh:rl:shopify:<domain>) never collide with other runs on the shared Redis.
  */
@@ -191,7 +191,7 @@ static void *lane_main(void *arg)
             l->calls++;
             l->actual += r.actual_cost;
             dh_gql_reply_clear(&r);
-        } else if (err == DH_ERR_LIMIT) {
+        } else if (err == DH_ERR_RATE) {
             int64_t left = l->deadline - th_now_ms();
             int64_t ms = wait < left ? wait : left;
 
@@ -278,7 +278,7 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     assert_true(st >= 200 && st < 300);
     assert_int_equal(dh_shopify_graphql(c1, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
                                         &wait, err, sizeof(err)),
-                     DH_ERR_LIMIT);
+                     DH_ERR_RATE);
     assert_true(wait > 0);
     assert_non_null(strstr(err, "THROTTLED"));
     assert_int_equal(journal_count(fx.shop, &throttled) > 0, 1);
@@ -293,7 +293,7 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     wait = 0;
     assert_int_equal(dh_shopify_graphql(c2, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
                                         &wait, err, sizeof(err)),
-                     DH_ERR_LIMIT);
+                     DH_ERR_RATE);
     assert_true(wait > 0);
     after = journal_count(fx.shop, &throttled);
     assert_int_equal(before, after);
@@ -359,8 +359,8 @@ static void call_shop2(const char *prefix, dh_err_t expect, int rounds)
 static void test_credentials(void **state)
 {
     (void)state;
-    call_shop2("bad-", DH_ERR_STATE, 1);
-    call_shop2("badcc-", DH_ERR_STATE, 1);
+    call_shop2("bad-", DH_ERR_AUTH, 1);
+    call_shop2("badcc-", DH_ERR_AUTH, 1);
     /* The grant is fetched once and reused (form-encoding of "&=" in the secret works). */
     call_shop2("cc-", DH_OK, 3);
 }

@@ -485,6 +485,31 @@ static void test_find_fulfillments(void **state)
     json_decref(order);
 }
 
+/* Shopify's business answers per call, by dispatch_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    const dh_outcome_rule_t *r;
+
+    (void)state;
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "orderFulfillmentOrders",
+                        DH_ANSWER_MISSING, NULL);
+    assert_int_equal(r->result, DH_RESULT_DEAD_LETTER);
+    assert_string_equal(r->error_class, "order-not-found");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "orderFulfillments", DH_ANSWER_MISSING,
+                        NULL);
+    assert_string_equal(r->error_class, "order-not-found");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "fulfillmentCreate",
+                        DH_ANSWER_USER_ERRORS, "INVALID");
+    assert_int_equal(r->result, DH_RESULT_DEAD_LETTER);
+    assert_string_equal(r->error_class, "rejected");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "fulfillmentEventCreate", DH_ANSWER_OK,
+                        NULL);
+    assert_int_equal(r->result, DH_RESULT_DONE);
+    /* Throttles and credentials are the common table's: never a dead letter. */
+    assert_int_equal(dh_outcome_row(DH_FAR_SHOPIFY, DH_ANSWER_THROTTLED)->result, DH_RESULT_WAIT);
+    assert_int_equal(dh_outcome_row(DH_FAR_SHOPIFY, DH_ANSWER_403)->result, DH_RESULT_RETRY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_huge_sequence),  cmocka_unit_test(test_status_map),
         cmocka_unit_test(test_event_vars),     cmocka_unit_test(test_plan),
         cmocka_unit_test(test_create_vars),    cmocka_unit_test(test_find_fulfillments),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,9 +2,9 @@
  * Shopify Admin GraphQL client for one lane: every call goes through the store's shared
  * cost bucket in Redis (charged up front with the expected cost, settled with the actual
  * cost and re-synced from throttleStatus), and a THROTTLED answer (HTTP 200) or a 429
- * starts a pool-wide cooldown that every replica honours. The GraphQL documents are the
- * .graphql files under common/graphql/, embedded at build time, so what is sent is
- * exactly what the contract test validated against Shopify's schema.
+ * (DH_ERR_RATE) starts a pool-wide cooldown that every replica honours. The GraphQL documents are
+ * the .graphql files under common/graphql/, embedded at build time, so what is sent is exactly what
+ * the contract test validated against Shopify's schema.
  */
 #ifndef DH_SHOPIFY_H
 #define DH_SHOPIFY_H
@@ -47,6 +47,7 @@ void dh_shopify_destroy(dh_shopify_t *s);
 typedef struct dh_gql_reply {
     json_t *root; /**< Whole response (owned: json_decref via dh_gql_reply_clear()). */
     json_t *data; /**< Borrowed from root: the "data" object, or NULL. */
+    long status;  /**< HTTP status of Shopify's answer (also on errors), 0 if none came. */
     double requested_cost, actual_cost;
     double currently_available; /**< From throttleStatus, -1 if absent. */
 } dh_gql_reply_t;
@@ -55,14 +56,17 @@ void dh_gql_reply_clear(dh_gql_reply_t *r);
 
 /**
  * @brief Send \p doc with \p variables (borrowed) to \p store.
- * @param wait_ms  Out: when DH_ERR_LIMIT, how long to wait (bucket short or cooldown).
- * @returns DH_OK (reply filled; the caller still checks userErrors),
- *          DH_ERR_LIMIT (rate limited: nothing sent, or THROTTLED — retry after wait_ms),
+ * @param wait_ms  Out: when DH_ERR_RATE, how long to wait (bucket short or cooldown).
+ * @returns DH_OK (reply filled; the caller still checks userErrors and missing objects:
+ *          business answers, see dockhand/outcome.h),
+ *          DH_ERR_RATE (rate limited: nothing sent, or 429 / THROTTLED: retry after wait_ms),
+ *          DH_ERR_AUTH (401/403 or a refused token grant: credentials; retry after fixing
+ *          them; \p reply->status is 0 for a refused grant),
  *          DH_ERR_TIMEOUT / DH_ERR_IO (transient: retry; the outcome may be unknown),
  *          DH_ERR_PROTO (5xx or an unparseable reply: transient),
- *          DH_ERR_INVALID (top-level GraphQL errors other than THROTTLED, or 4xx other
- *          than 429: permanent; the message is in errstr),
- *          DH_ERR_STATE (401/403: credentials; retry after fixing them).
+ *          DH_ERR_INVALID (top-level GraphQL errors other than THROTTLED, or a 4xx other
+ *          than 401/403/429: the request is refused as such; the message is in errstr),
+ *          DH_ERR_NOMEM. \p reply->status is set whenever Shopify answered.
  */
 DH_NODISCARD dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc_t doc,
                                          json_t *variables, dh_gql_reply_t *reply, int64_t *wait_ms,
