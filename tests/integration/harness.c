@@ -219,6 +219,21 @@ rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms
     return out;
 }
 
+int64_t th_committed(const char *group, const char *topic, int32_t partition)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, group); /* never subscribes: never joins */
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    int64_t off = -1;
+
+    rd_kafka_topic_partition_list_add(tpl, topic, partition);
+    if (!rd_kafka_committed(rk, tpl, 10000) && !tpl->elems[0].err && tpl->elems[0].offset >= 0) {
+        off = tpl->elems[0].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
 redisContext *th_redis(void)
 {
     const char *url = th_redis_url();

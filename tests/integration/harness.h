@@ -36,6 +36,9 @@ void th_producer_destroy(th_producer_t *p); /* flushes; fails the test on undeli
  *  \p timeout_ms passed. Returns the messages (caller destroys each, frees the array). */
 rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms, size_t *n);
 
+/** \p group's committed offset of \p topic [\p partition], or -1 when none. */
+int64_t th_committed(const char *group, const char *topic, int32_t partition);
+
 /** A Redis connection for the test (fails the test if unreachable). */
 redisContext *th_redis(void);
 long long th_redis_int(redisContext *c, const char *fmt, ...);

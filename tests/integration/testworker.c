@@ -33,10 +33,10 @@
 #include "dockhand/worker.h"
 
 static const dh_config_var_t test_vars[] = {
-    {"DH_TEST_NS", DH_CFG_STRING, "dhtest", 0, 0, NULL, "Redis key prefix of the records."},
+    {"DH_TEST_NS", DH_CFG_STRING, "dhtest", 0, 0, NULL, "Redis key prefix of the failure counts."},
     {"DH_TEST_JOURNAL", DH_CFG_STRING, "", 0, 0, NULL,
      "Append-only far-side journal file (empty: none)."},
-    {"DH_TEST_MODE", DH_CFG_ENUM, "record", 0, 0, "record|noop", "record effects or not."},
+    {"DH_TEST_MODE", DH_CFG_ENUM, "record", 0, 0, "record|noop", "journal effects or not."},
     {"DH_TEST_SLEEP_MS", DH_CFG_INT, "0", 0, 60000, NULL, "Extra handler time per event."},
     DH_CONFIG_END,
 };
