@@ -234,6 +234,17 @@ int64_t th_committed(const char *group, const char *topic, int32_t partition)
     return off;
 }
 
+int64_t th_end_offset(const char *topic, int32_t partition)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, NULL);
+    int64_t lo = -1, hi = -1;
+
+    assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+    return hi;
+}
+
 redisContext *th_redis(void)
 {
     const char *url = th_redis_url();

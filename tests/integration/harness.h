@@ -39,6 +39,9 @@ rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms
 /** \p group's committed offset of \p topic [\p partition], or -1 when none. */
 int64_t th_committed(const char *group, const char *topic, int32_t partition);
 
+/** The end (high watermark) offset of \p topic [\p partition]: messages written so far. */
+int64_t th_end_offset(const char *topic, int32_t partition);
+
 /** A Redis connection for the test (fails the test if unreachable). */
 redisContext *th_redis(void);
 long long th_redis_int(redisContext *c, const char *fmt, ...);
