@@ -500,11 +500,13 @@ static int perf_cmp_id(const void *a, const void *b)
 void th_run_far(th_run_t *run, th_far_t *far)
 {
     size_t n = 0;
-    th_perf_t *p = th_run_perfs(run, &n, &far->decoded);
+    long long decoded = 0;
+    th_perf_t *p = th_run_perfs(run, &n, &decoded);
     const th_perf_t **byid = calloc(n + 1, sizeof(*byid));
 
     assert_non_null(byid);
-    memset(far, 0, offsetof(th_far_t, decoded));
+    memset(far, 0, sizeof(*far));
+    far->decoded = decoded;
     far->performances = (long long)n;
     for (size_t i = 0; i < n; i++) {
         byid[i] = &p[i];
