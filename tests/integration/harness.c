@@ -286,11 +286,29 @@ long long th_redis_int(redisContext *c, const char *fmt, ...)
     return v;
 }
 
+/* Every process th_spawn() started: a test that fails half-way leaves none running. */
+static pid_t g_spawned[256];
+static int g_nspawned;
+
+static void kill_spawned(void)
+{
+    for (int i = 0; i < g_nspawned; i++) {
+        if (g_spawned[i] > 0 && waitpid(g_spawned[i], NULL, WNOHANG) == 0) {
+            kill(g_spawned[i], SIGKILL);
+            waitpid(g_spawned[i], NULL, 0);
+        }
+    }
+}
+
 pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
 {
     char path[1024];
     const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
     pid_t pid;
+
+    if (g_nspawned == 0) {
+        atexit(kill_spawned);
+    }
 
     snprintf(path, sizeof(path), "%s/%s", dir, binary);
     pid = fork();
@@ -317,6 +335,9 @@ pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
         cleanenv[k] = NULL;
         execve(path, (char *const[]){path, NULL}, cleanenv);
         _exit(127);
+    }
+    if (g_nspawned < (int)(sizeof(g_spawned) / sizeof(g_spawned[0]))) {
+        g_spawned[g_nspawned++] = pid;
     }
     return pid;
 }
