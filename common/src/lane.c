@@ -137,19 +137,9 @@ static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
     m->priv = ev;
 }
 
-/* Equal jitter: half the exponential step fixed, half random, capped. */
 static int64_t backoff_ms(dh_lane_t *lane, int attempts)
 {
-    const dh_rt_opts_t *o = &lane->rt->opts;
-    int64_t step = o->retry_base_ms;
-
-    for (int i = 1; i < attempts && step < o->retry_max_ms; i++) {
-        step *= 2;
-    }
-    if (step > o->retry_max_ms) {
-        step = o->retry_max_ms;
-    }
-    return step / 2 + (int64_t)(rand_r(&lane->rng) % (unsigned)(step / 2 + 1));
+    return dh_rt_backoff_ms(&lane->rt->opts, attempts, &lane->rng);
 }
 
 /* Outcome of one event within a batch, applied under the lock afterwards. */
