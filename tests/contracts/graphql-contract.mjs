@@ -15,7 +15,10 @@ import { buildClientSchema, parse, validate, getNamedType, isAbstractType, isObj
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const top = path.join(here, '..', '..');
-const schemaPath = process.env.DH_SHOPIFY_SCHEMA || '/work/shared/shopify/admin-graphql-2026-10.json.gz';
+// Shopify's published Admin GraphQL schema (introspection of API version 2026-10), kept in
+// the tree so the contract never depends on anything outside the repository.
+const schemaPath = process.env.DH_SHOPIFY_SCHEMA ||
+  path.join(here, 'schema', 'admin-graphql-2026-10.json.gz');
 const raw = JSON.parse(zlib.gunzipSync(fs.readFileSync(schemaPath)).toString('utf8'));
 const schema = buildClientSchema(raw.data ?? raw);
 let passed = 0, failed = 0;
