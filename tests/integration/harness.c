@@ -756,7 +756,17 @@ static void stack_port_range(int *lo, int *span)
 static void stack_setenv(th_stack_t *s)
 {
     char v[32], libs[700];
+    const char *shared = getenv("DH_STACK_DIR");
 
+    /* The jars deploy/setup.sh fetched: the caller's DH_STACK_KAFKA_LIBS, else those of the
+     * caller's stack directory, else the tree's deploy/.stack. */
+    if (shared && *shared) {
+        snprintf(libs, sizeof(libs), "%s/kafka-libs", shared);
+    } else {
+        snprintf(libs, sizeof(libs), "%.*s/.stack/kafka-libs",
+                 (int)(strlen(s->script) - strlen("/stack.sh")), s->script);
+    }
+    setenv("DH_STACK_KAFKA_LIBS", libs, 0);
     setenv("DH_STACK_DIR", s->dir, 1);
     snprintf(v, sizeof(v), "%d", s->kafka_port);
     setenv("DH_STACK_KAFKA_PORT", v, 1);
@@ -764,11 +774,8 @@ static void stack_setenv(th_stack_t *s)
     setenv("DH_STACK_KAFKA_CONTROLLER_PORT", v, 1);
     snprintf(v, sizeof(v), "%d", s->redis_port);
     setenv("DH_STACK_REDIS_PORT", v, 1);
-    /* The jars deploy/setup.sh fetched into the tree, unless the caller names others. */
-    snprintf(libs, sizeof(libs), "%.*s/.stack/kafka-libs",
-             (int)(strlen(s->script) - strlen("/stack.sh")), s->script);
-    setenv("DH_STACK_KAFKA_LIBS", libs, 0);
     setenv("DH_STACK_KAFKA_HEAP", "-Xms128m -Xmx512m", 0);
+    setenv("DH_STACK_KAFKA_TIMEOUT", "170", 0); /* a JVM start on a loaded 2-core machine */
     setenv("DH_STACK_KAFKA_STOP_GRACE", "20", 0);
 }
 

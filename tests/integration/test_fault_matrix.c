@@ -56,6 +56,7 @@ typedef struct phase {
     long long inflight_stock;
     int64_t t_restart, t_first_new, t_last_marker;                /* th_now_ms() */
     long create_repeats, cancel_repeats, inv_replays, inv_resets; /* seen in this phase */
+    long regressions; /* sets lower than the SKU's previous set, in the far side's order */
 } phase_t;
 
 typedef struct fm {
@@ -79,6 +80,7 @@ typedef struct fm {
     long long jseq;
     int created[MAXORD], cancelled[MAXORD], cancel_404[MAXORD];
     unsigned char (*applied)[MAXSEQ]; /* [sku][on_hand] successful non-replayed sets */
+    int last_set[NSKU + 1];
     phase_t ph[2];
     phase_t *cur;
 } fm_t;
@@ -454,6 +456,10 @@ static void fold_set(fm_t *f, json_t *q, int64_t now)
     if (f->applied[sku][v] > 1 && f->cur) {
         f->cur->inv_resets++; /* the same absolute value set again: harmless, counted */
     }
+    if (v < f->last_set[sku] && f->cur) {
+        f->cur->regressions++; /* an older snapshot applied after a newer one */
+    }
+    f->last_set[sku] = (int)v;
     if (f->cur && f->cur->t_restart && !f->cur->t_first_new && v > f->cur->seq_at_kill[sku]) {
         f->cur->t_first_new = now;
     }
@@ -700,11 +706,11 @@ static void report(phase_t *p)
             "recovery: %s %.1f s to the first new effect, %.1f s to the last marker "
             "(orders %d, in flight at the kill: %lld orders, %lld stock events; absorbed: "
             "%ld WMS create repeats, %ld cancel repeats, %ld Shopify replays, %ld on_hand "
-            "re-sets)\n",
+            "re-sets, %ld regressions)\n",
             p->name, (double)(p->t_first_new - p->t_restart) / 1000.0,
             (double)(p->t_last_marker - p->t_restart) / 1000.0, p->end_order - p->first_order,
             p->inflight_orders, p->inflight_stock, p->create_repeats, p->cancel_repeats,
-            p->inv_replays, p->inv_resets);
+            p->inv_replays, p->inv_resets, p->regressions);
 }
 
 static void run_phase(fm_t *f, int which)
