@@ -68,7 +68,7 @@ typedef struct fm {
     rd_kafka_t *rk;
     pthread_t thread;
     int thread_on;
-    atomic_int stop;
+    atomic_int stop, stream_err;
     atomic_long dr_errors, produced_orders, produced_stock;
     atomic_int next_order;
     _Atomic int seq[NSKU + 1];
@@ -276,8 +276,10 @@ static int teardown(void **state)
 
 /* ---- the stream ---- */
 
-static void produce(fm_t *f, const char *topic, const char *key, const char *val,
-                    const char *wtopic)
+/* Enqueue one event (librdkafka delivers it); returns the enqueue error. No cmocka
+ * assertion here: the stream thread calls it, and cmocka may only fail the main thread. */
+static rd_kafka_resp_err_t produce(fm_t *f, const char *topic, const char *key, const char *val,
+                                   const char *wtopic)
 {
     rd_kafka_resp_err_t err;
 
@@ -301,13 +303,13 @@ static void produce(fm_t *f, const char *topic, const char *key, const char *val
         }
         rd_kafka_poll(f->rk, 50);
     }
-    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_poll(f->rk, 0);
+    return err;
 }
 
 /* A stock snapshot of SKU-\p sku: on_hand target = good_online = \p seq (no safety stock).
  * Every third one is a crossing zone move, the others putaways. */
-static void produce_stock(fm_t *f, int sku, int seq)
+static rd_kafka_resp_err_t produce_stock(fm_t *f, int sku, int seq)
 {
     char val[1200], key[200];
     const char *putaway = "\"event_type\":\"putaway\",\"putaway\":{\"putaway_id\":\"P\","
@@ -327,20 +329,25 @@ static void produce_stock(fm_t *f, int sku, int seq)
              f->uuid, (unsigned long long)f->event_no, f->domain, sku, seq, seq,
              is_move ? move : putaway);
     snprintf(key, sizeof(key), "%s|F1|SKU-%d", f->domain, sku);
-    produce(f, is_move ? "wms.zone_move" : "wms.putaway", key, val, NULL);
+    /* Counted before it can be delivered: the in-flight bound may only be too loose. */
     atomic_fetch_add(&f->produced_stock, 1);
+    return produce(f, is_move ? "wms.zone_move" : "wms.putaway", key, val, NULL);
 }
 
-static void produce_order(fm_t *f, json_t *o, const char *wtopic)
+static rd_kafka_resp_err_t produce_order(fm_t *f, json_t *o, const char *wtopic)
 {
     char key[200], *val = json_dumps(o, JSON_COMPACT);
+    rd_kafka_resp_err_t err;
 
-    assert_non_null(val);
+    if (!val) {
+        return RD_KAFKA_RESP_ERR__FAIL;
+    }
     snprintf(key, sizeof(key), "%s|%lld", f->domain,
              (long long)json_integer_value(json_object_get(o, "id")));
-    produce(f, "shopify.orders", key, val, wtopic);
     atomic_fetch_add(&f->produced_orders, 1); /* markers too: committed offsets count them */
+    err = produce(f, "shopify.orders", key, val, wtopic);
     free(val);
+    return err;
 }
 
 static void *stream(void *ud)
@@ -351,15 +358,22 @@ static void *stream(void *ud)
         int sku = (int)(tick % NSKU) + 1;
         int seq = atomic_load(&f->seq[sku]) + 1;
 
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        /* Published before producing, so a snapshot never misses an event produced. */
         if (seq < MAXSEQ - 2) {
-            produce_stock(f, sku, seq);
             atomic_store(&f->seq[sku], seq);
+            err = produce_stock(f, sku, seq);
         }
         int next = atomic_load(&f->next_order);
 
-        if (tick % ORDER_EVERY == 0 && next < f->norders) {
-            produce_order(f, f->order[next], "orders/create");
+        if (!err && tick % ORDER_EVERY == 0 && next < f->norders) {
             atomic_store(&f->next_order, next + 1);
+            err = produce_order(f, f->order[next], "orders/create");
+        }
+        if (err) {
+            atomic_store(&f->stream_err, (int)err); /* the main thread fails the test */
+            break;
         }
         th_sleep_ms(TICK_MS);
     }
@@ -656,13 +670,13 @@ static void send_markers(fm_t *f, phase_t *p)
         json_t *o = th_http_json("POST", url, "{\"deliver\":false}", &st);
 
         assert_int_equal(st, 200);
-        produce_order(f, o, "orders/cancelled");
+        assert_int_equal(produce_order(f, o, "orders/cancelled"), RD_KAFKA_RESP_ERR_NO_ERROR);
         json_decref(o);
     }
     for (int s = 1; s <= NSKU; s++) {
         p->marker[s] = atomic_load(&f->seq[s]) + 1;
-        produce_stock(f, s, p->marker[s]);
         atomic_store(&f->seq[s], p->marker[s]);
+        assert_int_equal(produce_stock(f, s, p->marker[s]), RD_KAFKA_RESP_ERR_NO_ERROR);
     }
 }
 
@@ -728,6 +742,9 @@ static void run_phase(fm_t *f, int which)
     restart = which ? fault_redis_worker(f, p) : fault_broker(f, p);
     ok = th_wait_for(first_new_effect, f, RECOVERY_LIMIT_MS);
     stop_stream(f); /* produced through the outage until the first new effect */
+    if (atomic_load(&f->stream_err)) {
+        fail_msg("stream: produce: %s", rd_kafka_err2str(atomic_load(&f->stream_err)));
+    }
     assert_int_equal(th_wait_exit(restart, 180000), 0);
     if (!ok) {
         fail_msg("%s: no new effect within %d ms of the restart", p->name, RECOVERY_LIMIT_MS);
@@ -742,8 +759,8 @@ static void run_phase(fm_t *f, int which)
     ok = th_wait_for(markers_applied, f, (int)(RECOVERY_LIMIT_MS - (th_now_ms() - p->t_restart)));
     p->t_last_marker = th_now_ms();
     report(p);
+    assert_far_side(f, p->first_order, p->end_order, p->marker); /* names what is missing */
     assert_true(ok);
-    assert_far_side(f, p->first_order, p->end_order, p->marker);
     /* The far side absorbed at most what was in flight when the fault struck. */
     assert_true(p->create_repeats + p->cancel_repeats <= p->inflight_orders);
     assert_true(p->inv_replays + p->inv_resets <= p->inflight_stock);
