@@ -718,9 +718,9 @@ static int port_bindable(int port)
     return ok;
 }
 
-static int stack_ports_free(int base)
+static int ports_free(int base, int n)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         if (!port_bindable(base + i)) {
             return 0;
         }
@@ -777,6 +777,37 @@ static void stack_setenv(th_stack_t *s)
     setenv("DH_STACK_KAFKA_HEAP", "-Xms128m -Xmx512m", 0);
     setenv("DH_STACK_KAFKA_TIMEOUT", "170", 0); /* a JVM start on a loaded 2-core machine */
     setenv("DH_STACK_KAFKA_STOP_GRACE", "20", 0);
+}
+
+int th_stable_ports(int n)
+{
+    int lo, span;
+
+    stack_port_range(&lo, &span);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int base = lo + (int)((getpid() * 31 + attempt * 97 + th_now_ms()) % (span / 10 - 1)) * 10;
+
+        if (ports_free(base, n)) {
+            return base;
+        }
+    }
+    fail_msg("no %d free consecutive ports from %d", n, lo);
+    return -1;
+}
+
+int th_file_count(const char *path, const char *needle)
+{
+    char line[4096];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        n += strstr(line, needle) != NULL;
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
 }
 
 pid_t th_stack_cmd_async(th_stack_t *s, const char *cmd)
@@ -840,17 +871,7 @@ void th_stack_start(th_stack_t *s)
     assert_int_equal(access(s->script, R_OK), 0);
     assert_non_null(mkdtemp(tmpl));
     snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
-    int lo, span;
-
-    stack_port_range(&lo, &span);
-    for (int attempt = 0; attempt < 100 && !s->kafka_port; attempt++) {
-        int base = lo + (int)((getpid() * 31 + attempt * 97 + th_now_ms()) % (span / 10 - 1)) * 10;
-
-        if (stack_ports_free(base)) {
-            s->kafka_port = base;
-        }
-    }
-    assert_true(s->kafka_port > 0);
+    s->kafka_port = th_stable_ports(3);
     s->ctrl_port = s->kafka_port + 1;
     s->redis_port = s->kafka_port + 2;
     snprintf(s->kafka, sizeof(s->kafka), "127.0.0.1:%d", s->kafka_port);

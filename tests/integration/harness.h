@@ -149,6 +149,12 @@ typedef struct th_stack {
  * DH_TEST_REDIS_URL). Fails the test when deploy/stack.sh, java, kcat, redis-server or the Kafka
  * jars are missing. */
 void th_stack_start(th_stack_t *s);
+/** The first of \p n consecutive loopback ports that are bindable now, outside the kernel's
+ *  ephemeral range when there is room, so a service killed and restarted on them finds
+ *  them free again (no client takes them as its source port meanwhile). */
+int th_stable_ports(int n);
+/** Lines of the file at \p path containing \p needle (0 if it cannot be read). */
+int th_file_count(const char *path, const char *needle);
 /** Start "deploy/stack.sh \p cmd" with the private environment; returns its pid. */
 pid_t th_stack_cmd_async(th_stack_t *s, const char *cmd);
 /** Run "deploy/stack.sh \p cmd" and wait up to \p timeout_ms; returns its exit status. */
