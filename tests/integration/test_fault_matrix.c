@@ -764,6 +764,11 @@ static void run_phase(fm_t *f, int which)
     /* The far side absorbed at most what was in flight when the fault struck. */
     assert_true(p->create_repeats + p->cancel_repeats <= p->inflight_orders);
     assert_true(p->inv_replays + p->inv_resets <= p->inflight_stock);
+    /* With Redis intact the applied sequences keep an older snapshot out. After Redis lost
+     * them (B) one may land again, the documented residual case: counted, not asserted. */
+    if (!which) {
+        assert_int_equal(p->regressions, 0);
+    }
 }
 
 static void test_fault_matrix(void **state)
