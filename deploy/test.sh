@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/test.sh: the project's test command (README; .ci/run calls it on a clean checkout).
 #   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
-#   (unit, then integration, then e2e). Exits non-zero if any phase fails.
+#   (unit, then integration, then e2e) -> proof by breakage (fast subset) -> the same
+#   labels under ASan + UBSan. Exits non-zero if any phase fails.
 # Options:
 #   (default) also builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer
 #                and runs the unit, integration and e2e tests there too
@@ -97,6 +98,11 @@ export DH_TEST_KAFKA="$DH_KAFKA_BROKERS" DH_TEST_REDIS_URL="$DH_REDIS_URL"
 run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
 run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
+
+# Proof by breakage, the fast subset: each deliberately broken variant must make one of
+# its guarding tests fail (tests/breakage/run.sh runs all of them; see docs/testing.md).
+header "breakage (tests/breakage/run.sh --fast)"
+tests/breakage/run.sh --fast || failed+=("breakage")
 
 if ((sanitize)); then
     header "configure + build with sanitizers (build-asan/)"
