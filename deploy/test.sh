@@ -28,7 +28,7 @@ for arg in "$@"; do
     --sanitize) sanitize=1 ;;
     --no-sanitize) sanitize=0 ;;
     -h | --help)
-        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option '$arg' (try --help)" ;;
