@@ -217,12 +217,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     handle(&req);
     signed_requests(&req);
-    if (req.sh_hmac) {
-        (void)dh_gw_base64_decode(req.sh_hmac, strlen(req.sh_hmac), raw, sizeof(raw), &n);
+    if (req.sh_hmac &&
+        dh_gw_base64_decode(req.sh_hmac, strlen(req.sh_hmac), raw, sizeof(raw), &n) == DH_OK) {
+        fz_check(n <= sizeof(raw) && n == strlen(req.sh_hmac) / 4 * 3 - (n % 3 ? 3 - n % 3 : 0),
+                 "base64: 3 bytes per 4 characters, less the padding");
     }
     /* An out buffer shorter than DH_GW_ID_MAX, and no room for the reason. */
-    (void)dh_gw_extract_id(req.body, req.body_len, dh_gw_id_path(req.sh_topic), (char *)raw,
-                           sizeof(raw), errbuf, 1);
+    if (dh_gw_extract_id(req.body, req.body_len, dh_gw_id_path(req.sh_topic), (char *)raw,
+                         sizeof(raw), errbuf, 1) == DH_OK) {
+        fz_check(strlen((char *)raw) < sizeof(raw), "the id fits its buffer");
+    }
     free(text);
     return 0;
 }

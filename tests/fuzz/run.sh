@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tests/fuzz/run.sh <harness> [seconds] [libFuzzer options...]: fuzz one harness.
+# tests/fuzz/run.sh <harness> [seconds|replay] [libFuzzer options...]: fuzz one harness.
 #   1. replays every input under tests/fuzz/regressions/<harness>/ (fails on any crash);
 #   2. fuzzes for <seconds> (default 60) under ASan + UBSan + LeakSanitizer from the seeds
 #      (schemas/examples, tests/fuzz/seeds/<harness>) into a corpus kept in the build dir;
 #   3. prints the executions reached (stat::number_of_executed_units) and the coverage.
+#   "replay" instead of seconds: step 1, then every seed once (no fuzzing; any build).
 # Exits non-zero on a crash, leak, timeout or missing binary. A crash input is left in
 # <build>/tests/fuzz/work/<harness>/ (see tests/fuzz/README.md to turn it into a regression).
 # Harnesses: gateway orders returns dispatch inventory validate stores (or "all").
@@ -14,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESSES=(gateway orders returns dispatch inventory validate stores)
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -66,6 +67,16 @@ fuzz_one() {
         fi
         echo "fuzz_$name: ${#inputs[@]} regression inputs replayed, no crash"
     fi
+    if [[ "$secs" == replay ]]; then
+        # shellcheck disable=SC2086 # seeds is a list of directories without spaces
+        if ! "$bin" -runs=0 $seeds >"$work/replay.log" 2>&1; then
+            tail -n 40 "$work/replay.log" >&2
+            echo "FAIL fuzz_$name: a seed crashes (log: $work/replay.log)" >&2
+            return 1
+        fi
+        echo "fuzz_$name: seeds replayed, no crash ($(tail -n 1 "$work/replay.log"))"
+        return 0
+    fi
 
     # shellcheck disable=SC2086 # seeds is a list of directories without spaces
     "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
@@ -91,7 +102,7 @@ fuzz_one() {
 name="$1"
 secs="${2:-60}"
 shift $(($# >= 2 ? 2 : 1))
-[[ "$secs" =~ ^[1-9][0-9]*$ ]] || usage
+[[ "$secs" =~ ^[1-9][0-9]*$ || "$secs" == replay ]] || usage
 if [[ "$name" == all ]]; then
     failed=0
     for h in "${HARNESSES[@]}"; do
