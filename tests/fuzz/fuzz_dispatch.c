@@ -22,11 +22,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Units in a plan group's fulfillmentOrderLineItems; each must be >= 1. */
+static int64_t planned(json_t *group)
+{
+    size_t i, k;
+    json_t *fo, *item;
+    int64_t sum = 0;
+
+    json_array_foreach(json_object_get(group, "lineItemsByFulfillmentOrder"), i, fo)
+    {
+        json_array_foreach(json_object_get(fo, "fulfillmentOrderLineItems"), k, item)
+        {
+            json_int_t q = json_integer_value(json_object_get(item, "quantity"));
+
+            fz_check(q >= 1, "a planned quantity is >= 1");
+            sum += q;
+        }
+    }
+    return sum;
+}
+
 static void plan(const dispatch_event_t *ev, json_t *order, const char *prefer)
 {
     char err[512];
     dispatch_plan_t p;
     dispatch_plan_rc_t rc = dispatch_plan_build(ev, order, prefer, &p, err, sizeof(err));
+    int64_t units = 0, shipped = 0;
     size_t i;
     json_t *group;
 
@@ -35,8 +56,13 @@ static void plan(const dispatch_event_t *ev, json_t *order, const char *prefer)
         fz_check(p.capped >= 0 && p.skipped >= p.capped, "0 <= capped <= skipped");
         json_array_foreach(p.groups, i, group)
         {
+            units += planned(group);
             json_decref(dispatch_create_vars(ev, group, (int)(i & 1)));
         }
+        for (i = 0; i < ev->nlines; i++) {
+            shipped += ev->lines[i].quantity;
+        }
+        fz_check(units + p.skipped == shipped, "every shipped unit is planned or skipped");
     } else {
         fz_check(err[0] != '\0', "a failed plan has a reason");
     }

@@ -24,7 +24,7 @@ seeds_of() {
     local ex="$ROOT/schemas/examples" own="$ROOT/tests/fuzz/seeds/$1"
     case "$1" in
     gateway) echo "$ex/shopify.orders $ex/shopify.products $ex/returnprime.cir $own" ;;
-    orders) echo "$ex/shopify.orders $ROOT/workers/orders/fixtures" ;;
+    orders) echo "$ex/shopify.orders $ROOT/workers/orders/fixtures $own" ;;
     returns) echo "$ex/returnprime.cir" ;;
     dispatch) echo "$ex/wms.dispatch $own" ;;
     inventory) echo "$ex/wms.putaway $ex/wms.zone_move" ;;
