@@ -113,7 +113,8 @@ if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo 
     -DDH_FUZZ_SECONDS="${DH_FUZZ_SECONDS:-20}" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON &&
     cmake --build build-fuzz -j "$JOBS" --target dh-fuzz; then
     header "ctest -L fuzz (build-fuzz)"
-    ctest --test-dir build-fuzz --output-on-failure --no-tests=error -j2 -L '^fuzz$' ||
+    # -V: each harness prints its executions and coverage.
+    ctest --test-dir build-fuzz -V --no-tests=error -j2 -L '^fuzz$' ||
         failed+=("fuzz (build-fuzz)")
 else
     failed+=("fuzz (build-fuzz: configure or build failed; clang from deploy/setup.sh?)")
