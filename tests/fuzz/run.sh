@@ -83,6 +83,9 @@ fuzz_one() {
         -max_len=16384 -dict="$ROOT/tests/fuzz/json.dict" -artifact_prefix="$work/" "$@" \
         "$work/corpus" $seeds >"$log" 2>&1 || rc=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    if [[ -z "$execs" ]]; then # -fork=N prints no final stats, only "#<execs>: cov: ..." lines
+        execs="$(sed -n 's/^#\([0-9]*\): cov: .*/\1/p' "$log" | tail -n 1)"
+    fi
     cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -n 1 || true)"
     if ((rc != 0)); then
         tail -n 60 "$log" >&2
