@@ -33,6 +33,7 @@ static const char stores_json[] =
     " \"webhook_secrets\": [\"old-secret\", \"" SECRET "\"], \"returnprime_secret\": \"" RP_KEY
     "\"}]}";
 
+/* File scope: libFuzzer's callback takes no context. Set up once, then one input at a time. */
 static dh_gw_t gw;
 static const dh_gw_req_t *current; /* the request being handled, for the fake producer */
 static int produced;               /* the fake producer was called for it */
