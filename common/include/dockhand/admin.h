@@ -41,6 +41,6 @@ socklen_t dh_admin_sockaddr(const char *host, int port, struct sockaddr_storage 
 
 /** @brief libmicrohttpd external logger (MHD_OPTION_EXTERNAL_LOGGER) writing through
  *  DH_LOG at warn level; \p cls is the log component name (a static string). */
-void dh_admin_mhd_log(void *cls, const char *fmt, va_list ap) DH_PRINTF(2, 0);
+void dh_admin_mhd_log(void *cls, const char *fmt, va_list ap);
 
 #endif
