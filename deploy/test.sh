@@ -119,6 +119,22 @@ if ((sanitize)); then
     run_label build-asan e2e 1 $((2 * ${DH_TEST_TIMEOUT_E2E:-900}))
 fi
 
+# Fuzz phase (tests/fuzz/README.md): the libFuzzer harnesses under ASan + UBSan, each
+# replaying its regression inputs and then fuzzing DH_FUZZ_SECONDS (default 20), two at a
+# time. clang comes from deploy/setup.sh; without it the configure fails, and so does
+# this phase (never skipped).
+header "fuzz: configure + build (build-fuzz/, clang)"
+if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDH_FUZZ=ON \
+    -DDH_FUZZ_SECONDS="${DH_FUZZ_SECONDS:-20}" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON &&
+    cmake --build build-fuzz -j "$JOBS" --target dh-fuzz; then
+    header "ctest -L fuzz (build-fuzz)"
+    # -V: each harness prints its executions and coverage.
+    ctest --test-dir build-fuzz -V --no-tests=error -j2 -L '^fuzz$' ||
+        failed+=("fuzz (build-fuzz)")
+else
+    failed+=("fuzz (build-fuzz: configure or build failed; clang from deploy/setup.sh?)")
+fi
+
 header "summary"
 if ((${#failed[@]} > 0)); then
     log "FAILED: ${failed[*]}"
