@@ -241,8 +241,13 @@ static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t si
     const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
     size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
 
-    if (!bar || n == 0 || n >= size || strspn(bar + 1, "0123456789") < n) {
+    if (!bar || n == 0 || n >= size) {
         return -1;
+    }
+    for (size_t i = 0; i < n; i++) { /* the key is not NUL-terminated: bounded by n */
+        if (bar[1 + i] < '0' || bar[1 + i] > '9') {
+            return -1;
+        }
     }
     memcpy(out, bar + 1, n);
     out[n] = '\0';
