@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "returnprime_api.h"
 #include "webhooks.h"
 
 static json_t *rp_line(json_t *l, size_t i)
@@ -107,6 +108,8 @@ void dh_sb_rp_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
     }
     dh_sb_iso_now(now, sizeof now);
     json_t *payload = dh_sb_rp_payload(spec, now);
+
+    dh_sb_rp_remember(st, json_object_get(payload, "request"));
     char *body = json_dumps(payload, JSON_COMPACT);
     const char *topic = json_string_value(json_object_get(spec, "topic"));
 

@@ -431,6 +431,8 @@ dh_sb_err_t dh_sb_state_init(dh_sb_state_t *st, json_t *seed, char *errstr, size
 
     copy_str(st->rp_url, sizeof st->rp_url, rp, "webhook_url", "");
     copy_str(st->rp_secret, sizeof st->rp_secret, rp, "webhook_secret", "");
+    copy_str(st->rp_token, sizeof st->rp_token, rp, "api_token", "rp-sandbox-token");
+    st->rp_requests = json_object();
 out:
     json_decref(dflt);
     return err;
@@ -445,6 +447,8 @@ void dh_sb_state_fini(dh_sb_state_t *st)
     st->shops = NULL;
     json_decref(st->wms);
     st->wms = NULL;
+    json_decref(st->rp_requests);
+    st->rp_requests = NULL;
     pthread_mutex_destroy(&st->lock);
 }
 
