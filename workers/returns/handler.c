@@ -1,10 +1,16 @@
 /*
- * dh-returns handler: one returnprime.cir record -> at most one WMS call.
+ * dh-returns handler: one record -> at most one call.
  *
+ * returnprime.cir (Return Prime -> WMS):
  *   status approved/received/inspected (DH_RETURNS_CREATE_STATUSES)
  *       POST /wms/v1/returns (createReturn): the return, or the return leg of an exchange.
- *   anything else (pending, refunded, rejected, archived)
+ *   status rejected, or archived before a receipt
+ *       POST /wms/v1/returns/{store}/{request id}/cancel (cancelReturn).
+ *   anything else (pending, refunded, archived after receipt)
  *       acknowledged without a call, counted as skipped.
+ * wms.return_received (WMS -> Return Prime):
+ *   a customer return: Return Prime's receive call (rp_api.h), received + per-item QC;
+ *   a courier return (RTO): acknowledged without a call.
  *
  * The effect is the return itself, whichever webhook asks for it: the runtime's
  * idempotency record "returns:<store>:<request id>" makes every later delivery, replay or
@@ -21,6 +27,7 @@
 #include "dockhand/stores.h"
 #include "dockhand/wms.h"
 #include "returns.h"
+#include "rp_api.h"
 
 /* ---- configuration and process-wide state ---- */
 
@@ -28,21 +35,26 @@ static const dh_config_var_t returns_vars[] = {
     {"DH_RETURNS_CREATE_STATUSES", DH_CFG_STRING, RETURNS_DEFAULT_STATUSES, 0, 0, NULL,
      "Comma-separated Return Prime request statuses that create the WMS return (any webhook "
      "topic carrying one); other statuses are acknowledged and counted as skipped."},
+    {"DH_RETURNPRIME_URL", DH_CFG_URL, RP_DEFAULT_URL, 0, 0, "http|https",
+     "Base URL of Return Prime's API (paths /request/... are appended); the token is the "
+     "store's returnprime_token in DH_STORES_FILE. Used for wms.return_received."},
     DH_CONFIG_END,
 };
 
-static const char *const returns_topics[] = {"returnprime.cir", NULL};
+static const char *const returns_topics[] = {"returnprime.cir", "wms.return_received", NULL};
 
 static const dh_config_var_t *const returns_tables[] = {returns_vars, dh_stores_config_vars,
                                                         dh_wms_config_vars, NULL};
 
 typedef struct returns_metrics {
-    dh_counter_t *created, *existed, *skipped;
+    dh_counter_t *created, *existed, *skipped, *cancelled, *not_created;
+    dh_counter_t *rp_received, *rp_courier;
 } returns_metrics_t;
 
 typedef struct returns_shared {
     dh_stores_t *stores;
     unsigned create_mask;
+    char rp_url[512];    /* DH_RETURNPRIME_URL without a trailing slash */
     returns_metrics_t m; /* created at init */
 } returns_shared_t;
 
@@ -72,9 +84,19 @@ static void r_check_config(const dh_config_t *cfg, dh_config_report_t *report)
     }
 }
 
+static void trim_slash(char *url)
+{
+    size_t n = strlen(url);
+
+    while (n > 0 && url[n - 1] == '/') {
+        url[--n] = '\0';
+    }
+}
+
 static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
     static const char h[] = "Return Prime requests by outcome.";
+    static const char hr[] = "WMS return receipts by outcome (received: sent to Return Prime).";
     const dh_config_t *cfg = ctx->cfg;
     returns_shared_t *s = calloc(1, sizeof(*s));
     dh_err_t err;
@@ -98,6 +120,16 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"existed\"");
     s->m.skipped =
         dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"skipped\"");
+    s->m.cancelled =
+        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"cancelled\"");
+    s->m.not_created = dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h,
+                                          "outcome=\"cancel-not-created\"");
+    s->m.rp_received =
+        dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"received\"");
+    s->m.rp_courier =
+        dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"courier\"");
+    snprintf(s->rp_url, sizeof(s->rp_url), "%s", dh_config_get(cfg, "DH_RETURNPRIME_URL"));
+    trim_slash(s->rp_url);
     *out = s;
     return DH_OK;
 }
@@ -130,9 +162,10 @@ typedef struct rev {
     returns_action_t action;
     const dh_store_t *store;
     char id[256];     /* request id */
-    char effect[600]; /* returns:<store>:<request id>, the Idempotency-Key's source */
+    char effect[600]; /* returns:[cancel:|received:]<store>:<request id>: the record and the
+                         Idempotency-Key's source */
     char status[16];  /* for the skip log */
-    json_t *body;     /* createReturn body (RETURNS_CREATE) */
+    json_t *body;     /* createReturn, cancelReturn or Return Prime receive body */
 } rev_t;
 
 static void r_release(void *data)
@@ -145,6 +178,70 @@ static void r_release(void *data)
     }
 }
 
+/* A wms.return_received event: the Return Prime receipt of a customer return (one record
+ * per request), or nothing for a courier return. */
+static dh_result_t decode_receipt(returns_shared_t *s, const dh_msg_t *msg, dh_event_t *ev,
+                                  dh_lane_t *lane)
+{
+    char err[512];
+    returns_receipt_t rc;
+    returns_parse_t pr = returns_receipt_parse(msg->payload, msg->len, &rc, err, sizeof(err));
+    rev_t *e = calloc(1, sizeof(*e));
+    dh_result_t res = DH_RESULT_DEAD_LETTER;
+
+    if (!e) {
+        res = DH_RESULT_FATAL;
+    } else if (pr != RETURNS_PARSE_OK) {
+        dh_lane_fail(lane, pr == RETURNS_PARSE_DECODE ? "decode" : "schema", "%s", err);
+    } else if (!(e->store = dh_stores_find(s->stores, rc.env.scope))) {
+        dh_lane_fail(lane, "unknown-store", "store \"%s\" is not configured", rc.env.scope);
+    } else if (rc.courier) {
+        e->action = RETURNS_COURIER;
+        snprintf(e->id, sizeof(e->id), "%s", rc.return_id);
+        res = DH_RESULT_DONE;
+    } else if (!e->store->returnprime_token[0]) {
+        dh_lane_fail(lane, "returnprime-not-configured", "store %s has no returnprime_token",
+                     e->store->domain);
+    } else {
+        e->action = RETURNS_RECEIVE;
+        snprintf(e->id, sizeof(e->id), "%s", rc.request_id);
+        snprintf(e->effect, sizeof(e->effect), "returns:received:%s:%s", e->store->domain,
+                 rc.request_id);
+        e->body = returns_rp_receipt_body(&rc);
+        res =
+            !e->body || dh_event_set_effect(ev, "%s", e->effect) ? DH_RESULT_FATAL : DH_RESULT_DONE;
+    }
+    returns_receipt_clear(&rc);
+    if (res == DH_RESULT_DONE) {
+        ev->data = e;
+    } else {
+        r_release(e);
+    }
+    return res;
+}
+
+/* The effect of a webhook that creates or cancels: one record per return and one per
+ * cancellation, whichever webhook asks (a long store + id takes the digest form). */
+static int cir_effect(rev_t *e, const returns_request_t *rq, dh_event_t *ev, const char **cls,
+                      char *err, size_t err_size)
+{
+    if (e->action == RETURNS_CANCEL) {
+        snprintf(e->effect, sizeof(e->effect), "returns:cancel:%s:%s", e->store->domain, rq->id);
+        e->body = returns_cancel_body(rq);
+    } else {
+        e->body = returns_wms_body(rq, e->store->domain, cls, err, err_size);
+        if (!e->body) {
+            return -1;
+        }
+    }
+    if (!e->body || dh_event_set_effect(ev, "%s", e->effect)) {
+        *cls = "internal";
+        snprintf(err, err_size, "out of memory");
+        return -2;
+    }
+    return 0;
+}
+
 static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
 {
     returns_shared_t *s = shared;
@@ -155,7 +252,11 @@ static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     returns_request_t rq;
     returns_parse_t pr;
     rev_t *e;
+    int rc;
 
+    if (returns_is_receipt_topic(msg->topic)) {
+        return decode_receipt(s, msg, ev, lane);
+    }
     if (!t) {
         dh_lane_fail(lane, "schema", "missing header dh-topic");
         return DH_RESULT_DEAD_LETTER;
@@ -187,19 +288,16 @@ static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(e->id, sizeof(e->id), "%s", rq.id);
     snprintf(e->status, sizeof(e->status), "%s", rq.status);
     snprintf(e->effect, sizeof(e->effect), "returns:%s:%s", e->store->domain, rq.id);
-    if (e->action == RETURNS_CREATE) {
-        e->body = returns_wms_body(&rq, e->store->domain, &cls, err, sizeof(err));
-        if (!e->body) {
+    if (e->action == RETURNS_SKIP) {
+        e->action = returns_cancels(&rq);
+    }
+    if (e->action == RETURNS_CREATE || e->action == RETURNS_CANCEL) {
+        rc = cir_effect(e, &rq, ev, &cls, err, sizeof(err));
+        if (rc) {
             dh_lane_fail(lane, cls, "request %s (%s): %s", rq.id, rq.number, err);
-            goto dead;
-        }
-        /* One record per return, whichever webhook asks for it; a long store + id takes
-         * the digest form, still one per return. */
-        if (dh_event_set_effect(ev, "%s", e->effect)) {
-            dh_lane_fail(lane, "internal", "out of memory");
             returns_request_clear(&rq);
             r_release(e);
-            return DH_RESULT_FATAL;
+            return rc == -1 ? DH_RESULT_DEAD_LETTER : DH_RESULT_FATAL;
         }
     }
     /* A skipped event has no effect, hence no record: it must not mark the return done. */
@@ -214,22 +312,66 @@ dead:
 
 /* ---- the WMS call ---- */
 
-static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+/* cancelReturn: an expectation not yet received is closed; a received one is a dead
+ * letter "return-received" (the parcel is in the warehouse: a person decides). */
+static dh_result_t handle_cancel(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
 {
-    returns_shared_t *s = shared;
-    rev_t *e = data;
+    char key[37], store[800], id[800], path[1700];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    returns_url_encode(e->store->domain, store, sizeof(store));
+    returns_url_encode(e->id, id, sizeof(id));
+    snprintf(path, sizeof(path), "/wms/v1/returns/%s/%s/cancel", store, id);
+    dh_idem_far_key(RETURNS_IDEM_NS, e->effect, key);
+    if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "POST", path, key, e->body, &rep, &res)) {
+        return res;
+    }
+    res = dh_lane_wms_answer(lane, dh_wms_rule(&returns_outcomes, "cancel-return", &rep), &rep,
+                             "WMS did not cancel return %s/%s", e->store->domain, e->id);
+    if (res == DH_RESULT_DONE) {
+        count(rep.status == 404 ? s->m.not_created : s->m.cancelled);
+        DH_LOG(DH_LOG_INFO, "returns", "request %s/%s (%s): %s", e->store->domain, e->id, e->status,
+               rep.status == 404 ? "never created, nothing to cancel" : "cancelled");
+    }
+    dh_wms_reply_clear(&rep);
+    return res;
+}
+
+/* Return Prime's receive call: the request received and inspected, per-item QC. */
+static dh_result_t handle_receive(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
+{
+    char path[800];
+    dh_wms_reply_t rep;
+    dh_outcome_t o;
+    dh_result_t res;
+
+    rp_receive_path(e->id, path, sizeof(path));
+    if (rp_call(lane, s->rp_url, e->store, "POST", path, e->body, &rep, &o)) {
+        dh_wms_reply_clear(&rep);
+        return dh_lane_outcome(lane, &o);
+    }
+    res = dh_lane_answer(lane,
+                         dh_outcome_rule(&returns_outcomes, DH_FAR_RETURNPRIME, "mark-received",
+                                         dh_wms_answer(&rep), NULL),
+                         NULL, "Return Prime refused the receipt of %s/%s: HTTP %ld %s",
+                         e->store->domain, e->id, rep.status, rep.detail);
+    if (res == DH_RESULT_DONE) {
+        count(s->m.rp_received);
+        DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: marked received in Return Prime",
+               e->store->domain, e->id);
+    }
+    dh_wms_reply_clear(&rep);
+    return res;
+}
+
+static dh_result_t handle_create(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
+{
     const returns_metrics_t *m = metrics(s);
     char key[37];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
 
-    (void)msg;
-    if (e->action == RETURNS_SKIP) {
-        count(m->skipped);
-        DH_LOG(DH_LOG_DEBUG, "returns", "request %s/%s (%s): nothing to create", e->store->domain,
-               e->id, e->status);
-        return DH_RESULT_DONE;
-    }
     dh_idem_far_key(RETURNS_IDEM_NS, e->effect, key);
     if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "POST", "/wms/v1/returns", key, e->body, &rep,
                          &res)) {
@@ -246,6 +388,32 @@ static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     }
     dh_wms_reply_clear(&rep);
     return res;
+}
+
+static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    returns_shared_t *s = shared;
+    rev_t *e = data;
+
+    (void)msg;
+    switch (e->action) {
+    case RETURNS_SKIP:
+        count(s->m.skipped);
+        DH_LOG(DH_LOG_DEBUG, "returns", "request %s/%s (%s): nothing to do", e->store->domain,
+               e->id, e->status);
+        return DH_RESULT_DONE;
+    case RETURNS_COURIER:
+        count(s->m.rp_courier);
+        DH_LOG(DH_LOG_DEBUG, "returns", "courier return %s/%s: not a Return Prime request",
+               e->store->domain, e->id);
+        return DH_RESULT_DONE;
+    case RETURNS_CANCEL:
+        return handle_cancel(s, e, lane);
+    case RETURNS_RECEIVE:
+        return handle_receive(s, e, lane);
+    default:
+        return handle_create(s, e, lane);
+    }
 }
 
 const dh_handler_t returns_handler = {

@@ -388,6 +388,56 @@ returns_action_t returns_action(const char *topic, size_t len, const char *statu
     return bit >= 0 && (create_mask & (1u << bit)) ? RETURNS_CREATE : RETURNS_SKIP;
 }
 
+returns_action_t returns_cancels(const returns_request_t *r)
+{
+    json_t *received = json_object_get(json_object_get(r->request, "received"), "status");
+
+    if (strcmp(r->status, "rejected") == 0) {
+        return RETURNS_CANCEL;
+    }
+    if (strcmp(r->status, "archived") == 0 && !json_is_true(received)) {
+        return RETURNS_CANCEL;
+    }
+    return RETURNS_SKIP;
+}
+
+json_t *returns_cancel_body(const returns_request_t *r)
+{
+    char reason[64];
+
+    /* No timestamp: a retry must send the same body under the same Idempotency-Key. */
+    snprintf(reason, sizeof(reason), "Return Prime request %s", r->status);
+    return json_pack("{s:s}", "reason", reason);
+}
+
+/* RFC 3986 unreserved characters pass, everything else is percent-encoded. */
+void returns_url_encode(const char *s, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (; *s && n + 4 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+int returns_is_receipt_topic(const char *topic)
+{
+    size_t n = topic ? strlen(topic) : 0;
+
+    return n >= 15 && strcmp(topic + n - 15, "return_received") == 0;
+}
+
 /* ---- the createReturn body ---- */
 
 /* Copy at most \p max code points of UTF-8 \p s to \p out (whole code points only). */

@@ -64,13 +64,17 @@ typedef enum returns_action {
     RETURNS_CREATE = 0, /**< Create the return in the WMS. */
     RETURNS_SKIP,       /**< Acknowledge without a call (counted as skipped). */
     RETURNS_BAD_TOPIC,  /**< dh-topic outside the contract: dead letter. */
+    RETURNS_CANCEL,     /**< Cancel the WMS return (rejected/archived before receipt). */
+    RETURNS_RECEIVE,    /**< wms.return_received: mark the Return Prime request received. */
+    RETURNS_COURIER,    /**< wms.return_received of an RTO: no Return Prime request. */
 } returns_action_t;
 
 /**
  * @brief What a webhook asks for (the table in docs/returns.md): any topic of the contract
  *        (request/created ... request/updated) creates the return when the request's
- *        current status is in \p create_mask (default: approved, received, inspected), and
- *        is skipped otherwise; the topic is only the trigger.
+ *        current status is in \p create_mask (default: approved, received, inspected);
+ *        status rejected, or archived before Return Prime recorded a receipt, cancels it
+ *        (returns_cancels()); anything else is skipped; the topic is only the trigger.
  * @param topic  The dh-topic header (not NUL-terminated, \p len bytes).
  */
 returns_action_t returns_action(const char *topic, size_t len, const char *status,
@@ -86,6 +90,44 @@ returns_action_t returns_action(const char *topic, size_t len, const char *statu
  */
 json_t *returns_wms_body(const returns_request_t *r, const char *store, const char **err_class,
                          char *err, size_t err_size);
+
+/** @brief RETURNS_CANCEL or RETURNS_SKIP for a request \p action left at RETURNS_SKIP:
+ *  rejected cancels; archived cancels unless the request says it was received (an
+ *  archive after a completed return is routine). */
+returns_action_t returns_cancels(const returns_request_t *r);
+
+/** @brief The cancelReturn body: {"reason": "Return Prime request <status>"}. */
+json_t *returns_cancel_body(const returns_request_t *r);
+
+/* ---- received.c: wms.return_received -> Return Prime ---- */
+
+#include "dockhand/validate.h"
+
+/** A parsed wms.return_received event; strings borrowed from root (owned here). */
+typedef struct returns_receipt {
+    json_t *root;
+    dh_wms_envelope_t env;
+    const char *return_id;
+    const char *request_id; /**< NULL for a courier return */
+    const char *received_at;
+    json_t *lines; /**< borrowed from root */
+    int courier;   /**< return_type COURIER_RETURN (RTO): not a Return Prime request */
+} returns_receipt_t;
+
+/** @brief Parse and validate one wms.return_received value (ajv-style reasons). */
+returns_parse_t returns_receipt_parse(const char *buf, size_t len, returns_receipt_t *out,
+                                      char *err, size_t err_size);
+void returns_receipt_clear(returns_receipt_t *r);
+
+/** @brief Return Prime's receive body: {received_at, line_items: [{id, quantity,
+ *  qc_status: passed|failed, inspection_notes}]} (docs/returns.md). New reference. */
+json_t *returns_rp_receipt_body(const returns_receipt_t *r);
+
+/** @brief \p s percent-encoded but for RFC 3986 unreserved characters (a path segment). */
+void returns_url_encode(const char *s, char *out, size_t size);
+
+/** @brief 1 when \p topic is a wms.return_received topic (its name ends so). */
+int returns_is_receipt_topic(const char *topic);
 
 /* ---- handler.c ---- */
 
