@@ -47,7 +47,7 @@ static const dh_config_var_t *const returns_tables[] = {returns_vars, dh_stores_
                                                         dh_wms_config_vars, NULL};
 
 typedef struct returns_metrics {
-    dh_counter_t *created, *existed, *skipped, *cancelled, *not_created;
+    dh_counter_t *created, *existed, *skipped, *cancelled, *not_created, *after_receipt;
     dh_counter_t *rp_received, *rp_courier;
 } returns_metrics_t;
 
@@ -124,6 +124,8 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"cancelled\"");
     s->m.not_created = dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h,
                                           "outcome=\"cancel-not-created\"");
+    s->m.after_receipt = dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h,
+                                            "outcome=\"cancel-after-receipt\"");
     s->m.rp_received =
         dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"received\"");
     s->m.rp_courier =
@@ -333,6 +335,8 @@ static dh_result_t handle_cancel(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
         count(rep.status == 404 ? s->m.not_created : s->m.cancelled);
         DH_LOG(DH_LOG_INFO, "returns", "request %s/%s (%s): %s", e->store->domain, e->id, e->status,
                rep.status == 404 ? "never created, nothing to cancel" : "cancelled");
+    } else if (dh_wms_problem_is(&rep, "/return-received")) {
+        count(s->m.after_receipt);
     }
     dh_wms_reply_clear(&rep);
     return res;

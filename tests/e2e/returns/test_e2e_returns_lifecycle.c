@@ -1,0 +1,420 @@
+/*
+ * End to end, returns both ways (docs/returns.md, "WMS receipt and QC" and "Rejected,
+ * cancelled, archived"): dh-sandbox (Return Prime webhooks and API, WMS) -> Kafka ->
+ * dh-returns -> WMS sandbox and Return Prime sandbox, against the local stack.
+ *
+ * Webhook bodies are built by the sandbox's Return Prime (which also keeps the request's
+ * state for its API) and produced with the gateway's headers on the run's own topics:
+ *  1. an approved return creates the WMS expectation; the warehouse receives it (one item
+ *     QC PASS, one FAIL) and publishes wms.return_received three times (a producer retry
+ *     and a republish under a new event_id): Return Prime shows the request inspected
+ *     with both results, after exactly one receive call; a courier return (RTO) on the
+ *     same key is the marker that everything before it was handled, and is not sent;
+ *  2. a request rejected after approval cancels its WMS expectation; one rejected after
+ *     receipt is a dead letter "return-received" (counted); one rejected before approval
+ *     cancels nothing (404, counted);
+ * Every far-side call is counted in the sandbox journal.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define WMS_TOKEN "wms-e2e-token"
+#define RP_TOKEN  "rp-e2e-api-token"
+
+typedef struct env {
+    th_sandbox_t sb;
+    int admin_port;
+    char store[128];
+    char stores_file[256];
+    char cir[128];     /* returnprime.cir of the run */
+    char receipt[160]; /* wms.return_received of the run */
+    char log[256];
+} env_t;
+
+static void env_start(env_t *e)
+{
+    char buf[100], seed[1024], stores[1024];
+
+    memset(e, 0, sizeof(*e));
+    th_unique("retlc", buf, sizeof(buf));
+    snprintf(e->store, sizeof(e->store), "%s.myshopify.com", buf);
+    snprintf(e->cir, sizeof(e->cir), "t.%s.returnprime.cir", buf);
+    snprintf(e->receipt, sizeof(e->receipt), "t.%s.wms.return_received", buf);
+    snprintf(e->log, sizeof(e->log), "%s/%s-returns.log", th_log_dir(), buf);
+    snprintf(seed, sizeof(seed),
+             "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
+             "\"api_version\": \"2026-10\"}], \"wms\": {\"token\": \"" WMS_TOKEN "\"}, "
+             "\"returnprime\": {\"api_token\": \"" RP_TOKEN "\"}}",
+             e->store);
+    th_sandbox_start(&e->sb, seed);
+    snprintf(stores, sizeof(stores),
+             "{\"stores\": [{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", "
+             "\"api_version\": \"2026-10\", \"access_token\": \"shpat_e2e\", "
+             "\"webhook_secrets\": [\"unused\"], \"returnprime_token\": \"" RP_TOKEN "\"}]}",
+             e->store, e->sb.base, e->store);
+    snprintf(e->stores_file, sizeof(e->stores_file), "%s",
+             th_write_temp("dh-returns-lc-stores", stores));
+    th_create_topic(e->cir, 6);
+    th_create_topic(e->receipt, 6);
+}
+
+static pid_t start_returns(env_t *e, const char *group)
+{
+    static char buf[24][300];
+    const char *envv[25];
+    int n = 0;
+
+#define ADD(...) (snprintf(buf[n], sizeof(buf[n]), __VA_ARGS__), envv[n] = buf[n], n++)
+    ADD("DH_KAFKA_BROKERS=%s", th_kafka());
+    ADD("DH_REDIS_URL=%s", th_redis_url());
+    ADD("DH_TOPICS=%s,%s", e->cir, e->receipt);
+    ADD("DH_GROUP_ID=%s", group);
+    ADD("DH_STORES_FILE=%s", e->stores_file);
+    ADD("DH_WMS_URL=%s", e->sb.base);
+    ADD("DH_WMS_TOKEN=%s", WMS_TOKEN);
+    ADD("DH_WMS_RATE=default=100000");
+    ADD("DH_RETURNPRIME_URL=%s/returnprime/return-exchange/v2", e->sb.base);
+    ADD("DH_ADMIN_ADDR=127.0.0.1");
+    ADD("DH_ADMIN_PORT=%d", e->admin_port);
+    ADD("DH_LANES=4");
+    ADD("DH_RETRY_BASE_MS=50");
+    ADD("DH_RETRY_MAX_MS=500");
+    ADD("DH_IDEM_LEASE_MS=5000");
+    ADD("KAFKA_SESSION_TIMEOUT_MS=6000");
+    ADD("KAFKA_HEARTBEAT_INTERVAL_MS=1000");
+    /* A topic created just before the start may be missing from the first metadata. */
+    ADD("KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS=1000");
+#undef ADD
+    envv[n] = NULL;
+    fprintf(stderr, "dh-returns on %s, %s (group %s): log %s\n", e->cir, e->receipt, group, e->log);
+    return th_spawn("dh-returns", envv, e->log);
+}
+
+/* ---- Return Prime: the sandbox builds the webhook and keeps the request ---- */
+
+#define LINES                                                                                      \
+    "{\"line_item_id\": 901, \"sku\": \"TEE-1\", \"quantity\": 1, \"variant_id\": 200, "           \
+    "\"product_id\": 100, \"price\": \"10.00\"}, {\"line_item_id\": 902, \"sku\": \"TEE-2\", "     \
+    "\"quantity\": 1, \"variant_id\": 201, \"product_id\": 101, \"price\": \"12.00\"}"
+
+/* The request's webhook as Return Prime would send it for \p topic, produced on the run's
+ * returnprime.cir with the gateway's headers. */
+static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
+{
+    char url[512], body[1024], key[300];
+    long st = 0;
+
+    snprintf(url, sizeof(url), "%s/_control/returnprime/requests", e->sb.base);
+    snprintf(body, sizeof(body),
+             "{\"store\": \"%s\", \"type\": \"return\", \"order_id\": 5001, \"order_name\": "
+             "\"#5001\", \"request_id\": \"%s\", \"request_number\": \"N-%s\", \"topic\": "
+             "\"%s\", \"deliver\": false, \"lines\": [" LINES "]}",
+             e->store, id, id, topic);
+    json_t *r = th_http_json("POST", url, body, &st);
+
+    assert_int_equal(st, 202);
+    char *value = json_dumps(json_object_get(r, "payload"), JSON_COMPACT);
+
+    snprintf(key, sizeof(key), "%s|%s", e->store, id);
+    assert_int_equal(
+        rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(e->cir), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("dh-topic", topic, -1), RD_KAFKA_V_HEADER("dh-store", e->store, -1),
+            RD_KAFKA_V_HEADER("dh-webhook-id", id, -1), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    free(value);
+    json_decref(r);
+}
+
+/* wms.return_received as the WMS publishes it, keyed <store>|<return id>. */
+static void receipt(env_t *e, rd_kafka_t *rk, const char *event_id, const char *type,
+                    const char *request_id)
+{
+    char value[1400], key[300], rid[64] = "";
+
+    if (request_id) {
+        snprintf(rid, sizeof(rid), "\"return_request_id\": \"%s\", ", request_id);
+    }
+    snprintf(value, sizeof(value),
+             "{\"schema_version\": 1, \"event_id\": \"%s\", \"event_type\": "
+             "\"return_received\", \"occurred_at\": \"2026-05-09T11:02:00+05:30\", \"store\": "
+             "\"%s\", \"return_id\": \"RET-1\", \"return_type\": \"%s\", %s\"received_at\": "
+             "\"2026-05-09T10:41:00+05:30\", \"lines\": [{\"channel_line_item_id\": \"901\", "
+             "\"sku\": \"TEE-1\", \"quantity\": 1, \"qc_status\": \"PASS\"}, "
+             "{\"channel_line_item_id\": \"902\", \"sku\": \"TEE-2\", \"quantity\": 1, "
+             "\"qc_status\": \"FAIL\", \"qc_notes\": \"Stained\"}]}",
+             event_id, e->store, type, rid);
+    snprintf(key, sizeof(key), "%s|RET-1", e->store);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(e->receipt),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE(value, strlen(value)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* ---- counting at the far sides ---- */
+
+/* Journal entries of \p group whose path ends with \p suffix and whose status is \p status
+ * (0: any). */
+static int journal_count(env_t *e, const char *group, const char *suffix, long status)
+{
+    char url[512], *text = NULL, *line, *save = NULL;
+    int n = 0;
+
+    snprintf(url, sizeof(url), "%s/_journal?group=%s", e->sb.base, group);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *path = json_string_value(json_object_get(j, "path"));
+        long s = (long)json_integer_value(json_object_get(j, "status"));
+        size_t pl = path ? strlen(path) : 0, sl = strlen(suffix);
+
+        if (pl >= sl && strcmp(path + pl - sl, suffix) == 0 && (!status || s == status)) {
+            n++;
+        }
+        json_decref(j);
+    }
+    free(text);
+    return n;
+}
+
+typedef struct wait_path {
+    env_t *e;
+    const char *group, *suffix;
+    long status;
+    int want;
+} wait_path_t;
+
+static int path_seen(void *ud)
+{
+    wait_path_t *w = ud;
+
+    return journal_count(w->e, w->group, w->suffix, w->status) >= w->want;
+}
+
+static void wait_path(env_t *e, const char *group, const char *suffix, long status)
+{
+    wait_path_t w = {e, group, suffix, status, 1};
+
+    if (!th_wait_for(path_seen, &w, 30000)) {
+        fail_msg("no %s call to ...%s with status %ld", group, suffix, status);
+    }
+}
+
+/* One counter of the worker's /metrics (the sum over series matching both strings). */
+static long long metric(env_t *e, const char *name, const char *label)
+{
+    char url[128], *text = NULL;
+    long long total = 0;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", e->admin_port);
+    if (th_http("GET", url, NULL, NULL, &text) != 200) {
+        free(text);
+        return -1;
+    }
+    for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *end = strchr(l, '}');
+
+        if (!strncmp(l, name, strlen(name)) && l[strlen(name)] == '{' && end && strstr(l, label) &&
+            strstr(l, label) < end) {
+            total += (long long)strtod(end + 1, NULL);
+        }
+    }
+    free(text);
+    return total;
+}
+
+typedef struct wait_metric {
+    env_t *e;
+    const char *name, *label;
+    long long want;
+} wait_metric_t;
+
+static int metric_reached(void *ud)
+{
+    wait_metric_t *w = ud;
+
+    return metric(w->e, w->name, w->label) >= w->want;
+}
+
+static void wait_metric(env_t *e, const char *name, const char *label, long long want)
+{
+    wait_metric_t w = {e, name, label, want};
+
+    if (!th_wait_for(metric_reached, &w, 30000)) {
+        fail_msg("%s{%s} did not reach %lld", name, label, want);
+    }
+}
+
+/* Return Prime's state of request \p id, through its API. */
+static json_t *rp_get(env_t *e, const char *id)
+{
+    char url[512];
+    const char *hdr[] = {"x-rp-token: " RP_TOKEN, NULL};
+    char *text = NULL;
+
+    snprintf(url, sizeof(url), "%s/returnprime/return-exchange/v2/request/%s", e->sb.base, id);
+    assert_int_equal(th_http("GET", url, hdr, NULL, &text), 200);
+    json_t *r = json_loads(text ? text : "", 0, NULL);
+
+    free(text);
+    assert_non_null(r);
+    return r;
+}
+
+static void wms_receive(env_t *e, const char *id)
+{
+    char url[512], body[512];
+
+    snprintf(url, sizeof(url), "%s/_control/wms/returns/receive", e->sb.base);
+    snprintf(body, sizeof(body), "{\"store\": \"%s\", \"return_request_id\": \"%s\"}", e->store,
+             id);
+    assert_int_equal(th_http("POST", url, NULL, body, NULL), 200);
+}
+
+/* ---- the scenario ---- */
+
+static void check_inspected(env_t *e)
+{
+    json_t *r = rp_get(e, "rpR");
+    json_t *req = json_object_get(json_object_get(r, "data"), "request");
+    json_t *lines = json_object_get(req, "line_items");
+
+    assert_string_equal(json_string_value(json_object_get(req, "status")), "inspected");
+    assert_true(json_is_true(json_object_get(json_object_get(req, "received"), "status")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(req, "received"), "created_at")),
+        "2026-05-09T10:41:00+05:30");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "qc_status")),
+                        "passed");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 1), "qc_status")),
+                        "failed");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(lines, 1), "inspection_notes")),
+        "Stained");
+    json_decref(r);
+}
+
+static void receipt_once(env_t *e, rd_kafka_t *rk)
+{
+    webhook(e, rk, "rpR", "request/approved");
+    wait_path(e, "wms", "/wms/v1/returns", 201);
+    wms_receive(e, "rpR");
+    receipt(e, rk, "0190c4a0-0000-7000-8000-0000000000b1", "CUSTOMER_RETURN", "rpR");
+    receipt(e, rk, "0190c4a0-0000-7000-8000-0000000000b1", "CUSTOMER_RETURN", "rpR");
+    receipt(e, rk, "0190c4a0-0000-7000-8000-0000000000b2", "CUSTOMER_RETURN", "rpR");
+    /* The marker: an RTO on the same key, handled after all three. */
+    receipt(e, rk, "0190c4a0-0000-7000-8000-0000000000b3", "COURIER_RETURN", NULL);
+    wait_metric(e, "dh_returns_receipts_total", "outcome=\"courier\"", 1);
+    assert_int_equal(journal_count(e, "returnprime", "/request/rpR/receive", 0), 1);
+    assert_int_equal(journal_count(e, "returnprime", "/receive", 0), 1);
+    assert_int_equal(metric(e, "dh_returns_receipts_total", "outcome=\"received\""), 1);
+    check_inspected(e);
+}
+
+static const char *wms_return_status(env_t *e, const char *id, char *out, size_t size)
+{
+    char url[512], *text = NULL;
+    const char *hdr[] = {"Authorization: Bearer " WMS_TOKEN, NULL};
+
+    snprintf(url, sizeof(url), "%s/wms/v1/returns/%s/%s", e->sb.base, e->store, id);
+    assert_int_equal(th_http("GET", url, hdr, NULL, &text), 200);
+    json_t *r = json_loads(text ? text : "", 0, NULL);
+
+    snprintf(out, size, "%s", json_string_value(json_object_get(r, "status")));
+    json_decref(r);
+    free(text);
+    return out;
+}
+
+static void cancellations(env_t *e, rd_kafka_t *rk)
+{
+    char path[300], st[32], dlq[200], cls[64], why[512];
+    size_t n = 0;
+
+    /* Rejected after approval: the expectation is cancelled, once; the archive that
+     * follows is the same cancellation (a duplicate), and a refunded webhook on the same
+     * key is the marker that it was handled. */
+    webhook(e, rk, "rpJ", "request/approved");
+    webhook(e, rk, "rpJ", "request/rejected");
+    snprintf(path, sizeof(path), "/wms/v1/returns/%s/rpJ/cancel", e->store);
+    wait_path(e, "wms", path, 200);
+    assert_string_equal(wms_return_status(e, "rpJ", st, sizeof(st)), "CANCELLED");
+    webhook(e, rk, "rpJ", "request/archived");
+    webhook(e, rk, "rpJ", "request/refunded");
+    wait_metric(e, "dh_returns_requests_total", "outcome=\"skipped\"", 1);
+    assert_int_equal(journal_count(e, "wms", path, 0), 1);
+    assert_int_equal(metric(e, "dh_returns_requests_total", "outcome=\"cancelled\""), 1);
+
+    /* Rejected before approval: no expectation, nothing to cancel (404), counted. */
+    webhook(e, rk, "rpP", "request/created");
+    webhook(e, rk, "rpP", "request/rejected");
+    wait_metric(e, "dh_returns_requests_total", "outcome=\"cancel-not-created\"", 1);
+    snprintf(path, sizeof(path), "/wms/v1/returns/%s/rpP/cancel", e->store);
+    assert_int_equal(journal_count(e, "wms", path, 404), 1);
+
+    /* Rejected after receipt: the WMS refuses (409 return-received), a dead letter of its
+     * own class at once, counted; the expectation stays received. */
+    webhook(e, rk, "rpR", "request/rejected");
+    snprintf(dlq, sizeof(dlq), "%s.dlq", e->cir);
+    rd_kafka_message_t **msgs = th_consume(dlq, 1, 30000, &n);
+
+    assert_int_equal(n, 1);
+    th_dead_letter(msgs[0], cls, sizeof(cls), why, sizeof(why));
+    assert_string_equal(cls, "return-received");
+    rd_kafka_message_destroy(msgs[0]);
+    free(msgs);
+    wait_metric(e, "dh_returns_requests_total", "outcome=\"cancel-after-receipt\"", 1);
+    snprintf(path, sizeof(path), "/wms/v1/returns/%s/rpR/cancel", e->store);
+    assert_int_equal(journal_count(e, "wms", path, 409), 1);
+    assert_int_equal(journal_count(e, "wms", path, 0), 1);
+    assert_string_equal(wms_return_status(e, "rpR", st, sizeof(st)), "RECEIVED");
+    assert_int_equal(metric(e, "dh_events_total", "outcome=\"dead_letter\""), 1);
+}
+
+static void test_lifecycle(void **state)
+{
+    char group[128];
+    env_t e;
+
+    (void)state;
+    env_start(&e);
+    e.admin_port = th_free_port();
+    th_unique("g.retlc", group, sizeof(group));
+    pid_t wk = start_returns(&e, group);
+    rd_kafka_t *rk = th_kafka_producer();
+
+    receipt_once(&e, rk);
+    cancellations(&e, rk);
+    rd_kafka_destroy(rk);
+    th_stop(wk);
+    th_sandbox_stop(&e.sb);
+    unlink(e.stores_file);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lifecycle),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
