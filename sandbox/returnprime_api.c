@@ -159,7 +159,10 @@ static void list(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
     json_object_foreach(st->rp_requests, k, r)
     {
         if (dh_sb_parse_iso(json_string_value(json_object_get(r, "updated_at"))) >= from) {
-            json_array_append(all, r);
+            json_t *copy = json_deep_copy(r);
+
+            json_object_del(copy, "_receipt"); /* the sandbox's own note */
+            json_array_append_new(all, copy);
         }
     }
     page = page < 1 ? 1 : page;

@@ -26,6 +26,7 @@
 #include "dockhand/log.h"
 #include "dockhand/stores.h"
 #include "dockhand/wms.h"
+#include "reconcile.h"
 #include "returns.h"
 #include "rp_api.h"
 
@@ -38,6 +39,11 @@ static const dh_config_var_t returns_vars[] = {
     {"DH_RETURNPRIME_URL", DH_CFG_URL, RP_DEFAULT_URL, 0, 0, "http|https",
      "Base URL of Return Prime's API (paths /request/... are appended); the token is the "
      "store's returnprime_token in DH_STORES_FILE. Used for wms.return_received."},
+    {"DH_RETURNS_RECONCILE_INTERVAL_S", DH_CFG_INT, "900", 0, 86400, NULL,
+     "Seconds between reconciliation passes over the Return Prime requests updated since "
+     "each store's watermark (stores with a returnprime_token); 0 turns them off."},
+    {"DH_RETURNS_RECONCILE_LOOKBACK_S", DH_CFG_INT, "604800", 60, 31536000, NULL,
+     "How far back a store's first reconciliation pass looks (no watermark yet)."},
     DH_CONFIG_END,
 };
 
@@ -54,7 +60,8 @@ typedef struct returns_metrics {
 typedef struct returns_shared {
     dh_stores_t *stores;
     unsigned create_mask;
-    char rp_url[512];    /* DH_RETURNPRIME_URL without a trailing slash */
+    char rp_url[512]; /* DH_RETURNPRIME_URL without a trailing slash */
+    returns_recon_t recon;
     returns_metrics_t m; /* created at init */
 } returns_shared_t;
 
@@ -90,6 +97,28 @@ static void trim_slash(char *url)
 
     while (n > 0 && url[n - 1] == '/') {
         url[--n] = '\0';
+    }
+}
+
+/* The reconciliation's settings; it publishes to the returnprime.cir topic consumed here
+ * (the first of DH_TOPICS that is not a wms.return_received topic). */
+static void recon_init(returns_shared_t *s, const dh_config_t *cfg)
+{
+    const char *t = dh_config_get(cfg, "DH_TOPICS");
+    char list[1024], *tok, *save = NULL;
+
+    s->recon.stores = s->stores;
+    s->recon.rp_url = s->rp_url;
+    s->recon.create_mask = s->create_mask;
+    s->recon.interval_s = dh_config_int(cfg, "DH_RETURNS_RECONCILE_INTERVAL_S");
+    s->recon.lookback_s = dh_config_int(cfg, "DH_RETURNS_RECONCILE_LOOKBACK_S");
+    snprintf(s->recon.topic, sizeof(s->recon.topic), "%s", returns_topics[0]);
+    snprintf(list, sizeof(list), "%s", t ? t : "");
+    for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (!returns_is_receipt_topic(tok)) {
+            snprintf(s->recon.topic, sizeof(s->recon.topic), "%s", tok);
+            break;
+        }
     }
 }
 
@@ -132,6 +161,12 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"courier\"");
     snprintf(s->rp_url, sizeof(s->rp_url), "%s", dh_config_get(cfg, "DH_RETURNPRIME_URL"));
     trim_slash(s->rp_url);
+    recon_init(s, cfg);
+    s->recon.passes = dh_metrics_counter(ctx->metrics, "dh_returns_reconcile_passes_total",
+                                         "Reconciliation passes completed, per store.", NULL);
+    s->recon.published =
+        dh_metrics_counter(ctx->metrics, "dh_returns_reconcile_published_total",
+                           "Return Prime requests the reconciliation published (missed).", NULL);
     *out = s;
     return DH_OK;
 }
@@ -420,6 +455,13 @@ static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     }
 }
 
+static void r_tick(void *shared, dh_lane_t *lane)
+{
+    returns_shared_t *s = shared;
+
+    returns_reconcile_tick(&s->recon, lane);
+}
+
 const dh_handler_t returns_handler = {
     .name = "returns",
     .topics = returns_topics,
@@ -430,4 +472,5 @@ const dh_handler_t returns_handler = {
     .decode = r_decode,
     .handle = r_handle,
     .release = r_release,
+    .tick = r_tick,
 };

@@ -13,6 +13,9 @@
  *  2. a request rejected after approval cancels its WMS expectation; one rejected after
  *     receipt is a dead letter "return-received" (counted); one rejected before approval
  *     cancels nothing (404, counted);
+ *  3. a request whose every webhook was lost (never produced) is found by the
+ *     reconciliation pass (every second here) and created once; later passes publish
+ *     nothing more (awaited by the pass counter, not a sleep).
  * Every far-side call is counted in the sandbox journal.
  */
 #include <setjmp.h>
@@ -98,6 +101,7 @@ static pid_t start_returns(env_t *e, const char *group)
     ADD("KAFKA_HEARTBEAT_INTERVAL_MS=1000");
     /* A topic created just before the start may be missing from the first metadata. */
     ADD("KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS=1000");
+    ADD("DH_RETURNS_RECONCILE_INTERVAL_S=1");
 #undef ADD
     envv[n] = NULL;
     fprintf(stderr, "dh-returns on %s, %s (group %s): log %s\n", e->cir, e->receipt, group, e->log);
@@ -112,8 +116,8 @@ static pid_t start_returns(env_t *e, const char *group)
     "\"quantity\": 1, \"variant_id\": 201, \"product_id\": 101, \"price\": \"12.00\"}"
 
 /* The request's webhook as Return Prime would send it for \p topic, produced on the run's
- * returnprime.cir with the gateway's headers. */
-static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
+ * returnprime.cir with the gateway's headers (or lost: \p deliver 0). */
+static void webhook_sent(env_t *e, rd_kafka_t *rk, const char *id, const char *topic, int deliver)
 {
     char url[512], body[1024], key[300];
     long st = 0;
@@ -127,6 +131,10 @@ static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
     json_t *r = th_http_json("POST", url, body, &st);
 
     assert_int_equal(st, 202);
+    if (!deliver) {
+        json_decref(r);
+        return;
+    }
     char *value = json_dumps(json_object_get(r, "payload"), JSON_COMPACT);
 
     snprintf(key, sizeof(key), "%s|%s", e->store, id);
@@ -140,6 +148,11 @@ static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
     assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
     free(value);
     json_decref(r);
+}
+
+static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
+{
+    webhook_sent(e, rk, id, topic, 1);
 }
 
 /* wms.return_received as the WMS publishes it, keyed <store>|<return id>. */
@@ -219,7 +232,8 @@ static void wait_path(env_t *e, const char *group, const char *suffix, long stat
     }
 }
 
-/* One counter of the worker's /metrics (the sum over series matching both strings). */
+/* One counter of the worker's /metrics (the sum over series whose labels contain \p label;
+ * "" also takes a series without labels). */
 static long long metric(env_t *e, const char *name, const char *label)
 {
     char url[128], *text = NULL;
@@ -236,6 +250,8 @@ static long long metric(env_t *e, const char *name, const char *label)
         if (!strncmp(l, name, strlen(name)) && l[strlen(name)] == '{' && end && strstr(l, label) &&
             strstr(l, label) < end) {
             total += (long long)strtod(end + 1, NULL);
+        } else if (!label[0] && !strncmp(l, name, strlen(name)) && l[strlen(name)] == ' ') {
+            total += (long long)strtod(l + strlen(name), NULL);
         }
     }
     free(text);
@@ -390,6 +406,28 @@ static void cancellations(env_t *e, rd_kafka_t *rk)
     assert_int_equal(metric(e, "dh_events_total", "outcome=\"dead_letter\""), 1);
 }
 
+static void reconciliation(env_t *e, rd_kafka_t *rk)
+{
+    long long passes, published = metric(e, "dh_returns_reconcile_published_total", "");
+
+    /* Passes ran all along (every second): one may have published a request before its
+     * webhook was handled, which the idempotency record absorbed (the counts above). */
+    assert_true(published >= 0);
+    /* Every webhook of rpL is lost: only Return Prime knows it. */
+    webhook_sent(e, rk, "rpL", "request/approved", 0);
+    wait_metric(e, "dh_returns_reconcile_published_total", "", published + 1);
+    {
+        wait_path_t w = {e, "wms", "/wms/v1/returns", 201, 3}; /* rpR, rpJ, rpL */
+
+        assert_true(th_wait_for(path_seen, &w, 30000));
+    }
+    /* Two more passes find nothing missing: nothing is published, rpL was created once. */
+    passes = metric(e, "dh_returns_reconcile_passes_total", "");
+    wait_metric(e, "dh_returns_reconcile_passes_total", "", passes + 2);
+    assert_int_equal(metric(e, "dh_returns_reconcile_published_total", ""), published + 1);
+    assert_int_equal(journal_count(e, "wms", "/wms/v1/returns", 201), 3);
+}
+
 static void test_lifecycle(void **state)
 {
     char group[128];
@@ -404,6 +442,7 @@ static void test_lifecycle(void **state)
 
     receipt_once(&e, rk);
     cancellations(&e, rk);
+    reconciliation(&e, rk);
     rd_kafka_destroy(rk);
     th_stop(wk);
     th_sandbox_stop(&e.sb);
