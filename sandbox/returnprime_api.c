@@ -16,12 +16,21 @@ static void rp_refuse(dh_sb_resp_t *resp, int status, const char *message)
     dh_sb_resp_json(resp, status, json_pack("{s:b, s:s}", "status", 0, "message", message));
 }
 
-static void rp_ok(dh_sb_resp_t *resp, json_t *request)
+/* The request as Return Prime shows it: without the sandbox's own notes. */
+static json_t *public_copy(json_t *request)
 {
     json_t *copy = json_deep_copy(request);
 
-    json_object_del(copy, "_receipt"); /* the sandbox's own note */
-    dh_sb_resp_json(resp, 200, json_pack("{s:b, s:{s:o}}", "status", 1, "data", "request", copy));
+    json_object_del(copy, "_receipt");
+    json_object_del(copy, "_store");
+    return copy;
+}
+
+static void rp_ok(dh_sb_resp_t *resp, json_t *request)
+{
+    dh_sb_resp_json(
+        resp, 200,
+        json_pack("{s:b, s:{s:o}}", "status", 1, "data", "request", public_copy(request)));
 }
 
 /* A JSON id (number or string) as text, for comparing line ids however they are sent. */
@@ -34,21 +43,29 @@ static void id_text(json_t *v, char *out, size_t size)
     }
 }
 
-void dh_sb_rp_remember(dh_sb_state_t *st, json_t *request)
+void dh_sb_rp_remember(dh_sb_state_t *st, json_t *request, const char *store)
 {
     char id[128];
-    json_t *old;
+    json_t *old, *copy;
 
     id_text(json_object_get(request, "id"), id, sizeof id);
     pthread_mutex_lock(&st->lock);
     old = json_object_get(st->rp_requests, id);
-    /* A later webhook of the request keeps what the API already recorded on it. */
+    /* A later webhook of the request keeps what the API already recorded on it (and shows
+     * it, as Return Prime's webhook would). */
     if (old && json_is_true(json_object_get(json_object_get(old, "received"), "status"))) {
         json_object_set(request, "received", json_object_get(old, "received"));
         json_object_set(request, "inspected", json_object_get(old, "inspected"));
         json_object_set(request, "line_items", json_object_get(old, "line_items"));
     }
-    json_object_set(st->rp_requests, id, request);
+    copy = json_deep_copy(request);
+    if (old && json_object_get(old, "_receipt")) {
+        json_object_set(copy, "_receipt", json_object_get(old, "_receipt"));
+    }
+    if (store) {
+        json_object_set_new(copy, "_store", json_string(store));
+    }
+    json_object_set_new(st->rp_requests, id, copy);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -144,9 +161,17 @@ static void receive(dh_sb_state_t *st, json_t *request, json_t *body, dh_sb_resp
     rp_ok(resp, request);
 }
 
+/* A store's token sees only its store's requests; the one-store token sees every one. */
+static int visible(json_t *request, const char *store)
+{
+    const char *owner = json_string_value(json_object_get(request, "_store"));
+
+    return !store || (owner && strcmp(owner, store) == 0);
+}
+
 /* GET /request?updated_at_min=...&page=N: requests updated at or after the time, oldest
  * first, 50 per page. */
-static void list(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
+static void list(dh_sb_state_t *st, const dh_sb_req_t *req, const char *store, dh_sb_resp_t *resp)
 {
     const char *since = dh_sb_req_query(req, "updated_at_min");
     const char *pg = dh_sb_req_query(req, "page");
@@ -158,11 +183,9 @@ static void list(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
 
     json_object_foreach(st->rp_requests, k, r)
     {
-        if (dh_sb_parse_iso(json_string_value(json_object_get(r, "updated_at"))) >= from) {
-            json_t *copy = json_deep_copy(r);
-
-            json_object_del(copy, "_receipt"); /* the sandbox's own note */
-            json_array_append_new(all, copy);
+        if (dh_sb_parse_iso(json_string_value(json_object_get(r, "updated_at"))) >= from &&
+            visible(r, store)) {
+            json_array_append_new(all, public_copy(r));
         }
     }
     page = page < 1 ? 1 : page;
@@ -176,14 +199,15 @@ static void list(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
     json_decref(all);
 }
 
-static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, dh_sb_resp_t *resp)
+static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, const char *store,
+                  dh_sb_resp_t *resp)
 {
     const char *p = req->path + strlen(RP_PREFIX);
     char id[128] = "", action[32] = "";
     json_t *request;
 
     if (strcmp(p, "/request") == 0 && strcmp(req->method, "GET") == 0) {
-        list(st, req, resp);
+        list(st, req, store, resp);
         return;
     }
     if (strncmp(p, "/request/", 9) != 0 || sscanf(p + 9, "%127[^/]/%31s", id, action) < 1) {
@@ -191,7 +215,7 @@ static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, dh_sb
         return;
     }
     request = json_object_get(st->rp_requests, id);
-    if (!request) {
+    if (!request || !visible(request, store)) {
         rp_refuse(resp, 404, "request not found");
     } else if (!action[0] && strcmp(req->method, "GET") == 0) {
         rp_ok(resp, request);
@@ -209,13 +233,17 @@ static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, dh_sb
 void dh_sb_rp_api(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
 {
     const char *token = dh_sb_req_header(req, "x-rp-token");
+    const char *store = NULL;
     json_t *body = NULL;
 
     if (strncmp(req->path, RP_PREFIX "/", strlen(RP_PREFIX) + 1) != 0) {
         rp_refuse(resp, 404, "not found");
         return;
     }
-    if (!token || strcmp(token, st->rp_token) != 0) {
+    if (token && strcmp(token, st->rp_token) != 0) {
+        store = json_string_value(json_object_get(st->rp_tokens, token));
+    }
+    if (!token || (strcmp(token, st->rp_token) != 0 && !store)) {
         rp_refuse(resp, 401, "invalid or missing x-rp-token");
         return;
     }
@@ -223,7 +251,7 @@ void dh_sb_rp_api(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
         body = json_loadb(req->body, req->body_len, 0, NULL);
     }
     pthread_mutex_lock(&st->lock);
-    route(st, req, body, resp);
+    route(st, req, body, store, resp);
     pthread_mutex_unlock(&st->lock);
     json_decref(body);
 }

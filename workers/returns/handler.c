@@ -39,6 +39,10 @@ static const dh_config_var_t returns_vars[] = {
     {"DH_RETURNPRIME_URL", DH_CFG_URL, RP_DEFAULT_URL, 0, 0, "http|https",
      "Base URL of Return Prime's API (paths /request/... are appended); the token is the "
      "store's returnprime_token in DH_STORES_FILE. Used for wms.return_received."},
+    {"DH_RETURNS_EXCHANGE_RELEASE", DH_CFG_STRING, "none", 0, 0, NULL,
+     "When an exchange's held replacement order is released in the WMS: none (dh-orders "
+     "follows Shopify's hold), on_approval, on_pickup, on_receipt or on_qc_pass; a default "
+     "then <store domain>=<policy> entries, comma-separated."},
     {"DH_RETURNS_RECONCILE_INTERVAL_S", DH_CFG_INT, "900", 0, 86400, NULL,
      "Seconds between reconciliation passes over the Return Prime requests updated since "
      "each store's watermark (stores with a returnprime_token); 0 turns them off."},
@@ -54,7 +58,7 @@ static const dh_config_var_t *const returns_tables[] = {returns_vars, dh_stores_
 
 typedef struct returns_metrics {
     dh_counter_t *created, *existed, *skipped, *cancelled, *not_created, *after_receipt;
-    dh_counter_t *rp_received, *rp_courier;
+    dh_counter_t *rp_received, *rp_courier, *ex_released, *ex_held_qc;
 } returns_metrics_t;
 
 typedef struct returns_shared {
@@ -62,7 +66,8 @@ typedef struct returns_shared {
     unsigned create_mask;
     char rp_url[512]; /* DH_RETURNPRIME_URL without a trailing slash */
     returns_recon_t recon;
-    returns_metrics_t m; /* created at init */
+    returns_policy_t policy; /* DH_RETURNS_EXCHANGE_RELEASE */
+    returns_metrics_t m;     /* created at init */
 } returns_shared_t;
 
 /* The status list parses and names at least one status. */
@@ -86,9 +91,16 @@ static void r_check_config(const dh_config_t *cfg, dh_config_report_t *report)
     char errstr[256];
     unsigned mask;
 
+    returns_policy_t *policy = malloc(sizeof(*policy));
+
     if (statuses(cfg, &mask, errstr, sizeof(errstr))) {
         dh_config_report(report, "DH_RETURNS_CREATE_STATUSES", "%s", errstr);
     }
+    if (policy && returns_release_parse(dh_config_get(cfg, "DH_RETURNS_EXCHANGE_RELEASE"), policy,
+                                        errstr, sizeof(errstr))) {
+        dh_config_report(report, "DH_RETURNS_EXCHANGE_RELEASE", "%s", errstr);
+    }
+    free(policy);
 }
 
 static void trim_slash(char *url)
@@ -122,10 +134,38 @@ static void recon_init(returns_shared_t *s, const dh_config_t *cfg)
     }
 }
 
-static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+/* Every metric series of the worker, at init. */
+static void make_metrics(returns_shared_t *s, dh_metrics_t *m)
 {
     static const char h[] = "Return Prime requests by outcome.";
     static const char hr[] = "WMS return receipts by outcome (received: sent to Return Prime).";
+
+    s->m.created = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"created\"");
+    s->m.existed = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"existed\"");
+    s->m.skipped = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"skipped\"");
+    s->m.cancelled = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancelled\"");
+    s->m.not_created =
+        dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancel-not-created\"");
+    s->m.after_receipt =
+        dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancel-after-receipt\"");
+    s->m.rp_received =
+        dh_metrics_counter(m, "dh_returns_receipts_total", hr, "outcome=\"received\"");
+    s->m.rp_courier = dh_metrics_counter(m, "dh_returns_receipts_total", hr, "outcome=\"courier\"");
+    s->m.ex_released = dh_metrics_counter(m, "dh_returns_exchange_releases_total",
+                                          "Exchange orders released by the exchange policy.",
+                                          "outcome=\"released\"");
+    s->m.ex_held_qc = dh_metrics_counter(m, "dh_returns_exchange_releases_total",
+                                         "Exchange orders released by the exchange policy.",
+                                         "outcome=\"held-qc-fail\"");
+    s->recon.passes = dh_metrics_counter(m, "dh_returns_reconcile_passes_total",
+                                         "Reconciliation passes completed, per store.", NULL);
+    s->recon.published =
+        dh_metrics_counter(m, "dh_returns_reconcile_published_total",
+                           "Return Prime requests the reconciliation published (missed).", NULL);
+}
+
+static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
+{
     const dh_config_t *cfg = ctx->cfg;
     returns_shared_t *s = calloc(1, sizeof(*s));
     dh_err_t err;
@@ -143,30 +183,16 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         free(s);
         return err;
     }
-    s->m.created =
-        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"created\"");
-    s->m.existed =
-        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"existed\"");
-    s->m.skipped =
-        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"skipped\"");
-    s->m.cancelled =
-        dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"cancelled\"");
-    s->m.not_created = dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h,
-                                          "outcome=\"cancel-not-created\"");
-    s->m.after_receipt = dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h,
-                                            "outcome=\"cancel-after-receipt\"");
-    s->m.rp_received =
-        dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"received\"");
-    s->m.rp_courier =
-        dh_metrics_counter(ctx->metrics, "dh_returns_receipts_total", hr, "outcome=\"courier\"");
+    make_metrics(s, ctx->metrics);
     snprintf(s->rp_url, sizeof(s->rp_url), "%s", dh_config_get(cfg, "DH_RETURNPRIME_URL"));
     trim_slash(s->rp_url);
     recon_init(s, cfg);
-    s->recon.passes = dh_metrics_counter(ctx->metrics, "dh_returns_reconcile_passes_total",
-                                         "Reconciliation passes completed, per store.", NULL);
-    s->recon.published =
-        dh_metrics_counter(ctx->metrics, "dh_returns_reconcile_published_total",
-                           "Return Prime requests the reconciliation published (missed).", NULL);
+    if (returns_release_parse(dh_config_get(cfg, "DH_RETURNS_EXCHANGE_RELEASE"), &s->policy, errstr,
+                              errstr_size)) {
+        dh_stores_destroy(s->stores);
+        free(s);
+        return DH_ERR_CONFIG;
+    }
     *out = s;
     return DH_OK;
 }
@@ -199,10 +225,14 @@ typedef struct rev {
     returns_action_t action;
     const dh_store_t *store;
     char id[256];     /* request id */
-    char effect[600]; /* returns:[cancel:|received:]<store>:<request id>: the record and the
+    char effect[700]; /* returns:[cancel:|received:]<store>:<request id>: the record and the
                          Idempotency-Key's source */
     char status[16];  /* for the skip log */
     json_t *body;     /* createReturn, cancelReturn or Return Prime receive body */
+    char idem[560];   /* createReturn's Idempotency-Key source: returns:<store>:<request id> */
+    char exchange_order[32]; /* the exchange order to release (CIR), "" if none */
+    int release;             /* release the exchange order after the call succeeded */
+    int held_qc;             /* on_qc_pass and a line failed QC: the exchange stays held */
 } rev_t;
 
 static void r_release(void *data)
@@ -240,7 +270,12 @@ static dh_result_t decode_receipt(returns_shared_t *s, const dh_msg_t *msg, dh_e
         dh_lane_fail(lane, "returnprime-not-configured", "store %s has no returnprime_token",
                      e->store->domain);
     } else {
+        returns_release_t p = returns_release_for(&s->policy, e->store->domain);
+
         e->action = RETURNS_RECEIVE;
+        e->release = p == RETURNS_RELEASE_RECEIPT ||
+                     (p == RETURNS_RELEASE_QC_PASS && returns_receipt_all_pass(&rc));
+        e->held_qc = p == RETURNS_RELEASE_QC_PASS && !e->release;
         snprintf(e->id, sizeof(e->id), "%s", rc.request_id);
         snprintf(e->effect, sizeof(e->effect), "returns:received:%s:%s", e->store->domain,
                  rc.request_id);
@@ -255,6 +290,21 @@ static dh_result_t decode_receipt(returns_shared_t *s, const dh_msg_t *msg, dh_e
         r_release(e);
     }
     return res;
+}
+
+/* An exchange whose policy's moment this webhook is (on_approval, on_pickup): the create
+ * also releases its exchange order, a separate effect ("...:release:<order>") so that a
+ * webhook naming the order after the return exists still releases it, once. */
+static void exchange_moment(const returns_shared_t *s, rev_t *e, const returns_request_t *rq)
+{
+    returns_release_t p = returns_release_for(&s->policy, e->store->domain);
+
+    if (e->action == RETURNS_CREATE && strcmp(rq->type, "exchange") == 0 &&
+        !returns_exchange_order(rq, e->exchange_order, sizeof(e->exchange_order)) &&
+        returns_release_now(p, rq)) {
+        e->release = 1;
+        snprintf(e->effect, sizeof(e->effect), "%s:release:%s", e->idem, e->exchange_order);
+    }
 }
 
 /* The effect of a webhook that creates or cancels: one record per return and one per
@@ -324,10 +374,12 @@ static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     }
     snprintf(e->id, sizeof(e->id), "%s", rq.id);
     snprintf(e->status, sizeof(e->status), "%s", rq.status);
-    snprintf(e->effect, sizeof(e->effect), "returns:%s:%s", e->store->domain, rq.id);
+    snprintf(e->idem, sizeof(e->idem), "returns:%s:%s", e->store->domain, rq.id);
+    snprintf(e->effect, sizeof(e->effect), "%s", e->idem);
     if (e->action == RETURNS_SKIP) {
         e->action = returns_cancels(&rq);
     }
+    exchange_moment(s, e, &rq);
     if (e->action == RETURNS_CREATE || e->action == RETURNS_CANCEL) {
         rc = cir_effect(e, &rq, ev, &cls, err, sizeof(err));
         if (rc) {
@@ -377,6 +429,62 @@ static dh_result_t handle_cancel(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
     return res;
 }
 
+/* The exchange's release, through the WMS release-hold dh-orders uses, under dh-orders'
+ * own Idempotency-Key for it (dh_idem_far_key("orders", "release:<store>:<order>")): the
+ * release dh-orders sends when Return Prime lifts the Shopify hold is then a replay. */
+static dh_result_t release_exchange(returns_shared_t *s, const dh_store_t *store, const char *order,
+                                    const char *request, dh_lane_t *lane)
+{
+    char key[37], eid[400], sd[800], path[1000];
+    json_t *body = json_object();
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    snprintf(eid, sizeof(eid), "release:%s:%s", store->domain, order);
+    dh_idem_far_key("orders", eid, key);
+    returns_url_encode(store->domain, sd, sizeof(sd));
+    snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s/release-hold", sd, order);
+    if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "POST", path, key, body, &rep, &res)) {
+        json_decref(body);
+        return res;
+    }
+    res = dh_lane_wms_answer(lane, dh_wms_rule(&returns_outcomes, "release-exchange", &rep), &rep,
+                             "WMS did not release exchange order %s/%s of request %s",
+                             store->domain, order, request);
+    if (res == DH_RESULT_DONE) {
+        count(s->m.ex_released);
+        DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: exchange order %s released (%s)",
+               store->domain, request, order,
+               returns_release_name(returns_release_for(&s->policy, store->domain)));
+    }
+    dh_wms_reply_clear(&rep);
+    json_decref(body);
+    return res;
+}
+
+/* After a receipt: the exchange order Return Prime's answer names is released under
+ * on_receipt, and under on_qc_pass when every line passed (else it stays held). */
+static dh_result_t receipt_exchange(returns_shared_t *s, const rev_t *e, json_t *request,
+                                    dh_lane_t *lane)
+{
+    returns_request_t rq = {.request = request};
+    char order[32];
+
+    if ((!e->release && !e->held_qc) || !json_is_string(json_object_get(request, "request_type")) ||
+        strcmp(json_string_value(json_object_get(request, "request_type")), "exchange") != 0 ||
+        returns_exchange_order(&rq, order, sizeof(order))) {
+        return DH_RESULT_DONE;
+    }
+    if (e->held_qc) {
+        count(s->m.ex_held_qc);
+        DH_LOG(DH_LOG_WARN, "returns",
+               "request %s/%s: a line failed QC, exchange order %s stays on hold (on_qc_pass)",
+               e->store->domain, e->id, order);
+        return DH_RESULT_DONE;
+    }
+    return release_exchange(s, e->store, order, e->id, lane);
+}
+
 /* Return Prime's receive call: the request received and inspected, per-item QC. */
 static dh_result_t handle_receive(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
 {
@@ -399,6 +507,8 @@ static dh_result_t handle_receive(returns_shared_t *s, rev_t *e, dh_lane_t *lane
         count(s->m.rp_received);
         DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: marked received in Return Prime",
                e->store->domain, e->id);
+        res = receipt_exchange(s, e, json_object_get(json_object_get(rep.body, "data"), "request"),
+                               lane);
     }
     dh_wms_reply_clear(&rep);
     return res;
@@ -411,7 +521,7 @@ static dh_result_t handle_create(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
 
-    dh_idem_far_key(RETURNS_IDEM_NS, e->effect, key);
+    dh_idem_far_key(RETURNS_IDEM_NS, e->idem, key);
     if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "POST", "/wms/v1/returns", key, e->body, &rep,
                          &res)) {
         return res;
@@ -426,6 +536,9 @@ static dh_result_t handle_create(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
         count(m->existed);
     }
     dh_wms_reply_clear(&rep);
+    if (res == DH_RESULT_DONE && e->release) {
+        res = release_exchange(s, e->store, e->exchange_order, e->id, lane);
+    }
     return res;
 }
 

@@ -21,6 +21,11 @@
             note                                                                                   \
     }
 
+#define RELEASE(ans, problem, res, cls, note)                                                      \
+    {                                                                                              \
+        DH_FAR_WMS, "release-exchange", DH_ANSWER_##ans, problem, 0, DH_RESULT_##res, 0, cls, note \
+    }
+
 static const dh_outcome_rule_t rules[] = {
     CREATE(OK, NULL, DONE, NULL, "201: created; 200 or a replayed 201: it existed"),
     CREATE(409, "/idempotency-key-mismatch", DONE, NULL,
@@ -36,6 +41,12 @@ static const dh_outcome_rule_t rules[] = {
     CANCEL(409, "/idempotency-key-mismatch", DONE, NULL,
            "our key (one per request) cancelled it earlier with another status's reason"),
     CANCEL(4XX, NULL, DEAD_LETTER, "rejected", "any other 4xx"),
+    RELEASE(OK, NULL, DONE, NULL, "released (or was not on hold)"),
+    RELEASE(404, NULL, RETRY, "exchange-order-missing",
+            "dh-orders has not created the exchange order yet: retry"),
+    RELEASE(409, "/idempotency-key-mismatch", DONE, NULL, "released before under this key"),
+    RELEASE(409, NULL, DONE, NULL, "the exchange order was cancelled: nothing to release"),
+    RELEASE(4XX, NULL, DEAD_LETTER, "rejected", "any other 4xx"),
     RECEIVE(OK, DONE, NULL, "received and inspected (or the same receipt again)"),
     RECEIVE(404, DEAD_LETTER, "unknown-request", "Return Prime does not know the request"),
     RECEIVE(409, DEAD_LETTER, "qc-conflict", "already inspected with other results"),

@@ -127,13 +127,24 @@ static int cancel_missed(const returns_request_t *rq)
 
 /* 1 when the worker holds a record (done or leased) of the effect \p a asks for. A Redis
  * failure counts as a record: nothing is published, the next pass looks again. */
-static int has_record(pass_t *p, returns_action_t a, const char *id)
+static int has_record(pass_t *p, returns_action_t a, const returns_request_t *rq)
 {
     redisReply *rep = NULL;
+    char order[32];
     int yes;
+    dh_err_t err;
 
-    if (dh_redis_commandf(p->r, &rep, "EXISTS returns:idem:returns:%s%s:%s",
-                          a == RETURNS_CANCEL ? "cancel:" : "", p->store->domain, id)) {
+    if (a == RETURNS_CREATE && !returns_exchange_order(rq, order, sizeof(order))) {
+        /* An exchange released with its creation has only the release effect's record. */
+        err = dh_redis_commandf(p->r, &rep,
+                                "EXISTS returns:idem:returns:%s:%s returns:idem:returns:%s:%s:"
+                                "release:%s",
+                                p->store->domain, rq->id, p->store->domain, rq->id, order);
+    } else {
+        err = dh_redis_commandf(p->r, &rep, "EXISTS returns:idem:returns:%s%s:%s",
+                                a == RETURNS_CANCEL ? "cancel:" : "", p->store->domain, rq->id);
+    }
+    if (err) {
         return 1;
     }
     yes = rep->type != REDIS_REPLY_INTEGER || rep->integer != 0;
@@ -169,7 +180,7 @@ static int publish(pass_t *p, json_t *request)
     } else if (a != RETURNS_CREATE) {
         a = RETURNS_CANCEL;
     }
-    if (a != RETURNS_SKIP && !has_record(p, a, rq.id)) {
+    if (a != RETURNS_SKIP && !has_record(p, a, &rq)) {
         const char *h[] = {"dh-topic",
                            "request/updated",
                            "dh-store",

@@ -129,6 +129,41 @@ void returns_url_encode(const char *s, char *out, size_t size);
 /** @brief 1 when \p topic is a wms.return_received topic (its name ends so). */
 int returns_is_receipt_topic(const char *topic);
 
+/* ---- exchange.c: when an exchange's replacement ships ---- */
+
+typedef enum returns_release {
+    RETURNS_RELEASE_NONE = 0, /**< dh-returns releases nothing (dh-orders follows Shopify). */
+    RETURNS_RELEASE_APPROVAL, /**< the request is approved (and names its exchange order) */
+    RETURNS_RELEASE_PICKUP,   /**< the reverse pickup is done (a shipping status "picked") */
+    RETURNS_RELEASE_RECEIPT,  /**< the WMS received the return (wms.return_received) */
+    RETURNS_RELEASE_QC_PASS,  /**< ... and every received line passed QC */
+} returns_release_t;
+
+/** DH_RETURNS_EXCHANGE_RELEASE: a default policy and per-store ones. */
+typedef struct returns_policy {
+    returns_release_t dflt;
+    struct {
+        char name[256]; /**< store domain */
+        returns_release_t policy;
+    } stores[32];
+    size_t n;
+} returns_policy_t;
+
+/** @brief Parse "policy,<store>=policy,...". @returns 0, or -1 with the reason. */
+int returns_release_parse(const char *spec, returns_policy_t *out, char *err, size_t err_size);
+/** @brief The policy of store \p domain (its own, else the default). */
+returns_release_t returns_release_for(const returns_policy_t *p, const char *domain);
+const char *returns_release_name(returns_release_t p);
+/** @brief 1 when a webhook of \p r (a creating status) is \p policy's moment: always for
+ *  on_approval; for on_pickup a shipping status containing "picked" (assumed field
+ *  line_items[].shipping[].status) or a status received/inspected. */
+int returns_release_now(returns_release_t policy, const returns_request_t *r);
+int returns_picked_up(const returns_request_t *r);
+/** @brief 1 when every line of \p r passed QC. */
+int returns_receipt_all_pass(const returns_receipt_t *r);
+/** @brief request.exchange.order.id as digits into \p out. @returns 0, or -1 if none. */
+int returns_exchange_order(const returns_request_t *r, char *out, size_t size);
+
 /* ---- handler.c ---- */
 
 extern const dh_handler_t returns_handler;

@@ -15,7 +15,11 @@
  *     cancels nothing (404, counted);
  *  3. a request whose every webhook was lost (never produced) is found by the
  *     reconciliation pass (every second here) and created once; later passes publish
- *     nothing more (awaited by the pass counter, not a sleep).
+ *     nothing more (awaited by the pass counter, not a sleep);
+ *  4. exchanges on four stores, one per DH_RETURNS_EXCHANGE_RELEASE policy: each held
+ *     exchange order (created ON_HOLD in the WMS as dh-orders would) is released at its
+ *     policy's moment and not before (approval, pickup, receipt, QC pass; a QC failure
+ *     keeps it held under on_qc_pass), each by exactly one release-hold call.
  * Every far-side call is counted in the sandbox journal.
  */
 #include <setjmp.h>
@@ -42,6 +46,7 @@ typedef struct env {
     th_sandbox_t sb;
     int admin_port;
     char store[128];
+    char xstore[4][128]; /* exchange stores: on_approval, on_pickup, on_receipt, on_qc_pass */
     char stores_file[256];
     char cir[128];     /* returnprime.cir of the run */
     char receipt[160]; /* wms.return_received of the run */
@@ -50,25 +55,39 @@ typedef struct env {
 
 static void env_start(env_t *e)
 {
-    char buf[100], seed[1024], stores[1024];
+    char buf[100], seed[2048], stores[4096], one[600];
+    size_t n = 0;
 
     memset(e, 0, sizeof(*e));
     th_unique("retlc", buf, sizeof(buf));
     snprintf(e->store, sizeof(e->store), "%s.myshopify.com", buf);
+    for (int i = 0; i < 4; i++) {
+        snprintf(e->xstore[i], sizeof(e->xstore[i]), "x%d-%s.myshopify.com", i, buf);
+    }
     snprintf(e->cir, sizeof(e->cir), "t.%s.returnprime.cir", buf);
     snprintf(e->receipt, sizeof(e->receipt), "t.%s.wms.return_received", buf);
     snprintf(e->log, sizeof(e->log), "%s/%s-returns.log", th_log_dir(), buf);
     snprintf(seed, sizeof(seed),
-             "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
-             "\"api_version\": \"2026-10\"}], \"wms\": {\"token\": \"" WMS_TOKEN "\"}, "
-             "\"returnprime\": {\"api_token\": \"" RP_TOKEN "\"}}",
-             e->store);
+             "{\"stores\": [{\"domain\": \"%s\"}, {\"domain\": \"%s\"}, {\"domain\": \"%s\"}, "
+             "{\"domain\": \"%s\"}, {\"domain\": \"%s\"}], \"wms\": {\"token\": \"" WMS_TOKEN
+             "\"}, \"returnprime\": {\"api_token\": \"" RP_TOKEN "\", \"api_tokens\": {\"%s\": "
+             "\"" RP_TOKEN "-0\", \"%s\": \"" RP_TOKEN "-1\", \"%s\": \"" RP_TOKEN "-2\", \"%s\": "
+             "\"" RP_TOKEN "-3\", \"%s\": \"" RP_TOKEN "-4\"}}}",
+             e->store, e->xstore[0], e->xstore[1], e->xstore[2], e->xstore[3], e->store,
+             e->xstore[0], e->xstore[1], e->xstore[2], e->xstore[3]);
     th_sandbox_start(&e->sb, seed);
-    snprintf(stores, sizeof(stores),
-             "{\"stores\": [{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", "
-             "\"api_version\": \"2026-10\", \"access_token\": \"shpat_e2e\", "
-             "\"webhook_secrets\": [\"unused\"], \"returnprime_token\": \"" RP_TOKEN "\"}]}",
-             e->store, e->sb.base, e->store);
+    n += (size_t)snprintf(stores + n, sizeof(stores) - n, "{\"stores\": [");
+    for (int i = -1; i < 4; i++) {
+        const char *d = i < 0 ? e->store : e->xstore[i];
+
+        snprintf(one, sizeof(one),
+                 "%s{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", \"access_token\": "
+                 "\"shpat_e2e\", \"webhook_secrets\": [\"unused\"], \"returnprime_token\": "
+                 "\"" RP_TOKEN "-%d\"}",
+                 i < 0 ? "" : ", ", d, e->sb.base, d, i + 1);
+        n += (size_t)snprintf(stores + n, sizeof(stores) - n, "%s", one);
+    }
+    snprintf(stores + n, sizeof(stores) - n, "]}");
     snprintf(e->stores_file, sizeof(e->stores_file), "%s",
              th_write_temp("dh-returns-lc-stores", stores));
     th_create_topic(e->cir, 6);
@@ -77,7 +96,7 @@ static void env_start(env_t *e)
 
 static pid_t start_returns(env_t *e, const char *group)
 {
-    static char buf[24][300];
+    static char buf[24][700];
     const char *envv[25];
     int n = 0;
 
@@ -102,6 +121,8 @@ static pid_t start_returns(env_t *e, const char *group)
     /* A topic created just before the start may be missing from the first metadata. */
     ADD("KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS=1000");
     ADD("DH_RETURNS_RECONCILE_INTERVAL_S=1");
+    ADD("DH_RETURNS_EXCHANGE_RELEASE=none,%s=on_approval,%s=on_pickup,%s=on_receipt,%s=on_qc_pass",
+        e->xstore[0], e->xstore[1], e->xstore[2], e->xstore[3]);
 #undef ADD
     envv[n] = NULL;
     fprintf(stderr, "dh-returns on %s, %s (group %s): log %s\n", e->cir, e->receipt, group, e->log);
@@ -115,11 +136,29 @@ static pid_t start_returns(env_t *e, const char *group)
     "\"product_id\": 100, \"price\": \"10.00\"}, {\"line_item_id\": 902, \"sku\": \"TEE-2\", "     \
     "\"quantity\": 1, \"variant_id\": 201, \"product_id\": 101, \"price\": \"12.00\"}"
 
+/* A Return Prime webhook body as the gateway writes it to returnprime.cir. */
+static void produce_cir(env_t *e, rd_kafka_t *rk, const char *store, const char *id,
+                        const char *topic, const char *value)
+{
+    char key[300];
+
+    snprintf(key, sizeof(key), "%s|%s", store, id);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(e->cir),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_HEADER("dh-topic", topic, -1),
+                                       RD_KAFKA_V_HEADER("dh-store", store, -1),
+                                       RD_KAFKA_V_HEADER("dh-webhook-id", id, -1), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
 /* The request's webhook as Return Prime would send it for \p topic, produced on the run's
  * returnprime.cir with the gateway's headers (or lost: \p deliver 0). */
 static void webhook_sent(env_t *e, rd_kafka_t *rk, const char *id, const char *topic, int deliver)
 {
-    char url[512], body[1024], key[300];
+    char url[512], body[1024];
     long st = 0;
 
     snprintf(url, sizeof(url), "%s/_control/returnprime/requests", e->sb.base);
@@ -137,15 +176,7 @@ static void webhook_sent(env_t *e, rd_kafka_t *rk, const char *id, const char *t
     }
     char *value = json_dumps(json_object_get(r, "payload"), JSON_COMPACT);
 
-    snprintf(key, sizeof(key), "%s|%s", e->store, id);
-    assert_int_equal(
-        rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(e->cir), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADER("dh-topic", topic, -1), RD_KAFKA_V_HEADER("dh-store", e->store, -1),
-            RD_KAFKA_V_HEADER("dh-webhook-id", id, -1), RD_KAFKA_V_END),
-        RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    produce_cir(e, rk, e->store, id, topic, value);
     free(value);
     json_decref(r);
 }
@@ -156,8 +187,9 @@ static void webhook(env_t *e, rd_kafka_t *rk, const char *id, const char *topic)
 }
 
 /* wms.return_received as the WMS publishes it, keyed <store>|<return id>. */
-static void receipt(env_t *e, rd_kafka_t *rk, const char *event_id, const char *type,
-                    const char *request_id)
+static void receipt_ex(env_t *e, rd_kafka_t *rk, const char *store, const char *return_id,
+                       const char *event_id, const char *type, const char *request_id,
+                       const char *qc2)
 {
     char value[1400], key[300], rid[64] = "";
 
@@ -167,19 +199,25 @@ static void receipt(env_t *e, rd_kafka_t *rk, const char *event_id, const char *
     snprintf(value, sizeof(value),
              "{\"schema_version\": 1, \"event_id\": \"%s\", \"event_type\": "
              "\"return_received\", \"occurred_at\": \"2026-05-09T11:02:00+05:30\", \"store\": "
-             "\"%s\", \"return_id\": \"RET-1\", \"return_type\": \"%s\", %s\"received_at\": "
+             "\"%s\", \"return_id\": \"%s\", \"return_type\": \"%s\", %s\"received_at\": "
              "\"2026-05-09T10:41:00+05:30\", \"lines\": [{\"channel_line_item_id\": \"901\", "
              "\"sku\": \"TEE-1\", \"quantity\": 1, \"qc_status\": \"PASS\"}, "
              "{\"channel_line_item_id\": \"902\", \"sku\": \"TEE-2\", \"quantity\": 1, "
-             "\"qc_status\": \"FAIL\", \"qc_notes\": \"Stained\"}]}",
-             event_id, e->store, type, rid);
-    snprintf(key, sizeof(key), "%s|RET-1", e->store);
+             "\"qc_status\": \"%s\", \"qc_notes\": \"Stained\"}]}",
+             event_id, store, return_id, type, rid, qc2);
+    snprintf(key, sizeof(key), "%s|%s", store, return_id);
     assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(e->receipt),
                                        RD_KAFKA_V_KEY(key, strlen(key)),
                                        RD_KAFKA_V_VALUE(value, strlen(value)),
                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static void receipt(env_t *e, rd_kafka_t *rk, const char *event_id, const char *type,
+                    const char *request_id)
+{
+    receipt_ex(e, rk, e->store, "RET-1", event_id, type, request_id, "FAIL");
 }
 
 /* ---- counting at the far sides ---- */
@@ -428,6 +466,147 @@ static void reconciliation(env_t *e, rd_kafka_t *rk)
     assert_int_equal(journal_count(e, "wms", "/wms/v1/returns", 201), 3);
 }
 
+/* ---- exchanges: one store per release policy ---- */
+
+static void exchange_hook(env_t *e, rd_kafka_t *rk, const char *store, const char *id, int order,
+                          const char *topic, int picked)
+{
+    char url[512], body[2048], line[2][300];
+    long st = 0;
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(line[i], sizeof(line[i]),
+                 "{\"line_item_id\": %d, \"sku\": \"TEE-%d\", \"quantity\": 1, \"variant_id\": "
+                 "%d, \"product_id\": %d, \"price\": \"10.00\"%s}",
+                 901 + i, 1 + i, 200 + i, 100 + i,
+                 picked ? ", \"awb\": \"AWB77\", \"carrier\": \"Delhivery\", \"shipping_status\": "
+                          "\"Picked Up\""
+                        : "");
+    }
+    snprintf(url, sizeof(url), "%s/_control/returnprime/requests", e->sb.base);
+    snprintf(body, sizeof(body),
+             "{\"store\": \"%s\", \"type\": \"exchange\", \"order_id\": 5001, \"order_name\": "
+             "\"#5001\", \"request_id\": \"%s\", \"request_number\": \"EXC-%s\", \"topic\": "
+             "\"%s\", \"status\": \"%s\", \"deliver\": false, \"exchange_order\": {\"id\": %d, "
+             "\"name\": \"#%d\"}, \"lines\": [%s, %s]}",
+             store, id, id, topic, "approved", order, order, line[0], line[1]);
+    json_t *r = th_http_json("POST", url, body, &st);
+
+    assert_int_equal(st, 202);
+    char *value = json_dumps(json_object_get(r, "payload"), JSON_COMPACT);
+
+    produce_cir(e, rk, store, id, topic, value);
+    free(value);
+    /* The marker: the same body with a status that asks for nothing, produced on the same
+     * key but kept from Return Prime's state (a receipt must still find it approved). */
+    json_object_set_new(json_object_get(json_object_get(r, "payload"), "request"), "status",
+                        json_string("refunded"));
+    value = json_dumps(json_object_get(r, "payload"), JSON_COMPACT);
+    produce_cir(e, rk, store, id, "request/refunded", value);
+    free(value);
+    json_decref(r);
+}
+
+/* The held exchange order, as dh-orders creates it (ON_HOLD). */
+static void held_order(env_t *e, const char *store, int order)
+{
+    char url[512], body[700], idem[160];
+    char auth[] = "Authorization: Bearer " WMS_TOKEN;
+    const char *hdr[] = {auth, idem, "Content-Type: application/json", NULL};
+
+    snprintf(url, sizeof(url), "%s/wms/v1/sales-orders", e->sb.base);
+    snprintf(idem, sizeof(idem), "Idempotency-Key: held-%s-%d", store, order);
+    snprintf(body, sizeof(body),
+             "{\"store\": \"%s\", \"channel_order_id\": \"%d\", \"order_name\": \"#%d\", "
+             "\"status\": \"ON_HOLD\", \"hold_reason\": \"Return Prime exchange\", "
+             "\"currency\": \"INR\", \"created_at\": \"2026-05-10T12:00:00Z\", \"lines\": "
+             "[{\"channel_line_item_id\": \"1\", \"sku\": \"TEE-9\", \"quantity\": 1, "
+             "\"unit_price\": \"10.00\"}]}",
+             store, order, order);
+    assert_int_equal(th_http("POST", url, hdr, body, NULL), 201);
+}
+
+static void order_is(env_t *e, const char *store, int order, const char *want)
+{
+    char url[512], *text = NULL;
+    const char *hdr[] = {"Authorization: Bearer " WMS_TOKEN, NULL};
+
+    snprintf(url, sizeof(url), "%s/wms/v1/sales-orders/%s/%d", e->sb.base, store, order);
+    assert_int_equal(th_http("GET", url, hdr, NULL, &text), 200);
+    json_t *so = json_loads(text ? text : "", 0, NULL);
+
+    if (strcmp(json_string_value(json_object_get(so, "status")), want) != 0) {
+        fail_msg("exchange order %s/%d is %s, expected %s", store, order,
+                 json_string_value(json_object_get(so, "status")), want);
+    }
+    json_decref(so);
+    free(text);
+}
+
+/* Every exchange request and its marker (exchange_hook()): counted as skipped once
+ * everything before it on that key was handled. */
+static const struct {
+    int store;
+    const char *id;
+    int order;
+} ex[] = {{0, "ex0", 7000}, {1, "ex1", 7001}, {2, "ex2", 7002}, {3, "ex3", 7003}, {3, "ex4", 7010}};
+#define NEX ((int)(sizeof(ex) / sizeof(ex[0])))
+
+static void exchange_round(env_t *e, rd_kafka_t *rk, const char *topic, int picked)
+{
+    long long skipped = metric(e, "dh_returns_requests_total", "outcome=\"skipped\"");
+
+    for (int i = 0; i < NEX; i++) {
+        exchange_hook(e, rk, e->xstore[ex[i].store], ex[i].id, ex[i].order, topic, picked);
+    }
+    wait_metric(e, "dh_returns_requests_total", "outcome=\"skipped\"", skipped + NEX);
+}
+
+static void exchanges(env_t *e, rd_kafka_t *rk)
+{
+    static const char *const after[3][NEX] = {
+        {"OPEN", "ON_HOLD", "ON_HOLD", "ON_HOLD", "ON_HOLD"}, /* approved */
+        {"OPEN", "OPEN", "ON_HOLD", "ON_HOLD", "ON_HOLD"},    /* picked up */
+        {"OPEN", "OPEN", "OPEN", "OPEN", "ON_HOLD"},          /* received, QC'd */
+    };
+    long long courier = metric(e, "dh_returns_receipts_total", "outcome=\"courier\"");
+    char path[400], rid[32];
+
+    for (int i = 0; i < NEX; i++) {
+        held_order(e, e->xstore[ex[i].store], ex[i].order);
+    }
+    exchange_round(e, rk, "request/approved", 0);
+    for (int i = 0; i < NEX; i++) {
+        order_is(e, e->xstore[ex[i].store], ex[i].order, after[0][i]);
+    }
+    exchange_round(e, rk, "request/updated", 1);
+    for (int i = 0; i < NEX; i++) {
+        order_is(e, e->xstore[ex[i].store], ex[i].order, after[1][i]);
+    }
+    /* The WMS receives ex2 (a line fails), ex3 (all pass) and ex4 (a line fails); an RTO
+     * on each key is the marker. */
+    for (int i = 2; i < NEX; i++) {
+        snprintf(rid, sizeof(rid), "RET-%s", ex[i].id);
+        receipt_ex(e, rk, e->xstore[ex[i].store], rid,
+                   i == 3   ? "0190c4a0-0000-7000-8000-0000000000c3"
+                   : i == 2 ? "0190c4a0-0000-7000-8000-0000000000c2"
+                            : "0190c4a0-0000-7000-8000-0000000000c4",
+                   "CUSTOMER_RETURN", ex[i].id, i == 3 ? "PASS" : "FAIL");
+        receipt_ex(e, rk, e->xstore[ex[i].store], rid, "0190c4a0-0000-7000-8000-0000000000cf",
+                   "COURIER_RETURN", NULL, "PASS");
+    }
+    wait_metric(e, "dh_returns_receipts_total", "outcome=\"courier\"", courier + 3);
+    for (int i = 0; i < NEX; i++) {
+        order_is(e, e->xstore[ex[i].store], ex[i].order, after[2][i]);
+        snprintf(path, sizeof(path), "/sales-orders/%s/%d/release-hold", e->xstore[ex[i].store],
+                 ex[i].order);
+        assert_int_equal(journal_count(e, "wms", path, 0), i == 4 ? 0 : 1);
+    }
+    assert_int_equal(metric(e, "dh_returns_exchange_releases_total", "outcome=\"released\""), 4);
+    assert_int_equal(metric(e, "dh_returns_exchange_releases_total", "outcome=\"held-qc-fail\""),
+                     1);
+}
+
 static void test_lifecycle(void **state)
 {
     char group[128];
@@ -443,6 +622,7 @@ static void test_lifecycle(void **state)
     receipt_once(&e, rk);
     cancellations(&e, rk);
     reconciliation(&e, rk);
+    exchanges(&e, rk);
     rd_kafka_destroy(rk);
     th_stop(wk);
     th_sandbox_stop(&e.sb);
