@@ -1,8 +1,8 @@
 /*
  * Unit tests of dh-returns' two-way core: wms.return_received (received.c) against the
  * contract's examples and the Return Prime receive body built from it; which statuses
- * cancel the WMS return (returns_cancels()); the cancel and receive rules of the outcome
- * table; the topic and path helpers.
+ * cancel the WMS return (returns_cancels()); the cancel, receive and release rules of the
+ * outcome table; the exchange release policy and its moments; the topic and path helpers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,6 +165,11 @@ static void test_rules(void **state)
         {DH_FAR_WMS, "cancel-return", DH_ANSWER_409,
          "https://dockhand.dev/problems/idempotency-key-mismatch", DH_RESULT_DONE, NULL},
         {DH_FAR_WMS, "cancel-return", DH_ANSWER_422, NULL, DH_RESULT_DEAD_LETTER, "rejected"},
+        {DH_FAR_WMS, "release-exchange", DH_ANSWER_OK, NULL, DH_RESULT_DONE, NULL},
+        {DH_FAR_WMS, "release-exchange", DH_ANSWER_404, NULL, DH_RESULT_RETRY,
+         "exchange-order-missing"},
+        {DH_FAR_WMS, "release-exchange", DH_ANSWER_409, "https://dockhand.dev/problems/x",
+         DH_RESULT_DONE, NULL},
         {DH_FAR_RETURNPRIME, "mark-received", DH_ANSWER_OK, NULL, DH_RESULT_DONE, NULL},
         {DH_FAR_RETURNPRIME, "mark-received", DH_ANSWER_404, NULL, DH_RESULT_DEAD_LETTER,
          "unknown-request"},
@@ -195,6 +200,82 @@ static void test_rules(void **state)
     assert_string_equal(dh_far_str(DH_FAR_RETURNPRIME), "returnprime");
 }
 
+static void parse_request(const char *status, const char *shipping, const char *exchange,
+                          returns_request_t *r)
+{
+    char text[900], err[512];
+
+    snprintf(text, sizeof(text),
+             "{\"request\": {\"id\": 78, \"request_number\": \"EXC78\", \"request_type\": "
+             "\"exchange\", \"status\": \"%s\", \"created_at\": \"2026-05-10T12:00:00Z\", "
+             "\"order\": {\"id\": 5001, \"name\": \"#5001\"}%s, \"line_items\": [{\"id\": 901, "
+             "\"quantity\": 1, \"original_product\": {\"sku\": \"TEE\", \"variant_id\": 2}, "
+             "\"shipping\": [{\"awb\": \"A1\", \"status\": \"%s\"}]}]}}",
+             status, exchange, shipping);
+    if (returns_request_parse(text, strlen(text), r, err, sizeof(err)) != RETURNS_PARSE_OK) {
+        fail_msg("%s", err);
+    }
+}
+
+static void test_exchange_policy(void **state)
+{
+    returns_policy_t p;
+    returns_request_t r;
+    char err[256], order[32];
+
+    (void)state;
+    assert_int_equal(returns_release_parse("none", &p, err, sizeof(err)), 0);
+    assert_int_equal(returns_release_for(&p, "a.myshopify.com"), RETURNS_RELEASE_NONE);
+    assert_int_equal(returns_release_parse(" on_receipt , a.myshopify.com=on_approval,"
+                                           "b.myshopify.com=on_qc_pass",
+                                           &p, err, sizeof(err)),
+                     0);
+    assert_int_equal(returns_release_for(&p, "a.myshopify.com"), RETURNS_RELEASE_APPROVAL);
+    assert_int_equal(returns_release_for(&p, "b.myshopify.com"), RETURNS_RELEASE_QC_PASS);
+    assert_int_equal(returns_release_for(&p, "c.myshopify.com"), RETURNS_RELEASE_RECEIPT);
+    assert_string_equal(returns_release_name(RETURNS_RELEASE_PICKUP), "on_pickup");
+    assert_int_equal(returns_release_parse("on_delivery", &p, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "on_delivery"));
+    assert_int_equal(returns_release_parse("=on_receipt", &p, err, sizeof(err)), -1);
+
+    parse_request("approved", "Out For Pickup", ", \"exchange\": {\"order\": {\"id\": 7077}}", &r);
+    assert_int_equal(returns_exchange_order(&r, order, sizeof(order)), 0);
+    assert_string_equal(order, "7077");
+    assert_true(returns_release_now(RETURNS_RELEASE_APPROVAL, &r));
+    assert_false(returns_release_now(RETURNS_RELEASE_PICKUP, &r));
+    assert_false(returns_release_now(RETURNS_RELEASE_RECEIPT, &r)); /* the WMS's moment */
+    assert_false(returns_release_now(RETURNS_RELEASE_NONE, &r));
+    returns_request_clear(&r);
+    parse_request("approved", "Picked Up", "", &r);
+    assert_true(returns_release_now(RETURNS_RELEASE_PICKUP, &r));
+    assert_int_equal(returns_exchange_order(&r, order, sizeof(order)), -1); /* not placed yet */
+    returns_request_clear(&r);
+    parse_request("received", "", ", \"exchange\": {\"order\": {\"id\": \"7078\"}}", &r);
+    assert_true(returns_release_now(RETURNS_RELEASE_PICKUP, &r)); /* received: picked up */
+    assert_int_equal(returns_exchange_order(&r, order, sizeof(order)), 0);
+    assert_string_equal(order, "7078");
+    returns_request_clear(&r);
+}
+
+static void test_qc_all_pass(void **state)
+{
+    size_t len;
+    char err[512];
+    returns_receipt_t r;
+    char *buf = th_slurp(DH_RECEIVED_EXAMPLES "/valid", "customer-return-pass-and-fail.json", &len);
+
+    (void)state;
+    assert_int_equal(returns_receipt_parse(buf, len, &r, err, sizeof(err)), RETURNS_PARSE_OK);
+    assert_false(returns_receipt_all_pass(&r));
+    returns_receipt_clear(&r);
+    free(buf);
+    buf = th_slurp(DH_RECEIVED_EXAMPLES "/valid", "courier-return-rto.json", &len);
+    assert_int_equal(returns_receipt_parse(buf, len, &r, err, sizeof(err)), RETURNS_PARSE_OK);
+    assert_true(returns_receipt_all_pass(&r));
+    returns_receipt_clear(&r);
+    free(buf);
+}
+
 static void test_helpers(void **state)
 {
     char out[64];
@@ -217,6 +298,8 @@ int main(void)
         cmocka_unit_test(test_cancels),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_exchange_policy),
+        cmocka_unit_test(test_qc_all_pass),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
