@@ -385,7 +385,7 @@ static void print_common(FILE *out)
         DH_ANSWER_REFUSED,     DH_ANSWER_BAD_REPLY, DH_ANSWER_NOMEM, DH_ANSWER_INTERNAL,
     };
 
-    fprintf(out, "| answer | Shopify | WMS |\n| --- | --- | --- |\n");
+    fprintf(out, "| answer | Shopify | WMS | Return Prime |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         fprintf(out, "| %s |", dh_answer_str(order[i]));
         for (int f = 0; f < DH_FAR__COUNT; f++) {
