@@ -274,6 +274,11 @@ static void return_action(dh_sb_state_t *st, const char *rest, const char *metho
     } else if (!action[0] && strcmp(method, "GET") == 0) {
         dh_sb_resp_json(resp, 200, json_incref(r));
     } else if (strcmp(action, "cancel") == 0 && strcmp(method, "POST") == 0) {
+        if (!str(body, "reason")) {
+            problem(resp, 422, "validation", "Validation failed", "The cancellation is invalid.",
+                    json_pack("[{s:s, s:s}]", "field", "reason", "message", "required"));
+            return;
+        }
         if (strcmp(str(r, "status"), "RECEIVED") == 0) {
             problem(resp, 409, "return-received", "Return already received",
                     "The return was received; it can no longer be cancelled.", NULL);
