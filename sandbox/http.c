@@ -63,8 +63,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       const char *value)
 {
     (void)kind;
-    int secret =
-        strcasecmp(key, "X-Shopify-Access-Token") == 0 || strcasecmp(key, "Authorization") == 0;
+    int secret = strcasecmp(key, "X-Shopify-Access-Token") == 0 ||
+                 strcasecmp(key, "Authorization") == 0 || strcasecmp(key, "x-rp-token") == 0;
 
     json_object_set_new(cls, key, json_string(secret ? "[redacted]" : (value ? value : "")));
     return MHD_YES;
