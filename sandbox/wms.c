@@ -255,6 +255,50 @@ static void return_create(dh_sb_state_t *st, json_t *body, dh_sb_resp_t *resp)
     dh_sb_resp_json(resp, 201, json_incref(r));
 }
 
+/* PUT /returns/{store}/{return_request_id}: new lines (and AWB, carrier) for an expectation
+ * not yet received; 409 return-received / return-cancelled otherwise. */
+static void return_update(json_t *r, json_t *body, dh_sb_resp_t *resp)
+{
+    json_t *errors = json_array(), *l;
+    size_t i;
+    char f[64];
+
+    if (json_array_size(json_object_get(body, "lines")) == 0) {
+        field_err(errors, "lines", "at least one line is required");
+    }
+    json_array_foreach(json_object_get(body, "lines"), i, l)
+    {
+        if (!str(l, "sku") || !json_is_integer(json_object_get(l, "quantity")) ||
+            json_integer_value(json_object_get(l, "quantity")) < 1) {
+            snprintf(f, sizeof f, "lines[%zu]", i);
+            field_err(errors, f, "sku and quantity >= 1 are required");
+        }
+    }
+    if (json_array_size(errors)) {
+        problem(resp, 422, "validation", "Validation failed", "The return update is invalid.",
+                errors);
+        return;
+    }
+    json_decref(errors);
+    if (strcmp(str(r, "status"), "RECEIVED") == 0 || strcmp(str(r, "status"), "CANCELLED") == 0) {
+        int received = strcmp(str(r, "status"), "RECEIVED") == 0;
+
+        problem(resp, 409, received ? "return-received" : "return-cancelled",
+                received ? "Return already received" : "Return cancelled",
+                "The return can no longer change.", NULL);
+        return;
+    }
+    json_object_set(r, "lines", json_object_get(body, "lines"));
+    json_object_set_new(r, "awb",
+                        json_object_get(body, "awb") ? json_incref(json_object_get(body, "awb"))
+                                                     : json_null());
+    json_object_set_new(r, "carrier",
+                        json_object_get(body, "carrier")
+                            ? json_incref(json_object_get(body, "carrier"))
+                            : json_null());
+    dh_sb_resp_json(resp, 200, json_incref(r));
+}
+
 /* POST /returns/{store}/{return_request_id}/cancel: an expectation not yet received is
  * cancelled (again: unchanged); a received one cannot be, 409 return-received. */
 static void return_action(dh_sb_state_t *st, const char *rest, const char *method, json_t *body,
@@ -273,6 +317,8 @@ static void return_action(dh_sb_state_t *st, const char *rest, const char *metho
         problem(resp, 404, "not-found", "Not found", "No such return.", NULL);
     } else if (!action[0] && strcmp(method, "GET") == 0) {
         dh_sb_resp_json(resp, 200, json_incref(r));
+    } else if (!action[0] && strcmp(method, "PUT") == 0) {
+        return_update(r, body, resp);
     } else if (strcmp(action, "cancel") == 0 && strcmp(method, "POST") == 0) {
         if (!str(body, "reason")) {
             problem(resp, 422, "validation", "Validation failed", "The cancellation is invalid.",

@@ -58,6 +58,7 @@ static const dh_config_var_t *const returns_tables[] = {returns_vars, dh_stores_
 
 typedef struct returns_metrics {
     dh_counter_t *created, *existed, *skipped, *cancelled, *not_created, *after_receipt;
+    dh_counter_t *updated, *update_late;
     dh_counter_t *rp_received, *rp_courier, *ex_released, *ex_held_qc;
 } returns_metrics_t;
 
@@ -146,6 +147,9 @@ static void make_metrics(returns_shared_t *s, dh_metrics_t *m)
     s->m.cancelled = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancelled\"");
     s->m.not_created =
         dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancel-not-created\"");
+    s->m.updated = dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"updated\"");
+    s->m.update_late =
+        dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"update-after-receipt\"");
     s->m.after_receipt =
         dh_metrics_counter(m, "dh_returns_requests_total", h, "outcome=\"cancel-after-receipt\"");
     s->m.rp_received =
@@ -303,15 +307,17 @@ static void exchange_moment(const returns_shared_t *s, rev_t *e, const returns_r
         !returns_exchange_order(rq, e->exchange_order, sizeof(e->exchange_order)) &&
         returns_release_now(p, rq)) {
         e->release = 1;
-        snprintf(e->effect, sizeof(e->effect), "%s:release:%s", e->idem, e->exchange_order);
     }
 }
 
-/* The effect of a webhook that creates or cancels: one record per return and one per
- * cancellation, whichever webhook asks (a long store + id takes the digest form). */
+/* The effect of a webhook that creates or cancels: one record per content of the return
+ * ("returns:<store>:<id>:v<tag>", so changed items are a new effect: an update) and one
+ * per cancellation, whichever webhook asks (a long store + id takes the digest form). */
 static int cir_effect(rev_t *e, const returns_request_t *rq, dh_event_t *ev, const char **cls,
                       char *err, size_t err_size)
 {
+    char tag[13];
+
     if (e->action == RETURNS_CANCEL) {
         snprintf(e->effect, sizeof(e->effect), "returns:cancel:%s:%s", e->store->domain, rq->id);
         e->body = returns_cancel_body(rq);
@@ -320,6 +326,13 @@ static int cir_effect(rev_t *e, const returns_request_t *rq, dh_event_t *ev, con
         if (!e->body) {
             return -1;
         }
+        if (returns_content_tag(e->body, tag)) {
+            tag[0] = '\0'; /* out of memory: reported below */
+            json_decref(e->body);
+            e->body = NULL;
+        }
+        snprintf(e->effect, sizeof(e->effect), "%s:v%s%s%s", e->idem, tag,
+                 e->release ? ":release:" : "", e->release ? e->exchange_order : "");
     }
     if (!e->body || dh_event_set_effect(ev, "%s", e->effect)) {
         *cls = "internal";
@@ -451,7 +464,7 @@ static dh_result_t release_exchange(returns_shared_t *s, const dh_store_t *store
     res = dh_lane_wms_answer(lane, dh_wms_rule(&returns_outcomes, "release-exchange", &rep), &rep,
                              "WMS did not release exchange order %s/%s of request %s",
                              store->domain, order, request);
-    if (res == DH_RESULT_DONE) {
+    if (res == DH_RESULT_DONE && !rep.replayed) { /* a replay: released before */
         count(s->m.ex_released);
         DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: exchange order %s released (%s)",
                store->domain, request, order,
@@ -514,6 +527,43 @@ static dh_result_t handle_receive(returns_shared_t *s, rev_t *e, dh_lane_t *lane
     return res;
 }
 
+/* updateReturn: the request's items (or AWB) changed after the return was created. Once
+ * received the WMS keeps what arrived (409 return-received): counted, not a dead letter. */
+static dh_result_t update_return(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
+{
+    char key[37], sd[800], id[800], path[1700];
+    json_t *body = returns_update_body(e->body);
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+
+    if (!body) {
+        return DH_RESULT_FATAL;
+    }
+    returns_url_encode(e->store->domain, sd, sizeof(sd));
+    returns_url_encode(e->id, id, sizeof(id));
+    snprintf(path, sizeof(path), "/wms/v1/returns/%s/%s", sd, id);
+    dh_idem_far_key(RETURNS_IDEM_NS, e->effect, key);
+    if (dh_lane_wms_call(lane, RETURNS_WMS_GROUP, "PUT", path, key, body, &rep, &res)) {
+        json_decref(body);
+        return res;
+    }
+    res = dh_lane_wms_answer(lane, dh_wms_rule(&returns_outcomes, "update-return", &rep), &rep,
+                             "WMS did not update return %s/%s", e->store->domain, e->id);
+    if (res == DH_RESULT_DONE && rep.status == 409 &&
+        !dh_wms_problem_is(&rep, "/idempotency-key-mismatch")) {
+        count(s->m.update_late);
+        DH_LOG(DH_LOG_WARN, "returns", "request %s/%s: items changed after the return was %s",
+               e->store->domain, e->id,
+               dh_wms_problem_is(&rep, "/return-received") ? "received" : "closed");
+    } else if (res == DH_RESULT_DONE) {
+        count(s->m.updated);
+        DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: return updated", e->store->domain, e->id);
+    }
+    dh_wms_reply_clear(&rep);
+    json_decref(body);
+    return res;
+}
+
 static dh_result_t handle_create(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
 {
     const returns_metrics_t *m = metrics(s);
@@ -532,8 +582,16 @@ static dh_result_t handle_create(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
         count(m->created);
         DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: return %s created", e->store->domain, e->id,
                json_string_value(json_object_get(rep.body, "id")));
-    } else if (res == DH_RESULT_DONE) {
+    } else if (res == DH_RESULT_DONE &&
+               (rep.status == 201 ||
+                (rep.status == 200 && returns_same_content(rep.body, e->body)))) {
+        /* A replay of our own creation (same key, so the same body), or the same items. */
         count(m->existed);
+    } else if (res == DH_RESULT_DONE) {
+        /* It existed with other items (or a key first used with an earlier body). */
+        dh_wms_reply_clear(&rep);
+        res = update_return(s, e, lane);
+        memset(&rep, 0, sizeof(rep));
     }
     dh_wms_reply_clear(&rep);
     if (res == DH_RESULT_DONE && e->release) {

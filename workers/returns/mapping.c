@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dockhand/idem.h"
 #include "dockhand/validate.h"
 #include "returns.h"
 
@@ -429,6 +430,53 @@ void returns_url_encode(const char *s, char *out, size_t size)
         }
     }
     out[n] = '\0';
+}
+
+json_t *returns_update_body(json_t *wms_body)
+{
+    json_t *out = json_pack("{s:O}", "lines", json_object_get(wms_body, "lines"));
+
+    if (out && json_object_get(wms_body, "awb")) {
+        json_object_set(out, "awb", json_object_get(wms_body, "awb"));
+    }
+    if (out && json_object_get(wms_body, "carrier")) {
+        json_object_set(out, "carrier", json_object_get(wms_body, "carrier"));
+    }
+    return out;
+}
+
+int returns_content_tag(json_t *wms_body, char out[13])
+{
+    json_t *c = returns_update_body(wms_body);
+    char *text = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char uuid[37];
+    size_t n = 0;
+
+    json_decref(c);
+    if (!text) {
+        out[0] = '\0';
+        return -1;
+    }
+    /* A UUIDv5 of the canonical text: the same lines, AWB and carrier give the same tag. */
+    dh_idem_far_key("returns-content", text, uuid);
+    free(text);
+    for (size_t i = 0; uuid[i] && n < 12; i++) {
+        if (uuid[i] != '-') {
+            out[n++] = uuid[i];
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int returns_same_content(json_t *a, json_t *b)
+{
+    json_t *x = returns_update_body(a), *y = returns_update_body(b);
+    int same = x && y && json_equal(x, y);
+
+    json_decref(x);
+    json_decref(y);
+    return same;
 }
 
 int returns_is_receipt_topic(const char *topic)

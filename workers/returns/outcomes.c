@@ -1,6 +1,6 @@
 /*
- * dh-returns' decisions for the business answers of its calls (WMS createReturn and
- * cancelReturn, Return Prime's receive), as data
+ * dh-returns' decisions for the business answers of its calls (WMS createReturn,
+ * updateReturn, cancelReturn and release-hold, Return Prime's receive), as data
  * (dockhand/outcome.h). Throttles, credentials, 5xx and timeouts are the common table's.
  * Printed by tools/dh-outcomes; docs/returns.md.
  */
@@ -14,6 +14,10 @@
 #define CANCEL(ans, problem, res, cls, note)                                                       \
     {                                                                                              \
         DH_FAR_WMS, "cancel-return", DH_ANSWER_##ans, problem, 0, DH_RESULT_##res, 0, cls, note    \
+    }
+#define UPDATE(ans, problem, res, cls, note)                                                       \
+    {                                                                                              \
+        DH_FAR_WMS, "update-return", DH_ANSWER_##ans, problem, 0, DH_RESULT_##res, 0, cls, note    \
     }
 #define RECEIVE(ans, res, cls, note)                                                               \
     {                                                                                              \
@@ -34,6 +38,11 @@ static const dh_outcome_rule_t rules[] = {
     CREATE(404, NULL, DEAD_LETTER, "rejected", "the WMS does not know the order"),
     CREATE(422, NULL, DEAD_LETTER, "rejected", "the WMS's validation refused the body"),
     CREATE(4XX, NULL, DEAD_LETTER, "rejected", "any other 4xx"),
+    UPDATE(OK, NULL, DONE, NULL, "updated (or unchanged)"),
+    UPDATE(409, "/idempotency-key-mismatch", DONE, NULL, "this content was sent before"),
+    UPDATE(409, NULL, DONE, NULL,
+           "received or cancelled: the WMS keeps what it has (counted, WARN log)"),
+    UPDATE(4XX, NULL, DEAD_LETTER, "rejected", "404, 422, any other 4xx"),
     CANCEL(OK, NULL, DONE, NULL, "cancelled (or already cancelled)"),
     CANCEL(404, NULL, DONE, NULL, "never created (rejected before approval): nothing to cancel"),
     CANCEL(409, "/return-received", DEAD_LETTER, "return-received",

@@ -130,21 +130,33 @@ static int cancel_missed(const returns_request_t *rq)
 static int has_record(pass_t *p, returns_action_t a, const returns_request_t *rq)
 {
     redisReply *rep = NULL;
-    char order[32];
+    char order[32] = "", tag[13] = "", err[256];
+    const char *cls = NULL;
+    json_t *body = NULL;
     int yes;
-    dh_err_t err;
+    dh_err_t rc;
 
-    if (a == RETURNS_CREATE && !returns_exchange_order(rq, order, sizeof(order))) {
-        /* An exchange released with its creation has only the release effect's record. */
-        err = dh_redis_commandf(p->r, &rep,
-                                "EXISTS returns:idem:returns:%s:%s returns:idem:returns:%s:%s:"
-                                "release:%s",
-                                p->store->domain, rq->id, p->store->domain, rq->id, order);
+    if (a == RETURNS_CANCEL) {
+        rc = dh_redis_commandf(p->r, &rep, "EXISTS returns:idem:returns:cancel:%s:%s",
+                               p->store->domain, rq->id);
     } else {
-        err = dh_redis_commandf(p->r, &rep, "EXISTS returns:idem:returns:%s%s:%s",
-                                a == RETURNS_CANCEL ? "cancel:" : "", p->store->domain, rq->id);
+        /* The creation's record names the content; an exchange released with it has the
+         * release's record instead. A body the WMS cannot take: the worker dead-letters it
+         * once, nothing to publish. */
+        body = returns_wms_body(rq, p->store->domain, &cls, err, sizeof(err));
+        if (!body || returns_content_tag(body, tag)) {
+            json_decref(body);
+            return 1;
+        }
+        json_decref(body);
+        returns_exchange_order(rq, order, sizeof(order));
+        rc = dh_redis_commandf(p->r, &rep,
+                               "EXISTS returns:idem:returns:%s:%s:v%s "
+                               "returns:idem:returns:%s:%s:v%s:release:%s",
+                               p->store->domain, rq->id, tag, p->store->domain, rq->id, tag,
+                               order[0] ? order : "-");
     }
-    if (err) {
+    if (rc) {
         return 1;
     }
     yes = rep->type != REDIS_REPLY_INTEGER || rep->integer != 0;

@@ -96,6 +96,15 @@ json_t *returns_wms_body(const returns_request_t *r, const char *store, const ch
  *  archive after a completed return is routine). */
 returns_action_t returns_cancels(const returns_request_t *r);
 
+/** @brief The updateReturn body of a createReturn body: its lines, awb and carrier. */
+json_t *returns_update_body(json_t *wms_body);
+/** @brief 12 hex characters naming the content (lines, awb, carrier) of a createReturn
+ *  body: part of the effect id, so a request whose items change is a new effect.
+ *  @returns 0, or -1 (out of memory). */
+int returns_content_tag(json_t *wms_body, char out[13]);
+/** @brief 1 when two return bodies have the same lines, awb and carrier. */
+int returns_same_content(json_t *a, json_t *b);
+
 /** @brief The cancelReturn body: {"reason": "Return Prime request <status>"}. */
 json_t *returns_cancel_body(const returns_request_t *r);
 
