@@ -165,6 +165,10 @@ static void test_rules(void **state)
         {DH_FAR_WMS, "cancel-return", DH_ANSWER_409,
          "https://dockhand.dev/problems/idempotency-key-mismatch", DH_RESULT_DONE, NULL},
         {DH_FAR_WMS, "cancel-return", DH_ANSWER_422, NULL, DH_RESULT_DEAD_LETTER, "rejected"},
+        {DH_FAR_WMS, "update-return", DH_ANSWER_OK, NULL, DH_RESULT_DONE, NULL},
+        {DH_FAR_WMS, "update-return", DH_ANSWER_409,
+         "https://dockhand.dev/problems/return-received", DH_RESULT_DONE, NULL},
+        {DH_FAR_WMS, "update-return", DH_ANSWER_422, NULL, DH_RESULT_DEAD_LETTER, "rejected"},
         {DH_FAR_WMS, "release-exchange", DH_ANSWER_OK, NULL, DH_RESULT_DONE, NULL},
         {DH_FAR_WMS, "release-exchange", DH_ANSWER_404, NULL, DH_RESULT_RETRY,
          "exchange-order-missing"},
@@ -276,6 +280,38 @@ static void test_qc_all_pass(void **state)
     free(buf);
 }
 
+static void test_content_tag(void **state)
+{
+    json_t *a =
+        json_loads("{\"store\": \"s\", \"lines\": [{\"sku\": \"A\", \"quantity\": 1}]}", 0, NULL);
+    json_t *b = json_loads("{\"lines\": [{\"quantity\": 1, \"sku\": \"A\"}], \"type\": \"RETURN\"}",
+                           0, NULL);
+    json_t *c = json_loads("{\"lines\": [{\"sku\": \"A\", \"quantity\": 2}]}", 0, NULL);
+    json_t *d =
+        json_loads("{\"lines\": [{\"sku\": \"A\", \"quantity\": 1}], \"awb\": \"X1\"}", 0, NULL);
+    char ta[13], tb[13], tc[13], td[13];
+
+    (void)state;
+    assert_int_equal(returns_content_tag(a, ta), 0);
+    assert_int_equal(returns_content_tag(b, tb), 0);
+    assert_int_equal(returns_content_tag(c, tc), 0);
+    assert_int_equal(returns_content_tag(d, td), 0);
+    assert_int_equal(strlen(ta), 12);
+    assert_string_equal(ta, tb); /* only lines, awb and carrier count, in any key order */
+    assert_string_not_equal(ta, tc);
+    assert_string_not_equal(ta, td);
+    assert_true(returns_same_content(a, b));
+    assert_false(returns_same_content(a, d));
+    json_t *u = returns_update_body(d);
+
+    th_assert_json_equal(u, "{\"lines\": [{\"sku\": \"A\", \"quantity\": 1}], \"awb\": \"X1\"}");
+    json_decref(u);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+}
+
 static void test_helpers(void **state)
 {
     char out[64];
@@ -298,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_cancels),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_content_tag),
         cmocka_unit_test(test_exchange_policy),
         cmocka_unit_test(test_qc_all_pass),
     };
