@@ -23,16 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dockhand/lock.h"
 #include "dockhand/log.h"
 #include "rp_api.h"
 
 #define LOCK_TTL_MS 120000
 #define OVERLAP_S   120 /* clock skew and requests updated during the last pass */
 #define MAX_PAGES   40  /* per store and pass: 2,000 requests; the rest next pass */
-
-static const char UNLOCK_LUA[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
-    "return 0";
 
 int64_t returns_time_parse(const char *s)
 {
@@ -76,28 +73,18 @@ typedef struct pass {
 
 static int lock_take(pass_t *p)
 {
-    redisReply *rep = NULL;
-    int ok;
+    char key[320];
 
-    if (dh_redis_commandf(p->r, &rep, "SET dh:returns:reconcile:lock:%s %s NX PX %d",
-                          p->store->domain, p->owner, LOCK_TTL_MS)) {
-        return 0;
-    }
-    ok = rep->type == REDIS_REPLY_STATUS;
-    freeReplyObject(rep);
-    return ok;
+    snprintf(key, sizeof(key), "dh:returns:reconcile:lock:%s", p->store->domain);
+    return dh_lock_take(p->r, key, p->owner, LOCK_TTL_MS);
 }
 
 static void lock_drop(pass_t *p)
 {
     char key[320];
-    const char *argv[] = {key, p->owner};
-    redisReply *rep = NULL;
 
     snprintf(key, sizeof(key), "dh:returns:reconcile:lock:%s", p->store->domain);
-    if (dh_redis_eval(p->r, UNLOCK_LUA, 1, 2, argv, NULL, &rep) == DH_OK) {
-        freeReplyObject(rep);
-    }
+    dh_lock_drop(p->r, key, p->owner);
 }
 
 /* The watermark, or now - lookback for a store never reconciled; -1 on a Redis failure. */
