@@ -76,46 +76,78 @@ static void set_epoch_now(json_t *o)
                         json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
 }
 
-/* One REST line item plus its fulfillment-order line; 0 or -1 for an unknown SKU. */
-static int add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order, json_t *fo)
+/* A line spec the store can sell: a variant's SKU, or a custom item (title and price, an
+ * optional SKU, no variant; a gift card is one that never ships). */
+static int line_spec_ok(dh_sb_shop_t *shop, json_t *spec)
 {
     const char *sku = json_string_value(json_object_get(spec, "sku"));
-    json_t *v = find_variant_by_sku(shop, sku);
-    json_int_t q = json_integer_value(json_object_get(spec, "quantity"));
-    char li[32], foli[32];
+    int custom = json_is_string(json_object_get(spec, "title")) &&
+                 json_is_string(json_object_get(spec, "price"));
 
-    if (!v || q <= 0) {
-        return -1;
-    }
-    const char *iid = json_string_value(json_object_get(v, "inventory_item_id"));
-    json_t *lvl = dh_sb_level_activate(shop, iid, lid);
+    return json_integer_value(json_object_get(spec, "quantity")) > 0 &&
+           (custom || find_variant_by_sku(shop, sku));
+}
 
-    dh_sb_level_add(lvl, "available", -q); /* Shopify: available -= q, committed += q */
-    dh_sb_level_add(lvl, "committed", q);
-    snprintf(li, sizeof li, "%lld", dh_sb_shop_next_id(shop));
-    snprintf(foli, sizeof foli, "%lld", dh_sb_shop_next_id(shop));
-    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price")
-                                                   : json_object_get(v, "price");
+/* The REST line item of \p spec (variant \p v, or a custom item when NULL). Shopify reports
+ * the original quantity in "quantity" and what edits and refunds left in "current_quantity";
+ * a gift card never requires shipping. */
+static json_t *rest_line(dh_sb_shop_t *shop, json_t *spec, json_t *v, const char *li, json_int_t q)
+{
     json_t *prod =
         json_object_get(shop->products, json_string_value(json_object_get(v, "product_id")));
+    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price")
+                                                   : json_object_get(v, "price");
+    json_t *title = v ? json_object_get(prod, "title") : json_object_get(spec, "title");
+    int gift = json_is_true(json_object_get(spec, "gift_card"));
+    int ship = !gift && !json_is_false(json_object_get(spec, "requires_shipping"));
+    json_t *out = json_pack(
+        "{s:I, s:o, s:O?, s:I, s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:b, s:b}", "id",
+        (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id", dh_sb_gid_s("LineItem", li),
+        "sku", v ? json_object_get(v, "sku") : json_object_get(spec, "sku"), "quantity", q,
+        "current_quantity", q, "fulfillable_quantity", ship ? q : 0, "title", title, "name", title,
+        "price", price, "variant_title", json_object_get(v, "title"), "requires_shipping", ship,
+        "gift_card", gift);
 
-    json_array_append_new(
-        json_object_get(order, "line_items"),
-        json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?}", "id",
-                  (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id",
-                  dh_sb_gid_s("LineItem", li), "variant_id", num_id(json_object_get(v, "id")),
-                  "product_id", num_id(json_object_get(v, "product_id")), "sku", sku, "quantity", q,
-                  "fulfillable_quantity", q, "title", json_object_get(prod, "title"), "name",
-                  json_object_get(prod, "title"), "price", price, "variant_title",
-                  json_object_get(v, "title")));
+    json_object_set_new(out, "variant_id",
+                        v ? json_integer(num_id(json_object_get(v, "id"))) : json_null());
+    json_object_set_new(out, "product_id",
+                        v ? json_integer(num_id(json_object_get(v, "product_id"))) : json_null());
+    return out;
+}
+
+/* One REST line item plus, when it requires shipping, its fulfillment-order line. Stock is
+ * committed for variants only (a custom item has no inventory item). */
+static void add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order, json_t *fo)
+{
+    json_t *v = find_variant_by_sku(shop, json_string_value(json_object_get(spec, "sku")));
+    json_int_t q = json_integer_value(json_object_get(spec, "quantity"));
+    const char *iid = v ? json_string_value(json_object_get(v, "inventory_item_id")) : NULL;
+    char li[32], foli[32];
+
+    if (json_is_string(json_object_get(spec, "title")) && json_object_get(spec, "price")) {
+        v = NULL, iid = NULL; /* a custom item, even when its SKU names a variant */
+    }
+    if (iid) {
+        json_t *lvl = dh_sb_level_activate(shop, iid, lid);
+
+        dh_sb_level_add(lvl, "available", -q); /* Shopify: available -= q, committed += q */
+        dh_sb_level_add(lvl, "committed", q);
+    }
+    snprintf(li, sizeof li, "%lld", dh_sb_shop_next_id(shop));
+    json_t *line = rest_line(shop, spec, v, li, q);
+
+    json_array_append_new(json_object_get(order, "line_items"), line);
+    if (!json_is_true(json_object_get(line, "requires_shipping"))) {
+        return;
+    }
+    snprintf(foli, sizeof foli, "%lld", dh_sb_shop_next_id(shop));
     json_object_set_new(shop->folis, foli,
-                        json_pack("{s:s, s:O, s:s, s:s, s:O, s:s, s:O?, s:I, s:I}", "id", foli,
+                        json_pack("{s:s, s:O, s:s, s:s?, s:O?, s:O?, s:O?, s:I, s:I}", "id", foli,
                                   "fo_id", json_object_get(fo, "id"), "line_item_id", li,
                                   "inventory_item_id", iid, "variant_id", json_object_get(v, "id"),
-                                  "sku", sku, "title", json_object_get(prod, "title"), "total", q,
-                                  "remaining", q));
+                                  "sku", json_object_get(line, "sku"), "title",
+                                  json_object_get(line, "title"), "total", q, "remaining", q));
     json_array_append_new(json_object_get(fo, "foli_ids"), json_string(foli));
-    return 0;
 }
 
 /* An order's tags as Shopify keeps them: the REST "tags" string ("a, b") and the list
@@ -178,6 +210,45 @@ static json_t *new_order(dh_sb_shop_t *shop, json_t *spec, const char *lid, cons
     return o;
 }
 
+/* Money as Shopify's REST resources write it: a string with two decimals. */
+static json_t *money(double v)
+{
+    return json_sprintf("%.2f", v + (v >= 0 ? 0.0000001 : -0.0000001));
+}
+
+/* Test flag, gateway and totals. A manual payment method such as "Cash on Delivery (COD)"
+ * leaves the order pending (unpaid) with the whole total outstanding until the merchant
+ * marks it paid; a checkout gateway leaves it paid. */
+static void set_payment(json_t *o, json_t *spec)
+{
+    const char *gw = json_string_value(json_object_get(spec, "gateway"));
+    const char *fs = json_string_value(json_object_get(spec, "financial_status"));
+    double total = 0;
+    size_t i;
+    json_t *li;
+
+    gw = gw ? gw : "shopify_payments";
+    if (!fs) {
+        fs = strcmp(gw, "Cash on Delivery (COD)") == 0 || strcmp(gw, "manual") == 0 ? "pending"
+                                                                                    : "paid";
+    }
+    json_array_foreach(json_object_get(o, "line_items"), i, li)
+    {
+        const char *p = json_string_value(json_object_get(li, "price"));
+
+        total += (p ? strtod(p, NULL) : 0) *
+                 (double)json_integer_value(json_object_get(li, "current_quantity"));
+    }
+    json_object_set_new(o, "test", json_boolean(json_is_true(json_object_get(spec, "test"))));
+    json_object_set_new(o, "gateway", json_string(gw));
+    json_object_set_new(o, "payment_gateway_names", json_pack("[s]", gw));
+    json_object_set_new(o, "financial_status", json_string(fs));
+    json_object_set_new(o, "total_price", money(total));
+    json_object_set_new(o, "current_total_price", money(total));
+    json_object_set_new(o, "total_outstanding",
+                        money(strcmp(fs, "paid") == 0 || strcmp(fs, "refunded") == 0 ? 0 : total));
+}
+
 static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
 {
     char now[32], foid[32], lid[32];
@@ -199,8 +270,7 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_array_foreach(lines, i, l)
     {
-        if (!find_variant_by_sku(shop, json_string_value(json_object_get(l, "sku"))) ||
-            json_integer_value(json_object_get(l, "quantity")) <= 0) {
+        if (!line_spec_ok(shop, l)) {
             dh_sb_resp_json(resp, 422,
                             json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
                                       json_object_get(l, "sku")));
@@ -222,6 +292,7 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     {
         add_line(shop, l, lid, o, fo);
     }
+    set_payment(o, spec);
     json_object_set_new(shop->orders, json_string_value(json_object_get(o, "_id")), o);
     json_array_append_new(shop->order_ids,
                           json_string(json_string_value(json_object_get(o, "_id"))));

@@ -2,6 +2,7 @@
  * shopify_ful: order, fulfillment-order, fulfillment and tag operations of the
  * GraphQL double (order, orders, fulfillmentCreate, fulfillmentEventCreate, tagsAdd).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,17 +93,43 @@ static json_t *line_item_obj(json_t *li)
     char vid[32];
     json_t *price = json_object_get(li, "price");
     json_t *v = json_object_get(li, "variant_id");
+    json_t *cq = json_object_get(li, "current_quantity");
 
     snprintf(vid, sizeof vid, "%lld", (long long)json_integer_value(v));
-    return json_pack(
-        "{s:O, s:O?, s:O, s:o, s:{s:{s:o}}}", "id", json_object_get(li, "admin_graphql_api_id"),
-        "sku", json_object_get(li, "sku"), "quantity", json_object_get(li, "quantity"), "variant",
-        json_is_integer(v) ? json_pack("{s:o}", "id", dh_sb_gid_s("ProductVariant", vid))
-                           : json_null(),
-        "originalUnitPriceSet", "shopMoney", "amount",
-        json_is_string(price)   ? json_incref(price)
-        : json_is_number(price) ? json_sprintf("%.2f", json_number_value(price))
-                                : json_string("0.00"));
+    json_t *out =
+        json_pack("{s:O, s:O?, s:O, s:O, s:o, s:{s:{s:o}}}", "id",
+                  json_object_get(li, "admin_graphql_api_id"), "sku", json_object_get(li, "sku"),
+                  "quantity", json_object_get(li, "quantity"), "currentQuantity",
+                  cq ? cq : json_object_get(li, "quantity"), "variant",
+                  json_is_integer(v) ? json_pack("{s:o}", "id", dh_sb_gid_s("ProductVariant", vid))
+                                     : json_null(),
+                  "originalUnitPriceSet", "shopMoney", "amount",
+                  json_is_string(price)   ? json_incref(price)
+                  : json_is_number(price) ? json_sprintf("%.2f", json_number_value(price))
+                                          : json_string("0.00"));
+
+    json_object_set_new(out, "requiresShipping",
+                        json_boolean(!json_is_false(json_object_get(li, "requires_shipping"))));
+    json_object_set_new(out, "isGiftCard",
+                        json_boolean(json_is_true(json_object_get(li, "gift_card"))));
+    json_object_set(out, "title", json_object_get(li, "title"));
+    json_object_set(out, "name", json_object_get(li, "name"));
+    return out;
+}
+
+/* REST financial_status (partially_paid) -> GraphQL OrderDisplayFinancialStatus. */
+static json_t *financial_enum(json_t *o)
+{
+    char buf[32];
+    const char *fs = json_string_value(json_object_get(o, "financial_status"));
+    size_t i;
+
+    fs = fs ? fs : "paid";
+    for (i = 0; fs[i] && i < sizeof buf - 1; i++) {
+        buf[i] = (char)toupper((unsigned char)fs[i]);
+    }
+    buf[i] = '\0';
+    return json_string(buf);
 }
 
 /* A GraphQL MailingAddress from a REST shipping_address (null stays null). */
@@ -134,6 +161,13 @@ static void order_details(json_t *obj, json_t *o, json_t *node)
     }
     json_object_set(obj, "email", json_object_get(o, "email"));
     json_object_set(obj, "currencyCode", json_object_get(o, "currency"));
+    json_object_set_new(obj, "test", json_boolean(json_is_true(json_object_get(o, "test"))));
+    json_object_set_new(obj, "displayFinancialStatus", financial_enum(o));
+    json_object_set(obj, "paymentGatewayNames", json_object_get(o, "payment_gateway_names"));
+    json_object_set_new(obj, "totalOutstandingSet",
+                        json_pack("{s:{s:O?, s:O?}}", "shopMoney", "amount",
+                                  json_object_get(o, "total_outstanding"), "currencyCode",
+                                  json_object_get(o, "currency")));
     json_object_set_new(obj, "lineItems", dh_sb_connection(lines, json_object_get(lnode, "args")));
     json_object_set_new(obj, "shippingAddress",
                         address_obj(json_object_get(o, "shipping_address")));

@@ -58,6 +58,34 @@ static const char *str(json_t *o, const char *k)
     return s && *s ? s : NULL;
 }
 
+/* Holds with a code, lines without a SKU only on a missing-sku hold, payment fields. */
+static void validate_order_lifecycle(json_t *body, json_t *errors)
+{
+    static const char *const codes[] = {"exchange", "missing-sku", "awaiting-payment"};
+    const char *code = str(body, "hold_code"), *status = str(body, "status");
+    json_t *pay = json_object_get(body, "payment");
+    int known = 0;
+
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++) {
+        known |= strcmp(code, codes[i]) == 0;
+    }
+    if (status && strcmp(status, "ON_HOLD") == 0 && (!str(body, "hold_reason") || !known)) {
+        field_err(errors, "hold_code", "an ON_HOLD order needs hold_reason and a known hold_code");
+    }
+    if (json_object_get(body, "unmapped_lines") &&
+        (!status || strcmp(status, "ON_HOLD") || !code || strcmp(code, "missing-sku"))) {
+        field_err(errors, "unmapped_lines", "only on an ON_HOLD order with hold_code missing-sku");
+    }
+    if (pay && (!str(pay, "financial_status") ||
+                !json_is_boolean(json_object_get(pay, "cash_on_delivery")) ||
+                !is_decimal(str(pay, "amount_to_collect")) || !str(pay, "currency") ||
+                !json_is_array(json_object_get(pay, "gateways")))) {
+        field_err(errors, "payment",
+                  "needs financial_status, gateways, cash_on_delivery, a decimal amount_to_collect "
+                  "and currency");
+    }
+}
+
 void dh_sb_wms_validate_order(json_t *body, json_t *errors)
 {
     json_t *lines = json_object_get(body, "lines");
@@ -107,6 +135,7 @@ void dh_sb_wms_validate_order(json_t *body, json_t *errors)
             field_err(errors, f, "must be a decimal string");
         }
     }
+    validate_order_lifecycle(body, errors);
 }
 
 static void validate_return(json_t *body, json_t *errors)
