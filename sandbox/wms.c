@@ -112,8 +112,9 @@ void dh_sb_wms_validate_order(json_t *body, json_t *errors)
     if (!str(body, "created_at")) {
         field_err(errors, "created_at", "required");
     }
-    if (!json_is_array(lines) || json_array_size(lines) == 0) {
-        field_err(errors, "lines", "at least one line is required");
+    if (!json_is_array(lines) || (json_array_size(lines) == 0 &&
+                                  !json_array_size(json_object_get(body, "unmapped_lines")))) {
+        field_err(errors, "lines", "at least one line (or unmapped line) is required");
     }
     json_array_foreach(lines, i, l)
     {

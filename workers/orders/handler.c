@@ -34,6 +34,12 @@
 static const dh_config_var_t orders_vars[] = {
     {"DH_ORDERS_HOLD_TAGS", DH_CFG_STRING, "returnprime,exchange", 0, 0, NULL,
      "Comma-separated order tags that mark a Return Prime exchange: created ON_HOLD."},
+    {"DH_ORDERS_TEST_ORDERS", DH_CFG_STRING, "skip", 0, 0, NULL,
+     "Shopify test orders (\"test\": true): skip (not sent, counted) or send; per store: "
+     "\"skip,<store>=send\"."},
+    {"DH_ORDERS_PENDING_PAYMENT", DH_CFG_STRING, "hold", 0, 0, NULL,
+     "Orders whose payment is pending (not cash on delivery): hold (created ON_HOLD "
+     "awaiting-payment, released when paid) or send; per store: \"hold,<store>=send\"."},
     {"DH_ORDERS_RECONCILE_INTERVAL_S", DH_CFG_INT, "300", 0, 86400, NULL,
      "Seconds between reconciliation passes per store (0: off)."},
     {"DH_ORDERS_RECONCILE_LOOKBACK_S", DH_CFG_INT, "3600", 1, 5184000, NULL,
@@ -54,6 +60,20 @@ static const char *const orders_topics[] = {"shopify.orders", NULL};
 static const dh_config_var_t *const orders_tables[] = {orders_vars, dh_stores_config_vars,
                                                        dh_wms_config_vars, NULL};
 
+static void check_policy(const dh_config_t *cfg, dh_config_report_t *report, const char *name,
+                         const char *v0, const char *v1)
+{
+    char why[256];
+    const char *v = dh_config_get(cfg, name);
+
+    if (strlen(v) >= sizeof(((orders_shared_t *)0)->test_policy)) {
+        dh_config_report(report, name, "longer than %zu bytes",
+                         sizeof(((orders_shared_t *)0)->test_policy) - 1);
+    } else if (orders_policy(v, NULL, v0, v1, why, sizeof(why)) < 0) {
+        dh_config_report(report, name, "%s", why);
+    }
+}
+
 /* Values copied into fixed buffers of orders_shared_t must fit them whole. */
 static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 {
@@ -71,6 +91,8 @@ static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         dh_config_report(report, "DH_ORDERS_RECONCILE_TOPIC",
                          "required while DH_ORDERS_RECONCILE_INTERVAL_S is not 0");
     }
+    check_policy(cfg, report, "DH_ORDERS_TEST_ORDERS", "skip", "send");
+    check_policy(cfg, report, "DH_ORDERS_PENDING_PAYMENT", "hold", "send");
 }
 
 static void metrics_create(orders_lane_t *l, dh_metrics_t *m);
@@ -100,6 +122,10 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     }
     metrics_create(&s->metrics, ctx->metrics);
     snprintf(s->hold_tags, sizeof(s->hold_tags), "%s", dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS"));
+    snprintf(s->test_policy, sizeof(s->test_policy), "%s",
+             dh_config_get(cfg, "DH_ORDERS_TEST_ORDERS"));
+    snprintf(s->pending_policy, sizeof(s->pending_policy), "%s",
+             dh_config_get(cfg, "DH_ORDERS_PENDING_PAYMENT"));
     snprintf(s->recon_topic, sizeof(s->recon_topic), "%s",
              dh_config_get(cfg, "DH_ORDERS_RECONCILE_TOPIC"));
     s->interval_s = dh_config_int(cfg, "DH_ORDERS_RECONCILE_INTERVAL_S");
@@ -145,6 +171,12 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
         "Cancellations that found no WMS order and created it from their own payload.", NULL);
     l->m_ignored = dh_metrics_counter(m, "dh_orders_updates_ignored_total",
                                       "orders/updated acknowledged without a WMS call.", NULL);
+    l->m_test =
+        dh_metrics_counter(m, "dh_orders_not_sent_total", "Orders not sent to the WMS, by reason.",
+                           "reason=\"test-order\"");
+    l->m_nothing =
+        dh_metrics_counter(m, "dh_orders_not_sent_total", "Orders not sent to the WMS, by reason.",
+                           "reason=\"nothing-to-ship\"");
     l->m_latency = dh_metrics_histogram(
         m, "dh_orders_receipt_to_wms_seconds",
         "Gateway receipt (dh-received-at) to the WMS 2xx of the event's effect.", NULL, bounds,
@@ -196,6 +228,8 @@ typedef struct oev {
     json_t *order;  /* the REST order (NULL for fulfillment_holds/released) */
     json_t *create; /* createSalesOrder body, or NULL (create_err says why) */
     int held;       /* create is ON_HOLD */
+    int nothing;    /* no line left to ship: nothing goes to the WMS */
+    int skip_test;  /* a test order under the store's "skip" policy */
     char create_err[300];
     int64_t received_ms; /* dh-received-at, or -1 */
 } oev_t;
@@ -284,8 +318,15 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
         dh_lane_fail(lane, "schema", "/id must be an integer >= 1");
         return DH_RESULT_DEAD_LETTER;
     }
-    if (orders_wms_create_body(e->store->domain, root, s->hold_tags, &e->create, &e->held,
-                               e->create_err, sizeof(e->create_err))) {
+    orders_map_opts_t opts = {s->hold_tags, orders_policy(s->pending_policy, e->store->domain,
+                                                          "send", "hold", NULL, 0) == 1};
+    int rc = orders_wms_create_body(e->store->domain, root, &opts, &e->create, &e->held,
+                                    e->create_err, sizeof(e->create_err));
+
+    e->nothing = rc == 1;
+    e->skip_test = json_is_true(json_object_get(root, "test")) &&
+                   orders_policy(s->test_policy, e->store->domain, "send", "skip", NULL, 0) == 1;
+    if (rc < 0) {
         if (e->kind == ORDERS_CREATE) {
             dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
             return DH_RESULT_DEAD_LETTER;
@@ -392,6 +433,22 @@ static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, co
     }
 }
 
+/* 1 = the marker is set, 0 = not, -1 = Redis failed (treated as not set: the rule's retry
+ * asks again). */
+static int marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e)
+{
+    redisReply *r = NULL;
+    int set;
+
+    if (dh_redis_commandf(dh_lane_redis(lane), &r, "EXISTS dh:orders:%s:%s:%s", kind,
+                          e->store->domain, e->id) != DH_OK) {
+        return -1;
+    }
+    set = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return set;
+}
+
 /* GET the order: 1 = exists (status copied), 0 = 404, -1 = *res set. */
 static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *status, size_t size,
                      dh_result_t *res)
@@ -437,6 +494,15 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     dh_result_t res = DH_RESULT_DONE;
     const dh_outcome_rule_t *rule;
 
+    if (!e->create && e->nothing) {
+        DH_LOG(DH_LOG_INFO, "orders", "order %s/%s not sent to the WMS: %s", e->store->domain,
+               e->id, e->create_err);
+        if (l->m_nothing) {
+            dh_counter_add(l->m_nothing, 1);
+        }
+        set_marker(s, lane, "unsent", e);
+        return DH_RESULT_DONE;
+    }
     if (!e->create) {
         dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
         return DH_RESULT_DEAD_LETTER;
@@ -571,9 +637,17 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
         return res;
     }
     /* 409: a cancelled order is not released, nothing left to do. 404: released before we
-     * created it; retry so the creation (or reconciliation) lands first. */
-    res =
-        decide(lane, dh_wms_rule(&orders_outcomes, "release-hold", &rep), "release-hold", e, &rep);
+     * created it; retry so the creation (or reconciliation) lands first, unless the order
+     * was never to be sent (a skipped test order, nothing to ship). */
+    const dh_outcome_rule_t *rule = dh_wms_rule(&orders_outcomes, "release-hold", &rep);
+
+    if (rule->action == ORDERS_ACT_CHECK_UNSENT && marker_exists(lane, "unsent", e) == 1) {
+        DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s: order not sent to the WMS",
+               e->store->domain, e->id);
+        res = DH_RESULT_DONE;
+    } else {
+        res = decide(lane, rule, "release-hold", e, &rep);
+    }
     if (res == DH_RESULT_DONE && rep.status == 409) {
         DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s refused (%s): order cancelled",
                e->store->domain, e->id, rep.detail);
@@ -591,12 +665,12 @@ static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *l
     redisReply *r = NULL;
     int cancelled = !json_is_null(json_object_get(e->order, "cancelled_at")) &&
                     json_object_get(e->order, "cancelled_at");
-    int tagged = orders_hold_tag(json_string_value(json_object_get(e->order, "tags")), s->hold_tags,
-                                 NULL, 0);
     dh_result_t res = DH_RESULT_DONE;
 
-    if (!cancelled && tagged) {
-        goto ignored; /* still on hold */
+    /* Still held by today's payload (exchange tag, missing SKU, pending payment), or not
+     * mappable: nothing to release. */
+    if (!cancelled && (!e->create || e->held)) {
+        goto ignored;
     }
     if (dh_redis_commandf(dh_lane_redis(lane), &r,
                           "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s", e->store->domain,
@@ -636,6 +710,23 @@ ignored:
     return DH_RESULT_DONE;
 }
 
+/* A test order under the "skip" policy: no WMS call; the marker lets a later hold release
+ * of it (which carries no order) end instead of waiting for a creation that never comes. */
+static dh_result_t skip_test_order(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                                   const oev_t *e)
+{
+    if (e->kind == ORDERS_CREATE) {
+        DH_LOG(DH_LOG_INFO, "orders",
+               "test order %s/%s not sent to the WMS (DH_ORDERS_TEST_ORDERS)", e->store->domain,
+               e->id);
+        if (l->m_test) {
+            dh_counter_add(l->m_test, 1);
+        }
+    }
+    set_marker(s, lane, "unsent", e);
+    return DH_RESULT_DONE;
+}
+
 static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
 {
     orders_shared_t *s = shared;
@@ -644,6 +735,9 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     dh_result_t res;
 
     (void)msg;
+    if (e->skip_test && e->kind != ORDERS_HOLD_RELEASED) {
+        return skip_test_order(s, l, lane, e);
+    }
     switch (e->kind) {
     case ORDERS_CREATE:
         res = do_create(s, l, lane, e);

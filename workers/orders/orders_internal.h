@@ -18,6 +18,7 @@ typedef struct orders_lane {
     dh_wms_t *wms;
     dh_shopify_t *shopify;
     dh_counter_t *m_created, *m_cancelled, *m_released, *m_cancel_first, *m_ignored;
+    dh_counter_t *m_test, *m_nothing; /**< dh_orders_not_sent_total by reason */
     dh_counter_t *m_published, *m_pages, *m_skipped;
     dh_histogram_t *m_latency;
 } orders_lane_t;
@@ -31,6 +32,8 @@ struct orders_shared {
     const dh_config_t *cfg;
     dh_stores_t *stores;
     char hold_tags[512];
+    char test_policy[1024];    /**< DH_ORDERS_TEST_ORDERS */
+    char pending_policy[1024]; /**< DH_ORDERS_PENDING_PAYMENT */
     char recon_topic[256];
     int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;
     int page;

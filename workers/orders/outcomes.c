@@ -29,8 +29,9 @@ static const dh_outcome_rule_t rules[] = {
          "still unknown right after its creation: look again"),
     RULE("release-hold", OK, NULL, 0, DONE, NULL, "released"),
     RULE("release-hold", 409, NULL, 0, DONE, NULL, "the order is cancelled: nothing to release"),
-    RULE("release-hold", 404, NULL, 0, RETRY, "not-yet",
-         "not created yet: retry so the creation lands first"),
+    RULE("release-hold", 404, NULL, ORDERS_ACT_CHECK_UNSENT, RETRY, "not-yet",
+         "not created yet: retry so the creation lands first; never sent (test order, "
+         "nothing to ship) -> done"),
     RULE("release-hold", 4XX, NULL, 0, DEAD_LETTER, "rejected", "422, any other 4xx"),
     RULE("lookup", OK, NULL, 0, DONE, NULL, "exists: its status decides"),
     RULE("lookup", 404, NULL, 0, DONE, NULL, "not in the WMS"),
