@@ -1,0 +1,161 @@
+/*
+ * End to end, the contents of an order (docs/orders.md "Lifecycle"): orders placed in the
+ * sandbox store travel webhook -> dh-gateway -> Kafka -> dh-orders -> WMS sandbox:
+ *
+ *   A  a gift card and a shippable line: created OPEN with the shippable line only, the
+ *      gift card recorded in non_shipping_lines;
+ *   B  a custom item that must ship but has no SKU, and a shippable line: created ON_HOLD
+ *      (hold_code missing-sku) with the custom item in unmapped_lines;
+ *   C  a test order: never created (default policy: skip);
+ *   D  cash on delivery: created OPEN with payment.cash_on_delivery and the outstanding
+ *      total as amount_to_collect;
+ *   E  a gift card alone: nothing to ship, never created.
+ *
+ * "Once" and "never" are counted in the sandbox's WMS journal after a later event on each
+ * order's key was handled (a fulfillment_holds/released marker for A, C, D, E; B's own
+ * cancellation through the gateway, since a release would lift its hold).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "steps.h"
+
+#define GIFT_CARD                                                                                  \
+    "{\"title\": \"Gift card\", \"price\": \"500.00\", \"quantity\": 1, "                          \
+    "\"gift_card\": true}"
+
+static const char *str_at(json_t *j, const char *path0, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(j, path0), i), key));
+}
+
+static void check_a_gift_card(env_t *e, long long id)
+{
+    json_t *so = wms_order(e, id);
+
+    assert_non_null(so);
+    assert_string_equal(json_string_value(json_object_get(so, "status")), "OPEN");
+    assert_int_equal(json_array_size(json_object_get(so, "lines")), 1);
+    assert_string_equal(str_at(so, "lines", 0, "sku"), "TEE-1");
+    assert_int_equal(json_array_size(json_object_get(so, "non_shipping_lines")), 1);
+    assert_string_equal(str_at(so, "non_shipping_lines", 0, "title"), "Gift card");
+    assert_true(json_is_true(json_object_get(
+        json_array_get(json_object_get(so, "non_shipping_lines"), 0), "gift_card")));
+    json_decref(so);
+}
+
+static void check_b_missing_sku(env_t *e, long long id)
+{
+    json_t *so = wms_order(e, id);
+
+    assert_non_null(so);
+    assert_string_equal(json_string_value(json_object_get(so, "status")), "ON_HOLD");
+    assert_string_equal(json_string_value(json_object_get(so, "hold_code")), "missing-sku");
+    assert_int_equal(json_array_size(json_object_get(so, "lines")), 1);
+    assert_string_equal(str_at(so, "lines", 0, "sku"), "TEE-2");
+    assert_int_equal(json_array_size(json_object_get(so, "unmapped_lines")), 1);
+    assert_string_equal(str_at(so, "unmapped_lines", 0, "title"), "Engraving plate");
+    json_decref(so);
+}
+
+static void check_d_cod(env_t *e, long long id)
+{
+    json_t *so = wms_order(e, id);
+    json_t *pay = json_object_get(so, "payment");
+
+    assert_non_null(so);
+    assert_string_equal(json_string_value(json_object_get(so, "status")), "OPEN");
+    assert_true(json_is_true(json_object_get(pay, "cash_on_delivery")));
+    assert_string_equal(json_string_value(json_object_get(pay, "financial_status")), "pending");
+    assert_string_equal(json_string_value(json_object_get(pay, "amount_to_collect")), "32.50");
+    assert_string_equal(json_string_value(json_object_get(pay, "currency")), "INR");
+    json_decref(so);
+}
+
+static void test_order_contents(void **state)
+{
+    int gw_port = th_free_port();
+    long long ids[5]; /* A B C D E */
+    env_t e;
+    json_t *o[5];
+
+    (void)state;
+    env_start(&e, "ordlc", gw_port);
+    th_create_topic(e.topic, 6);
+    pid_t gw = start_gateway(&e, gw_port);
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
+
+    o[0] = place_lines(&e, "[" GIFT_CARD ", {\"sku\": \"TEE-1\", \"quantity\": 2}]", NULL, 1);
+    o[1] = place_lines(&e,
+                       "[{\"title\": \"Engraving plate\", \"price\": \"5.00\", \"quantity\": 1},"
+                       " {\"sku\": \"TEE-2\", \"quantity\": 1}]",
+                       NULL, 1);
+    o[2] = place(&e, "\"test\": true", 1);
+    o[3] = place(&e, "\"gateway\": \"Cash on Delivery (COD)\"", 1); /* 2 x 10.00 + 12.50 */
+    o[4] = place_lines(&e, "[" GIFT_CARD "]", NULL, 1);
+    for (int i = 0; i < 5; i++) {
+        ids[i] = id_of(o[i]);
+    }
+    assert_true(json_is_true(json_object_get(o[2], "test")));
+    assert_string_equal(json_string_value(json_object_get(o[3], "total_outstanding")), "32.50");
+
+    const char *want[] = {"OPEN", "ON_HOLD", "OPEN"};
+    long long seen[] = {ids[0], ids[1], ids[3]};
+    wait_ctx_t wc = {&e, seen, want, 3};
+
+    assert_true(th_wait_for(all_in_state, &wc, 60000));
+    check_a_gift_card(&e, ids[0]);
+    check_b_missing_sku(&e, ids[1]);
+    check_d_cod(&e, ids[3]);
+
+    /* Later events on every key, awaited: B's cancellation, the others' markers. */
+    json_decref(cancel_in_shop(&e, o[1], 1));
+    const char *cancelled[] = {"CANCELLED"};
+    wait_ctx_t wb = {&e, &ids[1], cancelled, 1};
+
+    assert_true(th_wait_for(all_in_state, &wb, 60000));
+    long long marked[] = {ids[0], ids[2], ids[3], ids[4]};
+
+    await_markers(&e, marked, 4);
+
+    effects_t fx;
+    long long made[] = {ids[0], ids[1], ids[3]};
+    const char *made_want[] = {"OPEN", "CANCELLED", "OPEN"};
+    char id[32];
+
+    wms_effects(&e, &fx);
+    assert_once(&fx, made, made_want, 3);
+    for (int i = 2; i < 5; i += 2) { /* C and E: no create was ever sent */
+        snprintf(id, sizeof(id), "%lld", ids[i]);
+        assert_int_equal(json_object_size(json_object_get(fx.create_keys, id)), 0);
+        assert_null(wms_order(&e, ids[i]));
+    }
+    effects_clear(&fx);
+    for (int i = 0; i < 5; i++) {
+        json_decref(o[i]);
+    }
+    th_stop(w);
+    kill(gw, SIGTERM);
+    th_wait_exit(gw, 10000);
+    env_stop(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_contents),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
