@@ -17,6 +17,12 @@ static void problem(dh_sb_resp_t *resp, int status, const char *slug, const char
     dh_sb_resp_problem(resp, status, type, title, detail, errors);
 }
 
+void dh_sb_wms_problem(dh_sb_resp_t *resp, int status, const char *slug, const char *title,
+                       const char *detail, json_t *errors)
+{
+    problem(resp, status, slug, title, detail, errors);
+}
+
 static void field_err(json_t *errors, const char *field, const char *message)
 {
     json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "message", message));
@@ -240,7 +246,12 @@ static void order_action(dh_sb_state_t *st, const char *rest, const char *method
         problem(resp, 404, "not-found", "Not found", "No such sales order.", NULL);
     } else if (!action[0] && strcmp(method, "GET") == 0) {
         dh_sb_resp_json(resp, 200, json_incref(so));
+    } else if (!action[0] && strcmp(method, "PUT") == 0) {
+        dh_sb_wms_order_update(so, body, resp);
     } else if (strcmp(action, "cancel") == 0 && strcmp(method, "POST") == 0) {
+        if (dh_sb_wms_order_refuse_cancel(so, resp)) {
+            return;
+        }
         if (strcmp(str(so, "status"), "CANCELLED") != 0) {
             json_object_set_new(so, "status", json_string("CANCELLED"));
             json_object_set(so, "cancelled_at", json_object_get(body, "cancelled_at"));
