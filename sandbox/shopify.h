@@ -66,6 +66,26 @@ json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop,
                                           json_t *errors);
 json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 
+/* Orders of the control API (shopify_ctl.c, shopify_edit.c; state lock held) */
+
+/** @brief Sign and queue a webhook (deliver=0: a lost one); \p order (may be NULL)
+ *  remembers it for /redeliver. */
+void dh_sb_send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
+                        json_t *order, int deliver);
+/** @brief 1 if \p spec is a line the store can sell (a variant's SKU or a custom item). */
+int dh_sb_line_spec_ok(dh_sb_shop_t *shop, json_t *spec);
+/** @brief Append the REST line of \p spec to \p order and, when it ships, a line to \p fo
+ *  (stock committed at location \p lid). */
+void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order,
+                          json_t *fo);
+/** @brief Stamp the order's internal update time (orders query ordering). */
+void dh_sb_order_touch(json_t *o);
+/** @brief current_total_price and total_outstanding from the current quantities. */
+void dh_sb_order_totals(json_t *o);
+/** @brief POST …/orders/{id}/edit (shopify_edit.c). */
+void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                      dh_sb_resp_t *resp);
+
 /** @brief The REST-shaped order without internal "_" keys (new reference), for webhooks. */
 json_t *dh_sb_order_rest(json_t *order);
 

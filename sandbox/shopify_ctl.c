@@ -16,8 +16,8 @@ static json_int_t num_id(json_t *s)
     return (json_int_t)strtoll(json_string_value(s) ? json_string_value(s) : "0", NULL, 10);
 }
 
-static void send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
-                         json_t *order, int deliver)
+void dh_sb_send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
+                        json_t *order, int deliver)
 {
     char *body = json_dumps(payload, JSON_COMPACT);
     unsigned char mac[32];
@@ -67,7 +67,7 @@ static json_t *find_variant_by_sku(dh_sb_shop_t *shop, const char *sku)
     return NULL;
 }
 
-static void set_epoch_now(json_t *o)
+void dh_sb_order_touch(json_t *o)
 {
     struct timespec ts;
 
@@ -78,7 +78,7 @@ static void set_epoch_now(json_t *o)
 
 /* A line spec the store can sell: a variant's SKU, or a custom item (title and price, an
  * optional SKU, no variant; a gift card is one that never ships). */
-static int line_spec_ok(dh_sb_shop_t *shop, json_t *spec)
+int dh_sb_line_spec_ok(dh_sb_shop_t *shop, json_t *spec)
 {
     const char *sku = json_string_value(json_object_get(spec, "sku"));
     int custom = json_is_string(json_object_get(spec, "title")) &&
@@ -117,7 +117,8 @@ static json_t *rest_line(dh_sb_shop_t *shop, json_t *spec, json_t *v, const char
 
 /* One REST line item plus, when it requires shipping, its fulfillment-order line. Stock is
  * committed for variants only (a custom item has no inventory item). */
-static void add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order, json_t *fo)
+void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order,
+                          json_t *fo)
 {
     json_t *v = find_variant_by_sku(shop, json_string_value(json_object_get(spec, "sku")));
     json_int_t q = json_integer_value(json_object_get(spec, "quantity"));
@@ -206,7 +207,7 @@ static json_t *new_order(dh_sb_shop_t *shop, json_t *spec, const char *lid, cons
                                       "Bengaluru", "zip", "560001", "country_code", "IN",
                                       "province_code", "KA", "phone", "+919800000000"));
     }
-    set_epoch_now(o);
+    dh_sb_order_touch(o);
     return o;
 }
 
@@ -216,22 +217,13 @@ static json_t *money(double v)
     return json_sprintf("%.2f", v + (v >= 0 ? 0.0000001 : -0.0000001));
 }
 
-/* Test flag, gateway and totals. A manual payment method such as "Cash on Delivery (COD)"
- * leaves the order pending (unpaid) with the whole total outstanding until the merchant
- * marks it paid; a checkout gateway leaves it paid. */
-static void set_payment(json_t *o, json_t *spec)
+void dh_sb_order_totals(json_t *o)
 {
-    const char *gw = json_string_value(json_object_get(spec, "gateway"));
-    const char *fs = json_string_value(json_object_get(spec, "financial_status"));
+    const char *fs = json_string_value(json_object_get(o, "financial_status"));
     double total = 0;
     size_t i;
     json_t *li;
 
-    gw = gw ? gw : "shopify_payments";
-    if (!fs) {
-        fs = strcmp(gw, "Cash on Delivery (COD)") == 0 || strcmp(gw, "manual") == 0 ? "pending"
-                                                                                    : "paid";
-    }
     json_array_foreach(json_object_get(o, "line_items"), i, li)
     {
         const char *p = json_string_value(json_object_get(li, "price"));
@@ -239,14 +231,33 @@ static void set_payment(json_t *o, json_t *spec)
         total += (p ? strtod(p, NULL) : 0) *
                  (double)json_integer_value(json_object_get(li, "current_quantity"));
     }
+    fs = fs ? fs : "paid";
+    if (!json_object_get(o, "total_price")) {
+        json_object_set_new(o, "total_price", money(total));
+    }
+    json_object_set_new(o, "current_total_price", money(total));
+    json_object_set_new(o, "total_outstanding",
+                        money(strcmp(fs, "paid") == 0 || strcmp(fs, "refunded") == 0 ? 0 : total));
+}
+
+/* Test flag, gateway and totals. A manual payment method such as "Cash on Delivery (COD)"
+ * leaves the order pending (unpaid) with the whole total outstanding until the merchant
+ * marks it paid; a checkout gateway leaves it paid. */
+static void set_payment(json_t *o, json_t *spec)
+{
+    const char *gw = json_string_value(json_object_get(spec, "gateway"));
+    const char *fs = json_string_value(json_object_get(spec, "financial_status"));
+
+    gw = gw ? gw : "shopify_payments";
+    if (!fs) {
+        fs = strcmp(gw, "Cash on Delivery (COD)") == 0 || strcmp(gw, "manual") == 0 ? "pending"
+                                                                                    : "paid";
+    }
     json_object_set_new(o, "test", json_boolean(json_is_true(json_object_get(spec, "test"))));
     json_object_set_new(o, "gateway", json_string(gw));
     json_object_set_new(o, "payment_gateway_names", json_pack("[s]", gw));
     json_object_set_new(o, "financial_status", json_string(fs));
-    json_object_set_new(o, "total_price", money(total));
-    json_object_set_new(o, "current_total_price", money(total));
-    json_object_set_new(o, "total_outstanding",
-                        money(strcmp(fs, "paid") == 0 || strcmp(fs, "refunded") == 0 ? 0 : total));
+    dh_sb_order_totals(o);
 }
 
 static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
@@ -270,7 +281,7 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_array_foreach(lines, i, l)
     {
-        if (!line_spec_ok(shop, l)) {
+        if (!dh_sb_line_spec_ok(shop, l)) {
             dh_sb_resp_json(resp, 422,
                             json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
                                       json_object_get(l, "sku")));
@@ -290,7 +301,7 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     json_array_append_new(json_object_get(o, "_fo_ids"), json_string(foid));
     json_array_foreach(lines, i, l)
     {
-        add_line(shop, l, lid, o, fo);
+        dh_sb_order_add_line(shop, l, lid, o, fo);
     }
     set_payment(o, spec);
     json_object_set_new(shop->orders, json_string_value(json_object_get(o, "_id")), o);
@@ -299,8 +310,8 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     json_t *rest = dh_sb_order_rest(o);
 
     /* "deliver": false simulates a lost webhook; /redeliver sends it later */
-    send_webhook(st, shop, "orders/create", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_send_webhook(st, shop, "orders/create", rest, o,
+                       !json_is_false(json_object_get(spec, "deliver")));
     json_object_set_new(rest, "fulfillment_order_ids",
                         json_pack("[o]", dh_sb_gid_s("FulfillmentOrder", foid)));
     dh_sb_resp_json(resp, 201, rest);
@@ -357,11 +368,11 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     json_object_set_new(o, "cancelled_at", json_string(now));
     json_object_set_new(o, "cancel_reason", json_string(reason ? reason : "customer"));
     json_object_set_new(o, "updated_at", json_string(now));
-    set_epoch_now(o);
+    dh_sb_order_touch(o);
     json_t *rest = dh_sb_order_rest(o);
 
-    send_webhook(st, shop, "orders/cancelled", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_send_webhook(st, shop, "orders/cancelled", rest, o,
+                       !json_is_false(json_object_get(spec, "deliver")));
     dh_sb_resp_json(resp, 200, rest);
 }
 
@@ -383,11 +394,11 @@ static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
         }
     }
     json_object_set_new(o, "updated_at", json_string(now));
-    set_epoch_now(o);
+    dh_sb_order_touch(o);
     json_t *rest = dh_sb_order_rest(o);
 
-    send_webhook(st, shop, "orders/updated", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_send_webhook(st, shop, "orders/updated", rest, o,
+                       !json_is_false(json_object_get(spec, "deliver")));
     dh_sb_resp_json(resp, 200, rest);
 }
 
@@ -562,6 +573,8 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         cancel_order(st, shop, o, body, resp);
     } else if (strcmp(action, "release-hold") == 0) {
         release_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "edit") == 0) {
+        dh_sb_order_edit(st, shop, o, body, resp);
     } else if (strcmp(action, "redeliver") == 0) {
         redeliver(st, shop, o, body, resp);
     } else {
@@ -593,8 +606,8 @@ void dh_sb_shopify_control(dh_sb_state_t *st, const char *shop_domain, const cha
         json_t *p = dh_sb_shop_upsert_product(shop, body, &created);
         json_t *payload = product_rest(shop, p);
 
-        send_webhook(st, shop, created ? "products/create" : "products/update", payload, NULL,
-                     !json_is_false(json_object_get(body, "deliver")));
+        dh_sb_send_webhook(st, shop, created ? "products/create" : "products/update", payload, NULL,
+                           !json_is_false(json_object_get(body, "deliver")));
         dh_sb_resp_json(resp, created ? 201 : 200, payload);
     } else if (strcmp(rest, "/levels") == 0 && strcmp(req->method, "GET") == 0) {
         const char *iid = item_for(shop, dh_sb_req_query(req, "sku"), dh_sb_req_query(req, "item"),

@@ -16,6 +16,7 @@
  * before any call by the runtime's idempotency record (effect id "<topic>:<store>:<id>").
  * See docs/orders.md.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,27 @@ static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 }
 
 static void metrics_create(orders_lane_t *l, dh_metrics_t *m);
+static void o_fini(void *shared);
+
+/* dh_orders_edits_refused_total{store}: one series per configured store, at init. */
+static dh_err_t edit_refused_create(orders_shared_t *s, dh_metrics_t *m)
+{
+    size_t n = dh_stores_count(s->stores);
+    char label[300];
+
+    s->metrics.m_edit_refused = calloc(n + 1, sizeof(*s->metrics.m_edit_refused));
+    if (!s->metrics.m_edit_refused) {
+        return DH_ERR_NOMEM;
+    }
+    for (size_t i = 0; m && i < n; i++) {
+        snprintf(label, sizeof(label), "store=\"%s\"", dh_stores_at(s->stores, i)->domain);
+        s->metrics.m_edit_refused[i] = dh_metrics_counter(
+            m, "dh_orders_edits_refused_total",
+            "Order edits the WMS refused (picked or dispatched): dead-lettered, act by hand.",
+            label);
+    }
+    return DH_OK;
+}
 
 static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
@@ -121,6 +143,12 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         return err;
     }
     metrics_create(&s->metrics, ctx->metrics);
+    err = edit_refused_create(s, ctx->metrics);
+    if (err) {
+        snprintf(errstr, errstr_size, "out of memory");
+        o_fini(s);
+        return err;
+    }
     snprintf(s->hold_tags, sizeof(s->hold_tags), "%s", dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS"));
     snprintf(s->test_policy, sizeof(s->test_policy), "%s",
              dh_config_get(cfg, "DH_ORDERS_TEST_ORDERS"));
@@ -147,6 +175,7 @@ static void o_fini(void *shared)
     dh_stores_destroy(s->stores);
     pthread_mutex_destroy(&s->recon_mu);
     free(s->recon);
+    free(s->metrics.m_edit_refused);
     free(s);
 }
 
@@ -166,6 +195,8 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
                                         "op=\"cancel\"");
     l->m_released = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
                                        "op=\"release_hold\"");
+    l->m_updated = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                      "op=\"update\"");
     l->m_cancel_first = dh_metrics_counter(
         m, "dh_orders_cancel_before_create_total",
         "Cancellations that found no WMS order and created it from their own payload.", NULL);
@@ -220,19 +251,6 @@ orders_lane_t *orders_lane(dh_lane_t *lane)
 }
 
 /* ---- decode ---- */
-
-typedef struct oev {
-    orders_kind_t kind;
-    const dh_store_t *store;
-    char id[32];    /* order id, digits */
-    json_t *order;  /* the REST order (NULL for fulfillment_holds/released) */
-    json_t *create; /* createSalesOrder body, or NULL (create_err says why) */
-    int held;       /* create is ON_HOLD */
-    int nothing;    /* no line left to ship: nothing goes to the WMS */
-    int skip_test;  /* a test order under the store's "skip" policy */
-    char create_err[300];
-    int64_t received_ms; /* dh-received-at, or -1 */
-} oev_t;
 
 static void o_release(void *data)
 {
@@ -339,7 +357,9 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
             dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
             return DH_RESULT_DEAD_LETTER;
         }
-        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s", e->store->domain, e->id, updated)
+        /* updated_at has whole seconds: two changes in one second differ by their bytes. */
+        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s:%016" PRIx64, e->store->domain,
+                                   e->id, updated, e->payload_hash)
                    ? DH_RESULT_FATAL
                    : DH_RESULT_DONE;
     }
@@ -378,6 +398,7 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         return DH_RESULT_FATAL;
     }
     e->kind = kind;
+    e->payload_hash = orders_fnv1a(msg->payload ? msg->payload : "", msg->len);
     e->received_ms =
         dh_msg_header_copy(msg, "dh-received-at", recv, sizeof(recv)) ? -1 : orders_time_ms(recv);
     e->store = dh_stores_find(s->stores, shop);
@@ -420,7 +441,7 @@ static dh_result_t decide(dh_lane_t *lane, const dh_outcome_rule_t *rule, const 
                               e->id);
 }
 
-static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
+void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
 {
     redisReply *r = NULL;
 
@@ -474,7 +495,7 @@ static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *st
     return found;
 }
 
-static void observe(orders_lane_t *l, const oev_t *e)
+void orders_observe(orders_lane_t *l, const oev_t *e)
 {
     struct timespec ts;
 
@@ -487,7 +508,7 @@ static void observe(orders_lane_t *l, const oev_t *e)
     dh_histogram_observe(l->m_latency, (double)(now - e->received_ms) / 1000.0);
 }
 
-static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char key[37], eid[300], status[32];
     dh_wms_reply_t rep;
@@ -500,7 +521,7 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
         if (l->m_nothing) {
             dh_counter_add(l->m_nothing, 1);
         }
-        set_marker(s, lane, "unsent", e);
+        orders_set_marker(s, lane, "unsent", e);
         return DH_RESULT_DONE;
     }
     if (!e->create) {
@@ -526,7 +547,10 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     }
     /* 200: the order already existed (natural key): never touched again here. */
     if (res == DH_RESULT_DONE && rep.status == 201 && e->held) {
-        set_marker(s, lane, "held", e);
+        orders_set_marker(s, lane, "held", e);
+    }
+    if (res == DH_RESULT_DONE && rep.status == 201) {
+        orders_mark_sent(s, lane, e); /* what the WMS has: later edits compare with it */
     }
     if (res == DH_RESULT_DONE && rule->action == 0 && l->m_created) {
         dh_counter_add(l->m_created, 1);
@@ -560,7 +584,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
         int found = get_order(l, lane, e, status, sizeof(status), &res);
 
         if (found == 1 && strcmp(status, "CANCELLED") == 0) {
-            set_marker(s, lane, "cancelled", e);
+            orders_set_marker(s, lane, "cancelled", e);
         } else if (found >= 0) {
             res = decide(lane, rule, "cancel", e, &rep);
         }
@@ -573,7 +597,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
     } else {
         res = decide(lane, rule, "cancel", e, &rep);
         if (res == DH_RESULT_DONE) {
-            set_marker(s, lane, "cancelled", e);
+            orders_set_marker(s, lane, "cancelled", e);
             if (l->m_cancelled) {
                 dh_counter_add(l->m_cancelled, 1);
             }
@@ -585,7 +609,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
 
 /* Cancel; a cancellation that arrives before its creation creates the order from its own
  * payload (the full order), then cancels it. */
-static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char errstr[256];
     json_t *body = orders_wms_cancel_body(e->order, errstr, sizeof(errstr));
@@ -605,7 +629,7 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
                "cancellation of %s/%s before its creation: creating it "
                "cancelled",
                e->store->domain, e->id);
-        res = do_create(s, l, lane, e);
+        res = orders_do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE) {
             res = post_cancel(s, l, lane, e, body, 1, &not_found);
             if (res == DH_RESULT_DONE && not_found) {
@@ -621,7 +645,7 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     return res;
 }
 
-static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char key[37], eid[300], path[512];
     dh_wms_reply_t rep;
@@ -659,57 +683,6 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
     return res;
 }
 
-/* orders/updated: only a cancellation we never saw, or a released Return Prime hold. */
-static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
-{
-    redisReply *r = NULL;
-    int cancelled = !json_is_null(json_object_get(e->order, "cancelled_at")) &&
-                    json_object_get(e->order, "cancelled_at");
-    dh_result_t res = DH_RESULT_DONE;
-
-    /* Still held by today's payload (exchange tag, missing SKU, pending payment), or not
-     * mappable: nothing to release. */
-    if (!cancelled && (!e->create || e->held)) {
-        goto ignored;
-    }
-    if (dh_redis_commandf(dh_lane_redis(lane), &r,
-                          "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s", e->store->domain,
-                          e->id, e->store->domain, e->id)) {
-        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(dh_lane_redis(lane)));
-        return DH_RESULT_RETRY;
-    }
-    int seen_cancel = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                      r->element[0]->type == REDIS_REPLY_STRING;
-    int held = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[1]->type == REDIS_REPLY_STRING;
-
-    freeReplyObject(r);
-    if (cancelled) {
-        if (seen_cancel) {
-            goto ignored;
-        }
-        res = do_cancel(s, l, lane, e);
-    } else if (held) {
-        res = do_release(l, lane, e);
-        if (res == DH_RESULT_DONE &&
-            dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s", e->store->domain,
-                              e->id) == DH_OK) {
-            freeReplyObject(r);
-        }
-    } else {
-        goto ignored;
-    }
-    if (res == DH_RESULT_DONE) {
-        observe(l, e);
-    }
-    return res;
-ignored:
-    if (l->m_ignored) {
-        dh_counter_add(l->m_ignored, 1);
-    }
-    return DH_RESULT_DONE;
-}
-
 /* A test order under the "skip" policy: no WMS call; the marker lets a later hold release
  * of it (which carries no order) end instead of waiting for a creation that never comes. */
 static dh_result_t skip_test_order(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
@@ -723,7 +696,7 @@ static dh_result_t skip_test_order(orders_shared_t *s, orders_lane_t *l, dh_lane
             dh_counter_add(l->m_test, 1);
         }
     }
-    set_marker(s, lane, "unsent", e);
+    orders_set_marker(s, lane, "unsent", e);
     return DH_RESULT_DONE;
 }
 
@@ -740,25 +713,25 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     }
     switch (e->kind) {
     case ORDERS_CREATE:
-        res = do_create(s, l, lane, e);
+        res = orders_do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE && !json_is_null(json_object_get(e->order, "cancelled_at")) &&
             json_object_get(e->order, "cancelled_at")) {
-            res = do_cancel(s, l, lane, e);
+            res = orders_do_cancel(s, l, lane, e);
         }
         break;
     case ORDERS_CANCELLED:
-        res = do_cancel(s, l, lane, e);
+        res = orders_do_cancel(s, l, lane, e);
         break;
     case ORDERS_UPDATED:
-        return do_updated(s, l, lane, e);
+        return orders_do_updated(s, l, lane, e);
     case ORDERS_HOLD_RELEASED:
-        res = do_release(l, lane, e);
+        res = orders_do_release(l, lane, e);
         break;
     default:
         return DH_RESULT_FATAL;
     }
     if (res == DH_RESULT_DONE) {
-        observe(l, e);
+        orders_observe(l, e);
     }
     return res;
 }

@@ -252,7 +252,14 @@ static void effects_add(env_t *e, effects_t *fx, json_t *j)
     char prefix[256], id[64];
 
     snprintf(prefix, sizeof(prefix), "/wms/v1/sales-orders/%s/", e->store);
-    if (!strcmp(path, "/wms/v1/sales-orders") && coid && store && !strcmp(store, e->store)) {
+    if (!strcmp(json_string_value(json_object_get(j, "method")), "PUT")) {
+        if (!strncmp(path, prefix, strlen(prefix)) && !strchr(path + strlen(prefix), '/')) {
+            bump(fx->update_attempts, path + strlen(prefix));
+            if (performed) {
+                bump(fx->updates, path + strlen(prefix));
+            }
+        }
+    } else if (!strcmp(path, "/wms/v1/sales-orders") && coid && store && !strcmp(store, e->store)) {
         fx->unavailable += status == 503;
         add_key(fx->create_keys, coid, key);
         if (performed) {
@@ -281,6 +288,8 @@ void wms_effects(env_t *e, effects_t *fx)
     fx->create_keys = json_object();
     fx->cancels = json_object();
     fx->releases = json_object();
+    fx->updates = json_object();
+    fx->update_attempts = json_object();
     snprintf(url, sizeof(url), "%s/_journal?group=wms", e->sb.base);
     assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
     for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
@@ -289,7 +298,7 @@ void wms_effects(env_t *e, effects_t *fx)
         const char *path = json_string_value(json_object_get(j, "path"));
         const char *method = json_string_value(json_object_get(j, "method"));
 
-        if (j && path && method && !strcmp(method, "POST")) {
+        if (j && path && method && (!strcmp(method, "POST") || !strcmp(method, "PUT"))) {
             effects_add(e, fx, j);
         }
         json_decref(j);
@@ -303,6 +312,8 @@ void effects_clear(effects_t *fx)
     json_decref(fx->create_keys);
     json_decref(fx->cancels);
     json_decref(fx->releases);
+    json_decref(fx->updates);
+    json_decref(fx->update_attempts);
 }
 
 long long id_of(json_t *o)

@@ -58,11 +58,13 @@ void wms_status(env_t *e, long long id, char *out, size_t size);
  * same key are flagged by the sandbox and are not performances. */
 typedef struct effects {
     const char *base;
-    json_t *creates;     /* id -> creates performed (non-replayed 200/201) */
-    json_t *create_keys; /* id -> {Idempotency-Key: true} over every create POST */
-    json_t *cancels;     /* id -> cancels performed (non-replayed 200) */
-    json_t *releases;    /* id -> release-hold POSTs (any answer) */
-    int unavailable;     /* POSTs answered 503 by the injected WMS outage */
+    json_t *creates;         /* id -> creates performed (non-replayed 200/201) */
+    json_t *create_keys;     /* id -> {Idempotency-Key: true} over every create POST */
+    json_t *cancels;         /* id -> cancels performed (non-replayed 200) */
+    json_t *releases;        /* id -> release-hold POSTs (any answer) */
+    json_t *updates;         /* id -> updates performed (non-replayed 2xx PUTs) */
+    json_t *update_attempts; /* id -> update PUTs (any answer) */
+    int unavailable;         /* POSTs answered 503 by the injected WMS outage */
 } effects_t;
 
 void wms_effects(env_t *e, effects_t *fx);

@@ -14,6 +14,12 @@
  * "Once" and "never" are counted in the sandbox's WMS journal after a later event on each
  * order's key was handled (a fulfillment_holds/released marker for A, C, D, E; B's own
  * cancellation through the gateway, since a release would lift its hold).
+ *
+ * Edits (test_edits): an order edited in the sandbox store four times before picking (a
+ * line reduced, a line removed, a line added, the address changed) has each edit in the
+ * WMS, each applied once; an order the WMS picked is edited: the update is refused (409),
+ * dead-lettered with class edit-refused, tried once, and the order's later cancellation
+ * still goes through.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +28,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,10 +158,163 @@ static void test_order_contents(void **state)
     env_stop(&e);
 }
 
+/* ---- edits ---- */
+
+static void edit_in_shop(env_t *e, long long id, const char *body)
+{
+    char url[512];
+    long st = 0;
+
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/edit", e->sb.base, e->store, id);
+    json_t *o = th_http_json("POST", url, body, &st);
+
+    assert_int_equal(st, 200);
+    json_decref(o);
+}
+
+static long long line_id(json_t *order, int i)
+{
+    return (long long)json_integer_value(
+        json_object_get(json_array_get(json_object_get(order, "line_items"), (size_t)i), "id"));
+}
+
+/* "SKU:qty,..." of the WMS order's lines, and its address1. */
+typedef struct content_ctx {
+    env_t *e;
+    long long id;
+    const char *lines, *address1;
+} content_ctx_t;
+
+static int content_is(void *ud)
+{
+    content_ctx_t *c = ud;
+    json_t *so = wms_order(c->e, c->id), *l;
+    char got[512] = "";
+    size_t i, off = 0;
+
+    json_array_foreach(json_object_get(so, "lines"), i, l)
+    {
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s:%lld", i ? "," : "",
+                                json_string_value(json_object_get(l, "sku")),
+                                (long long)json_integer_value(json_object_get(l, "quantity")));
+    }
+    const char *a1 =
+        json_string_value(json_object_get(json_object_get(so, "shipping_address"), "address1"));
+    int ok = so && strcmp(got, c->lines) == 0 && (!c->address1 || (a1 && !strcmp(a1, c->address1)));
+
+    json_decref(so);
+    return ok;
+}
+
+static void await_content(env_t *e, long long id, const char *lines, const char *address1)
+{
+    content_ctx_t c = {e, id, lines, address1};
+
+    if (!th_wait_for(content_is, &c, 60000)) {
+        json_t *so = wms_order(e, id);
+        char *t = json_dumps(so, JSON_COMPACT);
+
+        fail_msg("order %lld: want lines %s address1 %s, WMS has %s", id, lines,
+                 address1 ? address1 : "-", t ? t : "(none)");
+    }
+}
+
+static void wms_pick(env_t *e, long long id)
+{
+    char url[512];
+
+    snprintf(url, sizeof(url), "%s/_control/wms/sales-orders/%s/%lld/pick", e->sb.base, e->store,
+             id);
+    assert_int_equal(th_http("POST", url, NULL, "{}", NULL), 200);
+}
+
+static void test_edits(void **state)
+{
+    int gw_port = th_free_port();
+    env_t e;
+    char body[512], id[32], dlq[200];
+
+    (void)state;
+    env_start(&e, "ordedit", gw_port);
+    th_create_topic(e.topic, 6);
+    pid_t gw = start_gateway(&e, gw_port);
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
+    json_t *x = place(&e, NULL, 1), *y = place(&e, NULL, 1);
+    long long xid = id_of(x), yid = id_of(y);
+
+    await_content(&e, xid, "TEE-1:2,TEE-2:1", NULL);
+    snprintf(body, sizeof(body), "{\"set_quantity\": [{\"line_item_id\": %lld, \"quantity\": 1}]}",
+             line_id(x, 0));
+    edit_in_shop(&e, xid, body); /* reduced */
+    await_content(&e, xid, "TEE-1:1,TEE-2:1", NULL);
+    snprintf(body, sizeof(body), "{\"set_quantity\": [{\"line_item_id\": %lld, \"quantity\": 0}]}",
+             line_id(x, 1));
+    edit_in_shop(&e, xid, body); /* removed */
+    await_content(&e, xid, "TEE-1:1", NULL);
+    edit_in_shop(&e, xid, "{\"add\": [{\"sku\": \"TEE-2\", \"quantity\": 3}]}"); /* added */
+    await_content(&e, xid, "TEE-1:1,TEE-2:3", NULL);
+    edit_in_shop(&e, xid,
+                 "{\"shipping_address\": {\"first_name\": \"Asha\", \"last_name\": \"Rao\", "
+                 "\"address1\": \"7 Brigade Road\", \"city\": \"Bengaluru\", \"zip\": "
+                 "\"560025\", \"country_code\": \"IN\"}}");
+    await_content(&e, xid, "TEE-1:1,TEE-2:3", "7 Brigade Road");
+
+    /* Y: picked, then edited: refused, dead-lettered once; its cancellation still lands. */
+    await_content(&e, yid, "TEE-1:2,TEE-2:1", NULL);
+    wms_pick(&e, yid);
+    snprintf(body, sizeof(body), "{\"set_quantity\": [{\"line_item_id\": %lld, \"quantity\": 1}]}",
+             line_id(y, 0));
+    edit_in_shop(&e, yid, body);
+    json_decref(cancel_in_shop(&e, y, 1));
+    const char *cancelled[] = {"CANCELLED"};
+    wait_ctx_t wy = {&e, &yid, cancelled, 1};
+
+    assert_true(th_wait_for(all_in_state, &wy, 60000));
+    long long xs[] = {xid};
+
+    await_markers(&e, xs, 1); /* every earlier event of X was handled */
+
+    effects_t fx;
+    const char *want[] = {"OPEN", "CANCELLED"};
+    long long ids[] = {xid, yid};
+
+    wms_effects(&e, &fx);
+    assert_once(&fx, ids, want, 2);
+    snprintf(id, sizeof(id), "%lld", xid);
+    assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 4);
+    assert_int_equal(json_integer_value(json_object_get(fx.update_attempts, id)), 4);
+    snprintf(id, sizeof(id), "%lld", yid);
+    assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 0);
+    assert_int_equal(json_integer_value(json_object_get(fx.update_attempts, id)), 1);
+    effects_clear(&fx);
+
+    size_t n = 0;
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", e.topic);
+    rd_kafka_message_t **msgs = th_consume(dlq, 1, 30000, &n);
+
+    assert_int_equal(n, 1);
+    char cls[64], why[1024];
+
+    th_dead_letter(msgs[0], cls, sizeof(cls), why, sizeof(why));
+    assert_string_equal(cls, "edit-refused");
+    assert_non_null(strstr(why, "order-already-picked"));
+    rd_kafka_message_destroy(msgs[0]);
+    free(msgs);
+    json_decref(x);
+    json_decref(y);
+    th_stop(w);
+    kill(gw, SIGTERM);
+    th_wait_exit(gw, 10000);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_contents),
+        cmocka_unit_test(test_edits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
