@@ -82,6 +82,9 @@ void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, jso
 void dh_sb_order_touch(json_t *o);
 /** @brief current_total_price and total_outstanding from the current quantities. */
 void dh_sb_order_totals(json_t *o);
+/** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid. */
+void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                           dh_sb_resp_t *resp);
 /** @brief POST …/orders/{id}/edit (shopify_edit.c). */
 void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                       dh_sb_resp_t *resp);

@@ -573,6 +573,8 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         cancel_order(st, shop, o, body, resp);
     } else if (strcmp(action, "release-hold") == 0) {
         release_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "mark-paid") == 0) {
+        dh_sb_order_mark_paid(st, shop, o, body, resp);
     } else if (strcmp(action, "edit") == 0) {
         dh_sb_order_edit(st, shop, o, body, resp);
     } else if (strcmp(action, "redeliver") == 0) {

@@ -4,7 +4,8 @@
  * units are restocked unless "restock": false), a line added (to the order's first open
  * fulfillment order), the shipping address changed. A change of lines sends orders/edited
  * (what changed) and then orders/updated (the whole order); an address change alone sends
- * orders/updated. See docs/sandbox.md "Order edits".
+ * orders/updated. Marking an order paid (a manual payment received) sends orders/updated.
+ * See docs/sandbox.md "Order edits".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,4 +204,25 @@ void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *
 out:
     json_decref(adds);
     json_decref(removals);
+}
+
+void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                           dh_sb_resp_t *resp)
+{
+    char now[32];
+
+    if (!json_is_null(json_object_get(o, "cancelled_at"))) {
+        dh_sb_resp_json(resp, 422, edit_error("a cancelled order cannot be marked as paid"));
+        return;
+    }
+    dh_sb_iso_now(now, sizeof now);
+    json_object_set_new(o, "financial_status", json_string("paid"));
+    dh_sb_order_totals(o);
+    json_object_set_new(o, "updated_at", json_string(now));
+    dh_sb_order_touch(o);
+    json_t *rest = dh_sb_order_rest(o);
+
+    dh_sb_send_webhook(st, shop, "orders/updated", rest, o,
+                       !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_resp_json(resp, 200, rest);
 }

@@ -700,7 +700,7 @@ static dh_result_t skip_test_order(orders_shared_t *s, orders_lane_t *l, dh_lane
     return DH_RESULT_DONE;
 }
 
-static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
 {
     orders_shared_t *s = shared;
     oev_t *e = data;
@@ -732,6 +732,25 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     }
     if (res == DH_RESULT_DONE) {
         orders_observe(l, e);
+    }
+    return res;
+}
+
+/* The last order event handled, for the reconciliation ("seen" marker: updated_at ms). */
+static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    orders_shared_t *s = shared;
+    oev_t *e = data;
+    dh_result_t res = handle_kind(shared, msg, data, lane);
+    int64_t upd =
+        e->order ? orders_time_ms(json_string_value(json_object_get(e->order, "updated_at"))) : -1;
+    redisReply *r = NULL;
+
+    if (res == DH_RESULT_DONE && upd >= 0 &&
+        dh_redis_commandf(dh_lane_redis(lane), &r, "SET dh:orders:seen:%s:%s %lld EX %lld",
+                          e->store->domain, e->id, (long long)upd,
+                          (long long)s->marker_ttl_s) == DH_OK) {
+        freeReplyObject(r);
     }
     return res;
 }

@@ -20,6 +20,11 @@
  * WMS, each applied once; an order the WMS picked is edited: the update is refused (409),
  * dead-lettered with class edit-refused, tried once, and the order's later cancellation
  * still goes through.
+ *
+ * Reconciliation (test_reconcile_repairs): an edit whose orders/updated never arrives, and
+ * a pending payment marked paid whose orders/updated never arrives, are found by the
+ * scheduled pass (Shopify's updatedAt after the last order event the worker handled): the
+ * edit reaches the WMS once, the awaiting-payment hold is released.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,11 +315,87 @@ static void test_edits(void **state)
     env_stop(&e);
 }
 
+/* ---- reconciliation repairs lost orders/updated ---- */
+
+static void mark_paid(env_t *e, long long id, int deliver)
+{
+    char url[512], body[64];
+
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/mark-paid", e->sb.base, e->store,
+             id);
+    snprintf(body, sizeof(body), "{\"deliver\": %s}", deliver ? "true" : "false");
+    assert_int_equal(th_http("POST", url, NULL, body, NULL), 200);
+}
+
+static int clock_past(void *ud)
+{
+    return th_now_ms() >= *(int64_t *)ud;
+}
+
+static void test_reconcile_repairs(void **state)
+{
+    int gw_port = th_free_port();
+    env_t e;
+    char body[512], id[32];
+
+    (void)state;
+    env_start(&e, "ordrecup", gw_port);
+    th_create_topic(e.topic, 6);
+    pid_t gw = start_gateway(&e, gw_port);
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=2", "DH_ORDERS_RECONCILE_LOOKBACK_S=600",
+                           NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
+    json_t *x = place(&e, NULL, 1);
+    json_t *p = place(&e, "\"gateway\": \"Bank Deposit\", \"financial_status\": \"pending\"", 1);
+    int64_t placed_ms = th_now_ms();
+    long long ids[] = {id_of(x), id_of(p)};
+    const char *held[] = {"OPEN", "ON_HOLD"};
+    wait_ctx_t wh = {&e, ids, held, 2};
+
+    assert_true(th_wait_for(all_in_state, &wh, 60000));
+    json_t *so = wms_order(&e, ids[1]);
+
+    assert_string_equal(json_string_value(json_object_get(so, "hold_code")), "awaiting-payment");
+    json_decref(so);
+    /* Shopify's updatedAt has whole seconds: the changes must fall in a later second than
+     * the orders' creation for a pass to tell them from what the worker handled. */
+    int64_t after = (placed_ms / 1000 + 1) * 1000; /* the second after both placements */
+
+    assert_true(th_wait_for(clock_past, &after, 5000));
+    /* Both changes happen in Shopify; neither webhook is delivered. */
+    snprintf(body, sizeof(body),
+             "{\"set_quantity\": [{\"line_item_id\": %lld, \"quantity\": 1}], \"deliver\": false}",
+             line_id(x, 0));
+    edit_in_shop(&e, ids[0], body);
+    mark_paid(&e, ids[1], 0);
+    await_content(&e, ids[0], "TEE-1:1,TEE-2:1", NULL);
+    const char *open[] = {"OPEN", "OPEN"};
+    wait_ctx_t wo = {&e, ids, open, 2};
+
+    assert_true(th_wait_for(all_in_state, &wo, 60000));
+    await_markers(&e, ids, 2);
+
+    effects_t fx;
+
+    wms_effects(&e, &fx);
+    assert_once(&fx, ids, open, 2);
+    snprintf(id, sizeof(id), "%lld", ids[0]);
+    assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 1);
+    effects_clear(&fx);
+    json_decref(x);
+    json_decref(p);
+    th_stop(w);
+    kill(gw, SIGTERM);
+    th_wait_exit(gw, 10000);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_contents),
         cmocka_unit_test(test_edits),
+        cmocka_unit_test(test_reconcile_repairs),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
