@@ -82,6 +82,22 @@ void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, jso
 void dh_sb_order_touch(json_t *o);
 /** @brief current_total_price and total_outstanding from the current quantities. */
 void dh_sb_order_totals(json_t *o);
+/* shopify_holds.c */
+
+/** @brief The order's fulfillment order at location \p lid, made when missing: one per
+ *  assigned location; OPEN, SCHEDULED (spec "fulfill_at" in the future) or ON_HOLD (spec
+ *  "hold": true or "hold_reason", with a hold; no webhook at creation). */
+json_t *dh_sb_order_fo_at(dh_sb_shop_t *shop, json_t *o, const char *lid, json_t *spec,
+                          const char *now);
+/** @brief POST …/orders/{id}/holds {fulfillment_order_id?, reason, reason_notes?, deliver?}:
+ *  holds the order's open/scheduled fulfillment orders (or the one given), sends
+ *  fulfillment_holds/added per hold. */
+void dh_sb_order_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                      dh_sb_resp_t *resp);
+/** @brief Releases the holds of the order's ON_HOLD fulfillment orders (or of \p foid):
+ *  OPEN again (SCHEDULED while fulfill_at is ahead), fulfillment_holds/released per hold. */
+void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *foid,
+                               int deliver, const char *now);
 /** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid. */
 void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                            dh_sb_resp_t *resp);

@@ -260,9 +260,21 @@ static void set_payment(json_t *o, json_t *spec)
     dh_sb_order_totals(o);
 }
 
+/* The location a line is assigned to: its own location_id, else the order's. */
+static const char *line_location(json_t *spec, json_t *line, const char *def, char *buf,
+                                 size_t size)
+{
+    (void)spec;
+    if (json_object_get(line, "location_id") &&
+        dh_sb_gid_parse(json_object_get(line, "location_id"), "Location", buf, size) == 0) {
+        return buf;
+    }
+    return def;
+}
+
 static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
 {
-    char now[32], foid[32], lid[32];
+    char now[32], lid[32], llid[32];
     json_t *lines = json_object_get(spec, "line_items");
     size_t i;
     json_t *l;
@@ -281,6 +293,10 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_array_foreach(lines, i, l)
     {
+        if (!json_object_get(shop->locations, line_location(spec, l, lid, llid, sizeof llid))) {
+            dh_sb_resp_json(resp, 422, json_pack("{s:s}", "error", "unknown line location_id"));
+            return;
+        }
         if (!dh_sb_line_spec_ok(shop, l)) {
             dh_sb_resp_json(resp, 422,
                             json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
@@ -290,18 +306,12 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_t *o = new_order(shop, spec, lid, now);
 
-    snprintf(foid, sizeof foid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *fo =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:[]}", "id", foid, "order_id",
-                  json_string_value(json_object_get(o, "_id")), "location_id", lid, "status",
-                  json_is_true(json_object_get(spec, "hold")) ? "ON_HOLD" : "OPEN", "updated_at",
-                  now, "foli_ids");
-
-    json_object_set_new(shop->fos, foid, fo);
-    json_array_append_new(json_object_get(o, "_fo_ids"), json_string(foid));
     json_array_foreach(lines, i, l)
     {
-        dh_sb_order_add_line(shop, l, lid, o, fo);
+        json_t *fo =
+            dh_sb_order_fo_at(shop, o, line_location(spec, l, lid, llid, sizeof llid), spec, now);
+
+        dh_sb_order_add_line(shop, l, json_string_value(json_object_get(fo, "location_id")), o, fo);
     }
     set_payment(o, spec);
     json_object_set_new(shop->orders, json_string_value(json_object_get(o, "_id")), o);
@@ -312,8 +322,13 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     /* "deliver": false simulates a lost webhook; /redeliver sends it later */
     dh_sb_send_webhook(st, shop, "orders/create", rest, o,
                        !json_is_false(json_object_get(spec, "deliver")));
-    json_object_set_new(rest, "fulfillment_order_ids",
-                        json_pack("[o]", dh_sb_gid_s("FulfillmentOrder", foid)));
+    json_t *foids = json_array();
+
+    json_array_foreach(json_object_get(o, "_fo_ids"), i, l)
+    {
+        json_array_append_new(foids, dh_sb_gid_s("FulfillmentOrder", json_string_value(l)));
+    }
+    json_object_set_new(rest, "fulfillment_order_ids", foids);
     dh_sb_resp_json(resp, 201, rest);
 }
 
@@ -380,25 +395,17 @@ static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
                          dh_sb_resp_t *resp)
 {
     char now[32];
-    size_t i;
-    json_t *foid;
+    int deliver = !json_is_false(json_object_get(spec, "deliver"));
 
     dh_sb_iso_now(now, sizeof now);
-    json_array_foreach(json_object_get(o, "_fo_ids"), i, foid)
-    {
-        json_t *fo = json_object_get(shop->fos, json_string_value(foid));
-
-        if (strcmp(json_string_value(json_object_get(fo, "status")), "ON_HOLD") == 0) {
-            json_object_set_new(fo, "status", json_string("OPEN"));
-            json_object_set_new(fo, "updated_at", json_string(now));
-        }
-    }
+    dh_sb_order_release_holds(st, shop, o,
+                              json_string_value(json_object_get(spec, "fulfillment_order_id")),
+                              deliver, now);
     json_object_set_new(o, "updated_at", json_string(now));
     dh_sb_order_touch(o);
     json_t *rest = dh_sb_order_rest(o);
 
-    dh_sb_send_webhook(st, shop, "orders/updated", rest, o,
-                       !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_send_webhook(st, shop, "orders/updated", rest, o, deliver);
     dh_sb_resp_json(resp, 200, rest);
 }
 
@@ -573,6 +580,8 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         cancel_order(st, shop, o, body, resp);
     } else if (strcmp(action, "release-hold") == 0) {
         release_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "holds") == 0) {
+        dh_sb_order_hold(st, shop, o, body, resp);
     } else if (strcmp(action, "mark-paid") == 0) {
         dh_sb_order_mark_paid(st, shop, o, body, resp);
     } else if (strcmp(action, "edit") == 0) {

@@ -46,6 +46,43 @@ static json_t *foli_obj(json_t *foli)
         dh_sb_gid_s("ProductVariant", json_string_value(json_object_get(foli, "variant_id"))));
 }
 
+/* What a fulfillment order in \p st can do (FulfillmentOrderAction): only an OPEN or
+ * IN_PROGRESS one can be fulfilled; a held one can be released, a scheduled one opened. */
+static json_t *fo_actions(const char *st)
+{
+    if (!strcmp(st, "OPEN") || !strcmp(st, "IN_PROGRESS")) {
+        return json_pack("[{s:s}]", "action", "CREATE_FULFILLMENT");
+    }
+    if (!strcmp(st, "ON_HOLD")) {
+        return json_pack("[{s:s}]", "action", "RELEASE_HOLD");
+    }
+    return !strcmp(st, "SCHEDULED") ? json_pack("[{s:s}]", "action", "MARK_AS_OPEN") : json_array();
+}
+
+/* FulfillmentHold objects {id, reason (enum), reasonNotes} of a fulfillment order. */
+static json_t *fo_holds(json_t *fo)
+{
+    json_t *out = json_array(), *h;
+    size_t i;
+
+    json_array_foreach(json_object_get(fo, "holds"), i, h)
+    {
+        char id[32], reason[64];
+        const char *r = json_string_value(json_object_get(h, "reason"));
+        size_t k;
+
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(h, "id")));
+        for (k = 0; r && r[k] && k < sizeof reason - 1; k++) {
+            reason[k] = (char)toupper((unsigned char)r[k]);
+        }
+        reason[k] = '\0';
+        json_array_append_new(out, json_pack("{s:o, s:s, s:O?}", "id",
+                                             dh_sb_gid_s("FulfillmentHold", id), "reason", reason,
+                                             "reasonNotes", json_object_get(h, "reason_notes")));
+    }
+    return out;
+}
+
 static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
 {
     json_t *lines = json_array();
@@ -58,20 +95,20 @@ static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
     {
         json_array_append_new(lines, foli_obj(json_object_get(shop->folis, json_string_value(id))));
     }
-    int open = strcmp(json_string_value(json_object_get(fo, "status")), "CLOSED") != 0 &&
-               strcmp(json_string_value(json_object_get(fo, "status")), "CANCELLED") != 0;
+    const char *st = json_string_value(json_object_get(fo, "status"));
+    json_t *out = json_pack(
+        "{s:o, s:O, s:O, s:{s:O, s:{s:o, s:O}}, s:o, s:{s:o}, s:o, s:O?, s:o}", "id",
+        dh_sb_gid_s("FulfillmentOrder", json_string_value(json_object_get(fo, "id"))), "status",
+        json_object_get(fo, "status"), "updatedAt", json_object_get(fo, "updated_at"),
+        "assignedLocation", "name", json_object_get(json_object_get(shop->locations, lid), "name"),
+        "location", "id", dh_sb_gid_s("Location", lid), "name",
+        json_object_get(json_object_get(shop->locations, lid), "name"), "lineItems",
+        dh_sb_connection(lines, json_object_get(lnode, "args")), "order", "id",
+        dh_sb_gid_s("Order", json_string_value(json_object_get(fo, "order_id"))),
+        "supportedActions", fo_actions(st), "fulfillAt", json_object_get(fo, "fulfill_at"),
+        "fulfillmentHolds", fo_holds(fo));
 
-    return json_pack("{s:o, s:O, s:O, s:{s:O, s:{s:o, s:O}}, s:o, s:{s:o}, s:o}", "id",
-                     dh_sb_gid_s("FulfillmentOrder", json_string_value(json_object_get(fo, "id"))),
-                     "status", json_object_get(fo, "status"), "updatedAt",
-                     json_object_get(fo, "updated_at"), "assignedLocation", "name",
-                     json_object_get(json_object_get(shop->locations, lid), "name"), "location",
-                     "id", dh_sb_gid_s("Location", lid), "name",
-                     json_object_get(json_object_get(shop->locations, lid), "name"), "lineItems",
-                     dh_sb_connection(lines, json_object_get(lnode, "args")), "order", "id",
-                     dh_sb_gid_s("Order", json_string_value(json_object_get(fo, "order_id"))),
-                     "supportedActions",
-                     open ? json_pack("[{s:s}]", "action", "CREATE_FULFILLMENT") : json_array());
+    return out;
 }
 
 static json_t *fulfillment_obj(json_t *f)
