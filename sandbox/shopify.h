@@ -86,9 +86,12 @@ void dh_sb_order_totals(json_t *o);
 
 /** @brief The order's fulfillment order at location \p lid, made when missing: one per
  *  assigned location; OPEN, SCHEDULED (spec "fulfill_at" in the future) or ON_HOLD (spec
- *  "hold": true or "hold_reason", with a hold; no webhook at creation). */
+ *  "hold": true or "hold_reason", with a hold: dh_sb_order_announce_holds() sends it). */
 json_t *dh_sb_order_fo_at(dh_sb_shop_t *shop, json_t *o, const char *lid, json_t *spec,
                           const char *now);
+/** @brief fulfillment_holds/added for every hold the order's fulfillment orders carry
+ *  (after orders/create of an order placed on hold). */
+void dh_sb_order_announce_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, int deliver);
 /** @brief POST …/orders/{id}/holds {fulfillment_order_id?, reason, reason_notes?, deliver?}:
  *  holds the order's open/scheduled fulfillment orders (or the one given), sends
  *  fulfillment_holds/added per hold. */

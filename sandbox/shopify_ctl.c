@@ -322,6 +322,7 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     /* "deliver": false simulates a lost webhook; /redeliver sends it later */
     dh_sb_send_webhook(st, shop, "orders/create", rest, o,
                        !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_order_announce_holds(st, shop, o, !json_is_false(json_object_get(spec, "deliver")));
     json_t *foids = json_array();
 
     json_array_foreach(json_object_get(o, "_fo_ids"), i, l)

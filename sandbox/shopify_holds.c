@@ -156,3 +156,20 @@ void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o,
         json_object_set_new(fo, "updated_at", json_string(now));
     }
 }
+
+void dh_sb_order_announce_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, int deliver)
+{
+    size_t i, k;
+    json_t *id, *h;
+
+    json_array_foreach(json_object_get(o, "_fo_ids"), i, id)
+    {
+        json_t *fo = json_object_get(shop->fos, json_string_value(id));
+
+        json_array_foreach(json_object_get(fo, "holds"), k, h)
+        {
+            dh_sb_send_webhook(st, shop, "fulfillment_holds/added",
+                               json_pack("{s:O}", "fulfillment_hold", h), NULL, deliver);
+        }
+    }
+}

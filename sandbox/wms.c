@@ -67,7 +67,16 @@ static const char *str(json_t *o, const char *k)
 /* Holds with a code, lines without a SKU only on a missing-sku hold, payment fields. */
 static void validate_order_lifecycle(json_t *body, json_t *errors)
 {
-    static const char *const codes[] = {"exchange", "missing-sku", "awaiting-payment"};
+    static const char *const codes[] = {"exchange",
+                                        "missing-sku",
+                                        "awaiting-payment",
+                                        "awaiting-return-items",
+                                        "high-risk-of-fraud",
+                                        "incorrect-address",
+                                        "inventory-out-of-stock",
+                                        "online-store-post-purchase-cross-sell",
+                                        "unknown-delivery-date",
+                                        "other"};
     const char *code = str(body, "hold_code"), *status = str(body, "status");
     json_t *pay = json_object_get(body, "payment");
     int known = 0;
@@ -258,10 +267,13 @@ static void order_action(dh_sb_state_t *st, const char *rest, const char *method
             json_object_set(so, "cancel_reason", json_object_get(body, "reason"));
         }
         dh_sb_resp_json(resp, 200, json_incref(so));
+    } else if (strcmp(action, "hold") == 0 && strcmp(method, "POST") == 0) {
+        dh_sb_wms_order_hold(so, body, resp);
     } else if (strcmp(action, "release-hold") == 0 && strcmp(method, "POST") == 0) {
         if (strcmp(str(so, "status"), "ON_HOLD") == 0) {
             json_object_set_new(so, "status", json_string("OPEN"));
             json_object_del(so, "hold_reason");
+            json_object_del(so, "hold_code");
         }
         dh_sb_resp_json(resp, 200, json_incref(so));
     } else {

@@ -31,6 +31,10 @@ void dh_sb_wms_problem(dh_sb_resp_t *resp, int status, const char *slug, const c
  *  once the order started; 422 when the order it makes is invalid. */
 void dh_sb_wms_order_update(json_t *so, json_t *body, dh_sb_resp_t *resp);
 
+/** @brief POST /sales-orders/{store}/{id}/hold {hold_code, hold_reason}: ON_HOLD; 409 as
+ *  for an update once the order started; 422 for an unknown code or a missing reason. */
+void dh_sb_wms_order_hold(json_t *so, json_t *body, dh_sb_resp_t *resp);
+
 /** @brief 1 (and 409 order-already-dispatched answered) if \p so cannot be cancelled. */
 int dh_sb_wms_order_refuse_cancel(json_t *so, dh_sb_resp_t *resp);
 

@@ -82,6 +82,33 @@ out:
     json_decref(check);
 }
 
+void dh_sb_wms_order_hold(json_t *so, json_t *body, dh_sb_resp_t *resp)
+{
+    json_t *check = json_deep_copy(so), *errors = json_array();
+
+    if (refuse_if_started(so, "held", resp)) {
+        goto out;
+    }
+    /* Checked as the held order it makes (a known hold_code, a reason). */
+    json_object_set_new(check, "status", json_string("ON_HOLD"));
+    json_object_set(check, "hold_code", json_object_get(body, "hold_code"));
+    json_object_set(check, "hold_reason", json_object_get(body, "hold_reason"));
+    dh_sb_wms_validate_order(check, errors);
+    if (json_array_size(errors) || json_object_size(body) != 2) {
+        dh_sb_wms_problem(resp, 422, "validation", "Validation failed",
+                          "A hold needs exactly hold_code and hold_reason.", errors);
+        errors = NULL;
+        goto out;
+    }
+    json_object_set_new(so, "status", json_string("ON_HOLD"));
+    json_object_set(so, "hold_code", json_object_get(body, "hold_code"));
+    json_object_set(so, "hold_reason", json_object_get(body, "hold_reason"));
+    dh_sb_resp_json(resp, 200, json_incref(so));
+out:
+    json_decref(errors);
+    json_decref(check);
+}
+
 int dh_sb_wms_order_refuse_cancel(json_t *so, dh_sb_resp_t *resp)
 {
     return !strcmp(sget(so, "status"), "DISPATCHED") && refuse_if_started(so, "cancelled", resp);

@@ -9,6 +9,7 @@
  *                              cancel; the hold tag gone from an order we created ON_HOLD ->
  *                              release-hold.
  *   fulfillment_holds/released POST .../release-hold.
+ *   fulfillment_holds/added    POST .../hold with Shopify's reason (holds.c).
  *
  * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
  * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
@@ -195,6 +196,8 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
                                         "op=\"cancel\"");
     l->m_released = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
                                        "op=\"release_hold\"");
+    l->m_held = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                   "op=\"hold\"");
     l->m_updated = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
                                       "op=\"update\"");
     l->m_cancel_first = dh_metrics_counter(
@@ -307,11 +310,17 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
     char hold[160] = "", wid[128] = "";
     json_t *h = json_object_get(root, "fulfillment_hold");
     json_t *hid = json_object_get(h ? h : root, "id");
+    const char *topic =
+        e->kind == ORDERS_HOLD_ADDED ? "fulfillment_holds/added" : "fulfillment_holds/released";
+    const char *reason = json_string_value(json_object_get(h ? h : root, "reason"));
+    const char *notes = json_string_value(json_object_get(h ? h : root, "reason_notes"));
 
     if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
-        dh_lane_fail(lane, "schema", "fulfillment_holds/released: no order id in payload or key");
+        dh_lane_fail(lane, "schema", "%s: no order id in payload or key", topic);
         return DH_RESULT_DEAD_LETTER;
     }
+    snprintf(e->hold_reason, sizeof(e->hold_reason), "%s", reason ? reason : "");
+    snprintf(e->hold_notes, sizeof(e->hold_notes), "%s", notes ? notes : "");
     if (json_is_integer(hid)) {
         snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
     } else if (json_is_string(hid)) {
@@ -319,8 +328,8 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
     } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
         snprintf(hold, sizeof(hold), "w:%s", wid);
     }
-    if (dh_event_set_effect(ev, "fulfillment_holds/released:%s:%s:%s", e->store->domain, e->id,
-                            hold)) {
+    snprintf(e->hold_id, sizeof(e->hold_id), "%s", hold);
+    if (dh_event_set_effect(ev, "%s:%s:%s:%s", topic, e->store->domain, e->id, hold)) {
         return DH_RESULT_FATAL;
     }
     return DH_RESULT_DONE;
@@ -411,8 +420,9 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         dh_lane_fail(lane, "decode", "value is not a JSON object: %s", root ? "" : jerr.text);
         goto out;
     }
-    res = kind == ORDERS_HOLD_RELEASED ? decode_hold(e, root, msg, ev, lane)
-                                       : decode_order(s, e, root, ev, lane);
+    res = kind == ORDERS_HOLD_RELEASED || kind == ORDERS_HOLD_ADDED
+              ? decode_hold(e, root, msg, ev, lane)
+              : decode_order(s, e, root, ev, lane);
 out:
     json_decref(root);
     if (res == DH_RESULT_DONE) {
@@ -456,7 +466,7 @@ void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, co
 
 /* 1 = the marker is set, 0 = not, -1 = Redis failed (treated as not set: the rule's retry
  * asks again). */
-static int marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e)
+int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e)
 {
     redisReply *r = NULL;
     int set;
@@ -652,7 +662,9 @@ dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
     dh_result_t res = DH_RESULT_DONE;
     json_t *body = json_object();
 
-    snprintf(eid, sizeof(eid), "release:%s:%s", e->store->domain, e->id);
+    /* A hold released, held again and released again is two releases: one key per hold. */
+    snprintf(eid, sizeof(eid), "release:%s:%s%s%s", e->store->domain, e->id,
+             e->hold_id[0] ? ":" : "", e->hold_id);
     dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
     snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s/release-hold", e->store->domain,
              e->id);
@@ -665,7 +677,7 @@ dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
      * was never to be sent (a skipped test order, nothing to ship). */
     const dh_outcome_rule_t *rule = dh_wms_rule(&orders_outcomes, "release-hold", &rep);
 
-    if (rule->action == ORDERS_ACT_CHECK_UNSENT && marker_exists(lane, "unsent", e) == 1) {
+    if (rule->action == ORDERS_ACT_CHECK_UNSENT && orders_marker_exists(lane, "unsent", e) == 1) {
         DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s: order not sent to the WMS",
                e->store->domain, e->id);
         res = DH_RESULT_DONE;
@@ -708,7 +720,7 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
     dh_result_t res;
 
     (void)msg;
-    if (e->skip_test && e->kind != ORDERS_HOLD_RELEASED) {
+    if (e->skip_test) { /* hold events carry no order: never skip_test */
         return skip_test_order(s, l, lane, e);
     }
     switch (e->kind) {
@@ -726,6 +738,9 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
         return orders_do_updated(s, l, lane, e);
     case ORDERS_HOLD_RELEASED:
         res = orders_do_release(l, lane, e);
+        break;
+    case ORDERS_HOLD_ADDED:
+        res = orders_do_hold(l, lane, e);
         break;
     default:
         return DH_RESULT_FATAL;

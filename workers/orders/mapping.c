@@ -27,6 +27,7 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
         {"orders/cancelled", ORDERS_CANCELLED},
         {"orders/updated", ORDERS_UPDATED},
         {"fulfillment_holds/released", ORDERS_HOLD_RELEASED},
+        {"fulfillment_holds/added", ORDERS_HOLD_ADDED},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

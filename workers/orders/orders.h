@@ -36,6 +36,7 @@ typedef enum orders_kind {
     ORDERS_CANCELLED,     /**< orders/cancelled */
     ORDERS_UPDATED,       /**< orders/updated */
     ORDERS_HOLD_RELEASED, /**< fulfillment_holds/released */
+    ORDERS_HOLD_ADDED,    /**< fulfillment_holds/added */
 } orders_kind_t;
 
 /**

@@ -20,6 +20,7 @@ typedef struct orders_lane {
     dh_counter_t *m_created, *m_cancelled, *m_released, *m_cancel_first, *m_ignored;
     dh_counter_t *m_test, *m_nothing; /**< dh_orders_not_sent_total by reason */
     dh_counter_t *m_updated;          /**< dh_orders_wms_total{op="update"} */
+    dh_counter_t *m_held;             /**< dh_orders_wms_total{op="hold"} */
     dh_counter_t **m_edit_refused;    /**< per store (dh_stores_at order), owned by shared */
     dh_counter_t *m_published, *m_pages, *m_skipped;
     dh_histogram_t *m_latency;
@@ -57,6 +58,9 @@ typedef struct oev {
     char create_err[300];
     int64_t received_ms;   /* dh-received-at, or -1 */
     uint64_t payload_hash; /* FNV-1a of the record's value */
+    char hold_reason[64];  /* fulfillment_holds topics: Shopify's reason (lower case) */
+    char hold_notes[200];  /* and its notes */
+    char hold_id[160];     /* the hold's id (or w:<webhook id>): one WMS call per hold */
 } oev_t;
 
 /** @brief This lane's clients and the metric series (the lane state, made at start). */
@@ -71,8 +75,14 @@ dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
 dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
 /** @brief SET dh:orders:<kind>:<store>:<id> for DH_ORDERS_MARKER_TTL_S (a failure is logged). */
 void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e);
+/** @brief 1 if dh:orders:<kind>:<store>:<id> is set, 0 if not, -1 if Redis failed. */
+int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e);
 /** @brief The receipt-to-WMS latency of a handled event. */
 void orders_observe(orders_lane_t *l, const oev_t *e);
+
+/* holds.c */
+/** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code. */
+dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
 
 /* edits.c */
 /** @brief FNV-1a 64 of \p len bytes. */

@@ -320,6 +320,9 @@ static void test_kinds(void **state)
     assert_int_equal(k, ORDERS_UPDATED);
     assert_int_equal(orders_kind_parse("fulfillment_holds/released", 26, &k), 0);
     assert_int_equal(k, ORDERS_HOLD_RELEASED);
+    assert_int_equal(orders_kind_parse("fulfillment_holds/added", 23, &k), 0);
+    assert_int_equal(k, ORDERS_HOLD_ADDED);
+    assert_int_equal(orders_kind_parse("orders/edited", 13, &k), -1); /* not consumed */
     assert_int_equal(orders_kind_parse("orders/paid", 11, &k), -1);
     assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
 }
@@ -348,6 +351,9 @@ static void test_outcome_rules(void **state)
         {"update", DH_ANSWER_409, "x/order-already-dispatched", 0, DH_RESULT_DEAD_LETTER},
         {"update", DH_ANSWER_409, "x/order-cancelled", 0, DH_RESULT_DONE},
         {"update", DH_ANSWER_422, NULL, 0, DH_RESULT_DEAD_LETTER},
+        {"hold", DH_ANSWER_404, NULL, ORDERS_ACT_CHECK_UNSENT, DH_RESULT_RETRY},
+        {"hold", DH_ANSWER_409, "x/order-already-picked", 0, DH_RESULT_DEAD_LETTER},
+        {"hold", DH_ANSWER_409, "x/order-cancelled", 0, DH_RESULT_DONE},
         {"release-hold", DH_ANSWER_409, "x/conflict", 0, DH_RESULT_DONE},
         {"release-hold", DH_ANSWER_404, NULL, ORDERS_ACT_CHECK_UNSENT, DH_RESULT_RETRY},
         {"release-hold", DH_ANSWER_422, NULL, 0, DH_RESULT_DEAD_LETTER},

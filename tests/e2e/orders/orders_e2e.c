@@ -269,6 +269,9 @@ static void effects_add(env_t *e, effects_t *fx, json_t *j)
         fx->unavailable += status == 503;
         snprintf(id, sizeof(id), "%.*s", (int)strcspn(path + strlen(prefix), "/"),
                  path + strlen(prefix));
+        if (strstr(path, "/hold") && !strstr(path, "/release-hold")) {
+            bump(fx->holds, id);
+        }
         if (strstr(path, "/cancel") && performed) {
             bump(fx->cancels, id);
         } else if (strstr(path, "/release-hold")) {
@@ -289,6 +292,7 @@ void wms_effects(env_t *e, effects_t *fx)
     fx->cancels = json_object();
     fx->releases = json_object();
     fx->updates = json_object();
+    fx->holds = json_object();
     fx->update_attempts = json_object();
     snprintf(url, sizeof(url), "%s/_journal?group=wms", e->sb.base);
     assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
@@ -313,6 +317,7 @@ void effects_clear(effects_t *fx)
     json_decref(fx->cancels);
     json_decref(fx->releases);
     json_decref(fx->updates);
+    json_decref(fx->holds);
     json_decref(fx->update_attempts);
 }
 

@@ -64,6 +64,7 @@ typedef struct effects {
     json_t *releases;        /* id -> release-hold POSTs (any answer) */
     json_t *updates;         /* id -> updates performed (non-replayed 2xx PUTs) */
     json_t *update_attempts; /* id -> update PUTs (any answer) */
+    json_t *holds;           /* id -> hold POSTs (any answer) */
     int unavailable;         /* POSTs answered 503 by the injected WMS outage */
 } effects_t;
 

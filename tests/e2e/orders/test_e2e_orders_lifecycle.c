@@ -25,6 +25,11 @@
  * a pending payment marked paid whose orders/updated never arrives, are found by the
  * scheduled pass (Shopify's updatedAt after the last order event the worker handled): the
  * edit reaches the WMS once, the awaiting-payment hold is released.
+ *
+ * Shopify's fulfillment holds (test_fulfillment_holds): an order placed on hold for each
+ * FulfillmentHoldReason, and an order held after its creation, reach the WMS ON_HOLD with
+ * the reason's code (one hold call each); releasing them in Shopify releases them; a hold
+ * on an order the WMS picked is dead-lettered "hold-refused".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -390,12 +395,122 @@ static void test_reconcile_repairs(void **state)
     env_stop(&e);
 }
 
+/* ---- Shopify's fulfillment holds ---- */
+
+static const char *const hold_reasons[] = {
+    "AWAITING_PAYMENT",       "AWAITING_RETURN_ITEMS",
+    "HIGH_RISK_OF_FRAUD",     "INCORRECT_ADDRESS",
+    "INVENTORY_OUT_OF_STOCK", "ONLINE_STORE_POST_PURCHASE_CROSS_SELL",
+    "UNKNOWN_DELIVERY_DATE",  "OTHER"};
+#define NREASONS ((int)(sizeof(hold_reasons) / sizeof(hold_reasons[0])))
+
+static void control_post(env_t *e, long long id, const char *action, const char *body)
+{
+    char url[512];
+
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/%s", e->sb.base, e->store, id,
+             action);
+    assert_int_equal(th_http("POST", url, NULL, body, NULL), 200);
+}
+
+static void hold_code_of(const char *reason, char *out, size_t size)
+{
+    size_t i;
+
+    for (i = 0; reason[i] && i < size - 1; i++) {
+        out[i] = reason[i] == '_' ? '-' : (char)(reason[i] - 'A' + 'a');
+    }
+    out[i] = '\0';
+}
+
+static void test_fulfillment_holds(void **state)
+{
+    int gw_port = th_free_port();
+    env_t e;
+    long long ids[NREASONS + 2];
+    const char *want[NREASONS + 2];
+    char extra_json[160], code[64], id[32], dlq[200];
+
+    (void)state;
+    env_start(&e, "ordhold", gw_port);
+    th_create_topic(e.topic, 6);
+    pid_t gw = start_gateway(&e, gw_port);
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
+
+    for (int i = 0; i < NREASONS; i++) { /* placed on hold */
+        snprintf(extra_json, sizeof(extra_json), "\"hold_reason\": \"%s\"", hold_reasons[i]);
+        json_t *o = place(&e, extra_json, 1);
+
+        ids[i] = id_of(o);
+        want[i] = "ON_HOLD";
+        json_decref(o);
+    }
+    json_t *late = place(&e, NULL, 1), *picked = place(&e, NULL, 1);
+
+    ids[NREASONS] = id_of(late);
+    ids[NREASONS + 1] = id_of(picked);
+    want[NREASONS] = want[NREASONS + 1] = "OPEN";
+    wait_ctx_t wc = {&e, ids, want, NREASONS + 2};
+
+    assert_true(th_wait_for(all_in_state, &wc, 60000));
+    wms_pick(&e, ids[NREASONS + 1]);
+    control_post(&e, ids[NREASONS], "holds", "{\"reason\": \"HIGH_RISK_OF_FRAUD\"}");
+    control_post(&e, ids[NREASONS + 1], "holds", "{\"reason\": \"INCORRECT_ADDRESS\"}");
+    want[NREASONS] = "ON_HOLD";
+    want[NREASONS + 1] = "PICKED";
+    assert_true(th_wait_for(all_in_state, &wc, 60000));
+    for (int i = 0; i < NREASONS; i++) {
+        json_t *so = wms_order(&e, ids[i]);
+
+        hold_code_of(hold_reasons[i], code, sizeof(code));
+        assert_string_equal(json_string_value(json_object_get(so, "hold_code")), code);
+        json_decref(so);
+    }
+    /* Released in Shopify: fulfillment_holds/released per hold, then orders/updated. */
+    for (int i = 0; i <= NREASONS; i++) {
+        control_post(&e, ids[i], "release-hold", "{}");
+        want[i] = "OPEN";
+    }
+    assert_true(th_wait_for(all_in_state, &wc, 60000));
+
+    size_t n = 0;
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", e.topic);
+    rd_kafka_message_t **msgs = th_consume(dlq, 1, 30000, &n);
+    char cls[64], why[1024];
+
+    assert_int_equal(n, 1);
+    th_dead_letter(msgs[0], cls, sizeof(cls), why, sizeof(why));
+    assert_string_equal(cls, "hold-refused");
+    rd_kafka_message_destroy(msgs[0]);
+    free(msgs);
+    await_markers(&e, ids, NREASONS + 1);
+
+    effects_t fx;
+
+    wms_effects(&e, &fx);
+    assert_once(&fx, ids, want, NREASONS + 1);
+    for (int i = 0; i < NREASONS + 2; i++) {
+        snprintf(id, sizeof(id), "%lld", ids[i]);
+        assert_int_equal(json_integer_value(json_object_get(fx.holds, id)), 1);
+    }
+    effects_clear(&fx);
+    json_decref(late);
+    json_decref(picked);
+    th_stop(w);
+    kill(gw, SIGTERM);
+    th_wait_exit(gw, 10000);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_contents),
         cmocka_unit_test(test_edits),
         cmocka_unit_test(test_reconcile_repairs),
+        cmocka_unit_test(test_fulfillment_holds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
