@@ -104,6 +104,10 @@ void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o,
 /** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid. */
 void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                            dh_sb_resp_t *resp);
+/** @brief POST …/orders/{id}/refund {refund_line_items: [{line_item_id, quantity,
+ *  restock_type: cancel|return|no_restock}], note?, deliver?} (shopify_edit.c). */
+void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                        dh_sb_resp_t *resp);
 /** @brief POST …/orders/{id}/edit (shopify_edit.c). */
 void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                       dh_sb_resp_t *resp);

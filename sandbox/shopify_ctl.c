@@ -236,8 +236,12 @@ void dh_sb_order_totals(json_t *o)
         json_object_set_new(o, "total_price", money(total));
     }
     json_object_set_new(o, "current_total_price", money(total));
+    /* Outstanding while unpaid; a paid (or refunded) order owes nothing. */
     json_object_set_new(o, "total_outstanding",
-                        money(strcmp(fs, "paid") == 0 || strcmp(fs, "refunded") == 0 ? 0 : total));
+                        money(strcmp(fs, "pending") == 0 || strcmp(fs, "authorized") == 0 ||
+                                      strcmp(fs, "partially_paid") == 0
+                                  ? total
+                                  : 0));
 }
 
 /* Test flag, gateway and totals. A manual payment method such as "Cash on Delivery (COD)"
@@ -583,6 +587,8 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         release_hold(st, shop, o, body, resp);
     } else if (strcmp(action, "holds") == 0) {
         dh_sb_order_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "refund") == 0) {
+        dh_sb_order_refund(st, shop, o, body, resp);
     } else if (strcmp(action, "mark-paid") == 0) {
         dh_sb_order_mark_paid(st, shop, o, body, resp);
     } else if (strcmp(action, "edit") == 0) {

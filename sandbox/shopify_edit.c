@@ -4,8 +4,9 @@
  * units are restocked unless "restock": false), a line added (to the order's first open
  * fulfillment order), the shipping address changed. A change of lines sends orders/edited
  * (what changed) and then orders/updated (the whole order); an address change alone sends
- * orders/updated. Marking an order paid (a manual payment received) sends orders/updated.
- * See docs/sandbox.md "Order edits".
+ * orders/updated. A refund lowers current_quantity too (restocked unless "no_restock") and
+ * sends refunds/create then orders/updated. Marking an order paid (a manual payment received) sends
+ * orders/updated. See docs/sandbox.md "Order edits".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,4 +226,86 @@ void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, jso
     dh_sb_send_webhook(st, shop, "orders/updated", rest, o,
                        !json_is_false(json_object_get(spec, "deliver")));
     dh_sb_resp_json(resp, 200, rest);
+}
+
+/* The refund_line_items of \p spec, checked: NULL, or the error body. */
+static json_t *check_refund(json_t *o, json_t *spec)
+{
+    size_t i;
+    json_t *r;
+
+    if (!json_array_size(json_object_get(spec, "refund_line_items"))) {
+        return edit_error("refund_line_items required");
+    }
+    json_array_foreach(json_object_get(spec, "refund_line_items"), i, r)
+    {
+        json_t *li = line_by_id(o, json_object_get(r, "line_item_id"));
+        json_int_t q = json_integer_value(json_object_get(r, "quantity"));
+        const char *t = json_string_value(json_object_get(r, "restock_type"));
+
+        if (!li || q < 1 || q > json_integer_value(json_object_get(li, "current_quantity")) ||
+            (t && strcmp(t, "cancel") && strcmp(t, "return") && strcmp(t, "no_restock"))) {
+            return edit_error("refund: unknown line, quantity not 1..current, or restock_type not "
+                              "cancel|return|no_restock");
+        }
+    }
+    return NULL;
+}
+
+void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                        dh_sb_resp_t *resp)
+{
+    char now[32];
+    json_t *err = check_refund(o, spec), *rlis = json_array(), *removals = json_array(), *r;
+    int restock = 0, left = 0;
+    size_t i;
+
+    if (err) {
+        dh_sb_resp_json(resp, 422, err);
+        goto out;
+    }
+    dh_sb_iso_now(now, sizeof now);
+    json_array_foreach(json_object_get(spec, "refund_line_items"), i, r)
+    {
+        json_t *li = line_by_id(o, json_object_get(r, "line_item_id")), *fo = NULL;
+        json_int_t q = json_integer_value(json_object_get(r, "quantity"));
+        const char *t = json_string_value(json_object_get(r, "restock_type"));
+        int rs = t && strcmp(t, "no_restock") != 0;
+
+        foli_of(shop, o, li, &fo);
+        set_quantity(shop, o, li, json_integer_value(json_object_get(li, "current_quantity")) - q,
+                     rs, removals);
+        restock |= rs;
+        json_array_append_new(rlis, json_pack("{s:I, s:O, s:I, s:s, s:O?}", "id",
+                                              (json_int_t)dh_sb_shop_next_id(shop), "line_item_id",
+                                              json_object_get(li, "id"), "quantity", q,
+                                              "restock_type", t ? t : "no_restock", "location_id",
+                                              rs ? json_object_get(fo, "location_id") : NULL));
+    }
+    json_array_foreach(json_object_get(o, "line_items"), i, r)
+    {
+        left |= json_integer_value(json_object_get(r, "current_quantity")) > 0;
+    }
+    if (!strcmp(json_string_value(json_object_get(o, "financial_status")), "paid") ||
+        !strcmp(json_string_value(json_object_get(o, "financial_status")), "partially_refunded")) {
+        json_object_set_new(o, "financial_status",
+                            json_string(left ? "partially_refunded" : "refunded"));
+    }
+    dh_sb_order_totals(o);
+    json_object_set_new(o, "updated_at", json_string(now));
+    dh_sb_order_touch(o);
+    json_t *refund =
+        json_pack("{s:I, s:O, s:s, s:O?, s:b, s:O}", "id", (json_int_t)dh_sb_shop_next_id(shop),
+                  "order_id", json_object_get(o, "id"), "created_at", now, "note",
+                  json_object_get(spec, "note"), "restock", restock, "refund_line_items", rlis);
+    int deliver = !json_is_false(json_object_get(spec, "deliver"));
+
+    dh_sb_send_webhook(st, shop, "refunds/create", refund, o, deliver);
+    json_t *rest = dh_sb_order_rest(o);
+
+    dh_sb_send_webhook(st, shop, "orders/updated", rest, o, deliver);
+    dh_sb_resp_json(resp, 200, refund);
+out:
+    json_decref(rlis);
+    json_decref(removals);
 }

@@ -16,10 +16,10 @@
  * cancellation through the gateway, since a release would lift its hold).
  *
  * Edits (test_edits): an order edited in the sandbox store four times before picking (a
- * line reduced, a line removed, a line added, the address changed) has each edit in the
- * WMS, each applied once; an order the WMS picked is edited: the update is refused (409),
- * dead-lettered with class edit-refused, tried once, and the order's later cancellation
- * still goes through.
+ * line reduced, a line removed, a line added, the address changed) and refunded once has
+ * each change in the WMS, each applied once; an order the WMS picked is edited: the update is
+ * refused (409), dead-lettered with class edit-refused, tried once, and the order's later
+ * cancellation still goes through.
  *
  * Reconciliation (test_reconcile_repairs): an edit whose orders/updated never arrives, and
  * a pending payment marked paid whose orders/updated never arrives, are found by the
@@ -170,6 +170,8 @@ static void test_order_contents(void **state)
 
 /* ---- edits ---- */
 
+static void control_post(env_t *e, long long id, const char *action, const char *body);
+
 static void edit_in_shop(env_t *e, long long id, const char *body)
 {
     char url[512];
@@ -269,6 +271,12 @@ static void test_edits(void **state)
                  "\"address1\": \"7 Brigade Road\", \"city\": \"Bengaluru\", \"zip\": "
                  "\"560025\", \"country_code\": \"IN\"}}");
     await_content(&e, xid, "TEE-1:1,TEE-2:3", "7 Brigade Road");
+    snprintf(body, sizeof(body),
+             "{\"refund_line_items\": [{\"line_item_id\": %lld, \"quantity\": 1, "
+             "\"restock_type\": \"cancel\"}]}",
+             line_id(x, 0));
+    control_post(&e, xid, "refund", body); /* refunded and restocked before picking */
+    await_content(&e, xid, "TEE-2:3", "7 Brigade Road");
 
     /* Y: picked, then edited: refused, dead-lettered once; its cancellation still lands. */
     await_content(&e, yid, "TEE-1:2,TEE-2:1", NULL);
@@ -292,8 +300,8 @@ static void test_edits(void **state)
     wms_effects(&e, &fx);
     assert_once(&fx, ids, want, 2);
     snprintf(id, sizeof(id), "%lld", xid);
-    assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 4);
-    assert_int_equal(json_integer_value(json_object_get(fx.update_attempts, id)), 4);
+    assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 5);
+    assert_int_equal(json_integer_value(json_object_get(fx.update_attempts, id)), 5);
     snprintf(id, sizeof(id), "%lld", yid);
     assert_int_equal(json_integer_value(json_object_get(fx.updates, id)), 0);
     assert_int_equal(json_integer_value(json_object_get(fx.update_attempts, id)), 1);
