@@ -78,6 +78,10 @@ int dh_sb_line_spec_ok(dh_sb_shop_t *shop, json_t *spec);
  *  (stock committed at location \p lid). */
 void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order,
                           json_t *fo);
+/** @brief An order changed at \p now: updated_at, then \p topic with the REST order, which
+ *  is also the 200 answer when \p resp is not NULL. */
+void dh_sb_order_changed(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *topic,
+                         const char *now, int deliver, dh_sb_resp_t *resp);
 /** @brief Stamp the order's internal update time (orders query ordering). */
 void dh_sb_order_touch(json_t *o);
 /** @brief current_total_price and total_outstanding from the current quantities. */

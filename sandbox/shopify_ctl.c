@@ -387,13 +387,8 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     }
     json_object_set_new(o, "cancelled_at", json_string(now));
     json_object_set_new(o, "cancel_reason", json_string(reason ? reason : "customer"));
-    json_object_set_new(o, "updated_at", json_string(now));
-    dh_sb_order_touch(o);
-    json_t *rest = dh_sb_order_rest(o);
-
-    dh_sb_send_webhook(st, shop, "orders/cancelled", rest, o,
-                       !json_is_false(json_object_get(spec, "deliver")));
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_changed(st, shop, o, "orders/cancelled", now,
+                        !json_is_false(json_object_get(spec, "deliver")), resp);
 }
 
 static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
@@ -406,12 +401,7 @@ static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     dh_sb_order_release_holds(st, shop, o,
                               json_string_value(json_object_get(spec, "fulfillment_order_id")),
                               deliver, now);
-    json_object_set_new(o, "updated_at", json_string(now));
-    dh_sb_order_touch(o);
-    json_t *rest = dh_sb_order_rest(o);
-
-    dh_sb_send_webhook(st, shop, "orders/updated", rest, o, deliver);
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now, deliver, resp);
 }
 
 static void redeliver(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,

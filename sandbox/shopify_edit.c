@@ -14,6 +14,21 @@
 
 #include "shopify.h"
 
+void dh_sb_order_changed(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *topic,
+                         const char *now, int deliver, dh_sb_resp_t *resp)
+{
+    json_object_set_new(o, "updated_at", json_string(now));
+    dh_sb_order_touch(o);
+    json_t *rest = dh_sb_order_rest(o);
+
+    dh_sb_send_webhook(st, shop, topic, rest, o, deliver);
+    if (resp) {
+        dh_sb_resp_json(resp, 200, rest);
+    } else {
+        json_decref(rest);
+    }
+}
+
 static json_t *edit_error(const char *msg)
 {
     return json_pack("{s:s}", "error", msg);
@@ -189,8 +204,6 @@ void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *
         json_object_set(o, "shipping_address", json_object_get(spec, "shipping_address"));
     }
     dh_sb_order_totals(o);
-    json_object_set_new(o, "updated_at", json_string(now));
-    dh_sb_order_touch(o);
     if (json_array_size(adds) || json_array_size(removals)) {
         json_t *ed = edited_payload(shop, o, adds, removals, now,
                                     json_is_true(json_object_get(spec, "notify_customer")));
@@ -198,10 +211,7 @@ void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *
         dh_sb_send_webhook(st, shop, "orders/edited", ed, o, deliver);
         json_decref(ed);
     }
-    json_t *rest = dh_sb_order_rest(o);
-
-    dh_sb_send_webhook(st, shop, "orders/updated", rest, o, deliver);
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now, deliver, resp);
 out:
     json_decref(adds);
     json_decref(removals);
@@ -219,13 +229,8 @@ void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, jso
     dh_sb_iso_now(now, sizeof now);
     json_object_set_new(o, "financial_status", json_string("paid"));
     dh_sb_order_totals(o);
-    json_object_set_new(o, "updated_at", json_string(now));
-    dh_sb_order_touch(o);
-    json_t *rest = dh_sb_order_rest(o);
-
-    dh_sb_send_webhook(st, shop, "orders/updated", rest, o,
-                       !json_is_false(json_object_get(spec, "deliver")));
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now,
+                        !json_is_false(json_object_get(spec, "deliver")), resp);
 }
 
 /* The refund_line_items of \p spec, checked: NULL, or the error body. */
@@ -292,8 +297,6 @@ void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t
                             json_string(left ? "partially_refunded" : "refunded"));
     }
     dh_sb_order_totals(o);
-    json_object_set_new(o, "updated_at", json_string(now));
-    dh_sb_order_touch(o);
     json_t *refund =
         json_pack("{s:I, s:O, s:s, s:O?, s:b, s:O}", "id", (json_int_t)dh_sb_shop_next_id(shop),
                   "order_id", json_object_get(o, "id"), "created_at", now, "note",
@@ -301,9 +304,7 @@ void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t
     int deliver = !json_is_false(json_object_get(spec, "deliver"));
 
     dh_sb_send_webhook(st, shop, "refunds/create", refund, o, deliver);
-    json_t *rest = dh_sb_order_rest(o);
-
-    dh_sb_send_webhook(st, shop, "orders/updated", rest, o, deliver);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now, deliver, NULL);
     dh_sb_resp_json(resp, 200, refund);
 out:
     json_decref(rlis);

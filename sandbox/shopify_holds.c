@@ -19,6 +19,16 @@ static const char *const reasons[] = {
     "unknown_delivery_date",  "other"};
 
 /* "HIGH_RISK_OF_FRAUD" or "high_risk_of_fraud" -> the lower-case form, or NULL. */
+/* One fulfillment_holds webhook for hold \p h (the payload is ours to free). */
+static void hold_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *h,
+                         int deliver)
+{
+    json_t *payload = json_pack("{s:O}", "fulfillment_hold", h);
+
+    dh_sb_send_webhook(st, shop, topic, payload, NULL, deliver);
+    json_decref(payload);
+}
+
 static const char *reason_of(const char *in, char *buf, size_t size)
 {
     size_t i;
@@ -114,9 +124,8 @@ void dh_sb_order_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *
 
         json_object_set_new(fo, "status", json_string("ON_HOLD"));
         json_object_set_new(fo, "updated_at", json_string(now));
-        dh_sb_send_webhook(st, shop, "fulfillment_holds/added",
-                           json_pack("{s:o}", "fulfillment_hold", json_deep_copy(h)), NULL,
-                           !json_is_false(json_object_get(spec, "deliver")));
+        hold_webhook(st, shop, "fulfillment_holds/added", h,
+                     !json_is_false(json_object_get(spec, "deliver")));
         json_array_append_new(held, h);
     }
     if (json_array_size(held) == 0) {
@@ -143,8 +152,7 @@ void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o,
         }
         json_array_foreach(json_object_get(fo, "holds"), k, h)
         {
-            dh_sb_send_webhook(st, shop, "fulfillment_holds/released",
-                               json_pack("{s:O}", "fulfillment_hold", h), NULL, deliver);
+            hold_webhook(st, shop, "fulfillment_holds/released", h, deliver);
         }
         const char *at = json_string_value(json_object_get(fo, "fulfill_at"));
 
@@ -168,8 +176,7 @@ void dh_sb_order_announce_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o
 
         json_array_foreach(json_object_get(fo, "holds"), k, h)
         {
-            dh_sb_send_webhook(st, shop, "fulfillment_holds/added",
-                               json_pack("{s:O}", "fulfillment_hold", h), NULL, deliver);
+            hold_webhook(st, shop, "fulfillment_holds/added", h, deliver);
         }
     }
 }
