@@ -76,7 +76,8 @@ static void validate_order_lifecycle(json_t *body, json_t *errors)
                                         "inventory-out-of-stock",
                                         "online-store-post-purchase-cross-sell",
                                         "unknown-delivery-date",
-                                        "other"};
+                                        "other",
+                                        "scheduled"};
     const char *code = str(body, "hold_code"), *status = str(body, "status");
     json_t *pay = json_object_get(body, "payment");
     int known = 0;

@@ -39,7 +39,7 @@ static int refuse_if_started(json_t *so, const char *what, dh_sb_resp_t *resp)
 void dh_sb_wms_order_update(json_t *so, json_t *body, dh_sb_resp_t *resp)
 {
     static const char *const fields[] = {"lines", "non_shipping_lines", "unmapped_lines",
-                                         "shipping_address"};
+                                         "other_location_lines", "shipping_address"};
     static const char *const header[] = {"store",    "channel_order_id", "order_name",
                                          "status",   "hold_code",        "hold_reason",
                                          "currency", "created_at"};

@@ -35,7 +35,7 @@ uint64_t orders_fnv1a(const char *p, size_t len)
 static uint64_t content_hash(json_t *create)
 {
     static const char *const keys[] = {"lines", "non_shipping_lines", "unmapped_lines",
-                                       "shipping_address"};
+                                       "other_location_lines", "shipping_address"};
     json_t *c = json_object();
     char *text;
     uint64_t h;
@@ -116,7 +116,8 @@ static int markers_get(dh_lane_t *lane, const oev_t *e, markers_t *m)
 /* The updateSalesOrder body: the new lines and address, as the create body has them. */
 static json_t *update_body(const oev_t *e)
 {
-    static const char *const keys[] = {"non_shipping_lines", "unmapped_lines", "shipping_address"};
+    static const char *const keys[] = {"non_shipping_lines", "unmapped_lines",
+                                       "other_location_lines", "shipping_address"};
     char at[32];
     json_t *b;
 

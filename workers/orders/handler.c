@@ -723,6 +723,12 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
     if (e->skip_test) { /* hold events carry no order: never skip_test */
         return skip_test_order(s, l, lane, e);
     }
+    if (e->kind != ORDERS_HOLD_RELEASED && e->kind != ORDERS_HOLD_ADDED) {
+        res = orders_route(s, lane, e); /* lines by location (stores that map locations) */
+        if (res != DH_RESULT_DONE) {
+            return res;
+        }
+    }
     switch (e->kind) {
     case ORDERS_CREATE:
         res = orders_do_create(s, l, lane, e);

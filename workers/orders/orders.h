@@ -94,6 +94,19 @@ int orders_wms_create_body(const char *store, json_t *order, const orders_map_op
  *  "Cash on Delivery (COD)", a COD app's name containing "cash on delivery", or "cod". */
 int orders_is_cod_gateway(const char *name);
 
+/** @brief The WMS facility of a Shopify location GID, or NULL when it is not one. */
+typedef const char *(*orders_facility_fn)(void *ud, const char *location_gid);
+
+/**
+ * @brief Route a create body by the order's fulfillment orders (the "nodes" of
+ *        order.fulfillmentOrders, DH_GQL_ORDER_FULFILLMENT_ORDERS): each line to ship keeps
+ *        "facility" when its fulfillment order is at a WMS location, else it moves to
+ *        other_location_lines; a kept line of a SCHEDULED fulfillment order holds the order
+ *        ("scheduled") unless it is held already. A line no fulfillment order lists stays.
+ * @returns The lines left to ship (0: nothing for the WMS), or -1 if \p body is unusable.
+ */
+int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facility, void *ud);
+
 /**
  * @brief A per-store policy: \p spec is "<default>[,<store>=<value>...]" and each value is
  *        \p v0 or \p v1 (e.g. "skip,dev.myshopify.com=send").

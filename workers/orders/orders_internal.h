@@ -80,6 +80,11 @@ int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e);
 /** @brief The receipt-to-WMS latency of a handled event. */
 void orders_observe(orders_lane_t *l, const oev_t *e);
 
+/* route.c */
+/** @brief Lines by location for a store that maps locations: reads the order's fulfillment
+ *  orders and routes e->create (may leave it NULL with e->nothing set). */
+dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e);
+
 /* holds.c */
 /** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code. */
 dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);

@@ -430,6 +430,51 @@ static void test_cod_gateway(void **state)
     assert_false(orders_is_cod_gateway(NULL));
 }
 
+/* Lines by location: WH (location 11) is the WMS facility FAC-1, location 12 is not. */
+static const char *fac_of(void *ud, const char *gid)
+{
+    (void)ud;
+    return gid && strcmp(gid, "gid://shopify/Location/11") == 0 ? "FAC-1" : NULL;
+}
+
+static void test_route_lines(void **state)
+{
+    json_t *body = json_loads(
+        "{\"status\":\"OPEN\",\"lines\":[{\"channel_line_item_id\":\"1\",\"sku\":\"A\","
+        "\"quantity\":2,"
+        "\"unit_price\":\"1.00\"},{\"channel_line_item_id\":\"2\",\"sku\":\"B\",\"quantity\":1,"
+        "\"unit_price\":\"2.00\"},{\"channel_line_item_id\":\"3\",\"sku\":\"C\",\"quantity\":1,"
+        "\"unit_price\":\"3.00\"}]}",
+        0, NULL);
+    json_t *fos = json_loads(
+        "[{\"status\":\"SCHEDULED\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/11\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "1\"}}]}},{\"status\":\"OPEN\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/12\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "2\"}}]}}]",
+        0, NULL);
+
+    (void)state;
+    assert_non_null(body);
+    assert_non_null(fos);
+    /* line 1: FAC-1 (scheduled: held); line 2: other location; line 3: in no FO, kept */
+    assert_int_equal(orders_route_lines(body, fos, fac_of, NULL), 2);
+    json_t *lines = json_object_get(body, "lines");
+
+    assert_int_equal(json_array_size(lines), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "facility")),
+                        "FAC-1");
+    assert_null(json_object_get(json_array_get(lines, 1), "facility"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(body, "other_location_lines"), 0),
+                            "channel_line_item_id")),
+                        "2");
+    assert_string_equal(json_string_value(json_object_get(body, "status")), "ON_HOLD");
+    assert_string_equal(json_string_value(json_object_get(body, "hold_code")), "scheduled");
+    json_decref(body);
+    json_decref(fos);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_nothing_to_ship),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_cod_gateway),
+        cmocka_unit_test(test_route_lines),
         cmocka_unit_test(test_cancel_body),
         cmocka_unit_test(test_gql_node_same_body_as_webhook),
         cmocka_unit_test(test_gql_node_cancelled_and_tags),

@@ -22,7 +22,9 @@
 #include "harness.h"
 #include "steps.h"
 
-void env_start(env_t *e, const char *prefix, int gw_port)
+/* The sandbox store: location 11 "WH1" (and, with \p split, location 12 "Shop2" stocking
+ * the same SKUs); the stores file maps WMS facility FAC-1 to location 11 when split. */
+static void env_start_with(env_t *e, const char *prefix, int gw_port, int split)
 {
     char buf[100], seed[4096], stores[1024];
 
@@ -37,22 +39,37 @@ void env_start(env_t *e, const char *prefix, int gw_port)
         "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
         "\"api_version\": \"2026-10\", \"bucket_size\": 2000, \"restore_rate\": 100, "
         "\"webhook_url\": \"http://127.0.0.1:%d/webhooks/shopify\", "
-        "\"webhook_secret\": \"" WH_SECRET "\", \"locations\": [{\"id\": 11, \"name\": \"WH1\"}], "
+        "\"webhook_secret\": \"" WH_SECRET
+        "\", \"locations\": [{\"id\": 11, \"name\": \"WH1\"}%s], "
         "\"products\": [{\"id\": 100, \"title\": \"Tee\", \"variants\": ["
         "{\"id\": 200, \"sku\": \"TEE-1\", \"inventory_item_id\": 300, \"price\": \"10.00\"},"
         "{\"id\": 201, \"sku\": \"TEE-2\", \"inventory_item_id\": 301, \"price\": \"12.50\"}]}],"
         "\"levels\": [{\"inventory_item_id\": 300, \"location_id\": 11, \"available\": 1000000},"
-        "{\"inventory_item_id\": 301, \"location_id\": 11, \"available\": 1000000}]}],"
+        "{\"inventory_item_id\": 301, \"location_id\": 11, \"available\": 1000000}%s]}],"
         "\"wms\": {\"token\": \"" WMS_TOKEN "\"}}",
-        e->store, gw_port > 0 ? gw_port : 1);
+        e->store, gw_port > 0 ? gw_port : 1, split ? ", {\"id\": 12, \"name\": \"Shop2\"}" : "",
+        split ? ", {\"inventory_item_id\": 300, \"location_id\": 12, \"available\": 1000000},"
+                "{\"inventory_item_id\": 301, \"location_id\": 12, \"available\": 1000000}"
+              : "");
     th_sandbox_start(&e->sb, seed);
     snprintf(stores, sizeof(stores),
              "{\"stores\": [{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", "
              "\"api_version\": \"2026-10\", \"access_token\": \"shpat_e2e\", "
-             "\"webhook_secrets\": [\"" WH_SECRET "\"]}]}",
-             e->store, e->sb.base, e->store);
+             "\"webhook_secrets\": [\"" WH_SECRET "\"]%s}]}",
+             e->store, e->sb.base, e->store,
+             split ? ", \"locations\": {\"FAC-1\": \"gid://shopify/Location/11\"}" : "");
     snprintf(e->stores_file, sizeof(e->stores_file), "%s",
              th_write_temp("dh-orders-stores", stores));
+}
+
+void env_start(env_t *e, const char *prefix, int gw_port)
+{
+    env_start_with(e, prefix, gw_port, 0);
+}
+
+void env_start_split(env_t *e, const char *prefix, int gw_port)
+{
+    env_start_with(e, prefix, gw_port, 1);
 }
 
 void env_stop(env_t *e)

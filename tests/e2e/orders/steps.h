@@ -28,6 +28,9 @@ typedef struct env {
 /* A sandbox store (variants TEE-1 10.00 and TEE-2 12.50 at location 11) whose webhooks go
  * to 127.0.0.1:gw_port (none if 0), and its stores file. */
 void env_start(env_t *e, const char *prefix, int gw_port);
+/* The same with a second location 12 "Shop2", and the stores file mapping WMS facility
+ * FAC-1 to location 11 only. */
+void env_start_split(env_t *e, const char *prefix, int gw_port);
 void env_stop(env_t *e);
 
 /* dh-orders with the scenario's environment plus \p extra ("NAME=value", NULL-ended). */

@@ -30,6 +30,11 @@
  * FulfillmentHoldReason, and an order held after its creation, reach the WMS ON_HOLD with
  * the reason's code (one hold call each); releasing them in Shopify releases them; a hold
  * on an order the WMS picked is dead-lettered "hold-refused".
+ *
+ * Lines by location (test_locations): a store whose WMS facility FAC-1 is Shopify location
+ * 11 and whose location 12 is not the WMS's: an order at 11 reaches the WMS with facility
+ * FAC-1; a split order only with its line at 11 (the other recorded); an order at 12
+ * never; a scheduled order at 11 ON_HOLD "scheduled".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -512,13 +517,73 @@ static void test_fulfillment_holds(void **state)
     env_stop(&e);
 }
 
+/* ---- lines by location ---- */
+
+static void test_locations(void **state)
+{
+    int gw_port = th_free_port();
+    env_t e;
+    char id[32];
+
+    (void)state;
+    env_start_split(&e, "ordloc", gw_port);
+    th_create_topic(e.topic, 6);
+    pid_t gw = start_gateway(&e, gw_port);
+    const char *extra[] = {"DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    pid_t w = start_orders(&e, e.topic, extra);
+    json_t *at11 = place(&e, NULL, 1);
+    json_t *split =
+        place_lines(&e,
+                    "[{\"sku\": \"TEE-1\", \"quantity\": 2}, {\"sku\": \"TEE-2\", \"quantity\": 1, "
+                    "\"location_id\": 12}]",
+                    NULL, 1);
+    json_t *at12 = place(&e, "\"location_id\": 12", 1);
+    json_t *later = place(&e, "\"fulfill_at\": \"2030-01-01T00:00:00Z\"", 1);
+    long long ids[] = {id_of(at11), id_of(split), id_of(later), id_of(at12)};
+    const char *want[] = {"OPEN", "OPEN", "ON_HOLD"};
+    wait_ctx_t wc = {&e, ids, want, 3};
+
+    assert_true(th_wait_for(all_in_state, &wc, 60000));
+    await_content(&e, ids[0], "TEE-1:2,TEE-2:1", NULL);
+    await_content(&e, ids[1], "TEE-1:2", NULL);
+    json_t *so = wms_order(&e, ids[0]);
+
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(so, "lines"), 0), "facility")),
+                        "FAC-1");
+    json_decref(so);
+    so = wms_order(&e, ids[1]);
+    assert_int_equal(json_array_size(json_object_get(so, "other_location_lines")), 1);
+    json_decref(so);
+    so = wms_order(&e, ids[2]);
+    assert_string_equal(json_string_value(json_object_get(so, "hold_code")), "scheduled");
+    json_decref(so);
+    await_markers(&e, ids, 4); /* every order's events handled, the one at 12 included */
+
+    effects_t fx;
+
+    wms_effects(&e, &fx);
+    assert_once(&fx, ids, want, 3);
+    snprintf(id, sizeof(id), "%lld", ids[3]);
+    assert_int_equal(json_object_size(json_object_get(fx.create_keys, id)), 0);
+    assert_null(wms_order(&e, ids[3]));
+    effects_clear(&fx);
+    json_decref(at11);
+    json_decref(split);
+    json_decref(at12);
+    json_decref(later);
+    th_stop(w);
+    kill(gw, SIGTERM);
+    th_wait_exit(gw, 10000);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_contents),
-        cmocka_unit_test(test_edits),
-        cmocka_unit_test(test_reconcile_repairs),
-        cmocka_unit_test(test_fulfillment_holds),
+        cmocka_unit_test(test_order_contents),    cmocka_unit_test(test_edits),
+        cmocka_unit_test(test_reconcile_repairs), cmocka_unit_test(test_fulfillment_holds),
+        cmocka_unit_test(test_locations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
