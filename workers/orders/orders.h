@@ -94,6 +94,10 @@ int orders_wms_create_body(const char *store, json_t *order, const orders_map_op
  *  "Cash on Delivery (COD)", a COD app's name containing "cash on delivery", or "cod". */
 int orders_is_cod_gateway(const char *name);
 
+/** @brief The numeric tail of a GID ("gid://shopify/LineItem/7" -> 7) as a new JSON
+ *  integer, or NULL. */
+json_t *orders_gid_int(json_t *gid);
+
 /** @brief The WMS facility of a Shopify location GID, or NULL when it is not one. */
 typedef const char *(*orders_facility_fn)(void *ud, const char *location_gid);
 
