@@ -216,6 +216,14 @@ DH_NODISCARD dh_err_t dh_rt_consumer_new(dh_rt_t *rt, const char *const *topics,
  *  and close. Returns 0 on a clean stop, 1 on fatal. */
 int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run);
 
+/* worker.c: what dh_worker_main() sets up, shared with the in-process runtime of the
+ * component tests (tests/support/th_rt.c), so they run the runtime as a worker does. */
+extern const dh_config_var_t dh_rt_config_vars[];
+/** Create rt->m's series in rt->metrics (set, with rt->handler, before the call). */
+void dh_rt_metrics_setup(dh_rt_t *rt);
+/** rt->opts and rt->owner from rt->cfg (and rt->handler's batch preferences). */
+void dh_rt_opts_from_config(dh_rt_t *rt);
+
 /* Monotonic and wall clocks in ms. */
 int64_t dh_rt_now_ms(void);
 int64_t dh_rt_wall_ms(void);

@@ -46,7 +46,7 @@ const dh_config_var_t dh_process_config_vars[] = {
 };
 
 /* The consumer runtime's own variables. */
-static const dh_config_var_t runtime_vars[] = {
+const dh_config_var_t dh_rt_config_vars[] = {
     {"DH_TOPICS", DH_CFG_STRING, "", 0, 0, NULL,
      "Comma-separated topics to consume; empty means the worker's default topics."},
     {"DH_GROUP_ID", DH_CFG_STRING, "", 0, 0, NULL,
@@ -183,7 +183,7 @@ static int admin_ready(void *ud, char *buf, size_t size)
     return 1;
 }
 
-static void metrics_setup(dh_rt_t *rt)
+void dh_rt_metrics_setup(dh_rt_t *rt)
 {
     static const double lat[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -221,7 +221,7 @@ static void metrics_setup(dh_rt_t *rt)
     dh_gauge_set(rt->m.redis_up, 1);
 }
 
-static void opts_from_config(dh_rt_t *rt)
+void dh_rt_opts_from_config(dh_rt_t *rt)
 {
     const dh_config_t *c = rt->cfg;
     dh_rt_opts_t *o = &rt->opts;
@@ -318,7 +318,7 @@ static void topics_destroy(char **v)
  * and a start. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
-    const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
+    const dh_config_var_t *tables[16] = {dh_process_config_vars, dh_rt_config_vars};
     const dh_config_check_fn checks[] = {dh_process_check_config, runtime_check,
                                          dh_stores_config_check,  dh_wms_config_check,
                                          h->check_config,         NULL};
@@ -367,8 +367,8 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "out of memory");
         return 1;
     }
-    metrics_setup(rt);
-    opts_from_config(rt);
+    dh_rt_metrics_setup(rt);
+    dh_rt_opts_from_config(rt);
     atomic_store(&rt->last_loop_ms, dh_rt_now_ms());
     topics = topics_new(rt->cfg, rt->handler);
     if (!topics || !topics[0]) {
