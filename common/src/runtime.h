@@ -35,6 +35,7 @@ typedef struct dh_rt_ev {
     struct dh_rt_ev *knext;  /* next event of the same key */
     struct dh_rt_ev *folded; /* coalesce: older snapshots of the key this one replaced */
     struct dh_rt_ev *fnext;  /* next in the survivor's folded list */
+    struct dh_rt_ev *dnext;  /* next dead letter waiting to be produced again (dlq.c) */
     int attempts;
     int decoded;
     int64_t first_seen_ms;
@@ -120,7 +121,9 @@ typedef struct dh_rt {
 
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
-    rd_kafka_t *out; /* dh_lane_produce(), created on first use */
+    rd_kafka_t *out;       /* dh_lane_produce(), created on first use */
+    dh_rt_ev_t *dlq_retry; /* dead letters to produce again (dlq.c), under mu */
+    int64_t dlq_retry_ms;  /* when: dh_rt_now_ms() */
 
     dh_rt_part_t *parts;
     dh_rt_keyq_t **buckets;
@@ -203,10 +206,12 @@ void dh_rt_lanes_stop(dh_rt_t *rt);
 rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *errstr,
                                      size_t errstr_size);
 DH_NODISCARD dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size);
-/** Produce \p ev to <topic>.dlq; thread-safe. On failure to enqueue, retried by the poll
- *  thread's dh_rt_dlq_poll(). */
+/** Produce \p ev to <topic>.dlq; thread-safe, call without rt->mu. A letter librdkafka
+ *  refuses to enqueue or fails to deliver is produced again by dh_rt_dlq_poll(). */
 void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev);
-void dh_rt_dlq_poll(dh_rt_t *rt);
+/** Serve the producer's delivery reports (up to \p timeout_ms) and produce again the dead
+ *  letters that are due; the poll thread, without rt->mu. */
+void dh_rt_dlq_poll(dh_rt_t *rt, int timeout_ms);
 void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms);
 
 /* consumer.c */

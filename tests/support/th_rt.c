@@ -140,13 +140,17 @@ th_rt_t *th_rt_new(const dh_handler_t *h, const char *topic, int partitions, con
     snprintf(t->topic, sizeof(t->topic), "%s", topic);
     snprintf(t->group, sizeof(t->group), "th-%s", t->run_id);
     t->owner = kafka_client(RD_KAFKA_PRODUCER, NULL);
-    t->mc = rd_kafka_mock_cluster_new(t->owner, 1);
+    t->mc = rd_kafka_mock_cluster_new(t->owner, 2);
     assert_non_null(t->mc);
     snprintf(t->bootstraps, sizeof(t->bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(t->mc));
     char dlq[220];
     snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
     assert_int_equal(rd_kafka_mock_topic_create(t->mc, topic, partitions, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(t->mc, dlq, 1, 1), 0);
+    for (int i = 0; i < partitions; i++) {
+        assert_int_equal(rd_kafka_mock_partition_set_leader(t->mc, topic, i, 1), 0);
+    }
+    assert_int_equal(rd_kafka_mock_partition_set_leader(t->mc, dlq, 0, TH_RT_DLQ_BROKER), 0);
     t->producer = kafka_client(RD_KAFKA_PRODUCER, t->bootstraps);
     t->rt = calloc(1, sizeof(*t->rt));
     assert_non_null(t->rt);

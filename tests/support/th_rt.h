@@ -17,6 +17,10 @@
 
 typedef struct th_rt th_rt_t;
 
+/** The mock cluster has brokers 1 and 2: the topic's partitions are led by 1 and the
+ *  dead-letter topic by 2, so errors pushed on broker 2 refuse dead letters alone. */
+#define TH_RT_DLQ_BROKER 2
+
 /** A mock cluster with \p topic (\p partitions) and \p topic.dlq, and the configuration of
  *  \p h from the harness's defaults overridden by \p env ("NAME=value", NULL-terminated,
  *  may be NULL). Nothing runs yet. */
