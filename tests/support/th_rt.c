@@ -340,6 +340,27 @@ int64_t th_rt_stored(th_rt_t *t, int32_t partition)
     return v;
 }
 
+int64_t th_rt_committed(th_rt_t *t, const char *group, int32_t partition)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_t *c;
+    int64_t off;
+
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", t->bootstraps, errstr, sizeof(errstr)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)), 0);
+    c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_add(tpl, t->topic, partition);
+    assert_int_equal(rd_kafka_committed(c, tpl, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    off = tpl->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_destroy(c);
+    return off < 0 ? -1 : off;
+}
+
 /* A copy that outlives the reading consumer. */
 static void dlq_copy(const rd_kafka_message_t *m, th_dlq_msg_t *out)
 {

@@ -55,6 +55,9 @@ int th_rt_await_stored(th_rt_t *t, int32_t partition, int64_t off, int timeout_m
 /** The offset last stored for \p partition of the topic (-1: none yet). Takes the lock. */
 int64_t th_rt_stored(th_rt_t *t, int32_t partition);
 
+/** The offset \p group committed for \p partition of the topic, -1 when none. */
+int64_t th_rt_committed(th_rt_t *t, const char *group, int32_t partition);
+
 /** A dead letter, copied out of the reading consumer. */
 typedef struct th_dlq_msg {
     char key[256];
