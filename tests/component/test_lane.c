@@ -116,22 +116,23 @@ static void test_auth_never_exhausts(void **state)
     th_rt_destroy(t);
 }
 
-/* WAIT is not a failed attempt: three waits with DH_RETRY_MAX_ATTEMPTS=1, then done. */
+/* WAIT is not a failed attempt: three waits, then one RETRY, with DH_RETRY_MAX_ATTEMPTS=2:
+ * the retry is the first failed attempt, so the event is retried and done, not dead. */
 static void test_wait_is_not_an_attempt(void **state)
 {
-    const char *env[] = {"DH_RETRY_MAX_ATTEMPTS=1", NULL};
+    const char *env[] = {"DH_RETRY_MAX_ATTEMPTS=2", NULL};
     th_rt_t *t = start(env);
     dh_rt_t *rt = th_rt_runtime(t);
     char id[128], p[200];
 
     (void)state;
-    th_rt_produce(t, 0, "k",
-                  th_script_event(th_rt_run_id(t), "wait3", "wait", id, sizeof(id), p, sizeof(p)),
-                  NULL);
+    th_rt_produce(
+        t, 0, "k",
+        th_script_event(th_rt_run_id(t), "waitretry3", "wait", id, sizeof(id), p, sizeof(p)), NULL);
     assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
-    assert_int_equal(th_script_performances(id), 4);
+    assert_int_equal(th_script_performances(id), 5);
     assert_int_equal(dh_counter_value(rt->m.waits), 3);
-    assert_int_equal(dh_counter_value(rt->m.retried), 0);
+    assert_int_equal(dh_counter_value(rt->m.retried), 1);
     assert_int_equal(dh_counter_value(rt->m.dead), 0);
     assert_int_equal(th_rt_stop(t), 0);
     th_rt_destroy(t);

@@ -43,26 +43,16 @@ typedef struct rcase {
 } rcase_t;
 
 static th_far_t *g_far;
-static char g_stores[256], g_store[128];
+static char g_stores[256], g_store[128], g_prefix[64];
 
 static int setup(void **state)
 {
-    char buf[1024];
-    FILE *f;
-
     (void)state;
     g_far = th_far_start();
-    snprintf(g_store, sizeof(g_store), "rt%d.myshopify.com", (int)getpid());
+    snprintf(g_store, sizeof(g_store), "rt%d-0.myshopify.com", (int)getpid());
     snprintf(g_stores, sizeof(g_stores), "/tmp/th-returns-stores-%d.json", (int)getpid());
-    snprintf(buf, sizeof(buf),
-             "{\"stores\":[{\"domain\":\"%s\",\"tenants\":[\"t%d\"],"
-             "\"admin_url\":\"http://127.0.0.1:9\",\"api_version\":\"2026-10\","
-             "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],\"locations\":{}}]}",
-             g_store, (int)getpid());
-    f = fopen(g_stores, "w");
-    assert_non_null(f);
-    fputs(buf, f);
-    fclose(f);
+    snprintf(g_prefix, sizeof(g_prefix), "rt%d-", (int)getpid());
+    th_stores_file(g_stores, g_prefix, 1);
     return 0;
 }
 
@@ -77,25 +67,13 @@ static int teardown(void **state)
 /* The example with its request id replaced by \p id. */
 static char *example(const char *id)
 {
-    char path[512], *text, *at, *out;
-    FILE *f;
-    long n;
+    char path[512], quoted[160];
+    char *text, *out;
 
     snprintf(path, sizeof(path), "%s/return-approved.json", DH_RETURNS_EXAMPLES);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    text = calloc(1, (size_t)n + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    at = strstr(text, "\"rp_8841\"");
-    assert_non_null(at);
-    out = calloc(1, (size_t)n + strlen(id) + 1);
-    assert_non_null(out);
-    sprintf(out, "%.*s\"%s\"%s", (int)(at - text), text, id, at + strlen("\"rp_8841\""));
+    snprintf(quoted, sizeof(quoted), "\"%s\"", id);
+    text = th_text_file(path);
+    out = th_text_replace(text, "\"rp_8841\"", quoted);
     free(text);
     return out;
 }

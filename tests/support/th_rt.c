@@ -442,3 +442,54 @@ const char *th_dlq_hdr(const th_dlq_msg_t *m, const char *name, char *buf, size_
     }
     return buf;
 }
+
+char *th_text_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text;
+    long n;
+
+    if (!f) {
+        fail_msg("cannot read %s", path);
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = calloc(1, (size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return text;
+}
+
+char *th_text_replace(const char *text, const char *old, const char *repl)
+{
+    const char *at = strstr(text, old);
+    char *out;
+
+    if (!at) {
+        fail_msg("\"%s\" not found", old);
+    }
+    out = calloc(1, strlen(text) + strlen(repl) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - text), text, repl, at + strlen(old));
+    return out;
+}
+
+void th_stores_file(const char *path, const char *prefix, int n)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs("{\"stores\":[", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f,
+                "%s{\"domain\":\"%s%d.myshopify.com\",\"tenants\":[\"%s%d\"],"
+                "\"admin_url\":\"http://127.0.0.1:9\",\"api_version\":\"2026-10\","
+                "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],"
+                "\"locations\":{}}",
+                i ? "," : "", prefix, i, prefix, i);
+    }
+    fputs("]}", f);
+    assert_int_equal(fclose(f), 0);
+}

@@ -72,4 +72,12 @@ void th_dlq_msg_clear(th_dlq_msg_t *m);
 /** Header \p name of \p m NUL-terminated into \p buf ("" when absent). */
 const char *th_dlq_hdr(const th_dlq_msg_t *m, const char *name, char *buf, size_t size);
 
+/** The whole file at \p path, NUL-terminated (caller frees); fails the test if unreadable. */
+char *th_text_file(const char *path);
+/** \p text with its first \p old replaced by \p repl (caller frees); fails if absent. */
+char *th_text_replace(const char *text, const char *old, const char *repl);
+/** Write a stores file (dockhand/stores.h) to \p path with stores "<prefix><i>.myshopify.com"
+ *  for i in 0..n-1, their Shopify admin URL unreachable (no handler test calls Shopify). */
+void th_stores_file(const char *path, const char *prefix, int n);
+
 #endif

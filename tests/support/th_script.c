@@ -181,6 +181,13 @@ static dh_result_t s_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     } else if (sscanf(e->script, "auth%d", &limit) == 1 && n <= limit) {
         dh_lane_fail(lane, "auth", "scripted refusal %d", n);
         return DH_RESULT_RETRY;
+    } else if (sscanf(e->script, "waitretry%d", &limit) == 1 && n <= limit + 1) {
+        if (n == limit + 1) {
+            dh_lane_fail(lane, "http", "scripted failure after %d waits", limit);
+            return DH_RESULT_RETRY;
+        }
+        dh_lane_retry_after(lane, 5);
+        return DH_RESULT_WAIT;
     } else if (sscanf(e->script, "wait%d", &limit) == 1 && n <= limit) {
         dh_lane_retry_after(lane, 5);
         return DH_RESULT_WAIT;

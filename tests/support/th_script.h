@@ -6,6 +6,7 @@
  *   done      DONE                      retryN    RETRY ("http") N times, then DONE
  *   retry     RETRY ("http") always     authN     RETRY ("auth") N times, then DONE
  *   waitN     WAIT N times, then DONE   dead      DEAD_LETTER ("schema")
+ *   waitretryN  WAIT N times, then RETRY ("http") once, then DONE
  *   fatal     FATAL                     block     DONE once th_script_unblock() was called
  *   term      DONE after raising SIGTERM in the process (a worker's clean stop)
  *   killrec   DONE, after killing the lane's Redis connection (the done record fails)
