@@ -228,6 +228,9 @@ extern const dh_config_var_t dh_rt_config_vars[];
 void dh_rt_metrics_setup(dh_rt_t *rt);
 /** rt->opts and rt->owner from rt->cfg (and rt->handler's batch preferences). */
 void dh_rt_opts_from_config(dh_rt_t *rt);
+/** After the consumer is gone: stop the lanes, flush and free the producers, the handler's
+ *  state, the metrics and the executor (rt itself stays the caller's). */
+void dh_rt_release(dh_rt_t *rt);
 
 /* Monotonic and wall clocks in ms. */
 int64_t dh_rt_now_ms(void);

@@ -355,6 +355,26 @@ static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_
     return err;
 }
 
+void dh_rt_release(dh_rt_t *rt)
+{
+    if (rt->lanes) {
+        dh_rt_lanes_stop(rt);
+    }
+    dh_rt_dlq_destroy(rt, 5000);
+    if (rt->out) {
+        rd_kafka_flush(rt->out, 5000);
+        rd_kafka_destroy(rt->out);
+        rt->out = NULL;
+    }
+    if (rt->handler->fini && rt->shared) {
+        rt->handler->fini(rt->shared);
+        rt->shared = NULL;
+    }
+    dh_metrics_destroy(rt->metrics);
+    rt->metrics = NULL;
+    dh_rt_fini(rt);
+}
+
 /* Everything after configuration: returns the exit code. */
 static int run_worker(dh_rt_t *rt)
 {
@@ -401,22 +421,9 @@ out:
         rd_kafka_consumer_close(rt->consumer);
         rd_kafka_destroy(rt->consumer);
     }
-    if (rt->lanes) {
-        dh_rt_lanes_stop(rt);
-    }
-    dh_rt_dlq_destroy(rt, 5000);
-    if (rt->out) {
-        rd_kafka_flush(rt->out, 5000);
-        rd_kafka_destroy(rt->out);
-        rt->out = NULL;
-    }
     dh_admin_stop(admin);
-    if (rt->handler->fini && rt->shared) {
-        rt->handler->fini(rt->shared);
-    }
     topics_destroy(topics);
-    dh_metrics_destroy(rt->metrics);
-    dh_rt_fini(rt);
+    dh_rt_release(rt);
     return code;
 }
 

@@ -144,41 +144,45 @@ static void test_bad_config_exits_2(void **state)
     th_rt_destroy(t);
 }
 
+/* A worker run over "done", then \p script (same key); returns its exit code and sets
+ * \p committed to the offset its group committed. */
+static int run_two(const char *script, int64_t *committed)
+{
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, NULL);
+    char id[128], p[200];
+    int code;
+
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "done", "ok", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), script, script, id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    code = wait_exit(spawn(t, NULL, NULL), NULL, 0, WAIT_MS);
+    *committed = th_rt_committed(t, th_rt_group(t), 0);
+    th_rt_destroy(t);
+    return code;
+}
+
 /* FATAL stops the worker with exit 1; the fatal event is not committed. */
 static void test_fatal_handler_exits_1(void **state)
 {
-    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, NULL);
-    char id[128], p[200], id2[128], p2[200];
+    int64_t committed;
 
     (void)state;
-    th_rt_produce(t, 0, "k",
-                  th_script_event(th_rt_run_id(t), "done", "ok", id2, sizeof(id2), p2, sizeof(p2)),
-                  NULL);
-    th_rt_produce(t, 0, "k",
-                  th_script_event(th_rt_run_id(t), "fatal", "fatal", id, sizeof(id), p, sizeof(p)),
-                  NULL);
-    assert_int_equal(wait_exit(spawn(t, NULL, NULL), NULL, 0, WAIT_MS), 1);
-    assert_int_equal(th_rt_committed(t, th_rt_group(t), 0), 1); /* the first event only */
-    th_rt_destroy(t);
+    assert_int_equal(run_two("fatal", &committed), 1);
+    assert_int_equal(committed, 1); /* the first event only */
 }
 
 /* SIGTERM (raised by the handler of the second event) drains and exits 0 with both
  * events' offsets committed. */
 static void test_sigterm_exits_0(void **state)
 {
-    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, NULL);
-    char id[128], p[200], id2[128], p2[200];
+    int64_t committed;
 
     (void)state;
-    th_rt_produce(t, 0, "k",
-                  th_script_event(th_rt_run_id(t), "done", "ok", id2, sizeof(id2), p2, sizeof(p2)),
-                  NULL);
-    th_rt_produce(t, 0, "k",
-                  th_script_event(th_rt_run_id(t), "term", "term", id, sizeof(id), p, sizeof(p)),
-                  NULL);
-    assert_int_equal(wait_exit(spawn(t, NULL, NULL), NULL, 0, WAIT_MS), 0);
-    assert_int_equal(th_rt_committed(t, th_rt_group(t), 0), 2);
-    th_rt_destroy(t);
+    assert_int_equal(run_two("term", &committed), 0);
+    assert_int_equal(committed, 2);
 }
 
 int main(int argc, char **argv)

@@ -222,16 +222,21 @@ void th_far_request(th_far_t *f, size_t i, th_far_req_t *out)
     assert_non_null(out->body);
 }
 
+void th_abstime(int timeout_ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
 int th_far_await(th_far_t *f, size_t n, int timeout_ms)
 {
     struct timespec ts;
     int ok;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    th_abstime(timeout_ms, &ts);
     pthread_mutex_lock(&f->mu);
     while (f->nreqs < n) {
         if (pthread_cond_timedwait(&f->cv, &f->mu, &ts)) {

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <time.h>
+
 /** One scripted reply. status 0 answers 200 only after delay_ms (longer than the client's
  *  timeout: the "timeout" case); a problem body is sent as application/problem+json. */
 typedef struct th_far_reply {
@@ -41,5 +43,8 @@ size_t th_far_count(th_far_t *f);
 void th_far_request(th_far_t *f, size_t i, th_far_req_t *out);
 /** Wait (bounded by \p timeout_ms) until at least \p n requests arrived; returns 1 if so. */
 int th_far_await(th_far_t *f, size_t n, int timeout_ms);
+
+/** The CLOCK_REALTIME time \p timeout_ms from now (for pthread_cond_timedwait()). */
+void th_abstime(int timeout_ms, struct timespec *ts);
 
 #endif

@@ -208,23 +208,7 @@ int th_rt_stop(th_rt_t *t)
     t->run = 0;
     pthread_join(t->thread, NULL);
     t->started = 0;
-    /* What run_worker() does after the consumer returned. */
-    if (rt->lanes) {
-        dh_rt_lanes_stop(rt);
-    }
-    dh_rt_dlq_destroy(rt, 5000);
-    if (rt->out) {
-        rd_kafka_flush(rt->out, 5000);
-        rd_kafka_destroy(rt->out);
-        rt->out = NULL;
-    }
-    if (rt->handler->fini && rt->shared) {
-        rt->handler->fini(rt->shared);
-        rt->shared = NULL;
-    }
-    dh_metrics_destroy(rt->metrics);
-    rt->metrics = NULL;
-    dh_rt_fini(rt);
+    dh_rt_release(rt); /* what run_worker() does after the consumer returned */
     dh_http_global_cleanup();
     return t->code;
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "th_far.h"
+
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
 #include <setjmp.h>
@@ -125,11 +127,7 @@ int th_script_await(const char *id, int n, int timeout_ms)
     struct timespec ts;
     int ok;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    th_abstime(timeout_ms, &ts);
     pthread_mutex_lock(&g_mu);
     for (;;) {
         int have = 0;
