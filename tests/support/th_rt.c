@@ -173,7 +173,12 @@ void th_rt_start(th_rt_t *t)
     const char *topics[] = {t->topic, NULL};
     char errstr[512] = "";
 
-    dh_log_init(rt->handler->name, DH_LOG_WARN);
+    dh_log_level_t level = DH_LOG_WARN;
+
+    if (dh_log_level_parse(dh_config_get(rt->cfg, "DH_LOG_LEVEL"), &level)) {
+        level = DH_LOG_WARN; /* unreachable: the enum was validated */
+    }
+    dh_log_init(rt->handler->name, level);
     assert_int_equal(dh_http_global_init(), DH_OK);
     assert_int_equal(dh_rt_init(rt), DH_OK);
     rt->metrics = dh_metrics_new();
