@@ -161,6 +161,38 @@ static void test_failed_done_record_keeps_running(void **state)
     th_rt_destroy(t);
 }
 
+/* dh_lane_produce() (produce.c) from a handler: each message written once with its key,
+ * value and headers, in order; two events, two messages. */
+static void test_lane_produce(void **state)
+{
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, NULL);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200], id2[128], p2[200], h[64];
+    th_dlq_msg_t m[3];
+
+    (void)state;
+    assert_int_equal(rd_kafka_mock_topic_create(th_rt_mock(t), TH_SCRIPT_OUT, 1, 1), 0);
+    th_rt_start(t);
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "produce", "p1", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    th_rt_produce(
+        t, 0, "k",
+        th_script_event(th_rt_run_id(t), "produce", "p2", id2, sizeof(id2), p2, sizeof(p2)), NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 2, WAIT_MS));
+    /* p2's message is the marker: a second write of p1 would stand before it. */
+    assert_int_equal(th_rt_read(t, TH_SCRIPT_OUT, 2, WAIT_MS, m, 3), 2);
+    assert_string_equal(m[0].key, id);
+    assert_string_equal(m[0].value, id);
+    assert_string_equal(th_dlq_hdr(&m[0], "x-from", h, sizeof(h)), "scripted");
+    assert_string_equal(m[1].value, id2);
+    th_dlq_msg_clear(&m[0]);
+    th_dlq_msg_clear(&m[1]);
+    assert_int_equal(dh_counter_value(rt->m.retried), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_auth_never_exhausts),
         cmocka_unit_test(test_wait_is_not_an_attempt),
         cmocka_unit_test(test_failed_done_record_keeps_running),
+        cmocka_unit_test(test_lane_produce),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

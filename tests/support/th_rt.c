@@ -395,14 +395,21 @@ int th_rt_await_stored(th_rt_t *t, int32_t partition, int64_t off, int timeout_m
 
 size_t th_rt_dlq(th_rt_t *t, size_t want, int timeout_ms, th_dlq_msg_t *out, size_t max)
 {
+    char dlq[220];
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", t->topic);
+    return th_rt_read(t, dlq, want, timeout_ms, out, max);
+}
+
+size_t th_rt_read(th_rt_t *t, const char *topic, size_t want, int timeout_ms, th_dlq_msg_t *out,
+                  size_t max)
+{
     rd_kafka_t *c = kafka_client(RD_KAFKA_CONSUMER, t->bootstraps);
     rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
     int64_t deadline = dh_rt_now_ms() + timeout_ms;
-    char dlq[220];
     size_t n = 0;
 
-    snprintf(dlq, sizeof(dlq), "%s.dlq", t->topic);
-    rd_kafka_topic_partition_list_add(tpl, dlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(tpl, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(c, tpl), 0);
     rd_kafka_topic_partition_list_destroy(tpl);
     while (n < want && dh_rt_now_ms() < deadline) {

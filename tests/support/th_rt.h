@@ -68,6 +68,9 @@ typedef struct th_dlq_msg {
 /** Read \p topic.dlq from its beginning until \p want messages arrived or \p timeout_ms
  *  passed; returns how many were read into \p out (clear each with th_dlq_msg_clear()). */
 size_t th_rt_dlq(th_rt_t *t, size_t want, int timeout_ms, th_dlq_msg_t *out, size_t max);
+/** The same for partition 0 of any \p topic of the mock cluster. */
+size_t th_rt_read(th_rt_t *t, const char *topic, size_t want, int timeout_ms, th_dlq_msg_t *out,
+                  size_t max);
 void th_dlq_msg_clear(th_dlq_msg_t *m);
 /** Header \p name of \p m NUL-terminated into \p buf ("" when absent). */
 const char *th_dlq_hdr(const th_dlq_msg_t *m, const char *name, char *buf, size_t size);

@@ -163,6 +163,16 @@ static dh_result_t s_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
         block();
         return DH_RESULT_DONE;
     }
+    if (strcmp(e->script, "produce") == 0) {
+        const char *hdrs[] = {"x-from", "scripted", NULL};
+
+        if (dh_lane_produce(lane, TH_SCRIPT_OUT, e->id, strlen(e->id), e->id, strlen(e->id), hdrs,
+                            10000)) {
+            dh_lane_fail(lane, "produce", "dh_lane_produce failed");
+            return DH_RESULT_RETRY;
+        }
+        return DH_RESULT_DONE;
+    }
     if (strcmp(e->script, "killrec") == 0) {
         kill_own_connection(lane);
         return DH_RESULT_DONE;

@@ -10,6 +10,8 @@
  *   fatal     FATAL                     block     DONE once th_script_unblock() was called
  *   term      DONE after raising SIGTERM in the process (a worker's clean stop)
  *   killrec   DONE, after killing the lane's Redis connection (the done record fails)
+ *   produce   DONE once dh_lane_produce() wrote key and value <id>, header x-from:
+ *             scripted, to TH_SCRIPT_OUT (RETRY "produce" when it failed)
  */
 #ifndef TH_SCRIPT_H
 #define TH_SCRIPT_H
@@ -21,6 +23,7 @@
 /** The handler, named "scripted", consuming \p TH_SCRIPT_TOPIC by default. */
 #define TH_SCRIPT_TOPIC "scripted.events"
 extern const dh_handler_t th_script_handler;
+#define TH_SCRIPT_OUT TH_SCRIPT_TOPIC ".out"
 
 /** Performances of \p id so far (every handle() call, whatever it returned). */
 int th_script_performances(const char *id);
