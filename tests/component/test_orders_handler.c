@@ -45,24 +45,19 @@ typedef struct ocase {
     const char *reqs[4]; /* "POST" (the create) or "GET" (the lookup), in order */
 } ocase_t;
 
-static th_far_t *g_far;
-static char g_stores[256], g_prefix[64];
+static th_far_fx_t g_fx;
 
 static int setup(void **state)
 {
     (void)state;
-    g_far = th_far_start();
-    snprintf(g_prefix, sizeof(g_prefix), "ot%d-", (int)getpid());
-    snprintf(g_stores, sizeof(g_stores), "/tmp/th-orders-stores-%d.json", (int)getpid());
-    th_stores_file(g_stores, g_prefix, NCASES);
+    th_far_fx_start(&g_fx, "ot", NCASES);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    th_far_stop(g_far);
-    unlink(g_stores);
+    th_far_fx_stop(&g_fx);
     return 0;
 }
 
@@ -73,7 +68,7 @@ static void assert_request(size_t i, const char *what, const char *store, const 
     char path[300];
     th_far_req_t q;
 
-    th_far_request(g_far, i, &q);
+    th_far_request(g_fx.far, i, &q);
     assert_string_equal(q.method, what);
     if (strcmp(what, "POST") == 0) {
         assert_string_equal(q.path, "/wms/v1/sales-orders");
@@ -90,7 +85,7 @@ static void assert_request(size_t i, const char *what, const char *store, const 
 static void run_case(void **state)
 {
     const ocase_t *c = *state;
-    char env_url[200], env_stores[300], store[128], eid[300], key[37], cls[600];
+    char env_url[200], env_stores[300], store[128], eid[300], key[37];
     const char *env[] = {env_url,
                          env_stores,
                          "DH_WMS_TOKEN=wms-test",
@@ -102,37 +97,26 @@ static void run_case(void **state)
     const char *hdrs[] = {"dh-topic", "orders/create", "dh-shop-domain", store, NULL};
     char path[512], *payload;
     th_far_req_t first;
-    th_dlq_msg_t m[2];
     size_t n = 0;
 
-    snprintf(store, sizeof(store), "%s%d.myshopify.com", g_prefix, c->store);
-    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_far));
-    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_stores);
+    snprintf(store, sizeof(store), "%s%d.myshopify.com", g_fx.prefix, c->store);
+    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_fx.far));
+    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_fx.stores);
     snprintf(eid, sizeof(eid), "create:%s:%s", store, ORDER_ID);
     dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
     snprintf(path, sizeof(path), "%s/orders-create.json", DH_ORDERS_EXAMPLES);
     payload = th_text_file(path);
     th_rt_t *t = th_rt_new(&orders_handler, TOPIC, 1, env);
-    dh_rt_t *rt = th_rt_runtime(t);
 
-    th_far_script(g_far, c->replies, c->nreplies);
+    th_far_script(g_fx.far, c->replies, c->nreplies);
     th_rt_start(t);
-    th_rt_produce(t, 0, ORDER_ID, payload, hdrs);
-    if (c->expect == EXPECT_DONE) {
-        assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
-        th_rt_produce(t, 0, ORDER_ID, payload, hdrs); /* a redelivery: a duplicate */
-        assert_true(th_rt_await_count(t, &rt->m.skipped, 1, WAIT_MS));
-    } else {
-        assert_int_equal(th_rt_dlq(t, 1, WAIT_MS, m, 2), 1);
-        assert_string_equal(th_dlq_hdr(&m[0], "dh-error-class", cls, sizeof(cls)), c->dead_class);
-        th_dlq_msg_clear(&m[0]);
-        assert_true(th_rt_await_stored(t, 0, 1, WAIT_MS));
-    }
+    th_rt_expect_outcome(t, ORDER_ID, payload, hdrs,
+                         c->expect == EXPECT_DONE ? NULL : c->dead_class);
     while (n < 4 && c->reqs[n]) {
         n++;
     }
-    assert_int_equal(th_far_count(g_far), n);
-    th_far_request(g_far, 0, &first);
+    assert_int_equal(th_far_count(g_fx.far), n);
+    th_far_request(g_fx.far, 0, &first);
     for (size_t i = 0; i < n; i++) {
         assert_request(i, c->reqs[i], store, key, first.body);
     }

@@ -42,25 +42,19 @@ typedef struct rcase {
     int waits;              /* at least this many resource waits */
 } rcase_t;
 
-static th_far_t *g_far;
-static char g_stores[256], g_store[128], g_prefix[64];
+static th_far_fx_t g_fx;
 
 static int setup(void **state)
 {
     (void)state;
-    g_far = th_far_start();
-    snprintf(g_store, sizeof(g_store), "rt%d-0.myshopify.com", (int)getpid());
-    snprintf(g_stores, sizeof(g_stores), "/tmp/th-returns-stores-%d.json", (int)getpid());
-    snprintf(g_prefix, sizeof(g_prefix), "rt%d-", (int)getpid());
-    th_stores_file(g_stores, g_prefix, 1);
+    th_far_fx_start(&g_fx, "rt", 1);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    th_far_stop(g_far);
-    unlink(g_stores);
+    th_far_fx_stop(&g_fx);
     return 0;
 }
 
@@ -81,7 +75,7 @@ static char *example(const char *id)
 static void run_case(void **state)
 {
     const rcase_t *c = *state;
-    char env_url[200], env_stores[300], id[128], effect[300], key[37], cls[600];
+    char env_url[200], env_stores[300], id[128], effect[300], key[37];
     const char *env[] = {env_url,
                          env_stores,
                          "DH_WMS_TOKEN=wms-test",
@@ -89,40 +83,30 @@ static void run_case(void **state)
                          "DH_HTTP_TIMEOUT_MS=400",
                          c->env,
                          NULL};
-    const char *hdrs[] = {"dh-topic", "request/approved", "dh-store", g_store, NULL};
+    char store[128];
+    const char *hdrs[] = {"dh-topic", "request/approved", "dh-store", store, NULL};
     th_rt_t *t;
     dh_rt_t *rt;
     char *payload;
-    th_dlq_msg_t m[2];
 
-    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_far));
-    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_stores);
+    snprintf(store, sizeof(store), "%s0.myshopify.com", g_fx.prefix);
+    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_fx.far));
+    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_fx.stores);
     t = th_rt_new(&returns_handler, TOPIC, 1, env);
     rt = th_rt_runtime(t);
     snprintf(id, sizeof(id), "rp_%s_%s", c->name, th_rt_run_id(t));
-    snprintf(effect, sizeof(effect), "returns:%s:%s", g_store, id);
+    snprintf(effect, sizeof(effect), "returns:%s:%s", store, id);
     dh_idem_far_key(RETURNS_IDEM_NS, effect, key);
     payload = example(id);
-    th_far_script(g_far, c->replies, c->nreplies);
+    th_far_script(g_fx.far, c->replies, c->nreplies);
     th_rt_start(t);
-    th_rt_produce(t, 0, id, payload, hdrs);
-    if (c->expect == EXPECT_DONE) {
-        assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
-        /* The same delivery again is a duplicate: no second call reaches the WMS. */
-        th_rt_produce(t, 0, id, payload, hdrs);
-        assert_true(th_rt_await_count(t, &rt->m.skipped, 1, WAIT_MS));
-    } else {
-        assert_int_equal(th_rt_dlq(t, 1, WAIT_MS, m, 2), 1);
-        assert_string_equal(th_dlq_hdr(&m[0], "dh-error-class", cls, sizeof(cls)), c->dead_class);
-        th_dlq_msg_clear(&m[0]);
-        assert_true(th_rt_await_stored(t, 0, 1, WAIT_MS));
-    }
-    assert_int_equal(th_far_count(g_far), c->requests);
+    th_rt_expect_outcome(t, id, payload, hdrs, c->expect == EXPECT_DONE ? NULL : c->dead_class);
+    assert_int_equal(th_far_count(g_fx.far), c->requests);
     for (size_t i = 0; i < c->requests; i++) {
         th_far_req_t q, q0;
 
-        th_far_request(g_far, i, &q);
-        th_far_request(g_far, 0, &q0);
+        th_far_request(g_fx.far, i, &q);
+        th_far_request(g_fx.far, 0, &q0);
         assert_string_equal(q.method, "POST");
         assert_string_equal(q.path, "/wms/v1/returns");
         assert_string_equal(q.idem_key, key);

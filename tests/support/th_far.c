@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "th_rt.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -246,4 +249,18 @@ int th_far_await(th_far_t *f, size_t n, int timeout_ms)
     ok = f->nreqs >= n;
     pthread_mutex_unlock(&f->mu);
     return ok;
+}
+
+void th_far_fx_start(th_far_fx_t *fx, const char *name, int nstores)
+{
+    fx->far = th_far_start();
+    snprintf(fx->prefix, sizeof(fx->prefix), "%s%d-", name, (int)getpid());
+    snprintf(fx->stores, sizeof(fx->stores), "/tmp/th-%s-stores-%d.json", name, (int)getpid());
+    th_stores_file(fx->stores, fx->prefix, nstores);
+}
+
+void th_far_fx_stop(th_far_fx_t *fx)
+{
+    th_far_stop(fx->far);
+    unlink(fx->stores);
 }

@@ -44,6 +44,16 @@ void th_far_request(th_far_t *f, size_t i, th_far_req_t *out);
 /** Wait (bounded by \p timeout_ms) until at least \p n requests arrived; returns 1 if so. */
 int th_far_await(th_far_t *f, size_t n, int timeout_ms);
 
+/** A handler test's fixture: the far side and a stores file of \p nstores stores named
+ *  "<prefix><i>.myshopify.com" (th_stores_file()), the prefix unique to the process. */
+typedef struct th_far_fx {
+    th_far_t *far;
+    char stores[256];
+    char prefix[64];
+} th_far_fx_t;
+void th_far_fx_start(th_far_fx_t *fx, const char *name, int nstores);
+void th_far_fx_stop(th_far_fx_t *fx);
+
 /** The CLOCK_REALTIME time \p timeout_ms from now (for pthread_cond_timedwait()). */
 void th_abstime(int timeout_ms, struct timespec *ts);
 

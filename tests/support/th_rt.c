@@ -489,3 +489,23 @@ void th_stores_file(const char *path, const char *prefix, int n)
     fputs("]}", f);
     assert_int_equal(fclose(f), 0);
 }
+
+void th_rt_expect_outcome(th_rt_t *t, const char *key, const char *payload, const char *const *hdrs,
+                          const char *dead_class)
+{
+    dh_rt_t *rt = t->rt;
+    th_dlq_msg_t m[2];
+    char cls[600];
+
+    th_rt_produce(t, 0, key, payload, hdrs);
+    if (!dead_class) {
+        assert_true(th_rt_await_count(t, &rt->m.done, 1, 20000));
+        th_rt_produce(t, 0, key, payload, hdrs); /* a redelivery: a duplicate */
+        assert_true(th_rt_await_count(t, &rt->m.skipped, 1, 20000));
+        return;
+    }
+    assert_int_equal(th_rt_dlq(t, 1, 20000, m, 2), 1);
+    assert_string_equal(th_dlq_hdr(&m[0], "dh-error-class", cls, sizeof(cls)), dead_class);
+    th_dlq_msg_clear(&m[0]);
+    assert_true(th_rt_await_stored(t, 0, 1, 20000));
+}

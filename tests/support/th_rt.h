@@ -83,4 +83,10 @@ char *th_text_replace(const char *text, const char *old, const char *repl);
  *  for i in 0..n-1, their Shopify admin URL unreachable (no handler test calls Shopify). */
 void th_stores_file(const char *path, const char *prefix, int n);
 
+/** Produce \p payload with \p hdrs as the started runtime's first event (key \p key) and
+ *  await its outcome: with \p dead_class NULL it must be done, and the same delivery
+ *  again a duplicate; else it must be one dead letter of that class, then finished. */
+void th_rt_expect_outcome(th_rt_t *t, const char *key, const char *payload, const char *const *hdrs,
+                          const char *dead_class);
+
 #endif
