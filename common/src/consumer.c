@@ -80,7 +80,7 @@ static void wait_parts_idle(dh_rt_t *rt, const rd_kafka_topic_partition_list_t *
             return;
         }
         pthread_mutex_unlock(&rt->mu);
-        rd_kafka_poll(rt->dlq, 20);
+        dh_rt_dlq_poll(rt, 20);
         pthread_mutex_lock(&rt->mu);
     }
 }
@@ -606,7 +606,7 @@ static void drain(dh_rt_t *rt, rd_kafka_message_t **msgs)
         int n = poll_batch(rt, msgs, SIZE_MAX, &bytes, &emptied);
 
         dispatch_batch(rt, msgs, n, 1, 0);
-        rd_kafka_poll(rt->dlq, 0);
+        dh_rt_dlq_poll(rt, 0);
         pthread_mutex_lock(&rt->mu);
         busy = dh_rt_busy(rt);
         pthread_mutex_unlock(&rt->mu);
@@ -662,7 +662,7 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
             held_since = held_since ? held_since : now;
             if (now - held_since < STALL_MS) {
                 wait_progress(rt);
-                rd_kafka_poll(rt->dlq, 0);
+                dh_rt_dlq_poll(rt, 0);
                 continue;
             }
             stalled = 1;
@@ -681,7 +681,7 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
         }
         run_bytes = emptied ? 0 : run_bytes;
         dispatch_batch(rt, msgs, n, 0, stalled);
-        rd_kafka_poll(rt->dlq, 0);
+        dh_rt_dlq_poll(rt, 0);
         /* Wake the fetcher once the queue is empty or down to a quarter of its bound
          * (what is left covers the round trip), and whenever partitions were resumed:
          * a resume does not wake it either. */

@@ -3,7 +3,8 @@
  * original key, value and headers plus dh-* headers saying where it came from and why.
  * The idempotent producer (acks=all) reports delivery on the poll thread; only then is
  * the event finished, so its offset is never stored before the dead letter is durable.
- * A failed delivery is produced again: nothing is dropped.
+ * A letter that could not be enqueued or delivered is produced again by the poll thread
+ * after DLQ_RETRY_MS: nothing is dropped, and a refusing broker is not hammered.
  */
 #include <stdarg.h>
 
@@ -15,6 +16,8 @@
 
 #include "dockhand/log.h"
 #include "runtime.h"
+
+#define DLQ_RETRY_MS 500
 
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
                     size_t errstr_size)
@@ -66,6 +69,22 @@ rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *e
     return conf;
 }
 
+/* Park \p ev for dh_rt_dlq_poll(); at shutdown it is given up instead (read again later). */
+static void retry_later(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    pthread_mutex_lock(&rt->mu);
+    if (atomic_load(&rt->dlq_closing)) {
+        dh_rt_abandon(rt, ev);
+    } else {
+        if (!rt->dlq_retry) {
+            rt->dlq_retry_ms = dh_rt_now_ms() + DLQ_RETRY_MS;
+        }
+        ev->dnext = rt->dlq_retry;
+        rt->dlq_retry = ev;
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     dh_rt_t *rt = opaque;
@@ -81,7 +100,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     if (rkm->err) {
         DH_LOG(DH_LOG_ERROR, "dlq", "dead-letter write to %s failed, retrying: %s",
                rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
-        dh_rt_dlq_send(rt, ev);
+        retry_later(rt, ev);
         return;
     }
     pthread_mutex_lock(&rt->mu);
@@ -173,17 +192,45 @@ void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev)
         rd_kafka_poll(rt->dlq, 100); /* make room; the queue drains as acks arrive */
     }
     if (err) {
-        /* Not enqueued: the event stays unfinished, so its offset is never stored and it
-         * is read again after a restart. */
+        /* Not enqueued (e.g. the topic's last delivery was refused): the event stays
+         * unfinished, its offset unstored, and the letter is produced again later. */
         rd_kafka_headers_destroy(h);
-        DH_LOG(DH_LOG_ERROR, "dlq", "cannot produce dead letter to %s: %s", topic,
+        DH_LOG(DH_LOG_ERROR, "dlq", "cannot produce dead letter to %s, retrying: %s", topic,
                rd_kafka_err2str(err));
+        retry_later(rt, ev);
     }
 }
 
-void dh_rt_dlq_poll(dh_rt_t *rt)
+void dh_rt_dlq_poll(dh_rt_t *rt, int timeout_ms)
 {
-    rd_kafka_poll(rt->dlq, 0);
+    dh_rt_ev_t *due = NULL;
+
+    rd_kafka_poll(rt->dlq, timeout_ms);
+    pthread_mutex_lock(&rt->mu);
+    if (rt->dlq_retry && dh_rt_now_ms() >= rt->dlq_retry_ms) {
+        due = rt->dlq_retry;
+        rt->dlq_retry = NULL;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    while (due) {
+        dh_rt_ev_t *next = due->dnext;
+
+        dh_rt_dlq_send(rt, due);
+        due = next;
+    }
+}
+
+/* Shutdown: letters still waiting to be produced again are given up (read again later). */
+static void abandon_retries(dh_rt_t *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    while (rt->dlq_retry) {
+        dh_rt_ev_t *ev = rt->dlq_retry;
+
+        rt->dlq_retry = ev->dnext;
+        dh_rt_abandon(rt, ev);
+    }
+    pthread_mutex_unlock(&rt->mu);
 }
 
 void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms)
@@ -200,6 +247,8 @@ void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms)
         rd_kafka_purge(rt->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(rt->dlq, 0); /* purged messages' reports free their events */
     }
+    atomic_store(&rt->dlq_closing, 1);
+    abandon_retries(rt);
     rd_kafka_destroy(rt->dlq);
     rt->dlq = NULL;
 }

@@ -36,6 +36,7 @@ typedef struct dh_rt_ev {
     struct dh_rt_ev *knext;  /* next event of the same key */
     struct dh_rt_ev *folded; /* coalesce: older snapshots of the key this one replaced */
     struct dh_rt_ev *fnext;  /* next in the survivor's folded list */
+    struct dh_rt_ev *dnext;  /* next dead letter waiting to be produced again (dlq.c) */
     int attempts;
     int decoded;
     int64_t first_seen_ms;
@@ -122,7 +123,9 @@ typedef struct dh_rt {
 
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
-    rd_kafka_t *out; /* dh_lane_produce(), created on first use */
+    rd_kafka_t *out;       /* dh_lane_produce(), created on first use */
+    dh_rt_ev_t *dlq_retry; /* dead letters to produce again (dlq.c), under mu */
+    int64_t dlq_retry_ms;  /* when: dh_rt_now_ms() */
 
     dh_rt_part_t *parts;
     dh_rt_keyq_t **buckets;
@@ -205,10 +208,12 @@ void dh_rt_lanes_stop(dh_rt_t *rt);
 rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *errstr,
                                      size_t errstr_size);
 DH_NODISCARD dh_err_t dh_rt_dlq_new(dh_rt_t *rt, char *errstr, size_t errstr_size);
-/** Produce \p ev to <topic>.dlq; thread-safe. On failure to enqueue, retried by the poll
- *  thread's dh_rt_dlq_poll(). */
+/** Produce \p ev to <topic>.dlq; thread-safe, call without rt->mu. A letter librdkafka
+ *  refuses to enqueue or fails to deliver is produced again by dh_rt_dlq_poll(). */
 void dh_rt_dlq_send(dh_rt_t *rt, dh_rt_ev_t *ev);
-void dh_rt_dlq_poll(dh_rt_t *rt);
+/** Serve the producer's delivery reports (up to \p timeout_ms) and produce again the dead
+ *  letters that are due; the poll thread, without rt->mu. */
+void dh_rt_dlq_poll(dh_rt_t *rt, int timeout_ms);
 void dh_rt_dlq_destroy(dh_rt_t *rt, int flush_ms);
 
 /* consumer.c */
@@ -217,6 +222,21 @@ DH_NODISCARD dh_err_t dh_rt_consumer_new(dh_rt_t *rt, const char *const *topics,
 /** Poll, dispatch and store offsets until *run becomes 0 or a fatal error; then drain
  *  and close. Returns 0 on a clean stop, 1 on fatal. */
 int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run);
+
+/* worker.c: what dh_worker_main() sets up, shared with the in-process runtime of the
+ * component tests (tests/support/th_rt.c), so they run the runtime as a worker does. */
+extern const dh_config_var_t dh_rt_config_vars[];
+/** Create rt->m's series in rt->metrics (set, with rt->handler, before the call). */
+void dh_rt_metrics_setup(dh_rt_t *rt);
+/** rt->opts and rt->owner from rt->cfg (and rt->handler's batch preferences). */
+void dh_rt_opts_from_config(dh_rt_t *rt);
+/** After the consumer is gone: stop the lanes, flush and free the producers, the handler's
+ *  state, the metrics and the executor (rt itself stays the caller's). */
+void dh_rt_release(dh_rt_t *rt);
+/** @brief Make the worker context as a start does: load the stores file when the worker
+ *  lists it (rt->stores, freed by dh_rt_release() after fini) and run handler->init().
+ *  On failure \p errstr says why and \p code is the exit code (2 for configuration). */
+dh_err_t dh_rt_handler_init(dh_rt_t *rt, char *errstr, size_t errstr_size, int *code);
 
 /* Monotonic and wall clocks in ms. */
 int64_t dh_rt_now_ms(void);

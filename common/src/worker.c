@@ -46,7 +46,7 @@ const dh_config_var_t dh_process_config_vars[] = {
 };
 
 /* The consumer runtime's own variables. */
-static const dh_config_var_t runtime_vars[] = {
+const dh_config_var_t dh_rt_config_vars[] = {
     {"DH_TOPICS", DH_CFG_STRING, "", 0, 0, NULL,
      "Comma-separated topics to consume; empty means the worker's default topics."},
     {"DH_GROUP_ID", DH_CFG_STRING, "", 0, 0, NULL,
@@ -183,7 +183,7 @@ static int admin_ready(void *ud, char *buf, size_t size)
     return 1;
 }
 
-static void metrics_setup(dh_rt_t *rt)
+void dh_rt_metrics_setup(dh_rt_t *rt)
 {
     static const double lat[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -221,7 +221,7 @@ static void metrics_setup(dh_rt_t *rt)
     dh_gauge_set(rt->m.redis_up, 1);
 }
 
-static void opts_from_config(dh_rt_t *rt)
+void dh_rt_opts_from_config(dh_rt_t *rt)
 {
     const dh_config_t *c = rt->cfg;
     dh_rt_opts_t *o = &rt->opts;
@@ -318,7 +318,7 @@ static void topics_destroy(char **v)
  * and a start. Returns -1 to continue, else an exit code. */
 static int load_config(int argc, char **argv, const dh_handler_t *h, dh_config_t **cfg)
 {
-    const dh_config_var_t *tables[16] = {dh_process_config_vars, runtime_vars};
+    const dh_config_var_t *tables[16] = {dh_process_config_vars, dh_rt_config_vars};
     const dh_config_check_fn checks[] = {dh_process_check_config, runtime_check,
                                          dh_stores_config_check,  dh_wms_config_check,
                                          h->check_config,         NULL};
@@ -355,6 +355,54 @@ static dh_err_t start_admin(dh_rt_t *rt, dh_admin_t **admin, char *errstr, size_
     return err;
 }
 
+void dh_rt_release(dh_rt_t *rt)
+{
+    if (rt->lanes) {
+        dh_rt_lanes_stop(rt);
+    }
+    dh_rt_dlq_destroy(rt, 5000);
+    if (rt->out) {
+        rd_kafka_flush(rt->out, 5000);
+        rd_kafka_destroy(rt->out);
+        rt->out = NULL;
+    }
+    if (rt->handler->fini && rt->shared) {
+        rt->handler->fini(rt->shared);
+        rt->shared = NULL;
+    }
+    dh_stores_destroy(rt->stores); /* after fini: the worker borrowed it */
+    rt->stores = NULL;
+    dh_metrics_destroy(rt->metrics);
+    rt->metrics = NULL;
+    dh_rt_fini(rt);
+}
+
+/* The worker context as a start makes it: the stores file (when the worker lists it) and
+ * the handler's init(). */
+dh_err_t dh_rt_handler_init(dh_rt_t *rt, char *errstr, size_t errstr_size, int *code)
+{
+    const char *stores = dh_config_get(rt->cfg, "DH_STORES_FILE");
+    char why[448] = "";
+    dh_err_t err = DH_OK;
+
+    /* Checked a moment ago by load_config(): a failure here means the file changed. */
+    if (stores && dh_stores_load(stores, &rt->stores, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "DH_STORES_FILE: %s", why);
+        *code = 2;
+        return DH_ERR_CONFIG;
+    }
+    if (rt->handler->init) {
+        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics, .stores = rt->stores};
+
+        err = rt->handler->init(&ctx, &rt->shared, why, sizeof(why));
+        if (err) {
+            snprintf(errstr, errstr_size, "init: %s", why);
+            *code = err == DH_ERR_CONFIG ? 2 : 1;
+        }
+    }
+    return err;
+}
+
 /* Everything after configuration: returns the exit code. */
 static int run_worker(dh_rt_t *rt)
 {
@@ -367,31 +415,17 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "out of memory");
         return 1;
     }
-    metrics_setup(rt);
-    opts_from_config(rt);
+    dh_rt_metrics_setup(rt);
+    dh_rt_opts_from_config(rt);
     atomic_store(&rt->last_loop_ms, dh_rt_now_ms());
     topics = topics_new(rt->cfg, rt->handler);
     if (!topics || !topics[0]) {
         DH_LOG(DH_LOG_ERROR, "worker", "no topics to consume (set DH_TOPICS)");
         goto out;
     }
-    if (dh_config_get(rt->cfg, "DH_STORES_FILE") &&
-        dh_stores_load(dh_config_get(rt->cfg, "DH_STORES_FILE"), &rt->stores, errstr,
-                       sizeof(errstr))) {
-        /* Checked a moment ago by load_config(): the file changed under us. */
-        DH_LOG(DH_LOG_ERROR, "worker", "DH_STORES_FILE: %s", errstr);
-        code = 2;
+    if (dh_rt_handler_init(rt, errstr, sizeof(errstr), &code)) {
+        DH_LOG(DH_LOG_ERROR, "worker", "%s", errstr);
         goto out;
-    }
-    if (rt->handler->init) {
-        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics, .stores = rt->stores};
-        dh_err_t err = rt->handler->init(&ctx, &rt->shared, errstr, sizeof(errstr));
-
-        if (err) {
-            DH_LOG(DH_LOG_ERROR, "worker", "init: %s", errstr);
-            code = err == DH_ERR_CONFIG ? 2 : 1;
-            goto out;
-        }
     }
     if (start_admin(rt, &admin, errstr, sizeof(errstr)) ||
         dh_rt_dlq_new(rt, errstr, sizeof(errstr)) ||
@@ -409,24 +443,9 @@ out:
         rd_kafka_consumer_close(rt->consumer);
         rd_kafka_destroy(rt->consumer);
     }
-    if (rt->lanes) {
-        dh_rt_lanes_stop(rt);
-    }
-    dh_rt_dlq_destroy(rt, 5000);
-    if (rt->out) {
-        rd_kafka_flush(rt->out, 5000);
-        rd_kafka_destroy(rt->out);
-        rt->out = NULL;
-    }
     dh_admin_stop(admin);
-    if (rt->handler->fini && rt->shared) {
-        rt->handler->fini(rt->shared);
-    }
-    dh_stores_destroy(rt->stores);
-    rt->stores = NULL;
     topics_destroy(topics);
-    dh_metrics_destroy(rt->metrics);
-    dh_rt_fini(rt);
+    dh_rt_release(rt);
     return code;
 }
 

@@ -1,0 +1,209 @@
+/*
+ * lane.c through the real runtime (tests/support/th_rt.h: consumer, lanes and dead-letter
+ * producer on librdkafka's mock cluster, idempotency records in the shared Redis) with the
+ * scripted handler (th_script.h): every dh_result_t ends as the right outcome, counted at
+ * the handler (each performance) and on the runtime's series.
+ */
+#include <string.h>
+
+#include "th_rt.h"
+#include "th_script.h"
+
+/* cmocka.h needs these three first; keep clang-format from sorting it above them. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#define WAIT_MS 20000
+
+static th_rt_t *start(const char *const *env)
+{
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+
+    th_rt_start(t);
+    return t;
+}
+
+/* Claim -> handle -> record: performed once, done; the same effect again is a duplicate
+ * skipped before the handler. */
+static void test_done_then_duplicate(void **state)
+{
+    th_rt_t *t = start(NULL);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200];
+
+    (void)state;
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "done", "once", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    th_rt_produce(t, 0, "k", p, NULL);
+    assert_true(th_rt_await_count(t, &rt->m.skipped, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(id), 1);
+    assert_int_equal(dh_counter_value(rt->m.done), 1);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* RETRY twice, then DONE: three performances, two retries counted, no dead letter. */
+static void test_retry_then_done(void **state)
+{
+    th_rt_t *t = start(NULL);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200];
+
+    (void)state;
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "retry2", "r2", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(id), 3);
+    assert_int_equal(dh_counter_value(rt->m.retried), 2);
+    assert_int_equal(dh_counter_value(rt->m.dead), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* A RETRY every time spends the budget (DH_RETRY_MAX_ATTEMPTS=3): exactly three
+ * performances, then one dead letter of class retry-exhausted that names the cause. */
+static void test_retry_budget_exhausted(void **state)
+{
+    const char *env[] = {"DH_RETRY_MAX_ATTEMPTS=3", NULL};
+    th_rt_t *t = start(env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    th_dlq_msg_t m[2];
+    char id[128], p[200], h[600];
+
+    (void)state;
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "retry", "ex", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    assert_int_equal(th_rt_dlq(t, 1, WAIT_MS, m, 2), 1);
+    assert_string_equal(th_dlq_hdr(&m[0], "dh-error-class", h, sizeof(h)), "retry-exhausted");
+    assert_string_equal(th_dlq_hdr(&m[0], "dh-attempts", h, sizeof(h)), "3");
+    assert_non_null(
+        strstr(th_dlq_hdr(&m[0], "dh-error", h, sizeof(h)), "http: scripted failure 3"));
+    assert_string_equal(m[0].value, p);
+    th_dlq_msg_clear(&m[0]);
+    assert_true(th_rt_await_stored(t, 0, 1, WAIT_MS)); /* finished once the letter was acked */
+    assert_int_equal(th_script_performances(id), 3);
+    assert_int_equal(dh_counter_value(rt->m.dead), 1);
+    assert_int_equal(dh_counter_value(rt->m.done), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* Refused credentials (class "auth") never exhaust the budget: five refusals with
+ * DH_RETRY_MAX_ATTEMPTS=2, then done; nothing dead-lettered. */
+static void test_auth_never_exhausts(void **state)
+{
+    const char *env[] = {"DH_RETRY_MAX_ATTEMPTS=2", NULL};
+    th_rt_t *t = start(env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200];
+
+    (void)state;
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "auth5", "auth", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(id), 6);
+    assert_int_equal(dh_counter_value(rt->m.dead), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* WAIT is not a failed attempt: three waits, then one RETRY, with DH_RETRY_MAX_ATTEMPTS=2:
+ * the retry is the first failed attempt, so the event is retried and done, not dead. */
+static void test_wait_is_not_an_attempt(void **state)
+{
+    const char *env[] = {"DH_RETRY_MAX_ATTEMPTS=2", NULL};
+    th_rt_t *t = start(env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200];
+
+    (void)state;
+    th_rt_produce(
+        t, 0, "k",
+        th_script_event(th_rt_run_id(t), "waitretry3", "wait", id, sizeof(id), p, sizeof(p)), NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(id), 5);
+    assert_int_equal(dh_counter_value(rt->m.waits), 3);
+    assert_int_equal(dh_counter_value(rt->m.retried), 1);
+    assert_int_equal(dh_counter_value(rt->m.dead), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* The done record fails (the lane's Redis connection is killed after the effect): the
+ * event stays running until the record is written, is performed once, and a replay of
+ * the same effect is a duplicate, never a second performance. */
+static void test_failed_done_record_keeps_running(void **state)
+{
+    th_rt_t *t = start(NULL);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200];
+
+    (void)state;
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "killrec", "rec", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_true(dh_counter_value(rt->m.redis_errors) >= 1); /* the record did fail once */
+    th_rt_produce(t, 0, "k", p, NULL);
+    assert_true(th_rt_await_count(t, &rt->m.skipped, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(id), 1);
+    assert_int_equal(dh_counter_value(rt->m.done), 1);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* dh_lane_produce() (produce.c) from a handler: each message written once with its key,
+ * value and headers, in order; two events, two messages. */
+static void test_lane_produce(void **state)
+{
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, NULL);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[128], p[200], id2[128], p2[200], h[64];
+    th_dlq_msg_t m[3];
+
+    (void)state;
+    assert_int_equal(rd_kafka_mock_topic_create(th_rt_mock(t), TH_SCRIPT_OUT, 1, 1), 0);
+    th_rt_start(t);
+    th_rt_produce(t, 0, "k",
+                  th_script_event(th_rt_run_id(t), "produce", "p1", id, sizeof(id), p, sizeof(p)),
+                  NULL);
+    th_rt_produce(
+        t, 0, "k",
+        th_script_event(th_rt_run_id(t), "produce", "p2", id2, sizeof(id2), p2, sizeof(p2)), NULL);
+    assert_true(th_rt_await_count(t, &rt->m.done, 2, WAIT_MS));
+    /* p2's message is the marker: a second write of p1 would stand before it. */
+    assert_int_equal(th_rt_read(t, TH_SCRIPT_OUT, 2, WAIT_MS, m, 3), 2);
+    assert_string_equal(m[0].key, id);
+    assert_string_equal(m[0].value, id);
+    assert_string_equal(th_dlq_hdr(&m[0], "x-from", h, sizeof(h)), "scripted");
+    assert_string_equal(m[1].value, id2);
+    th_dlq_msg_clear(&m[0]);
+    th_dlq_msg_clear(&m[1]);
+    assert_int_equal(dh_counter_value(rt->m.retried), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_done_then_duplicate),
+        cmocka_unit_test(test_retry_then_done),
+        cmocka_unit_test(test_retry_budget_exhausted),
+        cmocka_unit_test(test_auth_never_exhausts),
+        cmocka_unit_test(test_wait_is_not_an_attempt),
+        cmocka_unit_test(test_failed_done_record_keeps_running),
+        cmocka_unit_test(test_lane_produce),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
