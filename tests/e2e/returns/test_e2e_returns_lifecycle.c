@@ -578,7 +578,8 @@ static void held_order(env_t *e, const char *store, int order)
     snprintf(idem, sizeof(idem), "Idempotency-Key: held-%s-%d", store, order);
     snprintf(body, sizeof(body),
              "{\"store\": \"%s\", \"channel_order_id\": \"%d\", \"order_name\": \"#%d\", "
-             "\"status\": \"ON_HOLD\", \"hold_reason\": \"Return Prime exchange\", "
+             "\"status\": \"ON_HOLD\", \"hold_code\": \"exchange\", "
+             "\"hold_reason\": \"Return Prime exchange\", "
              "\"currency\": \"INR\", \"created_at\": \"2026-05-10T12:00:00Z\", \"lines\": "
              "[{\"channel_line_item_id\": \"1\", \"sku\": \"TEE-9\", \"quantity\": 1, "
              "\"unit_price\": \"10.00\"}]}",
