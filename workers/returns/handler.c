@@ -433,9 +433,10 @@ static dh_result_t handle_cancel(returns_shared_t *s, rev_t *e, dh_lane_t *lane)
     return res;
 }
 
-/* The exchange's release, through the WMS release-hold dh-orders uses, under dh-orders'
- * own Idempotency-Key for it (dh_idem_far_key("orders", "release:<store>:<order>")): the
- * release dh-orders sends when Return Prime lifts the Shopify hold is then a replay. */
+/* The exchange's release, through the WMS release-hold dh-orders uses. Releasing an order
+ * that is already OPEN is a 200 no-op in the WMS contract, so whichever of dh-returns (this
+ * policy) and dh-orders (Return Prime lifting the Shopify hold; its key is per hold) comes
+ * second changes nothing; this key is stable per order, so our own retries are replays. */
 static dh_result_t release_exchange(returns_shared_t *s, const dh_store_t *store, const char *order,
                                     const char *request, dh_lane_t *lane)
 {
