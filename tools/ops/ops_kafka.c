@@ -68,7 +68,6 @@ static rd_kafka_t *client_new(const ops_t *o, rd_kafka_type_t type, const char *
 
     if (rd_kafka_conf_set(conf, "bootstrap.servers", dh_config_get(o->cfg, "DH_KAFKA_BROKERS"),
                           errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "client.id", "dh-ops", errstr, sizeof(errstr)) ||
         dh_config_kafka_each(o->cfg, pass_conn_prop, &cc) ||
         role_conf(conf, type, group, durable, errstr, sizeof(errstr))) {
         ops_err(o, "kafka configuration: %s", errstr);

@@ -1,0 +1,337 @@
+/*
+ * dh-ops, the on-call tool, against the real broker and Redis (and a real worker for the
+ * replay): every procedure of docs/runbook.md's dead-letter and replay sections.
+ *   - dead letters: list with each filter, show with payload and headers, redrive as a
+ *     dry run (writes nothing), for real (each selected letter copied to its original
+ *     topic exactly once, with dh-redriven-from), and again (the ledger offers nothing);
+ *     bad arguments exit 2.
+ *   - replay: lag of a running group; refused while the group has a member and for a
+ *     group Kafka does not know (3); a missing topic is an error (1); a dry run moves
+ *     nothing; --execute moves the stopped group back to the time, the restarted worker
+ *     re-reads exactly the rewound events and performs none of them again (their effects
+ *     are recorded as done).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define KEYS 4
+
+static char g_log[300];
+
+/* Run `dh-ops <args>` (stderr to the test's log); its stdout in \p out (caller frees). */
+static int ops(char **out, const char *fmt, ...)
+{
+    char args[1500], cmd[2000], buf[4096];
+    size_t n = 0, len = 0;
+    char *text = calloc(1, 1);
+    va_list ap;
+    FILE *fp;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "%s/dh-ops %s 2>>%s", th_env_or("DH_TEST_BUILD_DIR", "."), args,
+             g_log);
+    fprintf(stderr, "$ dh-ops %s\n", args);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+        text = realloc(text, len + n + 1);
+        memcpy(text + len, buf, n);
+        len += n;
+        text[len] = '\0';
+    }
+    st = pclose(fp);
+    assert_true(WIFEXITED(st));
+    if (out) {
+        *out = text;
+    } else {
+        free(text);
+    }
+    return WEXITSTATUS(st);
+}
+
+static int lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        const char *hit = strstr(l, needle);
+
+        n += hit && hit < l + len;
+        l = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* Count `dh-ops <args>` stdout lines containing \p needle; the exit code must be 0. */
+static int count(const char *needle, const char *fmt, const char *a1, const char *a2)
+{
+    char *out = NULL;
+    int n;
+
+    assert_int_equal(ops(&out, fmt, a1, a2), 0);
+    n = lines_with(out, needle);
+    free(out);
+    return n;
+}
+
+static void letter(rd_kafka_t *p, const char *dlq, int part, const char *key, const char *cls,
+                   const char *topic, const char *shop, const char *payload)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+
+    rd_kafka_header_add(h, "dh-error-class", -1, cls, -1);
+    rd_kafka_header_add(h, "dh-error", -1, "simulated", -1);
+    rd_kafka_header_add(h, "dh-original-topic", -1, topic, -1);
+    rd_kafka_header_add(h, "dh-original-partition", -1, "0", -1);
+    rd_kafka_header_add(h, "dh-attempts", -1, "1", -1);
+    if (shop) {
+        rd_kafka_header_add(h, "dh-shop-domain", -1, shop, -1);
+    }
+    rd_kafka_header_add(h, "x-trace", -1, key, -1);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(dlq), RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static int64_t ends(const char *topic, int parts)
+{
+    int64_t sum = 0;
+
+    for (int p = 0; p < parts; p++) {
+        sum += th_end_offset(topic, p);
+    }
+    return sum;
+}
+
+static int redriven_copies(const char *topic, size_t expect)
+{
+    size_t n = 0;
+    int c = 0;
+    rd_kafka_message_t **ms = th_consume(topic, expect, 30000, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+
+        if (!rd_kafka_message_headers(ms[i], &h) &&
+            !rd_kafka_header_get_last(h, "dh-redriven-from", &v, &len) &&
+            rd_kafka_header_get_last(h, "dh-error-class", &v, &len)) {
+            c++; /* a copy: redriven-from, none of the diagnostics */
+        }
+        rd_kafka_message_destroy(ms[i]);
+    }
+    free(ms);
+    return c;
+}
+
+static void test_dead_letters(void **state)
+{
+    char uniq[100], topic[160], dlq[170], *out = NULL;
+    rd_kafka_t *p;
+    redisContext *rc;
+
+    (void)state;
+    th_unique("ops-dlq", uniq, sizeof(uniq));
+    snprintf(topic, sizeof(topic), "t.%s", uniq);
+    snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+    th_create_topic(topic, 2);
+    p = th_kafka_producer();
+    letter(p, dlq, 0, "k1", "unknown-sku", topic, NULL, "{\"store\":\"wms-a\",\"sku\":\"S1\"}");
+    letter(p, dlq, 0, "k2", "rejected", topic, "a.myshopify.com", "{\"id\":2}");
+    letter(p, dlq, 1, "k3", "rejected", topic, "b.myshopify.com", "{\"id\":3}");
+    letter(p, dlq, 1, "k4", "unknown-sku", topic, NULL, "not json");
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+
+    /* list and its filters */
+    assert_int_equal(count("\"action\":\"list\"", "--json dlq list %s%s", dlq, ""), 4);
+    assert_int_equal(count("\"rejected\"", "--json dlq list %s --class %s", dlq, "rejected"), 2);
+    assert_int_equal(count("\"k3\"", "--json dlq list %s --store %s", dlq, "b.myshopify.com"), 1);
+    assert_int_equal(count("\"wms-a\"", "--json dlq list %s --store %s", dlq, "wms-a"), 1);
+    assert_int_equal(count("\"k4\"", "--json dlq list %s --key %s", dlq, "k4"), 1);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --partition 1 --offset %s", dlq, "1"),
+                     1);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --since %s", dlq, "4102444800000"), 0);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --max %s", dlq, "3"), 3);
+    assert_int_equal(ops(NULL, "dlq list %s --max abc", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s --since yesterday", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s --bogus", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s", topic), 2); /* not a .dlq */
+
+    /* show: payload (as JSON when it is) and every header */
+    assert_int_equal(ops(&out, "--json dlq show %s --partition 0 --offset 1", dlq), 0);
+    assert_non_null(strstr(out, "\"payload\":{\"id\":2}"));
+    assert_non_null(strstr(out, "{\"name\":\"x-trace\",\"value\":\"k2\"}"));
+    free(out);
+    assert_int_equal(ops(&out, "--json dlq show %s --partition 1 --offset 1", dlq), 0);
+    assert_non_null(strstr(out, "\"payload\":\"not json\""));
+    free(out);
+    assert_int_equal(ops(NULL, "dlq show %s --partition 1 --offset 7", dlq), 1);
+
+    /* redrive: the dry run writes nothing (dh-ops exited: what it wrote is acked) */
+    assert_int_equal(count("would-redrive", "--json dlq redrive %s --class %s", dlq, "rejected"),
+                     2);
+    assert_int_equal(ends(topic, 2), 0);
+    assert_int_equal(
+        count("\"redriven\"", "--json dlq redrive %s --class %s --execute", dlq, "rejected"), 2);
+    assert_int_equal(ends(topic, 2), 2);
+    assert_int_equal(redriven_copies(topic, 2), 2);
+    /* the ledger: not offered again, hidden from list unless --all */
+    assert_int_equal(count("redriven", "--json dlq redrive %s --execute%s", dlq, ""), 2);
+    assert_int_equal(ends(topic, 2), 4); /* the two unknown-sku ones, once */
+    assert_int_equal(count("redriven", "--json dlq redrive %s --execute%s", dlq, ""), 0);
+    assert_int_equal(ends(topic, 2), 4);
+    assert_int_equal(count("\"list\"", "--json dlq list %s%s", dlq, ""), 0);
+    assert_int_equal(count(" -> t.", "--json dlq list %s --all%s", dlq, ""), 4);
+    rc = th_redis();
+    assert_int_equal(th_redis_int(rc, "HLEN dh:ops:redriven:%s", dlq), 4);
+    th_redis_int(rc, "DEL dh:ops:redriven:%s", dlq);
+    redisFree(rc);
+}
+
+/* The offsets of every partition at \p ms: the first at or after it. */
+static int64_t rewind_at(const char *topic, int parts, int64_t ms, int64_t *first)
+{
+    rd_kafka_t *rk = th_kafka_producer();
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(parts);
+    int64_t rewind = 0;
+
+    for (int p = 0; p < parts; p++) {
+        rd_kafka_topic_partition_list_add(t, topic, p)->offset = ms;
+    }
+    assert_int_equal(rd_kafka_offsets_for_times(rk, t, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int p = 0; p < parts; p++) {
+        int64_t end = th_end_offset(topic, p);
+
+        first[p] = t->elems[p].offset < 0 ? end : t->elems[p].offset;
+        rewind += end - first[p];
+    }
+    rd_kafka_topic_partition_list_destroy(t);
+    rd_kafka_destroy(rk);
+    return rewind;
+}
+
+/* Events "<tag><i>" on keys k0..k<KEYS-1>, after any produced before. */
+static void produce_batch(th_run_t *run, const char *tag, int n, int seq0)
+{
+    th_producer_t *p = th_producer_new();
+    char key[32], val[128];
+
+    for (int i = 0; i < n; i++) {
+        int len =
+            snprintf(val, sizeof(val), "{\"id\":\"%s%d\",\"seq\":%d}", tag, i, seq0 + i / KEYS);
+
+        snprintf(key, sizeof(key), "k%d", i % KEYS);
+        th_produce(p, run->topic, -1, key, val, (size_t)len);
+    }
+    th_producer_destroy(p);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_replay(void **state)
+{
+    th_run_t run;
+    char *out = NULL, from[32];
+    int64_t t0, first[2], rewound;
+    long long decoded;
+    pid_t w;
+
+    (void)state;
+    th_run_init(&run, "ops-replay", 2);
+    th_run_produce_events(&run, 20, KEYS, 0);
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 20, 60000));
+    t0 = wall_ms() + 1; /* message timestamps are wall-clock ms */
+    th_sleep_ms(5);     /* the next events' timestamps are after t0 (ms clock) */
+    produce_batch(&run, "late", 12, 100);
+    assert_true(th_run_wait_performed(&run, 20 + 12, 60000));
+    th_run_produce_markers(&run, "m1", KEYS);
+    assert_true(th_run_wait_markers(&run, "m1", KEYS, 60000));
+
+    snprintf(from, sizeof(from), "%lld", (long long)t0);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from %s", run.group, run.topic, from),
+        3); /* a member is there */
+    assert_int_equal(
+        ops(NULL, "replay --group nosuch-%s --topic %s --earliest", run.group, run.topic), 3);
+    th_stop(w); /* commits and leaves the group */
+    assert_int_equal(ops(&out, "--json lag --group %s --topic %s", run.group, run.topic), 0);
+    assert_int_equal(lines_with(out, "\"lag\":0"), 2);
+    free(out);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic t.nosuch-%s --earliest", run.group, run.group), 1);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from 2026-13-01T00:00Z", run.group, run.topic),
+        2);
+
+    rewound = rewind_at(run.topic, 2, t0, first);
+    assert_int_equal(rewound, 12 + KEYS);
+    assert_int_equal(
+        ops(&out, "--json replay --group %s --topic %s --from %s", run.group, run.topic, from), 0);
+    assert_int_equal(lines_with(out, "would-reset"), 2);
+    free(out);
+    for (int p = 0; p < 2; p++) { /* unchanged (a partition no key hashed to has none) */
+        int64_t c = th_committed(run.group, run.topic, p), end = th_end_offset(run.topic, p);
+
+        assert_true(c == end || (c < 0 && end == 0));
+    }
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from %s --execute", run.group, run.topic, from),
+        0);
+    assert_int_equal(th_committed(run.group, run.topic, 0), first[0]);
+    assert_int_equal(th_committed(run.group, run.topic, 1), first[1]);
+    assert_int_equal(ops(&out, "--json lag --group %s", run.group), 0);
+    assert_int_equal(lines_with(out, "\"lag\":"), 2);
+    free(out);
+
+    /* The worker re-reads exactly the rewound events and performs none again. */
+    decoded = th_run_decoded(&run);
+    w = th_run_worker(&run);
+    th_run_produce_markers(&run, "m2", KEYS);
+    assert_true(th_run_wait_markers(&run, "m2", KEYS, 60000));
+    th_stop(w);
+    assert_int_equal(th_run_decoded(&run), decoded + rewound + KEYS);
+    th_run_assert_once(&run, 20 + 12 + 2 * KEYS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dead_letters),
+        cmocka_unit_test(test_replay),
+    };
+    char uniq[100];
+
+    th_unique("ops", uniq, sizeof(uniq));
+    snprintf(g_log, sizeof(g_log), "%s/%s.log", th_log_dir(), uniq);
+    setenv("DH_KAFKA_BROKERS", th_kafka(), 1);
+    setenv("DH_REDIS_URL", th_redis_url(), 1);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
