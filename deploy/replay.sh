@@ -31,4 +31,4 @@ done
 bin="${DH_OPS_BIN:-$DH_ROOT/build/dh-ops}"
 [[ -x "$bin" ]] || bin="$(command -v dh-ops || true)"
 [[ -n "$bin" ]] || die "dh-ops not found (build it: cmake --build build --target dh-ops)"
-exec "$bin" replay "${args[@]}"
+exec env -u DH_OPS_BIN "$bin" replay "${args[@]}" # dh-ops would call it a typo

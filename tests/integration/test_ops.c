@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,16 @@ static void test_replay(void **state)
         ops(NULL, "replay --group %s --topic %s --from %s --execute", run.group, run.topic, from),
         0);
     assert_int_equal(th_committed(run.group, run.topic, 0), first[0]);
+    {
+        /* the old script still works, through dh-ops: a dry run of the same group */
+        char cmd[1200];
+
+        snprintf(cmd, sizeof(cmd),
+                 "DH_OPS_BIN=%s/dh-ops bash %s/deploy/replay.sh --group %s --topic %s "
+                 "--to-earliest | grep -c would-reset | grep -qx 2",
+                 th_env_or("DH_TEST_BUILD_DIR", "."), DH_SOURCE_DIR, run.group, run.topic);
+        assert_int_equal(system(cmd), 0);
+    }
     assert_int_equal(th_committed(run.group, run.topic, 1), first[1]);
     assert_int_equal(ops(&out, "--json lag --group %s", run.group), 0);
     assert_int_equal(lines_with(out, "\"lag\":"), 2);
@@ -321,11 +332,109 @@ static void test_replay(void **state)
     th_run_assert_once(&run, 20 + 12 + 2 * KEYS);
 }
 
+#define STORES                                                                                     \
+    "{\"stores\":[{\"domain\":\"ops-a.myshopify.com\",\"tenants\":[\"opsa\"],"                     \
+    "\"admin_url\":\"http://127.0.0.1:1/x\",\"api_version\":\"2026-10\","                          \
+    "\"access_token\":\"t\",\"locations\":{\"FAC-1\":\"gid://shopify/Location/1\"}}]}"
+
+/* A putaway from the contract's valid example, moved to our store and facility. */
+static char *putaway(const char *store, const char *facility)
+{
+    char path[600];
+    json_error_t jerr;
+    json_t *ev;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/schemas/examples/wms.putaway/valid/%s", DH_SOURCE_DIR,
+             "putaway-bad-offline-store.json");
+    ev = json_load_file(path, 0, &jerr);
+    assert_non_null(ev);
+    json_object_set_new(ev, "store", json_string(store));
+    json_object_set_new(ev, "facility", json_string(facility));
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    return text;
+}
+
+static const char *temp_event(const char *store, const char *facility)
+{
+    static char path[8][300];
+    static int slot;
+    char *text = putaway(store, facility);
+
+    slot = (slot + 1) % 8;
+    snprintf(path[slot], sizeof(path[slot]), "%s", th_write_temp("ops-event", text));
+    free(text);
+    return path[slot];
+}
+
+/* validate: the worker's own checks; publish: only a valid event, with the worker's key. */
+static void test_validate_publish(void **state)
+{
+    char stores[300], uniq[100], topic[200], *out = NULL;
+    const char *good, *cls, *key = "ops-a.myshopify.com|FAC-1|TSHIRT-BLK-M";
+    size_t n = 0;
+    rd_kafka_message_t **ms;
+
+    (void)state;
+    snprintf(stores, sizeof(stores), "%s", th_write_temp("ops-stores", STORES));
+    setenv("DH_STORES_FILE", stores, 1);
+    good = temp_event("ops-a.myshopify.com", "FAC-1");
+    assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s", good), 0);
+    assert_non_null(strstr(out, "\"valid\":true"));
+    assert_non_null(strstr(out, key));
+    free(out);
+    /* each reason the worker would dead-letter it for, with the worker's class */
+    const char *cases[][3] = {
+        {"--key wrong", "ops-a.myshopify.com", "\"class\":\"schema\""},
+        {"", "other.myshopify.com", "\"class\":\"unknown-tenant\""},
+        {"", "ops-a.myshopify.com", "\"class\":\"unknown-facility\""},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        const char *f = temp_event(cases[i][1], i == 2 ? "FAC-9" : "FAC-1");
+
+        assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s %s", cases[i][0], f), 1);
+        assert_non_null(strstr(out, cases[i][2]));
+        free(out);
+    }
+    assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s/%s", DH_SOURCE_DIR,
+                         "schemas/examples/wms.putaway/invalid/negative-quantity.json"),
+                     1);
+    assert_non_null(strstr(out, "/stock/allocated must be >= 0"));
+    free(out);
+    assert_int_equal(ops(NULL, "validate --topic shopify.orders %s", good), 2);
+
+    th_unique("ops-pub", uniq, sizeof(uniq));
+    snprintf(topic, sizeof(topic), "t.%s.wms.putaway", uniq);
+    th_create_topic(topic, 2);
+    cls = temp_event("other.myshopify.com", "FAC-1");
+    assert_int_equal(ops(NULL, "publish --topic %s %s --execute", topic, cls), 1);
+    assert_int_equal(ops(NULL, "publish --topic %s %s", topic, good), 0); /* dry run */
+    assert_int_equal(ends(topic, 2), 0);
+    assert_int_equal(
+        ops(NULL, "publish --topic %s --header x-team=wms-blr %s --execute", topic, good), 0);
+    assert_int_equal(ends(topic, 2), 1);
+    ms = th_consume(topic, 1, 30000, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(ms[0]->key_len, strlen(key));
+    assert_memory_equal(ms[0]->key, key, strlen(key));
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_message_headers(ms[0], &h), 0);
+    assert_int_equal(rd_kafka_header_get_last(h, "x-team", &v, &len), 0);
+    assert_memory_equal(v, "wms-blr", len);
+    rd_kafka_message_destroy(ms[0]);
+    free(ms);
+    unsetenv("DH_STORES_FILE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dead_letters),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_validate_publish),
     };
     char uniq[100];
 

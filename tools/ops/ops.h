@@ -83,5 +83,7 @@ dh_redis_t *ops_redis_new(const ops_t *o);
 int ops_lag(const ops_t *o, int argc, char **argv);
 int ops_dlq(const ops_t *o, int argc, char **argv);
 int ops_replay(const ops_t *o, int argc, char **argv);
+/* validate and publish */
+int ops_publish(const ops_t *o, int argc, char **argv);
 
 #endif

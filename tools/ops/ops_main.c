@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/stores.h"
 #include "dockhand/worker.h"
 #include "ops.h"
 
@@ -27,7 +28,8 @@ static const dh_config_var_t ops_vars[] = {
     DH_CONFIG_END,
 };
 
-static const dh_config_var_t *const tables[] = {dh_process_config_vars, ops_vars, NULL};
+static const dh_config_var_t *const tables[] = {dh_process_config_vars, dh_stores_config_vars,
+                                                ops_vars, NULL};
 static const dh_config_check_fn checks[] = {dh_process_check_config, NULL};
 
 static const struct {
@@ -39,6 +41,10 @@ static const struct {
      "lag --group G [--topic T]...         committed offset, end and lag per "
      "partition"},
     {"dlq", ops_dlq, "dlq list|show|redrive <topic>.dlq [filters] [--execute]   dead letters"},
+    {"validate", ops_publish,
+     "validate --topic T [--key K] FILE...   the consuming worker's "
+     "own checks"},
+    {"publish", ops_publish, "publish --topic T [--key K] [--header N=V]... FILE [--execute]"},
     {"replay", ops_replay,
      "replay --group G --topic T --from TIME [--execute]   move a "
      "stopped group back"},
