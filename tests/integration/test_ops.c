@@ -429,12 +429,38 @@ static void test_validate_publish(void **state)
     unsetenv("DH_STORES_FILE");
 }
 
+/* sync: the request dh-inventory takes, only with --execute, only for a known store. */
+static void test_sync(void **state)
+{
+    char uniq[100], store[160], *out = NULL;
+    redisContext *rc = th_redis();
+
+    (void)state;
+    th_unique("ops-sync", uniq, sizeof(uniq));
+    snprintf(store, sizeof(store), "%s.myshopify.com", uniq);
+    assert_int_equal(ops(&out, "--json sync --store %s", store), 0);
+    assert_non_null(strstr(out, "\"requested\":false"));
+    free(out);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 0);
+    assert_int_equal(ops(&out, "--json sync --store %s --execute", store), 0);
+    assert_non_null(strstr(out, "\"requested\":true"));
+    free(out);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 1);
+    th_redis_int(rc, "DEL dh:inv:sync:request:%s", store);
+    setenv("DH_STORES_FILE", th_write_temp("ops-stores", STORES), 1);
+    assert_int_equal(ops(NULL, "sync --store %s --execute", store), 2); /* not a store */
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 0);
+    unsetenv("DH_STORES_FILE");
+    redisFree(rc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dead_letters),
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_validate_publish),
+        cmocka_unit_test(test_sync),
     };
     char uniq[100];
 

@@ -45,6 +45,9 @@ static const struct {
      "validate --topic T [--key K] FILE...   the consuming worker's "
      "own checks"},
     {"publish", ops_publish, "publish --topic T [--key K] [--header N=V]... FILE [--execute]"},
+    {"sync", ops_sync,
+     "sync --store DOMAIN [--execute]      request dh-inventory's full "
+     "stock sync"},
     {"replay", ops_replay,
      "replay --group G --topic T --from TIME [--execute]   move a "
      "stopped group back"},
