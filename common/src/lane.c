@@ -419,6 +419,21 @@ static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
     }
 }
 
+/* The INFO line and trace record of each applied effect (trace.c). */
+static void trace_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_traced_t *t = calloc(n, sizeof(*t));
+    size_t k = 0;
+
+    for (size_t i = 0; t && i < n; i++) {
+        if (it[i].claimed && it[i].out == OUT_DONE) {
+            t[k++] = (dh_rt_traced_t){it[i].ev, it[i].seconds};
+        }
+    }
+    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, t, k);
+    free(t);
+}
+
 /* Mark done what succeeded and release leases of what failed, one round trip each.
  * A done record that cannot be written keeps the event running until it can: the effect
  * happened, and finishing without the record would let a replay repeat it. */
@@ -439,6 +454,7 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
         if (err) {
             return err;
         }
+        trace_batch(lane, it, n);
     }
     for (size_t i = 0; i < n; i++) {
         if (it[i].claimed && it[i].out != OUT_DONE) {

@@ -86,6 +86,7 @@ typedef struct dh_rt_opts {
     int64_t max_inflight_bytes; /* all partitions together; each gets an equal share */
     int64_t lease_ms;
     int64_t retention_s;
+    int64_t trace_retention_s; /* trace records of applied effects; 0: none (trace.c) */
     int retry_max_attempts;
     int64_t retry_max_age_ms;
     int64_t retry_base_ms;
@@ -196,6 +197,17 @@ void dh_rt_ev_clear_err(dh_rt_ev_t *ev);
 dh_rt_t *dh_lane_runtime(dh_lane_t *lane);
 DH_NODISCARD dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size);
 void dh_rt_lanes_stop(dh_rt_t *rt);
+
+/* trace.c */
+/** An applied effect to trace: its event and how long the handler took. */
+typedef struct dh_rt_traced {
+    dh_rt_ev_t *ev;
+    double seconds;
+} dh_rt_traced_t;
+/** One INFO line per applied effect, and its trace record (dockhand/trace.h) in one
+ *  pipelined round trip for all \p n; best effort. */
+void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
+                         size_t n);
 
 /* dlq.c */
 /** A producer configuration: brokers and KAFKA_* passthrough, idempotent, acks=all.

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "dockhand/idem.h"
 #include "harness.h"
 
 #define KEYS 4
@@ -454,6 +455,84 @@ static void test_sync(void **state)
     redisFree(rc);
 }
 
+static int log_has(const char *path, const char *a, const char *b)
+{
+    char line[8192];
+    int n = 0;
+    FILE *fp = fopen(path, "r");
+
+    while (fp && fgets(line, sizeof(line), fp)) {
+        n += strstr(line, a) && strstr(line, b);
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    return n;
+}
+
+/* trace: by correlation id, SKU or event id, the effects the runtime recorded (with the
+ * far-side key the far side saw) and the dead letters; the INFO line of each effect. */
+static void test_trace(void **state)
+{
+    th_run_t run;
+    th_producer_t *p;
+    char uniq[100], corr[160], sku[160], bad[160], key[300], val[600], effect[300], far[37];
+    char *out = NULL;
+    size_t n = 0;
+    rd_kafka_message_t **ms;
+    pid_t w;
+    int len;
+
+    (void)state;
+    th_run_init(&run, "ops-trace", 2);
+    th_unique("corr", uniq, sizeof(uniq));
+    snprintf(corr, sizeof(corr), "c-%s", uniq);
+    snprintf(sku, sizeof(sku), "SKU-%s", uniq);
+    snprintf(bad, sizeof(bad), "BAD-%s", uniq);
+    p = th_producer_new();
+    for (int i = 0; i < 3; i++) { /* three effects of one SKU, one correlation id */
+        snprintf(key, sizeof(key), "ops-a.myshopify.com|FAC-1|%s", sku);
+        len = snprintf(val, sizeof(val),
+                       "{\"id\":\"tr%d-%s\",\"seq\":%d,\"event_id\":\"ev%d-%s\","
+                       "\"correlation_id\":\"%s\"}",
+                       i, uniq, i, i, uniq, corr);
+        th_produce(p, run.topic, -1, key, val, (size_t)len);
+    }
+    snprintf(key, sizeof(key), "ops-a.myshopify.com|FAC-1|%s", bad);
+    th_produce(p, run.topic, -1, key, "{not json", 9);
+    th_producer_destroy(p);
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 3, 60000));
+    snprintf(val, sizeof(val), "%s.dlq", run.topic);
+    ms = th_consume(val, 1, 60000, &n); /* the bad one is dead-lettered */
+    assert_int_equal(n, 1);
+    rd_kafka_message_destroy(ms[0]);
+    free(ms);
+    th_stop(w); /* its records are written before its offsets are committed */
+
+    assert_int_equal(ops(&out, "--json trace %s --no-dlq", corr), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 3);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), 3);
+    snprintf(effect, sizeof(effect), "%s:tr1-%s", run.ns, uniq);
+    dh_idem_far_key("testworker", effect, far);
+    assert_int_equal(lines_with(out, far), 1); /* the key the far side saw for tr1 */
+    free(out);
+    assert_int_equal(ops(&out, "--json trace ev2-%s --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, "\"event_id\":\"ev2-"), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --dlq %s", sku, val), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 3);
+    assert_int_equal(lines_with(out, "dead-letter"), 0);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --dlq %s", bad, val), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"dead-letter\""), 1);
+    assert_int_equal(lines_with(out, "\"error-class\":\"decode\""), 1);
+    free(out);
+    assert_int_equal(ops(NULL, "trace nothing-%s --dlq %s", uniq, val), 1);
+    /* one INFO line per applied effect, with the ids the event carried */
+    assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_validate_publish),
         cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_trace),
     };
     char uniq[100];
 

@@ -86,5 +86,6 @@ int ops_replay(const ops_t *o, int argc, char **argv);
 /* validate and publish */
 int ops_publish(const ops_t *o, int argc, char **argv);
 int ops_sync(const ops_t *o, int argc, char **argv);
+int ops_trace(const ops_t *o, int argc, char **argv);
 
 #endif

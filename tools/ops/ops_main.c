@@ -45,6 +45,9 @@ static const struct {
      "validate --topic T [--key K] FILE...   the consuming worker's "
      "own checks"},
     {"publish", ops_publish, "publish --topic T [--key K] [--header N=V]... FILE [--execute]"},
+    {"trace", ops_trace,
+     "trace <event id|order id|SKU|...> [--dlq T]...   what the runtime "
+     "recorded, dead letters"},
     {"sync", ops_sync,
      "sync --store DOMAIN [--execute]      request dh-inventory's full "
      "stock sync"},

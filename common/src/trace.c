@@ -1,0 +1,250 @@
+/*
+ * The runtime's trace records of applied effects (dockhand/trace.h) and the one INFO line
+ * per applied effect. Written after the done records, in one pipelined round trip per
+ * batch; best effort: a failure is logged at debug and never holds an event (the done
+ * record, which guards the effect, is already written).
+ */
+#include "dockhand/trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "runtime.h"
+
+#define MAX_TOKENS 7
+#define CMDS_PER   (2 + 2 * MAX_TOKENS) /* SET info; SADD + EXPIRE per token */
+
+static const char *const trace_headers[] = {
+    "dh-webhook-id",     "dh-event-id", "dh-shop-domain", "dh-store", "dh-redriven-from",
+    "dh-correlation-id", NULL};
+
+static void add_header(json_t *o, const dh_rt_ev_t *ev, const char *name)
+{
+    const void *v;
+    size_t len;
+
+    if (ev->hdrs && !rd_kafka_header_get_last(ev->hdrs, name, &v, &len) && v) {
+        json_object_set_new(o, name + 3, json_stringn(v, len));
+    }
+}
+
+/* event_id and correlation_id of a WMS event's payload (the ids producers know). */
+static void add_payload_ids(json_t *o, const dh_rt_ev_t *ev)
+{
+    json_t *doc, *f;
+
+    if (!ev->payload || !strstr(ev->payload, "_id\"")) {
+        return; /* no id to take: skip the parse */
+    }
+    doc = json_loadb(ev->payload, ev->len, 0, NULL);
+    f = json_object_get(doc, "event_id");
+    if (json_is_string(f)) {
+        json_object_set(o, "event_id", f);
+    }
+    f = json_object_get(doc, "correlation_id");
+    if (json_is_string(f)) {
+        json_object_set(o, "correlation_id", f);
+    }
+    f = json_object_get(doc, "store");
+    if (json_is_string(f) && !json_object_get(o, "store")) {
+        json_object_set(o, "store", f);
+    }
+    json_decref(doc);
+}
+
+static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_traced_t *t)
+{
+    const dh_rt_ev_t *ev = t->ev;
+    const char *effect = ev->dev->effect_id;
+    char far[37], at[40];
+    struct timespec ts;
+    struct tm tm;
+    json_t *o;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    dh_idem_far_key(rt->handler->name, effect, far);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:I, s:i}", "outcome", "done",
+                  "at", at, "worker", rt->handler->name, "instance", owner, "topic",
+                  ev->part->topic, "partition", (int)ev->part->partition, "offset",
+                  (json_int_t)ev->offset, "effect", effect, "far_key", far, "duration_ms",
+                  (json_int_t)(t->seconds * 1000.0), "attempts", ev->attempts + 1);
+    if (o && ev->key) {
+        json_object_set_new(o, "key", json_stringn(ev->key, ev->key_len));
+    }
+    for (size_t i = 0; o && trace_headers[i]; i++) {
+        add_header(o, ev, trace_headers[i]);
+    }
+    if (o) {
+        add_payload_ids(o, ev);
+    }
+    return o;
+}
+
+/* The index tokens of one record (borrowed from \p o or \p ev); returns how many. */
+static size_t tokens(json_t *o, const dh_rt_ev_t *ev, const char **tok, size_t *len)
+{
+    static const char *const fields[] = {"effect", "event_id", "correlation_id", "webhook-id",
+                                         "event-id"};
+    size_t n = 0;
+
+    if (ev->key && ev->key_len) {
+        const char *bar = memchr(ev->key, '|', ev->key_len), *last = bar;
+
+        tok[n] = ev->key;
+        len[n++] = ev->key_len;
+        while (bar) { /* the last part: SKU, order id, request id */
+            last = bar;
+            bar = memchr(bar + 1, '|', ev->key_len - (size_t)(bar + 1 - ev->key));
+        }
+        if (last && last + 1 < ev->key + ev->key_len) {
+            tok[n] = last + 1;
+            len[n++] = ev->key_len - (size_t)(last + 1 - ev->key);
+        }
+    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && n < MAX_TOKENS; i++) {
+        json_t *v = json_object_get(o, fields[i]);
+
+        if (json_is_string(v) && json_string_length(v)) {
+            tok[n] = json_string_value(v);
+            len[n++] = json_string_length(v);
+        }
+    }
+    return n;
+}
+
+static void log_applied(const dh_rt_ev_t *ev, json_t *o)
+{
+    dh_log_ctx_t ctx = {ev->part->topic, ev->part->partition, ev->offset,
+                        ev->key,         ev->key_len,         ev->dev->effect_id};
+    const char *eid = json_string_value(json_object_get(o, "event_id"));
+    const char *cid = json_string_value(json_object_get(o, "correlation_id"));
+    const char *store = json_string_value(json_object_get(o, "shop-domain"));
+
+    if (!store) {
+        store = json_string_value(json_object_get(o, "store"));
+    }
+    dh_log_ctx_set(&ctx);
+    DH_LOG(DH_LOG_INFO, "effect",
+           "applied: store=%s source_event_id=%s correlation_id=%s far_key=%s duration_ms=%lld",
+           store ? store : "-", eid ? eid : "-", cid ? cid : "-",
+           json_string_value(json_object_get(o, "far_key")),
+           (long long)json_integer_value(json_object_get(o, "duration_ms")));
+    dh_log_ctx_set(NULL);
+}
+
+/* The commands of one record: SET info, then SADD + EXPIRE per token. */
+struct cmds {
+    int argc[CMDS_PER];
+    const char *argv[CMDS_PER][5];
+    size_t len[CMDS_PER][5];
+    const char **pargv[CMDS_PER];
+    const size_t *plen[CMDS_PER];
+    char keys[MAX_TOKENS + 1][300], member[400], ttl[24];
+    char *text;
+    size_t n;
+};
+
+static void cmd(struct cmds *c, int argc, const char *const *argv, const size_t *len)
+{
+    c->argc[c->n] = argc;
+    for (int i = 0; i < argc; i++) {
+        c->argv[c->n][i] = argv[i];
+        c->len[c->n][i] = len ? len[i] : strlen(argv[i]);
+    }
+    c->pargv[c->n] = c->argv[c->n];
+    c->plen[c->n] = c->len[c->n];
+    c->n++;
+}
+
+static void build(struct cmds *c, const dh_rt_t *rt, json_t *o, const dh_rt_ev_t *ev)
+{
+    const char *tok[MAX_TOKENS];
+    size_t tlen[MAX_TOKENS], nt = tokens(o, ev, tok, tlen);
+
+    c->n = 0;
+    snprintf(c->keys[0], sizeof(c->keys[0]), DH_TRACE_INFO_FMT, rt->handler->name,
+             ev->dev->effect_id);
+    snprintf(c->member, sizeof(c->member), "%s %s", rt->handler->name, ev->dev->effect_id);
+    cmd(c, 5, (const char *[]){"SET", c->keys[0], c->text, "EX", c->ttl}, NULL);
+    for (size_t i = 0; i < nt; i++) {
+        int kl = snprintf(c->keys[i + 1], sizeof(c->keys[i + 1]), "dh:trace:%.*s",
+                          (int)(tlen[i] > 280 ? 280 : tlen[i]), tok[i]);
+
+        cmd(c, 3, (const char *[]){"SADD", c->keys[i + 1], c->member},
+            (const size_t[]){4, (size_t)kl, strlen(c->member)});
+        cmd(c, 3, (const char *[]){"EXPIRE", c->keys[i + 1], c->ttl},
+            (const size_t[]){6, (size_t)kl, strlen(c->ttl)});
+    }
+}
+
+/* Every command of the batch in one pipeline: one round trip. */
+static void write_all(dh_rt_t *rt, dh_redis_t *r, struct cmds *c, size_t n)
+{
+    size_t total = 0, k = 0;
+    int *argc;
+    const char ***argv;
+    const size_t **len;
+    redisReply **rep;
+
+    for (size_t i = 0; i < n; i++) {
+        total += c[i].n;
+    }
+    argc = calloc(total + 1, sizeof(*argc));
+    argv = calloc(total + 1, sizeof(*argv));
+    len = calloc(total + 1, sizeof(*len));
+    rep = calloc(total + 1, sizeof(*rep));
+    for (size_t i = 0; argc && argv && len && rep && i < n; i++) {
+        for (size_t j = 0; j < c[i].n; j++, k++) {
+            argc[k] = c[i].argc[j];
+            argv[k] = c[i].pargv[j];
+            len[k] = c[i].plen[j];
+        }
+    }
+    if (k && k == total && dh_redis_pipeline(r, total, argc, argv, len, rep) == DH_OK) {
+        for (size_t i = 0; i < total; i++) {
+            freeReplyObject(rep[i]);
+        }
+    } else if (k) {
+        DH_LOG(DH_LOG_DEBUG, "trace", "trace records not written: %s", dh_redis_errstr(r));
+    }
+    (void)rt;
+    free(argc);
+    free(argv);
+    free(len);
+    free(rep);
+}
+
+void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
+                         size_t n)
+{
+    struct cmds *c = calloc(n ? n : 1, sizeof(*c));
+    size_t m = 0;
+
+    for (size_t i = 0; c && i < n; i++) {
+        json_t *o = t[i].ev->dev && t[i].ev->dev->effect_id[0] ? info_json(rt, owner, &t[i]) : NULL;
+
+        if (!o) {
+            continue;
+        }
+        log_applied(t[i].ev, o);
+        snprintf(c[m].ttl, sizeof(c[m].ttl), "%lld", (long long)rt->opts.trace_retention_s);
+        c[m].text = rt->opts.trace_retention_s > 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (c[m].text) {
+            build(&c[m++], rt, o, t[i].ev); /* borrows only c's own buffers and ev */
+        }
+        json_decref(o);
+    }
+    if (c && m) {
+        write_all(rt, r, c, m);
+    }
+    for (size_t i = 0; c && i < m; i++) {
+        free(c[i].text);
+    }
+    free(c);
+}
