@@ -362,7 +362,9 @@ static void handle_one(dh_lane_t *lane, struct item *x)
     dh_rt_ev_clear_err(ev);
     ev->retry_after_ms = 0;
     lane->cur = ev;
+    dh_rt_trace_current(ev); /* its far-side calls are its own (trace.c) */
     r = rt->handler->handle(rt->shared, &m, ev_data(ev), lane);
+    dh_rt_trace_current(NULL);
     lane->cur = NULL;
     x->seconds = (double)(dh_rt_now_ms() - t0) / 1000.0;
     apply_result(lane, x, r);
@@ -586,6 +588,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         return;
     }
     redis_available(lane);
+    dh_rt_trace_reset();
     if (lane->rt->handler->handle_batch) {
         handle_many(lane, it, n);
     }

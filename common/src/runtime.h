@@ -208,6 +208,14 @@ typedef struct dh_rt_traced {
  *  pipelined round trip for all \p n; best effort. */
 void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
                          size_t n);
+/** The far-side calls a lane thread makes are noted (thread-local) until the next reset,
+ *  each with the event handled alone at the time (or none: every event of the batch). */
+void dh_rt_trace_reset(void);
+void dh_rt_trace_current(const dh_rt_ev_t *ev);
+void dh_rt_trace_shopify_call(const char *shop, const char *doc, json_t *vars,
+                              const dh_gql_reply_t *rep);
+void dh_rt_trace_wms_call(const char *method, const char *path, const char *idempotency_key,
+                          const dh_wms_reply_t *rep);
 
 /* dlq.c */
 /** A producer configuration: brokers and KAFKA_* passthrough, idempotent, acks=all.

@@ -6,17 +6,132 @@
  */
 #include "dockhand/trace.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dockhand/idem.h"
 #include "dockhand/log.h"
 #include "runtime.h"
 
 #define MAX_TOKENS 7
 #define CMDS_PER   (2 + 2 * MAX_TOKENS) /* SET info; SADD + EXPIRE per token */
+
+#define MAX_CALLS 32 /* noted per batch; more are counted, not kept */
+#define MAX_IDS   4
+
+/* The lane thread's far-side calls since the last reset: {"ev": tag, "call": {...}}. */
+static _Thread_local json_t *tl_calls;
+static _Thread_local const dh_rt_ev_t *tl_cur;
+
+void dh_rt_trace_reset(void)
+{
+    json_decref(tl_calls);
+    tl_calls = NULL;
+    tl_cur = NULL;
+}
+
+void dh_rt_trace_current(const dh_rt_ev_t *ev)
+{
+    tl_cur = ev;
+}
+
+static void note(json_t *call)
+{
+    if (!tl_calls) {
+        tl_calls = json_array();
+    }
+    if (!call || json_array_size(tl_calls) >= MAX_CALLS) {
+        json_decref(call);
+        return;
+    }
+    json_array_append_new(
+        tl_calls, json_pack("{s:I, s:o}", "ev", (json_int_t)(uintptr_t)tl_cur, "call", call));
+}
+
+/* Up to MAX_IDS Shopify GIDs in \p v (depth-first, a few levels): the objects it touched. */
+static void gids(json_t *v, json_t *out, int depth)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+
+    if (json_is_string(v) && !strncmp(json_string_value(v), "gid://shopify/", 14) &&
+        json_array_size(out) < MAX_IDS) {
+        json_array_append(out, v);
+    } else if (json_is_object(v) && depth < 6) {
+        json_object_foreach(v, k, x)
+        {
+            gids(x, out, depth + 1);
+        }
+    } else if (json_is_array(v) && depth < 6) {
+        json_array_foreach(v, i, x)
+        {
+            gids(x, out, depth + 1);
+        }
+    }
+}
+
+void dh_rt_trace_shopify_call(const char *shop, const char *doc, json_t *vars,
+                              const dh_gql_reply_t *rep)
+{
+    json_t *ids = json_array(), *key = json_object_get(vars, "idempotencyKey");
+    json_t *c = json_pack("{s:s, s:s, s:s, s:i}", "far", "shopify", "store", shop, "call", doc,
+                          "status", (int)rep->status);
+
+    gids(rep->data, ids, 0);
+    json_object_set_new(c, "ids", ids);
+    if (json_is_string(key)) {
+        json_object_set(c, "idempotency_key", key);
+    }
+    note(c);
+}
+
+void dh_rt_trace_wms_call(const char *method, const char *path, const char *idempotency_key,
+                          const dh_wms_reply_t *rep)
+{
+    json_t *ids = json_array(), *x;
+    const char *k;
+    json_t *c = json_pack("{s:s, s:s++, s:i}", "far", "wms", "call", method, " ", path, "status",
+                          (int)rep->status);
+
+    /* The WMS's ids for what it made: "id" and "<thing>_id" fields of its answer. */
+    json_object_foreach(rep->body, k, x)
+    {
+        size_t kl = strlen(k);
+
+        if ((json_is_string(x) || json_is_integer(x)) && json_array_size(ids) < MAX_IDS &&
+            (!strcmp(k, "id") || (kl > 3 && !strcmp(k + kl - 3, "_id")))) {
+            json_array_append_new(ids, json_pack("{s:O}", k, x));
+        }
+    }
+    json_object_set_new(c, "ids", ids);
+    if (idempotency_key) {
+        json_object_set_new(c, "idempotency_key", json_string(idempotency_key));
+    }
+    if (rep->replayed) {
+        json_object_set_new(c, "replayed", json_true());
+    }
+    note(c);
+}
+
+/* The calls noted for \p ev: its own, and those made for the whole batch. */
+static json_t *calls_of(const dh_rt_ev_t *ev)
+{
+    json_t *out = json_array(), *x;
+    size_t i;
+
+    json_array_foreach(tl_calls, i, x)
+    {
+        json_int_t tag = json_integer_value(json_object_get(x, "ev"));
+
+        if (!tag || tag == (json_int_t)(uintptr_t)ev) {
+            json_array_append(out, json_object_get(x, "call"));
+        }
+    }
+    return out;
+}
 
 static const char *const trace_headers[] = {
     "dh-webhook-id",     "dh-event-id", "dh-shop-domain", "dh-store", "dh-redriven-from",
@@ -59,8 +174,7 @@ static void add_payload_ids(json_t *o, const dh_rt_ev_t *ev)
 static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_traced_t *t)
 {
     const dh_rt_ev_t *ev = t->ev;
-    const char *effect = ev->dev->effect_id;
-    char far[37], at[40];
+    char at[40];
     struct timespec ts;
     struct tm tm;
     json_t *o;
@@ -68,12 +182,11 @@ static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_trace
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    dh_idem_far_key(rt->handler->name, effect, far);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:I, s:i}", "outcome", "done",
-                  "at", at, "worker", rt->handler->name, "instance", owner, "topic",
-                  ev->part->topic, "partition", (int)ev->part->partition, "offset",
-                  (json_int_t)ev->offset, "effect", effect, "far_key", far, "duration_ms",
-                  (json_int_t)(t->seconds * 1000.0), "attempts", ev->attempts + 1);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:I, s:i}", "outcome", "done", "at", at,
+                  "worker", rt->handler->name, "instance", owner, "topic", ev->part->topic,
+                  "partition", (int)ev->part->partition, "offset", (json_int_t)ev->offset, "effect",
+                  ev->dev->effect_id, "duration_ms", (json_int_t)(t->seconds * 1000.0), "attempts",
+                  ev->attempts + 1);
     if (o && ev->key) {
         json_object_set_new(o, "key", json_stringn(ev->key, ev->key_len));
     }
@@ -82,6 +195,7 @@ static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_trace
     }
     if (o) {
         add_payload_ids(o, ev);
+        json_object_set_new(o, "calls", calls_of(ev));
     }
     return o;
 }
@@ -118,6 +232,31 @@ static size_t tokens(json_t *o, const dh_rt_ev_t *ev, const char **tok, size_t *
     return n;
 }
 
+/* "shopify inventorySetQuantities 200 gid://...; wms POST /v1/x 201 id=7" (first calls). */
+static void far_text(json_t *calls, char *buf, size_t size)
+{
+    size_t i, off = 0;
+    json_t *c;
+
+    buf[0] = '\0';
+    json_array_foreach(calls, i, c)
+    {
+        json_t *ids = json_object_get(c, "ids");
+        char *idtext = json_array_size(ids) ? json_dumps(ids, JSON_COMPACT) : NULL;
+        int w = snprintf(buf + off, size - off, "%s%s %s %lld%s%s", off ? "; " : "",
+                         json_string_value(json_object_get(c, "far")),
+                         json_string_value(json_object_get(c, "call")),
+                         (long long)json_integer_value(json_object_get(c, "status")),
+                         idtext ? " " : "", idtext ? idtext : "");
+
+        free(idtext);
+        if (w < 0 || (size_t)w >= size - off) {
+            break;
+        }
+        off += (size_t)w;
+    }
+}
+
 static void log_applied(const dh_rt_ev_t *ev, json_t *o)
 {
     dh_log_ctx_t ctx = {ev->part->topic, ev->part->partition, ev->offset,
@@ -125,16 +264,17 @@ static void log_applied(const dh_rt_ev_t *ev, json_t *o)
     const char *eid = json_string_value(json_object_get(o, "event_id"));
     const char *cid = json_string_value(json_object_get(o, "correlation_id"));
     const char *store = json_string_value(json_object_get(o, "shop-domain"));
+    char far[600];
 
     if (!store) {
         store = json_string_value(json_object_get(o, "store"));
     }
+    far_text(json_object_get(o, "calls"), far, sizeof(far));
     dh_log_ctx_set(&ctx);
     DH_LOG(DH_LOG_INFO, "effect",
-           "applied: store=%s source_event_id=%s correlation_id=%s far_key=%s duration_ms=%lld",
+           "applied: store=%s source_event_id=%s correlation_id=%s duration_ms=%lld far=[%s]",
            store ? store : "-", eid ? eid : "-", cid ? cid : "-",
-           json_string_value(json_object_get(o, "far_key")),
-           (long long)json_integer_value(json_object_get(o, "duration_ms")));
+           (long long)json_integer_value(json_object_get(o, "duration_ms")), far);
     dh_log_ctx_set(NULL);
 }
 

@@ -83,14 +83,24 @@ static const char *field(json_t *o, const char *name)
 
 static void print_effect(json_t *row)
 {
-    printf("effect %s: %s (record: %s) at %s by %s, from %s [%lld] @%lld, %lld ms, far-side "
-           "key %s\n",
+    json_t *c;
+    size_t i;
+
+    printf("effect %s: %s (record: %s) at %s by %s, from %s [%lld] @%lld, %lld ms\n",
            field(row, "effect"), field(row, "outcome"), field(row, "record"), field(row, "at"),
            field(row, "instance"), field(row, "topic"),
            (long long)json_integer_value(json_object_get(row, "partition")),
            (long long)json_integer_value(json_object_get(row, "offset")),
-           (long long)json_integer_value(json_object_get(row, "duration_ms")),
-           field(row, "far_key"));
+           (long long)json_integer_value(json_object_get(row, "duration_ms")));
+    json_array_foreach(json_object_get(row, "calls"), i, c)
+    {
+        char *ids = json_dumps(json_object_get(c, "ids"), JSON_COMPACT);
+
+        printf("    %s %s -> %lld, ids %s, idempotency key %s\n", field(c, "far"), field(c, "call"),
+               (long long)json_integer_value(json_object_get(c, "status")), ids ? ids : "[]",
+               field(c, "idempotency_key"));
+        free(ids);
+    }
     printf("    logs: grep -F '%s'   (the worker's lines of this effect)\n", field(row, "effect"));
 }
 
