@@ -930,3 +930,43 @@ void th_dead_letter(const rd_kafka_message_t *m, char *cls, size_t csize, char *
     snprintf(why, wsize, "%.*s", (int)wlen, (const char *)w);
     fprintf(stderr, "dead letter: %s: %s\n", cls, why);
 }
+
+/* ---- dh-ops trace ---- */
+
+json_t *th_ops_trace(const char *id)
+{
+    char cmd[1024], buf[16384];
+    json_t *out = json_array();
+    FILE *fp;
+
+    snprintf(cmd, sizeof(cmd),
+             "DH_KAFKA_BROKERS=%s DH_REDIS_URL=%s %s/dh-ops --json trace '%s' "
+             "--no-dlq",
+             th_kafka(), th_redis_url(), th_env_or("DH_TEST_BUILD_DIR", "."), id);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while (fgets(buf, sizeof(buf), fp)) {
+        json_t *j = json_loads(buf, 0, NULL);
+
+        assert_non_null(j);
+        json_array_append_new(out, j);
+    }
+    assert_int_equal(pclose(fp), 0);
+    return out;
+}
+
+json_t *th_trace_effect(json_t *trace, const char *prefix)
+{
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(trace, i, x)
+    {
+        const char *eff = json_string_value(json_object_get(x, "effect"));
+
+        if (eff && !strncmp(eff, prefix, strlen(prefix))) {
+            return x;
+        }
+    }
+    return NULL;
+}

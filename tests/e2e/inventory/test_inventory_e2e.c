@@ -803,27 +803,16 @@ static void check_last_pushes(env_t *e)
  * the sandbox's journal under the idempotency key the trace names. */
 static void trace_putaway(env_t *e, int64_t event_no)
 {
-    char cmd[1024], eid[64], buf[4096], *journal_text = NULL, url[512];
-    json_t *rec = NULL, *c;
-    size_t i, n = 0;
+    char eid[64], *journal_text = NULL, url[512];
+    json_t *trace, *rec, *c;
+    size_t i;
     int applied = 0;
-    FILE *fp;
 
     snprintf(eid, sizeof(eid), "%s-0000-4000-8000-%012llx", e->uuid_prefix,
              (unsigned long long)event_no);
-    snprintf(cmd, sizeof(cmd),
-             "DH_KAFKA_BROKERS=%s DH_REDIS_URL=%s %s/dh-ops --json trace %s "
-             "--no-dlq",
-             th_kafka(), th_redis_url(), th_env_or("DH_TEST_BUILD_DIR", "."), eid);
-    fp = popen(cmd, "r");
-    assert_non_null(fp);
-    while (fgets(buf, sizeof(buf), fp)) {
-        json_decref(rec);
-        rec = json_loads(buf, 0, NULL);
-        n++;
-    }
-    assert_int_equal(pclose(fp), 0);
-    assert_int_equal(n, 1); /* one effect */
+    trace = th_ops_trace(eid);
+    assert_int_equal(json_array_size(trace), 1); /* one effect */
+    rec = json_array_get(trace, 0);
     assert_string_equal(json_string_value(json_object_get(rec, "event_id")), eid);
     assert_string_equal(json_string_value(json_object_get(rec, "record")), "done");
     snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=inventorySetQuantities&shop=%s",
@@ -844,7 +833,7 @@ static void trace_putaway(env_t *e, int64_t event_no)
     }
     assert_int_equal(applied, 1);
     free(journal_text);
-    json_decref(rec);
+    json_decref(trace);
 }
 
 static void test_not_stocked(void **state)
