@@ -665,6 +665,7 @@ static void *lane_main(void *arg)
         pthread_mutex_lock(&rt->mu);
     }
     pthread_mutex_unlock(&rt->mu);
+    dh_rt_trace_reset(); /* this thread's noted calls */
     return NULL;
 }
 
