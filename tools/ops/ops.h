@@ -79,6 +79,9 @@ rd_kafka_topic_partition_list_t *ops_group_offsets(const ops_t *o, rd_kafka_t *r
  *  printing why. */
 dh_redis_t *ops_redis_new(const ops_t *o);
 
+/** GET \p key as a JSON string; NULL when absent (or on error: *err set to 1). */
+json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err);
+
 /* Sub-commands: argv[0] is the sub-command's name. Each returns an exit code. */
 int ops_lag(const ops_t *o, int argc, char **argv);
 int ops_dlq(const ops_t *o, int argc, char **argv);

@@ -225,3 +225,19 @@ rd_kafka_topic_partition_list_t *ops_group_offsets(const ops_t *o, rd_kafka_t *r
     rd_kafka_queue_destroy(q);
     return out;
 }
+
+json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err)
+{
+    redisReply *rep = NULL;
+    json_t *v = NULL;
+
+    if (dh_redis_commandf(r, &rep, "GET %s", key)) {
+        *err = 1;
+    } else if (rep->type == REDIS_REPLY_STRING) {
+        v = json_stringn(rep->str, rep->len);
+    }
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    return v;
+}

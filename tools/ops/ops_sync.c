@@ -59,21 +59,13 @@ static int known_store(const ops_t *o, const char *store)
 static json_t *get_key(dh_redis_t *r, const char *what, const char *store, const char *slot,
                        int *err)
 {
-    redisReply *rep = NULL;
     char key[600];
-    json_t *v = json_null();
+    json_t *v;
 
     snprintf(key, sizeof(key), "dh:inv:sync:%s:%s%s%s", what, store, slot ? ":" : "",
              slot ? slot : "");
-    if (dh_redis_commandf(r, &rep, "GET %s", key)) {
-        *err = 1;
-    } else if (rep->type == REDIS_REPLY_STRING) {
-        v = json_stringn(rep->str, rep->len);
-    }
-    if (rep) {
-        freeReplyObject(rep);
-    }
-    return v;
+    v = ops_redis_get(r, key, err);
+    return v ? v : json_null();
 }
 
 static int show_state(const ops_t *o, dh_redis_t *r, const char *store, const char *action)

@@ -58,22 +58,6 @@ static int trace_parse(const ops_t *o, int argc, char **argv, struct trace_args 
     return 0;
 }
 
-static json_t *redis_str(dh_redis_t *r, const char *key, int *err)
-{
-    redisReply *rep = NULL;
-    json_t *v = NULL;
-
-    if (dh_redis_commandf(r, &rep, "GET %s", key)) {
-        *err = 1;
-    } else if (rep->type == REDIS_REPLY_STRING) {
-        v = json_stringn(rep->str, rep->len);
-    }
-    if (rep) {
-        freeReplyObject(rep);
-    }
-    return v;
-}
-
 static const char *field(json_t *o, const char *name)
 {
     const char *v = json_string_value(json_object_get(o, name));
@@ -116,9 +100,9 @@ static int show_effect(const ops_t *o, dh_redis_t *r, const char *member)
         return 0;
     }
     snprintf(key, sizeof(key), "%.*s:idem:%s", (int)(sp - member), member, sp + 1);
-    state = redis_str(r, key, &err);
+    state = ops_redis_get(r, key, &err);
     snprintf(key, sizeof(key), "%.*s:idem-info:%s", (int)(sp - member), member, sp + 1);
-    info = redis_str(r, key, &err);
+    info = ops_redis_get(r, key, &err);
     row = info ? json_loads(json_string_value(info), 0, NULL) : NULL;
     row = row ? row : json_pack("{s:s}", "effect", sp + 1);
     json_object_set_new(row, "kind", json_string("effect"));
