@@ -133,6 +133,9 @@ static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
     rd_kafka_headers_t *h;
     char first[80], last[80]; /* room for any year gmtime_r may return */
+    char corr[256];
+    const void *cv;
+    size_t clen;
 
     if (ev->hdrs) {
         h = rd_kafka_headers_copy(ev->hdrs);
@@ -151,6 +154,11 @@ static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
     add_hdr(h, "dh-worker", "%s", rt->handler->name);
     add_hdr(h, "dh-first-seen", "%s", first);
     add_hdr(h, "dh-last-failed", "%s", last);
+    dh_rt_ev_correlation(ev, corr, sizeof(corr));
+    if (corr[0] &&
+        (!ev->hdrs || rd_kafka_header_get_last(ev->hdrs, "dh-correlation-id", &cv, &clen))) {
+        add_hdr(h, "dh-correlation-id", "%s", corr); /* dh-ops trace finds the letter by it */
+    }
     return h;
 }
 

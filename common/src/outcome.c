@@ -250,8 +250,10 @@ int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, cons
     memset(rep, 0, sizeof(*rep));
     snprintf(what, sizeof(what), "WMS %s %.200s", method, path);
     if (w) {
+        dh_wms_set_request_id(dh_rt_trace_request_id()); /* the event's correlation id */
         err = dh_wms_call(w, group, method, path, idempotency_key, body, rep, &wait_ms, errstr,
                           sizeof(errstr));
+        dh_wms_set_request_id(NULL);
         dh_rt_trace_wms_call(method, path, idempotency_key, rep);
     } else {
         snprintf(errstr, sizeof(errstr), "cannot set up the lane's WMS client");

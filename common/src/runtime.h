@@ -212,6 +212,12 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh
  *  each with the event handled alone at the time (or none: every event of the batch). */
 void dh_rt_trace_reset(void);
 void dh_rt_trace_current(const dh_rt_ev_t *ev);
+/** The correlation id of the event handled alone on this thread (NULL in a batch or
+ *  none): the X-Request-Id of its WMS calls. */
+const char *dh_rt_trace_request_id(void);
+/** \p ev's correlation id: its dh-correlation-id header, else a WMS event's
+ *  "correlation_id", else the gateway's dh-webhook-id; "" when none. */
+void dh_rt_ev_correlation(const dh_rt_ev_t *ev, char *buf, size_t size);
 void dh_rt_trace_shopify_call(const char *shop, const char *doc, json_t *vars,
                               const dh_gql_reply_t *rep);
 void dh_rt_trace_wms_call(const char *method, const char *path, const char *idempotency_key,

@@ -32,9 +32,47 @@ void dh_rt_trace_reset(void)
     tl_cur = NULL;
 }
 
+static _Thread_local char tl_corr[256];
+
+void dh_rt_ev_correlation(const dh_rt_ev_t *ev, char *buf, size_t size)
+{
+    const void *v;
+    size_t len;
+    json_t *doc, *f;
+
+    buf[0] = '\0';
+    if (ev->hdrs && !rd_kafka_header_get_last(ev->hdrs, "dh-correlation-id", &v, &len) && v) {
+        snprintf(buf, size, "%.*s", (int)len, (const char *)v); /* redriven or re-published */
+        return;
+    }
+    if (ev->payload && strstr(ev->payload, "\"correlation_id\"")) {
+        doc = json_loadb(ev->payload, ev->len, 0, NULL);
+        f = json_object_get(doc, "correlation_id");
+        if (json_is_string(f) && json_string_length(f)) {
+            snprintf(buf, size, "%s", json_string_value(f));
+        }
+        json_decref(doc);
+        if (buf[0]) {
+            return;
+        }
+    }
+    if (ev->hdrs && !rd_kafka_header_get_last(ev->hdrs, "dh-webhook-id", &v, &len) && v) {
+        snprintf(buf, size, "%.*s", (int)len, (const char *)v); /* the gateway's delivery */
+    }
+}
+
 void dh_rt_trace_current(const dh_rt_ev_t *ev)
 {
     tl_cur = ev;
+    tl_corr[0] = '\0';
+    if (ev) {
+        dh_rt_ev_correlation(ev, tl_corr, sizeof(tl_corr));
+    }
+}
+
+const char *dh_rt_trace_request_id(void)
+{
+    return tl_corr[0] ? tl_corr : NULL;
 }
 
 static void note(json_t *call)

@@ -498,7 +498,12 @@ static void test_trace(void **state)
         th_produce(p, run.topic, -1, key, val, (size_t)len);
     }
     snprintf(key, sizeof(key), "ops-a.myshopify.com|FAC-1|%s", bad);
-    th_produce(p, run.topic, -1, key, "{not json", 9);
+    /* rejected by the worker: its dead letter carries the correlation id */
+    len = snprintf(val, sizeof(val),
+                   "{\"id\":\"bad-%s\",\"seq\":0,\"poison\":true,"
+                   "\"correlation_id\":\"%s-bad\"}",
+                   uniq, corr);
+    th_produce(p, run.topic, -1, key, val, (size_t)len);
     th_producer_destroy(p);
     w = th_run_worker(&run);
     assert_true(th_run_wait_performed(&run, 3, 60000));
@@ -525,7 +530,9 @@ static void test_trace(void **state)
     free(out);
     assert_int_equal(ops(&out, "--json trace %s --dlq %s", bad, val), 0);
     assert_int_equal(lines_with(out, "\"kind\":\"dead-letter\""), 1);
-    assert_int_equal(lines_with(out, "\"error-class\":\"decode\""), 1);
+    assert_int_equal(lines_with(out, "\"error-class\":\"rejected\""), 1);
+    snprintf(effect, sizeof(effect), "\"correlation-id\":\"%s-bad\"", corr);
+    assert_int_equal(lines_with(out, effect), 1);
     free(out);
     assert_int_equal(ops(NULL, "trace nothing-%s --dlq %s", uniq, val), 1);
     /* one INFO line per applied effect, with the ids the event carried */
