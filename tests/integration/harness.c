@@ -970,3 +970,68 @@ json_t *th_trace_effect(json_t *trace, const char *prefix)
     }
     return NULL;
 }
+
+/* ---- a process's admin port ---- */
+
+struct admin_wait {
+    const char *log;
+    int port;
+};
+
+static int admin_logged(void *ud)
+{
+    struct admin_wait *a = ud;
+    const char *mark = "admin endpoints on ";
+    char line[1024];
+    FILE *f = fopen(a->log, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, mark), *colon = at ? strchr(at + strlen(mark), ':') : NULL;
+
+        if (colon) { /* "<bind address>:<port>": loopback reaches 0.0.0.0 too */
+            a->port = atoi(colon + 1);
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return a->port > 0;
+}
+
+int th_admin_port(const char *log, int timeout_ms)
+{
+    struct admin_wait a = {log, 0};
+
+    return th_wait_for(admin_logged, &a, timeout_ms) ? a.port : 0;
+}
+
+double th_metric(int port, const char *name, const char *labels)
+{
+    char url[128], *page = NULL;
+    double v = -1;
+    size_t len = strlen(name);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    if (th_http("GET", url, NULL, NULL, &page) != 200 || !page) {
+        free(page);
+        return -1;
+    }
+    for (char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *nl = strchr(l, '\n'), *sp;
+
+        if (nl) {
+            *nl = '\0';
+        }
+        sp = strrchr(l, ' ');
+        if (!strncmp(l, name, len) && (l[len] == '{' || l[len] == ' ') && sp &&
+            (!labels || strstr(l, labels))) {
+            v = strtod(sp + 1, NULL);
+            break;
+        }
+        if (nl) {
+            *nl = '\n';
+        }
+    }
+    free(page);
+    return v;
+}

@@ -67,6 +67,14 @@ json_t *th_ops_trace(const char *id);
 /** The record of \p trace whose "effect" starts with \p prefix (borrowed), or NULL. */
 json_t *th_trace_effect(json_t *trace, const char *prefix);
 
+/** The admin port a process logged ("admin endpoints on <addr>:<port>") in \p log,
+ *  waiting up to \p timeout_ms; 0 when it did not. */
+int th_admin_port(const char *log, int timeout_ms);
+
+/** The value of the first series of \p name whose labels contain \p labels (may be NULL)
+ *  on \p port's /metrics; -1 when absent or unreachable. */
+double th_metric(int port, const char *name, const char *labels);
+
 #endif
 
 /** One test scenario: a fresh topic (+ .dlq), group, Redis namespace and log file. */

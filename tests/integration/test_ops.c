@@ -539,6 +539,50 @@ static void test_trace(void **state)
     assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
 }
 
+struct lag_goal {
+    int port;
+    char labels[300];
+    int positive; /* wait for > 0, else for == 0 */
+};
+
+static int lag_is(void *ud)
+{
+    struct lag_goal *g = ud;
+    double v = th_metric(g->port, "dh_consumer_partition_lag", g->labels);
+
+    return g->positive ? v > 0 : v == 0;
+}
+
+/* The worker's lag per topic and partition: a backlog shows on its partition's series,
+ * and the series reads 0 once the worker caught up, as dh-ops lag says. */
+static void test_partition_lag(void **state)
+{
+    th_run_t run;
+    struct lag_goal g = {0};
+    char *out = NULL;
+    pid_t w;
+
+    (void)state;
+    th_run_init(&run, "ops-lag", 1);
+    th_run_setenv(&run, "DH_TEST_SLEEP_MS", "40");
+    th_run_setenv(&run, "DH_LANES", "1");
+    th_run_setenv(&run, "KAFKA_STATISTICS_INTERVAL_MS", "100");
+    th_run_produce_events(&run, 60, 1, 0); /* one key: one event at a time */
+    w = th_run_worker(&run);
+    g.port = th_admin_port(run.log, 30000);
+    assert_true(g.port > 0);
+    snprintf(g.labels, sizeof(g.labels), "topic=\"%s\",partition=\"0\"", run.topic);
+    g.positive = 1;
+    assert_true(th_wait_for(lag_is, &g, 30000));
+    assert_true(th_run_wait_performed(&run, 60, 60000));
+    g.positive = 0;
+    assert_true(th_wait_for(lag_is, &g, 30000));
+    th_stop(w);
+    assert_int_equal(ops(&out, "--json lag --group %s --topic %s", run.group, run.topic), 0);
+    assert_int_equal(lines_with(out, "\"lag\":0"), 1);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_validate_publish),
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_partition_lag),
     };
     char uniq[100];
 
