@@ -69,6 +69,17 @@ rd_kafka_event_t *ops_admin_wait(const ops_t *o, rd_kafka_queue_t *q, const char
 /** Admin options with the request timeout DH_OPS_TIMEOUT_MS. */
 rd_kafka_AdminOptions_t *ops_admin_options(const ops_t *o, rd_kafka_t *rk, rd_kafka_admin_op_t op);
 
+/** Sends one admin request (\p ud: its arguments) with \p opts to \p q. */
+typedef void ops_admin_send_fn(rd_kafka_t *rk, const rd_kafka_AdminOptions_t *opts,
+                               rd_kafka_queue_t *q, void *ud);
+/** One admin request, its options (DH_OPS_TIMEOUT_MS) and its answer: the result event
+ *  (caller destroys it), or NULL after printing Kafka's error. */
+rd_kafka_event_t *ops_admin_run(const ops_t *o, rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                const char *what, ops_admin_send_fn *send, void *ud);
+/** The partitions of a one-group result, or NULL after printing the group's error. */
+const rd_kafka_topic_partition_list_t *
+ops_group_result(const ops_t *o, const rd_kafka_group_result_t **res, size_t n, const char *group);
+
 /** \p group's committed offsets (of \p only's partitions, or of all when NULL); offset
  *  RD_KAFKA_OFFSET_INVALID where nothing is committed. NULL after printing the error. */
 rd_kafka_topic_partition_list_t *ops_group_offsets(const ops_t *o, rd_kafka_t *rk,

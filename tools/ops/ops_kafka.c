@@ -193,36 +193,63 @@ rd_kafka_AdminOptions_t *ops_admin_options(const ops_t *o, rd_kafka_t *rk, rd_ka
     return opts;
 }
 
+rd_kafka_event_t *ops_admin_run(const ops_t *o, rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                const char *what, ops_admin_send_fn *send, void *ud)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = ops_admin_options(o, rk, op);
+    rd_kafka_event_t *ev;
+
+    send(rk, opts, q, ud);
+    ev = ops_admin_wait(o, q, what);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    return ev;
+}
+
+const rd_kafka_topic_partition_list_t *
+ops_group_result(const ops_t *o, const rd_kafka_group_result_t **res, size_t n, const char *group)
+{
+    if (n != 1) {
+        ops_err(o, "group %s: %zu answers from Kafka", group, n);
+        return NULL;
+    }
+    if (rd_kafka_group_result_error(res[0])) {
+        ops_err(o, "group %s: %s", group,
+                rd_kafka_error_string(rd_kafka_group_result_error(res[0])));
+        return NULL;
+    }
+    return rd_kafka_group_result_partitions(res[0]);
+}
+
+static void send_list_offsets(rd_kafka_t *rk, const rd_kafka_AdminOptions_t *opts,
+                              rd_kafka_queue_t *q, void *ud)
+{
+    rd_kafka_ListConsumerGroupOffsets(rk, ud, 1, opts, q);
+}
+
 rd_kafka_topic_partition_list_t *ops_group_offsets(const ops_t *o, rd_kafka_t *rk,
                                                    const char *group,
                                                    const rd_kafka_topic_partition_list_t *only)
 {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, only);
-    rd_kafka_AdminOptions_t *opts =
-        ops_admin_options(o, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-    rd_kafka_topic_partition_list_t *out = NULL;
-    rd_kafka_event_t *ev;
-    const rd_kafka_group_result_t **res;
+    rd_kafka_event_t *ev = ops_admin_run(o, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+                                         "offsets of the group", send_list_offsets, &req);
+    const rd_kafka_topic_partition_list_t *ps = NULL;
     size_t n = 0;
 
-    rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opts, q);
-    ev = ops_admin_wait(o, q, "offsets of the group");
-    res = ev ? rd_kafka_ListConsumerGroupOffsets_result_groups(
-                   rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n)
-             : NULL;
-    if (ev && n == 1 && rd_kafka_group_result_error(res[0])) {
-        ops_err(o, "offsets of group %s: %s", group,
-                rd_kafka_error_string(rd_kafka_group_result_error(res[0])));
-    } else if (ev && n == 1) {
-        out = rd_kafka_topic_partition_list_copy(rd_kafka_group_result_partitions(res[0]));
+    if (ev) {
+        const rd_kafka_group_result_t **res = rd_kafka_ListConsumerGroupOffsets_result_groups(
+            rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+
+        ps = ops_group_result(o, res, n, group);
     }
+    rd_kafka_topic_partition_list_t *out = ps ? rd_kafka_topic_partition_list_copy(ps) : NULL;
+
     if (ev) {
         rd_kafka_event_destroy(ev);
     }
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
     return out;
 }
 

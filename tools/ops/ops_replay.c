@@ -52,19 +52,22 @@ static int replay_parse(const ops_t *o, int argc, char **argv, struct replay_arg
     return 0;
 }
 
+static void send_describe(rd_kafka_t *rk, const rd_kafka_AdminOptions_t *opts, rd_kafka_queue_t *q,
+                          void *ud)
+{
+    rd_kafka_DescribeConsumerGroups(rk, ud, 1, opts, q);
+}
+
 /* OPS_OK when the group exists and has no members; else why not. */
 static int group_stopped(const ops_t *o, rd_kafka_t *rk, const char *group)
 {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opts =
-        ops_admin_options(o, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+    rd_kafka_event_t *ev = ops_admin_run(o, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+                                         "describing the group", send_describe, &group);
     const rd_kafka_ConsumerGroupDescription_t **gs;
-    rd_kafka_event_t *ev;
-    size_t n = 0;
+    size_t n = 0, members;
+    rd_kafka_consumer_group_state_t st;
     int rc = OPS_FAIL;
 
-    rd_kafka_DescribeConsumerGroups(rk, &group, 1, opts, q);
-    ev = ops_admin_wait(o, q, "describing the group");
     gs = ev ? rd_kafka_DescribeConsumerGroups_result_groups(
                   rd_kafka_event_DescribeConsumerGroups_result(ev), &n)
             : NULL;
@@ -72,20 +75,18 @@ static int group_stopped(const ops_t *o, rd_kafka_t *rk, const char *group)
         ops_err(o, "group %s: %s", group,
                 rd_kafka_error_string(rd_kafka_ConsumerGroupDescription_error(gs[0])));
     } else if (ev && n == 1) {
-        rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(gs[0]);
-        size_t members = rd_kafka_ConsumerGroupDescription_member_count(gs[0]);
-
+        st = rd_kafka_ConsumerGroupDescription_state(gs[0]);
+        members = rd_kafka_ConsumerGroupDescription_member_count(gs[0]);
+        rc = OPS_REFUSED;
         if (st == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD) {
             ops_err(o, "refused: Kafka knows no group %s (misspelt? `dh-ops lag --group %s`)",
                     group, group);
-            rc = OPS_REFUSED;
         } else if (members || st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY) {
             ops_err(o,
                     "refused: group %s is %s with %zu member(s): stop its workers (pause "
                     "the KEDA ScaledObject, scale to 0) and wait out session.timeout.ms "
                     "(static membership keeps stopped members that long)",
                     group, rd_kafka_consumer_group_state_name(st), members);
-            rc = OPS_REFUSED;
         } else {
             rc = OPS_OK;
         }
@@ -93,8 +94,6 @@ static int group_stopped(const ops_t *o, rd_kafka_t *rk, const char *group)
     if (ev) {
         rd_kafka_event_destroy(ev);
     }
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
     return rc;
 }
 
@@ -153,44 +152,41 @@ static void print_plan(const ops_t *o, const struct replay_args *a,
     }
 }
 
+static void send_alter(rd_kafka_t *rk, const rd_kafka_AdminOptions_t *opts, rd_kafka_queue_t *q,
+                       void *ud)
+{
+    rd_kafka_AlterConsumerGroupOffsets(rk, ud, 1, opts, q);
+}
+
 static int alter(const ops_t *o, rd_kafka_t *rk, const char *group,
                  const rd_kafka_topic_partition_list_t *t)
 {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, t);
-    rd_kafka_AdminOptions_t *opts =
-        ops_admin_options(o, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
-    const rd_kafka_group_result_t **res;
-    rd_kafka_event_t *ev;
+    rd_kafka_event_t *ev = ops_admin_run(o, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS,
+                                         "resetting the group's offsets", send_alter, &req);
+    const rd_kafka_topic_partition_list_t *ps = NULL;
     size_t n = 0;
     int rc = OPS_FAIL;
 
-    rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, opts, q);
-    ev = ops_admin_wait(o, q, "resetting the group's offsets");
-    res = ev ? rd_kafka_AlterConsumerGroupOffsets_result_groups(
-                   rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n)
-             : NULL;
-    if (ev && n == 1 && rd_kafka_group_result_error(res[0])) {
-        ops_err(o, "group %s: %s", group,
-                rd_kafka_error_string(rd_kafka_group_result_error(res[0])));
-    } else if (ev && n == 1) {
-        const rd_kafka_topic_partition_list_t *ps = rd_kafka_group_result_partitions(res[0]);
+    if (ev) {
+        const rd_kafka_group_result_t **res = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+            rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
 
-        rc = OPS_OK;
-        for (int i = 0; ps && i < ps->cnt; i++) {
-            if (ps->elems[i].err) {
-                ops_err(o, "group %s %s [%d]: %s", group, ps->elems[i].topic,
-                        (int)ps->elems[i].partition, rd_kafka_err2str(ps->elems[i].err));
-                rc = OPS_FAIL;
-            }
+        ps = ops_group_result(o, res, n, group);
+    }
+    for (int i = 0; ps && i < ps->cnt; i++) {
+        if (ps->elems[i].err) {
+            ops_err(o, "group %s %s [%d]: %s", group, ps->elems[i].topic,
+                    (int)ps->elems[i].partition, rd_kafka_err2str(ps->elems[i].err));
+            ps = NULL;
+            break;
         }
     }
+    rc = ev && ps ? OPS_OK : OPS_FAIL;
     if (ev) {
         rd_kafka_event_destroy(ev);
     }
     rd_kafka_AlterConsumerGroupOffsets_destroy(req);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
     return rc;
 }
 
