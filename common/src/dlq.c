@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/metrics.h"
 #include "runtime.h"
 
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
@@ -66,6 +67,22 @@ rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *e
     return conf;
 }
 
+/* dh_dead_letters_total{topic,class} of \p ev's letter, made on first use (the classes
+ * are words of the code, the topics the worker's: a bounded set). */
+static dh_counter_t *letters_of(dh_rt_t *rt, const dh_rt_ev_t *ev)
+{
+    char lbl[600], topic[300], klass[100];
+
+    dh_metrics_escape(ev->part->topic, topic, sizeof(topic));
+    dh_metrics_escape(dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "unknown", klass,
+                      sizeof(klass));
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\",topic=\"%s\",class=\"%s\"", rt->handler->name, topic,
+             klass);
+    return dh_metrics_counter(rt->metrics, "dh_dead_letters_total",
+                              "Dead letters written (acked), by source topic and error class.",
+                              lbl);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     dh_rt_t *rt = opaque;
@@ -84,6 +101,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
         dh_rt_dlq_send(rt, ev);
         return;
     }
+    dh_counter_add(letters_of(rt, ev), 1);
     pthread_mutex_lock(&rt->mu);
     dh_rt_dlq_acked(rt, ev);
     pthread_mutex_unlock(&rt->mu);

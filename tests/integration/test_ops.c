@@ -113,13 +113,24 @@ static void letter(rd_kafka_t *p, const char *dlq, int part, const char *key, co
                      RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+/* Messages written to \p topic so far. A topic just created may have no leader yet for a
+ * moment (the shared broker is busy): asked again until it answers. */
 static int64_t ends(const char *topic, int parts)
 {
+    rd_kafka_t *rk = th_kafka_producer();
     int64_t sum = 0;
 
     for (int p = 0; p < parts; p++) {
-        sum += th_end_offset(topic, p);
+        int64_t lo = -1, hi = -1;
+        int tries = 0;
+
+        while (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000) && tries++ < 50) {
+            th_sleep_ms(200);
+        }
+        assert_true(hi >= 0);
+        sum += hi;
     }
+    rd_kafka_destroy(rk);
     return sum;
 }
 
@@ -152,6 +163,7 @@ static void test_dead_letters(void **state)
     redisContext *rc;
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     th_unique("ops-dlq", uniq, sizeof(uniq));
     snprintf(topic, sizeof(topic), "t.%s", uniq);
     snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
@@ -265,6 +277,7 @@ static void test_replay(void **state)
     pid_t w;
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     th_run_init(&run, "ops-replay", 2);
     th_run_produce_events(&run, 20, KEYS, 0);
     w = th_run_worker(&run);
@@ -377,6 +390,7 @@ static void test_validate_publish(void **state)
     rd_kafka_message_t **ms;
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     snprintf(stores, sizeof(stores), "%s", th_write_temp("ops-stores", STORES));
     setenv("DH_STORES_FILE", stores, 1);
     good = temp_event("ops-a.myshopify.com", "FAC-1");
@@ -436,6 +450,7 @@ static void test_sync(void **state)
     redisContext *rc = th_redis();
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     th_unique("ops-sync", uniq, sizeof(uniq));
     snprintf(store, sizeof(store), "%s.myshopify.com", uniq);
     assert_int_equal(ops(&out, "--json sync --store %s", store), 0);
@@ -469,6 +484,19 @@ static int log_has(const char *path, const char *a, const char *b)
     return n;
 }
 
+struct metric_goal {
+    int port;
+    const char *name, *labels;
+    double want;
+};
+
+static int metric_is(void *ud)
+{
+    struct metric_goal *g = ud;
+
+    return th_metric(g->port, g->name, g->labels) == g->want;
+}
+
 /* trace: by correlation id, SKU or event id, the effects the runtime recorded (with the
  * far-side key the far side saw) and the dead letters; the INFO line of each effect. */
 static void test_trace(void **state)
@@ -483,6 +511,7 @@ static void test_trace(void **state)
     int len;
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     th_run_init(&run, "ops-trace", 2);
     th_unique("corr", uniq, sizeof(uniq));
     snprintf(corr, sizeof(corr), "c-%s", uniq);
@@ -512,6 +541,14 @@ static void test_trace(void **state)
     assert_int_equal(n, 1);
     rd_kafka_message_destroy(ms[0]);
     free(ms);
+    /* the dead letter is counted by topic and class */
+    int port = th_admin_port(run.log, 30000);
+
+    assert_true(port > 0);
+    snprintf(key, sizeof(key), "topic=\"%s\",class=\"rejected\"", run.topic);
+    struct metric_goal mg = {port, "dh_dead_letters_total", key, 1.0};
+
+    assert_true(th_wait_for(metric_is, &mg, 30000)); /* counted once acked */
     th_stop(w); /* its records are written before its offsets are committed */
 
     assert_int_equal(ops(&out, "--json trace %s --no-dlq", corr), 0);
@@ -563,6 +600,7 @@ static void test_partition_lag(void **state)
     pid_t w;
 
     (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
     th_run_init(&run, "ops-lag", 1);
     th_run_setenv(&run, "DH_TEST_SLEEP_MS", "40");
     th_run_setenv(&run, "DH_LANES", "1");
