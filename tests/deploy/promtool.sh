@@ -12,6 +12,7 @@ command -v promtool >/dev/null 2>&1 || {
 cd "$DIR"
 promtool check rules alerts.yml
 promtool test rules alerts.test.yml
+promtool check config prometheus.yml # the compose profile's (its rule_files too)
 
 # The dashboard: every query parses (as a recording rule), and every dh_* / process_*
 # metric it names is one the code registers (a renamed metric would leave a blank panel).
