@@ -19,7 +19,9 @@ PACKAGES=(
     libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
     redis-server openjdk-17-jre-headless maven kcat
     clang-format uuid-runtime curl procps jq clang
+    prometheus
 )
+# prometheus: only for promtool, which checks deploy/monitoring/ (tests/deploy/promtool.sh).
 # Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):
 # only ask apt for it when node or npm is missing.
 NODE_PACKAGES=(nodejs npm)

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "dockhand/log.h"
+#include "dockhand/procmetrics.h"
 
 #define CONN_LIMIT   32
 #define CONN_TIMEOUT 10 /* seconds; a stuck scraper must not hold a slot forever */
@@ -29,6 +30,7 @@ struct dh_admin_s {
     struct MHD_Daemon *daemon;
     dh_admin_opts_t opts; /**< bind_addr is only used during start. */
     int port;
+    dh_procmetrics_t *proc; /**< process_* and dh_build_info in opts.metrics */
 };
 
 typedef int (*probe_fn)(void *ud, char *buf, size_t size);
@@ -72,6 +74,7 @@ static enum MHD_Result serve_metrics(dh_admin_t *a, struct MHD_Connection *conn)
     if (!a->opts.metrics) {
         return reply(conn, MHD_HTTP_OK, PROM_TYPE, (char *)"", 0, 0);
     }
+    dh_procmetrics_sample(a->proc);
     if (dh_metrics_render(a->opts.metrics, &text, &len) != DH_OK) {
         return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n");
     }
@@ -206,6 +209,8 @@ dh_err_t dh_admin_start(const dh_admin_opts_t *opts, dh_admin_t **out, char *err
     }
     a->opts = *opts;
     a->opts.bind_addr = NULL;
+    /* Made before the server thread starts: every series exists before the first scrape. */
+    a->proc = a->opts.metrics ? dh_procmetrics_new(a->opts.metrics) : NULL;
     errno = 0;
     /* MHD binds to SOCK_ADDR and uses the port argument only in its messages. The logger
      * goes first so that MHD routes even option-parsing messages through it. */
@@ -242,5 +247,6 @@ void dh_admin_stop(dh_admin_t *a)
     if (a->daemon) {
         MHD_stop_daemon(a->daemon); /* Joins the server thread. */
     }
+    dh_procmetrics_destroy(a->proc);
     free(a);
 }

@@ -193,7 +193,22 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     DH_LOG(DH_LOG_WARN, "consumer", "kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
-/* Consumer lag from librdkafka statistics, summed over our partitions. */
+/* The lag series of one partition, made on first sight (a partition is known only once
+ * librdkafka reports it; the registry returns the same series afterwards). */
+static dh_gauge_t *partition_lag(dh_rt_t *rt, const char *topic, const char *partition)
+{
+    char lbl[600], esc[400];
+
+    dh_metrics_escape(topic, esc, sizeof(esc));
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\",topic=\"%s\",partition=\"%s\"", rt->handler->name,
+             esc, partition);
+    return dh_metrics_gauge(rt->metrics, "dh_consumer_partition_lag",
+                            "Consumer lag of one partition (librdkafka stats; 0 when not "
+                            "assigned here).",
+                            lbl);
+}
+
+/* Consumer lag from librdkafka statistics, summed over our partitions, and per partition. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     dh_rt_t *rt = opaque;
@@ -212,6 +227,9 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
             if (strcmp(pname, "-1") && l > 0) {
                 lag += l;
+            }
+            if (strcmp(pname, "-1")) { /* -1 (not ours, or not known yet) reads as 0 */
+                dh_gauge_set(partition_lag(rt, tname, pname), l > 0 ? (double)l : 0.0);
             }
         }
     }

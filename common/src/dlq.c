@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/metrics.h"
 #include "runtime.h"
 
 #define DLQ_RETRY_MS 500
@@ -85,6 +86,22 @@ static void retry_later(dh_rt_t *rt, dh_rt_ev_t *ev)
     pthread_mutex_unlock(&rt->mu);
 }
 
+/* dh_dead_letters_total{topic,class} of \p ev's letter, made on first use (the classes
+ * are words of the code, the topics the worker's: a bounded set). */
+static dh_counter_t *letters_of(dh_rt_t *rt, const dh_rt_ev_t *ev)
+{
+    char lbl[600], topic[300], klass[100];
+
+    dh_metrics_escape(ev->part->topic, topic, sizeof(topic));
+    dh_metrics_escape(dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "unknown", klass,
+                      sizeof(klass));
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\",topic=\"%s\",class=\"%s\"", rt->handler->name, topic,
+             klass);
+    return dh_metrics_counter(rt->metrics, "dh_dead_letters_total",
+                              "Dead letters written (acked), by source topic and error class.",
+                              lbl);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     dh_rt_t *rt = opaque;
@@ -103,6 +120,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
         retry_later(rt, ev);
         return;
     }
+    dh_counter_add(letters_of(rt, ev), 1);
     pthread_mutex_lock(&rt->mu);
     dh_rt_dlq_acked(rt, ev);
     pthread_mutex_unlock(&rt->mu);
@@ -152,6 +170,9 @@ static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
     rd_kafka_headers_t *h;
     char first[80], last[80]; /* room for any year gmtime_r may return */
+    char corr[256];
+    const void *cv;
+    size_t clen;
 
     if (ev->hdrs) {
         h = rd_kafka_headers_copy(ev->hdrs);
@@ -170,6 +191,11 @@ static rd_kafka_headers_t *dlq_headers(dh_rt_t *rt, const dh_rt_ev_t *ev)
     add_hdr(h, "dh-worker", "%s", rt->handler->name);
     add_hdr(h, "dh-first-seen", "%s", first);
     add_hdr(h, "dh-last-failed", "%s", last);
+    dh_rt_ev_correlation(ev, corr, sizeof(corr));
+    if (corr[0] &&
+        (!ev->hdrs || rd_kafka_header_get_last(ev->hdrs, "dh-correlation-id", &cv, &clen))) {
+        add_hdr(h, "dh-correlation-id", "%s", corr); /* dh-ops trace finds the letter by it */
+    }
     return h;
 }
 

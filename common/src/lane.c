@@ -363,7 +363,9 @@ static void handle_one(dh_lane_t *lane, struct item *x)
     dh_rt_ev_clear_err(ev);
     ev->retry_after_ms = 0;
     lane->cur = ev;
+    dh_rt_trace_current(ev); /* its far-side calls are its own (trace.c) */
     r = rt->handler->handle(rt->shared, &m, ev_data(ev), lane);
+    dh_rt_trace_current(NULL);
     lane->cur = NULL;
     x->seconds = (double)(dh_rt_now_ms() - t0) / 1000.0;
     apply_result(lane, x, r);
@@ -420,6 +422,21 @@ static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
     }
 }
 
+/* The INFO line and trace record of each applied effect (trace.c). */
+static void trace_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_traced_t *t = calloc(n, sizeof(*t));
+    size_t k = 0;
+
+    for (size_t i = 0; t && i < n; i++) {
+        if (it[i].claimed && it[i].out == OUT_DONE) {
+            t[k++] = (dh_rt_traced_t){it[i].ev, it[i].seconds};
+        }
+    }
+    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, t, k);
+    free(t);
+}
+
 /* Mark done what succeeded and release leases of what failed, one round trip each.
  * A done record that cannot be written keeps the event running until it can: the effect
  * happened, and finishing without the record would let a replay repeat it. */
@@ -440,6 +457,7 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
         if (err) {
             return err;
         }
+        trace_batch(lane, it, n);
     }
     for (size_t i = 0; i < n; i++) {
         if (it[i].claimed && it[i].out != OUT_DONE) {
@@ -586,6 +604,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         return;
     }
     redis_available(lane);
+    dh_rt_trace_reset();
     if (lane->rt->handler->handle_batch) {
         handle_many(lane, it, n);
     }
@@ -670,6 +689,7 @@ static void *lane_main(void *arg)
         pthread_mutex_lock(&rt->mu);
     }
     pthread_mutex_unlock(&rt->mu);
+    dh_rt_trace_reset(); /* this thread's noted calls */
     return NULL;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dockhand/log.h"
+#include "runtime.h"
 
 #define WAIT_DEFAULT_MS 100  /* a rate limit without a wait: look again shortly */
 #define AUTH_RETRY_MS   1000 /* the least delay after refused credentials; backoff grows it */
@@ -254,6 +255,7 @@ int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t d
     snprintf(what, sizeof(what), "Shopify %s", store->domain);
     if (sh) {
         err = dh_shopify_graphql(sh, store, doc, vars, rep, &wait_ms, errstr, sizeof(errstr));
+        dh_rt_trace_shopify_call(store->domain, dh_gql_name(doc), vars, rep);
     } else {
         snprintf(errstr, sizeof(errstr), "cannot set up the lane's Shopify client");
     }
@@ -271,8 +273,11 @@ int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, cons
     memset(rep, 0, sizeof(*rep));
     snprintf(what, sizeof(what), "WMS %s %.200s", method, path);
     if (w) {
+        dh_wms_set_request_id(dh_rt_trace_request_id()); /* the event's correlation id */
         err = dh_wms_call(w, group, method, path, idempotency_key, body, rep, &wait_ms, errstr,
                           sizeof(errstr));
+        dh_wms_set_request_id(NULL);
+        dh_rt_trace_wms_call(method, path, idempotency_key, rep);
     } else {
         snprintf(errstr, sizeof(errstr), "cannot set up the lane's WMS client");
     }

@@ -88,6 +88,7 @@ typedef struct dh_rt_opts {
     int64_t max_inflight_bytes; /* all partitions together; each gets an equal share */
     int64_t lease_ms;
     int64_t retention_s;
+    int64_t trace_retention_s; /* trace records of applied effects; 0: none (trace.c) */
     int retry_max_attempts;
     int64_t retry_max_age_ms;
     int64_t retry_base_ms;
@@ -201,6 +202,31 @@ void dh_rt_ev_clear_err(dh_rt_ev_t *ev);
 dh_rt_t *dh_lane_runtime(dh_lane_t *lane);
 DH_NODISCARD dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size);
 void dh_rt_lanes_stop(dh_rt_t *rt);
+
+/* trace.c */
+/** An applied effect to trace: its event and how long the handler took. */
+typedef struct dh_rt_traced {
+    dh_rt_ev_t *ev;
+    double seconds;
+} dh_rt_traced_t;
+/** One INFO line per applied effect, and its trace record (dockhand/trace.h) in one
+ *  pipelined round trip for all \p n; best effort. */
+void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
+                         size_t n);
+/** The far-side calls a lane thread makes are noted (thread-local) until the next reset,
+ *  each with the event handled alone at the time (or none: every event of the batch). */
+void dh_rt_trace_reset(void);
+void dh_rt_trace_current(const dh_rt_ev_t *ev);
+/** The correlation id of the event handled alone on this thread (NULL in a batch or
+ *  none): the X-Request-Id of its WMS calls. */
+const char *dh_rt_trace_request_id(void);
+/** \p ev's correlation id: its dh-correlation-id header, else a WMS event's
+ *  "correlation_id", else the gateway's dh-webhook-id; "" when none. */
+void dh_rt_ev_correlation(const dh_rt_ev_t *ev, char *buf, size_t size);
+void dh_rt_trace_shopify_call(const char *shop, const char *doc, json_t *vars,
+                              const dh_gql_reply_t *rep);
+void dh_rt_trace_wms_call(const char *method, const char *path, const char *idempotency_key,
+                          const dh_wms_reply_t *rep);
 
 /* dlq.c */
 /** A producer configuration: brokers and KAFKA_* passthrough, idempotent, acks=all.

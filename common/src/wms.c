@@ -354,13 +354,29 @@ static int is_write(const char *method)
            strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
 }
 
+/* Per lane thread: the event being handled's correlation id (dh_wms_set_request_id). */
+static _Thread_local char tl_request_id[232];
+
+void dh_wms_set_request_id(const char *request_id)
+{
+    size_t n = 0, max = sizeof(tl_request_id) - sizeof("X-Request-Id: ") - 16;
+
+    for (const char *p = request_id; p && *p && n < max; p++) {
+        if (*p > 0x20 && *p < 0x7f) { /* no CR/LF or spaces: it goes into a header line */
+            tl_request_id[sizeof("X-Request-Id: ") - 1 + n++] = *p;
+        }
+    }
+    memcpy(tl_request_id, "X-Request-Id: ", sizeof("X-Request-Id: ") - 1);
+    tl_request_id[n ? sizeof("X-Request-Id: ") - 1 + n : 0] = '\0';
+}
+
 dh_err_t dh_wms_call(dh_wms_t *w, const char *group, const char *method, const char *path,
                      const char *idempotency_key, json_t *body, dh_wms_reply_t *reply,
                      int64_t *wait_ms, char *errstr, size_t errstr_size)
 {
     char url[URL_MAX];
     char idem[300];
-    const char *headers[6] = {"Content-Type: application/json", "Accept: application/json"};
+    const char *headers[7] = {"Content-Type: application/json", "Accept: application/json"};
     size_t nh = 2;
     dh_http_resp_t resp = {0};
     char *text = NULL;
@@ -385,6 +401,9 @@ dh_err_t dh_wms_call(dh_wms_t *w, const char *group, const char *method, const c
     if (idempotency_key != NULL && idempotency_key[0] != '\0') {
         snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
         headers[nh++] = idem;
+    }
+    if (tl_request_id[0]) {
+        headers[nh++] = tl_request_id;
     }
     snprintf(url, sizeof(url), "%s%s", w->base_url, path);
     if (body != NULL) {

@@ -70,6 +70,9 @@ const dh_config_var_t dh_rt_config_vars[] = {
     {"DH_IDEM_RETENTION_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
      "How long a done record is kept; longer than the replay horizon (default 8 days, "
      "topic retention is 7)."},
+    {"DH_TRACE_RETENTION_S", DH_CFG_INT, "259200", 0, 31536000, NULL,
+     "How long the trace record of an applied effect (for dh-ops trace) is kept; 0 writes "
+     "none (default 3 days)."},
     {"DH_RETRY_MAX_ATTEMPTS", DH_CFG_INT, "12", 1, 1000, NULL,
      "Attempts before a transiently failing event is dead-lettered."},
     {"DH_RETRY_MAX_AGE_MS", DH_CFG_INT, "1800000", 1000, 604800000, NULL,
@@ -237,6 +240,7 @@ void dh_rt_opts_from_config(dh_rt_t *rt)
     o->max_inflight_bytes = dh_config_int(c, "DH_MAX_INFLIGHT_BYTES");
     o->lease_ms = dh_config_int(c, "DH_IDEM_LEASE_MS");
     o->retention_s = dh_config_int(c, "DH_IDEM_RETENTION_S");
+    o->trace_retention_s = dh_config_int(c, "DH_TRACE_RETENTION_S");
     o->retry_max_attempts = (int)dh_config_int(c, "DH_RETRY_MAX_ATTEMPTS");
     o->retry_max_age_ms = dh_config_int(c, "DH_RETRY_MAX_AGE_MS");
     o->retry_base_ms = dh_config_int(c, "DH_RETRY_BASE_MS");

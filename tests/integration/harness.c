@@ -1240,3 +1240,108 @@ long long th_topic_size(const char *topic)
     rd_kafka_destroy(rk);
     return sum;
 }
+
+/* ---- dh-ops trace ---- */
+
+json_t *th_ops_trace(const char *id)
+{
+    char cmd[1024], buf[16384];
+    json_t *out = json_array();
+    FILE *fp;
+
+    snprintf(cmd, sizeof(cmd),
+             "DH_KAFKA_BROKERS=%s DH_REDIS_URL=%s %s/dh-ops --json trace '%s' "
+             "--no-dlq",
+             th_kafka(), th_redis_url(), th_env_or("DH_TEST_BUILD_DIR", "."), id);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while (fgets(buf, sizeof(buf), fp)) {
+        json_t *j = json_loads(buf, 0, NULL);
+
+        assert_non_null(j);
+        json_array_append_new(out, j);
+    }
+    assert_int_equal(pclose(fp), 0);
+    return out;
+}
+
+json_t *th_trace_effect(json_t *trace, const char *prefix)
+{
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(trace, i, x)
+    {
+        const char *eff = json_string_value(json_object_get(x, "effect"));
+
+        if (eff && !strncmp(eff, prefix, strlen(prefix))) {
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* ---- a process's admin port ---- */
+
+struct admin_wait {
+    const char *log;
+    int port;
+};
+
+static int admin_logged(void *ud)
+{
+    struct admin_wait *a = ud;
+    const char *mark = "admin endpoints on ";
+    char line[1024];
+    FILE *f = fopen(a->log, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, mark), *colon = at ? strchr(at + strlen(mark), ':') : NULL;
+
+        if (colon) { /* "<bind address>:<port>": loopback reaches 0.0.0.0 too */
+            a->port = atoi(colon + 1);
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return a->port > 0;
+}
+
+int th_admin_port(const char *log, int timeout_ms)
+{
+    struct admin_wait a = {log, 0};
+
+    return th_wait_for(admin_logged, &a, timeout_ms) ? a.port : 0;
+}
+
+double th_metric(int port, const char *name, const char *labels)
+{
+    char url[128], *page = NULL;
+    double v = -1;
+    size_t len = strlen(name);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    if (th_http("GET", url, NULL, NULL, &page) != 200 || !page) {
+        free(page);
+        return -1;
+    }
+    for (char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *nl = strchr(l, '\n'), *sp;
+
+        if (nl) {
+            *nl = '\0';
+        }
+        sp = strrchr(l, ' ');
+        if (!strncmp(l, name, len) && (l[len] == '{' || l[len] == ' ') && sp &&
+            (!labels || strstr(l, labels))) {
+            v = strtod(sp + 1, NULL);
+            break;
+        }
+        if (nl) {
+            *nl = '\n';
+        }
+    }
+    free(page);
+    return v;
+}

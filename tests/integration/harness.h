@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,21 @@ int th_alive(pid_t pid);
 int th_wait_for(int (*cond)(void *), void *ud, int timeout_ms);
 void th_sleep_ms(int ms);
 int64_t th_now_ms(void);
+
+/** `dh-ops --json trace <id> --no-dlq` against the stack: its lines parsed, one JSON
+ *  object each (caller decrefs the array). Fails the test unless it exits 0. */
+json_t *th_ops_trace(const char *id);
+
+/** The record of \p trace whose "effect" starts with \p prefix (borrowed), or NULL. */
+json_t *th_trace_effect(json_t *trace, const char *prefix);
+
+/** The admin port a process logged ("admin endpoints on <addr>:<port>") in \p log,
+ *  waiting up to \p timeout_ms; 0 when it did not. */
+int th_admin_port(const char *log, int timeout_ms);
+
+/** The value of the first series of \p name whose labels contain \p labels (may be NULL)
+ *  on \p port's /metrics; -1 when absent or unreachable. */
+double th_metric(int port, const char *name, const char *labels);
 
 #endif
 

@@ -101,36 +101,10 @@ static void *sample_main(void *arg)
     return NULL;
 }
 
-struct admin {
-    const char *log;
-    int port;
-};
-
-static int admin_logged(void *ud)
-{
-    struct admin *a = ud;
-    const char *mark = "admin endpoints on ";
-    char line[1024];
-    FILE *f = fopen(a->log, "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, mark), *colon;
-
-        /* "<bind address>:<port>"; the address may be 0.0.0.0, loopback reaches it either way. */
-        if (at && (colon = strchr(at + strlen(mark), ':'))) {
-            a->port = atoi(colon + 1);
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-    return a->port > 0;
-}
-
 static void test_inflight_bytes_bounded(void **state)
 {
     th_run_t run;
-    struct admin adm = {NULL, 0};
+    int port;
     struct sampler *s = &g_s;
     int64_t t0;
 
@@ -143,9 +117,9 @@ static void test_inflight_bytes_bounded(void **state)
     th_run_produce_padded(&run, N, KEYS, 0, PAD);
     t0 = th_now_ms();
     g_worker = th_run_worker(&run);
-    adm.log = run.log;
-    assert_true(th_wait_for(admin_logged, &adm, 30000));
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d/metrics", adm.port);
+    port = th_admin_port(run.log, 30000);
+    assert_true(port > 0);
+    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d/metrics", port);
     assert_int_equal(pthread_create(&s->thread, NULL, sample_main, s), 0);
     s->running = 1;
 

@@ -326,6 +326,46 @@ static void test_rate_limit(void **state)
     assert_true(waited >= 2500);
 }
 
+/* The thread's request id (the event's correlation id) is sent as X-Request-Id, cleaned
+ * of anything that could break the header line; none after it is cleared. */
+static void test_request_id(void **state)
+{
+    char rid[160], url[300], *text = NULL;
+    dh_wms_reply_t r;
+    int seen = 0;
+
+    (void)state;
+    snprintf(rid, sizeof(rid), "corr-%s", fx.uniq);
+    snprintf(url, sizeof(url), "%s\r\nX-Evil: 1", rid);
+    dh_wms_set_request_id(url);
+    assert_int_equal(call("GET", "/wms/v1/sales-orders/a/rid-1", NULL, NULL, &r), DH_OK);
+    dh_wms_reply_clear(&r);
+    dh_wms_set_request_id(NULL);
+    assert_int_equal(call("GET", "/wms/v1/sales-orders/a/rid-2", NULL, NULL, &r), DH_OK);
+    dh_wms_reply_clear(&r);
+    snprintf(url, sizeof(url), "%s/_journal?group=wms", fx.sb.base);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(l, 0, NULL);
+        const char *path = json_string_value(json_object_get(j, "path"));
+        json_t *h = json_object_get(j, "headers");
+        const char *got = json_string_value(json_object_get(h, "X-Request-Id"));
+
+        if (path && strstr(path, "/rid-1")) {
+            seen++;
+            assert_non_null(got);
+            assert_true(!strncmp(got, rid, strlen(rid)) && !strstr(got, "\r"));
+            assert_null(json_object_get(h, "X-Evil"));
+        } else if (path && strstr(path, "/rid-2")) {
+            seen++;
+            assert_null(got);
+        }
+        json_decref(j);
+    }
+    free(text);
+    assert_int_equal(seen, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_timeout_after_effect),
         cmocka_unit_test(test_bad_token_and_missing_key),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_request_id),
     };
     int rc;
 

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dockhand/admin.h"
 #include "dockhand/metrics.h"
+#include "dockhand/procmetrics.h"
 
 /* cmocka.h needs these three first; keep clang-format from sorting it above them. */
 /* clang-format off */
@@ -139,6 +141,36 @@ static void get(int port, const char *path, response_t *r)
     http(port, req, r);
 }
 
+/* The value of the series line starting with \p prefix in \p body, or -1. */
+static double series(const char *body, const char *prefix)
+{
+    const char *l = strstr(body, prefix);
+
+    while (l && l != body && l[-1] != '\n') {
+        l = strstr(l + 1, prefix);
+    }
+    return l ? strtod(l + strlen(prefix), NULL) : -1;
+}
+
+/* The process's own series, sampled at the scrape: this test process's numbers. */
+static void test_process_metrics(void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    double now = (double)time(NULL), start, fds;
+
+    get(dh_admin_port(f->admin), "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    start = series(r.body, "process_start_time_seconds ");
+    assert_true(start > now - 3600 && start <= now + 1); /* started in this hour */
+    fds = series(r.body, "process_open_fds ");
+    assert_true(fds >= 3 && fds <= series(r.body, "process_max_fds "));
+    assert_true(series(r.body, "process_resident_memory_bytes ") > 1e5);
+    assert_true(series(r.body, "process_cpu_seconds_total ") >= 0);
+    assert_non_null(strstr(r.body, "dh_build_info{version=\""));
+    assert_non_null(strstr(r.body, dh_build_version()));
+}
+
 static void test_port_assigned(void **state)
 {
     fixture_t *f = *state;
@@ -259,6 +291,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port_assigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_process_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_toggling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_live, setup, teardown),

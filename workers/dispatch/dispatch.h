@@ -60,6 +60,17 @@ typedef struct dispatch_event {
 } dispatch_event_t;
 
 /**
+ * @brief dh-dispatch's checks of a message before any effect, shared by its decode() and
+ *        dh-ops validate: the contract (dispatch_event_parse()), the key and the store.
+ * @param store  Out: the event's store (borrowed from \p stores) when it passes.
+ * @returns NULL when the worker would apply it; else the dead-letter class ("decode",
+ *          "schema", "unknown-store") with the reason in \p err. Clear \p ev either way.
+ */
+const char *dispatch_event_check(const dh_stores_t *stores, const dh_msg_t *msg,
+                                 dispatch_event_t *ev, const dh_store_t **store, char *err,
+                                 size_t size);
+
+/**
  * @brief Parse and validate one wms.dispatch value.
  * @param err  On failure: the reason, ajv style ("/lines/1/quantity must be >= 1").
  */

@@ -149,25 +149,14 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     dispatch_shared_t *s = shared;
     char err[512];
     dsp_ev_t *e = calloc(1, sizeof(*e));
-    dispatch_parse_t pr;
+    const char *klass;
 
     if (!e) {
         return DH_RESULT_FATAL;
     }
-    pr = dispatch_event_parse(msg->payload, msg->len, &e->ev, err, sizeof(err));
-    if (pr != DISPATCH_PARSE_OK) {
-        dh_lane_fail(lane, pr == DISPATCH_PARSE_DECODE ? "decode" : "schema", "%s", err);
-        goto dead;
-    }
-    if (!dispatch_key_matches(&e->ev, msg->key, msg->key_len)) {
-        dh_lane_fail(lane, "schema", "message key '%.*s' is not '%s|%s'",
-                     (int)(msg->key_len > 200 ? 200 : msg->key_len), msg->key ? msg->key : "",
-                     e->ev.env.scope, e->ev.order_id);
-        goto dead;
-    }
-    e->store = dh_stores_find(s->stores, e->ev.env.scope);
-    if (!e->store) {
-        dh_lane_fail(lane, "unknown-store", "no store configured for '%s'", e->ev.env.scope);
+    klass = dispatch_event_check(s->stores, msg, &e->ev, &e->store, err, sizeof(err));
+    if (klass) {
+        dh_lane_fail(lane, klass, "%s", err);
         goto dead;
     }
     snprintf(e->ful_key, sizeof(e->ful_key), "dh:dispatch:ful:%s:%s", e->store->domain,

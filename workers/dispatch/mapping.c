@@ -192,6 +192,30 @@ dispatch_parse_t dispatch_event_parse(const char *buf, size_t len, dispatch_even
     return v.failed ? DISPATCH_PARSE_SCHEMA : DISPATCH_PARSE_OK;
 }
 
+const char *dispatch_event_check(const dh_stores_t *stores, const dh_msg_t *msg,
+                                 dispatch_event_t *ev, const dh_store_t **store, char *err,
+                                 size_t size)
+{
+    dispatch_parse_t pr = dispatch_event_parse(msg->payload, msg->len, ev, err, size);
+
+    *store = NULL;
+    if (pr != DISPATCH_PARSE_OK) {
+        return pr == DISPATCH_PARSE_DECODE ? "decode" : "schema";
+    }
+    if (!dispatch_key_matches(ev, msg->key, msg->key_len)) {
+        snprintf(err, size, "message key '%.*s' is not '%s|%s'",
+                 (int)(msg->key_len > 200 ? 200 : msg->key_len), msg->key ? msg->key : "",
+                 ev->env.scope, ev->order_id);
+        return "schema";
+    }
+    *store = dh_stores_find(stores, ev->env.scope);
+    if (!*store) {
+        snprintf(err, size, "no store configured for '%s'", ev->env.scope);
+        return "unknown-store";
+    }
+    return NULL;
+}
+
 void dispatch_event_clear(dispatch_event_t *ev)
 {
     if (ev) {

@@ -200,46 +200,17 @@ static dh_result_t inv_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev,
 {
     inv_shared_t *sh = shared;
     inv_item_t *it = calloc(1, sizeof(*it));
-    char err[400];
-    inv_parse_t pr;
+    char err[700];
+    const char *klass;
 
     if (!it) {
         dh_lane_fail(lane, "internal", "out of memory");
         return DH_RESULT_RETRY;
     }
-    pr = inv_event_parse(msg->payload, msg->len, inv_kind_of_topic(msg->topic), &it->ev, err,
-                         sizeof(err));
-    if (pr != INV_PARSE_OK) {
-        dh_lane_fail(lane, pr == INV_PARSE_DECODE ? "decode" : "schema", "schema: %s", err);
+    klass = inv_event_check(sh->stores, msg, it, err, sizeof(err));
+    if (klass) {
+        dh_lane_fail(lane, klass, "%s", err);
         goto dead;
-    }
-    if (!inv_key_matches(&it->ev, msg->key, msg->key_len)) {
-        dh_lane_fail(lane, "schema", "message key '%.*s' is not '%s|%s|%s'",
-                     (int)(msg->key_len > 200 ? 200 : msg->key_len), msg->key ? msg->key : "",
-                     it->ev.scope, it->ev.facility, it->ev.sku);
-        goto dead;
-    }
-    it->store = dh_stores_find(sh->stores, it->ev.scope);
-    if (!it->store) {
-        dh_lane_fail(lane, "unknown-tenant", "no store configured for '%s'", it->ev.scope);
-        goto dead;
-    }
-    if (it->ev.tenant[0] && dh_stores_find(sh->stores, it->ev.tenant) != it->store) {
-        dh_lane_fail(lane, "unknown-tenant", "tenant '%s' does not map to store '%s'",
-                     it->ev.tenant, it->store->domain);
-        goto dead;
-    }
-    it->location = dh_stores_location(sh->stores, it->store, it->ev.facility);
-    if (!it->location) {
-        dh_lane_fail(lane, "unknown-facility",
-                     "facility '%s' has no Shopify location in store '%s'", it->ev.facility,
-                     it->store->domain);
-        goto dead;
-    }
-    for (size_t i = 0; i < dh_stores_count(sh->stores); i++) {
-        if (dh_stores_at(sh->stores, i) == it->store) {
-            it->store_index = i;
-        }
     }
     if (dh_event_set_effect(ev, "inv:%s", it->ev.event_id)) {
         dh_lane_fail(lane, "internal", "out of memory");

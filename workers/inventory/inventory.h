@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "check.h"
 #include "dockhand/metrics.h"
 #include "dockhand/outcome.h"
 #include "dockhand/shopify.h"
@@ -70,12 +71,6 @@ typedef struct inv_shared {
 } inv_shared_t;
 
 /** What decode() leaves in ev->data. */
-typedef struct inv_item {
-    inv_event_t ev;
-    const dh_store_t *store;
-    size_t store_index;
-    const char *location;
-} inv_item_t;
 
 /** This lane's clients: the lane state, made when the lane starts. */
 inv_lane_t *inv_lane(dh_lane_t *lane);

@@ -68,4 +68,11 @@ DH_NODISCARD dh_err_t dh_wms_call(dh_wms_t *w, const char *group, const char *me
                                   dh_wms_reply_t *reply, int64_t *wait_ms, char *errstr,
                                   size_t errstr_size);
 
+/**
+ * @brief The X-Request-Id this thread's next dh_wms_call()s send (the event's correlation
+ *        id, set by the runtime around each event's calls), or NULL for none. Copied;
+ *        characters outside printable ASCII are dropped, at most 200 are kept.
+ */
+void dh_wms_set_request_id(const char *request_id);
+
 #endif

@@ -798,6 +798,44 @@ static void check_last_pushes(env_t *e)
 }
 
 /* (6) ITEM_NOT_STOCKED_AT_LOCATION: two unstocked items and a stocked one in one batch. */
+/* dh-ops trace of putaway number \p event_no (its WMS event_id), one command: the effect
+ * the runtime recorded, with its Shopify calls; the applied inventorySetQuantities is in
+ * the sandbox's journal under the idempotency key the trace names. */
+static void trace_putaway(env_t *e, int64_t event_no)
+{
+    char eid[64], *journal_text = NULL, url[512];
+    json_t *trace, *rec, *c;
+    size_t i;
+    int applied = 0;
+
+    snprintf(eid, sizeof(eid), "%s-0000-4000-8000-%012llx", e->uuid_prefix,
+             (unsigned long long)event_no);
+    trace = th_ops_trace(eid);
+    assert_int_equal(json_array_size(trace), 1); /* one effect */
+    rec = json_array_get(trace, 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "event_id")), eid);
+    assert_string_equal(json_string_value(json_object_get(rec, "record")), "done");
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=inventorySetQuantities&shop=%s",
+             e->sb.base, e->domain);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &journal_text), 200);
+    json_array_foreach(json_object_get(rec, "calls"), i, c)
+    {
+        const char *key = json_string_value(json_object_get(c, "idempotency_key"));
+        char *ids = json_dumps(json_object_get(c, "ids"), JSON_COMPACT);
+
+        if (!strcmp(json_string_value(json_object_get(c, "call")), "inventorySetQuantities") &&
+            ids && strstr(ids, "gid://shopify/InventoryAdjustmentGroup/")) {
+            assert_non_null(key);
+            assert_non_null(strstr(journal_text, key)); /* the far side saw this call */
+            applied++;
+        }
+        free(ids);
+    }
+    assert_int_equal(applied, 1);
+    free(journal_text);
+    json_decref(trace);
+}
+
 static void test_not_stocked(void **state)
 {
     env_t *e = *state;
@@ -905,6 +943,7 @@ static void test_not_stocked(void **state)
         assert_int_equal(level_q(e, skus[k], "on_hand"), target_of(st[k]) + 100);
     }
     stop_worker(e, 0);
+    trace_putaway(e, 1);
 }
 
 /* WMS sellable rows for SKU-1..n at F1 (sequence 100), values from \p base; sets expect. */

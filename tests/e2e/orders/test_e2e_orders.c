@@ -33,6 +33,40 @@
 #include "harness.h"
 #include "steps.h"
 
+/* dh-ops trace <order id>, one command: the order's creation as the runtime recorded it,
+ * from the gateway's delivery (its webhook id) to the WMS call the sandbox saw (its
+ * Idempotency-Key, among \p fx's create keys of that order) and the sales order made. */
+static void trace_order(const env_t *e, const effects_t *fx, long long order_id)
+{
+    char id[32], prefix[200];
+    json_t *trace, *rec, *c;
+    size_t i;
+    int posted = 0;
+
+    snprintf(id, sizeof(id), "%lld", order_id);
+    trace = th_ops_trace(id);
+    /* order ids are per store: this store's (other runs' stores share the sandbox's ids) */
+    snprintf(prefix, sizeof(prefix), "orders/create:%s:%s", e->store, id);
+    rec = th_trace_effect(trace, prefix);
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_object_get(rec, "record")), "done");
+    assert_non_null(json_string_value(json_object_get(rec, "webhook-id"))); /* the gateway's */
+    json_array_foreach(json_object_get(rec, "calls"), i, c)
+    {
+        const char *key = json_string_value(json_object_get(c, "idempotency_key"));
+        const char *call = json_string_value(json_object_get(c, "call"));
+
+        if (!strcmp(json_string_value(json_object_get(c, "far")), "wms") &&
+            !strncmp(call, "POST ", 5) && json_array_size(json_object_get(c, "ids"))) {
+            assert_non_null(key); /* the WMS saw this request */
+            assert_non_null(json_object_get(json_object_get(fx->create_keys, id), key));
+            posted++;
+        }
+    }
+    assert_int_equal(posted, 1);
+    json_decref(trace);
+}
+
 /* ---- 1. webhook -> gateway -> Kafka -> worker -> WMS ---- */
 
 static void test_gateway_leg(void **state)
@@ -78,10 +112,11 @@ static void test_gateway_leg(void **state)
     assert_true(th_wait_for(all_in_state, &wc, 60000));
     effects_t fx;
 
+    th_stop(w); /* its trace records are written before it exits */
     wms_effects(&e, &fx);
     assert_once(&fx, ids, want, 5);
+    trace_order(&e, &fx, ids[1]);
     effects_clear(&fx);
-    th_stop(w);
     kill(gw, SIGTERM);
     th_wait_exit(gw, 10000);
     env_stop(&e);

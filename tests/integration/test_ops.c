@@ -1,0 +1,641 @@
+/*
+ * dh-ops, the on-call tool, against the real broker and Redis (and a real worker for the
+ * replay): every procedure of docs/runbook.md's dead-letter and replay sections.
+ *   - dead letters: list with each filter, show with payload and headers, redrive as a
+ *     dry run (writes nothing), for real (each selected letter copied to its original
+ *     topic exactly once, with dh-redriven-from), and again (the ledger offers nothing);
+ *     bad arguments exit 2.
+ *   - replay: lag of a running group; refused while the group has a member and for a
+ *     group Kafka does not know (3); a missing topic is an error (1); a dry run moves
+ *     nothing; --execute moves the stopped group back to the time, the restarted worker
+ *     re-reads exactly the rewound events and performs none of them again (their effects
+ *     are recorded as done).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define KEYS 4
+
+static char g_log[300];
+
+/* Run `dh-ops <args>` (stderr to the test's log); its stdout in \p out (caller frees). */
+static int ops(char **out, const char *fmt, ...)
+{
+    char args[1500], cmd[2000], buf[4096];
+    size_t n = 0, len = 0;
+    char *text = calloc(1, 1);
+    va_list ap;
+    FILE *fp;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "%s/dh-ops %s 2>>%s", th_env_or("DH_TEST_BUILD_DIR", "."), args,
+             g_log);
+    fprintf(stderr, "$ dh-ops %s\n", args);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+        text = realloc(text, len + n + 1);
+        memcpy(text + len, buf, n);
+        len += n;
+        text[len] = '\0';
+    }
+    st = pclose(fp);
+    assert_true(WIFEXITED(st));
+    if (out) {
+        *out = text;
+    } else {
+        free(text);
+    }
+    return WEXITSTATUS(st);
+}
+
+static int lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        const char *hit = strstr(l, needle);
+
+        n += hit && hit < l + len;
+        l = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* Count `dh-ops <args>` stdout lines containing \p needle; the exit code must be 0. */
+static int count(const char *needle, const char *fmt, const char *a1, const char *a2)
+{
+    char *out = NULL;
+    int n;
+
+    assert_int_equal(ops(&out, fmt, a1, a2), 0);
+    n = lines_with(out, needle);
+    free(out);
+    return n;
+}
+
+static void letter(rd_kafka_t *p, const char *dlq, int part, const char *key, const char *cls,
+                   const char *topic, const char *shop, const char *payload)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+
+    rd_kafka_header_add(h, "dh-error-class", -1, cls, -1);
+    rd_kafka_header_add(h, "dh-error", -1, "simulated", -1);
+    rd_kafka_header_add(h, "dh-original-topic", -1, topic, -1);
+    rd_kafka_header_add(h, "dh-original-partition", -1, "0", -1);
+    rd_kafka_header_add(h, "dh-attempts", -1, "1", -1);
+    if (shop) {
+        rd_kafka_header_add(h, "dh-shop-domain", -1, shop, -1);
+    }
+    rd_kafka_header_add(h, "x-trace", -1, key, -1);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(dlq), RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* Messages written to \p topic so far. A topic just created may have no leader yet for a
+ * moment (the shared broker is busy): asked again until it answers. */
+static int64_t ends(const char *topic, int parts)
+{
+    rd_kafka_t *rk = th_kafka_producer();
+    int64_t sum = 0;
+
+    for (int p = 0; p < parts; p++) {
+        int64_t lo = -1, hi = -1;
+        int tries = 0;
+
+        while (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000) && tries++ < 50) {
+            th_sleep_ms(200);
+        }
+        assert_true(hi >= 0);
+        sum += hi;
+    }
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+static int redriven_copies(const char *topic, size_t expect)
+{
+    size_t n = 0;
+    int c = 0;
+    rd_kafka_message_t **ms = th_consume(topic, expect, 30000, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+
+        if (!rd_kafka_message_headers(ms[i], &h) &&
+            !rd_kafka_header_get_last(h, "dh-redriven-from", &v, &len) &&
+            rd_kafka_header_get_last(h, "dh-error-class", &v, &len)) {
+            c++; /* a copy: redriven-from, none of the diagnostics */
+        }
+        rd_kafka_message_destroy(ms[i]);
+    }
+    free(ms);
+    return c;
+}
+
+static void test_dead_letters(void **state)
+{
+    char uniq[100], topic[160], dlq[170], *out = NULL;
+    rd_kafka_t *p;
+    redisContext *rc;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    th_unique("ops-dlq", uniq, sizeof(uniq));
+    snprintf(topic, sizeof(topic), "t.%s", uniq);
+    snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+    th_create_topic(topic, 2);
+    p = th_kafka_producer();
+    letter(p, dlq, 0, "k1", "unknown-sku", topic, NULL, "{\"store\":\"wms-a\",\"sku\":\"S1\"}");
+    letter(p, dlq, 0, "k2", "rejected", topic, "a.myshopify.com", "{\"id\":2}");
+    letter(p, dlq, 1, "k3", "rejected", topic, "b.myshopify.com", "{\"id\":3}");
+    letter(p, dlq, 1, "k4", "unknown-sku", topic, NULL, "not json");
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+
+    /* list and its filters */
+    assert_int_equal(count("\"action\":\"list\"", "--json dlq list %s%s", dlq, ""), 4);
+    assert_int_equal(count("\"rejected\"", "--json dlq list %s --class %s", dlq, "rejected"), 2);
+    assert_int_equal(count("\"k3\"", "--json dlq list %s --store %s", dlq, "b.myshopify.com"), 1);
+    assert_int_equal(count("\"wms-a\"", "--json dlq list %s --store %s", dlq, "wms-a"), 1);
+    assert_int_equal(count("\"k4\"", "--json dlq list %s --key %s", dlq, "k4"), 1);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --partition 1 --offset %s", dlq, "1"),
+                     1);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --since %s", dlq, "4102444800000"), 0);
+    assert_int_equal(count("\"list\"", "--json dlq list %s --max %s", dlq, "3"), 3);
+    assert_int_equal(ops(NULL, "dlq list %s --max abc", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s --since yesterday", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s --bogus", dlq), 2);
+    assert_int_equal(ops(NULL, "dlq list %s", topic), 2); /* not a .dlq */
+
+    /* show: payload (as JSON when it is) and every header */
+    assert_int_equal(ops(&out, "--json dlq show %s --partition 0 --offset 1", dlq), 0);
+    assert_non_null(strstr(out, "\"payload\":{\"id\":2}"));
+    assert_non_null(strstr(out, "{\"name\":\"x-trace\",\"value\":\"k2\"}"));
+    free(out);
+    assert_int_equal(ops(&out, "--json dlq show %s --partition 1 --offset 1", dlq), 0);
+    assert_non_null(strstr(out, "\"payload\":\"not json\""));
+    free(out);
+    assert_int_equal(ops(NULL, "dlq show %s --partition 1 --offset 7", dlq), 1);
+
+    /* redrive: the dry run writes nothing (dh-ops exited: what it wrote is acked) */
+    assert_int_equal(count("would-redrive", "--json dlq redrive %s --class %s", dlq, "rejected"),
+                     2);
+    assert_int_equal(ends(topic, 2), 0);
+    assert_int_equal(
+        count("\"redriven\"", "--json dlq redrive %s --class %s --execute", dlq, "rejected"), 2);
+    assert_int_equal(ends(topic, 2), 2);
+    assert_int_equal(redriven_copies(topic, 2), 2);
+    /* the ledger: not offered again, hidden from list unless --all */
+    assert_int_equal(count("redriven", "--json dlq redrive %s --execute%s", dlq, ""), 2);
+    assert_int_equal(ends(topic, 2), 4); /* the two unknown-sku ones, once */
+    assert_int_equal(count("redriven", "--json dlq redrive %s --execute%s", dlq, ""), 0);
+    assert_int_equal(ends(topic, 2), 4);
+    assert_int_equal(count("\"list\"", "--json dlq list %s%s", dlq, ""), 0);
+    assert_int_equal(count(" -> t.", "--json dlq list %s --all%s", dlq, ""), 4);
+    rc = th_redis();
+    assert_int_equal(th_redis_int(rc, "HLEN dh:ops:redriven:%s", dlq), 4);
+    th_redis_int(rc, "DEL dh:ops:redriven:%s", dlq);
+    redisFree(rc);
+}
+
+/* The offsets of every partition at \p ms: the first at or after it. */
+static int64_t rewind_at(const char *topic, int parts, int64_t ms, int64_t *first)
+{
+    rd_kafka_t *rk = th_kafka_producer();
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(parts);
+    int64_t rewind = 0;
+
+    for (int p = 0; p < parts; p++) {
+        rd_kafka_topic_partition_list_add(t, topic, p)->offset = ms;
+    }
+    assert_int_equal(rd_kafka_offsets_for_times(rk, t, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int p = 0; p < parts; p++) {
+        int64_t end = th_end_offset(topic, p);
+
+        first[p] = t->elems[p].offset < 0 ? end : t->elems[p].offset;
+        rewind += end - first[p];
+    }
+    rd_kafka_topic_partition_list_destroy(t);
+    rd_kafka_destroy(rk);
+    return rewind;
+}
+
+/* Events "<tag><i>" on keys k0..k<KEYS-1>, after any produced before. */
+static void produce_batch(th_run_t *run, const char *tag, int n, int seq0)
+{
+    th_producer_t *p = th_producer_new();
+    char key[32], val[128];
+
+    for (int i = 0; i < n; i++) {
+        int len =
+            snprintf(val, sizeof(val), "{\"id\":\"%s%d\",\"seq\":%d}", tag, i, seq0 + i / KEYS);
+
+        snprintf(key, sizeof(key), "k%d", i % KEYS);
+        th_produce(p, run->topic, -1, key, val, (size_t)len);
+    }
+    th_producer_destroy(p);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_replay(void **state)
+{
+    th_run_t run;
+    char *out = NULL, from[32];
+    int64_t t0, first[2], rewound;
+    long long decoded;
+    pid_t w;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    th_run_init(&run, "ops-replay", 2);
+    th_run_produce_events(&run, 20, KEYS, 0);
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 20, 60000));
+    t0 = wall_ms() + 1; /* message timestamps are wall-clock ms */
+    th_sleep_ms(5);     /* the next events' timestamps are after t0 (ms clock) */
+    produce_batch(&run, "late", 12, 100);
+    assert_true(th_run_wait_performed(&run, 20 + 12, 60000));
+    th_run_produce_markers(&run, "m1", KEYS);
+    assert_true(th_run_wait_markers(&run, "m1", KEYS, 60000));
+
+    snprintf(from, sizeof(from), "%lld", (long long)t0);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from %s", run.group, run.topic, from),
+        3); /* a member is there */
+    assert_int_equal(
+        ops(NULL, "replay --group nosuch-%s --topic %s --earliest", run.group, run.topic), 3);
+    th_stop(w); /* commits and leaves the group */
+    assert_int_equal(ops(&out, "--json lag --group %s --topic %s", run.group, run.topic), 0);
+    assert_int_equal(lines_with(out, "\"lag\":0"), 2);
+    free(out);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic t.nosuch-%s --earliest", run.group, run.group), 1);
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from 2026-13-01T00:00Z", run.group, run.topic),
+        2);
+
+    rewound = rewind_at(run.topic, 2, t0, first);
+    assert_int_equal(rewound, 12 + KEYS);
+    assert_int_equal(
+        ops(&out, "--json replay --group %s --topic %s --from %s", run.group, run.topic, from), 0);
+    assert_int_equal(lines_with(out, "would-reset"), 2);
+    free(out);
+    for (int p = 0; p < 2; p++) { /* unchanged (a partition no key hashed to has none) */
+        int64_t c = th_committed(run.group, run.topic, p), end = th_end_offset(run.topic, p);
+
+        assert_true(c == end || (c < 0 && end == 0));
+    }
+    assert_int_equal(
+        ops(NULL, "replay --group %s --topic %s --from %s --execute", run.group, run.topic, from),
+        0);
+    assert_int_equal(th_committed(run.group, run.topic, 0), first[0]);
+    {
+        /* the old script still works, through dh-ops: a dry run of the same group */
+        char cmd[1200];
+
+        snprintf(cmd, sizeof(cmd),
+                 "DH_OPS_BIN=%s/dh-ops bash %s/deploy/replay.sh --group %s --topic %s "
+                 "--to-earliest | grep -c would-reset | grep -qx 2",
+                 th_env_or("DH_TEST_BUILD_DIR", "."), DH_SOURCE_DIR, run.group, run.topic);
+        assert_int_equal(system(cmd), 0);
+    }
+    assert_int_equal(th_committed(run.group, run.topic, 1), first[1]);
+    assert_int_equal(ops(&out, "--json lag --group %s", run.group), 0);
+    assert_int_equal(lines_with(out, "\"lag\":"), 2);
+    free(out);
+
+    /* The worker re-reads exactly the rewound events and performs none again. */
+    decoded = th_run_decoded(&run);
+    w = th_run_worker(&run);
+    th_run_produce_markers(&run, "m2", KEYS);
+    assert_true(th_run_wait_markers(&run, "m2", KEYS, 60000));
+    th_stop(w);
+    assert_int_equal(th_run_decoded(&run), decoded + rewound + KEYS);
+    th_run_assert_once(&run, 20 + 12 + 2 * KEYS);
+}
+
+#define STORES                                                                                     \
+    "{\"stores\":[{\"domain\":\"ops-a.myshopify.com\",\"tenants\":[\"opsa\"],"                     \
+    "\"admin_url\":\"http://127.0.0.1:1/x\",\"api_version\":\"2026-10\","                          \
+    "\"access_token\":\"t\",\"locations\":{\"FAC-1\":\"gid://shopify/Location/1\"}}]}"
+
+/* A putaway from the contract's valid example, moved to our store and facility. */
+static char *putaway(const char *store, const char *facility)
+{
+    char path[600];
+    json_error_t jerr;
+    json_t *ev;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/schemas/examples/wms.putaway/valid/%s", DH_SOURCE_DIR,
+             "putaway-bad-offline-store.json");
+    ev = json_load_file(path, 0, &jerr);
+    assert_non_null(ev);
+    json_object_set_new(ev, "store", json_string(store));
+    json_object_set_new(ev, "facility", json_string(facility));
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    return text;
+}
+
+static const char *temp_event(const char *store, const char *facility)
+{
+    static char path[8][300];
+    static int slot;
+    char *text = putaway(store, facility);
+
+    slot = (slot + 1) % 8;
+    snprintf(path[slot], sizeof(path[slot]), "%s", th_write_temp("ops-event", text));
+    free(text);
+    return path[slot];
+}
+
+/* validate: the worker's own checks; publish: only a valid event, with the worker's key. */
+static void test_validate_publish(void **state)
+{
+    char stores[300], uniq[100], topic[200], *out = NULL;
+    const char *good, *cls, *key = "ops-a.myshopify.com|FAC-1|TSHIRT-BLK-M";
+    size_t n = 0;
+    rd_kafka_message_t **ms;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    snprintf(stores, sizeof(stores), "%s", th_write_temp("ops-stores", STORES));
+    setenv("DH_STORES_FILE", stores, 1);
+    good = temp_event("ops-a.myshopify.com", "FAC-1");
+    assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s", good), 0);
+    assert_non_null(strstr(out, "\"valid\":true"));
+    assert_non_null(strstr(out, key));
+    free(out);
+    /* each reason the worker would dead-letter it for, with the worker's class */
+    const char *cases[][3] = {
+        {"--key wrong", "ops-a.myshopify.com", "\"class\":\"schema\""},
+        {"", "other.myshopify.com", "\"class\":\"unknown-tenant\""},
+        {"", "ops-a.myshopify.com", "\"class\":\"unknown-facility\""},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        const char *f = temp_event(cases[i][1], i == 2 ? "FAC-9" : "FAC-1");
+
+        assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s %s", cases[i][0], f), 1);
+        assert_non_null(strstr(out, cases[i][2]));
+        free(out);
+    }
+    assert_int_equal(ops(&out, "--json validate --topic wms.putaway %s/%s", DH_SOURCE_DIR,
+                         "schemas/examples/wms.putaway/invalid/negative-quantity.json"),
+                     1);
+    assert_non_null(strstr(out, "/stock/allocated must be >= 0"));
+    free(out);
+    assert_int_equal(ops(NULL, "validate --topic shopify.orders %s", good), 2);
+
+    th_unique("ops-pub", uniq, sizeof(uniq));
+    snprintf(topic, sizeof(topic), "t.%s.wms.putaway", uniq);
+    th_create_topic(topic, 2);
+    cls = temp_event("other.myshopify.com", "FAC-1");
+    assert_int_equal(ops(NULL, "publish --topic %s %s --execute", topic, cls), 1);
+    assert_int_equal(ops(NULL, "publish --topic %s %s", topic, good), 0); /* dry run */
+    assert_int_equal(ends(topic, 2), 0);
+    assert_int_equal(
+        ops(NULL, "publish --topic %s --header x-team=wms-blr %s --execute", topic, good), 0);
+    assert_int_equal(ends(topic, 2), 1);
+    ms = th_consume(topic, 1, 30000, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(ms[0]->key_len, strlen(key));
+    assert_memory_equal(ms[0]->key, key, strlen(key));
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_message_headers(ms[0], &h), 0);
+    assert_int_equal(rd_kafka_header_get_last(h, "x-team", &v, &len), 0);
+    assert_memory_equal(v, "wms-blr", len);
+    rd_kafka_message_destroy(ms[0]);
+    free(ms);
+    unsetenv("DH_STORES_FILE");
+}
+
+/* sync: the request dh-inventory takes, only with --execute, only for a known store. */
+static void test_sync(void **state)
+{
+    char uniq[100], store[160], *out = NULL;
+    redisContext *rc = th_redis();
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    th_unique("ops-sync", uniq, sizeof(uniq));
+    snprintf(store, sizeof(store), "%s.myshopify.com", uniq);
+    assert_int_equal(ops(&out, "--json sync --store %s", store), 0);
+    assert_non_null(strstr(out, "\"requested\":false"));
+    free(out);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 0);
+    assert_int_equal(ops(&out, "--json sync --store %s --execute", store), 0);
+    assert_non_null(strstr(out, "\"requested\":true"));
+    free(out);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 1);
+    th_redis_int(rc, "DEL dh:inv:sync:request:%s", store);
+    setenv("DH_STORES_FILE", th_write_temp("ops-stores", STORES), 1);
+    assert_int_equal(ops(NULL, "sync --store %s --execute", store), 2); /* not a store */
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 0);
+    unsetenv("DH_STORES_FILE");
+    redisFree(rc);
+}
+
+static int log_has(const char *path, const char *a, const char *b)
+{
+    char line[8192];
+    int n = 0;
+    FILE *fp = fopen(path, "r");
+
+    while (fp && fgets(line, sizeof(line), fp)) {
+        n += strstr(line, a) && strstr(line, b);
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    return n;
+}
+
+struct metric_goal {
+    int port;
+    const char *name, *labels;
+    double want;
+};
+
+static int metric_is(void *ud)
+{
+    struct metric_goal *g = ud;
+
+    return th_metric(g->port, g->name, g->labels) == g->want;
+}
+
+/* trace: by correlation id, SKU or event id, the effects the runtime recorded (with the
+ * far-side key the far side saw) and the dead letters; the INFO line of each effect. */
+static void test_trace(void **state)
+{
+    th_run_t run;
+    th_producer_t *p;
+    char uniq[100], corr[160], sku[160], bad[160], key[300], val[600], effect[300];
+    char *out = NULL;
+    size_t n = 0;
+    rd_kafka_message_t **ms;
+    pid_t w;
+    int len;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    th_run_init(&run, "ops-trace", 2);
+    th_unique("corr", uniq, sizeof(uniq));
+    snprintf(corr, sizeof(corr), "c-%s", uniq);
+    snprintf(sku, sizeof(sku), "SKU-%s", uniq);
+    snprintf(bad, sizeof(bad), "BAD-%s", uniq);
+    p = th_producer_new();
+    for (int i = 0; i < 3; i++) { /* three effects of one SKU, one correlation id */
+        snprintf(key, sizeof(key), "ops-a.myshopify.com|FAC-1|%s", sku);
+        len = snprintf(val, sizeof(val),
+                       "{\"id\":\"tr%d-%s\",\"seq\":%d,\"event_id\":\"ev%d-%s\","
+                       "\"correlation_id\":\"%s\"}",
+                       i, uniq, i, i, uniq, corr);
+        th_produce(p, run.topic, -1, key, val, (size_t)len);
+    }
+    snprintf(key, sizeof(key), "ops-a.myshopify.com|FAC-1|%s", bad);
+    /* rejected by the worker: its dead letter carries the correlation id */
+    len = snprintf(val, sizeof(val),
+                   "{\"id\":\"bad-%s\",\"seq\":0,\"poison\":true,"
+                   "\"correlation_id\":\"%s-bad\"}",
+                   uniq, corr);
+    th_produce(p, run.topic, -1, key, val, (size_t)len);
+    th_producer_destroy(p);
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 3, 60000));
+    snprintf(val, sizeof(val), "%s.dlq", run.topic);
+    ms = th_consume(val, 1, 60000, &n); /* the bad one is dead-lettered */
+    assert_int_equal(n, 1);
+    rd_kafka_message_destroy(ms[0]);
+    free(ms);
+    /* the dead letter is counted by topic and class */
+    int port = th_admin_port(run.log, 30000);
+
+    assert_true(port > 0);
+    snprintf(key, sizeof(key), "topic=\"%s\",class=\"rejected\"", run.topic);
+    struct metric_goal mg = {port, "dh_dead_letters_total", key, 1.0};
+
+    assert_true(th_wait_for(metric_is, &mg, 30000)); /* counted once acked */
+    th_stop(w); /* its records are written before its offsets are committed */
+
+    assert_int_equal(ops(&out, "--json trace %s --no-dlq", corr), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 3);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), 3);
+    snprintf(effect, sizeof(effect), "\"effect\":\"%s:tr1-%s\"", run.ns, uniq);
+    assert_int_equal(lines_with(out, effect), 1);
+    assert_int_equal(lines_with(out, "\"calls\":[]"), 3); /* dh-testworker calls no far side */
+    free(out);
+    assert_int_equal(ops(&out, "--json trace ev2-%s --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, "\"event_id\":\"ev2-"), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --dlq %s", sku, val), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 3);
+    assert_int_equal(lines_with(out, "dead-letter"), 0);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --dlq %s", bad, val), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"dead-letter\""), 1);
+    assert_int_equal(lines_with(out, "\"error-class\":\"rejected\""), 1);
+    snprintf(effect, sizeof(effect), "\"correlation-id\":\"%s-bad\"", corr);
+    assert_int_equal(lines_with(out, effect), 1);
+    free(out);
+    assert_int_equal(ops(NULL, "trace nothing-%s --dlq %s", uniq, val), 1);
+    /* one INFO line per applied effect, with the ids the event carried */
+    assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
+}
+
+struct lag_goal {
+    int port;
+    char labels[300];
+    int positive; /* wait for > 0, else for == 0 */
+};
+
+static int lag_is(void *ud)
+{
+    struct lag_goal *g = ud;
+    double v = th_metric(g->port, "dh_consumer_partition_lag", g->labels);
+
+    return g->positive ? v > 0 : v == 0;
+}
+
+/* The worker's lag per topic and partition: a backlog shows on its partition's series,
+ * and the series reads 0 once the worker caught up, as dh-ops lag says. */
+static void test_partition_lag(void **state)
+{
+    th_run_t run;
+    struct lag_goal g = {0};
+    char *out = NULL;
+    pid_t w;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE"); /* none left by an earlier test */
+    th_run_init(&run, "ops-lag", 1);
+    th_run_setenv(&run, "DH_TEST_SLEEP_MS", "40");
+    th_run_setenv(&run, "DH_LANES", "1");
+    th_run_setenv(&run, "KAFKA_STATISTICS_INTERVAL_MS", "100");
+    th_run_produce_events(&run, 60, 1, 0); /* one key: one event at a time */
+    w = th_run_worker(&run);
+    g.port = th_admin_port(run.log, 30000);
+    assert_true(g.port > 0);
+    snprintf(g.labels, sizeof(g.labels), "topic=\"%s\",partition=\"0\"", run.topic);
+    g.positive = 1;
+    assert_true(th_wait_for(lag_is, &g, 30000));
+    assert_true(th_run_wait_performed(&run, 60, 60000));
+    g.positive = 0;
+    assert_true(th_wait_for(lag_is, &g, 30000));
+    th_stop(w);
+    assert_int_equal(ops(&out, "--json lag --group %s --topic %s", run.group, run.topic), 0);
+    assert_int_equal(lines_with(out, "\"lag\":0"), 1);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dead_letters),
+        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_validate_publish),
+        cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_partition_lag),
+    };
+    char uniq[100];
+
+    th_unique("ops", uniq, sizeof(uniq));
+    snprintf(g_log, sizeof(g_log), "%s/%s.log", th_log_dir(), uniq);
+    setenv("DH_KAFKA_BROKERS", th_kafka(), 1);
+    setenv("DH_REDIS_URL", th_redis_url(), 1);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
