@@ -46,6 +46,10 @@ static const char *const doc_names[] = {
     "products",
     "orderForReconcile",
     "orderFulfillments",
+    "catalogBulkRun",
+    "catalogBulkStatus",
+    "catalogBulkProducts",
+    "catalogBulkProductsMetafields",
 };
 _Static_assert(sizeof(doc_names) / sizeof(doc_names[0]) == DH_GQL__COUNT,
                "a GraphQL document needs its name here");
@@ -94,9 +98,10 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
     [DH_GQL_FULFILLMENT_EVENT_CREATE] = {12, NULL, 0, 0, NULL, 0, 0},
     /* 10 + node 1 + userErrors 1 */
     [DH_GQL_TAGS_ADD] = {12, NULL, 0, 0, NULL, 0, 0},
-    /* products: 2 + N × (nodes 1 + featuredMedia.image 2 + metafields(10) 12 +
-     * variants(V): 2 + V × (1 + inventoryItem 1)); N <= 10, V <= 20 */
-    [DH_GQL_PRODUCTS] = {2, "first", 17, 10, "variantsFirst", 2, 20},
+    /* products: 2 + N × (nodes 1 + options 1 + featuredMedia.image 2 + metafields(10) 12 +
+     * variants(V): 2 + V × (1 + selectedOptions 1 + image 1 + inventoryItem.measurement.weight
+     * 3)); N <= 5, V <= 25 (the catalogue's paginated fallback) */
+    [DH_GQL_PRODUCTS] = {2, "first", 18, 5, "variantsFirst", 6, 25},
     /* order 1 + lineItems(100): 2 + 100 × (1 + variant 1 + originalUnitPriceSet.shopMoney 2)
      * + shippingAddress 1 = 404 (one order reconciliation found missing) */
     [DH_GQL_ORDER_FOR_RECONCILE] = {404, NULL, 0, 0, NULL, 0, 0},
@@ -104,6 +109,13 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
      * trackingInfo 1 + location 1) = 153 (the dispatch worker's look for a fulfillment it
      * created but never recorded) */
     [DH_GQL_ORDER_FULFILLMENTS] = {153, NULL, 0, 0, NULL, 0, 0},
+    /* 10 + bulkOperation 1 + userErrors 1: the whole catalogue for one mutation */
+    [DH_GQL_CATALOG_BULK_RUN] = {12, NULL, 0, 0, NULL, 0, 0},
+    /* bulkOperation 1 */
+    [DH_GQL_CATALOG_BULK_STATUS] = {1, NULL, 0, 0, NULL, 0, 0},
+    /* never sent as a query: the text of a bulk operation (its cost is the mutation's) */
+    [DH_GQL_CATALOG_BULK_PRODUCTS] = {1, NULL, 0, 0, NULL, 0, 0},
+    [DH_GQL_CATALOG_BULK_PRODUCTS_METAFIELDS] = {1, NULL, 0, 0, NULL, 0, 0},
 };
 
 typedef struct token_entry {

@@ -30,6 +30,10 @@ static const char *const roots[] = {
     "products(",
     "order(",
     "fulfillments(",
+    "bulkOperationRunQuery(",
+    "bulkOperation(",
+    "products {", /* a bulk query's text: unpaginated */
+    "products {",
 };
 _Static_assert(sizeof(roots) / sizeof(roots[0]) == DH_GQL__COUNT,
                "a GraphQL document needs its root field here");

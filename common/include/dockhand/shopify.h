@@ -35,6 +35,10 @@ typedef enum dh_gql_doc {
     DH_GQL_PRODUCTS,
     DH_GQL_ORDER_FOR_RECONCILE,
     DH_GQL_ORDER_FULFILLMENTS,
+    DH_GQL_CATALOG_BULK_RUN,
+    DH_GQL_CATALOG_BULK_STATUS,
+    DH_GQL_CATALOG_BULK_PRODUCTS,            /**< inner query of a bulk operation (text only) */
+    DH_GQL_CATALOG_BULK_PRODUCTS_METAFIELDS, /**< the same with metafields (text only) */
     DH_GQL__COUNT
 } dh_gql_doc_t;
 
