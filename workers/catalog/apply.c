@@ -17,6 +17,8 @@
  */
 #include "apply.h"
 
+#include <stdarg.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,19 @@ static const char release_lua[] =
     "  o.duplicate = nil; redis.call('SET', KEYS[1], cjson.encode(o))\n"
     "end\n"
     "return 0\n";
+
+/* The reason goes to the current event (if any) and to the context (the import logs it). */
+static void cat_fail(cat_ctx_t *c, const char *cls, const char *fmt, ...) DH_PRINTF(3, 4);
+
+static void cat_fail(cat_ctx_t *c, const char *cls, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof(c->why), fmt, ap);
+    va_end(ap);
+    dh_lane_fail(c->lane, cls, "%s", c->why);
+}
 
 void cat_key(char *buf, size_t size, const char *store, const char *kind, const char *id)
 {
@@ -236,12 +251,12 @@ static int put_sku(cat_ctx_t *c, const char *vid, const char *pid, json_t *body,
                  "WMS refused SKU %.200s of variant %s: %.150s", sku, vid, rep.detail);
         rc = 1;
     } else if (rep.status == 401 || rep.status == 403) {
-        dh_lane_fail(c->lane, "credentials", "WMS refused the credentials: HTTP %ld %s", rep.status,
-                     rep.detail);
+        cat_fail(c, "credentials", "WMS refused the credentials: HTTP %ld %s", rep.status,
+                 rep.detail);
         c->res = DH_RESULT_RETRY;
     } else {
-        dh_lane_fail(c->lane, "rejected", "WMS refused SKU %.200s of variant %s: HTTP %ld %s %s",
-                     sku, vid, rep.status, rep.problem_type, rep.detail);
+        cat_fail(c, "rejected", "WMS refused SKU %.200s of variant %s: HTTP %ld %s %s", sku, vid,
+                 rep.status, rep.problem_type, rep.detail);
         c->res = DH_RESULT_DEAD_LETTER;
     }
     dh_wms_reply_clear(&rep);
@@ -456,7 +471,7 @@ dh_result_t cat_apply(cat_ctx_t *c, const cat_product_t *p)
     json_decref(prec);
     if (c->refused > 0) {
         /* Every other variant is applied; the refused one is the merchant's to fix. */
-        dh_lane_fail(c->lane, "duplicate-sku", "%s", c->dup_detail);
+        cat_fail(c, "duplicate-sku", "%s", c->dup_detail);
         return DH_RESULT_DEAD_LETTER;
     }
     return DH_RESULT_DONE;
@@ -466,6 +481,6 @@ stop:
         return c->res;
     }
 redis:
-    dh_lane_fail(c->lane, "redis", "catalogue records: %s", dh_redis_errstr(c->redis));
+    cat_fail(c, "redis", "catalogue records: %s", dh_redis_errstr(c->redis));
     return DH_RESULT_RETRY;
 }

@@ -21,6 +21,7 @@ typedef struct cat_ctx {
     int stale; /**< the snapshot was older: nothing done */
     long calls, upserted, unchanged, deactivated, duplicates, no_sku, refused;
     char dup_detail[400];
+    char why[480]; /**< the last failure's reason */
 } cat_ctx_t;
 
 /**
@@ -34,5 +35,43 @@ dh_result_t cat_apply(cat_ctx_t *c, const cat_product_t *p);
 
 /** @brief "dh:catalog:<store>:<kind>[:<id>]" into \p buf. */
 void cat_key(char *buf, size_t size, const char *store, const char *kind, const char *id);
+
+/* ---- process-wide state (handler.c) and the import (import.c) ---- */
+
+typedef struct cat_metrics {
+    dh_counter_t *upserted, *unchanged, *deactivated, *duplicate, *no_sku, *refused;
+    dh_counter_t *applied, *stale, *deleted;
+    dh_counter_t *import_started, *import_done, *import_failed, *import_cost;
+    dh_gauge_t **dups, **nosku;         /**< per store (dh_stores_at order) */
+    dh_gauge_t **imp_done, **imp_total; /**< per store: variants imported of total */
+    dh_gauge_t **imp_running;           /**< per store: 1 while this replica imports it */
+} cat_metrics_t;
+
+typedef struct cat_import_cfg {
+    long long every_h;  /**< DH_CATALOG_IMPORT_EVERY_H: 0 = on demand only */
+    long long chunk_ms; /**< work per tick */
+    long long lease_ms; /**< the per-store import lock */
+    long long poll_ms;  /**< bulk operation status polls */
+    int paginated;      /**< DH_CATALOG_IMPORT_MODE=paginated (comparison, fallback) */
+} cat_import_cfg_t;
+
+typedef struct cat_shared {
+    dh_stores_t *stores;
+    char style_metafield[256];
+    cat_metrics_t m;
+    cat_import_cfg_t imp;
+    char owner[128]; /**< this replica, for the import lock */
+    int64_t next_gauges_ms;
+    int64_t *next_poll_ms; /**< per store */
+} cat_shared_t;
+
+/** @brief Add what one application did to the counters. */
+void cat_count(const cat_shared_t *s, const cat_ctx_t *c);
+
+/** @brief One tick's share of every store's import (tick, lane 0 of each replica). */
+void cat_import_tick(cat_shared_t *s, dh_lane_t *lane);
+
+/** @brief "dh-catalog import <store>": ask for an import now (exit code). */
+int catalog_import_main(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "catalog.h"
@@ -24,6 +25,19 @@ static const dh_config_var_t catalog_vars[] = {
     {"DH_CATALOG_STYLE_METAFIELD", DH_CFG_STRING, "", 0, 0, NULL,
      "Metafield \"namespace.key\" holding the Style Code when a product has no option named "
      "\"Style Code\" (empty: the option only)."},
+    {"DH_CATALOG_IMPORT_EVERY_H", DH_CFG_INT, "24", 0, 8760, NULL,
+     "Hours between two full imports of a store's catalogue (bulk operation); a store never "
+     "imported is imported at start. 0: only on demand (dh-catalog import <store>)."},
+    {"DH_CATALOG_IMPORT_MODE", DH_CFG_ENUM, "bulk", 0, 0, "bulk|paginated",
+     "How an import reads the catalogue: Shopify bulk operations (JSONL streamed), or paginated "
+     "products queries (the fallback, and the benchmark's comparison)."},
+    {"DH_CATALOG_IMPORT_CHUNK_MS", DH_CFG_INT, "1000", 50, 60000, NULL,
+     "Import work per tick (about once a second) before the lane takes events again."},
+    {"DH_CATALOG_IMPORT_LEASE_MS", DH_CFG_INT, "30000", 1000, 600000, NULL,
+     "Lease of a store's import lock: one replica imports a store; if it dies another resumes "
+     "after this long."},
+    {"DH_CATALOG_IMPORT_POLL_MS", DH_CFG_INT, "2000", 100, 600000, NULL,
+     "How often a running bulk operation's status is polled."},
     DH_CONFIG_END,
 };
 
@@ -31,19 +45,6 @@ static const char *const catalog_topics[] = {"shopify.products", NULL};
 
 static const dh_config_var_t *const catalog_tables[] = {catalog_vars, dh_stores_config_vars,
                                                         dh_wms_config_vars, NULL};
-
-typedef struct cat_metrics {
-    dh_counter_t *upserted, *unchanged, *deactivated, *duplicate, *no_sku, *refused;
-    dh_counter_t *applied, *stale, *deleted;
-    dh_gauge_t **dups, **nosku; /* per store (dh_stores_at order) */
-} cat_metrics_t;
-
-typedef struct cat_shared {
-    dh_stores_t *stores;
-    char style_metafield[256];
-    cat_metrics_t m;
-    int64_t next_gauges_ms;
-} cat_shared_t;
 
 static void c_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 {
@@ -56,11 +57,17 @@ static void c_check_config(const dh_config_t *cfg, dh_config_report_t *report)
     }
 }
 
+static dh_gauge_t *gauge(dh_metrics_t *metrics, const char *name, const char *help,
+                         const char *labels)
+{
+    return dh_metrics_gauge(metrics, name, help, labels);
+}
+
 static void store_gauges(cat_shared_t *s, dh_metrics_t *metrics)
 {
     size_t n = dh_stores_count(s->stores);
 
-    for (size_t i = 0; i < n && s->m.dups && s->m.nosku; i++) {
+    for (size_t i = 0; i < n; i++) {
         char esc[300], labels[340];
 
         dh_metrics_escape(dh_stores_at(s->stores, i)->domain, esc, sizeof(esc));
@@ -71,13 +78,58 @@ static void store_gauges(cat_shared_t *s, dh_metrics_t *metrics)
             labels);
         s->m.nosku[i] = dh_metrics_gauge(metrics, "dh_catalog_variants_without_sku",
                                          "Variants of the store without a SKU (not sent).", labels);
+        s->m.imp_done[i] = gauge(metrics, "dh_catalog_import_variants_done",
+                                 "Variants of the store's current (or last) import done.", labels);
+        s->m.imp_total[i] = gauge(metrics, "dh_catalog_import_variants_total",
+                                  "Variants of the store's current (or last) import in all "
+                                  "(from the bulk operation's object counts).",
+                                  labels);
+        s->m.imp_running[i] = gauge(metrics, "dh_catalog_import_running",
+                                    "1 while this replica imports the store.", labels);
     }
+}
+
+static int alloc_store_arrays(cat_shared_t *s)
+{
+    size_t n = dh_stores_count(s->stores) + 1;
+
+    s->m.dups = calloc(n, sizeof(*s->m.dups));
+    s->m.nosku = calloc(n, sizeof(*s->m.nosku));
+    s->m.imp_done = calloc(n, sizeof(*s->m.imp_done));
+    s->m.imp_total = calloc(n, sizeof(*s->m.imp_total));
+    s->m.imp_running = calloc(n, sizeof(*s->m.imp_running));
+    s->next_poll_ms = calloc(n, sizeof(*s->next_poll_ms));
+    return s->m.dups && s->m.nosku && s->m.imp_done && s->m.imp_total && s->m.imp_running &&
+                   s->next_poll_ms
+               ? 0
+               : -1;
+}
+
+static void free_store_arrays(cat_shared_t *s)
+{
+    free(s->m.dups);
+    free(s->m.nosku);
+    free(s->m.imp_done);
+    free(s->m.imp_total);
+    free(s->m.imp_running);
+    free(s->next_poll_ms);
+}
+
+static void import_cfg(cat_shared_t *s, const dh_config_t *cfg)
+{
+    s->imp.every_h = dh_config_int(cfg, "DH_CATALOG_IMPORT_EVERY_H");
+    s->imp.chunk_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_CHUNK_MS");
+    s->imp.lease_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_LEASE_MS");
+    s->imp.poll_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_POLL_MS");
+    s->imp.paginated = strcmp(dh_config_get(cfg, "DH_CATALOG_IMPORT_MODE"), "paginated") == 0;
+    snprintf(s->owner, sizeof(s->owner), "%ld-%lld", (long)getpid(), (long long)cat_now_ms());
 }
 
 static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
     static const char hv[] = "Variants by what the catalogue worker did with them.";
     static const char hp[] = "Product snapshots by outcome.";
+    static const char hi[] = "Catalogue imports (all stores) by outcome.";
     cat_shared_t *s = calloc(1, sizeof(*s));
     dh_metrics_t *m = ctx->metrics;
     dh_err_t err;
@@ -94,8 +146,14 @@ static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         free(s);
         return err;
     }
-    s->m.dups = calloc(dh_stores_count(s->stores) + 1, sizeof(*s->m.dups));
-    s->m.nosku = calloc(dh_stores_count(s->stores) + 1, sizeof(*s->m.nosku));
+    if (alloc_store_arrays(s)) {
+        free_store_arrays(s);
+        dh_stores_destroy(s->stores);
+        free(s);
+        snprintf(errstr, errstr_size, "out of memory");
+        return DH_ERR_NOMEM;
+    }
+    import_cfg(s, ctx->cfg);
     s->m.upserted = dh_metrics_counter(m, "dh_catalog_variants_total", hv, "outcome=\"upserted\"");
     s->m.unchanged =
         dh_metrics_counter(m, "dh_catalog_variants_total", hv, "outcome=\"unchanged\"");
@@ -108,6 +166,13 @@ static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     s->m.applied = dh_metrics_counter(m, "dh_catalog_products_total", hp, "outcome=\"applied\"");
     s->m.stale = dh_metrics_counter(m, "dh_catalog_products_total", hp, "outcome=\"stale\"");
     s->m.deleted = dh_metrics_counter(m, "dh_catalog_products_total", hp, "outcome=\"deleted\"");
+    s->m.import_started =
+        dh_metrics_counter(m, "dh_catalog_imports_total", hi, "outcome=\"started\"");
+    s->m.import_done = dh_metrics_counter(m, "dh_catalog_imports_total", hi, "outcome=\"done\"");
+    s->m.import_failed =
+        dh_metrics_counter(m, "dh_catalog_imports_total", hi, "outcome=\"failed\"");
+    s->m.import_cost = dh_metrics_counter(m, "dh_catalog_import_cost_points_total",
+                                          "Shopify query cost points the imports spent.", NULL);
     store_gauges(s, m);
     *out = s;
     return DH_OK;
@@ -119,8 +184,7 @@ static void c_fini(void *shared)
 
     if (s) {
         dh_stores_destroy(s->stores);
-        free(s->m.dups);
-        free(s->m.nosku);
+        free_store_arrays(s);
         free(s);
     }
 }
@@ -189,6 +253,16 @@ static dh_result_t c_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
 
 /* ---- handle ---- */
 
+void cat_count(const cat_shared_t *s, const cat_ctx_t *c)
+{
+    add(s->m.upserted, c->upserted);
+    add(s->m.unchanged, c->unchanged);
+    add(s->m.deactivated, c->deactivated);
+    add(s->m.duplicate, c->duplicates);
+    add(s->m.no_sku, c->no_sku);
+    add(s->m.refused, c->refused);
+}
+
 static dh_result_t c_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
 {
     cat_shared_t *s = shared;
@@ -198,12 +272,7 @@ static dh_result_t c_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
 
     (void)msg;
     res = cat_apply(&c, &e->p);
-    add(s->m.upserted, c.upserted);
-    add(s->m.unchanged, c.unchanged);
-    add(s->m.deactivated, c.deactivated);
-    add(s->m.duplicate, c.duplicates);
-    add(s->m.no_sku, c.no_sku);
-    add(s->m.refused, c.refused);
+    cat_count(s, &c);
     if (res == DH_RESULT_DONE) {
         add(c.stale ? s->m.stale : e->p.deleted ? s->m.deleted : s->m.applied, 1);
         DH_LOG(DH_LOG_INFO, "catalog",
@@ -255,6 +324,7 @@ static void c_tick(void *shared, dh_lane_t *lane)
             }
         }
     }
+    cat_import_tick(s, lane);
 }
 
 const dh_handler_t catalog_handler = {

@@ -99,11 +99,66 @@ static void print_nosku(redisReply *n)
     }
 }
 
-int catalog_report_main(int argc, char **argv)
+/* The Redis client from DH_REDIS_* (the commands run without the worker). */
+static dh_redis_t *redis_from_env(dh_config_t **cfg)
 {
     static const dh_config_var_t *const tables[] = {dh_process_config_vars, NULL};
-    dh_config_t *cfg = NULL;
     char *problems = NULL, errstr[256];
+    dh_redis_t *r;
+
+    if (dh_config_load(tables, environ, cfg, &problems) != DH_OK) {
+        fprintf(stderr, "%s", problems ? problems : "bad configuration\n");
+        free(problems);
+        return NULL;
+    }
+    dh_redis_opts_t o = {.url = dh_config_get(*cfg, "DH_REDIS_URL"),
+                         .password = dh_config_get(*cfg, "DH_REDIS_PASSWORD"),
+                         .timeout_ms = (int)dh_config_int(*cfg, "DH_REDIS_TIMEOUT_MS")};
+
+    r = dh_redis_new(&o, errstr, sizeof(errstr));
+    if (!r) {
+        fprintf(stderr, "redis: %s\n", errstr);
+    }
+    return r;
+}
+
+int catalog_import_main(int argc, char **argv)
+{
+    dh_config_t *cfg = NULL;
+    dh_redis_t *r;
+    redisReply *rep = NULL;
+    char k[300];
+    int rc = 3;
+
+    if (argc != 3 || argv[2][0] == '\0') {
+        fprintf(stderr, "usage: %s import <store domain>\n", argv[0]);
+        return 2;
+    }
+    r = redis_from_env(&cfg);
+    if (!r) {
+        dh_config_destroy(cfg);
+        return cfg ? 3 : 2;
+    }
+    cat_key(k, sizeof(k), argv[2], "import", NULL);
+    const char *set[] = {"HSET", k, "requested", "1"};
+
+    if (dh_redis_command(r, 4, set, NULL, &rep) == DH_OK) {
+        printf("import of %s requested: a dh-catalog replica starts it within a few seconds "
+               "(progress: dh_catalog_import_variants_done / _total, and the logs)\n",
+               argv[2]);
+        rc = 0;
+        freeReplyObject(rep);
+    } else {
+        fprintf(stderr, "redis: %s\n", dh_redis_errstr(r));
+    }
+    dh_redis_destroy(r);
+    dh_config_destroy(cfg);
+    return rc;
+}
+
+int catalog_report_main(int argc, char **argv)
+{
+    dh_config_t *cfg = NULL;
     dh_redis_t *r = NULL;
     redisReply *d = NULL, *n = NULL;
     int rc = 2;
@@ -112,18 +167,16 @@ int catalog_report_main(int argc, char **argv)
         fprintf(stderr, "usage: %s report <store domain>\n", argv[0]);
         return 2;
     }
-    if (dh_config_load(tables, environ, &cfg, &problems) != DH_OK) {
-        fprintf(stderr, "%s", problems ? problems : "bad configuration\n");
+    r = redis_from_env(&cfg);
+    if (!r) {
+        rc = cfg ? 3 : 2;
         goto out;
     }
-    dh_redis_opts_t o = {.url = dh_config_get(cfg, "DH_REDIS_URL"),
-                         .password = dh_config_get(cfg, "DH_REDIS_PASSWORD"),
-                         .timeout_ms = (int)dh_config_int(cfg, "DH_REDIS_TIMEOUT_MS")};
-
-    r = dh_redis_new(&o, errstr, sizeof(errstr));
     rc = 3;
-    if (!r || !(d = hgetall(r, argv[2], "dups")) || !(n = hgetall(r, argv[2], "nosku"))) {
-        fprintf(stderr, "redis: %s\n", r ? dh_redis_errstr(r) : errstr);
+    d = hgetall(r, argv[2], "dups");
+    n = d ? hgetall(r, argv[2], "nosku") : NULL;
+    if (!d || !n) {
+        fprintf(stderr, "redis: %s\n", dh_redis_errstr(r));
         goto out;
     }
     printf("Catalogue report for %s\n", argv[2]);
@@ -139,6 +192,5 @@ out:
     }
     dh_redis_destroy(r);
     dh_config_destroy(cfg);
-    free(problems);
     return rc;
 }
