@@ -7,7 +7,7 @@
 #   docker run -d --env-file my.env dockhand dh-inventory
 #
 # Binaries in /usr/local/bin: dh-gateway, dh-orders, dh-inventory, dh-dispatch, dh-returns,
-# dh-dlq (dead letters: list/redrive) and dh-sandbox (the test double of Shopify, the WMS and
+# dh-catalog, dh-dlq (dead letters: list/redrive) and dh-sandbox (the test double of Shopify, the WMS and
 # Return Prime; not for production). Default command: dh-orders.
 # See docs/deployment.md and docs/configuration.md. tests/deploy/check.sh checks this
 # file (package lists against deploy/setup.sh and the binaries' shared libraries) and,
@@ -30,7 +30,7 @@ WORKDIR /src
 COPY . .
 # Only the shipped binaries are built (not the tests). They are copied from the build
 # dir to out/ (the CMake files have no install rules).
-ARG DH_BINARIES="dh-gateway dh-orders dh-inventory dh-dispatch dh-returns dh-dlq dh-sandbox"
+ARG DH_BINARIES="dh-gateway dh-orders dh-inventory dh-dispatch dh-returns dh-catalog dh-dlq dh-sandbox"
 ARG DH_BUILD_TYPE=RelWithDebInfo
 RUN cmake -S . -B build-image -G Ninja -DCMAKE_BUILD_TYPE="$DH_BUILD_TYPE" -DBUILD_TESTING=OFF \
     && cmake --build build-image --target $DH_BINARIES \

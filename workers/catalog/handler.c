@@ -122,7 +122,9 @@ static void import_cfg(cat_shared_t *s, const dh_config_t *cfg)
     s->imp.lease_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_LEASE_MS");
     s->imp.poll_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_POLL_MS");
     s->imp.paginated = strcmp(dh_config_get(cfg, "DH_CATALOG_IMPORT_MODE"), "paginated") == 0;
-    snprintf(s->owner, sizeof(s->owner), "%ld-%lld", (long)getpid(), (long long)cat_now_ms());
+    /* the lock's owner: this replica (a restarted one is a new owner: it waits the lease) */
+    snprintf(s->owner, sizeof(s->owner), "%.80s-%ld-%lld", dh_config_get(cfg, "DH_INSTANCE_NAME"),
+             (long)getpid(), (long long)cat_now_ms());
 }
 
 static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
