@@ -8,8 +8,13 @@
 #   --no-sanitize   skip the sanitizer build (a quicker local run)
 # Environment:
 #   DH_KEEP_STACK=1            leave the local stack running at exit (default: stop it)
-#   DH_TEST_TIMEOUT_UNIT/INTEGRATION/E2E   default per-test CTest timeout in seconds for
-#                                          tests that set none (120/600/900)
+#   DH_TEST_TIMEOUT_UNIT/INTEGRATION/E2E   per-test CTest timeout in seconds for the tests
+#                              of that label that set no TIMEOUT of their own (120/600/900;
+#                              doubled for the sanitizer build). dh_test() sets none, so
+#                              these govern every C test; scripts registered with their own
+#                              TIMEOUT (format, contracts, stack, deploy) keep it.
+# Each label's run must run exactly the tests CMake registered under it (`ctest -N -L`):
+# a label with no tests, or fewer run than registered, fails (--no-tests=error).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -22,7 +27,7 @@ for arg in "$@"; do
     --sanitize) sanitize=1 ;;
     --no-sanitize) sanitize=0 ;;
     -h | --help)
-        sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option '$arg' (try --help)" ;;
@@ -44,14 +49,23 @@ finish() {
 }
 trap finish EXIT
 
-# run_label <build-dir> <label> <parallel> <timeout>
+# run_label <build-dir> <label> <parallel> <timeout> [exclude-regex]: ctest one label; it
+# fails unless every test registered under the label (minus the excluded) ran and passed.
 run_label() {
-    local dir="$1" label="$2" jobs="$3" timeout="$4"
+    local dir="$1" label="$2" jobs="$3" timeout="$4" exclude="${5:-}" registered ran rc=0
+    local sel=(--test-dir "$dir" -L "^${label}\$")
+    [[ -z "$exclude" ]] || sel+=(-E "$exclude")
     header "ctest -L $label ($dir, -j$jobs, default timeout ${timeout}s)"
-    if ! ctest --test-dir "$dir" --output-on-failure --no-tests=ignore \
-        -j"$jobs" --timeout "$timeout" -L "^${label}\$"; then
-        failed+=("$label ($dir)")
+    registered="$(ctest "${sel[@]}" -N | sed -n 's/^Total Tests: \([0-9]*\)$/\1/p')"
+    # pipefail: the pipeline fails when ctest does.
+    ctest "${sel[@]}" --output-on-failure --no-tests=error -j"$jobs" --timeout "$timeout" |
+        tee "$dir/ctest-$label.log" || rc=$?
+    ran="$(sed -n 's/^.* tests failed out of \([0-9]*\)$/\1/p' "$dir/ctest-$label.log" | tail -n 1)"
+    if [[ -z "$registered" || "$registered" == 0 || "$ran" != "$registered" ]]; then
+        log "label $label ($dir): $registered test(s) registered, ${ran:-none} run"
+        rc=1
     fi
+    ((rc == 0)) || failed+=("$label ($dir)")
 }
 
 header "setup"
@@ -93,15 +107,10 @@ if ((sanitize)); then
     # of the release binaries' packaging (format, deploy_files, config_doc, contracts) ran
     # above and mean nothing for this build; the stack test ran above too.
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    header "ctest -L unit (build-asan)"
-    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j2 -L '^unit$' \
-        -E '^(format|deploy_files|config_doc|contracts_.*)$' || failed+=("unit (build-asan)")
-    header "ctest -L integration (build-asan)"
-    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j1 \
-        -L '^integration$' -E '^stack$' || failed+=("integration (build-asan)")
-    header "ctest -L e2e (build-asan)"
-    ctest --test-dir build-asan --output-on-failure --no-tests=ignore -j1 -L '^e2e$' ||
-        failed+=("e2e (build-asan)")
+    run_label build-asan unit 2 $((2 * ${DH_TEST_TIMEOUT_UNIT:-120})) \
+        '^(format|deploy_files|config_doc|contracts_.*)$'
+    run_label build-asan integration 1 $((2 * ${DH_TEST_TIMEOUT_INTEGRATION:-600})) '^stack$'
+    run_label build-asan e2e 1 $((2 * ${DH_TEST_TIMEOUT_E2E:-900}))
 fi
 
 header "summary"

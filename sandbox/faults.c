@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_MS    3600000L    /* latency_ms, timeout_ms: an hour */
+#define MAX_COUNT 1000000000L /* count */
+
 typedef struct rule {
     bool active;
     long latency_ms;
@@ -69,32 +72,49 @@ static double num(json_t *o, const char *k, double dflt)
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
+/* An integral member within [lo, hi] (absent or not a number: \p dflt). The range is
+ * checked on the double: converting one outside long's range is undefined behaviour. */
+static int whole(json_t *o, const char *k, long dflt, long lo, long hi, long *out)
+{
+    json_t *v = json_object_get(o, k);
+    double d = json_is_number(v) ? json_number_value(v) : (double)dflt;
+
+    if (!(d >= (double)lo && d <= (double)hi)) {
+        return 0;
+    }
+    *out = (long)d;
+    return 1;
+}
+
 static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size)
 {
     int g = dh_sb_group_from_name(json_string_value(json_object_get(rule, "group")));
     rule_t r = {.active = true, .count = -1};
+    long status = 503;
 
     if (g < 0) {
         snprintf(errstr, errstr_size, "group must be shopify, wms or webhook-delivery");
         return DH_SB_ERR_CONFIG;
     }
-    r.latency_ms = (long)num(rule, "latency_ms", 0);
     r.error_rate = num(rule, "error_rate", 0);
-    r.error_status = (int)num(rule, "error_status", 503);
     r.throttle = json_is_true(json_object_get(rule, "throttle"));
     r.drop_rate = num(rule, "drop_connection_rate", 0);
     r.timeout_rate = num(rule, "timeout_after_effect_rate", 0);
-    r.timeout_ms = (long)num(rule, "timeout_ms", 35000);
     if (json_object_get(rule, "for_ms")) {
         r.expires_at = dh_sb_mono_now() + num(rule, "for_ms", 0) / 1000.0;
     }
-    r.count = (long)num(rule, "count", -1);
-    if (r.error_rate < 0 || r.error_rate > 1 || r.drop_rate < 0 || r.drop_rate > 1 ||
-        r.timeout_rate < 0 || r.timeout_rate > 1 || r.error_status < 100 || r.error_status > 599 ||
-        r.latency_ms < 0) {
-        snprintf(errstr, errstr_size, "rates must be in [0,1], error_status in 100..599");
+    if (!whole(rule, "latency_ms", 0, 0, MAX_MS, &r.latency_ms) ||
+        !whole(rule, "timeout_ms", 35000, 0, MAX_MS, &r.timeout_ms) ||
+        !whole(rule, "count", -1, -1, MAX_COUNT, &r.count) ||
+        !whole(rule, "error_status", 503, 100, 599, &status) || r.error_rate < 0 ||
+        r.error_rate > 1 || r.drop_rate < 0 || r.drop_rate > 1 || r.timeout_rate < 0 ||
+        r.timeout_rate > 1) {
+        snprintf(errstr, errstr_size,
+                 "rates must be in [0,1], error_status in 100..599, latency_ms and timeout_ms "
+                 "in 0..3600000, count in -1..1000000000");
         return DH_SB_ERR_CONFIG;
     }
+    r.error_status = (int)status;
     pthread_mutex_lock(&f->lock);
     f->rules[g] = r;
     pthread_mutex_unlock(&f->lock);

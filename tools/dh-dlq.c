@@ -75,6 +75,28 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/* librdkafka's own lines as JSON objects on stderr (as the workers log them), warnings and
+ * errors only; without a callback it prints raw "%3|...|FAIL|..." lines there. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    json_t *line;
+    char *text;
+
+    if (level > 4) {
+        return;
+    }
+    /* "o" steals the json_sprintf() reference, also when json_pack() fails. */
+    line = json_pack("{s:s, s:s, s:s, s:o}", "level", level <= 3 ? "error" : "warn", "worker",
+                     "dh-dlq", "component", "librdkafka", "msg",
+                     json_sprintf("%s %s: %s", rd_kafka_name(rk), fac ? fac : "", buf ? buf : ""));
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (text) {
+        fprintf(stderr, "%s\n", text);
+    }
+    free(text);
+    json_decref(line);
+}
+
 static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
 {
     char errstr[512];
@@ -93,6 +115,7 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
     if (!rk) {
         fprintf(stderr, "dh-dlq: %s\n", errstr);

@@ -220,15 +220,6 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* we did not keep json: librdkafka frees it */
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    DH_LOG(level <= 3   ? DH_LOG_ERROR
-           : level <= 4 ? DH_LOG_WARN
-                        : DH_LOG_DEBUG,
-           "librdkafka", "%s: %s", fac, buf);
-}
-
 struct conf_ctx {
     rd_kafka_conf_t *conf;
     char *errstr;
@@ -301,7 +292,7 @@ dh_err_t dh_rt_consumer_new(dh_rt_t *rt, const char *const *topics, char *errstr
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_log_cb(conf, dh_log_rdkafka);
     rt->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!rt->consumer) {
         err = DH_ERR_CONFIG;

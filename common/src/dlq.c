@@ -61,6 +61,8 @@ rd_kafka_conf_t *dh_rt_producer_conf(dh_rt_t *rt, const char *client_id, char *e
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    /* librdkafka's lines become JSON log lines, as the consumer's do (not raw stderr). */
+    rd_kafka_conf_set_log_cb(conf, dh_log_rdkafka);
     return conf;
 }
 

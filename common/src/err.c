@@ -25,6 +25,10 @@ const char *dh_err_str(dh_err_t err)
         return "state";
     case DH_ERR_LIMIT:
         return "limit";
+    case DH_ERR_AUTH:
+        return "auth";
+    case DH_ERR_RATE:
+        return "rate";
     }
     /* Not a dh_err_t value (e.g. a cast int): still never NULL. */
     return "unknown";

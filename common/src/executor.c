@@ -69,6 +69,20 @@ void dh_rt_ev_clear_err(dh_rt_ev_t *ev)
     ev->fail = NULL;
 }
 
+/* Equal jitter: half the exponential step fixed, half random, capped. */
+int64_t dh_rt_backoff_ms(const dh_rt_opts_t *o, int attempts, unsigned int *rng)
+{
+    int64_t step = o->retry_base_ms;
+
+    for (int i = 1; i < attempts && step < o->retry_max_ms; i++) {
+        step *= 2;
+    }
+    if (step > o->retry_max_ms) {
+        step = o->retry_max_ms;
+    }
+    return step / 2 + (int64_t)(rand_r(rng) % (unsigned)(step / 2 + 1));
+}
+
 static uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */

@@ -14,6 +14,7 @@
 
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
+#include "dockhand/outcome.h"
 #include "runtime.h"
 
 struct dh_lane_s {
@@ -136,19 +137,9 @@ static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
     m->priv = ev;
 }
 
-/* Equal jitter: half the exponential step fixed, half random, capped. */
 static int64_t backoff_ms(dh_lane_t *lane, int attempts)
 {
-    const dh_rt_opts_t *o = &lane->rt->opts;
-    int64_t step = o->retry_base_ms;
-
-    for (int i = 1; i < attempts && step < o->retry_max_ms; i++) {
-        step *= 2;
-    }
-    if (step > o->retry_max_ms) {
-        step = o->retry_max_ms;
-    }
-    return step / 2 + (int64_t)(rand_r(&lane->rng) % (unsigned)(step / 2 + 1));
+    return dh_rt_backoff_ms(&lane->rt->opts, attempts, &lane->rng);
 }
 
 /* Outcome of one event within a batch, applied under the lock afterwards. */
@@ -326,8 +317,11 @@ static void apply_result(dh_lane_t *lane, struct item *x, dh_result_t r)
         x->out = OUT_DELAY;
         ev->attempts++;
         ev->last_failed_ms = now;
-        if (ev->attempts >= rt->opts.retry_max_attempts ||
-            now - ev->first_seen_ms >= rt->opts.retry_max_age_ms) {
+        /* Refused credentials fail every event alike: they wait for the fix, they are
+         * not dead-lettered (outcome.h). */
+        if (!dh_outcome_never_exhausts(dh_rt_ev_err_class(ev)) &&
+            (ev->attempts >= rt->opts.retry_max_attempts ||
+             now - ev->first_seen_ms >= rt->opts.retry_max_age_ms)) {
             char why[sizeof(ev->fail->err) + 128];
 
             snprintf(why, sizeof(why), "retry budget exhausted after %d attempts: %s: %s",

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -329,4 +330,14 @@ void dh_log_write(dh_log_level_t level, const char *component, const char *fmt, 
     put_raw(&l, tail.buf, tail.len);
     put_str(&l, "}\n");
     write_all(l.buf, l.len);
+}
+
+void dh_log_rdkafka(const struct rd_kafka_s *rk, int level, const char *fac, const char *buf)
+{
+    dh_log_level_t l = level <= 3 ? DH_LOG_ERROR : level == 4 ? DH_LOG_WARN : DH_LOG_DEBUG;
+
+    /* The client name (e.g. "dockhand-dlq#producer-2") says which of a process's handles
+     * spoke; rk may be NULL for lines logged before the handle exists. */
+    DH_LOG(l, "librdkafka", "%s %s: %s", rk ? rd_kafka_name(rk) : "-", fac ? fac : "",
+           buf ? buf : "");
 }

@@ -175,6 +175,10 @@ void dh_rt_abandon(dh_rt_t *rt, dh_rt_ev_t *ev);
 size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p);
 /** Number of runnable or running events left (delayed ones excluded). */
 size_t dh_rt_busy(const dh_rt_t *rt);
+/** Delay before retry \p attempts (1 = after the first failure): the exponential step
+ *  retry_base_ms * 2^(attempts-1), capped at retry_max_ms, half fixed and half random
+ *  from \p rng ("equal jitter"). Pure: no lock needed. */
+int64_t dh_rt_backoff_ms(const dh_rt_opts_t *o, int attempts, unsigned int *rng);
 
 /* executor.c, failure detail: the lane or producer holding the event calls these
  * (rt->mu not needed). */

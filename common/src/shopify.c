@@ -18,41 +18,33 @@
 
 #include "dockhand/log.h"
 #include "dockhand/ratelimit.h"
+#include "dockhand/validate.h"
 
 #define TOKEN_MAX           512
 #define URL_MAX             1024
 #define COOLDOWN_MIN_MS     250
 #define COOLDOWN_DEFAULT_MS 1000
-#define TOKEN_REFRESH_EARLY 60000 /* ms: refresh a client-credentials token this early */
-#define TOKEN_DEFAULT_TTL_S 3600  /* when the grant omits expires_in */
-#define TOKEN_CACHE_MAX     16    /* stores a lane talks to; oldest evicted beyond */
+#define COOLDOWN_MAX_MS     600000 /* a bucket refills in seconds; more is a bogus reply */
+#define TOKEN_REFRESH_EARLY 60000  /* ms: refresh a client-credentials token this early */
+#define TOKEN_DEFAULT_TTL_S 3600   /* when the grant omits expires_in */
+#define TOKEN_CACHE_MAX     16     /* stores a lane talks to; oldest evicted beyond */
 
-/* Generated from common/graphql/ by common/cmake/embed_graphql.cmake. */
+/* Generated from dockhand/gql_docs.def and common/graphql/ by
+ * common/cmake/embed_graphql.cmake, indexed by dh_gql_doc_t. */
 extern const char *const dh_gql_docs[];
 extern const size_t dh_gql_docs_count;
 
-/* Document names (file names, metric label) in dh_gql_doc_t order. */
-static const char *const doc_names[] = {
-    "inventorySetQuantities",
-    "inventoryActivate",
-    "inventoryLevels",
-    "productVariantsBySku",
-    "locations",
-    "orderFulfillmentOrders",
-    "ordersUpdatedSince",
-    "fulfillmentCreate",
-    "fulfillmentEventCreate",
-    "tagsAdd",
-    "products",
-    "orderForReconcile",
-    "orderFulfillments",
-    "catalogBulkRun",
-    "catalogBulkStatus",
-    "catalogBulkProducts",
-    "catalogBulkProductsMetafields",
+/* Document names (file names, metric label) and root fields, from gql_docs.def. */
+static const char *const doc_names[DH_GQL__COUNT] = {
+#define DH_GQL_DOC(e, file, ...) [DH_GQL_##e] = #file,
+#include "dockhand/gql_docs.def"
+#undef DH_GQL_DOC
 };
-_Static_assert(sizeof(doc_names) / sizeof(doc_names[0]) == DH_GQL__COUNT,
-               "a GraphQL document needs its name here");
+static const char *const doc_roots[DH_GQL__COUNT] = {
+#define DH_GQL_DOC(e, file, root, ...) [DH_GQL_##e] = root,
+#include "dockhand/gql_docs.def"
+#undef DH_GQL_DOC
+};
 
 /*
  * Requested-cost model, the one Shopify documents and dh-sandbox implements: scalars 0,
@@ -75,47 +67,13 @@ typedef struct doc_cost {
     double max_inner;
 } doc_cost_t;
 
+/* The per-document figures and their derivations are in gql_docs.def. */
 static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
-    /* 10 + inventoryAdjustmentGroup 1 + changes 1 + item 1 + location 1 + userErrors 1 */
-    [DH_GQL_INVENTORY_SET_QUANTITIES] = {15, NULL, 0, 0, NULL, 0, 0},
-    /* 10 + inventoryLevel 1 + quantities 1 + userErrors 1 */
-    [DH_GQL_INVENTORY_ACTIVATE] = {13, NULL, 0, 0, NULL, 0, 0},
-    /* inventoryItems: 2 + N × (nodes 1 + inventoryLevel 1 + quantities 1); N <= 250 */
-    [DH_GQL_INVENTORY_LEVELS] = {2, "first", 3, 250, NULL, 0, 0},
-    /* productVariants: 2 + N × (nodes 1 + inventoryItem 1 + product 1); N <= 250 */
-    [DH_GQL_PRODUCT_VARIANTS_BY_SKU] = {2, "first", 3, 250, NULL, 0, 0},
-    /* locations: 2 + N × nodes 1; N <= 250 */
-    [DH_GQL_LOCATIONS] = {2, "first", 1, 250, NULL, 0, 0},
-    /* order 1 + fulfillmentOrders(5): 2 + 5 × (1 + assignedLocation.location 2 +
-     * lineItems(50): 2 + 50 × (1 + lineItem 1)) = 1 + 2 + 5 × 105 */
-    [DH_GQL_ORDER_FULFILLMENT_ORDERS] = {528, NULL, 0, 0, NULL, 0, 0},
-    /* orders: 2 + N × nodes 1 (scalars only: what reconciliation needs to decide);
-     * N <= 250 */
-    [DH_GQL_ORDERS_UPDATED_SINCE] = {2, "first", 1, 250, NULL, 0, 0},
-    /* 10 + fulfillment 1 + trackingInfo 1 + userErrors 1 */
-    [DH_GQL_FULFILLMENT_CREATE] = {13, NULL, 0, 0, NULL, 0, 0},
-    /* 10 + fulfillmentEvent 1 + userErrors 1 */
-    [DH_GQL_FULFILLMENT_EVENT_CREATE] = {12, NULL, 0, 0, NULL, 0, 0},
-    /* 10 + node 1 + userErrors 1 */
-    [DH_GQL_TAGS_ADD] = {12, NULL, 0, 0, NULL, 0, 0},
-    /* products: 2 + N × (nodes 1 + options 1 + featuredMedia.image 2 + metafields(10) 12 +
-     * variants(V): 2 + V × (1 + selectedOptions 1 + image 1 + inventoryItem.measurement.weight
-     * 3)); N <= 5, V <= 25 (the catalogue's paginated fallback) */
-    [DH_GQL_PRODUCTS] = {2, "first", 18, 5, "variantsFirst", 6, 25},
-    /* order 1 + lineItems(100): 2 + 100 × (1 + variant 1 + originalUnitPriceSet.shopMoney 2)
-     * + shippingAddress 1 = 404 (one order reconciliation found missing) */
-    [DH_GQL_ORDER_FOR_RECONCILE] = {404, NULL, 0, 0, NULL, 0, 0},
-    /* order 1 + fulfillments(first: 50), a list sized like a connection: 2 + 50 × (1 +
-     * trackingInfo 1 + location 1) = 153 (the dispatch worker's look for a fulfillment it
-     * created but never recorded) */
-    [DH_GQL_ORDER_FULFILLMENTS] = {153, NULL, 0, 0, NULL, 0, 0},
-    /* 10 + bulkOperation 1 + userErrors 1: the whole catalogue for one mutation */
-    [DH_GQL_CATALOG_BULK_RUN] = {12, NULL, 0, 0, NULL, 0, 0},
-    /* bulkOperation 1 */
-    [DH_GQL_CATALOG_BULK_STATUS] = {1, NULL, 0, 0, NULL, 0, 0},
-    /* never sent as a query: the text of a bulk operation (its cost is the mutation's) */
-    [DH_GQL_CATALOG_BULK_PRODUCTS] = {1, NULL, 0, 0, NULL, 0, 0},
-    [DH_GQL_CATALOG_BULK_PRODUCTS_METAFIELDS] = {1, NULL, 0, 0, NULL, 0, 0},
+#define DH_GQL_DOC(e, file, root, used_by, base, first_var, per_node, max_first, inner_var,        \
+                   inner_per, max_inner)                                                           \
+    [DH_GQL_##e] = {base, first_var, per_node, max_first, inner_var, inner_per, max_inner},
+#include "dockhand/gql_docs.def"
+#undef DH_GQL_DOC
 };
 
 typedef struct token_entry {
@@ -138,6 +96,16 @@ const char *dh_gql_text(dh_gql_doc_t doc)
         return "";
     }
     return dh_gql_docs[doc];
+}
+
+const char *dh_gql_name(dh_gql_doc_t doc)
+{
+    return (size_t)doc < DH_GQL__COUNT ? doc_names[doc] : "";
+}
+
+const char *dh_gql_root(dh_gql_doc_t doc)
+{
+    return (size_t)doc < DH_GQL__COUNT ? doc_roots[doc] : "";
 }
 
 static double cost_with(const doc_cost_t *c, double first, double inner)
@@ -373,7 +341,7 @@ static dh_err_t token_fetch(dh_shopify_t *s, const dh_store_t *store, char *errs
     if (resp.status >= 500) {
         err = DH_ERR_PROTO;
     } else if (resp.status != 200) {
-        err = DH_ERR_STATE; /* refused credentials: retrying will not help until fixed */
+        err = DH_ERR_AUTH; /* refused credentials: retrying will not help until fixed */
     } else {
         err = token_store(s, store->domain, resp.body);
     }
@@ -510,10 +478,12 @@ static int64_t cooldown(dh_shopify_t *s, const dh_store_t *store, long retry_aft
     double rate = ci->restore > 0 ? ci->restore : store->bucket.restore_rate;
     int64_t ms = COOLDOWN_DEFAULT_MS;
 
+    /* Both inputs come from Shopify: bound them before any conversion or multiplication. */
     if (retry_after_s >= 0) {
-        ms = (int64_t)retry_after_s * 1000;
+        ms = retry_after_s < COOLDOWN_MAX_MS / 1000 ? (int64_t)retry_after_s * 1000
+                                                    : COOLDOWN_MAX_MS;
     } else if (ci->available >= 0 && rate > 0) {
-        ms = (int64_t)ceil(need / rate * 1000.0);
+        ms = dh_v_real_clamp_i64(ceil(need / rate * 1000.0), COOLDOWN_MIN_MS, COOLDOWN_MAX_MS);
     }
     if (ms < COOLDOWN_MIN_MS) {
         ms = COOLDOWN_MIN_MS;
@@ -590,12 +560,12 @@ static dh_err_t on_http_status(call_t *c, const dh_http_resp_t *resp, json_t *ro
         *wait_ms = cooldown(c->s, c->store, resp->retry_after_s, &ci, c->charged);
         snprintf(c->errstr, c->errstr_size, "%s (retry in %lld ms)", prefix, (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "throttled");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     if (resp->status == 401 || resp->status == 403) {
         snprintf(c->errstr, c->errstr_size, "%s: credentials refused", prefix);
         count_call(c->s, c->store, c->doc, "auth");
-        return DH_ERR_STATE;
+        return DH_ERR_AUTH;
     }
     if (resp->status >= 500 || resp->status < 200) {
         snprintf(c->errstr, c->errstr_size, "%s", prefix);
@@ -621,13 +591,14 @@ static dh_err_t on_reply(call_t *c, json_t *root, dh_gql_reply_t *reply, int64_t
         snprintf(c->errstr, c->errstr_size, "%s THROTTLED (retry in %lld ms)", prefix,
                  (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "throttled");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     /* Settle with Shopify's actual cost; without one (no extensions), assume the charge. */
     settle(c->s, c->store, c->charged, ci.actual >= 0 ? ci.actual : c->charged, ci.available);
     if (ci.actual > 0) {
         count(c->s, "dh_shopify_cost_points_total", "Actual GraphQL cost points spent.",
-              c->store->domain, NULL, NULL, (uint64_t)llround(ci.actual));
+              c->store->domain, NULL, NULL,
+              (uint64_t)dh_v_real_clamp_i64(round(ci.actual), 0, INT64_MAX));
     }
     if (json_array_size(errors) > 0 || (errors != NULL && !json_is_array(errors))) {
         join_errors(errors, prefix, c->errstr, c->errstr_size);
@@ -660,7 +631,7 @@ static char *build_body(dh_gql_doc_t doc, json_t *variables)
     return body;
 }
 
-/* Charges the bucket; DH_ERR_LIMIT with *wait_ms when it is short or cooling down. */
+/* Charges the bucket; DH_ERR_RATE with *wait_ms when it is short or cooling down. */
 static dh_err_t acquire(call_t *c, int64_t *wait_ms)
 {
     dh_err_t err = dh_ratelimit_shopify_acquire(c->s->redis, c->store->domain, &c->store->bucket,
@@ -674,7 +645,7 @@ static dh_err_t acquire(call_t *c, int64_t *wait_ms)
         snprintf(c->errstr, c->errstr_size, "shopify %s: bucket short, wait %lld ms",
                  c->store->domain, (long long)*wait_ms);
         count_call(c->s, c->store, c->doc, "limited");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     return DH_OK;
 }
@@ -712,9 +683,10 @@ dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc
     if (err != DH_OK) {
         /* Unknown outcome and cost: refund the charge, Shopify's reply never came. */
         settle(s, store, c.charged, -1, -1);
-        count_call(s, store, doc, err == DH_ERR_STATE ? "auth" : "transport_error");
+        count_call(s, store, doc, err == DH_ERR_AUTH ? "auth" : "transport_error");
         goto out;
     }
+    reply->status = resp.status; /* kept on errors too: the outcome table reads it */
     root = json_loadb(resp.body, resp.body_len, 0, NULL);
     if (resp.status < 200 || resp.status > 299) {
         err = on_http_status(&c, &resp, root, wait_ms);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,6 +197,37 @@ const char *dh_v_str(dh_vctx_t *v, json_t *obj, const char *path, const char *na
     return json_string_value(j);
 }
 
+int dh_v_real_is_integral(double d)
+{
+    return isfinite(d) && d == trunc(d);
+}
+
+int dh_v_real_to_i64(double d, int64_t *out)
+{
+    /* Compare as doubles first: converting a double outside int64_t's range is undefined
+     * behaviour (UBSan float-cast-overflow). -2^63 and 2^63 are exact doubles. */
+    if (!dh_v_real_is_integral(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+        return 0;
+    }
+    *out = (int64_t)d;
+    return 1;
+}
+
+int64_t dh_v_real_clamp_i64(double d, int64_t lo, int64_t hi)
+{
+    int64_t v;
+
+    /* Outside int64_t as a double first (NaN goes low); then compare exactly as integers. */
+    if (isnan(d) || d <= -9223372036854775808.0) {
+        return lo;
+    }
+    if (d >= 9223372036854775808.0) {
+        return hi;
+    }
+    v = (int64_t)d;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* An integer member within [min, max] (a JSON number with an integral value counts, as
  * in JSON Schema). Returns 1 when present and valid. */
 int dh_v_int(dh_vctx_t *v, json_t *obj, const char *path, const char *name, int64_t min,
@@ -210,11 +242,14 @@ int dh_v_int(dh_vctx_t *v, json_t *obj, const char *path, const char *name, int6
     }
     if (json_is_integer(j)) {
         val = (int64_t)json_integer_value(j);
-    } else if (json_is_real(j) && json_real_value(j) == (double)(int64_t)json_real_value(j) &&
-               json_real_value(j) < 9.2e18 && json_real_value(j) > -9.2e18) {
-        val = (int64_t)json_real_value(j);
-    } else {
+    } else if (!json_is_real(j) || !dh_v_real_is_integral(json_real_value(j))) {
         dh_v_fail(v, "%s/%s must be integer", path, name);
+        return 0;
+    } else if (!dh_v_real_to_i64(json_real_value(j), &val)) {
+        /* Integral but beyond int64_t: outside every range a caller can ask for. */
+        val = json_real_value(j) < 0 ? INT64_MIN : INT64_MAX;
+        dh_v_fail(v, "%s/%s must be %s %lld", path, name,
+                  val < 0 ? ">=" : "<=", (long long)(val < 0 ? min : max));
         return 0;
     }
     if (val < min) {
@@ -261,6 +296,55 @@ int dh_v_shopify_id_ok(const char *s)
         }
     }
     return 1;
+}
+
+int dh_v_shopify_id(json_t *v, char *out, size_t size)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        return 0;
+    }
+    snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return 1;
+}
+
+int dh_v_shopify_ref(json_t *v, char *out, size_t size)
+{
+    static const char gid[] = "gid://shopify/";
+    const char *s = json_string_value(v), *slash;
+
+    if (dh_v_shopify_id(v, out, size)) {
+        return 1;
+    }
+    if (!s) {
+        return 0;
+    }
+    /* "gid://shopify/Order/123": exactly one more '/', then the digits. */
+    if (!strncmp(s, gid, sizeof(gid) - 1)) {
+        slash = strchr(s + sizeof(gid) - 1, '/');
+        if (!slash || slash == s + sizeof(gid) - 1 || strchr(slash + 1, '/')) {
+            return 0;
+        }
+        s = slash + 1;
+    }
+    if (!dh_v_shopify_id_ok(s)) {
+        return 0;
+    }
+    snprintf(out, size, "%s", s);
+    return 1;
+}
+
+int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size)
+{
+    json_t *cands[] = {json_object_get(root, "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_order"), "order_id"),
+                       json_object_get(json_object_get(root, "fulfillment_hold"), "order_id")};
+
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        if (dh_v_shopify_ref(cands[i], out, size)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void dh_v_wms_envelope(dh_vctx_t *v, json_t *root, const char *const *accepted,

@@ -1,9 +1,10 @@
 /*
  * WMS API client (see dockhand/wms.h): a shared token bucket per endpoint group in Redis,
  * then one HTTP call with the bearer token and the caller's Idempotency-Key, then the
- * answer sorted into "done or permanently refused" (DH_OK), "come back later"
- * (DH_ERR_LIMIT) and "transient failure". The bearer token is never logged or copied
- * into error text.
+ * answer sorted into "the WMS answered: 2xx or a business 4xx" (DH_OK), "come back later"
+ * (DH_ERR_RATE), "credentials refused" (DH_ERR_AUTH) and "transient failure". What each
+ * worker does with them is the outcome table (dockhand/outcome.h). The bearer token is
+ * never logged or copied into error text.
  */
 #include "dockhand/wms.h"
 
@@ -298,7 +299,14 @@ static dh_err_t classify(dh_wms_t *w, const char *group, const dh_http_resp_t *r
         snprintf(errstr, errstr_size, "wms %s: HTTP %ld, retry in %lld ms", group, st,
                  (long long)*wait_ms);
         count_call(w, group, "limited");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
+    }
+    if (st == 401 || st == 403) {
+        /* Not the event's fault: a rotated or revoked token refuses every call alike. */
+        snprintf(errstr, errstr_size, "wms %s: HTTP %ld: credentials refused %s", group, st,
+                 reply->detail);
+        count_call(w, group, "auth");
+        return DH_ERR_AUTH;
     }
     if (st >= 500 || st < 200) {
         snprintf(errstr, errstr_size, "wms %s: HTTP %ld %s", group, st, reply->detail);
@@ -335,7 +343,7 @@ static dh_err_t take_token(dh_wms_t *w, const char *group, int64_t *wait_ms, cha
         snprintf(errstr, errstr_size, "wms %s: rate limited, wait %lld ms", group,
                  (long long)*wait_ms);
         count_call(w, group, "throttled_local");
-        return DH_ERR_LIMIT;
+        return DH_ERR_RATE;
     }
     return DH_OK;
 }

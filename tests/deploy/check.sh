@@ -22,7 +22,8 @@
 #   secret.yaml), static membership, session timeout, grace period, probes, resources,
 #   PDB, KEDA triggers (group, topics, excludePersistentLag, replicas <= partitions),
 #   the gateway's Deployment/Service/HPA.
-# Binaries come from $DH_TEST_BUILD_DIR, else build/; one not built yet is skipped (said so).
+# Binaries come from $DH_TEST_BUILD_DIR, else build/. Under ctest (DH_TEST_BUILD_DIR set) a
+# binary that is not built fails its checks; run by hand, they are skipped (said so).
 # Ends with "N passed, M failed, K skipped"; exits non-zero on any failure.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -219,6 +219,32 @@ rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms
     return out;
 }
 
+int64_t th_committed(const char *group, const char *topic, int32_t partition)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, group); /* never subscribes: never joins */
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    int64_t off = -1;
+
+    rd_kafka_topic_partition_list_add(tpl, topic, partition);
+    if (!rd_kafka_committed(rk, tpl, 10000) && !tpl->elems[0].err && tpl->elems[0].offset >= 0) {
+        off = tpl->elems[0].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
+int64_t th_end_offset(const char *topic, int32_t partition)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, NULL);
+    int64_t lo = -1, hi = -1;
+
+    assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+    return hi;
+}
+
 redisContext *th_redis(void)
 {
     const char *url = th_redis_url();
@@ -260,11 +286,29 @@ long long th_redis_int(redisContext *c, const char *fmt, ...)
     return v;
 }
 
+/* Every process th_spawn() started: a test that fails half-way leaves none running. */
+static pid_t g_spawned[256];
+static int g_nspawned;
+
+static void kill_spawned(void)
+{
+    for (int i = 0; i < g_nspawned; i++) {
+        if (g_spawned[i] > 0 && waitpid(g_spawned[i], NULL, WNOHANG) == 0) {
+            kill(g_spawned[i], SIGKILL);
+            waitpid(g_spawned[i], NULL, 0);
+        }
+    }
+}
+
 pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
 {
     char path[1024];
     const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
     pid_t pid;
+
+    if (g_nspawned == 0) {
+        atexit(kill_spawned);
+    }
 
     snprintf(path, sizeof(path), "%s/%s", dir, binary);
     pid = fork();
@@ -291,6 +335,9 @@ pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
         cleanenv[k] = NULL;
         execve(path, (char *const[]){path, NULL}, cleanenv);
         _exit(127);
+    }
+    if (g_nspawned < (int)(sizeof(g_spawned) / sizeof(g_spawned[0]))) {
+        g_spawned[g_nspawned++] = pid;
     }
     return pid;
 }
@@ -354,6 +401,7 @@ void th_run_init(th_run_t *run, const char *prefix, int partitions)
     snprintf(run->group, sizeof(run->group), "g.%s", buf);
     snprintf(run->ns, sizeof(run->ns), "ns.%s", buf);
     snprintf(run->log, sizeof(run->log), "%s/%s.log", th_log_dir(), buf);
+    snprintf(run->journal, sizeof(run->journal), "%s/%s.journal", th_log_dir(), buf);
     th_create_topic(run->topic, partitions);
     th_run_setenv(run, "DH_KAFKA_BROKERS", th_kafka());
     th_run_setenv(run, "DH_REDIS_URL", th_redis_url());
@@ -367,12 +415,22 @@ void th_run_init(th_run_t *run, const char *prefix, int partitions)
     /* A killed member is noticed after this long (the broker allows 6 s at least). */
     th_run_setenv(run, "KAFKA_SESSION_TIMEOUT_MS", "6000");
     th_run_setenv(run, "KAFKA_HEARTBEAT_INTERVAL_MS", "1000");
-    fprintf(stderr, "scenario %s: worker log %s\n", run->topic, run->log);
+    fprintf(stderr, "scenario %s: worker log %s, far-side journal %s\n", run->topic, run->log,
+            run->journal);
+}
+
+pid_t th_run_spawn(th_run_t *run, const char *binary, const char *log_path)
+{
+    if (!run->journal_env) { /* dh-testworker's far side; other workers reject DH_TEST_* */
+        th_run_setenv(run, "DH_TEST_JOURNAL", run->journal);
+        run->journal_env = 1;
+    }
+    return th_spawn(binary, run->env, log_path ? log_path : run->log);
 }
 
 pid_t th_run_worker(th_run_t *run)
 {
-    return th_spawn("dh-testworker", run->env, run->log);
+    return th_run_spawn(run, "dh-testworker", NULL);
 }
 
 void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every)
@@ -410,23 +468,148 @@ void th_run_produce_padded(th_run_t *run, int n, int nkeys, int dup_every, size_
     free(val);
 }
 
-static long long count_hash(th_run_t *run, const char *what, long long *dups)
-{
-    redisContext *c = th_redis();
-    redisReply *r = redisCommand(c, "HGETALL %s:%s", run->ns, what);
-    long long n = 0;
+/* ---- the test far side: the run's journal (see testworker.c) ---- */
 
-    assert_non_null(r);
-    *dups = 0;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        n++;
-        if (strtoll(r->element[i + 1]->str, NULL, 10) > 1) {
-            (*dups)++;
-        }
+static int perf_parse(const char *line, th_perf_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    return sscanf(line, "P %d %63s %lld %127s %39s", &p->pid, p->key, &p->seq, p->id, p->far) == 5;
+}
+
+th_perf_t *th_run_perfs(th_run_t *run, size_t *n, long long *decoded)
+{
+    char line[1024];
+    size_t cap = 1024;
+    th_perf_t *out = malloc(cap * sizeof(*out));
+    FILE *f = fopen(run->journal, "r");
+
+    assert_non_null(out);
+    *n = 0;
+    if (decoded) {
+        *decoded = 0;
     }
-    freeReplyObject(r);
-    redisFree(c);
-    return n;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (line[0] == 'D' && decoded) {
+            (*decoded)++;
+        }
+        if (line[0] != 'P') {
+            continue;
+        }
+        if (*n == cap) {
+            cap *= 2;
+            out = realloc(out, cap * sizeof(*out));
+            assert_non_null(out);
+        }
+        if (!perf_parse(line, &out[*n])) {
+            fail_msg("%s: malformed journal line: %s", run->journal, line);
+        }
+        (*n)++;
+    }
+    if (f) {
+        fclose(f);
+    }
+    return out;
+}
+
+static int perf_cmp_id(const void *a, const void *b)
+{
+    const th_perf_t *x = *(const th_perf_t *const *)a, *y = *(const th_perf_t *const *)b;
+
+    return strcmp(x->id, y->id);
+}
+
+void th_run_far(th_run_t *run, th_far_t *far)
+{
+    size_t n = 0;
+    long long decoded = 0;
+    th_perf_t *p = th_run_perfs(run, &n, &decoded);
+    const th_perf_t **byid = calloc(n + 1, sizeof(*byid));
+
+    assert_non_null(byid);
+    memset(far, 0, sizeof(*far));
+    far->decoded = decoded;
+    far->performances = (long long)n;
+    for (size_t i = 0; i < n; i++) {
+        byid[i] = &p[i];
+    }
+    qsort(byid, n, sizeof(*byid), perf_cmp_id);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && !strcmp(byid[i]->id, byid[i - 1]->id)) {
+            far->repeats++;
+            far->repeated += i < 2 || strcmp(byid[i - 1]->id, byid[i - 2]->id) ? 1 : 0;
+            far->far_key_changes += strcmp(byid[i]->far, byid[i - 1]->far) ? 1 : 0;
+            continue;
+        }
+        far->effects++;
+    }
+    free(byid);
+    free(p);
+}
+
+void th_run_far_print(th_run_t *run, const char *when)
+{
+    th_far_t f;
+
+    th_run_far(run, &f);
+    fprintf(stderr,
+            "far side %s: %lld effects, %lld performances (%lld repeats of %lld effects), "
+            "%lld decoded\n",
+            when, f.effects, f.performances, f.repeats, f.repeated, f.decoded);
+}
+
+void th_run_assert_applied(th_run_t *run, long long effects, long long max_repeated)
+{
+    th_far_t f;
+
+    th_run_far(run, &f);
+    th_run_far_print(run, "at the check");
+    assert_int_equal(f.effects, effects);
+    assert_int_equal(f.far_key_changes, 0); /* a repeat always carries the same far key */
+    if (f.repeated > max_repeated) {
+        fail_msg("%lld effects performed more than once (bound %lld)", f.repeated, max_repeated);
+    }
+    /* Each repeated effect repeats a bounded number of times too, not without end. */
+    assert_true(f.repeats <= 4 * max_repeated);
+}
+
+void th_run_assert_once(th_run_t *run, long long effects)
+{
+    th_run_assert_applied(run, effects, 0);
+}
+
+long long th_run_far_by(th_run_t *run, pid_t pid)
+{
+    size_t n = 0;
+    long long by = 0;
+    th_perf_t *p = th_run_perfs(run, &n, NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        by += p[i].pid == (int)pid;
+    }
+    free(p);
+    return by;
+}
+
+long long th_run_far_count(th_run_t *run, const char *id)
+{
+    size_t n = 0;
+    long long c = 0;
+    th_perf_t *p = th_run_perfs(run, &n, NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        c += !strcmp(p[i].id, id);
+    }
+    free(p);
+    return c;
+}
+
+long long th_run_decoded(th_run_t *run)
+{
+    size_t n = 0;
+    long long decoded = 0;
+
+    free(th_run_perfs(run, &n, &decoded));
+    return decoded;
 }
 
 struct performed_goal {
@@ -451,41 +634,91 @@ int th_run_wait_performed(th_run_t *run, long long want, int timeout_ms)
 
 long long th_run_performed(th_run_t *run, long long *dups)
 {
-    return count_hash(run, "performed", dups);
+    th_far_t f;
+
+    th_run_far(run, &f);
+    *dups = f.repeated;
+    return f.effects;
 }
 
 long long th_run_attempt_dups(th_run_t *run)
 {
-    long long dups = 0;
+    th_far_t f;
 
-    count_hash(run, "attempts", &dups);
-    return dups;
+    th_run_far(run, &f);
+    return f.repeated;
 }
 
 int th_run_order_ok(th_run_t *run, int nkeys, int strict)
 {
-    redisContext *c = th_redis();
+    size_t n = 0;
+    th_perf_t *p = th_run_perfs(run, &n, NULL);
+    long long *prev = malloc((size_t)nkeys * sizeof(*prev));
     int ok = 1;
 
-    for (int k = 0; k < nkeys && ok; k++) {
-        redisReply *r = redisCommand(c, "LRANGE %s:order:k%d 0 -1", run->ns, k);
-        long long prev = -1;
-
-        assert_non_null(r);
-        for (size_t i = 0; i < r->elements; i++) {
-            long long v = strtoll(r->element[i]->str, NULL, 10);
-
-            if (v < prev || (strict && v == prev)) {
-                fprintf(stderr, "key k%d out of order: %lld after %lld\n", k, v, prev);
-                ok = 0;
-                break;
-            }
-            prev = v;
-        }
-        freeReplyObject(r);
+    assert_non_null(prev);
+    for (int k = 0; k < nkeys; k++) {
+        prev[k] = -1;
     }
-    redisFree(c);
+    for (size_t i = 0; i < n && ok; i++) {
+        int k = -1;
+
+        if (sscanf(p[i].key, "k%d", &k) != 1 || k < 0 || k >= nkeys) {
+            fail_msg("performance of %s under unexpected key %s", p[i].id, p[i].key);
+        }
+        if (p[i].seq < prev[k] || (strict && p[i].seq == prev[k])) {
+            fprintf(stderr, "key k%d out of order: %lld after %lld (%s)\n", k, p[i].seq, prev[k],
+                    p[i].id);
+            ok = 0;
+        }
+        prev[k] = p[i].seq > prev[k] ? p[i].seq : prev[k];
+    }
+    free(prev);
+    free(p);
     return ok;
+}
+
+void th_run_produce_markers(th_run_t *run, const char *tag, int nkeys)
+{
+    th_producer_t *p = th_producer_new();
+    char key[64], val[200];
+    int seq = TH_MARKER_SEQ + run->markers++; /* a later round orders after an earlier one */
+
+    for (int k = 0; k < nkeys; k++) {
+        int len;
+
+        snprintf(key, sizeof(key), "k%d", k);
+        len = snprintf(val, sizeof(val), "{\"id\":\"%s-k%d\",\"seq\":%d}", tag, k, seq);
+        th_produce(p, run->topic, -1, key, val, (size_t)len);
+    }
+    th_producer_destroy(p);
+}
+
+struct marker_goal {
+    th_run_t *run;
+    const char *tag;
+    int nkeys;
+};
+
+static int markers_done(void *ud)
+{
+    struct marker_goal *g = ud;
+    size_t n = 0, prefix = strlen(g->tag);
+    long long seen = 0;
+    th_perf_t *p = th_run_perfs(g->run, &n, NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        seen += !strncmp(p[i].id, g->tag, prefix) && !strncmp(p[i].id + prefix, "-k", 2);
+    }
+    free(p);
+    return seen >= g->nkeys;
+}
+
+int th_run_wait_markers(th_run_t *run, const char *tag, int nkeys, int timeout_ms)
+{
+    struct marker_goal g = {run, tag, nkeys};
+
+    return th_wait_for(markers_done, &g, timeout_ms);
 }
 
 /* ---- sandbox and HTTP helpers ---- */

@@ -36,6 +36,12 @@ void th_producer_destroy(th_producer_t *p); /* flushes; fails the test on undeli
  *  \p timeout_ms passed. Returns the messages (caller destroys each, frees the array). */
 rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms, size_t *n);
 
+/** \p group's committed offset of \p topic [\p partition], or -1 when none. */
+int64_t th_committed(const char *group, const char *topic, int32_t partition);
+
+/** The end (high watermark) offset of \p topic [\p partition]: messages written so far. */
+int64_t th_end_offset(const char *topic, int32_t partition);
+
 /** A Redis connection for the test (fails the test if unreachable). */
 redisContext *th_redis(void);
 long long th_redis_int(redisContext *c, const char *fmt, ...);
@@ -61,6 +67,9 @@ typedef struct th_run {
     char group[128];
     char ns[128];
     char log[256];
+    char journal[256]; /**< dh-testworker's far side (DH_TEST_JOURNAL), see testworker.c */
+    int journal_env;   /**< DH_TEST_JOURNAL is in env (th_run_spawn) */
+    int markers;       /**< marker rounds produced (th_run_produce_markers) */
     char envbuf[24][300];
     const char *env[25];
     int nenv;
@@ -70,23 +79,67 @@ typedef struct th_run {
 void th_run_init(th_run_t *run, const char *prefix, int partitions);
 /** Add "NAME=value" to the worker environment (before spawning). */
 void th_run_setenv(th_run_t *run, const char *name, const char *value);
+/** Start \p binary (dh-testworker or dh-testworker-coalesce) for this run, with the
+ *  run's far-side journal; stderr to \p log_path (NULL: the run's log). */
+pid_t th_run_spawn(th_run_t *run, const char *binary, const char *log_path);
 /** Start dh-testworker for this run. */
 pid_t th_run_worker(th_run_t *run);
-/** Produce test events: ids "<prefix><i>", keys "k<i % nkeys>", seq = i / nkeys. */
+/** Produce test events: ids "e<i>", keys "k<i % nkeys>", seq = i / nkeys. */
 void th_run_produce_events(th_run_t *run, int n, int nkeys, int dup_every);
 /** Like th_run_produce_events, each payload carrying a "pad" string of \p pad bytes. */
 void th_run_produce_padded(th_run_t *run, int n, int nkeys, int dup_every, size_t pad);
-/** Effects applied (<ns>:performed, deduplicated at the far side by the effect's key):
- *  how many ids, and in \p dups how many were applied more than once. */
+
+/* ---- What dh-testworker's far side saw: every performance, from the run's journal ---- */
+
+/** One performance of an effect, in the order the far side received them. */
+typedef struct th_perf {
+    int pid; /**< the worker process that performed it */
+    char key[64];
+    long long seq;
+    char id[128];
+    char far[40]; /**< the far-side idempotency key it carried */
+} th_perf_t;
+/** Every performance so far (caller free()s); \p decoded (may be NULL): decodes so far. */
+th_perf_t *th_run_perfs(th_run_t *run, size_t *n, long long *decoded);
+
+typedef struct th_far {
+    long long effects;         /**< distinct effect ids performed */
+    long long performances;    /**< every performance, repeats included */
+    long long repeats;         /**< performances beyond each id's first */
+    long long repeated;        /**< ids performed more than once */
+    long long far_key_changes; /**< repeats that carried another far key (never allowed) */
+    long long decoded;         /**< deliveries decoded (malformed ones included) */
+} th_far_t;
+void th_run_far(th_run_t *run, th_far_t *far);
+void th_run_far_print(th_run_t *run, const char *when);
+/** Assert exactly \p effects distinct effects were performed, each exactly once. */
+void th_run_assert_once(th_run_t *run, long long effects);
+/** Assert exactly \p effects distinct effects, at most \p max_repeated of them performed
+ *  more than once (repeats the far side absorbs by the idempotency key: a crash, an
+ *  unknown outcome), each repeat with the same far key, and few repeats in all. */
+void th_run_assert_applied(th_run_t *run, long long effects, long long max_repeated);
+/** Performances by process \p pid; of effect \p id; deliveries decoded. */
+long long th_run_far_by(th_run_t *run, pid_t pid);
+long long th_run_far_count(th_run_t *run, const char *id);
+long long th_run_decoded(th_run_t *run);
+/** Distinct effects performed; in \p dups how many were performed more than once. */
 long long th_run_performed(th_run_t *run, long long *dups);
-/** Ids whose effect reached the far side more than once (<ns>:attempts): the runtime
- *  repeated it after a crash or an unknown outcome, and the key made it harmless. */
+/** Effects performed more than once (the same as th_run_performed's \p dups). */
 long long th_run_attempt_dups(th_run_t *run);
 /** Wait up to \p timeout_ms until at least \p want distinct effects were performed.
  *  Returns 1 when they were. */
 int th_run_wait_performed(th_run_t *run, long long want, int timeout_ms);
-/** Check every <ns>:order:<key> list is non-decreasing (strictly if \p strict). */
+/** Check every key k0..k<nkeys-1>'s performances have non-decreasing seq (strictly if
+ *  \p strict): per-key order at the far side. */
 int th_run_order_ok(th_run_t *run, int nkeys, int strict);
+
+/** Markers: one event per key k0..k<nkeys-1>, id "<tag>-k<i>", seq TH_MARKER_SEQ + round, produced
+ *  after everything before. Once a key's marker was performed, every earlier event of that
+ *  key was handled (per-key order): "nothing more happened" is awaited, never slept. */
+#define TH_MARKER_SEQ 1000000000
+void th_run_produce_markers(th_run_t *run, const char *tag, int nkeys);
+/** Wait until every marker of \p tag was performed; 1 when they were. */
+int th_run_wait_markers(th_run_t *run, const char *tag, int nkeys, int timeout_ms);
 
 /* ---- The sandbox (Shopify, WMS, Return Prime) for e2e tests ---- */
 

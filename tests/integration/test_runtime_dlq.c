@@ -85,7 +85,6 @@ static void test_poison_goes_to_dlq(void **state)
     char val[200], dlq[160];
     pid_t w;
     size_t n = 0;
-    long long dups;
     const char *bad = "{not json";
 
     (void)state;
@@ -151,13 +150,9 @@ static void test_poison_goes_to_dlq(void **state)
              ">/dev/null",
              th_kafka(), dir ? dir : ".", dlq);
     assert_int_equal(system(cmd), 0);
-    th_sleep_ms(2000);
-    ms = th_consume(dlq, 4, 3000, &n);
-    assert_int_equal(n, 3); /* the dry run wrote nothing */
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_destroy(ms[i]);
-    }
-    free(ms);
+    /* The dry run wrote nothing: dh-dlq has exited, so anything it wrote is in the logs. */
+    assert_int_equal(th_end_offset(run.topic, 0), GOOD + 3);
+    assert_int_equal(th_end_offset(dlq, 0), 3);
     snprintf(cmd, sizeof(cmd),
              "DH_KAFKA_BROKERS=%s %s/dh-dlq redrive %s --class decode "
              "--execute >/dev/null",
@@ -178,8 +173,9 @@ static void test_poison_goes_to_dlq(void **state)
     assert_int_equal(redriven, 1);
     kill(w, SIGTERM);
     assert_int_equal(th_wait_exit(w, 30000), 0);
-    assert_int_equal(th_run_performed(&run, &dups), GOOD);
-    assert_int_equal(dups, 0);
+    th_run_assert_once(&run, GOOD); /* every performance counted at the far side */
+    assert_int_equal(th_run_far_count(&run, "flaky"), 0);
+    assert_int_equal(th_run_far_count(&run, "poison"), 0);
 }
 
 int main(void)

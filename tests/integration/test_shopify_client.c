@@ -1,7 +1,7 @@
 /*
  * dh_shopify against dh-sandbox and the stack's Redis: two lanes sharing one small
  * bucket never get THROTTLED yet use most of the restore rate; a THROTTLED answer starts
- * a cooldown that other clients honour; bad credentials are DH_ERR_STATE; the
+ * a cooldown that other clients honour; bad credentials are DH_ERR_AUTH; the
  * client-credentials grant works. Store domains are unique per run, so the Redis bucket
  * keys (dh:rl:shopify:<domain>) never collide with other runs on the shared Redis.
  */
@@ -99,7 +99,9 @@ static int setup(void **state)
              "  {\"id\": 200, \"sku\": \"A-1\", \"inventory_item_id\": 300},"
              "  {\"id\": 201, \"sku\": \"A-10\", \"inventory_item_id\": 301}]}]},"
              "{\"domain\": \"%s\", \"access_token\": \"tok-2\", \"client_id\": \"cid\","
-             " \"client_secret\": \"csec&=\", \"locations\": [{\"id\": 21, \"name\": \"X\"}]}"
+             " \"client_secret\": \"csec&=\", \"locations\": [{\"id\": 21, \"name\": \"X\"}],"
+             " \"products\": [{\"id\": 110, \"title\": \"X\", \"variants\": ["
+             "  {\"id\": 210, \"sku\": \"X-1\", \"inventory_item_id\": 310}]}]}"
              "]}",
              fx.shop, BUCKET, RESTORE, fx.shop2);
     th_sandbox_start(&fx.sb, seed);
@@ -175,21 +177,21 @@ static void *lane_main(void *arg)
     dh_http_t *http = new_http();
     dh_redis_t *redis = new_redis();
     dh_shopify_t *s = dh_shopify_new(http, redis, NULL);
-    json_t *locs = json_pack("{s:i}", "first", 10);
+    json_t *small = json_pack("{s:s, s:i}", "query", "sku:A-1", "first", 2);
     json_t *skus = json_pack("{s:s, s:i}", "query", "sku:A-1", "first", 10);
 
     for (long i = 0; th_now_ms() < l->deadline; i++) {
         dh_gql_reply_t r;
         int64_t wait = 0;
-        dh_gql_doc_t doc = i % 2 ? DH_GQL_LOCATIONS : DH_GQL_PRODUCT_VARIANTS_BY_SKU;
-        dh_err_t err = dh_shopify_graphql(s, l->store, doc, i % 2 ? locs : skus, &r, &wait,
-                                          l->last_err, sizeof(l->last_err));
+        dh_err_t err =
+            dh_shopify_graphql(s, l->store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, i % 2 ? small : skus,
+                               &r, &wait, l->last_err, sizeof(l->last_err));
 
         if (err == DH_OK) {
             l->calls++;
             l->actual += r.actual_cost;
             dh_gql_reply_clear(&r);
-        } else if (err == DH_ERR_LIMIT) {
+        } else if (err == DH_ERR_RATE) {
             int64_t left = l->deadline - th_now_ms();
             int64_t ms = wait < left ? wait : left;
 
@@ -204,7 +206,7 @@ static void *lane_main(void *arg)
             th_sleep_ms(50);
         }
     }
-    json_decref(locs);
+    json_decref(small);
     json_decref(skus);
     dh_shopify_destroy(s);
     dh_redis_destroy(redis);
@@ -260,7 +262,7 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     dh_http_t *h1 = new_http(), *h2 = new_http();
     dh_redis_t *r1 = new_redis(), *r2 = new_redis();
     dh_shopify_t *c1 = dh_shopify_new(h1, r1, NULL), *c2 = dh_shopify_new(h2, r2, NULL);
-    json_t *vars = json_pack("{s:i}", "first", 5);
+    json_t *vars = json_pack("{s:s, s:i}", "query", "sku:A-1", "first", 5);
     char err[512], url[256], key[300];
     dh_gql_reply_t rep;
     int64_t wait = 0;
@@ -274,9 +276,9 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     j = th_http_json("POST", url, "{\"group\":\"shopify\",\"throttle\":true,\"count\":1}", &st);
     json_decref(j);
     assert_true(st >= 200 && st < 300);
-    assert_int_equal(
-        dh_shopify_graphql(c1, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
-        DH_ERR_LIMIT);
+    assert_int_equal(dh_shopify_graphql(c1, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
+                                        &wait, err, sizeof(err)),
+                     DH_ERR_RATE);
     assert_true(wait > 0);
     assert_non_null(strstr(err, "THROTTLED"));
     assert_int_equal(journal_count(fx.shop, &throttled) > 0, 1);
@@ -289,19 +291,20 @@ static void test_throttled_starts_a_shared_cooldown(void **state)
     /* ...so another client waits without sending anything. */
     before = journal_count(fx.shop, &throttled);
     wait = 0;
-    assert_int_equal(
-        dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
-        DH_ERR_LIMIT);
+    assert_int_equal(dh_shopify_graphql(c2, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
+                                        &wait, err, sizeof(err)),
+                     DH_ERR_RATE);
     assert_true(wait > 0);
     after = journal_count(fx.shop, &throttled);
     assert_int_equal(before, after);
     /* After the cooldown, calls go through again. */
     th_sleep_ms((int)wait + 50);
+    assert_int_equal(dh_shopify_graphql(c2, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
+                                        &wait, err, sizeof(err)),
+                     DH_OK);
     assert_int_equal(
-        dh_shopify_graphql(c2, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err)),
-        DH_OK);
-    assert_int_equal(
-        json_array_size(json_object_get(json_object_get(rep.data, "locations"), "nodes")), 2);
+        json_array_size(json_object_get(json_object_get(rep.data, "productVariants"), "nodes")),
+        2); /* the query matches like Shopify's */
     assert_true(rep.currently_available >= 0 && rep.actual_cost > 0);
     dh_gql_reply_clear(&rep);
     json_decref(vars);
@@ -320,7 +323,7 @@ static void call_shop2(const char *prefix, dh_err_t expect, int rounds)
     dh_http_t *h = new_http();
     dh_redis_t *r = new_redis();
     dh_shopify_t *c = dh_shopify_new(h, r, NULL);
-    json_t *vars = json_pack("{s:i}", "first", 5);
+    json_t *vars = json_pack("{s:s, s:i}", "query", "sku:X-1", "first", 5);
     dh_gql_reply_t rep;
     int64_t wait = 0;
 
@@ -328,18 +331,18 @@ static void call_shop2(const char *prefix, dh_err_t expect, int rounds)
     store = dh_stores_find(fx.stores, name);
     assert_non_null(store);
     for (int i = 0; i < rounds; i++) {
-        dh_err_t got =
-            dh_shopify_graphql(c, store, DH_GQL_LOCATIONS, vars, &rep, &wait, err, sizeof(err));
+        dh_err_t got = dh_shopify_graphql(c, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep,
+                                          &wait, err, sizeof(err));
         if (got != expect) {
             fail_msg("%s: got %s, want %s: %s", name, dh_err_str(got), dh_err_str(expect), err);
         }
         if (got == DH_OK) {
             assert_string_equal(
                 json_string_value(json_object_get(
-                    json_array_get(json_object_get(json_object_get(rep.data, "locations"), "nodes"),
-                                   0),
-                    "name")),
-                "X");
+                    json_array_get(
+                        json_object_get(json_object_get(rep.data, "productVariants"), "nodes"), 0),
+                    "sku")),
+                "X-1");
         }
         /* No secret ever reaches the error text. */
         assert_null(strstr(err, "wrong"));
@@ -356,8 +359,8 @@ static void call_shop2(const char *prefix, dh_err_t expect, int rounds)
 static void test_credentials(void **state)
 {
     (void)state;
-    call_shop2("bad-", DH_ERR_STATE, 1);
-    call_shop2("badcc-", DH_ERR_STATE, 1);
+    call_shop2("bad-", DH_ERR_AUTH, 1);
+    call_shop2("badcc-", DH_ERR_AUTH, 1);
     /* The grant is fetched once and reused (form-encoding of "&=" in the secret works). */
     call_shop2("cc-", DH_OK, 3);
 }

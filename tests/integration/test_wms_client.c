@@ -114,7 +114,7 @@ static dh_err_t call(const char *method, const char *path, const char *key, json
 
     for (;;) {
         e = dh_wms_call(fx.wms, fx.group, method, path, key, body, r, &wait, err, sizeof(err));
-        if (e != DH_ERR_LIMIT || r->status != 0) {
+        if (e != DH_ERR_RATE || r->status != 0) {
             return e;
         }
         th_sleep_ms((int)wait);
@@ -280,7 +280,7 @@ static void test_bad_token_and_missing_key(void **state)
     assert_non_null(w);
     assert_int_equal(dh_wms_call(w, fx.group, "GET", "/wms/v1/sales-orders/a/1", NULL, NULL, &r,
                                  &wait, err, sizeof(err)),
-                     DH_OK);
+                     DH_ERR_AUTH);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.problem_type, "unauthorized"));
     dh_wms_reply_clear(&r);
@@ -307,7 +307,7 @@ static void test_rate_limit(void **state)
     while (done < 20) {
         dh_err_t e = dh_wms_call(fx.wms, fx.slow_group, "GET", "/wms/v1/sales-orders/a/1", NULL,
                                  NULL, &r, &wait, err, sizeof(err));
-        if (e == DH_ERR_LIMIT) {
+        if (e == DH_ERR_RATE) {
             assert_true(wait > 0 && wait <= 1000 / SLOW_RATE + 5);
             limited++;
             waited += wait;

@@ -1,61 +1,105 @@
 /*
- * dh-testworker: a worker whose handler records its effects in Redis, so integration
- * tests can check what happened and how often. Events are JSON:
- *   {"id": "...", "seq": N, "fail": K, "poison": true, "sleep_ms": M}
- * id is the effect id; seq orders a key's events; the first K attempts fail
- * transiently; poison is rejected permanently; sleep_ms imitates a remote call.
- * The effect models a far side that honours idempotency keys, as Shopify and the WMS do:
- * one atomic script records every attempt that reaches it (<ns>:attempts, hash id ->
- * count) and applies the effect only for a key it has not seen (<ns>:performed, hash id ->
- * times applied; <ns>:order:<key>, list of seq in applied order; <ns>:done, ids in
- * completion order). The key is the runtime's far-side key of the effect
- * (dh_idem_far_key), so attempts > 1 show where the runtime repeated an effect (a crash,
- * an unknown outcome) and performed > 1 would show one applied twice.
- * Also <ns>:decoded (deliveries decoded) and <ns>:tries (hash id -> handler calls).
- * DH_TEST_MODE=noop skips the records (benchmarks: only the runtime's own work).
+ * dh-testworker: a worker whose handler performs a test effect at a "far side" that is
+ * kept apart from the runtime's own records, so integration tests can count every
+ * performance. Events are JSON:
+ *   {"id": "...", "seq": N, "fail": K, "fail_until": P, "poison": true, "sleep_ms": M}
+ * id is the effect id; seq orders a key's events; the first K attempts fail transiently;
+ * fail_until: attempts fail transiently until the far side holds P performances of other
+ * events (a key that must wait while others flow); poison is rejected permanently;
+ * sleep_ms imitates a remote call.
+ * The far side is an append-only journal file (DH_TEST_JOURNAL), one write() with
+ * O_APPEND per line, shared by every process of a test run and never touched by Redis:
+ *   D <pid> <id>                      a delivery decoded ("-" when not a test event)
+ *   P <pid> <key> <seq> <id> <farkey> a performance of the effect
+ * Every performance is recorded, a repeat included: a real far side absorbs a repeat by
+ * its idempotency key (dh_idem_far_key), so tests count repeats separately and bound
+ * them, and a runtime that stopped de-duplicating shows up as a second P line.
+ * <ns>:tries (Redis hash id -> failed attempts) drives "fail".
+ * DH_TEST_MODE=noop skips the journal (benchmarks: only the runtime's own work).
  */
+#include <stdarg.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
 #include "dockhand/worker.h"
 
 static const dh_config_var_t test_vars[] = {
-    {"DH_TEST_NS", DH_CFG_STRING, "dhtest", 0, 0, NULL, "Redis key prefix of the records."},
-    {"DH_TEST_MODE", DH_CFG_ENUM, "record", 0, 0, "record|noop", "record effects or not."},
+    {"DH_TEST_NS", DH_CFG_STRING, "dhtest", 0, 0, NULL, "Redis key prefix of the failure counts."},
+    {"DH_TEST_JOURNAL", DH_CFG_STRING, "", 0, 0, NULL,
+     "Append-only far-side journal file (empty: none)."},
+    {"DH_TEST_MODE", DH_CFG_ENUM, "record", 0, 0, "record|noop", "journal effects or not."},
     {"DH_TEST_SLEEP_MS", DH_CFG_INT, "0", 0, 60000, NULL, "Extra handler time per event."},
     DH_CONFIG_END,
 };
 
 static const char *const test_topics[] = {"dh.test", NULL};
 
-/* KEYS: far-side key record, attempts, performed, order list, done list; ARGV: id, seq. */
-static const char FAR_SIDE_LUA[] =
-    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1) "
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end "
-    "redis.call('HINCRBY', KEYS[3], ARGV[1], 1) "
-    "redis.call('RPUSH', KEYS[4], ARGV[2]) "
-    "redis.call('RPUSH', KEYS[5], ARGV[1]) "
-    "return 1";
 static const dh_config_var_t *const test_tables[] = {test_vars, NULL};
 
 struct tev {
     char id[200];
     long long seq;
     long long fail;
+    long long fail_until;
     int poison;
     long long sleep_ms;
 };
 
 struct shared {
     char ns[128];
+    char journal[512];
+    int fd; /* the journal, O_APPEND; -1 when none */
     int noop;
     long long sleep_ms;
 };
+
+/* One line, one write(): O_APPEND keeps lines of concurrent writers whole. */
+static int journal_add(struct shared *s, const char *fmt, ...) DH_PRINTF(2, 3);
+static int journal_add(struct shared *s, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+    int n;
+
+    if (s->fd < 0) {
+        return 0;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        return -1;
+    }
+    return write(s->fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+/* Performances of other events the far side holds (fail_until). */
+static long long journal_performed(const struct shared *s, const char *except_id)
+{
+    char line[768], id[256];
+    long long n = 0;
+    FILE *f = fopen(s->journal, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        if (line[0] == 'P' && sscanf(line, "P %*d %*s %*d %255s", id) == 1 &&
+            strcmp(id, except_id)) {
+            n++;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
 
 static dh_err_t t_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
@@ -69,13 +113,28 @@ static dh_err_t t_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     snprintf(s->ns, sizeof(s->ns), "%s", dh_config_get(cfg, "DH_TEST_NS"));
     s->noop = !strcmp(dh_config_get(cfg, "DH_TEST_MODE"), "noop");
     s->sleep_ms = dh_config_int(cfg, "DH_TEST_SLEEP_MS");
+    snprintf(s->journal, sizeof(s->journal), "%s", dh_config_get(cfg, "DH_TEST_JOURNAL"));
+    s->fd = -1;
+    if (s->journal[0] && !s->noop) {
+        s->fd = open(s->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (s->fd < 0) {
+            snprintf(errstr, errstr_size, "%s: %s", s->journal, strerror(errno));
+            free(s);
+            return DH_ERR_CONFIG;
+        }
+    }
     *out = s;
     return DH_OK;
 }
 
 static void t_fini(void *shared)
 {
-    free(shared);
+    struct shared *s = shared;
+
+    if (s && s->fd >= 0) {
+        close(s->fd);
+    }
+    free(s);
 }
 
 static dh_result_t t_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
@@ -86,12 +145,9 @@ static dh_result_t t_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     const char *id = json_string_value(json_object_get(root, "id"));
     struct tev *t;
 
-    if (!s->noop) {
-        redisReply *r = NULL;
-
-        if (dh_redis_commandf(dh_lane_redis(lane), &r, "INCR %s:decoded", s->ns) == DH_OK) {
-            freeReplyObject(r);
-        }
+    if (journal_add(s, "D %d %s\n", (int)getpid(), id && !strpbrk(id, " \n") ? id : "-")) {
+        json_decref(root);
+        return DH_RESULT_FATAL; /* the test could no longer count */
     }
     if (!root || !id) {
         dh_lane_fail(lane, "decode", "not a test event: %s", root ? "no id" : jerr.text);
@@ -106,10 +162,16 @@ static dh_result_t t_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(t->id, sizeof(t->id), "%s", id);
     t->seq = json_integer_value(json_object_get(root, "seq"));
     t->fail = json_integer_value(json_object_get(root, "fail"));
+    t->fail_until = json_integer_value(json_object_get(root, "fail_until"));
     t->poison = json_is_true(json_object_get(root, "poison"));
     t->sleep_ms = json_integer_value(json_object_get(root, "sleep_ms"));
     /* Scoped by the run's namespace so runs that reuse ids do not share records. */
-    snprintf(ev->effect_id, sizeof(ev->effect_id), "%s:%s", s->ns, id);
+    if (dh_event_set_effect(ev, "%s:%s", s->ns, id) != DH_OK) {
+        free(t);
+        json_decref(root);
+        dh_lane_fail(lane, "internal", "cannot build the effect id");
+        return DH_RESULT_FATAL;
+    }
     ev->data = t;
     json_decref(root);
     return DH_RESULT_DONE;
@@ -136,7 +198,7 @@ static dh_result_t t_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
         dh_lane_fail(lane, "rejected", "poison event %s", t->id);
         return DH_RESULT_DEAD_LETTER;
     }
-    if (t->fail > 0) {
+    if (t->fail > 0 || t->fail_until > 0) {
         if (dh_redis_commandf(rd, &r, "HINCRBY %s:tries %s 1", s->ns, t->id)) {
             dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(rd));
             return DH_RESULT_RETRY;
@@ -148,24 +210,19 @@ static dh_result_t t_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
             dh_lane_fail(lane, "transient", "simulated failure %lld of %lld", tries, t->fail);
             return DH_RESULT_RETRY;
         }
+        if (t->fail_until > 0 && journal_performed(s, t->id) < t->fail_until) {
+            dh_lane_fail(lane, "transient", "waiting for %lld other effects", t->fail_until);
+            return DH_RESULT_RETRY;
+        }
     }
-    /* The effect at the "far side": one atomic script, so its outcome is all or nothing
-     * even when the reply is lost (then the runtime retries with the same key). */
-    char far[37], kfar[256], kattempts[160], kperformed[160], korder[400], kdone[160], seq[32];
+    /* The effect at the far side: every performance is one journal line. */
+    char far[37];
     dh_idem_far_key(s->ns, t->id, far);
-    snprintf(kfar, sizeof(kfar), "%s:far:%s", s->ns, far);
-    snprintf(kattempts, sizeof(kattempts), "%s:attempts", s->ns);
-    snprintf(kperformed, sizeof(kperformed), "%s:performed", s->ns);
-    snprintf(korder, sizeof(korder), "%s:order:%.*s", s->ns, (int)msg->key_len,
-             msg->key ? msg->key : "");
-    snprintf(kdone, sizeof(kdone), "%s:done", s->ns);
-    snprintf(seq, sizeof(seq), "%lld", t->seq);
-    const char *argv[] = {kfar, kattempts, kperformed, korder, kdone, t->id, seq};
-    if (dh_redis_eval(rd, FAR_SIDE_LUA, 5, 7, argv, NULL, &r)) {
-        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(rd));
-        return DH_RESULT_RETRY;
+    if (journal_add(s, "P %d %.*s %lld %s %s\n", (int)getpid(), (int)msg->key_len,
+                    msg->key_len ? msg->key : "-", t->seq, t->id, far)) {
+        dh_lane_fail(lane, "journal", "cannot append to %s", s->journal);
+        return DH_RESULT_FATAL;
     }
-    freeReplyObject(r);
     return DH_RESULT_DONE;
 }
 

@@ -153,7 +153,8 @@ check "env prints eval-able exports" bash -c "eval \"\$1\" && \
        \$DH_REDIS_URL == redis://127.0.0.1:$REDIS_PORT ]]" _ "$env_out"
 
 # ---- topics ----------------------------------------------------------------------------
-kcat -b "$BOOTSTRAP" -L -m 10 >"$OUT/metadata.txt" 2>&1 || true
+metadata() { kcat -b "$BOOTSTRAP" -L -m 10 >"$OUT/metadata.txt" 2>&1; }
+check "kcat reads the broker's metadata" metadata
 while read -r name parts _; do
     [[ -z "$name" || "$name" == \#* ]] && continue
     check "topic $name exists with $parts partitions" \
@@ -166,9 +167,30 @@ if run_stack topics topics && grep -q 'all 12 topics present' "$OUT/topics.log";
 else
     not_ok "topics is idempotent" "$OUT/topics.log"
 fi
-auto="$(timeout 15 kcat -b "$BOOTSTRAP" -L -t "dh.autocreate.$TOKEN" -m 5 2>&1 || true)"
-no_partitions() { ! grep -q "with [1-9][0-9]* partitions" <<<"$1"; }
-check "brokers do not auto-create topics" no_partitions "$auto"
+# The broker must answer, and answer "unknown topic": asking for a topic's metadata and
+# producing to it are what auto-create it where that is enabled. A broker that is down or
+# a kcat that crashes fails here (it used to pass as "no partitions").
+no_autocreate() {
+    local t="dh.autocreate.$TOKEN"
+    timeout 15 kcat -b "$BOOTSTRAP" -L -t "$t" -m 5 >"$OUT/autocreate.log" 2>&1 &&
+        grep -q "topic \"$t\" with 0 partitions: Broker: Unknown topic or partition" \
+            "$OUT/autocreate.log" || return 1
+    if printf 'x\n' | timeout 20 kcat -b "$BOOTSTRAP" -P -t "$t" -X message.timeout.ms=5000 \
+        >>"$OUT/autocreate.log" 2>&1; then
+        echo "producing to $t succeeded" >>"$OUT/autocreate.log"
+        return 1
+    fi
+    grep -q "Unknown topic or partition" "$OUT/autocreate.log" || return 1
+    # Afterwards the broker lists its topics, and this one is not among them.
+    timeout 15 kcat -b "$BOOTSTRAP" -L -m 5 >"$OUT/autocreate-after.log" 2>&1 &&
+        grep -q 'topic "wms.putaway" with 6 partitions' "$OUT/autocreate-after.log" &&
+        ! grep -q "topic \"$t\"" "$OUT/autocreate-after.log"
+}
+if no_autocreate; then
+    ok "brokers do not auto-create topics (metadata and produce: unknown topic)"
+else
+    not_ok "brokers do not auto-create topics" "$OUT/autocreate.log"
+fi
 
 # ---- data round trips ------------------------------------------------------------
 roundtrip_kafka() {
@@ -244,26 +266,35 @@ else
 fi
 check "failed ups started nothing" test -z "$(our_processes)"
 
-# A port held by a process that is not ours must be reported, not reused or killed.
-alt_port=$((REDIS_PORT + 11))
-if ! port_open "$alt_port"; then
+# A port held by a process that is not ours must be reported, not reused or killed. The
+# check always runs: if no free port is found for the foreign server, it fails.
+alt_port=""
+for cand in $((REDIS_PORT + 11)) $((REDIS_PORT + 23)) $((REDIS_PORT + 37)) $((REDIS_PORT + 53)); do
+    port_open "$cand" && continue
     mkdir -p "$OUT/foreign"
-    redis-server --port "$alt_port" --bind 127.0.0.1 --dir "$OUT/foreign" --save '' \
-        --appendonly no >"$OUT/foreign.log" 2>&1 &
+    redis-server --port "$cand" --bind 127.0.0.1 --dir "$OUT/foreign" --save '' \
+        --appendonly no >"$OUT/foreign-server.log" 2>&1 &
     foreign_pid=$!
-    wait_until 10 port_open "$alt_port" || true
-    if ! kill -0 "$foreign_pid" 2>/dev/null; then
-        # Someone else took the port first (it lies in the ephemeral range): no foreign
-        # server of ours to test against this time.
-        ok "up refuses a Redis port held by another process # skip: port $alt_port was busy"
-    elif DH_STACK_REDIS_PORT="$alt_port" run_stack foreign up; then
-        not_ok "up refuses a Redis port held by another process"
-    elif grep -q "already in use by another process" "$OUT/foreign.log" &&
-        kill -0 "$foreign_pid" 2>/dev/null; then
-        ok "up refuses a Redis port held by another process (and leaves it alone)"
-    else
-        not_ok "up refuses a Redis port held by another process" "$OUT/foreign.log"
+    if wait_until 10 port_open "$cand" && kill -0 "$foreign_pid" 2>/dev/null; then
+        alt_port="$cand"
+        break
     fi
+    kill "$foreign_pid" 2>/dev/null || true # lost a race for the port: try the next one
+    wait "$foreign_pid" 2>/dev/null || true
+    foreign_pid=""
+done
+if [[ -z "$alt_port" ]]; then
+    not_ok "up refuses a Redis port held by another process (no foreign Redis could start)" \
+        "$OUT/foreign-server.log"
+elif DH_STACK_REDIS_PORT="$alt_port" run_stack foreign up; then
+    not_ok "up refuses a Redis port held by another process"
+elif grep -q "already in use by another process" "$OUT/foreign.log" &&
+    kill -0 "$foreign_pid" 2>/dev/null; then
+    ok "up refuses a Redis port held by another process (and leaves it alone)"
+else
+    not_ok "up refuses a Redis port held by another process" "$OUT/foreign.log"
+fi
+if [[ -n "$foreign_pid" ]]; then
     kill "$foreign_pid" 2>/dev/null || true
     wait "$foreign_pid" 2>/dev/null || true
     foreign_pid=""

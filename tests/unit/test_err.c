@@ -27,6 +27,8 @@ static void test_names(void **state)
         {DH_ERR_INVALID, "invalid"},
         {DH_ERR_STATE, "state"},
         {DH_ERR_LIMIT, "limit"},
+        {DH_ERR_AUTH, "auth"},
+        {DH_ERR_RATE, "rate"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_string_equal(dh_err_str(cases[i].err), cases[i].name);

@@ -343,6 +343,28 @@ static void test_escape_never_splits(void **state)
     assert_memory_equal(out, "a\\\"\\\\", 5);
 }
 
+/* librdkafka's callback: syslog levels mapped, client name and facility in the message. */
+static void test_rdkafka_callback(void **state)
+{
+    capture_t *c = *state;
+    json_t *j;
+
+    dh_log_rdkafka(NULL, 3, "FAIL", "Connect to ipv4#127.0.0.1:1 failed: \"refused\"");
+    j = one_line(c);
+    assert_string_equal(jstr(j, "level"), "error");
+    assert_string_equal(jstr(j, "component"), "librdkafka");
+    assert_string_equal(jstr(j, "msg"), "- FAIL: Connect to ipv4#127.0.0.1:1 failed: \"refused\"");
+    json_decref(j);
+    dh_log_rdkafka(NULL, 4, "WARN", "w");
+    j = one_line(c);
+    assert_string_equal(jstr(j, "level"), "warn");
+    json_decref(j);
+    dh_log_rdkafka(NULL, 6, "STATE", "s");
+    j = one_line(c);
+    assert_string_equal(jstr(j, "level"), "debug");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_context_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_is_per_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rdkafka_callback, setup, teardown),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_escape_never_splits),
     };

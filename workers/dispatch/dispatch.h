@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "dockhand/outcome.h"
 #include "dockhand/validate.h"
 #include "dockhand/worker.h"
 
@@ -128,5 +129,8 @@ json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int noti
 /* ---- handler.c ---- */
 
 extern const dh_handler_t dispatch_handler;
+
+/** What dh-dispatch does with Shopify's business answers, per call (outcomes.c). */
+extern const dh_outcome_rules_t dispatch_outcomes;
 
 #endif

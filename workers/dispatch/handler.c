@@ -12,6 +12,8 @@
  * "status:<store>:<shipment>:<sequence>") skips exact duplicates before any call.
  * See docs/dispatch.md.
  */
+#include <stdarg.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,59 +197,43 @@ dead:
 
 /* ---- Shopify and Redis ---- */
 
-/* One GraphQL call: 0 = a reply in *rep (userErrors still to check); else *res is set. */
+/* One GraphQL call: 0 = a reply in *rep (userErrors still to check); else *res is set by
+ * the outcome table and *rep is empty. */
 static int gql(dh_lane_t *lane, const dsp_ev_t *e, dh_gql_doc_t doc, json_t *vars,
                dh_gql_reply_t *rep, dh_result_t *res)
 {
-    char errstr[300] = "";
-    int64_t wait_ms = 0;
-    dh_shopify_t *sh = dh_lane_shopify(lane);
-    dh_err_t err;
-
-    memset(rep, 0, sizeof(*rep));
-    if (!sh) {
-        dh_lane_fail(lane, "internal", "cannot set up the lane's Shopify client");
-        *res = DH_RESULT_FATAL;
-        return -1;
-    }
-    err = dh_shopify_graphql(sh, e->store, doc, vars, rep, &wait_ms, errstr, sizeof(errstr));
-    switch (err) {
-    case DH_OK:
+    if (dh_lane_shopify_call(lane, e->store, doc, vars, rep, res) == 0) {
         return 0;
-    case DH_ERR_LIMIT:
-        dh_lane_retry_after(lane, wait_ms > 0 ? wait_ms : 100);
-        dh_lane_fail(lane, "rate-limit", "Shopify %s: %s", e->store->domain, errstr);
-        *res = DH_RESULT_WAIT;
-        break;
-    case DH_ERR_INVALID:
-        dh_lane_fail(lane, "rejected", "Shopify refused a request for %s: %s", e->store->domain,
-                     errstr);
-        *res = DH_RESULT_DEAD_LETTER;
-        break;
-    case DH_ERR_STATE:
-        dh_lane_fail(lane, "credentials", "Shopify %s: %s", e->store->domain, errstr);
-        *res = DH_RESULT_RETRY;
-        break;
-    default:
-        /* Timeout, I/O, 5xx: the outcome may be unknown; the next attempt looks again. */
-        dh_lane_fail(lane, "http", "Shopify %s: %s (%s)", e->store->domain, dh_err_str(err),
-                     errstr);
-        *res = DH_RESULT_RETRY;
-        break;
     }
     dh_gql_reply_clear(rep);
     return -1;
 }
 
+/* Shopify's business answer \p a to \p call, decided by dispatch_outcomes. */
+static dh_result_t answer(dh_lane_t *lane, const char *call, dh_answer_t a, const char *fmt, ...)
+    DH_PRINTF(4, 5);
+
+static dh_result_t answer(dh_lane_t *lane, const char *call, dh_answer_t a, const char *fmt, ...)
+{
+    char msg[480];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return dh_lane_answer(lane, dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, call, a, NULL),
+                          NULL, "%s: %s", call, msg);
+}
+
 /* data.order of a reply for e's order: borrowed from rep; NULL (with *res) if missing. */
-static json_t *order_of(dh_lane_t *lane, const dsp_ev_t *e, dh_gql_reply_t *rep, dh_result_t *res)
+static json_t *order_of(dh_lane_t *lane, const char *call, const dsp_ev_t *e, dh_gql_reply_t *rep,
+                        dh_result_t *res)
 {
     json_t *o = json_object_get(rep->data, "order");
 
     if (!json_is_object(o)) {
-        dh_lane_fail(lane, "order-not-found", "order %s (%s) not found in %s", e->ev.order_id,
-                     e->ev.order_name, e->store->domain);
-        *res = DH_RESULT_DEAD_LETTER;
+        *res = answer(lane, call, DH_ANSWER_MISSING, "order %s (%s) not found in %s",
+                      e->ev.order_id, e->ev.order_name, e->store->domain);
         return NULL;
     }
     return o;
@@ -293,7 +279,7 @@ static json_t *find_existing(dh_lane_t *lane, const dsp_ev_t *e, dh_result_t *re
     json_t *vars = json_pack("{s:s}", "id", e->order_gid), *order, *found = NULL;
 
     if (gql(lane, e, DH_GQL_ORDER_FULFILLMENTS, vars, &rep, res) == 0) {
-        order = order_of(lane, e, &rep, res);
+        order = order_of(lane, "orderFulfillments", e, &rep, res);
         if (order) {
             found = dispatch_find_fulfillments(order, e->ev.tracking_number);
         }
@@ -352,9 +338,9 @@ static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_e
             json_object_get(json_object_get(rep.data, "fulfillmentCreate"), "fulfillment"), "id"));
 
         if (dh_gql_user_errors(&rep, "fulfillmentCreate", errs, sizeof(errs), NULL, 0) > 0 || !id) {
-            dh_lane_fail(lane, "rejected", "fulfillmentCreate for shipment %s of order %s: %s",
-                         e->ev.shipment_id, e->ev.order_id, id ? errs : "no fulfillment returned");
-            res = DH_RESULT_DEAD_LETTER;
+            res = answer(lane, "fulfillmentCreate", DH_ANSWER_USER_ERRORS,
+                         "shipment %s of order %s: %s", e->ev.shipment_id, e->ev.order_id,
+                         id ? errs : "no fulfillment returned");
         } else {
             json_array_append_new(created, json_pack("{s:s}", "id", id));
             DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s: created %s",
@@ -390,7 +376,7 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
         return res;
     }
     json_decref(vars);
-    order = order_of(lane, e, &rep, &res);
+    order = order_of(lane, "orderFulfillmentOrders", e, &rep, &res);
     if (order) {
         dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, prefer, &plan, err, sizeof(err));
 
@@ -501,9 +487,8 @@ static dh_result_t post_event(dh_lane_t *lane, const dsp_ev_t *e, const char *gi
 
     if (gql(lane, e, DH_GQL_FULFILLMENT_EVENT_CREATE, vars, &rep, &res) == 0) {
         if (dh_gql_user_errors(&rep, "fulfillmentEventCreate", errs, sizeof(errs), NULL, 0) > 0) {
-            dh_lane_fail(lane, "rejected", "fulfillmentEventCreate %s on %s (shipment %s): %s",
-                         e->ev.status, gid, e->ev.shipment_id, errs);
-            res = DH_RESULT_DEAD_LETTER;
+            res = answer(lane, "fulfillmentEventCreate", DH_ANSWER_USER_ERRORS,
+                         "%s on %s (shipment %s): %s", e->ev.status, gid, e->ev.shipment_id, errs);
         }
         dh_gql_reply_clear(&rep);
     }

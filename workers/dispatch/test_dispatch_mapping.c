@@ -228,6 +228,32 @@ static void dispatch_of(dispatch_event_t *ev, const char *facility, const char *
     }
 }
 
+/* issue #10: a sequence far beyond int64_t is a schema rejection, not undefined behaviour
+ * (under UBSan the cast used to kill the worker). */
+static void test_huge_sequence(void **state)
+{
+    static const char *const seqs[] = {"20955555555555E74", "-20955555555555E74", "1e308"};
+    size_t len;
+    char *ex = th_slurp(DH_DISPATCH_EXAMPLES "/valid", "delivery-in-transit.json", &len);
+    char *at = strstr(ex, "\"sequence\": 1,");
+    char buf[4096], err[256];
+    dispatch_event_t ev;
+
+    (void)state;
+    assert_non_null(at);
+    for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        snprintf(buf, sizeof(buf), "%.*s\"sequence\": %s,%s", (int)(at - ex), ex, seqs[i],
+                 at + strlen("\"sequence\": 1,"));
+        memset(&ev, 0, sizeof(ev));
+        assert_int_equal(dispatch_event_parse(buf, strlen(buf), &ev, err, sizeof(err)),
+                         DISPATCH_PARSE_SCHEMA);
+        assert_string_equal(err, i == 1 ? "/sequence must be >= 0"
+                                        : "/sequence must be <= 9007199254740991");
+        dispatch_event_clear(&ev);
+    }
+    free(ex);
+}
+
 typedef struct plan_case {
     const char *name;
     const char *lines[4];
@@ -459,16 +485,39 @@ static void test_find_fulfillments(void **state)
     json_decref(order);
 }
 
+/* Shopify's business answers per call, by dispatch_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    const dh_outcome_rule_t *r;
+
+    (void)state;
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "orderFulfillmentOrders",
+                        DH_ANSWER_MISSING, NULL);
+    assert_int_equal(r->result, DH_RESULT_DEAD_LETTER);
+    assert_string_equal(r->error_class, "order-not-found");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "orderFulfillments", DH_ANSWER_MISSING,
+                        NULL);
+    assert_string_equal(r->error_class, "order-not-found");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "fulfillmentCreate",
+                        DH_ANSWER_USER_ERRORS, "INVALID");
+    assert_int_equal(r->result, DH_RESULT_DEAD_LETTER);
+    assert_string_equal(r->error_class, "rejected");
+    r = dh_outcome_rule(&dispatch_outcomes, DH_FAR_SHOPIFY, "fulfillmentEventCreate", DH_ANSWER_OK,
+                        NULL);
+    assert_int_equal(r->result, DH_RESULT_DONE);
+    /* Throttles and credentials are the common table's: never a dead letter. */
+    assert_int_equal(dh_outcome_row(DH_FAR_SHOPIFY, DH_ANSWER_THROTTLED)->result, DH_RESULT_WAIT);
+    assert_int_equal(dh_outcome_row(DH_FAR_SHOPIFY, DH_ANSWER_403)->result, DH_RESULT_RETRY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_examples),
-        cmocka_unit_test(test_invalid_examples),
-        cmocka_unit_test(test_status_map),
-        cmocka_unit_test(test_event_vars),
-        cmocka_unit_test(test_plan),
-        cmocka_unit_test(test_create_vars),
-        cmocka_unit_test(test_find_fulfillments),
+        cmocka_unit_test(test_valid_examples), cmocka_unit_test(test_invalid_examples),
+        cmocka_unit_test(test_huge_sequence),  cmocka_unit_test(test_status_map),
+        cmocka_unit_test(test_event_vars),     cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_create_vars),    cmocka_unit_test(test_find_fulfillments),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,7 @@ typedef enum dh_gw_source {
 } dh_gw_source_t;
 
 /* Statuses the gateway answers; one request counter per (source, status). */
-#define DH_GW_NSTATUS 9
+#define DH_GW_NSTATUS 10
 
 typedef struct dh_gw_metrics {
     dh_counter_t *requests[DH_GW_SRC_COUNT][DH_GW_NSTATUS];

@@ -40,6 +40,13 @@ static const dh_config_var_t gateway_vars[] = {
      "under Shopify's 5 s budget."},
     {"DH_GATEWAY_MAX_CONNECTIONS", DH_CFG_INT, "1024", 1, 65535, NULL,
      "Concurrent HTTP connections (one thread each)."},
+    {"DH_GATEWAY_MAX_CONNECTIONS_PER_IP", DH_CFG_INT, "256", 0, 65535, NULL,
+     "Concurrent HTTP connections from one client address (more are closed at once); 0 = no "
+     "cap. Behind a proxy every connection has the proxy's address: size it for the proxy."},
+    {"DH_GATEWAY_REQUEST_TIMEOUT_MS", DH_CFG_INT, "10000", 100, 600000, NULL,
+     "A request (headers and body) must be complete this long after its connection was "
+     "accepted or its previous answer sent, else 408 and the connection is closed; idle "
+     "keep-alive connections close after it too."},
     {"DH_GATEWAY_TOPIC_ORDERS", DH_CFG_STRING, DH_GW_TOPIC_ORDERS, 0, 0, NULL,
      "Kafka topic for orders/* and fulfillment_holds/* webhooks."},
     {"DH_GATEWAY_TOPIC_PRODUCTS", DH_CFG_STRING, DH_GW_TOPIC_PRODUCTS, 0, 0, NULL,
@@ -149,12 +156,14 @@ static dh_err_t start_servers(app_t *app, char *errstr, size_t errstr_size)
                           .healthy = admin_healthy,
                           .ready = admin_ready,
                           .ud = app};
-    dh_gw_server_opts_t so = {.bind_addr = dh_config_get(c, "DH_GATEWAY_ADDR"),
-                              .port = (int)dh_config_int(c, "DH_GATEWAY_PORT"),
-                              .max_conns =
-                                  (unsigned int)dh_config_int(c, "DH_GATEWAY_MAX_CONNECTIONS"),
-                              .idle_timeout_s = 60,
-                              .gw = &app->gw};
+    dh_gw_server_opts_t so = {
+        .bind_addr = dh_config_get(c, "DH_GATEWAY_ADDR"),
+        .port = (int)dh_config_int(c, "DH_GATEWAY_PORT"),
+        .max_conns = (unsigned int)dh_config_int(c, "DH_GATEWAY_MAX_CONNECTIONS"),
+        .idle_timeout_s = 60,
+        .max_conns_per_ip = (unsigned int)dh_config_int(c, "DH_GATEWAY_MAX_CONNECTIONS_PER_IP"),
+        .request_timeout_ms = (int)dh_config_int(c, "DH_GATEWAY_REQUEST_TIMEOUT_MS"),
+        .gw = &app->gw};
     dh_err_t err;
 
     app->gw = (dh_gw_t){.stores = app->stores,

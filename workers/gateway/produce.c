@@ -96,15 +96,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     DH_LOG(DH_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    DH_LOG(level <= 3   ? DH_LOG_ERROR
-           : level <= 5 ? DH_LOG_WARN
-                        : DH_LOG_DEBUG,
-           "kafka", "%s: %s", fac, buf);
-}
-
 static void *poller_main(void *ud)
 {
     dh_gw_producer_t *p = ud;
@@ -148,7 +139,7 @@ static rd_kafka_conf_t *make_conf(const dh_gw_producer_opts_t *o, dh_gw_producer
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, dh_log_rdkafka);
     rd_kafka_conf_set_opaque(conf, p);
     return conf;
 fail:

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dockhand/validate.h"
+
 static const struct {
     const char *webhook;
     const char *kafka;
@@ -52,12 +54,34 @@ static int id_text_ok(const char *s)
     return 1;
 }
 
+/* Return Prime: request.id as dh-returns reads it (integer >= 0 or a non-empty string),
+ * minus what would make the key ambiguous. */
+static dh_err_t request_id(json_t *root, char *out, size_t out_size, char *errstr,
+                           size_t errstr_size)
+{
+    json_t *obj = json_object_get(root, "request"), *id = json_object_get(obj, "id");
+
+    if (!json_is_object(obj)) {
+        snprintf(errstr, errstr_size, "no \"request\" object");
+        return DH_ERR_INVALID;
+    }
+    if (json_is_integer(id) && json_integer_value(id) >= 0) {
+        snprintf(out, out_size, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        return DH_OK;
+    }
+    if (json_is_string(id) && id_text_ok(json_string_value(id))) {
+        snprintf(out, out_size, "%s", json_string_value(id));
+        return DH_OK;
+    }
+    snprintf(errstr, errstr_size, "missing or invalid \"request\".\"id\"");
+    return DH_ERR_INVALID;
+}
+
 dh_err_t dh_gw_extract_id(const char *body, size_t len, dh_gw_id_path_t path, char *out,
                           size_t out_size, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr); /* new reference */
-    json_t *obj = root, *id;                        /* borrowed */
     dh_err_t err = DH_ERR_PROTO;
 
     out[0] = '\0';
@@ -67,41 +91,23 @@ dh_err_t dh_gw_extract_id(const char *body, size_t len, dh_gw_id_path_t path, ch
         goto out;
     }
     err = DH_ERR_INVALID;
+    /* The consumers' own rules (validate.h), so what passes here is never dead-lettered
+     * for its id downstream. */
     if (path == DH_GW_ID_REQUEST) {
-        obj = json_object_get(root, "request");
-        if (!json_is_object(obj)) {
-            snprintf(errstr, errstr_size, "no \"request\" object");
-            goto out;
+        err = request_id(root, out, out_size, errstr, errstr_size);
+    } else if (path == DH_GW_ID_ORDER) {
+        if (dh_v_shopify_hold_order_id(root, out, out_size)) {
+            err = DH_OK;
+        } else {
+            snprintf(errstr, errstr_size,
+                     "no order id: \"order_id\" (or \"fulfillment_order\".\"order_id\") must "
+                     "be an integer >= 1 or an Order GID");
         }
-    }
-    if (path == DH_GW_ID_ORDER) {
-        json_t *fo = json_object_get(root, "fulfillment_order");
-
-        id = json_object_get(root, "order_id");
-        if (!id && json_is_object(fo)) {
-            id = json_object_get(fo, "order_id");
-        }
-        /* "gid://shopify/Order/123" -> "123", as the order's own webhooks are keyed. */
-        if (json_is_string(id) && strrchr(json_string_value(id), '/')) {
-            snprintf(out, out_size, "%s", strrchr(json_string_value(id), '/') + 1);
-            err = id_text_ok(out) ? DH_OK : DH_ERR_INVALID;
-            if (err) {
-                snprintf(errstr, errstr_size, "invalid order id");
-            }
-            goto out;
-        }
+    } else if (dh_v_shopify_id(json_object_get(root, "id"), out, out_size)) {
+        err = DH_OK;
     } else {
-        id = json_object_get(obj, "id");
+        snprintf(errstr, errstr_size, "\"id\" must be an integer >= 1");
     }
-    if (json_is_integer(id) && json_integer_value(id) >= 0) {
-        snprintf(out, out_size, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-    } else if (json_is_string(id) && id_text_ok(json_string_value(id))) {
-        snprintf(out, out_size, "%s", json_string_value(id));
-    } else {
-        snprintf(errstr, errstr_size, "missing or invalid \"id\"");
-        goto out;
-    }
-    err = DH_OK;
 out:
     json_decref(root);
     return err;

@@ -26,22 +26,27 @@
 const char *dh_gw_route_shopify(const char *topic);
 
 typedef enum dh_gw_id_path {
-    DH_GW_ID_TOP,     /**< Shopify: the body's top-level "id". */
+    DH_GW_ID_TOP,     /**< Shopify: the body's top-level "id" (an integer >= 1). */
     DH_GW_ID_REQUEST, /**< Return Prime: "request"."id". */
-    DH_GW_ID_ORDER,   /**< Shopify fulfillment holds: the order's id ("order_id", or
-                           "fulfillment_order"."order_id", numeric or a GID), so hold events
-                           share the order's key and stay in order with it. */
+    DH_GW_ID_ORDER,   /**< Shopify fulfillment holds: the order's id ("order_id",
+                           "fulfillment_order"."order_id" or "fulfillment_hold"."order_id",
+                           numeric or a GID), so hold events share the order's key and stay
+                           in order with it. */
 } dh_gw_id_path_t;
 
 /** @brief Where the resource id of Shopify webhook \p topic is found. */
 dh_gw_id_path_t dh_gw_id_path(const char *topic);
 
 /**
- * @brief Parse the raw JSON body and copy the resource id as text into \p out.
- *        Integer ids are printed in decimal; string ids are taken as they are.
+ * @brief Parse the raw JSON body and copy the resource id as text into \p out, by the
+ *        rule its consumer applies: Shopify "id" is a JSON integer >= 1
+ *        (dh_v_shopify_id(), as dh-orders and the schemas require); a hold's order id is
+ *        dh_v_shopify_hold_order_id(); Return Prime's "request"."id" is an integer >= 0 or
+ *        a string.
  * @returns DH_OK; DH_ERR_PROTO when the body is not a JSON object; DH_ERR_INVALID when
- *          the id is missing, empty, negative, too long or contains '|' or a control
- *          character (it would make the key ambiguous). \p errstr says which.
+ *          the id is missing or breaks that rule, or (a string) is empty, too long or
+ *          contains '|' or a control character (it would make the key ambiguous).
+ *          \p errstr says which.
  */
 DH_NODISCARD dh_err_t dh_gw_extract_id(const char *body, size_t len, dh_gw_id_path_t path,
                                        char *out, size_t out_size, char *errstr,

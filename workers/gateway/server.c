@@ -19,11 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "dockhand/admin.h"
 #include "dockhand/log.h"
 
 struct dh_gw_server_s {
     struct MHD_Daemon *daemon;
+    dh_gw_deadline_t *deadline;
     dh_gw_t *gw;
     int port;
     atomic_int inflight;
@@ -112,6 +114,15 @@ static void append_body(req_state_t *st, size_t max, const char *data, size_t n)
     st->len += n;
 }
 
+/* The connection's deadline handle (set by on_connection), or NULL. */
+static dh_gw_conn_t *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn, const char *url,
                                   void **con_cls)
 {
@@ -121,6 +132,7 @@ static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn
     if (!st) {
         return MHD_NO;
     }
+    dh_gw_deadline_source(s->deadline, conn_of(conn), dh_gw_source_of(url));
     st->t0_us = dh_gw_now_us();
     rfc3339_now(st->received_at, sizeof(st->received_at));
     *con_cls = st;
@@ -128,6 +140,9 @@ static enum MHD_Result first_call(dh_gw_server_t *s, struct MHD_Connection *conn
     /* Refuse a declared oversized body before reading a byte of it. */
     if (cl && strtoull(cl, NULL, 10) > s->gw->max_body) {
         st->too_large = 1;
+        if (!dh_gw_deadline_begin(s->deadline, conn_of(conn), dh_gw_source_of(url))) {
+            return MHD_NO; /* already answered 408 */
+        }
         dh_gw_count(s->gw, dh_gw_source_of(url), 413);
         return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
     }
@@ -144,6 +159,10 @@ static enum MHD_Result complete(dh_gw_server_t *s, struct MHD_Connection *conn, 
                        .t0_us = st->t0_us};
     dh_gw_reply_t rep = {0};
 
+    /* Complete in time, or the watchdog has answered 408 already: then never produce it. */
+    if (!dh_gw_deadline_begin(s->deadline, conn_of(conn), dh_gw_source_of(url))) {
+        return MHD_NO;
+    }
     if (st->too_large) {
         dh_gw_count(s->gw, dh_gw_source_of(url), 413);
         return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
@@ -189,8 +208,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     dh_gw_server_t *s = cls;
     req_state_t *st = *con_cls;
 
-    (void)conn;
     (void)toe;
+    /* The answer is out (or the request died): the next one gets a fresh deadline. */
+    dh_gw_deadline_end(s->deadline, conn_of(conn));
     if (!st) {
         return;
     }
@@ -198,6 +218,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* Every accepted connection is under the deadline until libmicrohttpd closes its socket
+ * (it notifies CLOSED before close(2), so the watchdog never touches a reused fd). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    dh_gw_server_t *s = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        dh_gw_deadline_close(s->deadline, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = ci ? dh_gw_deadline_open(s->deadline, ci->connect_fd) : NULL;
 }
 
 dh_err_t dh_gw_server_start(const dh_gw_server_opts_t *o, dh_gw_server_t **out, char *errstr,
@@ -226,12 +263,19 @@ dh_err_t dh_gw_server_start(const dh_gw_server_opts_t *o, dh_gw_server_t **out, 
         goto out;
     }
     s->gw = o->gw;
+    err = dh_gw_deadline_new(o->request_timeout_ms, o->gw, &s->deadline);
+    if (err) {
+        snprintf(errstr, errstr_size, "cannot start the request deadline watchdog");
+        goto out;
+    }
     errno = 0;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         dh_admin_mhd_log, "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->max_conns_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_END);
     if (!s->daemon) {
         err = DH_ERR_IO;
         snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", o->bind_addr, o->port,
@@ -279,5 +323,6 @@ void dh_gw_server_stop(dh_gw_server_t *s, int timeout_ms)
     if (s->daemon) {
         MHD_stop_daemon(s->daemon); /* closes idle keep-alive connections, joins threads */
     }
+    dh_gw_deadline_destroy(s->deadline); /* after every connection is closed */
     free(s);
 }

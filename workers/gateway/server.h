@@ -2,7 +2,9 @@
  * The gateway's webhook HTTP server (libmicrohttpd, one thread per connection because
  * every request blocks until Kafka acknowledges). It reads the raw body under a size cap
  * (413 as soon as Content-Length says it is too big, or once the bytes exceed it) and
- * hands complete requests to dh_gw_handle(). Admin endpoints live on the admin port.
+ * hands complete requests to dh_gw_handle(). Slow clients are bounded by an absolute
+ * request deadline (deadline.h) and a per-address connection cap. Admin endpoints live on
+ * the admin port.
  */
 #ifndef DH_GW_SERVER_H
 #define DH_GW_SERVER_H
@@ -15,11 +17,14 @@
 typedef struct dh_gw_server_s dh_gw_server_t;
 
 typedef struct dh_gw_server_opts {
-    const char *bind_addr;       /**< IPv4 or IPv6 literal. */
-    int port;                    /**< 0 picks a free port (see dh_gw_server_port()). */
-    unsigned int max_conns;      /**< Concurrent connections (= threads) accepted. */
-    unsigned int idle_timeout_s; /**< Idle keep-alive connections are closed after this. */
-    dh_gw_t *gw;                 /**< Borrowed; must outlive the server. */
+    const char *bind_addr;         /**< IPv4 or IPv6 literal. */
+    int port;                      /**< 0 picks a free port (see dh_gw_server_port()). */
+    unsigned int max_conns;        /**< Concurrent connections (= threads) accepted. */
+    unsigned int idle_timeout_s;   /**< Idle keep-alive connections are closed after this. */
+    unsigned int max_conns_per_ip; /**< Concurrent connections from one address; 0 = no cap. */
+    int request_timeout_ms;        /**< A request must be complete this long after its connection
+                                        was accepted or its previous answer sent (else 408). */
+    dh_gw_t *gw;                   /**< Borrowed; must outlive the server. */
 } dh_gw_server_opts_t;
 
 DH_NODISCARD dh_err_t dh_gw_server_start(const dh_gw_server_opts_t *opts, dh_gw_server_t **out,

@@ -16,7 +16,8 @@
 #include "hmac.h"
 #include "route.h"
 
-static const unsigned int statuses[DH_GW_NSTATUS] = {200, 400, 401, 404, 405, 413, 415, 500, 503};
+static const unsigned int statuses[DH_GW_NSTATUS] = {200, 400, 401, 404, 405,
+                                                     408, 413, 415, 500, 503};
 static const char *const source_names[DH_GW_SRC_COUNT] = {"shopify", "returnprime", "other"};
 
 #define SHOPIFY_PREFIX "/webhooks/shopify"

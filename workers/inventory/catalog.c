@@ -162,11 +162,30 @@ static void match_page(json_t *nodes, inv_sku_t *s, size_t n, int *count)
     }
 }
 
+/* Each SKU's status from its matches: one (on a complete search) is OK, several are
+ * ambiguous, none unknown. */
+static void settle(const dh_store_t *store, inv_sku_t *s, size_t n, const int *count, int complete)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (count[i] == 1 && complete) {
+            s[i].status = INV_SKU_OK;
+        } else if (count[i] > 1) {
+            s[i].status = INV_SKU_AMBIGUOUS;
+            snprintf(s[i].detail, sizeof(s[i].detail),
+                     "SKU %.40s matches %d inventory items in %.40s", s[i].sku, count[i],
+                     store->domain);
+        } else {
+            s[i].status = INV_SKU_UNKNOWN;
+            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s", s[i].sku,
+                     store->domain, complete ? "" : " (search too broad)");
+        }
+    }
+}
+
 /* Resolve up to OR_TERMS SKUs with one (paginated) query. */
 static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
-                         size_t n, int64_t *wait_ms)
+                         size_t n, dh_outcome_t *fail)
 {
-    inv_lane_t *il = inv_lane(lane);
     char query[OR_TERMS * 600];
     int count[OR_TERMS] = {0};
     char after[512] = "";
@@ -177,27 +196,24 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
         append_term(query, sizeof(query), s[i].sku);
     }
     dh_counter_add(inv_metrics(sh)->lookup_shopify, n);
-    while (il && page < MAX_PAGES) {
+    while (page < MAX_PAGES) {
         json_t *vars = json_pack("{s:s, s:i}", "query", query, "first", PAGE_FIRST);
-        dh_gql_reply_t rep = {0};
-        int64_t w = 0;
-        char errstr[256] = "";
-        dh_err_t e;
+        dh_gql_reply_t rep;
+        dh_outcome_t o;
+        int rc;
 
         if (after[0]) {
             json_object_set_new(vars, "after", json_string(after));
         }
-        e = dh_shopify_graphql(il->shopify, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep, &w,
-                               errstr, sizeof(errstr));
+        rc = dh_lane_shopify_try(lane, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU, vars, &rep, &o);
         json_decref(vars);
-        if (e != DH_OK) {
+        if (rc != 0) {
             for (size_t i = 0; i < n; i++) {
-                s[i].status = e == DH_ERR_LIMIT ? INV_SKU_WAIT : INV_SKU_RETRY;
-                snprintf(s[i].detail, sizeof(s[i].detail), "productVariants: %s: %.120s",
-                         dh_err_str(e), errstr);
+                s[i].status = INV_SKU_FAILED;
+                snprintf(s[i].detail, sizeof(s[i].detail), "productVariants: %.140s", o.error);
             }
-            if (e == DH_ERR_LIMIT && w > *wait_ms) {
-                *wait_ms = w;
+            if (fail->result == DH_RESULT_DONE || o.retry_after_ms > fail->retry_after_ms) {
+                *fail = o; /* the longest wait of the failed lookups */
             }
             dh_gql_reply_clear(&rep);
             return;
@@ -216,20 +232,7 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
         snprintf(after, sizeof(after), "%s", cur);
         dh_gql_reply_clear(&rep);
     }
-    for (size_t i = 0; il && i < n; i++) {
-        if (count[i] == 1 && complete) {
-            s[i].status = INV_SKU_OK;
-        } else if (count[i] > 1) {
-            s[i].status = INV_SKU_AMBIGUOUS;
-            snprintf(s[i].detail, sizeof(s[i].detail),
-                     "SKU %.40s matches %d inventory items in %.40s", s[i].sku, count[i],
-                     store->domain);
-        } else {
-            s[i].status = INV_SKU_UNKNOWN;
-            snprintf(s[i].detail, sizeof(s[i].detail), "SKU %.60s not found in %.60s%s", s[i].sku,
-                     store->domain, complete ? "" : " (search too broad)");
-        }
-    }
+    settle(store, s, n, count, complete);
 }
 
 static void cache_results(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
@@ -255,13 +258,13 @@ static void cache_results(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *s
 }
 
 void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
-                      size_t n, int64_t *wait_ms)
+                      size_t n, dh_outcome_t *fail)
 {
     inv_sku_t *miss[OR_TERMS];
     inv_sku_t tmp[OR_TERMS];
     size_t nm = 0;
 
-    *wait_ms = 0;
+    memset(fail, 0, sizeof(*fail));
     for (size_t i = 0; i < n; i++) {
         s[i].status = INV_SKU_UNKNOWN;
         s[i].item[0] = s[i].detail[0] = '\0';
@@ -277,7 +280,7 @@ void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
             nm++;
         }
         if (nm == OR_TERMS || (i == n && nm > 0)) {
-            from_shopify(sh, lane, store, tmp, nm, wait_ms);
+            from_shopify(sh, lane, store, tmp, nm, fail);
             cache_results(sh, lane, store, tmp, nm);
             for (size_t k = 0; k < nm; k++) {
                 *miss[k] = tmp[k];

@@ -268,20 +268,6 @@ static void field_of(const inv_item_t *it, char *buf, size_t size)
     snprintf(buf, size, "%.100s|%.200s", it->ev.facility, it->ev.sku);
 }
 
-static dh_result_t result_of(inv_qout_t o)
-{
-    switch (o) {
-    case INV_Q_APPLIED:
-        return DH_RESULT_DONE;
-    case INV_Q_DEAD:
-        return DH_RESULT_DEAD_LETTER;
-    case INV_Q_WAIT:
-        return DH_RESULT_WAIT;
-    default:
-        return DH_RESULT_RETRY;
-    }
-}
-
 /* Per-batch scratch for one store group. */
 typedef struct grp {
     size_t idx[INV_BATCH_MAX]; /* batch item indices */
@@ -291,7 +277,11 @@ typedef struct grp {
     inv_sku_t sku[INV_BATCH_MAX];
     inv_qty_t q[INV_BATCH_MAX];
     inv_qres_t res[INV_BATCH_MAX];
-    size_t qsrc[INV_BATCH_MAX];
+    size_t qsrc[INV_BATCH_MAX];     /* quantity -> group index */
+    size_t need[INV_BATCH_MAX], nn; /* group indices whose SKU is to resolve */
+    size_t nq;                      /* quantities to push */
+    int rec[INV_BATCH_MAX];         /* record the applied sequence of this group index */
+    const dh_store_t *store;
 } grp_t;
 
 static void fail_all(dh_batch_item_t *items, const grp_t *g, size_t n, dh_result_t r,
@@ -331,25 +321,24 @@ static void record(dh_lane_t *lane, const dh_store_t *store, dh_batch_item_t *it
     }
 }
 
-static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n,
-                         dh_lane_t *lane)
+/* Reads the applied sequences and sorts the group: stale (DONE), a move that needs no call
+ * (recorded), or due (its SKU to resolve, in g->need). -1 when Redis failed (all RETRY). */
+static int sort_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n, dh_lane_t *lane)
 {
     const inv_metrics_t *m = inv_metrics(sh);
-    const dh_store_t *store = ((inv_item_t *)items[g->idx[0]].data)->store;
-    int rec[INV_BATCH_MAX] = {0};
-    size_t need[INV_BATCH_MAX], nn = 0, nq = 0;
-    int64_t wait_ms = 0;
 
     for (size_t i = 0; i < n; i++) {
         /* A replayed older event may have superseded a newer one in the queue. */
         inv_newest_take(sh->newest, &((inv_item_t *)items[g->idx[i]].data)->ev);
         field_of(items[g->idx[i]].data, g->fields[i], sizeof(g->fields[i]));
         g->fp[i] = g->fields[i];
+        g->rec[i] = 0;
     }
-    if (inv_seq_read(dh_lane_redis(lane), store->domain, g->fp, n, g->seq, g->last) != DH_OK) {
+    if (inv_seq_read(dh_lane_redis(lane), g->store->domain, g->fp, n, g->seq, g->last) != DH_OK) {
         fail_all(items, g, n, DH_RESULT_RETRY, "redis", "reading applied sequences failed");
-        return;
+        return -1;
     }
+    g->nn = 0;
     for (size_t i = 0; i < n; i++) {
         const inv_item_t *it = items[g->idx[i]].data;
 
@@ -358,56 +347,76 @@ static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, siz
             dh_counter_add(m->stale, 1); /* DONE: nothing changes */
         } else if (!it->ev.crosses && g->last[i] == g->target[i]) {
             dh_counter_add(m->moves_without_call, 1);
-            rec[i] = 1;
+            g->rec[i] = 1;
         } else {
-            need[nn] = i;
-            g->sku[nn].sku = it->ev.sku;
-            nn++;
+            g->need[g->nn] = i;
+            g->sku[g->nn].sku = it->ev.sku;
+            g->nn++;
         }
     }
-    inv_resolve_skus(sh, lane, store, g->sku, nn, &wait_ms);
-    for (size_t j = 0; j < nn; j++) {
-        size_t i = need[j];
+    return 0;
+}
+
+/* Resolves the due SKUs into quantities (g->q, g->nq); a SKU that matches no or several
+ * items is decided by inv_outcomes, a failed lookup by the outcome table. */
+static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh_lane_t *lane)
+{
+    dh_outcome_t fail;
+
+    inv_resolve_skus(sh, lane, g->store, g->sku, g->nn, &fail);
+    g->nq = 0;
+    for (size_t j = 0; j < g->nn; j++) {
+        size_t i = g->need[j];
         dh_batch_item_t *bi = &items[g->idx[i]];
         const inv_item_t *it = bi->data;
+        const inv_sku_t *k = &g->sku[j];
 
-        switch (g->sku[j].status) {
-        case INV_SKU_OK:
-            g->q[nq] =
-                (inv_qty_t){g->sku[j].item, it->location, g->target[i], it->ev.sequence, i, 0};
-            g->qsrc[nq++] = i;
-            break;
-        case INV_SKU_UNKNOWN:
-            dh_batch_fail(bi, DH_RESULT_DEAD_LETTER, "unknown-sku", "%s", g->sku[j].detail);
-            break;
-        case INV_SKU_AMBIGUOUS:
-            dh_batch_fail(bi, DH_RESULT_DEAD_LETTER, "ambiguous-sku", "%s", g->sku[j].detail);
-            break;
-        case INV_SKU_WAIT:
-            dh_batch_fail(bi, DH_RESULT_WAIT, "rate-limit", "%s", g->sku[j].detail);
-            bi->retry_after_ms = wait_ms;
-            break;
-        default:
-            dh_batch_fail(bi, DH_RESULT_RETRY, "http", "%s", g->sku[j].detail);
-            break;
+        if (k->status == INV_SKU_OK) {
+            g->q[g->nq] = (inv_qty_t){k->item, it->location, g->target[i], it->ev.sequence, i, 0};
+            g->qsrc[g->nq++] = i;
+        } else if (k->status == INV_SKU_FAILED) {
+            dh_batch_outcome(bi, &fail);
+        } else {
+            const char *what = k->status == INV_SKU_AMBIGUOUS ? "ambiguous" : "";
+
+            dh_outcome_t o;
+
+            dh_outcome_of_rule(dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_VARIANTS,
+                                               DH_ANSWER_MISSING, what),
+                               what, &o, "%s", k->detail);
+            dh_batch_outcome(bi, &o);
         }
     }
-    if (nq > 0) {
-        inv_push(sh, lane, store, "ev", g->q, nq, g->res);
+}
+
+/* Pushes the quantities; each event gets its quantity's outcome. */
+static void push_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh_lane_t *lane)
+{
+    if (g->nq == 0) {
+        return;
     }
-    for (size_t j = 0; j < nq; j++) {
+    inv_push(sh, lane, g->store, "ev", g->q, g->nq, g->res);
+    for (size_t j = 0; j < g->nq; j++) {
         size_t i = g->qsrc[j];
-        dh_batch_item_t *bi = &items[g->idx[i]];
-        const inv_qres_t *r = &g->res[j];
 
-        if (r->out == INV_Q_APPLIED) {
-            rec[i] = !g->q[j].dropped;
-            continue;
+        if (g->res[j].o.result == DH_RESULT_DONE) {
+            g->rec[i] = !g->q[j].dropped;
+        } else {
+            dh_batch_outcome(&items[g->idx[i]], &g->res[j].o);
         }
-        dh_batch_fail(bi, result_of(r->out), r->cls, "%s", r->msg);
-        bi->retry_after_ms = r->wait_ms;
     }
-    record(lane, store, items, g, n, rec);
+}
+
+static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n,
+                         dh_lane_t *lane)
+{
+    g->store = ((inv_item_t *)items[g->idx[0]].data)->store;
+    if (sort_group(sh, items, g, n, lane) != 0) {
+        return;
+    }
+    resolve_group(sh, items, g, lane);
+    push_group(sh, items, g, lane);
+    record(lane, g->store, items, g, n, g->rec);
     for (size_t i = 0; i < n; i++) {
         const dh_batch_item_t *bi = &items[g->idx[i]];
 

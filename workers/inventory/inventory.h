@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "dockhand/metrics.h"
+#include "dockhand/outcome.h"
 #include "dockhand/shopify.h"
 #include "dockhand/stores.h"
 #include "dockhand/wms.h"
@@ -20,6 +21,22 @@
 #include "event.h"
 
 extern const dh_handler_t inv_handler;
+
+/** What dh-inventory does with Shopify's business answers, per call (outcomes.c). */
+extern const dh_outcome_rules_t inv_outcomes;
+
+/** Follow-ups of its rules (dh_outcome_rule_t.action). */
+enum {
+    INV_ACT_ALL = 1,  /**< The userError decides the whole call, not one quantity. */
+    INV_ACT_NEW_KEY,  /**< Call again at once with the next idempotency key. */
+    INV_ACT_ACTIVATE, /**< inventoryActivate the item at the location, then call again. */
+};
+
+/* The names of its calls in the rules. */
+#define INV_CALL_SET      "inventorySetQuantities"
+#define INV_CALL_UNPLACED "inventorySetQuantities, no quantity named"
+#define INV_CALL_ACTIVATE "inventoryActivate"
+#define INV_CALL_VARIANTS "productVariants"
 
 #define INV_BATCH_MAX 250
 
@@ -81,8 +98,7 @@ typedef enum inv_sku_status {
     INV_SKU_OK = 0,
     INV_SKU_UNKNOWN,
     INV_SKU_AMBIGUOUS,
-    INV_SKU_WAIT,  /**< rate limited: wait_ms */
-    INV_SKU_RETRY, /**< transient failure */
+    INV_SKU_FAILED, /**< the lookup call failed: see the resolve's outcome */
 } inv_sku_status_t;
 
 typedef struct inv_sku {
@@ -92,30 +108,20 @@ typedef struct inv_sku {
     char detail[160];        /**< out: why, when not OK */
 } inv_sku_t;
 
-/** Resolve \p n SKUs of \p store (catalogue record, cache, then Shopify). \p wait_ms: the
- *  longest wait for INV_SKU_WAIT. */
+/** Resolve \p n SKUs of \p store (catalogue record, cache, then Shopify). \p fail: why
+ *  the INV_SKU_FAILED ones failed (the outcome table's; the longest wait of several). */
 void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, inv_sku_t *s,
-                      size_t n, int64_t *wait_ms);
+                      size_t n, dh_outcome_t *fail);
 
 /* ---- inventorySetQuantities (push.c) ---- */
-typedef enum inv_qout {
-    INV_Q_PENDING = 0,
-    INV_Q_APPLIED,
-    INV_Q_DEAD,
-    INV_Q_WAIT,
-    INV_Q_RETRY,
-} inv_qout_t;
-
 typedef struct inv_qres {
-    inv_qout_t out;
-    int64_t wait_ms;
-    char cls[32];
-    char msg[240];
+    int pending;    /**< Still to be pushed (inside inv_push() only). */
+    dh_outcome_t o; /**< DONE: applied (or superseded); else why, for dh_batch_outcome(). */
 } inv_qres_t;
 
 /** Set on_hand for \p n quantities of one store (n <= 250) in one call (a few more on
- *  userErrors). One result per quantity; duplicates of an item+location are APPLIED as
- *  superseded (q[i].dropped). */
+ *  userErrors). One result per quantity, by the outcome table and inv_outcomes; duplicates
+ *  of an item+location are DONE as superseded (q[i].dropped). */
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
               inv_qty_t *q, size_t n, inv_qres_t *res);
 

@@ -122,36 +122,28 @@ out:
     return err;
 }
 
-static void set_all(inv_qres_t *res, const size_t *act, size_t na, inv_qout_t out, int64_t wait_ms,
-                    const char *cls, const char *msg)
+static void set_all(inv_qres_t *res, const size_t *act, size_t na, const dh_outcome_t *o)
 {
     for (size_t i = 0; i < na; i++) {
-        inv_qres_t *r = &res[act[i]];
-
-        r->out = out;
-        r->wait_ms = wait_ms;
-        snprintf(r->cls, sizeof(r->cls), "%s", cls);
-        snprintf(r->msg, sizeof(r->msg), "%.*s", (int)sizeof(r->msg) - 1, msg);
+        res[act[i]].pending = 0;
+        res[act[i]].o = *o;
     }
 }
 
-/* inventoryActivate(item, location); 0 on success (or already active). */
-static dh_err_t activate(inv_lane_t *il, const dh_store_t *store, const inv_qty_t *q,
-                         int64_t *wait_ms)
+/* inventoryActivate(item, location): 0 when active (or already); else \p o says why. */
+static int activate(dh_lane_t *lane, const dh_store_t *store, const inv_qty_t *q, dh_outcome_t *o)
 {
     json_t *vars = json_pack("{s:s, s:s}", "inventoryItemId", q->item, "locationId", q->location);
-    dh_gql_reply_t rep = {0};
-    char errstr[256];
-    dh_err_t e = dh_shopify_graphql(il->shopify, store, DH_GQL_INVENTORY_ACTIVATE, vars, &rep,
-                                    wait_ms, errstr, sizeof(errstr));
+    dh_gql_reply_t rep;
+    int rc = dh_lane_shopify_try(lane, store, DH_GQL_INVENTORY_ACTIVATE, vars, &rep, o);
 
-    if (e != DH_OK) {
-        DH_LOG(DH_LOG_WARN, "inventory", "inventoryActivate %s at %s: %s: %s", q->item, q->location,
-               dh_err_str(e), errstr);
+    if (rc != 0) {
+        DH_LOG(DH_LOG_WARN, "inventory", "inventoryActivate %s at %s: %s", q->item, q->location,
+               o->error);
     }
     json_decref(vars);
     dh_gql_reply_clear(&rep);
-    return e;
+    return rc;
 }
 
 static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty_t *q,
@@ -173,132 +165,137 @@ static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty
                      "referenceDocumentUri", uri, "quantities", quantities);
 }
 
+/* One call's context: the quantities it sends (act: indices into q and res). */
+typedef struct round {
+    dh_lane_t *lane;
+    const dh_store_t *store;
+    const inv_metrics_t *m;
+    inv_qty_t *q;
+    inv_qres_t *res;
+    size_t act[INV_BATCH_MAX], na;
+} round_t;
+
+/* The idempotency key of a call: the batch content and the salt. */
+static void call_key(inv_shared_t *sh, const round_t *r, const char *tag, int salt, char key[37])
+{
+    inv_qty_t tmp[INV_BATCH_MAX];
+    char hash[65], salted[128];
+
+    for (size_t i = 0; i < r->na; i++) {
+        tmp[i] = r->q[r->act[i]];
+    }
+    inv_batch_hash(r->store->domain, tag, "on_hand", sh->reason, tmp, r->na, hash);
+    snprintf(salted, sizeof(salted), "%s:%s:%d", r->store->domain, hash, salt);
+    dh_idem_far_key("inventory", salted, key);
+}
+
+/* One userError by inv_outcomes. Returns 1 when it decided the whole call (*again: 2 for a
+ * new key, else 0), 0 when it concerned one quantity (*activated: it was activated). */
+static int user_error(round_t *r, json_t *ue, int *again, int *activated)
+{
+    const char *code = json_string_value(json_object_get(ue, "code"));
+    const char *text = json_string_value(json_object_get(ue, "message"));
+    long idx = inv_user_error_index(json_object_get(ue, "field"));
+    const dh_outcome_rule_t *rule;
+    dh_outcome_t o;
+
+    code = code ? code : "USER_ERROR";
+    text = text ? text : "";
+    rule =
+        dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_SET, DH_ANSWER_USER_ERRORS, code);
+    if (rule->action == INV_ACT_NEW_KEY) {
+        *again = 2; /* same content, next salt */
+        return 1;
+    }
+    if (rule->action != INV_ACT_ALL && (idx < 0 || (size_t)idx >= r->na)) {
+        rule = dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_UNPLACED,
+                               DH_ANSWER_USER_ERRORS, code);
+    }
+    if (rule->action == INV_ACT_ALL) {
+        dh_outcome_of_rule(rule, code, &o, "%s: %s", code, text);
+        set_all(r->res, r->act, r->na, &o);
+        *again = 0;
+        return 1;
+    }
+    size_t i = r->act[idx];
+
+    if (rule->action == INV_ACT_ACTIVATE) {
+        dh_counter_add(r->m->activations, 1);
+        if (activate(r->lane, r->store, &r->q[i], &o) == 0) {
+            *activated = 1; /* stays pending: pushed again in the next round */
+            return 0;
+        }
+    } else {
+        dh_outcome_of_rule(rule, code, &o, "%.60s at %.50s: %s: %.100s", r->q[i].item,
+                           r->q[i].location, code, text);
+    }
+    r->res[i].pending = 0;
+    r->res[i].o = o;
+    return 0;
+}
+
+/* Shopify's answer to one call: everything applied, or userErrors (all or nothing). Returns
+ * round_once()'s value. */
+static int on_answer(round_t *r, const dh_gql_reply_t *rep)
+{
+    json_t *errs =
+        json_object_get(json_object_get(rep->data, "inventorySetQuantities"), "userErrors");
+    dh_outcome_t done = {.result = DH_RESULT_DONE};
+    int again = 0, activated = 0;
+    size_t k;
+    json_t *ue;
+
+    if (json_array_size(errs) == 0) {
+        set_all(r->res, r->act, r->na, &done);
+        dh_counter_add(r->m->quantities, r->na);
+        dh_histogram_observe(r->m->batch_size, (double)r->na);
+        return 0;
+    }
+    json_array_foreach(errs, k, ue)
+    {
+        if (user_error(r, ue, &again, &activated)) {
+            return again;
+        }
+    }
+    /* The rest goes again without the offenders. If only activations changed, the
+     * arguments are the same as this call's, and reusing its key would make Shopify replay
+     * the stored ITEM_NOT_STOCKED_AT_LOCATION answer forever: salt it. */
+    return activated ? 2 : 1;
+}
+
 /* One round: returns 1 to go again (some quantities still pending), 2 to go again with a
  * new idempotency key (next salt), 0 when finished. */
 static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
                       inv_qty_t *q, size_t n, inv_qres_t *res, int salt)
 {
-    inv_lane_t *il = inv_lane(lane);
-    const inv_metrics_t *m = inv_metrics(sh);
-    size_t act[INV_BATCH_MAX], na = 0;
-    char hash[65], salted[128], key[37], errstr[256] = "", msg[480];
-    dh_gql_reply_t rep = {0};
-    int64_t wait_ms = 0;
+    round_t r = {.lane = lane, .store = store, .m = inv_metrics(sh), .q = q, .res = res};
+    char key[37];
+    dh_gql_reply_t rep;
+    dh_outcome_t o;
+    json_t *vars;
     int again = 0;
 
-    for (size_t i = 0; i < n && na < INV_BATCH_MAX; i++) {
-        if (res[i].out == INV_Q_PENDING && !q[i].dropped) {
-            act[na++] = i;
+    for (size_t i = 0; i < n && r.na < INV_BATCH_MAX; i++) {
+        if (res[i].pending) {
+            r.act[r.na++] = i;
         }
     }
-    if (na == 0 || !il) {
-        if (!il) {
-            set_all(res, act, na, INV_Q_RETRY, 0, "internal", "no Shopify client for lane");
-        }
+    if (r.na == 0) {
         return 0;
     }
-    inv_qty_t tmp[INV_BATCH_MAX];
-
-    for (size_t i = 0; i < na; i++) {
-        tmp[i] = q[act[i]];
+    call_key(sh, &r, tag, salt, key);
+    vars = json_pack("{s:o, s:s}", "input", build_input(sh, key, q, r.act, r.na), "idempotencyKey",
+                     key);
+    if (dh_lane_shopify_try(lane, store, DH_GQL_INVENTORY_SET_QUANTITIES, vars, &rep, &o) != 0) {
+        dh_counter_add(r.m->calls_failed, 1);
+        set_all(res, r.act, r.na, &o);
+    } else {
+        dh_counter_add(r.m->calls_ok, 1);
+        again = on_answer(&r, &rep);
     }
-    inv_batch_hash(store->domain, tag, "on_hand", sh->reason, tmp, na, hash);
-    snprintf(salted, sizeof(salted), "%s:%s:%d", store->domain, hash, salt);
-    dh_idem_far_key("inventory", salted, key);
-    json_t *vars =
-        json_pack("{s:o, s:s}", "input", build_input(sh, key, q, act, na), "idempotencyKey", key);
-    dh_err_t e = dh_shopify_graphql(il->shopify, store, DH_GQL_INVENTORY_SET_QUANTITIES, vars, &rep,
-                                    &wait_ms, errstr, sizeof(errstr));
-
     json_decref(vars);
-    if (e != DH_OK) {
-        dh_counter_add(m->calls_failed, 1);
-        snprintf(msg, sizeof(msg), "inventorySetQuantities: %s: %s", dh_err_str(e), errstr);
-        if (e == DH_ERR_LIMIT) {
-            set_all(res, act, na, INV_Q_WAIT, wait_ms, "rate-limit", msg);
-        } else if (e == DH_ERR_INVALID) {
-            set_all(res, act, na, INV_Q_DEAD, 0, "rejected", msg);
-        } else if (e == DH_ERR_STATE) {
-            set_all(res, act, na, INV_Q_RETRY, 0, "credentials", msg);
-        } else {
-            set_all(res, act, na, INV_Q_RETRY, 0, "http", msg);
-        }
-        dh_gql_reply_clear(&rep);
-        return 0;
-    }
-    dh_counter_add(m->calls_ok, 1);
-    json_t *errs =
-        json_object_get(json_object_get(rep.data, "inventorySetQuantities"), "userErrors");
-
-    if (json_array_size(errs) == 0) {
-        set_all(res, act, na, INV_Q_APPLIED, 0, "", "");
-        dh_counter_add(m->quantities, na);
-        dh_histogram_observe(m->batch_size, (double)na);
-        dh_gql_reply_clear(&rep);
-        return 0;
-    }
-    size_t k;
-    json_t *ue;
-    int whole = 0;     /* an error about the whole call */
-    int activated = 0; /* an item was activated: the next call needs a new key */
-
-    json_array_foreach(errs, k, ue)
-    {
-        const char *code = json_string_value(json_object_get(ue, "code"));
-        const char *text = json_string_value(json_object_get(ue, "message"));
-        long idx = inv_user_error_index(json_object_get(ue, "field"));
-
-        code = code ? code : "USER_ERROR";
-        snprintf(msg, sizeof(msg), "%s: %s", code, text ? text : "");
-        if (!strcmp(code, "IDEMPOTENCY_CONCURRENT_REQUEST") ||
-            !strcmp(code, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH")) {
-            set_all(res, act, na, INV_Q_WAIT, 200, "idempotency", msg);
-            whole = 1;
-            break;
-        }
-        if (!strcmp(code, "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED")) {
-            again = 2; /* a new key: same content, next salt */
-            whole = 1;
-            break;
-        }
-        if (idx < 0 || (size_t)idx >= na) {
-            set_all(res, act, na, INV_Q_RETRY, 0, "rejected", msg);
-            whole = 1;
-            break;
-        }
-        inv_qres_t *r = &res[act[idx]];
-
-        if (!strcmp(code, "ITEM_NOT_STOCKED_AT_LOCATION")) {
-            int64_t w = 0;
-            dh_err_t ae = activate(il, store, &q[act[idx]], &w);
-
-            dh_counter_add(m->activations, 1);
-            if (ae == DH_ERR_LIMIT) {
-                r->out = INV_Q_WAIT;
-                r->wait_ms = w;
-                snprintf(r->cls, sizeof(r->cls), "rate-limit");
-            } else if (ae != DH_OK) {
-                r->out = INV_Q_RETRY;
-                snprintf(r->cls, sizeof(r->cls), "activate");
-                snprintf(r->msg, sizeof(r->msg), "inventoryActivate failed: %s", dh_err_str(ae));
-            } else {
-                activated = 1;
-            }
-            continue; /* stays PENDING: retried in the next round */
-        }
-        r->out = INV_Q_DEAD;
-        snprintf(r->cls, sizeof(r->cls), "%.31s", code);
-        snprintf(r->msg, sizeof(r->msg), "%.60s at %.50s: %.100s", q[act[idx]].item,
-                 q[act[idx]].location, msg);
-    }
     dh_gql_reply_clear(&rep);
-    if (whole) {
-        return again;
-    }
-    /* All-or-nothing: the rest goes again without the offenders. If only activations
-     * changed, the arguments are the same as this call's, and reusing its key would make
-     * Shopify replay the stored ITEM_NOT_STOCKED_AT_LOCATION answer forever: salt it. */
-    return activated ? 2 : 1;
+    return again;
 }
 
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
@@ -306,14 +303,11 @@ void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const 
 {
     int salt = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        memset(&res[i], 0, sizeof(res[i]));
-    }
     inv_qty_dedupe(q, n);
     for (size_t i = 0; i < n; i++) {
-        if (q[i].dropped) {
-            res[i].out = INV_Q_APPLIED; /* superseded by a newer sequence in this call */
-        }
+        memset(&res[i], 0, sizeof(res[i]));
+        /* A dropped one is superseded by a newer sequence in this call: DONE. */
+        res[i].pending = !q[i].dropped;
     }
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int r = round_once(sh, lane, store, tag, q, n, res, salt);
@@ -326,11 +320,14 @@ void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const 
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (res[i].out == INV_Q_PENDING) {
-            res[i].out = INV_Q_WAIT;
-            res[i].wait_ms = 50;
-            snprintf(res[i].cls, sizeof(res[i].cls), "retry");
-            snprintf(res[i].msg, sizeof(res[i].msg), "still pending after %d calls", MAX_ROUNDS);
+        if (res[i].pending) {
+            dh_outcome_t *o = &res[i].o;
+
+            res[i].pending = 0;
+            o->result = DH_RESULT_WAIT;
+            o->retry_after_ms = 50;
+            snprintf(o->error_class, sizeof(o->error_class), "retry");
+            snprintf(o->error, sizeof(o->error), "still pending after %d calls", MAX_ROUNDS);
         }
     }
 }

@@ -240,15 +240,22 @@ typedef struct page {
     char fields[500][400];
     int64_t seq[500], applied[500], last[500], target[500], conflict[500];
     const char *loc[500];
-    inv_sku_t sku[500];
+    inv_sku_t sku[500], tmp[500];
+    int use[500]; /* the row is due */
+    size_t n;     /* rows */
     inv_qty_t q[INV_BATCH_MAX];
     inv_qres_t res[INV_BATCH_MAX];
     size_t qrow[INV_BATCH_MAX];
 } page_t;
 
+/* Redis keys of one store's running sync. */
+typedef struct sync_keys {
+    char lock[400], cursor[400], active[400];
+} sync_keys_t;
+
 /* Push rows [from, to) of a page that are due; returns 0 when something must be retried. */
 static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
-                     page_t *p, const int *use, size_t from, size_t to, size_t *pushed)
+                     page_t *p, size_t from, size_t to, size_t *pushed)
 {
     size_t nq = 0;
     int ok = 1;
@@ -257,7 +264,7 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
     size_t nr = 0, arow[INV_BATCH_MAX];
 
     for (size_t i = from; i < to; i++) {
-        if (use[i]) {
+        if (p->use[i]) {
             p->q[nq] = (inv_qty_t){p->sku[i].item, p->loc[i], p->target[i], p->seq[i], i, 0};
             p->qrow[nq++] = i;
         }
@@ -269,14 +276,14 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
     for (size_t j = 0; j < nq; j++) {
         size_t i = p->qrow[j];
 
-        if (p->res[j].out == INV_Q_APPLIED) {
+        if (p->res[j].o.result == DH_RESULT_DONE) {
             arow[nr] = i;
             f[nr] = p->fields_p[i];
             s[nr] = p->seq[i];
             q[nr++] = p->target[i];
-        } else if (p->res[j].out == INV_Q_DEAD) {
+        } else if (p->res[j].o.result == DH_RESULT_DEAD_LETTER) {
             DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
-                   p->res[j].msg);
+                   p->res[j].o.error);
         } else {
             ok = 0;
         }
@@ -305,128 +312,152 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
     return ok;
 }
 
-/* Process one page of store i's running sync. */
-static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
+/* Reads the page at \p cursor: 0 with \p rep (the caller clears it), -1 (logged) when the
+ * page is to be read again next tick. */
+static int fetch_page(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *slot,
+                      const char *cursor, dh_wms_reply_t *rep)
 {
-    const dh_store_t *st = dh_stores_at(sh->stores, i);
-    const inv_metrics_t *m = inv_metrics(sh);
-    inv_lane_t *il = inv_lane(lane);
-    char lkey[400], pkey[400], akey[400], cursor[2100] = "", path[6600], errstr[256] = "";
-    dh_wms_reply_t rep = {0};
-    int64_t wait_ms = 0;
-    size_t n, pushed = 0;
-    int use[500] = {0}, ok = 1;
-
-    snprintf(lkey, sizeof(lkey), "dh:inv:sync:lock:%s:%s", st->domain, slot);
-    snprintf(pkey, sizeof(pkey), "dh:inv:sync:cursor:%s:%s", st->domain, slot);
-    snprintf(akey, sizeof(akey), "dh:inv:sync:active:%s", st->domain);
-    if (!il || !il->wms || !lease(sh, lane, lkey, akey, slot)) {
-        return; /* another replica runs it */
-    }
-    dh_gauge_set(m->sync_running, 1);
-    get_str(lane, pkey, cursor, sizeof(cursor));
-    if (!strcmp(cursor, "-")) {
-        cursor[0] = '\0';
-    }
-    char enc[6400];
+    char enc[6400], path[6600];
+    dh_outcome_t o;
 
     urlenc(cursor, enc, sizeof(enc));
     snprintf(path, sizeof(path), "/wms/v1/inventory/sellable?store=%s&limit=%lld%s%s", st->domain,
              sh->page_size, cursor[0] ? "&cursor=" : "", enc);
-    if (dh_wms_call(il->wms, "inventory", "GET", path, NULL, NULL, &rep, &wait_ms, errstr,
-                    sizeof(errstr)) != DH_OK ||
-        rep.status != 200) {
+    if (dh_lane_wms_try(lane, "inventory", "GET", path, NULL, NULL, rep, &o) != 0 ||
+        rep->status != 200) {
         DH_LOG(DH_LOG_WARN, "inventory", "full sync %s of %s: WMS page: %s (status %ld)", slot,
-               st->domain, errstr, rep.status);
-        dh_wms_reply_clear(&rep);
-        return;
+               st->domain, o.error[0] ? o.error : rep->detail, rep->status);
+        dh_wms_reply_clear(rep);
+        return -1;
     }
-    json_t *items = json_object_get(rep.body, "items");
-    const char *next = json_string_value(json_object_get(rep.body, "next_cursor"));
+    return 0;
+}
 
-    n = json_array_size(items) > 500 ? 500 : json_array_size(items);
-    size_t nu = 0;
-
-    for (size_t k = 0; k < n; k++) {
+/* Parses the page's rows into \p p and keeps due those not older than the applied
+ * sequence (>= wins). -1 when the applied sequences cannot be read. */
+static int parse_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, json_t *items,
+                      page_t *p)
+{
+    p->n = json_array_size(items) > 500 ? 500 : json_array_size(items);
+    for (size_t k = 0; k < p->n; k++) {
         const char *sku, *fac;
 
         p->fields_p[k] = p->fields[k];
         p->fields[k][0] = '\0';
-        if (!row_qty(sh, st, json_array_get(items, k), &sku, &p->loc[k], &fac, &p->seq[k],
-                     &p->target[k])) {
-            continue;
+        p->use[k] = row_qty(sh, st, json_array_get(items, k), &sku, &p->loc[k], &fac, &p->seq[k],
+                            &p->target[k]);
+        if (p->use[k]) {
+            snprintf(p->fields[k], sizeof(p->fields[k]), "%s|%s", fac, sku);
         }
-        snprintf(p->fields[k], sizeof(p->fields[k]), "%s|%s", fac, sku);
-        p->sku[nu].sku = sku;
-        use[k] = 1;
-        nu++;
     }
-    /* Applied sequences: a row older than what an event applied is skipped (>= wins). */
-    if (inv_seq_read(dh_lane_redis(lane), st->domain, p->fields_p, n, p->applied, p->last) !=
+    if (inv_seq_read(dh_lane_redis(lane), st->domain, p->fields_p, p->n, p->applied, p->last) !=
         DH_OK) {
-        dh_wms_reply_clear(&rep);
-        return;
+        return -1;
     }
-    /* Resolve SKUs of usable rows, compacted in p->sku, then spread back by row. */
-    inv_sku_t tmp[500];
-    size_t t = 0;
-
-    for (size_t k = 0; k < n; k++) {
-        if (use[k] && p->seq[k] < p->applied[k]) {
-            use[k] = 0;
+    for (size_t k = 0; k < p->n; k++) {
+        if (p->use[k] && p->seq[k] < p->applied[k]) {
+            p->use[k] = 0;
         }
-        if (use[k]) {
-            tmp[t++].sku = strchr(p->fields[k], '|') + 1;
+    }
+    return 0;
+}
+
+/* Resolves the due rows' SKUs (compacted in p->tmp, then spread back by row). 0 when a
+ * lookup failed: the page goes again next tick. */
+static int resolve_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, page_t *p)
+{
+    dh_outcome_t fail;
+    size_t t = 0;
+    int ok = 1;
+
+    for (size_t k = 0; k < p->n; k++) {
+        if (p->use[k]) {
+            p->tmp[t++].sku = strchr(p->fields[k], '|') + 1;
         }
     }
     for (size_t from = 0; from < t; from += INV_BATCH_MAX) {
         size_t cnt = t - from < INV_BATCH_MAX ? t - from : INV_BATCH_MAX;
 
-        inv_resolve_skus(sh, lane, st, tmp + from, cnt, &wait_ms);
+        inv_resolve_skus(sh, lane, st, p->tmp + from, cnt, &fail);
     }
     t = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (use[k]) {
-            p->sku[k] = tmp[t++];
+    for (size_t k = 0; k < p->n; k++) {
+        if (p->use[k]) {
+            p->sku[k] = p->tmp[t++];
             if (p->sku[k].status != INV_SKU_OK) {
-                use[k] = 0;
-                ok &= p->sku[k].status != INV_SKU_WAIT && p->sku[k].status != INV_SKU_RETRY;
+                p->use[k] = 0;
+                ok &= p->sku[k].status != INV_SKU_FAILED;
             }
         }
     }
-    char tag[200];
+    return ok;
+}
 
+/* After a fully pushed page: save the next cursor, or mark the slot done. */
+static void page_done(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *slot,
+                      const sync_keys_t *k, const char *next)
+{
+    char dkey[400];
+
+    if (next && *next) {
+        const char *set[] = {"SET", k->cursor, next, "EX", DONE_TTL_S};
+
+        simple(lane, 5, set);
+        return;
+    }
+    snprintf(dkey, sizeof(dkey), "dh:inv:sync:done:%s:%s", st->domain, slot);
+    const char *done[] = {"SET", dkey, "1", "EX", DONE_TTL_S};
+    const char *del[] = {"DEL", k->active, k->cursor, k->lock};
+
+    simple(lane, 5, done);
+    simple(lane, 4, del);
+    dh_gauge_set(inv_metrics(sh)->sync_running, 0);
+    DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s done", slot, st->domain);
+}
+
+/* Process one page of store i's running sync. */
+static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
+{
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    const inv_metrics_t *m = inv_metrics(sh);
+    char cursor[2100] = "", tag[200];
+    sync_keys_t k;
+    dh_wms_reply_t rep;
+    size_t pushed = 0;
+    int ok;
+
+    snprintf(k.lock, sizeof(k.lock), "dh:inv:sync:lock:%s:%s", st->domain, slot);
+    snprintf(k.cursor, sizeof(k.cursor), "dh:inv:sync:cursor:%s:%s", st->domain, slot);
+    snprintf(k.active, sizeof(k.active), "dh:inv:sync:active:%s", st->domain);
+    if (!lease(sh, lane, k.lock, k.active, slot)) {
+        return; /* another replica runs it */
+    }
+    dh_gauge_set(m->sync_running, 1);
+    get_str(lane, k.cursor, cursor, sizeof(cursor));
+    if (!strcmp(cursor, "-")) {
+        cursor[0] = '\0';
+    }
+    if (fetch_page(sh, lane, st, slot, cursor, &rep) != 0) {
+        return;
+    }
+    ok = parse_rows(sh, lane, st, json_object_get(rep.body, "items"), p) == 0 &&
+         resolve_rows(sh, lane, st, p);
     snprintf(tag, sizeof(tag), "sync:%.60s:%.120s", slot, cursor);
-    for (size_t from = 0; ok && from < n; from += INV_BATCH_MAX) {
-        ok = push_rows(sh, lane, st, tag, p, use, from,
-                       from + INV_BATCH_MAX < n ? from + INV_BATCH_MAX : n, &pushed);
+    for (size_t from = 0; ok && from < p->n; from += INV_BATCH_MAX) {
+        ok = push_rows(sh, lane, st, tag, p, from,
+                       from + INV_BATCH_MAX < p->n ? from + INV_BATCH_MAX : p->n, &pushed);
     }
     if (!ok) {
         DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s' retried next tick", slot,
                st->domain, cursor);
-        dh_wms_reply_clear(&rep);
-        return;
+        goto out;
     }
     dh_counter_add(m->sync_pages, 1);
     dh_counter_add(m->sync_items, pushed);
     DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s': %zu rows, %zu set", slot,
-           st->domain, cursor, n, pushed);
-    if (next && *next) {
-        const char *set[] = {"SET", pkey, next, "EX", DONE_TTL_S};
-
-        simple(lane, 5, set);
-    } else {
-        char dkey[400];
-
-        snprintf(dkey, sizeof(dkey), "dh:inv:sync:done:%s:%s", st->domain, slot);
-        const char *done[] = {"SET", dkey, "1", "EX", DONE_TTL_S};
-        const char *del[] = {"DEL", akey, pkey, lkey};
-
-        simple(lane, 5, done);
-        simple(lane, 4, del);
-        dh_gauge_set(m->sync_running, 0);
-        DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s done", slot, st->domain);
-    }
+           st->domain, cursor, p->n, pushed);
+    page_done(sh, lane, st, slot, &k, json_string_value(json_object_get(rep.body, "next_cursor")));
+out:
     dh_wms_reply_clear(&rep);
 }
 

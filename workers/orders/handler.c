@@ -24,6 +24,7 @@
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
 #include "dockhand/stores.h"
+#include "dockhand/validate.h"
 #include "dockhand/wms.h"
 #include "orders.h"
 #include "orders_internal.h"
@@ -233,21 +234,9 @@ int64_t orders_time_ms(const char *iso)
  * (integer or GID), or the message key's tail. */
 static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
 {
-    json_t *cands[] = {json_object_get(root, "order_id"),
-                       json_object_get(json_object_get(root, "fulfillment_order"), "order_id"),
-                       json_object_get(json_object_get(root, "fulfillment_hold"), "order_id")};
-
-    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-        const char *s = json_string_value(cands[i]);
-
-        if (json_is_integer(cands[i]) && json_integer_value(cands[i]) > 0) {
-            snprintf(out, size, "%lld", (long long)json_integer_value(cands[i]));
-            return 0;
-        }
-        if (s && strrchr(s, '/') && strtoll(strrchr(s, '/') + 1, NULL, 10) > 0) {
-            snprintf(out, size, "%lld", strtoll(strrchr(s, '/') + 1, NULL, 10));
-            return 0;
-        }
+    /* The gateway keys the message by the same function (validate.h). */
+    if (dh_v_shopify_hold_order_id(root, out, size)) {
+        return 0;
     }
     const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
     size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
@@ -382,12 +371,12 @@ static int wms(orders_lane_t *l, dh_lane_t *lane, const char *method, const char
     return dh_lane_wms_call(lane, ORDERS_WMS_GROUP, method, path, key, body, rep, res);
 }
 
-static dh_result_t reject(dh_lane_t *lane, const char *what, const oev_t *e,
-                          const dh_wms_reply_t *rep)
+/* The rule's decision on a business answer to \p call (outcomes.c). */
+static dh_result_t decide(dh_lane_t *lane, const dh_outcome_rule_t *rule, const char *call,
+                          const oev_t *e, const dh_wms_reply_t *rep)
 {
-    dh_lane_fail(lane, "rejected", "WMS refused %s of order %s/%s: HTTP %ld %s %s", what,
-                 e->store->domain, e->id, rep->status, rep->problem_type, rep->detail);
-    return DH_RESULT_DEAD_LETTER;
+    return dh_lane_wms_answer(lane, rule, rep, "WMS: %s of order %s/%s", call, e->store->domain,
+                              e->id);
 }
 
 static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
@@ -421,7 +410,7 @@ static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *st
                  ? json_string_value(json_object_get(rep.body, "status"))
                  : "");
     if (!found && rep.status != 404) {
-        *res = reject(lane, "the lookup", e, &rep);
+        *res = decide(lane, dh_wms_rule(&orders_outcomes, "lookup", &rep), "lookup", e, &rep);
         found = -1;
     }
     dh_wms_reply_clear(&rep);
@@ -446,6 +435,7 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     char key[37], eid[300], status[32];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
+    const dh_outcome_rule_t *rule;
 
     if (!e->create) {
         dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
@@ -456,24 +446,24 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     if (wms(l, lane, "POST", "/wms/v1/sales-orders", key, e->create, &rep, &res)) {
         return res;
     }
-    if (rep.status == 201 || rep.status == 200) {
-        /* 200: the order already existed (natural key): never touched again here. */
-        if (rep.status == 201 && e->held) {
-            set_marker(s, lane, "held", e);
-        }
-        if (l->m_created) {
-            dh_counter_add(l->m_created, 1);
-        }
-    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch")) {
+    rule = dh_wms_rule(&orders_outcomes, "create", &rep);
+    if (rule->action == ORDERS_ACT_LOOKUP) {
         /* The key was first used with another body (the order was edited between two
          * deliveries, or created from another snapshot): the order exists; keep it. */
         int found = get_order(l, lane, e, status, sizeof(status), &res);
 
         if (found == 0) {
-            res = reject(lane, "the creation", e, &rep);
+            res = decide(lane, rule, "create", e, &rep);
         }
     } else {
-        res = reject(lane, "the creation", e, &rep);
+        res = decide(lane, rule, "create", e, &rep);
+    }
+    /* 200: the order already existed (natural key): never touched again here. */
+    if (res == DH_RESULT_DONE && rep.status == 201 && e->held) {
+        set_marker(s, lane, "held", e);
+    }
+    if (res == DH_RESULT_DONE && rule->action == 0 && l->m_created) {
+        dh_counter_add(l->m_created, 1);
     }
     dh_wms_reply_clear(&rep);
     return res;
@@ -487,6 +477,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
     char key[37], eid[300], path[512], status[32];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
+    const dh_outcome_rule_t *rule;
 
     *not_found = 0;
     snprintf(eid, sizeof(eid), "%s:%s:%s", after_create ? "cancel-after-create" : "cancel",
@@ -496,30 +487,31 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
     if (wms(l, lane, "POST", path, key, body, &rep, &res)) {
         return res;
     }
-    if (rep.status == 200) {
-        set_marker(s, lane, "cancelled", e);
-        if (l->m_cancelled) {
-            dh_counter_add(l->m_cancelled, 1);
-        }
-    } else if (rep.status == 404) {
+    rule = dh_wms_rule(&orders_outcomes, "cancel", &rep);
+    if (rule->action == ORDERS_ACT_CREATE_FIRST) {
         *not_found = 1;
-    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/order-already-dispatched")) {
-        dh_lane_fail(lane, "rejected",
-                     "order %s/%s (%s) was cancelled in Shopify but the WMS has already "
-                     "dispatched it: stop or recall the shipment by hand (%s)",
-                     e->store->domain, e->id, json_string_value(json_object_get(e->order, "name")),
-                     rep.detail);
-        res = DH_RESULT_DEAD_LETTER;
-    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch")) {
+    } else if (rule->action == ORDERS_ACT_LOOKUP) {
         int found = get_order(l, lane, e, status, sizeof(status), &res);
 
         if (found == 1 && strcmp(status, "CANCELLED") == 0) {
             set_marker(s, lane, "cancelled", e);
         } else if (found >= 0) {
-            res = reject(lane, "the cancellation", e, &rep);
+            res = decide(lane, rule, "cancel", e, &rep);
         }
+    } else if (dh_wms_problem_is(&rep, "/order-already-dispatched")) {
+        res = dh_lane_wms_answer(lane, rule, &rep,
+                                 "order %s/%s (%s) was cancelled in Shopify but the WMS has "
+                                 "already dispatched it: stop or recall the shipment by hand",
+                                 e->store->domain, e->id,
+                                 json_string_value(json_object_get(e->order, "name")));
     } else {
-        res = reject(lane, "the cancellation", e, &rep);
+        res = decide(lane, rule, "cancel", e, &rep);
+        if (res == DH_RESULT_DONE) {
+            set_marker(s, lane, "cancelled", e);
+            if (l->m_cancelled) {
+                dh_counter_add(l->m_cancelled, 1);
+            }
+        }
     }
     dh_wms_reply_clear(&rep);
     return res;
@@ -551,9 +543,11 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
         if (res == DH_RESULT_DONE) {
             res = post_cancel(s, l, lane, e, body, 1, &not_found);
             if (res == DH_RESULT_DONE && not_found) {
-                dh_lane_fail(lane, "http", "order %s still unknown to the WMS after creation",
-                             e->id);
-                res = DH_RESULT_RETRY;
+                res =
+                    dh_lane_answer(lane,
+                                   dh_outcome_rule(&orders_outcomes, DH_FAR_WMS,
+                                                   "cancel-after-create", DH_ANSWER_404, NULL),
+                                   NULL, "order %s still unknown to the WMS after creation", e->id);
             }
         }
     }
@@ -576,21 +570,15 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
         json_decref(body);
         return res;
     }
-    if (rep.status == 200) {
-        if (l->m_released) {
-            dh_counter_add(l->m_released, 1);
-        }
-    } else if (rep.status == 409) {
-        /* A cancelled order is not released: nothing left to do. */
+    /* 409: a cancelled order is not released, nothing left to do. 404: released before we
+     * created it; retry so the creation (or reconciliation) lands first. */
+    res =
+        decide(lane, dh_wms_rule(&orders_outcomes, "release-hold", &rep), "release-hold", e, &rep);
+    if (res == DH_RESULT_DONE && rep.status == 409) {
         DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s refused (%s): order cancelled",
                e->store->domain, e->id, rep.detail);
-    } else if (rep.status == 404) {
-        /* Released before we created it: the creation (same key, ordered before this) is
-         * missing; retry so the create (or reconciliation) lands first. */
-        dh_lane_fail(lane, "not-yet", "release-hold: order %s not in the WMS yet", e->id);
-        res = DH_RESULT_RETRY;
-    } else {
-        res = reject(lane, "the hold release", e, &rep);
+    } else if (res == DH_RESULT_DONE && l->m_released) {
+        dh_counter_add(l->m_released, 1);
     }
     dh_wms_reply_clear(&rep);
     json_decref(body);

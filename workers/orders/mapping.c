@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dockhand/validate.h"
 #include "orders.h"
 
 int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
@@ -215,14 +216,10 @@ int orders_time_utc(const char *in, char *out, size_t size)
     return 0;
 }
 
-/* A Shopify id (JSON integer >= 1) as digits. */
+/* A Shopify id (JSON integer >= 1) as digits: the rule the gateway checks too. */
 static int id_string(json_t *v, char *out, size_t size)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        return -1;
-    }
-    snprintf(out, size, "%lld", (long long)json_integer_value(v));
-    return 0;
+    return dh_v_shopify_id(v, out, size) ? 0 : -1;
 }
 
 int orders_order_id(json_t *order, char *out, size_t size)

@@ -17,11 +17,18 @@
 
 #include "dockhand/config.h"
 #include "dockhand/err.h"
+#include "dockhand/outcome.h"
 #include "dockhand/worker.h"
 
 /** Rate-limit group and idempotency namespace of every WMS call. */
 #define ORDERS_WMS_GROUP "orders"
 #define ORDERS_IDEM_NS   "orders"
+
+/** Follow-ups of dh-orders' rules (dh_outcome_rule_t.action). */
+enum { ORDERS_ACT_LOOKUP = 1, ORDERS_ACT_CREATE_FIRST };
+
+/** What dh-orders does with each WMS business answer, per call (outcomes.c). */
+extern const dh_outcome_rules_t orders_outcomes;
 
 /** What an event asks of the WMS (from its dh-topic). */
 typedef enum orders_kind {

@@ -216,11 +216,13 @@ static int publish(page_ctx_t *c, json_t *order, const char *topic)
  * and converts it. *out is a new reference, or NULL when the order cannot be published
  * (gone, unconvertible, or more lines than one call reads: a truncated order must never
  * reach the WMS, so it is skipped, logged as an ERROR and counted for on-call).
- * Returns DH_OK (also when skipped), DH_ERR_LIMIT (*wait_ms) or another error. */
+ * Returns DH_OK (also when skipped), DH_ERR_RATE when the outcome table says wait
+ * (*wait_ms), or DH_ERR_IO for any other failure (logged). */
 static dh_err_t fetch_order(page_ctx_t *c, json_t *light, json_t **out, int64_t *wait_ms)
 {
     char id[32], errstr[256];
     dh_gql_reply_t reply;
+    dh_outcome_t o;
     json_t *vars = NULL, *node;
     dh_err_t err = DH_OK;
 
@@ -235,13 +237,13 @@ static dh_err_t fetch_order(page_ctx_t *c, json_t *light, json_t **out, int64_t 
                id);
         goto out;
     }
-    err = dh_shopify_graphql(c->l->shopify, c->store, DH_GQL_ORDER_FOR_RECONCILE, vars, &reply,
-                             wait_ms, errstr, sizeof(errstr));
-    if (err) {
-        if (err != DH_ERR_LIMIT) {
-            DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s query: %s: %s", c->store->domain, id,
-                   dh_err_str(err), errstr);
+    if (dh_lane_shopify_try(c->lane, c->store, DH_GQL_ORDER_FOR_RECONCILE, vars, &reply, &o)) {
+        if (o.result != DH_RESULT_WAIT) {
+            DH_LOG(DH_LOG_WARN, "reconcile", "%s: order %s query: %s", c->store->domain, id,
+                   o.error);
         }
+        *wait_ms = o.retry_after_ms;
+        err = o.result == DH_RESULT_WAIT ? DH_ERR_RATE : DH_ERR_IO;
         goto out;
     }
     node = json_object_get(reply.data, "order");
@@ -295,7 +297,7 @@ static void page_orders(page_ctx_t *c, json_t *nodes, json_t **orders)
 }
 
 /* Publishes the missing effects of one page. DH_OK = all acked (or skipped);
- * DH_ERR_LIMIT = the bucket ran short (*wait_ms): the page is read again later. */
+ * DH_ERR_RATE = the bucket ran short (*wait_ms): the page is read again later. */
 static dh_err_t publish_page(page_ctx_t *c, json_t *nodes, int64_t *wait_ms)
 {
     size_t n = json_array_size(nodes), i;
@@ -374,9 +376,10 @@ static void pass_save(page_ctx_t *c, int more, const char *end_cursor, int64_t n
 /* Reads and publishes one page. Returns the earliest time to look at this store again. */
 static int64_t one_page(page_ctx_t *c, int64_t now)
 {
-    char query[96], errstr[256];
+    char query[96];
     int64_t wait_ms = 0;
     dh_gql_reply_t reply;
+    dh_outcome_t o;
     json_t *vars;
     dh_err_t err;
 
@@ -384,16 +387,16 @@ static int64_t one_page(page_ctx_t *c, int64_t now)
     snprintf(query, sizeof(query), "updated_at:>'%s'", c->since);
     vars = json_pack("{s:s, s:i, s:o}", "query", query, "first", c->s->page, "after",
                      c->cursor[0] ? json_string(c->cursor) : json_null());
-    err = dh_shopify_graphql(c->l->shopify, c->store, DH_GQL_ORDERS_UPDATED_SINCE, vars, &reply,
-                             &wait_ms, errstr, sizeof(errstr));
+    err = dh_lane_shopify_try(c->lane, c->store, DH_GQL_ORDERS_UPDATED_SINCE, vars, &reply, &o)
+              ? DH_ERR_IO
+              : DH_OK;
     json_decref(vars);
-    if (err == DH_ERR_LIMIT) {
-        return now + (wait_ms > 0 ? wait_ms : 1000); /* within the budget: next tick */
-    }
     if (err) {
-        DH_LOG(DH_LOG_WARN, "reconcile", "%s: orders query: %s: %s", c->store->domain,
-               dh_err_str(err), errstr);
         dh_gql_reply_clear(&reply);
+        if (o.result == DH_RESULT_WAIT) {
+            return now + o.retry_after_ms; /* within the budget: next tick */
+        }
+        DH_LOG(DH_LOG_WARN, "reconcile", "%s: orders query: %s", c->store->domain, o.error);
         return now + 5000;
     }
     json_t *conn = json_object_get(reply.data, "orders");
@@ -419,7 +422,7 @@ static int64_t one_page(page_ctx_t *c, int64_t now)
         /* Not all acked, or the bucket ran short for an order: the watermark and cursor
          * stay and the page is read again (what was published is absorbed by the effect
          * ids; the next pass skips what the worker has done meanwhile). */
-        next = now + (err == DH_ERR_LIMIT && wait_ms > 0 ? wait_ms : 2000);
+        next = now + (err == DH_ERR_RATE && wait_ms > 0 ? wait_ms : 2000);
     }
     dh_gql_reply_clear(&reply);
     return next;

@@ -319,6 +319,42 @@ static void test_kinds(void **state)
     assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
 }
 
+/* The WMS's business answers per call, by orders_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    static const struct {
+        const char *call;
+        dh_answer_t a;
+        const char *problem;
+        int action;
+        dh_result_t want;
+    } cases[] = {
+        {"create", DH_ANSWER_OK, NULL, 0, DH_RESULT_DONE},
+        {"create", DH_ANSWER_409, "x/idempotency-key-mismatch", ORDERS_ACT_LOOKUP,
+         DH_RESULT_DEAD_LETTER},
+        {"create", DH_ANSWER_422, "x/validation", 0, DH_RESULT_DEAD_LETTER},
+        {"cancel", DH_ANSWER_404, "x/not-found", ORDERS_ACT_CREATE_FIRST, DH_RESULT_DONE},
+        {"cancel", DH_ANSWER_409, "x/order-already-dispatched", 0, DH_RESULT_DEAD_LETTER},
+        {"cancel", DH_ANSWER_409, "x/idempotency-key-mismatch", ORDERS_ACT_LOOKUP,
+         DH_RESULT_DEAD_LETTER},
+        {"cancel-after-create", DH_ANSWER_404, NULL, 0, DH_RESULT_RETRY},
+        {"release-hold", DH_ANSWER_409, "x/conflict", 0, DH_RESULT_DONE},
+        {"release-hold", DH_ANSWER_404, NULL, 0, DH_RESULT_RETRY},
+        {"release-hold", DH_ANSWER_422, NULL, 0, DH_RESULT_DEAD_LETTER},
+        {"lookup", DH_ANSWER_404, NULL, 0, DH_RESULT_DONE},
+        {"lookup", DH_ANSWER_409, NULL, 0, DH_RESULT_DEAD_LETTER},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const dh_outcome_rule_t *r = dh_outcome_rule(&orders_outcomes, DH_FAR_WMS, cases[i].call,
+                                                     cases[i].a, cases[i].problem);
+
+        assert_int_equal(r->action, cases[i].action);
+        assert_int_equal(r->result, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_decimal),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -235,25 +235,14 @@ static dh_result_t r_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
                          &res)) {
         return res;
     }
-    if (rep.status == 201 && !rep.replayed) {
+    res = dh_lane_wms_answer(lane, dh_wms_rule(&returns_outcomes, "create-return", &rep), &rep,
+                             "WMS refused return %s/%s", e->store->domain, e->id);
+    if (res == DH_RESULT_DONE && rep.status == 201 && !rep.replayed) {
         count(m->created);
         DH_LOG(DH_LOG_INFO, "returns", "request %s/%s: return %s created", e->store->domain, e->id,
                json_string_value(json_object_get(rep.body, "id")));
-    } else if (rep.status == 200 || rep.status == 201 ||
-               (rep.status == 409 && dh_wms_problem_is(&rep, "/idempotency-key-mismatch"))) {
-        /* 200: the natural key (store + return_request_id) exists; a replayed 201: our own
-         * earlier attempt; a key mismatch: our key (one per return) was first used with an
-         * earlier body of this request. In every case the return exists once. */
+    } else if (res == DH_RESULT_DONE) {
         count(m->existed);
-    } else if (rep.status == 401 || rep.status == 403) {
-        /* A wrong or rotated token would otherwise dead-letter every return. */
-        dh_lane_fail(lane, "credentials", "WMS refused the credentials: HTTP %ld %s", rep.status,
-                     rep.detail);
-        res = DH_RESULT_RETRY;
-    } else {
-        dh_lane_fail(lane, "rejected", "WMS refused return %s/%s: HTTP %ld %s %s", e->store->domain,
-                     e->id, rep.status, rep.problem_type, rep.detail);
-        res = DH_RESULT_DEAD_LETTER;
     }
     dh_wms_reply_clear(&rep);
     return res;

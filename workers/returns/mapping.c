@@ -418,105 +418,131 @@ static const char *nonempty(json_t *j)
     return s && *s ? s : NULL;
 }
 
+/* Checks what the WMS needs of line \p i: its SKU and quantity. -1 with the class and a
+ * reason naming the field. */
+static int line_check(json_t *l, size_t i, const char **err_class, char *err, size_t err_size)
+{
+    const char *sku =
+        json_string_value(json_object_get(json_object_get(l, "original_product"), "sku"));
+    json_int_t qty = json_integer_value(json_object_get(l, "quantity"));
+
+    if (!sku || !*sku) {
+        *err_class = "missing-sku";
+        snprintf(err, err_size,
+                 "/request/line_items/%zu/original_product/sku is %s: the WMS needs the "
+                 "SKU of every returned line",
+                 i, sku ? "empty" : "null");
+        return -1;
+    }
+    if (!dh_v_sku_ok(sku) || dh_v_u8len(sku) > 255) {
+        snprintf(err, err_size,
+                 "/request/line_items/%zu/original_product/sku \"%.80s\" is not a WMS SKU "
+                 "(1..255 characters, no surrounding spaces)",
+                 i, sku);
+        return -1;
+    }
+    if (qty > 100000) {
+        snprintf(err, err_size, "/request/line_items/%zu/quantity %lld is over the WMS's 100000", i,
+                 (long long)qty);
+        return -1;
+    }
+    return 0;
+}
+
+/* The WMS line of a checked Return Prime line (a new reference). */
+static json_t *wms_line(json_t *l)
+{
+    char lid[24], reason[4096], cut[4096];
+    const char *sku =
+        json_string_value(json_object_get(json_object_get(l, "original_product"), "sku"));
+    const char *why = nonempty(json_object_get(l, "reason"));
+    const char *detail = nonempty(json_object_get(l, "reason_detail"));
+    json_t *id = json_object_get(l, "id"); /* validated as shopify_id_like already */
+
+    if (json_is_integer(id)) {
+        snprintf(lid, sizeof(lid), "%lld", (long long)json_integer_value(id));
+    } else {
+        snprintf(lid, sizeof(lid), "%s", json_string_value(id));
+    }
+    /* Reason text (Return Prime's is often just "Others"), with the detail when any; the
+     * WMS keeps 1024 characters. */
+    snprintf(reason, sizeof(reason), "%s%s%s", why ? why : "", why && detail ? ": " : "",
+             detail ? detail : "");
+    u8_cut(reason, 1024, cut, sizeof(cut));
+    return json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid, "sku", sku, "quantity",
+                     json_integer_value(json_object_get(l, "quantity")), "reason", cut);
+}
+
+/* The reverse pickup's AWB and carrier of line \p l, unless an earlier line named one (one
+ * request is one pickup). */
+static void pickup_of(json_t *l, const char **awb, const char **carrier)
+{
+    size_t j;
+    json_t *s;
+
+    json_array_foreach(json_object_get(l, "shipping"), j, s)
+    {
+        const char *a = nonempty(json_object_get(s, "awb"));
+
+        if (!*awb && a && dh_v_u8len(a) <= 255) {
+            const char *c = nonempty(json_object_get(s, "shipping_company"));
+
+            *awb = a;
+            *carrier = c && dh_v_u8len(c) <= 255 ? c : NULL;
+        }
+    }
+}
+
+/* exchange_order_id, when Return Prime already names the replacement order. */
+static void add_exchange(json_t *out, json_t *q)
+{
+    json_t *eid = json_object_get(json_object_get(json_object_get(q, "exchange"), "order"), "id");
+    char buf[24] = "";
+
+    if (json_is_integer(eid)) {
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(eid));
+    } else if (json_is_string(eid)) {
+        snprintf(buf, sizeof(buf), "%s", json_string_value(eid));
+    }
+    if (buf[0]) {
+        json_object_set_new(out, "exchange_order_id", json_string(buf));
+    }
+}
+
 json_t *returns_wms_body(const returns_request_t *r, const char *store, const char **err_class,
                          char *err, size_t err_size)
 {
-    json_t *q = r->request, *lines = json_array(), *l, *out;
+    json_t *q = r->request, *lines = json_array(), *l, *out = NULL;
     const char *awb = NULL, *carrier = NULL;
+    int exchange = strcmp(r->type, "exchange") == 0;
     size_t i;
 
     *err_class = "invalid-request";
     if (r->number[0] == '\0' || dh_v_u8len(r->number) > 64) {
         snprintf(err, err_size, "/request/request_number: the WMS takes 1..64 characters");
-        goto fail;
+        goto out;
     }
     json_array_foreach(json_object_get(q, "line_items"), i, l)
     {
-        char lid[24], reason[4096], cut[4096];
-        json_t *orig = json_object_get(l, "original_product");
-        const char *sku = json_string_value(json_object_get(orig, "sku"));
-        const char *why = nonempty(json_object_get(l, "reason"));
-        const char *detail = nonempty(json_object_get(l, "reason_detail"));
-        json_int_t qty = json_integer_value(json_object_get(l, "quantity"));
-        size_t j;
-        json_t *s;
-
-        if (!sku || !*sku) {
-            *err_class = "missing-sku";
-            snprintf(err, err_size,
-                     "/request/line_items/%zu/original_product/sku is %s: the WMS needs the "
-                     "SKU of every returned line",
-                     i, sku ? "empty" : "null");
-            goto fail;
+        if (line_check(l, i, err_class, err, err_size) != 0) {
+            goto out;
         }
-        if (!dh_v_sku_ok(sku) || dh_v_u8len(sku) > 255) {
-            snprintf(err, err_size,
-                     "/request/line_items/%zu/original_product/sku \"%.80s\" is not a WMS SKU "
-                     "(1..255 characters, no surrounding spaces)",
-                     i, sku);
-            goto fail;
-        }
-        if (qty > 100000) {
-            snprintf(err, err_size,
-                     "/request/line_items/%zu/quantity %lld is over the WMS's 100000", i,
-                     (long long)qty);
-            goto fail;
-        }
-        /* Validated as shopify_id_like already. */
-        json_t *id = json_object_get(l, "id");
-
-        if (json_is_integer(id)) {
-            snprintf(lid, sizeof(lid), "%lld", (long long)json_integer_value(id));
-        } else {
-            snprintf(lid, sizeof(lid), "%s", json_string_value(id));
-        }
-        /* Reason text (Return Prime's is often just "Others"), with the detail when any;
-         * the WMS keeps 1024 characters. */
-        snprintf(reason, sizeof(reason), "%s%s%s", why ? why : "", why && detail ? ": " : "",
-                 detail ? detail : "");
-        u8_cut(reason, 1024, cut, sizeof(cut));
-        json_array_append_new(lines, json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid,
-                                               "sku", sku, "quantity", qty, "reason", cut));
-        /* The reverse pickup's AWB, when Return Prime already booked one (first line that
-         * carries one; one request is one pickup). */
-        json_array_foreach(json_object_get(l, "shipping"), j, s)
-        {
-            const char *a = nonempty(json_object_get(s, "awb"));
-
-            if (!awb && a && dh_v_u8len(a) <= 255) {
-                const char *c = nonempty(json_object_get(s, "shipping_company"));
-
-                awb = a;
-                carrier = c && dh_v_u8len(c) <= 255 ? c : NULL;
-            }
-        }
+        json_array_append_new(lines, wms_line(l));
+        pickup_of(l, &awb, &carrier);
     }
-    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "store", store, "return_request_id", r->id,
-                    "request_number", r->number, "type",
-                    strcmp(r->type, "exchange") == 0 ? "EXCHANGE" : "RETURN", "channel_order_id",
-                    r->order_id, "lines", lines);
-    if (strcmp(r->type, "exchange") == 0) {
-        json_t *eid =
-            json_object_get(json_object_get(json_object_get(q, "exchange"), "order"), "id");
-        char buf[24] = "";
-
-        if (json_is_integer(eid)) {
-            snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(eid));
-        } else if (json_is_string(eid)) {
-            snprintf(buf, sizeof(buf), "%s", json_string_value(eid));
-        }
-        if (buf[0]) {
-            json_object_set_new(out, "exchange_order_id", json_string(buf));
-        }
+    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "store", store, "return_request_id", r->id,
+                    "request_number", r->number, "type", exchange ? "EXCHANGE" : "RETURN",
+                    "channel_order_id", r->order_id, "lines", lines);
+    if (out && exchange) {
+        add_exchange(out, q);
     }
-    if (awb) {
+    if (out && awb) {
         json_object_set_new(out, "awb", json_string(awb));
         if (carrier) {
             json_object_set_new(out, "carrier", json_string(carrier));
         }
     }
-    return out;
-fail:
+out:
     json_decref(lines);
-    return NULL;
+    return out;
 }

@@ -14,11 +14,15 @@
 
 #include <jansson.h>
 
+#include "dockhand/outcome.h"
 #include "dockhand/worker.h"
 
 /** Rate-limit group and idempotency namespace of the WMS call. */
 #define RETURNS_WMS_GROUP "returns"
 #define RETURNS_IDEM_NS   "returns"
+
+/** What dh-returns does with each WMS business answer (outcomes.c). */
+extern const dh_outcome_rules_t returns_outcomes;
 
 typedef enum returns_parse {
     RETURNS_PARSE_OK = 0,

@@ -283,13 +283,46 @@ static void test_body_rules(void **state)
     returns_request_clear(&r);
 }
 
+/* The WMS's business answers to POST /wms/v1/returns, by returns_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    static const struct {
+        dh_answer_t a;
+        const char *problem;
+        dh_result_t want;
+        const char *cls;
+    } cases[] = {
+        {DH_ANSWER_OK, NULL, DH_RESULT_DONE, NULL},
+        {DH_ANSWER_409, "https://dockhand.dev/problems/idempotency-key-mismatch", DH_RESULT_DONE,
+         NULL},
+        {DH_ANSWER_409, "https://dockhand.dev/problems/duplicate-sku", DH_RESULT_DEAD_LETTER,
+         "rejected"},
+        {DH_ANSWER_404, "https://dockhand.dev/problems/not-found", DH_RESULT_DEAD_LETTER,
+         "rejected"},
+        {DH_ANSWER_422, NULL, DH_RESULT_DEAD_LETTER, "rejected"},
+        {DH_ANSWER_4XX, NULL, DH_RESULT_DEAD_LETTER, "rejected"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const dh_outcome_rule_t *r = dh_outcome_rule(&returns_outcomes, DH_FAR_WMS, "create-return",
+                                                     cases[i].a, cases[i].problem);
+
+        assert_int_equal(r->result, cases[i].want);
+        if (cases[i].cls) {
+            assert_string_equal(r->error_class, cases[i].cls);
+        }
+    }
+    /* Credentials are the common table's: retried, never a dead letter. */
+    assert_int_equal(dh_outcome_row(DH_FAR_WMS, DH_ANSWER_401)->result, DH_RESULT_RETRY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_examples),
-        cmocka_unit_test(test_invalid_examples),
-        cmocka_unit_test(test_action),
-        cmocka_unit_test(test_body_rules),
+        cmocka_unit_test(test_valid_examples), cmocka_unit_test(test_invalid_examples),
+        cmocka_unit_test(test_action),         cmocka_unit_test(test_body_rules),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,11 @@ typedef enum dh_err {
     DH_ERR_CONFIG,  /**< Invalid configuration. */
     DH_ERR_INVALID, /**< Invalid argument or input (permanent). */
     DH_ERR_STATE,   /**< Operation not valid in the current state. */
-    DH_ERR_LIMIT,   /**< A size or count cap was hit. */
+    DH_ERR_LIMIT,   /**< A size or count cap was hit (not a rate limit: see DH_ERR_RATE). */
+    DH_ERR_AUTH,    /**< A far side refused our credentials (HTTP 401/403, a refused token
+                         grant): expired, rotated or revoked. Retry after they are fixed. */
+    DH_ERR_RATE,    /**< Throttled or rate limited (HTTP 429, GraphQL THROTTLED, a shared
+                         bucket short): nothing done, come back after the given wait. */
 } dh_err_t;
 
 /** @brief Short constant name of \p err ("io", "timeout", ...). Never NULL. */

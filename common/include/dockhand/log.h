@@ -45,6 +45,18 @@ void dh_log_write(dh_log_level_t level, const char *component, const char *fmt, 
 /** @brief Attach \p ctx (borrowed) to the calling thread's log lines; NULL clears it. */
 void dh_log_ctx_set(const dh_log_ctx_t *ctx);
 
+struct rd_kafka_s;
+
+/**
+ * @brief librdkafka's log callback for rd_kafka_conf_set_log_cb(): one JSON line per
+ *        librdkafka line, component "librdkafka", message "<client> <facility>: <text>";
+ *        syslog levels 0-3 are errors, 4 warnings, 5-7 debug.
+ * @remark Every rd_kafka_t in the tree sets it: without a callback librdkafka prints raw
+ *         "%3|...|FAIL|..." lines on stderr, which break the one-JSON-object-per-line
+ *         contract. Called from librdkafka's own threads (dh_log_write is thread-safe).
+ */
+void dh_log_rdkafka(const struct rd_kafka_s *rk, int level, const char *fac, const char *buf);
+
 #define DH_LOG(level, component, ...)                                                              \
     do {                                                                                           \
         if (dh_log_enabled(level)) {                                                               \

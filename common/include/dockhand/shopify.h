@@ -2,9 +2,9 @@
  * Shopify Admin GraphQL client for one lane: every call goes through the store's shared
  * cost bucket in Redis (charged up front with the expected cost, settled with the actual
  * cost and re-synced from throttleStatus), and a THROTTLED answer (HTTP 200) or a 429
- * starts a pool-wide cooldown that every replica honours. The GraphQL documents are the
- * .graphql files under common/graphql/, embedded at build time, so what is sent is
- * exactly what the contract test validated against Shopify's schema.
+ * (DH_ERR_RATE) starts a pool-wide cooldown that every replica honours. The GraphQL documents are
+ * the .graphql files under common/graphql/, embedded at build time, so what is sent is exactly what
+ * the contract test validated against Shopify's schema.
  */
 #ifndef DH_SHOPIFY_H
 #define DH_SHOPIFY_H
@@ -20,30 +20,21 @@
 #include "dockhand/redis.h"
 #include "dockhand/stores.h"
 
-/** The embedded documents (see common/graphql/<name>.graphql). */
+/** The embedded documents, one per line of dockhand/gql_docs.def (the single list:
+ *  file, root field, users, cost model). */
 typedef enum dh_gql_doc {
-    DH_GQL_INVENTORY_SET_QUANTITIES,
-    DH_GQL_INVENTORY_ACTIVATE,
-    DH_GQL_INVENTORY_LEVELS,
-    DH_GQL_PRODUCT_VARIANTS_BY_SKU,
-    DH_GQL_LOCATIONS,
-    DH_GQL_ORDER_FULFILLMENT_ORDERS,
-    DH_GQL_ORDERS_UPDATED_SINCE,
-    DH_GQL_FULFILLMENT_CREATE,
-    DH_GQL_FULFILLMENT_EVENT_CREATE,
-    DH_GQL_TAGS_ADD,
-    DH_GQL_PRODUCTS,
-    DH_GQL_ORDER_FOR_RECONCILE,
-    DH_GQL_ORDER_FULFILLMENTS,
-    DH_GQL_CATALOG_BULK_RUN,
-    DH_GQL_CATALOG_BULK_STATUS,
-    DH_GQL_CATALOG_BULK_PRODUCTS,            /**< inner query of a bulk operation (text only) */
-    DH_GQL_CATALOG_BULK_PRODUCTS_METAFIELDS, /**< the same with metafields (text only) */
+#define DH_GQL_DOC(e, ...) DH_GQL_##e,
+#include "dockhand/gql_docs.def"
+#undef DH_GQL_DOC
     DH_GQL__COUNT
 } dh_gql_doc_t;
 
-/** @brief The text of \p doc (static storage). */
+/** @brief The text of \p doc (static storage); "" for an unknown document. */
 const char *dh_gql_text(dh_gql_doc_t doc);
+/** @brief The name of \p doc (its file's base name, as in logs and metrics); "" if unknown. */
+const char *dh_gql_name(dh_gql_doc_t doc);
+/** @brief The root field \p doc selects (from gql_docs.def); "" for an unknown document. */
+const char *dh_gql_root(dh_gql_doc_t doc);
 /** @brief Our cost estimate for \p doc, charged to the bucket before sending. */
 double dh_gql_expected_cost(dh_gql_doc_t doc);
 
@@ -56,6 +47,7 @@ void dh_shopify_destroy(dh_shopify_t *s);
 typedef struct dh_gql_reply {
     json_t *root; /**< Whole response (owned: json_decref via dh_gql_reply_clear()). */
     json_t *data; /**< Borrowed from root: the "data" object, or NULL. */
+    long status;  /**< HTTP status of Shopify's answer (also on errors), 0 if none came. */
     double requested_cost, actual_cost;
     double currently_available; /**< From throttleStatus, -1 if absent. */
 } dh_gql_reply_t;
@@ -64,14 +56,17 @@ void dh_gql_reply_clear(dh_gql_reply_t *r);
 
 /**
  * @brief Send \p doc with \p variables (borrowed) to \p store.
- * @param wait_ms  Out: when DH_ERR_LIMIT, how long to wait (bucket short or cooldown).
- * @returns DH_OK (reply filled; the caller still checks userErrors),
- *          DH_ERR_LIMIT (rate limited: nothing sent, or THROTTLED — retry after wait_ms),
+ * @param wait_ms  Out: when DH_ERR_RATE, how long to wait (bucket short or cooldown).
+ * @returns DH_OK (reply filled; the caller still checks userErrors and missing objects:
+ *          business answers, see dockhand/outcome.h),
+ *          DH_ERR_RATE (rate limited: nothing sent, or 429 / THROTTLED: retry after wait_ms),
+ *          DH_ERR_AUTH (401/403 or a refused token grant: credentials; retry after fixing
+ *          them; \p reply->status is 0 for a refused grant),
  *          DH_ERR_TIMEOUT / DH_ERR_IO (transient: retry; the outcome may be unknown),
  *          DH_ERR_PROTO (5xx or an unparseable reply: transient),
- *          DH_ERR_INVALID (top-level GraphQL errors other than THROTTLED, or 4xx other
- *          than 429: permanent; the message is in errstr),
- *          DH_ERR_STATE (401/403: credentials; retry after fixing them).
+ *          DH_ERR_INVALID (top-level GraphQL errors other than THROTTLED, or a 4xx other
+ *          than 401/403/429: the request is refused as such; the message is in errstr),
+ *          DH_ERR_NOMEM. \p reply->status is set whenever Shopify answered.
  */
 DH_NODISCARD dh_err_t dh_shopify_graphql(dh_shopify_t *s, const dh_store_t *store, dh_gql_doc_t doc,
                                          json_t *variables, dh_gql_reply_t *reply, int64_t *wait_ms,

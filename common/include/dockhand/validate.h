@@ -3,7 +3,9 @@
  * the workers that consume WMS topics. Hand-written rather than a schema engine: each
  * worker checks exactly the fields it relies on, and the messages follow ajv's
  * "<instance path> <message>" style so a dead letter names the offending field the way
- * tests/contracts does. Pure: no I/O, no configuration.
+ * tests/contracts does. Also the numeric conversions that must never overflow (JSON reals)
+ * and the Shopify id rules the gateway and the Shopify consumers share. Pure: no I/O, no
+ * configuration.
  */
 #ifndef DH_VALIDATE_H
 #define DH_VALIDATE_H
@@ -39,6 +41,35 @@ int dh_v_uuid_ok(const char *s);
 int dh_v_rfc3339_ok(const char *s);
 /** @brief ^[1-9][0-9]{0,19}$ (common.v1 shopify_id_string). */
 int dh_v_shopify_id_ok(const char *s);
+
+/** @brief A finite double with no fractional part. */
+int dh_v_real_is_integral(double d);
+/** @brief Convert \p d to int64_t when it is integral and within range, without ever
+ *  performing an out-of-range (undefined) conversion. @returns 1 on success. */
+int dh_v_real_to_i64(double d, int64_t *out);
+/** @brief \p d truncated and clamped to [lo, hi] (NaN gives lo); the range check comes
+ *  before the conversion. For numbers from the network that feed durations or counts. */
+int64_t dh_v_real_clamp_i64(double d, int64_t lo, int64_t hi);
+
+/**
+ * @brief A Shopify REST id (common.v1 $defs/shopify_id: a JSON integer >= 1) as digits.
+ * @returns 1 when \p v is one (digits in \p out), else 0. The gateway (400) and the
+ *          Shopify consumers (dead letter) apply this one rule to a webhook's "id".
+ */
+int dh_v_shopify_id(json_t *v, char *out, size_t size);
+/**
+ * @brief A reference to a Shopify resource as digits: a JSON integer >= 1, a string
+ *        ^[1-9][0-9]{0,19}$, or a GID "gid://shopify/<Type>/<such digits>".
+ * @returns 1 when \p v is one (digits in \p out), else 0.
+ */
+int dh_v_shopify_ref(json_t *v, char *out, size_t size);
+/**
+ * @brief The order id of a fulfillment_holds/... webhook body: the first of "order_id",
+ *        "fulfillment_order"."order_id" and "fulfillment_hold"."order_id" that is a
+ *        dh_v_shopify_ref(). The gateway keys the message by it and dh-orders reads it.
+ * @returns 1 when found (digits in \p out), else 0.
+ */
+int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size);
 
 /**
  * @brief A string member of \p obj at \p path with length bounds in code points.

@@ -52,11 +52,16 @@ int dh_wms_problem_is(const dh_wms_reply_t *r, const char *slug);
  * @param path   Path under DH_WMS_URL, e.g. "/wms/v1/sales-orders" (caller URL-encodes).
  * @param idempotency_key  Required for POST/PUT (NULL for GET).
  * @param body   Borrowed JSON body or NULL.
- * @param wait_ms  Out: for DH_ERR_LIMIT, how long to wait for a rate-limit token.
- * @returns DH_OK for any 2xx or 4xx (the caller decides: 4xx is a permanent rejection,
- *          except 409 idempotency-key-in-use and 429, returned as DH_ERR_LIMIT),
- *          DH_ERR_LIMIT (rate limited), DH_ERR_TIMEOUT / DH_ERR_IO / DH_ERR_PROTO (5xx or
- *          garbage): transient.
+ * @param wait_ms  Out: for DH_ERR_RATE, how long to wait (shared bucket, Retry-After).
+ * @returns DH_OK when the WMS answered 2xx or a business 4xx (404, 409, 422, ...: the
+ *          caller decides, see dockhand/outcome.h; \p reply->status and problem text),
+ *          DH_ERR_RATE (429, 409 idempotency-key-in-use, or our shared bucket is short:
+ *          nothing done, retry after \p wait_ms),
+ *          DH_ERR_AUTH (401/403: the token is wrong, expired or rotated; \p reply->status),
+ *          DH_ERR_TIMEOUT / DH_ERR_IO (no answer: the outcome may be unknown),
+ *          DH_ERR_PROTO (5xx, \p reply->status set; or an unparseable 2xx: transient),
+ *          DH_ERR_INVALID (a bad call: group, path, or a write without a key),
+ *          DH_ERR_NOMEM. Only DH_OK leaves a body in \p reply.
  */
 DH_NODISCARD dh_err_t dh_wms_call(dh_wms_t *w, const char *group, const char *method,
                                   const char *path, const char *idempotency_key, json_t *body,

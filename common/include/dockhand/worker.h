@@ -86,6 +86,8 @@ dh_wms_t *dh_lane_wms(dh_lane_t *lane);
  * @brief Record why the current event failed; used in logs, metrics and dead-letter
  *        headers. Call before returning RETRY or DEAD_LETTER.
  * @param error_class  Short stable word: "decode", "schema", "rejected", "http", ...
+ *                     A RETRY with class "auth" (refused credentials, set by the outcome
+ *                     table) is never dead-lettered by the retry budget.
  */
 void dh_lane_fail(dh_lane_t *lane, const char *error_class, const char *fmt, ...) DH_PRINTF(3, 4);
 
@@ -109,16 +111,30 @@ DH_NODISCARD dh_err_t dh_lane_produce(dh_lane_t *lane, const char *topic, const 
 int dh_msg_header_copy(const dh_msg_t *msg, const char *name, char *buf, size_t size);
 
 /**
- * @brief dh_wms_call() on this lane's WMS client, with the outcomes every WMS consumer
- *        maps the same way: rate limited -> WAIT (after the limiter's delay), timeout /
- *        I/O / 5xx -> RETRY (the caller's Idempotency-Key makes the retry safe), no client
- *        -> FATAL; each with dh_lane_fail().
- * @returns 0 when the WMS answered (2xx or 4xx in \p rep: the caller decides; clear it
- *          with dh_wms_reply_clear()), else -1 with \p res set.
+ * @brief dh_wms_call() on this lane's WMS client, classified by the outcome table
+ *        (dockhand/outcome.h) the same way for every worker: throttled -> WAIT, 401/403
+ *        -> RETRY without a retry budget (never dead-lettered), timeout / I/O / 5xx ->
+ *        RETRY (the caller's Idempotency-Key makes the retry safe), no client -> FATAL;
+ *        each with dh_lane_fail().
+ * @returns 0 when the WMS gave a business answer (2xx or 404/409/422/... in \p rep: the
+ *          caller decides with its rules, dh_lane_answer(); clear it with
+ *          dh_wms_reply_clear()), else -1 with \p res set.
  */
 DH_NODISCARD int dh_lane_wms_call(dh_lane_t *lane, const char *group, const char *method,
                                   const char *path, const char *idempotency_key, json_t *body,
                                   dh_wms_reply_t *rep, dh_result_t *res);
+
+/**
+ * @brief dh_shopify_graphql() on this lane's Shopify client, classified by the same table:
+ *        throttled -> WAIT (after the cooldown), 401/403 -> RETRY without a retry budget,
+ *        timeout / I/O / 5xx -> RETRY, a request Shopify refuses (4xx, top-level errors)
+ *        -> DEAD_LETTER "rejected", no client -> FATAL; each with dh_lane_fail().
+ * @returns 0 when Shopify answered with data in \p rep (userErrors and missing objects
+ *          are the caller's: dh_lane_answer()), else -1 with \p res set. Clear \p rep
+ *          with dh_gql_reply_clear() in both cases.
+ */
+DH_NODISCARD int dh_lane_shopify_call(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc,
+                                      json_t *vars, dh_gql_reply_t *rep, dh_result_t *res);
 
 /** A decoded event: filled by the handler's decode(). */
 typedef struct dh_event {

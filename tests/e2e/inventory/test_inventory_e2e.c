@@ -4,7 +4,10 @@
  * dead-letter topic. Scenarios: bulk with duplicates and a stale replay (+ unknown SKU),
  * kill -9 mid-run, the oversell race, the on-demand full sync, ITEM_NOT_STOCKED_AT_LOCATION
  * (inventoryActivate, then the same batch applied), a full sync killed and resumed from its
- * cursor, and one sync run by exactly one of two replicas.
+ * cursor, and one sync run by exactly one of two replicas. "Nothing more happened" is
+ * awaited, never slept: the worker's group committed the whole topic (every event done),
+ * a later event on the same key (where nothing else is queued for it: coalescing), the
+ * move's own push, or a later sync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -229,6 +232,70 @@ static long journal(env_t *e, const char *op, long *throttled)
     return n;
 }
 
+/* ---- "nothing more happened": every produced event handled, awaited ---- */
+
+/* The worker's group has committed every partition of the scenario's topic to its end.
+ * The runtime commits an event's offset only once it is done (applied, stale, superseded
+ * by coalescing or dead-lettered), so from then on no event of the topic can push again.
+ * (A later event on the same key is no barrier here: coalescing may supersede a queued
+ * event by it, hiding what that event would have done.) */
+typedef struct handled_ctx {
+    rd_kafka_t *rk;
+    const char *topic;
+} handled_ctx_t;
+
+static int all_handled(void *ud)
+{
+    handled_ctx_t *h = ud;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(6);
+    int ok = 1;
+
+    for (int32_t p = 0; p < 6; p++) {
+        rd_kafka_topic_partition_list_add(parts, h->topic, p);
+    }
+    if (rd_kafka_committed(h->rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ok = 0;
+    }
+    for (int i = 0; ok && i < parts->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+
+        ok = rd_kafka_query_watermark_offsets(h->rk, h->topic, parts->elems[i].partition, &lo, &hi,
+                                              5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+             (hi == 0 || parts->elems[i].offset >= hi);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return ok;
+}
+
+static void check_last_pushes(env_t *e);
+
+/* Waits until every event of the scenario's topic was handled, then checks the levels and
+ * that the last value pushed for each SKU was the expected one (no stale or late push
+ * after the expected state was reached). */
+static void await_all_handled(env_t *e)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    handled_ctx_t h = {NULL, e->run.topic};
+
+    /* The worker's group id, to read its committed offsets; this handle never joins. */
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", th_kafka(), errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", e->run.group, errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    h.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    assert_non_null(h.rk);
+    int ok = th_wait_for(all_handled, &h, 120000);
+
+    rd_kafka_destroy(h.rk);
+    assert_true(ok);
+    assert_true(all_match(e));
+    check_last_pushes(e);
+}
+
 /* Produce a workload: rounds x NSKU events with random stock; dup_every duplicates. */
 static long produce_workload(env_t *e, int rounds, int nsku, int dup_every, unsigned seed,
                              stock_t *last)
@@ -308,9 +375,8 @@ static void test_bulk(void **state)
     int ok = th_wait_for(all_match, e, 180000);
     int64_t t_done = th_now_ms();
 
-    th_sleep_ms(1500); /* let the tail settle: nothing may change afterwards */
     assert_true(ok);
-    assert_true(all_match(e));
+    await_all_handled(e); /* the stale replay included: nothing changed the levels after */
     calls = journal(e, "inventorySetQuantities", &throttled);
     fprintf(stderr, "bulk: %ld events, %ld inventorySetQuantities calls, %ld throttled (%lld)\n",
             events, calls, throttled, (long long)t_done);
@@ -380,8 +446,7 @@ static void test_kill9(void **state)
     fprintf(stderr, "killed after %ld calls\n", journal(e, "inventorySetQuantities", &throttled));
     w = th_spawn("dh-inventory", e->run.env, e->run.log);
     assert_true(th_wait_for(all_match, e, 180000));
-    th_sleep_ms(1500);
-    assert_true(all_match(e));
+    await_all_handled(e); /* nothing older was applied after the expected state */
     journal(e, "inventorySetQuantities", &throttled);
     assert_int_equal(throttled, 0);
     kill(w, SIGTERM);
@@ -402,6 +467,52 @@ static int q_is(void *ud)
     qwait_t *q = ud;
 
     return level_q(q->e, q->sku, q->name) == q->want;
+}
+
+/* Pushes of SKU-5 in the journal: how many, and the last value. */
+typedef struct sku5 {
+    env_t *e;
+    int n;
+    int64_t last;
+} sku5_t;
+
+static int sku5_pushed_thrice(void *ud)
+{
+    sku5_t *s5 = ud;
+    char url[512], gid[64], *text = NULL, *line, *save = NULL;
+
+    s5->n = 0;
+    snprintf(gid, sizeof(gid), "gid://shopify/InventoryItem/%lld", (long long)item_of(5));
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=inventorySetQuantities&shop=%s",
+             s5->e->sb.base, s5->e->domain);
+    if (th_http("GET", url, NULL, NULL, &text) != 200) {
+        free(text);
+        return 0;
+    }
+    for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *body = json_string_value(json_object_get(j, "body"));
+        json_t *req = body ? json_loads(body, 0, NULL) : NULL;
+        json_t *qs = json_object_get(json_object_get(json_object_get(req, "variables"), "input"),
+                                     "quantities");
+        size_t i;
+        json_t *x;
+
+        json_array_foreach(qs, i, x)
+        {
+            const char *item = json_string_value(json_object_get(x, "inventoryItemId"));
+
+            if (item && !strcmp(item, gid)) {
+                s5->n++;
+                s5->last = json_integer_value(json_object_get(x, "quantity"));
+            }
+        }
+        json_decref(req);
+        json_decref(j);
+    }
+    free(text);
+    return s5->n >= 3;
 }
 
 /* (3) the oversell race and (4) the on-demand full sync. */
@@ -447,7 +558,12 @@ static void test_oversell_and_sync(void **state)
     p = th_producer_new();
     produce(e, p, "SKU-5", "F1", 1, 3, (stock_t){12, 3, 1}, ++e->eid);
     th_producer_destroy(p);
-    th_sleep_ms(1500);
+    /* A crossing move always pushes: its push (the third for SKU-5) is the positive event
+     * awaited, and it must carry the shareable 11 (the allocation is not taken twice). */
+    sku5_t s5 = {e, 0, -1};
+
+    assert_true(th_wait_for(sku5_pushed_thrice, &s5, 30000));
+    assert_int_equal(s5.last, 11);
     assert_int_equal(level_q(e, "SKU-5", "on_hand"), 11);
     assert_int_equal(level_q(e, "SKU-5", "available"), 8);
 
@@ -614,6 +730,73 @@ static int has_item(json_t *quantities, const char *gid)
     return 0;
 }
 
+/* Some quantity in \p quantities is at least \p min. */
+static int has_quantity_over(json_t *quantities, int64_t min)
+{
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(quantities, i, x)
+    {
+        if (json_integer_value(json_object_get(x, "quantity")) >= min) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* SKU number of an inventory item GID of the generated store (0 if none). */
+static int sku_of_item(const char *gid)
+{
+    const char *slash = gid ? strrchr(gid, '/') : NULL;
+    long long item = slash ? strtoll(slash + 1, NULL, 10) : 0;
+
+    return item > 1000002 && (item - 1000002) % 3 == 0 && (item - 1000002) / 3 <= NSKU
+               ? (int)((item - 1000002) / 3)
+               : 0;
+}
+
+/* Walks every inventorySetQuantities at F1 in journal order: per SKU with an expected level,
+ * the last quantity pushed must be that level (when anything was pushed). */
+static void check_last_pushes(env_t *e)
+{
+    char query[256];
+    int64_t *last = malloc((NSKU + 1) * sizeof(*last));
+    size_t i, k;
+    json_t *x, *q;
+
+    assert_non_null(last);
+    for (int s = 0; s <= NSKU; s++) {
+        last[s] = -1;
+    }
+    snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s", e->domain);
+    json_t *calls = jlist(e, query);
+
+    json_array_foreach(calls, i, x)
+    {
+        json_t *qs = jquantities(x);
+
+        json_array_foreach(qs, k, q)
+        {
+            int s = sku_of_item(json_string_value(json_object_get(q, "inventoryItemId")));
+            const char *loc = json_string_value(json_object_get(q, "locationId"));
+
+            if (s && loc && !strcmp(loc, e->loc1)) {
+                last[s] = json_integer_value(json_object_get(q, "quantity"));
+            }
+        }
+        json_decref(qs);
+    }
+    for (int s = 1; s <= NSKU; s++) {
+        if (e->expect[s] >= 0 && last[s] >= 0 && last[s] != e->expect[s]) {
+            fail_msg("SKU-%d: last push %lld, expected %lld", s, (long long)last[s],
+                     (long long)e->expect[s]);
+        }
+    }
+    json_decref(calls);
+    free(last);
+}
+
 /* (6) ITEM_NOT_STOCKED_AT_LOCATION: two unstocked items and a stocked one in one batch. */
 static void test_not_stocked(void **state)
 {
@@ -650,7 +833,20 @@ static void test_not_stocked(void **state)
 
         assert_true(th_wait_for(q_is, &q, 20000));
     }
-    th_sleep_ms(1000); /* nothing more may happen */
+    /* The barrier: a later putaway of each key (on_hand + 100), awaited; it must activate
+     * nothing, and the calls before it are the ones counted below. */
+    p = th_producer_new();
+    for (int i = 0; i < 3; i++) {
+        stock_t later = {st[i].good_online + 100, st[i].allocated, st[i].safety};
+
+        produce(e, p, skus[i], "F1", 0, 6, later, ++e->eid);
+    }
+    th_producer_destroy(p);
+    for (int i = 0; i < 3; i++) {
+        qwait_t q = {e, skus[i], "on_hand", target_of(st[i]) + 100};
+
+        assert_true(th_wait_for(q_is, &q, 20000));
+    }
 
     /* inventoryActivate exactly once for each unstocked item, at the mapped location. */
     char query[512];
@@ -677,13 +873,19 @@ static void test_not_stocked(void **state)
     /* The refused call held all three; a later applied call holds all three again. */
     snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s", e->domain);
     json_t *calls = jlist(e, query);
-    int refused = 0, applied = 0;
+    int refused = 0, applied = 0, barrier = 0;
 
     json_array_foreach(calls, i, x)
     {
         const char *resp = json_string_value(json_object_get(x, "response"));
         json_t *qs = jquantities(x);
         int all3 = has_item(qs, gids[0]) && has_item(qs, gids[1]) && has_item(qs, gids[2]);
+
+        if (has_quantity_over(qs, 100)) { /* the barrier's call(s) */
+            barrier++;
+            json_decref(qs);
+            continue;
+        }
 
         fprintf(stderr, "call %zu: %zu quantities, replay %d: %.200s\n", i, json_array_size(qs),
                 json_is_true(json_object_get(x, "idempotent_replay")), resp ? resp : "");
@@ -696,10 +898,11 @@ static void test_not_stocked(void **state)
     }
     assert_int_equal(refused, 1);
     assert_int_equal(applied, 1);
-    assert_true(json_array_size(calls) <= 3);
+    assert_true(barrier >= 1);
+    assert_true(json_array_size(calls) - (size_t)barrier <= 3);
     json_decref(calls);
     for (int k = 0; k < 3; k++) {
-        assert_int_equal(level_q(e, skus[k], "on_hand"), target_of(st[k]));
+        assert_int_equal(level_q(e, skus[k], "on_hand"), target_of(st[k]) + 100);
     }
     stop_worker(e, 0);
 }
@@ -863,6 +1066,60 @@ static void test_sync_resume(void **state)
     stop_worker(e, 0);
 }
 
+/* A replica with its own admin port (the run's environment has DH_ADMIN_PORT=0). */
+static pid_t spawn_replica(env_t *e, int k, int admin_port)
+{
+    static char port[2][40];
+    const char *env[26];
+    int n = 0;
+
+    snprintf(port[k], sizeof(port[k]), "DH_ADMIN_PORT=%d", admin_port);
+    for (int i = 0; e->run.env[i] && n < 24; i++) {
+        env[n++] = strncmp(e->run.env[i], "DH_ADMIN_PORT=", 14) ? e->run.env[i] : port[k];
+    }
+    env[n] = NULL;
+    return th_spawn("dh-inventory", env, e->run.log);
+}
+
+typedef struct replica {
+    env_t *e;
+    int port;
+    int partitions;
+} replica_t;
+
+/* The replica's dh_assigned_partitions gauge (its /metrics) is at least 1. */
+static int has_partitions(void *ud)
+{
+    replica_t *r = ud;
+    char url[128], *text = NULL;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", r->port);
+    r->partitions = 0;
+    if (th_http("GET", url, NULL, NULL, &text) == 200 && text) {
+        for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            if (!strncmp(l, "dh_assigned_partitions", 22) && strchr(l, ' ')) {
+                r->partitions += atoi(strchr(l, ' ') + 1); /* name{labels} value */
+            }
+        }
+    }
+    free(text);
+    return r->partitions >= 1;
+}
+
+/* Two on-demand slots done, none active. */
+static int second_sync_done(void *ud)
+{
+    env_t *e = ud;
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "KEYS dh:inv:sync:done:%s:req-*", e->domain);
+    int done = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    long long a = th_redis_int(c, "EXISTS dh:inv:sync:active:%s", e->domain);
+
+    freeReplyObject(r);
+    redisFree(c);
+    return done && a == 0;
+}
+
 /* (8) two replicas in one group, one on-demand sync: each WMS page is fetched once. */
 static void test_sync_one_replica(void **state)
 {
@@ -875,9 +1132,17 @@ static void test_sync_one_replica(void **state)
     seed_catalog(e, NSKU);
     sync_env(e);
     put_wms_rows(e, NSKU, 60);
-    e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
-    e->w[1] = th_spawn("dh-inventory", e->run.env, e->run.log);
-    th_sleep_ms(2000); /* both ticking before the request */
+    replica_t rep[2] = {{e, th_free_port(), 0}, {e, th_free_port(), 0}};
+
+    for (int k = 0; k < 2; k++) {
+        e->w[k] = spawn_replica(e, k, rep[k].port);
+    }
+    /* Both joined the group and own partitions (their admin /metrics say so) before the
+     * request, so either could take the slot. */
+    for (int k = 0; k < 2; k++) {
+        assert_true(th_wait_for(has_partitions, &rep[k], 60000));
+        fprintf(stderr, "replica %d: %d partitions\n", k, rep[k].partitions);
+    }
     assert_true(th_alive(e->w[0]) && th_alive(e->w[1]));
     request_sync(e);
     assert_true(th_wait_for(all_match, e, 20000));
@@ -890,8 +1155,34 @@ static void test_sync_one_replica(void **state)
     freeReplyObject(r);
     redisFree(c);
     assert_true(th_wait_for(sync_done, &cw, 5000));
-    th_sleep_ms(2500); /* a few more ticks of both replicas: nothing may start again */
-    json_t *wms = jlist(e, "group=wms");
+    /* The barrier: a second request, run to its end (several ticks of both replicas).
+     * Everything before it belongs to the first sync, and the second ran once too. */
+    long long mark = jmax_seq(e);
+
+    request_sync(e);
+    assert_true(th_wait_for(second_sync_done, e, 30000));
+    snprintf(query, sizeof(query), "group=wms&since_seq=%lld", mark);
+    json_t *after = jlist(e, query);
+
+    count_pages(after, pages);
+    fprintf(stderr, "second sync: pages fetched %d %d %d %d\n", pages[0], pages[1], pages[2],
+            pages[3]);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(pages[k], 1);
+    }
+    assert_int_equal(json_array_size(after), 4);
+    json_decref(after);
+    json_t *all = jlist(e, "group=wms"), *wms = json_array();
+    size_t ix;
+    json_t *ent;
+
+    json_array_foreach(all, ix, ent)
+    {
+        if (json_integer_value(json_object_get(ent, "seq")) <= mark) {
+            json_array_append(wms, ent);
+        }
+    }
+    json_decref(all);
 
     count_pages(wms, pages);
     fprintf(stderr, "pages fetched: %d %d %d %d (of %zu WMS requests)\n", pages[0], pages[1],
@@ -903,8 +1194,13 @@ static void test_sync_one_replica(void **state)
     json_decref(wms);
     snprintf(query, sizeof(query), "group=shopify&op=inventorySetQuantities&shop=%s", e->domain);
     json_t *calls = jlist(e, query);
+    size_t first = 0;
 
-    assert_int_equal(json_array_size(calls), 4); /* one call of 250 per page */
+    json_array_foreach(calls, ix, ent)
+    {
+        first += json_integer_value(json_object_get(ent, "seq")) <= mark;
+    }
+    assert_int_equal(first, 4); /* one call of 250 per page */
     json_decref(calls);
     assert_true(all_match(e));
     stop_worker(e, 0);

@@ -9,9 +9,13 @@
 
 #include <cmocka.h>
 
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "deadline.h"
 #include "hmac.h"
 #include "route.h"
 
@@ -154,7 +158,9 @@ static void test_extract_id(void **state)
         const char *id;
     } cases[] = {
         {"{\"id\":5802154000001,\"name\":\"#1\"}", DH_GW_ID_TOP, DH_OK, "5802154000001"},
-        {"{\"id\":\"gid-ish\"}", DH_GW_ID_TOP, DH_OK, "gid-ish"},
+        {"{\"id\":\"gid-ish\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
+        {"{\"id\":0}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
+        {"{\"id\":\"123\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"name\":\"#1\"}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"id\":null}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
         {"{\"id\":-1}", DH_GW_ID_TOP, DH_ERR_INVALID, NULL},
@@ -186,6 +192,63 @@ static void test_extract_id(void **state)
     }
 }
 
+/* Read from \p fd until end-of-file or 3 s; returns the bytes (NUL-terminated). */
+static size_t drain(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&p, 1, 3000) <= 0) {
+            break;
+        }
+        n = read(fd, buf + len, size - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* The watchdog answers 408 and shuts the socket down, but never while a request is being
+ * answered, and each answer restarts the clock. */
+static void test_deadline_watchdog(void **state)
+{
+    dh_gw_deadline_t *d = NULL;
+    dh_gw_conn_t *c;
+    int sv[2];
+    char buf[512];
+    struct pollfd p;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(dh_gw_deadline_new(200, NULL, &d), DH_OK);
+    c = dh_gw_deadline_open(d, sv[0]);
+    assert_non_null(c);
+    /* Being answered: 400 ms pass (twice the deadline) and nothing is written. */
+    assert_int_equal(dh_gw_deadline_begin(d, c, DH_GW_SRC_SHOPIFY), 1);
+    p = (struct pollfd){.fd = sv[1], .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 400), 0);
+    /* Answered: a new deadline from now, then 408 and end-of-file. */
+    dh_gw_deadline_end(d, c);
+    assert_true(drain(sv[1], buf, sizeof(buf)) > 0);
+    assert_true(strncmp(buf, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0);
+    assert_non_null(strstr(buf, "Connection: close\r\n"));
+    /* Too late to handle the request now. */
+    assert_int_equal(dh_gw_deadline_begin(d, c, DH_GW_SRC_SHOPIFY), 0);
+    dh_gw_deadline_close(d, c);
+    dh_gw_deadline_close(d, NULL);
+    assert_int_equal(dh_gw_deadline_begin(d, NULL, DH_GW_SRC_OTHER), 1);
+    dh_gw_deadline_destroy(d);
+    dh_gw_deadline_destroy(NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_returnprime_verify),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_extract_id),
+        cmocka_unit_test(test_deadline_watchdog),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

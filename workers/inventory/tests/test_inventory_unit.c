@@ -18,6 +18,7 @@
 
 #include "batch.h"
 #include "event.h"
+#include "inventory.h"
 #include "shareable.h"
 #include "th_examples.h"
 
@@ -288,6 +289,51 @@ static void test_slots(void **state)
     tzset();
 }
 
+/* Shopify's business answers per call, by inv_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    static const struct {
+        const char *call;
+        dh_answer_t a;
+        const char *code;
+        int action;
+        dh_result_t want;
+        const char *cls; /* NULL: the code */
+    } cases[] = {
+        {INV_CALL_SET, DH_ANSWER_OK, NULL, 0, DH_RESULT_DONE, NULL},
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "IDEMPOTENCY_CONCURRENT_REQUEST", INV_ACT_ALL,
+         DH_RESULT_WAIT, "idempotency"},
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", INV_ACT_ALL,
+         DH_RESULT_WAIT, "idempotency"},
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
+         INV_ACT_NEW_KEY, DH_RESULT_WAIT, "idempotency"},
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "ITEM_NOT_STOCKED_AT_LOCATION", INV_ACT_ACTIVATE,
+         DH_RESULT_DONE, NULL},
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "INVALID_QUANTITY", 0, DH_RESULT_DEAD_LETTER, NULL},
+        {INV_CALL_UNPLACED, DH_ANSWER_USER_ERRORS, "X", INV_ACT_ALL, DH_RESULT_RETRY, "rejected"},
+        {INV_CALL_VARIANTS, DH_ANSWER_MISSING, "", 0, DH_RESULT_DEAD_LETTER, "unknown-sku"},
+        {INV_CALL_VARIANTS, DH_ANSWER_MISSING, "ambiguous", 0, DH_RESULT_DEAD_LETTER,
+         "ambiguous-sku"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const dh_outcome_rule_t *r = dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, cases[i].call,
+                                                     cases[i].a, cases[i].code);
+        dh_outcome_t o;
+
+        assert_int_equal(r->action, cases[i].action);
+        assert_int_equal(r->result, cases[i].want);
+        dh_outcome_of_rule(r, cases[i].code, &o, "x");
+        if (r->result != DH_RESULT_DONE) {
+            assert_string_equal(o.error_class, cases[i].cls ? cases[i].cls : cases[i].code);
+        }
+    }
+    dh_outcome_t o;
+    dh_outcome_of_rule(&inv_outcomes.rules[1], "IDEMPOTENCY_CONCURRENT_REQUEST", &o, "x");
+    assert_int_equal(o.retry_after_ms, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_event_fields),     cmocka_unit_test(test_event_bad_values),
         cmocka_unit_test(test_dedupe),           cmocka_unit_test(test_hash),
         cmocka_unit_test(test_user_error_index), cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,82 @@
+/* Unit tests: fault rules (sandbox/faults.c), in particular numbers out of range. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "faults.h"
+
+static dh_sb_err_t set_text(dh_sb_faults_t *f, const char *text, char *err, size_t size)
+{
+    json_error_t jerr;
+    json_t *rule = json_loads(text, 0, &jerr);
+    dh_sb_err_t rc;
+
+    if (!rule) {
+        fail_msg("fixture %s: %s", text, jerr.text);
+    }
+    rc = dh_sb_faults_set(f, rule, err, size);
+    json_decref(rule);
+    return rc;
+}
+
+/* issue #10: these were converted to long before any range check (undefined behaviour). */
+static void test_huge_numbers_rejected(void **state)
+{
+    static const char *const bad[] = {
+        "{\"group\":\"shopify\",\"latency_ms\":20955555555555E74}",
+        "{\"group\":\"shopify\",\"timeout_ms\":-1e300}",
+        "{\"group\":\"wms\",\"count\":1e19}",
+        "{\"group\":\"wms\",\"error_status\":1e300}",
+        "{\"group\":\"wms\",\"error_status\":600}",
+        "{\"group\":\"wms\",\"latency_ms\":-1}",
+        "{\"group\":\"wms\",\"count\":-2}",
+    };
+    dh_sb_faults_t *f = dh_sb_faults_new();
+    dh_sb_fault_decision_t d;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(set_text(f, bad[i], err, sizeof(err)), DH_SB_ERR_CONFIG);
+        assert_non_null(strstr(err, "error_status in 100..599"));
+    }
+    /* Nothing was installed: a request meets no fault. */
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, &d);
+    assert_int_equal(d.latency_ms, 0);
+    assert_int_equal(d.error_status, 0);
+    dh_sb_faults_destroy(f);
+}
+
+static void test_valid_rule_applies(void **state)
+{
+    dh_sb_faults_t *f = dh_sb_faults_new();
+    dh_sb_fault_decision_t d;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(set_text(f,
+                              "{\"group\":\"wms\",\"latency_ms\":5.0,\"error_rate\":1,"
+                              "\"error_status\":502,\"count\":1}",
+                              err, sizeof(err)),
+                     DH_SB_OK);
+    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, &d);
+    assert_int_equal(d.latency_ms, 5);
+    assert_int_equal(d.error_status, 502);
+    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, &d); /* count exhausted */
+    assert_int_equal(d.error_status, 0);
+    dh_sb_faults_destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_huge_numbers_rejected),
+        cmocka_unit_test(test_valid_rule_applies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
