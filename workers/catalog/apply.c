@@ -220,11 +220,38 @@ static void release(cat_ctx_t *c, const char *vid, const char *sku)
 
 /* One PUT /wms/v1/skus/{store}/{sku}. 0 when the WMS holds the body; 1 when it refused it
  * as a duplicate SKU (recorded in the report); -1 with c->res set otherwise. */
+/* The WMS refused the SKU as another variant's: into the report. */
+static void report_refusal(cat_ctx_t *c, const char *sku, const char *pid, const char *vid,
+                           const dh_wms_reply_t *rep)
+{
+    char k[300], val[200];
+
+    cat_key(k, sizeof(k), c->store, "dups", NULL);
+    snprintf(val, sizeof(val), "[{\"product_id\":\"%s\",\"variant_id\":\"%s\",\"wms\":true}]", pid,
+             vid);
+    const char *argv[] = {"HSETNX", k, sku, val};
+
+    redis_do(c, 4, argv);
+    snprintf(c->dup_detail, sizeof(c->dup_detail), "WMS refused SKU %.200s of variant %s: %.150s",
+             sku, vid, rep->detail);
+}
+
+/* Set the result of a failed call from \p o (the event's reason too, when there is one). */
+static void failed(cat_ctx_t *c, const dh_outcome_t *o)
+{
+    snprintf(c->why, sizeof(c->why), "%s", o->error);
+    c->res = dh_lane_outcome(c->lane, o);
+}
+
+/* One PUT /wms/v1/skus/{store}/{sku}, decided by catalog_outcomes. 0 when the WMS holds the
+ * body; 1 when it refused it as a duplicate SKU (recorded in the report); -1 with c->res
+ * set otherwise. */
 static int put_sku(cat_ctx_t *c, const char *vid, const char *pid, json_t *body, const char *fp)
 {
     char esc_store[400], esc_sku[800], path[1300], effect[400], key[37];
     const char *sku = json_string_value(json_object_get(body, "sku"));
     dh_wms_reply_t rep;
+    dh_outcome_t o;
     int rc = -1;
 
     path_escape(c->store, esc_store, sizeof(esc_store));
@@ -233,31 +260,22 @@ static int put_sku(cat_ctx_t *c, const char *vid, const char *pid, json_t *body,
     snprintf(effect, sizeof(effect), "%s:%s:%s", c->store, vid, fp);
     dh_idem_far_key(CATALOG_IDEM_NS, effect, key);
     c->calls++;
-    if (dh_lane_wms_call(c->lane, CATALOG_WMS_GROUP, "PUT", path, key, body, &rep, &c->res)) {
+    if (dh_lane_wms_try(c->lane, CATALOG_WMS_GROUP, "PUT", path, key, body, &rep, &o)) {
+        failed(c, &o);
         return -1;
     }
-    if (rep.status == 200 || rep.status == 201) {
-        rc = 0;
-    } else if (rep.status == 409 && dh_wms_problem_is(&rep, "/duplicate-sku")) {
-        char k[300], val[200];
+    const dh_outcome_rule_t *rule = dh_wms_rule(&catalog_outcomes, CAT_CALL_UPSERT, &rep);
 
-        cat_key(k, sizeof(k), c->store, "dups", NULL);
-        snprintf(val, sizeof(val), "[{\"product_id\":\"%s\",\"variant_id\":\"%s\",\"wms\":true}]",
-                 pid, vid);
-        const char *argv[] = {"HSETNX", k, sku, val};
-
-        redis_do(c, 4, argv);
-        snprintf(c->dup_detail, sizeof(c->dup_detail),
-                 "WMS refused SKU %.200s of variant %s: %.150s", sku, vid, rep.detail);
+    if (rule->action == CAT_ACT_REPORT) {
+        report_refusal(c, sku, pid, vid, &rep);
         rc = 1;
-    } else if (rep.status == 401 || rep.status == 403) {
-        cat_fail(c, "credentials", "WMS refused the credentials: HTTP %ld %s", rep.status,
-                 rep.detail);
-        c->res = DH_RESULT_RETRY;
+    } else if (rule->result == DH_RESULT_DONE) {
+        rc = 0;
     } else {
-        cat_fail(c, "rejected", "WMS refused SKU %.200s of variant %s: HTTP %ld %s %s", sku, vid,
-                 rep.status, rep.problem_type, rep.detail);
-        c->res = DH_RESULT_DEAD_LETTER;
+        dh_outcome_of_rule(rule, rep.problem_type, &o,
+                           "WMS refused SKU %.200s of variant %s: HTTP %ld %s %.200s", sku, vid,
+                           rep.status, rep.problem_type, rep.detail);
+        failed(c, &o);
     }
     dh_wms_reply_clear(&rep);
     return rc;
@@ -471,8 +489,13 @@ dh_result_t cat_apply(cat_ctx_t *c, const cat_product_t *p)
     json_decref(prec);
     if (c->refused > 0) {
         /* Every other variant is applied; the refused one is the merchant's to fix. */
-        cat_fail(c, "duplicate-sku", "%s", c->dup_detail);
-        return DH_RESULT_DEAD_LETTER;
+        const dh_outcome_rule_t *rule = dh_outcome_rule(
+            &catalog_outcomes, DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_409, "/duplicate-sku");
+        dh_outcome_t o;
+
+        dh_outcome_of_rule(rule, "/duplicate-sku", &o, "%s", c->dup_detail);
+        failed(c, &o);
+        return c->res;
     }
     return DH_RESULT_DONE;
 stop:

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "dockhand/outcome.h"
 #include "dockhand/worker.h"
 
 /** Rate-limit group and idempotency namespace of the WMS calls. */
@@ -82,6 +83,16 @@ int64_t cat_time_ms(const char *s);
 
 /** @brief Digits of a numeric id given as a JSON integer, digit string or GID. */
 int cat_id(json_t *v, char *out, size_t size);
+
+/* ---- outcomes.c: the business answers of each call, as data ---- */
+
+#define CAT_CALL_UPSERT      "upsert-sku"
+#define CAT_CALL_BULK_RUN    "bulkOperationRunQuery"
+#define CAT_CALL_BULK_STATUS "bulkOperation"
+#define CAT_CALL_PRODUCTS    "products (paginated)"
+#define CAT_ACT_REPORT       1 /**< record the refusal in the store's report, go on */
+
+extern const dh_outcome_rules_t catalog_outcomes;
 
 /* ---- handler.c ---- */
 

@@ -146,29 +146,52 @@ static int lock_op(cat_shared_t *s, dh_redis_t *r, const char *store, const char
 
 /* ---- Shopify calls ---- */
 
-/* One GraphQL call; the reply in \p rep on 0 (caller clears it). */
+/* One GraphQL call, classified by the common table (dh_lane_shopify_try()); the reply in
+ * \p rep on 0 (the caller clears it); on -1 the reason is logged and the slice ends. */
 static int gql(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc,
                json_t *vars, dh_gql_reply_t *rep)
 {
-    char errstr[256] = "";
-    int64_t wait = 0;
-    dh_err_t e = dh_shopify_graphql(dh_lane_shopify(lane), store, doc, vars, rep, &wait, errstr,
-                                    sizeof(errstr));
+    dh_outcome_t o;
+    int rc = dh_lane_shopify_try(lane, store, doc, vars, rep, &o);
 
     if (rep->actual_cost > 0 && s->m.import_cost) {
         dh_counter_add(s->m.import_cost, (uint64_t)(rep->actual_cost + 0.5));
     }
-    if (e != DH_OK) {
+    if (rc) {
         DH_LOG(DH_LOG_WARN, "catalog", "import %s: %s: %s (next tick)", store->domain,
-               dh_err_str(e), errstr);
+               dh_result_str(o.result), o.error);
         dh_gql_reply_clear(rep);
         return -1;
     }
     return 0;
 }
 
-static void start_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
+static void finish(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, const char *state,
+                   const char *why)
 {
+    char now[24];
+    const char *kv[] = {"state", state, "finished_ms", now, NULL};
+
+    snprintf(now, sizeof(now), "%lld", (long long)wall_ms());
+    imp_set(dh_lane_redis(lane), store->domain, kv);
+    if (strcmp(state, "done") == 0) {
+        if (s->m.import_done) {
+            dh_counter_add(s->m.import_done, 1);
+        }
+    } else if (s->m.import_failed) {
+        dh_counter_add(s->m.import_failed, 1);
+    }
+    DH_LOG(strcmp(state, "done") ? DH_LOG_ERROR : DH_LOG_INFO, "catalog", "import %s: %s%s%s",
+           store->domain, state, why ? ": " : "", why ? why : "");
+    lock_op(s, dh_lane_redis(lane), store->domain, unlock_lua);
+}
+
+/* Start the bulk operation. Returns how long to wait before trying again (0: started or
+ * failed). */
+static int64_t start_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
+{
+    int64_t again = 0;
+
     dh_gql_doc_t text = s->style_metafield[0] ? DH_GQL_CATALOG_BULK_PRODUCTS_METAFIELDS
                                               : DH_GQL_CATALOG_BULK_PRODUCTS;
     json_t *vars = json_pack("{s:s}", "query", dh_gql_text(text));
@@ -193,34 +216,24 @@ static void start_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store
             DH_LOG(DH_LOG_INFO, "catalog", "import %s: bulk operation %s started", store->domain,
                    id);
         } else {
-            /* OPERATION_IN_PROGRESS (another bulk query of this app): try again later */
-            DH_LOG(DH_LOG_WARN, "catalog", "import %s: bulkOperationRunQuery refused: %s %s",
-                   store->domain, json_string_value(json_object_get(ue, "code")),
-                   json_string_value(json_object_get(ue, "message")));
+            const char *code = str_or(json_object_get(ue, "code"), "");
+            const dh_outcome_rule_t *rule = dh_outcome_rule(
+                &catalog_outcomes, DH_FAR_SHOPIFY, CAT_CALL_BULK_RUN, DH_ANSWER_USER_ERRORS, code);
+            char why[300];
+
+            snprintf(why, sizeof(why), "bulkOperationRunQuery refused: %s %.200s", code,
+                     str_or(json_object_get(ue, "message"), ""));
+            if (rule->result == DH_RESULT_WAIT) { /* OPERATION_IN_PROGRESS: later */
+                DH_LOG(DH_LOG_WARN, "catalog", "import %s: %s", store->domain, why);
+                again = rule->retry_after_ms;
+            } else {
+                finish(s, lane, store, "failed", why);
+            }
         }
         dh_gql_reply_clear(&rep);
     }
     json_decref(vars);
-}
-
-static void finish(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, const char *state,
-                   const char *why)
-{
-    char now[24];
-    const char *kv[] = {"state", state, "finished_ms", now, NULL};
-
-    snprintf(now, sizeof(now), "%lld", (long long)wall_ms());
-    imp_set(dh_lane_redis(lane), store->domain, kv);
-    if (strcmp(state, "done") == 0) {
-        if (s->m.import_done) {
-            dh_counter_add(s->m.import_done, 1);
-        }
-    } else if (s->m.import_failed) {
-        dh_counter_add(s->m.import_failed, 1);
-    }
-    DH_LOG(strcmp(state, "done") ? DH_LOG_ERROR : DH_LOG_INFO, "catalog", "import %s: %s%s%s",
-           store->domain, state, why ? ": " : "", why ? why : "");
-    lock_op(s, dh_lane_redis(lane), store->domain, unlock_lua);
+    return again;
 }
 
 static void poll_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, imp_t *st)
@@ -591,11 +604,10 @@ static void gauges(cat_shared_t *s, size_t i, const imp_t *st, int running)
     }
 }
 
-static void start(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
+static int64_t start(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
 {
     if (!s->imp.paginated) {
-        start_bulk(s, lane, store);
-        return;
+        return start_bulk(s, lane, store);
     }
     const char *kv[] = {"state", "downloading", "op", "paginated", "cursor", "",  "requested",
                         "0",     "done",        "0",  "total",     "0",      NULL};
@@ -604,6 +616,7 @@ static void start(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
     if (s->m.import_started) {
         dh_counter_add(s->m.import_started, 1);
     }
+    return 0;
 }
 
 void cat_import_tick(cat_shared_t *s, dh_lane_t *lane)
@@ -624,7 +637,9 @@ void cat_import_tick(cat_shared_t *s, dh_lane_t *lane)
         }
         gauges(s, i, &st, 1);
         if (!active) {
-            start(s, lane, store);
+            if (cat_now_ms() >= s->next_poll_ms[i]) {
+                s->next_poll_ms[i] = cat_now_ms() + start(s, lane, store);
+            }
         } else if (!strcmp(st.state, "running") && cat_now_ms() >= s->next_poll_ms[i]) {
             s->next_poll_ms[i] = cat_now_ms() + s->imp.poll_ms;
             poll_bulk(s, lane, store, &st);

@@ -290,6 +290,51 @@ static void test_ids_and_times(void **state)
     assert_true(cat_time_ms("yesterday") == -1);
 }
 
+/* The business answers of the catalogue's calls, by catalog_outcomes. */
+static void test_outcome_rules(void **state)
+{
+    static const struct {
+        dh_far_t far;
+        const char *call;
+        dh_answer_t answer;
+        const char *problem;
+        dh_result_t result;
+        int action;
+        const char *cls;
+    } cases[] = {
+        {DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_OK, NULL, DH_RESULT_DONE, 0, NULL},
+        {DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_409,
+         "https://dockhand.example/problems/duplicate-sku", DH_RESULT_DEAD_LETTER, CAT_ACT_REPORT,
+         "duplicate-sku"},
+        {DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_409,
+         "https://dockhand.example/problems/idempotency-key-mismatch", DH_RESULT_DEAD_LETTER, 0,
+         "rejected"},
+        {DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_422, NULL, DH_RESULT_DEAD_LETTER, 0, "rejected"},
+        {DH_FAR_WMS, CAT_CALL_UPSERT, DH_ANSWER_404, NULL, DH_RESULT_DEAD_LETTER, 0, "rejected"},
+        {DH_FAR_SHOPIFY, CAT_CALL_BULK_RUN, DH_ANSWER_USER_ERRORS, "OPERATION_IN_PROGRESS",
+         DH_RESULT_WAIT, 0, "bulk-busy"},
+        {DH_FAR_SHOPIFY, CAT_CALL_BULK_RUN, DH_ANSWER_USER_ERRORS, "INVALID", DH_RESULT_DEAD_LETTER,
+         0, "rejected"},
+        {DH_FAR_SHOPIFY, CAT_CALL_BULK_STATUS, DH_ANSWER_MISSING, NULL, DH_RESULT_DEAD_LETTER, 0,
+         "rejected"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const dh_outcome_rule_t *r = dh_outcome_rule(&catalog_outcomes, cases[i].far, cases[i].call,
+                                                     cases[i].answer, cases[i].problem);
+
+        assert_int_equal(r->result, cases[i].result);
+        assert_int_equal(r->action, cases[i].action);
+        if (cases[i].cls) {
+            assert_string_equal(r->error_class, cases[i].cls);
+        }
+    }
+    assert_true(dh_outcome_rule(&catalog_outcomes, DH_FAR_SHOPIFY, CAT_CALL_BULK_RUN,
+                                DH_ANSWER_USER_ERRORS, "OPERATION_IN_PROGRESS")
+                    ->retry_after_ms >= 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_fingerprint_tracks_body),
         cmocka_unit_test(test_gql_shape),
         cmocka_unit_test(test_ids_and_times),
+        cmocka_unit_test(test_outcome_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

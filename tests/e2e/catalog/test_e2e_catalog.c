@@ -50,6 +50,50 @@ typedef struct env {
     pid_t gw, cat;
 } env_t;
 
+/* Every process a scenario started, so that a failed assertion (which skips the scenario's
+ * own stops) leaves nothing running: the teardown SIGKILLs what is still alive. */
+static pid_t spawned[16];
+static size_t nspawned;
+
+static pid_t spawn(const char *bin, const char *const *env, const char *log)
+{
+    pid_t pid = th_spawn(bin, env, log);
+
+    if (nspawned < sizeof(spawned) / sizeof(spawned[0])) {
+        spawned[nspawned++] = pid;
+    }
+    return pid;
+}
+
+/* A process that was stopped and reaped: its pid may be reused, never kill it later. */
+static void forget(pid_t pid)
+{
+    for (size_t i = 0; i < nspawned; i++) {
+        if (spawned[i] == pid) {
+            spawned[i] = 0;
+        }
+    }
+}
+
+static void stop(pid_t pid)
+{
+    th_stop(pid);
+    forget(pid);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < nspawned; i++) {
+        if (spawned[i] > 0 && th_alive(spawned[i])) {
+            kill(spawned[i], SIGKILL);
+            th_wait_exit(spawned[i], 5000);
+        }
+    }
+    nspawned = 0;
+    return 0;
+}
+
 static void env_start(env_t *e, const char *prefix, const char *store_extra)
 {
     char buf[100], seed[2048], stores[1024];
@@ -73,6 +117,9 @@ static void env_start(env_t *e, const char *prefix, const char *store_extra)
              "\"WH1\"}]%s}], \"wms\": {\"token\": \"" WMS_TOKEN "\"}}",
              e->store, e->gw_port, store_extra ? store_extra : "");
     th_sandbox_start(&e->sb, seed);
+    if (nspawned < sizeof(spawned) / sizeof(spawned[0])) {
+        spawned[nspawned++] = e->sb.pid;
+    }
     snprintf(stores, sizeof(stores),
              "{\"stores\": [{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", "
              "\"api_version\": \"2026-10\", \"access_token\": \"shpat_e2e\", "
@@ -102,7 +149,7 @@ static void start_gateway(env_t *e)
         buf[0], buf[1], buf[2], buf[3], buf[4], "DH_ADMIN_PORT=0", "DH_GATEWAY_ADDR=127.0.0.1",
         NULL};
 
-    e->gw = th_spawn("dh-gateway", genv, e->log);
+    e->gw = spawn("dh-gateway", genv, e->log);
     assert_true(th_wait_for(port_open, &e->gw_port, 20000));
 }
 
@@ -137,13 +184,16 @@ static void start_catalog(env_t *e, const char *const *extra)
 #undef ADD
     envv[n] = NULL;
     fprintf(stderr, "dh-catalog on %s (group %s): log %s\n", e->topic, e->group, e->log);
-    e->cat = th_spawn("dh-catalog", envv, e->log);
+    e->cat = spawn("dh-catalog", envv, e->log);
 }
 
 static void env_stop(env_t *e)
 {
-    th_stop(e->cat);
-    th_stop(e->gw);
+    stop(e->cat);
+    if (e->gw > 0) {
+        stop(e->gw);
+    }
+    forget(e->sb.pid);
     th_sandbox_stop(&e->sb);
     unlink(e->stores_file);
 }
@@ -576,6 +626,7 @@ static void test_import_kill9(void **state)
     assert_true(th_wait_for(half_done, &e, 300000));
     kill(e.cat, SIGKILL);
     assert_true(th_wait_exit(e.cat, 10000) >= 0);
+    forget(e.cat);
     long long at_kill = import_field(&e, "done");
 
     fprintf(stderr, "killed at %lld of %lld variants (offset %lld)\n", at_kill,
@@ -668,7 +719,7 @@ static void test_new_product_stock(void **state)
     th_run_setenv(&inv, "DH_WMS_URL", e.sb.base);
     th_run_setenv(&inv, "DH_WMS_TOKEN", WMS_TOKEN);
     th_run_setenv(&inv, "DH_INVENTORY_SYNC_GRACE_S", "60");
-    pid_t w = th_spawn("dh-inventory", inv.env, inv.log);
+    pid_t w = spawn("dh-inventory", inv.env, inv.log);
 
     /* A new product while dh-inventory runs; Shopify stocks it at WH1. */
     json_t *p = product_post(&e, "{\"title\": \"Scarf\", \"variants\": [{\"sku\": \"NEW-1\", "
@@ -716,7 +767,7 @@ static void test_new_product_stock(void **state)
     assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
     assert_true(text == NULL || strstr(text, "NEW-1") == NULL);
     free(text);
-    th_stop(w);
+    stop(w);
     json_decref(p);
     env_stop(&e);
 }
@@ -724,10 +775,10 @@ static void test_new_product_stock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_product_stock),
-        cmocka_unit_test(test_webhooks),
-        cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_import_kill9),
+        cmocka_unit_test_teardown(test_webhooks, teardown),
+        cmocka_unit_test_teardown(test_duplicates, teardown),
+        cmocka_unit_test_teardown(test_new_product_stock, teardown),
+        cmocka_unit_test_teardown(test_import_kill9, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
