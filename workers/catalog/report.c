@@ -106,7 +106,18 @@ static dh_redis_t *redis_from_env(dh_config_t **cfg)
     char *problems = NULL, errstr[256];
     dh_redis_t *r;
 
-    if (dh_config_load(tables, environ, cfg, &problems) != DH_OK) {
+    /* Only DH_REDIS_*: the commands run inside a dh-catalog container, whose environment
+     * holds the worker's other variables, which this table does not know. */
+    char *envp[16];
+    size_t n = 0;
+
+    for (char **e = environ; *e && n + 1 < sizeof(envp) / sizeof(envp[0]); e++) {
+        if (strncmp(*e, "DH_REDIS_", 9) == 0) {
+            envp[n++] = *e;
+        }
+    }
+    envp[n] = NULL;
+    if (dh_config_load(tables, envp, cfg, &problems) != DH_OK) {
         fprintf(stderr, "%s", problems ? problems : "bad configuration\n");
         free(problems);
         return NULL;
