@@ -220,7 +220,7 @@ json_t *dh_sb_product_rest(dh_sb_shop_t *shop, json_t *p)
     }
     json_t *rimgs = rest_images(shop, p, imgs);
     json_t *o = json_pack(
-        "{s:I, s:o, s:O?, s:O?, s:s, s:O?, s:O?, s:o, s:o, s:O, s:o}", "id", num(pid),
+        "{s:I, s:o, s:O?, s:O?, s:s, s:O?, s:O?, s:o, s:o, s:o, s:o}", "id", num(pid),
         "admin_graphql_api_id", dh_sb_gid_s("Product", pid), "title", json_object_get(p, "title"),
         "handle", json_object_get(p, "handle"), "status", low, "created_at",
         json_object_get(p, "created_at"), "updated_at", json_object_get(p, "updated_at"),
