@@ -5,6 +5,7 @@
  * Redis, per store S (docs/catalogue.md "Redis keys"):
  *   dh:catalog:S:v:<variant>   what the WMS holds for the variant: {sku, fp, body}
  *   dh:catalog:S:p:<product>   {u: updated_at ms, v: [variant ids], deleted?}
+ *   dh:catalog:S:products      set of the live product ids (the import's reconciliation)
  *   dh:catalog:S:sku:<sku>     the SKU's owner {variant_id, product_id, inventory_item_id,
  *                              duplicate?}: read by dh-inventory (SKU -> inventory item)
  *   dh:catalog:S:dups          hash sku -> [{product_id, variant_id}]   (the report)
@@ -455,7 +456,11 @@ static int save_product(cat_ctx_t *c, const cat_product_t *p)
     cat_key(k, sizeof(k), c->store, "p", p->id);
     rc = set_json(c, k, rec);
     json_decref(rec);
-    return rc;
+    /* The store's live products: what an import's reconciliation walks (sweep.c). */
+    cat_key(k, sizeof(k), c->store, "products", NULL);
+    const char *argv[] = {p->deleted ? "SREM" : "SADD", k, p->id};
+
+    return rc || redis_do(c, 3, argv);
 }
 
 dh_result_t cat_apply(cat_ctx_t *c, const cat_product_t *p)

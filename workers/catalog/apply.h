@@ -48,11 +48,12 @@ typedef struct cat_metrics {
 } cat_metrics_t;
 
 typedef struct cat_import_cfg {
-    long long every_h;  /**< DH_CATALOG_IMPORT_EVERY_H: 0 = on demand only */
-    long long chunk_ms; /**< work per tick */
-    long long lease_ms; /**< the per-store import lock */
-    long long poll_ms;  /**< bulk operation status polls */
-    int paginated;      /**< DH_CATALOG_IMPORT_MODE=paginated (comparison, fallback) */
+    long long every_h;         /**< DH_CATALOG_IMPORT_EVERY_H: 0 = on demand only */
+    long long chunk_ms;        /**< work per tick */
+    long long lease_ms;        /**< the per-store import lock */
+    long long poll_ms;         /**< bulk operation status polls */
+    long long sweep_margin_ms; /**< DH_CATALOG_SWEEP_MARGIN_S */
+    int paginated;             /**< DH_CATALOG_IMPORT_MODE=paginated (comparison, fallback) */
 } cat_import_cfg_t;
 
 typedef struct cat_shared {
@@ -70,6 +71,21 @@ void cat_count(const cat_shared_t *s, const cat_ctx_t *c);
 
 /** @brief One tick's share of every store's import (tick, lane 0 of each replica). */
 void cat_import_tick(cat_shared_t *s, dh_lane_t *lane);
+
+/* ---- the reconciliation after an import (sweep.c) ---- */
+
+/** @brief Forget the products an earlier import saw (a new import starts). */
+void cat_sweep_reset(dh_redis_t *r, const char *store);
+/** @brief The import saw (and applied) product \p product_id. @returns 0 or -1. */
+int cat_sweep_seen(dh_redis_t *r, const char *store, const char *product_id);
+/**
+ * @brief Deactivate, from \p cursor (a SCAN cursor, "" to begin) until \p deadline, every
+ *        live product record the import did not see and that is older than \p started_ms.
+ * @param next  Where to go on next tick.
+ * @returns 1 when the walk is complete (the seen set is dropped), else 0.
+ */
+int cat_sweep_slice(cat_shared_t *s, dh_lane_t *lane, const char *store, const char *cursor,
+                    long long started_ms, int64_t deadline, char *next, size_t next_size);
 
 /** @brief "dh-catalog import <store>": ask for an import now (exit code). */
 int catalog_import_main(int argc, char **argv);

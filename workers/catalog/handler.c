@@ -38,6 +38,9 @@ static const dh_config_var_t catalog_vars[] = {
      "after this long."},
     {"DH_CATALOG_IMPORT_POLL_MS", DH_CFG_INT, "2000", 100, 600000, NULL,
      "How often a running bulk operation's status is polled."},
+    {"DH_CATALOG_SWEEP_MARGIN_S", DH_CFG_INT, "300", 0, 86400, NULL,
+     "After an import, a product the import did not see is deactivated only if it last "
+     "changed this long before the import started (clock differences with Shopify)."},
     DH_CONFIG_END,
 };
 
@@ -121,6 +124,7 @@ static void import_cfg(cat_shared_t *s, const dh_config_t *cfg)
     s->imp.chunk_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_CHUNK_MS");
     s->imp.lease_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_LEASE_MS");
     s->imp.poll_ms = dh_config_int(cfg, "DH_CATALOG_IMPORT_POLL_MS");
+    s->imp.sweep_margin_ms = dh_config_int(cfg, "DH_CATALOG_SWEEP_MARGIN_S") * 1000;
     s->imp.paginated = strcmp(dh_config_get(cfg, "DH_CATALOG_IMPORT_MODE"), "paginated") == 0;
     /* the lock's owner: this replica (a restarted one is a new owner: it waits the lease) */
     snprintf(s->owner, sizeof(s->owner), "%.80s-%ld-%lld", dh_config_get(cfg, "DH_INSTANCE_NAME"),

@@ -50,7 +50,8 @@ typedef struct imp {
     char op[160];
     char url[1024];
     char cursor[512]; /* paginated mode: the next page's cursor */
-    long long offset, done, total, finished_ms, requested;
+    char sweep[64];   /* sweeping: the SCAN cursor of the reconciliation */
+    long long offset, done, total, finished_ms, requested, started_ms;
 } imp_t;
 
 static void imp_load(dh_redis_t *r, const char *store, imp_t *st)
@@ -89,6 +90,10 @@ static void imp_load(dh_redis_t *r, const char *store, imp_t *st)
             st->finished_ms = strtoll(v, NULL, 10);
         } else if (!strcmp(f, "requested")) {
             st->requested = strtoll(v, NULL, 10);
+        } else if (!strcmp(f, "started_ms")) {
+            st->started_ms = strtoll(v, NULL, 10);
+        } else if (!strcmp(f, "sweep")) {
+            snprintf(st->sweep, sizeof(st->sweep), "%s", v);
         }
     }
     freeReplyObject(rep);
@@ -236,6 +241,16 @@ static int64_t start_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *st
     return again;
 }
 
+/* The whole result is applied: reconcile (sweep.c), then done. */
+static void to_sweep(dh_lane_t *lane, const dh_store_t *store, const char *why)
+{
+    const char *kv[] = {"state", "sweeping", "sweep", "", NULL};
+
+    imp_set(dh_lane_redis(lane), store->domain, kv);
+    DH_LOG(DH_LOG_INFO, "catalog", "import %s: result applied (%s); looking for products gone",
+           store->domain, why);
+}
+
 static void poll_bulk(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, imp_t *st)
 {
     json_t *vars = json_pack("{s:s}", "id", st->op);
@@ -309,6 +324,10 @@ static int flush(dl_t *d)
 
     if (!d->prod) {
         return 0;
+    }
+    if (cat_id(json_object_get(d->prod, "id"), err, sizeof(err)) == 0 &&
+        cat_sweep_seen(dh_lane_redis(d->lane), d->store->domain, err)) {
+        return -1; /* not recorded as seen: the sweep would take it for gone */
     }
     if (cat_product_from_gql(d->prod, d->vars, d->mfs, &d->opts, &p, err, sizeof(err))) {
         DH_LOG(DH_LOG_WARN, "catalog", "import %s: product line at byte %lld skipped: %s",
@@ -481,7 +500,7 @@ static void download(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, 
 
             snprintf(why, sizeof(why), "%lld variants, %ld WMS calls in the last slice", d.done,
                      d.sum.calls);
-            finish(s, lane, store, "done", why);
+            to_sweep(lane, store, why);
         }
     } else if (rc == CURLE_OK) {
         finish(s, lane, store, "failed", "the result file is gone (expired?)");
@@ -523,6 +542,10 @@ static int apply_page(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store,
         }
         json_t *mfs = json_object_get(json_object_get(pn, "metafields"), "nodes");
 
+        if (cat_id(json_object_get(pn, "id"), err, sizeof(err)) == 0 &&
+            cat_sweep_seen(dh_lane_redis(lane), store->domain, err)) {
+            return -1;
+        }
         if (cat_product_from_gql(pn, json_object_get(vconn, "nodes"), mfs, &o, &p, err,
                                  sizeof(err))) {
             continue;
@@ -577,7 +600,7 @@ static void pages(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, imp
 
         dh_gql_reply_clear(&rep);
         if (!more) {
-            finish(s, lane, store, "done", "paginated");
+            to_sweep(lane, store, "paginated");
             return;
         }
     }
@@ -585,6 +608,23 @@ static void pages(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, imp
 }
 
 /* ---- the tick ---- */
+
+static void sweep(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, const imp_t *st)
+{
+    char next[64];
+
+    if (cat_sweep_slice(s, lane, store->domain, st->sweep, st->started_ms - s->imp.sweep_margin_ms,
+                        cat_now_ms() + s->imp.chunk_ms, next, sizeof(next))) {
+        char why[96];
+
+        snprintf(why, sizeof(why), "%lld variants", st->done);
+        finish(s, lane, store, "done", why);
+        return;
+    }
+    const char *kv[] = {"sweep", next, NULL};
+
+    imp_set(dh_lane_redis(lane), store->domain, kv);
+}
 
 static int due(const cat_shared_t *s, const imp_t *st)
 {
@@ -606,11 +646,16 @@ static void gauges(cat_shared_t *s, size_t i, const imp_t *st, int running)
 
 static int64_t start(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store)
 {
+    char now[24];
+
+    cat_sweep_reset(dh_lane_redis(lane), store->domain);
     if (!s->imp.paginated) {
         return start_bulk(s, lane, store);
     }
-    const char *kv[] = {"state", "downloading", "op", "paginated", "cursor", "",  "requested",
-                        "0",     "done",        "0",  "total",     "0",      NULL};
+    snprintf(now, sizeof(now), "%lld", (long long)wall_ms());
+    const char *kv[] = {"state", "downloading", "op",         "paginated", "cursor",
+                        "",      "requested",   "0",          "done",      "0",
+                        "total", "0",           "started_ms", now,         NULL};
 
     imp_set(dh_lane_redis(lane), store->domain, kv);
     if (s->m.import_started) {
@@ -628,7 +673,8 @@ void cat_import_tick(cat_shared_t *s, dh_lane_t *lane)
         imp_t st;
 
         imp_load(r, store->domain, &st);
-        int active = !strcmp(st.state, "running") || !strcmp(st.state, "downloading");
+        int active = !strcmp(st.state, "running") || !strcmp(st.state, "downloading") ||
+                     !strcmp(st.state, "sweeping");
 
         if (!strcmp(st.state, "?") || (!active && !due(s, &st)) ||
             !lock_op(s, r, store->domain, lock_lua)) {
@@ -643,6 +689,8 @@ void cat_import_tick(cat_shared_t *s, dh_lane_t *lane)
         } else if (!strcmp(st.state, "running") && cat_now_ms() >= s->next_poll_ms[i]) {
             s->next_poll_ms[i] = cat_now_ms() + s->imp.poll_ms;
             poll_bulk(s, lane, store, &st);
+        } else if (!strcmp(st.state, "sweeping")) {
+            sweep(s, lane, store, &st);
         } else if (!strcmp(st.state, "downloading")) {
             if (!strcmp(st.op, "paginated")) {
                 pages(s, lane, store, &st);

@@ -14,6 +14,8 @@
  *  3. import: a generated store (DH_TEST_CATALOG_VARIANTS variants, default 5,000; the
  *     bench does 100,000) imported through a bulk operation, dh-catalog killed with
  *     SIGKILL halfway, restarted: the import resumes and every SKU reached the WMS once;
+ *     Then a product deleted in Shopify without its webhook is deactivated by the next
+ *     import's reconciliation, and only it;
  *  4. stock: a product created while dh-inventory runs gets its stock on Shopify at the
  *     next putaway, through the catalogue's SKU record (no Shopify lookup, no restart).
  * Effects are counted in the sandbox's WMS and Shopify journals.
@@ -658,6 +660,67 @@ static void test_import_kill9(void **state)
     env_stop(&e);
 }
 
+/* ---- 3b. reconciliation: a product deleted without a webhook ---- */
+
+typedef struct finished_after {
+    env_t *e;
+    long long after;
+} finished_after_t;
+
+static int finished_again(void *ud)
+{
+    finished_after_t *f = ud;
+
+    return import_state_is(f->e, "done") && import_field(f->e, "finished_ms") > f->after;
+}
+
+static void import_now(env_t *e)
+{
+    char env_redis[300];
+    int status = 0;
+    finished_after_t f = {e, import_field(e, "finished_ms")};
+
+    snprintf(env_redis, sizeof(env_redis), "DH_REDIS_URL=%s", th_redis_url());
+    const char *renv[] = {env_redis, NULL};
+
+    free(run_capture(renv, "import", e->store, &status));
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(th_wait_for(finished_again, &f, 120000));
+}
+
+static void test_import_sweep(void **state)
+{
+    env_t e;
+    char url[512];
+    puts_t w;
+    const char *extra[] = {"DH_CATALOG_IMPORT_POLL_MS=200", "DH_CATALOG_SWEEP_MARGIN_S=0", NULL};
+
+    (void)state;
+    env_start(&e, "catsweep",
+              ", \"products\": ["
+              "{\"id\": 100, \"title\": \"Keep\", \"variants\": [{\"id\": 200, \"sku\": "
+              "\"SW-KEEP\", \"inventory_item_id\": 300, \"price\": \"1.00\"}]},"
+              "{\"id\": 101, \"title\": \"Gone\", \"variants\": [{\"id\": 201, \"sku\": "
+              "\"SW-GONE-1\", \"inventory_item_id\": 301, \"price\": \"1.00\"}, {\"id\": 202, "
+              "\"sku\": \"SW-GONE-2\", \"inventory_item_id\": 302, \"price\": \"1.00\"}]}]");
+    start_catalog(&e, extra);
+    import_now(&e);
+    wms_puts(&e, &w);
+    assert_int_equal(effects(&w, NULL, NULL), 3);
+    puts_clear(&w);
+    /* Deleted in Shopify, and its products/delete webhook lost. */
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/products/101", e.sb.base, e.store);
+    assert_int_equal(th_http("DELETE", url, NULL, "{\"deliver\": false}", NULL), 200);
+    import_now(&e);
+    wms_puts(&e, &w);
+    assert_int_equal(effects(&w, "SW-GONE-1", "ARCHIVED"), 1);
+    assert_int_equal(effects(&w, "SW-GONE-2", "ARCHIVED"), 1);
+    assert_int_equal(effects(&w, "SW-KEEP", NULL), 1); /* seen, unchanged: no call */
+    assert_int_equal(effects(&w, NULL, NULL), 5);
+    puts_clear(&w);
+    env_stop(&e);
+}
+
 /* ---- 4. stock for a new product at the next putaway ---- */
 
 static int64_t on_hand(env_t *e, const char *sku)
@@ -779,6 +842,7 @@ int main(void)
         cmocka_unit_test_teardown(test_duplicates, teardown),
         cmocka_unit_test_teardown(test_new_product_stock, teardown),
         cmocka_unit_test_teardown(test_import_kill9, teardown),
+        cmocka_unit_test_teardown(test_import_sweep, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
