@@ -338,71 +338,62 @@ static void nosku(cat_ctx_t *c, const cat_product_t *p, const cat_variant_t *v, 
 }
 
 /* One variant of a live product. 0 done, -1 stop (c->res). */
+/* What the WMS now holds for the variant. */
+static void store_rec(cat_ctx_t *c, const char *key, const cat_variant_t *v)
+{
+    json_t *rec = json_pack("{s:s, s:s, s:O}", "sku", v->sku, "fp", v->fp, "body", v->body);
+
+    set_json(c, key, rec);
+    json_decref(rec);
+}
+
+/* One variant of a live product. 0 done, -1 stop (c->res). */
 static int apply_variant(cat_ctx_t *c, const cat_product_t *p, const cat_variant_t *v)
 {
     char k[512];
     json_t *rec;
-    const char *had;
+    const char *had, *fp;
+    char *owner = NULL;
     int rc = 0;
 
     cat_key(k, sizeof(k), c->store, "v", v->id);
     rec = redis_json(c, k);
     had = json_string_value(json_object_get(rec, "sku"));
+    fp = json_string_value(json_object_get(rec, "fp"));
     if (c->redis_failed) {
-        goto fail;
+        goto out;
     }
     nosku(c, p, v, !v->body);
     if (!v->body) {
         rc = rec ? deactivate(c, v->id, rec) : 0;
         goto out;
     }
-    char *owner = claim(c, p, v, v->dup_in_product);
-
-    if (!owner) {
-        goto fail;
-    }
-    if (owner[0]) {
-        c->duplicates++;
-        free(owner);
+    owner = claim(c, p, v, v->dup_in_product);
+    if (!owner || owner[0]) {
+        c->duplicates += owner != NULL;
         /* Held back; if the variant had another SKU before, that one goes. */
-        rc = had && strcmp(had, v->sku) != 0 ? deactivate(c, v->id, rec) : 0;
+        rc = owner && had && strcmp(had, v->sku) != 0 ? deactivate(c, v->id, rec) : 0;
         goto out;
     }
-    free(owner);
-    const char *fp = json_string_value(json_object_get(rec, "fp"));
-
-    if (fp && strcmp(fp, v->fp) == 0) {
+    if (had && strcmp(had, v->sku) != 0) {
+        /* The SKU changed: the old one is archived and released first, so that a retry
+         * after a failure below starts from a clean record. */
+        rc = deactivate(c, v->id, rec);
+    } else if (fp && strcmp(fp, v->fp) == 0) {
         c->unchanged++;
         goto out;
     }
-    rc = put_sku(c, v->id, p->id, v->body, v->fp);
-    if (rc != 0) {
-        c->refused += rc > 0;
-        rc = rc > 0 ? 0 : -1;
-        goto out;
+    rc = rc ? rc : put_sku(c, v->id, p->id, v->body, v->fp);
+    if (rc == 0) {
+        c->upserted++;
+        store_rec(c, k, v);
     }
-    c->upserted++;
-    json_t *nrec = json_pack("{s:s, s:s, s:O}", "sku", v->sku, "fp", v->fp, "body", v->body);
-
-    set_json(c, k, nrec);
-    json_decref(nrec);
-    if (had && strcmp(had, v->sku) != 0) {
-        /* The variant's SKU changed: the old one is archived and released. */
-        json_object_del(rec, "fp");
-        rc = deactivate(c, v->id, rec);
-        if (rc == 0) {
-            set_json(c, k,
-                     nrec =
-                         json_pack("{s:s, s:s, s:O}", "sku", v->sku, "fp", v->fp, "body", v->body));
-            json_decref(nrec);
-        }
-    }
+    c->refused += rc > 0;
+    rc = rc < 0 ? -1 : 0;
 out:
+    free(owner);
     json_decref(rec);
     return c->redis_failed ? -1 : rc;
-fail:
-    json_decref(rec);
-    return -1;
 }
 
 /* Variants the product had before and no longer has (or all, once deleted). */

@@ -7,7 +7,8 @@
  *     3 WMS SKUs with the Style Code and one image each (the variant's own, else the
  *     featured one); an update of one variant's price makes one WMS call, an update of a
  *     field the WMS does not hold makes none (a later update of the same product is the
- *     marker); a removed variant and then the deleted product are deactivated (ARCHIVED);
+ *     marker); a changed SKU is created and the old one deactivated; a removed variant
+ *     and then the deleted product are deactivated (ARCHIVED);
  *  2. duplicates: a SKU on two variants and a variant without SKU are both in
  *     "dh-catalog report" and in the gauges; only the first owner of the SKU ever reached
  *     the WMS, the SKU is marked ambiguous for dh-inventory;
@@ -416,6 +417,15 @@ static void test_webhooks(void **state)
     assert_int_equal(effects(&w, "LS-L", NULL), 1);
     puts_clear(&w);
 
+    /* A variant's SKU changes: the new SKU is created, the old one deactivated. */
+    snprintf(body, sizeof(body),
+             "{\"id\": %lld, \"variants\": [{\"id\": %lld, \"sku\": \"LS-SMALL\"}, {\"id\": %lld}, "
+             "{\"id\": %lld}]}",
+             pid, vs, vm, vl);
+    json_decref(product_post(&e, body));
+    await_effects(&e, "LS-SMALL", NULL, 1);
+    await_effects(&e, "LS-S", "ARCHIVED", 1);
+
     /* A removed variant is deactivated, then the deleted product's. */
     snprintf(body, sizeof(body), "{\"id\": %lld, \"variants\": [{\"id\": %lld}, {\"id\": %lld}]}",
              pid, vs, vm);
@@ -425,11 +435,15 @@ static void test_webhooks(void **state)
 
     snprintf(url, sizeof(url), "%s/_control/shops/%s/products/%lld", e.sb.base, e.store, pid);
     assert_int_equal(th_http("DELETE", url, NULL, NULL, NULL), 200);
-    await_effects(&e, "LS-S", "ARCHIVED", 1);
+    await_effects(&e, "LS-SMALL", "ARCHIVED", 1);
     await_effects(&e, "LS-M", "ARCHIVED", 1);
     wms_puts(&e, &w);
-    assert_int_equal(effects(&w, NULL, NULL), 8);
-    assert_int_equal(effects(&w, NULL, "ARCHIVED"), 3);
+    /* 3 created, 1 price, 1 barcode, 2 for the SKU change, 1 removed, 2 deleted */
+    assert_int_equal(effects(&w, NULL, NULL), 10);
+    assert_int_equal(effects(&w, NULL, "ARCHIVED"), 4);
+    assert_string_equal(
+        json_string_value(json_object_get(last_effect(&w, "LS-SMALL")->body, "barcode")),
+        "8901234560011"); /* the variant's other fields came along */
     puts_clear(&w);
     json_decref(p);
     env_stop(&e);
