@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/setup.sh: idempotent installer for a Debian/Ubuntu machine.
 #  1. installs the Debian packages dockhand needs to build, test and run its local stack
-#     (apt is skipped entirely when everything is already installed);
+#     (apt is skipped entirely when everything is already installed), including clang
+#     and its libFuzzer runtime for tests/fuzz (checked by linking a probe);
 #  2. fetches the Kafka broker jars with Maven, once, into deploy/.stack/kafka-libs/
 #     (git-ignored; a marker file records the POM it came from).
 # Run as root, or as a user with sudo. Safe to run again at any time.
@@ -17,7 +18,7 @@ PACKAGES=(
     librdkafka-dev libhiredis-dev libjansson-dev libcmocka-dev
     libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
     redis-server openjdk-17-jre-headless maven kcat
-    clang-format uuid-runtime curl procps jq
+    clang-format uuid-runtime curl procps jq clang
 )
 # Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):
 # only ask apt for it when node or npm is missing.
@@ -76,6 +77,45 @@ install_packages() {
     log "packages installed"
 }
 
+# clang links libFuzzer and the sanitizer runtimes from a separate package on some releases
+# (Debian bookworm: libclang-rt-14-dev for clang 14). Link a probe; install that package
+# for the installed clang's major version when the probe fails.
+fuzz_probe() {
+    local dir rc=0
+    dir="$(mktemp -d)"
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+        >"$dir/probe.c"
+    clang -fsanitize=fuzzer,address,undefined -o "$dir/probe" "$dir/probe.c" >"$dir/log" 2>&1 ||
+        rc=$?
+    ((rc == 0)) || sed -n '1,5p' "$dir/log" >&2
+    rm -rf "$dir"
+    return "$rc"
+}
+
+install_fuzz_runtime() {
+    local major pkg
+    if [[ "${DH_SETUP_SKIP_APT:-0}" == 1 ]]; then
+        return 0
+    fi
+    need_cmd clang "install clang (Debian package clang)"
+    if fuzz_probe 2>/dev/null; then
+        log "clang links libFuzzer + ASan + UBSan"
+        return 0
+    fi
+    major="$(clang -dumpversion)"
+    major="${major%%.*}"
+    pkg="libclang-rt-${major}-dev"
+    log "clang cannot link libFuzzer yet: installing $pkg"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+        die "apt-get update failed (installing $pkg)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "$pkg" || die "apt-get could not install $pkg (clang's libFuzzer runtime)"
+    fuzz_probe || die "clang still cannot link -fsanitize=fuzzer,address,undefined (see above)"
+    log "clang links libFuzzer + ASan + UBSan"
+}
+
 fetch_kafka_jars() {
     local pom="$DH_ROOT/deploy/kafka/pom.xml" libs="$DH_STACK_KAFKA_LIBS"
     local marker="$libs/$DH_KAFKA_LIBS_MARKER_NAME" want have="" tmp
@@ -110,6 +150,7 @@ fetch_kafka_jars() {
 main() {
     header "setup: Debian packages"
     install_packages
+    install_fuzz_runtime
     header "setup: Kafka jars"
     fetch_kafka_jars
 }

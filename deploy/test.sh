@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/test.sh: the project's test command (README; .ci/run calls it on a clean checkout).
 #   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
-#   (unit, then integration, then e2e). Exits non-zero if any phase fails.
+#   (unit, then integration, then e2e) -> proof by breakage (fast subset) -> the same
+#   labels under ASan + UBSan. Exits non-zero if any phase fails.
 # Options:
 #   (default) also builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer
 #                and runs the unit, integration and e2e tests there too
@@ -27,7 +28,7 @@ for arg in "$@"; do
     --sanitize) sanitize=1 ;;
     --no-sanitize) sanitize=0 ;;
     -h | --help)
-        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option '$arg' (try --help)" ;;
@@ -98,6 +99,11 @@ run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
 run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
 
+# Proof by breakage, the fast subset: each deliberately broken variant must make one of
+# its guarding tests fail (tests/breakage/run.sh runs all of them; see docs/testing.md).
+header "breakage (tests/breakage/run.sh --fast)"
+tests/breakage/run.sh --fast || failed+=("breakage")
+
 if ((sanitize)); then
     header "configure + build with sanitizers (build-asan/)"
     cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDH_SANITIZE=ON \
@@ -111,6 +117,22 @@ if ((sanitize)); then
         '^(format|deploy_files|config_doc|contracts_.*)$'
     run_label build-asan integration 1 $((2 * ${DH_TEST_TIMEOUT_INTEGRATION:-600})) '^stack$'
     run_label build-asan e2e 1 $((2 * ${DH_TEST_TIMEOUT_E2E:-900}))
+fi
+
+# Fuzz phase (tests/fuzz/README.md): the libFuzzer harnesses under ASan + UBSan, each
+# replaying its regression inputs and then fuzzing DH_FUZZ_SECONDS (default 20), two at a
+# time. clang comes from deploy/setup.sh; without it the configure fails, and so does
+# this phase (never skipped).
+header "fuzz: configure + build (build-fuzz/, clang)"
+if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDH_FUZZ=ON \
+    -DDH_FUZZ_SECONDS="${DH_FUZZ_SECONDS:-20}" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON &&
+    cmake --build build-fuzz -j "$JOBS" --target dh-fuzz; then
+    header "ctest -L fuzz (build-fuzz)"
+    # -V: each harness prints its executions and coverage.
+    ctest --test-dir build-fuzz -V --no-tests=error -j2 -L '^fuzz$' ||
+        failed+=("fuzz (build-fuzz)")
+else
+    failed+=("fuzz (build-fuzz: configure or build failed; clang from deploy/setup.sh?)")
 fi
 
 header "summary"

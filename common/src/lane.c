@@ -40,6 +40,7 @@ struct dh_lane_s {
     int state_made;
     dh_msg_t *msgs;
     int64_t next_tick_ms;
+    int64_t next_probe_ms; /* lane 0: next Redis probe while intake is paused */
 };
 
 dh_redis_t *dh_lane_redis(dh_lane_t *lane)
@@ -553,6 +554,21 @@ static void redis_available(dh_lane_t *lane)
     }
 }
 
+/* Only a successful claim clears redis_down. A replica whose put-back batch went to another
+ * member in a rebalance has nothing left to claim, so its partitions would stay paused for
+ * good after Redis returned: lane 0 pings Redis instead, at most twice a second. */
+static void redis_probe(dh_lane_t *lane)
+{
+    redisReply *r = NULL;
+
+    if (dh_redis_commandf(lane->redis, &r, "PING") == DH_OK) {
+        redis_available(lane);
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+}
+
 static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
 {
     struct item *it = lane->items;
@@ -624,6 +640,14 @@ static void *lane_main(void *arg)
         }
         size_t n = dh_rt_take(rt, lane->evs, (size_t)rt->opts.batch_max, &due);
 
+        if (n == 0 && lane->index == 0 && atomic_load(&rt->redis_down) &&
+            dh_rt_now_ms() >= lane->next_probe_ms) {
+            lane->next_probe_ms = dh_rt_now_ms() + 500;
+            pthread_mutex_unlock(&rt->mu);
+            redis_probe(lane);
+            pthread_mutex_lock(&rt->mu);
+            continue;
+        }
         if (n == 0) {
             struct timespec ts;
             int64_t wait = due < 0 ? 200 : due - dh_rt_now_ms();

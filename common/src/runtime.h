@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "dockhand/stores.h"
 #include "dockhand/worker.h"
 #include "wm.h"
 
@@ -111,7 +112,8 @@ typedef struct dh_rt {
     pthread_cond_t idle_cv; /* poll thread waits for running events to finish */
 
     const dh_handler_t *handler;
-    void *shared; /* handler->init's state */
+    void *shared;        /* handler->init's state */
+    dh_stores_t *stores; /* DH_STORES_FILE, when the worker lists it; outlives fini */
     const dh_config_t *cfg;
     dh_rt_opts_t opts;
     dh_metrics_t *metrics;

@@ -375,8 +375,16 @@ static int run_worker(dh_rt_t *rt)
         DH_LOG(DH_LOG_ERROR, "worker", "no topics to consume (set DH_TOPICS)");
         goto out;
     }
+    if (dh_config_get(rt->cfg, "DH_STORES_FILE") &&
+        dh_stores_load(dh_config_get(rt->cfg, "DH_STORES_FILE"), &rt->stores, errstr,
+                       sizeof(errstr))) {
+        /* Checked a moment ago by load_config(): the file changed under us. */
+        DH_LOG(DH_LOG_ERROR, "worker", "DH_STORES_FILE: %s", errstr);
+        code = 2;
+        goto out;
+    }
     if (rt->handler->init) {
-        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics};
+        dh_worker_ctx_t ctx = {.cfg = rt->cfg, .metrics = rt->metrics, .stores = rt->stores};
         dh_err_t err = rt->handler->init(&ctx, &rt->shared, errstr, sizeof(errstr));
 
         if (err) {
@@ -414,6 +422,8 @@ out:
     if (rt->handler->fini && rt->shared) {
         rt->handler->fini(rt->shared);
     }
+    dh_stores_destroy(rt->stores);
+    rt->stores = NULL;
     topics_destroy(topics);
     dh_metrics_destroy(rt->metrics);
     dh_rt_fini(rt);

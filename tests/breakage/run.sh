@@ -59,7 +59,7 @@ load_variant() {
 replace() {
     local file="$SCRATCH/$1" old="$2" new="$3" count
     [[ -f "$file" ]] || die "variant $VNAME: no file $1"
-    count="$(grep -cF -- "$old" "$file" || true)"
+    count="$(OLD="$old" perl -0ne 'my $n = () = /\Q$ENV{OLD}\E/g; print $n' "$file")"
     if [[ "$count" != 1 ]]; then
         die "variant $VNAME: anchor found $count times in $1 (expected once): $old"
     fi

@@ -930,3 +930,313 @@ void th_dead_letter(const rd_kafka_message_t *m, char *cls, size_t csize, char *
     snprintf(why, wsize, "%.*s", (int)wlen, (const char *)w);
     fprintf(stderr, "dead letter: %s: %s\n", cls, why);
 }
+
+/* ---- a private stack for fault tests ---- */
+
+#include <errno.h>
+
+/* Free = bindable with SO_REUSEADDR, as the broker binds: on Linux a client socket's
+ * TIME_WAIT on the port blocks a listener too, and a busy machine has thousands. */
+static int port_bindable(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+         bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+static int ports_free(int base, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!port_bindable(base + i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Ports for services the test kills and restarts on the same port: outside the kernel's
+ * ephemeral range when there is room (above it, else below it), so no client connection
+ * takes the port as its source port while the service is down. */
+static void stack_port_range(int *lo, int *span)
+{
+    int elo = 32768, ehi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f) {
+        if (fscanf(f, "%d %d", &elo, &ehi) != 2) {
+            elo = 32768, ehi = 60999;
+        }
+        fclose(f);
+    }
+    if (ehi <= 64000) {
+        *lo = ehi + 1, *span = 65000 - ehi;
+    } else if (elo >= 12000) {
+        *lo = 10000, *span = elo - 10000;
+    } else {
+        *lo = 41000, *span = 7000; /* no room outside it: take the chance */
+    }
+}
+
+/* The script reads its ports and directory from the environment; only the test process and
+ * the scripts it starts see these (th_spawn drops DH_* for workers). */
+static void stack_setenv(th_stack_t *s)
+{
+    char v[32], libs[700];
+    const char *shared = getenv("DH_STACK_DIR");
+
+    /* The jars deploy/setup.sh fetched: the caller's DH_STACK_KAFKA_LIBS, else those of the
+     * caller's stack directory, else the tree's deploy/.stack. */
+    if (shared && *shared) {
+        snprintf(libs, sizeof(libs), "%s/kafka-libs", shared);
+    } else {
+        snprintf(libs, sizeof(libs), "%.*s/.stack/kafka-libs",
+                 (int)(strlen(s->script) - strlen("/stack.sh")), s->script);
+    }
+    setenv("DH_STACK_KAFKA_LIBS", libs, 0);
+    setenv("DH_STACK_DIR", s->dir, 1);
+    snprintf(v, sizeof(v), "%d", s->kafka_port);
+    setenv("DH_STACK_KAFKA_PORT", v, 1);
+    snprintf(v, sizeof(v), "%d", s->ctrl_port);
+    setenv("DH_STACK_KAFKA_CONTROLLER_PORT", v, 1);
+    snprintf(v, sizeof(v), "%d", s->redis_port);
+    setenv("DH_STACK_REDIS_PORT", v, 1);
+    setenv("DH_STACK_KAFKA_HEAP", "-Xms128m -Xmx512m", 0);
+    setenv("DH_STACK_KAFKA_TIMEOUT", "170", 0); /* a JVM start on a loaded 2-core machine */
+    setenv("DH_STACK_KAFKA_STOP_GRACE", "20", 0);
+}
+
+int th_stable_ports(int n)
+{
+    int lo, span;
+
+    stack_port_range(&lo, &span);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int base = lo + (int)((getpid() * 31 + attempt * 97 + th_now_ms()) % (span / 10 - 1)) * 10;
+
+        if (ports_free(base, n)) {
+            return base;
+        }
+    }
+    fail_msg("no %d free consecutive ports from %d", n, lo);
+    return -1;
+}
+
+int th_file_count(const char *path, const char *needle)
+{
+    char line[4096];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        n += strstr(line, needle) != NULL;
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
+
+pid_t th_stack_cmd_async(th_stack_t *s, const char *cmd)
+{
+    char out[300];
+    pid_t pid;
+
+    snprintf(out, sizeof(out), "%s/stack.out", s->dir);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        /* The broker outlives this script: it must not inherit the test's sockets. */
+        for (int i = 3; i < 1024; i++) {
+            close(i);
+        }
+        execl("/bin/bash", "bash", s->script, cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int th_stack_cmd(th_stack_t *s, const char *cmd, int timeout_ms)
+{
+    int rc = th_wait_exit(th_stack_cmd_async(s, cmd), timeout_ms);
+
+    if (rc != 0) {
+        char path[300], tail[3001];
+        FILE *f;
+        size_t n = 0;
+
+        fprintf(stderr, "deploy/stack.sh %s: exit %d; the end of %s/stack.out:\n", cmd, rc, s->dir);
+        snprintf(path, sizeof(path), "%s/stack.out", s->dir);
+        f = fopen(path, "r");
+        if (f) {
+            fseek(f, -3000, SEEK_END); /* fails on a shorter file: then from the start */
+            n = fread(tail, 1, sizeof(tail) - 1, f);
+            fclose(f);
+        }
+        tail[n] = '\0';
+        fprintf(stderr, "%s\n", tail);
+    }
+    return rc;
+}
+
+void th_stack_start(th_stack_t *s)
+{
+    const char *src = getenv("DH_TEST_SOURCE_DIR");
+    char tmpl[] = "/tmp/dh-stack-XXXXXX";
+
+    memset(s, 0, sizeof(*s));
+    if (!src || !*src) {
+        fail_msg("DH_TEST_SOURCE_DIR is not set (tests/CMakeLists.txt sets it)");
+    }
+    snprintf(s->script, sizeof(s->script), "%s/deploy/stack.sh", src);
+    assert_int_equal(access(s->script, R_OK), 0);
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
+    s->kafka_port = th_stable_ports(3);
+    s->ctrl_port = s->kafka_port + 1;
+    s->redis_port = s->kafka_port + 2;
+    snprintf(s->kafka, sizeof(s->kafka), "127.0.0.1:%d", s->kafka_port);
+    snprintf(s->redis_url, sizeof(s->redis_url), "redis://127.0.0.1:%d", s->redis_port);
+    stack_setenv(s);
+    s->started = 1; /* from here on th_stack_destroy() cleans up, even after a failed start */
+    fprintf(stderr, "private stack in %s: kafka %s, redis %s\n", s->dir, s->kafka, s->redis_url);
+    if (th_stack_cmd(s, "kafka-start", 180000) != 0 || th_stack_cmd(s, "redis-start", 60000) != 0) {
+        fail_msg("private stack did not start (deploy/stack.sh output in %s/stack.out)", s->dir);
+    }
+    setenv("DH_TEST_KAFKA", s->kafka, 1);
+    setenv("DH_TEST_REDIS_URL", s->redis_url, 1);
+}
+
+/* Gone: no such process, or a zombie its new parent has not reaped yet. */
+static int pid_gone(void *ud)
+{
+    char path[64], buf[512], *paren;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)ud);
+    f = fopen(path, "r");
+    if (!f) {
+        return 1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+pid_t th_stack_kill9(th_stack_t *s, const char *service)
+{
+    char path[320];
+    long pid = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/run/%s.pid", s->dir, service);
+    f = fopen(path, "r");
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+        fail_msg("no pid in %s", path);
+    }
+    fclose(f);
+    if (kill((pid_t)pid, SIGKILL) != 0) {
+        fail_msg("kill -9 %s (pid %ld): %s", service, pid, strerror(errno));
+    }
+    pid_t p = (pid_t)pid;
+
+    assert_true(th_wait_for(pid_gone, &p, 30000));
+    return p;
+}
+
+void th_stack_destroy(th_stack_t *s)
+{
+    if (!s->started) {
+        return;
+    }
+    s->started = 0;
+    th_stack_cmd(s, "down", 120000);
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        execl("/bin/rm", "rm", "-rf", s->dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0) {
+        th_wait_exit(pid, 60000);
+    }
+}
+
+/* The partitions of \p topic as a list, from one metadata request (NULL if none). */
+static rd_kafka_topic_partition_list_t *topic_parts(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *tpl = NULL;
+
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && !md->topics[0].err) {
+        tpl = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+            rd_kafka_topic_partition_list_add(tpl, topic, md->topics[0].partitions[i].id);
+        }
+    }
+    if (md) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return tpl;
+}
+
+long long th_group_committed(const char *group, const char *topic)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, group);
+    rd_kafka_topic_partition_list_t *tpl = topic_parts(rk, topic);
+    long long sum = -1;
+
+    /* An OffsetFetch for the group: reads its commits without joining it. */
+    if (tpl && rd_kafka_committed(rk, tpl, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sum = 0;
+        for (int i = 0; i < tpl->cnt; i++) {
+            sum += tpl->elems[i].offset > 0 ? tpl->elems[i].offset : 0;
+        }
+    }
+    if (tpl) {
+        rd_kafka_topic_partition_list_destroy(tpl);
+    }
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+long long th_topic_size(const char *topic)
+{
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, NULL);
+    rd_kafka_topic_partition_list_t *tpl = topic_parts(rk, topic);
+    long long sum = tpl ? 0 : -1;
+
+    for (int i = 0; tpl && i < tpl->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+
+        if (rd_kafka_query_watermark_offsets(rk, topic, tpl->elems[i].partition, &lo, &hi, 15000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sum = -1;
+            break;
+        }
+        sum += hi;
+    }
+    if (tpl) {
+        rd_kafka_topic_partition_list_destroy(tpl);
+    }
+    rd_kafka_destroy(rk);
+    return sum;
+}

@@ -184,3 +184,42 @@ rd_kafka_t *th_kafka_producer(void);
 /** A dead letter's dh-error-class and dh-error headers, copied NUL-terminated (truncated to
  *  fit) into \p cls and \p why, and printed; fails the test when either is missing. */
 void th_dead_letter(const rd_kafka_message_t *m, char *cls, size_t csize, char *why, size_t wsize);
+
+/* ---- A private stack for fault tests (deploy/stack.sh on ports of its own) ---- */
+
+/** A Kafka broker and a Redis of the test's own, which it may kill. Never the shared stack. */
+typedef struct th_stack {
+    char dir[256];    /**< DH_STACK_DIR: data, logs and pid files */
+    char script[512]; /**< deploy/stack.sh of the source tree (DH_TEST_SOURCE_DIR) */
+    int kafka_port, ctrl_port, redis_port;
+    char kafka[64];     /**< "127.0.0.1:<kafka_port>" */
+    char redis_url[64]; /**< "redis://127.0.0.1:<redis_port>" */
+    int started;
+} th_stack_t;
+
+/** Pick free ports (outside the kernel's ephemeral range when possible), start Kafka and Redis in a
+ * new temp DH_STACK_DIR and point th_kafka() / th_redis_url() at them (DH_TEST_KAFKA,
+ * DH_TEST_REDIS_URL). Fails the test when deploy/stack.sh, java, kcat, redis-server or the Kafka
+ * jars are missing. */
+void th_stack_start(th_stack_t *s);
+/** The first of \p n consecutive loopback ports that are bindable now, outside the kernel's
+ *  ephemeral range when there is room, so a service killed and restarted on them finds
+ *  them free again (no client takes them as its source port meanwhile). */
+int th_stable_ports(int n);
+/** Lines of the file at \p path containing \p needle (0 if it cannot be read). */
+int th_file_count(const char *path, const char *needle);
+/** Start "deploy/stack.sh \p cmd" with the private environment; returns its pid. */
+pid_t th_stack_cmd_async(th_stack_t *s, const char *cmd);
+/** Run "deploy/stack.sh \p cmd" and wait up to \p timeout_ms; returns its exit status. */
+int th_stack_cmd(th_stack_t *s, const char *cmd, int timeout_ms);
+/** SIGKILL the stack's "kafka" or "redis" process (from its pid file) and wait until it is
+ *  gone. Returns the pid killed. */
+pid_t th_stack_kill9(th_stack_t *s, const char *service);
+/** "down", then delete the directory. Safe to call twice or after a failed start. */
+void th_stack_destroy(th_stack_t *s);
+
+/** Committed offsets of consumer group \p group summed over \p topic's partitions (0 for a
+ *  partition without a commit); -1 if the broker did not answer. */
+long long th_group_committed(const char *group, const char *topic);
+/** Messages in \p topic (high watermarks summed); -1 if the broker did not answer. */
+long long th_topic_size(const char *topic);

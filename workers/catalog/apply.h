@@ -57,7 +57,7 @@ typedef struct cat_import_cfg {
 } cat_import_cfg_t;
 
 typedef struct cat_shared {
-    dh_stores_t *stores;
+    const dh_stores_t *stores; /**< the runtime's (dh_worker_ctx_t), borrowed */
     char style_metafield[256];
     cat_metrics_t m;
     cat_import_cfg_t imp;

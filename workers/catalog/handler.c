@@ -138,7 +138,6 @@ static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     static const char hi[] = "Catalogue imports (all stores) by outcome.";
     cat_shared_t *s = calloc(1, sizeof(*s));
     dh_metrics_t *m = ctx->metrics;
-    dh_err_t err;
 
     if (!s) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -146,15 +145,9 @@ static dh_err_t c_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     }
     snprintf(s->style_metafield, sizeof(s->style_metafield), "%s",
              dh_config_get(ctx->cfg, "DH_CATALOG_STYLE_METAFIELD"));
-    err =
-        dh_stores_load(dh_config_get(ctx->cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
-    if (err) {
-        free(s);
-        return err;
-    }
-    if (alloc_store_arrays(s)) {
+    s->stores = ctx->stores;
+    if (!s->stores || alloc_store_arrays(s)) {
         free_store_arrays(s);
-        dh_stores_destroy(s->stores);
         free(s);
         snprintf(errstr, errstr_size, "out of memory");
         return DH_ERR_NOMEM;
@@ -189,7 +182,6 @@ static void c_fini(void *shared)
     cat_shared_t *s = shared;
 
     if (s) {
-        dh_stores_destroy(s->stores);
         free_store_arrays(s);
         free(s);
     }

@@ -52,7 +52,7 @@ typedef struct dispatch_metrics {
 } dispatch_metrics_t;
 
 typedef struct dispatch_shared {
-    dh_stores_t *stores;
+    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     int notify;
     long long ttl_s;
     dispatch_metrics_t m; /* created at init */
@@ -81,17 +81,12 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
 {
     const dh_config_t *cfg = ctx->cfg;
     dispatch_shared_t *s = calloc(1, sizeof(*s));
-    dh_err_t err;
 
     if (!s) {
         snprintf(errstr, errstr_size, "out of memory");
         return DH_ERR_NOMEM;
     }
-    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
-    if (err) {
-        free(s);
-        return err;
-    }
+    s->stores = ctx->stores;
     metrics_create(&s->m, ctx->metrics);
     s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
@@ -103,10 +98,7 @@ static void d_fini(void *shared)
 {
     dispatch_shared_t *s = shared;
 
-    if (s) {
-        dh_stores_destroy(s->stores);
-        free(s);
-    }
+    free(s);
 }
 
 static void count(dh_counter_t *c, uint64_t n)

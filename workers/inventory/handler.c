@@ -171,15 +171,12 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
     gethostname(host, sizeof(host) - 1);
     snprintf(sh->owner, sizeof(sh->owner), "%s:%ld:%lld", host, (long)getpid(),
              (long long)time(NULL));
-    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &sh->stores, errstr, errstr_size);
-    if (err == DH_OK) {
-        err = inv_sync_init(sh, errstr, errstr_size);
-    }
+    sh->stores = ctx->stores;
+    err = inv_sync_init(sh, errstr, errstr_size);
     if (err == DH_OK && !(sh->newest = inv_newest_new())) {
         err = DH_ERR_NOMEM;
     }
     if (err != DH_OK) {
-        dh_stores_destroy(sh->stores);
         free(sh);
         return err;
     }
@@ -196,7 +193,6 @@ static void inv_fini(void *shared)
     }
     inv_sync_fini(sh);
     inv_newest_destroy(sh->newest);
-    dh_stores_destroy(sh->stores);
     free(sh);
 }
 

@@ -58,7 +58,7 @@ typedef struct inv_newest_s inv_newest_t;
 
 typedef struct inv_shared {
     const dh_config_t *cfg;
-    dh_stores_t *stores;
+    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     char reason[64];
     char uri_prefix[128];
     long long item_ttl_s, page_size, lease_ms, grace_s;

@@ -87,13 +87,10 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     }
     s->cfg = cfg;
     pthread_mutex_init(&s->recon_mu, NULL);
-    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
-    if (!err) {
-        s->recon = calloc(dh_stores_count(s->stores) + 1, sizeof(*s->recon));
-        err = s->recon ? DH_OK : DH_ERR_NOMEM;
-    }
+    s->stores = ctx->stores;
+    s->recon = calloc(dh_stores_count(s->stores) + 1, sizeof(*s->recon));
+    err = s->recon ? DH_OK : DH_ERR_NOMEM;
     if (err) {
-        dh_stores_destroy(s->stores);
         pthread_mutex_destroy(&s->recon_mu);
         free(s);
         return err;
@@ -118,7 +115,6 @@ static void o_fini(void *shared)
     if (!s) {
         return;
     }
-    dh_stores_destroy(s->stores);
     pthread_mutex_destroy(&s->recon_mu);
     free(s->recon);
     free(s);
@@ -241,8 +237,13 @@ static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t si
     const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
     size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
 
-    if (!bar || n == 0 || n >= size || strspn(bar + 1, "0123456789") < n) {
+    if (!bar || n == 0 || n >= size) {
         return -1;
+    }
+    for (size_t i = 0; i < n; i++) { /* the key is not NUL-terminated: bounded by n */
+        if (bar[1 + i] < '0' || bar[1 + i] > '9') {
+            return -1;
+        }
     }
     memcpy(out, bar + 1, n);
     out[n] = '\0';

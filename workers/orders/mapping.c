@@ -205,11 +205,17 @@ void orders_time_format(int64_t t, char *out, size_t size)
              (long long)(sod % 60));
 }
 
+/* The instants a four-digit UTC year can name. An offset or a leap second can move a valid
+ * local time out of them ("9999-12-31T23:59:60Z" is 10000-01-01T00:00:00Z), and the WMS
+ * would then get a date-time that is not RFC 3339. */
+#define T_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define T_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
 int orders_time_utc(const char *in, char *out, size_t size)
 {
     int64_t t;
 
-    if (orders_time_parse(in, &t)) {
+    if (orders_time_parse(in, &t) || t < T_MIN || t > T_MAX) {
         return -1;
     }
     orders_time_format(t, out, size);

@@ -29,7 +29,7 @@ typedef struct orders_recon {
 
 struct orders_shared {
     const dh_config_t *cfg;
-    dh_stores_t *stores;
+    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     char hold_tags[512];
     char recon_topic[256];
     int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;

@@ -41,7 +41,7 @@ typedef struct returns_metrics {
 } returns_metrics_t;
 
 typedef struct returns_shared {
-    dh_stores_t *stores;
+    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     unsigned create_mask;
     returns_metrics_t m; /* created at init */
 } returns_shared_t;
@@ -77,7 +77,6 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     static const char h[] = "Return Prime requests by outcome.";
     const dh_config_t *cfg = ctx->cfg;
     returns_shared_t *s = calloc(1, sizeof(*s));
-    dh_err_t err;
 
     if (!s) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -87,11 +86,7 @@ static dh_err_t r_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         free(s);
         return DH_ERR_CONFIG;
     }
-    err = dh_stores_load(dh_config_get(cfg, "DH_STORES_FILE"), &s->stores, errstr, errstr_size);
-    if (err) {
-        free(s);
-        return err;
-    }
+    s->stores = ctx->stores;
     s->m.created =
         dh_metrics_counter(ctx->metrics, "dh_returns_requests_total", h, "outcome=\"created\"");
     s->m.existed =
@@ -106,10 +101,7 @@ static void r_fini(void *shared)
 {
     returns_shared_t *s = shared;
 
-    if (s) {
-        dh_stores_destroy(s->stores);
-        free(s);
-    }
+    free(s);
 }
 
 static void count(dh_counter_t *c)

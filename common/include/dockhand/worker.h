@@ -175,6 +175,9 @@ void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_
 typedef struct dh_worker_ctx {
     const dh_config_t *cfg; /**< The validated configuration. */
     dh_metrics_t *metrics;  /**< The registry: create every metric series in init(). */
+    /** The stores file (DH_STORES_FILE), loaded and checked by the runtime when the worker
+     *  lists dh_stores_config_vars, else NULL. Borrowed: valid until after fini(). */
+    const dh_stores_t *stores;
 } dh_worker_ctx_t;
 
 typedef struct dh_handler {
