@@ -191,6 +191,34 @@ static json_t *rest_variant(dh_sb_shop_t *shop, json_t *p, json_t *imgs, const c
                      json_object_get(p, "updated_at"));
 }
 
+/* Shopify's default handle: the title in lower case, runs of other characters as '-'. */
+static json_t *handle_of(json_t *p)
+{
+    const char *t = json_string_value(json_object_get(p, "title"));
+    char h[256];
+    size_t n = 0;
+
+    if (json_is_string(json_object_get(p, "handle"))) {
+        return json_incref(json_object_get(p, "handle"));
+    }
+    for (; t && *t && n + 2 < sizeof h; t++) {
+        char c = *t;
+
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            h[n++] = c;
+        } else if (c >= 'A' && c <= 'Z') {
+            h[n++] = (char)(c - 'A' + 'a');
+        } else if (n > 0 && h[n - 1] != '-') {
+            h[n++] = '-';
+        }
+    }
+    while (n > 0 && h[n - 1] == '-') {
+        n--;
+    }
+    h[n] = '\0';
+    return json_string(n ? h : "product");
+}
+
 json_t *dh_sb_product_rest(dh_sb_shop_t *shop, json_t *p)
 {
     json_t *imgs = images_of(p), *vars = json_array(), *opts = json_array();
@@ -219,13 +247,13 @@ json_t *dh_sb_product_rest(dh_sb_shop_t *shop, json_t *p)
         *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     }
     json_t *rimgs = rest_images(shop, p, imgs);
-    json_t *o = json_pack(
-        "{s:I, s:o, s:O?, s:O?, s:s, s:O?, s:O?, s:o, s:o, s:o, s:o}", "id", num(pid),
-        "admin_graphql_api_id", dh_sb_gid_s("Product", pid), "title", json_object_get(p, "title"),
-        "handle", json_object_get(p, "handle"), "status", low, "created_at",
-        json_object_get(p, "created_at"), "updated_at", json_object_get(p, "updated_at"),
-        "variants", vars, "options", opts, "images", rimgs, "image",
-        json_array_size(rimgs) ? json_incref(json_array_get(rimgs, 0)) : json_null());
+    json_t *o =
+        json_pack("{s:I, s:o, s:O?, s:o, s:s, s:O?, s:O?, s:o, s:o, s:o, s:o}", "id", num(pid),
+                  "admin_graphql_api_id", dh_sb_gid_s("Product", pid), "title",
+                  json_object_get(p, "title"), "handle", handle_of(p), "status", low, "created_at",
+                  json_object_get(p, "created_at"), "updated_at", json_object_get(p, "updated_at"),
+                  "variants", vars, "options", opts, "images", rimgs, "image",
+                  json_array_size(rimgs) ? json_incref(json_array_get(rimgs, 0)) : json_null());
 
     if (json_object_get(p, "metafields") || json_object_get(p, "style_code")) {
         /* as a subscription with metafieldNamespaces delivers them */
