@@ -301,6 +301,17 @@ static size_t effects(const puts_t *w, const char *sku, const char *status)
     return n;
 }
 
+/* Calls: every PUT of \p sku (NULL: any) the WMS received, replays included. */
+static size_t calls(const puts_t *w, const char *sku)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->n; i++) {
+        n += !sku || strcmp(w->p[i].sku, sku) == 0;
+    }
+    return n;
+}
+
 /* The last effect on \p sku (borrowed until puts_clear), or NULL. */
 static const put_t *last_effect(const puts_t *w, const char *sku)
 {
@@ -384,6 +395,7 @@ static void test_webhooks(void **state)
     await_effects(&e, NULL, NULL, 3);
     wms_puts(&e, &w);
     assert_int_equal(effects(&w, NULL, NULL), 3);
+    assert_int_equal(calls(&w, NULL), 3);
     assert_sku(&w, "LS-S", BACK, "1299.00");  /* its own image */
     assert_sku(&w, "LS-M", FRONT, "1299.00"); /* the featured image */
     assert_sku(&w, "LS-L", FRONT, "1349.00");
@@ -409,6 +421,8 @@ static void test_webhooks(void **state)
     json_decref(product_post(&e, body));
     await_effects(&e, NULL, NULL, 5);
     wms_puts(&e, &w);
+    /* Calls, not only effects: a resent body would be a replay, and still a call. */
+    assert_int_equal(calls(&w, NULL), 5);
     assert_int_equal(effects(&w, NULL, NULL), 5);
     assert_int_equal(effects(&w, "LS-M", NULL), 2);
     assert_string_equal(json_string_value(json_object_get(last_effect(&w, "LS-M")->body, "price")),
@@ -440,6 +454,7 @@ static void test_webhooks(void **state)
     wms_puts(&e, &w);
     /* 3 created, 1 price, 1 barcode, 2 for the SKU change, 1 removed, 2 deleted */
     assert_int_equal(effects(&w, NULL, NULL), 10);
+    assert_int_equal(calls(&w, NULL), 10);
     assert_int_equal(effects(&w, NULL, "ARCHIVED"), 4);
     assert_string_equal(
         json_string_value(json_object_get(last_effect(&w, "LS-SMALL")->body, "barcode")),
@@ -729,8 +744,9 @@ static void test_import_sweep(void **state)
     wms_puts(&e, &w);
     assert_int_equal(effects(&w, "SW-GONE-1", "ARCHIVED"), 1);
     assert_int_equal(effects(&w, "SW-GONE-2", "ARCHIVED"), 1);
-    assert_int_equal(effects(&w, "SW-KEEP", NULL), 1); /* seen, unchanged: no call */
+    assert_int_equal(calls(&w, "SW-KEEP"), 1); /* seen, unchanged: no call */
     assert_int_equal(effects(&w, NULL, NULL), 5);
+    assert_int_equal(calls(&w, NULL), 5);
     puts_clear(&w);
     env_stop(&e);
 }
