@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/demo.sh: dockhand's main job on a local stack, narrated. Installs what is needed,
 # builds, starts Kafka and Redis, the sandbox (standing in for Shopify, the WMS and Return
-# Prime), the webhook gateway and the orders, inventory, dispatch and catalogue workers, then:
+# Prime), the webhook gateway and the orders, inventory, dispatch, returns and catalogue
+# workers, then:
 #   1. the WMS puts stock away          -> Shopify's on_hand is set (inventory worker)
 #   2. a shopper orders on Shopify      -> webhook -> gateway -> Kafka -> WMS sales order
 #   3. the WMS puts more away before it -> Shopify never sells the ordered units twice
@@ -10,7 +11,10 @@
 #   5. a second order ships and arrives -> WMS dispatch and delivery status -> Shopify
 #                                          fulfillment and fulfillment event
 #   6. a move between two online zones  -> acknowledged without a Shopify call
-#   7. the merchant adds a product with -> one WMS SKU per variant, with its Style Code and
+#   7. a return, both ways              -> Return Prime approval -> WMS return expectation;
+#                                          WMS receipt + QC (one pass, one fail) -> Return
+#                                          Prime shows it received and inspected per item
+#   8. the merchant adds a product with -> one WMS SKU per variant, with its Style Code and
 #      3 sizes, a "Style Code" option      one image (catalogue worker), and its stock
 #      and two images                      reaches Shopify at the next putaway
 # and shows the journal of what reached each service. The stack stays up afterwards
@@ -85,17 +89,19 @@ start orders dh-orders "${common_env[@]}" DH_ADMIN_PORT=39472 \
     DH_GROUP_ID=dockhand-demo-orders DH_ORDERS_RECONCILE_INTERVAL_S=0
 start inventory dh-inventory "${common_env[@]}" DH_ADMIN_PORT=39473 \
     DH_GROUP_ID=dockhand-demo-inventory
+start returns dh-returns "${common_env[@]}" DH_ADMIN_PORT=39475 \
+    DH_GROUP_ID=dockhand-demo-returns DH_RETURNPRIME_URL="$SB/returnprime/return-exchange/v2"
 # Shopify only: no WMS settings (it would reject them).
 start dispatch dh-dispatch DH_KAFKA_BROKERS=127.0.0.1:39092 DH_REDIS_URL=redis://127.0.0.1:36379/1 \
     DH_STORES_FILE="$DEMO_DIR/stores.json" DH_ADMIN_PORT=39474 DH_GROUP_ID=dockhand-demo-dispatch
-start catalog dh-catalog "${common_env[@]}" DH_ADMIN_PORT=39475 \
+start catalog dh-catalog "${common_env[@]}" DH_ADMIN_PORT=39476 \
     DH_GROUP_ID=dockhand-demo-catalog DH_CATALOG_IMPORT_EVERY_H=0
-for port in 39472 39473 39474 39475; do
+for port in 39472 39473 39474 39475 39476; do
     wait_until 60 curl -fs "http://127.0.0.1:$port/readyz" ||
         die "worker on admin port $port not ready; see $LOGS/demo-*.log"
 done
 wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
-log "sandbox, gateway, orders, inventory, dispatch and catalogue workers are up"
+log "sandbox, gateway, orders, inventory, dispatch, returns and catalogue workers are up"
 
 level() { # level <sku> <field>: the Shopify sandbox's quantity at the main warehouse
     curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
@@ -196,7 +202,41 @@ moved() { curl -fs http://127.0.0.1:39473/metrics | grep -q '^dh_inventory_moves
 wait_until 30 moved || die "the zone move was not acknowledged"
 show "$(curl -fs http://127.0.0.1:39473/metrics | grep '^dh_inventory_moves_without_call_total')"
 
-say "7. The merchant adds a product: 3 sizes, a \"Style Code\" option, two images (the small size has its own)"
+say "7. A return, both ways: Return Prime approves it, the WMS receives and QCs it"
+order3=$(curl -fs -XPOST "$SB/_control/shops/$SHOP/orders" \
+    -d '{"line_items":[{"sku":"TEE-M","quantity":1,"price":"19.00"},{"sku":"MUG-1","quantity":1,"price":"9.00"}]}')
+o3=$(jq -r .id <<<"$order3")
+wait_until 30 sh -c "curl -fs -H 'Authorization: Bearer $WMS_TOKEN' $SB/wms/v1/sales-orders/$SHOP/$o3 >/dev/null" ||
+    die "the third order did not reach the WMS"
+# Return Prime sends request/approved (signed) to the gateway -> returnprime.cir -> dh-returns.
+jq -c --arg shop "$SHOP" '{store:$shop, type:"return", order_id:.id, order_name:.name,
+    request_id:"RP-DEMO-1", request_number:"RET-DEMO-1", topic:"request/approved",
+    lines:[.line_items[] | {line_item_id:.id, sku, quantity, reason:"Did not like it",
+                           variant_id, product_id, price}]}' <<<"$order3" |
+    curl -fs -XPOST "$SB/_control/returnprime/requests" -d @- >/dev/null
+wms_return() { curl -fs -H "Authorization: Bearer $WMS_TOKEN" "$SB/wms/v1/returns/$SHOP/RP-DEMO-1"; }
+wait_until 30 wms_return >/dev/null || die "the return did not reach the WMS"
+show "WMS return expectation: $(wms_return | jq -c '{id, type, status, lines: [.lines[] | {sku, quantity}]}')"
+# The returns dock receives the parcel; the WMS publishes the receipt with each line's QC.
+curl -fs -XPOST "$SB/_control/wms/returns/receive" \
+    -d "{\"store\":\"$SHOP\",\"return_request_id\":\"RP-DEMO-1\"}" >/dev/null
+wms_return | jq -c --arg id "$(uuidgen)" --arg at "$(date -u +%FT%TZ)" '{schema_version:1,
+    event_id:$id, event_type:"return_received", occurred_at:$at, store, return_id:.id,
+    return_type:"CUSTOMER_RETURN", return_request_id, received_at:$at,
+    lines:[.lines[] | {channel_line_item_id, sku, quantity,
+                       qc_status:(if .sku == "MUG-1" then "FAIL" else "PASS" end)}
+           | if .qc_status == "FAIL" then . + {qc_notes:"Chipped rim"} else . end]}' |
+    kcat -P -b 127.0.0.1:39092 -t wms.return_received -k "$SHOP|$(wms_return | jq -r .id)"
+rp_request() {
+    curl -fs -H "x-rp-token: demo-returnprime-api-token" \
+        "$SB/returnprime/return-exchange/v2/request/RP-DEMO-1"
+}
+wait_until 30 sh -c "curl -fs -H 'x-rp-token: demo-returnprime-api-token' $SB/returnprime/return-exchange/v2/request/RP-DEMO-1 | jq -e '.data.request.status == \"inspected\"' >/dev/null" ||
+    die "Return Prime was not told of the receipt"
+show "Return Prime request: $(rp_request | jq -c '.data.request | {status, received: .received.status,
+    items: [.line_items[] | {sku: .original_product.sku, qc_status, inspection_notes}]}')"
+
+say "8. The merchant adds a product: 3 sizes, a \"Style Code\" option, two images (the small size has its own)"
 curl -fs -XPOST "$SB/_control/shops/$SHOP/products" -d '{"title": "Linen Shirt",
     "options": ["Size", "Style Code"],
     "images": ["https://cdn.example.com/linen-front.jpg", "https://cdn.example.com/linen-s.jpg"],
@@ -232,7 +272,7 @@ curl -fs "$SB/_journal" | jq -rs '
            + " -> " + (.status | tostring)]
     | group_by(.) | map("    \(length) x \(.[0])") | .[]'
 say "Events handled, by worker and outcome"
-for port in 39472 39473 39474 39475; do
+for port in 39472 39473 39474 39475 39476; do
     curl -fs "http://127.0.0.1:$port/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
         sed 's/^/    /'
 done

@@ -29,7 +29,8 @@ struct dh_sb_faults_s {
     rule_t rules[DH_SB_GROUP_COUNT];
 };
 
-static const char *const group_names[DH_SB_GROUP_COUNT] = {"shopify", "wms", "webhook-delivery"};
+static const char *const group_names[DH_SB_GROUP_COUNT] = {"shopify", "wms", "webhook-delivery",
+                                                           "returnprime"};
 
 int dh_sb_group_from_name(const char *name)
 {

@@ -15,6 +15,7 @@ typedef enum {
     DH_SB_GROUP_SHOPIFY = 0,
     DH_SB_GROUP_WMS,
     DH_SB_GROUP_WEBHOOK,
+    DH_SB_GROUP_RETURNPRIME,
     DH_SB_GROUP_COUNT
 } dh_sb_group_t;
 
@@ -30,7 +31,7 @@ typedef struct dh_sb_fault_decision {
     long timeout_ms;
 } dh_sb_fault_decision_t;
 
-/** @brief Group id for "shopify" | "wms" | "webhook-delivery"; -1 if unknown. */
+/** @brief Group id for "shopify" | "wms" | "webhook-delivery" | "returnprime"; -1 if unknown. */
 int dh_sb_group_from_name(const char *name);
 
 /** @brief Name of a group. */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "returnprime.h"
+#include "returnprime_api.h"
 #include "shopify.h"
 #include "wms.h"
 
@@ -62,8 +63,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       const char *value)
 {
     (void)kind;
-    int secret =
-        strcasecmp(key, "X-Shopify-Access-Token") == 0 || strcasecmp(key, "Authorization") == 0;
+    int secret = strcasecmp(key, "X-Shopify-Access-Token") == 0 ||
+                 strcasecmp(key, "Authorization") == 0 || strcasecmp(key, "x-rp-token") == 0;
 
     json_object_set_new(cls, key, json_string(secret ? "[redacted]" : (value ? value : "")));
     return MHD_YES;
@@ -163,6 +164,9 @@ static void route_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_
     } else if (strcmp(p, "/_control/returnprime/requests") == 0 &&
                strcmp(req->method, "POST") == 0) {
         dh_sb_rp_control(st, req, resp);
+    } else if (strcmp(p, "/_control/wms/returns/receive") == 0 &&
+               strcmp(req->method, "POST") == 0) {
+        dh_sb_wms_return_receive(st, req, resp);
     } else if (strncmp(p, "/_control/shops/", 16) == 0) {
         char shop[256];
         size_t len = strcspn(p + 16, "/");
@@ -182,6 +186,9 @@ static int group_of(const char *path)
     }
     if (strncmp(path, "/wms/", 5) == 0) {
         return DH_SB_GROUP_WMS;
+    }
+    if (strncmp(path, "/returnprime/", 13) == 0) {
+        return DH_SB_GROUP_RETURNPRIME;
     }
     return -1;
 }
@@ -229,6 +236,8 @@ static void dispatch(dh_sb_state_t *st, int group, const dh_sb_req_t *req, dh_sb
             dh_sb_resp_problem(resp, 404, DH_SB_PROBLEM_BASE "not-found", "Not found",
                                "No such endpoint.", NULL);
         }
+    } else if (group == DH_SB_GROUP_RETURNPRIME) {
+        dh_sb_rp_api(st, req, resp);
     } else {
         route_control(st, req, resp);
     }

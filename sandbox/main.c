@@ -1,6 +1,6 @@
 /*
  * dh-sandbox: a faithful local double of Shopify's Admin GraphQL API, the WMS API and
- * Return Prime's webhooks, with fault injection and a request journal.
+ * Return Prime's webhooks and API, with fault injection and a request journal.
  * Usage: dh-sandbox [--host 127.0.0.1] [--port 38080] [--seed FILE]
  */
 #include <curl/curl.h>
@@ -37,7 +37,8 @@ static void usage(FILE *out)
             "Env: DH_SANDBOX_SEED (seed file), DH_SANDBOX_PORT, DH_SANDBOX_FAULTS (JSON rule(s)).\n"
             "Defaults: 127.0.0.1:38080, journal 200000 entries, 3 webhook retries after 200 ms.\n"
             "Shopify GraphQL: POST /shops/{shop}/admin/api/{version}/graphql.json\n"
-            "WMS: /wms/v1/...   Control: /_control/...   Journal: GET|DELETE /_journal\n"
+            "WMS: /wms/v1/...   Return Prime API: /returnprime/return-exchange/v2/...\n"
+            "Control: /_control/...   Journal: GET|DELETE /_journal\n"
             "See docs/sandbox.md.\n");
 }
 

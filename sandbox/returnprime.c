@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "returnprime_api.h"
 #include "webhooks.h"
 
 static json_t *rp_line(json_t *l, size_t i)
@@ -31,6 +32,11 @@ static json_t *rp_line(json_t *l, size_t i)
         "exchange_product", json_object_get(l, "exchange_product"), "shipping", "awb",
         json_object_get(l, "awb"), "shipping_company", json_object_get(l, "carrier"),
         "tracking_url", json_object_get(l, "tracking_url"));
+    if (json_object_get(l, "shipping_status")) {
+        /* The reverse pickup's courier status (assumed field, docs/sandbox.md). */
+        json_object_set(json_array_get(json_object_get(out, "shipping"), 0), "status",
+                        json_object_get(l, "shipping_status"));
+    }
     json_decref(fallback);
     return out;
 }
@@ -39,7 +45,10 @@ json_t *dh_sb_rp_payload(json_t *spec, const char *now)
 {
     const char *topic = json_string_value(json_object_get(spec, "topic"));
     const char *type = json_string_value(json_object_get(spec, "type"));
-    const char *status = topic && strchr(topic, '/') ? strchr(topic, '/') + 1 : "created";
+    const char *status = json_string_value(json_object_get(spec, "status"))
+                             ? json_string_value(json_object_get(spec, "status"))
+                         : topic && strchr(topic, '/') ? strchr(topic, '/') + 1
+                                                       : "created";
     json_t *lines = json_array();
     size_t i;
     json_t *l;
@@ -107,6 +116,9 @@ void dh_sb_rp_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
     }
     dh_sb_iso_now(now, sizeof now);
     json_t *payload = dh_sb_rp_payload(spec, now);
+
+    dh_sb_rp_remember(st, json_object_get(payload, "request"),
+                      json_string_value(json_object_get(spec, "store")));
     char *body = json_dumps(payload, JSON_COMPACT);
     const char *topic = json_string_value(json_object_get(spec, "topic"));
 

@@ -528,6 +528,20 @@ dh_sb_err_t dh_sb_state_init(dh_sb_state_t *st, json_t *seed, char *errstr, size
 
     copy_str(st->rp_url, sizeof st->rp_url, rp, "webhook_url", "");
     copy_str(st->rp_secret, sizeof st->rp_secret, rp, "webhook_secret", "");
+    copy_str(st->rp_token, sizeof st->rp_token, rp, "api_token", "rp-sandbox-token");
+    st->rp_requests = json_object();
+    st->rp_tokens = json_object();
+    {
+        const char *domain;
+        json_t *tok;
+
+        json_object_foreach(json_object_get(rp, "api_tokens"), domain, tok)
+        {
+            if (json_is_string(tok)) {
+                json_object_set_new(st->rp_tokens, json_string_value(tok), json_string(domain));
+            }
+        }
+    }
 out:
     json_decref(dflt);
     return err;
@@ -542,6 +556,10 @@ void dh_sb_state_fini(dh_sb_state_t *st)
     st->shops = NULL;
     json_decref(st->wms);
     st->wms = NULL;
+    json_decref(st->rp_requests);
+    st->rp_requests = NULL;
+    json_decref(st->rp_tokens);
+    st->rp_tokens = NULL;
     pthread_mutex_destroy(&st->lock);
 }
 

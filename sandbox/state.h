@@ -64,6 +64,9 @@ typedef struct dh_sb_state {
     char wms_token[256];
     char rp_url[512];
     char rp_secret[256];
+    char rp_token[256];  /**< x-rp-token the Return Prime API accepts */
+    json_t *rp_requests; /**< Return Prime request id -> request (returnprime_api.c) */
+    json_t *rp_tokens;   /**< per-store API token -> store domain (seed api_tokens) */
     dh_sb_journal_t *journal;
     dh_sb_faults_t *faults;
     dh_sb_webhooks_t *webhooks;

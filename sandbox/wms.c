@@ -273,6 +273,112 @@ static void pct_decode(char *s)
     *o = '\0';
 }
 
+/* PUT /returns/{store}/{return_request_id}: new lines (and AWB, carrier) for an expectation
+ * not yet received; 409 return-received / return-cancelled otherwise. */
+static void return_update(json_t *r, json_t *body, dh_sb_resp_t *resp)
+{
+    json_t *errors = json_array(), *l;
+    size_t i;
+    char f[64];
+
+    if (json_array_size(json_object_get(body, "lines")) == 0) {
+        field_err(errors, "lines", "at least one line is required");
+    }
+    json_array_foreach(json_object_get(body, "lines"), i, l)
+    {
+        if (!str(l, "sku") || !json_is_integer(json_object_get(l, "quantity")) ||
+            json_integer_value(json_object_get(l, "quantity")) < 1) {
+            snprintf(f, sizeof f, "lines[%zu]", i);
+            field_err(errors, f, "sku and quantity >= 1 are required");
+        }
+    }
+    if (json_array_size(errors)) {
+        problem(resp, 422, "validation", "Validation failed", "The return update is invalid.",
+                errors);
+        return;
+    }
+    json_decref(errors);
+    if (strcmp(str(r, "status"), "RECEIVED") == 0 || strcmp(str(r, "status"), "CANCELLED") == 0) {
+        int received = strcmp(str(r, "status"), "RECEIVED") == 0;
+
+        problem(resp, 409, received ? "return-received" : "return-cancelled",
+                received ? "Return already received" : "Return cancelled",
+                "The return can no longer change.", NULL);
+        return;
+    }
+    json_object_set(r, "lines", json_object_get(body, "lines"));
+    json_object_set_new(r, "awb",
+                        json_object_get(body, "awb") ? json_incref(json_object_get(body, "awb"))
+                                                     : json_null());
+    json_object_set_new(r, "carrier",
+                        json_object_get(body, "carrier")
+                            ? json_incref(json_object_get(body, "carrier"))
+                            : json_null());
+    dh_sb_resp_json(resp, 200, json_incref(r));
+}
+
+/* POST /returns/{store}/{return_request_id}/cancel: an expectation not yet received is
+ * cancelled (again: unchanged); a received one cannot be, 409 return-received. */
+static void return_action(dh_sb_state_t *st, const char *rest, const char *method, json_t *body,
+                          dh_sb_resp_t *resp)
+{
+    char store[128], rid[128], action[32] = "", key[300];
+
+    if (sscanf(rest, "%127[^/]/%127[^/]/%31s", store, rid, action) < 2) {
+        problem(resp, 404, "not-found", "Not found", "No such resource.", NULL);
+        return;
+    }
+    snprintf(key, sizeof key, "%s/%s", store, rid);
+    json_t *r = json_object_get(json_object_get(st->wms, "returns"), key);
+
+    if (!r) {
+        problem(resp, 404, "not-found", "Not found", "No such return.", NULL);
+    } else if (!action[0] && strcmp(method, "GET") == 0) {
+        dh_sb_resp_json(resp, 200, json_incref(r));
+    } else if (!action[0] && strcmp(method, "PUT") == 0) {
+        return_update(r, body, resp);
+    } else if (strcmp(action, "cancel") == 0 && strcmp(method, "POST") == 0) {
+        if (!str(body, "reason")) {
+            problem(resp, 422, "validation", "Validation failed", "The cancellation is invalid.",
+                    json_pack("[{s:s, s:s}]", "field", "reason", "message", "required"));
+            return;
+        }
+        if (strcmp(str(r, "status"), "RECEIVED") == 0) {
+            problem(resp, 409, "return-received", "Return already received",
+                    "The return was received; it can no longer be cancelled.", NULL);
+            return;
+        }
+        if (strcmp(str(r, "status"), "CANCELLED") != 0) {
+            json_object_set_new(r, "status", json_string("CANCELLED"));
+            json_object_set(r, "cancel_reason", json_object_get(body, "reason"));
+        }
+        dh_sb_resp_json(resp, 200, json_incref(r));
+    } else {
+        problem(resp, 405, "method-not-allowed", "Method not allowed", "Unsupported action.", NULL);
+    }
+}
+
+void dh_sb_wms_return_receive(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp)
+{
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    char key[300];
+    json_t *r;
+
+    snprintf(key, sizeof key, "%s/%s", str(body, "store") ? str(body, "store") : "",
+             str(body, "return_request_id") ? str(body, "return_request_id") : "");
+    pthread_mutex_lock(&st->lock);
+    r = json_object_get(json_object_get(st->wms, "returns"), key);
+    if (r) {
+        json_object_set_new(r, "status", json_string("RECEIVED"));
+        json_object_set(r, "received_lines", json_object_get(body, "lines"));
+        dh_sb_resp_json(resp, 200, json_incref(r));
+    } else {
+        dh_sb_resp_json(resp, 404, json_pack("{s:s}", "error", "no such return"));
+    }
+    pthread_mutex_unlock(&st->lock);
+    json_decref(body);
+}
+
 static void sku_put(dh_sb_state_t *st, const char *rest, json_t *body, dh_sb_resp_t *resp)
 {
     char store[128], sku[256], key[400];
@@ -351,6 +457,8 @@ static void route(dh_sb_state_t *st, const dh_sb_req_t *req, json_t *body, dh_sb
         order_action(st, p + 14, m, body, resp);
     } else if (strcmp(p, "/returns") == 0 && strcmp(m, "POST") == 0) {
         return_create(st, body, resp);
+    } else if (strncmp(p, "/returns/", 9) == 0) {
+        return_action(st, p + 9, m, body, resp);
     } else if (strncmp(p, "/skus/", 6) == 0 && strcmp(m, "PUT") == 0) {
         sku_put(st, p + 6, body, resp);
     } else if (strcmp(p, "/inventory/sellable") == 0 && strcmp(m, "GET") == 0) {

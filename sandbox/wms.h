@@ -17,6 +17,10 @@ void dh_sb_wms_handle(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *r
 /** @brief PUT /_control/wms/inventory: replace the sellable inventory rows. */
 void dh_sb_wms_set_inventory(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp);
 
+/** @brief POST /_control/wms/returns/receive {store, return_request_id, lines}: the
+ *  warehouse received the return (status RECEIVED; it can no longer be cancelled). */
+void dh_sb_wms_return_receive(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp);
+
 /** @brief Pure check of a sales-order create body; appends {field, message} to \p errors. */
 void dh_sb_wms_validate_order(json_t *body, json_t *errors);
 

@@ -57,6 +57,22 @@ static const dh_outcome_row_t rows[] = {
     ROW(WMS, BAD_REPLY, RETRY, "http", "backoff"),
     ROW(WMS, NOMEM, WAIT, "internal", "shortly"),
     ROW(WMS, INTERNAL, FATAL, "internal", "no client, or a bug: stop the worker"),
+    BIZ(RETURNPRIME, OK, "the worker's rules"),
+    ROW(RETURNPRIME, THROTTLED, WAIT, "rate-limit", "429: after Retry-After"),
+    ROW(RETURNPRIME, 401, RETRY, "auth", "backoff, no retry budget; ERROR log, auth metric"),
+    ROW(RETURNPRIME, 403, RETRY, "auth", "backoff, no retry budget; ERROR log, auth metric"),
+    BIZ(RETURNPRIME, 404, "the worker's rules"),
+    BIZ(RETURNPRIME, 409, "the worker's rules"),
+    BIZ(RETURNPRIME, 422, "the worker's rules"),
+    BIZ(RETURNPRIME, 4XX, "the worker's rules"),
+    ROW(RETURNPRIME, USER_ERRORS, FATAL, "internal", "not a Return Prime answer"),
+    ROW(RETURNPRIME, MISSING, FATAL, "internal", "not a Return Prime answer"),
+    ROW(RETURNPRIME, 5XX, RETRY, "http", "backoff; the request's state makes a repeat harmless"),
+    ROW(RETURNPRIME, TIMEOUT, RETRY, "http", "outcome unknown; a repeat is harmless"),
+    ROW(RETURNPRIME, REFUSED, RETRY, "http", "backoff"),
+    ROW(RETURNPRIME, BAD_REPLY, RETRY, "http", "backoff"),
+    ROW(RETURNPRIME, NOMEM, WAIT, "internal", "shortly"),
+    ROW(RETURNPRIME, INTERNAL, FATAL, "internal", "no client, or a bug: stop the worker"),
 };
 
 static const char *const answer_names[DH_ANSWER__COUNT] = {
@@ -85,7 +101,14 @@ const char *dh_answer_str(dh_answer_t a)
 
 const char *dh_far_str(dh_far_t far)
 {
-    return far == DH_FAR_SHOPIFY ? "shopify" : "wms";
+    switch (far) {
+    case DH_FAR_SHOPIFY:
+        return "shopify";
+    case DH_FAR_RETURNPRIME:
+        return "returnprime";
+    default:
+        return "wms";
+    }
 }
 
 const char *dh_result_str(dh_result_t r)
@@ -362,7 +385,7 @@ static void print_common(FILE *out)
         DH_ANSWER_REFUSED,     DH_ANSWER_BAD_REPLY, DH_ANSWER_NOMEM, DH_ANSWER_INTERNAL,
     };
 
-    fprintf(out, "| answer | Shopify | WMS |\n| --- | --- | --- |\n");
+    fprintf(out, "| answer | Shopify | WMS | Return Prime |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         fprintf(out, "| %s |", dh_answer_str(order[i]));
         for (int f = 0; f < DH_FAR__COUNT; f++) {
@@ -436,7 +459,7 @@ static void cell_far(const dh_outcome_rules_t *w, dh_far_t far, dh_answer_t a, c
 {
     const dh_outcome_row_t *row = dh_outcome_row(far, a);
 
-    if (far == DH_FAR_WMS && (a == DH_ANSWER_USER_ERRORS || a == DH_ANSWER_MISSING)) {
+    if (far != DH_FAR_SHOPIFY && (a == DH_ANSWER_USER_ERRORS || a == DH_ANSWER_MISSING)) {
         snprintf(buf, size, "-");
         return;
     }

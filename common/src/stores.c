@@ -255,11 +255,10 @@ static void check_locations(entry_t *e, json_t *js, const char *who, problems_t 
 }
 
 static const char *const known_keys[] = {
-    "domain",       "tenants",         "admin_url",
-    "api_version",  "access_token",    "access_token_file",
-    "client_id",    "client_secret",   "bucket_size",
-    "restore_rate", "webhook_secrets", "returnprime_secret",
-    "locations",    "timezone",        NULL,
+    "domain",       "tenants",           "admin_url",         "api_version",
+    "access_token", "access_token_file", "client_id",         "client_secret",
+    "bucket_size",  "restore_rate",      "webhook_secrets",   "returnprime_secret",
+    "locations",    "timezone",          "returnprime_token", NULL,
 };
 
 static void check_unknown_keys(json_t *js, const char *who, problems_t *p)
@@ -331,6 +330,10 @@ static void check_store(entry_t *e, json_t *js, size_t idx, problems_t *p)
     e->pub.api_version = ver;
     check_credentials(e, js, who, p);
     e->pub.returnprime_secret = opt_str(js, "returnprime_secret", who, p);
+    e->pub.returnprime_token = opt_str(js, "returnprime_token", who, p);
+    if (e->pub.returnprime_token == NULL) {
+        e->pub.returnprime_token = "";
+    }
     e->pub.timezone = opt_str(js, "timezone", who, p);
     if (e->pub.returnprime_secret == NULL) {
         e->pub.returnprime_secret = "";

@@ -350,8 +350,8 @@ int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size)
 void dh_v_wms_envelope(dh_vctx_t *v, json_t *root, const char *const *accepted,
                        dh_wms_envelope_t *out)
 {
-    static const char *const types[] = {"putaway", "zone_move", "dispatch", "delivery_status",
-                                        NULL};
+    static const char *const types[] = {"putaway",         "zone_move",       "dispatch",
+                                        "delivery_status", "return_received", NULL};
     const char *s, *type = NULL;
     int64_t ver;
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dockhand/idem.h"
+#include "dockhand/lock.h"
 #include "dockhand/log.h"
 #include "orders_internal.h"
 
@@ -37,10 +38,6 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-static const char UNLOCK_LUA[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
-    "return 0";
 
 typedef struct page_ctx {
     orders_shared_t *s;
@@ -56,28 +53,18 @@ typedef struct page_ctx {
 
 static int lock_take(page_ctx_t *c)
 {
-    redisReply *rep = NULL;
-    int ok;
+    char key[320];
 
-    if (dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:lock:%s %s NX PX %d",
-                          c->store->domain, c->owner, LOCK_TTL_MS)) {
-        return 0;
-    }
-    ok = rep->type == REDIS_REPLY_STATUS;
-    freeReplyObject(rep);
-    return ok;
+    snprintf(key, sizeof(key), "dh:orders:reconcile:lock:%s", c->store->domain);
+    return dh_lock_take(c->r, key, c->owner, LOCK_TTL_MS);
 }
 
 static void lock_drop(page_ctx_t *c)
 {
     char key[320];
-    const char *argv[] = {key, c->owner};
-    redisReply *rep = NULL;
 
     snprintf(key, sizeof(key), "dh:orders:reconcile:lock:%s", c->store->domain);
-    if (dh_redis_eval(c->r, UNLOCK_LUA, 1, 2, argv, NULL, &rep) == DH_OK) {
-        freeReplyObject(rep);
-    }
+    dh_lock_drop(c->r, key, c->owner);
 }
 
 /* Loads the pass in progress, or starts one if due. 1 = a page to read, 0 = not due

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dockhand/idem.h"
 #include "dockhand/validate.h"
 #include "returns.h"
 
@@ -386,6 +387,103 @@ returns_action_t returns_action(const char *topic, size_t len, const char *statu
      * request was rejected carries status rejected and creates nothing, and a later
      * received/inspected/updated delivery heals a lost "approved" one. */
     return bit >= 0 && (create_mask & (1u << bit)) ? RETURNS_CREATE : RETURNS_SKIP;
+}
+
+returns_action_t returns_cancels(const returns_request_t *r)
+{
+    json_t *received = json_object_get(json_object_get(r->request, "received"), "status");
+
+    if (strcmp(r->status, "rejected") == 0) {
+        return RETURNS_CANCEL;
+    }
+    if (strcmp(r->status, "archived") == 0 && !json_is_true(received)) {
+        return RETURNS_CANCEL;
+    }
+    return RETURNS_SKIP;
+}
+
+json_t *returns_cancel_body(const returns_request_t *r)
+{
+    char reason[64];
+
+    /* No timestamp: a retry must send the same body under the same Idempotency-Key. */
+    snprintf(reason, sizeof(reason), "Return Prime request %s", r->status);
+    return json_pack("{s:s}", "reason", reason);
+}
+
+/* RFC 3986 unreserved characters pass, everything else is percent-encoded. */
+void returns_url_encode(const char *s, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (; *s && n + 4 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+json_t *returns_update_body(json_t *wms_body)
+{
+    json_t *out = json_pack("{s:O}", "lines", json_object_get(wms_body, "lines"));
+
+    if (out && json_object_get(wms_body, "awb")) {
+        json_object_set(out, "awb", json_object_get(wms_body, "awb"));
+    }
+    if (out && json_object_get(wms_body, "carrier")) {
+        json_object_set(out, "carrier", json_object_get(wms_body, "carrier"));
+    }
+    return out;
+}
+
+int returns_content_tag(json_t *wms_body, char out[13])
+{
+    json_t *c = returns_update_body(wms_body);
+    char *text = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char uuid[37];
+    size_t n = 0;
+
+    json_decref(c);
+    if (!text) {
+        out[0] = '\0';
+        return -1;
+    }
+    /* A UUIDv5 of the canonical text: the same lines, AWB and carrier give the same tag. */
+    dh_idem_far_key("returns-content", text, uuid);
+    free(text);
+    for (size_t i = 0; uuid[i] && n < 12; i++) {
+        if (uuid[i] != '-') {
+            out[n++] = uuid[i];
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int returns_same_content(json_t *a, json_t *b)
+{
+    json_t *x = returns_update_body(a), *y = returns_update_body(b);
+    int same = x && y && json_equal(x, y);
+
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+int returns_is_receipt_topic(const char *topic)
+{
+    size_t n = topic ? strlen(topic) : 0;
+
+    return n >= 15 && strcmp(topic + n - 15, "return_received") == 0;
 }
 
 /* ---- the createReturn body ---- */

@@ -29,7 +29,12 @@
 #include "dockhand/worker.h"
 
 /** The far side of a call. */
-typedef enum dh_far { DH_FAR_SHOPIFY = 0, DH_FAR_WMS, DH_FAR__COUNT } dh_far_t;
+typedef enum dh_far {
+    DH_FAR_SHOPIFY = 0,
+    DH_FAR_WMS,
+    DH_FAR_RETURNPRIME, /**< Return Prime's REST API (dh-returns; HTTP answers as the WMS's). */
+    DH_FAR__COUNT
+} dh_far_t;
 
 /** What the far side answered, as the outcome table sees it. */
 typedef enum dh_answer {
@@ -96,7 +101,7 @@ typedef struct dh_outcome_rules {
 
 /** @brief Short stable name of \p a ("200", "THROTTLED", "401", ...). Never NULL. */
 const char *dh_answer_str(dh_answer_t a);
-/** @brief "shopify" or "wms". */
+/** @brief "shopify", "wms" or "returnprime". */
 const char *dh_far_str(dh_far_t far);
 /** @brief "done", "retry", "dead letter", "fatal" or "wait". */
 const char *dh_result_str(dh_result_t r);

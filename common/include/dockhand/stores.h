@@ -16,6 +16,7 @@
  *    "bucket_size": 2000, "restore_rate": 100,  // Shopify plan (default Standard)
  *    "webhook_secrets": ["s1", "s2"],           // HMAC keys; two during a rotation
  *    "returnprime_secret": "...",               // optional
+ *    "returnprime_token": "...",                // optional: x-rp-token of its Return Prime API
  *    "locations": {"FAC-1": "gid://shopify/Location/1"}, // WMS facility -> location
  *    "timezone": "Asia/Kolkata"                 // optional, for scheduled syncs
  * }]}
@@ -45,7 +46,8 @@ typedef struct dh_store {
     const char *client_id;
     const char *client_secret;
     const char *returnprime_secret;
-    const char *timezone;               /**< May be empty. */
+    const char *returnprime_token; /**< May be empty: dh-returns then cannot call Return Prime. */
+    const char *timezone;          /**< May be empty. */
     const char *const *webhook_secrets; /**< NULL-terminated. */
     dh_bucket_spec_t bucket;
 } dh_store_t;
