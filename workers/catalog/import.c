@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "apply.h"
+#include "dockhand/lock.h"
 #include "dockhand/log.h"
 #include "dockhand/stores.h"
 
@@ -120,17 +121,15 @@ static int imp_set(dh_redis_t *r, const char *store, const char *const *kv)
     return 0;
 }
 
+/* Take the store's import lock, or renew it when this replica holds it already (an import
+ * spans many ticks; dh_lock_take() only takes a free lock). */
 static const char lock_lua[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end\n"
     "if cur then return 0 end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1\n";
 
-static const char unlock_lua[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
-    "return 0\n";
-
-static int lock_op(cat_shared_t *s, dh_redis_t *r, const char *store, const char *script)
+static int lock_hold(cat_shared_t *s, dh_redis_t *r, const char *store)
 {
     char k[300], lease[24];
     redisReply *rep = NULL;
@@ -140,7 +139,7 @@ static int lock_op(cat_shared_t *s, dh_redis_t *r, const char *store, const char
     snprintf(lease, sizeof(lease), "%lld", s->imp.lease_ms);
     const char *argv[] = {k, s->owner, lease};
 
-    if (dh_redis_eval(r, script, 1, 3, argv, NULL, &rep) == DH_OK) {
+    if (dh_redis_eval(r, lock_lua, 1, 3, argv, NULL, &rep) == DH_OK) {
         held = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     }
     if (rep) {
@@ -188,7 +187,10 @@ static void finish(cat_shared_t *s, dh_lane_t *lane, const dh_store_t *store, co
     }
     DH_LOG(strcmp(state, "done") ? DH_LOG_ERROR : DH_LOG_INFO, "catalog", "import %s: %s%s%s",
            store->domain, state, why ? ": " : "", why ? why : "");
-    lock_op(s, dh_lane_redis(lane), store->domain, unlock_lua);
+    char k[300];
+
+    cat_key(k, sizeof(k), store->domain, "import:lock", NULL);
+    dh_lock_drop(dh_lane_redis(lane), k, s->owner);
 }
 
 /* Start the bulk operation. Returns how long to wait before trying again (0: started or
@@ -677,7 +679,7 @@ void cat_import_tick(cat_shared_t *s, dh_lane_t *lane)
                      !strcmp(st.state, "sweeping");
 
         if (!strcmp(st.state, "?") || (!active && !due(s, &st)) ||
-            !lock_op(s, r, store->domain, lock_lua)) {
+            !lock_hold(s, r, store->domain)) {
             gauges(s, i, &st, 0);
             continue;
         }
