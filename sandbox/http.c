@@ -161,6 +161,11 @@ static void route_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_
         dh_sb_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(p, "/_control/wms/inventory") == 0 && strcmp(req->method, "PUT") == 0) {
         dh_sb_wms_set_inventory(st, req, resp);
+    } else if (strncmp(p, "/_control/wms/sales-orders/", 27) == 0 &&
+               strcmp(req->method, "POST") == 0) {
+        pthread_mutex_lock(&st->lock);
+        dh_sb_wms_order_progress(st, p + 27, resp);
+        pthread_mutex_unlock(&st->lock);
     } else if (strcmp(p, "/_control/returnprime/requests") == 0 &&
                strcmp(req->method, "POST") == 0) {
         dh_sb_rp_control(st, req, resp);

@@ -83,6 +83,56 @@ json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop,
                                           json_t *errors);
 json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 
+/* Orders of the control API (shopify_ctl.c, shopify_edit.c; state lock held) */
+
+/** @brief Sign and queue a webhook (deliver=0: a lost one); \p order (may be NULL)
+ *  remembers it for /redeliver. */
+void dh_sb_send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
+                        json_t *order, int deliver);
+/** @brief 1 if \p spec is a line the store can sell (a variant's SKU or a custom item). */
+int dh_sb_line_spec_ok(dh_sb_shop_t *shop, json_t *spec);
+/** @brief Append the REST line of \p spec to \p order and, when it ships, a line to \p fo
+ *  (stock committed at location \p lid). */
+void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order,
+                          json_t *fo);
+/** @brief An order changed at \p now: updated_at, then \p topic with the REST order, which
+ *  is also the 200 answer when \p resp is not NULL. */
+void dh_sb_order_changed(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *topic,
+                         const char *now, int deliver, dh_sb_resp_t *resp);
+/** @brief Stamp the order's internal update time (orders query ordering). */
+void dh_sb_order_touch(json_t *o);
+/** @brief current_total_price and total_outstanding from the current quantities. */
+void dh_sb_order_totals(json_t *o);
+/* shopify_holds.c */
+
+/** @brief The order's fulfillment order at location \p lid, made when missing: one per
+ *  assigned location; OPEN, SCHEDULED (spec "fulfill_at" in the future) or ON_HOLD (spec
+ *  "hold": true or "hold_reason", with a hold: dh_sb_order_announce_holds() sends it). */
+json_t *dh_sb_order_fo_at(dh_sb_shop_t *shop, json_t *o, const char *lid, json_t *spec,
+                          const char *now);
+/** @brief fulfillment_holds/added for every hold the order's fulfillment orders carry
+ *  (after orders/create of an order placed on hold). */
+void dh_sb_order_announce_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, int deliver);
+/** @brief POST …/orders/{id}/holds {fulfillment_order_id?, reason, reason_notes?, deliver?}:
+ *  holds the order's open/scheduled fulfillment orders (or the one given), sends
+ *  fulfillment_holds/added per hold. */
+void dh_sb_order_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                      dh_sb_resp_t *resp);
+/** @brief Releases the holds of the order's ON_HOLD fulfillment orders (or of \p foid):
+ *  OPEN again (SCHEDULED while fulfill_at is ahead), fulfillment_holds/released per hold. */
+void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *foid,
+                               int deliver, const char *now);
+/** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid. */
+void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                           dh_sb_resp_t *resp);
+/** @brief POST …/orders/{id}/refund {refund_line_items: [{line_item_id, quantity,
+ *  restock_type: cancel|return|no_restock}], note?, deliver?} (shopify_edit.c). */
+void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                        dh_sb_resp_t *resp);
+/** @brief POST …/orders/{id}/edit (shopify_edit.c). */
+void dh_sb_order_edit(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                      dh_sb_resp_t *resp);
+
 /** @brief The REST-shaped order without internal "_" keys (new reference), for webhooks. */
 json_t *dh_sb_order_rest(json_t *order);
 

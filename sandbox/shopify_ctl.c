@@ -16,8 +16,8 @@ static json_int_t num_id(json_t *s)
     return (json_int_t)strtoll(json_string_value(s) ? json_string_value(s) : "0", NULL, 10);
 }
 
-static void send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
-                         json_t *order, int deliver)
+void dh_sb_send_webhook(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *topic, json_t *payload,
+                        json_t *order, int deliver)
 {
     char *body = json_dumps(payload, JSON_COMPACT);
     unsigned char mac[32];
@@ -67,7 +67,7 @@ static json_t *find_variant_by_sku(dh_sb_shop_t *shop, const char *sku)
     return NULL;
 }
 
-static void set_epoch_now(json_t *o)
+void dh_sb_order_touch(json_t *o)
 {
     struct timespec ts;
 
@@ -76,46 +76,79 @@ static void set_epoch_now(json_t *o)
                         json_real((double)ts.tv_sec + (double)ts.tv_nsec / 1e9));
 }
 
-/* One REST line item plus its fulfillment-order line; 0 or -1 for an unknown SKU. */
-static int add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order, json_t *fo)
+/* A line spec the store can sell: a variant's SKU, or a custom item (title and price, an
+ * optional SKU, no variant; a gift card is one that never ships). */
+int dh_sb_line_spec_ok(dh_sb_shop_t *shop, json_t *spec)
 {
     const char *sku = json_string_value(json_object_get(spec, "sku"));
-    json_t *v = find_variant_by_sku(shop, sku);
-    json_int_t q = json_integer_value(json_object_get(spec, "quantity"));
-    char li[32], foli[32];
+    int custom = json_is_string(json_object_get(spec, "title")) &&
+                 json_is_string(json_object_get(spec, "price"));
 
-    if (!v || q <= 0) {
-        return -1;
-    }
-    const char *iid = json_string_value(json_object_get(v, "inventory_item_id"));
-    json_t *lvl = dh_sb_level_activate(shop, iid, lid);
+    return json_integer_value(json_object_get(spec, "quantity")) > 0 &&
+           (custom || find_variant_by_sku(shop, sku));
+}
 
-    dh_sb_level_add(lvl, "available", -q); /* Shopify: available -= q, committed += q */
-    dh_sb_level_add(lvl, "committed", q);
-    snprintf(li, sizeof li, "%lld", dh_sb_shop_next_id(shop));
-    snprintf(foli, sizeof foli, "%lld", dh_sb_shop_next_id(shop));
-    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price")
-                                                   : json_object_get(v, "price");
+/* The REST line item of \p spec (variant \p v, or a custom item when NULL). Shopify reports
+ * the original quantity in "quantity" and what edits and refunds left in "current_quantity";
+ * a gift card never requires shipping. */
+static json_t *rest_line(dh_sb_shop_t *shop, json_t *spec, json_t *v, const char *li, json_int_t q)
+{
     json_t *prod =
         json_object_get(shop->products, json_string_value(json_object_get(v, "product_id")));
+    json_t *price = json_object_get(spec, "price") ? json_object_get(spec, "price")
+                                                   : json_object_get(v, "price");
+    json_t *title = v ? json_object_get(prod, "title") : json_object_get(spec, "title");
+    int gift = json_is_true(json_object_get(spec, "gift_card"));
+    int ship = !gift && !json_is_false(json_object_get(spec, "requires_shipping"));
+    json_t *out = json_pack(
+        "{s:I, s:o, s:O?, s:I, s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:b, s:b}", "id",
+        (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id", dh_sb_gid_s("LineItem", li),
+        "sku", v ? json_object_get(v, "sku") : json_object_get(spec, "sku"), "quantity", q,
+        "current_quantity", q, "fulfillable_quantity", ship ? q : 0, "title", title, "name", title,
+        "price", price, "variant_title", json_object_get(v, "title"), "requires_shipping", ship,
+        "gift_card", gift);
 
-    json_array_append_new(
-        json_object_get(order, "line_items"),
-        json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?}", "id",
-                  (json_int_t)strtoll(li, NULL, 10), "admin_graphql_api_id",
-                  dh_sb_gid_s("LineItem", li), "variant_id", num_id(json_object_get(v, "id")),
-                  "product_id", num_id(json_object_get(v, "product_id")), "sku", sku, "quantity", q,
-                  "fulfillable_quantity", q, "title", json_object_get(prod, "title"), "name",
-                  json_object_get(prod, "title"), "price", price, "variant_title",
-                  json_object_get(v, "title")));
+    json_object_set_new(out, "variant_id",
+                        v ? json_integer(num_id(json_object_get(v, "id"))) : json_null());
+    json_object_set_new(out, "product_id",
+                        v ? json_integer(num_id(json_object_get(v, "product_id"))) : json_null());
+    return out;
+}
+
+/* One REST line item plus, when it requires shipping, its fulfillment-order line. Stock is
+ * committed for variants only (a custom item has no inventory item). */
+void dh_sb_order_add_line(dh_sb_shop_t *shop, json_t *spec, const char *lid, json_t *order,
+                          json_t *fo)
+{
+    json_t *v = find_variant_by_sku(shop, json_string_value(json_object_get(spec, "sku")));
+    json_int_t q = json_integer_value(json_object_get(spec, "quantity"));
+    const char *iid = v ? json_string_value(json_object_get(v, "inventory_item_id")) : NULL;
+    char li[32], foli[32];
+
+    if (json_is_string(json_object_get(spec, "title")) && json_object_get(spec, "price")) {
+        v = NULL, iid = NULL; /* a custom item, even when its SKU names a variant */
+    }
+    if (iid) {
+        json_t *lvl = dh_sb_level_activate(shop, iid, lid);
+
+        dh_sb_level_add(lvl, "available", -q); /* Shopify: available -= q, committed += q */
+        dh_sb_level_add(lvl, "committed", q);
+    }
+    snprintf(li, sizeof li, "%lld", dh_sb_shop_next_id(shop));
+    json_t *line = rest_line(shop, spec, v, li, q);
+
+    json_array_append_new(json_object_get(order, "line_items"), line);
+    if (!json_is_true(json_object_get(line, "requires_shipping"))) {
+        return;
+    }
+    snprintf(foli, sizeof foli, "%lld", dh_sb_shop_next_id(shop));
     json_object_set_new(shop->folis, foli,
-                        json_pack("{s:s, s:O, s:s, s:s, s:O, s:s, s:O?, s:I, s:I}", "id", foli,
+                        json_pack("{s:s, s:O, s:s, s:s?, s:O?, s:O?, s:O?, s:I, s:I}", "id", foli,
                                   "fo_id", json_object_get(fo, "id"), "line_item_id", li,
                                   "inventory_item_id", iid, "variant_id", json_object_get(v, "id"),
-                                  "sku", sku, "title", json_object_get(prod, "title"), "total", q,
-                                  "remaining", q));
+                                  "sku", json_object_get(line, "sku"), "title",
+                                  json_object_get(line, "title"), "total", q, "remaining", q));
     json_array_append_new(json_object_get(fo, "foli_ids"), json_string(foli));
-    return 0;
 }
 
 /* An order's tags as Shopify keeps them: the REST "tags" string ("a, b") and the list
@@ -174,13 +207,78 @@ static json_t *new_order(dh_sb_shop_t *shop, json_t *spec, const char *lid, cons
                                       "Bengaluru", "zip", "560001", "country_code", "IN",
                                       "province_code", "KA", "phone", "+919800000000"));
     }
-    set_epoch_now(o);
+    dh_sb_order_touch(o);
     return o;
+}
+
+/* Money as Shopify's REST resources write it: a string with two decimals. */
+static json_t *money(double v)
+{
+    return json_sprintf("%.2f", v + (v >= 0 ? 0.0000001 : -0.0000001));
+}
+
+void dh_sb_order_totals(json_t *o)
+{
+    const char *fs = json_string_value(json_object_get(o, "financial_status"));
+    double total = 0;
+    size_t i;
+    json_t *li;
+
+    json_array_foreach(json_object_get(o, "line_items"), i, li)
+    {
+        const char *p = json_string_value(json_object_get(li, "price"));
+
+        total += (p ? strtod(p, NULL) : 0) *
+                 (double)json_integer_value(json_object_get(li, "current_quantity"));
+    }
+    fs = fs ? fs : "paid";
+    if (!json_object_get(o, "total_price")) {
+        json_object_set_new(o, "total_price", money(total));
+    }
+    json_object_set_new(o, "current_total_price", money(total));
+    /* Outstanding while unpaid; a paid (or refunded) order owes nothing. */
+    json_object_set_new(o, "total_outstanding",
+                        money(strcmp(fs, "pending") == 0 || strcmp(fs, "authorized") == 0 ||
+                                      strcmp(fs, "partially_paid") == 0
+                                  ? total
+                                  : 0));
+}
+
+/* Test flag, gateway and totals. A manual payment method such as "Cash on Delivery (COD)"
+ * leaves the order pending (unpaid) with the whole total outstanding until the merchant
+ * marks it paid; a checkout gateway leaves it paid. */
+static void set_payment(json_t *o, json_t *spec)
+{
+    const char *gw = json_string_value(json_object_get(spec, "gateway"));
+    const char *fs = json_string_value(json_object_get(spec, "financial_status"));
+
+    gw = gw ? gw : "shopify_payments";
+    if (!fs) {
+        fs = strcmp(gw, "Cash on Delivery (COD)") == 0 || strcmp(gw, "manual") == 0 ? "pending"
+                                                                                    : "paid";
+    }
+    json_object_set_new(o, "test", json_boolean(json_is_true(json_object_get(spec, "test"))));
+    json_object_set_new(o, "gateway", json_string(gw));
+    json_object_set_new(o, "payment_gateway_names", json_pack("[s]", gw));
+    json_object_set_new(o, "financial_status", json_string(fs));
+    dh_sb_order_totals(o);
+}
+
+/* The location a line is assigned to: its own location_id, else the order's. */
+static const char *line_location(json_t *spec, json_t *line, const char *def, char *buf,
+                                 size_t size)
+{
+    (void)spec;
+    if (json_object_get(line, "location_id") &&
+        dh_sb_gid_parse(json_object_get(line, "location_id"), "Location", buf, size) == 0) {
+        return buf;
+    }
+    return def;
 }
 
 static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
 {
-    char now[32], foid[32], lid[32];
+    char now[32], lid[32], llid[32];
     json_t *lines = json_object_get(spec, "line_items");
     size_t i;
     json_t *l;
@@ -199,8 +297,11 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_array_foreach(lines, i, l)
     {
-        if (!find_variant_by_sku(shop, json_string_value(json_object_get(l, "sku"))) ||
-            json_integer_value(json_object_get(l, "quantity")) <= 0) {
+        if (!json_object_get(shop->locations, line_location(spec, l, lid, llid, sizeof llid))) {
+            dh_sb_resp_json(resp, 422, json_pack("{s:s}", "error", "unknown line location_id"));
+            return;
+        }
+        if (!dh_sb_line_spec_ok(shop, l)) {
             dh_sb_resp_json(resp, 422,
                             json_pack("{s:s, s:O?}", "error", "unknown sku or bad quantity", "sku",
                                       json_object_get(l, "sku")));
@@ -209,29 +310,30 @@ static void place_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *spec, dh_
     }
     json_t *o = new_order(shop, spec, lid, now);
 
-    snprintf(foid, sizeof foid, "%lld", dh_sb_shop_next_id(shop));
-    json_t *fo =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:[]}", "id", foid, "order_id",
-                  json_string_value(json_object_get(o, "_id")), "location_id", lid, "status",
-                  json_is_true(json_object_get(spec, "hold")) ? "ON_HOLD" : "OPEN", "updated_at",
-                  now, "foli_ids");
-
-    json_object_set_new(shop->fos, foid, fo);
-    json_array_append_new(json_object_get(o, "_fo_ids"), json_string(foid));
     json_array_foreach(lines, i, l)
     {
-        add_line(shop, l, lid, o, fo);
+        json_t *fo =
+            dh_sb_order_fo_at(shop, o, line_location(spec, l, lid, llid, sizeof llid), spec, now);
+
+        dh_sb_order_add_line(shop, l, json_string_value(json_object_get(fo, "location_id")), o, fo);
     }
+    set_payment(o, spec);
     json_object_set_new(shop->orders, json_string_value(json_object_get(o, "_id")), o);
     json_array_append_new(shop->order_ids,
                           json_string(json_string_value(json_object_get(o, "_id"))));
     json_t *rest = dh_sb_order_rest(o);
 
     /* "deliver": false simulates a lost webhook; /redeliver sends it later */
-    send_webhook(st, shop, "orders/create", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
-    json_object_set_new(rest, "fulfillment_order_ids",
-                        json_pack("[o]", dh_sb_gid_s("FulfillmentOrder", foid)));
+    dh_sb_send_webhook(st, shop, "orders/create", rest, o,
+                       !json_is_false(json_object_get(spec, "deliver")));
+    dh_sb_order_announce_holds(st, shop, o, !json_is_false(json_object_get(spec, "deliver")));
+    json_t *foids = json_array();
+
+    json_array_foreach(json_object_get(o, "_fo_ids"), i, l)
+    {
+        json_array_append_new(foids, dh_sb_gid_s("FulfillmentOrder", json_string_value(l)));
+    }
+    json_object_set_new(rest, "fulfillment_order_ids", foids);
     dh_sb_resp_json(resp, 201, rest);
 }
 
@@ -285,39 +387,21 @@ static void cancel_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_
     }
     json_object_set_new(o, "cancelled_at", json_string(now));
     json_object_set_new(o, "cancel_reason", json_string(reason ? reason : "customer"));
-    json_object_set_new(o, "updated_at", json_string(now));
-    set_epoch_now(o);
-    json_t *rest = dh_sb_order_rest(o);
-
-    send_webhook(st, shop, "orders/cancelled", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_changed(st, shop, o, "orders/cancelled", now,
+                        !json_is_false(json_object_get(spec, "deliver")), resp);
 }
 
 static void release_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                          dh_sb_resp_t *resp)
 {
     char now[32];
-    size_t i;
-    json_t *foid;
+    int deliver = !json_is_false(json_object_get(spec, "deliver"));
 
     dh_sb_iso_now(now, sizeof now);
-    json_array_foreach(json_object_get(o, "_fo_ids"), i, foid)
-    {
-        json_t *fo = json_object_get(shop->fos, json_string_value(foid));
-
-        if (strcmp(json_string_value(json_object_get(fo, "status")), "ON_HOLD") == 0) {
-            json_object_set_new(fo, "status", json_string("OPEN"));
-            json_object_set_new(fo, "updated_at", json_string(now));
-        }
-    }
-    json_object_set_new(o, "updated_at", json_string(now));
-    set_epoch_now(o);
-    json_t *rest = dh_sb_order_rest(o);
-
-    send_webhook(st, shop, "orders/updated", rest, o,
-                 !json_is_false(json_object_get(spec, "deliver")));
-    dh_sb_resp_json(resp, 200, rest);
+    dh_sb_order_release_holds(st, shop, o,
+                              json_string_value(json_object_get(spec, "fulfillment_order_id")),
+                              deliver, now);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now, deliver, resp);
 }
 
 static void redeliver(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
@@ -451,8 +535,8 @@ static void delete_product(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *id
     dh_sb_shop_delete_product(shop, id);
     json_t *payload = json_pack("{s:I}", "id", (json_int_t)strtoll(id, NULL, 10));
 
-    send_webhook(st, shop, "products/delete", payload, NULL,
-                 !json_is_false(json_object_get(body, "deliver")));
+    dh_sb_send_webhook(st, shop, "products/delete", payload, NULL,
+                       !json_is_false(json_object_get(body, "deliver")));
     dh_sb_resp_json(resp, 200, payload);
 }
 
@@ -475,6 +559,14 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         cancel_order(st, shop, o, body, resp);
     } else if (strcmp(action, "release-hold") == 0) {
         release_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "holds") == 0) {
+        dh_sb_order_hold(st, shop, o, body, resp);
+    } else if (strcmp(action, "refund") == 0) {
+        dh_sb_order_refund(st, shop, o, body, resp);
+    } else if (strcmp(action, "mark-paid") == 0) {
+        dh_sb_order_mark_paid(st, shop, o, body, resp);
+    } else if (strcmp(action, "edit") == 0) {
+        dh_sb_order_edit(st, shop, o, body, resp);
     } else if (strcmp(action, "redeliver") == 0) {
         redeliver(st, shop, o, body, resp);
     } else {
@@ -506,8 +598,8 @@ void dh_sb_shopify_control(dh_sb_state_t *st, const char *shop_domain, const cha
         json_t *p = dh_sb_shop_upsert_product(shop, body, &created);
         json_t *payload = dh_sb_product_rest(shop, p);
 
-        send_webhook(st, shop, created ? "products/create" : "products/update", payload, NULL,
-                     !json_is_false(json_object_get(body, "deliver")));
+        dh_sb_send_webhook(st, shop, created ? "products/create" : "products/update", payload, NULL,
+                           !json_is_false(json_object_get(body, "deliver")));
         dh_sb_resp_json(resp, created ? 201 : 200, payload);
     } else if (strncmp(rest, "/products/", 10) == 0 && strcmp(req->method, "DELETE") == 0) {
         delete_product(st, shop, rest + 10, body, resp);

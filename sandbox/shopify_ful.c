@@ -2,6 +2,7 @@
  * shopify_ful: order, fulfillment-order, fulfillment and tag operations of the
  * GraphQL double (order, orders, fulfillmentCreate, fulfillmentEventCreate, tagsAdd).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,43 @@ static json_t *foli_obj(json_t *foli)
         dh_sb_gid_s("ProductVariant", json_string_value(json_object_get(foli, "variant_id"))));
 }
 
+/* What a fulfillment order in \p st can do (FulfillmentOrderAction): only an OPEN or
+ * IN_PROGRESS one can be fulfilled; a held one can be released, a scheduled one opened. */
+static json_t *fo_actions(const char *st)
+{
+    if (!strcmp(st, "OPEN") || !strcmp(st, "IN_PROGRESS")) {
+        return json_pack("[{s:s}]", "action", "CREATE_FULFILLMENT");
+    }
+    if (!strcmp(st, "ON_HOLD")) {
+        return json_pack("[{s:s}]", "action", "RELEASE_HOLD");
+    }
+    return !strcmp(st, "SCHEDULED") ? json_pack("[{s:s}]", "action", "MARK_AS_OPEN") : json_array();
+}
+
+/* FulfillmentHold objects {id, reason (enum), reasonNotes} of a fulfillment order. */
+static json_t *fo_holds(json_t *fo)
+{
+    json_t *out = json_array(), *h;
+    size_t i;
+
+    json_array_foreach(json_object_get(fo, "holds"), i, h)
+    {
+        char id[32], reason[64];
+        const char *r = json_string_value(json_object_get(h, "reason"));
+        size_t k;
+
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(h, "id")));
+        for (k = 0; r && r[k] && k < sizeof reason - 1; k++) {
+            reason[k] = (char)toupper((unsigned char)r[k]);
+        }
+        reason[k] = '\0';
+        json_array_append_new(out, json_pack("{s:o, s:s, s:O?}", "id",
+                                             dh_sb_gid_s("FulfillmentHold", id), "reason", reason,
+                                             "reasonNotes", json_object_get(h, "reason_notes")));
+    }
+    return out;
+}
+
 static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
 {
     json_t *lines = json_array();
@@ -57,20 +95,20 @@ static json_t *fo_obj(dh_sb_shop_t *shop, json_t *fo, json_t *node)
     {
         json_array_append_new(lines, foli_obj(json_object_get(shop->folis, json_string_value(id))));
     }
-    int open = strcmp(json_string_value(json_object_get(fo, "status")), "CLOSED") != 0 &&
-               strcmp(json_string_value(json_object_get(fo, "status")), "CANCELLED") != 0;
+    const char *st = json_string_value(json_object_get(fo, "status"));
+    json_t *out = json_pack(
+        "{s:o, s:O, s:O, s:{s:O, s:{s:o, s:O}}, s:o, s:{s:o}, s:o, s:O?, s:o}", "id",
+        dh_sb_gid_s("FulfillmentOrder", json_string_value(json_object_get(fo, "id"))), "status",
+        json_object_get(fo, "status"), "updatedAt", json_object_get(fo, "updated_at"),
+        "assignedLocation", "name", json_object_get(json_object_get(shop->locations, lid), "name"),
+        "location", "id", dh_sb_gid_s("Location", lid), "name",
+        json_object_get(json_object_get(shop->locations, lid), "name"), "lineItems",
+        dh_sb_connection(lines, json_object_get(lnode, "args")), "order", "id",
+        dh_sb_gid_s("Order", json_string_value(json_object_get(fo, "order_id"))),
+        "supportedActions", fo_actions(st), "fulfillAt", json_object_get(fo, "fulfill_at"),
+        "fulfillmentHolds", fo_holds(fo));
 
-    return json_pack("{s:o, s:O, s:O, s:{s:O, s:{s:o, s:O}}, s:o, s:{s:o}, s:o}", "id",
-                     dh_sb_gid_s("FulfillmentOrder", json_string_value(json_object_get(fo, "id"))),
-                     "status", json_object_get(fo, "status"), "updatedAt",
-                     json_object_get(fo, "updated_at"), "assignedLocation", "name",
-                     json_object_get(json_object_get(shop->locations, lid), "name"), "location",
-                     "id", dh_sb_gid_s("Location", lid), "name",
-                     json_object_get(json_object_get(shop->locations, lid), "name"), "lineItems",
-                     dh_sb_connection(lines, json_object_get(lnode, "args")), "order", "id",
-                     dh_sb_gid_s("Order", json_string_value(json_object_get(fo, "order_id"))),
-                     "supportedActions",
-                     open ? json_pack("[{s:s}]", "action", "CREATE_FULFILLMENT") : json_array());
+    return out;
 }
 
 static json_t *fulfillment_obj(json_t *f)
@@ -92,17 +130,43 @@ static json_t *line_item_obj(json_t *li)
     char vid[32];
     json_t *price = json_object_get(li, "price");
     json_t *v = json_object_get(li, "variant_id");
+    json_t *cq = json_object_get(li, "current_quantity");
 
     snprintf(vid, sizeof vid, "%lld", (long long)json_integer_value(v));
-    return json_pack(
-        "{s:O, s:O?, s:O, s:o, s:{s:{s:o}}}", "id", json_object_get(li, "admin_graphql_api_id"),
-        "sku", json_object_get(li, "sku"), "quantity", json_object_get(li, "quantity"), "variant",
-        json_is_integer(v) ? json_pack("{s:o}", "id", dh_sb_gid_s("ProductVariant", vid))
-                           : json_null(),
-        "originalUnitPriceSet", "shopMoney", "amount",
-        json_is_string(price)   ? json_incref(price)
-        : json_is_number(price) ? json_sprintf("%.2f", json_number_value(price))
-                                : json_string("0.00"));
+    json_t *out =
+        json_pack("{s:O, s:O?, s:O, s:O, s:o, s:{s:{s:o}}}", "id",
+                  json_object_get(li, "admin_graphql_api_id"), "sku", json_object_get(li, "sku"),
+                  "quantity", json_object_get(li, "quantity"), "currentQuantity",
+                  cq ? cq : json_object_get(li, "quantity"), "variant",
+                  json_is_integer(v) ? json_pack("{s:o}", "id", dh_sb_gid_s("ProductVariant", vid))
+                                     : json_null(),
+                  "originalUnitPriceSet", "shopMoney", "amount",
+                  json_is_string(price)   ? json_incref(price)
+                  : json_is_number(price) ? json_sprintf("%.2f", json_number_value(price))
+                                          : json_string("0.00"));
+
+    json_object_set_new(out, "requiresShipping",
+                        json_boolean(!json_is_false(json_object_get(li, "requires_shipping"))));
+    json_object_set_new(out, "isGiftCard",
+                        json_boolean(json_is_true(json_object_get(li, "gift_card"))));
+    json_object_set(out, "title", json_object_get(li, "title"));
+    json_object_set(out, "name", json_object_get(li, "name"));
+    return out;
+}
+
+/* REST financial_status (partially_paid) -> GraphQL OrderDisplayFinancialStatus. */
+static json_t *financial_enum(json_t *o)
+{
+    char buf[32];
+    const char *fs = json_string_value(json_object_get(o, "financial_status"));
+    size_t i;
+
+    fs = fs ? fs : "paid";
+    for (i = 0; fs[i] && i < sizeof buf - 1; i++) {
+        buf[i] = (char)toupper((unsigned char)fs[i]);
+    }
+    buf[i] = '\0';
+    return json_string(buf);
 }
 
 /* A GraphQL MailingAddress from a REST shipping_address (null stays null). */
@@ -134,6 +198,13 @@ static void order_details(json_t *obj, json_t *o, json_t *node)
     }
     json_object_set(obj, "email", json_object_get(o, "email"));
     json_object_set(obj, "currencyCode", json_object_get(o, "currency"));
+    json_object_set_new(obj, "test", json_boolean(json_is_true(json_object_get(o, "test"))));
+    json_object_set_new(obj, "displayFinancialStatus", financial_enum(o));
+    json_object_set(obj, "paymentGatewayNames", json_object_get(o, "payment_gateway_names"));
+    json_object_set_new(obj, "totalOutstandingSet",
+                        json_pack("{s:{s:O?, s:O?}}", "shopMoney", "amount",
+                                  json_object_get(o, "total_outstanding"), "currencyCode",
+                                  json_object_get(o, "currency")));
     json_object_set_new(obj, "lineItems", dh_sb_connection(lines, json_object_get(lnode, "args")));
     json_object_set_new(obj, "shippingAddress",
                         address_obj(json_object_get(o, "shipping_address")));

@@ -33,6 +33,9 @@ json_t *dh_sb_gid_s(const char *type, const char *id)
 {
     char buf[160];
 
+    if (!id) { /* a custom line item has no variant, product or inventory item */
+        return json_null();
+    }
     snprintf(buf, sizeof buf, "gid://shopify/%s/%s", type, id);
     return json_string(buf);
 }
@@ -71,6 +74,9 @@ json_t *dh_sb_level(dh_sb_shop_t *shop, const char *item_id, const char *loc_id)
 {
     char key[96];
 
+    if (!item_id) { /* a custom line item stocks nowhere */
+        return NULL;
+    }
     snprintf(key, sizeof key, "%s:%s", item_id, loc_id);
     return json_object_get(shop->levels, key);
 }

@@ -92,7 +92,7 @@ long long dh_sb_shop_next_id(dh_sb_shop_t *shop);
 /** @brief "gid://shopify/<type>/<id>" as a new JSON string. */
 json_t *dh_sb_gid(const char *type, long long id);
 
-/** @brief "gid://shopify/<type>/<id>" for an id given as a string. */
+/** @brief "gid://shopify/<type>/<id>" for an id given as a string; JSON null for a NULL id. */
 json_t *dh_sb_gid_s(const char *type, const char *id);
 
 /**
@@ -101,7 +101,8 @@ json_t *dh_sb_gid_s(const char *type, const char *id);
  */
 int dh_sb_gid_parse(json_t *v, const char *type, char *out, size_t out_size);
 
-/** @brief The level record for item+location (borrowed) or NULL if not stocked there. */
+/** @brief The level record for item+location (borrowed) or NULL if not stocked there (or
+ *  \p item_id is NULL: a custom line item). */
 json_t *dh_sb_level(dh_sb_shop_t *shop, const char *item_id, const char *loc_id);
 
 /** @brief Create (or return) the level for item+location with zero quantities. */

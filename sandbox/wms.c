@@ -17,6 +17,12 @@ static void problem(dh_sb_resp_t *resp, int status, const char *slug, const char
     dh_sb_resp_problem(resp, status, type, title, detail, errors);
 }
 
+void dh_sb_wms_problem(dh_sb_resp_t *resp, int status, const char *slug, const char *title,
+                       const char *detail, json_t *errors)
+{
+    problem(resp, status, slug, title, detail, errors);
+}
+
 static void field_err(json_t *errors, const char *field, const char *message)
 {
     json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "message", message));
@@ -58,6 +64,44 @@ static const char *str(json_t *o, const char *k)
     return s && *s ? s : NULL;
 }
 
+/* Holds with a code, lines without a SKU only on a missing-sku hold, payment fields. */
+static void validate_order_lifecycle(json_t *body, json_t *errors)
+{
+    static const char *const codes[] = {"exchange",
+                                        "missing-sku",
+                                        "awaiting-payment",
+                                        "awaiting-return-items",
+                                        "high-risk-of-fraud",
+                                        "incorrect-address",
+                                        "inventory-out-of-stock",
+                                        "online-store-post-purchase-cross-sell",
+                                        "unknown-delivery-date",
+                                        "other",
+                                        "scheduled"};
+    const char *code = str(body, "hold_code"), *status = str(body, "status");
+    json_t *pay = json_object_get(body, "payment");
+    int known = 0;
+
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++) {
+        known |= strcmp(code, codes[i]) == 0;
+    }
+    if (status && strcmp(status, "ON_HOLD") == 0 && (!str(body, "hold_reason") || !known)) {
+        field_err(errors, "hold_code", "an ON_HOLD order needs hold_reason and a known hold_code");
+    }
+    if (json_object_get(body, "unmapped_lines") &&
+        (!status || strcmp(status, "ON_HOLD") || !code || strcmp(code, "missing-sku"))) {
+        field_err(errors, "unmapped_lines", "only on an ON_HOLD order with hold_code missing-sku");
+    }
+    if (pay && (!str(pay, "financial_status") ||
+                !json_is_boolean(json_object_get(pay, "cash_on_delivery")) ||
+                !is_decimal(str(pay, "amount_to_collect")) || !str(pay, "currency") ||
+                !json_is_array(json_object_get(pay, "gateways")))) {
+        field_err(errors, "payment",
+                  "needs financial_status, gateways, cash_on_delivery, a decimal amount_to_collect "
+                  "and currency");
+    }
+}
+
 void dh_sb_wms_validate_order(json_t *body, json_t *errors)
 {
     json_t *lines = json_object_get(body, "lines");
@@ -84,8 +128,9 @@ void dh_sb_wms_validate_order(json_t *body, json_t *errors)
     if (!str(body, "created_at")) {
         field_err(errors, "created_at", "required");
     }
-    if (!json_is_array(lines) || json_array_size(lines) == 0) {
-        field_err(errors, "lines", "at least one line is required");
+    if (!json_is_array(lines) || (json_array_size(lines) == 0 &&
+                                  !json_array_size(json_object_get(body, "unmapped_lines")))) {
+        field_err(errors, "lines", "at least one line (or unmapped line) is required");
     }
     json_array_foreach(lines, i, l)
     {
@@ -107,6 +152,7 @@ void dh_sb_wms_validate_order(json_t *body, json_t *errors)
             field_err(errors, f, "must be a decimal string");
         }
     }
+    validate_order_lifecycle(body, errors);
 }
 
 static void validate_return(json_t *body, json_t *errors)
@@ -210,17 +256,25 @@ static void order_action(dh_sb_state_t *st, const char *rest, const char *method
         problem(resp, 404, "not-found", "Not found", "No such sales order.", NULL);
     } else if (!action[0] && strcmp(method, "GET") == 0) {
         dh_sb_resp_json(resp, 200, json_incref(so));
+    } else if (!action[0] && strcmp(method, "PUT") == 0) {
+        dh_sb_wms_order_update(so, body, resp);
     } else if (strcmp(action, "cancel") == 0 && strcmp(method, "POST") == 0) {
+        if (dh_sb_wms_order_refuse_cancel(so, resp)) {
+            return;
+        }
         if (strcmp(str(so, "status"), "CANCELLED") != 0) {
             json_object_set_new(so, "status", json_string("CANCELLED"));
             json_object_set(so, "cancelled_at", json_object_get(body, "cancelled_at"));
             json_object_set(so, "cancel_reason", json_object_get(body, "reason"));
         }
         dh_sb_resp_json(resp, 200, json_incref(so));
+    } else if (strcmp(action, "hold") == 0 && strcmp(method, "POST") == 0) {
+        dh_sb_wms_order_hold(so, body, resp);
     } else if (strcmp(action, "release-hold") == 0 && strcmp(method, "POST") == 0) {
         if (strcmp(str(so, "status"), "ON_HOLD") == 0) {
             json_object_set_new(so, "status", json_string("OPEN"));
             json_object_del(so, "hold_reason");
+            json_object_del(so, "hold_code");
         }
         dh_sb_resp_json(resp, 200, json_incref(so));
     } else {

@@ -578,6 +578,13 @@ const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store, co
     return json_string_value(json_object_get(e->locations, facility));
 }
 
+size_t dh_stores_location_count(const dh_stores_t *s, const dh_store_t *store)
+{
+    const entry_t *e = entry_of(s, store);
+
+    return e ? json_object_size(e->locations) : 0;
+}
+
 const char *dh_stores_facility(const dh_stores_t *s, const dh_store_t *store,
                                const char *location_gid)
 {

@@ -29,15 +29,24 @@ static void map_order(json_t *order)
 {
     char id[32], err[300];
     json_t *body = NULL, *cancel;
-    int held = -1;
+    int held = -1, rc;
 
     (void)orders_order_id(order, id, sizeof(id));
-    if (orders_wms_create_body(STORE, order, HOLD, &body, &held, err, sizeof(err)) == 0) {
-        fz_check(body != NULL && (held == 0 || held == 1), "create body on success");
-    } else {
-        fz_check(body == NULL && err[0] != '\0', "no body and a reason on failure");
+    for (int pending = 0; pending < 2; pending++) {
+        orders_map_opts_t opts = {.hold_tags = HOLD, .hold_pending = pending};
+
+        err[0] = '\0';
+        rc = orders_wms_create_body(STORE, order, &opts, &body, &held, err, sizeof(err));
+        if (rc == 0) {
+            fz_check(body != NULL && (held == 0 || held == 1), "create body on success");
+        } else {
+            /* 1: nothing left to ship; -1: a field is wrong. Either way a reason, no body. */
+            fz_check((rc == 1 || rc == -1) && body == NULL && err[0] != '\0',
+                     "no body and a reason otherwise");
+        }
+        json_decref(body);
+        body = NULL;
     }
-    json_decref(body);
     cancel = orders_wms_cancel_body(order, err, sizeof(err));
     json_decref(cancel);
 }

@@ -100,6 +100,25 @@ h3=$(curl -s -D - -o /dev/null "$W" -H 'Authorization: Bearer wtok' -H 'Idempote
 s4=$(curl -s -o /dev/null -w '%{http_code}' "$W" -H 'Authorization: Bearer wtok' -H 'Idempotency-Key: i1' -d '{"store":"b"}')
 check "WMS: 400 without key, 201, replay header, 409 mismatch" '. == true' "$( [[ $s1 == 400 && $s2 == 201 && $h3 == *"Idempotent-Replayed: true"* && $s4 == 409 ]] && echo true || echo false)"
 
+# Order lifecycle (issue #11): fulfillment orders per location, holds, edits, payment.
+o=$(curl -s "$B/_control/shops/$SHOP/orders" -d '{"line_items":[{"sku":"200","quantity":2,"price":"10.00"},{"sku":"2001","quantity":1,"price":"12.50","location_id":12},{"title":"Gift card","price":"5.00","quantity":1,"gift_card":true}],"gateway":"Cash on Delivery (COD)"}')
+check "split order: one fulfillment order per location" '.fulfillment_order_ids | length == 2' "$o"
+check "gift card: no shipping, no variant; current_quantity; COD pending with outstanding" '(.line_items[2] | .requires_shipping == false and .variant_id == null and .fulfillable_quantity == 0) and .line_items[0].current_quantity == 2 and .financial_status == "pending" and .total_outstanding == "37.50"' "$o"
+oid=$(echo "$o" | jq .id); li0=$(echo "$o" | jq '.line_items[0].id')
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$oid/holds" -d '{"reason":"INCORRECT_ADDRESS","reason_notes":"no such street"}')
+check "hold: both fulfillment orders held with the reason" '[.fulfillment_holds[].reason] == ["incorrect_address","incorrect_address"]' "$r"
+r=$(gql "{ order(id: \"gid://shopify/Order/$oid\") { fulfillmentOrders(first: 5) { nodes { status supportedActions { action } fulfillmentHolds { reason } } } } }")
+check "GraphQL: ON_HOLD, RELEASE_HOLD only, hold reason enum" '[.data.order.fulfillmentOrders.nodes[] | .status == "ON_HOLD" and .supportedActions == [{"action":"RELEASE_HOLD"}] and .fulfillmentHolds[0].reason == "INCORRECT_ADDRESS"] == [true,true]' "$r"
+curl -s "$B/_control/shops/$SHOP/orders/$oid/release-hold" -d '{}' >/dev/null
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$oid")
+check "release: fulfillment orders OPEN, holds gone" '[.fulfillment_orders[] | .status == "OPEN" and (.holds | length) == 0] == [true,true]' "$r"
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$oid/edit" -d "{\"set_quantity\":[{\"line_item_id\":$li0,\"quantity\":1}],\"add\":[{\"sku\":\"200\",\"quantity\":1,\"price\":\"2.50\"}]}")
+check "edit: quantity kept, current_quantity lowered, line added, outstanding follows" '.line_items[0].quantity == 2 and .line_items[0].current_quantity == 1 and (.line_items | length) == 4 and .total_outstanding == "30.00"' "$r"
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$oid/mark-paid" -d '{}')
+check "mark-paid: paid, nothing outstanding" '.financial_status == "paid" and .total_outstanding == "0.00"' "$r"
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$oid/holds" -d '{"reason":"BECAUSE"}')
+check "hold with an unknown reason -> 422" '.error | test("FulfillmentHoldReason")' "$r"
+
 # Throttle follows the leaky bucket: drain with expensive queries, wait, compare restore.
 DRAIN='{ productVariants(first: 240) { nodes { id inventoryItem { id } product { id } } } }'
 for _ in 1 2 3; do gql "$DRAIN" >/dev/null; done

@@ -15,9 +15,13 @@ static const struct {
     const char *webhook;
     const char *kafka;
 } routes[] = {
-    {"orders/create", DH_GW_TOPIC_ORDERS},     {"orders/updated", DH_GW_TOPIC_ORDERS},
-    {"orders/cancelled", DH_GW_TOPIC_ORDERS},  {"fulfillment_holds/released", DH_GW_TOPIC_ORDERS},
-    {"products/create", DH_GW_TOPIC_PRODUCTS}, {"products/update", DH_GW_TOPIC_PRODUCTS},
+    {"orders/create", DH_GW_TOPIC_ORDERS},
+    {"orders/updated", DH_GW_TOPIC_ORDERS},
+    {"orders/cancelled", DH_GW_TOPIC_ORDERS},
+    {"fulfillment_holds/released", DH_GW_TOPIC_ORDERS},
+    {"fulfillment_holds/added", DH_GW_TOPIC_ORDERS},
+    {"products/create", DH_GW_TOPIC_PRODUCTS},
+    {"products/update", DH_GW_TOPIC_PRODUCTS},
     {"products/delete", DH_GW_TOPIC_PRODUCTS},
 };
 

@@ -9,6 +9,7 @@
  *                              cancel; the hold tag gone from an order we created ON_HOLD ->
  *                              release-hold.
  *   fulfillment_holds/released POST .../release-hold.
+ *   fulfillment_holds/added    POST .../hold with Shopify's reason (holds.c).
  *
  * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
  * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
@@ -16,6 +17,7 @@
  * before any call by the runtime's idempotency record (effect id "<topic>:<store>:<id>").
  * See docs/orders.md.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,12 @@
 static const dh_config_var_t orders_vars[] = {
     {"DH_ORDERS_HOLD_TAGS", DH_CFG_STRING, "returnprime,exchange", 0, 0, NULL,
      "Comma-separated order tags that mark a Return Prime exchange: created ON_HOLD."},
+    {"DH_ORDERS_TEST_ORDERS", DH_CFG_STRING, "skip", 0, 0, NULL,
+     "Shopify test orders (\"test\": true): skip (not sent, counted) or send; per store: "
+     "\"skip,<store>=send\"."},
+    {"DH_ORDERS_PENDING_PAYMENT", DH_CFG_STRING, "hold", 0, 0, NULL,
+     "Orders whose payment is pending (not cash on delivery): hold (created ON_HOLD "
+     "awaiting-payment, released when paid) or send; per store: \"hold,<store>=send\"."},
     {"DH_ORDERS_RECONCILE_INTERVAL_S", DH_CFG_INT, "300", 0, 86400, NULL,
      "Seconds between reconciliation passes per store (0: off)."},
     {"DH_ORDERS_RECONCILE_LOOKBACK_S", DH_CFG_INT, "3600", 1, 5184000, NULL,
@@ -54,6 +62,20 @@ static const char *const orders_topics[] = {"shopify.orders", NULL};
 static const dh_config_var_t *const orders_tables[] = {orders_vars, dh_stores_config_vars,
                                                        dh_wms_config_vars, NULL};
 
+static void check_policy(const dh_config_t *cfg, dh_config_report_t *report, const char *name,
+                         const char *v0, const char *v1)
+{
+    char why[256];
+    const char *v = dh_config_get(cfg, name);
+
+    if (strlen(v) >= sizeof(((orders_shared_t *)0)->test_policy)) {
+        dh_config_report(report, name, "longer than %zu bytes",
+                         sizeof(((orders_shared_t *)0)->test_policy) - 1);
+    } else if (orders_policy(v, NULL, v0, v1, why, sizeof(why)) < 0) {
+        dh_config_report(report, name, "%s", why);
+    }
+}
+
 /* Values copied into fixed buffers of orders_shared_t must fit them whole. */
 static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 {
@@ -71,9 +93,32 @@ static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         dh_config_report(report, "DH_ORDERS_RECONCILE_TOPIC",
                          "required while DH_ORDERS_RECONCILE_INTERVAL_S is not 0");
     }
+    check_policy(cfg, report, "DH_ORDERS_TEST_ORDERS", "skip", "send");
+    check_policy(cfg, report, "DH_ORDERS_PENDING_PAYMENT", "hold", "send");
 }
 
 static void metrics_create(orders_lane_t *l, dh_metrics_t *m);
+static void o_fini(void *shared);
+
+/* dh_orders_edits_refused_total{store}: one series per configured store, at init. */
+static dh_err_t edit_refused_create(orders_shared_t *s, dh_metrics_t *m)
+{
+    size_t n = dh_stores_count(s->stores);
+    char label[300];
+
+    s->metrics.m_edit_refused = calloc(n + 1, sizeof(*s->metrics.m_edit_refused));
+    if (!s->metrics.m_edit_refused) {
+        return DH_ERR_NOMEM;
+    }
+    for (size_t i = 0; m && i < n; i++) {
+        snprintf(label, sizeof(label), "store=\"%s\"", dh_stores_at(s->stores, i)->domain);
+        s->metrics.m_edit_refused[i] = dh_metrics_counter(
+            m, "dh_orders_edits_refused_total",
+            "Order edits the WMS refused (picked or dispatched): dead-lettered, act by hand.",
+            label);
+    }
+    return DH_OK;
+}
 
 static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
 {
@@ -96,7 +141,17 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         return err;
     }
     metrics_create(&s->metrics, ctx->metrics);
+    err = edit_refused_create(s, ctx->metrics);
+    if (err) {
+        snprintf(errstr, errstr_size, "out of memory");
+        o_fini(s);
+        return err;
+    }
     snprintf(s->hold_tags, sizeof(s->hold_tags), "%s", dh_config_get(cfg, "DH_ORDERS_HOLD_TAGS"));
+    snprintf(s->test_policy, sizeof(s->test_policy), "%s",
+             dh_config_get(cfg, "DH_ORDERS_TEST_ORDERS"));
+    snprintf(s->pending_policy, sizeof(s->pending_policy), "%s",
+             dh_config_get(cfg, "DH_ORDERS_PENDING_PAYMENT"));
     snprintf(s->recon_topic, sizeof(s->recon_topic), "%s",
              dh_config_get(cfg, "DH_ORDERS_RECONCILE_TOPIC"));
     s->interval_s = dh_config_int(cfg, "DH_ORDERS_RECONCILE_INTERVAL_S");
@@ -117,6 +172,7 @@ static void o_fini(void *shared)
     }
     pthread_mutex_destroy(&s->recon_mu);
     free(s->recon);
+    free(s->metrics.m_edit_refused);
     free(s);
 }
 
@@ -136,11 +192,21 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
                                         "op=\"cancel\"");
     l->m_released = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
                                        "op=\"release_hold\"");
+    l->m_held = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                   "op=\"hold\"");
+    l->m_updated = dh_metrics_counter(m, "dh_orders_wms_total", "Sales-order calls by outcome.",
+                                      "op=\"update\"");
     l->m_cancel_first = dh_metrics_counter(
         m, "dh_orders_cancel_before_create_total",
         "Cancellations that found no WMS order and created it from their own payload.", NULL);
     l->m_ignored = dh_metrics_counter(m, "dh_orders_updates_ignored_total",
                                       "orders/updated acknowledged without a WMS call.", NULL);
+    l->m_test =
+        dh_metrics_counter(m, "dh_orders_not_sent_total", "Orders not sent to the WMS, by reason.",
+                           "reason=\"test-order\"");
+    l->m_nothing =
+        dh_metrics_counter(m, "dh_orders_not_sent_total", "Orders not sent to the WMS, by reason.",
+                           "reason=\"nothing-to-ship\"");
     l->m_latency = dh_metrics_histogram(
         m, "dh_orders_receipt_to_wms_seconds",
         "Gateway receipt (dh-received-at) to the WMS 2xx of the event's effect.", NULL, bounds,
@@ -184,17 +250,6 @@ orders_lane_t *orders_lane(dh_lane_t *lane)
 }
 
 /* ---- decode ---- */
-
-typedef struct oev {
-    orders_kind_t kind;
-    const dh_store_t *store;
-    char id[32];    /* order id, digits */
-    json_t *order;  /* the REST order (NULL for fulfillment_holds/released) */
-    json_t *create; /* createSalesOrder body, or NULL (create_err says why) */
-    int held;       /* create is ON_HOLD */
-    char create_err[300];
-    int64_t received_ms; /* dh-received-at, or -1 */
-} oev_t;
 
 static void o_release(void *data)
 {
@@ -256,11 +311,17 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
     char hold[160] = "", wid[128] = "";
     json_t *h = json_object_get(root, "fulfillment_hold");
     json_t *hid = json_object_get(h ? h : root, "id");
+    const char *topic =
+        e->kind == ORDERS_HOLD_ADDED ? "fulfillment_holds/added" : "fulfillment_holds/released";
+    const char *reason = json_string_value(json_object_get(h ? h : root, "reason"));
+    const char *notes = json_string_value(json_object_get(h ? h : root, "reason_notes"));
 
     if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
-        dh_lane_fail(lane, "schema", "fulfillment_holds/released: no order id in payload or key");
+        dh_lane_fail(lane, "schema", "%s: no order id in payload or key", topic);
         return DH_RESULT_DEAD_LETTER;
     }
+    snprintf(e->hold_reason, sizeof(e->hold_reason), "%s", reason ? reason : "");
+    snprintf(e->hold_notes, sizeof(e->hold_notes), "%s", notes ? notes : "");
     if (json_is_integer(hid)) {
         snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
     } else if (json_is_string(hid)) {
@@ -268,8 +329,8 @@ static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_e
     } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
         snprintf(hold, sizeof(hold), "w:%s", wid);
     }
-    if (dh_event_set_effect(ev, "fulfillment_holds/released:%s:%s:%s", e->store->domain, e->id,
-                            hold)) {
+    snprintf(e->hold_id, sizeof(e->hold_id), "%s", hold);
+    if (dh_event_set_effect(ev, "%s:%s:%s:%s", topic, e->store->domain, e->id, hold)) {
         return DH_RESULT_FATAL;
     }
     return DH_RESULT_DONE;
@@ -285,8 +346,15 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
         dh_lane_fail(lane, "schema", "/id must be an integer >= 1");
         return DH_RESULT_DEAD_LETTER;
     }
-    if (orders_wms_create_body(e->store->domain, root, s->hold_tags, &e->create, &e->held,
-                               e->create_err, sizeof(e->create_err))) {
+    orders_map_opts_t opts = {s->hold_tags, orders_policy(s->pending_policy, e->store->domain,
+                                                          "send", "hold", NULL, 0) == 1};
+    int rc = orders_wms_create_body(e->store->domain, root, &opts, &e->create, &e->held,
+                                    e->create_err, sizeof(e->create_err));
+
+    e->nothing = rc == 1;
+    e->skip_test = json_is_true(json_object_get(root, "test")) &&
+                   orders_policy(s->test_policy, e->store->domain, "send", "skip", NULL, 0) == 1;
+    if (rc < 0) {
         if (e->kind == ORDERS_CREATE) {
             dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
             return DH_RESULT_DEAD_LETTER;
@@ -299,7 +367,9 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
             dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
             return DH_RESULT_DEAD_LETTER;
         }
-        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s", e->store->domain, e->id, updated)
+        /* updated_at has whole seconds: two changes in one second differ by their bytes. */
+        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s:%016" PRIx64, e->store->domain,
+                                   e->id, updated, e->payload_hash)
                    ? DH_RESULT_FATAL
                    : DH_RESULT_DONE;
     }
@@ -338,6 +408,7 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         return DH_RESULT_FATAL;
     }
     e->kind = kind;
+    e->payload_hash = orders_fnv1a(msg->payload ? msg->payload : "", msg->len);
     e->received_ms =
         dh_msg_header_copy(msg, "dh-received-at", recv, sizeof(recv)) ? -1 : orders_time_ms(recv);
     e->store = dh_stores_find(s->stores, shop);
@@ -350,8 +421,9 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         dh_lane_fail(lane, "decode", "value is not a JSON object: %s", root ? "" : jerr.text);
         goto out;
     }
-    res = kind == ORDERS_HOLD_RELEASED ? decode_hold(e, root, msg, ev, lane)
-                                       : decode_order(s, e, root, ev, lane);
+    res = kind == ORDERS_HOLD_RELEASED || kind == ORDERS_HOLD_ADDED
+              ? decode_hold(e, root, msg, ev, lane)
+              : decode_order(s, e, root, ev, lane);
 out:
     json_decref(root);
     if (res == DH_RESULT_DONE) {
@@ -380,7 +452,7 @@ static dh_result_t decide(dh_lane_t *lane, const dh_outcome_rule_t *rule, const 
                               e->id);
 }
 
-static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
+void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e)
 {
     redisReply *r = NULL;
 
@@ -391,6 +463,22 @@ static void set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, co
         DH_LOG(DH_LOG_WARN, "orders", "marker %s for %s: %s", kind, e->id,
                dh_redis_errstr(dh_lane_redis(lane)));
     }
+}
+
+/* 1 = the marker is set, 0 = not, -1 = Redis failed (treated as not set: the rule's retry
+ * asks again). */
+int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e)
+{
+    redisReply *r = NULL;
+    int set;
+
+    if (dh_redis_commandf(dh_lane_redis(lane), &r, "EXISTS dh:orders:%s:%s:%s", kind,
+                          e->store->domain, e->id) != DH_OK) {
+        return -1;
+    }
+    set = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return set;
 }
 
 /* GET the order: 1 = exists (status copied), 0 = 404, -1 = *res set. */
@@ -418,7 +506,7 @@ static int get_order(orders_lane_t *l, dh_lane_t *lane, const oev_t *e, char *st
     return found;
 }
 
-static void observe(orders_lane_t *l, const oev_t *e)
+void orders_observe(orders_lane_t *l, const oev_t *e)
 {
     struct timespec ts;
 
@@ -431,13 +519,22 @@ static void observe(orders_lane_t *l, const oev_t *e)
     dh_histogram_observe(l->m_latency, (double)(now - e->received_ms) / 1000.0);
 }
 
-static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char key[37], eid[300], status[32];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
     const dh_outcome_rule_t *rule;
 
+    if (!e->create && e->nothing) {
+        DH_LOG(DH_LOG_INFO, "orders", "order %s/%s not sent to the WMS: %s", e->store->domain,
+               e->id, e->create_err);
+        if (l->m_nothing) {
+            dh_counter_add(l->m_nothing, 1);
+        }
+        orders_set_marker(s, lane, "unsent", e);
+        return DH_RESULT_DONE;
+    }
     if (!e->create) {
         dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
         return DH_RESULT_DEAD_LETTER;
@@ -461,7 +558,10 @@ static dh_result_t do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     }
     /* 200: the order already existed (natural key): never touched again here. */
     if (res == DH_RESULT_DONE && rep.status == 201 && e->held) {
-        set_marker(s, lane, "held", e);
+        orders_set_marker(s, lane, "held", e);
+    }
+    if (res == DH_RESULT_DONE && rep.status == 201) {
+        orders_mark_sent(s, lane, e); /* what the WMS has: later edits compare with it */
     }
     if (res == DH_RESULT_DONE && rule->action == 0 && l->m_created) {
         dh_counter_add(l->m_created, 1);
@@ -495,7 +595,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
         int found = get_order(l, lane, e, status, sizeof(status), &res);
 
         if (found == 1 && strcmp(status, "CANCELLED") == 0) {
-            set_marker(s, lane, "cancelled", e);
+            orders_set_marker(s, lane, "cancelled", e);
         } else if (found >= 0) {
             res = decide(lane, rule, "cancel", e, &rep);
         }
@@ -508,7 +608,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
     } else {
         res = decide(lane, rule, "cancel", e, &rep);
         if (res == DH_RESULT_DONE) {
-            set_marker(s, lane, "cancelled", e);
+            orders_set_marker(s, lane, "cancelled", e);
             if (l->m_cancelled) {
                 dh_counter_add(l->m_cancelled, 1);
             }
@@ -520,7 +620,7 @@ static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
 
 /* Cancel; a cancellation that arrives before its creation creates the order from its own
  * payload (the full order), then cancels it. */
-static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char errstr[256];
     json_t *body = orders_wms_cancel_body(e->order, errstr, sizeof(errstr));
@@ -540,7 +640,7 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
                "cancellation of %s/%s before its creation: creating it "
                "cancelled",
                e->store->domain, e->id);
-        res = do_create(s, l, lane, e);
+        res = orders_do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE) {
             res = post_cancel(s, l, lane, e, body, 1, &not_found);
             if (res == DH_RESULT_DONE && not_found) {
@@ -556,14 +656,16 @@ static dh_result_t do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
     return res;
 }
 
-static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
 {
     char key[37], eid[300], path[512];
     dh_wms_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
     json_t *body = json_object();
 
-    snprintf(eid, sizeof(eid), "release:%s:%s", e->store->domain, e->id);
+    /* A hold released, held again and released again is two releases: one key per hold. */
+    snprintf(eid, sizeof(eid), "release:%s:%s%s%s", e->store->domain, e->id,
+             e->hold_id[0] ? ":" : "", e->hold_id);
     dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
     snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s/release-hold", e->store->domain,
              e->id);
@@ -572,9 +674,17 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
         return res;
     }
     /* 409: a cancelled order is not released, nothing left to do. 404: released before we
-     * created it; retry so the creation (or reconciliation) lands first. */
-    res =
-        decide(lane, dh_wms_rule(&orders_outcomes, "release-hold", &rep), "release-hold", e, &rep);
+     * created it; retry so the creation (or reconciliation) lands first, unless the order
+     * was never to be sent (a skipped test order, nothing to ship). */
+    const dh_outcome_rule_t *rule = dh_wms_rule(&orders_outcomes, "release-hold", &rep);
+
+    if (rule->action == ORDERS_ACT_CHECK_UNSENT && orders_marker_exists(lane, "unsent", e) == 1) {
+        DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s: order not sent to the WMS",
+               e->store->domain, e->id);
+        res = DH_RESULT_DONE;
+    } else {
+        res = decide(lane, rule, "release-hold", e, &rep);
+    }
     if (res == DH_RESULT_DONE && rep.status == 409) {
         DH_LOG(DH_LOG_INFO, "orders", "release-hold of %s/%s refused (%s): order cancelled",
                e->store->domain, e->id, rep.detail);
@@ -586,58 +696,24 @@ static dh_result_t do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
     return res;
 }
 
-/* orders/updated: only a cancellation we never saw, or a released Return Prime hold. */
-static dh_result_t do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+/* A test order under the "skip" policy: no WMS call; the marker lets a later hold release
+ * of it (which carries no order) end instead of waiting for a creation that never comes. */
+static dh_result_t skip_test_order(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                                   const oev_t *e)
 {
-    redisReply *r = NULL;
-    int cancelled = !json_is_null(json_object_get(e->order, "cancelled_at")) &&
-                    json_object_get(e->order, "cancelled_at");
-    int tagged = orders_hold_tag(json_string_value(json_object_get(e->order, "tags")), s->hold_tags,
-                                 NULL, 0);
-    dh_result_t res = DH_RESULT_DONE;
-
-    if (!cancelled && tagged) {
-        goto ignored; /* still on hold */
-    }
-    if (dh_redis_commandf(dh_lane_redis(lane), &r,
-                          "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s", e->store->domain,
-                          e->id, e->store->domain, e->id)) {
-        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(dh_lane_redis(lane)));
-        return DH_RESULT_RETRY;
-    }
-    int seen_cancel = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                      r->element[0]->type == REDIS_REPLY_STRING;
-    int held = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[1]->type == REDIS_REPLY_STRING;
-
-    freeReplyObject(r);
-    if (cancelled) {
-        if (seen_cancel) {
-            goto ignored;
+    if (e->kind == ORDERS_CREATE) {
+        DH_LOG(DH_LOG_INFO, "orders",
+               "test order %s/%s not sent to the WMS (DH_ORDERS_TEST_ORDERS)", e->store->domain,
+               e->id);
+        if (l->m_test) {
+            dh_counter_add(l->m_test, 1);
         }
-        res = do_cancel(s, l, lane, e);
-    } else if (held) {
-        res = do_release(l, lane, e);
-        if (res == DH_RESULT_DONE &&
-            dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s", e->store->domain,
-                              e->id) == DH_OK) {
-            freeReplyObject(r);
-        }
-    } else {
-        goto ignored;
     }
-    if (res == DH_RESULT_DONE) {
-        observe(l, e);
-    }
-    return res;
-ignored:
-    if (l->m_ignored) {
-        dh_counter_add(l->m_ignored, 1);
-    }
+    orders_set_marker(s, lane, "unsent", e);
     return DH_RESULT_DONE;
 }
 
-static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
 {
     orders_shared_t *s = shared;
     oev_t *e = data;
@@ -645,27 +721,58 @@ static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     dh_result_t res;
 
     (void)msg;
+    if (e->skip_test) { /* hold events carry no order: never skip_test */
+        return skip_test_order(s, l, lane, e);
+    }
+    if (e->kind != ORDERS_HOLD_RELEASED && e->kind != ORDERS_HOLD_ADDED) {
+        res = orders_route(s, lane, e); /* lines by location (stores that map locations) */
+        if (res != DH_RESULT_DONE) {
+            return res;
+        }
+    }
     switch (e->kind) {
     case ORDERS_CREATE:
-        res = do_create(s, l, lane, e);
+        res = orders_do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE && !json_is_null(json_object_get(e->order, "cancelled_at")) &&
             json_object_get(e->order, "cancelled_at")) {
-            res = do_cancel(s, l, lane, e);
+            res = orders_do_cancel(s, l, lane, e);
         }
         break;
     case ORDERS_CANCELLED:
-        res = do_cancel(s, l, lane, e);
+        res = orders_do_cancel(s, l, lane, e);
         break;
     case ORDERS_UPDATED:
-        return do_updated(s, l, lane, e);
+        return orders_do_updated(s, l, lane, e);
     case ORDERS_HOLD_RELEASED:
-        res = do_release(l, lane, e);
+        res = orders_do_release(l, lane, e);
+        break;
+    case ORDERS_HOLD_ADDED:
+        res = orders_do_hold(l, lane, e);
         break;
     default:
         return DH_RESULT_FATAL;
     }
     if (res == DH_RESULT_DONE) {
-        observe(l, e);
+        orders_observe(l, e);
+    }
+    return res;
+}
+
+/* The last order event handled, for the reconciliation ("seen" marker: updated_at ms). */
+static dh_result_t o_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    orders_shared_t *s = shared;
+    oev_t *e = data;
+    dh_result_t res = handle_kind(shared, msg, data, lane);
+    int64_t upd =
+        e->order ? orders_time_ms(json_string_value(json_object_get(e->order, "updated_at"))) : -1;
+    redisReply *r = NULL;
+
+    if (res == DH_RESULT_DONE && upd >= 0 &&
+        dh_redis_commandf(dh_lane_redis(lane), &r, "SET dh:orders:seen:%s:%s %lld EX %lld",
+                          e->store->domain, e->id, (long long)upd,
+                          (long long)s->marker_ttl_s) == DH_OK) {
+        freeReplyObject(r);
     }
     return res;
 }

@@ -27,6 +27,7 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
         {"orders/cancelled", ORDERS_CANCELLED},
         {"orders/updated", ORDERS_UPDATED},
         {"fulfillment_holds/released", ORDERS_HOLD_RELEASED},
+        {"fulfillment_holds/added", ORDERS_HOLD_ADDED},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -82,6 +83,52 @@ int orders_hold_tag(const char *tags, const char *hold_tags, char *which, size_t
         }
     }
     return 0;
+}
+
+/* 0 / 1 for a value equal to v0 / v1 (n bytes at t), else -1. */
+static int policy_value(const char *t, long n, const char *v0, const char *v1)
+{
+    if ((size_t)n == strlen(v0) && strncmp(t, v0, (size_t)n) == 0) {
+        return 0;
+    }
+    return (size_t)n == strlen(v1) && strncmp(t, v1, (size_t)n) == 0 ? 1 : -1;
+}
+
+int orders_policy(const char *spec, const char *store, const char *v0, const char *v1, char *errstr,
+                  size_t errstr_size)
+{
+    const char *p = spec ? spec : "", *t;
+    long n;
+    int def = -1, mine = -1, first = 1;
+
+    while ((n = next_item(&p, &t)) >= 0) {
+        const char *eq = memchr(t, '=', (size_t)n);
+        int v =
+            eq ? policy_value(eq + 1, n - (long)(eq + 1 - t), v0, v1) : policy_value(t, n, v0, v1);
+
+        if (v < 0 || (eq && (first || eq == t)) || (!eq && !first)) {
+            if (errstr) {
+                snprintf(errstr, errstr_size,
+                         "\"%.*s\": want %s|%s first, then <store>=%s|%s items", (int)n, t, v0, v1,
+                         v0, v1);
+            }
+            return -1;
+        }
+        if (!eq) {
+            def = v;
+        } else if (store && strlen(store) == (size_t)(eq - t) &&
+                   strncasecmp(store, t, (size_t)(eq - t)) == 0) {
+            mine = v;
+        }
+        first = 0;
+    }
+    if (def < 0) {
+        if (errstr) {
+            snprintf(errstr, errstr_size, "empty: want %s or %s", v0, v1);
+        }
+        return -1;
+    }
+    return mine >= 0 ? mine : def;
 }
 
 int orders_decimal(const char *in, char *out, size_t size)
@@ -275,41 +322,66 @@ static json_t *wms_address(json_t *a)
     return out;
 }
 
-/* One WMS line from a Shopify line item; 1 = skipped (quantity 0), 0 = added, -1 = error. */
-static int wms_line(json_t *li, size_t i, json_t *lines, char *errstr, size_t errstr_size)
+/* What is left of a line: Shopify keeps the original count in "quantity" and reports what
+ * edits and refunds left in "current_quantity" (older payloads lack it). -1 if invalid. */
+static json_int_t line_quantity(json_t *li)
+{
+    json_t *q = json_object_get(li, "current_quantity");
+
+    q = q ? q : json_object_get(li, "quantity");
+    return json_is_integer(q) && json_integer_value(q) >= 0 ? json_integer_value(q) : -1;
+}
+
+/* A line that is recorded but never picked: {channel_line_item_id, title, quantity}. */
+static json_t *recorded_line(const char *lid, json_t *li, json_int_t q)
+{
+    const char *title = json_string_value(json_object_get(li, "title"));
+    json_t *out = json_pack("{s:s, s:s%, s:I}", "channel_line_item_id", lid, "title",
+                            title ? title : "", title ? strnlen(title, 255) : 0, "quantity", q);
+
+    if (out && json_is_true(json_object_get(li, "gift_card"))) {
+        json_object_set_new(out, "gift_card", json_true());
+    }
+    return out;
+}
+
+/* One Shopify line item into out->lines (to ship), out->non_shipping (gift cards, digital
+ * goods: recorded) or out->unmapped (must ship but has no SKU). 0, or -1 with errstr. */
+static int wms_line(json_t *li, size_t i, orders_lines_t *out, char *errstr, size_t errstr_size)
 {
     char lid[32], price[64];
-    json_t *q = json_object_get(li, "quantity");
     const char *sku = json_string_value(json_object_get(li, "sku"));
-    const char *title = json_string_value(json_object_get(li, "title"));
+    json_int_t q = line_quantity(li);
 
     if (!json_is_object(li) || id_string(json_object_get(li, "id"), lid, sizeof(lid))) {
         snprintf(errstr, errstr_size, "line_items[%zu].id must be an integer >= 1", i);
         return -1;
     }
-    if (!json_is_integer(q) || json_integer_value(q) < 0) {
-        snprintf(errstr, errstr_size, "line_items[%zu] (id %s): quantity must be an integer >= 0",
+    if (q < 0) {
+        snprintf(errstr, errstr_size,
+                 "line_items[%zu] (id %s): current_quantity (or quantity) must be an integer >= 0",
                  i, lid);
         return -1;
     }
-    if (json_integer_value(q) == 0) {
-        return 1; /* removed by an order edit: nothing to ship */
+    if (q == 0) {
+        return 0; /* removed by an order edit or refunded: nothing to ship */
+    }
+    if (json_is_false(json_object_get(li, "requires_shipping")) ||
+        json_is_true(json_object_get(li, "gift_card"))) {
+        json_array_append_new(out->non_shipping, recorded_line(lid, li, q));
+        return 0;
     }
     if (!sku || !*sku) {
-        snprintf(errstr, errstr_size,
-                 "line_items[%zu] (id %s, \"%s\") has no SKU: every shipped line must carry a "
-                 "WMS SKU",
-                 i, lid, title ? title : "");
-        return -1;
+        json_array_append_new(out->unmapped, recorded_line(lid, li, q));
+        return 0;
     }
     if (orders_decimal(json_string_value(json_object_get(li, "price")), price, sizeof(price))) {
         snprintf(errstr, errstr_size, "line_items[%zu] (id %s): price must be a decimal string", i,
                  lid);
         return -1;
     }
-    json_array_append_new(lines,
-                          json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid, "sku", sku,
-                                    "quantity", json_integer_value(q), "unit_price", price));
+    json_array_append_new(out->lines, json_pack("{s:s, s:s, s:I, s:s}", "channel_line_item_id", lid,
+                                                "sku", sku, "quantity", q, "unit_price", price));
     return 0;
 }
 
@@ -319,19 +391,102 @@ static int check_currency(const char *c)
            isupper((unsigned char)c[2]);
 }
 
-int orders_wms_create_body(const char *store, json_t *order, const char *hold_tags, json_t **body,
-                           int *held, char *errstr, size_t errstr_size)
+int orders_is_cod_gateway(const char *name)
 {
-    char id[32], created[32], tag[128], reason[200];
-    const char *name = nonempty(order, "name");
-    const char *currency = json_string_value(json_object_get(order, "currency"));
-    const char *email = nonempty(order, "email");
-    json_t *items = json_object_get(order, "line_items"), *lines = NULL, *li, *addr;
-    size_t i;
+    static const char needle[] = "cash on delivery";
+    size_t n = name ? strlen(name) : 0;
 
-    *body = NULL;
-    *held = 0;
-    if (!json_is_object(order) || orders_order_id(order, id, sizeof(id))) {
+    if (n == 3 && strncasecmp(name, "cod", 3) == 0) {
+        return 1;
+    }
+    for (size_t i = 0; n >= sizeof(needle) - 1 && i <= n - (sizeof(needle) - 1); i++) {
+        if (strncasecmp(name + i, needle, sizeof(needle) - 1) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The WMS payment object, or NULL when the order carries no financial_status. *cod and
+ * *pending say how the order was paid (for the hold policy). */
+static json_t *wms_payment(json_t *order, const char *currency, int *cod, int *pending)
+{
+    static const char *const known[] = {
+        "pending",  "authorized", "partially_paid", "paid", "partially_refunded",
+        "refunded", "voided",     "expired"};
+    const char *fs = json_string_value(json_object_get(order, "financial_status"));
+    json_t *names = json_object_get(order, "payment_gateway_names"), *g, *gateways;
+    char amount[64] = "0.00";
+    size_t i, k;
+
+    *cod = 0;
+    *pending = 0;
+    for (k = 0; fs && k < sizeof(known) / sizeof(known[0]) && strcmp(fs, known[k]); k++) {
+    }
+    if (!fs || k == sizeof(known) / sizeof(known[0])) {
+        return NULL;
+    }
+    gateways = json_array();
+    json_array_foreach(names, i, g)
+    {
+        const char *n = json_string_value(g);
+
+        if (n && *n && strlen(n) <= 255) {
+            json_array_append_new(gateways, json_string(n));
+            *cod |= orders_is_cod_gateway(n);
+        }
+    }
+    /* What the carrier collects is what Shopify still has outstanding. */
+    if (*cod && orders_decimal(json_string_value(json_object_get(order, "total_outstanding")),
+                               amount, sizeof(amount))) {
+        snprintf(amount, sizeof(amount), "0.00");
+    }
+    *pending = strcmp(fs, "pending") == 0 || strcmp(fs, "partially_paid") == 0;
+    return json_pack("{s:s, s:o, s:b, s:s, s:s}", "financial_status", fs, "gateways", gateways,
+                     "cash_on_delivery", *cod, "amount_to_collect", amount, "currency", currency);
+}
+
+/* Status, hold code and reason: a line without a SKU first (nothing can ship until a person
+ * maps it), then a Return Prime exchange, then a pending non-COD payment under the hold
+ * policy. Returns 1 when held. */
+static int hold_decision(json_t *order, const orders_map_opts_t *opts, const orders_lines_t *l,
+                         int cod, int pending, json_t *body)
+{
+    char tag[128], reason[256];
+    json_t *u = json_array_get(l->unmapped, 0);
+    const char *code = NULL;
+
+    if (u) {
+        code = "missing-sku";
+        snprintf(reason, sizeof(reason),
+                 "missing-sku: line %s (\"%.120s\") must ship but has no SKU",
+                 json_string_value(json_object_get(u, "channel_line_item_id")),
+                 json_string_value(json_object_get(u, "title")));
+    } else if (orders_hold_tag(json_string_value(json_object_get(order, "tags")), opts->hold_tags,
+                               tag, sizeof(tag))) {
+        code = "exchange";
+        snprintf(reason, sizeof(reason), "Return Prime exchange (tag \"%s\"): awaiting release",
+                 tag);
+    } else if (pending && !cod && opts->hold_pending) {
+        code = "awaiting-payment";
+        snprintf(reason, sizeof(reason), "awaiting-payment: payment %s in Shopify",
+                 json_string_value(json_object_get(order, "financial_status")));
+    }
+    json_object_set_new(body, "status", json_string(code ? "ON_HOLD" : "OPEN"));
+    if (code) {
+        json_object_set_new(body, "hold_code", json_string(code));
+        json_object_set_new(body, "hold_reason", json_string(reason));
+    }
+    return code != NULL;
+}
+
+/* Header checks: id, name, currency, created_at (UTC), line_items. 0 or -1 with errstr. */
+static int check_order(json_t *order, char *id, size_t id_size, char *created, size_t cr_size,
+                       char *errstr, size_t errstr_size)
+{
+    const char *name = nonempty(order, "name");
+
+    if (!json_is_object(order) || orders_order_id(order, id, id_size)) {
         snprintf(errstr, errstr_size, "id must be an integer >= 1");
         return -1;
     }
@@ -339,46 +494,72 @@ int orders_wms_create_body(const char *store, json_t *order, const char *hold_ta
         snprintf(errstr, errstr_size, "name must be a string of 1..64 characters");
         return -1;
     }
-    if (!check_currency(currency)) {
+    if (!check_currency(json_string_value(json_object_get(order, "currency")))) {
         snprintf(errstr, errstr_size, "currency must be an ISO 4217 code");
         return -1;
     }
     if (orders_time_utc(json_string_value(json_object_get(order, "created_at")), created,
-                        sizeof(created))) {
+                        cr_size)) {
         snprintf(errstr, errstr_size, "created_at must be an RFC 3339 date-time");
         return -1;
     }
-    if (!json_is_array(items)) {
+    if (!json_is_array(json_object_get(order, "line_items"))) {
         snprintf(errstr, errstr_size, "line_items must be an array");
         return -1;
     }
-    lines = json_array();
-    json_array_foreach(items, i, li)
+    return 0;
+}
+
+static void set_if_nonempty(json_t *body, const char *key, json_t *arr)
+{
+    if (json_array_size(arr)) {
+        json_object_set(body, key, arr);
+    }
+}
+
+int orders_wms_create_body(const char *store, json_t *order, const orders_map_opts_t *opts,
+                           json_t **body, int *held, char *errstr, size_t errstr_size)
+{
+    char id[32], created[32];
+    const char *currency = json_string_value(json_object_get(order, "currency"));
+    const char *email = nonempty(order, "email");
+    orders_lines_t l = {json_array(), json_array(), json_array()};
+    json_t *li, *addr, *pay;
+    int cod = 0, pending = 0, rc = -1;
+    size_t i;
+
+    *body = NULL;
+    *held = 0;
+    if (check_order(order, id, sizeof(id), created, sizeof(created), errstr, errstr_size)) {
+        goto out;
+    }
+    json_array_foreach(json_object_get(order, "line_items"), i, li)
     {
-        if (wms_line(li, i, lines, errstr, errstr_size) < 0) {
-            json_decref(lines);
-            return -1;
+        if (wms_line(li, i, &l, errstr, errstr_size) < 0) {
+            goto out;
         }
     }
-    if (json_array_size(lines) == 0) {
-        snprintf(errstr, errstr_size, "no line item with quantity >= 1");
-        json_decref(lines);
-        return -1;
+    if (json_array_size(l.lines) == 0 && json_array_size(l.unmapped) == 0) {
+        snprintf(errstr, errstr_size,
+                 "nothing to ship: no line that requires shipping has a "
+                 "current quantity >= 1");
+        rc = 1;
+        goto out;
     }
-    *held = orders_hold_tag(json_string_value(json_object_get(order, "tags")), hold_tags, tag,
-                            sizeof(tag));
-    *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "store", store, "channel_order_id", id,
-                      "order_name", name, "status", *held ? "ON_HOLD" : "OPEN", "currency",
-                      currency, "created_at", created, "lines", lines);
+    *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "store", store, "channel_order_id", id,
+                      "order_name", nonempty(order, "name"), "currency", currency, "created_at",
+                      created, "lines", l.lines);
     if (!*body) {
         snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+        goto out;
     }
-    if (*held) {
-        snprintf(reason, sizeof(reason), "Return Prime exchange (tag \"%s\"): awaiting release",
-                 tag);
-        json_object_set_new(*body, "hold_reason", json_string(reason));
+    set_if_nonempty(*body, "non_shipping_lines", l.non_shipping);
+    set_if_nonempty(*body, "unmapped_lines", l.unmapped);
+    pay = wms_payment(order, currency, &cod, &pending);
+    if (pay) {
+        json_object_set_new(*body, "payment", pay);
     }
+    *held = hold_decision(order, opts, &l, cod, pending, *body);
     addr = wms_address(json_object_get(order, "shipping_address"));
     if (addr) {
         json_object_set_new(*body, "shipping_address", addr);
@@ -386,7 +567,12 @@ int orders_wms_create_body(const char *store, json_t *order, const char *hold_ta
     if (email && strchr(email, '@') && strlen(email) <= 254) {
         json_object_set_new(*body, "customer_email", json_string(email));
     }
-    return 0;
+    rc = 0;
+out:
+    json_decref(l.lines);
+    json_decref(l.non_shipping);
+    json_decref(l.unmapped);
+    return rc;
 }
 
 json_t *orders_wms_cancel_body(json_t *order, char *errstr, size_t errstr_size)
@@ -410,8 +596,7 @@ json_t *orders_wms_cancel_body(json_t *order, char *errstr, size_t errstr_size)
 
 /* ---- GraphQL node -> REST order ---- */
 
-/* Numeric tail of a GID as a JSON integer, or NULL. */
-static json_t *gid_int(json_t *gid)
+json_t *orders_gid_int(json_t *gid)
 {
     const char *s = json_string_value(gid), *slash;
     char *end;
@@ -424,6 +609,24 @@ static json_t *gid_int(json_t *gid)
     return *end || end == slash + 1 || v < 1 ? NULL : json_integer(v);
 }
 
+/* What is left of the line and whether it ships, under the webhook's names. */
+static void gql_line_extras(json_t *li, json_t *n)
+{
+    static const char *const map[][2] = {
+        {"currentQuantity", "current_quantity"},
+        {"requiresShipping", "requires_shipping"},
+        {"isGiftCard", "gift_card"},
+    };
+
+    for (size_t i = 0; li && i < sizeof(map) / sizeof(map[0]); i++) {
+        json_t *v = json_object_get(n, map[i][0]);
+
+        if (v) {
+            json_object_set(li, map[i][1], v);
+        }
+    }
+}
+
 static json_t *gql_lines(json_t *node, char *errstr, size_t errstr_size)
 {
     json_t *out = json_array(), *n;
@@ -432,8 +635,8 @@ static json_t *gql_lines(json_t *node, char *errstr, size_t errstr_size)
 
     json_array_foreach(nodes, i, n)
     {
-        json_t *id = gid_int(json_object_get(n, "id"));
-        json_t *vid = gid_int(json_object_get(json_object_get(n, "variant"), "id"));
+        json_t *id = orders_gid_int(json_object_get(n, "id"));
+        json_t *vid = orders_gid_int(json_object_get(json_object_get(n, "variant"), "id"));
         json_t *amount = json_object_get(
             json_object_get(json_object_get(n, "originalUnitPriceSet"), "shopMoney"), "amount");
         json_t *sku = json_object_get(n, "sku");
@@ -444,11 +647,13 @@ static json_t *gql_lines(json_t *node, char *errstr, size_t errstr_size)
             json_decref(out);
             return NULL;
         }
-        json_array_append_new(out,
-                              json_pack("{s:o, s:O, s:O?, s:o, s:O?, s:O?}", "id", id,
-                                        "admin_graphql_api_id", json_object_get(n, "id"), "sku",
-                                        sku, "variant_id", vid ? vid : json_null(), "quantity",
-                                        json_object_get(n, "quantity"), "price", amount));
+        json_t *li = json_pack(
+            "{s:o, s:O, s:O?, s:o, s:O?, s:O?, s:O?}", "id", id, "admin_graphql_api_id",
+            json_object_get(n, "id"), "sku", sku, "variant_id", vid ? vid : json_null(), "quantity",
+            json_object_get(n, "quantity"), "price", amount, "title", json_object_get(n, "title"));
+
+        gql_line_extras(li, n);
+        json_array_append_new(out, li);
     }
     return out;
 }
@@ -518,6 +723,23 @@ static json_t *gql_tags(json_t *tags)
     return json_string(buf);
 }
 
+/* Test flag and payment under the webhook's names (absent stays absent). */
+static void gql_order_extras(json_t *o, json_t *node)
+{
+    json_t *out = json_object_get(
+        json_object_get(json_object_get(node, "totalOutstandingSet"), "shopMoney"), "amount");
+
+    if (json_is_boolean(json_object_get(node, "test"))) {
+        json_object_set(o, "test", json_object_get(node, "test"));
+    }
+    if (json_is_array(json_object_get(node, "paymentGatewayNames"))) {
+        json_object_set(o, "payment_gateway_names", json_object_get(node, "paymentGatewayNames"));
+    }
+    if (json_is_string(out)) {
+        json_object_set(o, "total_outstanding", out);
+    }
+}
+
 json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size)
 {
     const char *legacy = json_string_value(json_object_get(node, "legacyResourceId"));
@@ -529,7 +751,7 @@ json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size)
 
         id = *end || end == legacy || v < 1 ? NULL : json_integer(v);
     } else {
-        id = gid_int(json_object_get(node, "id"));
+        id = orders_gid_int(json_object_get(node, "id"));
     }
     if (!id) {
         snprintf(errstr, errstr_size, "order node without a usable id/legacyResourceId");
@@ -556,5 +778,6 @@ json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size)
     if (json_is_array(json_object_get(node, "tags"))) {
         json_object_set_new(o, "tags", gql_tags(json_object_get(node, "tags")));
     }
+    gql_order_extras(o, node);
     return o;
 }

@@ -18,6 +18,10 @@ typedef struct orders_lane {
     dh_wms_t *wms;
     dh_shopify_t *shopify;
     dh_counter_t *m_created, *m_cancelled, *m_released, *m_cancel_first, *m_ignored;
+    dh_counter_t *m_test, *m_nothing; /**< dh_orders_not_sent_total by reason */
+    dh_counter_t *m_updated;          /**< dh_orders_wms_total{op="update"} */
+    dh_counter_t *m_held;             /**< dh_orders_wms_total{op="hold"} */
+    dh_counter_t **m_edit_refused;    /**< per store (dh_stores_at order), owned by shared */
     dh_counter_t *m_published, *m_pages, *m_skipped;
     dh_histogram_t *m_latency;
 } orders_lane_t;
@@ -31,6 +35,8 @@ struct orders_shared {
     const dh_config_t *cfg;
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     char hold_tags[512];
+    char test_policy[1024];    /**< DH_ORDERS_TEST_ORDERS */
+    char pending_policy[1024]; /**< DH_ORDERS_PENDING_PAYMENT */
     char recon_topic[256];
     int64_t interval_s, lookback_s, overlap_s, marker_ttl_s;
     int page;
@@ -39,11 +45,59 @@ struct orders_shared {
     orders_recon_t *recon;    /**< One per store (dh_stores_count()), made at init. */
 };
 
+/** One decoded shopify.orders record. */
+typedef struct oev {
+    orders_kind_t kind;
+    const dh_store_t *store;
+    char id[32];    /* order id, digits */
+    json_t *order;  /* the REST order (NULL for fulfillment_holds/released) */
+    json_t *create; /* createSalesOrder body, or NULL (create_err says why) */
+    int held;       /* create is ON_HOLD */
+    int nothing;    /* no line left to ship: nothing goes to the WMS */
+    int skip_test;  /* a test order under the store's "skip" policy */
+    char create_err[300];
+    int64_t received_ms;   /* dh-received-at, or -1 */
+    uint64_t payload_hash; /* FNV-1a of the record's value */
+    char hold_reason[64];  /* fulfillment_holds topics: Shopify's reason (lower case) */
+    char hold_notes[200];  /* and its notes */
+    char hold_id[160];     /* the hold's id (or w:<webhook id>): one WMS call per hold */
+} oev_t;
+
 /** @brief This lane's clients and the metric series (the lane state, made at start). */
 orders_lane_t *orders_lane(dh_lane_t *lane);
 
 /** @brief An RFC 3339 time with milliseconds to Unix ms, or -1. */
 int64_t orders_time_ms(const char *iso);
+
+/* handler.c: the WMS effects, for edits.c */
+dh_result_t orders_do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+/** @brief SET dh:orders:<kind>:<store>:<id> for DH_ORDERS_MARKER_TTL_S (a failure is logged). */
+void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e);
+/** @brief 1 if dh:orders:<kind>:<store>:<id> is set, 0 if not, -1 if Redis failed. */
+int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e);
+/** @brief The receipt-to-WMS latency of a handled event. */
+void orders_observe(orders_lane_t *l, const oev_t *e);
+
+/* route.c */
+/** @brief Lines by location for a store that maps locations: reads the order's fulfillment
+ *  orders and routes e->create (may leave it NULL with e->nothing set). */
+dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e);
+
+/* holds.c */
+/** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code. */
+dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+
+/* edits.c */
+/** @brief FNV-1a 64 of \p len bytes. */
+uint64_t orders_fnv1a(const char *p, size_t len);
+/** @brief orders/updated: a cancellation never seen, an edit (lines, address) the WMS lacks,
+ *  a hold of ours lifted. */
+dh_result_t orders_do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                              const oev_t *e);
+/** @brief Remember the content the WMS now has (\p e's create body and updated_at). */
+void orders_mark_sent(orders_shared_t *s, dh_lane_t *lane, const oev_t *e);
 
 extern const dh_handler_t orders_handler;
 

@@ -4,8 +4,10 @@
  * Shopify orders updated since the store's watermark (DH_GQL_ORDERS_UPDATED_SINCE, sorted
  * by UPDATED_AT, through the store's shared cost bucket), one page per tick, and publishes
  * to shopify.orders what the worker has no record of: an "orders/create" message (and an
- * "orders/cancelled" one for a cancelled order) shaped like the webhook. The page selects
- * only what that decision needs (~1 cost point per order); the full order (lines, address)
+ * "orders/cancelled" one for a cancelled order) shaped like the webhook, and an
+ * "orders/updated" one for an order Shopify changed after the last change the worker
+ * handled (the "seen" marker: a lost orders/updated, e.g. an edit or a hold released). The page
+ * selects only what that decision needs (~1 cost point per order); the full order (lines, address)
  * is read with DH_GQL_ORDER_FOR_RECONCILE only for an order found missing, since almost
  * none are and a page of full orders would exceed Shopify's single-query cap. The worker then
  * handles them exactly like webhooks, with the same effect ids, so anything that was not
@@ -112,12 +114,14 @@ static int pass_load(page_ctx_t *c, int64_t now, int64_t *next_ms)
     return 1;
 }
 
-/* Which of the page's effects the worker has no record of: miss[2*i] for the create (the
- * runtime's idempotency record), miss[2*i+1] for the cancellation (the cancelled marker). */
+/* Which of the page's effects the worker has no record of: miss[3*i] for the create (the
+ * runtime's idempotency record), miss[3*i+1] for the cancellation (the cancelled marker),
+ * miss[3*i+2] for a later change (the order's updatedAt is after its "seen" marker, the
+ * updated_at of the last order event the worker handled; no marker: not judged). */
 static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
 {
-    char(*keys)[DH_IDEM_KEY_MAX] = calloc(2 * n, sizeof(*keys));
-    const char **argv = calloc(2 * n + 1, sizeof(*argv));
+    char(*keys)[DH_IDEM_KEY_MAX] = calloc(3 * n, sizeof(*keys));
+    const char **argv = calloc(3 * n + 1, sizeof(*argv));
     redisReply *rep = NULL;
     int rc = -1;
 
@@ -131,20 +135,27 @@ static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
         if (orders_order_id(orders[i], id, sizeof(id))) {
             id[0] = '\0';
         }
-        snprintf(keys[2 * i], DH_IDEM_KEY_MAX, "%s:idem:orders/create:%s:%s", orders_handler.name,
+        snprintf(keys[3 * i], DH_IDEM_KEY_MAX, "%s:idem:orders/create:%s:%s", orders_handler.name,
                  c->store->domain, id);
         /* Set by every successful cancel, whichever message caused it. */
-        snprintf(keys[2 * i + 1], DH_IDEM_KEY_MAX, "dh:orders:cancelled:%s:%s", c->store->domain,
+        snprintf(keys[3 * i + 1], DH_IDEM_KEY_MAX, "dh:orders:cancelled:%s:%s", c->store->domain,
                  id);
-        argv[2 * i + 1] = keys[2 * i];
-        argv[2 * i + 2] = keys[2 * i + 1];
+        snprintf(keys[3 * i + 2], DH_IDEM_KEY_MAX, "dh:orders:seen:%s:%s", c->store->domain, id);
+        for (int k = 0; k < 3; k++) {
+            argv[3 * i + 1 + (size_t)k] = keys[3 * i + (size_t)k];
+        }
     }
-    if (dh_redis_command(c->r, (int)(2 * n + 1), argv, NULL, &rep) ||
-        rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 * n) {
+    if (dh_redis_command(c->r, (int)(3 * n + 1), argv, NULL, &rep) ||
+        rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 * n) {
         goto out;
     }
-    for (size_t i = 0; i < 2 * n; i++) {
-        miss[i] = rep->element[i]->type != REDIS_REPLY_STRING;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *seen = rep->element[3 * i + 2];
+        int64_t upd = orders_time_ms(json_string_value(json_object_get(orders[i], "updated_at")));
+
+        miss[3 * i] = rep->element[3 * i]->type != REDIS_REPLY_STRING;
+        miss[3 * i + 1] = rep->element[3 * i + 1]->type != REDIS_REPLY_STRING;
+        miss[3 * i + 2] = seen->type == REDIS_REPLY_STRING && upd > strtoll(seen->str, NULL, 10);
     }
     rc = 0;
 out:
@@ -289,7 +300,7 @@ static dh_err_t publish_page(page_ctx_t *c, json_t *nodes, int64_t *wait_ms)
 {
     size_t n = json_array_size(nodes), i;
     json_t **orders = calloc(n ? n : 1, sizeof(*orders));
-    int *miss = calloc(2 * (n ? n : 1), sizeof(*miss));
+    int *miss = calloc(3 * (n ? n : 1), sizeof(*miss));
     dh_err_t err = DH_ERR_NOMEM;
     json_t *full = NULL;
 
@@ -305,8 +316,9 @@ static dh_err_t publish_page(page_ctx_t *c, json_t *nodes, int64_t *wait_ms)
     for (i = 0; i < n && err == DH_OK; i++) {
         int cancelled = json_is_string(json_object_get(orders[i], "cancelled_at"));
         /* orders/create of a cancelled order creates then cancels it: one message. */
-        const char *topic = miss[2 * i]                    ? "orders/create"
-                            : cancelled && miss[2 * i + 1] ? "orders/cancelled"
+        const char *topic = miss[3 * i]                    ? "orders/create"
+                            : cancelled && miss[3 * i + 1] ? "orders/cancelled"
+                            : miss[3 * i + 2]              ? "orders/updated"
                                                            : NULL;
 
         if (!topic || !json_is_integer(json_object_get(orders[i], "id"))) {

@@ -20,6 +20,9 @@
 #define STORE "acme-apparel.myshopify.com"
 #define HOLD  "returnprime,exchange"
 
+/* The defaults: exchange tags held, a pending payment other than COD held. */
+static const orders_map_opts_t OPTS = {HOLD, 1};
+
 static json_t *load(const char *dir, const char *name)
 {
     char path[1024];
@@ -59,11 +62,19 @@ static void test_rest_to_wms(void **state)
 {
     static const map_case_t cases[] = {
         {DH_ORDERS_EXAMPLES, "orders-create.json", "expected-create-1021.json", 0, NULL},
-        /* orders/cancelled carries the full order: the same create body (the cancellation
-         * that arrives first creates exactly what the later orders/create would). */
-        {DH_ORDERS_EXAMPLES, "orders-cancelled.json", "expected-create-1021.json", 0, NULL},
-        {DH_ORDERS_EXAMPLES, "orders-create-custom-line-item-redacted.json", NULL, 0,
-         "line_items[0] (id 14202154000031, \"Gift wrap\") has no SKU"},
+        /* orders/cancelled carries the full order: the same lines and address as the
+         * create body, with the payment as it stands at the cancellation (refunded). */
+        {DH_ORDERS_EXAMPLES, "orders-cancelled.json", "expected-create-1021-cancelled.json", 0,
+         NULL},
+        /* A line to ship without a SKU: held missing-sku, recorded as unmapped. */
+        {DH_ORDERS_EXAMPLES, "orders-create-custom-line-item-redacted.json",
+         "expected-custom-line-held.json", 1, NULL},
+        /* COD: pending but never held, the outstanding total to collect; the gift card
+         * is recorded, not picked. */
+        {DH_ORDERS_EXAMPLES, "orders-create-cod-gift-card.json", "expected-cod-gift-card.json", 0,
+         NULL},
+        {DH_ORDERS_FIXTURES, "pending-bank-transfer.json", "expected-pending-bank-transfer.json", 1,
+         NULL},
         {DH_ORDERS_FIXTURES, "exchange-held.json", "expected-exchange-held.json", 1, NULL},
         {DH_ORDERS_FIXTURES, "edited-zero-line.json", "expected-edited-zero-line.json", 0, NULL},
     };
@@ -74,7 +85,7 @@ static void test_rest_to_wms(void **state)
         json_t *in = load(c->dir, c->input), *body = NULL;
         char err[300] = "";
         int held = -1;
-        int rc = orders_wms_create_body(STORE, in, HOLD, &body, &held, err, sizeof(err));
+        int rc = orders_wms_create_body(STORE, in, &OPTS, &body, &held, err, sizeof(err));
 
         print_message("case %s\n", c->input);
         if (c->expected) {
@@ -108,17 +119,11 @@ static void test_invalid_orders(void **state)
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\"}",
          "line_items must be an array"},
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
-         "\"line_items\":[]}",
-         "no line item"},
-        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
          "\"line_items\":[{\"id\":1,\"sku\":\"A\",\"quantity\":1,\"price\":\"1,00\"}]}",
          "line_items[0] (id 1): price"},
         {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
-         "\"line_items\":[{\"id\":1,\"sku\":\"\",\"quantity\":1,\"price\":\"1\"}]}",
-         "has no SKU"},
-        {"{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
          "\"line_items\":[{\"id\":1,\"sku\":\"A\",\"quantity\":-1,\"price\":\"1\"}]}",
-         "quantity must be"},
+         "quantity) must be an integer"},
     };
 
     (void)state;
@@ -128,7 +133,7 @@ static void test_invalid_orders(void **state)
         int held;
 
         assert_non_null(in);
-        assert_int_equal(orders_wms_create_body(STORE, in, HOLD, &body, &held, err, sizeof(err)),
+        assert_int_equal(orders_wms_create_body(STORE, in, &OPTS, &body, &held, err, sizeof(err)),
                          -1);
         if (!strstr(err, cases[i].error)) {
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].error);
@@ -175,7 +180,7 @@ static void test_gql_node_same_body_as_webhook(void **state)
     assert_int_equal(json_integer_value(json_object_get(l0, "variant_id")), 44102154000011LL);
     assert_true(json_is_null(
         json_object_get(json_array_get(json_object_get(rest, "line_items"), 1), "variant_id")));
-    assert_int_equal(orders_wms_create_body(STORE, rest, HOLD, &body, &held, err, sizeof(err)), 0);
+    assert_int_equal(orders_wms_create_body(STORE, rest, &OPTS, &body, &held, err, sizeof(err)), 0);
     assert_json_equal(body, want);
     json_decref(body);
     json_decref(rest);
@@ -196,7 +201,7 @@ static void test_gql_node_cancelled_and_tags(void **state)
     assert_string_equal(json_string_value(json_object_get(rest, "tags")), "exchange, vip");
     assert_string_equal(json_string_value(json_object_get(rest, "cancel_reason")), "customer");
     assert_true(json_is_null(json_object_get(rest, "shipping_address")));
-    assert_int_equal(orders_wms_create_body(STORE, rest, HOLD, &body, &held, err, sizeof(err)), 0);
+    assert_int_equal(orders_wms_create_body(STORE, rest, &OPTS, &body, &held, err, sizeof(err)), 0);
     assert_int_equal(held, 1);
     assert_string_equal(json_string_value(json_object_get(body, "status")), "ON_HOLD");
     cancel = orders_wms_cancel_body(rest, err, sizeof(err));
@@ -323,6 +328,9 @@ static void test_kinds(void **state)
     assert_int_equal(k, ORDERS_UPDATED);
     assert_int_equal(orders_kind_parse("fulfillment_holds/released", 26, &k), 0);
     assert_int_equal(k, ORDERS_HOLD_RELEASED);
+    assert_int_equal(orders_kind_parse("fulfillment_holds/added", 23, &k), 0);
+    assert_int_equal(k, ORDERS_HOLD_ADDED);
+    assert_int_equal(orders_kind_parse("orders/edited", 13, &k), -1); /* not consumed */
     assert_int_equal(orders_kind_parse("orders/paid", 11, &k), -1);
     assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
 }
@@ -346,8 +354,16 @@ static void test_outcome_rules(void **state)
         {"cancel", DH_ANSWER_409, "x/idempotency-key-mismatch", ORDERS_ACT_LOOKUP,
          DH_RESULT_DEAD_LETTER},
         {"cancel-after-create", DH_ANSWER_404, NULL, 0, DH_RESULT_RETRY},
+        {"update", DH_ANSWER_404, NULL, ORDERS_ACT_CREATE_FIRST, DH_RESULT_DONE},
+        {"update", DH_ANSWER_409, "x/order-already-picked", 0, DH_RESULT_DEAD_LETTER},
+        {"update", DH_ANSWER_409, "x/order-already-dispatched", 0, DH_RESULT_DEAD_LETTER},
+        {"update", DH_ANSWER_409, "x/order-cancelled", 0, DH_RESULT_DONE},
+        {"update", DH_ANSWER_422, NULL, 0, DH_RESULT_DEAD_LETTER},
+        {"hold", DH_ANSWER_404, NULL, ORDERS_ACT_CHECK_UNSENT, DH_RESULT_RETRY},
+        {"hold", DH_ANSWER_409, "x/order-already-picked", 0, DH_RESULT_DEAD_LETTER},
+        {"hold", DH_ANSWER_409, "x/order-cancelled", 0, DH_RESULT_DONE},
         {"release-hold", DH_ANSWER_409, "x/conflict", 0, DH_RESULT_DONE},
-        {"release-hold", DH_ANSWER_404, NULL, 0, DH_RESULT_RETRY},
+        {"release-hold", DH_ANSWER_404, NULL, ORDERS_ACT_CHECK_UNSENT, DH_RESULT_RETRY},
         {"release-hold", DH_ANSWER_422, NULL, 0, DH_RESULT_DEAD_LETTER},
         {"lookup", DH_ANSWER_404, NULL, 0, DH_RESULT_DONE},
         {"lookup", DH_ANSWER_409, NULL, 0, DH_RESULT_DEAD_LETTER},
@@ -363,11 +379,119 @@ static void test_outcome_rules(void **state)
     }
 }
 
+/* Nothing left to ship (a gift card alone; every line edited to 0): no body, rc 1. */
+static void test_nothing_to_ship(void **state)
+{
+    static const char *const cases[] = {
+        "{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+        "\"line_items\":[{\"id\":1,\"sku\":null,\"quantity\":1,\"current_quantity\":1,"
+        "\"requires_shipping\":false,\"gift_card\":true,\"price\":\"500.00\"}]}",
+        "{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+        "\"line_items\":[{\"id\":1,\"sku\":\"A\",\"quantity\":2,\"current_quantity\":0,"
+        "\"price\":\"1\"}]}",
+        "{\"id\":5,\"name\":\"#1\",\"currency\":\"INR\",\"created_at\":\"2026-05-01T00:00:00Z\","
+        "\"line_items\":[]}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_loads(cases[i], 0, NULL), *body = NULL;
+        char err[300] = "";
+        int held = -1;
+
+        assert_non_null(in);
+        assert_int_equal(orders_wms_create_body(STORE, in, &OPTS, &body, &held, err, sizeof(err)),
+                         1);
+        assert_null(body);
+        assert_non_null(strstr(err, "nothing to ship"));
+        json_decref(in);
+    }
+}
+
+/* "<default>[,<store>=<value>...]": the store's own value wins; malformed specs refused. */
+static void test_policy(void **state)
+{
+    (void)state;
+    assert_int_equal(orders_policy("skip", "a.myshopify.com", "skip", "send", NULL, 0), 0);
+    assert_int_equal(
+        orders_policy("skip, a.myshopify.com=send", "a.myshopify.com", "skip", "send", NULL, 0), 1);
+    assert_int_equal(
+        orders_policy("skip,a.myshopify.com=send", "b.myshopify.com", "skip", "send", NULL, 0), 0);
+    assert_int_equal(
+        orders_policy("send,A.myshopify.com=skip", "a.myshopify.com", "skip", "send", NULL, 0), 0);
+    assert_int_equal(orders_policy("", NULL, "skip", "send", NULL, 0), -1);
+    assert_int_equal(orders_policy("maybe", NULL, "skip", "send", NULL, 0), -1);
+    assert_int_equal(orders_policy("a.myshopify.com=send", NULL, "skip", "send", NULL, 0), -1);
+    assert_int_equal(orders_policy("skip,send", NULL, "skip", "send", NULL, 0), -1);
+    assert_int_equal(orders_policy("skip,=send", NULL, "skip", "send", NULL, 0), -1);
+}
+
+static void test_cod_gateway(void **state)
+{
+    (void)state;
+    assert_true(orders_is_cod_gateway("Cash on Delivery (COD)"));
+    assert_true(orders_is_cod_gateway("Advanced Cash on Delivery"));
+    assert_true(orders_is_cod_gateway("cod"));
+    assert_false(orders_is_cod_gateway("shopify_payments"));
+    assert_false(orders_is_cod_gateway("Bank Deposit"));
+    assert_false(orders_is_cod_gateway("codex pay"));
+    assert_false(orders_is_cod_gateway(NULL));
+}
+
+/* Lines by location: WH (location 11) is the WMS facility FAC-1, location 12 is not. */
+static const char *fac_of(void *ud, const char *gid)
+{
+    (void)ud;
+    return gid && strcmp(gid, "gid://shopify/Location/11") == 0 ? "FAC-1" : NULL;
+}
+
+static void test_route_lines(void **state)
+{
+    json_t *body = json_loads(
+        "{\"status\":\"OPEN\",\"lines\":[{\"channel_line_item_id\":\"1\",\"sku\":\"A\","
+        "\"quantity\":2,"
+        "\"unit_price\":\"1.00\"},{\"channel_line_item_id\":\"2\",\"sku\":\"B\",\"quantity\":1,"
+        "\"unit_price\":\"2.00\"},{\"channel_line_item_id\":\"3\",\"sku\":\"C\",\"quantity\":1,"
+        "\"unit_price\":\"3.00\"}]}",
+        0, NULL);
+    json_t *fos = json_loads(
+        "[{\"status\":\"SCHEDULED\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/11\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "1\"}}]}},{\"status\":\"OPEN\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/12\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "2\"}}]}}]",
+        0, NULL);
+
+    (void)state;
+    assert_non_null(body);
+    assert_non_null(fos);
+    /* line 1: FAC-1 (scheduled: held); line 2: other location; line 3: in no FO, kept */
+    assert_int_equal(orders_route_lines(body, fos, fac_of, NULL), 2);
+    json_t *lines = json_object_get(body, "lines");
+
+    assert_int_equal(json_array_size(lines), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "facility")),
+                        "FAC-1");
+    assert_null(json_object_get(json_array_get(lines, 1), "facility"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(body, "other_location_lines"), 0),
+                            "channel_line_item_id")),
+                        "2");
+    assert_string_equal(json_string_value(json_object_get(body, "status")), "ON_HOLD");
+    assert_string_equal(json_string_value(json_object_get(body, "hold_code")), "scheduled");
+    json_decref(body);
+    json_decref(fos);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rest_to_wms),
         cmocka_unit_test(test_invalid_orders),
+        cmocka_unit_test(test_nothing_to_ship),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_cod_gateway),
+        cmocka_unit_test(test_route_lines),
         cmocka_unit_test(test_cancel_body),
         cmocka_unit_test(test_gql_node_same_body_as_webhook),
         cmocka_unit_test(test_gql_node_cancelled_and_tags),

@@ -68,6 +68,8 @@ const dh_store_t *dh_stores_at(const dh_stores_t *s, size_t i);
 const dh_store_t *dh_stores_find(const dh_stores_t *s, const char *name);
 /** @brief The Shopify location GID for \p facility in \p store, or NULL if unmapped. */
 const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store, const char *facility);
+/** @brief How many WMS facilities \p store maps to Shopify locations (0: none configured). */
+size_t dh_stores_location_count(const dh_stores_t *s, const dh_store_t *store);
 /** @brief Reverse: the WMS facility for a Shopify location GID, or NULL. */
 const char *dh_stores_facility(const dh_stores_t *s, const dh_store_t *store,
                                const char *location_gid);

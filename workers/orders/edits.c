@@ -1,0 +1,260 @@
+/*
+ * dh-orders: orders/updated. Shopify sends the whole order after every change (an edit,
+ * a payment, a tag, a cancellation); this file decides what the WMS must learn from it:
+ *
+ *   cancelled_at set, no cancellation seen      -> cancel (handler.c)
+ *   lines or address differ from what the WMS   -> PUT the new lines and address
+ *   has (the "sent" marker: updated_at + hash)     (updateSalesOrder); refused because the
+ *                                                   WMS picked or dispatched it -> dead
+ *                                                   letter "edit-refused", counted per store
+ *   a hold of ours no longer applies            -> release-hold
+ *
+ * A snapshot older than the one the WMS has (Shopify does not promise webhook order) is
+ * skipped. See docs/orders.md "orders/updated".
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dockhand/idem.h"
+#include "dockhand/log.h"
+#include "orders_internal.h"
+
+uint64_t orders_fnv1a(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The hash of the content the WMS keeps: lines, non-shipping and unmapped lines, address. */
+static uint64_t content_hash(json_t *create)
+{
+    static const char *const keys[] = {"lines", "non_shipping_lines", "unmapped_lines",
+                                       "other_location_lines", "shipping_address"};
+    json_t *c = json_object();
+    char *text;
+    uint64_t h;
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(create, keys[i]);
+
+        if (v) {
+            json_object_set(c, keys[i], v);
+        }
+    }
+    text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    h = orders_fnv1a(text ? text : "", text ? strlen(text) : 0);
+    free(text);
+    json_decref(c);
+    return h;
+}
+
+static int64_t updated_ms(const oev_t *e)
+{
+    return orders_time_ms(json_string_value(json_object_get(e->order, "updated_at")));
+}
+
+void orders_mark_sent(orders_shared_t *s, dh_lane_t *lane, const oev_t *e)
+{
+    char value[64];
+    redisReply *r = NULL;
+
+    if (!e->create) {
+        return;
+    }
+    snprintf(value, sizeof(value), "%lld:%016" PRIx64, (long long)updated_ms(e),
+             content_hash(e->create));
+    if (dh_redis_commandf(dh_lane_redis(lane), &r, "SET dh:orders:sent:%s:%s %s EX %lld",
+                          e->store->domain, e->id, value, (long long)s->marker_ttl_s) == DH_OK) {
+        freeReplyObject(r);
+    } else {
+        DH_LOG(DH_LOG_WARN, "orders", "sent marker for %s: %s", e->id,
+               dh_redis_errstr(dh_lane_redis(lane)));
+    }
+}
+
+/* The markers of one order, in one round trip. */
+typedef struct markers {
+    int cancelled, held, unsent;
+    int64_t sent_ms; /* -1: no sent marker */
+    uint64_t sent_hash;
+} markers_t;
+
+static int markers_get(dh_lane_t *lane, const oev_t *e, markers_t *m)
+{
+    const char *d = e->store->domain, *id = e->id;
+    redisReply *r = NULL;
+
+    if (dh_redis_commandf(dh_lane_redis(lane), &r,
+                          "MGET dh:orders:cancelled:%s:%s dh:orders:held:%s:%s "
+                          "dh:orders:unsent:%s:%s dh:orders:sent:%s:%s",
+                          d, id, d, id, d, id, d, id)) {
+        dh_lane_fail(lane, "redis", "%s", dh_redis_errstr(dh_lane_redis(lane)));
+        return -1;
+    }
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+
+    m->cancelled = ok && r->element[0]->type == REDIS_REPLY_STRING;
+    m->held = ok && r->element[1]->type == REDIS_REPLY_STRING;
+    m->unsent = ok && r->element[2]->type == REDIS_REPLY_STRING;
+    m->sent_ms = -1;
+    if (ok && r->element[3]->type == REDIS_REPLY_STRING) {
+        char *colon = NULL;
+
+        m->sent_ms = strtoll(r->element[3]->str, &colon, 10);
+        m->sent_hash = colon && *colon == ':' ? strtoull(colon + 1, NULL, 16) : 0;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The updateSalesOrder body: the new lines and address, as the create body has them. */
+static json_t *update_body(const oev_t *e)
+{
+    static const char *const keys[] = {"non_shipping_lines", "unmapped_lines",
+                                       "other_location_lines", "shipping_address"};
+    char at[32];
+    json_t *b;
+
+    if (orders_time_utc(json_string_value(json_object_get(e->order, "updated_at")), at,
+                        sizeof(at))) {
+        return NULL;
+    }
+    b = json_pack("{s:O, s:s}", "lines", json_object_get(e->create, "lines"), "updated_at", at);
+    for (size_t i = 0; b && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(e->create, keys[i]);
+
+        if (v) {
+            json_object_set(b, keys[i], v);
+        }
+    }
+    return b;
+}
+
+static void count_refused(orders_shared_t *s, orders_lane_t *l, const oev_t *e)
+{
+    for (size_t i = 0; l->m_edit_refused && i < dh_stores_count(s->stores); i++) {
+        if (dh_stores_at(s->stores, i) == e->store && l->m_edit_refused[i]) {
+            dh_counter_add(l->m_edit_refused[i], 1);
+        }
+    }
+}
+
+/* PUT the edit; 404 creates the order from this payload instead. */
+static dh_result_t put_edit(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e,
+                            uint64_t hash)
+{
+    char key[37], eid[320], path[512];
+    dh_wms_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *body = update_body(e);
+    const dh_outcome_rule_t *rule;
+
+    if (!body) {
+        dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    snprintf(eid, sizeof(eid), "update:%s:%s:%016" PRIx64, e->store->domain, e->id, hash);
+    dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
+    snprintf(path, sizeof(path), "/wms/v1/sales-orders/%s/%s", e->store->domain, e->id);
+    if (dh_lane_wms_call(lane, ORDERS_WMS_GROUP, "PUT", path, key, body, &rep, &res)) {
+        json_decref(body);
+        return res;
+    }
+    rule = dh_wms_rule(&orders_outcomes, "update", &rep);
+    if (rule->action == ORDERS_ACT_CREATE_FIRST) {
+        res = orders_do_create(s, l, lane, e);
+    } else if (rule->result == DH_RESULT_DEAD_LETTER && rule->error_class &&
+               strcmp(rule->error_class, "edit-refused") == 0) {
+        count_refused(s, l, e);
+        DH_LOG(DH_LOG_ERROR, "orders",
+               "edit of order %s/%s (%s) refused by the WMS (%s): apply it by hand in the "
+               "warehouse; the record is in the dead-letter topic",
+               e->store->domain, e->id, json_string_value(json_object_get(e->order, "name")),
+               rep.detail);
+        res = dh_lane_wms_answer(lane, rule, &rep, "WMS refused the edit of order %s/%s: %s",
+                                 e->store->domain, e->id, rep.detail);
+    } else {
+        res = dh_lane_wms_answer(lane, rule, &rep, "WMS: update of order %s/%s", e->store->domain,
+                                 e->id);
+        if (res == DH_RESULT_DONE && rep.status == 200) {
+            orders_mark_sent(s, lane, e);
+            if (l->m_updated) {
+                dh_counter_add(l->m_updated, 1);
+            }
+        }
+    }
+    dh_wms_reply_clear(&rep);
+    json_decref(body);
+    return res;
+}
+
+/* An edit the WMS lacks: lines or address changed since what it has, on a newer snapshot. */
+static dh_result_t sync_edit(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e,
+                             const markers_t *m, int *acted)
+{
+    uint64_t hash;
+
+    *acted = 0;
+    if (m->unsent || !e->create) {
+        return DH_RESULT_DONE; /* never sent, or nothing left to ship (see Known limits) */
+    }
+    hash = content_hash(e->create);
+    /* Whole seconds: a snapshot of the same second as the WMS's is not older. */
+    if (m->sent_ms >= 0 && (m->sent_ms > updated_ms(e) || m->sent_hash == hash)) {
+        return DH_RESULT_DONE; /* an older snapshot, or the same content */
+    }
+    *acted = 1;
+    return put_edit(s, l, lane, e, hash);
+}
+
+dh_result_t orders_do_updated(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
+{
+    int cancelled = json_is_string(json_object_get(e->order, "cancelled_at"));
+    dh_result_t res = DH_RESULT_DONE;
+    markers_t m;
+    int acted = 0;
+    redisReply *r = NULL;
+
+    if (markers_get(lane, e, &m)) {
+        return DH_RESULT_RETRY;
+    }
+    if (cancelled) {
+        if (m.cancelled) {
+            goto ignored;
+        }
+        res = orders_do_cancel(s, l, lane, e);
+        goto out;
+    }
+    res = sync_edit(s, l, lane, e, &m, &acted);
+    /* Still held by today's payload (exchange tag, missing SKU, pending payment), or not
+     * mappable: nothing to release. */
+    if (res != DH_RESULT_DONE || !m.held || !e->create || e->held) {
+        goto out;
+    }
+    acted = 1;
+    res = orders_do_release(l, lane, e);
+    if (res == DH_RESULT_DONE &&
+        dh_redis_commandf(dh_lane_redis(lane), &r, "DEL dh:orders:held:%s:%s", e->store->domain,
+                          e->id) == DH_OK) {
+        freeReplyObject(r);
+    }
+out:
+    if (res == DH_RESULT_DONE && (acted || cancelled)) {
+        orders_observe(l, e);
+        return res;
+    }
+    if (res != DH_RESULT_DONE) {
+        return res;
+    }
+ignored:
+    if (l->m_ignored) {
+        dh_counter_add(l->m_ignored, 1);
+    }
+    return DH_RESULT_DONE;
+}
