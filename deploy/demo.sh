@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/demo.sh: dockhand's main job on a local stack, narrated. Installs what is needed,
 # builds, starts Kafka and Redis, the sandbox (standing in for Shopify, the WMS and Return
-# Prime), the webhook gateway and the orders, inventory, dispatch and returns workers, then:
+# Prime), the webhook gateway and the orders, inventory, dispatch, returns and catalogue
+# workers, then:
 #   1. the WMS puts stock away          -> Shopify's on_hand is set (inventory worker)
 #   2. a shopper orders on Shopify      -> webhook -> gateway -> Kafka -> WMS sales order
 #   3. the WMS puts more away before it -> Shopify never sells the ordered units twice
@@ -13,6 +14,9 @@
 #   7. a return, both ways              -> Return Prime approval -> WMS return expectation;
 #                                          WMS receipt + QC (one pass, one fail) -> Return
 #                                          Prime shows it received and inspected per item
+#   8. the merchant adds a product with -> one WMS SKU per variant, with its Style Code and
+#      3 sizes, a "Style Code" option      one image (catalogue worker), and its stock
+#      and two images                      reaches Shopify at the next putaway
 # and shows the journal of what reached each service. The stack stays up afterwards
 # (deploy/stack.sh down stops it); the demo's own processes stop when it ends.
 # Options: --keep  leave the sandbox, gateway and workers running (Ctrl-C to stop).
@@ -90,12 +94,14 @@ start returns dh-returns "${common_env[@]}" DH_ADMIN_PORT=39475 \
 # Shopify only: no WMS settings (it would reject them).
 start dispatch dh-dispatch DH_KAFKA_BROKERS=127.0.0.1:39092 DH_REDIS_URL=redis://127.0.0.1:36379/1 \
     DH_STORES_FILE="$DEMO_DIR/stores.json" DH_ADMIN_PORT=39474 DH_GROUP_ID=dockhand-demo-dispatch
-for port in 39472 39473 39474 39475; do
+start catalog dh-catalog "${common_env[@]}" DH_ADMIN_PORT=39476 \
+    DH_GROUP_ID=dockhand-demo-catalog DH_CATALOG_IMPORT_EVERY_H=0
+for port in 39472 39473 39474 39475 39476; do
     wait_until 60 curl -fs "http://127.0.0.1:$port/readyz" ||
         die "worker on admin port $port not ready; see $LOGS/demo-*.log"
 done
 wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
-log "sandbox, gateway, orders, inventory, dispatch and returns workers are up"
+log "sandbox, gateway, orders, inventory, dispatch, returns and catalogue workers are up"
 
 level() { # level <sku> <field>: the Shopify sandbox's quantity at the main warehouse
     curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
@@ -230,6 +236,35 @@ wait_until 30 sh -c "curl -fs -H 'x-rp-token: demo-returnprime-api-token' $SB/re
 show "Return Prime request: $(rp_request | jq -c '.data.request | {status, received: .received.status,
     items: [.line_items[] | {sku: .original_product.sku, qc_status, inspection_notes}]}')"
 
+say "8. The merchant adds a product: 3 sizes, a \"Style Code\" option, two images (the small size has its own)"
+curl -fs -XPOST "$SB/_control/shops/$SHOP/products" -d '{"title": "Linen Shirt",
+    "options": ["Size", "Style Code"],
+    "images": ["https://cdn.example.com/linen-front.jpg", "https://cdn.example.com/linen-s.jpg"],
+    "variants": [
+      {"sku": "LINEN-S", "price": "1299.00", "option1": "S", "option2": "LS-100",
+       "image": "https://cdn.example.com/linen-s.jpg"},
+      {"sku": "LINEN-M", "price": "1299.00", "option1": "M", "option2": "LS-100"},
+      {"sku": "LINEN-L", "price": "1349.00", "option1": "L", "option2": "LS-100"}]}' >/dev/null
+wms_skus() {
+    curl -fs "$SB/_journal?group=wms" | jq -cs '[.[] | select(.path | startswith("/wms/v1/skus/"))
+        | select(.status == 200 or .status == 201) | .body | fromjson? // .
+        | select(.sku | startswith("LINEN")) | {sku, style_code, image_url, price, status}]'
+}
+skus_in_wms() {
+    [[ "$(curl -fs "$SB/_journal?group=wms" |
+        jq -s '[.[] | select(.path | startswith("/wms/v1/skus/"))] | length')" -ge 3 ]]
+}
+wait_until 30 skus_in_wms || die "the product's SKUs did not reach the WMS"
+show "WMS SKUs (products/create -> gateway -> Kafka -> catalogue worker -> WMS):"
+wms_skus | jq -c '.[]' | sed 's/^/      /'
+# Shopify stocks a new variant at the location (here: the sandbox's control endpoint).
+curl -fs -XPUT "$SB/_control/shops/$SHOP/levels" \
+    -d '{"sku": "LINEN-M", "location_id": 11, "available": 0}' >/dev/null
+putaway LINEN-M 12 0 12
+wait_until 30 level_is LINEN-M on_hand 12 || die "the new product's stock did not reach Shopify"
+show "Shopify LINEN-M after its first putaway (no restart): $(levels LINEN-M)"
+show "Duplicate-SKU report: $BUILD/dh-catalog report $SHOP (exit 0: none)"
+
 say "What reached each service (the sandbox's journal; the GETs of the sales order are this demo checking)"
 curl -fs "$SB/_journal" | jq -rs '
     [.[] | select(.path | startswith("/_") | not)
@@ -237,7 +272,7 @@ curl -fs "$SB/_journal" | jq -rs '
            + " -> " + (.status | tostring)]
     | group_by(.) | map("    \(length) x \(.[0])") | .[]'
 say "Events handled, by worker and outcome"
-for port in 39472 39473 39474 39475; do
+for port in 39472 39473 39474 39475 39476; do
     curl -fs "http://127.0.0.1:$port/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
         sed 's/^/    /'
 done

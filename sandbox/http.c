@@ -153,6 +153,8 @@ static void route_control(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_
         journal_dump(st, req, resp);
     } else if (strcmp(p, "/_control/faults") == 0) {
         route_faults(st, req, resp);
+    } else if (strncmp(p, "/_bulk/", 7) == 0 && strcmp(req->method, "GET") == 0) {
+        dh_sb_bulk_download(st, req, resp);
     } else if (strcmp(p, "/_control/stats") == 0) {
         dh_sb_resp_json(resp, 200, dh_sb_shopify_stats(st));
     } else if (strcmp(p, "/_control/health") == 0) {
@@ -212,8 +214,8 @@ static void journal_request(dh_sb_state_t *st, const dh_sb_req_t *req, int group
     json_t *headers = json_object();
     char ts[32];
 
-    if (strcmp(req->path, "/_journal") == 0) {
-        json_decref(headers);
+    if (strcmp(req->path, "/_journal") == 0 || strncmp(req->path, "/_bulk/", 7) == 0) {
+        json_decref(headers); /* a bulk result file is too big to journal */
         return;
     }
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, headers);

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    snprintf(st.base_url, sizeof st.base_url, "http://%s:%u", o.host, o.port);
     srv = dh_sb_server_start(&st, o.host, o.port, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "dh-sandbox: %s\n", err);

@@ -46,6 +46,23 @@ json_t *dh_sb_connection(json_t *all, json_t *args);
 json_t *dh_sb_op_product_variants(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
                                   json_t *errors);
 json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+
+/* ---- the catalogue (shopify_cat.c): product shapes, bulk operations ---- */
+
+/** @brief Product \p pid as a GraphQL Product node, variants selected by \p pnode. */
+json_t *dh_sb_product_node(dh_sb_shop_t *shop, const char *pid, json_t *pnode);
+/** @brief Add options, featuredMedia and metafields of stored product \p p to node \p o. */
+void dh_sb_catalog_product_fields(json_t *p, json_t *o);
+/** @brief Add selectedOptions, image and inventoryItem.measurement to variant node \p o. */
+void dh_sb_catalog_variant_fields(json_t *p, json_t *var, json_t *o);
+/** @brief Product \p p as Shopify's REST product (webhook payload), new reference. */
+json_t *dh_sb_product_rest(dh_sb_shop_t *shop, json_t *p);
+json_t *dh_sb_op_bulk_run_query(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                json_t *errors);
+json_t *dh_sb_op_bulk_operation(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                json_t *errors);
+/** @brief GET /_bulk/{shop}/{id}.jsonl (Range: bytes=N- honoured). */
+void dh_sb_bulk_download(dh_sb_state_t *st, const dh_sb_req_t *req, dh_sb_resp_t *resp);
 json_t *dh_sb_op_locations(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 json_t *dh_sb_op_inventory_items(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
                                  json_t *errors);

@@ -524,36 +524,20 @@ static void put_level(dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
     dh_sb_resp_json(resp, 200, levels_view(shop, iid));
 }
 
-static json_t *product_rest(dh_sb_shop_t *shop, json_t *p)
+/* products/delete carries only the id (docs/sandbox.md). */
+static void delete_product(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *id, json_t *body,
+                           dh_sb_resp_t *resp)
 {
-    json_t *vars = json_array();
-    size_t i;
-    json_t *vid;
-
-    json_array_foreach(json_object_get(p, "variant_ids"), i, vid)
-    {
-        json_t *v = json_object_get(shop->variants, json_string_value(vid));
-
-        json_array_append_new(
-            vars,
-            json_pack("{s:I, s:o, s:I, s:O?, s:O?, s:O?, s:O?, s:I, s:O?}", "id", num_id(vid),
-                      "admin_graphql_api_id", dh_sb_gid_s("ProductVariant", json_string_value(vid)),
-                      "product_id", num_id(json_object_get(p, "id")), "sku",
-                      json_object_get(v, "sku"), "price", json_object_get(v, "price"), "barcode",
-                      json_object_get(v, "barcode"), "title", json_object_get(v, "title"),
-                      "inventory_item_id", num_id(json_object_get(v, "inventory_item_id")),
-                      "option1", json_object_get(v, "option1")));
+    if (!json_object_get(shop->products, id)) {
+        dh_sb_resp_json(resp, 404, json_pack("{s:s}", "error", "unknown product"));
+        return;
     }
-    json_t *img = json_object_get(p, "image_url");
+    dh_sb_shop_delete_product(shop, id);
+    json_t *payload = json_pack("{s:I}", "id", (json_int_t)strtoll(id, NULL, 10));
 
-    return json_pack("{s:I, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?}", "id",
-                     num_id(json_object_get(p, "id")), "admin_graphql_api_id",
-                     dh_sb_gid_s("Product", json_string_value(json_object_get(p, "id"))), "title",
-                     json_object_get(p, "title"), "handle", json_object_get(p, "handle"), "status",
-                     json_object_get(p, "status"), "created_at", json_object_get(p, "created_at"),
-                     "updated_at", json_object_get(p, "updated_at"), "variants", vars, "image",
-                     img ? json_pack("{s:O}", "src", img) : json_null(), "style_code",
-                     json_object_get(p, "style_code"));
+    dh_sb_send_webhook(st, shop, "products/delete", payload, NULL,
+                       !json_is_false(json_object_get(body, "deliver")));
+    dh_sb_resp_json(resp, 200, payload);
 }
 
 static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest, json_t *body,
@@ -612,11 +596,13 @@ void dh_sb_shopify_control(dh_sb_state_t *st, const char *shop_domain, const cha
         order_action(st, shop, rest, body, req, resp);
     } else if (strcmp(rest, "/products") == 0 && post) {
         json_t *p = dh_sb_shop_upsert_product(shop, body, &created);
-        json_t *payload = product_rest(shop, p);
+        json_t *payload = dh_sb_product_rest(shop, p);
 
         dh_sb_send_webhook(st, shop, created ? "products/create" : "products/update", payload, NULL,
                            !json_is_false(json_object_get(body, "deliver")));
         dh_sb_resp_json(resp, created ? 201 : 200, payload);
+    } else if (strncmp(rest, "/products/", 10) == 0 && strcmp(req->method, "DELETE") == 0) {
+        delete_product(st, shop, rest + 10, body, resp);
     } else if (strcmp(rest, "/levels") == 0 && strcmp(req->method, "GET") == 0) {
         const char *iid = item_for(shop, dh_sb_req_query(req, "sku"), dh_sb_req_query(req, "item"),
                                    buf, sizeof buf);

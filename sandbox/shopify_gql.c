@@ -32,6 +32,8 @@ static const op_entry_t ops[] = {
     {"fulfillmentCreate", dh_sb_op_fulfillment_create, 1, 0},
     {"fulfillmentEventCreate", dh_sb_op_fulfillment_event_create, 1, 0},
     {"tagsAdd", dh_sb_op_tags_add, 1, 0},
+    {"bulkOperationRunQuery", dh_sb_op_bulk_run_query, 1, 0},
+    {"bulkOperation", dh_sb_op_bulk_operation, 0, 0},
 };
 
 void dh_sb_gql_error(json_t *errors, const char *code, const char *message)

@@ -158,6 +158,7 @@ static json_t *variant_obj(dh_sb_shop_t *shop, json_t *var, json_t *node)
                   "product", "id", dh_sb_gid_s("Product", pid ? pid : "0"), "title",
                   json_object_get(prod, "title"), "selectedOptions");
 
+    dh_sb_catalog_variant_fields(prod, var, o);
     return o;
 }
 
@@ -231,6 +232,33 @@ json_t *dh_sb_op_product_variants(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t 
     return dh_sb_connection(all, args);
 }
 
+json_t *dh_sb_product_node(dh_sb_shop_t *shop, const char *pid, json_t *pnode)
+{
+    json_t *p = json_object_get(shop->products, pid);
+    json_t *vconn = dh_sb_gql_child(pnode, "variants");
+    json_t *vars = json_array();
+    size_t k;
+    json_t *vid;
+
+    json_array_foreach(json_object_get(p, "variant_ids"), k, vid)
+    {
+        json_array_append_new(
+            vars, variant_obj(shop, json_object_get(shop->variants, json_string_value(vid)),
+                              dh_sb_gql_child(vconn, "nodes")
+                                  ? dh_sb_gql_child(vconn, "nodes")
+                                  : dh_sb_gql_child(dh_sb_gql_child(vconn, "edges"), "node")));
+    }
+    json_t *o =
+        json_pack("{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o}", "id", dh_sb_gid_s("Product", pid),
+                  "title", json_object_get(p, "title"), "handle", json_object_get(p, "handle"),
+                  "status", json_object_get(p, "status"), "updatedAt",
+                  json_object_get(p, "updated_at"), "createdAt", json_object_get(p, "created_at"),
+                  "variants", dh_sb_connection(vars, json_object_get(vconn, "args")));
+
+    dh_sb_catalog_product_fields(p, o);
+    return o;
+}
+
 json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors)
 {
     json_t *args = json_object_get(node, "args");
@@ -240,13 +268,15 @@ json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, j
                                              (since[12 + (since[12] == '=')] == '\''))
                            : -1;
     json_t *pnode = dh_sb_gql_child(node, "nodes");
-    json_t *vconn = dh_sb_gql_child(pnode, "variants");
     json_t *all = json_array();
-    size_t i, k;
-    json_t *pid, *vid;
+    size_t i;
+    json_t *pid;
 
     (void)st;
     (void)errors;
+    if (!pnode) {
+        pnode = dh_sb_gql_child(dh_sb_gql_child(node, "edges"), "node");
+    }
     json_array_foreach(shop->product_ids, i, pid)
     {
         json_t *p = json_object_get(shop->products, json_string_value(pid));
@@ -255,32 +285,7 @@ json_t *dh_sb_op_products(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, j
         if (since_t >= 0 && dh_sb_parse_iso(upd) <= since_t) {
             continue;
         }
-        json_t *vars = json_array();
-
-        json_array_foreach(json_object_get(p, "variant_ids"), k, vid)
-        {
-            json_array_append_new(
-                vars, variant_obj(shop, json_object_get(shop->variants, json_string_value(vid)),
-                                  dh_sb_gql_child(vconn, "nodes")));
-        }
-        json_t *img = json_object_get(p, "image_url");
-        json_t *o = json_pack(
-            "{s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:o}", "id",
-            dh_sb_gid_s("Product", json_string_value(pid)), "title", json_object_get(p, "title"),
-            "handle", json_object_get(p, "handle"), "status", json_object_get(p, "status"),
-            "updatedAt", json_object_get(p, "updated_at"), "createdAt",
-            json_object_get(p, "created_at"), "variants",
-            dh_sb_connection(vars, json_object_get(vconn, "args")), "featuredMedia",
-            img ? json_pack("{s:{s:O, s:n}}", "image", "url", img, "altText") : json_null(),
-            "metafields", dh_sb_connection(json_array(), NULL));
-        json_t *style = json_object_get(p, "style_code");
-
-        if (style) {
-            json_t *mf = json_pack("{s:s, s:s, s:s, s:O}", "namespace", "custom", "key",
-                                   "style_code", "type", "single_line_text_field", "value", style);
-            json_object_set_new(o, "metafields", dh_sb_connection(json_pack("[o]", mf), NULL));
-        }
-        json_array_append_new(all, o);
+        json_array_append_new(all, dh_sb_product_node(shop, json_string_value(pid), pnode));
     }
     return dh_sb_connection(all, args);
 }

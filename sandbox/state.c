@@ -178,7 +178,8 @@ static void upsert_variant(dh_sb_shop_t *shop, json_t *product, json_t *vspec)
         json_array_append_new(json_object_get(product, "variant_ids"), json_string(vid));
     }
     json_object_set(v, "product_id", json_object_get(product, "id"));
-    const char *keys[] = {"sku", "price", "barcode", "title", "option1"};
+    const char *keys[] = {"sku",     "price",   "barcode", "title", "option1",
+                          "option2", "option3", "image",   "weight"};
 
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         json_t *x = json_object_get(vspec, keys[i]);
@@ -192,6 +193,71 @@ static void upsert_variant(dh_sb_shop_t *shop, json_t *product, json_t *vspec)
             json_object_set(v, keys[i], x);
         }
     }
+    if (!json_object_get(vspec, "title") && json_is_string(json_object_get(v, "option1"))) {
+        char title[512] = "";
+
+        for (int o = 1; o <= 3; o++) {
+            char k[16];
+            const char *val;
+
+            snprintf(k, sizeof k, "option%d", o);
+            val = json_string_value(json_object_get(v, k));
+            if (val) {
+                size_t len = strlen(title);
+
+                snprintf(title + len, sizeof title - len, "%s%s", len ? " / " : "", val);
+            }
+        }
+        json_object_set_new(v, "title", json_string(title));
+    }
+}
+
+/* A removed variant leaves the catalogue (its inventory levels stay, unreachable). */
+static void drop_variant(dh_sb_shop_t *shop, const char *vid)
+{
+    size_t i;
+    json_t *x;
+
+    json_array_foreach(shop->variant_ids, i, x)
+    {
+        if (strcmp(json_string_value(x), vid) == 0) {
+            json_array_remove(shop->variant_ids, i);
+            break;
+        }
+    }
+    json_object_del(shop->variants, vid);
+}
+
+/* Shopify's product update with a variants list: variants not listed (by id) are deleted,
+ * variants without id are created. */
+static void remove_unlisted(dh_sb_shop_t *shop, json_t *product, json_t *vspecs)
+{
+    json_t *ids = json_object_get(product, "variant_ids");
+    json_t *keep = json_array();
+    size_t i, k;
+    json_t *vid, *vs;
+
+    json_array_foreach(ids, i, vid)
+    {
+        int listed = 0;
+
+        json_array_foreach(vspecs, k, vs)
+        {
+            char id[32];
+
+            if (json_object_get(vs, "id") &&
+                dh_sb_gid_parse(json_object_get(vs, "id"), "ProductVariant", id, sizeof id) == 0 &&
+                strcmp(id, json_string_value(vid)) == 0) {
+                listed = 1;
+            }
+        }
+        if (listed) {
+            json_array_append(keep, vid);
+        } else {
+            drop_variant(shop, json_string_value(vid));
+        }
+    }
+    json_object_set_new(product, "variant_ids", keep);
 }
 
 json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created)
@@ -214,8 +280,8 @@ json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created
         json_object_set_new(shop->products, pid, p);
         json_array_append_new(shop->product_ids, json_string(pid));
     }
-    const char *keys[] = {"title",        "handle",    "status",    "vendor",
-                          "product_type", "image_url", "style_code"};
+    const char *keys[] = {"title",     "handle",     "status",  "vendor", "product_type",
+                          "image_url", "style_code", "options", "images", "metafields"};
 
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (json_object_get(spec, keys[i])) {
@@ -223,11 +289,37 @@ json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created
         }
     }
     json_object_set_new(p, "updated_at", json_string(now));
+    if (!*created && json_is_array(json_object_get(spec, "variants"))) {
+        remove_unlisted(shop, p, json_object_get(spec, "variants"));
+    }
     json_array_foreach(json_object_get(spec, "variants"), i, vs)
     {
         upsert_variant(shop, p, vs);
     }
     return p;
+}
+
+void dh_sb_shop_delete_product(dh_sb_shop_t *shop, const char *pid)
+{
+    json_t *p = json_object_get(shop->products, pid);
+    size_t i;
+    json_t *vid;
+
+    if (!p) {
+        return;
+    }
+    json_array_foreach(json_object_get(p, "variant_ids"), i, vid)
+    {
+        drop_variant(shop, json_string_value(vid));
+    }
+    json_array_foreach(shop->product_ids, i, vid)
+    {
+        if (strcmp(json_string_value(vid), pid) == 0) {
+            json_array_remove(shop->product_ids, i);
+            break;
+        }
+    }
+    json_object_del(shop->products, pid);
 }
 
 static void seed_levels(dh_sb_shop_t *shop, json_t *levels)
@@ -344,6 +436,8 @@ static void shop_free(dh_sb_shop_t *s)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(all[i]);
     }
+    json_decref(s->bulk);
+    free(s->bulk_jsonl);
 }
 
 static dh_sb_err_t shop_from_seed(dh_sb_shop_t *s, json_t *spec, char *errstr, size_t errstr_size)
@@ -364,6 +458,9 @@ static dh_sb_err_t shop_from_seed(dh_sb_shop_t *s, json_t *spec, char *errstr, s
     copy_str(s->webhook_url, sizeof s->webhook_url, spec, "webhook_url", "");
     copy_str(s->webhook_secret, sizeof s->webhook_secret, spec, "webhook_secret", "");
     copy_str(s->api_version, sizeof s->api_version, spec, "api_version", "2026-04");
+    s->bulk_ms = json_is_integer(json_object_get(spec, "bulk_ms"))
+                     ? (long)json_integer_value(json_object_get(spec, "bulk_ms"))
+                     : 500;
     double size = json_is_number(json_object_get(spec, "bucket_size"))
                       ? json_number_value(json_object_get(spec, "bucket_size"))
                       : 2000;

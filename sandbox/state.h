@@ -48,6 +48,11 @@ typedef struct dh_sb_shop {
     json_t *idem;         /**< idempotency key -> {op, vars, response} */
     long long next_id;
     long order_number;
+    json_t *bulk;     /**< the latest bulk query operation {id, status, ...} or NULL */
+    char *bulk_jsonl; /**< its result file (malloc()ed) */
+    size_t bulk_len;
+    double bulk_ready_at; /**< monotonic seconds when it completes */
+    long bulk_ms;         /**< seed "bulk_ms": how long an operation runs (default 500) */
 } dh_sb_shop_t;
 
 typedef struct dh_sb_state {
@@ -66,6 +71,7 @@ typedef struct dh_sb_state {
     dh_sb_faults_t *faults;
     dh_sb_webhooks_t *webhooks;
     volatile int stopping;
+    char base_url[160]; /**< "http://host:port", for URLs the sandbox hands out */
 } dh_sb_state_t;
 
 /**
@@ -117,5 +123,8 @@ double dh_sb_parse_iso(const char *s);
 /** @brief Add or update a product from JSON {id?, title, variants:[{id?, sku, ...}]} (lock held).
  */
 json_t *dh_sb_shop_upsert_product(dh_sb_shop_t *shop, json_t *spec, int *created);
+
+/** @brief Remove a product and its variants (lock held); unknown ids do nothing. */
+void dh_sb_shop_delete_product(dh_sb_shop_t *shop, const char *pid);
 
 #endif

@@ -309,6 +309,24 @@ static void return_create(dh_sb_state_t *st, json_t *body, dh_sb_resp_t *resp)
     dh_sb_resp_json(resp, 201, json_incref(r));
 }
 
+/* The path's {sku} is percent-encoded (RFC 3986): decoded in place. */
+static void pct_decode(char *s)
+{
+    char *o = s;
+
+    for (; *s; s++) {
+        unsigned v;
+
+        if (*s == '%' && s[1] && s[2] && sscanf(s + 1, "%2x", &v) == 1) {
+            *o++ = (char)v;
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
 /* PUT /returns/{store}/{return_request_id}: new lines (and AWB, carrier) for an expectation
  * not yet received; 409 return-received / return-cancelled otherwise. */
 static void return_update(json_t *r, json_t *body, dh_sb_resp_t *resp)
@@ -425,6 +443,8 @@ static void sku_put(dh_sb_state_t *st, const char *rest, json_t *body, dh_sb_res
         problem(resp, 404, "not-found", "Not found", "No such resource.", NULL);
         return;
     }
+    pct_decode(sku);
+    pct_decode(store);
     validate_sku(body, sku, errors);
     if (json_array_size(errors)) {
         problem(resp, 422, "validation", "Validation failed", "The SKU is invalid.", errors);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "dispatch.h"
 #include "dockhand/outcome.h"
 #include "inventory.h"
@@ -19,11 +20,11 @@
 int main(int argc, char **argv)
 {
     const dh_outcome_rules_t *const all[] = {&orders_outcomes, &returns_outcomes,
-                                             &dispatch_outcomes, &inv_outcomes};
+                                             &dispatch_outcomes, &inv_outcomes, &catalog_outcomes};
     const size_t n = sizeof(all) / sizeof(all[0]);
 
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: dh-outcomes [orders|returns|dispatch|inventory]\n");
+        fprintf(stderr, "usage: dh-outcomes [orders|returns|dispatch|inventory|catalog]\n");
         return 2;
     }
     for (size_t i = 0; argc == 2 && i < n; i++) {

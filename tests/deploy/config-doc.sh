@@ -10,7 +10,7 @@ BUILD_DIR="${DH_TEST_BUILD_DIR:-$ROOT/build}"
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
 DOC="$ROOT/docs/configuration.md"
 # Binaries with a --config-markdown table that the doc must cover.
-KNOWN=(dh-orders dh-inventory dh-dispatch dh-returns dh-gateway dh-testworker)
+KNOWN=(dh-orders dh-inventory dh-dispatch dh-returns dh-catalog dh-gateway dh-ops dh-testworker)
 passed=0 failed=0 skipped=0
 TMPD="$(mktemp -d)"
 trap 'rm -rf "$TMPD"' EXIT

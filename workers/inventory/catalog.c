@@ -1,6 +1,7 @@
 /*
  * SKU -> Shopify inventory item: the catalogue worker's record in Redis
- * ("dh:catalog:<store>:sku:<sku>", JSON with inventory_item_id), else our own cache
+ * ("dh:catalog:<store>:sku:<sku>", JSON with inventory_item_id; "duplicate": true makes
+ * the SKU ambiguous at once: it is never mapped to one variant), else our own cache
  * ("dh:inv:item:<store>:<sku>"), else productVariants(query: sku:"…") with an EXACT
  * client-side match (Shopify's search is fuzzy). Lookups of one batch are pipelined, and
  * the SKUs Shopify must resolve share OR-queries.
@@ -80,13 +81,20 @@ static void from_redis(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *stor
         if (cat && cat->type == REDIS_REPLY_STRING) {
             json_t *js = json_loadb(cat->str, cat->len, 0, NULL);
 
-            if (item_gid(json_object_get(js, "inventory_item_id"), s[i].item, sizeof(s[i].item))) {
+            if (json_is_true(json_object_get(js, "duplicate"))) {
+                /* dh-catalog found the SKU on several variants: never map it to one */
+                s[i].status = INV_SKU_AMBIGUOUS;
+                snprintf(s[i].detail, sizeof(s[i].detail),
+                         "SKU %.40s is on several variants of %.40s (dh-catalog report)", s[i].sku,
+                         store->domain);
+            } else if (item_gid(json_object_get(js, "inventory_item_id"), s[i].item,
+                                sizeof(s[i].item))) {
                 s[i].status = INV_SKU_OK;
                 dh_counter_add(m->lookup_catalog, 1);
             }
             json_decref(js);
         }
-        if (s[i].status != INV_SKU_OK && cache && cache->type == REDIS_REPLY_STRING &&
+        if (s[i].status == INV_SKU_UNKNOWN && cache && cache->type == REDIS_REPLY_STRING &&
             cache->len > 0 && cache->len < sizeof(s[i].item)) {
             snprintf(s[i].item, sizeof(s[i].item), "%.*s", (int)cache->len, cache->str);
             s[i].status = INV_SKU_OK;
@@ -266,7 +274,7 @@ void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     }
     from_redis(sh, lane, store, s, n);
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i].status != INV_SKU_OK) {
+        if (i < n && s[i].status == INV_SKU_UNKNOWN) {
             miss[nm] = &s[i];
             tmp[nm] = s[i];
             nm++;
