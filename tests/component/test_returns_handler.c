@@ -42,6 +42,12 @@ typedef struct rcase {
     int waits;              /* at least this many resource waits */
 } rcase_t;
 
+/* Cases whose last request is updateReturn (PUT): the return existed with other items. */
+static size_t puts_of(const rcase_t *c)
+{
+    return !strcmp(c->name, "existed_other_items") || !strcmp(c->name, "key_mismatch_existed");
+}
+
 static th_far_fx_t g_fx;
 
 static int setup(void **state)
@@ -102,7 +108,7 @@ static void run_case(void **state)
     th_rt_start(t);
     th_rt_expect_outcome(t, id, payload, hdrs, c->expect == EXPECT_DONE ? NULL : c->dead_class);
     assert_int_equal(th_far_count(g_fx.far), c->requests);
-    for (size_t i = 0; i < c->requests; i++) {
+    for (size_t i = 0; i < c->requests - puts_of(c); i++) {
         th_far_req_t q, q0;
 
         th_far_request(g_fx.far, i, &q);
@@ -115,6 +121,19 @@ static void run_case(void **state)
         free(q.body);
         free(q0.body);
     }
+    for (size_t i = c->requests - puts_of(c); i < c->requests; i++) {
+        th_far_req_t q;
+        char path[400];
+
+        /* The return existed with other items: they are replaced, under a key of its own. */
+        snprintf(path, sizeof(path), "/wms/v1/returns/%s/%s", store, id);
+        th_far_request(g_fx.far, i, &q);
+        assert_string_equal(q.method, "PUT");
+        assert_string_equal(q.path, path);
+        assert_true(q.idem_key[0] != '\0' && strcmp(q.idem_key, key) != 0);
+        assert_non_null(strstr(q.body, "\"lines\""));
+        free(q.body);
+    }
     assert_true(dh_counter_value(rt->m.waits) >= (uint64_t)c->waits);
     assert_int_equal(th_rt_stop(t), 0);
     th_rt_destroy(t);
@@ -123,7 +142,16 @@ static void run_case(void **state)
 
 static const rcase_t cases[] = {
     {"created", {{201, CREATED, NULL, 0}}, 1, NULL, EXPECT_DONE, NULL, 1, 0},
-    {"existed", {{200, CREATED, NULL, 0}}, 1, NULL, EXPECT_DONE, NULL, 1, 0},
+    /* 200: it existed, here with other items than the request's (the canned body has
+     * none), so the handler replaces them with updateReturn. */
+    {"existed_other_items",
+     {{200, CREATED, NULL, 0}, {200, CREATED, NULL, 0}},
+     2,
+     NULL,
+     EXPECT_DONE,
+     NULL,
+     2,
+     0},
     {"5xx_then_created",
      {{503, PROBLEM("unavailable"), NULL, 0}, {502, "", NULL, 0}, {201, CREATED, NULL, 0}},
      3,
@@ -167,13 +195,14 @@ static const rcase_t cases[] = {
      "retry-exhausted",
      2,
      0},
+    /* The key was first used with an earlier body: the return exists; update it. */
     {"key_mismatch_existed",
-     {{409, PROBLEM("idempotency-key-mismatch"), NULL, 0}},
-     1,
+     {{409, PROBLEM("idempotency-key-mismatch"), NULL, 0}, {200, CREATED, NULL, 0}},
+     2,
      NULL,
      EXPECT_DONE,
      NULL,
-     1,
+     2,
      0},
     {"409_conflict", {{409, PROBLEM("conflict"), NULL, 0}}, 1, NULL, EXPECT_DEAD, "rejected", 1, 0},
     {"404_unknown_order",
