@@ -91,12 +91,14 @@ json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_
 json_t *dispatch_find_fulfillments(json_t *order, const char *tracking_number);
 
 typedef enum dispatch_plan_rc {
-    DISPATCH_PLAN_OK = 0,  /**< groups filled (maybe empty: everything already fulfilled). */
-    DISPATCH_PLAN_UNKNOWN, /**< A line item id is not on the order: dead letter. */
-    DISPATCH_PLAN_CLOSED,  /**< A line is left only on cancelled fulfillment orders: dead
-                                letter (the order was cancelled in Shopify). */
-    DISPATCH_PLAN_BLOCKED, /**< A line is left only on fulfillment orders that cannot be
-                                fulfilled yet (ON_HOLD, SCHEDULED...): retry. */
+    DISPATCH_PLAN_OK = 0,    /**< groups filled (maybe empty: everything already fulfilled). */
+    DISPATCH_PLAN_UNKNOWN,   /**< A line item id is not on the order: dead letter. */
+    DISPATCH_PLAN_CLOSED,    /**< A line is left only on cancelled fulfillment orders: dead
+                                  letter (the order was cancelled in Shopify). */
+    DISPATCH_PLAN_BLOCKED,   /**< A line is left at the location only on fulfillment orders
+                                  that cannot be fulfilled yet (ON_HOLD, SCHEDULED...): wait. */
+    DISPATCH_PLAN_ELSEWHERE, /**< Units of a line are left only on fulfillment orders at other
+                                  locations: dead letter, never fulfilled from there. */
 } dispatch_plan_rc_t;
 
 typedef struct dispatch_plan {
@@ -113,13 +115,14 @@ typedef struct dispatch_plan {
  * @brief Plan the fulfillments of a dispatch from \p order (data.order of
  *        DH_GQL_ORDER_FULFILLMENT_ORDERS, borrowed): each line goes to the fulfillment order
  *        line items of its line item with remainingQuantity > 0 on OPEN or IN_PROGRESS
- *        fulfillment orders (those at \p prefer_location first, may be NULL), capped at what
- *        remains; lines fully fulfilled already are skipped.
+ *        fulfillment orders at \p location (the dispatching facility's; NULL = none), capped
+ *        at what remains; lines fully fulfilled already are skipped. Units left only at other
+ *        locations are DISPATCH_PLAN_ELSEWHERE: a location never ships another's stock.
  * @param err  The reason for a non-OK result.
  */
 dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order,
-                                       const char *prefer_location, dispatch_plan_t *plan,
-                                       char *err, size_t err_size);
+                                       const char *location, dispatch_plan_t *plan, char *err,
+                                       size_t err_size);
 void dispatch_plan_clear(dispatch_plan_t *plan);
 
 /** @brief The fulfillmentCreate variables for one plan group: tracking company and number,

@@ -55,7 +55,8 @@ typedef struct dispatch_shared {
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     int notify;
     long long ttl_s;
-    dispatch_metrics_t m; /* created at init */
+    dispatch_metrics_t m;  /* created at init */
+    dh_metrics_t *metrics; /* the runtime's, for per-store series */
 } dispatch_shared_t;
 
 /* Every series, once, at init. */
@@ -88,6 +89,7 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     }
     s->stores = ctx->stores;
     metrics_create(&s->m, ctx->metrics);
+    s->metrics = ctx->metrics;
     s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
     *out = s;
@@ -106,6 +108,17 @@ static void count(dh_counter_t *c, uint64_t n)
     if (c) {
         dh_counter_add(c, n);
     }
+}
+
+/* A per-store series, found (or created) at first use: stores are few and fixed. */
+static void count_store(dispatch_shared_t *s, const char *name, const char *help,
+                        const dh_store_t *store)
+{
+    char esc[256], labels[300];
+
+    dh_metrics_escape(store->domain, esc, sizeof(esc));
+    snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+    count(dh_metrics_counter(s->metrics, name, help, labels), 1);
 }
 
 static const dispatch_metrics_t *metrics(const dispatch_shared_t *s)
@@ -353,16 +366,28 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
         [DISPATCH_PLAN_UNKNOWN] = DH_RESULT_DEAD_LETTER,
         [DISPATCH_PLAN_CLOSED] = DH_RESULT_DEAD_LETTER,
         [DISPATCH_PLAN_BLOCKED] = DH_RESULT_RETRY,
+        [DISPATCH_PLAN_ELSEWHERE] = DH_RESULT_DEAD_LETTER,
     };
-    static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable"};
+    static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable",
+                                      "wrong-location"};
     char err[400];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
     dispatch_plan_t plan = {0};
-    json_t *vars = json_pack("{s:s}", "id", e->order_gid), *order;
-    const char *prefer =
+    json_t *vars, *order;
+    const char *loc =
         e->ev.facility ? dh_stores_location(s->stores, e->store, e->ev.facility) : NULL;
 
+    if (!loc) {
+        /* Without the facility's location any fulfillment order could be the wrong one. */
+        dh_lane_fail(lane, "unmapped-facility",
+                     "shipment %s of order %s/%s: facility '%s' has no Shopify location in "
+                     "DH_STORES_FILE",
+                     e->ev.shipment_id, e->store->domain, e->ev.order_id,
+                     e->ev.facility ? e->ev.facility : "(none)");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    vars = json_pack("{s:s}", "id", e->order_gid);
     if (gql(lane, e, DH_GQL_ORDER_FULFILLMENT_ORDERS, vars, &rep, &res)) {
         json_decref(vars);
         return res;
@@ -370,8 +395,13 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     json_decref(vars);
     order = order_of(lane, "orderFulfillmentOrders", e, &rep, &res);
     if (order) {
-        dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, prefer, &plan, err, sizeof(err));
+        dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, loc, &plan, err, sizeof(err));
 
+        if (rc == DISPATCH_PLAN_ELSEWHERE) {
+            count_store(s, "dh_dispatch_wrong_location_total",
+                        "Dispatches dead-lettered: their lines are open only at other locations.",
+                        e->store);
+        }
         if (rc != DISPATCH_PLAN_OK) {
             dh_lane_fail(lane, cls[rc], "shipment %s of order %s/%s: %s", e->ev.shipment_id,
                          e->store->domain, e->ev.order_id, err);

@@ -407,41 +407,71 @@ static void add_item(dispatch_plan_t *plan, const cand_t *c, int64_t q)
     json_array_append_new(items, json_pack("{s:s, s:I}", "id", c->foli, "quantity", (json_int_t)q));
 }
 
-/* Plans one line; returns DISPATCH_PLAN_OK or why the line cannot be planned. */
-static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t n,
-                                    const char *prefer, dispatch_plan_t *plan, char *err,
-                                    size_t err_size)
+static int at(const cand_t *c, const char *loc)
+{
+    return loc && c->loc && strcmp(loc, c->loc) == 0;
+}
+
+/* Why the units of \p l that \p loc could not cover were not planned: a fulfillment order
+ * there that cannot be fulfilled yet, open ones elsewhere, or only closed ones. */
+static dispatch_plan_rc_t uncovered(const dispatch_line_t *l, const cand_t *c, size_t n,
+                                    const char *loc, int64_t got, char *err, size_t err_size)
+{
+    const cand_t *blocked = NULL, *elsewhere = NULL, *closed = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].line, l->line_item_id) != 0 || c[i].left <= 0) {
+            continue;
+        }
+        if (fo_done(c[i].status)) {
+            closed = closed ? closed : &c[i];
+        } else if (!at(&c[i], loc)) {
+            elsewhere = elsewhere ? elsewhere : &c[i];
+        } else if (!fo_open(c[i].status)) {
+            blocked = blocked ? blocked : &c[i];
+        }
+    }
+    if (blocked) {
+        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
+                 blocked->fo, blocked->status);
+        return DISPATCH_PLAN_BLOCKED;
+    }
+    if (elsewhere) {
+        snprintf(err, err_size,
+                 "line item %s: %lld unit(s) left only on fulfillment order %s at %s, not at %s",
+                 l->line_item_id, (long long)(l->quantity - got), elsewhere->fo,
+                 elsewhere->loc ? elsewhere->loc : "(no location)", loc ? loc : "(unmapped)");
+        return DISPATCH_PLAN_ELSEWHERE;
+    }
+    if (closed && got == 0) {
+        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
+                 closed->fo, closed->status);
+        return DISPATCH_PLAN_CLOSED;
+    }
+    return DISPATCH_PLAN_OK;
+}
+
+/* Plans one line from the open fulfillment orders at \p loc; returns DISPATCH_PLAN_OK or
+ * why the line cannot be planned. */
+static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t n, const char *loc,
+                                    dispatch_plan_t *plan, char *err, size_t err_size)
 {
     int64_t want = l->quantity, got = 0;
     int known = 0;
-    const cand_t *blocked = NULL, *closed = NULL;
+    dispatch_plan_rc_t rc;
 
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n && want > 0; i++) {
-            int here = prefer && c[i].loc && strcmp(prefer, c[i].loc) == 0;
-
-            if (strcmp(c[i].line, l->line_item_id) != 0 || (pass == 0) != here) {
-                continue;
-            }
-            known = 1;
-            if (c[i].left > 0 && fo_open(c[i].status)) {
-                int64_t q = want < c[i].left ? want : c[i].left;
-
-                add_item(plan, &c[i], q);
-                c[i].left -= q;
-                want -= q;
-                got += q;
-            }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].line, l->line_item_id) != 0) {
+            continue;
         }
-    }
-    for (size_t i = 0; i < n && want > 0; i++) {
-        if (strcmp(c[i].line, l->line_item_id) == 0 && c[i].left > 0 && !fo_open(c[i].status)) {
-            known = 1;
-            if (fo_done(c[i].status)) {
-                closed = closed ? closed : &c[i];
-            } else {
-                blocked = blocked ? blocked : &c[i];
-            }
+        known = 1;
+        if (want > 0 && at(&c[i], loc) && c[i].left > 0 && fo_open(c[i].status)) {
+            int64_t q = want < c[i].left ? want : c[i].left;
+
+            add_item(plan, &c[i], q);
+            c[i].left -= q;
+            want -= q;
+            got += q;
         }
     }
     if (!known) {
@@ -449,26 +479,20 @@ static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t 
                  l->sku);
         return DISPATCH_PLAN_UNKNOWN;
     }
-    if (blocked) {
-        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
-                 blocked->fo, blocked->status);
-        return DISPATCH_PLAN_BLOCKED;
+    if (want == 0) {
+        return DISPATCH_PLAN_OK;
     }
-    if (closed && got == 0) {
-        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
-                 closed->fo, closed->status);
-        return DISPATCH_PLAN_CLOSED;
+    rc = uncovered(l, c, n, loc, got, err, err_size);
+    if (rc == DISPATCH_PLAN_OK) {
+        plan->skipped += want;
+        plan->capped += got > 0 ? want : 0;
     }
-    plan->skipped += want;
-    if (got > 0) {
-        plan->capped += want;
-    }
-    return DISPATCH_PLAN_OK;
+    return rc;
 }
 
 dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order,
-                                       const char *prefer_location, dispatch_plan_t *plan,
-                                       char *err, size_t err_size)
+                                       const char *location, dispatch_plan_t *plan, char *err,
+                                       size_t err_size)
 {
     size_t n = 0;
     cand_t *c = collect(order, &n);
@@ -482,7 +506,7 @@ dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order
         return DISPATCH_PLAN_BLOCKED;
     }
     for (size_t i = 0; i < ev->nlines && rc == DISPATCH_PLAN_OK; i++) {
-        rc = plan_line(&ev->lines[i], c, n, prefer_location, plan, err, err_size);
+        rc = plan_line(&ev->lines[i], c, n, location, plan, err, err_size);
     }
     free(c);
     return rc;

@@ -196,7 +196,12 @@ static const char order_fos[] =
     " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/12\"}},"
     " \"lineItems\": {\"nodes\": ["
     "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/76\", \"remainingQuantity\": 4, "
-    "   \"totalQuantity\": 4, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}}"
+    "   \"totalQuantity\": 4, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/6\", \"status\": \"OPEN\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/11\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/77\", \"remainingQuantity\": 1, "
+    "   \"totalQuantity\": 1, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}}"
     "]}}";
 
 /* A dispatch event whose lines are "<line item>:<quantity>" pairs. */
@@ -257,7 +262,7 @@ static void test_huge_sequence(void **state)
 typedef struct plan_case {
     const char *name;
     const char *lines[4];
-    const char *prefer;
+    const char *location; /* the dispatching facility's */
     dispatch_plan_rc_t rc;
     const char *groups; /* expected JSON, or NULL when rc != OK */
     int64_t skipped, capped;
@@ -267,143 +272,48 @@ typedef struct plan_case {
 #define FO(n)   "\"gid://shopify/FulfillmentOrder/" #n "\""
 #define FOLI(n) "\"gid://shopify/FulfillmentOrderLineItem/" #n "\""
 #define LOC(n)  "\"gid://shopify/Location/" #n "\""
+#define L11     "gid://shopify/Location/11"
+#define L12     "gid://shopify/Location/12"
 
 static void test_plan(void **state)
 {
+    /* clang-format off */
     static const plan_case_t cases[] = {
-        {"one line per location: two groups",
-         {"501:2", "503:1", NULL},
-         NULL,
+        {"only the facility's location", {"503:1", NULL}, L12, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(2) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(73) ", \"quantity\": 1}]}]}]",
+         0, 0, NULL},
+        {"two fulfillment orders at the location: one call", {"501:3", NULL}, L11,
          DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(
-             11) ", \"lineItemsByFulfillmentOrder\": "
-                 "[{\"fulfillmentOrderId\": " FO(
-                     1) ", \"fulfillmentOrderLineItems\": "
-                        "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                              "2}]}]},"
-                                              " {\"location\": " LOC(
-                                                  12) ", "
-                                                      "\"lineItemsBy"
-                                                      "FulfillmentOr"
-                                                      "der\": "
-                                                      "[{"
-                                                      "\"fulfillment"
-                                                      "OrderId\":"
-                                                      " " FO(2) ", "
-                                                                "\"f"
-                                                                "ulf"
-                                                                "ill"
-                                                                "men"
-                                                                "tOr"
-                                                                "der"
-                                                                "Lin"
-                                                                "eIt"
-                                                                "ems"
-                                                                "\":"
-                                                                " [{"
-                                                                "\"i"
-                                                                "d\""
-                                                                ":"
-                                                                " " FOLI(
-                                                                    73) ", \"quantity\": 1}]}]}]",
-         0,
-         0,
-         NULL},
-        {"spread over two fulfillment orders, then capped",
-         {"501:9", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(
-             11) ", \"lineItemsByFulfillmentOrder\": "
-                 "[{\"fulfillmentOrderId\": " FO(
-                     1) ", \"fulfillmentOrderLineItems\": "
-                        "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                              "2}]}]},"
-                                              " {\"location\": " LOC(
-                                                  12) ", "
-                                                      "\"lineItemsBy"
-                                                      "FulfillmentOr"
-                                                      "der\": "
-                                                      "[{"
-                                                      "\"fulfillment"
-                                                      "OrderId\":"
-                                                      " " FO(5) ", "
-                                                                "\"f"
-                                                                "ulf"
-                                                                "ill"
-                                                                "men"
-                                                                "tOr"
-                                                                "der"
-                                                                "Lin"
-                                                                "eIt"
-                                                                "ems"
-                                                                "\":"
-                                                                " [{"
-                                                                "\"i"
-                                                                "d\""
-                                                                ":"
-                                                                " " FOLI(
-                                                                    76) ", \"quantity\": 4}]}]}]",
-         3,
-         3,
-         NULL},
-        {"the facility's location first",
-         {"501:3", NULL},
-         "gid://shopify/Location/12",
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": "
-                                    "[{\"fulfillmentOrderId\": " FO(
-                                        5) ", \"fulfillmentOrderLineItems\": "
-                                           "[{\"id\": " FOLI(76) ", \"quantity\": "
-                                                                 "3}]}]}]",
-         0,
-         0,
-         NULL},
-        {"the same line twice is one item",
-         {"501:1", "501:1", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": "
-                                    "[{\"fulfillmentOrderId\": " FO(
-                                        1) ", \"fulfillmentOrderLineItems\": "
-                                           "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                                                 "2}]}]}]",
-         0,
-         0,
-         NULL},
-        {"fully fulfilled line: nothing to create",
-         {"502:1", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[]",
-         1,
-         0,
-         NULL},
-        {"unknown line item",
-         {"503:1", "999:1", NULL},
-         NULL,
-         DISPATCH_PLAN_UNKNOWN,
-         NULL,
-         0,
-         0,
+         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(1) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(71) ", \"quantity\": 2}]}, "
+         "{\"fulfillmentOrderId\": " FO(6) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(77)
+         ", \"quantity\": 1}]}]}]",
+         0, 0, NULL},
+        {"capped at what remains (none elsewhere)", {"503:3", NULL}, L12, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(2) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(73) ", \"quantity\": 1}]}]}]",
+         2, 2, NULL},
+        {"the same line twice is one item", {"501:1", "501:1", NULL}, L11, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(1) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(71) ", \"quantity\": 2}]}]}]",
+         0, 0, NULL},
+        {"fully fulfilled line: nothing to create", {"502:1", NULL}, L11, DISPATCH_PLAN_OK, "[]",
+         1, 0, NULL},
+        {"a unit left only at another location", {"501:4", NULL}, L11, DISPATCH_PLAN_ELSEWHERE,
+         NULL, 0, 0, "1 unit(s) left only on fulfillment order gid://shopify/FulfillmentOrder/5"},
+        {"a line only at another location", {"503:1", NULL}, L11, DISPATCH_PLAN_ELSEWHERE, NULL,
+         0, 0, "at gid://shopify/Location/12, not at gid://shopify/Location/11"},
+        {"no location: nothing is ours", {"503:1", NULL}, NULL, DISPATCH_PLAN_ELSEWHERE, NULL, 0,
+         0, "(unmapped)"},
+        {"unknown line item", {"503:1", "999:1", NULL}, L12, DISPATCH_PLAN_UNKNOWN, NULL, 0, 0,
          "line item 999"},
-        {"held fulfillment order",
-         {"504:1", NULL},
-         NULL,
-         DISPATCH_PLAN_BLOCKED,
-         NULL,
-         0,
-         0,
+        {"held fulfillment order", {"504:1", NULL}, L11, DISPATCH_PLAN_BLOCKED, NULL, 0, 0,
          "ON_HOLD"},
-        {"cancelled fulfillment order",
-         {"505:1", NULL},
-         NULL,
-         DISPATCH_PLAN_CLOSED,
-         NULL,
-         0,
-         0,
+        {"cancelled fulfillment order", {"505:1", NULL}, L11, DISPATCH_PLAN_CLOSED, NULL, 0, 0,
          "CANCELLED"},
     };
+    /* clang-format on */
     json_t *order = json_loads(order_fos, 0, NULL);
 
     (void)state;
@@ -416,7 +326,7 @@ static void test_plan(void **state)
 
         print_message("plan: %s\n", c->name);
         dispatch_of(&ev, NULL, c->lines);
-        assert_int_equal(dispatch_plan_build(&ev, order, c->prefer, &plan, err, sizeof(err)),
+        assert_int_equal(dispatch_plan_build(&ev, order, c->location, &plan, err, sizeof(err)),
                          c->rc);
         if (c->groups) {
             th_assert_json_equal(plan.groups, c->groups);

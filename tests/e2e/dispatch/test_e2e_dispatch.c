@@ -52,18 +52,21 @@ static void env_start(env_t *e)
     snprintf(
         seed, sizeof(seed),
         "{\"stores\": [{\"domain\": \"%s\", \"access_token\": \"shpat_e2e\", "
-        "\"api_version\": \"2026-10\", \"locations\": [{\"id\": 11, \"name\": \"WH1\"}], "
+        "\"api_version\": \"2026-10\", \"locations\": [{\"id\": 11, \"name\": \"WH1\"}, {\"id\": "
+        "12, \"name\": \"WH2\"}], "
         "\"products\": [{\"id\": 100, \"title\": \"Tee\", \"variants\": ["
         "{\"id\": 200, \"sku\": \"TEE-1\", \"inventory_item_id\": 300, \"price\": \"10.00\"},"
         "{\"id\": 201, \"sku\": \"TEE-2\", \"inventory_item_id\": 301, \"price\": \"12.50\"}]}],"
         "\"levels\": [{\"inventory_item_id\": 300, \"location_id\": 11, \"available\": 1000},"
-        "{\"inventory_item_id\": 301, \"location_id\": 11, \"available\": 1000}]}]}",
+        "{\"inventory_item_id\": 301, \"location_id\": 11, \"available\": 1000},"
+        "{\"inventory_item_id\": 301, \"location_id\": 12, \"available\": 1000}]}]}",
         e->store);
     th_sandbox_start(&e->sb, seed);
     snprintf(stores, sizeof(stores),
              "{\"stores\": [{\"domain\": \"%s\", \"admin_url\": \"%s/shops/%s\", "
              "\"api_version\": \"2026-10\", \"access_token\": \"shpat_e2e\", "
-             "\"locations\": {\"BLR-1\": \"gid://shopify/Location/11\"}}]}",
+             "\"locations\": {\"BLR-1\": \"gid://shopify/Location/11\", "
+             "\"DEL-1\": \"gid://shopify/Location/12\"}}]}",
              e->store, e->sb.base, e->store);
     snprintf(e->stores_file, sizeof(e->stores_file), "%s",
              th_write_temp("dh-dispatch-stores", stores));
@@ -486,9 +489,64 @@ static void scenario_partial_and_adopt(env_t *e)
     json_decref(o);
 }
 
+/* The fulfillment order of \p o at \p location_id (new reference). */
+static json_t *fo_at(env_t *e, long long id, const char *location_id)
+{
+    json_t *o = order_state(e, id), *found = NULL;
+    size_t i;
+    json_t *fo;
+
+    json_array_foreach(json_object_get(o, "fulfillment_orders"), i, fo)
+    {
+        if (strcmp(json_string_value(json_object_get(fo, "location_id")), location_id) == 0) {
+            found = json_incref(fo);
+        }
+    }
+    json_decref(o);
+    assert_non_null(found);
+    return found;
+}
+
+/* A split order (TEE-1 at WH1 = BLR-1, TEE-2 at WH2): BLR-1's dispatch of its line fulfils
+ * only WH1's fulfillment order; BLR-1 dispatching WH2's line is dead-lettered
+ * (wrong-location, checked with the other dead letters) and WH2's fulfillment order stays
+ * untouched. */
+static void scenario_split(env_t *e)
+{
+    json_t *o = place(e, "{\"sku\": \"TEE-1\", \"quantity\": 2, \"location_id\": 11}, "
+                         "{\"sku\": \"TEE-2\", \"quantity\": 1, \"location_id\": 12}");
+    long long id = id_of(o);
+    char *l1 = line(line_id(o, 0), 2), *l2 = line(line_id(o, 1), 1);
+
+    produce_dispatch(e, id, "SHP-S1", "TRK-S1", l1);
+    produce_dispatch(e, id, "SHP-S2", "TRK-S2", l2);                /* BLR-1 ships WH2's line */
+    produce_status(e, id, "SHP-S1", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_fulfilled(e, id, 1, 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-S1"), 1);
+    assert_int_equal(journal_creates(e, "TRK-S2"), 0);
+    json_t *f = fulfillment(e, id, 0);
+
+    assert_string_equal(json_string_value(json_object_get(f, "location_id")), "11");
+    assert_int_equal(units(f), 2);
+    json_decref(f);
+    json_t *wh1 = fo_at(e, id, "11"), *wh2 = fo_at(e, id, "12");
+
+    assert_string_equal(json_string_value(json_object_get(wh1, "status")), "CLOSED");
+    assert_string_equal(json_string_value(json_object_get(wh2, "status")), "OPEN");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(wh2, "line_items"), 0), "remaining")),
+                     1);
+    json_decref(wh1);
+    json_decref(wh2);
+    free(l1);
+    free(l2);
+    json_decref(o);
+}
+
 /* Bad events are dead-lettered with a reason: malformed JSON, a contract violation, an
  * unknown line item, a status for a shipment that never got a fulfillment (retried until
- * the runtime's budget ends). */
+ * the runtime's budget ends), and scenario_split's dispatch of another location's line. */
 static void scenario_dead_letters(env_t *e)
 {
     json_t *o = place(e, "{\"sku\": \"TEE-2\", \"quantity\": 1}");
@@ -505,18 +563,19 @@ static void scenario_dead_letters(env_t *e)
 
     char dlq[200];
     size_t n = 0;
-    static const char *const want[] = {"decode", "schema", "unknown-line-item", "retry-exhausted"};
-    int seen[4] = {0};
+    static const char *const want[] = {"decode", "schema", "unknown-line-item", "retry-exhausted",
+                                       "wrong-location"};
+    int seen[5] = {0};
 
     snprintf(dlq, sizeof(dlq), "%s.dlq", e->topic);
-    rd_kafka_message_t **msgs = th_consume(dlq, 4, 30000, &n);
+    rd_kafka_message_t **msgs = th_consume(dlq, 5, 30000, &n);
 
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 5);
     for (size_t i = 0; i < n; i++) {
         char cls[64], why[1024];
 
         th_dead_letter(msgs[i], cls, sizeof(cls), why, sizeof(why));
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             if (strcmp(cls, want[k]) == 0) {
                 seen[k]++;
             }
@@ -527,13 +586,16 @@ static void scenario_dead_letters(env_t *e)
         if (strcmp(cls, "retry-exhausted") == 0) {
             assert_non_null(strstr(why, "no-fulfillment"));
         }
+        if (strcmp(cls, "wrong-location") == 0) { /* scenario_split's SHP-S2 */
+            assert_non_null(strstr(why, "not at gid://shopify/Location/11"));
+        }
         if (strcmp(cls, "unknown-line-item") == 0) {
             assert_non_null(strstr(why, "999999999"));
         }
         rd_kafka_message_destroy(msgs[i]);
     }
     free(msgs);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         assert_int_equal(seen[k], 1);
     }
     assert_int_equal(nfulfillments(e, id), 0);
@@ -556,6 +618,8 @@ static void test_dispatch_e2e(void **state)
     scenario_partial_and_adopt(&e);
     fprintf(stderr, "partial shipments, adoption of a partial: %lld ms\n",
             (long long)(th_now_ms() - t0));
+    scenario_split(&e);
+    fprintf(stderr, "split order, two locations: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_dead_letters(&e);
     fprintf(stderr, "dead letters: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
