@@ -30,6 +30,9 @@
 static const dh_config_var_t dispatch_vars[] = {
     {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_BOOL, "false", 0, 0, NULL,
      "fulfillmentCreate notifyCustomer: Shopify emails the buyer the shipping confirmation."},
+    {"DH_DISPATCH_HOLD_RECHECK_MS", DH_CFG_INT, "15000", 100, 3600000, NULL,
+     "How often a dispatch parked on a held or scheduled fulfillment order looks again (the "
+     "wait ends at DH_RETRY_MAX_AGE_MS)."},
     {"DH_DISPATCH_RECORD_TTL_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
      "Retention of the shipment -> fulfillment and last-status records in Redis (>= the "
      "replay horizon, like DH_IDEM_RETENTION_S)."},
@@ -55,6 +58,7 @@ typedef struct dispatch_shared {
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     int notify;
     long long ttl_s;
+    long long hold_recheck_ms;
     dispatch_metrics_t m;  /* created at init */
     dh_metrics_t *metrics; /* the runtime's, for per-store series */
 } dispatch_shared_t;
@@ -92,6 +96,7 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     s->metrics = ctx->metrics;
     s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
+    s->hold_recheck_ms = dh_config_int(cfg, "DH_DISPATCH_HOLD_RECHECK_MS");
     *out = s;
     return DH_OK;
 }
@@ -365,7 +370,7 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
         [DISPATCH_PLAN_OK] = DH_RESULT_DONE,
         [DISPATCH_PLAN_UNKNOWN] = DH_RESULT_DEAD_LETTER,
         [DISPATCH_PLAN_CLOSED] = DH_RESULT_DEAD_LETTER,
-        [DISPATCH_PLAN_BLOCKED] = DH_RESULT_RETRY,
+        [DISPATCH_PLAN_BLOCKED] = DH_RESULT_WAIT,
         [DISPATCH_PLAN_ELSEWHERE] = DH_RESULT_DEAD_LETTER,
     };
     static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable",
@@ -397,6 +402,15 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     if (order) {
         dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, loc, &plan, err, sizeof(err));
 
+        if (rc == DISPATCH_PLAN_BLOCKED) {
+            /* Held (or scheduled) until a person or app releases it: look again later
+             * without spending the retry budget; DH_RETRY_MAX_AGE_MS bounds the wait. */
+            count_store(s, "dh_dispatch_hold_waits_total",
+                        "Dispatches parked on a held or scheduled fulfillment order.", e->store);
+            dh_lane_retry_after(lane, s->hold_recheck_ms);
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s parked: %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, err);
+        }
         if (rc == DISPATCH_PLAN_ELSEWHERE) {
             count_store(s, "dh_dispatch_wrong_location_total",
                         "Dispatches dead-lettered: their lines are open only at other locations.",

@@ -92,6 +92,7 @@ static void start_worker(env_t *e)
     ADD("DH_RETRY_MAX_MS=200");
     ADD("DH_RETRY_MAX_ATTEMPTS=4");
     ADD("DH_IDEM_LEASE_MS=5000");
+    ADD("DH_DISPATCH_HOLD_RECHECK_MS=200");
     ADD("DH_HTTP_TIMEOUT_MS=5000");
     ADD("KAFKA_SESSION_TIMEOUT_MS=6000");
     ADD("KAFKA_HEARTBEAT_INTERVAL_MS=1000");
@@ -132,19 +133,25 @@ static char *fmt(const char *f, ...)
 
 /* ---- the sandbox ---- */
 
-/* Places an order (no webhook); returns the REST order. */
-static json_t *place(env_t *e, const char *lines)
+/* Places an order (no webhook) with \p extra order fields ("" or ", \"k\": v"); returns the
+ * REST order. */
+static json_t *place_with(env_t *e, const char *lines, const char *extra)
 {
-    char url[512], body[512];
+    char url[512], body[1024];
     long st = 0;
 
     snprintf(url, sizeof(url), "%s/_control/shops/%s/orders", e->sb.base, e->store);
-    snprintf(body, sizeof(body), "{\"line_items\": [%s], \"deliver\": false}", lines);
+    snprintf(body, sizeof(body), "{\"line_items\": [%s], \"deliver\": false%s}", lines, extra);
     json_t *o = th_http_json("POST", url, body, &st);
 
     assert_int_equal(st, 201);
     assert_non_null(o);
     return o;
+}
+
+static json_t *place(env_t *e, const char *lines)
+{
+    return place_with(e, lines, "");
 }
 
 static long long id_of(json_t *o)
@@ -218,20 +225,26 @@ static void wait_fulfilled(env_t *e, long long order, size_t fulfillments, size_
     assert_true(th_wait_for(fulfilled, &w, 20000));
 }
 
-/* fulfillmentCreate requests in the journal carrying \p tracking. */
-static int journal_creates(env_t *e, const char *tracking)
+/* Shopify requests in the journal for GraphQL root field \p op whose body contains \p what
+ * (URL-encoded). */
+static int journal_count(env_t *e, const char *op, const char *what)
 {
     char url[512], *text = NULL;
     int n = 0;
 
-    snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=fulfillmentCreate&contains=%s",
-             e->sb.base, tracking);
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=%s&contains=%s", e->sb.base, op, what);
     assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
     for (char *p = text; p && (p = strstr(p, "\"op\"")); p++) {
         n++;
     }
     free(text);
     return n;
+}
+
+/* fulfillmentCreate requests in the journal carrying \p tracking. */
+static int journal_creates(env_t *e, const char *tracking)
+{
+    return journal_count(e, "fulfillmentCreate", tracking);
 }
 
 /* ---- events ---- */
@@ -544,6 +557,53 @@ static void scenario_split(env_t *e)
     json_decref(o);
 }
 
+typedef struct wait_reads {
+    env_t *e;
+    long long order;
+    int reads;
+} wait_reads_t;
+
+/* The worker read the order at least w->reads times (each attempt reads it twice). */
+static int order_read(void *ud)
+{
+    wait_reads_t *w = ud;
+    char what[64];
+
+    snprintf(what, sizeof(what), "Order/%lld%%22", w->order);
+    return journal_count(w->e, "order", what) >= w->reads;
+}
+
+/* A dispatch for a held fulfillment order is parked (no fulfillmentCreate, no dead letter:
+ * scenario_dead_letters counts every class) and applied right after the release, once. */
+static void scenario_hold(env_t *e)
+{
+    json_t *o = place_with(e, "{\"sku\": \"TEE-1\", \"quantity\": 1}",
+                           ", \"hold_reason\": \"HIGH_RISK_OF_FRAUD\"");
+    long long id = id_of(o);
+    char *l1 = line(line_id(o, 0), 1), url[512];
+    wait_reads_t w = {e, id, 8}; /* four attempts on the held fulfillment order */
+    long st = 0;
+
+    produce_dispatch(e, id, "SHP-H", "TRK-H", l1);
+    assert_true(th_wait_for(order_read, &w, 20000));
+    assert_int_equal(journal_creates(e, "TRK-H"), 0);
+    assert_int_equal(nfulfillments(e, id), 0);
+    json_t *fo = fo_at(e, id, "11");
+
+    assert_string_equal(json_string_value(json_object_get(fo, "status")), "ON_HOLD");
+    json_decref(fo);
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/release-hold", e->sb.base,
+             e->store, id);
+    json_decref(th_http_json("POST", url, "{\"deliver\": false}", &st));
+    assert_int_equal(st, 200);
+    produce_status(e, id, "SHP-H", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_fulfilled(e, id, 1, 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-H"), 1);
+    free(l1);
+    json_decref(o);
+}
+
 /* Bad events are dead-lettered with a reason: malformed JSON, a contract violation, an
  * unknown line item, a status for a shipment that never got a fulfillment (retried until
  * the runtime's budget ends), and scenario_split's dispatch of another location's line. */
@@ -620,6 +680,8 @@ static void test_dispatch_e2e(void **state)
             (long long)(th_now_ms() - t0));
     scenario_split(&e);
     fprintf(stderr, "split order, two locations: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_hold(&e);
+    fprintf(stderr, "held fulfillment order, released: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_dead_letters(&e);
     fprintf(stderr, "dead letters: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
