@@ -480,6 +480,9 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
                           tracking_list(json_object_get(input, "trackingInfo")), "created_at", now,
                           "updated_at", now, "lines", lines, "events", "location_id", lid);
 
+    /* FulfillmentInput.notifyCustomer: absent means false (Shopify's default). */
+    json_object_set_new(f, "notify_customer",
+                        json_boolean(json_is_true(json_object_get(input, "notifyCustomer"))));
     json_object_set_new(shop->fulfillments, fid, f);
     json_t *o = json_object_get(shop->orders, json_string_value(json_object_get(fo0, "order_id")));
     int all_closed = 1;

@@ -28,8 +28,9 @@
 /* ---- configuration and process-wide state ---- */
 
 static const dh_config_var_t dispatch_vars[] = {
-    {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_BOOL, "false", 0, 0, NULL,
-     "fulfillmentCreate notifyCustomer: Shopify emails the buyer the shipping confirmation."},
+    {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_STRING, "true", 0, 0, NULL,
+     "fulfillmentCreate notifyCustomer (Shopify emails the buyer the shipping confirmation): "
+     "true or false; per store: \"true,<store>=false\"."},
     {"DH_DISPATCH_HOLD_RECHECK_MS", DH_CFG_INT, "15000", 100, 3600000, NULL,
      "How often a dispatch parked on a held or scheduled fulfillment order looks again (the "
      "wait ends at DH_RETRY_MAX_AGE_MS)."},
@@ -44,6 +45,16 @@ static const char *const dispatch_topics[] = {"wms.dispatch", NULL};
 static const dh_config_var_t *const dispatch_tables[] = {dispatch_vars, dh_stores_config_vars,
                                                          NULL};
 
+static void d_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    char why[256];
+
+    if (dh_config_policy(dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER"), NULL, "false", "true",
+                         why, sizeof(why)) < 0) {
+        dh_config_report(report, "DH_DISPATCH_NOTIFY_CUSTOMER", "%s", why);
+    }
+}
+
 /* Advances the shipment's last applied sequence only upwards: 1 = advanced, 0 = not. */
 static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"
                               "if tonumber(ARGV[1]) <= cur then return 0 end\n"
@@ -56,7 +67,7 @@ typedef struct dispatch_metrics {
 
 typedef struct dispatch_shared {
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
-    int notify;
+    const char *notify;        /* DH_DISPATCH_NOTIFY_CUSTOMER, borrowed from the config */
     long long ttl_s;
     long long hold_recheck_ms;
     dispatch_metrics_t m;  /* created at init */
@@ -94,7 +105,7 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     s->stores = ctx->stores;
     metrics_create(&s->m, ctx->metrics);
     s->metrics = ctx->metrics;
-    s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
+    s->notify = dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
     s->hold_recheck_ms = dh_config_int(cfg, "DH_DISPATCH_HOLD_RECHECK_MS");
     *out = s;
@@ -341,7 +352,9 @@ static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_e
     char errs[512];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
-    json_t *vars = dispatch_create_vars(&e->ev, group, s->notify);
+    json_t *vars = dispatch_create_vars(
+        &e->ev, group,
+        dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1);
 
     if (gql(lane, e, DH_GQL_FULFILLMENT_CREATE, vars, &rep, &res) == 0) {
         const char *id = json_string_value(json_object_get(
@@ -597,6 +610,7 @@ const dh_handler_t dispatch_handler = {
     .name = "dispatch",
     .topics = dispatch_topics,
     .config = dispatch_tables,
+    .check_config = d_check_config,
     .init = d_init,
     .fini = d_fini,
     .decode = d_decode,

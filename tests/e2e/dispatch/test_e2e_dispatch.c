@@ -93,6 +93,8 @@ static void start_worker(env_t *e)
     ADD("DH_RETRY_MAX_ATTEMPTS=4");
     ADD("DH_IDEM_LEASE_MS=5000");
     ADD("DH_DISPATCH_HOLD_RECHECK_MS=200");
+    /* Off by default here, on for this store: the per-store value is the one applied. */
+    ADD("DH_DISPATCH_NOTIFY_CUSTOMER=false,%s=true", e->store);
     ADD("DH_HTTP_TIMEOUT_MS=5000");
     ADD("KAFKA_SESSION_TIMEOUT_MS=6000");
     ADD("KAFKA_HEARTBEAT_INTERVAL_MS=1000");
@@ -364,6 +366,7 @@ static void scenario_full(env_t *e, redisContext *rc)
 
     assert_tracking(f, "TRK-A");
     assert_int_equal(units(f), 3);
+    assert_true(json_is_true(json_object_get(f, "notify_customer")));
     json_decref(f);
     assert_int_equal(journal_creates(e, "TRK-A"), 1);
 
