@@ -125,9 +125,33 @@ dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order
                                        size_t err_size);
 void dispatch_plan_clear(dispatch_plan_t *plan);
 
-/** @brief The fulfillmentCreate variables for one plan group: tracking company and number,
- *  url only when the event has one. @returns A new reference. */
+/** @brief The fulfillmentCreate variables for one plan group: tracking company (Shopify's
+ *  name for a known carrier, dispatch_carrier_name()) and number, url when the event has
+ *  one, else for a carrier Shopify does not know from \p url_templates (may be NULL).
+ *  @returns A new reference. */
+json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
+                                const char *url_templates);
+/** @brief dispatch_create_vars_ex() without URL templates. */
 json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer);
+
+/* ---- carriers.c ---- */
+
+/**
+ * @brief Shopify's supported tracking-company name for a WMS courier spelling (compared by
+ *        letters and digits, any case: "BLUE DART" -> "Bluedart").
+ * @param known  Out: 1 when Shopify lists the courier, 0 otherwise.
+ * @returns Shopify's name (static), or \p wms_company as given when unknown.
+ */
+const char *dispatch_carrier_name(const char *wms_company, int *known);
+
+/** @brief Builds \p out from the template of \p company in \p templates
+ *  ("<carrier>=<url with {number}>,..."; carriers compared like dispatch_carrier_name()).
+ *  @returns 1 if built, 0 if \p company has no template. */
+int dispatch_tracking_url(const char *templates, const char *company, const char *number, char *out,
+                          size_t size);
+
+/** @brief 0 if \p templates is well formed, else -1 with the reason in \p err. */
+int dispatch_url_templates_check(const char *templates, char *err, size_t err_size);
 
 /* ---- handler.c ---- */
 

@@ -31,6 +31,9 @@ static const dh_config_var_t dispatch_vars[] = {
     {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_STRING, "true", 0, 0, NULL,
      "fulfillmentCreate notifyCustomer (Shopify emails the buyer the shipping confirmation): "
      "true or false; per store: \"true,<store>=false\"."},
+    {"DH_DISPATCH_TRACKING_URLS", DH_CFG_STRING, "", 0, 0, NULL,
+     "Tracking links of couriers Shopify does not list, used when the WMS sends none: "
+     "\"<carrier>=https://...{number}...,...\"."},
     {"DH_DISPATCH_HOLD_RECHECK_MS", DH_CFG_INT, "15000", 100, 3600000, NULL,
      "How often a dispatch parked on a held or scheduled fulfillment order looks again (the "
      "wait ends at DH_RETRY_MAX_AGE_MS)."},
@@ -53,6 +56,10 @@ static void d_check_config(const dh_config_t *cfg, dh_config_report_t *report)
                          why, sizeof(why)) < 0) {
         dh_config_report(report, "DH_DISPATCH_NOTIFY_CUSTOMER", "%s", why);
     }
+    if (dispatch_url_templates_check(dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS"), why,
+                                     sizeof(why)) < 0) {
+        dh_config_report(report, "DH_DISPATCH_TRACKING_URLS", "%s", why);
+    }
 }
 
 /* Advances the shipment's last applied sequence only upwards: 1 = advanced, 0 = not. */
@@ -68,6 +75,7 @@ typedef struct dispatch_metrics {
 typedef struct dispatch_shared {
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     const char *notify;        /* DH_DISPATCH_NOTIFY_CUSTOMER, borrowed from the config */
+    const char *url_templates; /* DH_DISPATCH_TRACKING_URLS, borrowed from the config */
     long long ttl_s;
     long long hold_recheck_ms;
     dispatch_metrics_t m;  /* created at init */
@@ -106,6 +114,7 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     metrics_create(&s->m, ctx->metrics);
     s->metrics = ctx->metrics;
     s->notify = dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
+    s->url_templates = dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
     s->hold_recheck_ms = dh_config_int(cfg, "DH_DISPATCH_HOLD_RECHECK_MS");
     *out = s;
@@ -352,9 +361,9 @@ static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_e
     char errs[512];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
-    json_t *vars = dispatch_create_vars(
-        &e->ev, group,
-        dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1);
+    json_t *vars = dispatch_create_vars_ex(
+        &e->ev, group, dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1,
+        s->url_templates);
 
     if (gql(lane, e, DH_GQL_FULFILLMENT_CREATE, vars, &rep, &res) == 0) {
         const char *id = json_string_value(json_object_get(

@@ -520,15 +520,27 @@ void dispatch_plan_clear(dispatch_plan_t *plan)
     }
 }
 
-json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)
+json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
+                                const char *url_templates)
 {
-    json_t *tracking =
-        json_pack("{s:s, s:s}", "company", ev->company, "number", ev->tracking_number);
+    int known = 0;
+    const char *company = dispatch_carrier_name(ev->company, &known);
+    json_t *tracking = json_pack("{s:s, s:s}", "company", company, "number", ev->tracking_number);
+    char url[1024];
 
     if (ev->tracking_url) {
         json_object_set_new(tracking, "url", json_string(ev->tracking_url));
+    } else if (!known && dispatch_tracking_url(url_templates, company, ev->tracking_number, url,
+                                               sizeof(url))) {
+        /* Shopify builds no link for a courier outside its list: ours, or none at all. */
+        json_object_set_new(tracking, "url", json_string(url));
     }
     return json_pack("{s:{s:b, s:o, s:O}}", "fulfillment", "notifyCustomer", notify_customer,
                      "trackingInfo", tracking, "lineItemsByFulfillmentOrder",
                      json_object_get(group, "lineItemsByFulfillmentOrder"));
+}
+
+json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)
+{
+    return dispatch_create_vars_ex(ev, group, notify_customer, NULL);
 }

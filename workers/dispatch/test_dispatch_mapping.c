@@ -369,6 +369,75 @@ static void test_create_vars(void **state)
     json_decref(group);
 }
 
+/* WMS spellings -> Shopify's case-exact names; unknown couriers pass unchanged. */
+static void test_carriers(void **state)
+{
+    static const struct {
+        const char *wms, *shopify;
+        int known;
+    } cases[] = {
+        {"BLUEDART", "Bluedart", 1},
+        {"Blue Dart Express", "Bluedart", 1},
+        {"Xpress Bees", "XpressBees", 1},
+        {"xpressbees", "XpressBees", 1},
+        {"Delhivery Surface", "Delhivery", 1},
+        {"ECOM", "Ecom Express", 1},
+        {"Ekart Logistics", "Ekart", 1},
+        {"Speed Post", "India Post", 1},
+        {"gati", "Gati KWE", 1},
+        {"The Professional Couriers", "Professional Couriers", 1},
+        {"shadowfax", "Shadowfax", 1},
+        {"dtdc", "DTDC", 1},
+        {"DHL", "DHL Express", 1},
+        {"fed-ex", "FedEx", 1},
+        {"Shree Maruti Courier", "Shree Maruti Courier", 0},
+        {"Aramex", "Aramex", 0},
+        {"--", "--", 0},
+    };
+    int known = -1;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_string_equal(dispatch_carrier_name(cases[i].wms, &known), cases[i].shopify);
+        assert_int_equal(known, cases[i].known);
+    }
+    assert_null(dispatch_carrier_name(NULL, &known));
+    assert_int_equal(known, 0);
+}
+
+static void test_tracking_urls(void **state)
+{
+    static const char tpl[] = "Local Courier=https://lc.example/t/{number}?src=dh, Shree "
+                              "Maruti=https://sm.example/{number}";
+    char url[256], err[256];
+    dispatch_event_t ev;
+    json_t *group = json_loads("{\"lineItemsByFulfillmentOrder\": []}", 0, NULL), *v;
+
+    (void)state;
+    assert_int_equal(dispatch_tracking_url(tpl, "LOCAL courier", "LC-1", url, sizeof(url)), 1);
+    assert_string_equal(url, "https://lc.example/t/LC-1?src=dh");
+    assert_int_equal(dispatch_tracking_url(tpl, "Shree Maruti", "9", url, sizeof(url)), 1);
+    assert_string_equal(url, "https://sm.example/9");
+    assert_int_equal(dispatch_tracking_url(tpl, "Aramex", "9", url, sizeof(url)), 0);
+    assert_int_equal(dispatch_tracking_url(NULL, "Aramex", "9", url, sizeof(url)), 0);
+    assert_int_equal(dispatch_url_templates_check(tpl, err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_templates_check("", err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_templates_check("X=https://x.example/", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "{number}"));
+    assert_int_equal(dispatch_url_templates_check("X=ftp://x/{number}", err, sizeof(err)), -1);
+    assert_int_equal(dispatch_url_templates_check("https://x/{number}", err, sizeof(err)), -1);
+
+    /* An unknown courier without a WMS url gets its template's link. */
+    parse_example("dispatch-no-tracking-url.json", &ev);
+    v = dispatch_create_vars_ex(&ev, group, 1, tpl);
+    th_assert_json_equal(json_object_get(json_object_get(v, "fulfillment"), "trackingInfo"),
+                         "{\"company\": \"Local Courier\", \"number\": \"LC-0099\", \"url\": "
+                         "\"https://lc.example/t/LC-0099?src=dh\"}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+    json_decref(group);
+}
+
 static void test_find_fulfillments(void **state)
 {
     json_t *order = json_loads(
@@ -427,7 +496,8 @@ int main(void)
         cmocka_unit_test(test_huge_sequence),  cmocka_unit_test(test_status_map),
         cmocka_unit_test(test_event_vars),     cmocka_unit_test(test_plan),
         cmocka_unit_test(test_create_vars),    cmocka_unit_test(test_find_fulfillments),
-        cmocka_unit_test(test_outcome_rules),
+        cmocka_unit_test(test_outcome_rules),  cmocka_unit_test(test_carriers),
+        cmocka_unit_test(test_tracking_urls),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,127 @@
+/*
+ * End to end, flow 3 as merchants and shoppers see it (issue 12, docs/dispatch.md): the
+ * dispatching facility's location only, holds, carriers, against the local stack's broker
+ * and Redis and dh-sandbox. Waits on the sandbox's state and journal, never on time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch_e2e.h"
+
+/* A split order (TEE-1 at WH1 = BLR-1, TEE-2 at WH2): BLR-1's dispatch of its line fulfils
+ * only WH1's fulfillment order; BLR-1 dispatching WH2's line is dead-lettered
+ * (wrong-location) and WH2's fulfillment order stays
+ * untouched. */
+static void scenario_split(env_t *e)
+{
+    json_t *o = place(e, "{\"sku\": \"TEE-1\", \"quantity\": 2, \"location_id\": 11}, "
+                         "{\"sku\": \"TEE-2\", \"quantity\": 1, \"location_id\": 12}");
+    long long id = id_of(o);
+    char *l1 = line(line_id(o, 0), 2), *l2 = line(line_id(o, 1), 1);
+
+    produce_dispatch(e, id, "SHP-S1", "TRK-S1", l1);
+    produce_dispatch(e, id, "SHP-S2", "TRK-S2", l2);                /* BLR-1 ships WH2's line */
+    produce_status(e, id, "SHP-S1", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_fulfilled(e, id, 1, 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-S1"), 1);
+    assert_int_equal(journal_creates(e, "TRK-S2"), 0);
+    json_t *f = fulfillment(e, id, 0);
+
+    assert_string_equal(json_string_value(json_object_get(f, "location_id")), "11");
+    assert_int_equal(units(f), 2);
+    json_decref(f);
+    json_t *wh1 = fo_at(e, id, "11"), *wh2 = fo_at(e, id, "12");
+
+    assert_string_equal(json_string_value(json_object_get(wh1, "status")), "CLOSED");
+    assert_string_equal(json_string_value(json_object_get(wh2, "status")), "OPEN");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(wh2, "line_items"), 0), "remaining")),
+                     1);
+    json_decref(wh1);
+    json_decref(wh2);
+
+    char dlq[200], cls[64], why[1024];
+    size_t n = 0;
+
+    snprintf(dlq, sizeof(dlq), "%s.dlq", e->topic);
+    rd_kafka_message_t **msgs = th_consume(dlq, 1, 30000, &n);
+
+    assert_int_equal(n, 1);
+    th_dead_letter(msgs[0], cls, sizeof(cls), why, sizeof(why));
+    assert_string_equal(cls, "wrong-location");
+    assert_non_null(strstr(why, "not at gid://shopify/Location/11"));
+    rd_kafka_message_destroy(msgs[0]);
+    free(msgs);
+    free(l1);
+    free(l2);
+    json_decref(o);
+}
+
+static void scenario_hold(env_t *e)
+{
+    json_t *o = place_with(e, "{\"sku\": \"TEE-1\", \"quantity\": 1}",
+                           ", \"hold_reason\": \"HIGH_RISK_OF_FRAUD\"");
+    long long id = id_of(o);
+    char *l1 = line(line_id(o, 0), 1), url[512];
+    wait_reads_t w = {e, id, 8}; /* four attempts on the held fulfillment order */
+    long st = 0;
+
+    produce_dispatch(e, id, "SHP-H", "TRK-H", l1);
+    assert_true(th_wait_for(order_read, &w, 20000));
+    assert_int_equal(journal_creates(e, "TRK-H"), 0);
+    assert_int_equal(nfulfillments(e, id), 0);
+    json_t *fo = fo_at(e, id, "11");
+
+    assert_string_equal(json_string_value(json_object_get(fo, "status")), "ON_HOLD");
+    json_decref(fo);
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/release-hold", e->sb.base,
+             e->store, id);
+    json_decref(th_http_json("POST", url, "{\"deliver\": false}", &st));
+    assert_int_equal(st, 200);
+    produce_status(e, id, "SHP-H", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_fulfilled(e, id, 1, 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-H"), 1);
+    free(l1);
+    json_decref(o);
+}
+
+/* Bad events are dead-lettered with a reason: malformed JSON, a contract violation, an
+ * unknown line item, a status for a shipment that never got a fulfillment (retried until
+ * the runtime's budget ends), and scenario_split's dispatch of another location's line. */
+static void test_dispatch_lifecycle(void **state)
+{
+    env_t e;
+    int64_t t0 = th_now_ms();
+
+    (void)state;
+    env_start(&e);
+    start_worker(&e, NULL);
+    scenario_split(&e);
+    fprintf(stderr, "split order, two locations: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_hold(&e);
+    fprintf(stderr, "held fulfillment order, released: %lld ms\n", (long long)(th_now_ms() - t0));
+    env_stop(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dispatch_lifecycle),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
