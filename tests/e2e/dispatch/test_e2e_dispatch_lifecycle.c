@@ -102,18 +102,76 @@ static void scenario_hold(env_t *e)
 /* Bad events are dead-lettered with a reason: malformed JSON, a contract violation, an
  * unknown line item, a status for a shipment that never got a fulfillment (retried until
  * the runtime's budget ends), and scenario_split's dispatch of another location's line. */
+/* The company and url of fulfillment \p i's first tracking entry, as the sandbox holds it
+ * (borrowed from *keep, which the caller releases). */
+static void tracking_of(env_t *e, long long id, size_t i, const char **company, const char **url,
+                        json_t **keep)
+{
+    json_t *t;
+
+    *keep = fulfillment(e, id, i);
+    t = json_array_get(json_object_get(*keep, "tracking"), 0);
+    *company = json_string_value(json_object_get(t, "company"));
+    *url = json_string_value(json_object_get(t, "url"));
+}
+
+/* WMS courier spellings reach Shopify as its listed names (no url: Shopify builds it); an
+ * unlisted courier is sent as given, with the url template's link. */
+static void scenario_carriers(env_t *e)
+{
+    json_t *o = place(e, "{\"sku\": \"TEE-1\", \"quantity\": 3}");
+    long long id = id_of(o);
+    char *l = line(line_id(o, 0), 1), *v;
+    const char *company, *url;
+    json_t *keep;
+
+    v = dispatch_json_by(e, id, "SHP-K1", "BLUE DART", "TRK-K1", NULL, l);
+    produce(e, id, v);
+    free(v);
+    v = dispatch_json_by(e, id, "SHP-K2", "xpress bees", "TRK-K2", NULL, l);
+    produce(e, id, v);
+    free(v);
+    v = dispatch_json_by(e, id, "SHP-K3", "Shree Maruti", "TRK-K3", NULL, l);
+    produce(e, id, v);
+    free(v);
+    produce_status(e, id, "SHP-K3", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_ful_t w = {e, id, 3, 1, 2};
+
+    assert_true(th_wait_for(fulfilled, &w, 20000));
+    static const char *const want[][2] = {
+        {"Bluedart", NULL}, {"XpressBees", NULL}, {"Shree Maruti", "https://sm.example/TRK-K3"}};
+
+    for (size_t i = 0; i < 3; i++) {
+        tracking_of(e, id, i, &company, &url, &keep);
+        assert_string_equal(company, want[i][0]);
+        if (want[i][1]) {
+            assert_non_null(url);
+            assert_string_equal(url, want[i][1]);
+        } else {
+            assert_null(url);
+        }
+        json_decref(keep);
+    }
+    free(l);
+    json_decref(o);
+}
+
 static void test_dispatch_lifecycle(void **state)
 {
     env_t e;
     int64_t t0 = th_now_ms();
+    static const char *const extra[] = {
+        "DH_DISPATCH_TRACKING_URLS=Shree Maruti=https://sm.example/{number}", NULL};
 
     (void)state;
     env_start(&e);
-    start_worker(&e, NULL);
+    start_worker(&e, extra);
     scenario_split(&e);
     fprintf(stderr, "split order, two locations: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_hold(&e);
     fprintf(stderr, "held fulfillment order, released: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_carriers(&e);
+    fprintf(stderr, "carriers: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
 }
 
