@@ -78,6 +78,16 @@ int dispatch_key_matches(const dispatch_event_t *ev, const char *key, size_t key
  */
 const char *dispatch_status_map(const char *wms_status, int *failure);
 
+/** Which order tag a delivery status adds (docs/dispatch.md, the status table). */
+typedef enum dispatch_tag {
+    DISPATCH_TAG_NONE = 0,
+    DISPATCH_TAG_RTO,  /**< RTO_INITIATED, RTO_IN_TRANSIT, RTO_DELIVERED: DH_DISPATCH_RTO_TAG */
+    DISPATCH_TAG_LOST, /**< LOST: DH_DISPATCH_LOST_TAG */
+} dispatch_tag_t;
+
+/** @brief The order tag \p wms_status adds (DISPATCH_TAG_NONE for most). */
+dispatch_tag_t dispatch_status_tag(const char *wms_status);
+
 /** @brief The fulfillmentEventCreate variables for \p fulfillment_gid.
  *  @returns A new reference. */
 json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_gid);

@@ -34,6 +34,10 @@ static const dh_config_var_t dispatch_vars[] = {
     {"DH_DISPATCH_TRACKING_URLS", DH_CFG_STRING, "", 0, 0, NULL,
      "Tracking links of couriers Shopify does not list, used when the WMS sends none: "
      "\"<carrier>=https://...{number}...,...\"."},
+    {"DH_DISPATCH_RTO_TAG", DH_CFG_STRING, "rto", 0, 0, NULL,
+     "Order tag added once when a shipment starts returning to origin (RTO_*); empty: none."},
+    {"DH_DISPATCH_LOST_TAG", DH_CFG_STRING, "lost-in-transit", 0, 0, NULL,
+     "Order tag added once when the courier reports a shipment LOST; empty: none."},
     {"DH_DISPATCH_HOLD_RECHECK_MS", DH_CFG_INT, "15000", 100, 3600000, NULL,
      "How often a dispatch parked on a held or scheduled fulfillment order looks again (the "
      "wait ends at DH_RETRY_MAX_AGE_MS)."},
@@ -56,6 +60,16 @@ static void d_check_config(const dh_config_t *cfg, dh_config_report_t *report)
                          why, sizeof(why)) < 0) {
         dh_config_report(report, "DH_DISPATCH_NOTIFY_CUSTOMER", "%s", why);
     }
+    static const char *const tags[] = {"DH_DISPATCH_RTO_TAG", "DH_DISPATCH_LOST_TAG"};
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *t = dh_config_get(cfg, tags[i]);
+
+        /* tagsAdd reads a comma as a separator between tags. */
+        if (strchr(t, ',') || strlen(t) > 255) {
+            dh_config_report(report, tags[i], "one tag: no comma, at most 255 bytes");
+        }
+    }
     if (dispatch_url_templates_check(dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS"), why,
                                      sizeof(why)) < 0) {
         dh_config_report(report, "DH_DISPATCH_TRACKING_URLS", "%s", why);
@@ -73,9 +87,10 @@ typedef struct dispatch_metrics {
 } dispatch_metrics_t;
 
 typedef struct dispatch_shared {
-    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
-    const char *notify;        /* DH_DISPATCH_NOTIFY_CUSTOMER, borrowed from the config */
-    const char *url_templates; /* DH_DISPATCH_TRACKING_URLS, borrowed from the config */
+    const dh_stores_t *stores;      /* the runtime's (dh_worker_ctx_t) */
+    const char *notify;             /* DH_DISPATCH_NOTIFY_CUSTOMER, borrowed from the config */
+    const char *url_templates;      /* DH_DISPATCH_TRACKING_URLS, borrowed from the config */
+    const char *rto_tag, *lost_tag; /* "" = no tag */
     long long ttl_s;
     long long hold_recheck_ms;
     dispatch_metrics_t m;  /* created at init */
@@ -115,6 +130,8 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     s->metrics = ctx->metrics;
     s->notify = dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
     s->url_templates = dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS");
+    s->rto_tag = dh_config_get(cfg, "DH_DISPATCH_RTO_TAG");
+    s->lost_tag = dh_config_get(cfg, "DH_DISPATCH_LOST_TAG");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
     s->hold_recheck_ms = dh_config_int(cfg, "DH_DISPATCH_HOLD_RECHECK_MS");
     *out = s;
@@ -554,6 +571,46 @@ static dh_result_t post_event(dh_lane_t *lane, const dsp_ev_t *e, const char *gi
     return res;
 }
 
+/* RTO and loss tag the order (docs/dispatch.md, the status table), once per order and tag:
+ * a Redis marker after the call. tagsAdd leaves a tag the order has as it is, so a crash
+ * before the marker only repeats a call that changes nothing. */
+static dh_result_t tag_order(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
+{
+    dispatch_tag_t t = dispatch_status_tag(e->ev.status);
+    const char *tag = t == DISPATCH_TAG_RTO    ? s->rto_tag
+                      : t == DISPATCH_TAG_LOST ? s->lost_tag
+                                               : "";
+    char key[900], have[8], errs[512];
+    dh_result_t res = DH_RESULT_DONE;
+    dh_gql_reply_t rep;
+    json_t *vars;
+
+    if (!tag[0]) {
+        return DH_RESULT_DONE;
+    }
+    snprintf(key, sizeof(key), "dh:dispatch:tag:%s:%s:%s", e->store->domain, e->ev.order_id, tag);
+    if (redis_get(lane, key, have, sizeof(have), &res) != 0) {
+        return res; /* tagged already (DONE), or Redis failed (RETRY) */
+    }
+    vars = json_pack("{s:s, s:[s]}", "id", e->order_gid, "tags", tag);
+    if (gql(lane, e, DH_GQL_TAGS_ADD, vars, &rep, &res) == 0) {
+        if (dh_gql_user_errors(&rep, "tagsAdd", errs, sizeof(errs), NULL, 0) > 0) {
+            res = answer(lane, "tagsAdd", DH_ANSWER_USER_ERRORS, "tag %s on order %s: %s", tag,
+                         e->ev.order_id, errs);
+        } else {
+            count_store(s, "dh_dispatch_order_tags_total",
+                        "Orders tagged for a return to origin or a loss.", e->store);
+            if (redis_set(s, lane, key, tag)) {
+                DH_LOG(DH_LOG_WARN, "dispatch", "recording %s: %s", key,
+                       dh_redis_errstr(dh_lane_redis(lane)));
+            }
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
 static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
     const dispatch_metrics_t *m = metrics(s);
@@ -583,6 +640,7 @@ static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev
         }
         return res;
     }
+    res = tag_order(s, lane, e); /* before posting: a failed tag must not re-post */
     for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
          gid = strtok_r(NULL, " ", &save)) {
         res = post_event(lane, e, gid);

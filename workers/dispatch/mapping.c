@@ -211,36 +211,53 @@ int dispatch_key_matches(const dispatch_event_t *ev, const char *key, size_t key
 
 /* ---- delivery statuses ---- */
 
-const char *dispatch_status_map(const char *wms_status, int *failure)
-{
-    static const struct {
-        const char *wms, *shopify;
-        int failure;
-    } table[] = {
-        {"PICKED_UP", "CARRIER_PICKED_UP", 0},
-        {"IN_TRANSIT", "IN_TRANSIT", 0},
-        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0},
-        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0},
-        {"DELAYED", "DELAYED", 0},
-        {"DELIVERED", "DELIVERED", 0},
-        /* Shopify has no returned-to-origin, lost or damaged status (shopify-facts.md §4):
-         * FAILURE, with the courier's words as the message. */
-        {"RTO_INITIATED", "FAILURE", 1},
-        {"RTO_IN_TRANSIT", "FAILURE", 1},
-        {"RTO_DELIVERED", "FAILURE", 1},
-        {"LOST", "FAILURE", 1},
-        {"DAMAGED", "FAILURE", 1},
-        {"CANCELLED", "FAILURE", 1},
-    };
+/* The delivery-status table of docs/dispatch.md: WMS status -> Shopify event status, and
+ * whether the order is tagged. */
+static const struct {
+    const char *wms, *shopify;
+    int failure;
+    dispatch_tag_t tag;
+} status_table[] = {
+    {"PICKED_UP", "CARRIER_PICKED_UP", 0, DISPATCH_TAG_NONE},
+    {"IN_TRANSIT", "IN_TRANSIT", 0, DISPATCH_TAG_NONE},
+    {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0, DISPATCH_TAG_NONE},
+    {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0, DISPATCH_TAG_NONE},
+    {"DELAYED", "DELAYED", 0, DISPATCH_TAG_NONE},
+    {"DELIVERED", "DELIVERED", 0, DISPATCH_TAG_NONE},
+    /* Shopify has no returned-to-origin, lost or damaged status (FulfillmentEventStatus):
+     * FAILURE, with the courier's words as the message; RTO and loss also tag the order,
+     * which merchants can filter on. */
+    {"RTO_INITIATED", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"RTO_IN_TRANSIT", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"RTO_DELIVERED", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"LOST", "FAILURE", 1, DISPATCH_TAG_LOST},
+    {"DAMAGED", "FAILURE", 1, DISPATCH_TAG_NONE},
+    {"CANCELLED", "FAILURE", 1, DISPATCH_TAG_NONE},
+};
 
-    *failure = 0;
-    for (size_t i = 0; wms_status && i < sizeof(table) / sizeof(table[0]); i++) {
-        if (strcmp(wms_status, table[i].wms) == 0) {
-            *failure = table[i].failure;
-            return table[i].shopify;
+static int status_row(const char *wms_status)
+{
+    for (size_t i = 0; wms_status && i < sizeof(status_table) / sizeof(status_table[0]); i++) {
+        if (strcmp(wms_status, status_table[i].wms) == 0) {
+            return (int)i;
         }
     }
-    return NULL;
+    return -1;
+}
+
+const char *dispatch_status_map(const char *wms_status, int *failure)
+{
+    int i = status_row(wms_status);
+
+    *failure = i >= 0 ? status_table[i].failure : 0;
+    return i >= 0 ? status_table[i].shopify : NULL;
+}
+
+dispatch_tag_t dispatch_status_tag(const char *wms_status)
+{
+    int i = status_row(wms_status);
+
+    return i >= 0 ? status_table[i].tag : DISPATCH_TAG_NONE;
 }
 
 json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_gid)

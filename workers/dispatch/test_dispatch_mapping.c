@@ -111,19 +111,20 @@ static void test_status_map(void **state)
     static const struct {
         const char *wms, *shopify;
         int failure;
+        dispatch_tag_t tag;
     } cases[] = {
-        {"PICKED_UP", "CARRIER_PICKED_UP", 0},
-        {"IN_TRANSIT", "IN_TRANSIT", 0},
-        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0},
-        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0},
-        {"DELAYED", "DELAYED", 0},
-        {"DELIVERED", "DELIVERED", 0},
-        {"RTO_INITIATED", "FAILURE", 1},
-        {"RTO_IN_TRANSIT", "FAILURE", 1},
-        {"RTO_DELIVERED", "FAILURE", 1},
-        {"LOST", "FAILURE", 1},
-        {"DAMAGED", "FAILURE", 1},
-        {"CANCELLED", "FAILURE", 1},
+        {"PICKED_UP", "CARRIER_PICKED_UP", 0, DISPATCH_TAG_NONE},
+        {"IN_TRANSIT", "IN_TRANSIT", 0, DISPATCH_TAG_NONE},
+        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0, DISPATCH_TAG_NONE},
+        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0, DISPATCH_TAG_NONE},
+        {"DELAYED", "DELAYED", 0, DISPATCH_TAG_NONE},
+        {"DELIVERED", "DELIVERED", 0, DISPATCH_TAG_NONE},
+        {"RTO_INITIATED", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"RTO_IN_TRANSIT", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"RTO_DELIVERED", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"LOST", "FAILURE", 1, DISPATCH_TAG_LOST},
+        {"DAMAGED", "FAILURE", 1, DISPATCH_TAG_NONE},
+        {"CANCELLED", "FAILURE", 1, DISPATCH_TAG_NONE},
     };
     int failure = 7;
 
@@ -131,9 +132,11 @@ static void test_status_map(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_string_equal(dispatch_status_map(cases[i].wms, &failure), cases[i].shopify);
         assert_int_equal(failure, cases[i].failure);
+        assert_int_equal(dispatch_status_tag(cases[i].wms), cases[i].tag);
     }
     assert_null(dispatch_status_map("RETURNED", &failure));
     assert_null(dispatch_status_map(NULL, &failure));
+    assert_int_equal(dispatch_status_tag("RETURNED"), DISPATCH_TAG_NONE);
 }
 
 static void test_event_vars(void **state)

@@ -156,6 +156,60 @@ static void scenario_carriers(env_t *e)
     json_decref(o);
 }
 
+/* Every row of the delivery-status table (docs/dispatch.md) in order, on one shipment: the
+ * documented event each, the RTO tag once for three RTO statuses, the loss tag once; then a
+ * repeated and a stale status post and tag nothing (the barrier: a later DELAYED). */
+static void scenario_statuses(env_t *e)
+{
+    static const char *const rows[][3] = {
+        {"PICKED_UP", "CARRIER_PICKED_UP", "Picked up"},
+        {"IN_TRANSIT", "IN_TRANSIT", "In transit"},
+        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", "Out for delivery"},
+        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", "Customer not available"},
+        {"DELAYED", "DELAYED", "Delayed"},
+        {"DELIVERED", "DELIVERED", "Delivered"},
+        {"RTO_INITIATED", "FAILURE", "RTO Initiated"},
+        {"RTO_IN_TRANSIT", "FAILURE", "RTO In Transit"},
+        {"RTO_DELIVERED", "FAILURE", "RTO Delivered"},
+        {"LOST", "FAILURE", "Shipment Lost"},
+        {"DAMAGED", "FAILURE", "Shipment Damaged"},
+        {"CANCELLED", "FAILURE", "Shipment Cancelled"},
+    };
+    enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
+    json_t *o = place(e, "{\"sku\": \"TEE-2\", \"quantity\": 1}");
+    long long id = id_of(o);
+    char *l = line(line_id(o, 0), 1), what[64];
+
+    produce_dispatch(e, id, "SHP-T", "TRK-T", l);
+    for (int i = 0; i < NROWS; i++) {
+        produce_status(e, id, "SHP-T", i + 1, rows[i][0], rows[i][2]);
+    }
+    produce_status(e, id, "SHP-T", 9, "RTO_DELIVERED", "RTO Delivered");   /* repeated */
+    produce_status(e, id, "SHP-T", 8, "RTO_IN_TRANSIT", "RTO In Transit"); /* stale */
+    produce_status(e, id, "SHP-T", NROWS + 1, "DELAYED", "Delayed");       /* the barrier */
+    wait_fulfilled(e, id, 1, NROWS + 1);
+    json_t *f = fulfillment(e, id, 0), *evs = json_object_get(f, "events");
+
+    assert_int_equal(json_array_size(evs), NROWS + 1);
+    for (size_t i = 0; i < NROWS; i++) {
+        json_t *ev = json_array_get(evs, i);
+
+        assert_string_equal(json_string_value(json_object_get(ev, "status")), rows[i][1]);
+        assert_string_equal(json_string_value(json_object_get(ev, "message")), rows[i][2]);
+    }
+    json_decref(f);
+    json_t *st = order_state(e, id), *tags = json_object_get(st, "tags");
+
+    assert_int_equal(json_array_size(tags), 2);
+    assert_string_equal(json_string_value(json_array_get(tags, 0)), "rto");
+    assert_string_equal(json_string_value(json_array_get(tags, 1)), "lost-in-transit");
+    json_decref(st);
+    snprintf(what, sizeof(what), "Order/%lld%%22", id);
+    assert_int_equal(journal_count(e, "tagsAdd", what), 2); /* once each */
+    free(l);
+    json_decref(o);
+}
+
 static void test_dispatch_lifecycle(void **state)
 {
     env_t e;
@@ -172,6 +226,8 @@ static void test_dispatch_lifecycle(void **state)
     fprintf(stderr, "held fulfillment order, released: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_carriers(&e);
     fprintf(stderr, "carriers: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_statuses(&e);
+    fprintf(stderr, "status table, tags: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
 }
 
