@@ -141,6 +141,10 @@ void dispatch_plan_clear(dispatch_plan_t *plan);
  *  @returns A new reference. */
 json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
                                 const char *url_templates);
+/** @brief The fulfillmentTrackingInfoUpdate variables: \p fulfillment_gid gets the event's
+ *  tracking (as in dispatch_create_vars_ex()). @returns A new reference. */
+json_t *dispatch_retrack_vars(const dispatch_event_t *ev, const char *fulfillment_gid,
+                              int notify_customer, const char *url_templates);
 /** @brief dispatch_create_vars_ex() without URL templates. */
 json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer);
 

@@ -83,7 +83,8 @@ static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) o
                               "return 1\n";
 
 typedef struct dispatch_metrics {
-    dh_counter_t *created, *adopted, *recorded, *nothing, *posted, *stale, *skipped_units;
+    dh_counter_t *created, *adopted, *recorded, *nothing, *retracked, *posted, *stale,
+        *skipped_units;
 } dispatch_metrics_t;
 
 typedef struct dispatch_shared {
@@ -109,6 +110,8 @@ static void metrics_create(dispatch_metrics_t *x, dh_metrics_t *m)
         dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"recorded\"");
     x->nothing =
         dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"nothing_left\"");
+    x->retracked =
+        dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"retracked\"");
     x->posted = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"posted\"");
     x->stale = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"stale\"");
     x->skipped_units = dh_metrics_counter(
@@ -175,6 +178,7 @@ typedef struct dsp_ev {
     const dh_store_t *store;
     char ful_key[600]; /* dh:dispatch:ful:<store>:<shipment> */
     char seq_key[600]; /* dh:dispatch:seq:<store>:<shipment> */
+    char awb_key[600]; /* dh:dispatch:awb:<store>:<shipment>: the AWB recorded with it */
     char order_gid[64];
 } dsp_ev_t;
 
@@ -188,12 +192,15 @@ static void d_release(void *data)
     }
 }
 
-/* The effect id, one per (store, shipment[, sequence]); dh_event_set_effect() turns one
- * too long for the record (long store and shipment ids) into its digest form. */
+/* The effect id, one per (store, shipment, AWB) or (store, shipment, sequence);
+ * dh_event_set_effect() turns one too long for the record (long store and shipment ids) into its
+ * digest form. */
 static dh_err_t effect_id(const dsp_ev_t *e, dh_event_t *out)
 {
     if (e->ev.kind == DISPATCH_SHIPMENT) {
-        return dh_event_set_effect(out, "dispatch:%s:%s", e->store->domain, e->ev.shipment_id);
+        /* The AWB is part of it: a courier reassignment is a new effect on the shipment. */
+        return dh_event_set_effect(out, "dispatch:%s:%s:%s", e->store->domain, e->ev.shipment_id,
+                                   e->ev.tracking_number);
     }
     return dh_event_set_effect(out, "status:%s:%s:%lld", e->store->domain, e->ev.shipment_id,
                                (long long)e->ev.sequence);
@@ -228,6 +235,8 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(e->ful_key, sizeof(e->ful_key), "dh:dispatch:ful:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->seq_key, sizeof(e->seq_key), "dh:dispatch:seq:%s:%s", e->store->domain,
+             e->ev.shipment_id);
+    snprintf(e->awb_key, sizeof(e->awb_key), "dh:dispatch:awb:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->order_gid, sizeof(e->order_gid), "gid://shopify/Order/%s", e->ev.order_id);
     if (effect_id(e, ev)) {
@@ -372,15 +381,19 @@ static int covered(json_t *adopted, json_t *group)
     return 0;
 }
 
+/* notifyCustomer: the store's value of DH_DISPATCH_NOTIFY_CUSTOMER. */
+static int notify_of(const dispatch_shared_t *s, const dsp_ev_t *e)
+{
+    return dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1;
+}
+
 static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
                               json_t *group, json_t *created)
 {
     char errs[512];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
-    json_t *vars = dispatch_create_vars_ex(
-        &e->ev, group, dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1,
-        s->url_templates);
+    json_t *vars = dispatch_create_vars_ex(&e->ev, group, notify_of(s, e), s->url_templates);
 
     if (gql(lane, e, DH_GQL_FULFILLMENT_CREATE, vars, &rep, &res) == 0) {
         const char *id = json_string_value(json_object_get(
@@ -480,6 +493,86 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     return res;
 }
 
+/* Whether \p list ({"id": ...} objects) holds \p gid. */
+static int listed(json_t *list, const char *gid)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "id")), gid) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static dh_result_t update_tracking(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+                                   const char *gid)
+{
+    char errs[512];
+    dh_gql_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *vars = dispatch_retrack_vars(&e->ev, gid, notify_of(s, e), s->url_templates);
+
+    if (gql(lane, e, DH_GQL_FULFILLMENT_TRACKING_UPDATE, vars, &rep, &res) == 0) {
+        if (dh_gql_user_errors(&rep, "fulfillmentTrackingInfoUpdate", errs, sizeof(errs), NULL, 0) >
+            0) {
+            res = answer(lane, "fulfillmentTrackingInfoUpdate", DH_ANSWER_USER_ERRORS,
+                         "shipment %s, %s: %s", e->ev.shipment_id, gid, errs);
+        } else {
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s: %s now tracks %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, gid, e->ev.tracking_number);
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
+/* A recorded shipment (fulfillments \p ids) dispatched again: the same AWB is done; a new
+ * one (the courier reassigned) replaces the tracking of its fulfillments, once: those that
+ * already carry the number (an update whose AWB record was lost, or a shipment recorded
+ * before AWBs were) are skipped, then the AWB is recorded. */
+static dh_result_t retrack(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e, char *ids)
+{
+    char awb[300], *save = NULL;
+    dh_result_t res = DH_RESULT_DONE;
+    int got = redis_get(lane, e->awb_key, awb, sizeof(awb), &res), updated = 0;
+    json_t *done;
+
+    if (got < 0) {
+        return res;
+    }
+    if (got > 0 && strcmp(awb, e->ev.tracking_number) == 0) {
+        count(metrics(s)->recorded, 1); /* done before; the runtime record had expired */
+        return DH_RESULT_DONE;
+    }
+    done = find_existing(lane, e, &res);
+    if (!done) {
+        return res;
+    }
+    for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
+         gid = strtok_r(NULL, " ", &save)) {
+        if (!listed(done, gid)) {
+            res = update_tracking(s, lane, e, gid);
+            updated = 1;
+        }
+    }
+    json_decref(done);
+    if (res == DH_RESULT_DONE) {
+        count(updated ? metrics(s)->retracked : metrics(s)->recorded, 1);
+        if (redis_set(s, lane, e->awb_key, e->ev.tracking_number)) {
+            /* A retry finds the fulfillments carrying the new number and skips them. */
+            dh_lane_fail(lane, "redis", "recording %s: %s", e->awb_key,
+                         dh_redis_errstr(dh_lane_redis(lane)));
+            res = DH_RESULT_RETRY;
+        }
+    }
+    return res;
+}
+
 static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
     const dispatch_metrics_t *m = metrics(s);
@@ -489,10 +582,7 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
     int got = redis_get(lane, e->ful_key, ids, sizeof(ids), &res);
 
     if (got != 0) {
-        if (got > 0) {
-            count(m->recorded, 1); /* done before; the runtime record had expired or been lost */
-        }
-        return res;
+        return got > 0 ? retrack(s, lane, e, ids) : res;
     }
     /* A fulfillment with our tracking number is ours from an attempt that crashed or timed
      * out before recording it: adopt it rather than create a second one. */
@@ -512,8 +602,10 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
             DH_LOG(DH_LOG_WARN, "dispatch",
                    "shipment %s of order %s/%s: nothing left to fulfil (already fulfilled)",
                    e->ev.shipment_id, e->store->domain, e->ev.order_id);
-        } else if (redis_set(s, lane, e->ful_key, ids)) {
-            /* Retrying is safe: the next attempt adopts what was just created. */
+        } else if (redis_set(s, lane, e->awb_key, e->ev.tracking_number) ||
+                   redis_set(s, lane, e->ful_key, ids)) {
+            /* Retrying is safe: the next attempt adopts what was just created. The AWB goes
+             * first, so a recorded shipment always has its AWB. */
             dh_lane_fail(lane, "redis", "recording %s: %s", e->ful_key,
                          dh_redis_errstr(dh_lane_redis(lane)));
             res = DH_RESULT_RETRY;

@@ -537,8 +537,9 @@ void dispatch_plan_clear(dispatch_plan_t *plan)
     }
 }
 
-json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
-                                const char *url_templates)
+/* trackingInfo: Shopify's name for the courier, the number, and a url when the event has
+ * one, else for a courier Shopify does not list from \p url_templates. */
+static json_t *tracking_input(const dispatch_event_t *ev, const char *url_templates)
 {
     int known = 0;
     const char *company = dispatch_carrier_name(ev->company, &known);
@@ -552,9 +553,23 @@ json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int n
         /* Shopify builds no link for a courier outside its list: ours, or none at all. */
         json_object_set_new(tracking, "url", json_string(url));
     }
+    return tracking;
+}
+
+json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
+                                const char *url_templates)
+{
     return json_pack("{s:{s:b, s:o, s:O}}", "fulfillment", "notifyCustomer", notify_customer,
-                     "trackingInfo", tracking, "lineItemsByFulfillmentOrder",
+                     "trackingInfo", tracking_input(ev, url_templates),
+                     "lineItemsByFulfillmentOrder",
                      json_object_get(group, "lineItemsByFulfillmentOrder"));
+}
+
+json_t *dispatch_retrack_vars(const dispatch_event_t *ev, const char *fulfillment_gid,
+                              int notify_customer, const char *url_templates)
+{
+    return json_pack("{s:s, s:o, s:b}", "fulfillmentId", fulfillment_gid, "trackingInfoInput",
+                     tracking_input(ev, url_templates), "notifyCustomer", notify_customer);
 }
 
 json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)

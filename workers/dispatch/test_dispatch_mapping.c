@@ -430,6 +430,17 @@ static void test_tracking_urls(void **state)
     assert_int_equal(dispatch_url_templates_check("X=ftp://x/{number}", err, sizeof(err)), -1);
     assert_int_equal(dispatch_url_templates_check("https://x/{number}", err, sizeof(err)), -1);
 
+    /* A new AWB: the fulfillment's tracking, the company mapped like a creation's. */
+    parse_example("dispatch-full.json", &ev);
+    v = dispatch_retrack_vars(&ev, "gid://shopify/Fulfillment/9", 0, tpl);
+    th_assert_json_equal(v,
+                         "{\"fulfillmentId\": \"gid://shopify/Fulfillment/9\", \"notifyCustomer\": "
+                         "false, \"trackingInfoInput\": {\"company\": \"Delhivery\", \"number\": "
+                         "\"1490812345678\", \"url\": "
+                         "\"https://www.delhivery.com/track/package/1490812345678\"}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+
     /* An unknown courier without a WMS url gets its template's link. */
     parse_example("dispatch-no-tracking-url.json", &ev);
     v = dispatch_create_vars_ex(&ev, group, 1, tpl);

@@ -56,7 +56,7 @@ static void scenario_full(env_t *e, redisContext *rc)
     redisReply *r;
 
     snprintf(ful_key, sizeof(ful_key), "dh:dispatch:ful:%s:SHP-A", e->store);
-    snprintf(idem_key, sizeof(idem_key), "dispatch:idem:dispatch:%s:SHP-A", e->store);
+    snprintf(idem_key, sizeof(idem_key), "dispatch:idem:dispatch:%s:SHP-A:TRK-A", e->store);
     r = redisCommand(rc, "GET %s", ful_key);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     gid = strdup(r->str);

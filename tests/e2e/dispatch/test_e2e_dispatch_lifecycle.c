@@ -210,9 +210,52 @@ static void scenario_statuses(env_t *e)
     json_decref(o);
 }
 
+/* A courier reassignment: the shipment dispatched again under a new AWB updates the tracking
+ * of its one fulfillment (no new fulfillment); a duplicate changes nothing; a replay whose
+ * records were lost (updated, then a crash before recording) finds the fulfillment carrying
+ * the new number and sends nothing. */
+static void scenario_retrack(env_t *e, redisContext *rc)
+{
+    json_t *o = place(e, "{\"sku\": \"TEE-1\", \"quantity\": 2}");
+    long long id = id_of(o);
+    char *l = line(line_id(o, 0), 2), *v;
+
+    produce_dispatch(e, id, "SHP-R", "TRK-R1", l);
+    v = dispatch_json_by(e, id, "SHP-R", "Blue Dart", "TRK-R2", NULL, l);
+    produce(e, id, v);
+    produce(e, id, v);                                             /* the same event twice */
+    produce_status(e, id, "SHP-R", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_fulfilled(e, id, 1, 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-R1"), 1);
+    assert_int_equal(journal_creates(e, "TRK-R2"), 0);
+    assert_int_equal(journal_count(e, "fulfillmentTrackingInfoUpdate", "TRK-R2"), 1);
+    json_t *f = fulfillment(e, id, 0), *t = json_array_get(json_object_get(f, "tracking"), 0);
+
+    assert_int_equal(json_array_size(json_object_get(f, "tracking")), 1);
+    assert_string_equal(json_string_value(json_object_get(t, "number")), "TRK-R2");
+    assert_string_equal(json_string_value(json_object_get(t, "company")), "Bluedart");
+    json_decref(f);
+
+    assert_int_equal(
+        th_redis_int(rc, "DEL dh:dispatch:awb:%s:SHP-R dispatch:idem:dispatch:%s:SHP-R:TRK-R2",
+                     e->store, e->store),
+        2);
+    produce(e, id, v); /* a replay after "updated but not recorded" */
+    produce_status(e, id, "SHP-R", 2, "OUT_FOR_DELIVERY", "Out for delivery");
+    wait_fulfilled(e, id, 1, 2);
+    assert_int_equal(journal_count(e, "fulfillmentTrackingInfoUpdate", "TRK-R2"), 1);
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:dispatch:awb:%s:SHP-R", e->store), 1);
+    free(v);
+    free(l);
+    json_decref(o);
+}
+
 static void test_dispatch_lifecycle(void **state)
 {
     env_t e;
+    redisContext *rc = th_redis();
     int64_t t0 = th_now_ms();
     static const char *const extra[] = {
         "DH_DISPATCH_TRACKING_URLS=Shree Maruti=https://sm.example/{number}", NULL};
@@ -228,7 +271,10 @@ static void test_dispatch_lifecycle(void **state)
     fprintf(stderr, "carriers: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_statuses(&e);
     fprintf(stderr, "status table, tags: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_retrack(&e, rc);
+    fprintf(stderr, "courier reassigned: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
+    redisFree(rc);
 }
 
 int main(void)
