@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dispatch_e2e.h"
@@ -252,6 +253,59 @@ static void scenario_retrack(env_t *e, redisContext *rc)
     json_decref(o);
 }
 
+/* The order has at least one fulfillment (the sandbox applied a create). */
+static int has_fulfillment(void *ud)
+{
+    wait_ful_t *w = ud;
+
+    return nfulfillments(w->e, w->order) >= 1;
+}
+
+/* A real kill -9 of dh-dispatch between Shopify's effect and the record: the sandbox applies
+ * the fulfillmentCreate carrying TRK-X and holds its answer back (timeout_after_effect,
+ * narrowed to that body); once the fulfillment exists the worker is killed; a new worker
+ * (same group) gets the event again and adopts the fulfillment: still exactly one, and no
+ * second fulfillmentCreate (the journal lists the held request only when it ends). */
+static void scenario_kill9(env_t *e, redisContext *rc, const char *const *extra)
+{
+    json_t *o = place(e, "{\"sku\": \"TEE-1\", \"quantity\": 1}");
+    long long id = id_of(o);
+    char *l = line(line_id(o, 0), 1), url[300];
+    long st = 0;
+    wait_ful_t w = {e, id, 1, 0, 0};
+
+    snprintf(url, sizeof(url), "%s/_control/faults", e->sb.base);
+    json_decref(th_http_json("POST", url,
+                             "{\"group\": \"shopify\", \"timeout_after_effect_rate\": 1, "
+                             "\"timeout_ms\": 120000, \"count\": 1, \"contains\": \"TRK-X\"}",
+                             &st));
+    assert_int_equal(st, 200);
+    produce_dispatch(e, id, "SHP-X", "TRK-X", l);
+    assert_true(th_wait_for(has_fulfillment, &w, 20000));
+    assert_int_equal(kill(e->worker, SIGKILL), 0);
+    assert_int_equal(waitpid(e->worker, NULL, 0), e->worker);
+    json_decref(th_http_json("DELETE", url, NULL, &st));
+    start_worker(e, extra);
+    produce_status(e, id, "SHP-X", 1, "IN_TRANSIT", "In transit"); /* the barrier */
+    wait_ful_t w2 = {e, id, 1, 1, 0};
+
+    assert_true(th_wait_for(fulfilled, &w2, 60000));
+    assert_int_equal(nfulfillments(e, id), 1);
+    assert_int_equal(journal_creates(e, "TRK-X"), 0); /* the new worker created nothing */
+    json_t *f = fulfillment(e, id, 0);
+    char gid[128];
+    redisReply *r = redisCommand(rc, "GET dh:dispatch:ful:%s:SHP-X", e->store);
+
+    snprintf(gid, sizeof(gid), "gid://shopify/Fulfillment/%s",
+             json_string_value(json_object_get(f, "id")));
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, gid); /* adopted and recorded */
+    freeReplyObject(r);
+    json_decref(f);
+    free(l);
+    json_decref(o);
+}
+
 static void test_dispatch_lifecycle(void **state)
 {
     env_t e;
@@ -273,6 +327,8 @@ static void test_dispatch_lifecycle(void **state)
     fprintf(stderr, "status table, tags: %lld ms\n", (long long)(th_now_ms() - t0));
     scenario_retrack(&e, rc);
     fprintf(stderr, "courier reassigned: %lld ms\n", (long long)(th_now_ms() - t0));
+    scenario_kill9(&e, rc, extra);
+    fprintf(stderr, "kill -9 after the effect: %lld ms\n", (long long)(th_now_ms() - t0));
     env_stop(&e);
     redisFree(rc);
 }
