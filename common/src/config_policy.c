@@ -9,9 +9,7 @@
 
 #include "dockhand/config.h"
 
-/* The next comma-separated item of *p, blanks trimmed: its length (*s its start), or -1 at
- * the end. */
-static long next_item(const char **p, const char **s)
+long dh_config_list_next(const char **p, const char **s)
 {
     const char *q = *p;
 
@@ -61,7 +59,7 @@ int dh_config_policy(const char *spec, const char *store, const char *v0, const 
     long n;
     int def = -1, mine = -1, first = 1;
 
-    while ((n = next_item(&p, &t)) >= 0) {
+    while ((n = dh_config_list_next(&p, &t)) >= 0) {
         const char *eq = memchr(t, '=', (size_t)n);
         int v =
             eq ? policy_value(eq + 1, n - (long)(eq + 1 - t), v0, v1) : policy_value(t, n, v0, v1);

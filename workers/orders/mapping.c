@@ -40,41 +40,19 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
     return -1;
 }
 
-/* Next comma-separated item of *p, trimmed: start in *s, length returned; -1 at the end. */
-static long next_item(const char **p, const char **s)
-{
-    const char *q = *p;
-
-    if (!*q) {
-        return -1;
-    }
-    while (*q == ' ' || *q == '\t') {
-        q++;
-    }
-    const char *e = strchr(q, ',');
-    const char *end = e ? e : q + strlen(q);
-
-    *p = e ? e + 1 : end;
-    while (end > q && (end[-1] == ' ' || end[-1] == '\t')) {
-        end--;
-    }
-    *s = q;
-    return (long)(end - q);
-}
-
 int orders_hold_tag(const char *tags, const char *hold_tags, char *which, size_t which_size)
 {
     const char *p = tags ? tags : "", *t;
     long n;
 
-    while ((n = next_item(&p, &t)) >= 0) {
+    while ((n = dh_config_list_next(&p, &t)) >= 0) {
         const char *h = hold_tags ? hold_tags : "", *ht;
         long m;
 
         if (n == 0) {
             continue;
         }
-        while ((m = next_item(&h, &ht)) >= 0) {
+        while ((m = dh_config_list_next(&h, &ht)) >= 0) {
             if (m == n && strncasecmp(t, ht, (size_t)n) == 0) {
                 if (which) {
                     snprintf(which, which_size, "%.*s", (int)n, t);

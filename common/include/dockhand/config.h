@@ -95,6 +95,10 @@ const char *dh_config_get(const dh_config_t *cfg, const char *name);
 long long dh_config_int(const dh_config_t *cfg, const char *name);
 int dh_config_bool(const dh_config_t *cfg, const char *name);
 
+/** @brief The next item of the comma-separated list at *\p p, blanks trimmed: its length
+ *  (*\p s its start; *\p p moves past it), or -1 at the end of the list. */
+long dh_config_list_next(const char **p, const char **s);
+
 /**
  * @brief A per-store policy: \p spec is "<default>[,<store>=<value>...]" and each value is
  *        \p v0 or \p v1 (e.g. "skip,dev.myshopify.com=send"; store names compare

@@ -126,15 +126,15 @@ static void scenario_carriers(env_t *e)
     const char *company, *url;
     json_t *keep;
 
-    v = dispatch_json_by(e, id, "SHP-K1", "BLUE DART", "TRK-K1", NULL, l);
-    produce(e, id, v);
-    free(v);
-    v = dispatch_json_by(e, id, "SHP-K2", "xpress bees", "TRK-K2", NULL, l);
-    produce(e, id, v);
-    free(v);
-    v = dispatch_json_by(e, id, "SHP-K3", "Shree Maruti", "TRK-K3", NULL, l);
-    produce(e, id, v);
-    free(v);
+    static const char *const sent[][3] = {{"SHP-K1", "BLUE DART", "TRK-K1"},
+                                          {"SHP-K2", "xpress bees", "TRK-K2"},
+                                          {"SHP-K3", "Shree Maruti", "TRK-K3"}};
+
+    for (size_t i = 0; i < 3; i++) {
+        v = dispatch_json_by(e, id, sent[i][0], sent[i][1], sent[i][2], NULL, l);
+        produce(e, id, v);
+        free(v);
+    }
     produce_status(e, id, "SHP-K3", 1, "IN_TRANSIT", "In transit"); /* the barrier */
     wait_ful_t w = {e, id, 3, 1, 2};
 
