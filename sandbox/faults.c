@@ -20,8 +20,9 @@ typedef struct rule {
     double drop_rate;
     double timeout_rate;
     long timeout_ms;
-    double expires_at; /**< monotonic seconds, 0 = never */
-    long count;        /**< remaining requests, -1 = unlimited */
+    double expires_at;  /**< monotonic seconds, 0 = never */
+    long count;         /**< remaining requests, -1 = unlimited */
+    char contains[128]; /**< only requests whose body contains this ("" = all) */
 } rule_t;
 
 struct dh_sb_faults_s {
@@ -116,6 +117,13 @@ static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t
         return DH_SB_ERR_CONFIG;
     }
     r.error_status = (int)status;
+    const char *contains = json_string_value(json_object_get(rule, "contains"));
+
+    if (contains && strlen(contains) >= sizeof r.contains) {
+        snprintf(errstr, errstr_size, "contains: at most %zu bytes", sizeof r.contains - 1);
+        return DH_SB_ERR_CONFIG;
+    }
+    snprintf(r.contains, sizeof r.contains, "%s", contains ? contains : "");
     pthread_mutex_lock(&f->lock);
     f->rules[g] = r;
     pthread_mutex_unlock(&f->lock);
@@ -154,6 +162,12 @@ void dh_sb_faults_reset(dh_sb_faults_t *f)
 
 void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decision_t *out)
 {
+    dh_sb_faults_decide_body(f, g, NULL, out);
+}
+
+void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *body,
+                              dh_sb_fault_decision_t *out)
+{
     memset(out, 0, sizeof *out);
     if ((unsigned)g >= DH_SB_GROUP_COUNT) {
         return;
@@ -167,7 +181,8 @@ void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decisio
     if (r->active && r->count == 0) {
         r->active = false;
     }
-    if (r->active) {
+    /* A rule narrowed by "contains" leaves other requests alone, and keeps its count. */
+    if (r->active && (!r->contains[0] || (body && strstr(body, r->contains)))) {
         if (r->count > 0) {
             r->count--;
         }
@@ -201,6 +216,10 @@ json_t *dh_sb_faults_json(dh_sb_faults_t *f)
                            "drop_connection_rate", r->drop_rate, "timeout_after_effect_rate",
                            r->timeout_rate, "timeout_ms", (json_int_t)r->timeout_ms, "count",
                            (json_int_t)r->count));
+        if (r->contains[0]) {
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "contains",
+                                json_string(r->contains));
+        }
     }
     pthread_mutex_unlock(&f->lock);
     return arr;

@@ -287,7 +287,7 @@ static enum MHD_Result handle(dh_sb_state_t *st, struct MHD_Connection *c, const
         goto out;
     }
     if (group >= 0) {
-        dh_sb_faults_decide(st->faults, (dh_sb_group_t)group, &d);
+        dh_sb_faults_decide_body(st->faults, (dh_sb_group_t)group, req.body, &d);
     }
     dh_sb_sleep_ms(d.latency_ms, &st->stopping);
     if (d.drop) {

@@ -81,6 +81,8 @@ json_t *dh_sb_op_fulfillment_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_
                                     json_t *errors);
 json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
                                           json_t *errors);
+json_t *dh_sb_op_fulfillment_tracking_update(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                             json_t *errors);
 json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 
 /* Orders of the control API (shopify_ctl.c, shopify_edit.c; state lock held) */

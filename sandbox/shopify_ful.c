@@ -1,6 +1,7 @@
 /*
  * shopify_ful: order, fulfillment-order, fulfillment and tag operations of the
- * GraphQL double (order, orders, fulfillmentCreate, fulfillmentEventCreate, tagsAdd).
+ * GraphQL double (order, orders, fulfillmentCreate, fulfillmentEventCreate,
+ * fulfillmentTrackingInfoUpdate, tagsAdd).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -480,6 +481,9 @@ static json_t *apply_plan(dh_sb_shop_t *shop, json_t *plan, json_t *fo0, json_t 
                           tracking_list(json_object_get(input, "trackingInfo")), "created_at", now,
                           "updated_at", now, "lines", lines, "events", "location_id", lid);
 
+    /* FulfillmentInput.notifyCustomer: absent means false (Shopify's default). */
+    json_object_set_new(f, "notify_customer",
+                        json_boolean(json_is_true(json_object_get(input, "notifyCustomer"))));
     json_object_set_new(shop->fulfillments, fid, f);
     json_t *o = json_object_get(shop->orders, json_string_value(json_object_get(fo0, "order_id")));
     int all_closed = 1;
@@ -582,6 +586,34 @@ json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop,
     json_object_set_new(f, "display_status", json_string(status));
     json_object_set_new(f, "updated_at", json_string(now));
     return json_pack("{s:o, s:[]}", "fulfillmentEvent", ev, "userErrors");
+}
+
+/* fulfillmentTrackingInfoUpdate: the fulfillment's tracking is replaced by the input's
+ * (docs/sandbox.md, "Fulfillments"). */
+json_t *dh_sb_op_fulfillment_tracking_update(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                             json_t *errors)
+{
+    json_t *args = json_object_get(node, "args"), *f = NULL;
+    json_t *in = json_object_get(args, "trackingInfoInput");
+    char fid[32], now[32];
+
+    (void)st;
+    (void)errors;
+    if (dh_sb_gid_parse(json_object_get(args, "fulfillmentId"), "Fulfillment", fid, sizeof fid) ==
+        0) {
+        f = json_object_get(shop->fulfillments, fid);
+    }
+    if (!f) {
+        return json_pack("{s:n, s:[o]}", "fulfillment", "userErrors",
+                         dh_sb_user_error(NULL, json_pack("[s]", "fulfillmentId"),
+                                          "Fulfillment does not exist."));
+    }
+    dh_sb_iso_now(now, sizeof now);
+    json_object_set_new(f, "tracking", tracking_list(in));
+    json_object_set_new(f, "tracking_notify_customer",
+                        json_boolean(json_is_true(json_object_get(args, "notifyCustomer"))));
+    json_object_set_new(f, "updated_at", json_string(now));
+    return json_pack("{s:o, s:[]}", "fulfillment", fulfillment_obj(f), "userErrors");
 }
 
 json_t *dh_sb_op_tags_add(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors)

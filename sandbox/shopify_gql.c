@@ -31,6 +31,7 @@ static const op_entry_t ops[] = {
     {"inventoryAdjustQuantities", dh_sb_op_inventory_adjust, 1, 1},
     {"fulfillmentCreate", dh_sb_op_fulfillment_create, 1, 0},
     {"fulfillmentEventCreate", dh_sb_op_fulfillment_event_create, 1, 0},
+    {"fulfillmentTrackingInfoUpdate", dh_sb_op_fulfillment_tracking_update, 1, 0},
     {"tagsAdd", dh_sb_op_tags_add, 1, 0},
     {"bulkOperationRunQuery", dh_sb_op_bulk_run_query, 1, 0},
     {"bulkOperation", dh_sb_op_bulk_operation, 0, 0},

@@ -72,11 +72,37 @@ static void test_valid_rule_applies(void **state)
     dh_sb_faults_destroy(f);
 }
 
+/* A rule narrowed by "contains" applies, and counts, only for bodies containing it. */
+static void test_contains_narrows(void **state)
+{
+    dh_sb_faults_t *f = dh_sb_faults_new();
+    dh_sb_fault_decision_t d;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(set_text(f,
+                              "{\"group\":\"shopify\",\"timeout_after_effect_rate\":1,"
+                              "\"timeout_ms\":10,\"count\":1,\"contains\":\"fulfillmentCreate\"}",
+                              err, sizeof(err)),
+                     DH_SB_OK);
+    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "query { order(id: 1) { id } }", &d);
+    assert_false(d.timeout_after);
+    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, NULL, &d);
+    assert_false(d.timeout_after);
+    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "mutation { fulfillmentCreate }", &d);
+    assert_true(d.timeout_after);
+    assert_int_equal(d.timeout_ms, 10);
+    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "mutation { fulfillmentCreate }", &d);
+    assert_false(d.timeout_after); /* count used up by the one match */
+    dh_sb_faults_destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_huge_numbers_rejected),
         cmocka_unit_test(test_valid_rule_applies),
+        cmocka_unit_test(test_contains_narrows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,6 +89,16 @@ int dispatch_key_matches(const dispatch_event_t *ev, const char *key, size_t key
  */
 const char *dispatch_status_map(const char *wms_status, int *failure);
 
+/** Which order tag a delivery status adds (docs/dispatch.md, the status table). */
+typedef enum dispatch_tag {
+    DISPATCH_TAG_NONE = 0,
+    DISPATCH_TAG_RTO,  /**< RTO_INITIATED, RTO_IN_TRANSIT, RTO_DELIVERED: DH_DISPATCH_RTO_TAG */
+    DISPATCH_TAG_LOST, /**< LOST: DH_DISPATCH_LOST_TAG */
+} dispatch_tag_t;
+
+/** @brief The order tag \p wms_status adds (DISPATCH_TAG_NONE for most). */
+dispatch_tag_t dispatch_status_tag(const char *wms_status);
+
 /** @brief The fulfillmentEventCreate variables for \p fulfillment_gid.
  *  @returns A new reference. */
 json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_gid);
@@ -102,12 +112,14 @@ json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_
 json_t *dispatch_find_fulfillments(json_t *order, const char *tracking_number);
 
 typedef enum dispatch_plan_rc {
-    DISPATCH_PLAN_OK = 0,  /**< groups filled (maybe empty: everything already fulfilled). */
-    DISPATCH_PLAN_UNKNOWN, /**< A line item id is not on the order: dead letter. */
-    DISPATCH_PLAN_CLOSED,  /**< A line is left only on cancelled fulfillment orders: dead
-                                letter (the order was cancelled in Shopify). */
-    DISPATCH_PLAN_BLOCKED, /**< A line is left only on fulfillment orders that cannot be
-                                fulfilled yet (ON_HOLD, SCHEDULED...): retry. */
+    DISPATCH_PLAN_OK = 0,    /**< groups filled (maybe empty: everything already fulfilled). */
+    DISPATCH_PLAN_UNKNOWN,   /**< A line item id is not on the order: dead letter. */
+    DISPATCH_PLAN_CLOSED,    /**< A line is left only on cancelled fulfillment orders: dead
+                                  letter (the order was cancelled in Shopify). */
+    DISPATCH_PLAN_BLOCKED,   /**< A line is left at the location only on fulfillment orders
+                                  that cannot be fulfilled yet (ON_HOLD, SCHEDULED...): wait. */
+    DISPATCH_PLAN_ELSEWHERE, /**< Units of a line are left only on fulfillment orders at other
+                                  locations: dead letter, never fulfilled from there. */
 } dispatch_plan_rc_t;
 
 typedef struct dispatch_plan {
@@ -124,18 +136,47 @@ typedef struct dispatch_plan {
  * @brief Plan the fulfillments of a dispatch from \p order (data.order of
  *        DH_GQL_ORDER_FULFILLMENT_ORDERS, borrowed): each line goes to the fulfillment order
  *        line items of its line item with remainingQuantity > 0 on OPEN or IN_PROGRESS
- *        fulfillment orders (those at \p prefer_location first, may be NULL), capped at what
- *        remains; lines fully fulfilled already are skipped.
+ *        fulfillment orders at \p location (the dispatching facility's; NULL = none), capped
+ *        at what remains; lines fully fulfilled already are skipped. Units left only at other
+ *        locations are DISPATCH_PLAN_ELSEWHERE: a location never ships another's stock.
  * @param err  The reason for a non-OK result.
  */
 dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order,
-                                       const char *prefer_location, dispatch_plan_t *plan,
-                                       char *err, size_t err_size);
+                                       const char *location, dispatch_plan_t *plan, char *err,
+                                       size_t err_size);
 void dispatch_plan_clear(dispatch_plan_t *plan);
 
-/** @brief The fulfillmentCreate variables for one plan group: tracking company and number,
- *  url only when the event has one. @returns A new reference. */
+/** @brief The fulfillmentCreate variables for one plan group: tracking company (Shopify's
+ *  name for a known carrier, dispatch_carrier_name()) and number, url when the event has
+ *  one, else for a carrier Shopify does not know from \p url_templates (may be NULL).
+ *  @returns A new reference. */
+json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
+                                const char *url_templates);
+/** @brief The fulfillmentTrackingInfoUpdate variables: \p fulfillment_gid gets the event's
+ *  tracking (as in dispatch_create_vars_ex()). @returns A new reference. */
+json_t *dispatch_retrack_vars(const dispatch_event_t *ev, const char *fulfillment_gid,
+                              int notify_customer, const char *url_templates);
+/** @brief dispatch_create_vars_ex() without URL templates. */
 json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer);
+
+/* ---- carriers.c ---- */
+
+/**
+ * @brief Shopify's supported tracking-company name for a WMS courier spelling (compared by
+ *        letters and digits, any case: "BLUE DART" -> "Bluedart").
+ * @param known  Out: 1 when Shopify lists the courier, 0 otherwise.
+ * @returns Shopify's name (static), or \p wms_company as given when unknown.
+ */
+const char *dispatch_carrier_name(const char *wms_company, int *known);
+
+/** @brief Builds \p out from the template of \p company in \p templates
+ *  ("<carrier>=<url with {number}>,..."; carriers compared like dispatch_carrier_name()).
+ *  @returns 1 if built, 0 if \p company has no template. */
+int dispatch_tracking_url(const char *templates, const char *company, const char *number, char *out,
+                          size_t size);
+
+/** @brief 0 if \p templates is well formed, else -1 with the reason in \p err. */
+int dispatch_url_templates_check(const char *templates, char *err, size_t err_size);
 
 /* ---- handler.c ---- */
 

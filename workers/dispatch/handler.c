@@ -28,8 +28,19 @@
 /* ---- configuration and process-wide state ---- */
 
 static const dh_config_var_t dispatch_vars[] = {
-    {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_BOOL, "false", 0, 0, NULL,
-     "fulfillmentCreate notifyCustomer: Shopify emails the buyer the shipping confirmation."},
+    {"DH_DISPATCH_NOTIFY_CUSTOMER", DH_CFG_STRING, "true", 0, 0, NULL,
+     "fulfillmentCreate notifyCustomer (Shopify emails the buyer the shipping confirmation): "
+     "true or false; per store: \"true,<store>=false\"."},
+    {"DH_DISPATCH_TRACKING_URLS", DH_CFG_STRING, "", 0, 0, NULL,
+     "Tracking links of couriers Shopify does not list, used when the WMS sends none: "
+     "\"<carrier>=https://...{number}...,...\"."},
+    {"DH_DISPATCH_RTO_TAG", DH_CFG_STRING, "rto", 0, 0, NULL,
+     "Order tag added once when a shipment starts returning to origin (RTO_*); empty: none."},
+    {"DH_DISPATCH_LOST_TAG", DH_CFG_STRING, "lost-in-transit", 0, 0, NULL,
+     "Order tag added once when the courier reports a shipment LOST; empty: none."},
+    {"DH_DISPATCH_HOLD_RECHECK_MS", DH_CFG_INT, "15000", 100, 3600000, NULL,
+     "How often a dispatch parked on a held or scheduled fulfillment order looks again (the "
+     "wait ends at DH_RETRY_MAX_AGE_MS)."},
     {"DH_DISPATCH_RECORD_TTL_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
      "Retention of the shipment -> fulfillment and last-status records in Redis (>= the "
      "replay horizon, like DH_IDEM_RETENTION_S)."},
@@ -41,6 +52,30 @@ static const char *const dispatch_topics[] = {"wms.dispatch", NULL};
 static const dh_config_var_t *const dispatch_tables[] = {dispatch_vars, dh_stores_config_vars,
                                                          NULL};
 
+static void d_check_config(const dh_config_t *cfg, dh_config_report_t *report)
+{
+    char why[256];
+
+    if (dh_config_policy(dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER"), NULL, "false", "true",
+                         why, sizeof(why)) < 0) {
+        dh_config_report(report, "DH_DISPATCH_NOTIFY_CUSTOMER", "%s", why);
+    }
+    static const char *const tags[] = {"DH_DISPATCH_RTO_TAG", "DH_DISPATCH_LOST_TAG"};
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *t = dh_config_get(cfg, tags[i]);
+
+        /* tagsAdd reads a comma as a separator between tags. */
+        if (strchr(t, ',') || strlen(t) > 255) {
+            dh_config_report(report, tags[i], "one tag: no comma, at most 255 bytes");
+        }
+    }
+    if (dispatch_url_templates_check(dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS"), why,
+                                     sizeof(why)) < 0) {
+        dh_config_report(report, "DH_DISPATCH_TRACKING_URLS", "%s", why);
+    }
+}
+
 /* Advances the shipment's last applied sequence only upwards: 1 = advanced, 0 = not. */
 static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"
                               "if tonumber(ARGV[1]) <= cur then return 0 end\n"
@@ -48,14 +83,19 @@ static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) o
                               "return 1\n";
 
 typedef struct dispatch_metrics {
-    dh_counter_t *created, *adopted, *recorded, *nothing, *posted, *stale, *skipped_units;
+    dh_counter_t *created, *adopted, *recorded, *nothing, *retracked, *posted, *stale,
+        *skipped_units;
 } dispatch_metrics_t;
 
 typedef struct dispatch_shared {
-    const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
-    int notify;
+    const dh_stores_t *stores;      /* the runtime's (dh_worker_ctx_t) */
+    const char *notify;             /* DH_DISPATCH_NOTIFY_CUSTOMER, borrowed from the config */
+    const char *url_templates;      /* DH_DISPATCH_TRACKING_URLS, borrowed from the config */
+    const char *rto_tag, *lost_tag; /* "" = no tag */
     long long ttl_s;
-    dispatch_metrics_t m; /* created at init */
+    long long hold_recheck_ms;
+    dispatch_metrics_t m;  /* created at init */
+    dh_metrics_t *metrics; /* the runtime's, for per-store series */
 } dispatch_shared_t;
 
 /* Every series, once, at init. */
@@ -70,6 +110,8 @@ static void metrics_create(dispatch_metrics_t *x, dh_metrics_t *m)
         dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"recorded\"");
     x->nothing =
         dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"nothing_left\"");
+    x->retracked =
+        dh_metrics_counter(m, "dh_dispatch_fulfillments_total", fh, "outcome=\"retracked\"");
     x->posted = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"posted\"");
     x->stale = dh_metrics_counter(m, "dh_dispatch_events_total", eh, "outcome=\"stale\"");
     x->skipped_units = dh_metrics_counter(
@@ -88,8 +130,13 @@ static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
     }
     s->stores = ctx->stores;
     metrics_create(&s->m, ctx->metrics);
-    s->notify = dh_config_bool(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
+    s->metrics = ctx->metrics;
+    s->notify = dh_config_get(cfg, "DH_DISPATCH_NOTIFY_CUSTOMER");
+    s->url_templates = dh_config_get(cfg, "DH_DISPATCH_TRACKING_URLS");
+    s->rto_tag = dh_config_get(cfg, "DH_DISPATCH_RTO_TAG");
+    s->lost_tag = dh_config_get(cfg, "DH_DISPATCH_LOST_TAG");
     s->ttl_s = dh_config_int(cfg, "DH_DISPATCH_RECORD_TTL_S");
+    s->hold_recheck_ms = dh_config_int(cfg, "DH_DISPATCH_HOLD_RECHECK_MS");
     *out = s;
     return DH_OK;
 }
@@ -108,6 +155,17 @@ static void count(dh_counter_t *c, uint64_t n)
     }
 }
 
+/* A per-store series, found (or created) at first use: stores are few and fixed. */
+static void count_store(dispatch_shared_t *s, const char *name, const char *help,
+                        const dh_store_t *store)
+{
+    char esc[256], labels[300];
+
+    dh_metrics_escape(store->domain, esc, sizeof(esc));
+    snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+    count(dh_metrics_counter(s->metrics, name, help, labels), 1);
+}
+
 static const dispatch_metrics_t *metrics(const dispatch_shared_t *s)
 {
     return &s->m;
@@ -120,6 +178,7 @@ typedef struct dsp_ev {
     const dh_store_t *store;
     char ful_key[600]; /* dh:dispatch:ful:<store>:<shipment> */
     char seq_key[600]; /* dh:dispatch:seq:<store>:<shipment> */
+    char awb_key[600]; /* dh:dispatch:awb:<store>:<shipment>: the AWB recorded with it */
     char order_gid[64];
 } dsp_ev_t;
 
@@ -133,12 +192,15 @@ static void d_release(void *data)
     }
 }
 
-/* The effect id, one per (store, shipment[, sequence]); dh_event_set_effect() turns one
- * too long for the record (long store and shipment ids) into its digest form. */
+/* The effect id, one per (store, shipment, AWB) or (store, shipment, sequence);
+ * dh_event_set_effect() turns one too long for the record (long store and shipment ids) into its
+ * digest form. */
 static dh_err_t effect_id(const dsp_ev_t *e, dh_event_t *out)
 {
     if (e->ev.kind == DISPATCH_SHIPMENT) {
-        return dh_event_set_effect(out, "dispatch:%s:%s", e->store->domain, e->ev.shipment_id);
+        /* The AWB is part of it: a courier reassignment is a new effect on the shipment. */
+        return dh_event_set_effect(out, "dispatch:%s:%s:%s", e->store->domain, e->ev.shipment_id,
+                                   e->ev.tracking_number);
     }
     return dh_event_set_effect(out, "status:%s:%s:%lld", e->store->domain, e->ev.shipment_id,
                                (long long)e->ev.sequence);
@@ -162,6 +224,8 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(e->ful_key, sizeof(e->ful_key), "dh:dispatch:ful:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->seq_key, sizeof(e->seq_key), "dh:dispatch:seq:%s:%s", e->store->domain,
+             e->ev.shipment_id);
+    snprintf(e->awb_key, sizeof(e->awb_key), "dh:dispatch:awb:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->order_gid, sizeof(e->order_gid), "gid://shopify/Order/%s", e->ev.order_id);
     if (effect_id(e, ev)) {
@@ -306,13 +370,19 @@ static int covered(json_t *adopted, json_t *group)
     return 0;
 }
 
+/* notifyCustomer: the store's value of DH_DISPATCH_NOTIFY_CUSTOMER. */
+static int notify_of(const dispatch_shared_t *s, const dsp_ev_t *e)
+{
+    return dh_config_policy(s->notify, e->store->domain, "false", "true", NULL, 0) == 1;
+}
+
 static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
                               json_t *group, json_t *created)
 {
     char errs[512];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
-    json_t *vars = dispatch_create_vars(&e->ev, group, s->notify);
+    json_t *vars = dispatch_create_vars_ex(&e->ev, group, notify_of(s, e), s->url_templates);
 
     if (gql(lane, e, DH_GQL_FULFILLMENT_CREATE, vars, &rep, &res) == 0) {
         const char *id = json_string_value(json_object_get(
@@ -341,17 +411,29 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
         [DISPATCH_PLAN_OK] = DH_RESULT_DONE,
         [DISPATCH_PLAN_UNKNOWN] = DH_RESULT_DEAD_LETTER,
         [DISPATCH_PLAN_CLOSED] = DH_RESULT_DEAD_LETTER,
-        [DISPATCH_PLAN_BLOCKED] = DH_RESULT_RETRY,
+        [DISPATCH_PLAN_BLOCKED] = DH_RESULT_WAIT,
+        [DISPATCH_PLAN_ELSEWHERE] = DH_RESULT_DEAD_LETTER,
     };
-    static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable"};
+    static const char *const cls[] = {"", "unknown-line-item", "order-closed", "not-fulfillable",
+                                      "wrong-location"};
     char err[400];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
     dispatch_plan_t plan = {0};
-    json_t *vars = json_pack("{s:s}", "id", e->order_gid), *order;
-    const char *prefer =
+    json_t *vars, *order;
+    const char *loc =
         e->ev.facility ? dh_stores_location(s->stores, e->store, e->ev.facility) : NULL;
 
+    if (!loc) {
+        /* Without the facility's location any fulfillment order could be the wrong one. */
+        dh_lane_fail(lane, "unmapped-facility",
+                     "shipment %s of order %s/%s: facility '%s' has no Shopify location in "
+                     "DH_STORES_FILE",
+                     e->ev.shipment_id, e->store->domain, e->ev.order_id,
+                     e->ev.facility ? e->ev.facility : "(none)");
+        return DH_RESULT_DEAD_LETTER;
+    }
+    vars = json_pack("{s:s}", "id", e->order_gid);
     if (gql(lane, e, DH_GQL_ORDER_FULFILLMENT_ORDERS, vars, &rep, &res)) {
         json_decref(vars);
         return res;
@@ -359,8 +441,22 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     json_decref(vars);
     order = order_of(lane, "orderFulfillmentOrders", e, &rep, &res);
     if (order) {
-        dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, prefer, &plan, err, sizeof(err));
+        dispatch_plan_rc_t rc = dispatch_plan_build(&e->ev, order, loc, &plan, err, sizeof(err));
 
+        if (rc == DISPATCH_PLAN_BLOCKED) {
+            /* Held (or scheduled) until a person or app releases it: look again later
+             * without spending the retry budget; DH_RETRY_MAX_AGE_MS bounds the wait. */
+            count_store(s, "dh_dispatch_hold_waits_total",
+                        "Dispatches parked on a held or scheduled fulfillment order.", e->store);
+            dh_lane_retry_after(lane, s->hold_recheck_ms);
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s parked: %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, err);
+        }
+        if (rc == DISPATCH_PLAN_ELSEWHERE) {
+            count_store(s, "dh_dispatch_wrong_location_total",
+                        "Dispatches dead-lettered: their lines are open only at other locations.",
+                        e->store);
+        }
         if (rc != DISPATCH_PLAN_OK) {
             dh_lane_fail(lane, cls[rc], "shipment %s of order %s/%s: %s", e->ev.shipment_id,
                          e->store->domain, e->ev.order_id, err);
@@ -386,6 +482,86 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     return res;
 }
 
+/* Whether \p list ({"id": ...} objects) holds \p gid. */
+static int listed(json_t *list, const char *gid)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "id")), gid) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static dh_result_t update_tracking(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+                                   const char *gid)
+{
+    char errs[512];
+    dh_gql_reply_t rep;
+    dh_result_t res = DH_RESULT_DONE;
+    json_t *vars = dispatch_retrack_vars(&e->ev, gid, notify_of(s, e), s->url_templates);
+
+    if (gql(lane, e, DH_GQL_FULFILLMENT_TRACKING_UPDATE, vars, &rep, &res) == 0) {
+        if (dh_gql_user_errors(&rep, "fulfillmentTrackingInfoUpdate", errs, sizeof(errs), NULL, 0) >
+            0) {
+            res = answer(lane, "fulfillmentTrackingInfoUpdate", DH_ANSWER_USER_ERRORS,
+                         "shipment %s, %s: %s", e->ev.shipment_id, gid, errs);
+        } else {
+            DH_LOG(DH_LOG_INFO, "dispatch", "shipment %s of order %s/%s: %s now tracks %s",
+                   e->ev.shipment_id, e->store->domain, e->ev.order_id, gid, e->ev.tracking_number);
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
+/* A recorded shipment (fulfillments \p ids) dispatched again: the same AWB is done; a new
+ * one (the courier reassigned) replaces the tracking of its fulfillments, once: those that
+ * already carry the number (an update whose AWB record was lost, or a shipment recorded
+ * before AWBs were) are skipped, then the AWB is recorded. */
+static dh_result_t retrack(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e, char *ids)
+{
+    char awb[300], *save = NULL;
+    dh_result_t res = DH_RESULT_DONE;
+    int got = redis_get(lane, e->awb_key, awb, sizeof(awb), &res), updated = 0;
+    json_t *done;
+
+    if (got < 0) {
+        return res;
+    }
+    if (got > 0 && strcmp(awb, e->ev.tracking_number) == 0) {
+        count(metrics(s)->recorded, 1); /* done before; the runtime record had expired */
+        return DH_RESULT_DONE;
+    }
+    done = find_existing(lane, e, &res);
+    if (!done) {
+        return res;
+    }
+    for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
+         gid = strtok_r(NULL, " ", &save)) {
+        if (!listed(done, gid)) {
+            res = update_tracking(s, lane, e, gid);
+            updated = 1;
+        }
+    }
+    json_decref(done);
+    if (res == DH_RESULT_DONE) {
+        count(updated ? metrics(s)->retracked : metrics(s)->recorded, 1);
+        if (redis_set(s, lane, e->awb_key, e->ev.tracking_number)) {
+            /* A retry finds the fulfillments carrying the new number and skips them. */
+            dh_lane_fail(lane, "redis", "recording %s: %s", e->awb_key,
+                         dh_redis_errstr(dh_lane_redis(lane)));
+            res = DH_RESULT_RETRY;
+        }
+    }
+    return res;
+}
+
 static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
     const dispatch_metrics_t *m = metrics(s);
@@ -395,10 +571,7 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
     int got = redis_get(lane, e->ful_key, ids, sizeof(ids), &res);
 
     if (got != 0) {
-        if (got > 0) {
-            count(m->recorded, 1); /* done before; the runtime record had expired or been lost */
-        }
-        return res;
+        return got > 0 ? retrack(s, lane, e, ids) : res;
     }
     /* A fulfillment with our tracking number is ours from an attempt that crashed or timed
      * out before recording it: adopt it rather than create a second one. */
@@ -418,8 +591,10 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
             DH_LOG(DH_LOG_WARN, "dispatch",
                    "shipment %s of order %s/%s: nothing left to fulfil (already fulfilled)",
                    e->ev.shipment_id, e->store->domain, e->ev.order_id);
-        } else if (redis_set(s, lane, e->ful_key, ids)) {
-            /* Retrying is safe: the next attempt adopts what was just created. */
+        } else if (redis_set(s, lane, e->awb_key, e->ev.tracking_number) ||
+                   redis_set(s, lane, e->ful_key, ids)) {
+            /* Retrying is safe: the next attempt adopts what was just created. The AWB goes
+             * first, so a recorded shipment always has its AWB. */
             dh_lane_fail(lane, "redis", "recording %s: %s", e->ful_key,
                          dh_redis_errstr(dh_lane_redis(lane)));
             res = DH_RESULT_RETRY;
@@ -477,6 +652,46 @@ static dh_result_t post_event(dh_lane_t *lane, const dsp_ev_t *e, const char *gi
     return res;
 }
 
+/* RTO and loss tag the order (docs/dispatch.md, the status table), once per order and tag:
+ * a Redis marker after the call. tagsAdd leaves a tag the order has as it is, so a crash
+ * before the marker only repeats a call that changes nothing. */
+static dh_result_t tag_order(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
+{
+    dispatch_tag_t t = dispatch_status_tag(e->ev.status);
+    const char *tag = t == DISPATCH_TAG_RTO    ? s->rto_tag
+                      : t == DISPATCH_TAG_LOST ? s->lost_tag
+                                               : "";
+    char key[900], have[8], errs[512];
+    dh_result_t res = DH_RESULT_DONE;
+    dh_gql_reply_t rep;
+    json_t *vars;
+
+    if (!tag[0]) {
+        return DH_RESULT_DONE;
+    }
+    snprintf(key, sizeof(key), "dh:dispatch:tag:%s:%s:%s", e->store->domain, e->ev.order_id, tag);
+    if (redis_get(lane, key, have, sizeof(have), &res) != 0) {
+        return res; /* tagged already (DONE), or Redis failed (RETRY) */
+    }
+    vars = json_pack("{s:s, s:[s]}", "id", e->order_gid, "tags", tag);
+    if (gql(lane, e, DH_GQL_TAGS_ADD, vars, &rep, &res) == 0) {
+        if (dh_gql_user_errors(&rep, "tagsAdd", errs, sizeof(errs), NULL, 0) > 0) {
+            res = answer(lane, "tagsAdd", DH_ANSWER_USER_ERRORS, "tag %s on order %s: %s", tag,
+                         e->ev.order_id, errs);
+        } else {
+            count_store(s, "dh_dispatch_order_tags_total",
+                        "Orders tagged for a return to origin or a loss.", e->store);
+            if (redis_set(s, lane, key, tag)) {
+                DH_LOG(DH_LOG_WARN, "dispatch", "recording %s: %s", key,
+                       dh_redis_errstr(dh_lane_redis(lane)));
+            }
+        }
+        dh_gql_reply_clear(&rep);
+    }
+    json_decref(vars);
+    return res;
+}
+
 static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
 {
     const dispatch_metrics_t *m = metrics(s);
@@ -506,6 +721,7 @@ static dh_result_t do_status(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev
         }
         return res;
     }
+    res = tag_order(s, lane, e); /* before posting: a failed tag must not re-post */
     for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
          gid = strtok_r(NULL, " ", &save)) {
         res = post_event(lane, e, gid);
@@ -542,6 +758,7 @@ const dh_handler_t dispatch_handler = {
     .name = "dispatch",
     .topics = dispatch_topics,
     .config = dispatch_tables,
+    .check_config = d_check_config,
     .init = d_init,
     .fini = d_fini,
     .decode = d_decode,

@@ -235,36 +235,53 @@ int dispatch_key_matches(const dispatch_event_t *ev, const char *key, size_t key
 
 /* ---- delivery statuses ---- */
 
-const char *dispatch_status_map(const char *wms_status, int *failure)
-{
-    static const struct {
-        const char *wms, *shopify;
-        int failure;
-    } table[] = {
-        {"PICKED_UP", "CARRIER_PICKED_UP", 0},
-        {"IN_TRANSIT", "IN_TRANSIT", 0},
-        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0},
-        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0},
-        {"DELAYED", "DELAYED", 0},
-        {"DELIVERED", "DELIVERED", 0},
-        /* Shopify has no returned-to-origin, lost or damaged status (shopify-facts.md §4):
-         * FAILURE, with the courier's words as the message. */
-        {"RTO_INITIATED", "FAILURE", 1},
-        {"RTO_IN_TRANSIT", "FAILURE", 1},
-        {"RTO_DELIVERED", "FAILURE", 1},
-        {"LOST", "FAILURE", 1},
-        {"DAMAGED", "FAILURE", 1},
-        {"CANCELLED", "FAILURE", 1},
-    };
+/* The delivery-status table of docs/dispatch.md: WMS status -> Shopify event status, and
+ * whether the order is tagged. */
+static const struct {
+    const char *wms, *shopify;
+    int failure;
+    dispatch_tag_t tag;
+} status_table[] = {
+    {"PICKED_UP", "CARRIER_PICKED_UP", 0, DISPATCH_TAG_NONE},
+    {"IN_TRANSIT", "IN_TRANSIT", 0, DISPATCH_TAG_NONE},
+    {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0, DISPATCH_TAG_NONE},
+    {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0, DISPATCH_TAG_NONE},
+    {"DELAYED", "DELAYED", 0, DISPATCH_TAG_NONE},
+    {"DELIVERED", "DELIVERED", 0, DISPATCH_TAG_NONE},
+    /* Shopify has no returned-to-origin, lost or damaged status (FulfillmentEventStatus):
+     * FAILURE, with the courier's words as the message; RTO and loss also tag the order,
+     * which merchants can filter on. */
+    {"RTO_INITIATED", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"RTO_IN_TRANSIT", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"RTO_DELIVERED", "FAILURE", 1, DISPATCH_TAG_RTO},
+    {"LOST", "FAILURE", 1, DISPATCH_TAG_LOST},
+    {"DAMAGED", "FAILURE", 1, DISPATCH_TAG_NONE},
+    {"CANCELLED", "FAILURE", 1, DISPATCH_TAG_NONE},
+};
 
-    *failure = 0;
-    for (size_t i = 0; wms_status && i < sizeof(table) / sizeof(table[0]); i++) {
-        if (strcmp(wms_status, table[i].wms) == 0) {
-            *failure = table[i].failure;
-            return table[i].shopify;
+static int status_row(const char *wms_status)
+{
+    for (size_t i = 0; wms_status && i < sizeof(status_table) / sizeof(status_table[0]); i++) {
+        if (strcmp(wms_status, status_table[i].wms) == 0) {
+            return (int)i;
         }
     }
-    return NULL;
+    return -1;
+}
+
+const char *dispatch_status_map(const char *wms_status, int *failure)
+{
+    int i = status_row(wms_status);
+
+    *failure = i >= 0 ? status_table[i].failure : 0;
+    return i >= 0 ? status_table[i].shopify : NULL;
+}
+
+dispatch_tag_t dispatch_status_tag(const char *wms_status)
+{
+    int i = status_row(wms_status);
+
+    return i >= 0 ? status_table[i].tag : DISPATCH_TAG_NONE;
 }
 
 json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_gid)
@@ -431,41 +448,71 @@ static void add_item(dispatch_plan_t *plan, const cand_t *c, int64_t q)
     json_array_append_new(items, json_pack("{s:s, s:I}", "id", c->foli, "quantity", (json_int_t)q));
 }
 
-/* Plans one line; returns DISPATCH_PLAN_OK or why the line cannot be planned. */
-static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t n,
-                                    const char *prefer, dispatch_plan_t *plan, char *err,
-                                    size_t err_size)
+static int at(const cand_t *c, const char *loc)
+{
+    return loc && c->loc && strcmp(loc, c->loc) == 0;
+}
+
+/* Why the units of \p l that \p loc could not cover were not planned: a fulfillment order
+ * there that cannot be fulfilled yet, open ones elsewhere, or only closed ones. */
+static dispatch_plan_rc_t uncovered(const dispatch_line_t *l, const cand_t *c, size_t n,
+                                    const char *loc, int64_t got, char *err, size_t err_size)
+{
+    const cand_t *blocked = NULL, *elsewhere = NULL, *closed = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].line, l->line_item_id) != 0 || c[i].left <= 0) {
+            continue;
+        }
+        if (fo_done(c[i].status)) {
+            closed = closed ? closed : &c[i];
+        } else if (!at(&c[i], loc)) {
+            elsewhere = elsewhere ? elsewhere : &c[i];
+        } else if (!fo_open(c[i].status)) {
+            blocked = blocked ? blocked : &c[i];
+        }
+    }
+    if (blocked) {
+        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
+                 blocked->fo, blocked->status);
+        return DISPATCH_PLAN_BLOCKED;
+    }
+    if (elsewhere) {
+        snprintf(err, err_size,
+                 "line item %s: %lld unit(s) left only on fulfillment order %s at %s, not at %s",
+                 l->line_item_id, (long long)(l->quantity - got), elsewhere->fo,
+                 elsewhere->loc ? elsewhere->loc : "(no location)", loc ? loc : "(unmapped)");
+        return DISPATCH_PLAN_ELSEWHERE;
+    }
+    if (closed && got == 0) {
+        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
+                 closed->fo, closed->status);
+        return DISPATCH_PLAN_CLOSED;
+    }
+    return DISPATCH_PLAN_OK;
+}
+
+/* Plans one line from the open fulfillment orders at \p loc; returns DISPATCH_PLAN_OK or
+ * why the line cannot be planned. */
+static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t n, const char *loc,
+                                    dispatch_plan_t *plan, char *err, size_t err_size)
 {
     int64_t want = l->quantity, got = 0;
     int known = 0;
-    const cand_t *blocked = NULL, *closed = NULL;
+    dispatch_plan_rc_t rc;
 
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n && want > 0; i++) {
-            int here = prefer && c[i].loc && strcmp(prefer, c[i].loc) == 0;
-
-            if (strcmp(c[i].line, l->line_item_id) != 0 || (pass == 0) != here) {
-                continue;
-            }
-            known = 1;
-            if (c[i].left > 0 && fo_open(c[i].status)) {
-                int64_t q = want < c[i].left ? want : c[i].left;
-
-                add_item(plan, &c[i], q);
-                c[i].left -= q;
-                want -= q;
-                got += q;
-            }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].line, l->line_item_id) != 0) {
+            continue;
         }
-    }
-    for (size_t i = 0; i < n && want > 0; i++) {
-        if (strcmp(c[i].line, l->line_item_id) == 0 && c[i].left > 0 && !fo_open(c[i].status)) {
-            known = 1;
-            if (fo_done(c[i].status)) {
-                closed = closed ? closed : &c[i];
-            } else {
-                blocked = blocked ? blocked : &c[i];
-            }
+        known = 1;
+        if (want > 0 && at(&c[i], loc) && c[i].left > 0 && fo_open(c[i].status)) {
+            int64_t q = want < c[i].left ? want : c[i].left;
+
+            add_item(plan, &c[i], q);
+            c[i].left -= q;
+            want -= q;
+            got += q;
         }
     }
     if (!known) {
@@ -473,26 +520,20 @@ static dispatch_plan_rc_t plan_line(const dispatch_line_t *l, cand_t *c, size_t 
                  l->sku);
         return DISPATCH_PLAN_UNKNOWN;
     }
-    if (blocked) {
-        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
-                 blocked->fo, blocked->status);
-        return DISPATCH_PLAN_BLOCKED;
+    if (want == 0) {
+        return DISPATCH_PLAN_OK;
     }
-    if (closed && got == 0) {
-        snprintf(err, err_size, "line item %s: fulfillment order %s is %s", l->line_item_id,
-                 closed->fo, closed->status);
-        return DISPATCH_PLAN_CLOSED;
+    rc = uncovered(l, c, n, loc, got, err, err_size);
+    if (rc == DISPATCH_PLAN_OK) {
+        plan->skipped += want;
+        plan->capped += got > 0 ? want : 0;
     }
-    plan->skipped += want;
-    if (got > 0) {
-        plan->capped += want;
-    }
-    return DISPATCH_PLAN_OK;
+    return rc;
 }
 
 dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order,
-                                       const char *prefer_location, dispatch_plan_t *plan,
-                                       char *err, size_t err_size)
+                                       const char *location, dispatch_plan_t *plan, char *err,
+                                       size_t err_size)
 {
     size_t n = 0;
     cand_t *c = collect(order, &n);
@@ -506,7 +547,7 @@ dispatch_plan_rc_t dispatch_plan_build(const dispatch_event_t *ev, json_t *order
         return DISPATCH_PLAN_BLOCKED;
     }
     for (size_t i = 0; i < ev->nlines && rc == DISPATCH_PLAN_OK; i++) {
-        rc = plan_line(&ev->lines[i], c, n, prefer_location, plan, err, err_size);
+        rc = plan_line(&ev->lines[i], c, n, location, plan, err, err_size);
     }
     free(c);
     return rc;
@@ -520,15 +561,42 @@ void dispatch_plan_clear(dispatch_plan_t *plan)
     }
 }
 
-json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)
+/* trackingInfo: Shopify's name for the courier, the number, and a url when the event has
+ * one, else for a courier Shopify does not list from \p url_templates. */
+static json_t *tracking_input(const dispatch_event_t *ev, const char *url_templates)
 {
-    json_t *tracking =
-        json_pack("{s:s, s:s}", "company", ev->company, "number", ev->tracking_number);
+    int known = 0;
+    const char *company = dispatch_carrier_name(ev->company, &known);
+    json_t *tracking = json_pack("{s:s, s:s}", "company", company, "number", ev->tracking_number);
+    char url[1024];
 
     if (ev->tracking_url) {
         json_object_set_new(tracking, "url", json_string(ev->tracking_url));
+    } else if (!known && dispatch_tracking_url(url_templates, company, ev->tracking_number, url,
+                                               sizeof(url))) {
+        /* Shopify builds no link for a courier outside its list: ours, or none at all. */
+        json_object_set_new(tracking, "url", json_string(url));
     }
+    return tracking;
+}
+
+json_t *dispatch_create_vars_ex(const dispatch_event_t *ev, json_t *group, int notify_customer,
+                                const char *url_templates)
+{
     return json_pack("{s:{s:b, s:o, s:O}}", "fulfillment", "notifyCustomer", notify_customer,
-                     "trackingInfo", tracking, "lineItemsByFulfillmentOrder",
+                     "trackingInfo", tracking_input(ev, url_templates),
+                     "lineItemsByFulfillmentOrder",
                      json_object_get(group, "lineItemsByFulfillmentOrder"));
+}
+
+json_t *dispatch_retrack_vars(const dispatch_event_t *ev, const char *fulfillment_gid,
+                              int notify_customer, const char *url_templates)
+{
+    return json_pack("{s:s, s:o, s:b}", "fulfillmentId", fulfillment_gid, "trackingInfoInput",
+                     tracking_input(ev, url_templates), "notifyCustomer", notify_customer);
+}
+
+json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)
+{
+    return dispatch_create_vars_ex(ev, group, notify_customer, NULL);
 }

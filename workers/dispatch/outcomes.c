@@ -23,6 +23,11 @@ static const dh_outcome_rule_t rules[] = {
          "userErrors, or no fulfillment returned"),
     RULE("fulfillmentEventCreate", OK, DONE, NULL, "posted"),
     RULE("fulfillmentEventCreate", USER_ERRORS, DEAD_LETTER, "rejected", "userErrors"),
+    RULE("fulfillmentTrackingInfoUpdate", OK, DONE, NULL, "new AWB on the shipment's fulfillment"),
+    RULE("fulfillmentTrackingInfoUpdate", USER_ERRORS, DEAD_LETTER, "rejected",
+         "userErrors (e.g. the fulfillment is gone)"),
+    RULE("tagsAdd", OK, DONE, NULL, "order tagged (RTO, loss)"),
+    RULE("tagsAdd", USER_ERRORS, DEAD_LETTER, "rejected", "userErrors (e.g. the order is gone)"),
 };
 
 const dh_outcome_rules_t dispatch_outcomes = {"dispatch", rules, sizeof(rules) / sizeof(rules[0])};

@@ -111,19 +111,20 @@ static void test_status_map(void **state)
     static const struct {
         const char *wms, *shopify;
         int failure;
+        dispatch_tag_t tag;
     } cases[] = {
-        {"PICKED_UP", "CARRIER_PICKED_UP", 0},
-        {"IN_TRANSIT", "IN_TRANSIT", 0},
-        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0},
-        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0},
-        {"DELAYED", "DELAYED", 0},
-        {"DELIVERED", "DELIVERED", 0},
-        {"RTO_INITIATED", "FAILURE", 1},
-        {"RTO_IN_TRANSIT", "FAILURE", 1},
-        {"RTO_DELIVERED", "FAILURE", 1},
-        {"LOST", "FAILURE", 1},
-        {"DAMAGED", "FAILURE", 1},
-        {"CANCELLED", "FAILURE", 1},
+        {"PICKED_UP", "CARRIER_PICKED_UP", 0, DISPATCH_TAG_NONE},
+        {"IN_TRANSIT", "IN_TRANSIT", 0, DISPATCH_TAG_NONE},
+        {"OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", 0, DISPATCH_TAG_NONE},
+        {"ATTEMPTED_DELIVERY", "ATTEMPTED_DELIVERY", 0, DISPATCH_TAG_NONE},
+        {"DELAYED", "DELAYED", 0, DISPATCH_TAG_NONE},
+        {"DELIVERED", "DELIVERED", 0, DISPATCH_TAG_NONE},
+        {"RTO_INITIATED", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"RTO_IN_TRANSIT", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"RTO_DELIVERED", "FAILURE", 1, DISPATCH_TAG_RTO},
+        {"LOST", "FAILURE", 1, DISPATCH_TAG_LOST},
+        {"DAMAGED", "FAILURE", 1, DISPATCH_TAG_NONE},
+        {"CANCELLED", "FAILURE", 1, DISPATCH_TAG_NONE},
     };
     int failure = 7;
 
@@ -131,9 +132,11 @@ static void test_status_map(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_string_equal(dispatch_status_map(cases[i].wms, &failure), cases[i].shopify);
         assert_int_equal(failure, cases[i].failure);
+        assert_int_equal(dispatch_status_tag(cases[i].wms), cases[i].tag);
     }
     assert_null(dispatch_status_map("RETURNED", &failure));
     assert_null(dispatch_status_map(NULL, &failure));
+    assert_int_equal(dispatch_status_tag("RETURNED"), DISPATCH_TAG_NONE);
 }
 
 static void test_event_vars(void **state)
@@ -196,7 +199,12 @@ static const char order_fos[] =
     " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/12\"}},"
     " \"lineItems\": {\"nodes\": ["
     "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/76\", \"remainingQuantity\": 4, "
-    "   \"totalQuantity\": 4, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}}"
+    "   \"totalQuantity\": 4, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}},"
+    "{\"id\": \"gid://shopify/FulfillmentOrder/6\", \"status\": \"OPEN\", "
+    " \"assignedLocation\": {\"location\": {\"id\": \"gid://shopify/Location/11\"}},"
+    " \"lineItems\": {\"nodes\": ["
+    "  {\"id\": \"gid://shopify/FulfillmentOrderLineItem/77\", \"remainingQuantity\": 1, "
+    "   \"totalQuantity\": 1, \"lineItem\": {\"id\": \"gid://shopify/LineItem/501\"}}]}}"
     "]}}";
 
 /* A dispatch event whose lines are "<line item>:<quantity>" pairs. */
@@ -257,7 +265,7 @@ static void test_huge_sequence(void **state)
 typedef struct plan_case {
     const char *name;
     const char *lines[4];
-    const char *prefer;
+    const char *location; /* the dispatching facility's */
     dispatch_plan_rc_t rc;
     const char *groups; /* expected JSON, or NULL when rc != OK */
     int64_t skipped, capped;
@@ -267,143 +275,48 @@ typedef struct plan_case {
 #define FO(n)   "\"gid://shopify/FulfillmentOrder/" #n "\""
 #define FOLI(n) "\"gid://shopify/FulfillmentOrderLineItem/" #n "\""
 #define LOC(n)  "\"gid://shopify/Location/" #n "\""
+#define L11     "gid://shopify/Location/11"
+#define L12     "gid://shopify/Location/12"
 
 static void test_plan(void **state)
 {
+    /* clang-format off */
     static const plan_case_t cases[] = {
-        {"one line per location: two groups",
-         {"501:2", "503:1", NULL},
-         NULL,
+        {"only the facility's location", {"503:1", NULL}, L12, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(2) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(73) ", \"quantity\": 1}]}]}]",
+         0, 0, NULL},
+        {"two fulfillment orders at the location: one call", {"501:3", NULL}, L11,
          DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(
-             11) ", \"lineItemsByFulfillmentOrder\": "
-                 "[{\"fulfillmentOrderId\": " FO(
-                     1) ", \"fulfillmentOrderLineItems\": "
-                        "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                              "2}]}]},"
-                                              " {\"location\": " LOC(
-                                                  12) ", "
-                                                      "\"lineItemsBy"
-                                                      "FulfillmentOr"
-                                                      "der\": "
-                                                      "[{"
-                                                      "\"fulfillment"
-                                                      "OrderId\":"
-                                                      " " FO(2) ", "
-                                                                "\"f"
-                                                                "ulf"
-                                                                "ill"
-                                                                "men"
-                                                                "tOr"
-                                                                "der"
-                                                                "Lin"
-                                                                "eIt"
-                                                                "ems"
-                                                                "\":"
-                                                                " [{"
-                                                                "\"i"
-                                                                "d\""
-                                                                ":"
-                                                                " " FOLI(
-                                                                    73) ", \"quantity\": 1}]}]}]",
-         0,
-         0,
-         NULL},
-        {"spread over two fulfillment orders, then capped",
-         {"501:9", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(
-             11) ", \"lineItemsByFulfillmentOrder\": "
-                 "[{\"fulfillmentOrderId\": " FO(
-                     1) ", \"fulfillmentOrderLineItems\": "
-                        "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                              "2}]}]},"
-                                              " {\"location\": " LOC(
-                                                  12) ", "
-                                                      "\"lineItemsBy"
-                                                      "FulfillmentOr"
-                                                      "der\": "
-                                                      "[{"
-                                                      "\"fulfillment"
-                                                      "OrderId\":"
-                                                      " " FO(5) ", "
-                                                                "\"f"
-                                                                "ulf"
-                                                                "ill"
-                                                                "men"
-                                                                "tOr"
-                                                                "der"
-                                                                "Lin"
-                                                                "eIt"
-                                                                "ems"
-                                                                "\":"
-                                                                " [{"
-                                                                "\"i"
-                                                                "d\""
-                                                                ":"
-                                                                " " FOLI(
-                                                                    76) ", \"quantity\": 4}]}]}]",
-         3,
-         3,
-         NULL},
-        {"the facility's location first",
-         {"501:3", NULL},
-         "gid://shopify/Location/12",
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": "
-                                    "[{\"fulfillmentOrderId\": " FO(
-                                        5) ", \"fulfillmentOrderLineItems\": "
-                                           "[{\"id\": " FOLI(76) ", \"quantity\": "
-                                                                 "3}]}]}]",
-         0,
-         0,
-         NULL},
-        {"the same line twice is one item",
-         {"501:1", "501:1", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": "
-                                    "[{\"fulfillmentOrderId\": " FO(
-                                        1) ", \"fulfillmentOrderLineItems\": "
-                                           "[{\"id\": " FOLI(71) ", \"quantity\": "
-                                                                 "2}]}]}]",
-         0,
-         0,
-         NULL},
-        {"fully fulfilled line: nothing to create",
-         {"502:1", NULL},
-         NULL,
-         DISPATCH_PLAN_OK,
-         "[]",
-         1,
-         0,
-         NULL},
-        {"unknown line item",
-         {"503:1", "999:1", NULL},
-         NULL,
-         DISPATCH_PLAN_UNKNOWN,
-         NULL,
-         0,
-         0,
+         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(1) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(71) ", \"quantity\": 2}]}, "
+         "{\"fulfillmentOrderId\": " FO(6) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(77)
+         ", \"quantity\": 1}]}]}]",
+         0, 0, NULL},
+        {"capped at what remains (none elsewhere)", {"503:3", NULL}, L12, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(12) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(2) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(73) ", \"quantity\": 1}]}]}]",
+         2, 2, NULL},
+        {"the same line twice is one item", {"501:1", "501:1", NULL}, L11, DISPATCH_PLAN_OK,
+         "[{\"location\": " LOC(11) ", \"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": "
+         FO(1) ", \"fulfillmentOrderLineItems\": [{\"id\": " FOLI(71) ", \"quantity\": 2}]}]}]",
+         0, 0, NULL},
+        {"fully fulfilled line: nothing to create", {"502:1", NULL}, L11, DISPATCH_PLAN_OK, "[]",
+         1, 0, NULL},
+        {"a unit left only at another location", {"501:4", NULL}, L11, DISPATCH_PLAN_ELSEWHERE,
+         NULL, 0, 0, "1 unit(s) left only on fulfillment order gid://shopify/FulfillmentOrder/5"},
+        {"a line only at another location", {"503:1", NULL}, L11, DISPATCH_PLAN_ELSEWHERE, NULL,
+         0, 0, "at gid://shopify/Location/12, not at gid://shopify/Location/11"},
+        {"no location: nothing is ours", {"503:1", NULL}, NULL, DISPATCH_PLAN_ELSEWHERE, NULL, 0,
+         0, "(unmapped)"},
+        {"unknown line item", {"503:1", "999:1", NULL}, L12, DISPATCH_PLAN_UNKNOWN, NULL, 0, 0,
          "line item 999"},
-        {"held fulfillment order",
-         {"504:1", NULL},
-         NULL,
-         DISPATCH_PLAN_BLOCKED,
-         NULL,
-         0,
-         0,
+        {"held fulfillment order", {"504:1", NULL}, L11, DISPATCH_PLAN_BLOCKED, NULL, 0, 0,
          "ON_HOLD"},
-        {"cancelled fulfillment order",
-         {"505:1", NULL},
-         NULL,
-         DISPATCH_PLAN_CLOSED,
-         NULL,
-         0,
-         0,
+        {"cancelled fulfillment order", {"505:1", NULL}, L11, DISPATCH_PLAN_CLOSED, NULL, 0, 0,
          "CANCELLED"},
     };
+    /* clang-format on */
     json_t *order = json_loads(order_fos, 0, NULL);
 
     (void)state;
@@ -416,7 +329,7 @@ static void test_plan(void **state)
 
         print_message("plan: %s\n", c->name);
         dispatch_of(&ev, NULL, c->lines);
-        assert_int_equal(dispatch_plan_build(&ev, order, c->prefer, &plan, err, sizeof(err)),
+        assert_int_equal(dispatch_plan_build(&ev, order, c->location, &plan, err, sizeof(err)),
                          c->rc);
         if (c->groups) {
             th_assert_json_equal(plan.groups, c->groups);
@@ -454,6 +367,86 @@ static void test_create_vars(void **state)
                             "{\"company\": \"Delhivery\", \"number\": \"1490812345678\", \"url\": "
                             "\"https://www.delhivery.com/track/package/1490812345678\"}, "
                             "\"lineItemsByFulfillmentOrder\": [{\"fulfillmentOrderId\": \"F\"}]}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+    json_decref(group);
+}
+
+/* WMS spellings -> Shopify's case-exact names; unknown couriers pass unchanged. */
+static void test_carriers(void **state)
+{
+    static const struct {
+        const char *wms, *shopify;
+        int known;
+    } cases[] = {
+        {"BLUEDART", "Bluedart", 1},
+        {"Blue Dart Express", "Bluedart", 1},
+        {"Xpress Bees", "XpressBees", 1},
+        {"xpressbees", "XpressBees", 1},
+        {"Delhivery Surface", "Delhivery", 1},
+        {"ECOM", "Ecom Express", 1},
+        {"Ekart Logistics", "Ekart", 1},
+        {"Speed Post", "India Post", 1},
+        {"gati", "Gati KWE", 1},
+        {"The Professional Couriers", "Professional Couriers", 1},
+        {"shadowfax", "Shadowfax", 1},
+        {"dtdc", "DTDC", 1},
+        {"DHL", "DHL Express", 1},
+        {"fed-ex", "FedEx", 1},
+        {"Shree Maruti Courier", "Shree Maruti Courier", 0},
+        {"Aramex", "Aramex", 0},
+        {"--", "--", 0},
+    };
+    int known = -1;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_string_equal(dispatch_carrier_name(cases[i].wms, &known), cases[i].shopify);
+        assert_int_equal(known, cases[i].known);
+    }
+    assert_null(dispatch_carrier_name(NULL, &known));
+    assert_int_equal(known, 0);
+}
+
+static void test_tracking_urls(void **state)
+{
+    static const char tpl[] = "Local Courier=https://lc.example/t/{number}?src=dh, Shree "
+                              "Maruti=https://sm.example/{number}";
+    char url[256], err[256];
+    dispatch_event_t ev;
+    json_t *group = json_loads("{\"lineItemsByFulfillmentOrder\": []}", 0, NULL), *v;
+
+    (void)state;
+    assert_int_equal(dispatch_tracking_url(tpl, "LOCAL courier", "LC-1", url, sizeof(url)), 1);
+    assert_string_equal(url, "https://lc.example/t/LC-1?src=dh");
+    assert_int_equal(dispatch_tracking_url(tpl, "Shree Maruti", "9", url, sizeof(url)), 1);
+    assert_string_equal(url, "https://sm.example/9");
+    assert_int_equal(dispatch_tracking_url(tpl, "Aramex", "9", url, sizeof(url)), 0);
+    assert_int_equal(dispatch_tracking_url(NULL, "Aramex", "9", url, sizeof(url)), 0);
+    assert_int_equal(dispatch_url_templates_check(tpl, err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_templates_check("", err, sizeof(err)), 0);
+    assert_int_equal(dispatch_url_templates_check("X=https://x.example/", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "{number}"));
+    assert_int_equal(dispatch_url_templates_check("X=ftp://x/{number}", err, sizeof(err)), -1);
+    assert_int_equal(dispatch_url_templates_check("https://x/{number}", err, sizeof(err)), -1);
+
+    /* A new AWB: the fulfillment's tracking, the company mapped like a creation's. */
+    parse_example("dispatch-full.json", &ev);
+    v = dispatch_retrack_vars(&ev, "gid://shopify/Fulfillment/9", 0, tpl);
+    th_assert_json_equal(v,
+                         "{\"fulfillmentId\": \"gid://shopify/Fulfillment/9\", \"notifyCustomer\": "
+                         "false, \"trackingInfoInput\": {\"company\": \"Delhivery\", \"number\": "
+                         "\"1490812345678\", \"url\": "
+                         "\"https://www.delhivery.com/track/package/1490812345678\"}}");
+    json_decref(v);
+    dispatch_event_clear(&ev);
+
+    /* An unknown courier without a WMS url gets its template's link. */
+    parse_example("dispatch-no-tracking-url.json", &ev);
+    v = dispatch_create_vars_ex(&ev, group, 1, tpl);
+    th_assert_json_equal(json_object_get(json_object_get(v, "fulfillment"), "trackingInfo"),
+                         "{\"company\": \"Local Courier\", \"number\": \"LC-0099\", \"url\": "
+                         "\"https://lc.example/t/LC-0099?src=dh\"}");
     json_decref(v);
     dispatch_event_clear(&ev);
     json_decref(group);
@@ -517,7 +510,8 @@ int main(void)
         cmocka_unit_test(test_huge_sequence),  cmocka_unit_test(test_status_map),
         cmocka_unit_test(test_event_vars),     cmocka_unit_test(test_plan),
         cmocka_unit_test(test_create_vars),    cmocka_unit_test(test_find_fulfillments),
-        cmocka_unit_test(test_outcome_rules),
+        cmocka_unit_test(test_outcome_rules),  cmocka_unit_test(test_carriers),
+        cmocka_unit_test(test_tracking_urls),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

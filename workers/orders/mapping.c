@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dockhand/config.h"
 #include "dockhand/validate.h"
 #include "orders.h"
 
@@ -39,41 +40,19 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
     return -1;
 }
 
-/* Next comma-separated item of *p, trimmed: start in *s, length returned; -1 at the end. */
-static long next_item(const char **p, const char **s)
-{
-    const char *q = *p;
-
-    if (!*q) {
-        return -1;
-    }
-    while (*q == ' ' || *q == '\t') {
-        q++;
-    }
-    const char *e = strchr(q, ',');
-    const char *end = e ? e : q + strlen(q);
-
-    *p = e ? e + 1 : end;
-    while (end > q && (end[-1] == ' ' || end[-1] == '\t')) {
-        end--;
-    }
-    *s = q;
-    return (long)(end - q);
-}
-
 int orders_hold_tag(const char *tags, const char *hold_tags, char *which, size_t which_size)
 {
     const char *p = tags ? tags : "", *t;
     long n;
 
-    while ((n = next_item(&p, &t)) >= 0) {
+    while ((n = dh_config_list_next(&p, &t)) >= 0) {
         const char *h = hold_tags ? hold_tags : "", *ht;
         long m;
 
         if (n == 0) {
             continue;
         }
-        while ((m = next_item(&h, &ht)) >= 0) {
+        while ((m = dh_config_list_next(&h, &ht)) >= 0) {
             if (m == n && strncasecmp(t, ht, (size_t)n) == 0) {
                 if (which) {
                     snprintf(which, which_size, "%.*s", (int)n, t);
@@ -85,50 +64,10 @@ int orders_hold_tag(const char *tags, const char *hold_tags, char *which, size_t
     return 0;
 }
 
-/* 0 / 1 for a value equal to v0 / v1 (n bytes at t), else -1. */
-static int policy_value(const char *t, long n, const char *v0, const char *v1)
-{
-    if ((size_t)n == strlen(v0) && strncmp(t, v0, (size_t)n) == 0) {
-        return 0;
-    }
-    return (size_t)n == strlen(v1) && strncmp(t, v1, (size_t)n) == 0 ? 1 : -1;
-}
-
 int orders_policy(const char *spec, const char *store, const char *v0, const char *v1, char *errstr,
                   size_t errstr_size)
 {
-    const char *p = spec ? spec : "", *t;
-    long n;
-    int def = -1, mine = -1, first = 1;
-
-    while ((n = next_item(&p, &t)) >= 0) {
-        const char *eq = memchr(t, '=', (size_t)n);
-        int v =
-            eq ? policy_value(eq + 1, n - (long)(eq + 1 - t), v0, v1) : policy_value(t, n, v0, v1);
-
-        if (v < 0 || (eq && (first || eq == t)) || (!eq && !first)) {
-            if (errstr) {
-                snprintf(errstr, errstr_size,
-                         "\"%.*s\": want %s|%s first, then <store>=%s|%s items", (int)n, t, v0, v1,
-                         v0, v1);
-            }
-            return -1;
-        }
-        if (!eq) {
-            def = v;
-        } else if (store && strlen(store) == (size_t)(eq - t) &&
-                   strncasecmp(store, t, (size_t)(eq - t)) == 0) {
-            mine = v;
-        }
-        first = 0;
-    }
-    if (def < 0) {
-        if (errstr) {
-            snprintf(errstr, errstr_size, "empty: want %s or %s", v0, v1);
-        }
-        return -1;
-    }
-    return mine >= 0 ? mine : def;
+    return dh_config_policy(spec, store, v0, v1, errstr, errstr_size);
 }
 
 int orders_decimal(const char *in, char *out, size_t size)

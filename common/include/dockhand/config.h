@@ -95,6 +95,20 @@ const char *dh_config_get(const dh_config_t *cfg, const char *name);
 long long dh_config_int(const dh_config_t *cfg, const char *name);
 int dh_config_bool(const dh_config_t *cfg, const char *name);
 
+/** @brief The next item of the comma-separated list at *\p p, blanks trimmed: its length
+ *  (*\p s its start; *\p p moves past it), or -1 at the end of the list. */
+long dh_config_list_next(const char **p, const char **s);
+
+/**
+ * @brief A per-store policy: \p spec is "<default>[,<store>=<value>...]" and each value is
+ *        \p v0 or \p v1 (e.g. "skip,dev.myshopify.com=send"; store names compare
+ *        case-insensitively).
+ * @returns 0 for \p v0, 1 for \p v1 (the store's value, else the default), -1 if \p spec
+ *          is malformed (the reason in \p errstr, may be NULL).
+ */
+int dh_config_policy(const char *spec, const char *store, const char *v0, const char *v1,
+                     char *errstr, size_t errstr_size);
+
 /** @brief Call \p fn for each KAFKA_* variable as a librdkafka (property, value) pair.
  *  Stops and returns the first non-zero value \p fn returns. */
 int dh_config_kafka_each(const dh_config_t *cfg,
