@@ -160,9 +160,21 @@ while read -r name parts _; do
     check "topic $name exists with $parts partitions" \
         grep -q "^ *topic \"$name\" with $parts partitions:" "$OUT/metadata.txt"
 done <"$DH_ROOT/deploy/topics.txt"
-check "topics.txt lists 12 topics, 6 partitions each" \
-    test "$(grep -cE '^[a-z_.]+ 6$' "$DH_ROOT/deploy/topics.txt")" = 12
-if run_stack topics topics && grep -q 'all 12 topics present' "$OUT/topics.log"; then
+# Every source topic has its dead-letter twin, every topic 6 partitions.
+ntopics="$(grep -cE '^[a-z_.]+ [0-9]+$' "$DH_ROOT/deploy/topics.txt")"
+twins_ok() {
+    local name parts
+    while read -r name parts _; do
+        [[ -z "$name" || "$name" == \#* ]] && continue
+        [[ "$parts" == 6 ]] || return 1
+        if [[ "$name" != *.dlq ]]; then
+            grep -q "^$name.dlq 6$" "$DH_ROOT/deploy/topics.txt" || return 1
+        fi
+    done <"$DH_ROOT/deploy/topics.txt"
+    ((ntopics >= 2 && ntopics % 2 == 0))
+}
+check "topics.txt: $ntopics topics, 6 partitions each, every source with its .dlq" twins_ok
+if run_stack topics topics && grep -q "all $ntopics topics present" "$OUT/topics.log"; then
     ok "topics is idempotent"
 else
     not_ok "topics is idempotent" "$OUT/topics.log"
