@@ -153,6 +153,9 @@ static void test_dlq_tool(void **state)
 
         dup2(fd, 2);
         dup2(fd, 1);
+        /* The dead broker only: a KAFKA_BOOTSTRAP_SERVERS inherited from the test command
+         * (deploy/test.sh exports the stack's) would win over DH_KAFKA_BROKERS. */
+        unsetenv("KAFKA_BOOTSTRAP_SERVERS");
         setenv("DH_KAFKA_BROKERS", broker, 1);
         execl(path, path, "list", "t.kafkalogs.dlq", (char *)NULL);
         _exit(127);
