@@ -489,6 +489,13 @@ th_perf_t *th_run_perfs(th_run_t *run, size_t *n, long long *decoded)
         *decoded = 0;
     }
     while (f && fgets(line, sizeof(line), f)) {
+        size_t len = strlen(line);
+
+        /* A line without its newline is one a worker is still appending (a reader can see
+         * part of a concurrent write()): the next read sees it whole. */
+        if (len == 0 || line[len - 1] != '\n') {
+            break;
+        }
         if (line[0] == 'D' && decoded) {
             (*decoded)++;
         }
