@@ -32,6 +32,8 @@ struct th_far {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     th_far_reply_t *script;
+    const char **when;    /* per reply of the script: NULL, or what its request's body has */
+    unsigned char *taken; /* per reply of the script */
     size_t nscript;
     th_far_req_t reqs[TH_FAR_MAX_REQS];
     size_t nreqs;
@@ -64,6 +66,29 @@ static int gather(upload_t *u, const char *data, size_t n)
     return 0;
 }
 
+static int matches(const th_far_t *f, size_t i, const char *body)
+{
+    return !f->when[i] || (body && strstr(body, f->when[i]));
+}
+
+/* The first matching reply not taken yet, else the last matching one; NULL if none. */
+static const th_far_reply_t *pick(th_far_t *f, const char *body)
+{
+    const th_far_reply_t *last = NULL;
+
+    for (size_t i = 0; i < f->nscript; i++) {
+        if (!matches(f, i, body)) {
+            continue;
+        }
+        if (!f->taken[i]) {
+            f->taken[i] = 1;
+            return &f->script[i];
+        }
+        last = &f->script[i];
+    }
+    return last;
+}
+
 /* Record the request and pick its reply, under the lock. */
 static th_far_reply_t record(th_far_t *f, struct MHD_Connection *c, const char *url,
                              const char *method, upload_t *u)
@@ -72,8 +97,10 @@ static th_far_reply_t record(th_far_t *f, struct MHD_Connection *c, const char *
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
 
     pthread_mutex_lock(&f->mu);
-    if (f->nscript > 0) {
-        r = f->script[f->nreqs < f->nscript ? f->nreqs : f->nscript - 1];
+    const th_far_reply_t *p = pick(f, u->buf);
+
+    if (p) {
+        r = *p;
     }
     if (f->nreqs < TH_FAR_MAX_REQS) {
         th_far_req_t *q = &f->reqs[f->nreqs];
@@ -179,6 +206,8 @@ void th_far_stop(th_far_t *f)
     MHD_stop_daemon(f->d);
     clear_log(f);
     free(f->script);
+    free(f->taken);
+    free(f->when);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -191,13 +220,30 @@ const char *th_far_url(const th_far_t *f)
 
 void th_far_script(th_far_t *f, const th_far_reply_t *replies, size_t n)
 {
+    th_far_script_when(f, replies, NULL, n);
+}
+
+void th_far_script_when(th_far_t *f, const th_far_reply_t *replies, const char *const *when,
+                        size_t n)
+{
     th_far_reply_t *copy = calloc(n ? n : 1, sizeof(*copy));
+    unsigned char *taken = calloc(n ? n : 1, 1);
+    const char **w = calloc(n ? n : 1, sizeof(*w));
 
     assert_non_null(copy);
+    assert_non_null(taken);
+    assert_non_null(w);
     memcpy(copy, replies, n * sizeof(*copy));
+    for (size_t i = 0; when && i < n; i++) {
+        w[i] = when[i];
+    }
     pthread_mutex_lock(&f->mu);
     free(f->script);
+    free(f->taken);
+    free(f->when);
     f->script = copy;
+    f->taken = taken;
+    f->when = w;
     f->nscript = n;
     clear_log(f);
     pthread_mutex_unlock(&f->mu);

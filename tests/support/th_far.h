@@ -37,6 +37,12 @@ void th_far_stop(th_far_t *f);
 const char *th_far_url(const th_far_t *f);
 /** Replace the script; requests beyond its end get the last reply again. Clears the log. */
 void th_far_script(th_far_t *f, const th_far_reply_t *replies, size_t n);
+/** The same, reply \p i only for requests whose body contains \p when[i] (NULL: any): a
+ *  request takes the first matching reply not taken yet, else the last matching one again,
+ *  so several GraphQL documents on one URL are one scripted sequence each. The strings are
+ *  borrowed: they must outlive the script. */
+void th_far_script_when(th_far_t *f, const th_far_reply_t *replies, const char *const *when,
+                        size_t n);
 /** Requests answered (or being answered) since the last th_far_script(). */
 size_t th_far_count(th_far_t *f);
 /** Copy of request \p i (0-based); the caller frees out->body. Fails the test if absent. */
