@@ -1,6 +1,6 @@
 /*
  * returnprime: POST /_control/returnprime/requests builds a Return Prime webhook
- * ({"request": {...}}, domain-facts.md §2.3) and delivers it signed with
+ * ({"request": {...}}, the assumed shape stated in docs/returns.md) and delivers it signed with
  * X-RP-Signature = hex(HMAC-SHA256(secret, timestamp + "." + body)).
  */
 #ifndef DH_SB_RETURNPRIME_H

@@ -1,6 +1,6 @@
 /*
  * dh-dispatch: WMS dispatches and delivery statuses -> Shopify fulfillments and fulfillment
- * events (flow 3 of docs/brief.md; docs/dispatch.md).
+ * events (docs/dispatch.md).
  *
  * This header is private to workers/dispatch/. mapping.c is the pure core (no I/O):
  * parsing a wms.dispatch event, mapping a courier status to a FulfillmentEventStatus,

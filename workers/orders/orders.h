@@ -1,5 +1,5 @@
 /*
- * dh-orders: Shopify orders -> WMS sales orders (flow 2 of docs/brief.md; docs/orders.md).
+ * dh-orders: Shopify orders -> WMS sales orders (docs/orders.md).
  *
  * This header is private to workers/orders/. mapping.c holds the pure core (no I/O):
  * validating a REST order, building the WMS request bodies, detecting a Return Prime

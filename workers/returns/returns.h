@@ -1,6 +1,5 @@
 /*
- * dh-returns: Return Prime requests -> WMS returns (flow 4 of docs/brief.md;
- * docs/returns.md).
+ * dh-returns: Return Prime requests -> WMS returns (docs/returns.md).
  *
  * This header is private to workers/returns/. mapping.c is the pure core (no I/O):
  * parsing and validating a returnprime.cir value, deciding from the webhook topic and the
