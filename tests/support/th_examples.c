@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *th_slurp(const char *dir, const char *name, size_t *len)
 {
@@ -64,4 +65,30 @@ void th_assert_json_equal(json_t *got, const char *want_text)
         fail();
     }
     json_decref(want);
+}
+
+void th_assert_ajv_reason(const char *name, const char *err, json_t *want)
+{
+    const char *path = json_string_value(json_object_get(want, "instancePath"));
+    const char *kw = json_string_value(json_object_get(want, "keyword"));
+    const char *missing =
+        json_string_value(json_object_get(json_object_get(want, "params"), "missingProperty"));
+    /* ajv's wording for each keyword the examples use. */
+    const char *words = !strcmp(kw, "required")   ? "must have required property"
+                        : !strcmp(kw, "enum")     ? "must be equal to one of the allowed"
+                        : !strcmp(kw, "minItems") ? "must NOT have fewer than"
+                        : !strcmp(kw, "minimum")  ? "must be >="
+                                                  : kw;
+    char sub[300];
+
+    snprintf(sub, sizeof(sub), "%s ", path);
+    if (strncmp(err, sub, strlen(sub)) != 0) {
+        fail_msg("%s: \"%s\" does not start with \"%s\"", name, err, sub);
+    }
+    if (!strstr(err, words)) {
+        fail_msg("%s: \"%s\" is not a %s error", name, err, kw);
+    }
+    if (missing && !strstr(err, missing)) {
+        fail_msg("%s: \"%s\" does not name %s", name, err, missing);
+    }
 }

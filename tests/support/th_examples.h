@@ -18,6 +18,11 @@ char *th_slurp(const char *dir, const char *name, size_t *len);
  *  must produce (caller json_decref()s). Fails the test if it cannot be loaded. */
 json_t *th_expected_errors(const char *examples_dir);
 
+/** Fails the test unless the decoder's reason \p err for the invalid example \p name says
+ *  what ajv said in \p want (an expected-errors.json entry): it starts with the instance
+ *  path, carries ajv's wording for the keyword and names a missing property. */
+void th_assert_ajv_reason(const char *name, const char *err, json_t *want);
+
 /** Fails the test unless \p got equals the JSON text \p want_text (printing both). */
 void th_assert_json_equal(json_t *got, const char *want_text);
 
