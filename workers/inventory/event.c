@@ -179,3 +179,49 @@ int inv_key_matches(const inv_event_t *ev, const char *key, size_t key_len)
 
     return key && n >= 0 && (size_t)n == key_len && memcmp(want, key, key_len) == 0;
 }
+
+/* The metric label of a validation message (ajv style): a small fixed set. */
+static const char *reason_of(const char *msg)
+{
+    if (strstr(msg, "must have required property")) {
+        return "missing";
+    }
+    if (strstr(msg, "must NOT have additional properties")) {
+        return "additional_property";
+    }
+    if (strstr(msg, "must be >=") || strstr(msg, "must be <=") || strstr(msg, "must NOT have")) {
+        return "range";
+    }
+    if (strstr(msg, "must match pattern")) {
+        return "pattern";
+    }
+    return "type";
+}
+
+const char *inv_row_parse(json_t *row, inv_row_t *out, char *err, size_t err_size)
+{
+    dh_vctx_t v = {err, err_size, 0};
+    const char *s;
+
+    memset(out, 0, sizeof(*out));
+    err[0] = '\0';
+    if (!json_is_object(row)) {
+        snprintf(err, err_size, " must be object");
+        return "type";
+    }
+    s = dh_v_str(&v, row, "", "facility", 1, 1, 64);
+    if (s && !dh_v_code_ok(s)) {
+        dh_v_fail(&v, "/facility must match pattern \"^[A-Za-z0-9][A-Za-z0-9_.-]*$\"");
+    } else if (s) {
+        snprintf(out->facility, sizeof(out->facility), "%s", s);
+    }
+    s = dh_v_str(&v, row, "", "sku", 1, 1, 255);
+    if (s && !dh_v_sku_ok(s)) {
+        dh_v_fail(&v, "/sku must match pattern \"^\\S(.*\\S)?$\"");
+    } else if (s) {
+        snprintf(out->sku, sizeof(out->sku), "%s", s);
+    }
+    dh_v_int(&v, row, "", "sequence", 0, 9007199254740991LL, &out->sequence);
+    parse_stock(&v, row, &out->stock);
+    return v.failed ? reason_of(err) : NULL;
+}

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "shareable.h"
@@ -52,5 +53,24 @@ inv_kind_t inv_kind_of_topic(const char *topic);
 
 /** @brief Non-zero if \p key (not NUL-terminated) is "<scope>|<facility>|<sku>". */
 int inv_key_matches(const inv_event_t *ev, const char *key, size_t key_len);
+
+/** One row of the WMS's sellable inventory (GET /wms/v1/inventory/sellable, the full sync). */
+typedef struct inv_row {
+    char facility[72];
+    char sku[1024];
+    int64_t sequence;
+    inv_stock_t stock;
+} inv_row_t;
+
+/**
+ * @brief Validate one sellable-inventory row like an event's fields: facility, sku,
+ *        sequence and the closed `stock` with every bucket required (never read as 0).
+ * @param err  On failure: the ajv-style reason, e.g. "/stock must have required property
+ *             'safety_stock'".
+ * @returns NULL when valid, else the reason's label for
+ *          dh_inventory_sync_rows_rejected_total{reason}: "missing", "type", "range",
+ *          "pattern" or "additional_property".
+ */
+const char *inv_row_parse(json_t *row, inv_row_t *out, char *err, size_t err_size);
 
 #endif

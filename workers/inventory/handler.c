@@ -101,6 +101,14 @@ static void metrics_create(inv_metrics_t *x, dh_metrics_t *m)
                                          bounds, sizeof(bounds) / sizeof(bounds[0]));
     x->sync_running = dh_metrics_gauge(m, "dh_inventory_sync_running",
                                        "Full syncs this replica is running.", NULL);
+    for (size_t i = 0; i < INV_ROW_REASONS; i++) {
+        char label[64];
+
+        snprintf(label, sizeof(label), "reason=\"%s\"", inv_row_reasons[i]);
+        x->rows_rejected[i] =
+            dh_metrics_counter(m, "dh_inventory_sync_rows_rejected_total",
+                               "Full-sync WMS rows skipped as invalid, by reason.", label);
+    }
 }
 
 /* The time zones of the scheduled syncs: the default and every store's own. A stores
@@ -160,6 +168,7 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
         return DH_ERR_NOMEM;
     }
     metrics_create(&sh->m, ctx->metrics);
+    sh->metrics = ctx->metrics;
     sh->cfg = cfg;
     snprintf(sh->reason, sizeof(sh->reason), "%s", dh_config_get(cfg, "DH_INVENTORY_REASON"));
     snprintf(sh->uri_prefix, sizeof(sh->uri_prefix), "%s",

@@ -41,13 +41,25 @@ enum {
 
 #define INV_BATCH_MAX 250
 
+/** Why a full-sync row is rejected: inv_row_parse()'s labels. */
+#define INV_ROW_REASONS 5
+extern const char *const inv_row_reasons[INV_ROW_REASONS];
+
 typedef struct inv_metrics {
     dh_counter_t *calls_ok, *calls_failed, *quantities, *moves_without_call, *stale;
     dh_counter_t *activations, *sync_pages, *sync_items, *lookup_catalog, *lookup_cache;
     dh_counter_t *lookup_shopify;
     dh_histogram_t *batch_size;
     dh_gauge_t *sync_running;
+    dh_counter_t *rows_rejected[INV_ROW_REASONS]; /**< by inv_row_reasons[] */
 } inv_metrics_t;
+
+/** Per configured store (one series each, dh_stores_at index): the full sync's progress. */
+typedef struct inv_sync_series {
+    dh_gauge_t *rows;         /**< dh_inventory_sync_rows_done{store}: of the running slot */
+    dh_gauge_t *pages;        /**< dh_inventory_sync_pages_done{store} */
+    dh_gauge_t *last_success; /**< dh_inventory_sync_last_success_seconds{store} */
+} inv_sync_series_t;
 
 typedef struct inv_lane {
     dh_shopify_t *shopify;
@@ -67,6 +79,8 @@ typedef struct inv_shared {
     int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
     size_t *nslots;
     inv_metrics_t m; /**< Created at init. */
+    dh_metrics_t *metrics;
+    inv_sync_series_t *sync_series; /**< per store, made by inv_sync_init() */
     inv_newest_t *newest;
 } inv_shared_t;
 

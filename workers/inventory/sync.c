@@ -34,6 +34,29 @@ static int tz_valid(const char *tz)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* One series per configured store (bounded by the stores file, like the per-store
+ * Shopify series), so dashboards see every store, also one that never synced. */
+static void series_create(inv_shared_t *sh, size_t i)
+{
+    char esc[300], label[320];
+
+    if (!sh->metrics) {
+        return;
+    }
+    dh_metrics_escape(dh_stores_at(sh->stores, i)->domain, esc, sizeof(esc));
+    snprintf(label, sizeof(label), "store=\"%s\"", esc);
+    sh->sync_series[i].rows = dh_metrics_gauge(
+        sh->metrics, "dh_inventory_sync_rows_done",
+        "WMS rows read by the store's running (or last) full sync; the total is unknown.", label);
+    sh->sync_series[i].pages = dh_metrics_gauge(
+        sh->metrics, "dh_inventory_sync_pages_done",
+        "WMS pages read by the store's running (or last) full sync; the total is unknown.", label);
+    sh->sync_series[i].last_success = dh_metrics_gauge(
+        sh->metrics, "dh_inventory_sync_last_success_seconds",
+        "Unix time the store's last full sync finished (seen by this replica; take the max).",
+        label);
+}
+
 dh_err_t inv_sync_init(inv_shared_t *sh, char *errstr, size_t errstr_size)
 {
     size_t ns = dh_stores_count(sh->stores);
@@ -45,7 +68,8 @@ dh_err_t inv_sync_init(inv_shared_t *sh, char *errstr, size_t errstr_size)
 
     sh->slots = calloc(ns ? ns : 1, sizeof(*sh->slots));
     sh->nslots = calloc(ns ? ns : 1, sizeof(*sh->nslots));
-    if (!sh->slots || !sh->nslots) {
+    sh->sync_series = calloc(ns ? ns : 1, sizeof(*sh->sync_series));
+    if (!sh->slots || !sh->nslots || !sh->sync_series) {
         snprintf(errstr, errstr_size, "out of memory");
         free(saved);
         return DH_ERR_NOMEM;
@@ -59,6 +83,7 @@ dh_err_t inv_sync_init(inv_shared_t *sh, char *errstr, size_t errstr_size)
             err = DH_ERR_CONFIG;
             break;
         }
+        series_create(sh, i);
         sh->slots[i] = calloc(2 * SLOT_DAYS, sizeof(int64_t));
         if (!sh->slots[i]) {
             err = DH_ERR_NOMEM;
@@ -85,6 +110,7 @@ void inv_sync_fini(inv_shared_t *sh)
     }
     free(sh->slots);
     free(sh->nslots);
+    free(sh->sync_series);
 }
 
 static redisReply *cmd(dh_lane_t *lane, int argc, const char **argv)
@@ -213,26 +239,41 @@ static void urlenc(const char *in, char *out, size_t size)
     out[o] = '\0';
 }
 
-/* Parse one WMS row into a quantity; 0 if the row is unusable (logged). */
-static int row_qty(inv_shared_t *sh, const dh_store_t *st, json_t *row, const char **sku,
-                   const char **loc, const char **fac, int64_t *seq, int64_t *target)
-{
-    json_t *stock = json_object_get(row, "stock");
-    inv_stock_t s;
-    json_t *jseq = json_object_get(row, "sequence");
+const char *const inv_row_reasons[INV_ROW_REASONS] = {"missing", "type", "range", "pattern",
+                                                      "additional_property"};
 
-    *sku = json_string_value(json_object_get(row, "sku"));
-    *fac = json_string_value(json_object_get(row, "facility"));
-    *loc = *fac ? dh_stores_location(sh->stores, st, *fac) : NULL;
-    if (!*sku || !*fac || !*loc || !json_is_integer(jseq) || !json_is_object(stock)) {
-        return 0;
+static size_t reason_index(const char *reason)
+{
+    for (size_t i = 0; i < INV_ROW_REASONS; i++) {
+        if (!strcmp(inv_row_reasons[i], reason)) {
+            return i;
+        }
     }
-    s.good_online = json_integer_value(json_object_get(stock, "good_online"));
-    s.allocated = json_integer_value(json_object_get(stock, "allocated"));
-    s.safety_stock = json_integer_value(json_object_get(stock, "safety_stock"));
-    *seq = json_integer_value(jseq);
-    *target = inv_target_on_hand(&s);
-    return *seq >= 0;
+    return 1; /* "type": inv_row_parse() returns nothing else */
+}
+
+/* Validate one WMS row like an event (inv_row_parse()) into a quantity. A row that fails
+ * is skipped, never read with a missing bucket as 0 (that would share safety stock or
+ * zero the stock): 0, logged, and *reason is its label. */
+static int row_qty(inv_shared_t *sh, const dh_store_t *st, json_t *row, size_t k, inv_row_t *r,
+                   const char **loc, int64_t *target, const char **reason)
+{
+    char err[300];
+
+    *loc = NULL;
+    *reason = inv_row_parse(row, r, err, sizeof(err));
+    if (!*reason) {
+        *loc = dh_stores_location(sh->stores, st, r->facility);
+        if (!*loc) {
+            return 0; /* a facility Shopify does not sell from: skipped, not an error */
+        }
+        *target = inv_target_on_hand(&r->stock);
+        return 1;
+    }
+    DH_LOG(DH_LOG_WARN, "inventory",
+           "full sync of %s: row %zu (facility '%.64s', sku '%.100s') rejected (%s): %s",
+           st->domain, k, r->facility, r->sku, *reason, err);
+    return 0;
 }
 
 typedef struct page {
@@ -243,6 +284,7 @@ typedef struct page {
     inv_sku_t sku[500], tmp[500];
     int use[500]; /* the row is due */
     size_t n;     /* rows */
+    uint64_t rejected[INV_ROW_REASONS];
     inv_qty_t q[INV_BATCH_MAX];
     inv_qres_t res[INV_BATCH_MAX];
     size_t qrow[INV_BATCH_MAX];
@@ -338,20 +380,33 @@ static int fetch_page(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, c
 static int parse_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, json_t *items,
                       page_t *p)
 {
+    inv_row_t *r = malloc(sizeof(*r));
+
+    if (!r) {
+        return -1;
+    }
+    memset(p->rejected, 0, sizeof(p->rejected));
     p->n = json_array_size(items) > 500 ? 500 : json_array_size(items);
     for (size_t k = 0; k < p->n; k++) {
-        const char *sku, *fac;
+        const char *reason = NULL;
 
         p->fields_p[k] = p->fields[k];
         p->fields[k][0] = '\0';
-        p->use[k] = row_qty(sh, st, json_array_get(items, k), &sku, &p->loc[k], &fac, &p->seq[k],
-                            &p->target[k]);
+        p->use[k] =
+            row_qty(sh, st, json_array_get(items, k), k, r, &p->loc[k], &p->target[k], &reason);
         if (p->use[k]) {
-            snprintf(p->fields[k], sizeof(p->fields[k]), "%s|%s", fac, sku);
+            p->seq[k] = r->sequence;
+            snprintf(p->fields[k], sizeof(p->fields[k]), "%.100s|%.200s", r->facility,
+                     r->sku); /* as the handler's records (handler.c field_of()) */
+        } else if (reason) {
+            p->rejected[reason_index(reason)]++;
         }
     }
-    if (inv_seq_read(dh_lane_redis(lane), st->domain, p->fields_p, p->n, p->applied, p->last) !=
-        DH_OK) {
+    free(r);
+    /* An empty page (a store without rows, or an empty last page): no HMGET without
+     * fields, which Redis refuses (the slot would never finish). */
+    if (p->n > 0 && inv_seq_read(dh_lane_redis(lane), st->domain, p->fields_p, p->n, p->applied,
+                                 p->last) != DH_OK) {
         return -1;
     }
     for (size_t k = 0; k < p->n; k++) {
@@ -394,10 +449,11 @@ static int resolve_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st,
 }
 
 /* After a fully pushed page: save the next cursor, or mark the slot done. */
-static void page_done(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *slot,
+static void page_done(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot,
                       const sync_keys_t *k, const char *next)
 {
-    char dkey[400];
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    char dkey[400], lkey[400], now[24];
 
     if (next && *next) {
         const char *set[] = {"SET", k->cursor, next, "EX", DONE_TTL_S};
@@ -411,8 +467,61 @@ static void page_done(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, c
 
     simple(lane, 5, done);
     simple(lane, 4, del);
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    snprintf(lkey, sizeof(lkey), "dh:inv:sync:last_success:%s", st->domain);
+    const char *last[] = {"SET", lkey, now};
+
+    simple(lane, 3, last);
+    if (sh->sync_series) {
+        dh_gauge_set(sh->sync_series[i].last_success, (double)time(NULL));
+    }
     dh_gauge_set(inv_metrics(sh)->sync_running, 0);
     DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s done", slot, st->domain);
+}
+
+/* The slot's progress, shared by the replicas that run its pages: HINCRBY pages and rows
+ * in dh:inv:sync:progress:<store>:<slot> (a page redone after a crash counts twice). */
+static const char progress_lua[] = "local p = redis.call('HINCRBY', KEYS[1], 'pages', 1)\n"
+                                   "local r = redis.call('HINCRBY', KEYS[1], 'rows', ARGV[1])\n"
+                                   "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                                   "return {p, r}\n";
+
+/* After a page: the store's gauges and the progress log line. The WMS API gives no total
+ * (SellableInventoryPage has items and next_cursor only): "of unknown". */
+static void progress(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot,
+                     const char *cursor, const page_t *p, size_t pushed)
+{
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    const inv_metrics_t *m = inv_metrics(sh);
+    char key[400], rows[24];
+    const char *argv[] = {key, rows, DONE_TTL_S};
+    redisReply *r = NULL;
+    long long pages = -1, total = -1;
+    uint64_t rejected = 0;
+
+    for (size_t k = 0; k < INV_ROW_REASONS; k++) {
+        dh_counter_add(m->rows_rejected[k], p->rejected[k]);
+        rejected += p->rejected[k];
+    }
+    dh_counter_add(m->sync_pages, 1);
+    dh_counter_add(m->sync_items, pushed);
+    snprintf(key, sizeof(key), "dh:inv:sync:progress:%s:%s", st->domain, slot);
+    snprintf(rows, sizeof(rows), "%zu", p->n);
+    if (dh_redis_eval(dh_lane_redis(lane), progress_lua, 1, 3, argv, NULL, &r) == DH_OK) {
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+            pages = r->element[0]->integer;
+            total = r->element[1]->integer;
+        }
+        freeReplyObject(r);
+    }
+    if (pages >= 0 && sh->sync_series) {
+        dh_gauge_set(sh->sync_series[i].pages, (double)pages);
+        dh_gauge_set(sh->sync_series[i].rows, (double)total);
+    }
+    DH_LOG(DH_LOG_INFO, "inventory",
+           "full sync %s of %s: page at '%s': %zu rows, %zu set, %llu rejected; done %lld pages "
+           "of unknown, %lld rows of unknown",
+           slot, st->domain, cursor, p->n, pushed, (unsigned long long)rejected, pages, total);
 }
 
 /* Process one page of store i's running sync. */
@@ -452,13 +561,24 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
                st->domain, cursor);
         goto out;
     }
-    dh_counter_add(m->sync_pages, 1);
-    dh_counter_add(m->sync_items, pushed);
-    DH_LOG(DH_LOG_INFO, "inventory", "full sync %s of %s: page at '%s': %zu rows, %zu set", slot,
-           st->domain, cursor, p->n, pushed);
-    page_done(sh, lane, st, slot, &k, json_string_value(json_object_get(rep.body, "next_cursor")));
+    progress(sh, lane, i, slot, cursor, p, pushed);
+    page_done(sh, lane, i, slot, &k, json_string_value(json_object_get(rep.body, "next_cursor")));
 out:
     dh_wms_reply_clear(&rep);
+}
+
+/* After a restart the gauge shows the store's last success recorded by any replica. */
+static void last_success_load(inv_shared_t *sh, dh_lane_t *lane, size_t i)
+{
+    char key[400], val[32];
+
+    if (!sh->sync_series || dh_gauge_value(sh->sync_series[i].last_success) > 0) {
+        return;
+    }
+    snprintf(key, sizeof(key), "dh:inv:sync:last_success:%s", dh_stores_at(sh->stores, i)->domain);
+    if (get_str(lane, key, val, sizeof(val))) {
+        dh_gauge_set(sh->sync_series[i].last_success, atof(val));
+    }
 }
 
 void inv_tick(void *shared, dh_lane_t *lane)
@@ -469,6 +589,7 @@ void inv_tick(void *shared, dh_lane_t *lane)
     for (size_t i = 0; i < dh_stores_count(sh->stores); i++) {
         char slot[64];
 
+        last_success_load(sh, lane, i);
         pick_slot(sh, lane, i, slot, sizeof(slot));
         if (!slot[0]) {
             continue;
