@@ -28,6 +28,9 @@ static const dh_config_var_t inv_vars[] = {
      NULL, "referenceDocumentUri prefix; the call's idempotency key is appended."},
     {"DH_INVENTORY_ITEM_CACHE_TTL_S", DH_CFG_INT, "86400", 60, 2592000, NULL,
      "TTL of the SKU -> inventory item cache in Redis."},
+    {"DH_INVENTORY_LOOKUP_WAIT_MAX_S", DH_CFG_INT, "600", 1, 43200, NULL,
+     "A SKU lookup throttled this long without fetching a page is given up: its events are "
+     "dead-lettered \"lookup-throttled\" (a rate-limit wait is never an attempt)."},
     DH_CONFIG_END,
 };
 
@@ -174,6 +177,7 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
     snprintf(sh->uri_prefix, sizeof(sh->uri_prefix), "%s",
              dh_config_get(cfg, "DH_INVENTORY_REFERENCE_URI_PREFIX"));
     sh->item_ttl_s = dh_config_int(cfg, "DH_INVENTORY_ITEM_CACHE_TTL_S");
+    sh->lookup_wait_max_s = dh_config_int(cfg, "DH_INVENTORY_LOOKUP_WAIT_MAX_S");
     sh->page_size = dh_config_int(cfg, "DH_INVENTORY_SYNC_PAGE_SIZE");
     sh->lease_ms = dh_config_int(cfg, "DH_INVENTORY_SYNC_LEASE_MS");
     sh->grace_s = dh_config_int(cfg, "DH_INVENTORY_SYNC_GRACE_S");
@@ -352,6 +356,13 @@ static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh
             g->qsrc[g->nq++] = i;
         } else if (k->status == INV_SKU_FAILED) {
             dh_batch_outcome(bi, &fail);
+        } else if (k->status == INV_SKU_STUCK) {
+            dh_outcome_t o;
+
+            dh_outcome_of_rule(dh_outcome_rule(&inv_outcomes, DH_FAR_SHOPIFY, INV_CALL_VARIANTS,
+                                               DH_ANSWER_THROTTLED, NULL),
+                               "THROTTLED", &o, "%s", k->detail);
+            dh_batch_outcome(bi, &o);
         } else {
             const char *what = k->status == INV_SKU_AMBIGUOUS ? "ambiguous" : "";
 

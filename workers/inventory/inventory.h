@@ -74,7 +74,7 @@ typedef struct inv_shared {
     const dh_stores_t *stores; /* the runtime's (dh_worker_ctx_t) */
     char reason[64];
     char uri_prefix[128];
-    long long item_ttl_s, page_size, lease_ms, grace_s;
+    long long item_ttl_s, page_size, lease_ms, grace_s, lookup_wait_max_s;
     char owner[128];
     int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
     size_t *nslots;
@@ -108,6 +108,7 @@ typedef enum inv_sku_status {
     INV_SKU_UNKNOWN,
     INV_SKU_AMBIGUOUS,
     INV_SKU_FAILED, /**< the lookup call failed: see the resolve's outcome */
+    INV_SKU_STUCK,  /**< throttled without progress for DH_INVENTORY_LOOKUP_WAIT_MAX_S */
 } inv_sku_status_t;
 
 typedef struct inv_sku {

@@ -27,6 +27,8 @@ static const dh_outcome_rule_t rules[] = {
          "a userError naming no quantity: the whole call retries"),
     RULE(INV_CALL_ACTIVATE, OK, NULL, 0, DONE, 0, NULL, "active: the quantity goes again"),
     RULE(INV_CALL_VARIANTS, OK, NULL, 0, DONE, 0, NULL, "one inventory item for the SKU"),
+    RULE(INV_CALL_VARIANTS, THROTTLED, NULL, 0, DEAD_LETTER, 0, "lookup-throttled",
+         "throttled without a page for DH_INVENTORY_LOOKUP_WAIT_MAX_S (before: WAIT, resumed)"),
     RULE(INV_CALL_VARIANTS, MISSING, "ambiguous", 0, DEAD_LETTER, 0, "ambiguous-sku",
          "the SKU matches several inventory items"),
     RULE(INV_CALL_VARIANTS, MISSING, NULL, 0, DEAD_LETTER, 0, "unknown-sku",
