@@ -336,6 +336,25 @@ out:
     json_decref(ext);
 }
 
+/* The {version} of ".../admin/api/{version}/graphql.json" ("" when absent): behaviour
+ * that changed between API versions follows the version the client asked for. */
+static void request_version(const char *path, char *out, size_t size)
+{
+    const char *v = path ? strstr(path, "/admin/api/") : NULL;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!v) {
+        return;
+    }
+    v += strlen("/admin/api/");
+    while (v[n] && v[n] != '/' && n + 1 < size) {
+        n++;
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
 void dh_sb_shopify_graphql(dh_sb_state_t *st, const char *shop_domain, const dh_sb_req_t *req,
                            dh_sb_resp_t *resp)
 {
@@ -357,6 +376,7 @@ void dh_sb_shopify_graphql(dh_sb_state_t *st, const char *shop_domain, const dh_
                                   "(unrecognized login or wrong password)"));
         goto out;
     }
+    request_version(req->path, shop->req_version, sizeof shop->req_version);
     body = json_loadb(req->body, req->body_len, 0, &jerr);
     if (!json_is_string(json_object_get(body, "query"))) {
         dh_sb_resp_json(

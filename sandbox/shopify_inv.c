@@ -416,9 +416,29 @@ typedef struct inv_spec {
     int absolute;
 } inv_spec_t;
 
+/* The level of item \p iid at \p lid for a quantity change. Before 2026-10 an item not
+ * stocked there is refused (NULL: ITEM_NOT_STOCKED_AT_LOCATION). As of 2026-10 Shopify
+ * removed that error, "inventory quantities can now be adjusted at any location"
+ * (shopify.dev/changelog/removal-of-itemnotstockedatlocation-error): the change stocks
+ * the item there. The new level is kept in \p fresh and joins the shop only if the whole
+ * call is applied (all or nothing). */
+static json_t *level_for_change(dh_sb_shop_t *shop, const char *iid, const char *lid,
+                                const char *pair, json_t *fresh)
+{
+    json_t *lvl = dh_sb_level(shop, iid, lid);
+
+    if (lvl || (shop->req_version[0] && strcmp(shop->req_version, "2026-10") < 0)) {
+        return lvl;
+    }
+    lvl = json_pack("{s:I, s:I, s:I}", "available", (json_int_t)0, "committed", (json_int_t)0,
+                    "unavailable", (json_int_t)0);
+    json_object_set_new(fresh, pair, lvl);
+    return lvl;
+}
+
 /* Validates one entry; appends userErrors; returns the level when usable. */
 static json_t *check_entry(dh_sb_shop_t *shop, const inv_spec_t *sp, const char *name, json_t *q,
-                           size_t i, json_t *seen, json_t *uerr)
+                           size_t i, json_t *seen, json_t *fresh, json_t *uerr)
 {
     char iid[32], lid[32], pair[80];
     json_t *cf = json_object_get(q, "changeFromQuantity");
@@ -448,7 +468,7 @@ static json_t *check_entry(dh_sb_shop_t *shop, const inv_spec_t *sp, const char 
         return NULL;
     }
     json_object_set_new(seen, pair, json_true());
-    json_t *lvl = dh_sb_level(shop, iid, lid);
+    json_t *lvl = level_for_change(shop, iid, lid, pair, fresh);
 
     if (!lvl) {
         json_array_append_new(
@@ -552,6 +572,7 @@ static json_t *inventory_change(dh_sb_shop_t *shop, json_t *node, json_t *errors
     const char *name = json_string_value(json_object_get(input, "name"));
     const char *reason = json_string_value(json_object_get(input, "reason"));
     json_t *uerr = json_array(), *seen = json_object(), *lvls = json_array(), *out = NULL;
+    json_t *fresh = json_object(); /* levels the call stocks (2026-10), "item:location" */
     char msg[160], now[32], gid[80];
     size_t i;
     json_t *q;
@@ -574,7 +595,7 @@ static json_t *inventory_change(dh_sb_shop_t *shop, json_t *node, json_t *errors
     } else {
         json_array_foreach(list, i, q)
         {
-            json_t *lvl = check_entry(shop, sp, name, q, i, seen, uerr);
+            json_t *lvl = check_entry(shop, sp, name, q, i, seen, fresh, uerr);
 
             json_array_append(lvls, lvl ? lvl : json_null());
         }
@@ -584,7 +605,13 @@ static json_t *inventory_change(dh_sb_shop_t *shop, json_t *node, json_t *errors
         goto out;
     }
     json_t *changes = json_array();
+    const char *key;
+    json_t *lvl;
 
+    json_object_foreach(fresh, key, lvl)
+    {
+        json_object_set(shop->levels, key, lvl);
+    }
     json_array_foreach(list, i, q)
     {
         apply_entry(sp, name, q, json_array_get(lvls, i), changes);
@@ -601,6 +628,7 @@ out:
     json_decref(uerr);
     json_decref(seen);
     json_decref(lvls);
+    json_decref(fresh);
     return out;
 }
 

@@ -28,6 +28,7 @@ typedef struct dh_sb_shop {
     char webhook_url[512];
     char webhook_secret[256];
     char api_version[16];
+    char req_version[16]; /**< {version} of the GraphQL request being served ("" unknown) */
     dh_sb_bucket_t bucket;
     long throttled;
     json_t *calls;        /**< op -> count */

@@ -146,6 +146,21 @@ s2=$(curl -s -o /dev/null -w '%{http_code}' "$B/wms/v1/inventory/sellable" -H 'A
 check "fault count=1: one 503 then 200" '. == true' "$( [[ $s == 503 && $s2 == 200 ]] && echo true || echo false)"
 curl -s -X DELETE "$B/_control/faults" >/dev/null
 
+# 2026-10 removed ITEM_NOT_STOCKED_AT_LOCATION: a set at a location the item is not stocked
+# at stocks it there (shopify.dev/changelog/removal-of-itemnotstockedatlocation-error); a
+# call that fails as a whole stocks nothing.
+G10=$B/shops/$SHOP/admin/api/2026-10/graphql.json
+gql10() { curl -s "$G10" -H 'X-Shopify-Access-Token: tok-a' -H 'Content-Type: application/json' \
+    -d "$(jq -nc --arg q "$1" --argjson v "$2" '{query:$q, variables:$v}')"; }
+r=$(gql10 "$SETQ" "$(inp k10a '[{"inventoryItemId":"gid://shopify/InventoryItem/300","locationId":"gid://shopify/Location/12","quantity":4,"changeFromQuantity":null},{"inventoryItemId":"gid://shopify/InventoryItem/999","locationId":"gid://shopify/Location/12","quantity":1,"changeFromQuantity":null}]')")
+check "2026-10: only INVALID_INVENTORY_ITEM refused" '[.data.inventorySetQuantities.userErrors[].code] == ["INVALID_INVENTORY_ITEM"]' "$r"
+lv=$(curl -s "$B/_control/shops/$SHOP/levels?sku=200")
+check "2026-10: a refused call stocks nothing" '.locations.WH2 == null' "$lv"
+r=$(gql10 "$SETQ" "$(inp k10b '[{"inventoryItemId":"gid://shopify/InventoryItem/300","locationId":"gid://shopify/Location/12","quantity":4,"changeFromQuantity":null}]')")
+check "2026-10: set at an unstocked location applied" '.data.inventorySetQuantities.userErrors == [] and .data.inventorySetQuantities.inventoryAdjustmentGroup.changes[0].quantityAfterChange == 4' "$r"
+lv=$(curl -s "$B/_control/shops/$SHOP/levels?sku=200")
+check "2026-10: the item is now stocked there" '.locations.WH2.available == 4' "$lv"
+
 kill -TERM "$PID"; wait "$PID"; rc=$?
 check "clean SIGTERM exit" '. == 0' "$rc"
 trap 'rm -rf "$TMP"' EXIT

@@ -47,7 +47,8 @@ static void test_documents(void **state)
     assert_string_equal(dh_gql_name(DH_GQL_PRODUCT_VARIANTS_BY_SKU), "productVariantsBySku");
     assert_string_equal(dh_gql_root(DH_GQL_PRODUCT_VARIANTS_BY_SKU), "productVariants");
     /* Escaping survived the embedding: quotes and newlines are real characters. */
-    assert_non_null(strstr(dh_gql_text(DH_GQL_INVENTORY_ACTIVATE), "names: [\"available\""));
+    assert_non_null(
+        strstr(dh_gql_text(DH_GQL_INVENTORY_SET_QUANTITIES), "quantityNames: [\"available\""));
     assert_non_null(strchr(dh_gql_text(DH_GQL_PRODUCT_VARIANTS_BY_SKU), '\n'));
 }
 

@@ -87,8 +87,6 @@ static void metrics_create(inv_metrics_t *x, dh_metrics_t *m)
         "Zone moves within one zone class acknowledged without a Shopify call.", NULL);
     x->stale = dh_metrics_counter(m, "dh_inventory_stale_total",
                                   "Events whose sequence was already applied.", NULL);
-    x->activations = dh_metrics_counter(m, "dh_inventory_activations_total",
-                                        "inventoryActivate calls (item not stocked).", NULL);
     x->sync_pages = dh_metrics_counter(m, "dh_inventory_sync_pages_total",
                                        "Full-sync WMS pages processed.", NULL);
     x->sync_items =

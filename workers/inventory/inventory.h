@@ -28,15 +28,13 @@ extern const dh_outcome_rules_t inv_outcomes;
 
 /** Follow-ups of its rules (dh_outcome_rule_t.action). */
 enum {
-    INV_ACT_ALL = 1,  /**< The userError decides the whole call, not one quantity. */
-    INV_ACT_NEW_KEY,  /**< Call again at once with the next idempotency key. */
-    INV_ACT_ACTIVATE, /**< inventoryActivate the item at the location, then call again. */
+    INV_ACT_ALL = 1, /**< The userError decides the whole call, not one quantity. */
+    INV_ACT_NEW_KEY, /**< Call again at once with the next idempotency key. */
 };
 
 /* The names of its calls in the rules. */
 #define INV_CALL_SET      "inventorySetQuantities"
 #define INV_CALL_UNPLACED "inventorySetQuantities, no quantity named"
-#define INV_CALL_ACTIVATE "inventoryActivate"
 #define INV_CALL_VARIANTS "productVariants"
 
 #define INV_BATCH_MAX 250
@@ -47,7 +45,7 @@ extern const char *const inv_row_reasons[INV_ROW_REASONS];
 
 typedef struct inv_metrics {
     dh_counter_t *calls_ok, *calls_failed, *quantities, *moves_without_call, *stale;
-    dh_counter_t *activations, *sync_pages, *sync_items, *lookup_catalog, *lookup_cache;
+    dh_counter_t *sync_pages, *sync_items, *lookup_catalog, *lookup_cache;
     dh_counter_t *lookup_shopify;
     dh_histogram_t *batch_size;
     dh_gauge_t *sync_running;

@@ -130,22 +130,6 @@ static void set_all(inv_qres_t *res, const size_t *act, size_t na, const dh_outc
     }
 }
 
-/* inventoryActivate(item, location): 0 when active (or already); else \p o says why. */
-static int activate(dh_lane_t *lane, const dh_store_t *store, const inv_qty_t *q, dh_outcome_t *o)
-{
-    json_t *vars = json_pack("{s:s, s:s}", "inventoryItemId", q->item, "locationId", q->location);
-    dh_gql_reply_t rep;
-    int rc = dh_lane_shopify_try(lane, store, DH_GQL_INVENTORY_ACTIVATE, vars, &rep, o);
-
-    if (rc != 0) {
-        DH_LOG(DH_LOG_WARN, "inventory", "inventoryActivate %s at %s: %s", q->item, q->location,
-               o->error);
-    }
-    json_decref(vars);
-    dh_gql_reply_clear(&rep);
-    return rc;
-}
-
 static json_t *build_input(inv_shared_t *sh, const char *idem_key, const inv_qty_t *q,
                            const size_t *act, size_t na)
 {
@@ -190,8 +174,8 @@ static void call_key(inv_shared_t *sh, const round_t *r, const char *tag, int sa
 }
 
 /* One userError by inv_outcomes. Returns 1 when it decided the whole call (*again: 2 for a
- * new key, else 0), 0 when it concerned one quantity (*activated: it was activated). */
-static int user_error(round_t *r, json_t *ue, int *again, int *activated)
+ * new key, else 0), 0 when it concerned one quantity. */
+static int user_error(round_t *r, json_t *ue, int *again)
 {
     const char *code = json_string_value(json_object_get(ue, "code"));
     const char *text = json_string_value(json_object_get(ue, "message"));
@@ -219,16 +203,8 @@ static int user_error(round_t *r, json_t *ue, int *again, int *activated)
     }
     size_t i = r->act[idx];
 
-    if (rule->action == INV_ACT_ACTIVATE) {
-        dh_counter_add(r->m->activations, 1);
-        if (activate(r->lane, r->store, &r->q[i], &o) == 0) {
-            *activated = 1; /* stays pending: pushed again in the next round */
-            return 0;
-        }
-    } else {
-        dh_outcome_of_rule(rule, code, &o, "%.60s at %.50s: %s: %.100s", r->q[i].item,
-                           r->q[i].location, code, text);
-    }
+    dh_outcome_of_rule(rule, code, &o, "%.60s at %.50s: %s: %.100s", r->q[i].item, r->q[i].location,
+                       code, text);
     r->res[i].pending = 0;
     r->res[i].o = o;
     return 0;
@@ -241,7 +217,7 @@ static int on_answer(round_t *r, const dh_gql_reply_t *rep)
     json_t *errs =
         json_object_get(json_object_get(rep->data, "inventorySetQuantities"), "userErrors");
     dh_outcome_t done = {.result = DH_RESULT_DONE};
-    int again = 0, activated = 0;
+    int again = 0;
     size_t k;
     json_t *ue;
 
@@ -253,14 +229,14 @@ static int on_answer(round_t *r, const dh_gql_reply_t *rep)
     }
     json_array_foreach(errs, k, ue)
     {
-        if (user_error(r, ue, &again, &activated)) {
+        if (user_error(r, ue, &again)) {
             return again;
         }
     }
-    /* The rest goes again without the offenders. If only activations changed, the
-     * arguments are the same as this call's, and reusing its key would make Shopify replay
-     * the stored ITEM_NOT_STOCKED_AT_LOCATION answer forever: salt it. */
-    return activated ? 2 : 1;
+    /* The rest goes again without the offenders (other arguments: a key of its own). An
+     * item not stocked at the location needs no inventoryActivate: as of 2026-10 a set
+     * stocks it there (docs/inventory.md §4). */
+    return 1;
 }
 
 /* One round: returns 1 to go again (some quantities still pending), 2 to go again with a

@@ -307,13 +307,16 @@ static void test_outcome_rules(void **state)
          DH_RESULT_WAIT, "idempotency"},
         {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
          INV_ACT_NEW_KEY, DH_RESULT_WAIT, "idempotency"},
-        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "ITEM_NOT_STOCKED_AT_LOCATION", INV_ACT_ACTIVATE,
-         DH_RESULT_DONE, NULL},
+        /* 2026-10 no longer has it; a store pinned to an older version dead-letters it */
+        {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "ITEM_NOT_STOCKED_AT_LOCATION", 0,
+         DH_RESULT_DEAD_LETTER, NULL},
         {INV_CALL_SET, DH_ANSWER_USER_ERRORS, "INVALID_QUANTITY", 0, DH_RESULT_DEAD_LETTER, NULL},
         {INV_CALL_UNPLACED, DH_ANSWER_USER_ERRORS, "X", INV_ACT_ALL, DH_RESULT_RETRY, "rejected"},
         {INV_CALL_VARIANTS, DH_ANSWER_MISSING, "", 0, DH_RESULT_DEAD_LETTER, "unknown-sku"},
         {INV_CALL_VARIANTS, DH_ANSWER_MISSING, "ambiguous", 0, DH_RESULT_DEAD_LETTER,
          "ambiguous-sku"},
+        {INV_CALL_VARIANTS, DH_ANSWER_THROTTLED, "THROTTLED", 0, DH_RESULT_DEAD_LETTER,
+         "lookup-throttled"},
     };
 
     (void)state;
