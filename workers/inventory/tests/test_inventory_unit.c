@@ -337,6 +337,63 @@ static void test_outcome_rules(void **state)
     assert_int_equal(o.retry_after_ms, 200);
 }
 
+/* Full-sync rows are validated like events: a missing or mistyped bucket is refused with
+ * its reason label, never read as 0. */
+static void test_row_parse(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *reason; /* NULL: valid */
+        const char *err;    /* a part of the message */
+    } cases[] = {
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{\"good_online\":9,"
+         "\"allocated\":1,\"safety_stock\":2,\"damaged\":0,\"quarantined\":0,\"good_offline\":0},"
+         "\"store\":\"x\"}",
+         NULL, ""},
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{\"good_online\":9,"
+         "\"allocated\":1,\"damaged\":0,\"quarantined\":0,\"good_offline\":0}}",
+         "missing", "/stock must have required property 'safety_stock'"},
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{"
+         "\"allocated\":1,\"safety_stock\":2,\"damaged\":0,\"quarantined\":0,\"good_offline\":0}}",
+         "missing", "'good_online'"},
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{\"good_online\":\"9\","
+         "\"allocated\":1,\"safety_stock\":2,\"damaged\":0,\"quarantined\":0,\"good_offline\":0}}",
+         "type", "/stock/good_online must be integer"},
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{\"good_online\":-1,"
+         "\"allocated\":1,\"safety_stock\":2,\"damaged\":0,\"quarantined\":0,\"good_offline\":0}}",
+         "range", ">= 0"},
+        {"{\"sku\":\"A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{\"good_online\":9,"
+         "\"allocated\":1,\"safety_stock\":2,\"damaged\":0,\"quarantined\":0,\"good_offline\":0,"
+         "\"x\":1}}",
+         "additional_property", "('x')"},
+        {"{\"sku\":\" A\",\"facility\":\"F1\",\"sequence\":3,\"stock\":{}}", "pattern", "/sku"},
+        {"{\"facility\":\"F1\",\"sequence\":3,\"stock\":{}}", "missing", "'sku'"},
+        {"[1]", "type", "must be object"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *row = json_loads(cases[i].json, 0, NULL);
+        inv_row_t r;
+        char err[300];
+        const char *reason;
+
+        assert_non_null(row);
+        reason = inv_row_parse(row, &r, err, sizeof(err));
+        if (!cases[i].reason) {
+            assert_null(reason);
+            assert_string_equal(r.sku, "A");
+            assert_int_equal(r.stock.safety_stock, 2);
+            assert_int_equal(inv_target_on_hand(&r.stock), 7);
+        } else {
+            assert_non_null(reason);
+            assert_string_equal(reason, cases[i].reason);
+            assert_non_null(strstr(err, cases[i].err));
+        }
+        json_decref(row);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,7 +401,7 @@ int main(void)
         cmocka_unit_test(test_event_fields),     cmocka_unit_test(test_event_bad_values),
         cmocka_unit_test(test_dedupe),           cmocka_unit_test(test_hash),
         cmocka_unit_test(test_user_error_index), cmocka_unit_test(test_slots),
-        cmocka_unit_test(test_outcome_rules),
+        cmocka_unit_test(test_outcome_rules),    cmocka_unit_test(test_row_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
