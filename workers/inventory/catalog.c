@@ -195,7 +195,8 @@ static const char *str_or(json_t *v, const char *def)
 }
 
 /* The paused lookup \p qid; 0 when there is none (expired, or finished by another). */
-static int lookup_load(dh_lane_t *lane, const dh_store_t *store, const char *qid, lookup_t *lk)
+static int lookup_load(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *qid,
+                       lookup_t *lk)
 {
     char key[400];
     const char *argv[] = {"GET", key};
@@ -230,6 +231,12 @@ static int lookup_load(dh_lane_t *lane, const dh_store_t *store, const char *qid
     snprintf(lk->after, sizeof(lk->after), "%s", str_or(json_object_get(js, "after"), ""));
     lk->pages = (int)json_integer_value(json_object_get(js, "pages"));
     lk->since = (long long)json_integer_value(json_object_get(js, "since"));
+    /* Left alone longer than the bound (its events went elsewhere, e.g. dead-lettered by
+     * the retry budget): nobody was waiting on it, so its wait starts now. */
+    if ((long long)time(NULL) - (long long)json_integer_value(json_object_get(js, "saved")) >
+        sh->lookup_wait_max_s) {
+        lk->since = (long long)time(NULL);
+    }
     snprintf(lk->qid, sizeof(lk->qid), "%s", qid);
     lk->state = js;
     return 1;
@@ -251,8 +258,9 @@ static const char lookup_lua[] =
 
 static char *lookup_json(const lookup_t *lk)
 {
-    json_t *js = json_pack("{s:[], s:{}, s:s, s:i, s:I}", "skus", "found", "after", lk->after,
-                           "pages", lk->pages, "since", (json_int_t)lk->since);
+    json_t *js =
+        json_pack("{s:[], s:{}, s:s, s:i, s:I, s:I}", "skus", "found", "after", lk->after, "pages",
+                  lk->pages, "since", (json_int_t)lk->since, "saved", (json_int_t)time(NULL));
     char *text;
 
     for (size_t i = 0; js && i < lk->n; i++) {
@@ -524,7 +532,7 @@ static void from_shopify(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st
         done[i] = s[i].status != INV_SKU_UNKNOWN;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!done[i] && paused[i][0] && lookup_load(lane, store, paused[i], lk)) {
+        if (!done[i] && paused[i][0] && lookup_load(sh, lane, store, paused[i], lk)) {
             run_one(sh, lane, store, lk, s, n, done, fail);
         }
     }
