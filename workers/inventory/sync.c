@@ -306,7 +306,12 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
     }
     inv_apply(sh, lane, st, tag, p->set, ns);
     for (size_t j = 0; j < ns; j++) {
-        ok &= row_result(st, p, p->srow[j], &p->set[j], pushed);
+        if (!row_result(st, p, p->srow[j], &p->set[j], pushed) && ok) {
+            DH_LOG(DH_LOG_INFO, "inventory", "full sync: %s %s: %s %s: %s", st->domain,
+                   p->fields_p[p->srow[j]], dh_result_str(p->set[j].o.result),
+                   p->set[j].o.error_class, p->set[j].o.error);
+            ok = 0;
+        }
     }
     return ok;
 }
