@@ -16,11 +16,14 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/stockledger.h"
 #include "inventory.h"
 #include "shareable.h"
 
-#define SLOT_DAYS  800
-#define DONE_TTL_S "259200"
+#define SLOT_DAYS        800
+#define SYNC_BUSY_ROUNDS 3  /* retries of a row whose fence is held */
+#define SYNC_BUSY_MAX    32 /* rows retried per call; more stay busy (page read again) */
+#define DONE_TTL_S       "259200"
 
 static int tz_valid(const char *tz)
 {
@@ -285,9 +288,9 @@ typedef struct page {
     int use[500]; /* the row is due */
     size_t n;     /* rows */
     uint64_t rejected[INV_ROW_REASONS];
-    inv_qty_t q[INV_BATCH_MAX];
-    inv_qres_t res[INV_BATCH_MAX];
-    size_t qrow[INV_BATCH_MAX];
+    inv_set_t set[INV_BATCH_MAX];
+    char fac[INV_BATCH_MAX][128];
+    size_t srow[INV_BATCH_MAX];
 } page_t;
 
 /* Redis keys of one store's running sync. */
@@ -295,61 +298,103 @@ typedef struct sync_keys {
     char lock[400], cursor[400], active[400];
 } sync_keys_t;
 
-/* Push rows [from, to) of a page that are due; returns 0 when something must be retried. */
+/* The outcome of one row's set: 0 when the page must be read again. */
+static int row_result(const dh_store_t *st, const page_t *p, size_t i, const inv_set_t *x,
+                      size_t *pushed)
+{
+    switch (x->what) {
+    case INV_SET_PUSHED:
+        (*pushed)++;
+        return 1;
+    case INV_SET_STALE:
+    case INV_SET_SAME:
+    case INV_SET_NOTHING:
+        return 1;
+    default:
+        break;
+    }
+    if (x->o.result == DH_RESULT_DEAD_LETTER) {
+        DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
+               x->o.error);
+        return 1;
+    }
+    return 0; /* a held fence or a failed call: the page goes again */
+}
+
+/* Rows whose fence was held elsewhere (an event or a re-push setting the SKU right now):
+ * tried again a few times, 200 ms apart; one still busy is left to a re-push of its
+ * (facility, sku) instead of reading the whole page again (under a steady event stream
+ * some fence of a 250-row page is nearly always held). */
+static void busy_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
+                      page_t *p, size_t ns)
+{
+    inv_set_t tmp[SYNC_BUSY_MAX];
+    size_t idx[SYNC_BUSY_MAX], nb = 0;
+
+    for (int round = 0; round <= SYNC_BUSY_ROUNDS; round++) {
+        nb = 0;
+        for (size_t j = 0; j < ns && nb < SYNC_BUSY_MAX; j++) {
+            if (p->set[j].what == INV_SET_BUSY) {
+                tmp[nb] = p->set[j];
+                idx[nb++] = j;
+            }
+        }
+        if (nb == 0 || round == SYNC_BUSY_ROUNDS) {
+            break;
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+        inv_apply(sh, lane, st, tag, tmp, nb);
+        for (size_t k = 0; k < nb; k++) {
+            p->set[idx[k]] = tmp[k];
+        }
+    }
+    for (size_t k = 0; k < nb; k++) {
+        inv_set_t *x = &p->set[idx[k]];
+
+        if (dh_sl_repush_add(dh_lane_redis(lane), st->domain, x->facility, x->sku) == DH_OK) {
+            x->what = INV_SET_NOTHING; /* the re-push sets it from the records */
+        }
+    }
+}
+
+/* Push rows [from, to) of a page that are due, under the SKU fences (a sequence equal to
+ * the applied one is set again); returns 0 when something must be retried. */
 static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
                      page_t *p, size_t from, size_t to, size_t *pushed)
 {
-    size_t nq = 0;
+    size_t ns = 0;
     int ok = 1;
-    const char *f[INV_BATCH_MAX];
-    int64_t s[INV_BATCH_MAX], q[INV_BATCH_MAX], conflict[INV_BATCH_MAX];
-    size_t nr = 0, arow[INV_BATCH_MAX];
 
     for (size_t i = from; i < to; i++) {
-        if (p->use[i]) {
-            p->q[nq] = (inv_qty_t){p->sku[i].item, p->loc[i], p->target[i], p->seq[i], i, 0};
-            p->qrow[nq++] = i;
+        const char *bar = strchr(p->fields[i], '|');
+
+        if (!p->use[i] || !bar) {
+            continue;
         }
+        snprintf(p->fac[ns], sizeof(p->fac[ns]), "%.*s", (int)(bar - p->fields[i]), p->fields[i]);
+        p->set[ns] = (inv_set_t){.sku = bar + 1,
+                                 .item = p->sku[i].item,
+                                 .location = p->loc[i],
+                                 .facility = p->fac[ns],
+                                 .seq = p->seq[i],
+                                 .base = p->target[i],
+                                 .equal_ok = 1};
+        p->srow[ns++] = i;
     }
-    if (nq == 0) {
+    if (ns == 0) {
         return 1;
     }
-    inv_push(sh, lane, st, tag, p->q, nq, p->res);
-    for (size_t j = 0; j < nq; j++) {
-        size_t i = p->qrow[j];
-
-        if (p->res[j].o.result == DH_RESULT_DONE) {
-            arow[nr] = i;
-            f[nr] = p->fields_p[i];
-            s[nr] = p->seq[i];
-            q[nr++] = p->target[i];
-        } else if (p->res[j].o.result == DH_RESULT_DEAD_LETTER) {
-            DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
-                   p->res[j].o.error);
-        } else {
+    inv_apply(sh, lane, st, tag, p->set, ns);
+    busy_rows(sh, lane, st, tag, p, ns);
+    for (size_t j = 0; j < ns; j++) {
+        if (!row_result(st, p, p->srow[j], &p->set[j], pushed) && ok) {
+            DH_LOG(DH_LOG_INFO, "inventory", "full sync: %s %s: %s %s: %s", st->domain,
+                   p->fields_p[p->srow[j]], dh_result_str(p->set[j].o.result),
+                   p->set[j].o.error_class, p->set[j].o.error);
             ok = 0;
         }
-    }
-    *pushed += nr;
-    if (inv_seq_write(dh_lane_redis(lane), st->domain, f, s, q, nr, conflict) != DH_OK) {
-        return 0;
-    }
-    /* An event with a higher sequence was recorded while we pushed: put its value back. */
-    size_t nc = 0;
-
-    for (size_t k = 0; k < nr; k++) {
-        size_t i = arow[k];
-
-        if (conflict[k] >= 0) {
-            p->q[nc] = (inv_qty_t){p->sku[i].item, p->loc[i], conflict[k], p->seq[i], i, 0};
-            nc++;
-        }
-    }
-    if (nc > 0) {
-        char rtag[224];
-
-        snprintf(rtag, sizeof(rtag), "%s:repair", tag);
-        inv_push(sh, lane, st, rtag, p->q, nc, p->res);
     }
     return ok;
 }
