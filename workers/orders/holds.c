@@ -10,6 +10,8 @@
  *                               still ON_HOLD (or SCHEDULED, for a store that maps locations):
  *                               the WMS order stays held until the last one is released.
  *
+ * A hold event that names no fulfillment order is the whole order's, as before.
+ *
  * A hold the WMS refuses because it already picked or dispatched the order is a dead letter
  * "hold-refused": a person must stop the parcel. See docs/orders.md "Lifecycle".
  */
@@ -192,13 +194,17 @@ static json_t *still_held(orders_shared_t *s, const oev_t *e, json_t *nodes)
 dh_result_t orders_do_hold_released(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
                                     const oev_t *e)
 {
-    json_t *nodes = NULL, *held;
-    dh_result_t res = orders_fo_nodes(lane, e, &nodes);
-    json_t *fo = e->fo_id[0] ? fo_node(nodes, e->fo_id) : NULL;
+    json_t *nodes = NULL, *held, *fo;
+    dh_result_t res;
 
+    if (!e->fo_id[0]) {
+        return orders_do_release(l, lane, e); /* no fulfillment order named: the order's */
+    }
+    res = orders_fo_nodes(lane, e, &nodes);
     if (res != DH_RESULT_DONE) {
         return res;
     }
+    fo = fo_node(nodes, e->fo_id);
     held = still_held(s, e, nodes);
     if (fo && dh_stores_location_count(s->stores, e->store) > 0 && !orders_fo_facility(s, e, fo)) {
         DH_LOG(DH_LOG_INFO, "orders",
