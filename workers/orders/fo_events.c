@@ -120,7 +120,14 @@ dh_result_t orders_do_fo_event(orders_shared_t *s, orders_lane_t *l, dh_lane_t *
 {
     json_t *order = NULL;
     dh_result_t res = DH_RESULT_DONE;
-    int found = find_order(lane, e, &res);
+    int found;
+
+    /* A store that maps no locations sends every line wherever Shopify assigned it and never
+     * holds an order for a schedule: neither event changes what its WMS has. */
+    if (dh_stores_location_count(s->stores, e->store) == 0) {
+        return DH_RESULT_DONE;
+    }
+    found = find_order(lane, e, &res);
 
     if (found <= 0) {
         if (found == 0) {
