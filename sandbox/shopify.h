@@ -77,6 +77,8 @@ json_t *dh_sb_op_inventory_adjust(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t 
 /* Operations (shopify_ful.c) */
 json_t *dh_sb_op_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
 json_t *dh_sb_op_orders(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json_t *errors);
+json_t *dh_sb_op_fulfillment_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                   json_t *errors);
 json_t *dh_sb_op_fulfillment_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
                                     json_t *errors);
 json_t *dh_sb_op_fulfillment_event_create(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
@@ -124,7 +126,18 @@ void dh_sb_order_hold(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *
  *  OPEN again (SCHEDULED while fulfill_at is ahead), fulfillment_holds/released per hold. */
 void dh_sb_order_release_holds(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, const char *foid,
                                int deliver, const char *now);
-/** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid. */
+/** @brief POST …/orders/{id}/move {location_id, fulfillment_order_id?, deliver?}
+ *  (shopify_fo.c): the fulfillment order (default: the first) and its committed stock move;
+ *  fulfillment_orders/moved, then orders/updated. */
+void dh_sb_order_fo_move(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                         dh_sb_resp_t *resp);
+/** @brief POST …/orders/{id}/ready {fulfillment_order_id?, deliver?} (shopify_fo.c): the
+ *  SCHEDULED fulfillment orders (or the one given) reach their fulfill_at: OPEN,
+ *  fulfillment_orders/scheduled_fulfillment_order_ready each. */
+void dh_sb_order_fo_ready(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
+                          dh_sb_resp_t *resp);
+/** @brief POST …/orders/{id}/mark-paid (shopify_edit.c): financial_status paid,
+ *  orders/paid then orders/updated. */
 void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                            dh_sb_resp_t *resp);
 /** @brief POST …/orders/{id}/refund {refund_line_items: [{line_item_id, quantity,

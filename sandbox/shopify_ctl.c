@@ -565,6 +565,10 @@ static void order_action(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *rest
         dh_sb_order_refund(st, shop, o, body, resp);
     } else if (strcmp(action, "mark-paid") == 0) {
         dh_sb_order_mark_paid(st, shop, o, body, resp);
+    } else if (strcmp(action, "move") == 0) {
+        dh_sb_order_fo_move(st, shop, o, body, resp);
+    } else if (strcmp(action, "ready") == 0) {
+        dh_sb_order_fo_ready(st, shop, o, body, resp);
     } else if (strcmp(action, "edit") == 0) {
         dh_sb_order_edit(st, shop, o, body, resp);
     } else if (strcmp(action, "redeliver") == 0) {

@@ -5,8 +5,8 @@
  * fulfillment order), the shipping address changed. A change of lines sends orders/edited
  * (what changed) and then orders/updated (the whole order); an address change alone sends
  * orders/updated. A refund lowers current_quantity too (restocked unless "no_restock") and
- * sends refunds/create then orders/updated. Marking an order paid (a manual payment received) sends
- * orders/updated. See docs/sandbox.md "Order edits".
+ * sends refunds/create then orders/updated. Marking an order paid (a manual payment received)
+ * sends orders/paid and orders/updated. See docs/sandbox.md "Order edits".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,8 +229,11 @@ void dh_sb_order_mark_paid(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, jso
     dh_sb_iso_now(now, sizeof now);
     json_object_set_new(o, "financial_status", json_string("paid"));
     dh_sb_order_totals(o);
-    dh_sb_order_changed(st, shop, o, "orders/updated", now,
-                        !json_is_false(json_object_get(spec, "deliver")), resp);
+    int deliver = !json_is_false(json_object_get(spec, "deliver"));
+
+    /* orders/paid (the whole order, like orders/create), then orders/updated. */
+    dh_sb_order_changed(st, shop, o, "orders/paid", now, deliver, NULL);
+    dh_sb_order_changed(st, shop, o, "orders/updated", now, deliver, resp);
 }
 
 /* The refund_line_items of \p spec, checked: NULL, or the error body. */

@@ -261,6 +261,27 @@ json_t *dh_sb_op_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node, json
     return order_obj(shop, json_object_get(shop->orders, oid), node);
 }
 
+/* fulfillmentOrder(id:): the fulfillment order (with its order's id), or null. */
+json_t *dh_sb_op_fulfillment_order(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *node,
+                                   json_t *errors)
+{
+    char foid[32];
+    json_t *fo;
+
+    (void)st;
+    (void)errors;
+    if (dh_sb_gid_parse(json_object_get(json_object_get(node, "args"), "id"), "FulfillmentOrder",
+                        foid, sizeof foid) < 0 ||
+        !(fo = json_object_get(shop->fos, foid))) {
+        return json_null();
+    }
+    json_t *out = fo_obj(shop, fo, node);
+
+    json_object_set_new(json_object_get(out, "order"), "legacyResourceId",
+                        json_string(json_string_value(json_object_get(fo, "order_id"))));
+    return out;
+}
+
 static int cmp_updated(const void *a, const void *b)
 {
     double x = json_number_value(json_object_get(*(json_t *const *)a, "_updated_epoch"));

@@ -26,6 +26,7 @@ static const op_entry_t ops[] = {
     {"inventoryItem", dh_sb_op_inventory_item, 0, 0},
     {"order", dh_sb_op_order, 0, 0},
     {"orders", dh_sb_op_orders, 0, 0},
+    {"fulfillmentOrder", dh_sb_op_fulfillment_order, 0, 0},
     {"inventoryActivate", dh_sb_op_inventory_activate, 1, 0},
     {"inventorySetQuantities", dh_sb_op_inventory_set, 1, 1},
     {"inventoryAdjustQuantities", dh_sb_op_inventory_adjust, 1, 1},

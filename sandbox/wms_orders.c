@@ -40,6 +40,7 @@ void dh_sb_wms_order_update(json_t *so, json_t *body, dh_sb_resp_t *resp)
 {
     static const char *const fields[] = {"lines", "non_shipping_lines", "unmapped_lines",
                                          "other_location_lines", "shipping_address"};
+    json_t *payment = json_object_get(body, "payment");
     static const char *const header[] = {"store",    "channel_order_id", "order_name",
                                          "status",   "hold_code",        "hold_reason",
                                          "currency", "created_at"};
@@ -74,6 +75,9 @@ void dh_sb_wms_order_update(json_t *so, json_t *body, dh_sb_resp_t *resp)
         } else {
             json_object_del(so, fields[i]);
         }
+    }
+    if (payment) { /* replaced when sent; an update without one keeps the order's */
+        json_object_set(so, "payment", payment);
     }
     json_object_set(so, "updated_at", json_object_get(body, "updated_at"));
     dh_sb_resp_json(resp, 200, json_incref(so));

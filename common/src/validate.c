@@ -347,6 +347,19 @@ int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size)
     return 0;
 }
 
+int dh_v_shopify_fo_id(json_t *root, char *out, size_t size)
+{
+    json_t *cands[] = {json_object_get(json_object_get(root, "fulfillment_order"), "id"),
+                       json_object_get(json_object_get(root, "original_fulfillment_order"), "id")};
+
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        if (dh_v_shopify_ref(cands[i], out, size)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void dh_v_wms_envelope(dh_vctx_t *v, json_t *root, const char *const *accepted,
                        dh_wms_envelope_t *out)
 {

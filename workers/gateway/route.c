@@ -18,8 +18,11 @@ static const struct {
     {"orders/create", DH_GW_TOPIC_ORDERS},
     {"orders/updated", DH_GW_TOPIC_ORDERS},
     {"orders/cancelled", DH_GW_TOPIC_ORDERS},
+    {"orders/paid", DH_GW_TOPIC_ORDERS},
     {"fulfillment_holds/released", DH_GW_TOPIC_ORDERS},
     {"fulfillment_holds/added", DH_GW_TOPIC_ORDERS},
+    {"fulfillment_orders/moved", DH_GW_TOPIC_ORDERS},
+    {"fulfillment_orders/scheduled_fulfillment_order_ready", DH_GW_TOPIC_ORDERS},
     {"products/create", DH_GW_TOPIC_PRODUCTS},
     {"products/update", DH_GW_TOPIC_PRODUCTS},
     {"products/delete", DH_GW_TOPIC_PRODUCTS},
@@ -27,6 +30,9 @@ static const struct {
 
 dh_gw_id_path_t dh_gw_id_path(const char *topic)
 {
+    if (topic && !strncmp(topic, "fulfillment_orders/", 19)) {
+        return DH_GW_ID_FO;
+    }
     return topic && !strncmp(topic, "fulfillment_holds/", 18) ? DH_GW_ID_ORDER : DH_GW_ID_TOP;
 }
 
@@ -106,6 +112,18 @@ dh_err_t dh_gw_extract_id(const char *body, size_t len, dh_gw_id_path_t path, ch
             snprintf(errstr, errstr_size,
                      "no order id: \"order_id\" (or \"fulfillment_order\".\"order_id\") must "
                      "be an integer >= 1 or an Order GID");
+        }
+    } else if (path == DH_GW_ID_FO) {
+        char fo[32];
+
+        if (dh_v_shopify_fo_id(root, fo, sizeof(fo))) {
+            snprintf(out, out_size, "fo:%s", fo);
+            err = DH_OK;
+        } else {
+            snprintf(errstr, errstr_size,
+                     "no fulfillment order id: \"fulfillment_order\".\"id\" (or "
+                     "\"original_fulfillment_order\".\"id\") must be a FulfillmentOrder GID "
+                     "or an integer >= 1");
         }
     } else if (dh_v_shopify_id(json_object_get(root, "id"), out, out_size)) {
         err = DH_OK;

@@ -32,6 +32,8 @@ typedef enum dh_gw_id_path {
                            "fulfillment_order"."order_id" or "fulfillment_hold"."order_id",
                            numeric or a GID), so hold events share the order's key and stay
                            in order with it. */
+    DH_GW_ID_FO,      /**< Shopify fulfillment_orders/... (no order id in the body): "fo:" and
+                           the fulfillment order's id (dh_v_shopify_fo_id()). */
 } dh_gw_id_path_t;
 
 /** @brief Where the resource id of Shopify webhook \p topic is found. */

@@ -8,8 +8,11 @@
  *   orders/updated             acknowledged, except: cancelled_at set and no cancel seen ->
  *                              cancel; the hold tag gone from an order we created ON_HOLD ->
  *                              release-hold.
- *   fulfillment_holds/released POST .../release-hold.
+ *   orders/paid                as orders/updated (edits.c): the payment the WMS keeps.
+ *   fulfillment_holds/released POST .../release-hold, unless the WMS's part is still held.
  *   fulfillment_holds/added    POST .../hold with Shopify's reason (holds.c).
+ *   fulfillment_orders/moved,  the order read from Shopify, routed, then as orders/updated
+ *   .../scheduled_fulfillment_order_ready                                   (fo_events.c).
  *
  * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
  * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
@@ -281,59 +284,18 @@ int64_t orders_time_ms(const char *iso)
     return t * 1000 + ms;
 }
 
-/* Order id of a fulfillment_holds/released payload: order_id, fulfillment_order.order_id
- * (integer or GID), or the message key's tail. */
-static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
+int orders_prepare(orders_shared_t *s, oev_t *e, json_t *root)
 {
-    /* The gateway keys the message by the same function (validate.h). */
-    if (dh_v_shopify_hold_order_id(root, out, size)) {
-        return 0;
-    }
-    const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
-    size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
+    orders_map_opts_t opts = {s->hold_tags, orders_policy(s->pending_policy, e->store->domain,
+                                                          "send", "hold", NULL, 0) == 1};
+    int rc = orders_wms_create_body(e->store->domain, root, &opts, &e->create, &e->held,
+                                    e->create_err, sizeof(e->create_err));
 
-    if (!bar || n == 0 || n >= size) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) { /* the key is not NUL-terminated: bounded by n */
-        if (bar[1 + i] < '0' || bar[1 + i] > '9') {
-            return -1;
-        }
-    }
-    memcpy(out, bar + 1, n);
-    out[n] = '\0';
-    return 0;
-}
-
-static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
-                               dh_lane_t *lane)
-{
-    char hold[160] = "", wid[128] = "";
-    json_t *h = json_object_get(root, "fulfillment_hold");
-    json_t *hid = json_object_get(h ? h : root, "id");
-    const char *topic =
-        e->kind == ORDERS_HOLD_ADDED ? "fulfillment_holds/added" : "fulfillment_holds/released";
-    const char *reason = json_string_value(json_object_get(h ? h : root, "reason"));
-    const char *notes = json_string_value(json_object_get(h ? h : root, "reason_notes"));
-
-    if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
-        dh_lane_fail(lane, "schema", "%s: no order id in payload or key", topic);
-        return DH_RESULT_DEAD_LETTER;
-    }
-    snprintf(e->hold_reason, sizeof(e->hold_reason), "%s", reason ? reason : "");
-    snprintf(e->hold_notes, sizeof(e->hold_notes), "%s", notes ? notes : "");
-    if (json_is_integer(hid)) {
-        snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
-    } else if (json_is_string(hid)) {
-        snprintf(hold, sizeof(hold), "%s", json_string_value(hid));
-    } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
-        snprintf(hold, sizeof(hold), "w:%s", wid);
-    }
-    snprintf(e->hold_id, sizeof(e->hold_id), "%s", hold);
-    if (dh_event_set_effect(ev, "%s:%s:%s:%s", topic, e->store->domain, e->id, hold)) {
-        return DH_RESULT_FATAL;
-    }
-    return DH_RESULT_DONE;
+    e->nothing = rc == 1;
+    e->skip_test = json_is_true(json_object_get(root, "test")) &&
+                   orders_policy(s->test_policy, e->store->domain, "send", "skip", NULL, 0) == 1;
+    e->order = json_incref(root);
+    return rc;
 }
 
 static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_event_t *ev,
@@ -346,14 +308,8 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
         dh_lane_fail(lane, "schema", "/id must be an integer >= 1");
         return DH_RESULT_DEAD_LETTER;
     }
-    orders_map_opts_t opts = {s->hold_tags, orders_policy(s->pending_policy, e->store->domain,
-                                                          "send", "hold", NULL, 0) == 1};
-    int rc = orders_wms_create_body(e->store->domain, root, &opts, &e->create, &e->held,
-                                    e->create_err, sizeof(e->create_err));
+    int rc = orders_prepare(s, e, root);
 
-    e->nothing = rc == 1;
-    e->skip_test = json_is_true(json_object_get(root, "test")) &&
-                   orders_policy(s->test_policy, e->store->domain, "send", "skip", NULL, 0) == 1;
     if (rc < 0) {
         if (e->kind == ORDERS_CREATE) {
             dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, e->create_err);
@@ -361,15 +317,15 @@ static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_e
         }
         /* cancel/updated: only needed if the WMS lacks the order; reported then. */
     }
-    e->order = json_incref(root);
-    if (e->kind == ORDERS_UPDATED) {
+    if (e->kind == ORDERS_UPDATED || e->kind == ORDERS_PAID) {
         if (!updated) {
             dh_lane_fail(lane, "schema", "order %s: /updated_at must be a date-time", e->id);
             return DH_RESULT_DEAD_LETTER;
         }
         /* updated_at has whole seconds: two changes in one second differ by their bytes. */
-        return dh_event_set_effect(ev, "orders/updated:%s:%s:%s:%016" PRIx64, e->store->domain,
-                                   e->id, updated, e->payload_hash)
+        return dh_event_set_effect(ev, "%s:%s:%s:%s:%016" PRIx64,
+                                   e->kind == ORDERS_PAID ? "orders/paid" : "orders/updated",
+                                   e->store->domain, e->id, updated, e->payload_hash)
                    ? DH_RESULT_FATAL
                    : DH_RESULT_DONE;
     }
@@ -421,9 +377,13 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         dh_lane_fail(lane, "decode", "value is not a JSON object: %s", root ? "" : jerr.text);
         goto out;
     }
-    res = kind == ORDERS_HOLD_RELEASED || kind == ORDERS_HOLD_ADDED
-              ? decode_hold(e, root, msg, ev, lane)
-              : decode_order(s, e, root, ev, lane);
+    if (kind == ORDERS_HOLD_RELEASED || kind == ORDERS_HOLD_ADDED) {
+        res = orders_decode_hold(e, root, msg, ev, lane);
+    } else if (kind == ORDERS_FO_MOVED || kind == ORDERS_FO_READY) {
+        res = orders_decode_fo(e, root, msg, ev, lane);
+    } else {
+        res = decode_order(s, e, root, ev, lane);
+    }
 out:
     json_decref(root);
     if (res == DH_RESULT_DONE) {
@@ -572,7 +532,7 @@ dh_result_t orders_do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
 
 /* \p after_create: the second cancel of a cancellation that arrived first. It needs its own
  * key: the WMS keeps the first key's 404 answer (any answer below 500) for replays. */
-static dh_result_t post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+dh_result_t orders_post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
                                const oev_t *e, json_t *body, int after_create, int *not_found)
 {
     char key[37], eid[300], path[512], status[32];
@@ -631,7 +591,7 @@ dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
         dh_lane_fail(lane, "invalid-order", "order %s: %s", e->id, errstr);
         return DH_RESULT_DEAD_LETTER;
     }
-    res = post_cancel(s, l, lane, e, body, 0, &not_found);
+    res = orders_post_cancel(s, l, lane, e, body, 0, &not_found);
     if (res == DH_RESULT_DONE && not_found) {
         if (l->m_cancel_first) {
             dh_counter_add(l->m_cancel_first, 1);
@@ -642,7 +602,7 @@ dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *la
                e->store->domain, e->id);
         res = orders_do_create(s, l, lane, e);
         if (res == DH_RESULT_DONE) {
-            res = post_cancel(s, l, lane, e, body, 1, &not_found);
+            res = orders_post_cancel(s, l, lane, e, body, 1, &not_found);
             if (res == DH_RESULT_DONE && not_found) {
                 res =
                     dh_lane_answer(lane,
@@ -724,6 +684,9 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
     if (e->skip_test) { /* hold events carry no order: never skip_test */
         return skip_test_order(s, l, lane, e);
     }
+    if (e->kind == ORDERS_FO_MOVED || e->kind == ORDERS_FO_READY) {
+        return orders_do_fo_event(s, l, lane, e); /* finds, routes and syncs the order */
+    }
     if (e->kind != ORDERS_HOLD_RELEASED && e->kind != ORDERS_HOLD_ADDED) {
         res = orders_route(s, lane, e); /* lines by location (stores that map locations) */
         if (res != DH_RESULT_DONE) {
@@ -742,12 +705,13 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
         res = orders_do_cancel(s, l, lane, e);
         break;
     case ORDERS_UPDATED:
+    case ORDERS_PAID: /* the whole order too: its payment is part of what the WMS keeps */
         return orders_do_updated(s, l, lane, e);
     case ORDERS_HOLD_RELEASED:
-        res = orders_do_release(l, lane, e);
+        res = orders_do_hold_released(s, l, lane, e);
         break;
     case ORDERS_HOLD_ADDED:
-        res = orders_do_hold(l, lane, e);
+        res = orders_do_hold(s, l, lane, e);
         break;
     default:
         return DH_RESULT_FATAL;

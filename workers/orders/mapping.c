@@ -29,6 +29,9 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
         {"orders/updated", ORDERS_UPDATED},
         {"fulfillment_holds/released", ORDERS_HOLD_RELEASED},
         {"fulfillment_holds/added", ORDERS_HOLD_ADDED},
+        {"orders/paid", ORDERS_PAID},
+        {"fulfillment_orders/moved", ORDERS_FO_MOVED},
+        {"fulfillment_orders/scheduled_fulfillment_order_ready", ORDERS_FO_READY},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

@@ -37,6 +37,9 @@ typedef enum orders_kind {
     ORDERS_UPDATED,       /**< orders/updated */
     ORDERS_HOLD_RELEASED, /**< fulfillment_holds/released */
     ORDERS_HOLD_ADDED,    /**< fulfillment_holds/added */
+    ORDERS_PAID,          /**< orders/paid: handled as orders/updated */
+    ORDERS_FO_MOVED,      /**< fulfillment_orders/moved */
+    ORDERS_FO_READY,      /**< fulfillment_orders/scheduled_fulfillment_order_ready */
 } orders_kind_t;
 
 /**
@@ -106,10 +109,16 @@ typedef const char *(*orders_facility_fn)(void *ud, const char *location_gid);
  *        order.fulfillmentOrders, DH_GQL_ORDER_FULFILLMENT_ORDERS): each line to ship keeps
  *        "facility" when its fulfillment order is at a WMS location, else it moves to
  *        other_location_lines; a kept line of a SCHEDULED fulfillment order holds the order
- *        ("scheduled") unless it is held already. A line no fulfillment order lists stays.
+ *        ("scheduled"), one of an ON_HOLD fulfillment order holds it with its first
+ *        fulfillmentHolds reason (orders_hold_code()), unless it is held already. A line no
+ *        fulfillment order lists stays.
  * @returns The lines left to ship (0: nothing for the WMS), or -1 if \p body is unusable.
  */
 int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facility, void *ud);
+
+/** @brief Shopify's FulfillmentHoldReason (any case, "_" or "-") -> the WMS hold_code
+ *  (lower case with dashes); an unknown or missing reason -> "other". */
+const char *orders_hold_code(const char *reason, char *buf, size_t size);
 
 /**
  * @brief A per-store policy: \p spec is "<default>[,<store>=<value>...]" and each value is

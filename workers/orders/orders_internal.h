@@ -61,6 +61,8 @@ typedef struct oev {
     char hold_reason[64];  /* fulfillment_holds topics: Shopify's reason (lower case) */
     char hold_notes[200];  /* and its notes */
     char hold_id[160];     /* the hold's id (or w:<webhook id>): one WMS call per hold */
+    char fo_id[32];        /* the fulfillment order (digits) of a hold or fulfillment_orders
+                              event, "" when the payload names none */
 } oev_t;
 
 /** @brief This lane's clients and the metric series (the lane state, made at start). */
@@ -73,6 +75,10 @@ int64_t orders_time_ms(const char *iso);
 dh_result_t orders_do_create(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
 dh_result_t orders_do_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
 dh_result_t orders_do_release(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+/** @brief POST …/cancel with \p body (key cancel:…, or cancel-after-create:…); *not_found
+ *  is set on 404 (the WMS does not know the order). */
+dh_result_t orders_post_cancel(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                               const oev_t *e, json_t *body, int after_create, int *not_found);
 /** @brief SET dh:orders:<kind>:<store>:<id> for DH_ORDERS_MARKER_TTL_S (a failure is logged). */
 void orders_set_marker(orders_shared_t *s, dh_lane_t *lane, const char *kind, const oev_t *e);
 /** @brief 1 if dh:orders:<kind>:<store>:<id> is set, 0 if not, -1 if Redis failed. */
@@ -80,14 +86,43 @@ int orders_marker_exists(dh_lane_t *lane, const char *kind, const oev_t *e);
 /** @brief The receipt-to-WMS latency of a handled event. */
 void orders_observe(orders_lane_t *l, const oev_t *e);
 
+/** @brief The create body and the store's policies of REST order \p root (e->order takes a
+ *  reference). @returns orders_wms_create_body()'s answer (0, 1: nothing to ship, -1). */
+int orders_prepare(orders_shared_t *s, oev_t *e, json_t *root);
+
 /* route.c */
 /** @brief Lines by location for a store that maps locations: reads the order's fulfillment
  *  orders and routes e->create (may leave it NULL with e->nothing set). */
 dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e);
 
+/** @brief The order's fulfillment orders (DH_GQL_ORDER_FULFILLMENT_ORDERS "nodes", new
+ *  reference in *nodes; NULL when the order is gone). @returns DONE, or the failed call's
+ *  result. */
+dh_result_t orders_fo_nodes(dh_lane_t *lane, const oev_t *e, json_t **nodes);
+/** @brief The WMS facility of a fulfillment order node's location, or NULL. */
+const char *orders_fo_facility(orders_shared_t *s, const oev_t *e, json_t *fo);
+
 /* holds.c */
-/** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code. */
-dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+/** @brief Decode fulfillment_holds/added and /released: the order (payload or key), the
+ *  hold's id, reason, notes and fulfillment order; the effect id. */
+dh_result_t orders_decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
+                               dh_lane_t *lane);
+/** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code; a hold on
+ *  a fulfillment order the WMS does not ship (another location) holds nothing there. */
+dh_result_t orders_do_hold(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+/** @brief fulfillment_holds/released: release-hold, unless another fulfillment order the WMS
+ *  ships is still on hold or scheduled (the WMS order stays held for it). */
+dh_result_t orders_do_hold_released(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane,
+                                    const oev_t *e);
+
+/* fo_events.c */
+/** @brief Decode fulfillment_orders/moved and .../scheduled_fulfillment_order_ready: the
+ *  fulfillment order id and the effect id (the order is found when handled). */
+dh_result_t orders_decode_fo(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
+                             dh_lane_t *lane);
+/** @brief A fulfillment order moved or ready: the order as Shopify has it now, routed, then
+ *  what orders/updated does (lines added or cancelled, the scheduled hold released). */
+dh_result_t orders_do_fo_event(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, oev_t *e);
 
 /* edits.c */
 /** @brief FNV-1a 64 of \p len bytes. */

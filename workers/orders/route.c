@@ -3,8 +3,8 @@
  * (DH_STORES_FILE "locations"), the order's fulfillment orders are read
  * (DH_GQL_ORDER_FULFILLMENT_ORDERS) before the WMS hears of its lines: a line whose
  * fulfillment order is at a WMS location carries that facility, a line Shopify assigned
- * elsewhere is recorded in other_location_lines, a SCHEDULED fulfillment order holds the
- * order (orders_route_lines()). A store without locations is not routed (no call).
+ * elsewhere is recorded in other_location_lines, a SCHEDULED or ON_HOLD fulfillment order
+ * holds the order (orders_route_lines()). A store without locations is not routed (no call).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,16 +24,21 @@ static const char *facility_of(void *ud, const char *location_gid)
     return dh_stores_facility(c->s->stores, c->store, location_gid);
 }
 
-dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e)
+const char *orders_fo_facility(orders_shared_t *s, const oev_t *e, json_t *fo)
+{
+    const char *loc = json_string_value(json_object_get(
+        json_object_get(json_object_get(fo, "assignedLocation"), "location"), "id"));
+
+    return loc ? dh_stores_facility(s->stores, e->store, loc) : NULL;
+}
+
+dh_result_t orders_fo_nodes(dh_lane_t *lane, const oev_t *e, json_t **nodes)
 {
     char gid[64];
     dh_gql_reply_t rep;
     dh_result_t res = DH_RESULT_DONE;
-    facility_ctx_t ctx = {s, e->store};
 
-    if (!e->create || dh_stores_location_count(s->stores, e->store) == 0) {
-        return DH_RESULT_DONE;
-    }
+    *nodes = NULL;
     snprintf(gid, sizeof(gid), "gid://shopify/Order/%s", e->id);
     json_t *vars = json_pack("{s:s}", "id", gid);
 
@@ -45,8 +50,27 @@ dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e)
     }
     json_decref(vars);
     json_t *fos = json_object_get(json_object_get(rep.data, "order"), "fulfillmentOrders");
-    json_t *nodes = json_object_get(fos, "nodes");
-    int left = json_is_array(nodes) ? orders_route_lines(e->create, nodes, facility_of, &ctx) : 1;
+    json_t *n = json_object_get(fos, "nodes");
+
+    *nodes = json_is_array(n) ? json_incref(n) : NULL;
+    dh_gql_reply_clear(&rep);
+    return DH_RESULT_DONE;
+}
+
+dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e)
+{
+    json_t *nodes = NULL;
+    dh_result_t res;
+    facility_ctx_t ctx = {s, e->store};
+
+    if (!e->create || dh_stores_location_count(s->stores, e->store) == 0) {
+        return DH_RESULT_DONE;
+    }
+    res = orders_fo_nodes(lane, e, &nodes);
+    if (res != DH_RESULT_DONE) {
+        return res;
+    }
+    int left = nodes ? orders_route_lines(e->create, nodes, facility_of, &ctx) : 1;
 
     if (left == 0) {
         snprintf(e->create_err, sizeof(e->create_err),
@@ -57,6 +81,6 @@ dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e)
     } else {
         e->held = !strcmp(json_string_value(json_object_get(e->create, "status")), "ON_HOLD");
     }
-    dh_gql_reply_clear(&rep);
+    json_decref(nodes);
     return DH_RESULT_DONE;
 }

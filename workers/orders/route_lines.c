@@ -1,8 +1,9 @@
 /*
  * dh-orders, pure: a create body routed by the order's fulfillment orders (which lines a
- * WMS facility ships, which Shopify assigned elsewhere, which are scheduled). No I/O;
+ * WMS facility ships, which Shopify assigned elsewhere, which are scheduled or held). No I/O;
  * route.c reads the fulfillment orders, test_orders_mapping.c tests this.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,16 +32,50 @@ static json_t *fo_of_line(json_t *fo_nodes, const char *lid)
     return NULL;
 }
 
-static void hold_scheduled(json_t *body)
+const char *orders_hold_code(const char *reason, char *buf, size_t size)
 {
+    static const char *const known[] = {
+        "awaiting-payment",       "awaiting-return-items",
+        "high-risk-of-fraud",     "incorrect-address",
+        "inventory-out-of-stock", "online-store-post-purchase-cross-sell",
+        "unknown-delivery-date",  "other"};
+    size_t i;
+
+    for (i = 0; reason && reason[i] && i < size - 1; i++) {
+        buf[i] = reason[i] == '_' ? '-' : (char)tolower((unsigned char)reason[i]);
+    }
+    buf[i] = '\0';
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+        if (strcmp(buf, known[k]) == 0) {
+            return known[k];
+        }
+    }
+    return "other";
+}
+
+/* The body ON_HOLD for the fulfillment order \p fo (SCHEDULED, or ON_HOLD with Shopify's
+ * first hold reason), unless it is held already (exchange, missing SKU, payment). */
+static void hold_for(json_t *body, json_t *fo)
+{
+    char code[64], reason[128];
+    const char *st = json_string_value(json_object_get(fo, "status"));
+    const char *why = json_string_value(
+        json_object_get(json_array_get(json_object_get(fo, "fulfillmentHolds"), 0), "reason"));
+
     if (strcmp(json_string_value(json_object_get(body, "status")), "ON_HOLD") == 0) {
         return;
     }
     json_object_set_new(body, "status", json_string("ON_HOLD"));
-    json_object_set_new(body, "hold_code", json_string("scheduled"));
-    json_object_set_new(body, "hold_reason",
-                        json_string("scheduled: Shopify fulfils it later (fulfillment order "
-                                    "SCHEDULED)"));
+    if (!strcmp(st, "SCHEDULED")) {
+        json_object_set_new(body, "hold_code", json_string("scheduled"));
+        snprintf(reason, sizeof(reason),
+                 "scheduled: Shopify fulfils it later (fulfillment order SCHEDULED)");
+    } else {
+        json_object_set_new(body, "hold_code",
+                            json_string(orders_hold_code(why, code, sizeof(code))));
+        snprintf(reason, sizeof(reason), "Shopify fulfillment hold: %.60s", why ? why : "unknown");
+    }
+    json_object_set_new(body, "hold_reason", json_string(reason));
 }
 
 int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facility, void *ud)
@@ -48,7 +83,7 @@ int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facili
     json_t *lines = json_object_get(body, "lines"), *kept = json_array(), *other = json_array();
     json_t *l;
     size_t i;
-    int scheduled = 0;
+    json_t *held = NULL; /* a kept line's fulfillment order that is SCHEDULED or ON_HOLD */
 
     if (!json_is_array(lines)) {
         json_decref(kept);
@@ -75,7 +110,12 @@ int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facili
         if (fac) {
             json_object_set_new(k, "facility", json_string(fac));
         }
-        scheduled |= fo && !strcmp(json_string_value(json_object_get(fo, "status")), "SCHEDULED");
+        const char *st = fo ? json_string_value(json_object_get(fo, "status")) : NULL;
+
+        if (st && (!strcmp(st, "SCHEDULED") || !strcmp(st, "ON_HOLD")) &&
+            (!held || !strcmp(st, "ON_HOLD"))) {
+            held = fo; /* a Shopify hold says more than a date */
+        }
         json_array_append_new(kept, k);
     }
     json_object_set_new(body, "lines", kept);
@@ -84,8 +124,8 @@ int orders_route_lines(json_t *body, json_t *fo_nodes, orders_facility_fn facili
     } else {
         json_decref(other);
     }
-    if (scheduled) {
-        hold_scheduled(body);
+    if (held) {
+        hold_for(body, held);
     }
     return (int)json_array_size(kept) +
            (int)json_array_size(json_object_get(body, "unmapped_lines"));

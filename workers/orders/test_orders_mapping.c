@@ -331,7 +331,14 @@ static void test_kinds(void **state)
     assert_int_equal(orders_kind_parse("fulfillment_holds/added", 23, &k), 0);
     assert_int_equal(k, ORDERS_HOLD_ADDED);
     assert_int_equal(orders_kind_parse("orders/edited", 13, &k), -1); /* not consumed */
-    assert_int_equal(orders_kind_parse("orders/paid", 11, &k), -1);
+    assert_int_equal(orders_kind_parse("orders/paid", 11, &k), 0);
+    assert_int_equal(k, ORDERS_PAID);
+    assert_int_equal(orders_kind_parse("fulfillment_orders/moved", 24, &k), 0);
+    assert_int_equal(k, ORDERS_FO_MOVED);
+    assert_int_equal(
+        orders_kind_parse("fulfillment_orders/scheduled_fulfillment_order_ready", 52, &k), 0);
+    assert_int_equal(k, ORDERS_FO_READY);
+    assert_int_equal(orders_kind_parse("fulfillment_orders/placed_on_hold", 33, &k), -1);
     assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
 }
 
@@ -483,6 +490,50 @@ static void test_route_lines(void **state)
     json_decref(fos);
 }
 
+/* A fulfillment order the WMS ships that is ON_HOLD holds the order with Shopify's reason
+ * (over a SCHEDULED one); one at another location holds nothing. */
+static void test_route_held(void **state)
+{
+    char code[64];
+    static const char *const fos_text[] = {
+        "[{\"status\":\"SCHEDULED\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/11\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "1\"}}]}},{\"status\":\"ON_HOLD\",\"fulfillmentHolds\":[{\"reason\":\"HIGH_RISK_OF_FRAUD\"}"
+        "],"
+        "\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/Location/11\"}},\"lineItems\":"
+        "{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/2\"}}]}}]",
+        "[{\"status\":\"OPEN\",\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/"
+        "Location/11\"}},\"lineItems\":{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/"
+        "1\"}}]}},{\"status\":\"ON_HOLD\",\"fulfillmentHolds\":[{\"reason\":\"OTHER\"}],"
+        "\"assignedLocation\":{\"location\":{\"id\":\"gid://shopify/Location/12\"}},\"lineItems\":"
+        "{\"nodes\":[{\"lineItem\":{\"id\":\"gid://shopify/LineItem/2\"}}]}}]"};
+    static const char *const want[] = {"ON_HOLD", "OPEN"};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *body = json_loads(
+            "{\"status\":\"OPEN\",\"lines\":[{\"channel_line_item_id\":\"1\",\"sku\":\"A\","
+            "\"quantity\":2,\"unit_price\":\"1.00\"},{\"channel_line_item_id\":\"2\",\"sku\":"
+            "\"B\",\"quantity\":1,\"unit_price\":\"2.00\"}]}",
+            0, NULL);
+        json_t *fos = json_loads(fos_text[i], 0, NULL);
+
+        assert_non_null(fos);
+        assert_int_equal(orders_route_lines(body, fos, fac_of, NULL), 2 - (int)i);
+        assert_string_equal(json_string_value(json_object_get(body, "status")), want[i]);
+        if (i == 0) {
+            assert_string_equal(json_string_value(json_object_get(body, "hold_code")),
+                                "high-risk-of-fraud");
+        }
+        json_decref(body);
+        json_decref(fos);
+    }
+    assert_string_equal(orders_hold_code("INCORRECT_ADDRESS", code, sizeof(code)),
+                        "incorrect-address");
+    assert_string_equal(orders_hold_code("SOMETHING_NEW", code, sizeof(code)), "other");
+    assert_string_equal(orders_hold_code(NULL, code, sizeof(code)), "other");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_cod_gateway),
         cmocka_unit_test(test_route_lines),
+        cmocka_unit_test(test_route_held),
         cmocka_unit_test(test_cancel_body),
         cmocka_unit_test(test_gql_node_same_body_as_webhook),
         cmocka_unit_test(test_gql_node_cancelled_and_tags),

@@ -70,6 +70,14 @@ int dh_v_shopify_ref(json_t *v, char *out, size_t size);
  * @returns 1 when found (digits in \p out), else 0.
  */
 int dh_v_shopify_hold_order_id(json_t *root, char *out, size_t size);
+/**
+ * @brief The fulfillment order id of a fulfillment_orders/... webhook body (these carry no
+ *        order id): the first of "fulfillment_order"."id" (scheduled_fulfillment_order_ready)
+ *        and "original_fulfillment_order"."id" (moved) that is a dh_v_shopify_ref(). The
+ *        gateway keys the message "<shop>|fo:<id>" by it and dh-orders reads it.
+ * @returns 1 when found (digits in \p out), else 0.
+ */
+int dh_v_shopify_fo_id(json_t *root, char *out, size_t size);
 
 /**
  * @brief A string member of \p obj at \p path with length bounds in code points.

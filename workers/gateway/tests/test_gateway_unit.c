@@ -147,6 +147,14 @@ static void test_route(void **state)
     assert_string_equal(dh_gw_route_shopify("fulfillment_holds/released"), "shopify.orders");
     assert_int_equal(dh_gw_id_path("fulfillment_holds/released"), DH_GW_ID_ORDER);
     assert_int_equal(dh_gw_id_path("orders/create"), DH_GW_ID_TOP);
+    /* Payment after creation, fulfillment orders moved or ready (issue 11). */
+    assert_string_equal(dh_gw_route_shopify("orders/paid"), "shopify.orders");
+    assert_int_equal(dh_gw_id_path("orders/paid"), DH_GW_ID_TOP);
+    assert_string_equal(dh_gw_route_shopify("fulfillment_orders/moved"), "shopify.orders");
+    assert_string_equal(dh_gw_route_shopify("fulfillment_orders/scheduled_fulfillment_order_ready"),
+                        "shopify.orders");
+    assert_int_equal(dh_gw_id_path("fulfillment_orders/moved"), DH_GW_ID_FO);
+    assert_null(dh_gw_route_shopify("fulfillment_orders/placed_on_hold"));
 }
 
 static void test_extract_id(void **state)
@@ -177,6 +185,15 @@ static void test_extract_id(void **state)
         {"{\"fulfillment_order\":{\"id\":9,\"order_id\":\"gid://shopify/Order/4059\"}}",
          DH_GW_ID_ORDER, DH_OK, "4059"},
         {"{\"id\":7}", DH_GW_ID_ORDER, DH_ERR_INVALID, NULL},
+        {"{\"fulfillment_order\":{\"id\":\"gid://shopify/FulfillmentOrder/1046000\","
+         "\"status\":\"open\"}}",
+         DH_GW_ID_FO, DH_OK, "fo:1046000"},
+        {"{\"original_fulfillment_order\":{\"id\":\"gid://shopify/FulfillmentOrder/77\"},"
+         "\"moved_fulfillment_order\":{\"id\":\"gid://shopify/FulfillmentOrder/78\"}}",
+         DH_GW_ID_FO, DH_OK, "fo:77"},
+        {"{\"fulfillment_order\":{\"id\":\"gid://shopify/FulfillmentOrder/x\"}}", DH_GW_ID_FO,
+         DH_ERR_INVALID, NULL},
+        {"{\"id\":7}", DH_GW_ID_FO, DH_ERR_INVALID, NULL},
     };
     char id[DH_GW_ID_MAX], err[200];
 
