@@ -16,6 +16,7 @@ typedef struct inv_stock {
     int64_t damaged;
     int64_t quarantined;
     int64_t good_offline;
+    int64_t picked; /**< Optional bucket (absent: 0): picked, left good_online, not dispatched. */
 } inv_stock_t;
 
 /** Largest quantity Shopify accepts (INVALID_QUANTITY_TOO_HIGH above it). */

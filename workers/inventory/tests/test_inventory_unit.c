@@ -28,18 +28,18 @@ static void test_shareable_table(void **state)
         inv_stock_t s;
         int64_t shareable, target;
     } t[] = {
-        {{40, 3, 2, 1, 0, 5}, 35, 38},    /* docs/events.md example */
-        {{36, 3, 2, 1, 4, 5}, 31, 34},    /* zone move example */
-        {{0, 0, 0, 100, 100, 100}, 0, 0}, /* damaged/quarantine/offline never */
-        {{5, 10, 0, 0, 0, 0}, 0, 5},      /* over-allocated: 0, not negative */
-        {{5, 0, 10, 0, 0, 0}, 0, 0},      /* safety above stock */
-        {{10, 3, 7, 0, 0, 0}, 0, 3},      /* exactly zero */
-        {{-5, 0, 0, 0, 0, 0}, 0, 0},      /* negative input counts as 0 */
-        {{10, -5, -5, 0, 0, 0}, 10, 10},  /* negative deductions ignored */
-        {{INT64_MAX, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX}, /* no overflow, capped */
-        {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0}, 0, 0},
-        {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
-        {{2147483647, 2147483647, 0, 0, 0, 0}, 0, INV_QTY_MAX},
+        {{40, 3, 2, 1, 0, 5, 0}, 35, 38},    /* docs/events.md example */
+        {{36, 3, 2, 1, 4, 5, 0}, 31, 34},    /* zone move example */
+        {{0, 0, 0, 100, 100, 100, 0}, 0, 0}, /* damaged/quarantine/offline never */
+        {{5, 10, 0, 0, 0, 0, 0}, 0, 5},      /* over-allocated: 0, not negative */
+        {{5, 0, 10, 0, 0, 0, 0}, 0, 0},      /* safety above stock */
+        {{10, 3, 7, 0, 0, 0, 0}, 0, 3},      /* exactly zero */
+        {{-5, 0, 0, 0, 0, 0, 0}, 0, 0},      /* negative input counts as 0 */
+        {{10, -5, -5, 0, 0, 0, 0}, 10, 10},  /* negative deductions ignored */
+        {{INT64_MAX, 0, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX}, /* no overflow, capped */
+        {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0, 0}, 0, 0},
+        {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
+        {{2147483647, 2147483647, 0, 0, 0, 0, 0}, 0, INV_QTY_MAX},
     };
 
     (void)state;
@@ -93,8 +93,8 @@ static void test_examples(void **state)
 {
     (void)state;
     assert_true(check_dir("wms.putaway", "valid", INV_PUTAWAY, 1) >= 3);
-    assert_true(check_dir("wms.putaway", "invalid", INV_PUTAWAY, 0) >= 12);
-    assert_true(check_dir("wms.zone_move", "valid", INV_ZONE_MOVE, 1) >= 3);
+    assert_true(check_dir("wms.putaway", "invalid", INV_PUTAWAY, 0) >= 14);
+    assert_true(check_dir("wms.zone_move", "valid", INV_ZONE_MOVE, 1) >= 4);
     assert_true(check_dir("wms.zone_move", "invalid", INV_ZONE_MOVE, 0) >= 9);
 }
 
@@ -138,6 +138,17 @@ static void test_event_fields(void **state)
                      INV_PARSE_OK);
     assert_int_equal(ev.crosses, 1);
     assert_int_equal(ev.stock.good_online, 9);
+    assert_int_equal(ev.stock.picked, 0); /* optional bucket absent: 0 */
+    snprintf(buf, sizeof(buf),
+             EV_HEAD "\"event_type\":\"putaway\",\"sku\":\"S\",\"sequence\":1,\"stock\":"
+                     "{\"good_online\":9,\"allocated\":1,\"safety_stock\":1,\"damaged\":0,"
+                     "\"quarantined\":0,\"good_offline\":0,\"picked\":4},\"putaway\":{"
+                     "\"putaway_id\":\"P\",\"zone\":\"Z\",\"zone_class\":\"online\","
+                     "\"quantity\":1,\"qc_status\":\"GOOD\"}}");
+    assert_int_equal(inv_event_parse(buf, strlen(buf), INV_ANY, &ev, err, sizeof(err)),
+                     INV_PARSE_OK);
+    assert_int_equal(ev.stock.picked, 4);
+    assert_int_equal(ev.stock.good_online, 9);
     /* schema_version 2 -> schema with a clear reason */
     snprintf(buf, sizeof(buf), "%s", "{\"schema_version\":2}");
     assert_int_equal(inv_event_parse(buf, strlen(buf), INV_ANY, &ev, err, sizeof(err)),
@@ -172,6 +183,12 @@ static void test_event_bad_values(void **state)
         {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
          "\"quarantined\":0,\"good_offline\":0,\"x\":1}",
          "additional properties"},
+        {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
+         "\"quarantined\":0,\"good_offline\":0,\"picked\":-1}",
+         "/stock/picked must be >= 0"},
+        {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
+         "\"quarantined\":0,\"good_offline\":0,\"picked\":null}",
+         "/stock/picked must be integer"},
         {"[]", "/stock must be object"},
     };
 
