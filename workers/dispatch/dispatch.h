@@ -36,6 +36,8 @@ typedef struct dispatch_line {
     const char *sku;
     const char *line_item_id; /**< channel_line_item_id: digits. */
     int64_t quantity;
+    int64_t stock_seq; /**< stock_sequence (the SKU's stock sequence at the facility when the
+                            units left), -1 when the WMS sent none. */
 } dispatch_line_t;
 
 /** A parsed event. Strings are borrowed from \p root (owned here): valid until

@@ -119,6 +119,10 @@ static void parse_lines(dh_vctx_t *v, json_t *root, dispatch_event_t *out)
         }
         dh_v_int(v, l, path, "quantity", 1, 2147483647LL, &d->quantity);
         d->line_item_id = id_field(v, l, path, "channel_line_item_id");
+        d->stock_seq = -1;
+        if (json_object_get(l, "stock_sequence")) {
+            dh_v_int(v, l, path, "stock_sequence", 0, 9007199254740991LL, &d->stock_seq);
+        }
     }
 }
 
