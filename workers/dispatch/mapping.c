@@ -604,3 +604,54 @@ json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int noti
 {
     return dispatch_create_vars_ex(ev, group, notify_customer, NULL);
 }
+
+/* ---- fulfillment lists ({"id": gid, "location": gid or null} objects) ---- */
+
+/* Space-separated gids of \p list ({"id": ...} objects) appended to \p buf. */
+void dispatch_join_ids(json_t *list, char *buf, size_t size)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        size_t n = strlen(buf);
+
+        snprintf(buf + n, size - n, "%s%s", n ? " " : "",
+                 json_string_value(json_object_get(f, "id")));
+    }
+}
+
+/* An adopted fulfillment covers \p group when it is at the group's location (or Shopify
+ * did not say where it is). */
+int dispatch_covered(json_t *adopted, json_t *group)
+{
+    const char *loc = json_string_value(json_object_get(group, "location"));
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(adopted, i, f)
+    {
+        const char *at = json_string_value(json_object_get(f, "location"));
+
+        if (!at || (loc && strcmp(at, loc) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether \p list ({"id": ...} objects) holds \p gid. */
+int dispatch_listed(json_t *list, const char *gid)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "id")), gid) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
