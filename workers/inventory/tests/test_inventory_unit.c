@@ -40,6 +40,9 @@ static void test_shareable_table(void **state)
         {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0, 0}, 0, 0},
         {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
         {{2147483647, 2147483647, 0, 0, 0, 0, 0}, 0, INV_QTY_MAX},
+        {{40, 3, 2, 1, 0, 5, 4}, 35, 42},  /* picked, not dispatched: in on_hand, not sellable */
+        {{0, 0, 3, 0, 0, 0, 5}, 0, 2},     /* everything picked: safety stock still kept */
+        {{10, 0, 0, 0, 0, 0, -4}, 10, 10}, /* negative picked counts as 0 */
     };
 
     (void)state;
