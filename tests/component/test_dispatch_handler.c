@@ -169,7 +169,7 @@ static void assert_create_vars(const char *body)
  * an array's members joined by spaces. */
 static void redis_text(char *out, size_t size, const char *const *argv)
 {
-    dh_redis_t *r = th_redis_new();
+    dh_redis_t *r = th_rt_redis_new();
     redisReply *rep = NULL;
     int argc = 0;
 

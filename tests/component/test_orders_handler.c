@@ -193,7 +193,7 @@ static const ocase_t cases[NCASES] = {
 /* The members of \p key (a sorted set), sorted and joined by spaces. */
 static void zset_members(const char *key, char *out, size_t size)
 {
-    dh_redis_t *r = th_redis_new();
+    dh_redis_t *r = th_rt_redis_new();
     redisReply *rep = NULL;
 
     assert_int_equal(dh_redis_commandf(r, &rep, "SORT %s ALPHA", key), DH_OK);
