@@ -19,9 +19,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
+/* A generous timeout: the Redis is shared with other test runs. */
 static dh_redis_t *conn(void)
 {
-    dh_redis_opts_t o = {.url = th_redis_url(), .password = NULL, .timeout_ms = 2000};
+    dh_redis_opts_t o = {.url = th_redis_url(), .password = NULL, .timeout_ms = 10000};
     char err[256];
     dh_redis_t *r = dh_redis_new(&o, err, sizeof(err));
 
@@ -408,7 +409,7 @@ static void test_repush_queue(void **state)
     assert_int_equal(claim(r, st, 1000, c), 0);
     assert_int_equal(dh_sl_dispatch_open(r, st, l, 1), DH_OK);
     assert_int_equal(dh_sl_dispatch_finish(r, st, l + 1, 1, 1), DH_OK);
-    assert_int_equal(claim(r, st, 100, c), 2);
+    assert_int_equal(claim(r, st, 1000, c), 2);
     assert_string_equal(c[0].facility, "F1");
     assert_string_equal(c[0].sku, "K|x");
     assert_string_equal(c[1].facility, "F2");
