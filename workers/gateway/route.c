@@ -23,6 +23,7 @@ static const struct {
     {"fulfillment_holds/added", DH_GW_TOPIC_ORDERS},
     {"fulfillment_orders/moved", DH_GW_TOPIC_ORDERS},
     {"fulfillment_orders/scheduled_fulfillment_order_ready", DH_GW_TOPIC_ORDERS},
+    {"refunds/create", DH_GW_TOPIC_ORDERS},
     {"products/create", DH_GW_TOPIC_PRODUCTS},
     {"products/update", DH_GW_TOPIC_PRODUCTS},
     {"products/delete", DH_GW_TOPIC_PRODUCTS},
@@ -33,7 +34,10 @@ dh_gw_id_path_t dh_gw_id_path(const char *topic)
     if (topic && !strncmp(topic, "fulfillment_orders/", 19)) {
         return DH_GW_ID_FO;
     }
-    return topic && !strncmp(topic, "fulfillment_holds/", 18) ? DH_GW_ID_ORDER : DH_GW_ID_TOP;
+    /* Keyed by their order so they stay in order with its orders/ events. */
+    return topic && (!strncmp(topic, "fulfillment_holds/", 18) || !strcmp(topic, "refunds/create"))
+               ? DH_GW_ID_ORDER
+               : DH_GW_ID_TOP;
 }
 
 const char *dh_gw_route_shopify(const char *topic)

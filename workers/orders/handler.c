@@ -13,6 +13,8 @@
  *   fulfillment_holds/added    POST .../hold with Shopify's reason (holds.c).
  *   fulfillment_orders/moved,  the order read from Shopify, routed, then as orders/updated
  *   .../scheduled_fulfillment_order_ready                                   (fo_events.c).
+ *   refunds/create             no WMS call: a re-push of each SKU Shopify restocked at a
+ *                              WMS location (refunds.c).
  *
  * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
  * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
@@ -221,6 +223,9 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
     l->m_skipped = dh_metrics_counter(
         m, "dh_orders_reconcile_skipped_total",
         "Missing orders reconciliation could not publish whole (more than 100 line items).", NULL);
+    l->m_repush = dh_metrics_counter(
+        m, "dh_orders_restock_repush_total",
+        "Stock re-pushes enqueued for refunded units Shopify restocked at a WMS location.", NULL);
 }
 
 /* A lane's state: its clients (owned by the runtime's lane) next to the series. */
@@ -261,6 +266,7 @@ static void o_release(void *data)
     if (e) {
         json_decref(e->order);
         json_decref(e->create);
+        json_decref(e->restocks);
         free(e);
     }
 }
@@ -381,6 +387,8 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         res = orders_decode_hold(e, root, msg, ev, lane);
     } else if (kind == ORDERS_FO_MOVED || kind == ORDERS_FO_READY) {
         res = orders_decode_fo(e, root, msg, ev, lane);
+    } else if (kind == ORDERS_REFUND_CREATED) {
+        res = orders_decode_refund(e, root, ev, lane);
     } else {
         res = decode_order(s, e, root, ev, lane);
     }
@@ -681,6 +689,9 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
     dh_result_t res;
 
     (void)msg;
+    if (e->kind == ORDERS_REFUND_CREATED) {
+        return orders_do_refund(s, lane, e); /* stock only: nothing for the WMS */
+    }
     if (e->skip_test) { /* hold events carry no order: never skip_test */
         return skip_test_order(s, l, lane, e);
     }

@@ -32,6 +32,7 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
         {"orders/paid", ORDERS_PAID},
         {"fulfillment_orders/moved", ORDERS_FO_MOVED},
         {"fulfillment_orders/scheduled_fulfillment_order_ready", ORDERS_FO_READY},
+        {"refunds/create", ORDERS_REFUND_CREATED},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

@@ -23,6 +23,7 @@ typedef struct orders_lane {
     dh_counter_t *m_held;             /**< dh_orders_wms_total{op="hold"} */
     dh_counter_t **m_edit_refused;    /**< per store (dh_stores_at order), owned by shared */
     dh_counter_t *m_published, *m_pages, *m_skipped;
+    dh_counter_t *m_repush; /**< dh_orders_restock_repush_total */
     dh_histogram_t *m_latency;
 } orders_lane_t;
 
@@ -63,6 +64,7 @@ typedef struct oev {
     char hold_id[160];     /* the hold's id (or w:<webhook id>): one WMS call per hold */
     char fo_id[32];        /* the fulfillment order (digits) of a hold or fulfillment_orders
                               event, "" when the payload names none */
+    json_t *restocks;      /* refunds/create: [{"location": digits, "sku": ...}] restocked */
 } oev_t;
 
 /** @brief This lane's clients and the metric series (the lane state, made at start). */
@@ -123,6 +125,14 @@ dh_result_t orders_decode_fo(oev_t *e, json_t *root, const dh_msg_t *msg, dh_eve
 /** @brief A fulfillment order moved or ready: the order as Shopify has it now, routed, then
  *  what orders/updated does (lines added or cancelled, the scheduled hold released). */
 dh_result_t orders_do_fo_event(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lane, oev_t *e);
+
+/* refunds.c */
+/** @brief Decode a refunds/create payload: order id, refund id (the effect id) and the
+ *  restocked (location, SKU) pairs. */
+dh_result_t orders_decode_refund(oev_t *e, json_t *root, dh_event_t *ev, dh_lane_t *lane);
+/** @brief refunds/create: a stock re-push (dockhand/stockledger.h) of each restocked SKU at
+ *  every WMS facility of its location, so Shopify's restock is overwritten by WMS truth. */
+dh_result_t orders_do_refund(orders_shared_t *s, dh_lane_t *lane, const oev_t *e);
 
 /* edits.c */
 /** @brief FNV-1a 64 of \p len bytes. */

@@ -155,6 +155,9 @@ static void test_route(void **state)
                         "shopify.orders");
     assert_int_equal(dh_gw_id_path("fulfillment_orders/moved"), DH_GW_ID_FO);
     assert_null(dh_gw_route_shopify("fulfillment_orders/placed_on_hold"));
+    /* A refund's restock re-pushes stock: keyed by its order ("order_id"), not its own id. */
+    assert_string_equal(dh_gw_route_shopify("refunds/create"), "shopify.orders");
+    assert_int_equal(dh_gw_id_path("refunds/create"), DH_GW_ID_ORDER);
 }
 
 static void test_extract_id(void **state)
