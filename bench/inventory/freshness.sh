@@ -64,6 +64,7 @@ jq -rs --argjson restore "$RESTORE" '
     "$TMP/journal.jsonl"
 for r in $(seq "$REPLICAS"); do curl -sf "http://127.0.0.1:$((SANDBOX_PORT + r))/metrics" >"$TMP/metrics-$r.txt" || true; done
 echo "| handle_batch size, mean | $(awk '/^dh_inventory_batch_size_sum/{s+=$2} /^dh_inventory_batch_size_count/{c+=$2} END{printf "%.1f", c ? s / c : 0}' "$TMP"/metrics-*.txt) | | | |"
-echo "| rate-limit waits (dh_resource_waits_total) | $(inv_metric dh_resource_waits_total) | | | |"
-echo "| dh_inventory_stale_total (coalesced or older) | $(inv_metric dh_inventory_stale_total) | | | |"
+echo "| handle_batch time per event, mean (dh_handler_seconds: mostly the wait for the shared bucket) | $(awk '/^dh_handler_seconds_sum/{s+=$2} /^dh_handler_seconds_count/{c+=$2} END{printf "%.0f ms", c ? 1000 * s / c : 0}' "$TMP"/metrics-*.txt) | | | |"
+echo "| events coalesced (dh_events_total superseded) | $(awk '/^dh_events_total\{.*superseded/{s+=$2} END{print s + 0}' "$TMP"/metrics-*.txt) | | | |"
+echo "| Shopify points spent (dh_shopify_cost_points_total) | $(awk '/^dh_shopify_cost_points_total/{s+=$2} END{print s + 0}' "$TMP"/metrics-*.txt) | | | |"
 echo "(run $(date -u +%FT%TZ), logs in $TMP)"

@@ -26,11 +26,9 @@ TMP=$(mktemp -d /tmp/dh-inv-sync.XXXXXX)
 inv_need "$BUILD/dh-ops"
 TOPIC="t.$ID"
 
-inv_sandbox_up
 # The WMS's sellable rows: one per SKU at F1, every one a change from Shopify's 0.
 awk -v n="$SKUS" -v d="$DOMAIN" 'BEGIN{printf "["; for(i=1;i<=n;i++) printf "%s{\"store\":\"%s\",\"sku\":\"SKU-%d\",\"facility\":\"F1\",\"sequence\":1,\"stock\":{\"good_online\":%d,\"allocated\":0,\"safety_stock\":1,\"damaged\":0,\"quarantined\":0,\"good_offline\":0}}", (i > 1 ? "," : ""), d, i, i % 97 + 2; printf "]"}' >"$TMP/wms.json"
-curl -sf -X PUT "$BASE/_control/wms/inventory" -H 'Content-Type: application/json' \
-    --data-binary @"$TMP/wms.json" >/dev/null
+inv_sandbox_up
 served=$(curl -sf -H 'Authorization: Bearer wms-token' \
     "$BASE/wms/v1/inventory/sellable?store=$DOMAIN&cursor=$((SKUS - 1))&limit=5" | jq '.items | length')
 [ "$served" = 1 ] || { echo "the WMS does not serve $SKUS rows (last page: $served)" >&2; exit 1; }
@@ -63,5 +61,6 @@ inv_journal inventorySetQuantities >"$TMP/journal.jsonl"
 "$BUILD/dh-bench-inv" sync "$TMP/journal.jsonl" "$T0" "$T1" "$SKUS" "$BUCKET" "$RESTORE"
 echo "| WMS pages read (dh_inventory_sync_pages_total) | $(inv_metric dh_inventory_sync_pages_total) | | | | |"
 echo "| quantities the sync set (dh_inventory_sync_items_total) | $(inv_metric dh_inventory_sync_items_total) | | | | |"
-echo "| rate-limit waits (dh_resource_waits_total) | $(inv_metric dh_resource_waits_total) | | | | |"
+curl -sf "$BASE/_journal?group=wms" | jq -rs --argjson t0 "$T0" '[.[] | select((.path | test("sellable")) and .time_ms >= $t0) | .time_ms] as $t
+  | "| WMS page reads, mean interval | \($t | length), \(if ($t | length) > 1 then (($t[-1] - $t[0]) / (($t | length) - 1) | round) else 0 end) ms | | | | |"'
 echo "(run $(date -u +%FT%TZ), logs in $TMP)"

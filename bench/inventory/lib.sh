@@ -37,15 +37,18 @@ inv_gql() {
         -H 'Content-Type: application/json' -d "{\"query\":$1}"
 }
 
-# The sandbox with the store (and WMS rows from $TMP/wms.json when present), the ids Shopify
+# The sandbox with the store (and the WMS rows in $TMP/wms.json when present: the control
+# endpoint takes at most 10 MiB, 100,000 rows are 20), the ids Shopify
 # gave SKU-1, SKU-2 and the location, and the catalogue records of every SKU.
 inv_sandbox_up() {
     local one two
     cat >"$TMP/seed.json" <<EOF
 {"stores":[{"domain":"$DOMAIN","access_token":"shpat_x","bucket_size":$BUCKET,"restore_rate":$RESTORE,
  "api_version":"2026-04","generate":{"products":$SKUS,"variants_per_product":1,"sku_prefix":"SKU-","locations":1,"available":0}}],
- "wms":{"token":"wms-token","inventory":[]}}
+ "wms":{"token":"wms-token","inventory":
 EOF
+    if [ -f "$TMP/wms.json" ]; then cat "$TMP/wms.json" >>"$TMP/seed.json"; else echo "[]" >>"$TMP/seed.json"; fi
+    echo "}}" >>"$TMP/seed.json"
     "$BUILD/sandbox/dh-sandbox" --host 127.0.0.1 --port "$SANDBOX_PORT" --seed "$TMP/seed.json" \
         --journal-capacity 200000 >"$TMP/sandbox.log" 2>&1 &
     PIDS+=($!)
