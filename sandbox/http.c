@@ -220,7 +220,8 @@ static void journal_request(dh_sb_state_t *st, const dh_sb_req_t *req, int group
     }
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, headers);
     dh_sb_iso_now(ts, sizeof ts);
-    json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s?, s:s?}", "time", ts, "group",
+    json_t *e = json_pack("{s:s, s:f, s:s, s:s, s:s, s:o, s:s, s:i, s:s?, s:s?}", "time", ts,
+                          "time_ms", dh_sb_wall_ms(), "group",
                           group < 0 ? "control" : dh_sb_group_name((dh_sb_group_t)group), "method",
                           req->method, "path", req->path, "headers", headers, "body", req->body,
                           "status", resp->status, "response", resp->body, "fault", outcome);

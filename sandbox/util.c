@@ -49,6 +49,14 @@ void dh_sb_iso_now(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+double dh_sb_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)(ts.tv_nsec / 1000) / 1e3;
+}
+
 void dh_sb_sleep_ms(long ms, const volatile int *stop)
 {
     while (ms > 0 && !(stop && *stop)) {

@@ -25,6 +25,9 @@ double dh_sb_mono_now(void);
 
 /** @brief Current wall time as ISO-8601 UTC "YYYY-MM-DDTHH:MM:SSZ" into \p buf (>= 21 bytes). */
 void dh_sb_iso_now(char *buf, size_t len);
+/** @brief Wall-clock milliseconds since the epoch, to the microsecond: the journal's `time_ms`
+ * (`time` has whole seconds), comparable with a producer's clock on the same machine. */
+double dh_sb_wall_ms(void);
 
 /** @brief Sleep \p ms milliseconds (nanosleep, restarts on EINTR until \p stop is set). */
 void dh_sb_sleep_ms(long ms, const volatile int *stop);

@@ -76,6 +76,7 @@ static void journal_attempt(dh_sb_webhooks_t *w, const job_t *j, int attempt, lo
 
     dh_sb_iso_now(ts, sizeof ts);
     json_object_set_new(e, "time", json_string(ts));
+    json_object_set_new(e, "time_ms", json_real(dh_sb_wall_ms()));
     json_object_set_new(e, "op", json_string(j->topic ? j->topic : ""));
     dh_sb_journal_add(w->journal, e);
 }
