@@ -1,0 +1,990 @@
+/*
+ * Model-based test of the stock invariant (issue 13, docs/inventory.md): the real dh-inventory
+ * and dh-dispatch, the shared Kafka and Redis, and dh-sandbox as Shopify, against a model of
+ * the WMS (per facility and SKU: good_online G, allocated A, picked P, safety S, offline, the
+ * stock sequence) and of the orders. A seeded random walk interleaves putaways, moves
+ * (online<->offline, online->online), orders placed on Shopify, WMS allocation, pick,
+ * dispatch (wms.dispatch with stock_sequence) and fulfilment, cancellations before and after
+ * allocation, full-sync slots, kill -9 and restart of a worker and one consumer paused
+ * (SIGSTOP) while the other runs ahead. The WMS's two topics lag independently: stock and
+ * dispatch events wait in outboxes the walk flushes in part, in order.
+ *
+ * After every step: never oversold, i.e. for every location L and SKU, Shopify's available is
+ * <= 0 or <= the truly sellable units sum_f(G - A - S) - (Shopify units at L the WMS has not
+ * allocated). At quiescence (outboxes flushed, consumers resumed, both groups committed their
+ * topic, re-push queue empty, no sync running: conditions, never a sleep), within
+ * DH_MODEL_SETTLE_MS: exactly equal, i.e. on_hand = max(0, sum_f(G + P - S)) and committed
+ * = the model's unfulfilled units (so available = the truly sellable units).
+ *
+ * Env: DH_MODEL_SEED (one run; else the CI seeds DH_MODEL_SEEDS, default "11 22 33"),
+ * DH_MODEL_STEPS (default 60), DH_MODEL_WMS=picked (default: the WMS reports units picked
+ * but not dispatched in stock.picked and dispatch lines carry stock_sequence) or legacy
+ * (today's WMS contract: picked units leave good_online at the pick, no picked bucket, no
+ * stock_sequence). A failure prints the seed and the trace; DH_MODEL_SEED=<seed>
+ * DH_MODEL_STEPS=<failing step> replays it. tests/e2e/model-loop.sh runs thousands of seeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NSKU   3
+#define NFAC   2
+#define MAXORD 256
+#define MAXOUT 512
+#define TRACE  400
+
+typedef struct fstock {
+    int g, a, p, s, off; /* good_online (incl. allocated), allocated, picked, safety, offline */
+    long long seq;
+} fstock_t;
+
+enum { O_PLACED, O_ALLOC, O_PICKED, O_DISPATCHED, O_CANCELLED };
+
+typedef struct order {
+    long long id, li;
+    int fac, sku, q, state;
+    long long stock_seq; /* the stock change by which its units left (pick or dispatch) */
+} order_t;
+
+typedef struct msg {
+    char key[200];
+    char *val;
+} msg_t;
+
+typedef struct outbox {
+    msg_t m[MAXOUT];
+    int head, tail;
+} outbox_t;
+
+enum { W_INV, W_DSP };
+
+typedef struct model {
+    unsigned long long rng;
+    int picked_mode; /* 1: stock.picked + stock_sequence; 0: legacy WMS */
+    th_sandbox_t sb;
+    char store[128], stores_file[256];
+    char topic[2][128], group[2][128], log[2][256];
+    const char *bin[2];
+    pid_t pid[2];
+    int paused; /* -1 or the paused worker */
+    th_producer_t *p;
+    fstock_t st[NFAC][NSKU];
+    order_t o[MAXORD];
+    int norders;
+    outbox_t out[2]; /* W_INV: stock events; W_DSP: dispatch events */
+    long long serial;
+    unsigned long long idp; /* event id prefix: unique per run (idempotency records outlive it) */
+    int syncs;
+    char trace[TRACE][160];
+    int ntrace;
+} model_t;
+
+static const char *const loc_name[NFAC] = {"WH1", "WH2"};
+static const int loc_id[NFAC] = {11, 12};
+
+/* ---- deterministic randomness (splitmix64): the walk depends on the seed only ---- */
+
+static unsigned long long rnd(model_t *m)
+{
+    unsigned long long z = (m->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int pick(model_t *m, int n)
+{
+    return n > 0 ? (int)(rnd(m) % (unsigned long long)n) : 0;
+}
+
+static void note(model_t *m, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void note(model_t *m, const char *f, ...)
+{
+    va_list ap;
+    char *t = m->trace[m->ntrace % TRACE];
+
+    va_start(ap, f);
+    vsnprintf(t, sizeof(m->trace[0]), f, ap);
+    va_end(ap);
+    m->ntrace++;
+}
+
+/* ---- the stack ---- */
+
+static void start_worker(model_t *m, int w)
+{
+    static char buf[2][24][300];
+    const char *envv[2][25];
+    int n = 0;
+
+#define ADD(...) (snprintf(buf[w][n], sizeof(buf[w][n]), __VA_ARGS__), envv[w][n] = buf[w][n], n++)
+    ADD("DH_KAFKA_BROKERS=%s", th_kafka());
+    ADD("DH_REDIS_URL=%s", th_redis_url());
+    ADD("DH_TOPICS=%s", m->topic[w]);
+    ADD("DH_GROUP_ID=%s", m->group[w]);
+    ADD("DH_STORES_FILE=%s", m->stores_file);
+    ADD("DH_ADMIN_PORT=0");
+    ADD("DH_LOG_LEVEL=%s", th_env_or("DH_MODEL_LOG_LEVEL", "info"));
+    ADD("DH_RETRY_BASE_MS=50");
+    ADD("DH_RETRY_MAX_MS=500");
+    ADD("DH_IDEM_LEASE_MS=3000");
+    ADD("DH_HTTP_TIMEOUT_MS=5000");
+    ADD("KAFKA_SESSION_TIMEOUT_MS=6000");
+    ADD("KAFKA_HEARTBEAT_INTERVAL_MS=1000");
+    if (w == W_DSP) {
+        ADD("DH_DISPATCH_HOLD_RECHECK_MS=200");
+    } else {
+        ADD("DH_WMS_URL=%s", m->sb.base);
+        ADD("DH_WMS_TOKEN=wms-token");
+        ADD("DH_BATCH_LINGER_MS=20");
+        ADD("DH_INVENTORY_SYNC_PAGE_SIZE=250");
+        ADD("DH_INVENTORY_SYNC_GRACE_S=60");
+        /* A shorter fence lease: a paused dh-inventory holds dh-dispatch up for that long. */
+        if (*th_env_or("DH_MODEL_FENCE_MS", "")) {
+            ADD("DH_INVENTORY_FENCE_MS=%s", th_env_or("DH_MODEL_FENCE_MS", ""));
+        }
+    }
+#undef ADD
+    envv[w][n] = NULL;
+    m->pid[w] = th_spawn(m->bin[w], envv[w], m->log[w]);
+    assert_true(m->pid[w] > 0);
+}
+
+static void seed_redis(model_t *m)
+{
+    redisContext *c = th_redis();
+    long long slot = (long long)(time(NULL) / 43200 * 43200);
+
+    for (int k = 0; k < NSKU; k++) {
+        freeReplyObject(redisCommand(c, "SET dh:catalog:%s:sku:MK-%d {\"inventory_item_id\":%d}",
+                                     m->store, k, 300 + k));
+    }
+    /* The scheduled 00:00/12:00 UTC slots must not run: the walk's syncs are its own. */
+    for (long long s = slot - 43200; s <= slot + 43200; s += 43200) {
+        freeReplyObject(redisCommand(c, "SET dh:inv:sync:done:%s:at-%lld 1 EX 3600", m->store, s));
+    }
+    redisFree(c);
+}
+
+static void start_stack(model_t *m, unsigned long long seed)
+{
+    char buf[100], seed_json[4096], stores[1024];
+    int n;
+
+    th_unique("mdl", buf, sizeof(buf));
+    for (char *p = buf; *p; p++) {
+        *p = (*p == '.' || *p == '_') ? '-' : *p;
+    }
+    snprintf(m->store, sizeof(m->store), "%s-%llu.myshopify.com", buf, seed);
+    n = snprintf(seed_json, sizeof(seed_json),
+                 "{\"stores\":[{\"domain\":\"%s\",\"access_token\":\"shpat_x\","
+                 "\"bucket_size\":2000,\"restore_rate\":100,\"api_version\":\"2026-04\","
+                 "\"locations\":[{\"id\":11,\"name\":\"WH1\"},{\"id\":12,\"name\":\"WH2\"}],"
+                 "\"products\":[{\"id\":100,\"title\":\"Tee\",\"variants\":[",
+                 m->store);
+    for (int k = 0; k < NSKU; k++) {
+        n += snprintf(seed_json + n, sizeof(seed_json) - (size_t)n,
+                      "%s{\"id\":%d,\"sku\":\"MK-%d\",\"inventory_item_id\":%d,\"price\":\"9.00\"}",
+                      k ? "," : "", 200 + k, k, 300 + k);
+    }
+    n += snprintf(seed_json + n, sizeof(seed_json) - (size_t)n, "]}],\"levels\":[");
+    for (int i = 0; i < NFAC * NSKU; i++) {
+        n += snprintf(seed_json + n, sizeof(seed_json) - (size_t)n,
+                      "%s{\"inventory_item_id\":%d,\"location_id\":%d,\"available\":0}",
+                      i ? "," : "", 300 + i % NSKU, loc_id[i / NSKU]);
+    }
+    snprintf(seed_json + n, sizeof(seed_json) - (size_t)n,
+             "]}],\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}");
+    th_sandbox_start(&m->sb, seed_json);
+    snprintf(stores, sizeof(stores),
+             "{\"stores\":[{\"domain\":\"%s\",\"tenants\":[\"T1\"],\"admin_url\":\"%s/shops/%s\","
+             "\"api_version\":\"2026-04\",\"access_token\":\"shpat_x\",\"bucket_size\":2000,"
+             "\"restore_rate\":100,\"webhook_secrets\":[\"s\"],\"locations\":{"
+             "\"F1\":\"gid://shopify/Location/11\",\"F2\":\"gid://shopify/Location/12\"}}]}",
+             m->store, m->sb.base, m->store);
+    snprintf(m->stores_file, sizeof(m->stores_file), "%s", th_write_temp("dh-model-st", stores));
+    for (int w = 0; w < 2; w++) {
+        snprintf(m->topic[w], sizeof(m->topic[w]), "t.%s.%s", buf, w ? "dsp" : "inv");
+        snprintf(m->group[w], sizeof(m->group[w]), "g.%s.%s", buf, w ? "dsp" : "inv");
+        snprintf(m->log[w], sizeof(m->log[w]), "%s/%s-%s.log", th_log_dir(), buf,
+                 w ? "dispatch" : "inventory");
+        th_create_topic(m->topic[w], 3);
+    }
+    m->bin[W_INV] = "dh-inventory";
+    m->bin[W_DSP] = "dh-dispatch";
+    m->paused = -1;
+    seed_redis(m);
+    m->p = th_producer_new();
+    start_worker(m, W_INV);
+    start_worker(m, W_DSP);
+    fprintf(stderr, "model store %s: logs %s %s\n", m->store, m->log[0], m->log[1]);
+}
+
+static void stop_stack(model_t *m)
+{
+    if (m->paused >= 0) {
+        kill(m->pid[m->paused], SIGCONT);
+    }
+    for (int w = 0; w < 2; w++) {
+        if (m->pid[w] > 0) {
+            kill(m->pid[w], SIGKILL);
+            th_wait_exit(m->pid[w], 10000);
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        for (int i = m->out[b].head; i < m->out[b].tail; i++) {
+            free(m->out[b].m[i].val);
+        }
+    }
+    th_producer_destroy(m->p);
+    th_sandbox_stop(&m->sb);
+    unlink(m->stores_file);
+}
+
+/* ---- WMS events (into the outboxes) ---- */
+
+static void outbox_add(model_t *m, int b, const char *key, char *val)
+{
+    outbox_t *o = &m->out[b];
+
+    assert_true(o->tail < MAXOUT);
+    snprintf(o->m[o->tail].key, sizeof(o->m[0].key), "%s", key);
+    o->m[o->tail++].val = val;
+}
+
+static char *dup_printf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *dup_printf(const char *f, ...)
+{
+    va_list ap;
+    int n;
+    char *s;
+
+    va_start(ap, f);
+    n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The snapshot of (f, k) after a stock change: a putaway or a move of \p from -> \p to. */
+static void stock_event(model_t *m, int f, int k, const char *from, const char *to, int q)
+{
+    fstock_t *s = &m->st[f][k];
+    char key[200], picked[40] = "", body[300];
+
+    s->seq++;
+    if (m->picked_mode) {
+        snprintf(picked, sizeof(picked), ",\"picked\":%d", s->p);
+    }
+    if (!from) {
+        snprintf(body, sizeof(body),
+                 "\"event_type\":\"putaway\",\"putaway\":{\"putaway_id\":\"P%lld\",\"zone\":"
+                 "\"GOOD\",\"zone_class\":\"online\",\"quantity\":%d,\"qc_status\":\"GOOD\"}",
+                 s->seq, q);
+    } else {
+        snprintf(body, sizeof(body),
+                 "\"event_type\":\"zone_move\",\"move\":{\"move_id\":\"M%lld\",\"quantity\":%d,"
+                 "\"from_zone\":\"Z-%s\",\"from_class\":\"%s\",\"to_zone\":\"Y-%s\","
+                 "\"to_class\":\"%s\"}",
+                 s->seq, q, from, from, to, to);
+    }
+    snprintf(key, sizeof(key), "%s|F%d|MK-%d", m->store, f + 1, k);
+    outbox_add(m, W_INV, key,
+               dup_printf("{\"schema_version\":1,\"event_id\":\"%08llx-0000-4000-8000-%012llx\","
+                          "\"occurred_at\":\"2026-05-01T10:00:00Z\",\"store\":\"%s\","
+                          "\"facility\":\"F%d\",\"sku\":\"MK-%d\",\"sequence\":%lld,\"stock\":{"
+                          "\"good_online\":%d,\"allocated\":%d,\"safety_stock\":%d,\"damaged\":0,"
+                          "\"quarantined\":0,\"good_offline\":%d%s},%s}",
+                          m->idp, ++m->serial, m->store, f + 1, k, s->seq, s->g, s->a, s->s, s->off,
+                          picked, body));
+}
+
+static void dispatch_event(model_t *m, order_t *o)
+{
+    char key[200], ss[48] = "";
+
+    if (m->picked_mode) {
+        snprintf(ss, sizeof(ss), ",\"stock_sequence\":%lld", o->stock_seq);
+    }
+    snprintf(key, sizeof(key), "%s|%lld", m->store, o->id);
+    outbox_add(m, W_DSP, key,
+               dup_printf("{\"schema_version\":1,\"event_id\":\"%08llx-0000-7000-8000-%012llx\","
+                          "\"event_type\":\"dispatch\",\"occurred_at\":\"2026-05-02T09:00:00Z\","
+                          "\"store\":\"%s\",\"shipment_id\":\"SH-%lld\",\"facility\":\"F%d\","
+                          "\"order\":{\"channel_order_id\":\"%lld\",\"order_name\":\"#%lld\"},"
+                          "\"carrier\":{\"company\":\"Delhivery\",\"tracking_number\":\"TR%lld\","
+                          "\"tracking_url\":null},\"lines\":[{\"sku\":\"MK-%d\",\"quantity\":%d,"
+                          "\"channel_line_item_id\":\"%lld\"%s}],\"sequence\":0}",
+                          m->idp, ++m->serial, m->store, o->id, o->fac + 1, o->id, o->id, o->id,
+                          o->sku, o->q, o->li, ss));
+}
+
+/* ---- Shopify (the sandbox) ---- */
+
+static json_t *level(model_t *m, int k)
+{
+    char url[512];
+    long st = 0;
+    json_t *j;
+
+    snprintf(url, sizeof(url), "%s/_control/shops/%s/levels?sku=MK-%d", m->sb.base, m->store, k);
+    j = th_http_json("GET", url, NULL, &st);
+    assert_int_equal(st, 200);
+    return j;
+}
+
+static long long qty(json_t *lv, int f, const char *name)
+{
+    return json_integer_value(
+        json_object_get(json_object_get(json_object_get(lv, "locations"), loc_name[f]), name));
+}
+
+static long long order_post(model_t *m, long long id, const char *action, const char *body,
+                            json_t **out)
+{
+    char url[512];
+    long st = 0;
+    json_t *j;
+
+    if (id) {
+        snprintf(url, sizeof(url), "%s/_control/shops/%s/orders/%lld/%s", m->sb.base, m->store, id,
+                 action);
+    } else {
+        snprintf(url, sizeof(url), "%s/_control/shops/%s/orders", m->sb.base, m->store);
+    }
+    j = th_http_json("POST", url, body, &st);
+    if (out) {
+        *out = j;
+    } else {
+        json_decref(j);
+    }
+    return st;
+}
+
+/* ---- the model's quantities ---- */
+
+/* Units of (f, k) ordered on Shopify that the WMS has not allocated. */
+static int unallocated(model_t *m, int f, int k)
+{
+    int u = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        u += (m->o[i].fac == f && m->o[i].sku == k && m->o[i].state == O_PLACED) ? m->o[i].q : 0;
+    }
+    return u;
+}
+
+/* Units of (f, k) Shopify still counts as committed once every dispatch was fulfilled. */
+static int unfulfilled(model_t *m, int f, int k)
+{
+    int u = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        order_t *o = &m->o[i];
+
+        u += (o->fac == f && o->sku == k && o->state <= O_PICKED) ? o->q : 0;
+    }
+    return u;
+}
+
+static int truth(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+
+    return s->g - s->a - s->s - unallocated(m, f, k);
+}
+
+static int expected_on_hand(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+    int b = s->g + s->p - s->s;
+
+    return b < 0 ? 0 : b;
+}
+
+static int mfail(model_t *m, char *why, size_t size, const char *f, ...)
+    __attribute__((format(printf, 4, 5)));
+static int mfail(model_t *m, char *why, size_t size, const char *f, ...)
+{
+    va_list ap;
+
+    (void)m;
+    va_start(ap, f);
+    vsnprintf(why, size, f, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Never oversold: every (location, SKU) now. */
+static int check_oversell(model_t *m, char *why, size_t size)
+{
+    for (int k = 0; k < NSKU; k++) {
+        json_t *lv = level(m, k);
+
+        for (int f = 0; f < NFAC; f++) {
+            long long av = qty(lv, f, "available");
+            int t = truth(m, f, k);
+
+            if (av > 0 && av > t) {
+                fstock_t *s = &m->st[f][k];
+
+                json_decref(lv);
+                return mfail(m, why, size,
+                             "OVERSOLD %s MK-%d: Shopify available %lld > truly sellable %d "
+                             "(G %d A %d P %d S %d unallocated %d, on_hand %lld committed %lld)",
+                             loc_name[f], k, av, t, s->g, s->a, s->p, s->s, unallocated(m, f, k),
+                             qty(lv, f, "on_hand"), qty(lv, f, "committed"));
+            }
+        }
+        json_decref(lv);
+    }
+    return 0;
+}
+
+typedef struct eqctx {
+    model_t *m;
+    char *why;
+    size_t size;
+} eqctx_t;
+
+/* Exactly equal: on_hand and committed as the model says, everywhere. */
+static int all_equal(void *ud)
+{
+    eqctx_t *c = ud;
+    model_t *m = c->m;
+    int ok = 1;
+
+    for (int k = 0; k < NSKU && ok; k++) {
+        json_t *lv = level(m, k);
+
+        for (int f = 0; f < NFAC && ok; f++) {
+            long long oh = qty(lv, f, "on_hand"), cm = qty(lv, f, "committed");
+            int eoh = expected_on_hand(m, f, k), ecm = unfulfilled(m, f, k);
+
+            if (oh != eoh || cm != ecm) {
+                ok = 0;
+                snprintf(c->why, c->size,
+                         "NOT EQUAL at quiescence %s MK-%d: on_hand %lld (want %d), committed "
+                         "%lld (want %d), available %lld (want %d; G %d A %d P %d S %d)",
+                         loc_name[f], k, oh, eoh, cm, ecm, qty(lv, f, "available"), eoh - ecm,
+                         m->st[f][k].g, m->st[f][k].a, m->st[f][k].p, m->st[f][k].s);
+            }
+        }
+        json_decref(lv);
+    }
+    return ok;
+}
+
+/* ---- waits (conditions, never sleeps) ---- */
+
+typedef struct wctx {
+    model_t *m;
+    int w;
+} wctx_t;
+
+/* Worker \p w's group committed every message of its topic. */
+static int caught_up(void *ud)
+{
+    wctx_t *c = ud;
+    long long end = th_topic_size(c->m->topic[c->w]);
+
+    return end >= 0 && th_group_committed(c->m->group[c->w], c->m->topic[c->w]) >= end;
+}
+
+static int settled(void *ud)
+{
+    model_t *m = ud;
+    redisContext *c = th_redis();
+    long long q = th_redis_int(c, "ZCARD dh:inv:repush:%s", m->store);
+    long long a = th_redis_int(c, "EXISTS dh:inv:sync:active:%s", m->store);
+
+    redisFree(c);
+    return q == 0 && a == 0;
+}
+
+static int wait_worker(model_t *m, int w, char *why, size_t size)
+{
+    wctx_t c = {m, w};
+
+    if (m->paused == w) {
+        return 0;
+    }
+    if (!th_wait_for(caught_up, &c, 40000)) {
+        return mfail(m, why, size, "%s did not catch up with %s in 40 s", m->bin[w], m->topic[w]);
+    }
+    return 0;
+}
+
+static int flush(model_t *m, int b, int n, char *why, size_t size)
+{
+    outbox_t *o = &m->out[b];
+
+    for (int i = 0; i < n && o->head < o->tail; i++, o->head++) {
+        th_produce(m->p, m->topic[b], -1, o->m[o->head].key, o->m[o->head].val,
+                   strlen(o->m[o->head].val));
+        free(o->m[o->head].val);
+        o->m[o->head].val = NULL;
+    }
+    th_producer_destroy(m->p); /* delivered before anything waits on it */
+    m->p = th_producer_new();
+    return wait_worker(m, b, why, size);
+}
+
+static void resume(model_t *m)
+{
+    if (m->paused >= 0) {
+        kill(m->pid[m->paused], SIGCONT);
+        note(m, "resume %s", m->bin[m->paused]);
+        m->paused = -1;
+    }
+}
+
+static int quiesce(model_t *m, char *why, size_t size)
+{
+    eqctx_t c = {m, why, size};
+    int settle = atoi(th_env_or("DH_MODEL_SETTLE_MS", "5000"));
+
+    resume(m);
+    if (flush(m, W_INV, MAXOUT, why, size) || flush(m, W_DSP, MAXOUT, why, size) ||
+        wait_worker(m, W_INV, why, size)) {
+        return -1;
+    }
+    if (!th_wait_for(settled, m, 40000)) {
+        return mfail(m, why, size, "re-push queue or sync not settled in 40 s");
+    }
+    if (!th_wait_for(all_equal, &c, settle)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the walk's actions: 1 done, 0 not applicable now, -1 failed (why) ---- */
+
+#define WHY char *why, size_t size
+
+static int act_putaway(model_t *m, WHY)
+{
+    int f = pick(m, NFAC), k = pick(m, NSKU), q = 1 + pick(m, 4);
+
+    (void)why, (void)size;
+    m->st[f][k].g += q;
+    stock_event(m, f, k, NULL, NULL, q);
+    note(m, "putaway F%d MK-%d +%d (seq %lld, G %d)", f + 1, k, q, m->st[f][k].seq, m->st[f][k].g);
+    return 1;
+}
+
+/* dir 0: online -> offline, 1: offline -> online, 2: online -> online (nothing changes). */
+static int act_move(model_t *m, WHY)
+{
+    int f = pick(m, NFAC), k = pick(m, NSKU), dir = pick(m, 3);
+    fstock_t *s = &m->st[f][k];
+    int room = dir == 0 ? s->g - s->a : dir == 1 ? s->off : s->g, q;
+
+    (void)why, (void)size;
+    if (room <= 0) {
+        return 0;
+    }
+    q = 1 + pick(m, room);
+    s->g += dir == 0 ? -q : dir == 1 ? q : 0;
+    s->off += dir == 0 ? q : dir == 1 ? -q : 0;
+    stock_event(m, f, k, dir == 1 ? "offline" : "online", dir == 0 ? "offline" : "online", q);
+    note(m, "move F%d MK-%d %s %d (seq %lld, G %d)", f + 1, k,
+         dir == 0   ? "online->offline"
+         : dir == 1 ? "offline->online"
+                    : "online->online",
+         q, s->seq, s->g);
+    return 1;
+}
+
+static int act_order(model_t *m, WHY)
+{
+    int f = pick(m, NFAC), k = pick(m, NSKU), q = 1 + pick(m, 2);
+    char body[300];
+    json_t *j = NULL;
+    order_t *o = &m->o[m->norders];
+
+    if (truth(m, f, k) < q || m->norders >= MAXORD) {
+        return 0; /* a customer cannot buy what is not for sale */
+    }
+    snprintf(body, sizeof(body),
+             "{\"line_items\":[{\"sku\":\"MK-%d\",\"quantity\":%d}],\"location_id\":"
+             "\"gid://shopify/Location/%d\",\"deliver\":false}",
+             k, q, loc_id[f]);
+    if (order_post(m, 0, NULL, body, &j) != 201) {
+        json_decref(j);
+        return mfail(m, why, size, "placing an order failed");
+    }
+    *o = (order_t){.id = json_integer_value(json_object_get(j, "id")),
+                   .li = json_integer_value(
+                       json_object_get(json_array_get(json_object_get(j, "line_items"), 0), "id")),
+                   .fac = f,
+                   .sku = k,
+                   .q = q,
+                   .state = O_PLACED};
+    json_decref(j);
+    m->norders++;
+    note(m, "order #%d (%lld) %s MK-%d x%d", m->norders - 1, o->id, loc_name[f], k, q);
+    return 1;
+}
+
+/* A random order in \p state (or in \p state2 when >= 0), or NULL. */
+static order_t *order_in(model_t *m, int state, int state2)
+{
+    int idx[MAXORD], n = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        if (m->o[i].state == state || m->o[i].state == state2) {
+            idx[n++] = i;
+        }
+    }
+    return n ? &m->o[idx[pick(m, n)]] : NULL;
+}
+
+static int act_allocate(model_t *m, WHY)
+{
+    order_t *o = order_in(m, O_PLACED, -1);
+    fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
+
+    (void)why, (void)size;
+    if (!o || s->g - s->a < o->q) {
+        return 0;
+    }
+    s->a += o->q; /* the WMS emits no stock event for an allocation */
+    o->state = O_ALLOC;
+    note(m, "allocate #%d F%d MK-%d x%d (A %d)", (int)(o - m->o), o->fac + 1, o->sku, o->q, s->a);
+    return 1;
+}
+
+static int act_pick(model_t *m, WHY)
+{
+    order_t *o = order_in(m, O_ALLOC, -1);
+    fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
+
+    (void)why, (void)size;
+    if (!o) {
+        return 0;
+    }
+    s->g -= o->q;
+    s->a -= o->q;
+    s->p += o->q;
+    stock_event(m, o->fac, o->sku, "online", "offline", o->q);
+    o->stock_seq = s->seq; /* legacy: the units left good_online here */
+    o->state = O_PICKED;
+    note(m, "pick #%d F%d MK-%d x%d (seq %lld, G %d A %d P %d)", (int)(o - m->o), o->fac + 1,
+         o->sku, o->q, s->seq, s->g, s->a, s->p);
+    return 1;
+}
+
+static int act_dispatch(model_t *m, WHY)
+{
+    order_t *o = order_in(m, O_PICKED, -1);
+    fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
+
+    (void)why, (void)size;
+    if (!o) {
+        return 0;
+    }
+    s->p -= o->q;
+    if (m->picked_mode) { /* the units leave the picked bucket: a stock change of its own */
+        stock_event(m, o->fac, o->sku, "offline", "offline", o->q);
+        o->stock_seq = s->seq;
+    }
+    o->state = O_DISPATCHED;
+    dispatch_event(m, o);
+    note(m, "dispatch #%d F%d MK-%d x%d SH-%lld (stock_sequence %lld, P %d)", (int)(o - m->o),
+         o->fac + 1, o->sku, o->q, o->id, o->stock_seq, s->p);
+    return 1;
+}
+
+static int act_cancel(model_t *m, WHY)
+{
+    order_t *o = order_in(m, O_PLACED, O_ALLOC);
+
+    if (!o) {
+        return 0;
+    }
+    if (order_post(m, o->id, "cancel", "{\"deliver\":false}", NULL) != 200) {
+        return mfail(m, why, size, "cancelling order %lld failed", o->id);
+    }
+    if (o->state == O_ALLOC) {
+        m->st[o->fac][o->sku].a -= o->q; /* the WMS releases the allocation */
+    }
+    note(m, "cancel #%d F%d MK-%d x%d (%s allocation)", (int)(o - m->o), o->fac + 1, o->sku, o->q,
+         o->state == O_ALLOC ? "after" : "before");
+    o->state = O_CANCELLED;
+    return 1;
+}
+
+static int act_flush(model_t *m, WHY)
+{
+    int b = pick(m, 2);
+    outbox_t *o = &m->out[b];
+    int n = 1 + pick(m, o->tail - o->head);
+
+    if (o->head == o->tail) {
+        return 0;
+    }
+    note(m, "flush %d of %d %s events%s", n, o->tail - o->head, b ? "dispatch" : "stock",
+         m->paused == b ? " (consumer paused)" : "");
+    return flush(m, b, n, why, size) ? -1 : 1;
+}
+
+static int sync_count(model_t *m)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "KEYS dh:inv:sync:done:%s:req-*", m->store);
+    int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : 0;
+
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static int sync_finished(void *ud)
+{
+    model_t *m = ud;
+
+    return sync_count(m) > m->syncs && settled(m);
+}
+
+/* The WMS's sellable rows as they are now, then a full-sync slot. */
+static int act_sync(model_t *m, WHY)
+{
+    json_t *rows = json_array();
+    char url[512], *body;
+    long st;
+
+    if (m->paused == W_INV) {
+        return 0;
+    }
+    for (int f = 0; f < NFAC; f++) {
+        for (int k = 0; k < NSKU; k++) {
+            fstock_t *s = &m->st[f][k];
+            json_t *stock = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "good_online", s->g,
+                                      "allocated", s->a, "safety_stock", s->s, "damaged", 0,
+                                      "quarantined", 0, "good_offline", s->off);
+            char sku[16], fac[8];
+
+            if (m->picked_mode) {
+                json_object_set_new(stock, "picked", json_integer(s->p));
+            }
+            snprintf(sku, sizeof(sku), "MK-%d", k);
+            snprintf(fac, sizeof(fac), "F%d", f + 1);
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:o}", "store", m->store,
+                                                  "sku", sku, "facility", fac, "sequence",
+                                                  (json_int_t)s->seq, "stock", stock));
+        }
+    }
+    body = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    snprintf(url, sizeof(url), "%s/_control/wms/inventory", m->sb.base);
+    st = th_http("PUT", url, NULL, body, NULL);
+    free(body);
+    if (st != 200) {
+        return mfail(m, why, size, "PUT WMS rows: %ld", st);
+    }
+    redisContext *c = th_redis();
+
+    freeReplyObject(redisCommand(c, "SET dh:inv:sync:request:%s 1", m->store));
+    redisFree(c);
+    note(m, "full sync #%d", m->syncs + 1);
+    if (!th_wait_for(sync_finished, m, 40000)) {
+        return mfail(m, why, size, "full sync #%d did not finish in 40 s", m->syncs + 1);
+    }
+    m->syncs++;
+    return 1;
+}
+
+static int act_kill(model_t *m, WHY)
+{
+    int w = pick(m, 2);
+
+    (void)why, (void)size;
+    kill(m->pid[w], SIGKILL);
+    th_wait_exit(m->pid[w], 10000);
+    if (m->paused == w) {
+        m->paused = -1;
+    }
+    start_worker(m, w);
+    note(m, "kill -9 %s, restarted (pid %d)", m->bin[w], (int)m->pid[w]);
+    return 1;
+}
+
+static int act_pause(model_t *m, WHY)
+{
+    int w = pick(m, 2);
+
+    (void)why, (void)size;
+    if (m->paused >= 0) {
+        resume(m);
+        return 1;
+    }
+    kill(m->pid[w], SIGSTOP);
+    m->paused = w;
+    note(m, "pause %s (SIGSTOP)", m->bin[w]);
+    return 1;
+}
+
+static int act_quiesce(model_t *m, WHY)
+{
+    note(m, "quiesce");
+    return quiesce(m, why, size) ? -1 : 1;
+}
+
+typedef int (*act_fn)(model_t *, char *, size_t);
+
+static const struct {
+    act_fn fn;
+    int weight;
+} actions[] = {
+    {act_putaway, 10}, {act_move, 8},     {act_order, 14}, {act_allocate, 10},
+    {act_pick, 9},     {act_dispatch, 9}, {act_cancel, 3}, {act_flush, 18},
+    {act_sync, 2},     {act_kill, 1},     {act_pause, 3},  {act_quiesce, 1},
+};
+
+/* ---- one run ---- */
+
+static int step(model_t *m, WHY)
+{
+    int total = 0;
+
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        total += actions[i].weight;
+    }
+    for (int tries = 0; tries < 50; tries++) {
+        int r = pick(m, total), rc;
+        size_t i = 0;
+
+        while (r >= actions[i].weight) {
+            r -= actions[i].weight;
+            i++;
+        }
+        rc = actions[i].fn(m, why, size);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
+    return 0;
+}
+
+static void print_trace(model_t *m, unsigned long long seed, int at, const char *why)
+{
+    int from = m->ntrace > TRACE ? m->ntrace - TRACE : 0;
+
+    fprintf(stderr,
+            "\n=== inventory model FAILED: seed %llu, step %d, WMS %s ===\n%s\n"
+            "replay: DH_MODEL_SEED=%llu DH_MODEL_STEPS=%d DH_MODEL_WMS=%s "
+            "ctest -R test_inventory_model --output-on-failure\ntrace (%d actions%s):\n",
+            seed, at, m->picked_mode ? "picked" : "legacy", why, seed, at,
+            m->picked_mode ? "picked" : "legacy", m->ntrace, from ? ", the last ones" : "");
+    for (int i = from; i < m->ntrace; i++) {
+        fprintf(stderr, "  %3d %s\n", i + 1, m->trace[i % TRACE]);
+    }
+    /* The sandbox's journal of Shopify calls, for the post-mortem. */
+    char url[512], path[300], *text = NULL;
+
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify", m->sb.base);
+    snprintf(path, sizeof(path), "%s.journal", m->log[0]);
+    if (th_http("GET", url, NULL, NULL, &text) == 200 && text) {
+        FILE *fp = fopen(path, "w");
+
+        if (fp) {
+            fputs(text, fp);
+            fclose(fp);
+        }
+    }
+    free(text);
+    fprintf(stderr, "logs: %s %s, Shopify journal %s\n", m->log[0], m->log[1], path);
+}
+
+/* The initial stock: every (facility, SKU) put away and pushed. */
+static int initial(model_t *m, WHY)
+{
+    for (int f = 0; f < NFAC; f++) {
+        for (int k = 0; k < NSKU; k++) {
+            m->st[f][k].g = 2 + pick(m, 7);
+            m->st[f][k].s = pick(m, 2);
+            stock_event(m, f, k, NULL, NULL, m->st[f][k].g);
+            note(m, "initial F%d MK-%d G %d S %d", f + 1, k, m->st[f][k].g, m->st[f][k].s);
+        }
+    }
+    return flush(m, W_INV, MAXOUT, why, size);
+}
+
+static int run_seed(unsigned long long seed, int steps)
+{
+    model_t *m = calloc(1, sizeof(*m));
+    char why[1024] = "";
+    int at = 0, rc = 0;
+    long long t0 = th_now_ms();
+
+    assert_non_null(m);
+    m->rng = seed;
+    m->idp = ((unsigned long long)th_now_ms() ^ (unsigned long long)getpid() << 16) & 0xffffffffULL;
+    m->picked_mode = strcmp(th_env_or("DH_MODEL_WMS", "picked"), "legacy") != 0;
+    start_stack(m, seed);
+    rc = initial(m, why, sizeof(why));
+    if (rc == 0) {
+        rc = check_oversell(m, why, sizeof(why));
+    }
+    for (at = 1; rc == 0 && at <= steps; at++) {
+        rc = step(m, why, sizeof(why));
+        if (rc == 0) {
+            rc = check_oversell(m, why, sizeof(why));
+        }
+    }
+    if (rc == 0) {
+        note(m, "final quiesce");
+        rc = quiesce(m, why, sizeof(why));
+    }
+    if (rc) {
+        print_trace(m, seed, at > steps ? steps : at, why);
+    } else {
+        fprintf(stderr, "seed %llu: %d steps, %d orders, %d syncs, equal at quiescence (%lld ms)\n",
+                seed, steps, m->norders, m->syncs, th_now_ms() - t0);
+    }
+    stop_stack(m);
+    free(m);
+    return rc;
+}
+
+static void test_inventory_model(void **state)
+{
+    const char *one = getenv("DH_MODEL_SEED");
+    char seeds[256];
+    int steps = atoi(th_env_or("DH_MODEL_STEPS", "60")), failed = 0;
+
+    (void)state;
+    snprintf(seeds, sizeof(seeds), "%s",
+             one && *one ? one : th_env_or("DH_MODEL_SEEDS", "11 22 33"));
+    for (char *save = NULL, *s = strtok_r(seeds, " ,", &save); s; s = strtok_r(NULL, " ,", &save)) {
+        failed |= run_seed(strtoull(s, NULL, 10), steps) != 0;
+    }
+    assert_int_equal(failed, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_inventory_model)};
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
