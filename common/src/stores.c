@@ -219,11 +219,13 @@ static void check_secrets(entry_t *e, json_t *js, const char *who, problems_t *p
     e->pub.webhook_secrets = e->secrets;
 }
 
+/* Several facilities may map to one location: dh-inventory sums their stock there, and
+ * the reverse lookup (dh_stores_facility) answers the first in file order. */
 static void check_locations(entry_t *e, json_t *js, const char *who, problems_t *p)
 {
     json_t *locs = json_object_get(js, "locations");
-    const char *fac, *fac2;
-    json_t *v, *v2;
+    const char *fac;
+    json_t *v;
 
     if (locs == NULL) {
         return;
@@ -238,18 +240,6 @@ static void check_locations(entry_t *e, json_t *js, const char *who, problems_t 
         if (!json_is_string(v) || !valid_location_gid(json_string_value(v))) {
             problem(p, "%s: locations.%s: not a location GID (gid://shopify/Location/<id>)", who,
                     fac);
-            continue;
-        }
-        /* The reverse lookup (location -> facility) must be unambiguous. */
-        json_object_foreach(locs, fac2, v2)
-        {
-            if (v2 == v) {
-                break;
-            }
-            if (json_is_string(v2) && strcmp(json_string_value(v2), json_string_value(v)) == 0) {
-                problem(p, "%s: locations.%s and locations.%s map to the same location", who, fac2,
-                        fac);
-            }
         }
     }
 }
@@ -602,4 +592,27 @@ const char *dh_stores_facility(const dh_stores_t *s, const dh_store_t *store,
         }
     }
     return NULL;
+}
+
+size_t dh_stores_facilities(const dh_stores_t *s, const dh_store_t *store, const char *location_gid,
+                            const char **out, size_t max)
+{
+    const entry_t *e = entry_of(s, store);
+    const char *fac;
+    size_t n = 0;
+    json_t *v;
+
+    if (e == NULL || location_gid == NULL) {
+        return 0;
+    }
+    json_object_foreach(e->locations, fac, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), location_gid) == 0) {
+            if (n < max) {
+                out[n] = fac;
+            }
+            n++;
+        }
+    }
+    return n;
 }

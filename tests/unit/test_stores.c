@@ -96,6 +96,30 @@ static void test_lookups(void **state)
     dh_stores_destroy(s);
 }
 
+/* Two facilities mapped to one location are accepted (dh-inventory sums them); the reverse
+ * lookup answers the first in file order, dh_stores_facilities() all of them. */
+static void test_facilities_of_one_location(void **state)
+{
+    static const char js[] =
+        "{\"stores\": [{\"domain\": \"acme.myshopify.com\", \"access_token\": \"t\", "
+        "\"locations\": {\"FAC-B\": \"gid://shopify/Location/1\", "
+        "\"FAC-A\": \"gid://shopify/Location/1\", \"FAC-C\": \"gid://shopify/Location/3\"}}]}";
+    dh_stores_t *s = parse_ok(js);
+    const dh_store_t *a = dh_stores_at(s, 0);
+    const char *f[4] = {NULL};
+
+    (void)state;
+    assert_string_equal(dh_stores_facility(s, a, "gid://shopify/Location/1"), "FAC-B");
+    assert_int_equal(dh_stores_facilities(s, a, "gid://shopify/Location/1", f, 4), 2);
+    assert_string_equal(f[0], "FAC-B");
+    assert_string_equal(f[1], "FAC-A");
+    assert_int_equal(dh_stores_facilities(s, a, "gid://shopify/Location/1", f, 1), 2);
+    assert_int_equal(dh_stores_facilities(s, a, "gid://shopify/Location/3", f, 4), 1);
+    assert_string_equal(f[0], "FAC-C");
+    assert_int_equal(dh_stores_facilities(s, a, "gid://shopify/Location/9", f, 4), 0);
+    dh_stores_destroy(s);
+}
+
 /* Each case: a file with problems, and fragments every one of which must be reported. */
 static void test_every_problem_reported(void **state)
 {
@@ -209,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_file),
         cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_facilities_of_one_location),
         cmocka_unit_test(test_every_problem_reported),
         cmocka_unit_test(test_syntax_and_shape),
         cmocka_unit_test(test_load_and_token_file),

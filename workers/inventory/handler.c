@@ -26,6 +26,9 @@ static const dh_config_var_t inv_vars[] = {
      "inventorySetQuantities reason."},
     {"DH_INVENTORY_REFERENCE_URI_PREFIX", DH_CFG_STRING, "gid://dockhand/InventoryBatch/", 0, 0,
      NULL, "referenceDocumentUri prefix; the call's idempotency key is appended."},
+    {"DH_INVENTORY_FENCE_MS", DH_CFG_INT, "30000", 1000, 600000, NULL,
+     "Lease of a SKU's stock fence, held while its on_hand is computed and sent; must exceed "
+     "DH_HTTP_TIMEOUT_MS so a crashed pusher's call cannot land after it."},
     {"DH_INVENTORY_ITEM_CACHE_TTL_S", DH_CFG_INT, "86400", 60, 2592000, NULL,
      "TTL of the SKU -> inventory item cache in Redis."},
     DH_CONFIG_END,
@@ -96,6 +99,11 @@ static void metrics_create(inv_metrics_t *x, dh_metrics_t *m)
                                          "SKU resolutions by source.", "source=\"cache\"");
     x->lookup_shopify = dh_metrics_counter(m, "dh_inventory_sku_lookups_total",
                                            "SKU resolutions by source.", "source=\"shopify\"");
+    x->fence_waits = dh_metrics_counter(
+        m, "dh_inventory_fence_waits_total",
+        "Sets of a SKU's on_hand that waited because its fence was held elsewhere.", NULL);
+    x->repushes = dh_metrics_counter(m, "dh_inventory_repushes_total",
+                                     "Re-pushes of a SKU's on_hand from the re-push queue.", NULL);
     x->batch_size = dh_metrics_histogram(m, "dh_inventory_batch_size",
                                          "Quantities per inventorySetQuantities call.", NULL,
                                          bounds, sizeof(bounds) / sizeof(bounds[0]));
@@ -145,6 +153,12 @@ static void inv_check_config(const dh_config_t *cfg, dh_config_report_t *report)
         dh_config_report(report, "DH_INVENTORY_REFERENCE_URI_PREFIX", "longer than %zu bytes",
                          sizeof(((inv_shared_t *)0)->uri_prefix) - 1);
     }
+    if (dh_config_int(cfg, "DH_INVENTORY_FENCE_MS") <= dh_config_int(cfg, "DH_HTTP_TIMEOUT_MS")) {
+        dh_config_report(report, "DH_INVENTORY_FENCE_MS",
+                         "must be above DH_HTTP_TIMEOUT_MS (%lld): a set could land after the "
+                         "fence expired",
+                         (long long)dh_config_int(cfg, "DH_HTTP_TIMEOUT_MS"));
+    }
     check_time_zones(cfg, report);
 }
 
@@ -168,6 +182,8 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
     sh->page_size = dh_config_int(cfg, "DH_INVENTORY_SYNC_PAGE_SIZE");
     sh->lease_ms = dh_config_int(cfg, "DH_INVENTORY_SYNC_LEASE_MS");
     sh->grace_s = dh_config_int(cfg, "DH_INVENTORY_SYNC_GRACE_S");
+    sh->fence_ms = dh_config_int(cfg, "DH_INVENTORY_FENCE_MS");
+    sh->http_ms = dh_config_int(cfg, "DH_HTTP_TIMEOUT_MS");
     gethostname(host, sizeof(host) - 1);
     snprintf(sh->owner, sizeof(sh->owner), "%s:%ld:%lld", host, (long)getpid(),
              (long long)time(NULL));
@@ -240,14 +256,12 @@ typedef struct grp {
     size_t idx[INV_BATCH_MAX]; /* batch item indices */
     char fields[INV_BATCH_MAX][400];
     const char *fp[INV_BATCH_MAX];
-    int64_t seq[INV_BATCH_MAX], last[INV_BATCH_MAX], target[INV_BATCH_MAX];
+    int64_t seq[INV_BATCH_MAX], last[INV_BATCH_MAX];
     inv_sku_t sku[INV_BATCH_MAX];
-    inv_qty_t q[INV_BATCH_MAX];
-    inv_qres_t res[INV_BATCH_MAX];
-    size_t qsrc[INV_BATCH_MAX];     /* quantity -> group index */
+    inv_set_t set[INV_BATCH_MAX];
+    size_t ssrc[INV_BATCH_MAX];     /* set -> group index */
     size_t need[INV_BATCH_MAX], nn; /* group indices whose SKU is to resolve */
-    size_t nq;                      /* quantities to push */
-    int rec[INV_BATCH_MAX];         /* record the applied sequence of this group index */
+    size_t ns;                      /* sets to apply */
     const dh_store_t *store;
 } grp_t;
 
@@ -259,37 +273,9 @@ static void fail_all(dh_batch_item_t *items, const grp_t *g, size_t n, dh_result
     }
 }
 
-/* Record the applied sequences (pushed and no-call moves) of a group. */
-static void record(dh_lane_t *lane, const dh_store_t *store, dh_batch_item_t *items, grp_t *g,
-                   size_t n, const int *rec)
-{
-    const char *f[INV_BATCH_MAX];
-    int64_t s[INV_BATCH_MAX], q[INV_BATCH_MAX];
-    size_t map[INV_BATCH_MAX], k = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (rec[i]) {
-            const inv_item_t *it = items[g->idx[i]].data;
-
-            f[k] = g->fp[i];
-            s[k] = it->ev.sequence;
-            q[k] = g->target[i];
-            map[k++] = i;
-        }
-    }
-    if (k > 0 && inv_seq_write(dh_lane_redis(lane), store->domain, f, s, q, k, NULL) != DH_OK) {
-        /* The stock is in Shopify; without the record a replay could regress it, so
-         * retry (re-pushing an absolute value is harmless). */
-        for (size_t j = 0; j < k; j++) {
-            dh_batch_fail(&items[g->idx[map[j]]], DH_RESULT_RETRY, "redis",
-                          "recording the applied sequence failed: %s",
-                          dh_redis_errstr(dh_lane_redis(lane)));
-        }
-    }
-}
-
-/* Reads the applied sequences and sorts the group: stale (DONE), a move that needs no call
- * (recorded), or due (its SKU to resolve, in g->need). -1 when Redis failed (all RETRY). */
+/* Reads the applied sequences and sorts the group: stale (DONE) or due (its SKU to resolve,
+ * in g->need). The fenced apply checks again; this only saves lookups. -1 when Redis
+ * failed (all RETRY). */
 static int sort_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t n, dh_lane_t *lane)
 {
     const inv_metrics_t *m = inv_metrics(sh);
@@ -299,7 +285,6 @@ static int sort_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t
         inv_newest_take(sh->newest, &((inv_item_t *)items[g->idx[i]].data)->ev);
         field_of(items[g->idx[i]].data, g->fields[i], sizeof(g->fields[i]));
         g->fp[i] = g->fields[i];
-        g->rec[i] = 0;
     }
     if (inv_seq_read(dh_lane_redis(lane), g->store->domain, g->fp, n, g->seq, g->last) != DH_OK) {
         fail_all(items, g, n, DH_RESULT_RETRY, "redis", "reading applied sequences failed");
@@ -309,12 +294,8 @@ static int sort_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t
     for (size_t i = 0; i < n; i++) {
         const inv_item_t *it = items[g->idx[i]].data;
 
-        g->target[i] = inv_target_on_hand(&it->ev.stock);
         if (it->ev.sequence <= g->seq[i]) {
             dh_counter_add(m->stale, 1); /* DONE: nothing changes */
-        } else if (!it->ev.crosses && g->last[i] == g->target[i]) {
-            dh_counter_add(m->moves_without_call, 1);
-            g->rec[i] = 1;
         } else {
             g->need[g->nn] = i;
             g->sku[g->nn].sku = it->ev.sku;
@@ -324,14 +305,14 @@ static int sort_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, size_t
     return 0;
 }
 
-/* Resolves the due SKUs into quantities (g->q, g->nq); a SKU that matches no or several
+/* Resolves the due SKUs into sets (g->set, g->ns); a SKU that matches no or several
  * items is decided by inv_outcomes, a failed lookup by the outcome table. */
 static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh_lane_t *lane)
 {
     dh_outcome_t fail;
 
     inv_resolve_skus(sh, lane, g->store, g->sku, g->nn, &fail);
-    g->nq = 0;
+    g->ns = 0;
     for (size_t j = 0; j < g->nn; j++) {
         size_t i = g->need[j];
         dh_batch_item_t *bi = &items[g->idx[i]];
@@ -339,8 +320,14 @@ static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh
         const inv_sku_t *k = &g->sku[j];
 
         if (k->status == INV_SKU_OK) {
-            g->q[g->nq] = (inv_qty_t){k->item, it->location, g->target[i], it->ev.sequence, i, 0};
-            g->qsrc[g->nq++] = i;
+            g->set[g->ns] = (inv_set_t){.sku = it->ev.sku,
+                                        .item = k->item,
+                                        .location = it->location,
+                                        .facility = it->ev.facility,
+                                        .seq = it->ev.sequence,
+                                        .base = inv_target_on_hand(&it->ev.stock),
+                                        .same_no_call = !it->ev.crosses};
+            g->ssrc[g->ns++] = i;
         } else if (k->status == INV_SKU_FAILED) {
             dh_batch_outcome(bi, &fail);
         } else {
@@ -356,20 +343,25 @@ static void resolve_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh
     }
 }
 
-/* Pushes the quantities; each event gets its quantity's outcome. */
+/* Applies the sets under the fences; each event gets its set's outcome. */
 static void push_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, dh_lane_t *lane)
 {
-    if (g->nq == 0) {
+    const inv_metrics_t *m = inv_metrics(sh);
+
+    if (g->ns == 0) {
         return;
     }
-    inv_push(sh, lane, g->store, "ev", g->q, g->nq, g->res);
-    for (size_t j = 0; j < g->nq; j++) {
-        size_t i = g->qsrc[j];
+    inv_apply(sh, lane, g->store, "ev", g->set, g->ns);
+    for (size_t j = 0; j < g->ns; j++) {
+        dh_batch_item_t *bi = &items[g->idx[g->ssrc[j]]];
 
-        if (g->res[j].o.result == DH_RESULT_DONE) {
-            g->rec[i] = !g->q[j].dropped;
-        } else {
-            dh_batch_outcome(&items[g->idx[i]], &g->res[j].o);
+        if (g->set[j].what == INV_SET_STALE) {
+            dh_counter_add(m->stale, 1);
+        } else if (g->set[j].what == INV_SET_SAME) {
+            dh_counter_add(m->moves_without_call, 1);
+        }
+        if (g->set[j].o.result != DH_RESULT_DONE) {
+            dh_batch_outcome(bi, &g->set[j].o);
         }
     }
 }
@@ -383,7 +375,6 @@ static void handle_group(inv_shared_t *sh, dh_batch_item_t *items, grp_t *g, siz
     }
     resolve_group(sh, items, g, lane);
     push_group(sh, items, g, lane);
-    record(lane, g->store, items, g, n, g->rec);
     for (size_t i = 0; i < n; i++) {
         const dh_batch_item_t *bi = &items[g->idx[i]];
 
@@ -433,6 +424,13 @@ out:
     free(g);
 }
 
+/* The re-push queue first: it is small and bounded, the full sync does one page. */
+static void inv_tick_all(void *shared, dh_lane_t *lane)
+{
+    inv_repush_tick(shared, lane);
+    inv_tick(shared, lane);
+}
+
 const dh_handler_t inv_handler = {
     .name = "inventory",
     .topics = inv_topics,
@@ -448,5 +446,5 @@ const dh_handler_t inv_handler = {
     .decode = inv_decode,
     .handle_batch = inv_handle_batch,
     .release = inv_release,
-    .tick = inv_tick,
+    .tick = inv_tick_all,
 };

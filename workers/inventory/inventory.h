@@ -44,7 +44,7 @@ enum {
 typedef struct inv_metrics {
     dh_counter_t *calls_ok, *calls_failed, *quantities, *moves_without_call, *stale;
     dh_counter_t *activations, *sync_pages, *sync_items, *lookup_catalog, *lookup_cache;
-    dh_counter_t *lookup_shopify;
+    dh_counter_t *lookup_shopify, *fence_waits, *repushes;
     dh_histogram_t *batch_size;
     dh_gauge_t *sync_running;
 } inv_metrics_t;
@@ -63,6 +63,7 @@ typedef struct inv_shared {
     char reason[64];
     char uri_prefix[128];
     long long item_ttl_s, page_size, lease_ms, grace_s;
+    long long fence_ms, http_ms; /**< DH_INVENTORY_FENCE_MS, DH_HTTP_TIMEOUT_MS */
     char owner[128];
     int64_t **slots; /**< per store (dh_stores_at index): sync slot instants */
     size_t *nslots;
@@ -116,20 +117,51 @@ typedef struct inv_qres {
 
 /** Set on_hand for \p n quantities of one store (n <= 250) in one call (a few more on
  *  userErrors). One result per quantity, by the outcome table and inv_outcomes; duplicates
- *  of an item+location are DONE as superseded (q[i].dropped). */
+ *  of an item+location are DONE as superseded (q[i].dropped). No further call starts at or
+ *  after \p deadline_ms (CLOCK_MONOTONIC ms; 0: none): those still pending WAIT. */
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
-              inv_qty_t *q, size_t n, inv_qres_t *res);
+              inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms);
+
+/* ---- fenced sets (apply.c) ---- */
+typedef enum inv_set_what {
+    INV_SET_NONE = 0,
+    INV_SET_PUSHED,  /**< on_hand set in Shopify and recorded */
+    INV_SET_SAME,    /**< unchanged zone move: recorded, no call */
+    INV_SET_STALE,   /**< an equal or newer sequence was already recorded */
+    INV_SET_NOTHING, /**< a re-push without any record: nothing to set */
+    INV_SET_BUSY,    /**< a fence is held elsewhere: WAIT */
+    INV_SET_FAILED,  /**< see o */
+} inv_set_what_t;
+
+/** One snapshot (or re-push) of a (location, sku) to set. */
+typedef struct inv_set {
+    const char *sku, *item, *location; /**< in (item: the inventory item GID) */
+    const char *facility;              /**< in: whose snapshot (NULL for a re-push) */
+    int64_t seq, base;                 /**< in: the snapshot; seq -1: none (re-push) */
+    int equal_ok;                      /**< in: a snapshot at the recorded sequence applies */
+    int same_no_call;                  /**< in: no call when on_hand is the last pushed */
+    inv_set_what_t what;               /**< out */
+    int64_t qty;                       /**< out: on_hand set (or found unchanged), else -1 */
+    dh_outcome_t o;                    /**< out: DONE, WAIT (fence), or why */
+} inv_set_t;
+
+/** Set on_hand for \p n (<= 250) snapshots of one store under the SKU fences: per
+ *  (location, sku) max(0, sum over the location's facilities of base + ledger adj). */
+void inv_apply(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
+               inv_set_t *s, size_t n);
 
 /* ---- the applied-sequence records (push.c) ---- */
-/** Redis hash of one store's applied sequences: field "<facility>|<sku>" -> "<seq> <qty>". */
+/** Redis hash of one store's applied sequences: field "<facility>|<sku>" ->
+ *  "<seq> <base> <pushed>" (stockledger.h; old records "<seq> <qty>"). */
 void inv_seq_key(const char *store, char *buf, size_t size);
-/** Read the records of \p n fields: seq (-1 if none) and last pushed qty (-1 if none). */
+/** Read the records of \p n fields: seq (-1 if none) and base (-1 if none). */
 dh_err_t inv_seq_read(dh_redis_t *r, const char *store, const char *const *fields, size_t n,
                       int64_t *seq, int64_t *qty);
-/** Record (field, seq, qty) where seq >= the stored one. \p conflict[i] (may be NULL) is
- *  set to the stored qty where a higher sequence was already recorded, else -1. */
-dh_err_t inv_seq_write(dh_redis_t *r, const char *store, const char *const *fields,
-                       const int64_t *seq, const int64_t *qty, size_t n, int64_t *conflict);
+
+/* ---- the re-push queue (repush.c) ---- */
+/** From tick(): per store, claim due re-pushes (a bounded number) and set each (facility,
+ *  sku)'s location from the records under the fences. */
+void inv_repush_tick(inv_shared_t *sh, dh_lane_t *lane);
 
 /* ---- full sync (sync.c) ---- */
 void inv_tick(void *shared, dh_lane_t *lane);

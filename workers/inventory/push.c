@@ -1,11 +1,12 @@
 /*
  * One inventorySetQuantities call per store and batch (on_hand, changeFromQuantity
- * null, @idempotent key from the batch content), its userErrors, and the Redis records of
- * applied sequences. docs/inventory.md §4-§6.
+ * null, @idempotent key from the batch content), its userErrors, and the read of the
+ * applied-sequence records (written by the fenced commit, apply.c). docs/inventory.md §4-§6.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
@@ -56,70 +57,6 @@ dh_err_t inv_seq_read(dh_redis_t *r, const char *store, const char *const *field
     }
     freeReplyObject(rep);
     return DH_OK;
-}
-
-/* Record "seq qty" where seq >= the stored sequence; return, per field, the stored qty
- * where a higher sequence was already recorded (else -1). */
-static const char seq_lua[] =
-    "local out = {}\n"
-    "for i = 1, #ARGV, 3 do\n"
-    "  local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
-    "  local cs, cq = -1, -1\n"
-    "  if cur then\n"
-    "    local a, b = string.match(cur, '^(%d+) (%d+)$')\n"
-    "    if a then cs = tonumber(a); cq = tonumber(b) end\n"
-    "  end\n"
-    "  if tonumber(ARGV[i + 1]) >= cs then\n"
-    "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ' ' .. ARGV[i + 2])\n"
-    "    out[#out + 1] = -1\n"
-    "  else\n"
-    "    out[#out + 1] = cq\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
-dh_err_t inv_seq_write(dh_redis_t *r, const char *store, const char *const *fields,
-                       const int64_t *seq, const int64_t *qty, size_t n, int64_t *conflict)
-{
-    const char **argv = calloc(3 * n + 1, sizeof(*argv));
-    char(*nums)[24] = calloc(2 * n + 1, sizeof(*nums));
-    char key[400];
-    redisReply *rep = NULL;
-    dh_err_t err = DH_ERR_NOMEM;
-
-    if (n == 0) {
-        free(argv);
-        free(nums);
-        return DH_OK;
-    }
-    if (!argv || !nums) {
-        goto out;
-    }
-    inv_seq_key(store, key, sizeof(key));
-    argv[0] = key;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(nums[2 * i], sizeof(nums[0]), "%lld", (long long)seq[i]);
-        snprintf(nums[2 * i + 1], sizeof(nums[0]), "%lld", (long long)qty[i]);
-        argv[1 + 3 * i] = fields[i];
-        argv[2 + 3 * i] = nums[2 * i];
-        argv[3 + 3 * i] = nums[2 * i + 1];
-    }
-    err = dh_redis_eval(r, seq_lua, 1, (int)(3 * n + 1), argv, NULL, &rep);
-    if (err != DH_OK) {
-        goto out;
-    }
-    for (size_t i = 0; conflict && i < n; i++) {
-        conflict[i] = -1;
-        if (rep->type == REDIS_REPLY_ARRAY && i < rep->elements &&
-            rep->element[i]->type == REDIS_REPLY_INTEGER) {
-            conflict[i] = rep->element[i]->integer;
-        }
-    }
-    freeReplyObject(rep);
-out:
-    free(argv);
-    free(nums);
-    return err;
 }
 
 static void set_all(inv_qres_t *res, const size_t *act, size_t na, const dh_outcome_t *o)
@@ -298,8 +235,16 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     return again;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
-              inv_qty_t *q, size_t n, inv_qres_t *res)
+              inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms)
 {
     int salt = 0;
 
@@ -310,6 +255,9 @@ void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const 
         res[i].pending = !q[i].dropped;
     }
     for (int round = 0; round < MAX_ROUNDS; round++) {
+        if (round > 0 && deadline_ms > 0 && mono_ms() >= deadline_ms) {
+            break; /* the fences' lease could end before this call's answer */
+        }
         int r = round_once(sh, lane, store, tag, q, n, res, salt);
 
         if (r == 0) {

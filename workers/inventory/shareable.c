@@ -24,5 +24,5 @@ int64_t inv_shareable(const inv_stock_t *s)
 
 int64_t inv_target_on_hand(const inv_stock_t *s)
 {
-    return clamp_out(clamp_in(s->good_online) - clamp_in(s->safety_stock));
+    return clamp_out(clamp_in(s->good_online) + clamp_in(s->picked) - clamp_in(s->safety_stock));
 }

@@ -16,6 +16,7 @@ typedef struct inv_stock {
     int64_t damaged;
     int64_t quarantined;
     int64_t good_offline;
+    int64_t picked; /**< Optional in the contract (0 when absent): picked, not yet dispatched. */
 } inv_stock_t;
 
 /** Largest quantity Shopify accepts (INVALID_QUANTITY_TOO_HIGH above it). */
@@ -29,9 +30,10 @@ typedef struct inv_stock {
 int64_t inv_shareable(const inv_stock_t *s);
 
 /**
- * @brief The value dockhand sets as Shopify's on_hand: max(0, good_online - safety_stock),
- *        capped at INV_QTY_MAX. Units allocated to undispatched orders stay in it because
- *        Shopify holds them as `committed` and subtracts them itself (oversell rule).
+ * @brief A facility's base, its share of Shopify's on_hand before the shipment ledger's
+ *        adjustment: max(0, good_online + picked - safety_stock), capped at INV_QTY_MAX.
+ *        Units allocated or picked for undispatched orders stay in it because Shopify
+ *        holds them as `committed` and subtracts them itself (docs/inventory.md §1).
  */
 int64_t inv_target_on_hand(const inv_stock_t *s);
 

@@ -218,7 +218,7 @@ static int row_qty(inv_shared_t *sh, const dh_store_t *st, json_t *row, const ch
                    const char **loc, const char **fac, int64_t *seq, int64_t *target)
 {
     json_t *stock = json_object_get(row, "stock");
-    inv_stock_t s;
+    inv_stock_t s = {0};
     json_t *jseq = json_object_get(row, "sequence");
 
     *sku = json_string_value(json_object_get(row, "sku"));
@@ -230,6 +230,7 @@ static int row_qty(inv_shared_t *sh, const dh_store_t *st, json_t *row, const ch
     s.good_online = json_integer_value(json_object_get(stock, "good_online"));
     s.allocated = json_integer_value(json_object_get(stock, "allocated"));
     s.safety_stock = json_integer_value(json_object_get(stock, "safety_stock"));
+    s.picked = json_integer_value(json_object_get(stock, "picked")); /* optional: 0 */
     *seq = json_integer_value(jseq);
     *target = inv_target_on_hand(&s);
     return *seq >= 0;
@@ -243,9 +244,9 @@ typedef struct page {
     inv_sku_t sku[500], tmp[500];
     int use[500]; /* the row is due */
     size_t n;     /* rows */
-    inv_qty_t q[INV_BATCH_MAX];
-    inv_qres_t res[INV_BATCH_MAX];
-    size_t qrow[INV_BATCH_MAX];
+    inv_set_t set[INV_BATCH_MAX];
+    char fac[INV_BATCH_MAX][128];
+    size_t srow[INV_BATCH_MAX];
 } page_t;
 
 /* Redis keys of one store's running sync. */
@@ -253,61 +254,59 @@ typedef struct sync_keys {
     char lock[400], cursor[400], active[400];
 } sync_keys_t;
 
-/* Push rows [from, to) of a page that are due; returns 0 when something must be retried. */
+/* The outcome of one row's set: 0 when the page must be read again. */
+static int row_result(const dh_store_t *st, const page_t *p, size_t i, const inv_set_t *x,
+                      size_t *pushed)
+{
+    switch (x->what) {
+    case INV_SET_PUSHED:
+        (*pushed)++;
+        return 1;
+    case INV_SET_STALE:
+    case INV_SET_SAME:
+    case INV_SET_NOTHING:
+        return 1;
+    default:
+        break;
+    }
+    if (x->o.result == DH_RESULT_DEAD_LETTER) {
+        DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
+               x->o.error);
+        return 1;
+    }
+    return 0; /* a held fence or a failed call: the page goes again */
+}
+
+/* Push rows [from, to) of a page that are due, under the SKU fences (a sequence equal to
+ * the applied one is set again); returns 0 when something must be retried. */
 static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
                      page_t *p, size_t from, size_t to, size_t *pushed)
 {
-    size_t nq = 0;
+    size_t ns = 0;
     int ok = 1;
-    const char *f[INV_BATCH_MAX];
-    int64_t s[INV_BATCH_MAX], q[INV_BATCH_MAX], conflict[INV_BATCH_MAX];
-    size_t nr = 0, arow[INV_BATCH_MAX];
 
     for (size_t i = from; i < to; i++) {
-        if (p->use[i]) {
-            p->q[nq] = (inv_qty_t){p->sku[i].item, p->loc[i], p->target[i], p->seq[i], i, 0};
-            p->qrow[nq++] = i;
+        const char *bar = strchr(p->fields[i], '|');
+
+        if (!p->use[i] || !bar) {
+            continue;
         }
+        snprintf(p->fac[ns], sizeof(p->fac[ns]), "%.*s", (int)(bar - p->fields[i]), p->fields[i]);
+        p->set[ns] = (inv_set_t){.sku = bar + 1,
+                                 .item = p->sku[i].item,
+                                 .location = p->loc[i],
+                                 .facility = p->fac[ns],
+                                 .seq = p->seq[i],
+                                 .base = p->target[i],
+                                 .equal_ok = 1};
+        p->srow[ns++] = i;
     }
-    if (nq == 0) {
+    if (ns == 0) {
         return 1;
     }
-    inv_push(sh, lane, st, tag, p->q, nq, p->res);
-    for (size_t j = 0; j < nq; j++) {
-        size_t i = p->qrow[j];
-
-        if (p->res[j].o.result == DH_RESULT_DONE) {
-            arow[nr] = i;
-            f[nr] = p->fields_p[i];
-            s[nr] = p->seq[i];
-            q[nr++] = p->target[i];
-        } else if (p->res[j].o.result == DH_RESULT_DEAD_LETTER) {
-            DH_LOG(DH_LOG_WARN, "inventory", "full sync: %s %s: %s", st->domain, p->fields_p[i],
-                   p->res[j].o.error);
-        } else {
-            ok = 0;
-        }
-    }
-    *pushed += nr;
-    if (inv_seq_write(dh_lane_redis(lane), st->domain, f, s, q, nr, conflict) != DH_OK) {
-        return 0;
-    }
-    /* An event with a higher sequence was recorded while we pushed: put its value back. */
-    size_t nc = 0;
-
-    for (size_t k = 0; k < nr; k++) {
-        size_t i = arow[k];
-
-        if (conflict[k] >= 0) {
-            p->q[nc] = (inv_qty_t){p->sku[i].item, p->loc[i], conflict[k], p->seq[i], i, 0};
-            nc++;
-        }
-    }
-    if (nc > 0) {
-        char rtag[224];
-
-        snprintf(rtag, sizeof(rtag), "%s:repair", tag);
-        inv_push(sh, lane, st, rtag, p->q, nc, p->res);
+    inv_apply(sh, lane, st, tag, p->set, ns);
+    for (size_t j = 0; j < ns; j++) {
+        ok &= row_result(st, p, p->srow[j], &p->set[j], pushed);
     }
     return ok;
 }

@@ -70,8 +70,14 @@ const dh_store_t *dh_stores_find(const dh_stores_t *s, const char *name);
 const char *dh_stores_location(const dh_stores_t *s, const dh_store_t *store, const char *facility);
 /** @brief How many WMS facilities \p store maps to Shopify locations (0: none configured). */
 size_t dh_stores_location_count(const dh_stores_t *s, const dh_store_t *store);
-/** @brief Reverse: the WMS facility for a Shopify location GID, or NULL. */
+/** @brief Reverse: the WMS facility for a Shopify location GID, or NULL. Several facilities
+ *  may map to one location: this is the first of them in the file. */
 const char *dh_stores_facility(const dh_stores_t *s, const dh_store_t *store,
                                const char *location_gid);
+
+/** @brief Every WMS facility mapped to \p location_gid, in file order: up to \p max in
+ *  \p out. @returns how many there are (may exceed \p max). */
+size_t dh_stores_facilities(const dh_stores_t *s, const dh_store_t *store, const char *location_gid,
+                            const char **out, size_t max);
 
 #endif

@@ -28,18 +28,21 @@ static void test_shareable_table(void **state)
         inv_stock_t s;
         int64_t shareable, target;
     } t[] = {
-        {{40, 3, 2, 1, 0, 5}, 35, 38},    /* docs/events.md example */
-        {{36, 3, 2, 1, 4, 5}, 31, 34},    /* zone move example */
-        {{0, 0, 0, 100, 100, 100}, 0, 0}, /* damaged/quarantine/offline never */
-        {{5, 10, 0, 0, 0, 0}, 0, 5},      /* over-allocated: 0, not negative */
-        {{5, 0, 10, 0, 0, 0}, 0, 0},      /* safety above stock */
-        {{10, 3, 7, 0, 0, 0}, 0, 3},      /* exactly zero */
-        {{-5, 0, 0, 0, 0, 0}, 0, 0},      /* negative input counts as 0 */
-        {{10, -5, -5, 0, 0, 0}, 10, 10},  /* negative deductions ignored */
-        {{INT64_MAX, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX}, /* no overflow, capped */
-        {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0}, 0, 0},
-        {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
-        {{2147483647, 2147483647, 0, 0, 0, 0}, 0, INV_QTY_MAX},
+        {{40, 3, 2, 1, 0, 5, 0}, 35, 38},    /* docs/events.md example */
+        {{36, 3, 2, 1, 4, 5, 0}, 31, 34},    /* zone move example */
+        {{0, 0, 0, 100, 100, 100, 0}, 0, 0}, /* damaged/quarantine/offline never */
+        {{5, 10, 0, 0, 0, 0, 0}, 0, 5},      /* over-allocated: 0, not negative */
+        {{5, 0, 10, 0, 0, 0, 0}, 0, 0},      /* safety above stock */
+        {{10, 3, 7, 0, 0, 0, 0}, 0, 3},      /* exactly zero */
+        {{-5, 0, 0, 0, 0, 0, 0}, 0, 0},      /* negative input counts as 0 */
+        {{10, -5, -5, 0, 0, 0, 0}, 10, 10},  /* negative deductions ignored */
+        {{INT64_MAX, 0, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX}, /* no overflow, capped */
+        {{INT64_MAX, INT64_MAX, INT64_MAX, 0, 0, 0, 0}, 0, 0},
+        {{INV_QTY_MAX + 7, 7, 0, 0, 0, 0, 0}, INV_QTY_MAX, INV_QTY_MAX},
+        {{2147483647, 2147483647, 0, 0, 0, 0, 0}, 0, INV_QTY_MAX},
+        {{40, 3, 2, 1, 0, 5, 4}, 35, 42},  /* picked, not dispatched: in on_hand, not sellable */
+        {{0, 0, 3, 0, 0, 0, 5}, 0, 2},     /* everything picked: safety stock still kept */
+        {{10, 0, 0, 0, 0, 0, -4}, 10, 10}, /* negative picked counts as 0 */
     };
 
     (void)state;
