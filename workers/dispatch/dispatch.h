@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dockhand/outcome.h"
+#include "dockhand/stockledger.h"
 #include "dockhand/validate.h"
 #include "dockhand/worker.h"
 
@@ -36,6 +37,8 @@ typedef struct dispatch_line {
     const char *sku;
     const char *line_item_id; /**< channel_line_item_id: digits. */
     int64_t quantity;
+    int64_t stock_seq; /**< stock_sequence (the SKU's stock sequence at the facility when the
+                            units left), -1 when the WMS sent none. */
 } dispatch_line_t;
 
 /** A parsed event. Strings are borrowed from \p root (owned here): valid until
@@ -111,6 +114,14 @@ json_t *dispatch_event_vars(const dispatch_event_t *ev, const char *fulfillment_
  */
 json_t *dispatch_find_fulfillments(json_t *order, const char *tracking_number);
 
+/** @brief Space-separated gids of \p list ({"id": ...} objects) appended to \p buf. */
+void dispatch_join_ids(json_t *list, char *buf, size_t size);
+/** @brief 1 if a fulfillment of \p adopted covers plan group \p group: it is at the
+ *  group's location, or Shopify did not say where it is. */
+int dispatch_covered(json_t *adopted, json_t *group);
+/** @brief 1 if \p list ({"id": ...} objects) holds \p gid. */
+int dispatch_listed(json_t *list, const char *gid);
+
 typedef enum dispatch_plan_rc {
     DISPATCH_PLAN_OK = 0,    /**< groups filled (maybe empty: everything already fulfilled). */
     DISPATCH_PLAN_UNKNOWN,   /**< A line item id is not on the order: dead letter. */
@@ -177,6 +188,37 @@ int dispatch_tracking_url(const char *templates, const char *company, const char
 
 /** @brief 0 if \p templates is well formed, else -1 with the reason in \p err. */
 int dispatch_url_templates_check(const char *templates, char *err, size_t err_size);
+
+/* ---- ledger.c: the shipment ledger (dockhand/stockledger.h) ---- */
+
+/** How long a fulfillment waits for a held stock fence (a wait, not an attempt). */
+#define DISPATCH_FENCE_WAIT_MS 200
+
+/** One shipment's ledger lines, made at decode and kept across its attempts. */
+typedef struct dispatch_ledger {
+    dh_sl_line_t *lines; /**< One per event line; facility and sku borrowed from the event. */
+    char *ids;           /**< Their line ids "<shipment>#<i>". */
+    size_t n;            /**< 0: no ledger (not a shipment, no facility, no location). */
+    int opened;          /**< dispatch_ledger_open() succeeded for this delivery. */
+    int began;           /**< begin succeeded and no finish since: the lines may be inflight. */
+} dispatch_ledger_t;
+
+/** @brief The ledger lines of a shipment at its facility (n = 0 for anything else).
+ *  @returns 0, or -1 out of memory. Clear with dispatch_ledger_clear() either way. */
+int dispatch_ledger_init(dispatch_ledger_t *l, const dispatch_event_t *ev);
+void dispatch_ledger_clear(dispatch_ledger_t *l);
+/** @brief The event arrived: its lines `open` (once per delivery). RETRY "redis" on failure. */
+dh_result_t dispatch_ledger_open(dispatch_ledger_t *l, dh_lane_t *lane, const char *store);
+/** @brief Right before fulfillmentCreate: the lines `inflight`, or WAIT
+ *  DISPATCH_FENCE_WAIT_MS when a stock fence is held (\p waits counted). */
+dh_result_t dispatch_ledger_begin(dispatch_ledger_t *l, dh_lane_t *lane, const char *store,
+                                  dh_counter_t *waits);
+/** @brief After the attempt: \p fulfilled (Shopify has the fulfillment) -> `done`; else a
+ *  dead letter, or a wait after begin, -> `open` (the fulfillment definitely was not
+ *  created); any other result leaves the lines as they are (a retry after an unknown
+ *  outcome stays inflight). @returns \p res, or RETRY when a fulfilled finish failed. */
+dh_result_t dispatch_ledger_settle(dispatch_ledger_t *l, dh_lane_t *lane, const char *store,
+                                   dh_result_t res, int fulfilled);
 
 /* ---- handler.c ---- */
 

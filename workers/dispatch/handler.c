@@ -84,7 +84,7 @@ static const char seq_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) o
 
 typedef struct dispatch_metrics {
     dh_counter_t *created, *adopted, *recorded, *nothing, *retracked, *posted, *stale,
-        *skipped_units;
+        *skipped_units, *fence_waits;
 } dispatch_metrics_t;
 
 typedef struct dispatch_shared {
@@ -117,6 +117,9 @@ static void metrics_create(dispatch_metrics_t *x, dh_metrics_t *m)
     x->skipped_units = dh_metrics_counter(
         m, "dh_dispatch_units_skipped_total",
         "Dispatched units not fulfilled because nothing of their line was left.", NULL);
+    x->fence_waits = dh_metrics_counter(
+        m, "dh_dispatch_fence_waits_total",
+        "Fulfillments that waited for dh-inventory's stock fence of one of their SKUs.", NULL);
 }
 
 static dh_err_t d_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, size_t errstr_size)
@@ -180,6 +183,7 @@ typedef struct dsp_ev {
     char seq_key[600]; /* dh:dispatch:seq:<store>:<shipment> */
     char awb_key[600]; /* dh:dispatch:awb:<store>:<shipment>: the AWB recorded with it */
     char order_gid[64];
+    dispatch_ledger_t led; /* the shipment's ledger lines (n = 0: none) */
 } dsp_ev_t;
 
 static void d_release(void *data)
@@ -187,6 +191,7 @@ static void d_release(void *data)
     dsp_ev_t *e = data;
 
     if (e) {
+        dispatch_ledger_clear(&e->led);
         dispatch_event_clear(&e->ev);
         free(e);
     }
@@ -228,7 +233,10 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     snprintf(e->awb_key, sizeof(e->awb_key), "dh:dispatch:awb:%s:%s", e->store->domain,
              e->ev.shipment_id);
     snprintf(e->order_gid, sizeof(e->order_gid), "gid://shopify/Order/%s", e->ev.order_id);
-    if (effect_id(e, ev)) {
+    /* A shipment from a facility without a location is dead-lettered: no ledger entry. */
+    if ((e->ev.facility && dh_stores_location(s->stores, e->store, e->ev.facility) &&
+         dispatch_ledger_init(&e->led, &e->ev)) ||
+        effect_id(e, ev)) {
         dh_lane_fail(lane, "internal", "out of memory");
         d_release(e);
         return DH_RESULT_FATAL;
@@ -334,41 +342,7 @@ static json_t *find_existing(dh_lane_t *lane, const dsp_ev_t *e, dh_result_t *re
     return found;
 }
 
-/* Space-separated gids of \p list ({"id": ...} objects) appended to \p buf. */
-static void join_ids(json_t *list, char *buf, size_t size)
-{
-    size_t i;
-    json_t *f;
-
-    json_array_foreach(list, i, f)
-    {
-        size_t n = strlen(buf);
-
-        snprintf(buf + n, size - n, "%s%s", n ? " " : "",
-                 json_string_value(json_object_get(f, "id")));
-    }
-}
-
 /* ---- dispatch ---- */
-
-/* An adopted fulfillment covers \p group when it is at the group's location (or Shopify
- * did not say where it is). */
-static int covered(json_t *adopted, json_t *group)
-{
-    const char *loc = json_string_value(json_object_get(group, "location"));
-    size_t i;
-    json_t *f;
-
-    json_array_foreach(adopted, i, f)
-    {
-        const char *at = json_string_value(json_object_get(f, "location"));
-
-        if (!at || (loc && strcmp(at, loc) == 0)) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* notifyCustomer: the store's value of DH_DISPATCH_NOTIFY_CUSTOMER. */
 static int notify_of(const dispatch_shared_t *s, const dsp_ev_t *e)
@@ -403,8 +377,25 @@ static dh_result_t create_one(dispatch_shared_t *s, dh_lane_t *lane, const dsp_e
     return res;
 }
 
+/* Right before the first fulfillmentCreate: the shipment's lines become inflight, unless
+ * dh-inventory holds a fence of one of their SKUs (WAIT). Nothing to create: nothing. */
+static dh_result_t begin_creates(dispatch_shared_t *s, dh_lane_t *lane, dsp_ev_t *e,
+                                 json_t *adopted, json_t *groups)
+{
+    size_t i;
+    json_t *g;
+
+    json_array_foreach(groups, i, g)
+    {
+        if (!dispatch_covered(adopted, g)) {
+            return dispatch_ledger_begin(&e->led, lane, e->store->domain, metrics(s)->fence_waits);
+        }
+    }
+    return DH_RESULT_DONE;
+}
+
 /* Plan from the fulfillment orders and create what the adopted fulfillments do not cover. */
-static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
+static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, dsp_ev_t *e,
                                   json_t *adopted, json_t *created)
 {
     static const dh_result_t by_rc[] = {
@@ -466,13 +457,14 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
             json_t *g;
 
             count(metrics(s)->skipped_units, (uint64_t)plan.skipped);
+            res = begin_creates(s, lane, e, adopted, plan.groups);
             json_array_foreach(plan.groups, i, g)
             {
-                if (!covered(adopted, g)) {
+                if (res != DH_RESULT_DONE) {
+                    break;
+                }
+                if (!dispatch_covered(adopted, g)) {
                     res = create_one(s, lane, e, g, created);
-                    if (res != DH_RESULT_DONE) {
-                        break;
-                    }
                 }
             }
         }
@@ -480,21 +472,6 @@ static dh_result_t create_missing(dispatch_shared_t *s, dh_lane_t *lane, const d
     dispatch_plan_clear(&plan);
     dh_gql_reply_clear(&rep);
     return res;
-}
-
-/* Whether \p list ({"id": ...} objects) holds \p gid. */
-static int listed(json_t *list, const char *gid)
-{
-    size_t i;
-    json_t *f;
-
-    json_array_foreach(list, i, f)
-    {
-        if (strcmp(json_string_value(json_object_get(f, "id")), gid) == 0) {
-            return 1;
-        }
-    }
-    return 0;
 }
 
 static dh_result_t update_tracking(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e,
@@ -544,7 +521,7 @@ static dh_result_t retrack(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t
     }
     for (char *gid = strtok_r(ids, " ", &save); gid && res == DH_RESULT_DONE;
          gid = strtok_r(NULL, " ", &save)) {
-        if (!listed(done, gid)) {
+        if (!dispatch_listed(done, gid)) {
             res = update_tracking(s, lane, e, gid);
             updated = 1;
         }
@@ -562,7 +539,9 @@ static dh_result_t retrack(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t
     return res;
 }
 
-static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_ev_t *e)
+/* The shipment's fulfillment: *fulfilled = 1 once Shopify has it (recorded, adopted,
+ * created, or nothing left to fulfil), whatever the result. */
+static dh_result_t fulfil(dispatch_shared_t *s, dh_lane_t *lane, dsp_ev_t *e, int *fulfilled)
 {
     const dispatch_metrics_t *m = metrics(s);
     char ids[2048] = "";
@@ -571,6 +550,7 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
     int got = redis_get(lane, e->ful_key, ids, sizeof(ids), &res);
 
     if (got != 0) {
+        *fulfilled = got > 0;
         return got > 0 ? retrack(s, lane, e, ids) : res;
     }
     /* A fulfillment with our tracking number is ours from an attempt that crashed or timed
@@ -581,9 +561,10 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
     }
     created = json_array();
     res = create_missing(s, lane, e, adopted, created);
+    *fulfilled = res == DH_RESULT_DONE || json_array_size(adopted) || json_array_size(created);
     if (res == DH_RESULT_DONE) {
-        join_ids(adopted, ids, sizeof(ids));
-        join_ids(created, ids, sizeof(ids));
+        dispatch_join_ids(adopted, ids, sizeof(ids));
+        dispatch_join_ids(created, ids, sizeof(ids));
         count(m->adopted, json_array_size(adopted) ? 1 : 0);
         count(m->created, json_array_size(created));
         if (!ids[0]) {
@@ -608,6 +589,21 @@ static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, const dsp_
     return res;
 }
 
+/* The ledger around the fulfillment (docs/inventory.md): open before anything (a hold may
+ * park the event for long), inflight right before fulfillmentCreate, then done, or open
+ * again when the fulfillment definitely was not created. */
+static dh_result_t do_dispatch(dispatch_shared_t *s, dh_lane_t *lane, dsp_ev_t *e)
+{
+    int fulfilled = 0;
+    dh_result_t res = dispatch_ledger_open(&e->led, lane, e->store->domain);
+
+    if (res != DH_RESULT_DONE) {
+        return res;
+    }
+    res = fulfil(s, lane, e, &fulfilled);
+    return dispatch_ledger_settle(&e->led, lane, e->store->domain, res, fulfilled);
+}
+
 /* ---- delivery_status ---- */
 
 /* The shipment's fulfillment gids (space-separated) into \p ids: 1 = found, 0 = none yet,
@@ -625,7 +621,7 @@ static int shipment_fulfillments(dispatch_shared_t *s, dh_lane_t *lane, const ds
     if (!found) {
         return -1;
     }
-    join_ids(found, ids, size);
+    dispatch_join_ids(found, ids, size);
     json_decref(found);
     if (ids[0] && redis_set(s, lane, e->ful_key, ids)) {
         DH_LOG(DH_LOG_WARN, "dispatch", "recording %s: %s", e->ful_key,

@@ -119,6 +119,10 @@ static void parse_lines(dh_vctx_t *v, json_t *root, dispatch_event_t *out)
         }
         dh_v_int(v, l, path, "quantity", 1, 2147483647LL, &d->quantity);
         d->line_item_id = id_field(v, l, path, "channel_line_item_id");
+        d->stock_seq = -1;
+        if (json_object_get(l, "stock_sequence")) {
+            dh_v_int(v, l, path, "stock_sequence", 0, 9007199254740991LL, &d->stock_seq);
+        }
     }
 }
 
@@ -599,4 +603,55 @@ json_t *dispatch_retrack_vars(const dispatch_event_t *ev, const char *fulfillmen
 json_t *dispatch_create_vars(const dispatch_event_t *ev, json_t *group, int notify_customer)
 {
     return dispatch_create_vars_ex(ev, group, notify_customer, NULL);
+}
+
+/* ---- fulfillment lists ({"id": gid, "location": gid or null} objects) ---- */
+
+/* Space-separated gids of \p list ({"id": ...} objects) appended to \p buf. */
+void dispatch_join_ids(json_t *list, char *buf, size_t size)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        size_t n = strlen(buf);
+
+        snprintf(buf + n, size - n, "%s%s", n ? " " : "",
+                 json_string_value(json_object_get(f, "id")));
+    }
+}
+
+/* An adopted fulfillment covers \p group when it is at the group's location (or Shopify
+ * did not say where it is). */
+int dispatch_covered(json_t *adopted, json_t *group)
+{
+    const char *loc = json_string_value(json_object_get(group, "location"));
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(adopted, i, f)
+    {
+        const char *at = json_string_value(json_object_get(f, "location"));
+
+        if (!at || (loc && strcmp(at, loc) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether \p list ({"id": ...} objects) holds \p gid. */
+int dispatch_listed(json_t *list, const char *gid)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(list, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "id")), gid) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }

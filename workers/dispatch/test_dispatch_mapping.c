@@ -48,9 +48,17 @@ static void test_valid_examples(void **state)
     assert_int_equal(ev.nlines, 2);
     assert_string_equal(ev.lines[1].line_item_id, "14202154000012");
     assert_int_equal(ev.lines[0].quantity, 2);
+    assert_int_equal(ev.lines[0].stock_seq, -1); /* optional stock_sequence absent */
+    assert_int_equal(ev.lines[1].stock_seq, -1);
     assert_true(dispatch_key_matches(&ev, "ACME|5802154000001", 18));
     assert_false(dispatch_key_matches(&ev, "ACME|5802154000002", 18));
     assert_false(dispatch_key_matches(&ev, "ACME|58021540000011", 19));
+    dispatch_event_clear(&ev);
+
+    parse_example("dispatch-with-stock-sequence.json", &ev);
+    assert_int_equal(ev.nlines, 2);
+    assert_int_equal(ev.lines[0].stock_seq, 1047);
+    assert_int_equal(ev.lines[1].stock_seq, 89);
     dispatch_event_clear(&ev);
 
     parse_example("dispatch-no-tracking-url.json", &ev);
@@ -354,6 +362,12 @@ static void test_create_vars(void **state)
     json_t *v;
 
     (void)state;
+    parse_example("dispatch-with-stock-sequence.json", &ev);
+    assert_int_equal(ev.nlines, 2);
+    assert_int_equal(ev.lines[0].stock_seq, 1047);
+    assert_int_equal(ev.lines[1].stock_seq, 89);
+    dispatch_event_clear(&ev);
+
     parse_example("dispatch-no-tracking-url.json", &ev);
     v = dispatch_create_vars(&ev, group, 0);
     th_assert_json_equal(v, "{\"fulfillment\": {\"notifyCustomer\": false, \"trackingInfo\": "
@@ -442,6 +456,12 @@ static void test_tracking_urls(void **state)
     dispatch_event_clear(&ev);
 
     /* An unknown courier without a WMS url gets its template's link. */
+    parse_example("dispatch-with-stock-sequence.json", &ev);
+    assert_int_equal(ev.nlines, 2);
+    assert_int_equal(ev.lines[0].stock_seq, 1047);
+    assert_int_equal(ev.lines[1].stock_seq, 89);
+    dispatch_event_clear(&ev);
+
     parse_example("dispatch-no-tracking-url.json", &ev);
     v = dispatch_create_vars_ex(&ev, group, 1, tpl);
     th_assert_json_equal(json_object_get(json_object_get(v, "fulfillment"), "trackingInfo"),

@@ -11,12 +11,16 @@
 #include "dockhand/err.h"
 #include "dockhand/validate.h"
 
+/* The six required buckets, then the optional ones (absent: 0). */
+#define STOCK_REQUIRED 6
+#define STOCK_BUCKETS  7
+
 static void parse_stock(dh_vctx_t *v, json_t *root, inv_stock_t *st)
 {
-    static const char *const names[] = {"good_online", "allocated",   "safety_stock",
-                                        "damaged",     "quarantined", "good_offline"};
-    int64_t *dst[] = {&st->good_online, &st->allocated,   &st->safety_stock,
-                      &st->damaged,     &st->quarantined, &st->good_offline};
+    static const char *const names[] = {"good_online", "allocated",    "safety_stock", "damaged",
+                                        "quarantined", "good_offline", "picked"};
+    int64_t *dst[] = {&st->good_online, &st->allocated,    &st->safety_stock, &st->damaged,
+                      &st->quarantined, &st->good_offline, &st->picked};
     json_t *stock = json_object_get(root, "stock");
     const char *k;
     json_t *val;
@@ -33,7 +37,7 @@ static void parse_stock(dh_vctx_t *v, json_t *root, inv_stock_t *st)
     {
         int known = 0;
 
-        for (size_t i = 0; i < 6; i++) {
+        for (size_t i = 0; i < STOCK_BUCKETS; i++) {
             known |= strcmp(k, names[i]) == 0;
         }
         known |= strcmp(k, "picked") == 0; /* optional */
@@ -42,8 +46,11 @@ static void parse_stock(dh_vctx_t *v, json_t *root, inv_stock_t *st)
             return;
         }
     }
-    for (size_t i = 0; i < 6; i++) {
-        dh_v_int(v, stock, "/stock", names[i], 0, 2147483647LL, dst[i]);
+    for (size_t i = 0; i < STOCK_BUCKETS; i++) {
+        *dst[i] = 0;
+        if (i < STOCK_REQUIRED || json_object_get(stock, names[i])) {
+            dh_v_int(v, stock, "/stock", names[i], 0, 2147483647LL, dst[i]);
+        }
     }
     st->picked = 0;
     if (json_object_get(stock, "picked")) {

@@ -96,8 +96,8 @@ static void test_examples(void **state)
 {
     (void)state;
     assert_true(check_dir("wms.putaway", "valid", INV_PUTAWAY, 1) >= 3);
-    assert_true(check_dir("wms.putaway", "invalid", INV_PUTAWAY, 0) >= 12);
-    assert_true(check_dir("wms.zone_move", "valid", INV_ZONE_MOVE, 1) >= 3);
+    assert_true(check_dir("wms.putaway", "invalid", INV_PUTAWAY, 0) >= 14);
+    assert_true(check_dir("wms.zone_move", "valid", INV_ZONE_MOVE, 1) >= 4);
     assert_true(check_dir("wms.zone_move", "invalid", INV_ZONE_MOVE, 0) >= 9);
 }
 
@@ -141,6 +141,17 @@ static void test_event_fields(void **state)
                      INV_PARSE_OK);
     assert_int_equal(ev.crosses, 1);
     assert_int_equal(ev.stock.good_online, 9);
+    assert_int_equal(ev.stock.picked, 0); /* optional bucket absent: 0 */
+    snprintf(buf, sizeof(buf),
+             EV_HEAD "\"event_type\":\"putaway\",\"sku\":\"S\",\"sequence\":1,\"stock\":"
+                     "{\"good_online\":9,\"allocated\":1,\"safety_stock\":1,\"damaged\":0,"
+                     "\"quarantined\":0,\"good_offline\":0,\"picked\":4},\"putaway\":{"
+                     "\"putaway_id\":\"P\",\"zone\":\"Z\",\"zone_class\":\"online\","
+                     "\"quantity\":1,\"qc_status\":\"GOOD\"}}");
+    assert_int_equal(inv_event_parse(buf, strlen(buf), INV_ANY, &ev, err, sizeof(err)),
+                     INV_PARSE_OK);
+    assert_int_equal(ev.stock.picked, 4);
+    assert_int_equal(ev.stock.good_online, 9);
     /* schema_version 2 -> schema with a clear reason */
     snprintf(buf, sizeof(buf), "%s", "{\"schema_version\":2}");
     assert_int_equal(inv_event_parse(buf, strlen(buf), INV_ANY, &ev, err, sizeof(err)),
@@ -175,6 +186,12 @@ static void test_event_bad_values(void **state)
         {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
          "\"quarantined\":0,\"good_offline\":0,\"x\":1}",
          "additional properties"},
+        {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
+         "\"quarantined\":0,\"good_offline\":0,\"picked\":-1}",
+         "/stock/picked must be >= 0"},
+        {"{\"good_online\":1,\"allocated\":0,\"safety_stock\":0,\"damaged\":0,"
+         "\"quarantined\":0,\"good_offline\":0,\"picked\":null}",
+         "/stock/picked must be integer"},
         {"[]", "/stock must be object"},
     };
 
