@@ -47,9 +47,17 @@
 #define MAXOUT 512
 #define TRACE  400
 
+#define HIST 256
+
 typedef struct fstock {
     int g, a, p, s, off; /* good_online (incl. allocated), allocated, picked, safety, offline */
     long long seq;
+    long long flushed; /* the newest sequence produced to the topic */
+    /* The truly sellable units of every WMS state since the newest one dh-inventory is known to
+     * have consumed (sequence, units): any of them may be what Shopify shows now. */
+    int hn;
+    long long hseq[HIST];
+    int htr[HIST];
 } fstock_t;
 
 enum { O_PLACED, O_ALLOC, O_PICKED, O_DISPATCHED, O_CANCELLED };
@@ -63,6 +71,8 @@ typedef struct order {
 typedef struct msg {
     char key[200];
     char *val;
+    int f, k; /* a stock event's facility and SKU (f -1: a dispatch) */
+    long long seq;
 } msg_t;
 
 typedef struct outbox {
@@ -258,12 +268,15 @@ static void stop_stack(model_t *m)
 
 /* ---- WMS events (into the outboxes) ---- */
 
-static void outbox_add(model_t *m, int b, const char *key, char *val)
+static void outbox_add(model_t *m, int b, const char *key, char *val, int f, int k)
 {
     outbox_t *o = &m->out[b];
 
     assert_true(o->tail < MAXOUT);
     snprintf(o->m[o->tail].key, sizeof(o->m[0].key), "%s", key);
+    o->m[o->tail].f = f;
+    o->m[o->tail].k = k;
+    o->m[o->tail].seq = f >= 0 ? m->st[f][k].seq : -1;
     o->m[o->tail++].val = val;
 }
 
@@ -315,7 +328,8 @@ static void stock_event(model_t *m, int f, int k, const char *from, const char *
                           "\"good_online\":%d,\"allocated\":%d,\"safety_stock\":%d,\"damaged\":0,"
                           "\"quarantined\":0,\"good_offline\":%d%s},%s}",
                           m->idp, ++m->serial, m->store, f + 1, k, s->seq, s->g, s->a, s->s, s->off,
-                          picked, body));
+                          picked, body),
+               f, k);
 }
 
 static void dispatch_event(model_t *m, order_t *o)
@@ -335,7 +349,8 @@ static void dispatch_event(model_t *m, order_t *o)
                           "\"tracking_url\":null},\"lines\":[{\"sku\":\"MK-%d\",\"quantity\":%d,"
                           "\"channel_line_item_id\":\"%lld\"%s}],\"sequence\":0}",
                           m->idp, ++m->serial, m->store, o->id, o->fac + 1, o->id, o->id, o->id,
-                          o->sku, o->q, o->li, ss));
+                          o->sku, o->q, o->li, ss),
+               -1, 0);
 }
 
 /* ---- Shopify (the sandbox) ---- */
@@ -413,6 +428,62 @@ static int truth(model_t *m, int f, int k)
     return s->g - s->a - s->s - unallocated(m, f, k);
 }
 
+/* Record the state of (f, k) after a WMS change. */
+static void hist_push(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+
+    if (s->hn == HIST) {
+        memmove(s->hseq, s->hseq + 1, (HIST - 1) * sizeof(s->hseq[0]));
+        memmove(s->htr, s->htr + 1, (HIST - 1) * sizeof(s->htr[0]));
+        s->hn--;
+    }
+    s->hseq[s->hn] = s->seq;
+    s->htr[s->hn++] = truth(m, f, k);
+}
+
+/* A Shopify-side change (an order placed or cancelled) moves every state's sellable units. */
+static void hist_shift(model_t *m, int f, int k, int delta)
+{
+    for (int i = 0; i < m->st[f][k].hn; i++) {
+        m->st[f][k].htr[i] += delta;
+    }
+    hist_push(m, f, k);
+}
+
+/* dh-inventory consumed every stock event produced so far (\p upto_current: a full sync read
+ * the current state): the states before the newest one it saw are history. */
+static void hist_ack(model_t *m, int upto_current)
+{
+    for (int f = 0; f < NFAC; f++) {
+        for (int k = 0; k < NSKU; k++) {
+            fstock_t *s = &m->st[f][k];
+            long long c = upto_current ? s->seq : s->flushed;
+            int j = 0;
+
+            for (int i = 0; i < s->hn; i++) {
+                if (s->hseq[i] >= c || i == s->hn - 1) {
+                    s->hseq[j] = s->hseq[i];
+                    s->htr[j++] = s->htr[i];
+                }
+            }
+            s->hn = j;
+        }
+    }
+}
+
+/* The most Shopify may show for (f, k) without overselling: the sellable units of the WMS
+ * states it may still be reflecting (a change the WMS has not reported cannot be known). */
+static int bound(model_t *m, int f, int k)
+{
+    int b = truth(m, f, k);
+
+    for (int i = 0; i < m->st[f][k].hn; i++) {
+        b = m->st[f][k].htr[i] > b ? m->st[f][k].htr[i] : b;
+    }
+    return b;
+}
+
 static int expected_on_hand(model_t *m, int f, int k)
 {
     fstock_t *s = &m->st[f][k];
@@ -441,8 +512,9 @@ static int check_oversell(model_t *m, char *why, size_t size)
         json_t *lv = level(m, k);
 
         for (int f = 0; f < NFAC; f++) {
-            long long av = qty(lv, f, "available");
-            int t = truth(m, f, k);
+            long long av = qty(lv, f, "available"), oh = qty(lv, f, "on_hand"),
+                      cm = qty(lv, f, "committed");
+            int t = bound(m, f, k);
 
             if (av > 0 && av > t) {
                 fstock_t *s = &m->st[f][k];
@@ -450,9 +522,10 @@ static int check_oversell(model_t *m, char *why, size_t size)
                 json_decref(lv);
                 return mfail(m, why, size,
                              "OVERSOLD %s MK-%d: Shopify available %lld > truly sellable %d "
-                             "(G %d A %d P %d S %d unallocated %d, on_hand %lld committed %lld)",
-                             loc_name[f], k, av, t, s->g, s->a, s->p, s->s, unallocated(m, f, k),
-                             qty(lv, f, "on_hand"), qty(lv, f, "committed"));
+                             "(now %d: G %d A %d P %d S %d unallocated %d; Shopify on_hand %lld "
+                             "committed %lld)",
+                             loc_name[f], k, av, t, truth(m, f, k), s->g, s->a, s->p, s->s,
+                             unallocated(m, f, k), oh, cm);
             }
         }
         json_decref(lv);
@@ -541,12 +614,21 @@ static int flush(model_t *m, int b, int n, char *why, size_t size)
     for (int i = 0; i < n && o->head < o->tail; i++, o->head++) {
         th_produce(m->p, m->topic[b], -1, o->m[o->head].key, o->m[o->head].val,
                    strlen(o->m[o->head].val));
+        if (o->m[o->head].f >= 0) {
+            m->st[o->m[o->head].f][o->m[o->head].k].flushed = o->m[o->head].seq;
+        }
         free(o->m[o->head].val);
         o->m[o->head].val = NULL;
     }
     th_producer_destroy(m->p); /* delivered before anything waits on it */
     m->p = th_producer_new();
-    return wait_worker(m, b, why, size);
+    if (wait_worker(m, b, why, size)) {
+        return -1;
+    }
+    if (b == W_INV && m->paused != W_INV) {
+        hist_ack(m, 0);
+    }
+    return 0;
 }
 
 static void resume(model_t *m)
@@ -588,6 +670,7 @@ static int act_putaway(model_t *m, WHY)
     (void)why, (void)size;
     m->st[f][k].g += q;
     stock_event(m, f, k, NULL, NULL, q);
+    hist_push(m, f, k);
     note(m, "putaway F%d MK-%d +%d (seq %lld, G %d)", f + 1, k, q, m->st[f][k].seq, m->st[f][k].g);
     return 1;
 }
@@ -607,6 +690,7 @@ static int act_move(model_t *m, WHY)
     s->g += dir == 0 ? -q : dir == 1 ? q : 0;
     s->off += dir == 0 ? q : dir == 1 ? -q : 0;
     stock_event(m, f, k, dir == 1 ? "offline" : "online", dir == 0 ? "offline" : "online", q);
+    hist_push(m, f, k);
     note(m, "move F%d MK-%d %s %d (seq %lld, G %d)", f + 1, k,
          dir == 0   ? "online->offline"
          : dir == 1 ? "offline->online"
@@ -642,6 +726,7 @@ static int act_order(model_t *m, WHY)
                    .state = O_PLACED};
     json_decref(j);
     m->norders++;
+    hist_shift(m, f, k, -q);
     note(m, "order #%d (%lld) %s MK-%d x%d", m->norders - 1, o->id, loc_name[f], k, q);
     return 1;
 }
@@ -670,6 +755,7 @@ static int act_allocate(model_t *m, WHY)
     }
     s->a += o->q; /* the WMS emits no stock event for an allocation */
     o->state = O_ALLOC;
+    hist_push(m, o->fac, o->sku);
     note(m, "allocate #%d F%d MK-%d x%d (A %d)", (int)(o - m->o), o->fac + 1, o->sku, o->q, s->a);
     return 1;
 }
@@ -689,6 +775,7 @@ static int act_pick(model_t *m, WHY)
     stock_event(m, o->fac, o->sku, "online", "offline", o->q);
     o->stock_seq = s->seq; /* legacy: the units left good_online here */
     o->state = O_PICKED;
+    hist_push(m, o->fac, o->sku);
     note(m, "pick #%d F%d MK-%d x%d (seq %lld, G %d A %d P %d)", (int)(o - m->o), o->fac + 1,
          o->sku, o->q, s->seq, s->g, s->a, s->p);
     return 1;
@@ -710,6 +797,7 @@ static int act_dispatch(model_t *m, WHY)
     }
     o->state = O_DISPATCHED;
     dispatch_event(m, o);
+    hist_push(m, o->fac, o->sku);
     note(m, "dispatch #%d F%d MK-%d x%d SH-%lld (stock_sequence %lld, P %d)", (int)(o - m->o),
          o->fac + 1, o->sku, o->q, o->id, o->stock_seq, s->p);
     return 1;
@@ -731,6 +819,7 @@ static int act_cancel(model_t *m, WHY)
     note(m, "cancel #%d F%d MK-%d x%d (%s allocation)", (int)(o - m->o), o->fac + 1, o->sku, o->q,
          o->state == O_ALLOC ? "after" : "before");
     o->state = O_CANCELLED;
+    hist_shift(m, o->fac, o->sku, o->q);
     return 1;
 }
 
@@ -811,6 +900,7 @@ static int act_sync(model_t *m, WHY)
         return mfail(m, why, size, "full sync #%d did not finish in 40 s", m->syncs + 1);
     }
     m->syncs++;
+    hist_ack(m, 1);
     return 1;
 }
 
@@ -924,6 +1014,7 @@ static int initial(model_t *m, WHY)
             m->st[f][k].g = 2 + pick(m, 7);
             m->st[f][k].s = pick(m, 2);
             stock_event(m, f, k, NULL, NULL, m->st[f][k].g);
+            hist_push(m, f, k);
             note(m, "initial F%d MK-%d G %d S %d", f + 1, k, m->st[f][k].g, m->st[f][k].s);
         }
     }
