@@ -4,6 +4,8 @@
  * answer, the event's outcome and exactly the requests the WMS saw, in order (a create is
  * one POST with the order's one Idempotency-Key, repeated as is on a retry; a key mismatch
  * is settled by one GET of the order). Every case has its own store, so its own records.
+ * A refunds/create with restocks makes no WMS call and enqueues exactly the stock re-pushes
+ * of the restocked SKUs at the WMS facilities of their location (dockhand/stockledger.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "dockhand/idem.h"
+#include "dockhand/redis.h"
 #include "orders.h"
 #include "orders_internal.h"
 #include "th_far.h"
@@ -173,6 +176,77 @@ static const ocase_t cases[NCASES] = {
      {"POST", "POST", "POST"}},
 };
 
+/* A REST refund (Shopify's Refund resource shape): TEE-M returned and CAP cancelled at
+ * location 11 (BLR-1), BAG returned at 12 (not a WMS location), SOCK not restocked. */
+#define REFUND                                                                                     \
+    "{\"id\":929361464,\"order_id\":" ORDER_ID ",\"created_at\":\"2026-05-04T10:34:55+05:30\","    \
+    "\"restock\":true,\"refund_line_items\":["                                                     \
+    "{\"id\":1,\"quantity\":1,\"line_item_id\":11,\"location_id\":11,\"restock_type\":"            \
+    "\"return\",\"line_item\":{\"id\":11,\"sku\":\"TEE-M\"}},"                                     \
+    "{\"id\":2,\"quantity\":2,\"line_item_id\":12,\"location_id\":11,\"restock_type\":"            \
+    "\"cancel\",\"line_item\":{\"id\":12,\"sku\":\"CAP\"}},"                                       \
+    "{\"id\":3,\"quantity\":1,\"line_item_id\":13,\"location_id\":12,\"restock_type\":"            \
+    "\"return\",\"line_item\":{\"id\":13,\"sku\":\"BAG\"}},"                                       \
+    "{\"id\":4,\"quantity\":1,\"line_item_id\":14,\"location_id\":null,\"restock_type\":"          \
+    "\"no_restock\",\"line_item\":{\"id\":14,\"sku\":\"SOCK\"}}]}"
+
+/* The members of \p key (a sorted set), sorted and joined by spaces. */
+static void zset_members(const char *key, char *out, size_t size)
+{
+    dh_redis_t *r = th_redis_new();
+    redisReply *rep = NULL;
+
+    assert_int_equal(dh_redis_commandf(r, &rep, "SORT %s ALPHA", key), DH_OK);
+    out[0] = '\0';
+    for (size_t i = 0; i < rep->elements; i++) {
+        size_t n = strlen(out);
+
+        snprintf(out + n, size - n, "%s%s", n ? " " : "", rep->element[i]->str);
+    }
+    freeReplyObject(rep);
+    dh_redis_destroy(r);
+}
+
+static void refund_restocks(void **state)
+{
+    char env_url[200], env_stores[340], store[128], stores[300], key[300], got[512];
+    const char *env[] = {env_url, env_stores, "DH_WMS_TOKEN=wms-test",
+                         "DH_ORDERS_RECONCILE_INTERVAL_S=0", NULL};
+    const char *hdrs[] = {"dh-topic", "refunds/create", "dh-shop-domain", store, NULL};
+    th_far_reply_t none = {500, NULL, NULL, 0};
+    FILE *f;
+
+    (void)state;
+    snprintf(store, sizeof(store), "%srefund.myshopify.com", g_fx.prefix);
+    snprintf(stores, sizeof(stores), "%s.refund", g_fx.stores);
+    f = fopen(stores, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"stores\":[{\"domain\":\"%s\",\"admin_url\":\"http://127.0.0.1:9\","
+            "\"api_version\":\"2026-10\",\"access_token\":\"shpat_test\","
+            "\"webhook_secrets\":[\"s\"],\"locations\":{\"BLR-1\":\"gid://shopify/Location/11\","
+            "\"DEL-1\":\"gid://shopify/Location/13\"}}]}",
+            store);
+    assert_int_equal(fclose(f), 0);
+    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_fx.far));
+    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", stores);
+    snprintf(key, sizeof(key), "dh:inv:repush:%s", store);
+    zset_members(key, got, sizeof(got));
+    assert_string_equal(got, ""); /* a store of this run only */
+    th_rt_t *t = th_rt_new(&orders_handler, TOPIC, 1, env);
+
+    th_far_script(g_fx.far, &none, 1);
+    th_rt_start(t);
+    /* done once, then the same delivery again is a duplicate */
+    th_rt_expect_outcome(t, store, REFUND, hdrs, NULL);
+    zset_members(key, got, sizeof(got));
+    assert_string_equal(got, "BLR-1|CAP BLR-1|TEE-M");
+    assert_int_equal(th_far_count(g_fx.far), 0); /* nothing for the WMS */
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+    unlink(stores);
+}
+
 /* Each case runs under its own name. */
 #define CASE(i)                                                                                    \
     {                                                                                              \
@@ -182,7 +256,8 @@ static const ocase_t cases[NCASES] = {
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CASE(0), CASE(1), CASE(2), CASE(3), CASE(4), CASE(5), CASE(6),
+        CASE(0), CASE(1), CASE(2), CASE(3),
+        CASE(4), CASE(5), CASE(6), cmocka_unit_test(refund_restocks),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

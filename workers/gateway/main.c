@@ -48,7 +48,7 @@ static const dh_config_var_t gateway_vars[] = {
      "accepted or its previous answer sent, else 408 and the connection is closed; idle "
      "keep-alive connections close after it too."},
     {"DH_GATEWAY_TOPIC_ORDERS", DH_CFG_STRING, DH_GW_TOPIC_ORDERS, 0, 0, NULL,
-     "Kafka topic for orders/* and fulfillment_holds/* webhooks."},
+     "Kafka topic for orders/*, fulfillment_holds/* and refunds/create webhooks."},
     {"DH_GATEWAY_TOPIC_PRODUCTS", DH_CFG_STRING, DH_GW_TOPIC_PRODUCTS, 0, 0, NULL,
      "Kafka topic for products/* webhooks."},
     {"DH_GATEWAY_TOPIC_RETURNPRIME", DH_CFG_STRING, DH_GW_TOPIC_RETURNPRIME, 0, 0, NULL,

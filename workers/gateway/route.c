@@ -20,6 +20,7 @@ static const struct {
     {"orders/cancelled", DH_GW_TOPIC_ORDERS},
     {"fulfillment_holds/released", DH_GW_TOPIC_ORDERS},
     {"fulfillment_holds/added", DH_GW_TOPIC_ORDERS},
+    {"refunds/create", DH_GW_TOPIC_ORDERS},
     {"products/create", DH_GW_TOPIC_PRODUCTS},
     {"products/update", DH_GW_TOPIC_PRODUCTS},
     {"products/delete", DH_GW_TOPIC_PRODUCTS},
@@ -27,7 +28,10 @@ static const struct {
 
 dh_gw_id_path_t dh_gw_id_path(const char *topic)
 {
-    return topic && !strncmp(topic, "fulfillment_holds/", 18) ? DH_GW_ID_ORDER : DH_GW_ID_TOP;
+    /* Keyed by their order so they stay in order with its orders/ events. */
+    return topic && (!strncmp(topic, "fulfillment_holds/", 18) || !strcmp(topic, "refunds/create"))
+               ? DH_GW_ID_ORDER
+               : DH_GW_ID_TOP;
 }
 
 const char *dh_gw_route_shopify(const char *topic)

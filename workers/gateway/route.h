@@ -28,7 +28,7 @@ const char *dh_gw_route_shopify(const char *topic);
 typedef enum dh_gw_id_path {
     DH_GW_ID_TOP,     /**< Shopify: the body's top-level "id" (an integer >= 1). */
     DH_GW_ID_REQUEST, /**< Return Prime: "request"."id". */
-    DH_GW_ID_ORDER,   /**< Shopify fulfillment holds: the order's id ("order_id",
+    DH_GW_ID_ORDER,   /**< Shopify fulfillment holds and refunds: the order's id ("order_id",
                            "fulfillment_order"."order_id" or "fulfillment_hold"."order_id",
                            numeric or a GID), so hold events share the order's key and stay
                            in order with it. */

@@ -10,6 +10,8 @@
  *                              release-hold.
  *   fulfillment_holds/released POST .../release-hold.
  *   fulfillment_holds/added    POST .../hold with Shopify's reason (holds.c).
+ *   refunds/create             no WMS call: a re-push of each SKU Shopify restocked at a
+ *                              WMS location (refunds.c).
  *
  * Every write carries a deterministic Idempotency-Key (dh_idem_far_key of
  * "create:<store>:<id>" / "cancel:<store>:<id>" / "release:<store>:<id>"), so a retry after
@@ -218,6 +220,9 @@ static void metrics_create(orders_lane_t *l, dh_metrics_t *m)
     l->m_skipped = dh_metrics_counter(
         m, "dh_orders_reconcile_skipped_total",
         "Missing orders reconciliation could not publish whole (more than 100 line items).", NULL);
+    l->m_repush = dh_metrics_counter(
+        m, "dh_orders_restock_repush_total",
+        "Stock re-pushes enqueued for refunded units Shopify restocked at a WMS location.", NULL);
 }
 
 /* A lane's state: its clients (owned by the runtime's lane) next to the series. */
@@ -258,6 +263,7 @@ static void o_release(void *data)
     if (e) {
         json_decref(e->order);
         json_decref(e->create);
+        json_decref(e->restocks);
         free(e);
     }
 }
@@ -279,61 +285,6 @@ int64_t orders_time_ms(const char *iso)
         }
     }
     return t * 1000 + ms;
-}
-
-/* Order id of a fulfillment_holds/released payload: order_id, fulfillment_order.order_id
- * (integer or GID), or the message key's tail. */
-static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
-{
-    /* The gateway keys the message by the same function (validate.h). */
-    if (dh_v_shopify_hold_order_id(root, out, size)) {
-        return 0;
-    }
-    const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
-    size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
-
-    if (!bar || n == 0 || n >= size) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) { /* the key is not NUL-terminated: bounded by n */
-        if (bar[1 + i] < '0' || bar[1 + i] > '9') {
-            return -1;
-        }
-    }
-    memcpy(out, bar + 1, n);
-    out[n] = '\0';
-    return 0;
-}
-
-static dh_result_t decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
-                               dh_lane_t *lane)
-{
-    char hold[160] = "", wid[128] = "";
-    json_t *h = json_object_get(root, "fulfillment_hold");
-    json_t *hid = json_object_get(h ? h : root, "id");
-    const char *topic =
-        e->kind == ORDERS_HOLD_ADDED ? "fulfillment_holds/added" : "fulfillment_holds/released";
-    const char *reason = json_string_value(json_object_get(h ? h : root, "reason"));
-    const char *notes = json_string_value(json_object_get(h ? h : root, "reason_notes"));
-
-    if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
-        dh_lane_fail(lane, "schema", "%s: no order id in payload or key", topic);
-        return DH_RESULT_DEAD_LETTER;
-    }
-    snprintf(e->hold_reason, sizeof(e->hold_reason), "%s", reason ? reason : "");
-    snprintf(e->hold_notes, sizeof(e->hold_notes), "%s", notes ? notes : "");
-    if (json_is_integer(hid)) {
-        snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
-    } else if (json_is_string(hid)) {
-        snprintf(hold, sizeof(hold), "%s", json_string_value(hid));
-    } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
-        snprintf(hold, sizeof(hold), "w:%s", wid);
-    }
-    snprintf(e->hold_id, sizeof(e->hold_id), "%s", hold);
-    if (dh_event_set_effect(ev, "%s:%s:%s:%s", topic, e->store->domain, e->id, hold)) {
-        return DH_RESULT_FATAL;
-    }
-    return DH_RESULT_DONE;
 }
 
 static dh_result_t decode_order(orders_shared_t *s, oev_t *e, json_t *root, dh_event_t *ev,
@@ -422,8 +373,9 @@ static dh_result_t o_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         goto out;
     }
     res = kind == ORDERS_HOLD_RELEASED || kind == ORDERS_HOLD_ADDED
-              ? decode_hold(e, root, msg, ev, lane)
-              : decode_order(s, e, root, ev, lane);
+              ? orders_decode_hold(e, root, msg, ev, lane)
+          : kind == ORDERS_REFUND_CREATED ? orders_decode_refund(e, root, ev, lane)
+                                          : decode_order(s, e, root, ev, lane);
 out:
     json_decref(root);
     if (res == DH_RESULT_DONE) {
@@ -721,6 +673,9 @@ static dh_result_t handle_kind(void *shared, const dh_msg_t *msg, void *data, dh
     dh_result_t res;
 
     (void)msg;
+    if (e->kind == ORDERS_REFUND_CREATED) {
+        return orders_do_refund(s, lane, e); /* stock only: nothing for the WMS */
+    }
     if (e->skip_test) { /* hold events carry no order: never skip_test */
         return skip_test_order(s, l, lane, e);
     }

@@ -12,6 +12,7 @@
 
 #include "dockhand/idem.h"
 #include "dockhand/log.h"
+#include "dockhand/validate.h"
 #include "orders_internal.h"
 
 /* Shopify's FulfillmentHoldReason (any case) -> the WMS hold_code; unknown -> "other". */
@@ -75,4 +76,59 @@ dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e)
     dh_wms_reply_clear(&rep);
     json_decref(body);
     return res;
+}
+
+/* Order id of a fulfillment_holds/released payload: order_id, fulfillment_order.order_id
+ * (integer or GID), or the message key's tail. */
+static int hold_order_id(json_t *root, const dh_msg_t *msg, char *out, size_t size)
+{
+    /* The gateway keys the message by the same function (validate.h). */
+    if (dh_v_shopify_hold_order_id(root, out, size)) {
+        return 0;
+    }
+    const char *bar = msg->key ? memchr(msg->key, '|', msg->key_len) : NULL;
+    size_t n = bar ? msg->key_len - (size_t)(bar + 1 - msg->key) : 0;
+
+    if (!bar || n == 0 || n >= size) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) { /* the key is not NUL-terminated: bounded by n */
+        if (bar[1 + i] < '0' || bar[1 + i] > '9') {
+            return -1;
+        }
+    }
+    memcpy(out, bar + 1, n);
+    out[n] = '\0';
+    return 0;
+}
+
+dh_result_t orders_decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
+                               dh_lane_t *lane)
+{
+    char hold[160] = "", wid[128] = "";
+    json_t *h = json_object_get(root, "fulfillment_hold");
+    json_t *hid = json_object_get(h ? h : root, "id");
+    const char *topic =
+        e->kind == ORDERS_HOLD_ADDED ? "fulfillment_holds/added" : "fulfillment_holds/released";
+    const char *reason = json_string_value(json_object_get(h ? h : root, "reason"));
+    const char *notes = json_string_value(json_object_get(h ? h : root, "reason_notes"));
+
+    if (hold_order_id(root, msg, e->id, sizeof(e->id))) {
+        dh_lane_fail(lane, "schema", "%s: no order id in payload or key", topic);
+        return DH_RESULT_DEAD_LETTER;
+    }
+    snprintf(e->hold_reason, sizeof(e->hold_reason), "%s", reason ? reason : "");
+    snprintf(e->hold_notes, sizeof(e->hold_notes), "%s", notes ? notes : "");
+    if (json_is_integer(hid)) {
+        snprintf(hold, sizeof(hold), "%lld", (long long)json_integer_value(hid));
+    } else if (json_is_string(hid)) {
+        snprintf(hold, sizeof(hold), "%s", json_string_value(hid));
+    } else if (dh_msg_header_copy(msg, "dh-webhook-id", wid, sizeof(wid)) == 0) {
+        snprintf(hold, sizeof(hold), "w:%s", wid);
+    }
+    snprintf(e->hold_id, sizeof(e->hold_id), "%s", hold);
+    if (dh_event_set_effect(ev, "%s:%s:%s:%s", topic, e->store->domain, e->id, hold)) {
+        return DH_RESULT_FATAL;
+    }
+    return DH_RESULT_DONE;
 }

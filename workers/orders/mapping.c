@@ -29,6 +29,7 @@ int orders_kind_parse(const char *topic, size_t len, orders_kind_t *out)
         {"orders/updated", ORDERS_UPDATED},
         {"fulfillment_holds/released", ORDERS_HOLD_RELEASED},
         {"fulfillment_holds/added", ORDERS_HOLD_ADDED},
+        {"refunds/create", ORDERS_REFUND_CREATED},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

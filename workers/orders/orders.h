@@ -32,11 +32,12 @@ extern const dh_outcome_rules_t orders_outcomes;
 
 /** What an event asks of the WMS (from its dh-topic). */
 typedef enum orders_kind {
-    ORDERS_CREATE = 0,    /**< orders/create */
-    ORDERS_CANCELLED,     /**< orders/cancelled */
-    ORDERS_UPDATED,       /**< orders/updated */
-    ORDERS_HOLD_RELEASED, /**< fulfillment_holds/released */
-    ORDERS_HOLD_ADDED,    /**< fulfillment_holds/added */
+    ORDERS_CREATE = 0,     /**< orders/create */
+    ORDERS_CANCELLED,      /**< orders/cancelled */
+    ORDERS_UPDATED,        /**< orders/updated */
+    ORDERS_HOLD_RELEASED,  /**< fulfillment_holds/released */
+    ORDERS_HOLD_ADDED,     /**< fulfillment_holds/added */
+    ORDERS_REFUND_CREATED, /**< refunds/create */
 } orders_kind_t;
 
 /**
@@ -134,6 +135,16 @@ int orders_order_id(json_t *order, char *out, size_t size);
  * @returns A new reference, or NULL with \p errstr.
  */
 json_t *orders_from_gql_node(json_t *node, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The (location, SKU) pairs a REST refund (refunds/create payload) restocked:
+ *        refund_line_items whose restock_type is "return", "cancel" or "legacy_restock",
+ *        with a location_id (integer, digits or Location GID) and line_item.sku; each pair
+ *        once. Shopify's REST Refund resource.
+ * @param skipped  Out: restocked lines left out for lack of a location or a SKU.
+ * @returns A new array of {"location": "<digits>", "sku": "<sku>"}.
+ */
+json_t *orders_refund_restocks(json_t *refund, size_t *skipped);
 
 /* ---- handler.c / reconcile.c ---- */
 

@@ -23,6 +23,7 @@ typedef struct orders_lane {
     dh_counter_t *m_held;             /**< dh_orders_wms_total{op="hold"} */
     dh_counter_t **m_edit_refused;    /**< per store (dh_stores_at order), owned by shared */
     dh_counter_t *m_published, *m_pages, *m_skipped;
+    dh_counter_t *m_repush; /**< dh_orders_restock_repush_total */
     dh_histogram_t *m_latency;
 } orders_lane_t;
 
@@ -61,6 +62,7 @@ typedef struct oev {
     char hold_reason[64];  /* fulfillment_holds topics: Shopify's reason (lower case) */
     char hold_notes[200];  /* and its notes */
     char hold_id[160];     /* the hold's id (or w:<webhook id>): one WMS call per hold */
+    json_t *restocks;      /* refunds/create: [{"location": digits, "sku": ...}] restocked */
 } oev_t;
 
 /** @brief This lane's clients and the metric series (the lane state, made at start). */
@@ -88,6 +90,18 @@ dh_result_t orders_route(orders_shared_t *s, dh_lane_t *lane, oev_t *e);
 /* holds.c */
 /** @brief fulfillment_holds/added: POST …/hold with Shopify's reason as hold_code. */
 dh_result_t orders_do_hold(orders_lane_t *l, dh_lane_t *lane, const oev_t *e);
+/** @brief Decode a fulfillment_holds/added or /released payload: the order id (payload or key), the
+ * hold's id and reason; the effect id. */
+dh_result_t orders_decode_hold(oev_t *e, json_t *root, const dh_msg_t *msg, dh_event_t *ev,
+                               dh_lane_t *lane);
+
+/* refunds.c */
+/** @brief Decode a refunds/create payload: order id, refund id (the effect id) and the
+ *  restocked (location, SKU) pairs. */
+dh_result_t orders_decode_refund(oev_t *e, json_t *root, dh_event_t *ev, dh_lane_t *lane);
+/** @brief refunds/create: a stock re-push (dockhand/stockledger.h) of each restocked SKU at
+ *  every WMS facility of its location, so Shopify's restock is overwritten by WMS truth. */
+dh_result_t orders_do_refund(orders_shared_t *s, dh_lane_t *lane, const oev_t *e);
 
 /* edits.c */
 /** @brief FNV-1a 64 of \p len bytes. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "orders.h"
+#include "th_examples.h"
 
 #define STORE "acme-apparel.myshopify.com"
 #define HOLD  "returnprime,exchange"
@@ -330,6 +331,8 @@ static void test_kinds(void **state)
     assert_int_equal(k, ORDERS_HOLD_RELEASED);
     assert_int_equal(orders_kind_parse("fulfillment_holds/added", 23, &k), 0);
     assert_int_equal(k, ORDERS_HOLD_ADDED);
+    assert_int_equal(orders_kind_parse("refunds/create", 14, &k), 0);
+    assert_int_equal(k, ORDERS_REFUND_CREATED);
     assert_int_equal(orders_kind_parse("orders/edited", 13, &k), -1); /* not consumed */
     assert_int_equal(orders_kind_parse("orders/paid", 11, &k), -1);
     assert_int_equal(orders_kind_parse("orders/create", 12, &k), -1);
@@ -483,6 +486,46 @@ static void test_route_lines(void **state)
     json_decref(fos);
 }
 
+/* A REST refund (Shopify's Refund resource): restocked lines give their (location, SKU)
+ * once; no_restock, a restock without location or SKU are left out (counted). */
+static void test_refund_restocks(void **state)
+{
+    static const char refund[] =
+        "{\"id\":929361464,\"order_id\":450789469,\"restock\":true,\"refund_line_items\":["
+        "{\"id\":1,\"quantity\":1,\"line_item_id\":11,\"location_id\":487838322,"
+        "\"restock_type\":\"return\",\"line_item\":{\"id\":11,\"sku\":\"TEE-M\"}},"
+        "{\"id\":2,\"quantity\":2,\"line_item_id\":12,\"location_id\":\"gid://shopify/"
+        "Location/487838322\",\"restock_type\":\"cancel\",\"line_item\":{\"sku\":\"CAP\"}},"
+        "{\"id\":3,\"quantity\":1,\"line_item_id\":13,\"location_id\":487838322,"
+        "\"restock_type\":\"return\",\"line_item\":{\"sku\":\"TEE-M\"}},"
+        "{\"id\":4,\"quantity\":1,\"line_item_id\":14,\"location_id\":null,"
+        "\"restock_type\":\"no_restock\",\"line_item\":{\"sku\":\"SOCK\"}},"
+        "{\"id\":5,\"quantity\":1,\"line_item_id\":15,\"location_id\":7,"
+        "\"restock_type\":\"legacy_restock\",\"line_item\":{\"sku\":\"BAG\"}},"
+        "{\"id\":6,\"quantity\":1,\"line_item_id\":16,\"location_id\":null,"
+        "\"restock_type\":\"return\",\"line_item\":{\"sku\":\"HAT\"}},"
+        "{\"id\":7,\"quantity\":1,\"line_item_id\":17,\"location_id\":7,"
+        "\"restock_type\":\"return\",\"line_item\":{\"sku\":null}}]}";
+    json_t *root = json_loads(refund, 0, NULL), *got;
+    size_t skipped = 99;
+
+    (void)state;
+    assert_non_null(root);
+    got = orders_refund_restocks(root, &skipped);
+    th_assert_json_equal(got, "[{\"location\":\"487838322\",\"sku\":\"TEE-M\"},"
+                              "{\"location\":\"487838322\",\"sku\":\"CAP\"},"
+                              "{\"location\":\"7\",\"sku\":\"BAG\"}]");
+    assert_int_equal(skipped, 2);
+    json_decref(got);
+    json_decref(root);
+    root = json_loads("{\"id\":1,\"order_id\":2}", 0, NULL);
+    got = orders_refund_restocks(root, &skipped);
+    assert_int_equal(json_array_size(got), 0);
+    assert_int_equal(skipped, 0);
+    json_decref(got);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_outcome_rules),
+        cmocka_unit_test(test_refund_restocks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,6 +147,9 @@ static void test_route(void **state)
     assert_string_equal(dh_gw_route_shopify("fulfillment_holds/released"), "shopify.orders");
     assert_int_equal(dh_gw_id_path("fulfillment_holds/released"), DH_GW_ID_ORDER);
     assert_int_equal(dh_gw_id_path("orders/create"), DH_GW_ID_TOP);
+    /* A refund's restock re-pushes stock: keyed by its order ("order_id"), not its own id. */
+    assert_string_equal(dh_gw_route_shopify("refunds/create"), "shopify.orders");
+    assert_int_equal(dh_gw_id_path("refunds/create"), DH_GW_ID_ORDER);
 }
 
 static void test_extract_id(void **state)
