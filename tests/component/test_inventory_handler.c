@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dockhand/stockledger.h"
 #include "inventory.h"
 #include "th_far.h"
 #include "th_rt.h"
@@ -30,6 +31,9 @@
 #define LOCATION "gid://shopify/Location/11"
 #define NSKUS    3
 #define NCASES   5
+#define NSTORES  (NCASES + 2) /* and the ledger and fence cases */
+#define LEDGER   NCASES
+#define FENCED   (NCASES + 1)
 #define WAIT_MS  20000
 #define Q_SET    "InventorySetQuantities("
 
@@ -75,7 +79,7 @@ static void stores_file(const char *path, const char *prefix, const char *url, i
                 "\"admin_url\":\"%s\",\"api_version\":\"2026-10\","
                 "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],"
                 "\"bucket_size\":2000,\"restore_rate\":5000,"
-                "\"locations\":{\"BLR-1\":\"" LOCATION "\"}}",
+                "\"locations\":{\"BLR-1\":\"" LOCATION "\",\"BLR-2\":\"" LOCATION "\"}}",
                 i ? "," : "", prefix, i, prefix, i, url);
     }
     fputs("]}", f);
@@ -110,8 +114,8 @@ static void seed_items(const char *store)
 static int setup(void **state)
 {
     (void)state;
-    th_far_fx_start(&g_fx, "it", NCASES);
-    stores_file(g_fx.stores, g_fx.prefix, th_far_url(g_fx.far), NCASES);
+    th_far_fx_start(&g_fx, "it", NSTORES);
+    stores_file(g_fx.stores, g_fx.prefix, th_far_url(g_fx.far), NSTORES);
     return 0;
 }
 
@@ -270,6 +274,179 @@ static const icase_t cases[NCASES] = {
      0},
 };
 
+/* ---- the shipment ledger, facilities summed, the fence (docs/inventory.md §1-§2) ---- */
+
+static dh_redis_t *redis_conn(void)
+{
+    const char *url = getenv("DH_TEST_REDIS_URL");
+    dh_redis_opts_t o = {.url = url && *url ? url : "redis://127.0.0.1:36379", .timeout_ms = 2000};
+    char err[256];
+    dh_redis_t *r = dh_redis_new(&o, err, sizeof(err));
+
+    if (!r) {
+        fail_msg("dh_redis_new: %s", err);
+    }
+    return r;
+}
+
+/* HGET key field (GET key when \p field is NULL) into \p buf, "" when absent. */
+static void redis_get(dh_redis_t *r, const char *key, const char *field, char *buf, size_t size)
+{
+    redisReply *rep = NULL;
+
+    if (field) {
+        assert_int_equal(dh_redis_commandf(r, &rep, "HGET %s %s", key, field), DH_OK);
+    } else {
+        assert_int_equal(dh_redis_commandf(r, &rep, "GET %s", key), DH_OK);
+    }
+    snprintf(buf, size, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+}
+
+/* Starts the runtime on store \p store's three putaways (sequence 1042, base 40 - 2 = 38)
+ * and waits until all three are done; returns the stopped runtime's Shopify calls. */
+static size_t run_three(int store, const char *extra, int *waited)
+{
+    char env_stores[300], tenant[96], domain[128], key[200];
+    const char *env[] = {env_stores,
+                         "DH_LANES=1",
+                         "DH_BATCH_LINGER_MS=1500",
+                         "DH_BATCH_MAX=16",
+                         "DH_INVENTORY_SYNC_GRACE_S=60",
+                         "DH_HTTP_TIMEOUT_MS=2000",
+                         "DH_RETRY_MAX_ATTEMPTS=1", /* a fence WAIT is not an attempt */
+                         extra,
+                         NULL};
+    char *text = th_text_file(DH_PUTAWAY_EXAMPLES "/putaway-good-online.json"), *ev[NSKUS];
+    const th_far_reply_t ok[] = {{200, APPLIED, NULL, 0}};
+
+    snprintf(tenant, sizeof(tenant), "%s%d", g_fx.prefix, store);
+    snprintf(domain, sizeof(domain), "%s.myshopify.com", tenant);
+    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_fx.stores);
+    seed_items(domain);
+    th_rt_t *t = th_rt_new(&inv_handler, TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+
+    th_far_script(g_fx.far, ok, 1);
+    th_rt_start(t);
+    for (int i = 0; i < NSKUS; i++) {
+        ev[i] = event_of(text, tenant, skus[i], store, i);
+        snprintf(key, sizeof(key), "%s|BLR-1|%s", tenant, skus[i]);
+        th_rt_produce(t, 0, key, ev[i], NULL);
+    }
+    assert_true(th_rt_await_count(t, &rt->m.done, NSKUS, WAIT_MS));
+    assert_true(th_rt_await_stored(t, 0, NSKUS, WAIT_MS));
+    assert_int_equal(dh_counter_value(rt->m.dead), 0);
+    *waited = dh_counter_value(rt->m.waits) > 0;
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+    for (int i = 0; i < NSKUS; i++) {
+        free(ev[i]);
+    }
+    free(text);
+    return th_far_count(g_fx.far);
+}
+
+/* The quantity request \p i set for InventoryItem/<100 + sku>, or -1 if it set none. */
+static long long qty_of(size_t i, int sku)
+{
+    char gid[64];
+    th_far_req_t q;
+    long long v = -1;
+    size_t k;
+    json_t *x;
+
+    snprintf(gid, sizeof(gid), "gid://shopify/InventoryItem/%d", 100 + sku);
+    th_far_request(g_fx.far, i, &q);
+    json_t *root = json_loads(q.body, 0, NULL);
+    json_t *qs =
+        json_object_get(json_object_get(json_object_get(root, "variables"), "input"), "quantities");
+
+    json_array_foreach(qs, k, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "inventoryItemId")), gid)) {
+            assert_string_equal(json_string_value(json_object_get(x, "locationId")), LOCATION);
+            v = json_integer_value(json_object_get(x, "quantity"));
+        }
+    }
+    json_decref(root);
+    free(q.body);
+    return v;
+}
+
+/* One call sets: SKU A the snapshot less a shipment Shopify already fulfilled that the
+ * snapshot still counts (stock_seq 1043 > 1042: a snapshot taken before the shipment,
+ * applied after its fulfilment, must not put it back on sale); SKU B the sum of the two
+ * facilities mapped to the location; SKU C the snapshot plus units that left the WMS
+ * (stock_seq <= 1042) whose fulfilment Shopify has not seen (still committed there). A done
+ * entry the snapshot already excludes is not subtracted, and is pruned. */
+static void test_ledger_and_facilities(void **state)
+{
+    char tenant[96], st[128], buf[128], key[300], field[128];
+    dh_redis_t *r = redis_conn();
+    const dh_sl_line_t done[] = {{"BLR-1", skus[0], "SHIP-1#0", 1043, 2},
+                                 {"BLR-1", skus[0], "SHIP-0#0", 1000, 5}};
+    const dh_sl_line_t open = {"BLR-1", skus[2], "SHIP-2#0", 1042, 3};
+    int busy = 1, waited = 1;
+    (void)state;
+
+    snprintf(tenant, sizeof(tenant), "%s%d", g_fx.prefix, LEDGER);
+    snprintf(st, sizeof(st), "%s.myshopify.com", tenant);
+    assert_int_equal(dh_sl_dispatch_open(r, st, done, 2), DH_OK);
+    assert_int_equal(dh_sl_dispatch_begin(r, st, done, 2, &busy), DH_OK);
+    assert_int_equal(busy, 0);
+    assert_int_equal(dh_sl_dispatch_finish(r, st, done, 2, 1), DH_OK);
+    assert_int_equal(dh_sl_dispatch_open(r, st, &open, 1), DH_OK);
+    assert_int_equal(
+        dh_redis_commandf(r, NULL, "HSET dh:inv:seq:%s BLR-2|%s %s", st, skus[1], "900 7 7"),
+        DH_OK);
+    assert_int_equal(run_three(LEDGER, NULL, &waited), 1);
+    assert_int_equal(waited, 0);
+    assert_int_equal(qty_of(0, 0), 38 - 2);
+    assert_int_equal(qty_of(0, 1), 38 + 7);
+    assert_int_equal(qty_of(0, 2), 38 + 3);
+    snprintf(key, sizeof(key), "dh:inv:seq:%s", st);
+    snprintf(field, sizeof(field), "BLR-1|%s", skus[0]);
+    redis_get(r, key, field, buf, sizeof(buf));
+    assert_string_equal(buf, "1042 38 36");
+    snprintf(field, sizeof(field), "BLR-2|%s", skus[1]);
+    redis_get(r, key, field, buf, sizeof(buf));
+    assert_string_equal(buf, "900 7 45");
+    snprintf(key, sizeof(key), "dh:inv:ledger:%s:BLR-1|%s", st, skus[0]);
+    redis_get(r, key, "SHIP-0#0", buf, sizeof(buf));
+    assert_string_equal(buf, ""); /* pruned */
+    redis_get(r, key, "SHIP-1#0", buf, sizeof(buf));
+    assert_string_equal(buf, "1043 2 done");
+    dh_redis_destroy(r);
+}
+
+/* A SKU whose fence another owner holds waits (not an attempt: one attempt allowed) and is
+ * set once the fence is gone; the two others go in the first call without it. */
+static void test_fenced_sku_waits(void **state)
+{
+    char tenant[96], st[128], buf[128], key[300];
+    dh_redis_t *r = redis_conn();
+    int waited = 0;
+    (void)state;
+
+    snprintf(tenant, sizeof(tenant), "%s%d", g_fx.prefix, FENCED);
+    snprintf(st, sizeof(st), "%s.myshopify.com", tenant);
+    assert_int_equal(
+        dh_redis_commandf(r, NULL, "SET dh:inv:fence:%s:BLR-2|%s other PX 6000", st, skus[0]),
+        DH_OK);
+    assert_int_equal(run_three(FENCED, NULL, &waited), 2);
+    assert_int_equal(waited, 1);
+    assert_int_equal(qty_of(0, 0), -1);
+    assert_int_equal(qty_of(0, 1), 38);
+    assert_int_equal(qty_of(0, 2), 38);
+    assert_int_equal(qty_of(1, 0), 38);
+    assert_int_equal(qty_of(1, 1), -1);
+    snprintf(key, sizeof(key), "dh:inv:fence:%s:BLR-2|%s", st, skus[0]);
+    redis_get(r, key, NULL, buf, sizeof(buf));
+    assert_string_equal(buf, ""); /* released */
+    dh_redis_destroy(r);
+}
+
 #define CASE(i)                                                                                    \
     {                                                                                              \
         cases[i].name, run_case, NULL, NULL, (void *)&cases[i]                                     \
@@ -278,7 +455,13 @@ static const icase_t cases[NCASES] = {
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CASE(0), CASE(1), CASE(2), CASE(3), CASE(4),
+        CASE(0),
+        CASE(1),
+        CASE(2),
+        CASE(3),
+        CASE(4),
+        cmocka_unit_test(test_ledger_and_facilities),
+        cmocka_unit_test(test_fenced_sku_waits),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
