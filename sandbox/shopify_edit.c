@@ -314,11 +314,16 @@ void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t
                      json_integer_value(json_object_get(li, "current_quantity")) - left_q, rs,
                      removals);
         restock |= rs;
-        json_array_append_new(rlis, json_pack("{s:I, s:O, s:I, s:s, s:O?}", "id",
-                                              (json_int_t)dh_sb_shop_next_id(shop), "line_item_id",
-                                              json_object_get(li, "id"), "quantity", q,
-                                              "restock_type", t ? t : "no_restock", "location_id",
-                                              rs ? json_object_get(fo, "location_id") : NULL));
+        /* Shopify's Refund resource nests the refunded line item (its sku, variant). */
+        json_array_append_new(
+            rlis,
+            json_pack("{s:I, s:O, s:I, s:s, s:O?, s:{s:O, s:O?, s:O?, s:O?}}", "id",
+                      (json_int_t)dh_sb_shop_next_id(shop), "line_item_id",
+                      json_object_get(li, "id"), "quantity", q, "restock_type",
+                      t ? t : "no_restock", "location_id",
+                      rs ? json_object_get(fo, "location_id") : NULL, "line_item", "id",
+                      json_object_get(li, "id"), "sku", json_object_get(li, "sku"), "variant_id",
+                      json_object_get(li, "variant_id"), "title", json_object_get(li, "title")));
     }
     json_array_foreach(json_object_get(o, "line_items"), i, r)
     {

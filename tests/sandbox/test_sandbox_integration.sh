@@ -91,7 +91,8 @@ check "journal: exactly one fulfillment created for TRK-XYZ-1" '. == 1' "$n"
 # Refunds, cancellation and setting on_hand (docs/sandbox.md "Inventory quantities").
 lid=$(echo "$o" | jq -r '.line_items[0].id')
 lvl() { curl -s "$B/_control/shops/$SHOP/levels?sku=200" | jq -c .locations.WH1; }
-curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o" | jq -r .id)/refund" -d "{\"refund_line_items\":[{\"line_item_id\":$lid,\"quantity\":1,\"restock_type\":\"return\"}],\"deliver\":false}" >/dev/null
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o" | jq -r .id)/refund" -d "{\"refund_line_items\":[{\"line_item_id\":$lid,\"quantity\":1,\"restock_type\":\"return\"}],\"deliver\":false}")
+check "refunds/create body: the line item (sku) nested, the restock location" '.refund_line_items[0] | .line_item.sku == "200" and .restock_type == "return" and (.location_id | tostring | test("11"))' "$r"
 check "RETURN refund of a shipped unit: on_hand 6, committed 0" '.available == 6 and .committed == 0 and .on_hand == 6' "$(lvl)"
 o2=$(curl -s "$B/_control/shops/$SHOP/orders" -d '{"line_items":[{"sku":"200","quantity":3,"price":"10.00"}],"deliver":false}')
 check "second order: available 3, committed 3, on_hand 6" '.available == 3 and .committed == 3 and .on_hand == 6' "$(lvl)"
