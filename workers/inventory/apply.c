@@ -233,6 +233,8 @@ void inv_apply(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const
     group(sh, store, a, s, n);
     if (dh_sl_fence_take(dh_lane_redis(lane), store->domain, a->owner, sh->fence_ms, a->it,
                          a->ni) != DH_OK) {
+        DH_LOG(DH_LOG_WARN, "inventory", "%s: taking the stock fences failed: %s", store->domain,
+               dh_redis_errstr(dh_lane_redis(lane)));
         for (size_t i = 0; i < n; i++) {
             set_outcome(&s[i], INV_SET_FAILED, DH_RESULT_RETRY, 0, "redis",
                         "taking the stock fences failed");

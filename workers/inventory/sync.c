@@ -16,11 +16,14 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/stockledger.h"
 #include "inventory.h"
 #include "shareable.h"
 
-#define SLOT_DAYS  800
-#define DONE_TTL_S "259200"
+#define SLOT_DAYS        800
+#define SYNC_BUSY_ROUNDS 3  /* retries of a row whose fence is held */
+#define SYNC_BUSY_MAX    32 /* rows retried per call; more stay busy (page read again) */
+#define DONE_TTL_S       "259200"
 
 static int tz_valid(const char *tz)
 {
@@ -277,6 +280,44 @@ static int row_result(const dh_store_t *st, const page_t *p, size_t i, const inv
     return 0; /* a held fence or a failed call: the page goes again */
 }
 
+/* Rows whose fence was held elsewhere (an event or a re-push setting the SKU right now):
+ * tried again a few times, 200 ms apart; one still busy is left to a re-push of its
+ * (facility, sku) instead of reading the whole page again (under a steady event stream
+ * some fence of a 250-row page is nearly always held). */
+static void busy_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
+                      page_t *p, size_t ns)
+{
+    inv_set_t tmp[SYNC_BUSY_MAX];
+    size_t idx[SYNC_BUSY_MAX], nb = 0;
+
+    for (int round = 0; round <= SYNC_BUSY_ROUNDS; round++) {
+        nb = 0;
+        for (size_t j = 0; j < ns && nb < SYNC_BUSY_MAX; j++) {
+            if (p->set[j].what == INV_SET_BUSY) {
+                tmp[nb] = p->set[j];
+                idx[nb++] = j;
+            }
+        }
+        if (nb == 0 || round == SYNC_BUSY_ROUNDS) {
+            break;
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+        inv_apply(sh, lane, st, tag, tmp, nb);
+        for (size_t k = 0; k < nb; k++) {
+            p->set[idx[k]] = tmp[k];
+        }
+    }
+    for (size_t k = 0; k < nb; k++) {
+        inv_set_t *x = &p->set[idx[k]];
+
+        if (dh_sl_repush_add(dh_lane_redis(lane), st->domain, x->facility, x->sku) == DH_OK) {
+            x->what = INV_SET_NOTHING; /* the re-push sets it from the records */
+        }
+    }
+}
+
 /* Push rows [from, to) of a page that are due, under the SKU fences (a sequence equal to
  * the applied one is set again); returns 0 when something must be retried. */
 static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, const char *tag,
@@ -305,8 +346,14 @@ static int push_rows(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st, co
         return 1;
     }
     inv_apply(sh, lane, st, tag, p->set, ns);
+    busy_rows(sh, lane, st, tag, p, ns);
     for (size_t j = 0; j < ns; j++) {
-        ok &= row_result(st, p, p->srow[j], &p->set[j], pushed);
+        if (!row_result(st, p, p->srow[j], &p->set[j], pushed) && ok) {
+            DH_LOG(DH_LOG_INFO, "inventory", "full sync: %s %s: %s %s: %s", st->domain,
+                   p->fields_p[p->srow[j]], dh_result_str(p->set[j].o.result),
+                   p->set[j].o.error_class, p->set[j].o.error);
+            ok = 0;
+        }
     }
     return ok;
 }

@@ -1053,6 +1053,9 @@ static void test_sync_resume(void **state)
     seed_catalog(e, NSKU);
     sync_env(e);
     th_run_setenv(&e->run, "DH_INVENTORY_SYNC_LEASE_MS", "2000"); /* the restart waits this */
+    /* and the SKU fences the killed process held on the page it was setting */
+    th_run_setenv(&e->run, "DH_INVENTORY_FENCE_MS", "5000");
+    th_run_setenv(&e->run, "DH_HTTP_TIMEOUT_MS", "4000");
     put_wms_rows(e, NSKU, 40);
     e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
     request_sync(e);
