@@ -286,6 +286,24 @@ static json_t *check_refund(json_t *o, json_t *spec)
     return NULL;
 }
 
+/* One REST refund_line_items entry: location_id a number (null without restock) and the
+ * refunded line_item with its sku, as Shopify's Refund resource carries them. */
+static json_t *refund_line(dh_sb_shop_t *shop, json_t *li, json_t *fo, json_int_t q, const char *t,
+                           int restocked)
+{
+    const char *loc = fo ? json_string_value(json_object_get(fo, "location_id")) : NULL;
+    json_t *item =
+        json_pack("{s:O, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(li, "id"), "variant_id",
+                  json_object_get(li, "variant_id"), "sku", json_object_get(li, "sku"), "title",
+                  json_object_get(li, "title"), "quantity", json_object_get(li, "quantity"));
+
+    return json_pack("{s:I, s:O, s:I, s:s, s:o, s:o}", "id", (json_int_t)dh_sb_shop_next_id(shop),
+                     "line_item_id", json_object_get(li, "id"), "quantity", q, "restock_type",
+                     t ? t : "no_restock", "location_id",
+                     restocked && loc ? json_integer(strtoll(loc, NULL, 10)) : json_null(),
+                     "line_item", item);
+}
+
 void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t *spec,
                         dh_sb_resp_t *resp)
 {
@@ -314,16 +332,7 @@ void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t
                      json_integer_value(json_object_get(li, "current_quantity")) - left_q, rs,
                      removals);
         restock |= rs;
-        /* Shopify's Refund resource nests the refunded line item (its sku, variant). */
-        json_array_append_new(
-            rlis,
-            json_pack("{s:I, s:O, s:I, s:s, s:O?, s:{s:O, s:O?, s:O?, s:O?}}", "id",
-                      (json_int_t)dh_sb_shop_next_id(shop), "line_item_id",
-                      json_object_get(li, "id"), "quantity", q, "restock_type",
-                      t ? t : "no_restock", "location_id",
-                      rs ? json_object_get(fo, "location_id") : NULL, "line_item", "id",
-                      json_object_get(li, "id"), "sku", json_object_get(li, "sku"), "variant_id",
-                      json_object_get(li, "variant_id"), "title", json_object_get(li, "title")));
+        json_array_append_new(rlis, refund_line(shop, li, fo, q, t, rs));
     }
     json_array_foreach(json_object_get(o, "line_items"), i, r)
     {

@@ -177,7 +177,7 @@ static const ocase_t cases[NCASES] = {
 };
 
 /* A REST refund (Shopify's Refund resource shape): TEE-M returned and CAP cancelled at
- * location 11 (BLR-1), BAG returned at 12 (not a WMS location), SOCK not restocked. */
+ * location 11 (BLR-1 and BLR-2), BAG returned at 12 (not a WMS location), SOCK not restocked. */
 #define REFUND                                                                                     \
     "{\"id\":929361464,\"order_id\":" ORDER_ID ",\"created_at\":\"2026-05-04T10:34:55+05:30\","    \
     "\"restock\":true,\"refund_line_items\":["                                                     \
@@ -193,7 +193,7 @@ static const ocase_t cases[NCASES] = {
 /* The members of \p key (a sorted set), sorted and joined by spaces. */
 static void zset_members(const char *key, char *out, size_t size)
 {
-    dh_redis_t *r = th_redis_new();
+    dh_redis_t *r = th_rt_redis_new();
     redisReply *rep = NULL;
 
     assert_int_equal(dh_redis_commandf(r, &rep, "SORT %s ALPHA", key), DH_OK);
@@ -225,6 +225,7 @@ static void refund_restocks(void **state)
             "{\"stores\":[{\"domain\":\"%s\",\"admin_url\":\"http://127.0.0.1:9\","
             "\"api_version\":\"2026-10\",\"access_token\":\"shpat_test\","
             "\"webhook_secrets\":[\"s\"],\"locations\":{\"BLR-1\":\"gid://shopify/Location/11\","
+            "\"BLR-2\":\"gid://shopify/Location/11\","
             "\"DEL-1\":\"gid://shopify/Location/13\"}}]}",
             store);
     assert_int_equal(fclose(f), 0);
@@ -240,7 +241,8 @@ static void refund_restocks(void **state)
     /* done once, then the same delivery again is a duplicate */
     th_rt_expect_outcome(t, store, REFUND, hdrs, NULL);
     zset_members(key, got, sizeof(got));
-    assert_string_equal(got, "BLR-1|CAP BLR-1|TEE-M");
+    /* both facilities of location 11 (their quantities are summed into it) */
+    assert_string_equal(got, "BLR-1|CAP BLR-1|TEE-M BLR-2|CAP BLR-2|TEE-M");
     assert_int_equal(th_far_count(g_fx.far), 0); /* nothing for the WMS */
     assert_int_equal(th_rt_stop(t), 0);
     th_rt_destroy(t);

@@ -97,21 +97,21 @@ static void env_build(th_rt_t *t, const char *const *env, const char *const *def
     t->envp[n] = NULL;
 }
 
-const char *th_redis_url(void)
+const char *th_rt_redis_url(void)
 {
     const char *redis = getenv("DH_TEST_REDIS_URL");
 
     return redis && *redis ? redis : "redis://127.0.0.1:36379";
 }
 
-dh_redis_t *th_redis_new(void)
+dh_redis_t *th_rt_redis_new(void)
 {
-    dh_redis_opts_t o = {th_redis_url(), NULL, 2000};
+    dh_redis_opts_t o = {th_rt_redis_url(), NULL, 2000};
     char err[200];
     dh_redis_t *r = dh_redis_new(&o, err, sizeof(err));
 
     if (!r) {
-        fail_msg("test Redis %s: %s", th_redis_url(), err);
+        fail_msg("test Redis %s: %s", th_rt_redis_url(), err);
     }
     return r;
 }
@@ -126,7 +126,7 @@ static void config_load(th_rt_t *t, const dh_handler_t *h, const char *const *en
     size_t nt = 2;
 
     snprintf(d[0], sizeof(d[0]), "DH_KAFKA_BROKERS=%s", t->bootstraps);
-    snprintf(d[1], sizeof(d[1]), "DH_REDIS_URL=%s", th_redis_url());
+    snprintf(d[1], sizeof(d[1]), "DH_REDIS_URL=%s", th_rt_redis_url());
     snprintf(d[2], sizeof(d[2]), "DH_INSTANCE_NAME=th-%s", t->run_id);
     snprintf(d[3], sizeof(d[3]), "DH_LANES=2");
     snprintf(d[4], sizeof(d[4]), "DH_RETRY_BASE_MS=5");

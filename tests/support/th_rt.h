@@ -42,10 +42,10 @@ const char *th_rt_group(const th_rt_t *t);
 const char *th_rt_run_id(const th_rt_t *t);
 
 /** The test Redis: DH_TEST_REDIS_URL, else the shared stack's. */
-const char *th_redis_url(void);
+const char *th_rt_redis_url(void);
 /** A connection to it, for reading what a handler wrote (dh_redis_destroy() it); fails the
  *  test if it cannot be made. */
-dh_redis_t *th_redis_new(void);
+dh_redis_t *th_rt_redis_new(void);
 
 /** Produce (and wait for the ack) one event; \p hdrs is name, value, ..., NULL or NULL. */
 void th_rt_produce(th_rt_t *t, int32_t partition, const char *key, const char *value,

@@ -200,23 +200,25 @@ typedef struct dispatch_ledger {
     char *ids;           /**< Their line ids "<shipment>#<i>". */
     size_t n;            /**< 0: no ledger (not a shipment, no facility, no location). */
     int opened;          /**< dispatch_ledger_open() succeeded for this delivery. */
-    int began;           /**< begin succeeded and no finish since: the lines may be inflight. */
+    int began;           /**< begin succeeded in this attempt (reset by dispatch_ledger_open()). */
 } dispatch_ledger_t;
 
 /** @brief The ledger lines of a shipment at its facility (n = 0 for anything else).
  *  @returns 0, or -1 out of memory. Clear with dispatch_ledger_clear() either way. */
 int dispatch_ledger_init(dispatch_ledger_t *l, const dispatch_event_t *ev);
 void dispatch_ledger_clear(dispatch_ledger_t *l);
-/** @brief The event arrived: its lines `open` (once per delivery). RETRY "redis" on failure. */
+/** @brief At the start of every attempt: the lines `open` (the first time in a delivery).
+ *  RETRY "redis" on failure. */
 dh_result_t dispatch_ledger_open(dispatch_ledger_t *l, dh_lane_t *lane, const char *store);
 /** @brief Right before fulfillmentCreate: the lines `inflight`, or WAIT
  *  DISPATCH_FENCE_WAIT_MS when a stock fence is held (\p waits counted). */
 dh_result_t dispatch_ledger_begin(dispatch_ledger_t *l, dh_lane_t *lane, const char *store,
                                   dh_counter_t *waits);
 /** @brief After the attempt: \p fulfilled (Shopify has the fulfillment) -> `done`; else a
- *  dead letter, or a wait after begin, -> `open` (the fulfillment definitely was not
- *  created); any other result leaves the lines as they are (a retry after an unknown
- *  outcome stays inflight). @returns \p res, or RETRY when a fulfilled finish failed. */
+ *  dead letter, or a wait after this attempt's begin (fulfillmentCreate throttled: not
+ *  executed), -> `open` (the fulfillment was not created); any other result leaves the
+ *  lines as they are (a retry after an unknown outcome stays inflight). @returns \p res,
+ *  or RETRY when a fulfilled finish failed. */
 dh_result_t dispatch_ledger_settle(dispatch_ledger_t *l, dh_lane_t *lane, const char *store,
                                    dh_result_t res, int fulfilled);
 

@@ -48,6 +48,7 @@ void dispatch_ledger_clear(dispatch_ledger_t *l)
 
 dh_result_t dispatch_ledger_open(dispatch_ledger_t *l, dh_lane_t *lane, const char *store)
 {
+    l->began = 0; /* a new attempt */
     if (!l->n || l->opened) {
         return DH_RESULT_DONE;
     }
@@ -95,7 +96,10 @@ dh_result_t dispatch_ledger_settle(dispatch_ledger_t *l, dh_lane_t *lane, const 
         return res;
     }
     if (!fulfilled && res != DH_RESULT_DEAD_LETTER && !(res == DH_RESULT_WAIT && l->began)) {
-        return res; /* an unknown outcome (retry) stays inflight; nothing began: unchanged */
+        /* An unknown outcome (retry) stays inflight. A wait before this attempt's begin (a
+         * held fence or fulfillment order) changes nothing: an earlier attempt's timed-out
+         * create may still land. */
+        return res;
     }
     if (dh_sl_dispatch_finish(dh_lane_redis(lane), store, l->lines, l->n, fulfilled)) {
         if (res == DH_RESULT_DONE) {

@@ -40,7 +40,6 @@ static void parse_stock(dh_vctx_t *v, json_t *root, inv_stock_t *st)
         for (size_t i = 0; i < STOCK_BUCKETS; i++) {
             known |= strcmp(k, names[i]) == 0;
         }
-        known |= strcmp(k, "picked") == 0; /* optional */
         if (!known) {
             dh_v_fail(v, "/stock must NOT have additional properties ('%s')", k);
             return;
@@ -51,10 +50,6 @@ static void parse_stock(dh_vctx_t *v, json_t *root, inv_stock_t *st)
         if (i < STOCK_REQUIRED || json_object_get(stock, names[i])) {
             dh_v_int(v, stock, "/stock", names[i], 0, 2147483647LL, dst[i]);
         }
-    }
-    st->picked = 0;
-    if (json_object_get(stock, "picked")) {
-        dh_v_int(v, stock, "/stock", "picked", 0, 2147483647LL, &st->picked);
     }
 }
 

@@ -42,18 +42,6 @@ dh_result_t orders_decode_refund(oev_t *e, json_t *root, dh_event_t *ev, dh_lane
                : DH_RESULT_DONE;
 }
 
-/* The WMS facilities mapped to \p gid (several may share one location). */
-static size_t facilities_of(const orders_shared_t *s, const dh_store_t *store, const char *gid,
-                            const char **out, size_t max)
-{
-    const char *f = dh_stores_facility(s->stores, store, gid);
-
-    if (f && max) {
-        out[0] = f;
-    }
-    return f ? 1 : 0;
-}
-
 dh_result_t orders_do_refund(orders_shared_t *s, dh_lane_t *lane, const oev_t *e)
 {
     orders_lane_t *l = orders_lane(lane);
@@ -68,7 +56,7 @@ dh_result_t orders_do_refund(orders_shared_t *s, dh_lane_t *lane, const oev_t *e
 
         snprintf(gid, sizeof(gid), "gid://shopify/Location/%s",
                  json_string_value(json_object_get(p, "location")));
-        nfac = facilities_of(s, e->store, gid, fac, REFUND_MAX_FACILITIES);
+        nfac = dh_stores_facilities(s->stores, e->store, gid, fac, REFUND_MAX_FACILITIES);
         if (nfac == 0) {
             DH_LOG(DH_LOG_INFO, "orders",
                    "refund of order %s/%s restocked %s at %s: not a WMS "

@@ -293,9 +293,11 @@ char *line(long long id, int q)
 {
     char *s = NULL;
 
+    /* stock_sequence: the units' stock change at BLR-1 (any value: no dh-inventory here),
+     * so every dispatch goes through the shipment ledger. */
     s = fmt("{\"sku\": \"TEE\", \"quantity\": %d, \"channel_line_item_id\": "
-            "\"%lld\"}",
-            q, id);
+            "\"%lld\", \"stock_sequence\": %d}",
+            q, id, 500 + q);
     return s;
 }
 

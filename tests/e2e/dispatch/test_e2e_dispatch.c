@@ -25,6 +25,25 @@
 
 #include "dispatch_e2e.h"
 
+/* The shipment ledger (docs/dispatch.md): \p shipment's two lines (TEE x 2, x 1) done. */
+static void assert_ledger_done(env_t *e, redisContext *rc, const char *shipment)
+{
+    static const char *const want[] = {"502 2 done", "501 1 done"};
+
+    for (int i = 0; i < 2; i++) {
+        redisReply *r =
+            redisCommand(rc, "HGET dh:inv:ledger:%s:BLR-1|TEE %s#%d", e->store, shipment, i);
+
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, want[i]);
+        freeReplyObject(r);
+    }
+    redisReply *r = redisCommand(rc, "ZSCORE dh:inv:repush:%s BLR-1|TEE", e->store);
+
+    assert_int_equal(r->type, REDIS_REPLY_STRING); /* the SKU is re-pushed */
+    freeReplyObject(r);
+}
+
 /* A dispatch creates one fulfillment with the tracking; duplicates, a replay and a replay
  * whose records were lost create nothing more; statuses map, stale ones are ignored. */
 static void scenario_full(env_t *e, redisContext *rc)
@@ -49,6 +68,7 @@ static void scenario_full(env_t *e, redisContext *rc)
     assert_true(json_is_true(json_object_get(f, "notify_customer")));
     json_decref(f);
     assert_int_equal(journal_creates(e, "TRK-A"), 1);
+    assert_ledger_done(e, rc, "SHP-A");
 
     /* Created but never recorded (a crash between Shopify's answer and our SET): both
      * records gone, a replay must adopt the fulfillment, not create a second one. */
@@ -78,6 +98,7 @@ static void scenario_full(env_t *e, redisContext *rc)
     assert_string_equal(r->str, gid); /* adopted and recorded again */
     freeReplyObject(r);
     free(gid);
+    assert_ledger_done(e, rc, "SHP-A"); /* never moved back by the replays */
 
     f = fulfillment(e, id, 0);
     json_t *evs = json_object_get(f, "events");

@@ -34,7 +34,9 @@
  * Lines by location (test_locations): a store whose WMS facility FAC-1 is Shopify location
  * 11 and whose location 12 is not the WMS's: an order at 11 reaches the WMS with facility
  * FAC-1; a split order only with its line at 11 (the other recorded); an order at 12
- * never; a scheduled order at 11 ON_HOLD "scheduled".
+ * never; a scheduled order at 11 ON_HOLD "scheduled". Refunds with restock (refunds/create
+ * through the gateway): the line restocked at 11 re-pushes FAC-1's stock of its SKU
+ * (dh:inv:repush), the line restocked at 12 nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -558,7 +560,31 @@ static void test_locations(void **state)
     so = wms_order(&e, ids[2]);
     assert_string_equal(json_string_value(json_object_get(so, "hold_code")), "scheduled");
     json_decref(so);
+    /* Restocking refunds: split's line at 12 first, then at11's TEE-1 at 11. The sandbox
+     * delivers its webhooks in order, so once at11's orders/updated is applied, split's
+     * refunds/create is in Kafka ahead of split's marker. */
+    char body[300];
+
+    snprintf(body, sizeof(body),
+             "{\"refund_line_items\": [{\"line_item_id\": %lld, \"quantity\": 1, "
+             "\"restock_type\": \"cancel\"}]}",
+             line_id(split, 1));
+    control_post(&e, ids[1], "refund", body);
+    snprintf(body, sizeof(body),
+             "{\"refund_line_items\": [{\"line_item_id\": %lld, \"quantity\": 1, "
+             "\"restock_type\": \"cancel\"}]}",
+             line_id(at11, 0));
+    control_post(&e, ids[0], "refund", body);
+    await_content(&e, ids[0], "TEE-1:1,TEE-2:1", NULL);
     await_markers(&e, ids, 4); /* every order's events handled, the one at 12 included */
+    redisContext *rc = th_redis();
+    redisReply *r = redisCommand(rc, "ZRANGE dh:inv:repush:%s 0 -1", e.store);
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1); /* location 12 is not a WMS facility's */
+    assert_string_equal(r->element[0]->str, "FAC-1|TEE-1");
+    freeReplyObject(r);
+    redisFree(rc);
 
     effects_t fx;
 
