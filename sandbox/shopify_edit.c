@@ -4,9 +4,10 @@
  * units are restocked unless "restock": false), a line added (to the order's first open
  * fulfillment order), the shipping address changed. A change of lines sends orders/edited
  * (what changed) and then orders/updated (the whole order); an address change alone sends
- * orders/updated. A refund lowers current_quantity too (restocked unless "no_restock") and
- * sends refunds/create then orders/updated. Marking an order paid (a manual payment received)
- * sends orders/paid and orders/updated. See docs/sandbox.md "Order edits".
+ * orders/updated. A refund lowers current_quantity too (restocked unless "no_restock"; a
+ * "return" restocks shipped units first, raising on_hand) and sends refunds/create then
+ * orders/updated. Marking an order paid (a manual payment received) sends orders/paid and
+ * orders/updated. See docs/sandbox.md "Order edits".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,34 @@ static void set_quantity(dh_sb_shop_t *shop, json_t *o, json_t *li, json_int_t q
     }
     json_array_append_new(removals,
                           json_pack("{s:O, s:I}", "id", json_object_get(li, "id"), "delta", delta));
+}
+
+/* A RETURN refund of \p q units of \p li: the shipped units (current_quantity beyond the
+ * unshipped remainder) come back first; they raise on_hand (available += s, committed
+ * untouched: shipped units were no longer committed). Returns the units left to refund from
+ * the unshipped remainder (those go back like a CANCEL). Appends {id, delta}. */
+static json_int_t return_shipped(dh_sb_shop_t *shop, json_t *o, json_t *li, json_int_t q,
+                                 json_t *removals)
+{
+    json_int_t cur = json_integer_value(json_object_get(li, "current_quantity"));
+    json_t *fo = NULL, *foli = foli_of(shop, o, li, &fo);
+    json_int_t rem = foli ? json_integer_value(json_object_get(foli, "remaining")) : 0;
+    json_int_t shipped = foli ? cur - rem : 0, s = q < shipped ? q : shipped;
+    json_t *lvl = NULL;
+
+    if (s <= 0) {
+        return q;
+    }
+    lvl = dh_sb_level(shop, json_string_value(json_object_get(foli, "inventory_item_id")),
+                      json_string_value(json_object_get(fo, "location_id")));
+    json_object_set_new(li, "current_quantity", json_integer(cur - s));
+    add_int(foli, "total", -s);
+    if (lvl) {
+        dh_sb_level_add(lvl, "available", s);
+    }
+    json_array_append_new(removals,
+                          json_pack("{s:O, s:I}", "id", json_object_get(li, "id"), "delta", s));
+    return q - s;
 }
 
 /* The first fulfillment order still open to new lines, or NULL. */
@@ -298,9 +327,13 @@ void dh_sb_order_refund(dh_sb_state_t *st, dh_sb_shop_t *shop, json_t *o, json_t
         const char *t = json_string_value(json_object_get(r, "restock_type"));
         int rs = t && strcmp(t, "no_restock") != 0;
 
+        json_int_t left_q =
+            t && strcmp(t, "return") == 0 ? return_shipped(shop, o, li, q, removals) : q;
+
         foli_of(shop, o, li, &fo);
-        set_quantity(shop, o, li, json_integer_value(json_object_get(li, "current_quantity")) - q,
-                     rs, removals);
+        set_quantity(shop, o, li,
+                     json_integer_value(json_object_get(li, "current_quantity")) - left_q, rs,
+                     removals);
         restock |= rs;
         json_array_append_new(rlis, refund_line(shop, li, fo, q, t, rs));
     }

@@ -88,6 +88,23 @@ lv=$(curl -s "$B/_control/shops/$SHOP/levels?sku=200")
 check "shipped: committed 0, on_hand 5" '.locations.WH1 | .available == 5 and .committed == 0 and .on_hand == 5' "$lv"
 n=$(curl -s "$B/_journal?op=fulfillmentCreate&contains=TRK-XYZ-1" | jq -s '[.[] | select(.response | test("\"SUCCESS\""))] | length')
 check "journal: exactly one fulfillment created for TRK-XYZ-1" '. == 1' "$n"
+# Refunds, cancellation and setting on_hand (docs/sandbox.md "Inventory quantities").
+lid=$(echo "$o" | jq -r '.line_items[0].id')
+lvl() { curl -s "$B/_control/shops/$SHOP/levels?sku=200" | jq -c .locations.WH1; }
+r=$(curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o" | jq -r .id)/refund" -d "{\"refund_line_items\":[{\"line_item_id\":$lid,\"quantity\":1,\"restock_type\":\"return\"}],\"deliver\":false}")
+check "refunds/create body: the line item (sku) nested, the restock location" '.refund_line_items[0] | .line_item.sku == "200" and .restock_type == "return" and (.location_id | tostring | test("11"))' "$r"
+check "RETURN refund of a shipped unit: on_hand 6, committed 0" '.available == 6 and .committed == 0 and .on_hand == 6' "$(lvl)"
+o2=$(curl -s "$B/_control/shops/$SHOP/orders" -d '{"line_items":[{"sku":"200","quantity":3,"price":"10.00"}],"deliver":false}')
+check "second order: available 3, committed 3, on_hand 6" '.available == 3 and .committed == 3 and .on_hand == 6' "$(lvl)"
+r=$(gql "$SETQ" "$(jq -nc '{k:"onh-1", input:{name:"on_hand", reason:"correction", referenceDocumentUri:"gid://dh/T/2", quantities:[{inventoryItemId:"gid://shopify/InventoryItem/300", locationId:"gid://shopify/Location/11", quantity:10, changeFromQuantity:null}]}}')")
+check "set on_hand 10: committed kept 3, available 7" '.available == 7 and .committed == 3 and .on_hand == 10' "$(lvl)"
+lid2=$(echo "$o2" | jq -r '.line_items[0].id')
+curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o2" | jq -r .id)/refund" -d "{\"refund_line_items\":[{\"line_item_id\":$lid2,\"quantity\":1,\"restock_type\":\"cancel\"}],\"deliver\":false}" >/dev/null
+check "CANCEL refund of an unshipped unit: committed 2, available 8, on_hand 10" '.available == 8 and .committed == 2 and .on_hand == 10' "$(lvl)"
+curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o2" | jq -r .id)/cancel" -d '{"deliver":false}' >/dev/null
+check "cancelling the unfulfilled rest: committed 0, available 10, on_hand 10" '.available == 10 and .committed == 0 and .on_hand == 10' "$(lvl)"
+curl -s "$B/_control/shops/$SHOP/orders/$(echo "$o" | jq -r .id)/refund" -d "{\"refund_line_items\":[{\"line_item_id\":$lid,\"quantity\":1,\"restock_type\":\"no_restock\"}],\"deliver\":false}" >/dev/null
+check "NO_RESTOCK refund: levels unchanged" '.available == 10 and .committed == 0 and .on_hand == 10' "$(lvl)"
 r=$(gql 'mutation($e: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $e) { fulfillmentEvent { id status } userErrors { field message } } }' "$(jq -nc --arg f "$fid" '{e:{fulfillmentId:$f, status:"RTO"}}')")
 check "bad event status -> error" '.errors[0].extensions.code == "INVALID_VARIABLE"' "$r"
 

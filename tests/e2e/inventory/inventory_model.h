@@ -1,0 +1,108 @@
+/*
+ * The inventory model test's world (tests/e2e/test_inventory_model.c): the model's types,
+ * the stack it drives (dh-sandbox, dh-inventory, dh-dispatch, dh-orders on the shared Kafka
+ * and Redis), the WMS events it writes to its outboxes and the sandbox calls it makes.
+ */
+#ifndef INVENTORY_MODEL_H
+#define INVENTORY_MODEL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+#define NSKU   3
+#define NFAC   2
+#define MAXORD 256
+#define MAXOUT 512
+#define TRACE  400
+
+#define HIST 256
+
+typedef struct fstock {
+    int g, a, p, s, off; /* good_online (incl. allocated), allocated, picked, safety, offline */
+    long long seq;
+    long long flushed; /* the newest sequence produced to the topic */
+    /* The truly sellable units of every WMS state since the newest one dh-inventory is known to
+     * have consumed (sequence, units): any of them may be what Shopify shows now. */
+    int hn;
+    long long hseq[HIST];
+    int htr[HIST];
+} fstock_t;
+
+enum { O_PLACED, O_ALLOC, O_PICKED, O_DISPATCHED, O_CANCELLED, O_REFUNDED };
+
+typedef struct order {
+    long long id, li;
+    int fac, sku, q, state;
+    int sent;            /* its dispatch event was produced */
+    long long stock_seq; /* the stock change by which its units left (pick or dispatch) */
+} order_t;
+
+typedef struct msg {
+    char key[200];
+    char *val;
+    int f, k; /* a stock event's facility and SKU (f -1: a dispatch) */
+    long long seq;
+} msg_t;
+
+typedef struct outbox {
+    msg_t m[MAXOUT];
+    int head, tail;
+} outbox_t;
+
+enum { W_INV, W_DSP, W_ORD }; /* W_ORD: dh-orders, for refunds (not paused nor killed) */
+
+typedef struct model {
+    unsigned long long rng;
+    int picked_mode; /* 1: stock.picked + stock_sequence; 0: legacy WMS */
+    th_sandbox_t sb;
+    char store[128], stores_file[256];
+    char topic[3][128], group[3][128], log[3][256];
+    const char *bin[3];
+    pid_t pid[3];
+    int refunds; /* DH_MODEL_REFUNDS: dh-orders runs and the walk refunds */
+    int paused;  /* -1 or the paused worker */
+    th_producer_t *p;
+    fstock_t st[NFAC][NSKU];
+    order_t o[MAXORD];
+    int norders;
+    outbox_t out[2]; /* W_INV: stock events; W_DSP: dispatch events */
+    long long serial;
+    unsigned long long idp; /* event id prefix: unique per run (idempotency records outlive it) */
+    int syncs, refunded, kills, pauses;
+    long long t0; /* ms: the trace's clock */
+    char trace[TRACE][160];
+    int ntrace;
+} model_t;
+
+static const char *const loc_name[NFAC] = {"WH1", "WH2"};
+static const int loc_id[NFAC] = {11, 12};
+
+typedef struct fwait {
+    model_t *m;
+    long long id;
+} fwait_t;
+
+unsigned long long rnd(model_t *m);
+/** A number in 0..n-1 from the seed's sequence (0 when n <= 0). */
+int pick(model_t *m, int n);
+/** Append a line to the trace, stamped with the run's clock. */
+void note(model_t *m, const char *f, ...) __attribute__((format(printf, 2, 3)));
+void start_worker(model_t *m, int w);
+void start_stack(model_t *m, unsigned long long seed);
+void stop_stack(model_t *m);
+void outbox_add(model_t *m, int b, const char *key, char *val, int f, int k);
+/** The snapshot of (f, k) after a stock change: a putaway (from NULL) or a move. */
+void stock_event(model_t *m, int f, int k, const char *from, const char *to, int q);
+void dispatch_event(model_t *m, order_t *o);
+/** The sandbox's levels of SKU MK-\p k (caller decrefs). */
+json_t *level(model_t *m, int k);
+long long qty(json_t *lv, int f, const char *name);
+long long order_post(model_t *m, long long id, const char *action, const char *body, json_t **out);
+int has_fulfillment(void *ud);
+void produce_refund(model_t *m, long long order, const char *body);
+
+#endif
