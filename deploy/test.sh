@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/test.sh: the project's test command (README; .ci/run calls it on a clean checkout).
 #   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
-#   (unit, then integration, then e2e) -> proof by breakage (fast subset) -> the same
+#   (unit, then integration, then e2e, then containers: podman) -> proof by breakage (fast subset) -> the same
 #   labels under ASan + UBSan. Exits non-zero if any phase fails.
 # Options:
 #   (default) also builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer
@@ -98,6 +98,11 @@ export DH_TEST_KAFKA="$DH_KAFKA_BROKERS" DH_TEST_REDIS_URL="$DH_REDIS_URL"
 run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
 run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
+
+# The container test (tests/containers/): the image built with podman, the compose stack
+# healthy, replicas killed and rolled. Its own Kafka and Redis run in containers; podman
+# comes from deploy/setup.sh, and a missing podman fails it (never skipped).
+run_label build containers 1 1800
 
 # Proof by breakage, the fast subset: each deliberately broken variant must make one of
 # its guarding tests fail (tests/breakage/run.sh runs all of them; see docs/testing.md).
