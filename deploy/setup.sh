@@ -5,7 +5,8 @@
 #     and its libFuzzer runtime for tests/fuzz (checked by linking a probe);
 #  2. fetches the Kafka broker jars with Maven, once, into deploy/.stack/kafka-libs/
 #     (git-ignored; a marker file records the POM it came from);
-#  3. deploy/containers.sh: podman's configuration and the local base image (made once).
+#  3. deploy/containers.sh: podman's configuration and the local base image (made once);
+#  4. kubeconform and the Kubernetes/KEDA schemas (tests/deploy/kubeconform.sh --fetch, once).
 # Run as root, or as a user with sudo. Safe to run again at any time.
 # Environment: DH_SETUP_SKIP_APT=1 skips step 1; DH_STACK_KAFKA_LIBS overrides the cache dir.
 # shellcheck source-path=SCRIPTDIR
@@ -161,6 +162,8 @@ main() {
     fetch_kafka_jars
     header "setup: containers (podman, base image)"
     "$DH_ROOT/deploy/containers.sh"
+    header "setup: kubeconform and API schemas"
+    "$DH_ROOT/tests/deploy/kubeconform.sh" --fetch
 }
 
 main "$@"

@@ -119,7 +119,7 @@ if ((sanitize)); then
     # above and mean nothing for this build; the stack test ran above too.
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_label build-asan unit 2 $((2 * ${DH_TEST_TIMEOUT_UNIT:-120})) \
-        '^(format|deploy_files|config_doc|outcomes_doc|contracts_.*)$'
+        '^(format|deploy_files|config_doc|outcomes_doc|k8s_schemas|contracts_.*)$'
     run_label build-asan integration 1 $((2 * ${DH_TEST_TIMEOUT_INTEGRATION:-600})) '^stack$'
     run_label build-asan e2e 1 $((2 * ${DH_TEST_TIMEOUT_E2E:-900}))
 fi
