@@ -258,8 +258,9 @@ settle() { # settle <what> <total> <containers...>: waits, reports, checks the b
     t="$(now_ms)"
     shift
     if wait_until "$BOUND_S" settled "$@"; then
-        pass "$what: group settled in $(elapsed "$t") (bound ${BOUND_S} s)"
-        printf 'settle\t%s\t%s\n' "$what" "$(($(now_ms) - t))" >>"$WORK/settle.tsv"
+        t=$(($(now_ms) - t))
+        pass "$what: group settled in $((t / 1000)).$((t % 1000 / 100)) s (bound ${BOUND_S} s)"
+        printf 'settle\t%s\t%s\n' "$what" "$t" >>"$WORK/settle.tsv"
     else
         local c
         for c in "${@:2}"; do log "$c: $(assigned "$c") partition(s)"; done
@@ -268,6 +269,7 @@ settle() { # settle <what> <total> <containers...>: waits, reports, checks the b
 }
 settle "3 inventory replicas join" "$INV_TOTAL" "${INV[@]}"
 settle "2 orders replicas join" "$ORD_TOTAL" "${ORD[@]}"
+podman stats --no-stream --format '    memory at idle: {{.Name}} {{.MemUsage}}' "${INV[@]}" "${ORD[@]}"
 
 # Events flow for the rest of the test: an order and a putaway about every 0.4 s.
 load() {
@@ -285,6 +287,12 @@ load() {
 load &
 LOAD_PID=$!
 wait_until 30 sh -c "[ \$(wc -l <'$WORK/orders') -ge 10 ]" || die "the load did not start"
+stats() { # stats <label> <containers...>: each one's memory (podman stats: cgroup usage)
+    local label="$1"
+    shift
+    podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' "$@" | sed "s/^/    $label: /"
+}
+stats "memory under the flow" "${INV[@]}" "${ORD[@]}" "$(ctr gateway)"
 
 header "podman kill one inventory replica"
 podman kill "${INV[1]}" >/dev/null
@@ -338,8 +346,8 @@ wdups="$(stock_writes | sort | uniq -d | tr '\n' ' ')"
     failed "stock writes performed twice: $wdups"
 
 header "memory (podman stats)"
-podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${INV[@]}" "${ORD[@]}" \
-    "$(ctr gateway)" "$(ctr kafka)" "$(ctr redis)" "$(ctr sandbox)" | sed 's/^/    /'
+stats "memory after the flow" "${INV[@]}" "${ORD[@]}" "$(ctr gateway)" "$(ctr kafka)" \
+    "$(ctr redis)" "$(ctr sandbox)"
 
 log "duration $(elapsed "$T0"); settle times (ms): $(cut -f3 "$WORK/settle.tsv" 2>/dev/null | tr '\n' ' ')"
 if ((failures)); then
