@@ -144,7 +144,10 @@ wait_healthy() {
 }
 wait_healthy kafka redis sandbox
 ti_rc="$(timeout 180 podman wait "$(ctr topic-init)")" || die "topic-init still running after 180 s"
-[[ "$ti_rc" == 0 ]] || die "topic-init exited $ti_rc"
+[[ "$ti_rc" == 0 ]] || {
+    podman logs --tail 20 "$(ctr topic-init)" 2>&1 || true
+    die "topic-init exited $ti_rc"
+}
 log "topic-init exited 0 after $(elapsed "$t_up")"
 wait_healthy gateway orders inventory dispatch returns catalog
 pass "compose stack healthy by its own health checks in $(elapsed "$t_up") (topic-init exited 0)"
