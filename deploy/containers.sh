@@ -12,7 +12,7 @@
 # The Debian packages (podman, runc, podman-compose, debootstrap, the CNI DNS plugin)
 # come from deploy/setup.sh's package list.
 #   deploy/containers.sh [--print-base]   (--print-base: print the base image's name)
-# Environment: DH_BASE_IMAGE, DH_DEBIAN_MIRROR (default: the first deb.debian.org-style
+# Environment: DH_BASE_IMAGE, DH_DEBIAN_MIRROR (default: the first non-security
 # URI of /etc/apt/sources.list{,.d}), DH_CONTAINERS_SKIP=1 skips everything.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
