@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/test.sh: the project's test command (README; .ci/run calls it on a clean checkout).
 #   setup -> configure -> build -> contract tooling (npm) -> local stack -> ctest by label
-#   (unit, then integration, then e2e) -> proof by breakage (fast subset) -> the same
+#   (unit, then integration, then e2e, then containers: podman) -> proof by breakage (fast subset) -> the same
 #   labels under ASan + UBSan. Exits non-zero if any phase fails.
 # Options:
 #   (default) also builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer
@@ -99,6 +99,11 @@ run_label build unit 2 "${DH_TEST_TIMEOUT_UNIT:-120}"
 run_label build integration 1 "${DH_TEST_TIMEOUT_INTEGRATION:-600}"
 run_label build e2e 1 "${DH_TEST_TIMEOUT_E2E:-900}"
 
+# The container test (tests/containers/): the image built with podman, the compose stack
+# healthy, replicas killed and rolled. Its own Kafka and Redis run in containers; podman
+# comes from deploy/setup.sh, and a missing podman fails it (never skipped).
+run_label build containers 1 1800
+
 # Proof by breakage, the fast subset: each deliberately broken variant must make one of
 # its guarding tests fail (tests/breakage/run.sh runs all of them; see docs/testing.md).
 header "breakage (tests/breakage/run.sh --fast)"
@@ -114,7 +119,7 @@ if ((sanitize)); then
     # above and mean nothing for this build; the stack test ran above too.
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_label build-asan unit 2 $((2 * ${DH_TEST_TIMEOUT_UNIT:-120})) \
-        '^(format|deploy_files|config_doc|outcomes_doc|contracts_.*)$'
+        '^(format|deploy_files|config_doc|outcomes_doc|k8s_schemas|contracts_.*)$'
     run_label build-asan integration 1 $((2 * ${DH_TEST_TIMEOUT_INTEGRATION:-600})) '^stack$'
     run_label build-asan e2e 1 $((2 * ${DH_TEST_TIMEOUT_E2E:-900}))
 fi
