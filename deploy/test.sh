@@ -79,17 +79,24 @@ bg_start() {
     local name="$1"
     shift
     set -m
-    "$@" >"$bg_dir/$name.log" 2>&1 </dev/null &
+    (
+        rc=0
+        "$@" || rc=$?
+        date +%s >"$bg_dir/$name.end"
+        exit "$rc"
+    ) >"$bg_dir/$name.log" 2>&1 </dev/null &
     bg_pid[$name]=$!
     set +m
     bg_t0[$name]="$(date +%s)"
 }
 bg_wait() {
-    local name="$1" rc=0
+    local name="$1" rc=0 t0
+    t0="$(date +%s)"
     wait "${bg_pid[$name]}" || rc=$?
     unset "bg_pid[$name]"
     cat "$bg_dir/$name.log" >&2
-    log "$name (background): exit status $rc, $(($(date +%s) - bg_t0[$name])) s since it began"
+    log "$name (background): exit status $rc after $(($(cat "$bg_dir/$name.end" 2>/dev/null ||
+        date +%s) - bg_t0[$name])) s, waited for $(($(date +%s) - t0)) s"
     return "$rc"
 }
 # At exit: stop what still runs in the background (a failed phase), by its group id.
