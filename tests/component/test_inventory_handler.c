@@ -67,25 +67,6 @@ typedef struct icase {
 
 static th_far_fx_t g_fx;
 
-static void stores_file(const char *path, const char *prefix, const char *url, int n)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs("{\"stores\":[", f);
-    for (int i = 0; i < n; i++) {
-        fprintf(f,
-                "%s{\"domain\":\"%s%d.myshopify.com\",\"tenants\":[\"%s%d\"],"
-                "\"admin_url\":\"%s\",\"api_version\":\"2026-10\","
-                "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],"
-                "\"bucket_size\":2000,\"restore_rate\":5000,"
-                "\"locations\":{\"BLR-1\":\"" LOCATION "\",\"BLR-2\":\"" LOCATION "\"}}",
-                i ? "," : "", prefix, i, prefix, i, url);
-    }
-    fputs("]}", f);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* dh:inv:item:<store>:<sku> -> gid://shopify/InventoryItem/<100+i>, for a while. */
 static void seed_items(const char *store)
 {
@@ -115,7 +96,7 @@ static int setup(void **state)
 {
     (void)state;
     th_far_fx_start(&g_fx, "it", NSTORES);
-    stores_file(g_fx.stores, g_fx.prefix, th_far_url(g_fx.far), NSTORES);
+    th_far_fx_stores(&g_fx, NSTORES, 1, "{\"BLR-1\":\"" LOCATION "\",\"BLR-2\":\"" LOCATION "\"}");
     return 0;
 }
 

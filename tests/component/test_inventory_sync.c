@@ -51,25 +51,6 @@ static const char rows_page[] =
 static th_far_fx_t g_fx;
 static th_far_t *g_wms;
 
-static void stores_file(const char *path, const char *prefix, const char *url, int n)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs("{\"stores\":[", f);
-    for (int i = 0; i < n; i++) {
-        fprintf(f,
-                "%s{\"domain\":\"%s%d.myshopify.com\",\"tenants\":[\"%s%d\"],"
-                "\"admin_url\":\"%s\",\"api_version\":\"2026-10\","
-                "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],"
-                "\"bucket_size\":2000,\"restore_rate\":5000,"
-                "\"locations\":{\"BLR-1\":\"" LOCATION "\"}}",
-                i ? "," : "", prefix, i, prefix, i, url);
-    }
-    fputs("]}", f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static redisContext *redis(void)
 {
     const char *url = getenv("DH_TEST_REDIS_URL");
@@ -114,7 +95,7 @@ static int setup(void **state)
     (void)state;
     th_far_fx_start(&g_fx, "is", NSTORES);
     g_wms = th_far_start();
-    stores_file(g_fx.stores, g_fx.prefix, th_far_url(g_fx.far), NSTORES);
+    th_far_fx_stores(&g_fx, NSTORES, 1, "{\"BLR-1\":\"" LOCATION "\"}");
     return 0;
 }
 

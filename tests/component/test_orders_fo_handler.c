@@ -68,24 +68,6 @@ static th_far_fx_t g_fx;
 static char *g_order_reply; /* OrderForReconcile's answer: the example order's node */
 
 /* Stores "<prefix><i>.myshopify.com" at the far side, FAC-1 at 11 and FAC-2 at 13. */
-static void stores_file(const char *path, const char *prefix, const char *url, int n)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs("{\"stores\":[", f);
-    for (int i = 0; i < n; i++) {
-        fprintf(f,
-                "%s{\"domain\":\"%s%d.myshopify.com\",\"admin_url\":\"%s\","
-                "\"api_version\":\"2026-10\",\"access_token\":\"shpat_test\","
-                "\"webhook_secrets\":[\"s\"],\"bucket_size\":2000,\"restore_rate\":5000,"
-                "\"locations\":{\"FAC-1\":\"" L11 "\",\"FAC-2\":\"" L13 "\"}}",
-                i ? "," : "", prefix, i, url);
-    }
-    fputs("]}", f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
     char *node = th_text_file(DH_ORDERS_FIXTURES "/gql-node-1021.json");
@@ -93,7 +75,7 @@ static int setup(void **state)
 
     (void)state;
     th_far_fx_start(&g_fx, "ofo", NSTORES);
-    stores_file(g_fx.stores, g_fx.prefix, th_far_url(g_fx.far), NSTORES);
+    th_far_fx_stores(&g_fx, NSTORES, 0, "{\"FAC-1\":\"" L11 "\",\"FAC-2\":\"" L13 "\"}");
     g_order_reply = malloc(n);
     assert_non_null(g_order_reply);
     snprintf(g_order_reply, n, "{\"data\":{\"order\":%s}}", node);

@@ -305,6 +305,27 @@ void th_far_fx_start(th_far_fx_t *fx, const char *name, int nstores)
     th_stores_file(fx->stores, fx->prefix, nstores);
 }
 
+void th_far_fx_stores(const th_far_fx_t *fx, int n, int tenants, const char *locations)
+{
+    FILE *f = fopen(fx->stores, "w");
+
+    assert_non_null(f);
+    fputs("{\"stores\":[", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "%s{\"domain\":\"%s%d.myshopify.com\",", i ? "," : "", fx->prefix, i);
+        if (tenants) {
+            fprintf(f, "\"tenants\":[\"%s%d\"],", fx->prefix, i);
+        }
+        fprintf(f,
+                "\"admin_url\":\"%s\",\"api_version\":\"2026-10\","
+                "\"access_token\":\"shpat_test\",\"webhook_secrets\":[\"s\"],"
+                "\"bucket_size\":2000,\"restore_rate\":5000,\"locations\":%s}",
+                th_far_url(fx->far), locations);
+    }
+    fputs("]}", f);
+    assert_int_equal(fclose(f), 0);
+}
+
 void th_far_fx_stop(th_far_fx_t *fx)
 {
     th_far_stop(fx->far);

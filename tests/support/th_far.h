@@ -59,6 +59,10 @@ typedef struct th_far_fx {
 } th_far_fx_t;
 void th_far_fx_start(th_far_fx_t *fx, const char *name, int nstores);
 void th_far_fx_stop(th_far_fx_t *fx);
+/** Rewrite \p fx's stores file: \p n stores "<prefix><i>.myshopify.com" whose Admin API is
+ *  the far side, each with \p locations (a JSON object: facility -> location GID) and, if
+ *  \p tenants, the tenant "<prefix><i>". */
+void th_far_fx_stores(const th_far_fx_t *fx, int n, int tenants, const char *locations);
 
 /** The CLOCK_REALTIME time \p timeout_ms from now (for pthread_cond_timedwait()). */
 void th_abstime(int timeout_ms, struct timespec *ts);
