@@ -76,6 +76,10 @@ static void start_env_ex(env_t *e, const char *prefix, const char *store_seed, c
     th_run_setenv(&e->run, "DH_STORES_FILE", th_write_temp("dh-inv-stores", stores));
     th_run_setenv(&e->run, "DH_WMS_URL", e->sb.base);
     th_run_setenv(&e->run, "DH_WMS_TOKEN", "wms-token");
+    /* Short leases, like the harness's DH_IDEM_LEASE_MS: a killed worker's SKU fences hold
+     * its successor back this long (the lease must stay above the HTTP timeout). */
+    th_run_setenv(&e->run, "DH_INVENTORY_FENCE_MS", "5000");
+    th_run_setenv(&e->run, "DH_HTTP_TIMEOUT_MS", "4000");
     for (int i = 0; i <= NSKU; i++) {
         e->expect[i] = -1;
     }
