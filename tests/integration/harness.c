@@ -869,8 +869,9 @@ void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
     snprintf(seed_path, sizeof(seed_path), "%s", th_write_temp("dh-seed", seed_json));
     snprintf(bin, sizeof(bin), "%s/sandbox/dh-sandbox", dir);
     for (int attempt = 0; attempt < 5; attempt++) {
-        /* A pseudo-random port per attempt: parallel test runs must not collide. */
-        sb->port = 38200 + (int)((getpid() * 7919 + attempt * 104729 + th_now_ms()) % 1700);
+        /* A port the kernel just found free (parallel runs must not collide; a fixed range
+         * collided with busy client ports under load); another attempt if taken meanwhile. */
+        sb->port = th_free_port();
         snprintf(port, sizeof(port), "%d", sb->port);
         snprintf(sb->base, sizeof(sb->base), "http://127.0.0.1:%d", sb->port);
         snprintf(sb->log, sizeof(sb->log), "%s/sandbox-%d.log", th_env_or("DH_TEST_LOG_DIR", dir),
