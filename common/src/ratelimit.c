@@ -165,8 +165,9 @@ static dh_err_t take_common(dh_redis_t *r, const char *script, int nkeys, const 
     return err;
 }
 
-dh_err_t dh_ratelimit_shopify_acquire(dh_redis_t *r, const char *store,
-                                      const dh_bucket_spec_t *spec, double cost, int64_t *wait_ms)
+/* The store's bucket and cooldown keys, then \p script (acquire or peek) against them. */
+static dh_err_t shopify_bucket(dh_redis_t *r, const char *script, const char *store,
+                               const dh_bucket_spec_t *spec, double cost, int64_t *wait_ms)
 {
     char key[KEY_MAX];
     char cd_key[KEY_MAX];
@@ -181,26 +182,19 @@ dh_err_t dh_ratelimit_shopify_acquire(dh_redis_t *r, const char *store,
     if (err != DH_OK) {
         return err;
     }
-    return take_common(r, ACQUIRE_LUA, 2, argv, spec->capacity, spec->restore_rate, cost, wait_ms);
+    return take_common(r, script, 2, argv, spec->capacity, spec->restore_rate, cost, wait_ms);
+}
+
+dh_err_t dh_ratelimit_shopify_acquire(dh_redis_t *r, const char *store,
+                                      const dh_bucket_spec_t *spec, double cost, int64_t *wait_ms)
+{
+    return shopify_bucket(r, ACQUIRE_LUA, store, spec, cost, wait_ms);
 }
 
 dh_err_t dh_ratelimit_shopify_peek(dh_redis_t *r, const char *store, const dh_bucket_spec_t *spec,
                                    double cost, int64_t *wait_ms)
 {
-    char key[KEY_MAX];
-    char cd_key[KEY_MAX];
-    const char *argv[5] = {key, cd_key};
-    dh_err_t err;
-
-    *wait_ms = 0;
-    err = make_key(r, key, "dh:rl:shopify:", store, "");
-    if (err == DH_OK) {
-        err = make_key(r, cd_key, "dh:rl:shopify:", store, ":cooldown");
-    }
-    if (err != DH_OK) {
-        return err;
-    }
-    return take_common(r, PEEK_LUA, 2, argv, spec->capacity, spec->restore_rate, cost, wait_ms);
+    return shopify_bucket(r, PEEK_LUA, store, spec, cost, wait_ms);
 }
 
 dh_err_t dh_ratelimit_shopify_settle(dh_redis_t *r, const char *store, const dh_bucket_spec_t *spec,
