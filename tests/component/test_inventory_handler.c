@@ -70,16 +70,8 @@ static th_far_fx_t g_fx;
 /* dh:inv:item:<store>:<sku> -> gid://shopify/InventoryItem/<100+i>, for a while. */
 static void seed_items(const char *store)
 {
-    const char *url = getenv("DH_TEST_REDIS_URL");
-    char host[128] = "127.0.0.1";
-    int port = 36379;
-    redisContext *c;
+    redisContext *c = th_rt_hiredis();
 
-    if (url && *url) {
-        assert_int_equal(sscanf(url, "redis://%127[^:]:%d", host, &port), 2);
-    }
-    c = redisConnect(host, port);
-    assert_true(c && !c->err);
     for (int i = 0; i < NSKUS; i++) {
         redisReply *r =
             redisCommand(c, "SET dh:inv:item:%s:%s gid://shopify/InventoryItem/%d EX 600", store,

@@ -57,18 +57,10 @@ static th_far_fx_t g_fx;
 
 static long long redis_exists(const char *key)
 {
-    const char *url = getenv("DH_TEST_REDIS_URL");
-    char host[128] = "127.0.0.1";
-    int port = 36379;
-    redisContext *c;
+    redisContext *c = th_rt_hiredis();
     redisReply *r;
     long long n;
 
-    if (url && *url) {
-        assert_int_equal(sscanf(url, "redis://%127[^:]:%d", host, &port), 2);
-    }
-    c = redisConnect(host, port);
-    assert_true(c && !c->err);
     r = redisCommand(c, "EXISTS %s", key);
     assert_non_null(r);
     n = r->integer;

@@ -51,24 +51,9 @@ static const char rows_page[] =
 static th_far_fx_t g_fx;
 static th_far_t *g_wms;
 
-static redisContext *redis(void)
-{
-    const char *url = getenv("DH_TEST_REDIS_URL");
-    char host[128] = "127.0.0.1";
-    int port = 36379;
-    redisContext *c;
-
-    if (url && *url) {
-        assert_int_equal(sscanf(url, "redis://%127[^:]:%d", host, &port), 2);
-    }
-    c = redisConnect(host, port);
-    assert_true(c && !c->err);
-    return c;
-}
-
 static void redis_do(const char *fmt, const char *a, const char *b)
 {
-    redisContext *c = redis();
+    redisContext *c = th_rt_hiredis();
     redisReply *r = redisCommand(c, fmt, a, b);
 
     assert_non_null(r);
@@ -79,7 +64,7 @@ static void redis_do(const char *fmt, const char *a, const char *b)
 
 static long long redis_exists(const char *key)
 {
-    redisContext *c = redis();
+    redisContext *c = th_rt_hiredis();
     redisReply *r = redisCommand(c, "EXISTS %s", key);
     long long n;
 

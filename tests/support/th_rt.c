@@ -116,6 +116,18 @@ dh_redis_t *th_rt_redis_new(void)
     return r;
 }
 
+redisContext *th_rt_hiredis(void)
+{
+    char host[128];
+    int port = 0;
+    redisContext *c;
+
+    assert_int_equal(sscanf(th_rt_redis_url(), "redis://%127[^:]:%d", host, &port), 2);
+    c = redisConnect(host, port);
+    assert_true(c && !c->err);
+    return c;
+}
+
 static void config_load(th_rt_t *t, const dh_handler_t *h, const char *const *env)
 {
     const dh_config_var_t *tables[16] = {dh_process_config_vars, dh_rt_config_vars};

@@ -46,6 +46,8 @@ const char *th_rt_redis_url(void);
 /** A connection to it, for reading what a handler wrote (dh_redis_destroy() it); fails the
  *  test if it cannot be made. */
 dh_redis_t *th_rt_redis_new(void);
+/** A plain hiredis connection to it (redisFree() it); fails the test if it cannot be made. */
+redisContext *th_rt_hiredis(void);
 
 /** Produce (and wait for the ack) one event; \p hdrs is name, value, ..., NULL or NULL. */
 void th_rt_produce(th_rt_t *t, int32_t partition, const char *key, const char *value,
