@@ -42,8 +42,14 @@ double dh_sb_mono_now(void)
 
 void dh_sb_iso_now(char *buf, size_t len)
 {
-    time_t t = time(NULL);
+    /* Not time(): it reads the kernel's coarse clock, up to a tick behind CLOCK_REALTIME,
+     * so a change made just after a second began was stamped with the second before. */
+    struct timespec ts;
     struct tm tm;
+    time_t t;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    t = ts.tv_sec;
 
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -58,7 +58,10 @@ int th_alive(pid_t pid);
 /** Poll \p cond every 50 ms for up to \p timeout_ms; returns 1 when it held. */
 int th_wait_for(int (*cond)(void *), void *ud, int timeout_ms);
 void th_sleep_ms(int ms);
+/** Monotonic milliseconds, for durations and deadlines. */
 int64_t th_now_ms(void);
+/** Wall-clock (Unix) milliseconds, for times compared with what a far side stamps. */
+int64_t th_wall_ms(void);
 
 /** `dh-ops --json trace <id> --no-dlq` against the stack: its lines parsed, one JSON
  *  object each (caller decrefs the array). Fails the test unless it exits 0. */

@@ -156,6 +156,10 @@ static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
         miss[3 * i] = rep->element[3 * i]->type != REDIS_REPLY_STRING;
         miss[3 * i + 1] = rep->element[3 * i + 1]->type != REDIS_REPLY_STRING;
         miss[3 * i + 2] = seen->type == REDIS_REPLY_STRING && upd > strtoll(seen->str, NULL, 10);
+        DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: updated %lld, seen %s, create %s",
+               keys[3 * i + 2],
+               (long long)upd, seen->type == REDIS_REPLY_STRING ? seen->str : "-",
+               miss[3 * i] ? "missing" : "done");
     }
     rc = 0;
 out:
@@ -206,6 +210,8 @@ static int publish(page_ctx_t *c, json_t *order, const char *topic)
     if (c->l->m_published) {
         dh_counter_add(c->l->m_published, 1);
     }
+    DH_LOG(DH_LOG_INFO, "reconcile", "%s: order %s: published %s (updated_at %s)",
+           c->store->domain, id, topic, upd ? upd : "-");
     return 0;
 }
 
@@ -413,6 +419,9 @@ static int64_t one_page(page_ctx_t *c, int64_t now)
         return now + 5000;
     }
     wait_ms = 0;
+    DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: page of %zu order(s) updated after %s%s",
+           c->store->domain, json_array_size(json_object_get(conn, "nodes")), c->since,
+           c->cursor[0] ? " (next page)" : "");
     err = publish_page(c, json_object_get(conn, "nodes"), &wait_ms);
     if (err == DH_OK) {
         pass_save(c, more, end, now);

@@ -231,8 +231,18 @@ static void await_content(env_t *e, long long id, const char *lines, const char 
 
     if (!th_wait_for(content_is, &c, 60000)) {
         json_t *so = wms_order(e, id);
-        char *t = json_dumps(so, JSON_COMPACT);
+        char *t = json_dumps(so, JSON_COMPACT), url[512], path[512], *journal = NULL;
+        FILE *f;
 
+        /* The sandbox's journal (every call and webhook, both sides) for the post-mortem. */
+        snprintf(url, sizeof(url), "%s/_journal", e->sb.base);
+        snprintf(path, sizeof(path), "%s/%s-journal.ndjson", th_log_dir(), e->topic);
+        if (th_http("GET", url, NULL, NULL, &journal) == 200 && (f = fopen(path, "w"))) {
+            fputs(journal, f);
+            fclose(f);
+            fprintf(stderr, "sandbox journal: %s\n", path);
+        }
+        free(journal);
         fail_msg("order %lld: want lines %s address1 %s, WMS has %s", id, lines,
                  address1 ? address1 : "-", t ? t : "(none)");
     }
@@ -349,7 +359,7 @@ static void mark_paid(env_t *e, long long id, int deliver)
 
 static int clock_past(void *ud)
 {
-    return th_now_ms() >= *(int64_t *)ud;
+    return th_wall_ms() >= *(int64_t *)ud;
 }
 
 static void test_reconcile_repairs(void **state)
@@ -367,7 +377,7 @@ static void test_reconcile_repairs(void **state)
     pid_t w = start_orders(&e, e.topic, extra);
     json_t *x = place(&e, NULL, 1);
     json_t *p = place(&e, "\"gateway\": \"Bank Deposit\", \"financial_status\": \"pending\"", 1);
-    int64_t placed_ms = th_now_ms();
+    int64_t placed_ms = th_wall_ms(); /* the sandbox stamps updated_at from the wall clock */
     long long ids[] = {id_of(x), id_of(p)};
     const char *held[] = {"OPEN", "ON_HOLD"};
     wait_ctx_t wh = {&e, ids, held, 2};
