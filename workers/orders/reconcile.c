@@ -156,8 +156,7 @@ static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
         miss[3 * i] = rep->element[3 * i]->type != REDIS_REPLY_STRING;
         miss[3 * i + 1] = rep->element[3 * i + 1]->type != REDIS_REPLY_STRING;
         miss[3 * i + 2] = seen->type == REDIS_REPLY_STRING && upd > strtoll(seen->str, NULL, 10);
-        DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: updated %lld, seen %s, create %s",
-               keys[3 * i + 2],
+        DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: updated %lld, seen %s, create %s", keys[3 * i + 2],
                (long long)upd, seen->type == REDIS_REPLY_STRING ? seen->str : "-",
                miss[3 * i] ? "missing" : "done");
     }
@@ -210,8 +209,8 @@ static int publish(page_ctx_t *c, json_t *order, const char *topic)
     if (c->l->m_published) {
         dh_counter_add(c->l->m_published, 1);
     }
-    DH_LOG(DH_LOG_INFO, "reconcile", "%s: order %s: published %s (updated_at %s)",
-           c->store->domain, id, topic, upd ? upd : "-");
+    DH_LOG(DH_LOG_INFO, "reconcile", "%s: order %s: published %s (updated_at %s)", c->store->domain,
+           id, topic, upd ? upd : "-");
     return 0;
 }
 
