@@ -1267,7 +1267,7 @@ json_t *th_ops_trace(const char *id)
 
     snprintf(cmd, sizeof(cmd),
              "DH_KAFKA_BROKERS=%s DH_REDIS_URL=%s %s/dh-ops --json trace '%s' "
-             "--no-dlq",
+             "--no-dlq --max 100000", /* an order id recurs in every test's store */
              th_kafka(), th_redis_url(), th_env_or("DH_TEST_BUILD_DIR", "."), id);
     fp = popen(cmd, "r");
     assert_non_null(fp);
