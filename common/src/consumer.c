@@ -90,6 +90,7 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
     int lost = rd_kafka_assignment_lost(rk);
     rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(parts->cnt);
     size_t purged = 0;
+    int paused = 0;
 
     pthread_mutex_lock(&rt->mu);
     for (int i = 0; i < parts->cnt; i++) {
@@ -97,6 +98,7 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
 
         if (p) {
             purged += dh_rt_purge_part(rt, p);
+            paused += p->paused;
         }
     }
     if (!lost) {
@@ -124,9 +126,9 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
         }
     }
     DH_LOG(DH_LOG_INFO, "consumer",
-           "revoked %d partition(s)%s, %zu queued event(s) left for "
+           "revoked %d partition(s)%s (%d of them paused), %zu queued event(s) left for "
            "the next owner",
-           parts->cnt, lost ? " (lost: nothing committed)" : "", purged);
+           parts->cnt, lost ? " (lost: nothing committed)" : "", paused, purged);
     rd_kafka_topic_partition_list_destroy(tpl);
 }
 
@@ -157,6 +159,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         } else {
             ret = rd_kafka_assign(rk, parts);
+        }
+        /* librdkafka keeps a partition's pause across revoke and re-assignment (only its
+         * own pause is reset), while the new dh_rt_part_t starts unpaused: a partition we
+         * paused, lost and got back would never be fetched again. Start it fetching. */
+        if (!error && !ret) {
+            rd_kafka_resume_partitions(rk, parts);
         }
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         on_revoke(rt, rk, parts);
@@ -367,7 +375,7 @@ static void flow_control(dh_rt_t *rt, int draining, int stalled)
     int redis_down = atomic_load(&rt->redis_down);
     size_t cap = (size_t)rt->opts.max_inflight_per_partition;
     size_t share = byte_share(rt);
-    int assigned = 0;
+    int assigned = 0, paused = 0;
 
     for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
         if (!p->assigned) {
@@ -383,6 +391,7 @@ static void flow_control(dh_rt_t *rt, int draining, int stalled)
             rd_kafka_topic_partition_list_add(resume, p->topic, p->partition);
             p->paused = 0;
         }
+        paused += p->paused;
     }
     if (pause->cnt) {
         rd_kafka_pause_partitions(rt->consumer, pause);
@@ -396,6 +405,7 @@ static void flow_control(dh_rt_t *rt, int draining, int stalled)
     dh_gauge_set(rt->m.inflight, (double)rt->inflight);
     dh_gauge_set(rt->m.inflight_bytes, (double)rt->inflight_bytes);
     dh_gauge_set(rt->m.assigned, assigned);
+    dh_gauge_set(rt->m.paused, paused);
     atomic_store(&rt->ready_flag, assigned > 0 && !redis_down);
 }
 

@@ -105,7 +105,7 @@ typedef struct dh_rt_metrics {
     dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
     dh_counter_t *waits, *nudges;
     dh_histogram_t *latency;
-    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *redis_up;
+    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *paused, *redis_up;
 } dh_rt_metrics_t;
 
 typedef struct dh_rt {

@@ -220,6 +220,9 @@ void dh_rt_metrics_setup(dh_rt_t *rt)
         dh_metrics_gauge(m, "dh_inflight_bytes", "Bytes of fetched, unfinished events.", lbl);
     rt->m.lag = dh_metrics_gauge(m, "dh_consumer_lag", "Consumer lag (librdkafka stats).", lbl);
     rt->m.assigned = dh_metrics_gauge(m, "dh_assigned_partitions", "Partitions assigned.", lbl);
+    rt->m.paused = dh_metrics_gauge(
+        m, "dh_paused_partitions",
+        "Assigned partitions not fetched: over a backpressure bound, Redis down or draining.", lbl);
     rt->m.redis_up = dh_metrics_gauge(m, "dh_redis_up", "1 while Redis is reachable.", lbl);
     dh_gauge_set(rt->m.redis_up, 1);
 }

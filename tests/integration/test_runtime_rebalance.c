@@ -6,6 +6,12 @@
  * (on every partition, so on its former ones too) are all performed by the first.
  * Every performance is counted at the test far side (the run's journal, with the
  * performing process's pid).
+ *
+ * test_paused_come_back: partitions paused by backpressure are revoked (a replica joins),
+ * and come back when it leaves; librdkafka keeps their pause across the round trip, so
+ * unless the runtime resumes what it is assigned they are never fetched again. Asserted:
+ * the first replica's log shows paused partitions revoked, and every event produced after
+ * the second left, on every partition, is performed once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +20,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +126,108 @@ static void test_join_and_leave(void **state)
     assert_true(th_run_order_ok(&run, KEYS, 1));
 }
 
+
+/* The most paused partitions one "revoked ... (K of them paused)" line of \p log reports. */
+static int revoked_paused_max(const char *log)
+{
+    char line[2048];
+    int best = 0;
+    FILE *f = fopen(log, "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, "of them paused");
+        int n = 0;
+
+        while (at && at > line && at[-1] == ' ') {
+            at--;
+        }
+        while (at && at > line && at[-1] >= '0' && at[-1] <= '9') {
+            at--;
+        }
+        if (at && strstr(line, "revoked ") && sscanf(at, "%d", &n) == 1 && n > best) {
+            best = n;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return best;
+}
+
+/* Events "<prefix><part>_<j>" (key the same, seq 0) on each of \p parts partitions. */
+static void produce_parts(th_run_t *run, const char *prefix, int parts, int per, int sleep_ms)
+{
+    th_producer_t *p = th_producer_new();
+    char id[64], val[160];
+
+    for (int part = 0; part < parts; part++) {
+        for (int j = 0; j < per; j++) {
+            snprintf(id, sizeof(id), "%s%d_%d", prefix, part, j);
+            int len = snprintf(val, sizeof(val), "{\"id\":\"%s\",\"seq\":0,\"sleep_ms\":%d}", id,
+                               sleep_ms);
+
+            th_produce(p, run->topic, part, id, val, (size_t)len);
+        }
+    }
+    th_producer_destroy(p);
+}
+
+#define PP_PARTS 4
+#define PP_SLOW  14 /* per partition, 0.6 s each: every partition over its bound of 10 */
+#define PP_AFTER 25 /* per partition, after the second replica left */
+
+static void test_paused_come_back(void **state)
+{
+    th_run_t run;
+    char blog[300];
+    pid_t a, b;
+
+    (void)state;
+    th_run_init(&run, "rebpause", PP_PARTS);
+    th_run_setenv(&run, "DH_LANES", "2");
+    th_run_setenv(&run, "DH_MAX_INFLIGHT_PER_PARTITION", "10"); /* the least allowed */
+    snprintf(blog, sizeof(blog), "%s.b", run.log);
+    produce_parts(&run, "s", PP_PARTS, PP_SLOW, 600);
+    a = th_run_worker(&run);
+    int port = th_admin_port(run.log, 30000);
+    int64_t deadline = th_now_ms() + 60000;
+
+    assert_true(port > 0);
+    /* A paused its partitions (each over its bound for a second) before B joins. */
+    while (th_metric(port, "dh_paused_partitions", NULL) < PP_PARTS) {
+        assert_true(th_now_ms() < deadline);
+        th_sleep_ms(50);
+    }
+    b = th_run_spawn(&run, "dh-testworker", blog); /* A gives partitions up */
+    deadline = th_now_ms() + 120000;
+
+    while (th_run_far_by(&run, b) < 1) { /* B got some and worked */
+        assert_true(th_now_ms() < deadline);
+        th_sleep_ms(100);
+    }
+    /* The scenario happened: A gave up partitions it had paused. */
+    assert_true(revoked_paused_max(run.log) >= 1);
+    kill(b, SIGTERM); /* B's partitions go back to A */
+    assert_int_equal(th_wait_exit(b, 30000), 0);
+
+    produce_parts(&run, "a", PP_PARTS, PP_AFTER, 0);
+    long long total = PP_PARTS * (PP_SLOW + PP_AFTER);
+    bool all = th_run_wait_performed(&run, total, 90000);
+
+    kill(a, SIGTERM);
+    assert_int_equal(th_wait_exit(a, 30000), 0);
+    if (!all) {
+        th_run_far_print(&run, "after B left");
+    }
+    assert_true(all);
+    th_run_assert_once(&run, total);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_and_leave),
+        cmocka_unit_test(test_paused_come_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
