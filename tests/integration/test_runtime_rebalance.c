@@ -126,7 +126,6 @@ static void test_join_and_leave(void **state)
     assert_true(th_run_order_ok(&run, KEYS, 1));
 }
 
-
 /* The most paused partitions one "revoked ... (K of them paused)" line of \p log reports. */
 static int revoked_paused_max(const char *log)
 {
