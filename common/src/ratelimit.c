@@ -59,6 +59,15 @@
 static const char ACQUIRE_LUA[] = "local cd = redis.call('PTTL', KEYS[2])\n"
                                   "if cd > 0 then return cd end\n" LUA_REFILL LUA_TAKE;
 
+/* KEYS: bucket, cooldown. ARGV: capacity, rate, cost. Like ACQUIRE without the charge. */
+static const char PEEK_LUA[] =
+    "local cd = redis.call('PTTL', KEYS[2])\n"
+    "if cd > 0 then return cd end\n" LUA_REFILL "local cost = tonumber(ARGV[3])\n"
+    "if level >= cost then return 0 end\n"
+    "local wait = math.ceil((cost - level) * 1000 / rate)\n"
+    "if wait < 1 then wait = 1 end\n"
+    "return wait\n";
+
 /* KEYS: bucket. ARGV: burst (the capacity), rate, n. */
 static const char TAKE_LUA[] = LUA_REFILL LUA_TAKE;
 
@@ -173,6 +182,25 @@ dh_err_t dh_ratelimit_shopify_acquire(dh_redis_t *r, const char *store,
         return err;
     }
     return take_common(r, ACQUIRE_LUA, 2, argv, spec->capacity, spec->restore_rate, cost, wait_ms);
+}
+
+dh_err_t dh_ratelimit_shopify_peek(dh_redis_t *r, const char *store, const dh_bucket_spec_t *spec,
+                                   double cost, int64_t *wait_ms)
+{
+    char key[KEY_MAX];
+    char cd_key[KEY_MAX];
+    const char *argv[5] = {key, cd_key};
+    dh_err_t err;
+
+    *wait_ms = 0;
+    err = make_key(r, key, "dh:rl:shopify:", store, "");
+    if (err == DH_OK) {
+        err = make_key(r, cd_key, "dh:rl:shopify:", store, ":cooldown");
+    }
+    if (err != DH_OK) {
+        return err;
+    }
+    return take_common(r, PEEK_LUA, 2, argv, spec->capacity, spec->restore_rate, cost, wait_ms);
 }
 
 dh_err_t dh_ratelimit_shopify_settle(dh_redis_t *r, const char *store, const dh_bucket_spec_t *spec,

@@ -118,6 +118,31 @@ static void test_fresh_bucket_then_wait(void **state)
     dh_redis_destroy(r);
 }
 
+/* peek says what acquire would, charges nothing, and honours a cooldown. */
+static void test_peek_charges_nothing(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 10};
+    char store[128];
+    int64_t wait = -1;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    double t0 = now_ms();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 100, &wait), DH_OK);
+        assert_int_equal(wait, 0);
+    }
+    assert_int_equal(acquire(r, store, &spec, 100), 0); /* all 100 still there */
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 10, &wait), DH_OK);
+    assert_in_range(wait, at_least(1000, t0), 1000);
+    assert_int_equal(dh_ratelimit_shopify_cooldown(r, store, 5000), DH_OK);
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 1, &wait), DH_OK);
+    assert_in_range(wait, 4000, 5000);
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 101, &wait), DH_ERR_INVALID);
+    dh_redis_destroy(r);
+}
+
 static void test_refill(void **state)
 {
     dh_redis_t *r = conn();
@@ -337,6 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_bucket_then_wait),
+        cmocka_unit_test(test_peek_charges_nothing),
         cmocka_unit_test(test_refill),
         cmocka_unit_test(test_settle_refunds),
         cmocka_unit_test(test_resync_lowers_only),

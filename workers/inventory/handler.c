@@ -17,7 +17,7 @@ static const dh_config_var_t inv_vars[] = {
     {"DH_INVENTORY_SYNC_TZ", DH_CFG_STRING, "UTC", 0, 0, NULL,
      "Time zone of the 00:00/12:00 full syncs for stores without \"timezone\" (IANA name)."},
     {"DH_INVENTORY_SYNC_PAGE_SIZE", DH_CFG_INT, "250", 250, 500, NULL,
-     "Rows per WMS sellable-inventory page; one page per store per tick."},
+     "Rows per WMS sellable-inventory page (pages run back to back while the bucket has room)."},
     {"DH_INVENTORY_SYNC_LEASE_MS", DH_CFG_INT, "30000", 1000, 600000, NULL,
      "Lease of a running sync, refreshed per page; after a crash another replica resumes."},
     {"DH_INVENTORY_SYNC_GRACE_S", DH_CFG_INT, "21600", 60, 43200, NULL,

@@ -2,8 +2,10 @@
  * The full sync (docs/inventory.md §7): at 00:00 and 12:00 in each store's time zone,
  * and on demand (Redis key dh:inv:sync:request:<store>), page through the WMS's sellable
  * inventory and set every row whose sequence is >= the applied one. Runs from tick():
- * one page per store per tick, one replica per slot (a lease refreshed per page), the
- * cursor saved after each page so a crash resumes where it stopped.
+ * pages back to back while the store's shared Shopify bucket has the points for the next
+ * page's calls, for at most SYNC_TICK_MS per tick (lane 0 runs the tick between its
+ * batches), one replica per slot (a lease refreshed per page), the cursor saved after each
+ * page so a crash resumes where it stopped.
  *
  * Time zones: the slot instants are computed once in init(), while the process is still
  * single-threaded, with setenv("TZ") + mktime() for ~2 years ahead (DST included), and TZ
@@ -16,6 +18,7 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "dockhand/ratelimit.h"
 #include "dockhand/stockledger.h"
 #include "inventory.h"
 #include "shareable.h"
@@ -24,6 +27,7 @@
 #define SYNC_BUSY_ROUNDS 3  /* retries of a row whose fence is held */
 #define SYNC_BUSY_MAX    32 /* rows retried per call; more stay busy (page read again) */
 #define DONE_TTL_S       "259200"
+#define SYNC_TICK_MS     2000 /* pages of one tick: lane 0 holds its batches meanwhile */
 
 static int tz_valid(const char *tz)
 {
@@ -569,8 +573,9 @@ static void progress(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *sl
            slot, st->domain, cursor, p->n, pushed, (unsigned long long)rejected, pages, total);
 }
 
-/* Process one page of store i's running sync. */
-static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
+/* Process one page of store i's running sync: 1 when it was done and the sync has a next
+ * page, else 0 (another replica runs it, it failed and goes again next tick, or finished). */
+static int sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
 {
     const dh_store_t *st = dh_stores_at(sh->stores, i);
     const inv_metrics_t *m = inv_metrics(sh);
@@ -578,13 +583,14 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
     sync_keys_t k;
     dh_wms_reply_t rep;
     size_t pushed = 0;
-    int ok;
+    const char *next;
+    int ok, more = 0;
 
     snprintf(k.lock, sizeof(k.lock), "dh:inv:sync:lock:%s:%s", st->domain, slot);
     snprintf(k.cursor, sizeof(k.cursor), "dh:inv:sync:cursor:%s:%s", st->domain, slot);
     snprintf(k.active, sizeof(k.active), "dh:inv:sync:active:%s", st->domain);
     if (!lease(sh, lane, k.lock, k.active, slot)) {
-        return; /* another replica runs it */
+        return 0; /* another replica runs it */
     }
     dh_gauge_set(m->sync_running, 1);
     get_str(lane, k.cursor, cursor, sizeof(cursor));
@@ -592,7 +598,7 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
         cursor[0] = '\0';
     }
     if (fetch_page(sh, lane, st, slot, cursor, &rep) != 0) {
-        return;
+        return 0;
     }
     ok = parse_rows(sh, lane, st, json_object_get(rep.body, "items"), p) == 0 &&
          resolve_rows(sh, lane, st, p);
@@ -607,9 +613,53 @@ static void sync_page(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *s
         goto out;
     }
     progress(sh, lane, i, slot, cursor, p, pushed);
-    page_done(sh, lane, i, slot, &k, json_string_value(json_object_get(rep.body, "next_cursor")));
+    next = json_string_value(json_object_get(rep.body, "next_cursor"));
+    more = next && *next;
+    page_done(sh, lane, i, slot, &k, next);
 out:
     dh_wms_reply_clear(&rep);
+    return more;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the store's shared bucket (all replicas, all lanes) has the points for one page
+ * of calls now. Only pacing: acquire still gates every call, and a page whose call is
+ * refused is read again, so a wrong guess costs a WMS read, never a THROTTLED. */
+static int bucket_room(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *st)
+{
+    long long calls = (sh->page_size + INV_BATCH_MAX - 1) / INV_BATCH_MAX;
+    double cost = dh_gql_expected_cost(DH_GQL_INVENTORY_SET_QUANTITIES) * (double)calls;
+    int64_t wait_ms = 0;
+
+    if (cost > st->bucket.capacity) {
+        cost = st->bucket.capacity;
+    }
+    if (dh_ratelimit_shopify_peek(dh_lane_redis(lane), st->domain, &st->bucket, cost, &wait_ms) !=
+        DH_OK) {
+        return 1; /* unknown: try the page, acquire decides */
+    }
+    return wait_ms == 0;
+}
+
+/* Store i's running sync for at most SYNC_TICK_MS: pages back to back while the bucket
+ * has room (the restore rate, not the tick, bounds a long sync). */
+static void sync_pages(inv_shared_t *sh, dh_lane_t *lane, size_t i, const char *slot, page_t *p)
+{
+    const dh_store_t *st = dh_stores_at(sh->stores, i);
+    int64_t end = mono_ms() + SYNC_TICK_MS;
+
+    do {
+        if (!bucket_room(sh, lane, st)) {
+            return;
+        }
+    } while (sync_page(sh, lane, i, slot, p) && mono_ms() < end);
 }
 
 /* After a restart the gauge shows the store's last success recorded by any replica. */
@@ -645,7 +695,7 @@ void inv_tick(void *shared, dh_lane_t *lane)
                 return;
             }
         }
-        sync_page(sh, lane, i, slot, p);
+        sync_pages(sh, lane, i, slot, p);
     }
     free(p);
 }

@@ -40,6 +40,15 @@ DH_NODISCARD dh_err_t dh_ratelimit_shopify_settle(dh_redis_t *r, const char *sto
                                                   const dh_bucket_spec_t *spec, double requested,
                                                   double actual, double currently_available);
 
+/**
+ * @brief How long until \p store's bucket holds \p cost points (0: now), a pool-wide
+ *        cooldown included, charging nothing: for pacing work that would spend them
+ *        (another caller may still take them first; acquire stays the only gate).
+ */
+DH_NODISCARD dh_err_t dh_ratelimit_shopify_peek(dh_redis_t *r, const char *store,
+                                                const dh_bucket_spec_t *spec, double cost,
+                                                int64_t *wait_ms);
+
 /** @brief Pool-wide pause for \p store of \p ms milliseconds (max of existing and new). */
 DH_NODISCARD dh_err_t dh_ratelimit_shopify_cooldown(dh_redis_t *r, const char *store, int64_t ms);
 
