@@ -20,13 +20,16 @@
 #include "dockhand/ratelimit.h"
 #include "inventory.h"
 
-#define HOLD_STEP_MS 20 /* the hold's sleep between two looks at the bucket */
+#define HOLD_STEP_MS 20  /* the hold's sleep between two looks at the bucket */
+#define LOW_CALLS    10  /* the bucket is low below this many calls' points */
+#define GATHER_MS    500 /* while it is low, a call waits for its oldest request this long */
 
 typedef struct req {
     inv_qty_t *q;
     inv_qres_t *res;
     size_t n;
     int64_t deadline_ms; /* 0: none */
+    int64_t since;       /* queued at (CLOCK_MONOTONIC ms) */
     const char *tag;
     int done;
     struct req *next;
@@ -36,7 +39,8 @@ typedef struct comb {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     req_t *head, **tail;
-    int leader; /* a lane is sending (or holding) this store's calls */
+    size_t queued; /* quantities in the queue */
+    int leader;    /* a lane is sending (or holding) this store's calls */
 } comb_t;
 
 struct inv_combine_s {
@@ -97,18 +101,28 @@ static comb_t *comb_of(inv_shared_t *sh, const dh_store_t *store)
 }
 
 /* Holds the call (mutex not held) while the bucket cannot pay for it, within the bounds:
- * 1 when it can (or that is unknown: acquire decides), 0 when a bound ended the hold. */
+ * 1 when it can (or that is unknown: acquire decides), 0 when a bound ended the hold.
+ * While the bucket is low (rate-bound: calls are worth their fill) a call that is not full
+ * also waits until its oldest request is GATHER_MS old, so the calls the restore rate
+ * allows carry more (and the replica with the older queue wins the points). */
 static int hold(dh_lane_t *lane, const dh_store_t *store, comb_t *c, int64_t end)
 {
     double cost = dh_gql_expected_cost(DH_GQL_INVENTORY_SET_QUANTITIES);
 
     for (;;) {
-        int64_t wait_ms = 0, now = mono_ms(), deadline;
+        int64_t wait_ms = 0, now = mono_ms(), deadline, since;
+        size_t queued;
 
         pthread_mutex_lock(&c->mu);
         deadline = c->head ? c->head->deadline_ms : 0;
+        since = c->head ? c->head->since : now;
+        queued = c->queued;
         pthread_mutex_unlock(&c->mu);
-        if (dh_ratelimit_shopify_peek(dh_lane_redis(lane), store->domain, &store->bucket, cost,
+        int ripe = queued >= INV_BATCH_MAX || now - since >= GATHER_MS;
+        double need = ripe ? cost : cost * LOW_CALLS;
+
+        need = need > store->bucket.capacity ? store->bucket.capacity : need;
+        if (dh_ratelimit_shopify_peek(dh_lane_redis(lane), store->domain, &store->bucket, need,
                                       &wait_ms) != DH_OK ||
             wait_ms == 0) {
             return 1;
@@ -153,6 +167,7 @@ static void take(comb_t *c, call_t *k, int64_t *deadline)
         if (!c->head) {
             c->tail = &c->head;
         }
+        c->queued -= r->n;
         if (r->deadline_ms > 0 && now >= r->deadline_ms) {
             expire(r);
             continue;
@@ -261,7 +276,8 @@ void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const 
               inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms)
 {
     comb_t *c = comb_of(sh, store);
-    req_t me = {.q = q, .res = res, .n = n, .deadline_ms = deadline_ms, .tag = tag};
+    req_t me = {
+        .q = q, .res = res, .n = n, .deadline_ms = deadline_ms, .since = mono_ms(), .tag = tag};
 
     if (!c || n == 0 || n > INV_BATCH_MAX) {
         inv_push_direct(sh, lane, store, tag, q, n, res, deadline_ms);
@@ -270,6 +286,7 @@ void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const 
     pthread_mutex_lock(&c->mu);
     *c->tail = &me;
     c->tail = &me.next;
+    c->queued += n;
     while (!me.done) {
         if (!c->leader) {
             c->leader = 1;
