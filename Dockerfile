@@ -14,6 +14,8 @@
 # file (package lists against deploy/setup.sh and the binaries' shared libraries) and,
 # with --build, runs the build stage's RUN command below on the host.
 
+# The base of both stages. Where no registry is reachable, deploy/containers.sh makes a
+# local one with debootstrap: --build-arg DEBIAN_IMAGE=localhost/dockhand-base:bookworm.
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 # ---- build ------------------------------------------------------------------
@@ -57,6 +59,7 @@ RUN apt-get update \
     && mkdir -p /etc/dockhand
 
 COPY --from=build /src/out/ /usr/local/bin/
+COPY deploy/healthcheck.sh /usr/local/bin/dh-healthcheck
 
 LABEL org.opencontainers.image.title="dockhand" \
       org.opencontainers.image.description="Kafka workers that keep a WMS and Shopify stores in sync"
@@ -72,11 +75,10 @@ EXPOSE 9464
 # The gateway's webhook port (DH_GATEWAY_PORT) and the sandbox's port.
 EXPOSE 8080 38080
 
-# Liveness without curl: bash's /dev/tcp speaks HTTP/1.0 to the admin port. Kubernetes
-# ignores HEALTHCHECK and uses its own httpGet probes (deploy/k8s/); compose overrides
-# it for the sandbox, which has no admin port.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${DH_ADMIN_PORT:-9464} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
+# Liveness without curl: dh-healthcheck (deploy/healthcheck.sh) speaks HTTP/1.0 over bash's
+# /dev/tcp to 127.0.0.1:$DH_ADMIN_PORT/healthz. Kubernetes ignores HEALTHCHECK and uses
+# its own httpGet probes (deploy/k8s/); compose gives the sandbox its own port and path.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["dh-healthcheck"]
 
 # The binary handles SIGTERM itself (drains in-flight events, commits, leaves the group)
 # and runs as PID 1; it starts no children, so no init is needed.

@@ -20,14 +20,25 @@
 # and shows the journal of what reached each service. The stack stays up afterwards
 # (deploy/stack.sh down stops it); the demo's own processes stop when it ends.
 # Options: --keep  leave the sandbox, gateway and workers running (Ctrl-C to stop).
+#          --containers  the same walk against docker-compose.yml's containers under
+#                   podman (deploy/containers.sh prepares podman and the base image): the
+#                   images are built, the compose project "dockhand-demo" is started from
+#                   fresh volumes and left running (podman-compose -p dockhand-demo down -v
+#                   stops it). DH_HOST_PORT_KAFKA (29092) is the only host port it needs.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-keep=0
-[[ "${1:-}" == "--keep" ]] && keep=1
+keep=0 containers=0
+for arg in "$@"; do
+    case "$arg" in
+    --keep) keep=1 ;;
+    --containers) containers=1 ;;
+    *) die "unknown option '$arg' (--keep, --containers)" ;;
+    esac
+done
 cd "$DH_ROOT"
 BUILD="${DH_DEMO_BUILD_DIR:-build}"
 SHOP=demo.myshopify.com
@@ -51,6 +62,7 @@ trap stop_demo EXIT
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 show() { printf '    %s\n' "$*"; }
 
+start_local() {
 header "setup"
 deploy/setup.sh
 header "build ($BUILD/)"
@@ -102,6 +114,58 @@ for port in 39472 39473 39474 39475 39476; do
 done
 wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
 log "sandbox, gateway, orders, inventory, dispatch, returns and catalogue workers are up"
+}
+
+# The compose stack under podman: fresh volumes, every service healthy by its own check.
+PROJECT=dockhand-demo
+start_containers() {
+    local base s c ip
+    header "podman and the base image"
+    deploy/containers.sh
+    base="$(deploy/containers.sh --print-base)"
+    export DH_BASE_IMAGE="$base" DH_HOST_PORT_KAFKA="${DH_HOST_PORT_KAFKA:-29092}" \
+        DH_HOST_PORT_SANDBOX="" DH_HOST_PORT_GATEWAY="" DH_HOST_PORT_GATEWAY_ADMIN="" \
+        DH_HOST_PORT_ORDERS="" DH_HOST_PORT_INVENTORY="" DH_HOST_PORT_DISPATCH="" \
+        DH_HOST_PORT_RETURNS="" DH_HOST_PORT_CATALOG=""
+    header "images"
+    podman build --format docker --build-arg DEBIAN_IMAGE="$base" -t "${DH_IMAGE:-dockhand:local}" .
+    podman build --format docker --build-arg DEBIAN_IMAGE="$base" \
+        -t "${DH_KAFKA_IMAGE:-dockhand-kafka:local}" -f deploy/kafka/Dockerfile deploy
+    podman build --format docker --build-arg DEBIAN_IMAGE="$base" \
+        -t "${DH_REDIS_IMAGE:-dockhand-redis:local}" -f deploy/redis/Dockerfile deploy
+    header "podman-compose -p $PROJECT up"
+    podman-compose -p "$PROJECT" down -v >/dev/null 2>&1 || true
+    podman-compose -p "$PROJECT" up -d >"$LOGS/demo-compose-up.log" 2>&1 ||
+        die "podman-compose up failed; see $LOGS/demo-compose-up.log"
+    wait_until 240 podman healthcheck run "${PROJECT}_kafka_1" >/dev/null 2>&1 || die "kafka not healthy"
+    [[ "$(timeout 240 podman wait "${PROJECT}_topic-init_1")" == 0 ]] || die "topic-init failed"
+    log "topics created"
+    for s in redis sandbox gateway orders inventory dispatch returns catalog; do
+        c="${PROJECT}_${s}_1"
+        wait_until 240 podman healthcheck run "$c" >/dev/null 2>&1 || die "$s not healthy (podman logs $c)"
+        log "$s healthy"
+    done
+    ip() { podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${PROJECT}_$1_1"; }
+    SB="http://$(ip sandbox):38080"
+    KAFKA="127.0.0.1:$DH_HOST_PORT_KAFKA"
+    INV_ADMIN="http://$(ip inventory):9464"
+    ADMINS=()
+    for s in orders inventory dispatch returns catalog; do ADMINS+=("http://$(ip "$s"):9464"); done
+    CATALOG_REPORT="podman exec ${PROJECT}_catalog_1 dh-catalog report"
+}
+
+KAFKA=127.0.0.1:39092
+INV_ADMIN=http://127.0.0.1:39473
+ADMINS=(http://127.0.0.1:39472 http://127.0.0.1:39473 http://127.0.0.1:39474 http://127.0.0.1:39475
+    http://127.0.0.1:39476)
+CATALOG_REPORT="$BUILD/dh-catalog report"
+mkdir -p "$LOGS"
+if ((containers)); then
+    start_containers
+    log "sandbox, gateway, orders, inventory, dispatch, returns and catalogue workers are up (containers)"
+else
+    start_local
+fi
 
 level() { # level <sku> <field>: the Shopify sandbox's quantity at the main warehouse
     curl -fs "$SB/_control/shops/$SHOP/levels?sku=$1" |
@@ -128,7 +192,7 @@ putaway() { # putaway <sku> <good_online> <allocated> <qty>
                    quantity:$q, qc_status:"GOOD"},
           stock:{good_online:$g, allocated:$a, safety_stock:0, damaged:0, quarantined:0,
                  good_offline:0}}' |
-        kcat -P -b 127.0.0.1:39092 -t wms.putaway -k "demo|FAC-1|$1"
+        kcat -P -b "$KAFKA" -t wms.putaway -k "demo|FAC-1|$1"
 }
 
 say "1. The WMS puts away 25 x TEE-S in an online zone (event on wms.putaway)"
@@ -170,7 +234,7 @@ wms_dispatch() { # wms_dispatch <jq program building the event's own fields>: on
     jq -c --arg id "$(uuidgen)" --arg at "$(date -u +%FT%TZ)" \
         "{schema_version:1, event_id:\$id, occurred_at:\$at, tenant:\"demo\", shipment_id:\"SHP-DEMO-1\",
           order:{channel_order_id, order_name}} + ($1)" <<<"$so2" |
-        kcat -P -b 127.0.0.1:39092 -t wms.dispatch -k "demo|$order2"
+        kcat -P -b "$KAFKA" -t wms.dispatch -k "demo|$order2"
 }
 wms_dispatch '{event_type:"dispatch", facility:"FAC-1", sequence:0,
     carrier:{company:"Delhivery", tracking_number:"1490800000001",
@@ -197,10 +261,10 @@ jq -cn --arg id "$(uuidgen)" --argjson seq "$seq_no" --arg at "$(date -u +%FT%TZ
             to_zone:"A-02", to_class:"online"},
       stock:{good_online:30, allocated:0, safety_stock:0, damaged:0, quarantined:0,
              good_offline:0}}' |
-    kcat -P -b 127.0.0.1:39092 -t wms.zone_move -k "demo|FAC-1|TEE-S"
-moved() { curl -fs http://127.0.0.1:39473/metrics | grep -q '^dh_inventory_moves_without_call_total[^ ]* [1-9]'; }
+    kcat -P -b "$KAFKA" -t wms.zone_move -k "demo|FAC-1|TEE-S"
+moved() { curl -fs "$INV_ADMIN/metrics" | grep -q '^dh_inventory_moves_without_call_total[^ ]* [1-9]'; }
 wait_until 30 moved || die "the zone move was not acknowledged"
-show "$(curl -fs http://127.0.0.1:39473/metrics | grep '^dh_inventory_moves_without_call_total')"
+show "$(curl -fs "$INV_ADMIN/metrics" | grep '^dh_inventory_moves_without_call_total')"
 
 say "7. A return, both ways: Return Prime approves it, the WMS receives and QCs it"
 order3=$(curl -fs -XPOST "$SB/_control/shops/$SHOP/orders" \
@@ -226,7 +290,7 @@ wms_return | jq -c --arg id "$(uuidgen)" --arg at "$(date -u +%FT%TZ)" '{schema_
     lines:[.lines[] | {channel_line_item_id, sku, quantity,
                        qc_status:(if .sku == "MUG-1" then "FAIL" else "PASS" end)}
            | if .qc_status == "FAIL" then . + {qc_notes:"Chipped rim"} else . end]}' |
-    kcat -P -b 127.0.0.1:39092 -t wms.return_received -k "$SHOP|$(wms_return | jq -r .id)"
+    kcat -P -b "$KAFKA" -t wms.return_received -k "$SHOP|$(wms_return | jq -r .id)"
 rp_request() {
     curl -fs -H "x-rp-token: demo-returnprime-api-token" \
         "$SB/returnprime/return-exchange/v2/request/RP-DEMO-1"
@@ -263,7 +327,7 @@ curl -fs -XPUT "$SB/_control/shops/$SHOP/levels" \
 putaway LINEN-M 12 0 12
 wait_until 30 level_is LINEN-M on_hand 12 || die "the new product's stock did not reach Shopify"
 show "Shopify LINEN-M after its first putaway (no restart): $(levels LINEN-M)"
-show "Duplicate-SKU report: $BUILD/dh-catalog report $SHOP (exit 0: none)"
+show "Duplicate-SKU report: $CATALOG_REPORT $SHOP (exit 0: none)"
 
 say "What reached each service (the sandbox's journal; the GETs of the sales order are this demo checking)"
 curl -fs "$SB/_journal" | jq -rs '
@@ -272,8 +336,8 @@ curl -fs "$SB/_journal" | jq -rs '
            + " -> " + (.status | tostring)]
     | group_by(.) | map("    \(length) x \(.[0])") | .[]'
 say "Events handled, by worker and outcome"
-for port in 39472 39473 39474 39475 39476; do
-    curl -fs "http://127.0.0.1:$port/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
+for url in "${ADMINS[@]}"; do
+    curl -fs "$url/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
         sed 's/^/    /'
 done
 
@@ -281,4 +345,8 @@ if ((keep)); then
     say "Running; Ctrl-C stops the demo processes. Sandbox: $SB, journal: $SB/_journal"
     wait
 fi
-say "Done. The local stack keeps running; stop it with: deploy/stack.sh down"
+if ((containers)); then
+    say "Done. The containers keep running; stop them with: podman-compose -p $PROJECT down -v"
+else
+    say "Done. The local stack keeps running; stop it with: deploy/stack.sh down"
+fi

@@ -4,7 +4,9 @@
 #     (apt is skipped entirely when everything is already installed), including clang
 #     and its libFuzzer runtime for tests/fuzz (checked by linking a probe);
 #  2. fetches the Kafka broker jars with Maven, once, into deploy/.stack/kafka-libs/
-#     (git-ignored; a marker file records the POM it came from).
+#     (git-ignored; a marker file records the POM it came from);
+#  3. deploy/containers.sh: podman's configuration and the local base image (made once);
+#  4. kubeconform and the Kubernetes/KEDA schemas (tests/deploy/kubeconform.sh --fetch, once).
 # Run as root, or as a user with sudo. Safe to run again at any time.
 # Environment: DH_SETUP_SKIP_APT=1 skips step 1; DH_STACK_KAFKA_LIBS overrides the cache dir.
 # shellcheck source-path=SCRIPTDIR
@@ -20,8 +22,11 @@ PACKAGES=(
     redis-server openjdk-17-jre-headless maven kcat
     clang-format uuid-runtime curl procps jq clang
     prometheus
+    podman runc podman-compose debootstrap golang-github-containernetworking-plugin-dnsname
 )
 # prometheus: only for promtool, which checks deploy/monitoring/ (tests/deploy/promtool.sh).
+# podman & co: the container test (tests/containers/); runc because crun refuses cgroup v1
+# hybrid hosts, the CNI dnsname plugin so compose services find each other by name.
 # Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):
 # only ask apt for it when node or npm is missing.
 NODE_PACKAGES=(nodejs npm)
@@ -155,6 +160,10 @@ main() {
     install_fuzz_runtime
     header "setup: Kafka jars"
     fetch_kafka_jars
+    header "setup: containers (podman, base image)"
+    "$DH_ROOT/deploy/containers.sh"
+    header "setup: kubeconform and API schemas"
+    "$DH_ROOT/tests/deploy/kubeconform.sh" --fetch
 }
 
 main "$@"

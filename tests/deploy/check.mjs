@@ -334,12 +334,20 @@ function checkDockerfile() {
   return { stages, binaries, argDefaults, ins };
 }
 
-// The image's HEALTHCHECK (and compose's, same shape) against a stub admin server.
+const ti0 = (services) => services["topic-init"];
+
+// The image's HEALTHCHECK (exec form) or compose's (CMD-SHELL, which podman-compose passes
+// on intact) against a stub admin server. dh-healthcheck is deploy/healthcheck.sh.
 async function checkHealthcheck(name, argv, portVar) {
+  if (Array.isArray(argv) && argv[0] === "CMD-SHELL" && argv.length === 2) argv = ["CMD", "sh", "-c", argv[1]];
   if (!Array.isArray(argv) || argv[0] !== "CMD") {
-    fail(name, "not an exec-form CMD healthcheck");
+    fail(name, "not a CMD or CMD-SHELL healthcheck");
     return;
   }
+  const shim = path.join(tmp, "hc-bin");
+  fs.mkdirSync(shim, { recursive: true });
+  fs.copyFileSync(path.join(root, "deploy/healthcheck.sh"), path.join(shim, "dh-healthcheck"));
+  fs.chmodSync(path.join(shim, "dh-healthcheck"), 0o755);
   const serve = (status) =>
     new Promise((resolve) => {
       const srv = http.createServer((req, res) => {
@@ -351,8 +359,8 @@ async function checkHealthcheck(name, argv, portVar) {
   const run = (port, cmdv) =>
     new Promise((resolve) => {
       // Same command, our port instead of the fixed one.
-      const args = cmdv.slice(2).map((a) => a.replace(/\/(9464|38080)\b/, `/${port}`));
-      const env = { PATH: process.env.PATH, [portVar]: String(port) };
+      const args = cmdv.slice(2).map((a) => a.replace(/\/(9464|38080)\b/, `/${port}`).replace(/\b(9464|38080)\b/, `${port}`));
+      const env = { PATH: `${shim}:${process.env.PATH}`, [portVar]: String(port) };
       const { spawn } = require("node:child_process");
       const p = spawn(cmdv[1], args, { env, stdio: "ignore" });
       const t = setTimeout(() => p.kill("SIGKILL"), 5000);
@@ -474,8 +482,16 @@ async function checkCompose(docker) {
   const kafka = services.kafka || {};
   const kenv = envObject(kafka.environment);
   const pom = read("deploy/kafka/pom.xml").match(/<kafka\.version>([^<]+)</);
-  const tag = String(kafka.image || "").split(":")[1];
-  check("compose kafka: apache/kafka image of the local stack's version", String(kafka.image).startsWith("apache/kafka:") && pom && tag === pom[1], `${kafka.image} vs pom ${pom && pom[1]}`);
+  // Built from the jars deploy/setup.sh fetches with deploy/kafka/pom.xml (the local
+  // stack's version), so the version cannot drift: check the build and what it copies.
+  const kdf = kafka.build ? path.join(root, kafka.build.context || ".", kafka.build.dockerfile || "Dockerfile") : null;
+  const kdfText = kdf && fs.existsSync(kdf) ? fs.readFileSync(kdf, "utf8") : "";
+  check(
+    "compose kafka: built from the local stack's jars (deploy/kafka/Dockerfile copies .stack/kafka-libs)",
+    pom && /COPY\s+\.stack\/kafka-libs\//.test(kdfText) && kafka.build?.args?.DEBIAN_IMAGE !== undefined,
+    kdf ? rel(kdf) : "no build",
+  );
+  check("compose topic-init: runs the kafka service's image", ti0(services)?.image === kafka.image);
   const kraft = {
     KAFKA_PROCESS_ROLES: (v) => /broker/.test(v) && /controller/.test(v),
     KAFKA_NODE_ID: (v) => v !== "",
@@ -504,7 +520,7 @@ async function checkCompose(docker) {
     const env = { PATH: process.env.PATH, ...envObject(ti.environment) };
     const m = mounts(ti);
     for (const [k, v] of Object.entries(env)) if (m[v]) env[k] = m[v];
-    env.KAFKA_HOME = stubHome;
+    env.KAFKA_TOPICS = path.join(stubHome, "bin", "kafka-topics.sh");
     const argv = [...(ti.entrypoint || []), ...(Array.isArray(ti.command) ? ti.command : [ti.command])];
     const r = spawnSync(argv[0] === "/bin/sh" ? "sh" : argv[0], argv.slice(1), { env, encoding: "utf8", timeout: 20000 });
     const created = new Map();
@@ -532,7 +548,9 @@ async function checkCompose(docker) {
   // Our services: env names against --help, --check-config with the service env.
   const binOf = (svc) => (Array.isArray(svc.command) ? svc.command[0] : String(svc.command || "dh-orders").split(/\s+/)[0]);
   for (const [name, svc] of Object.entries(services)) {
-    if (!String(svc.image || "").includes("dockhand") && !svc.build) continue;
+    // dockhand's own image: built from the root Dockerfile (Kafka and Redis have their own).
+    const ours = svc.build && (svc.build.context || ".") === "." && (svc.build.dockerfile || "Dockerfile") === "Dockerfile";
+    if (!ours) continue;
     const b = binOf(svc);
     const bin = findBinary(b);
     if (b === "dh-sandbox") {
