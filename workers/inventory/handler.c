@@ -34,6 +34,9 @@ static const dh_config_var_t inv_vars[] = {
     {"DH_INVENTORY_LOOKUP_WAIT_MAX_S", DH_CFG_INT, "600", 1, 43200, NULL,
      "A SKU lookup throttled this long without fetching a page is given up: its events are "
      "dead-lettered \"lookup-throttled\" (a rate-limit wait is never an attempt)."},
+    {"DH_INVENTORY_CALL_HOLD_MS", DH_CFG_INT, "1000", 0, 5000, NULL,
+     "While the store's shared bucket cannot pay for an inventorySetQuantities, hold it up to "
+     "this long so more lanes' quantities join it (0: send at once)."},
     DH_CONFIG_END,
 };
 
@@ -195,6 +198,7 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
     sh->grace_s = dh_config_int(cfg, "DH_INVENTORY_SYNC_GRACE_S");
     sh->fence_ms = dh_config_int(cfg, "DH_INVENTORY_FENCE_MS");
     sh->http_ms = dh_config_int(cfg, "DH_HTTP_TIMEOUT_MS");
+    sh->hold_ms = dh_config_int(cfg, "DH_INVENTORY_CALL_HOLD_MS");
     gethostname(host, sizeof(host) - 1);
     snprintf(sh->owner, sizeof(sh->owner), "%s:%ld:%lld", host, (long)getpid(),
              (long long)time(NULL));
@@ -203,7 +207,12 @@ static dh_err_t inv_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, s
     if (err == DH_OK && !(sh->newest = inv_newest_new())) {
         err = DH_ERR_NOMEM;
     }
+    if (err == DH_OK && !(sh->combine = inv_combine_new(dh_stores_count(sh->stores)))) {
+        err = DH_ERR_NOMEM;
+    }
     if (err != DH_OK) {
+        inv_newest_destroy(sh->newest);
+        inv_combine_destroy(sh->combine);
         free(sh);
         return err;
     }
@@ -220,6 +229,7 @@ static void inv_fini(void *shared)
     }
     inv_sync_fini(sh);
     inv_newest_destroy(sh->newest);
+    inv_combine_destroy(sh->combine);
     free(sh);
 }
 

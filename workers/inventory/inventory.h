@@ -64,6 +64,9 @@ typedef struct inv_lane {
     dh_wms_t *wms;
 } inv_lane_t;
 
+/** Per store: this replica's lanes' calls combined (combine.c). */
+typedef struct inv_combine_s inv_combine_t;
+
 /** Newest decoded event per message key (see newest.c). */
 typedef struct inv_newest_s inv_newest_t;
 
@@ -81,6 +84,8 @@ typedef struct inv_shared {
     dh_metrics_t *metrics;
     inv_sync_series_t *sync_series; /**< per store, made by inv_sync_init() */
     inv_newest_t *newest;
+    inv_combine_t *combine; /**< per store; NULL: every lane calls on its own */
+    long long hold_ms;      /**< DH_INVENTORY_CALL_HOLD_MS */
 } inv_shared_t;
 
 /** What decode() leaves in ev->data. */
@@ -125,15 +130,26 @@ void inv_resolve_skus(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
 /* ---- inventorySetQuantities (push.c) ---- */
 typedef struct inv_qres {
     int pending;    /**< Still to be pushed (inside inv_push() only). */
+    int unsent;     /**< WAIT because the shared bucket (or a cooldown) refused the call
+                         before it was sent: nothing reached Shopify. */
     dh_outcome_t o; /**< DONE: applied (or superseded); else why, for dh_batch_outcome(). */
 } inv_qres_t;
 
 /** Set on_hand for \p n quantities of one store (n <= 250) in one call (a few more on
  *  userErrors). One result per quantity, by the outcome table and inv_outcomes; duplicates
  *  of an item+location are DONE as superseded (q[i].dropped). No further call starts at or
- *  after \p deadline_ms (CLOCK_MONOTONIC ms; 0: none): those still pending WAIT. */
+ *  after \p deadline_ms (CLOCK_MONOTONIC ms; 0: none): those still pending WAIT.
+ *  Through the store's combiner (combine.c): the quantities may travel in one call with
+ *  other lanes' (the caller keeps its fences until this returns). */
 void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
               inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms);
+/** inv_push() of this lane alone (push.c). */
+void inv_push_direct(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
+                     inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms);
+
+/* ---- one call per store for the replica's lanes (combine.c) ---- */
+inv_combine_t *inv_combine_new(size_t nstores);
+void inv_combine_destroy(inv_combine_t *cb);
 
 /* ---- fenced sets (apply.c) ---- */
 typedef enum inv_set_what {

@@ -202,6 +202,9 @@ static int round_once(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store
     if (dh_lane_shopify_try(lane, store, DH_GQL_INVENTORY_SET_QUANTITIES, vars, &rep, &o) != 0) {
         dh_counter_add(r.m->calls_failed, 1);
         set_all(res, r.act, r.na, &o);
+        for (size_t i = 0; i < r.na; i++) {
+            res[r.act[i]].unsent = rep.status == 0 && o.answer == DH_ANSWER_THROTTLED;
+        }
     } else {
         dh_counter_add(r.m->calls_ok, 1);
         again = on_answer(&r, &rep);
@@ -219,8 +222,8 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void inv_push(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
-              inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms)
+void inv_push_direct(inv_shared_t *sh, dh_lane_t *lane, const dh_store_t *store, const char *tag,
+                     inv_qty_t *q, size_t n, inv_qres_t *res, int64_t deadline_ms)
 {
     int salt = 0;
 
