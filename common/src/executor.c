@@ -98,7 +98,12 @@ dh_err_t dh_rt_init(dh_rt_t *rt)
 {
     rt->nbuckets = 1u << 14;
     rt->buckets = calloc(rt->nbuckets, sizeof(*rt->buckets));
-    if (!rt->buckets) {
+    rt->tokens = dh_tokens_new();
+    if (!rt->buckets || !rt->tokens) {
+        free(rt->buckets);
+        rt->buckets = NULL;
+        dh_tokens_destroy(rt->tokens);
+        rt->tokens = NULL;
         return DH_ERR_NOMEM;
     }
     pthread_mutex_init(&rt->mu, NULL);
@@ -122,6 +127,8 @@ void dh_rt_fini(dh_rt_t *rt)
     rt->parts = NULL;
     free(rt->buckets);
     rt->buckets = NULL;
+    dh_tokens_destroy(rt->tokens);
+    rt->tokens = NULL;
     pthread_cond_destroy(&rt->work_cv);
     pthread_cond_destroy(&rt->idle_cv);
     pthread_mutex_destroy(&rt->mu);

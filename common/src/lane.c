@@ -728,6 +728,7 @@ static int lane_clients(dh_lane_t *lane, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
+    dh_shopify_share_tokens(lane->shopify, lane->rt->tokens);
     if (dh_config_get(lane->rt->cfg, "DH_WMS_URL")) { /* the worker lists DH_WMS_* */
         lane->wms = dh_wms_new(lane->rt->cfg, lane->http, lane->redis, lane->rt->metrics, errstr,
                                errstr_size);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dockhand/stores.h"
+#include "dockhand/tokens.h"
 #include "dockhand/worker.h"
 #include "wm.h"
 
@@ -119,6 +120,7 @@ typedef struct dh_rt {
     const dh_config_t *cfg;
     dh_rt_opts_t opts;
     dh_metrics_t *metrics;
+    dh_tokens_t *tokens; /* Shopify client-credentials tokens, shared by the lanes */
     dh_rt_metrics_t m;
     char owner[128]; /* lease owner prefix: instance name */
 

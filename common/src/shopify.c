@@ -3,8 +3,8 @@
  * cost to the store's shared bucket in Redis, POST the embedded document, then settle the
  * bucket with what Shopify reports (refund requested − actual, re-sync to
  * currentlyAvailable). THROTTLED (HTTP 200) and 429 start a pool-wide cooldown. Tokens are
- * the store's static access_token or a client-credentials token cached per handle; no
- * token ever reaches a log line or an errstr.
+ * the store's static access_token or a client-credentials token from the worker's shared cache
+ * (tokens.h); no token ever reaches a log line or an errstr.
  */
 #include "dockhand/shopify.h"
 
@@ -27,7 +27,6 @@
 #define COOLDOWN_MAX_MS     600000 /* a bucket refills in seconds; more is a bogus reply */
 #define TOKEN_REFRESH_EARLY 60000  /* ms: refresh a client-credentials token this early */
 #define TOKEN_DEFAULT_TTL_S 3600   /* when the grant omits expires_in */
-#define TOKEN_CACHE_MAX     16     /* stores a lane talks to; oldest evicted beyond */
 
 /* Generated from dockhand/gql_docs.def and common/graphql/ by
  * common/cmake/embed_graphql.cmake, indexed by dh_gql_doc_t. */
@@ -76,18 +75,12 @@ static const doc_cost_t doc_costs[DH_GQL__COUNT] = {
 #undef DH_GQL_DOC
 };
 
-typedef struct token_entry {
-    char *domain;
-    char *token;
-    int64_t refresh_ms; /**< CLOCK_MONOTONIC ms after which a new grant is fetched. */
-} token_entry_t;
-
 struct dh_shopify_s {
     dh_http_t *http;
     dh_redis_t *redis;
     dh_metrics_t *metrics;
-    token_entry_t tokens[TOKEN_CACHE_MAX];
-    size_t ntokens;
+    dh_tokens_t *tokens; /* client-credentials tokens: own_tokens, or the process's */
+    dh_tokens_t *own_tokens;
 };
 
 const char *dh_gql_text(dh_gql_doc_t doc)
@@ -153,18 +146,18 @@ dh_shopify_t *dh_shopify_new(dh_http_t *http, dh_redis_t *redis, dh_metrics_t *m
     s->http = http;
     s->redis = redis;
     s->metrics = metrics;
+    s->own_tokens = dh_tokens_new();
+    if (s->own_tokens == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->tokens = s->own_tokens;
     return s;
 }
 
-static void token_entry_free(token_entry_t *t)
+void dh_shopify_share_tokens(dh_shopify_t *s, dh_tokens_t *tokens)
 {
-    free(t->domain);
-    if (t->token != NULL) {
-        /* Not a hard guarantee (the allocator may have copies), just good hygiene. */
-        memset(t->token, 0, strlen(t->token));
-        free(t->token);
-    }
-    memset(t, 0, sizeof(*t));
+    s->tokens = tokens != NULL ? tokens : s->own_tokens;
 }
 
 void dh_shopify_destroy(dh_shopify_t *s)
@@ -172,9 +165,7 @@ void dh_shopify_destroy(dh_shopify_t *s)
     if (s == NULL) {
         return;
     }
-    for (size_t i = 0; i < s->ntokens; i++) {
-        token_entry_free(&s->tokens[i]);
-    }
+    dh_tokens_destroy(s->own_tokens);
     free(s);
 }
 
@@ -230,27 +221,6 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static token_entry_t *token_find(dh_shopify_t *s, const char *domain)
-{
-    for (size_t i = 0; i < s->ntokens; i++) {
-        if (strcmp(s->tokens[i].domain, domain) == 0) {
-            return &s->tokens[i];
-        }
-    }
-    return NULL;
-}
-
-static void token_drop(dh_shopify_t *s, const char *domain)
-{
-    token_entry_t *t = token_find(s, domain);
-
-    if (t != NULL) {
-        token_entry_free(t);
-        *t = s->tokens[--s->ntokens];
-        memset(&s->tokens[s->ntokens], 0, sizeof(s->tokens[0]));
-    }
-}
-
 /* application/x-www-form-urlencoded value (RFC 3986 unreserved kept). */
 static void form_escape(const char *in, char *out, size_t size)
 {
@@ -285,28 +255,14 @@ static dh_err_t token_store(dh_shopify_t *s, const char *domain, const char *bod
     const char *tok = json_string_value(json_object_get(root, "access_token"));
     json_t *ttl = json_object_get(root, "expires_in");
     int64_t ttl_ms = (json_is_integer(ttl) ? json_integer_value(ttl) : TOKEN_DEFAULT_TTL_S) * 1000;
-    token_entry_t *t;
     dh_err_t err = DH_OK;
 
     if (tok == NULL || tok[0] == '\0' || strlen(tok) >= TOKEN_MAX) {
         err = DH_ERR_PROTO;
         goto out;
     }
-    token_drop(s, domain);
-    if (s->ntokens == TOKEN_CACHE_MAX) {
-        token_drop(s, s->tokens[0].domain);
-    }
-    t = &s->tokens[s->ntokens];
-    t->domain = strdup(domain);
-    t->token = strdup(tok);
-    if (t->domain == NULL || t->token == NULL) {
-        token_entry_free(t);
-        err = DH_ERR_NOMEM;
-        goto out;
-    }
     ttl_ms = ttl_ms > 2 * TOKEN_REFRESH_EARLY ? ttl_ms - TOKEN_REFRESH_EARLY : ttl_ms / 2;
-    t->refresh_ms = mono_ms() + ttl_ms;
-    s->ntokens++;
+    err = dh_tokens_put(s->tokens, domain, tok, mono_ms() + ttl_ms);
 out:
     json_decref(root);
     return err;
@@ -355,34 +311,29 @@ out:
     return err;
 }
 
-/* The token for \p store: its static one, or a cached/fresh client-credentials token. */
-static dh_err_t token_get(dh_shopify_t *s, const dh_store_t *store, const char **tok,
-                          int *from_grant, char *errstr, size_t errstr_size)
+/* The token for \p store into \p tok (TOKEN_MAX bytes): its static one, or a cached or
+ * fresh client-credentials token (copied: another lane may replace the cached one). */
+static dh_err_t token_get(dh_shopify_t *s, const dh_store_t *store, char *tok, int *from_grant,
+                          char *errstr, size_t errstr_size)
 {
-    token_entry_t *t;
     dh_err_t err;
 
-    *tok = NULL;
     *from_grant = 0;
     if (store->access_token != NULL && store->access_token[0] != '\0') {
-        *tok = store->access_token;
+        snprintf(tok, TOKEN_MAX, "%s", store->access_token);
         return DH_OK;
     }
-    t = token_find(s, store->domain);
-    if (t != NULL && t->refresh_ms <= mono_ms()) {
-        token_drop(s, store->domain);
-        t = NULL;
-    }
-    if (t == NULL) {
-        err = token_fetch(s, store, errstr, errstr_size);
-        if (err != DH_OK) {
-            return err;
-        }
-        t = token_find(s, store->domain);
-    }
-    *tok = t->token;
     *from_grant = 1;
-    return DH_OK;
+    if (dh_tokens_copy(s->tokens, store->domain, mono_ms(), tok, TOKEN_MAX)) {
+        return DH_OK;
+    }
+    err = token_fetch(s, store, errstr, errstr_size);
+    if (err == DH_OK && !dh_tokens_copy(s->tokens, store->domain, mono_ms(), tok, TOKEN_MAX)) {
+        snprintf(errstr, errstr_size, "shopify %s token: granted, but expired at once",
+                 store->domain);
+        err = DH_ERR_PROTO;
+    }
+    return err;
 }
 
 /* ---- the call ---- */
@@ -409,24 +360,26 @@ static dh_err_t post(dh_shopify_t *s, const dh_store_t *store, const char *token
 static dh_err_t send_call(dh_shopify_t *s, const dh_store_t *store, const char *body,
                           dh_http_resp_t *resp, char *errstr, size_t errstr_size)
 {
-    const char *token = NULL;
+    char token[TOKEN_MAX];
     int from_grant = 0;
     dh_err_t err;
 
-    err = token_get(s, store, &token, &from_grant, errstr, errstr_size);
+    err = token_get(s, store, token, &from_grant, errstr, errstr_size);
     if (err != DH_OK) {
-        return err;
+        goto out;
     }
     err = post(s, store, token, body, resp);
     if (err == DH_OK && resp->status == 401 && from_grant) {
         /* Expired or revoked early: one fresh grant, one more try. */
         dh_http_resp_clear(resp);
-        token_drop(s, store->domain);
-        err = token_get(s, store, &token, &from_grant, errstr, errstr_size);
+        dh_tokens_drop(s->tokens, store->domain);
+        err = token_get(s, store, token, &from_grant, errstr, errstr_size);
         if (err == DH_OK) {
             err = post(s, store, token, body, resp);
         }
     }
+out:
+    memset(token, 0, sizeof(token));
     if (err != DH_OK && errstr[0] == '\0') {
         snprintf(errstr, errstr_size, "shopify %s: %s", store->domain, dh_http_errstr(s->http));
     }

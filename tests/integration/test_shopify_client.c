@@ -365,12 +365,73 @@ static void test_credentials(void **state)
     call_shop2("cc-", DH_OK, 3);
 }
 
+/* Client-credentials grants the sandbox answered for \p shop so far. */
+static long grants(const char *shop)
+{
+    char url[512];
+    char *text = NULL, *line, *save = NULL;
+    long n = 0;
+
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify&shop=%s", fx.sb.base, shop);
+    assert_int_equal(th_http("GET", url, NULL, NULL, &text), 200);
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+
+        const char *op = json_string_value(json_object_get(j, "op"));
+
+        n += op && !strcmp(op, "oauth/access_token");
+        json_decref(j);
+    }
+    free(text);
+    return n;
+}
+
+/* The lanes of a worker share one token cache (the runtime's): a store's grant is fetched
+ * by the first lane that needs it and used by the others. */
+static void test_lanes_share_a_grant(void **state)
+{
+    char name[160], err[512];
+    dh_http_t *h1 = new_http(), *h2 = new_http();
+    dh_redis_t *r1 = new_redis(), *r2 = new_redis();
+    dh_shopify_t *c1 = dh_shopify_new(h1, r1, NULL), *c2 = dh_shopify_new(h2, r2, NULL);
+    dh_tokens_t *shared = dh_tokens_new();
+    json_t *vars = json_pack("{s:s, s:i}", "query", "sku:X-1", "first", 5);
+    dh_gql_reply_t rep;
+    int64_t wait = 0;
+
+    (void)state;
+    dh_shopify_share_tokens(c1, shared);
+    dh_shopify_share_tokens(c2, shared);
+    snprintf(name, sizeof(name), "cc-%s", fx.shop2);
+    const dh_store_t *store = dh_stores_find(fx.stores, name);
+    long before = grants(fx.shop2);
+
+    assert_non_null(store);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(dh_shopify_graphql(i % 2 ? c2 : c1, store, DH_GQL_PRODUCT_VARIANTS_BY_SKU,
+                                            vars, &rep, &wait, err, sizeof(err)),
+                         DH_OK);
+        dh_gql_reply_clear(&rep);
+    }
+    assert_int_equal(grants(fx.shop2) - before, 1);
+    assert_int_equal(dh_tokens_count(shared), 1);
+    json_decref(vars);
+    dh_shopify_destroy(c1);
+    dh_shopify_destroy(c2);
+    dh_tokens_destroy(shared);
+    dh_redis_destroy(r1);
+    dh_redis_destroy(r2);
+    dh_http_destroy(h1);
+    dh_http_destroy(h2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_lanes_share_the_bucket),
         cmocka_unit_test(test_throttled_starts_a_shared_cooldown),
         cmocka_unit_test(test_credentials),
+        cmocka_unit_test(test_lanes_share_a_grant),
     };
     int rc;
 

@@ -19,6 +19,7 @@
 #include "dockhand/metrics.h"
 #include "dockhand/redis.h"
 #include "dockhand/stores.h"
+#include "dockhand/tokens.h"
 
 /** The embedded documents, one per line of dockhand/gql_docs.def (the single list:
  *  file, root field, users, cost model). */
@@ -43,6 +44,9 @@ typedef struct dh_shopify_s dh_shopify_t;
 /** @param http, redis, metrics  Borrowed; the lane's handles (metrics may be NULL). */
 dh_shopify_t *dh_shopify_new(dh_http_t *http, dh_redis_t *redis, dh_metrics_t *metrics);
 void dh_shopify_destroy(dh_shopify_t *s);
+/** @brief Use \p tokens (borrowed; outlives \p s), the worker's cache shared by its lanes,
+ *  instead of the handle's own; NULL goes back to the own one. */
+void dh_shopify_share_tokens(dh_shopify_t *s, dh_tokens_t *tokens);
 
 typedef struct dh_gql_reply {
     json_t *root; /**< Whole response (owned: json_decref via dh_gql_reply_clear()). */
