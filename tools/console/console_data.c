@@ -4,6 +4,7 @@
  * workers' state through their admin ports, the stores' through the Redis keys the
  * workers write (dh:inv:sync:*, dh:rl:shopify:<store>).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -168,6 +169,30 @@ json_t *console_letter(console_t *c, const char *topic, const char *part, const 
     return l;
 }
 
+static const char *text_of(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+
+    return s ? s : "-";
+}
+
+/* The audit trail of a redrive: one line per letter written back. */
+static void log_written(const console_t *c, const char *topic, const json_t *rows)
+{
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(rows, i, r)
+    {
+        if (!strcmp(text_of(r, "action"), "redriven")) {
+            fprintf(stderr, "%s: redriven %s %lld@%lld (class %s) -> %s\n", c->o.prog, topic,
+                    (long long)json_integer_value(json_object_get(r, "partition")),
+                    (long long)json_integer_value(json_object_get(r, "offset")),
+                    text_of(r, "error-class"), text_of(r, "original-topic"));
+        }
+    }
+}
+
 json_t *console_redrive(console_t *c, const char *topic, const char *klass, const char *part,
                         const char *off, int execute)
 {
@@ -185,6 +210,7 @@ json_t *console_redrive(console_t *c, const char *topic, const char *klass, cons
         argv[argc++] = "--execute";
     }
     res = run_ops(c, ops_dlq, argc, argv);
+    log_written(c, topic, json_object_get(res, "rows"));
     json_object_set_new(res, "topic", json_string(topic));
     json_object_set_new(res, "class", json_string(klass));
     json_object_set_new(res, "execute", json_boolean(execute));
