@@ -34,6 +34,9 @@ json_t *console_letter(console_t *c, const char *topic, const char *part, const 
 json_t *console_redrive(console_t *c, const char *topic, const char *klass, const char *part,
                         const char *off, int execute);
 
+/** Sum of every sample of metric \p name in a Prometheus text exposition (0 if none). */
+double console_metric_sum(const char *text, const char *name);
+
 /* console_html.c: the pages. Each writes a whole document to \p f. */
 void console_html_page(FILE *f, const char *page, const json_t *data, int refresh_s,
                        const char *csrf);
@@ -43,5 +46,7 @@ void console_html_page(FILE *f, const char *page, const json_t *data, int refres
 void console_csrf(const console_t *c, const char *session, char *out, size_t size);
 /** 1 when \p a equals \p b in constant time (both NUL-terminated). */
 int console_same(const char *a, const char *b);
+/** Field \p name of the urlencoded form \p body, decoded into \p out ("" when absent). */
+void console_form_get(const char *body, const char *name, char *out, size_t size);
 
 #endif

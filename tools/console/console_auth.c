@@ -4,6 +4,7 @@
  * session cookie: HMAC-SHA256 of the session id under a secret drawn at start, so a page
  * of another site can neither read nor forge it (the cookie is also SameSite=Strict).
  */
+#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -32,4 +33,25 @@ int console_same(const char *a, const char *b)
     size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
 
     return a && b && la == lb && la > 0 && !CRYPTO_memcmp(a, b, la);
+}
+
+/* Field \p name of an urlencoded form, decoded into \p out ("" when absent). */
+void console_form_get(const char *body, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+
+    out[0] = '\0';
+    for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (!strncmp(p, name, nl) && p[nl] == '=') {
+            const char *v = p + nl + 1, *end = strchr(v, '&');
+            size_t len = end ? (size_t)(end - v) : strlen(v);
+
+            snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), v);
+            for (char *q = out; *q; q++) {
+                *q = *q == '+' ? ' ' : *q;
+            }
+            MHD_http_unescape(out);
+            return;
+        }
+    }
 }

@@ -184,27 +184,6 @@ static enum MHD_Result serve_get(console_t *c, struct MHD_Connection *conn, cons
     return send_page(c, conn, page, d, api, MHD_HTTP_OK);
 }
 
-/* Field \p name of an urlencoded form, decoded into \p out ("" when absent). */
-static void form_get(const char *body, const char *name, char *out, size_t size)
-{
-    size_t nl = strlen(name);
-
-    out[0] = '\0';
-    for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (!strncmp(p, name, nl) && p[nl] == '=') {
-            const char *v = p + nl + 1, *end = strchr(v, '&');
-            size_t len = end ? (size_t)(end - v) : strlen(v);
-
-            snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), v);
-            for (char *q = out; *q; q++) {
-                *q = *q == '+' ? ' ' : *q;
-            }
-            MHD_http_unescape(out);
-            return;
-        }
-    }
-}
-
 /* 1 when \p topic is one of the configured dead-letter topics: nothing else is redriven. */
 static int known_dlq(const console_t *c, const char *topic)
 {
@@ -226,12 +205,12 @@ static const char *refusal(const console_t *c, struct MHD_Connection *conn, cons
     const char *sid = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE);
     char token[256], csrf[128], want[80], topic[256];
 
-    form_get(body, "token", token, sizeof(token));
+    console_form_get(body, "token", token, sizeof(token));
     if (auth && !strncmp(auth, "Bearer ", 7)) {
         snprintf(token, sizeof(token), "%s", auth + 7);
     }
-    form_get(body, "csrf", csrf, sizeof(csrf));
-    form_get(body, "topic", topic, sizeof(topic));
+    console_form_get(body, "csrf", csrf, sizeof(csrf));
+    console_form_get(body, "topic", topic, sizeof(topic));
     console_csrf(c, sid, want, sizeof(want));
     if (!c->token) {
         return "redrive refused: no DH_CONSOLE_TOKEN is configured\n";
@@ -290,10 +269,10 @@ static enum MHD_Result serve_post(console_t *c, struct MHD_Connection *conn, con
         fprintf(stderr, "%s: %s", c->o.prog, why);
         return send_text(conn, MHD_HTTP_FORBIDDEN, why);
     }
-    form_get(p->body, "topic", topic, sizeof(topic));
-    form_get(p->body, "class", klass, sizeof(klass));
-    form_get(p->body, "confirm", confirm, sizeof(confirm));
-    form_get(p->body, "letters", letters, sizeof(letters));
+    console_form_get(p->body, "topic", topic, sizeof(topic));
+    console_form_get(p->body, "class", klass, sizeof(klass));
+    console_form_get(p->body, "confirm", confirm, sizeof(confirm));
+    console_form_get(p->body, "letters", letters, sizeof(letters));
     if (!*klass) {
         return send_text(conn, MHD_HTTP_BAD_REQUEST, "class is required\n");
     }

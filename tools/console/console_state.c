@@ -20,7 +20,7 @@ static const char *const series[][2] = {
 };
 
 /* Sum of every sample of metric \p name in a Prometheus text exposition. */
-static double metric_sum(const char *text, const char *name)
+double console_metric_sum(const char *text, const char *name)
 {
     size_t len = strlen(name);
     double sum = 0;
@@ -72,7 +72,7 @@ static json_t *worker_row(console_t *c, const char *name, const char *url)
                         json_boolean(st == 200 && get_status(c, url, "/readyz", NULL) == 200));
     for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
         json_object_set_new(row, series[i][1],
-                            st == 200 && text ? json_real(metric_sum(text, series[i][0]))
+                            st == 200 && text ? json_real(console_metric_sum(text, series[i][0]))
                                               : json_null());
     }
     free(text);
