@@ -8,8 +8,9 @@
 #
 # Binaries in /usr/local/bin: dh-gateway, dh-orders, dh-inventory, dh-dispatch, dh-returns,
 # dh-catalog, dh-ops (the on-call tool: lag, dead letters, replay; docs/runbook.md), dh-dlq (the same
-# tool under its old name) and dh-sandbox (the test double of Shopify, the WMS and
-# Return Prime; not for production). Default command: dh-orders.
+# tool under its old name), dh-console (the on-call's status page in a browser) and
+# dh-sandbox (the test double of Shopify, the WMS and Return Prime; not for production).
+# Default command: dh-orders.
 # See docs/deployment.md and docs/configuration.md. tests/deploy/check.sh checks this
 # file (package lists against deploy/setup.sh and the binaries' shared libraries) and,
 # with --build, runs the build stage's RUN command below on the host.
@@ -33,7 +34,7 @@ WORKDIR /src
 COPY . .
 # Only the shipped binaries are built (not the tests). They are copied from the build
 # dir to out/ (the CMake files have no install rules).
-ARG DH_BINARIES="dh-gateway dh-orders dh-inventory dh-dispatch dh-returns dh-catalog dh-ops dh-dlq dh-sandbox"
+ARG DH_BINARIES="dh-gateway dh-orders dh-inventory dh-dispatch dh-returns dh-catalog dh-ops dh-dlq dh-console dh-sandbox"
 ARG DH_BUILD_TYPE=RelWithDebInfo
 RUN cmake -S . -B build-image -G Ninja -DCMAKE_BUILD_TYPE="$DH_BUILD_TYPE" -DBUILD_TESTING=OFF \
     && cmake --build build-image --target $DH_BINARIES \

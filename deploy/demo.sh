@@ -47,6 +47,7 @@ GW_PORT=38081
 LOGS="$DH_STACK_DIR/logs"
 DEMO_DIR="$DH_STACK_DIR/demo"
 WMS_TOKEN=demo-wms-token
+CONSOLE_PORT=39480
 pids=()
 
 stop_demo() {
@@ -113,7 +114,14 @@ for port in 39472 39473 39474 39475 39476; do
         die "worker on admin port $port not ready; see $LOGS/demo-*.log"
 done
 wait_until 30 curl -fs "http://127.0.0.1:39471/readyz" || die "gateway not ready"
+# The on-call's console over the demo's workers, groups and Redis database.
+start console dh-console DH_KAFKA_BROKERS=127.0.0.1:39092 \
+    DH_REDIS_URL=redis://127.0.0.1:36379/1 DH_STORES_FILE="$DEMO_DIR/stores.json" \
+    DH_CONSOLE_PORT=$CONSOLE_PORT DH_CONSOLE_REFRESH_S=0 \
+    DH_CONSOLE_WORKERS=gateway=http://127.0.0.1:39471,orders=http://127.0.0.1:39472,inventory=http://127.0.0.1:39473,dispatch=http://127.0.0.1:39474,returns=http://127.0.0.1:39475,catalog=http://127.0.0.1:39476 \
+    DH_CONSOLE_GROUPS=dockhand-demo-orders,dockhand-demo-inventory,dockhand-demo-dispatch,dockhand-demo-returns,dockhand-demo-catalog
 log "sandbox, gateway, orders, inventory, dispatch, returns and catalogue workers are up"
+log "console: http://127.0.0.1:$CONSOLE_PORT/"
 }
 
 # The compose stack under podman: fresh volumes, every service healthy by its own check.
@@ -340,6 +348,30 @@ for url in "${ADMINS[@]}"; do
     curl -fs "$url/metrics" | grep '^dh_events_total' | grep -v ' 0$' |
         sed 's/^/    /'
 done
+
+# The console's pages as headless Chromium renders them. A failed screenshot is reported,
+# never the demo's failure: everything above already happened.
+screenshot() { # screenshot <path> <file>
+    local dir
+    dir="$(mktemp -d)"
+    if timeout 60 chromium --headless --disable-gpu --hide-scrollbars --window-size=1280,900 \
+        $( ((EUID == 0)) && echo --no-sandbox) --user-data-dir="$dir" \
+        --screenshot="$DEMO_DIR/$2" "http://127.0.0.1:$CONSOLE_PORT$1" >/dev/null 2>&1 &&
+        [[ -s "$DEMO_DIR/$2" ]]; then
+        show "$DEMO_DIR/$2"
+    else
+        warn "no screenshot of the console's $1 (is chromium installed? deploy/setup.sh installs it)"
+    fi
+    rm -rf "$dir"
+}
+if ((containers)); then
+    show "(the console is not part of the compose project: no screenshot)"
+else
+    say "The on-call's console (dh-console, http://127.0.0.1:$CONSOLE_PORT/), as a browser shows it"
+    screenshot / console-pool.png
+    screenshot /lag console-lag.png
+    screenshot /stores console-stores.png
+fi
 
 if ((keep)); then
     say "Running; Ctrl-C stops the demo processes. Sandbox: $SB, journal: $SB/_journal"

@@ -21,10 +21,11 @@ PACKAGES=(
     libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
     redis-server openjdk-17-jre-headless maven kcat
     clang-format uuid-runtime curl procps jq clang
-    prometheus
+    prometheus chromium
     podman runc podman-compose debootstrap golang-github-containernetworking-plugin-dnsname
 )
 # prometheus: only for promtool, which checks deploy/monitoring/ (tests/deploy/promtool.sh).
+# chromium: the console test and the demo load dh-console in headless Chromium.
 # podman & co: the container test (tests/containers/); runc because crun refuses cgroup v1
 # hybrid hosts, the CNI dnsname plugin so compose services find each other by name.
 # Node may come from elsewhere (e.g. a vendor nodejs package that bundles npm):

@@ -1361,3 +1361,55 @@ double th_metric(int port, const char *name, const char *labels)
     free(page);
     return v;
 }
+
+void th_produce_letter(rd_kafka_t *p, const char *dlq, int part, const char *key, const char *cls,
+                       const char *topic, const char *shop, const char *payload)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+
+    rd_kafka_header_add(h, "dh-error-class", -1, cls, -1);
+    rd_kafka_header_add(h, "dh-error", -1, "simulated", -1);
+    rd_kafka_header_add(h, "dh-original-topic", -1, topic, -1);
+    rd_kafka_header_add(h, "dh-original-partition", -1, "0", -1);
+    rd_kafka_header_add(h, "dh-attempts", -1, "1", -1);
+    if (shop) {
+        rd_kafka_header_add(h, "dh-shop-domain", -1, shop, -1);
+    }
+    rd_kafka_header_add(h, "x-trace", -1, key, -1);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(dlq), RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+int th_redriven_copies(const char *topic, size_t expect)
+{
+    size_t n = 0;
+    int c = 0;
+    rd_kafka_message_t **ms = th_consume(topic, expect, 30000, &n);
+    json_t *seen = json_object();
+
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+
+        if (!rd_kafka_message_headers(ms[i], &h) &&
+            !rd_kafka_header_get_last(h, "dh-redriven-from", &v, &len) &&
+            rd_kafka_header_get_last(h, "dh-error-class", &v, &len)) {
+            char from[400];
+
+            assert_false(rd_kafka_header_get_last(h, "dh-redriven-from", &v, &len));
+            snprintf(from, sizeof(from), "%.*s", (int)len, (const char *)v);
+            assert_null(json_object_get(seen, from)); /* never written back twice */
+            json_object_set_new(seen, from, json_true());
+            c++; /* a copy: redriven-from, none of the diagnostics */
+        }
+        rd_kafka_message_destroy(ms[i]);
+    }
+    free(ms);
+    json_decref(seen);
+    return c;
+}

@@ -37,6 +37,15 @@ void th_producer_destroy(th_producer_t *p); /* flushes; fails the test on undeli
  *  \p timeout_ms passed. Returns the messages (caller destroys each, frees the array). */
 rd_kafka_message_t **th_consume(const char *topic, size_t expect, int timeout_ms, size_t *n);
 
+/** A dead letter as the runtime writes it (dh-error-class \p cls, dh-error, dh-original-*
+ *  naming \p topic, dh-attempts; dh-shop-domain when \p shop is not NULL) to \p dlq
+ *  [\p part]; the caller flushes \p p. */
+void th_produce_letter(rd_kafka_t *p, const char *dlq, int part, const char *key, const char *cls,
+                       const char *topic, const char *shop, const char *payload);
+/** Redriven copies on \p topic (dh-redriven-from, none of the diagnostics), read until
+ *  \p expect messages arrived; fails the test when one letter was written back twice. */
+int th_redriven_copies(const char *topic, size_t expect);
+
 /** \p group's committed offset of \p topic [\p partition], or -1 when none. */
 int64_t th_committed(const char *group, const char *topic, int32_t partition);
 

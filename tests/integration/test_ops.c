@@ -91,28 +91,6 @@ static int count(const char *needle, const char *fmt, const char *a1, const char
     return n;
 }
 
-static void letter(rd_kafka_t *p, const char *dlq, int part, const char *key, const char *cls,
-                   const char *topic, const char *shop, const char *payload)
-{
-    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
-
-    rd_kafka_header_add(h, "dh-error-class", -1, cls, -1);
-    rd_kafka_header_add(h, "dh-error", -1, "simulated", -1);
-    rd_kafka_header_add(h, "dh-original-topic", -1, topic, -1);
-    rd_kafka_header_add(h, "dh-original-partition", -1, "0", -1);
-    rd_kafka_header_add(h, "dh-attempts", -1, "1", -1);
-    if (shop) {
-        rd_kafka_header_add(h, "dh-shop-domain", -1, shop, -1);
-    }
-    rd_kafka_header_add(h, "x-trace", -1, key, -1);
-    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(dlq), RD_KAFKA_V_PARTITION(part),
-                                       RD_KAFKA_V_KEY(key, strlen(key)),
-                                       RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
-                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
 /* Messages written to \p topic so far. A topic just created may have no leader yet for a
  * moment (the shared broker is busy): asked again until it answers. */
 static int64_t ends(const char *topic, int parts)
@@ -134,28 +112,6 @@ static int64_t ends(const char *topic, int parts)
     return sum;
 }
 
-static int redriven_copies(const char *topic, size_t expect)
-{
-    size_t n = 0;
-    int c = 0;
-    rd_kafka_message_t **ms = th_consume(topic, expect, 30000, &n);
-
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_headers_t *h = NULL;
-        const void *v;
-        size_t len;
-
-        if (!rd_kafka_message_headers(ms[i], &h) &&
-            !rd_kafka_header_get_last(h, "dh-redriven-from", &v, &len) &&
-            rd_kafka_header_get_last(h, "dh-error-class", &v, &len)) {
-            c++; /* a copy: redriven-from, none of the diagnostics */
-        }
-        rd_kafka_message_destroy(ms[i]);
-    }
-    free(ms);
-    return c;
-}
-
 static void test_dead_letters(void **state)
 {
     char uniq[100], topic[160], dlq[170], *out = NULL;
@@ -169,10 +125,11 @@ static void test_dead_letters(void **state)
     snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
     th_create_topic(topic, 2);
     p = th_kafka_producer();
-    letter(p, dlq, 0, "k1", "unknown-sku", topic, NULL, "{\"store\":\"wms-a\",\"sku\":\"S1\"}");
-    letter(p, dlq, 0, "k2", "rejected", topic, "a.myshopify.com", "{\"id\":2}");
-    letter(p, dlq, 1, "k3", "rejected", topic, "b.myshopify.com", "{\"id\":3}");
-    letter(p, dlq, 1, "k4", "unknown-sku", topic, NULL, "not json");
+    th_produce_letter(p, dlq, 0, "k1", "unknown-sku", topic, NULL,
+                      "{\"store\":\"wms-a\",\"sku\":\"S1\"}");
+    th_produce_letter(p, dlq, 0, "k2", "rejected", topic, "a.myshopify.com", "{\"id\":2}");
+    th_produce_letter(p, dlq, 1, "k3", "rejected", topic, "b.myshopify.com", "{\"id\":3}");
+    th_produce_letter(p, dlq, 1, "k4", "unknown-sku", topic, NULL, "not json");
     assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(p);
 
@@ -208,7 +165,7 @@ static void test_dead_letters(void **state)
     assert_int_equal(
         count("\"redriven\"", "--json dlq redrive %s --class %s --execute", dlq, "rejected"), 2);
     assert_int_equal(ends(topic, 2), 2);
-    assert_int_equal(redriven_copies(topic, 2), 2);
+    assert_int_equal(th_redriven_copies(topic, 2), 2);
     /* the ledger: not offered again, hidden from list unless --all */
     assert_int_equal(count("redriven", "--json dlq redrive %s --execute%s", dlq, ""), 2);
     assert_int_equal(ends(topic, 2), 4); /* the two unknown-sku ones, once */

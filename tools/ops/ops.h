@@ -26,13 +26,25 @@ typedef struct ops {
     const dh_config_t *cfg; /**< The workers' variables that concern the tool. */
     int json;               /**< --json: one JSON document per result line on stdout. */
     int timeout_ms;         /**< DH_OPS_TIMEOUT_MS: every Kafka request. */
+    json_t *sink;           /**< When set (an array), JSON results are appended here instead
+                                 of printed (dh-console renders them). */
 } ops_t;
+
+/** DH_OPS_TIMEOUT_MS and DH_OPS_LEDGER_TTL_S: every user of these sub-commands needs them. */
+extern const dh_config_var_t ops_config_vars[];
+
+/** Load \p tables from the variables the tables name, KAFKA_* and \p own_prefix*; sets
+ *  o->cfg and o->timeout_ms. OPS_OK, or OPS_USAGE/OPS_FAIL after printing why. */
+int ops_load_config(ops_t *o, const dh_config_var_t *const *tables,
+                    const dh_config_check_fn *checks, const char *own_prefix, dh_config_t **cfg);
 
 /** "prog: message" on stderr. */
 void ops_err(const ops_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Print \p obj (stolen) as one compact JSON line on stdout. */
 void ops_print_json(json_t *obj);
+/** One JSON result (stolen): appended to o->sink when set, else printed. */
+void ops_emit(const ops_t *o, json_t *obj);
 
 /** Strict integer option: the whole of \p s is a decimal within [min, max]; else a
  *  clear message and -1 (the caller exits OPS_USAGE). */
@@ -92,6 +104,10 @@ dh_redis_t *ops_redis_new(const ops_t *o);
 
 /** GET \p key as a JSON string; NULL when absent (or on error: *err set to 1). */
 json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err);
+
+/** A store's full-sync state in Redis (running slot, pending request, cursor, progress
+ *  pages/rows, last success), or NULL on a Redis error (*err set). */
+json_t *ops_sync_state(dh_redis_t *r, const char *store, int *err);
 
 /* Sub-commands: argv[0] is the sub-command's name. Each returns an exit code. */
 int ops_lag(const ops_t *o, int argc, char **argv);

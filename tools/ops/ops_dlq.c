@@ -207,7 +207,7 @@ void dlq_print(const ops_t *o, json_t *letter, const char *action, const rd_kafk
         add_detail(letter, m);
     }
     if (o->json || !strcmp(o->prog, "dh-dlq")) {
-        ops_print_json(json_incref(letter));
+        ops_emit(o, json_incref(letter));
         return;
     }
     print_text(letter, action);

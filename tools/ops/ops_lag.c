@@ -90,7 +90,7 @@ static int lag_row(const ops_t *o, rd_kafka_t *rk, const char *group,
 
         json_object_set_new(row, "committed",
                             tp->offset >= 0 ? json_integer(tp->offset) : json_null());
-        ops_print_json(row);
+        ops_emit(o, row);
     } else {
         printf("%-28s %-28s %4d %12lld %12lld %10lld\n", group, tp->topic, (int)tp->partition,
                (long long)tp->offset, (long long)hi, (long long)lag);

@@ -17,19 +17,8 @@
 #include "dockhand/worker.h"
 #include "ops.h"
 
-extern char **environ;
-
-static const dh_config_var_t ops_vars[] = {
-    {"DH_OPS_TIMEOUT_MS", DH_CFG_INT, "10000", 100, 600000, NULL,
-     "dh-ops: timeout of each Kafka request (metadata, offsets, admin calls)."},
-    {"DH_OPS_LEDGER_TTL_S", DH_CFG_INT, "2592000", 3600, 31536000, NULL,
-     "dh-ops: how long the redrive ledger remembers a redriven dead letter (default 30 "
-     "days, longer than the dead-letter topics' retention)."},
-    DH_CONFIG_END,
-};
-
 static const dh_config_var_t *const tables[] = {dh_process_config_vars, dh_stores_config_vars,
-                                                ops_vars, NULL};
+                                                ops_config_vars, NULL};
 static const dh_config_check_fn checks[] = {dh_process_check_config, NULL};
 
 static const struct {
@@ -56,107 +45,6 @@ static const struct {
      "stopped group back"},
 };
 
-void ops_err(const ops_t *o, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", o->prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-void ops_print_json(json_t *obj)
-{
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-
-    if (text) {
-        puts(text);
-    }
-    free(text);
-    json_decref(obj);
-}
-
-int ops_parse_long(const ops_t *o, const char *opt, const char *s, long long min, long long max,
-                   long long *out)
-{
-    char *end = NULL;
-    long long v;
-
-    errno = 0;
-    v = s ? strtoll(s, &end, 10) : 0;
-    if (!s || !*s || errno || *end || v < min || v > max) {
-        ops_err(o, "%s: '%s' is not a whole number in [%lld, %lld]", opt, s ? s : "", min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-    long long era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
-/* "YYYY-MM-DDTHH:MM[:SS]Z" -> epoch ms; -1 if it is not exactly that. */
-static int64_t iso_ms(const char *s)
-{
-    int y, mo, d, h, mi, sec = 0, used = 0, used2 = 0;
-
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5) {
-        return -1;
-    }
-    if (s[used] == ':' && sscanf(s + used, ":%2d%n", &sec, &used2) == 1) {
-        used += used2;
-    }
-    if (strcmp(s + used, "Z") || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        sec > 60 || y < 1970) {
-        return -1;
-    }
-    return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60000LL +
-           sec * 1000LL;
-}
-
-int ops_parse_time(const ops_t *o, const char *opt, const char *s, int64_t *out_ms)
-{
-    long long ms;
-
-    if (s && strchr(s, 'T')) {
-        *out_ms = iso_ms(s);
-        if (*out_ms < 0) {
-            ops_err(o, "%s: '%s' is not a UTC time YYYY-MM-DDTHH:MM[:SS]Z", opt, s);
-            return -1;
-        }
-        return 0;
-    }
-    if (ops_parse_long(o, opt, s, 0, 253402300799999LL, &ms)) {
-        return -1;
-    }
-    *out_ms = ms;
-    return 0;
-}
-
-void ops_time_text(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[32];
-
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03dZ", day, (int)(ms % 1000));
-}
-
 static int usage(FILE *fp, const char *prog)
 {
     fprintf(fp, "usage: %s [--json] <command> ...\n", prog);
@@ -166,70 +54,6 @@ static int usage(FILE *fp, const char *prog)
     fprintf(fp, "Writes nothing without --execute. Exit: 0 done, 1 failed, 2 bad arguments or "
                 "configuration, 3 refused. docs/runbook.md has every procedure.\n");
     return fp == stdout ? OPS_OK : OPS_USAGE;
-}
-
-static int is_var(const char *e, size_t len)
-{
-    for (size_t t = 0; tables[t]; t++) {
-        for (const dh_config_var_t *v = tables[t]; v->name; v++) {
-            size_t vl = strlen(v->name);
-
-            if (!strncmp(e, v->name, vl) &&
-                (len == vl || (len == vl + 5 && !strncmp(e + vl, "_FILE", 5)))) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* Only the variables of our tables (and KAFKA_*, DH_OPS_*) are read: the tool runs with a
- * worker's whole environment (kubectl exec), whose other DH_* are not typos here. */
-static char **filtered_env(void)
-{
-    size_t n = 0, k = 0;
-    char **out;
-
-    while (environ[n]) {
-        n++;
-    }
-    out = calloc(n + 1, sizeof(*out));
-    for (size_t i = 0; out && i < n; i++) {
-        const char *e = environ[i], *eq = strchr(e, '=');
-        size_t len = eq ? (size_t)(eq - e) : strlen(e);
-
-        if (!strncmp(e, "KAFKA_", 6) || !strncmp(e, "DH_OPS_", 7) || is_var(e, len)) {
-            out[k++] = environ[i];
-        }
-    }
-    return out;
-}
-
-static int load_config(ops_t *o, dh_config_t **cfg)
-{
-    char **env = filtered_env();
-    char *problems = NULL;
-    dh_log_level_t level;
-    dh_err_t err;
-
-    if (!env) {
-        ops_err(o, "out of memory");
-        return OPS_FAIL;
-    }
-    err = dh_config_load_checked(tables, checks, env, cfg, &problems);
-    free(env);
-    if (err) {
-        ops_err(o, "bad configuration:\n%s", problems ? problems : dh_err_str(err));
-        free(problems);
-        return OPS_USAGE;
-    }
-    if (dh_log_level_parse(dh_config_get(*cfg, "DH_LOG_LEVEL"), &level) == DH_OK &&
-        level > DH_LOG_WARN) {
-        dh_log_init(o->prog, level); /* librdkafka's warnings stay visible by default */
-    }
-    o->timeout_ms = (int)dh_config_int(*cfg, "DH_OPS_TIMEOUT_MS");
-    o->cfg = *cfg;
-    return OPS_OK;
 }
 
 static int dispatch(ops_t *o, int argc, char **argv)
@@ -280,7 +104,7 @@ int main(int argc, char **argv)
         goto out;
     }
     dh_log_init(o.prog, DH_LOG_WARN);
-    rc = load_config(&o, &cfg);
+    rc = ops_load_config(&o, tables, checks, "DH_OPS_", &cfg);
     if (rc == OPS_OK) {
         rc = dispatch(&o, n, args);
     }

@@ -6,6 +6,7 @@
  * is configured (DH_STORES_FILE), so a misspelt domain is refused, not silently queued.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dockhand/stores.h"
@@ -68,24 +69,70 @@ static json_t *get_key(dh_redis_t *r, const char *what, const char *store, const
     return v ? v : json_null();
 }
 
+/* The slot's progress hash (pages and rows pushed so far), null when there is none. */
+static json_t *get_progress(dh_redis_t *r, const char *store, json_t *slot, int *err)
+{
+    redisReply *rep = NULL;
+    json_t *v = json_null();
+
+    if (!json_is_string(slot)) {
+        return v;
+    }
+    if (dh_redis_commandf(r, &rep, "HMGET dh:inv:sync:progress:%s:%s pages rows", store,
+                          json_string_value(slot))) {
+        *err = 1;
+    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+               rep->element[0]->type == REDIS_REPLY_STRING) {
+        json_decref(v);
+        v = json_pack("{s:I, s:I}", "pages", (json_int_t)strtoll(rep->element[0]->str, NULL, 10),
+                      "rows",
+                      (json_int_t)(rep->element[1]->type == REDIS_REPLY_STRING
+                                       ? strtoll(rep->element[1]->str, NULL, 10)
+                                       : 0));
+    }
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    return v;
+}
+
+json_t *ops_sync_state(dh_redis_t *r, const char *store, int *err)
+{
+    json_t *slot = get_key(r, "active", store, NULL, err);
+    json_t *req = get_key(r, "request", store, NULL, err);
+    json_t *cur = json_is_string(slot) ? get_key(r, "cursor", store, json_string_value(slot), err)
+                                       : json_null();
+    json_t *last = get_key(r, "last_success", store, NULL, err);
+    json_t *row =
+        json_pack("{s:s, s:o, s:b, s:o, s:o}", "store", store, "running", slot, "requested",
+                  !json_is_null(req), "cursor", cur, "progress", get_progress(r, store, slot, err));
+
+    json_object_set_new(row, "last_success",
+                        json_is_string(last)
+                            ? json_integer(strtoll(json_string_value(last), NULL, 10))
+                            : json_null());
+    json_decref(last);
+    json_decref(req);
+    if (*err) {
+        json_decref(row);
+        return NULL;
+    }
+    return row;
+}
+
 static int show_state(const ops_t *o, dh_redis_t *r, const char *store, const char *action)
 {
     int err = 0;
-    json_t *slot = get_key(r, "active", store, NULL, &err);
-    json_t *req = get_key(r, "request", store, NULL, &err);
-    json_t *cur = json_is_string(slot) ? get_key(r, "cursor", store, json_string_value(slot), &err)
-                                       : json_null();
-    json_t *row = json_pack("{s:s, s:s, s:o, s:b, s:o}", "action", action, "store", store,
-                            "running", slot, "requested", !json_is_null(req), "cursor", cur);
+    json_t *row = ops_sync_state(r, store, &err);
+    json_t *slot = json_object_get(row, "running");
 
-    json_decref(req);
-    if (err) {
+    if (!row) {
         ops_err(o, "redis: %s", dh_redis_errstr(r));
-        json_decref(row);
         return OPS_FAIL;
     }
+    json_object_set_new(row, "action", json_string(action));
     if (o->json) {
-        ops_print_json(row);
+        ops_emit(o, row);
         return OPS_OK;
     }
     printf("%s %s: running %s, request %s\n", action, store,
