@@ -46,18 +46,21 @@ static void produce_range(th_run_t *run, int from, int to)
     th_producer_destroy(p);
 }
 
-/* The most partitions a "assigned N partition(s)" line of \p log reports. */
-static int assigned_max(const char *log)
+/* The largest N of the lines of \p log that contain \p must and "<N><after>". */
+static int log_max(const char *log, const char *must, const char *after)
 {
     char line[2048];
     int best = 0;
     FILE *f = fopen(log, "r");
 
     while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, "assigned ");
+        const char *at = strstr(line, after);
         int n = 0;
 
-        if (at && sscanf(at, "assigned %d partition", &n) == 1 && n > best) {
+        while (at && at > line && at[-1] >= '0' && at[-1] <= '9') {
+            at--;
+        }
+        if (at && strstr(line, must) && sscanf(at, "%d", &n) == 1 && n > best) {
             best = n;
         }
     }
@@ -65,6 +68,12 @@ static int assigned_max(const char *log)
         fclose(f);
     }
     return best;
+}
+
+/* The most partitions a "assigned N partition(s)" line of \p log reports. */
+static int assigned_max(const char *log)
+{
+    return log_max(log, "assigned ", " partition");
 }
 
 /* B joins while there is work: the backlog is topped up until B has performed some, since
@@ -129,28 +138,7 @@ static void test_join_and_leave(void **state)
 /* The most paused partitions one "revoked ... (K of them paused)" line of \p log reports. */
 static int revoked_paused_max(const char *log)
 {
-    char line[2048];
-    int best = 0;
-    FILE *f = fopen(log, "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, "of them paused");
-        int n = 0;
-
-        while (at && at > line && at[-1] == ' ') {
-            at--;
-        }
-        while (at && at > line && at[-1] >= '0' && at[-1] <= '9') {
-            at--;
-        }
-        if (at && strstr(line, "revoked ") && sscanf(at, "%d", &n) == 1 && n > best) {
-            best = n;
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-    return best;
+    return log_max(log, "revoked ", " of them paused");
 }
 
 /* Events "<prefix><part>_<j>" (key the same, seq 0) on each of \p parts partitions. */
