@@ -97,6 +97,8 @@ json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err);
 int ops_lag(const ops_t *o, int argc, char **argv);
 int ops_dlq(const ops_t *o, int argc, char **argv);
 int ops_replay(const ops_t *o, int argc, char **argv);
+/** replay without --group: filtered copies re-published (ops_replay_copy.c). */
+int ops_replay_copy(const ops_t *o, int argc, char **argv);
 /* validate and publish */
 int ops_publish(const ops_t *o, int argc, char **argv);
 int ops_sync(const ops_t *o, int argc, char **argv);

@@ -6,6 +6,8 @@
  * with members (Kafka would refuse the reset anyway; with static membership a stopped
  * member stays until session.timeout.ms). Every error Kafka returns is an error (exit 1).
  * Re-read events whose effects are recorded as done are skipped by the workers.
+ * With --recheck or --reapply (and no --group) it is the filtered mode instead: copies of
+ * selected events re-published while the workers run (ops_replay_copy.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +199,11 @@ int ops_replay(const ops_t *o, int argc, char **argv)
     rd_kafka_topic_partition_list_t *t = NULL, *cur = NULL;
     int n, rc;
 
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--recheck") || !strcmp(argv[i], "--reapply")) {
+            return ops_replay_copy(o, argc, argv); /* the filtered mode */
+        }
+    }
     if (replay_parse(o, argc, argv, &a)) {
         return OPS_USAGE;
     }
