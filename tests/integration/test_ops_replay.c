@@ -9,7 +9,8 @@
  *   (c) --reapply --execute --key K: exactly K's selected events are performed once more,
  *       each with a new far-side idempotency key, and nothing else is;
  *   (d) bad filters exit 2, an unknown topic 1, more matches than --max is refused (3)
- *       and writes nothing.
+ *       and writes nothing; an event with a malformed dh-reapply nonce is dead-lettered
+ *       (class "reapply") and never performed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,6 +249,27 @@ static void test_filtered_replay(void **state)
         th_run_far(&run, &far);
         assert_int_equal(far.effects, IN_SPAN + 3 * KEYS);
         assert_int_equal(far.performances, IN_SPAN + 3 * KEYS + 8);
+    }
+    /* A malformed nonce: dead-lettered (class "reapply"), never performed. */
+    {
+        th_producer_t *p = th_producer_new();
+        const char *bad = "{\"id\":\"bad0\",\"seq\":200}";
+        size_t n = 0;
+        rd_kafka_message_t **dl;
+        char dlq[160], cls[64], why[512];
+
+        th_produce_hdr(p, run.topic, -1, "k3", bad, strlen(bad), "dh-reapply", "not a nonce");
+        th_producer_destroy(p);
+        th_run_produce_markers(&run, "m4", KEYS);
+        assert_true(th_run_wait_markers(&run, "m4", KEYS, 60000));
+        assert_int_equal(th_run_far_count(&run, "bad0"), 0);
+        snprintf(dlq, sizeof(dlq), "%s.dlq", run.topic);
+        dl = th_consume(dlq, 1, 30000, &n);
+        assert_int_equal(n, 1);
+        th_dead_letter(dl[0], cls, sizeof(cls), why, sizeof(why));
+        assert_string_equal(cls, "reapply");
+        rd_kafka_message_destroy(dl[0]);
+        free(dl);
     }
     th_stop(w);
 }
