@@ -133,34 +133,6 @@ const char *dh_lane_reapply(dh_lane_t *lane)
     return lane->reapply;
 }
 
-/* A re-apply copy (dh-reapply) is a new effect: its record key gets the nonce. */
-static dh_result_t decode_reapply(dh_lane_t *lane, dh_rt_ev_t *ev)
-{
-    char nonce[DH_REAPPLY_NONCE_MAX + 1];
-    int rc = dh_rt_reapply_nonce(ev, nonce, sizeof(nonce));
-
-    if (rc == 0 || (rc > 0 && (!ev->dev || !ev->dev->effect_id[0]))) {
-        return DH_RESULT_DONE; /* no record of ours: only the far keys change */
-    }
-    if (rc > 0 && !dh_rt_reapply_effect(ev->dev, nonce)) {
-        DH_LOG(DH_LOG_WARN, "lane", "re-apply %s of %s [%d] at %lld: a new effect %s", nonce,
-               ev->part->topic, (int)ev->part->partition, (long long)ev->offset,
-               ev->dev->effect_id);
-        return DH_RESULT_DONE;
-    }
-    /* Not decoded after all: what decode() made is released here, not with the event. */
-    if (ev->dev && lane->rt->handler->release) {
-        lane->rt->handler->release(ev->dev->data);
-        ev->dev->data = NULL;
-    }
-    if (rc > 0) {
-        return DH_RESULT_FATAL; /* out of memory for the digest */
-    }
-    dh_rt_ev_set_err(ev, "reapply", "malformed %s header (1-%d of [A-Za-z0-9._-])",
-                     DH_REAPPLY_HEADER, DH_REAPPLY_NONCE_MAX);
-    return DH_RESULT_DEAD_LETTER;
-}
-
 static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
 {
     m->topic = ev->part->topic;
@@ -234,7 +206,7 @@ static dh_result_t decode_one(dh_lane_t *lane, dh_rt_ev_t *ev)
     r = h->decode ? h->decode(lane->rt->shared, &m, ev->dev, lane) : DH_RESULT_DONE;
     lane->cur = NULL;
     if (r == DH_RESULT_DONE) {
-        r = decode_reapply(lane, ev);
+        r = dh_rt_reapply_decoded(h, ev); /* a dh-reapply copy is a new effect */
     }
     if (r == DH_RESULT_DONE) {
         ev->decoded = 1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dockhand/idem.h"
+#include "dockhand/log.h"
 #include "runtime.h"
 
 int dh_rt_reapply_nonce(const dh_rt_ev_t *ev, char *buf, size_t size)
@@ -45,6 +46,33 @@ dh_err_t dh_rt_reapply_effect(dh_event_t *dev, const char *nonce)
 
     snprintf(id, sizeof(id), "%s", dev->effect_id);
     return dh_event_set_effect(dev, "%s#reapply:%s", id, nonce);
+}
+
+dh_result_t dh_rt_reapply_decoded(const dh_handler_t *h, dh_rt_ev_t *ev)
+{
+    char nonce[DH_REAPPLY_NONCE_MAX + 1];
+    int rc = dh_rt_reapply_nonce(ev, nonce, sizeof(nonce));
+
+    if (rc == 0 || (rc > 0 && (!ev->dev || !ev->dev->effect_id[0]))) {
+        return DH_RESULT_DONE; /* no record of ours: only the far keys change */
+    }
+    if (rc > 0 && !dh_rt_reapply_effect(ev->dev, nonce)) {
+        DH_LOG(DH_LOG_WARN, "lane", "re-apply %s of %s [%d] at %lld: a new effect %s", nonce,
+               ev->part->topic, (int)ev->part->partition, (long long)ev->offset,
+               ev->dev->effect_id);
+        return DH_RESULT_DONE;
+    }
+    /* Not decoded after all: what decode() made is released here, not with the event. */
+    if (ev->dev && h->release) {
+        h->release(ev->dev->data);
+        ev->dev->data = NULL;
+    }
+    if (rc > 0) {
+        return DH_RESULT_FATAL; /* out of memory for the digest */
+    }
+    dh_rt_ev_set_err(ev, "reapply", "malformed %s header (1-%d of [A-Za-z0-9._-])",
+                     DH_REAPPLY_HEADER, DH_REAPPLY_NONCE_MAX);
+    return DH_RESULT_DEAD_LETTER;
 }
 
 void dh_reapply_far_key(const char *nonce, const char *ns, const char *effect_id, char out[37])

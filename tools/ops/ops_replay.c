@@ -48,7 +48,8 @@ static int replay_parse(const ops_t *o, int argc, char **argv, struct replay_arg
     }
     if (!a->group || !a->topic || !have_from) {
         ops_err(o, "usage: replay --group G --topic T --from TIME|--earliest [--execute] "
-                   "(TIME: YYYY-MM-DDTHH:MM[:SS]Z or epoch ms)");
+                   "(TIME: YYYY-MM-DDTHH:MM[:SS]Z or epoch ms), or: replay --topic T --from "
+                   "TIME [filters] (--recheck|--reapply) [--execute] for chosen events");
         return -1;
     }
     return 0;
