@@ -4,7 +4,7 @@
  * settings), a dry run by default for anything that writes, --json everywhere.
  * Exit codes: 0 done, 1 failed (Kafka or Redis said no, or something could not be done),
  * 2 bad arguments or configuration, 3 refused (a replay of a group that is missing or
- * has members).
+ * has members, a filtered replay matching more than --max events).
  */
 #ifndef DH_OPS_H
 #define DH_OPS_H
