@@ -23,7 +23,8 @@ struct dh_lane_s {
     dh_redis_t *redis;
     dh_http_t *http;
     char owner[160];
-    dh_rt_ev_t *cur; /* event being decoded or handled, for dh_lane_fail() */
+    dh_rt_ev_t *cur;                        /* event being decoded or handled, for dh_lane_fail() */
+    char reapply[DH_REAPPLY_NONCE_MAX + 1]; /* cur's dh-reapply nonce (dh_lane_reapply) */
     unsigned int rng;
     /* Scratch arrays sized to the batch, allocated once per lane. */
     struct item *items;
@@ -124,6 +125,14 @@ const char *dh_msg_header(const dh_msg_t *msg, const char *name, size_t *len)
     return val;
 }
 
+const char *dh_lane_reapply(dh_lane_t *lane)
+{
+    if (!lane->cur || dh_rt_reapply_nonce(lane->cur, lane->reapply, sizeof(lane->reapply)) != 1) {
+        return NULL;
+    }
+    return lane->reapply;
+}
+
 static void msg_view(const dh_rt_ev_t *ev, dh_msg_t *m)
 {
     m->topic = ev->part->topic;
@@ -196,6 +205,9 @@ static dh_result_t decode_one(dh_lane_t *lane, dh_rt_ev_t *ev)
     lane->cur = ev;
     r = h->decode ? h->decode(lane->rt->shared, &m, ev->dev, lane) : DH_RESULT_DONE;
     lane->cur = NULL;
+    if (r == DH_RESULT_DONE) {
+        r = dh_rt_reapply_decoded(h, ev); /* a dh-reapply copy is a new effect */
+    }
     if (r == DH_RESULT_DONE) {
         ev->decoded = 1;
     } else if (r != DH_RESULT_FATAL) {

@@ -265,13 +265,18 @@ int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t d
 int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, const char *path,
                     const char *idempotency_key, json_t *body, dh_wms_reply_t *rep, dh_outcome_t *o)
 {
-    char errstr[256] = "", what[300];
+    char errstr[256] = "", what[300], rekey[37];
     int64_t wait_ms = 0;
     dh_wms_t *w = dh_lane_wms(lane);
     dh_err_t err = DH_ERR_CONFIG;
 
     memset(rep, 0, sizeof(*rep));
     snprintf(what, sizeof(what), "WMS %s %.200s", method, path);
+    if (w && idempotency_key && dh_lane_reapply(lane)) {
+        /* A deliberate re-apply: a key the WMS has not seen (reapply.c). */
+        dh_lane_far_key(lane, "wms-reapply", idempotency_key, rekey);
+        idempotency_key = rekey;
+    }
     if (w) {
         dh_wms_set_request_id(dh_rt_trace_request_id()); /* the event's correlation id */
         err = dh_wms_call(w, group, method, path, idempotency_key, body, rep, &wait_ms, errstr,

@@ -205,6 +205,19 @@ dh_rt_t *dh_lane_runtime(dh_lane_t *lane);
 DH_NODISCARD dh_err_t dh_rt_lanes_start(dh_rt_t *rt, char *errstr, size_t errstr_size);
 void dh_rt_lanes_stop(dh_rt_t *rt);
 
+/* reapply.c */
+/** \p ev's dh-reapply nonce into \p buf: 1 when present and valid, 0 when absent, -1 when
+ *  malformed (empty, longer than DH_REAPPLY_NONCE_MAX, or not [A-Za-z0-9._-]). */
+int dh_rt_reapply_nonce(const dh_rt_ev_t *ev, char *buf, size_t size);
+/** After \p h's decode() of \p ev succeeded: a copy with a valid dh-reapply nonce gets
+ *  "#reapply:<nonce>" appended to its effect id (DONE); a malformed nonce is a DEAD_LETTER
+ *  (class "reapply"), out of memory FATAL, both after releasing what decode() made. */
+dh_result_t dh_rt_reapply_decoded(const dh_handler_t *h, dh_rt_ev_t *ev);
+/** Append "#reapply:<nonce>" to \p dev's effect id (its digest form when too long). */
+DH_NODISCARD dh_err_t dh_rt_reapply_effect(dh_event_t *dev, const char *nonce);
+/** dh_idem_far_key() of \p effect_id, with \p nonce mixed in when not NULL. */
+void dh_reapply_far_key(const char *nonce, const char *ns, const char *effect_id, char out[37]);
+
 /* trace.c */
 /** An applied effect to trace: its event and how long the handler took. */
 typedef struct dh_rt_traced {

@@ -6,6 +6,7 @@
  * is settled by one GET of the order). Every case has its own store, so its own records.
  * A refunds/create with restocks makes no WMS call and enqueues exactly the stock re-pushes
  * of the restocked SKUs at the WMS facilities of their location (dockhand/stockledger.h).
+ * A re-apply copy of a done create (dh-reapply) POSTs once more with a new Idempotency-Key.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static th_far_fx_t g_fx;
 static int setup(void **state)
 {
     (void)state;
-    th_far_fx_start(&g_fx, "ot", NCASES);
+    th_far_fx_start(&g_fx, "ot", NCASES + 1); /* the last store: reapply_create */
     return 0;
 }
 
@@ -249,6 +250,65 @@ static void refund_restocks(void **state)
     unlink(stores);
 }
 
+/* A re-apply copy (dh-reapply, dh-ops replay --reapply) of a create that was done: a new
+ * effect, so one more POST, whose Idempotency-Key has the nonce mixed in (the WMS must not
+ * answer it from its key cache); the same copy again is a duplicate of the re-apply. */
+static void reapply_create(void **state)
+{
+    char env_url[200], env_stores[300], store[128], eid[300], key[37], mixed[400], rekey[37];
+    const char *env[] = {env_url,
+                         env_stores,
+                         "DH_WMS_TOKEN=wms-test",
+                         "DH_WMS_RATE=default=1000",
+                         "DH_ORDERS_RECONCILE_INTERVAL_S=0",
+                         NULL};
+    const char *hdrs[] = {"dh-topic", "orders/create", "dh-shop-domain", store, NULL};
+    const char *copy[] = {"dh-topic",
+                          "orders/create",
+                          "dh-shop-domain",
+                          store,
+                          "dh-replay-of",
+                          "shopify.orders/0/0",
+                          "dh-reapply",
+                          "n1",
+                          NULL};
+    const th_far_reply_t replies[] = {{201, CREATED, NULL, 0}, {200, CREATED, NULL, 0}};
+    char path[512], *payload;
+    th_far_req_t q;
+
+    (void)state;
+    snprintf(store, sizeof(store), "%s%d.myshopify.com", g_fx.prefix, NCASES);
+    snprintf(env_url, sizeof(env_url), "DH_WMS_URL=%s", th_far_url(g_fx.far));
+    snprintf(env_stores, sizeof(env_stores), "DH_STORES_FILE=%s", g_fx.stores);
+    snprintf(eid, sizeof(eid), "create:%s:%s", store, ORDER_ID);
+    dh_idem_far_key(ORDERS_IDEM_NS, eid, key);
+    snprintf(mixed, sizeof(mixed), "%s#reapply:n1", key);
+    dh_idem_far_key("wms-reapply", mixed, rekey);
+    snprintf(path, sizeof(path), "%s/orders-create.json", DH_ORDERS_EXAMPLES);
+    payload = th_text_file(path);
+    th_rt_t *t = th_rt_new(&orders_handler, TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+
+    th_far_script(g_fx.far, replies, 2);
+    th_rt_start(t);
+    th_rt_expect_outcome(t, ORDER_ID, payload, hdrs, NULL); /* done, then a duplicate */
+    assert_int_equal(th_far_count(g_fx.far), 1);
+    th_rt_produce(t, 0, ORDER_ID, payload, copy);
+    assert_true(th_rt_await_count(t, &rt->m.done, 2, WAIT_MS));
+    assert_int_equal(th_far_count(g_fx.far), 2);
+    th_far_request(g_fx.far, 1, &q);
+    assert_string_equal(q.method, "POST");
+    assert_string_equal(q.idem_key, rekey);
+    assert_string_not_equal(q.idem_key, key);
+    free(q.body);
+    th_rt_produce(t, 0, ORDER_ID, payload, copy); /* the same re-apply again */
+    assert_true(th_rt_await_count(t, &rt->m.skipped, 2, WAIT_MS));
+    assert_int_equal(th_far_count(g_fx.far), 2);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+    free(payload);
+}
+
 /* Each case runs under its own name. */
 #define CASE(i)                                                                                    \
     {                                                                                              \
@@ -258,8 +318,15 @@ static void refund_restocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CASE(0), CASE(1), CASE(2), CASE(3),
-        CASE(4), CASE(5), CASE(6), cmocka_unit_test(refund_restocks),
+        CASE(0),
+        CASE(1),
+        CASE(2),
+        CASE(3),
+        CASE(4),
+        CASE(5),
+        CASE(6),
+        cmocka_unit_test(refund_restocks),
+        cmocka_unit_test(reapply_create),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -217,7 +217,7 @@ static dh_result_t t_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
     }
     /* The effect at the far side: every performance is one journal line. */
     char far[37];
-    dh_idem_far_key(s->ns, t->id, far);
+    dh_lane_far_key(lane, s->ns, t->id, far); /* a re-apply (dh-reapply) gets a new one */
     if (journal_add(s, "P %d %.*s %lld %s %s\n", (int)getpid(), (int)msg->key_len,
                     msg->key_len ? msg->key : "-", t->seq, t->id, far)) {
         dh_lane_fail(lane, "journal", "cannot append to %s", s->journal);

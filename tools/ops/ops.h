@@ -4,7 +4,7 @@
  * settings), a dry run by default for anything that writes, --json everywhere.
  * Exit codes: 0 done, 1 failed (Kafka or Redis said no, or something could not be done),
  * 2 bad arguments or configuration, 3 refused (a replay of a group that is missing or
- * has members).
+ * has members, a filtered replay matching more than --max events).
  */
 #ifndef DH_OPS_H
 #define DH_OPS_H
@@ -113,6 +113,8 @@ json_t *ops_sync_state(dh_redis_t *r, const char *store, int *err);
 int ops_lag(const ops_t *o, int argc, char **argv);
 int ops_dlq(const ops_t *o, int argc, char **argv);
 int ops_replay(const ops_t *o, int argc, char **argv);
+/** replay without --group: filtered copies re-published (ops_replay_copy.c). */
+int ops_replay_copy(const ops_t *o, int argc, char **argv);
 /* validate and publish */
 int ops_publish(const ops_t *o, int argc, char **argv);
 int ops_sync(const ops_t *o, int argc, char **argv);

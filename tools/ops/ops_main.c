@@ -42,7 +42,9 @@ static const struct {
      "stock sync"},
     {"replay", ops_replay,
      "replay --group G --topic T --from TIME [--execute]   move a "
-     "stopped group back"},
+     "stopped group back\n"
+     "         replay --topic T --from TIME [--to TIME] [--store D] [--key K] [--sku S]... "
+     "(--recheck|--reapply) [--execute]   re-publish copies of selected events"},
 };
 
 static int usage(FILE *fp, const char *prog)

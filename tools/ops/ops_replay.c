@@ -6,6 +6,8 @@
  * with members (Kafka would refuse the reset anyway; with static membership a stopped
  * member stays until session.timeout.ms). Every error Kafka returns is an error (exit 1).
  * Re-read events whose effects are recorded as done are skipped by the workers.
+ * With --recheck or --reapply (and no --group) it is the filtered mode instead: copies of
+ * selected events re-published while the workers run (ops_replay_copy.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,8 @@ static int replay_parse(const ops_t *o, int argc, char **argv, struct replay_arg
     }
     if (!a->group || !a->topic || !have_from) {
         ops_err(o, "usage: replay --group G --topic T --from TIME|--earliest [--execute] "
-                   "(TIME: YYYY-MM-DDTHH:MM[:SS]Z or epoch ms)");
+                   "(TIME: YYYY-MM-DDTHH:MM[:SS]Z or epoch ms), or: replay --topic T --from "
+                   "TIME [filters] (--recheck|--reapply) [--execute] for chosen events");
         return -1;
     }
     return 0;
@@ -197,6 +200,11 @@ int ops_replay(const ops_t *o, int argc, char **argv)
     rd_kafka_topic_partition_list_t *t = NULL, *cur = NULL;
     int n, rc;
 
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--recheck") || !strcmp(argv[i], "--reapply")) {
+            return ops_replay_copy(o, argc, argv); /* the filtered mode */
+        }
+    }
     if (replay_parse(o, argc, argv, &a)) {
         return OPS_USAGE;
     }

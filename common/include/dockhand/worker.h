@@ -136,6 +136,33 @@ DH_NODISCARD int dh_lane_wms_call(dh_lane_t *lane, const char *group, const char
 DH_NODISCARD int dh_lane_shopify_call(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc,
                                       json_t *vars, dh_gql_reply_t *rep, dh_result_t *res);
 
+/** Header of a copy re-published by `dh-ops replay`: "<topic>/<partition>/<offset>" of the
+ *  original. Informational: the runtime treats the copy like any other event. */
+#define DH_REPLAY_OF_HEADER "dh-replay-of"
+/** Header of a deliberate re-apply (`dh-ops replay --reapply`): a nonce of 1 to
+ *  DH_REAPPLY_NONCE_MAX characters [A-Za-z0-9._-]. The runtime treats the copy as a NEW
+ *  event: its effect id gets "#reapply:<nonce>" appended (so its idempotency record is
+ *  not the original's), and far keys made through the lane while it is handled mix the
+ *  nonce in (dh_lane_far_key(), dh_lane_wms_call()). A malformed nonce dead-letters the
+ *  copy. Handlers' own rules (sequence per key, recorded fulfillments) still apply. */
+#define DH_REAPPLY_HEADER    "dh-reapply"
+#define DH_REAPPLY_NONCE_MAX 64
+
+/**
+ * @brief The dh-reapply nonce of the event this lane is decoding or handling alone
+ *        (handle(), not handle_batch()), or NULL when it is not a re-apply.
+ * @returns Borrowed until the handler returns.
+ */
+const char *dh_lane_reapply(dh_lane_t *lane);
+
+/**
+ * @brief The far-side idempotency key of \p effect_id: dh_idem_far_key(\p ns, \p effect_id),
+ *        except while the lane handles a re-apply (dh_lane_reapply()), whose nonce is then
+ *        mixed in, so Shopify or the WMS sees a new request rather than a repeat. Use it
+ *        for keys that do not go through dh_lane_wms_call() (which mixes on its own).
+ */
+void dh_lane_far_key(dh_lane_t *lane, const char *ns, const char *effect_id, char out[37]);
+
 /** A decoded event: filled by the handler's decode(). */
 typedef struct dh_event {
     /** Effect id for the runtime's idempotency record (e.g. the event id), set with
