@@ -412,11 +412,33 @@ static cost_info_t cost_info(json_t *root)
     return ci;
 }
 
+/* dh_shopify_bucket_available{store}: the points Shopify last reported left in the store's
+ * bucket (throttleStatus.currentlyAvailable). One series per configured store: bounded. */
+static void bucket_gauge(dh_shopify_t *s, const dh_store_t *store, double available)
+{
+    char esc[256], labels[300];
+    dh_gauge_t *g;
+
+    if (s->metrics == NULL || available < 0) {
+        return;
+    }
+    dh_metrics_escape(store->domain, esc, sizeof(esc));
+    snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+    g = dh_metrics_gauge(s->metrics, "dh_shopify_bucket_available",
+                         "Points left in the store's Shopify bucket, as its last reply said.",
+                         labels);
+    if (g != NULL) {
+        dh_gauge_set(g, available);
+    }
+}
+
 static void settle(dh_shopify_t *s, const dh_store_t *store, double charged, double actual,
                    double available)
 {
     dh_err_t err = dh_ratelimit_shopify_settle(s->redis, store->domain, &store->bucket, charged,
                                                actual, available);
+
+    bucket_gauge(s, store, available);
     if (err != DH_OK) {
         /* The call itself is done; the bucket heals by re-syncing on the next reply. */
         DH_LOG(DH_LOG_WARN, "shopify", "settle %s: %s", store->domain, dh_redis_errstr(s->redis));

@@ -146,6 +146,17 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         return err;
     }
     metrics_create(&s->metrics, ctx->metrics);
+    for (size_t i = 0; ctx->metrics && i < dh_stores_count(s->stores); i++) {
+        char esc[256], lbl[300];
+
+        dh_metrics_escape(dh_stores_at(s->stores, i)->domain, esc, sizeof(esc));
+        snprintf(lbl, sizeof(lbl), "store=\"%s\"", esc);
+        s->recon[i].last_success = dh_metrics_gauge(
+            ctx->metrics, "dh_orders_reconcile_last_success_seconds",
+            "Unix time the store's last reconciliation pass finished (this replica's; take the "
+            "max).",
+            lbl);
+    }
     err = edit_refused_create(s, ctx->metrics);
     if (err) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -29,7 +29,8 @@ typedef struct orders_lane {
 
 /** Reconciliation bookkeeping of one store in this process. */
 typedef struct orders_recon {
-    int64_t next_check_ms; /**< Do not look at this store before (local back-off). */
+    int64_t next_check_ms;    /**< Do not look at this store before (local back-off). */
+    dh_gauge_t *last_success; /**< dh_orders_reconcile_last_success_seconds{store} */
 } orders_recon_t;
 
 struct orders_shared {

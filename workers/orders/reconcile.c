@@ -47,6 +47,7 @@ typedef struct page_ctx {
     dh_lane_t *lane;
     dh_redis_t *r;
     const dh_store_t *store;
+    size_t idx; /* the store's index in the stores file */
     char owner[96];
     char since[32];
     char cursor[512];
@@ -368,6 +369,9 @@ static void pass_save(page_ctx_t *c, int more, const char *end_cursor, int64_t n
             err = dh_redis_commandf(c->r, &rep, "SET dh:orders:reconcile:next:%s %lld",
                                     c->store->domain, (long long)(now + c->s->interval_s * 1000));
         }
+        if (err == DH_OK && c->s->recon[c->idx].last_success) {
+            dh_gauge_set(c->s->recon[c->idx].last_success, (double)now / 1000.0);
+        }
     }
     if (err == DH_OK) {
         freeReplyObject(rep);
@@ -447,6 +451,7 @@ static void reconcile_store(orders_shared_t *s, orders_lane_t *l, dh_lane_t *lan
     c.lane = lane;
     c.r = dh_lane_redis(lane);
     c.store = dh_stores_at(s->stores, i);
+    c.idx = i;
     snprintf(c.owner, sizeof(c.owner), "%ld:%d:%lld", (long)getpid(), dh_lane_index(lane),
              (long long)now);
     if (!lock_take(&c)) {
