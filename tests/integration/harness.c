@@ -1035,6 +1035,7 @@ static void stack_setenv(th_stack_t *s)
     setenv("DH_STACK_KAFKA_CONTROLLER_PORT", v, 1);
     snprintf(v, sizeof(v), "%d", s->redis_port);
     setenv("DH_STACK_REDIS_PORT", v, 1);
+    setenv("DH_STACK_KAFKA_SASL_PORT", "off", 1); /* never the shared stack's SASL port */
     setenv("DH_STACK_KAFKA_HEAP", "-Xms128m -Xmx512m", 0);
     setenv("DH_STACK_KAFKA_TIMEOUT", "170", 0); /* a JVM start on a loaded 2-core machine */
     setenv("DH_STACK_KAFKA_STOP_GRACE", "20", 0);
