@@ -28,8 +28,13 @@ typedef struct ops {
     int timeout_ms;         /**< DH_OPS_TIMEOUT_MS: every Kafka request. */
 } ops_t;
 
-/** "prog: message" on stderr. */
+/** "prog: message" on stderr; when the broker refused our credentials or TLS, a second
+ *  line says so (the request itself only timed out). */
 void ops_err(const ops_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Non-zero when librdkafka reported the broker refusing authentication (SASL) or the
+ *  TLS handshake; its message in \p buf. */
+int ops_kafka_refused(char *buf, size_t size);
 
 /** Print \p obj (stolen) as one compact JSON line on stdout. */
 void ops_print_json(json_t *obj);

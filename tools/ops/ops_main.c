@@ -58,6 +58,7 @@ static const struct {
 
 void ops_err(const ops_t *o, const char *fmt, ...)
 {
+    char why[512];
     va_list ap;
 
     fprintf(stderr, "%s: ", o->prog);
@@ -65,6 +66,12 @@ void ops_err(const ops_t *o, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    if (ops_kafka_refused(why, sizeof(why))) {
+        fprintf(stderr,
+                "%s: the broker refused the connection: %s (check KAFKA_SASL_*, "
+                "KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*)\n",
+                o->prog, why);
+    }
 }
 
 void ops_print_json(json_t *obj)
