@@ -731,7 +731,8 @@ static int sasl_setup(void)
     if (!colon || !th_port_open(atoi(colon + 1))) {
         fprintf(stderr,
                 "FAIL: no SASL listener: DH_TEST_KAFKA_SASL='%s' (deploy/stack.sh env prints "
-                "DH_STACK_KAFKA_SASL_BROKERS; deploy/test.sh exports it)\n",
+                "DH_STACK_KAFKA_SASL_BROKERS; deploy/test.sh exports it; a broker started "
+                "before the listener existed gains it at its next start)\n",
                 sasl);
         return 1;
     }
