@@ -170,6 +170,10 @@ bg_wait stack || die "the local stack did not start"
 eval "$(deploy/stack.sh env)"
 # The tests find the stack through these (ports may be overridden, see deploy/stack.sh).
 export DH_TEST_KAFKA="$DH_KAFKA_BROKERS" DH_TEST_REDIS_URL="$DH_REDIS_URL"
+# The SASL listener (test_ops_sasl runs dh-ops and a worker through it; fails without it).
+export DH_TEST_KAFKA_SASL="${DH_STACK_KAFKA_SASL_BROKERS:-}" \
+    DH_TEST_KAFKA_SASL_USERNAME="${DH_STACK_KAFKA_SASL_USERNAME:-}" \
+    DH_TEST_KAFKA_SASL_PASSWORD="${DH_STACK_KAFKA_SASL_PASSWORD:-}"
 
 # Integration: -j3, but every test on the shared stack holds the CTest resource lock
 # "dh_stack" (CMakeLists.txt, dh_test()), so those still run one at a time; only the

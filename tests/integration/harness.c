@@ -399,6 +399,9 @@ void th_run_setenv(th_run_t *run, const char *name, const char *value)
     run->env[run->nenv] = NULL;
 }
 
+static const char *const worker_security[] = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISMS",
+                                              "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"};
+
 void th_run_init(th_run_t *run, const char *prefix, int partitions)
 {
     char buf[100];
@@ -411,7 +414,16 @@ void th_run_init(th_run_t *run, const char *prefix, int partitions)
     snprintf(run->log, sizeof(run->log), "%s/%s.log", th_log_dir(), buf);
     snprintf(run->journal, sizeof(run->journal), "%s/%s.journal", th_log_dir(), buf);
     th_create_topic(run->topic, partitions);
-    th_run_setenv(run, "DH_KAFKA_BROKERS", th_kafka());
+    /* The workers may reach the broker another way than the test (a SASL listener):
+     * DH_TEST_WORKER_KAFKA and the test process's KAFKA_ security settings. */
+    th_run_setenv(run, "DH_KAFKA_BROKERS", th_env_or("DH_TEST_WORKER_KAFKA", th_kafka()));
+    for (size_t i = 0; i < sizeof(worker_security) / sizeof(worker_security[0]); i++) {
+        const char *v = getenv(worker_security[i]);
+
+        if (v && *v) {
+            th_run_setenv(run, worker_security[i], v);
+        }
+    }
     th_run_setenv(run, "DH_REDIS_URL", th_redis_url());
     th_run_setenv(run, "DH_TOPICS", run->topic);
     th_run_setenv(run, "DH_GROUP_ID", run->group);
@@ -1023,6 +1035,7 @@ static void stack_setenv(th_stack_t *s)
     setenv("DH_STACK_KAFKA_CONTROLLER_PORT", v, 1);
     snprintf(v, sizeof(v), "%d", s->redis_port);
     setenv("DH_STACK_REDIS_PORT", v, 1);
+    setenv("DH_STACK_KAFKA_SASL_PORT", "off", 1); /* never the shared stack's SASL port */
     setenv("DH_STACK_KAFKA_HEAP", "-Xms128m -Xmx512m", 0);
     setenv("DH_STACK_KAFKA_TIMEOUT", "170", 0); /* a JVM start on a loaded 2-core machine */
     setenv("DH_STACK_KAFKA_STOP_GRACE", "20", 0);

@@ -103,7 +103,9 @@ typedef struct th_run {
     int nenv;
 } th_run_t;
 
-/** Create the topic with \p partitions and the base worker environment. */
+/** Create the topic with \p partitions and the base worker environment: the workers reach
+ *  the broker at DH_TEST_WORKER_KAFKA (default th_kafka()) with the test process's
+ *  KAFKA_SECURITY_PROTOCOL and KAFKA_SASL_* settings, if any. */
 void th_run_init(th_run_t *run, const char *prefix, int partitions);
 /** Add "NAME=value" to the worker environment (before spawning). */
 void th_run_setenv(th_run_t *run, const char *name, const char *value);

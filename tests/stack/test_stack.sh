@@ -14,6 +14,14 @@ KAFKA_PORT="${DH_STACK_KAFKA_PORT:-39092}"
 CTRL_PORT="${DH_STACK_KAFKA_CONTROLLER_PORT:-39093}"
 REDIS_PORT="${DH_STACK_REDIS_PORT:-36379}"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+# The SASL listener: on for the default stack, or where DH_STACK_KAFKA_SASL_PORT says.
+if [[ -z "${DH_STACK_KAFKA_PORT:-}" ]]; then
+    SASL_PORT="${DH_STACK_KAFKA_SASL_PORT:-39094}"
+else
+    SASL_PORT="${DH_STACK_KAFKA_SASL_PORT:-off}"
+fi
+SASL_USER="${DH_STACK_KAFKA_SASL_USERNAME:-dh-ops}"
+SASL_PASSWORD="${DH_STACK_KAFKA_SASL_PASSWORD:-dh-ops-local}"
 RUN_DIR="$DH_STACK_DIR/run"
 KAFKA_CONF="$DH_STACK_DIR/kafka/server.properties"
 OUT="$(mktemp -d)"
@@ -92,7 +100,26 @@ our_processes() {
 }
 
 ports_free() {
-    ! port_open "$KAFKA_PORT" && ! port_open "$CTRL_PORT" && ! port_open "$REDIS_PORT"
+    ! port_open "$KAFKA_PORT" && ! port_open "$CTRL_PORT" && ! port_open "$REDIS_PORT" &&
+        { [[ "$SASL_PORT" == off ]] || ! port_open "$SASL_PORT"; }
+}
+
+# sasl_kcat <mechanism> <password> <log>: a metadata request through the SASL listener.
+sasl_kcat() {
+    timeout 20 kcat -b "127.0.0.1:$SASL_PORT" -L -m 5 -X security.protocol=SASL_PLAINTEXT \
+        -X sasl.mechanisms="$1" -X sasl.username="$SASL_USER" -X sasl.password="$2" \
+        >"$3" 2>&1 && grep -q "sasl_plaintext://127.0.0.1:$SASL_PORT" "$3"
+}
+# sasl_scram_java <password>: Kafka's own client lists the topics with SCRAM-SHA-512
+# (librdkafka before 2.6.1 cannot SCRAM against Kafka 4; see docs/runbook.md).
+sasl_scram_java() {
+    printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" \
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$1\";" \
+        "request.timeout.ms=10000" "default.api.timeout.ms=20000" >"$OUT/scram.properties"
+    timeout 60 java -Xshare:auto -XX:TieredStopAtLevel=1 -cp "$DH_STACK_KAFKA_LIBS/*" \
+        org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$SASL_PORT" \
+        --command-config "$OUT/scram.properties" --list >"$OUT/scram.log" 2>&1 &&
+        grep -qx wms.putaway "$OUT/scram.log"
 }
 
 # A PATH holding everything of the current PATH except java.
@@ -151,6 +178,23 @@ env_out="$("$STACK" env)"
 check "env prints eval-able exports" bash -c "eval \"\$1\" && \
     [[ \$DH_KAFKA_BROKERS == $BOOTSTRAP && \$KAFKA_BOOTSTRAP_SERVERS == $BOOTSTRAP && \
        \$DH_REDIS_URL == redis://127.0.0.1:$REDIS_PORT ]]" _ "$env_out"
+
+# ---- the SASL listener -------------------------------------------------------------------
+if [[ "$SASL_PORT" != off ]]; then
+    check "env names the SASL listener (not exported)" bash -c "eval \"\$1\" && \
+        [[ \$DH_STACK_KAFKA_SASL_BROKERS == 127.0.0.1:$SASL_PORT ]] && \
+        ! grep -q '^export DH_STACK' <<<\"\$1\"" _ "$env_out"
+    check "SASL listener: PLAIN with the stack's user reads metadata" \
+        sasl_kcat PLAIN "$SASL_PASSWORD" "$OUT/sasl-plain.log"
+    if sasl_kcat PLAIN wrong-password "$OUT/sasl-wrong.log"; then
+        not_ok "SASL listener refuses a wrong password" "$OUT/sasl-wrong.log"
+    else
+        check "SASL listener refuses a wrong password" \
+            grep -q "Invalid username or password" "$OUT/sasl-wrong.log"
+    fi
+    check "SASL listener: SCRAM-SHA-512 user of the format (Kafka's client)" \
+        sasl_scram_java "$SASL_PASSWORD"
+fi
 
 # ---- topics ----------------------------------------------------------------------------
 metadata() { kcat -b "$BOOTSTRAP" -L -m 10 >"$OUT/metadata.txt" 2>&1; }
@@ -234,6 +278,22 @@ else
     not_ok "kafka-stop / kafka-start restart Kafka and keep its data" "$OUT/kstart.log"
 fi
 
+# A new password (or a data dir formatted before the listener) gets its credential once,
+# through ConfigCommand; the start after that runs no tool.
+if [[ "$SASL_PORT" != off ]]; then
+    if run_stack kstop2 kafka-stop &&
+        DH_STACK_KAFKA_SASL_PASSWORD="$SASL_PASSWORD-2" run_stack kscram kafka-start &&
+        grep -q "adding SCRAM credential" "$OUT/kscram.log" && sasl_scram_java "$SASL_PASSWORD-2" &&
+        ! sasl_scram_java "$SASL_PASSWORD" && run_stack kstop3 kafka-stop &&
+        DH_STACK_KAFKA_SASL_PASSWORD="$SASL_PASSWORD-2" run_stack kscram2 kafka-start &&
+        ! grep -q "adding SCRAM credential" "$OUT/kscram2.log"; then
+        ok "a changed SASL password is written to the metadata once (ConfigCommand)"
+    else
+        not_ok "a changed SASL password is written to the metadata once (ConfigCommand)" \
+            "$OUT/kscram.log"
+    fi
+fi
+
 # ---- down ------------------------------------------------------------------------------
 kafka_pid2="$(read_pid "$RUN_DIR/kafka.pid")"
 redis_pid2="$(read_pid "$RUN_DIR/redis.pid")"
@@ -246,7 +306,7 @@ check "down leaves no kafka/redis process of ours" test -z "$(our_processes)"
 both_gone() { ! pid_alive "$1" && ! pid_alive "$2"; }
 check "down stopped the processes named in the pid files" \
     both_gone "${kafka_pid2:-0}" "${redis_pid2:-0}"
-check "down frees ports $KAFKA_PORT, $CTRL_PORT, $REDIS_PORT" ports_free
+check "down frees ports $KAFKA_PORT, $CTRL_PORT, $REDIS_PORT (SASL: $SASL_PORT)" ports_free
 check "down removes the pid files" \
     test ! -e "$RUN_DIR/kafka.pid" -a ! -e "$RUN_DIR/redis.pid"
 check "down when nothing runs succeeds" run_stack down2 down

@@ -38,8 +38,13 @@ extern const dh_config_var_t ops_config_vars[];
 int ops_load_config(ops_t *o, const dh_config_var_t *const *tables,
                     const dh_config_check_fn *checks, const char *own_prefix, dh_config_t **cfg);
 
-/** "prog: message" on stderr. */
+/** "prog: message" on stderr; when the broker refused our credentials or TLS, a second
+ *  line says so (the request itself only timed out). */
 void ops_err(const ops_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Non-zero when librdkafka reported the broker refusing authentication (SASL) or the
+ *  TLS handshake; its message in \p buf. */
+int ops_kafka_refused(char *buf, size_t size);
 
 /** Print \p obj (stolen) as one compact JSON line on stdout. */
 void ops_print_json(json_t *obj);

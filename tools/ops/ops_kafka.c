@@ -4,11 +4,41 @@
  * the cluster (security, SASL, TLS, sockets). A worker's group, instance id or client id
  * never apply: the tool must not join or fence a worker's group.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dockhand/log.h"
 #include "ops.h"
+
+/* The broker's last refusal of our credentials or TLS, from librdkafka's log (its
+ * threads): a request then only times out, and its error alone would not say why. */
+static pthread_mutex_t g_refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_refused[512];
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    const char *why = strstr(buf, "SASL authentication error");
+
+    why = why ? why : strstr(buf, "SSL handshake failed");
+    if (why && level <= 4) {
+        pthread_mutex_lock(&g_refused_mu);
+        snprintf(g_refused, sizeof(g_refused), "%s", why);
+        pthread_mutex_unlock(&g_refused_mu);
+    }
+    dh_log_rdkafka(rk, level, fac, buf);
+}
+
+int ops_kafka_refused(char *buf, size_t size)
+{
+    int any;
+
+    pthread_mutex_lock(&g_refused_mu);
+    any = g_refused[0] != '\0';
+    snprintf(buf, size, "%s", g_refused);
+    pthread_mutex_unlock(&g_refused_mu);
+    return any;
+}
 
 static const char *const conn_props[] = {"bootstrap.servers",
                                          "metadata.broker.list",
@@ -73,7 +103,7 @@ static rd_kafka_t *client_new(const ops_t *o, rd_kafka_type_t type, const char *
         ops_err(o, "kafka configuration: %s", errstr);
         goto out;
     }
-    rd_kafka_conf_set_log_cb(conf, dh_log_rdkafka);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     if (dr_cb) {
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     }

@@ -27,6 +27,7 @@ const dh_config_var_t ops_config_vars[] = {
 
 void ops_err(const ops_t *o, const char *fmt, ...)
 {
+    char why[512];
     va_list ap;
 
     fprintf(stderr, "%s: ", o->prog);
@@ -34,6 +35,12 @@ void ops_err(const ops_t *o, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    if (ops_kafka_refused(why, sizeof(why))) {
+        fprintf(stderr,
+                "%s: the broker refused the connection: %s (check KAFKA_SASL_*, "
+                "KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*)\n",
+                o->prog, why);
+    }
 }
 
 void ops_emit(const ops_t *o, json_t *obj)
