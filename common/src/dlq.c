@@ -86,17 +86,45 @@ static void retry_later(dh_rt_t *rt, dh_rt_ev_t *ev)
     pthread_mutex_unlock(&rt->mu);
 }
 
-/* dh_dead_letters_total{topic,class} of \p ev's letter, made on first use (the classes
- * are words of the code, the topics the worker's: a bounded set). */
+/* The store label of \p ev's letter: its dh-shop-domain or dh-store header when that names
+ * a store of the stores file, "unconfigured" when it names another, "none" without either
+ * (WMS events carry their store in the payload): the configured stores plus two values. */
+static void letter_store(const dh_rt_t *rt, const dh_rt_ev_t *ev, char *out, size_t size)
+{
+    static const char *const names[] = {"dh-shop-domain", "dh-store"};
+    const void *v = NULL;
+    size_t len = 0;
+    char name[256];
+
+    snprintf(out, size, "none");
+    for (size_t i = 0; ev->hdrs && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (rd_kafka_header_get_last(ev->hdrs, names[i], &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && len > 0 && len < sizeof(name)) {
+            memcpy(name, v, len);
+            name[len] = '\0';
+            if (rt->stores && dh_stores_find(rt->stores, name)) {
+                dh_metrics_escape(name, out, size);
+            } else {
+                snprintf(out, size, "unconfigured");
+            }
+            return;
+        }
+    }
+}
+
+/* dh_dead_letters_total{topic,class,store} of \p ev's letter, made on first use (the
+ * classes are words of the code, the topics the worker's, the stores the file's: a bounded
+ * set). */
 static dh_counter_t *letters_of(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
-    char lbl[600], topic[300], klass[100];
+    char lbl[900], topic[300], klass[100], store[300];
 
     dh_metrics_escape(ev->part->topic, topic, sizeof(topic));
     dh_metrics_escape(dh_rt_ev_err_class(ev)[0] ? dh_rt_ev_err_class(ev) : "unknown", klass,
                       sizeof(klass));
-    snprintf(lbl, sizeof(lbl), "worker=\"%s\",topic=\"%s\",class=\"%s\"", rt->handler->name, topic,
-             klass);
+    letter_store(rt, ev, store, sizeof(store));
+    snprintf(lbl, sizeof(lbl), "worker=\"%s\",topic=\"%s\",class=\"%s\",store=\"%s\"",
+             rt->handler->name, topic, klass, store);
     return dh_metrics_counter(rt->metrics, "dh_dead_letters_total",
                               "Dead letters written (acked), by source topic and error class.",
                               lbl);
