@@ -1272,6 +1272,36 @@ long long th_topic_size(const char *topic)
 
 /* ---- dh-ops trace ---- */
 
+int th_ops_vrun(const char *log, char **out, const char *fmt, va_list ap)
+{
+    char args[1500], cmd[2000], buf[4096];
+    size_t n = 0, len = 0;
+    char *text = calloc(1, 1);
+    FILE *fp;
+    int st;
+
+    vsnprintf(args, sizeof(args), fmt, ap);
+    snprintf(cmd, sizeof(cmd), "%s/dh-ops %s 2>>%s", th_env_or("DH_TEST_BUILD_DIR", "."), args,
+             log);
+    fprintf(stderr, "$ dh-ops %s\n", args);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+        text = realloc(text, len + n + 1);
+        memcpy(text + len, buf, n);
+        len += n;
+        text[len] = '\0';
+    }
+    st = pclose(fp);
+    assert_true(WIFEXITED(st));
+    if (out) {
+        *out = text;
+    } else {
+        free(text);
+    }
+    return WEXITSTATUS(st);
+}
+
 json_t *th_ops_trace(const char *id)
 {
     char cmd[1024], buf[16384];

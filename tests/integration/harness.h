@@ -7,6 +7,7 @@
 #ifndef DH_TEST_HARNESS_H
 #define DH_TEST_HARNESS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -75,6 +76,11 @@ int64_t th_wall_ms(void);
 /** `dh-ops --json trace <id> --no-dlq` against the stack: its lines parsed, one JSON
  *  object each (caller decrefs the array). Fails the test unless it exits 0. */
 json_t *th_ops_trace(const char *id);
+
+/** Runs `dh-ops <args>` (\p fmt, \p ap) from DH_TEST_BUILD_DIR, its stderr appended to
+ *  \p log; its stdout in *\p out (caller frees; NULL drops it). Fails the test unless the
+ *  tool exited; returns its exit status. */
+int th_ops_vrun(const char *log, char **out, const char *fmt, va_list ap);
 
 /** The record of \p trace whose "effect" starts with \p prefix (borrowed), or NULL. */
 json_t *th_trace_effect(json_t *trace, const char *prefix);

@@ -39,35 +39,13 @@ static char g_log[300];
 /* Run `dh-ops <args>` (stderr to the test's log); its stdout in \p out (caller frees). */
 static int ops(char **out, const char *fmt, ...)
 {
-    char args[1500], cmd[2000], buf[4096];
-    size_t n = 0, len = 0;
-    char *text = calloc(1, 1);
     va_list ap;
-    FILE *fp;
     int st;
 
     va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
+    st = th_ops_vrun(g_log, out, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s/dh-ops %s 2>>%s", th_env_or("DH_TEST_BUILD_DIR", "."), args,
-             g_log);
-    fprintf(stderr, "$ dh-ops %s\n", args);
-    fp = popen(cmd, "r");
-    assert_non_null(fp);
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
-        text = realloc(text, len + n + 1);
-        memcpy(text + len, buf, n);
-        len += n;
-        text[len] = '\0';
-    }
-    st = pclose(fp);
-    assert_true(WIFEXITED(st));
-    if (out) {
-        *out = text;
-    } else {
-        free(text);
-    }
-    return WEXITSTATUS(st);
+    return st;
 }
 
 static int lines_with(const char *text, const char *needle)
