@@ -384,7 +384,8 @@ static void test_validate_publish(void **state)
     unsetenv("DH_STORES_FILE");
 }
 
-/* sync: the request dh-inventory takes, only with --execute, only for a known store. */
+/* sync: the request dh-inventory takes (or the SKUs' re-push), only with --execute, only
+ * for a known store. */
 static void test_sync(void **state)
 {
     char uniq[100], store[160], *out = NULL;
@@ -403,6 +404,20 @@ static void test_sync(void **state)
     free(out);
     assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 1);
     th_redis_int(rc, "DEL dh:inv:sync:request:%s", store);
+    /* SKUs at facilities: their re-push queued (dh:inv:repush), only with --execute */
+    assert_int_equal(ops(&out, "--json sync --store %s --sku A-1 --sku B-2 --facility F1", store),
+                     0);
+    assert_int_equal(lines_with(out, "\"repush-planned\""), 2);
+    free(out);
+    assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:repush:%s", store), 0);
+    assert_int_equal(
+        ops(&out, "--json sync --store %s --sku A-1 --sku B-2 --facility F1 --execute", store), 0);
+    assert_int_equal(lines_with(out, "\"repush-queued\""), 2);
+    free(out);
+    assert_int_equal(th_redis_int(rc, "ZCARD dh:inv:repush:%s", store), 2);
+    assert_true(th_redis_int(rc, "ZSCORE dh:inv:repush:%s F1|B-2", store) > 0);
+    th_redis_int(rc, "DEL dh:inv:repush:%s", store);
+    assert_int_equal(ops(NULL, "sync --store %s --sku A-1", store), 2); /* no facility */
     setenv("DH_STORES_FILE", th_write_temp("ops-stores", STORES), 1);
     assert_int_equal(ops(NULL, "sync --store %s --execute", store), 2); /* not a store */
     assert_int_equal(th_redis_int(rc, "EXISTS dh:inv:sync:request:%s", store), 0);

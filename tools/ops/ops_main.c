@@ -38,8 +38,8 @@ static const struct {
      "trace <event id|order id|SKU|...> [--dlq T]...   what the runtime "
      "recorded, dead letters"},
     {"sync", ops_sync,
-     "sync --store DOMAIN [--execute]      request dh-inventory's full "
-     "stock sync"},
+     "sync --store DOMAIN [--sku S... --facility F...] [--execute]   "
+     "dh-inventory's full stock sync, or a re-push of those SKUs"},
     {"replay", ops_replay,
      "replay --group G --topic T --from TIME [--execute]   move a "
      "stopped group back\n"

@@ -1,36 +1,97 @@
 /*
  * dh-ops sync: a full stock sync of a store (dh-inventory's on-demand request, the Redis
  * key dh:inv:sync:request:<store>, taken with GETDEL by the first replica that sees it;
- * docs/inventory.md). Without --execute it only shows the store's sync state: a pending
- * request, the running slot and its cursor. The store must be in the stores file when one
+ * docs/inventory.md), or, with --sku and --facility, a re-push of just those SKUs at those
+ * facilities (dh-inventory's re-push queue, dh:inv:repush:<store>: each pair's on_hand is
+ * computed again from the WMS's truth under its fence and set in Shopify). Without
+ * --execute it only shows the store's sync state (a pending request, the running slot and
+ * its cursor) and the pairs it would queue. The store must be in the stores file when one
  * is configured (DH_STORES_FILE), so a misspelt domain is refused, not silently queued.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dockhand/stockledger.h"
 #include "dockhand/stores.h"
 #include "ops.h"
 
-static int sync_parse(const ops_t *o, int argc, char **argv, const char **store, int *execute)
+#define SYNC_MAX_LIST 1000 /* --sku / --facility values per run */
+
+struct sync_args {
+    const char *store;
+    int execute;
+    const char *skus[SYNC_MAX_LIST], *facilities[SYNC_MAX_LIST];
+    int nskus, nfacilities;
+};
+
+static int sync_list_add(const ops_t *o, const char *opt, const char **list, int *n, const char *v)
 {
-    *store = NULL;
-    *execute = 0;
+    if (*n == SYNC_MAX_LIST || !*v) {
+        ops_err(o, "sync: %s: empty, or more than %d", opt, SYNC_MAX_LIST);
+        return -1;
+    }
+    list[(*n)++] = v;
+    return 0;
+}
+
+static int sync_parse(const ops_t *o, int argc, char **argv, struct sync_args *a)
+{
+    memset(a, 0, sizeof(*a));
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--execute")) {
-            *execute = 1;
+            a->execute = 1;
         } else if (i + 1 < argc && !strcmp(argv[i], "--store")) {
-            *store = argv[++i];
+            a->store = argv[++i];
+        } else if (i + 1 < argc && !strcmp(argv[i], "--sku")) {
+            if (sync_list_add(o, "--sku", a->skus, &a->nskus, argv[++i])) {
+                return -1;
+            }
+        } else if (i + 1 < argc && !strcmp(argv[i], "--facility")) {
+            if (sync_list_add(o, "--facility", a->facilities, &a->nfacilities, argv[++i])) {
+                return -1;
+            }
         } else {
             ops_err(o, "sync: unexpected argument '%s'", argv[i]);
             return -1;
         }
     }
-    if (!*store) {
-        ops_err(o, "usage: sync --store DOMAIN [--execute]");
+    if (!a->store || (a->nskus > 0) != (a->nfacilities > 0)) {
+        ops_err(o, "usage: sync --store DOMAIN [--sku SKU... --facility FACILITY...] [--execute]"
+                   " (--sku and --facility go together)");
         return -1;
     }
     return 0;
+}
+
+/* The re-push of every (facility, sku) pair: listed, and queued with --execute. */
+static int repush(const ops_t *o, dh_redis_t *r, const struct sync_args *a)
+{
+    int queued = 0;
+
+    for (int f = 0; f < a->nfacilities; f++) {
+        for (int k = 0; k < a->nskus; k++) {
+            if (a->execute &&
+                dh_sl_repush_add(r, a->store, a->facilities[f], a->skus[k]) != DH_OK) {
+                ops_err(o, "redis: %s", dh_redis_errstr(r));
+                return OPS_FAIL;
+            }
+            queued += a->execute;
+            if (o->json) {
+                ops_emit(o, json_pack("{s:s, s:s, s:s, s:s}", "action",
+                                      a->execute ? "repush-queued" : "repush-planned", "store",
+                                      a->store, "facility", a->facilities[f], "sku", a->skus[k]));
+            } else {
+                printf("%s %s %s|%s\n", a->execute ? "queued" : "would queue", a->store,
+                       a->facilities[f], a->skus[k]);
+            }
+        }
+    }
+    fprintf(stderr, "%s: %s\n", o->prog,
+            queued ? "re-push queued: dh-inventory sets each pair's on_hand from the WMS "
+                     "within seconds (logs: \"re-push\")"
+                   : "nothing queued (add --execute)");
+    return OPS_OK;
 }
 
 /* 0 when the store is known (or no stores file is configured), else OPS_USAGE. */
@@ -144,19 +205,27 @@ static int show_state(const ops_t *o, dh_redis_t *r, const char *store, const ch
 
 int ops_sync(const ops_t *o, int argc, char **argv)
 {
+    struct sync_args *a = calloc(1, sizeof(*a));
     const char *store;
     int execute, rc;
     dh_redis_t *r;
     redisReply *rep = NULL;
 
-    if (sync_parse(o, argc, argv, &store, &execute)) {
-        return OPS_USAGE;
+    if (!a || sync_parse(o, argc, argv, a)) {
+        free(a);
+        return a ? OPS_USAGE : OPS_FAIL;
     }
+    store = a->store;
+    execute = a->execute;
     rc = known_store(o, store);
     r = rc == OPS_OK ? ops_redis_new(o) : NULL;
-    if (!r) {
-        return rc == OPS_OK ? OPS_FAIL : rc;
+    if (!r || a->nskus > 0) {
+        rc = r ? repush(o, r, a) : rc == OPS_OK ? OPS_FAIL : rc;
+        dh_redis_destroy(r);
+        free(a);
+        return rc;
     }
+    free(a);
     if (execute && dh_redis_commandf(r, &rep, "SET dh:inv:sync:request:%s 1", store)) {
         ops_err(o, "redis: %s", dh_redis_errstr(r));
         rc = OPS_FAIL;
