@@ -23,11 +23,15 @@ typedef struct rule {
     double expires_at;  /**< monotonic seconds, 0 = never */
     long count;         /**< remaining requests, -1 = unlimited */
     char contains[128]; /**< only requests whose body contains this ("" = all) */
+    char shop[256];     /**< only this shop's requests ("" = every shop) */
 } rule_t;
+
+#define SHOP_RULES 64 /* per group: enough for the troubled stores of a many-store run */
 
 struct dh_sb_faults_s {
     pthread_mutex_t lock;
-    rule_t rules[DH_SB_GROUP_COUNT];
+    rule_t rules[DH_SB_GROUP_COUNT];                  /* the group's rule (every shop) */
+    rule_t shop_rules[DH_SB_GROUP_COUNT][SHOP_RULES]; /* one per shop, before the group's */
 };
 
 static const char *const group_names[DH_SB_GROUP_COUNT] = {"shopify", "wms", "webhook-delivery",
@@ -88,6 +92,41 @@ static int whole(json_t *o, const char *k, long dflt, long lo, long hi, long *ou
     return 1;
 }
 
+/* A rule without "shop" replaces its group's rule; one with "shop" replaces that shop's rule
+ * (or takes a free or expired slot). */
+static dh_sb_err_t install(dh_sb_faults_t *f, int g, const rule_t *r, char *errstr,
+                           size_t errstr_size)
+{
+    dh_sb_err_t err = DH_SB_OK;
+    rule_t *slot = NULL;
+
+    pthread_mutex_lock(&f->lock);
+    if (!r->shop[0]) {
+        slot = &f->rules[g];
+    }
+    for (int i = 0; !slot && i < SHOP_RULES; i++) {
+        if (f->shop_rules[g][i].active && strcmp(f->shop_rules[g][i].shop, r->shop) == 0) {
+            slot = &f->shop_rules[g][i];
+        }
+    }
+    for (int i = 0; !slot && i < SHOP_RULES; i++) {
+        rule_t *x = &f->shop_rules[g][i];
+
+        if (!x->active || x->count == 0 ||
+            (x->expires_at > 0 && dh_sb_mono_now() > x->expires_at)) {
+            slot = x;
+        }
+    }
+    if (slot) {
+        *slot = *r;
+    } else {
+        snprintf(errstr, errstr_size, "at most %d shop rules per group", SHOP_RULES);
+        err = DH_SB_ERR_CONFIG;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return err;
+}
+
 static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size)
 {
     int g = dh_sb_group_from_name(json_string_value(json_object_get(rule, "group")));
@@ -124,10 +163,15 @@ static dh_sb_err_t set_one(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t
         return DH_SB_ERR_CONFIG;
     }
     snprintf(r.contains, sizeof r.contains, "%s", contains ? contains : "");
-    pthread_mutex_lock(&f->lock);
-    f->rules[g] = r;
-    pthread_mutex_unlock(&f->lock);
-    return DH_SB_OK;
+    const char *shop = json_string_value(json_object_get(rule, "shop"));
+
+    if (shop && (!*shop || strlen(shop) >= sizeof r.shop)) {
+        snprintf(errstr, errstr_size, "shop: a shop domain of at most %zu bytes",
+                 sizeof r.shop - 1);
+        return DH_SB_ERR_CONFIG;
+    }
+    snprintf(r.shop, sizeof r.shop, "%s", shop ? shop : "");
+    return install(f, g, &r, errstr, errstr_size);
 }
 
 dh_sb_err_t dh_sb_faults_set(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size)
@@ -157,32 +201,53 @@ void dh_sb_faults_reset(dh_sb_faults_t *f)
 {
     pthread_mutex_lock(&f->lock);
     memset(f->rules, 0, sizeof f->rules);
+    memset(f->shop_rules, 0, sizeof f->shop_rules);
     pthread_mutex_unlock(&f->lock);
 }
 
 void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decision_t *out)
 {
-    dh_sb_faults_decide_body(f, g, NULL, out);
+    dh_sb_faults_decide_req(f, g, NULL, NULL, out);
 }
 
 void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *body,
                               dh_sb_fault_decision_t *out)
 {
-    memset(out, 0, sizeof *out);
-    if ((unsigned)g >= DH_SB_GROUP_COUNT) {
-        return;
-    }
-    pthread_mutex_lock(&f->lock);
-    rule_t *r = &f->rules[g];
+    dh_sb_faults_decide_req(f, g, NULL, body, out);
+}
 
+/* Whether \p r (expired or used up: switched off here) applies to a request. */
+static bool applies(rule_t *r, const char *shop, const char *body)
+{
     if (r->active && r->expires_at > 0 && dh_sb_mono_now() > r->expires_at) {
         r->active = false;
     }
     if (r->active && r->count == 0) {
         r->active = false;
     }
-    /* A rule narrowed by "contains" leaves other requests alone, and keeps its count. */
-    if (r->active && (!r->contains[0] || (body && strstr(body, r->contains)))) {
+    /* A rule narrowed by "contains" or "shop" leaves other requests alone, and keeps its
+     * count. */
+    return r->active && (!r->contains[0] || (body && strstr(body, r->contains))) &&
+           (!r->shop[0] || (shop && strcmp(shop, r->shop) == 0));
+}
+
+void dh_sb_faults_decide_req(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
+                             dh_sb_fault_decision_t *out)
+{
+    rule_t *r = NULL;
+
+    memset(out, 0, sizeof *out);
+    if ((unsigned)g >= DH_SB_GROUP_COUNT) {
+        return;
+    }
+    pthread_mutex_lock(&f->lock);
+    for (int i = 0; shop && !r && i < SHOP_RULES; i++) {
+        r = applies(&f->shop_rules[g][i], shop, body) ? &f->shop_rules[g][i] : NULL;
+    }
+    if (!r && applies(&f->rules[g], shop, body)) {
+        r = &f->rules[g];
+    }
+    if (r) {
         if (r->count > 0) {
             r->count--;
         }
@@ -198,29 +263,40 @@ void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *bo
     pthread_mutex_unlock(&f->lock);
 }
 
+static void rule_json(json_t *arr, int g, const rule_t *r);
+
 json_t *dh_sb_faults_json(dh_sb_faults_t *f)
 {
     json_t *arr = json_array();
 
     pthread_mutex_lock(&f->lock);
     for (int g = 0; g < DH_SB_GROUP_COUNT; g++) {
-        rule_t *r = &f->rules[g];
-
-        if (!r->active) {
-            continue;
-        }
-        json_array_append_new(
-            arr, json_pack("{s:s, s:I, s:f, s:i, s:b, s:f, s:f, s:I, s:I}", "group", group_names[g],
-                           "latency_ms", (json_int_t)r->latency_ms, "error_rate", r->error_rate,
-                           "error_status", r->error_status, "throttle", r->throttle,
-                           "drop_connection_rate", r->drop_rate, "timeout_after_effect_rate",
-                           r->timeout_rate, "timeout_ms", (json_int_t)r->timeout_ms, "count",
-                           (json_int_t)r->count));
-        if (r->contains[0]) {
-            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "contains",
-                                json_string(r->contains));
+        rule_json(arr, g, &f->rules[g]);
+        for (int i = 0; i < SHOP_RULES; i++) {
+            rule_json(arr, g, &f->shop_rules[g][i]);
         }
     }
     pthread_mutex_unlock(&f->lock);
     return arr;
+}
+
+static void rule_json(json_t *arr, int g, const rule_t *r)
+{
+    json_t *j;
+
+    if (!r->active) {
+        return;
+    }
+    j = json_pack("{s:s, s:I, s:f, s:i, s:b, s:f, s:f, s:I, s:I}", "group", group_names[g],
+                  "latency_ms", (json_int_t)r->latency_ms, "error_rate", r->error_rate,
+                  "error_status", r->error_status, "throttle", r->throttle, "drop_connection_rate",
+                  r->drop_rate, "timeout_after_effect_rate", r->timeout_rate, "timeout_ms",
+                  (json_int_t)r->timeout_ms, "count", (json_int_t)r->count);
+    if (r->contains[0]) {
+        json_object_set_new(j, "contains", json_string(r->contains));
+    }
+    if (r->shop[0]) {
+        json_object_set_new(j, "shop", json_string(r->shop));
+    }
+    json_array_append_new(arr, j);
 }

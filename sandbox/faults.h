@@ -43,9 +43,10 @@ void dh_sb_faults_destroy(dh_sb_faults_t *f);
 /**
  * @brief Install a rule from JSON {"group":..., "latency_ms", "error_rate", "error_status",
  *        "throttle", "drop_connection_rate", "timeout_after_effect_rate", "timeout_ms",
- *        "for_ms", "count", "contains"}; an array installs several. "contains" narrows the
- *        rule to requests whose body contains that text (a GraphQL mutation's name, a
- *        tracking number).
+ *        "for_ms", "count", "contains", "shop"}; an array installs several. "contains"
+ *        narrows the rule to requests whose body contains that text (a GraphQL mutation's
+ *        name, a tracking number); "shop" to one shop's requests (its own slot: up to 64
+ *        shops per group, each replacing only its own rule, applied before the group's).
  * @returns DH_SB_OK or DH_SB_ERR_CONFIG (errstr says why).
  */
 dh_sb_err_t dh_sb_faults_set(dh_sb_faults_t *f, json_t *rule, char *errstr, size_t errstr_size);
@@ -60,6 +61,11 @@ void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decisio
  *  with "contains" applies (and counts) only when the body contains it. */
 void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *body,
                               dh_sb_fault_decision_t *out);
+
+/** @brief Like dh_sb_faults_decide_body(), for a request of shop \p shop (NULL: none known):
+ *  that shop's rule (a rule with "shop") applies first, else the group's. */
+void dh_sb_faults_decide_req(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
+                             dh_sb_fault_decision_t *out);
 
 /** @brief The active rules as JSON (new reference). */
 json_t *dh_sb_faults_json(dh_sb_faults_t *f);

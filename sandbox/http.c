@@ -198,6 +198,22 @@ static int group_of(const char *path)
     return -1;
 }
 
+/* The shop of a Shopify request (/shops/<domain>/...) into \p out; "" for others. */
+static const char *shop_of(const char *path, char *out, size_t size)
+{
+    size_t n;
+
+    out[0] = '\0';
+    if (strncmp(path, "/shops/", 7) == 0) {
+        n = strcspn(path + 7, "/");
+        if (n < size) {
+            memcpy(out, path + 7, n);
+            out[n] = '\0';
+        }
+    }
+    return out;
+}
+
 static void fault_response(int group, int status, dh_sb_resp_t *resp)
 {
     if (group == DH_SB_GROUP_WMS) {
@@ -288,7 +304,10 @@ static enum MHD_Result handle(dh_sb_state_t *st, struct MHD_Connection *c, const
         goto out;
     }
     if (group >= 0) {
-        dh_sb_faults_decide_body(st->faults, (dh_sb_group_t)group, req.body, &d);
+        char shop[256];
+
+        dh_sb_faults_decide_req(st->faults, (dh_sb_group_t)group, shop_of(url, shop, sizeof(shop)),
+                                req.body, &d);
     }
     dh_sb_sleep_ms(d.latency_ms, &st->stopping);
     if (d.drop) {

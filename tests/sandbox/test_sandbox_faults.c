@@ -97,12 +97,80 @@ static void test_contains_narrows(void **state)
     dh_sb_faults_destroy(f);
 }
 
+/* Per-shop rules: a troubled store's fault leaves the others alone, takes precedence over
+ * the group's rule, replaces only its own shop's rule, and is bounded in number. */
+static void test_shop_rules(void **state)
+{
+    dh_sb_faults_t *f = dh_sb_faults_new();
+    dh_sb_fault_decision_t d;
+    char err[256], rule[200];
+    json_t *list;
+
+    (void)state;
+    assert_int_equal(set_text(f,
+                              "{\"group\":\"shopify\",\"shop\":\"a.myshopify.com\","
+                              "\"error_rate\":1,\"error_status\":401}",
+                              err, sizeof err),
+                     DH_SB_OK);
+    assert_int_equal(set_text(f,
+                              "{\"group\":\"shopify\",\"shop\":\"b.myshopify.com\","
+                              "\"error_rate\":1,\"error_status\":503}",
+                              err, sizeof err),
+                     DH_SB_OK);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 401);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 503);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 0);
+    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, NULL, &d); /* no shop known */
+    assert_int_equal(d.error_status, 0);
+    /* A group rule applies to the other shops; a's own rule still wins for a. */
+    assert_int_equal(set_text(f, "{\"group\":\"shopify\",\"latency_ms\":5}", err, sizeof err),
+                     DH_SB_OK);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
+    assert_int_equal(d.latency_ms, 5);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 401);
+    assert_int_equal(d.latency_ms, 0);
+    /* Replacing a's rule leaves b's. */
+    assert_int_equal(set_text(f,
+                              "{\"group\":\"shopify\",\"shop\":\"a.myshopify.com\","
+                              "\"latency_ms\":7}",
+                              err, sizeof err),
+                     DH_SB_OK);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 0);
+    assert_int_equal(d.latency_ms, 7);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 503);
+    list = dh_sb_faults_json(f);
+    assert_int_equal(json_array_size(list), 3); /* the group's, a's, b's */
+    json_decref(list);
+    /* Bounded: 64 shops per group. */
+    for (int i = 2; i < 64; i++) {
+        snprintf(rule, sizeof rule, "{\"group\":\"shopify\",\"shop\":\"s%d.myshopify.com\"}", i);
+        assert_int_equal(set_text(f, rule, err, sizeof err), DH_SB_OK);
+    }
+    assert_int_equal(
+        set_text(f, "{\"group\":\"shopify\",\"shop\":\"x.myshopify.com\"}", err, sizeof err),
+        DH_SB_ERR_CONFIG);
+    assert_non_null(strstr(err, "64"));
+    assert_int_equal(set_text(f, "{\"group\":\"shopify\",\"shop\":\"\"}", err, sizeof err),
+                     DH_SB_ERR_CONFIG);
+    dh_sb_faults_reset(f);
+    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    assert_int_equal(d.error_status, 0);
+    dh_sb_faults_destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_huge_numbers_rejected),
         cmocka_unit_test(test_valid_rule_applies),
         cmocka_unit_test(test_contains_narrows),
+        cmocka_unit_test(test_shop_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,6 +162,13 @@ s=$(curl -s -o /dev/null -w '%{http_code}' "$B/wms/v1/inventory/sellable" -H 'Au
 s2=$(curl -s -o /dev/null -w '%{http_code}' "$B/wms/v1/inventory/sellable" -H 'Authorization: Bearer wtok')
 check "fault count=1: one 503 then 200" '. == true' "$( [[ $s == 503 && $s2 == 200 ]] && echo true || echo false)"
 curl -s -X DELETE "$B/_control/faults" >/dev/null
+# A shop's own rule: its requests fail, another shop's pass (many-store runs).
+curl -s "$B/_control/faults" -d '{"group":"shopify","shop":"other.myshopify.com","error_rate":1,"error_status":503}' >/dev/null
+s=$(curl -s -o /dev/null -w '%{http_code}' "$B/shops/other.myshopify.com/admin/api/2026-04/graphql.json" -H 'X-Shopify-Access-Token: tok-a' -H 'Content-Type: application/json' -d '{"query":"{ shop { name } }"}')
+s2=$(curl -s -o /dev/null -w '%{http_code}' "$G" -H 'X-Shopify-Access-Token: tok-a' -H 'Content-Type: application/json' -d '{"query":"{ shop { name } }"}')
+check "shop rule: that shop 503, $SHOP not" '. == true' "$( [[ $s == 503 && $s2 == 200 ]] && echo true || echo false)"
+check "shop rule listed with its shop" '.faults[0].shop == "other.myshopify.com"' "$(curl -s "$B/_control/faults")"
+curl -s -X DELETE "$B/_control/faults" >/dev/null
 
 # 2026-10 removed ITEM_NOT_STOCKED_AT_LOCATION: a set at a location the item is not stocked
 # at stocks it there (shopify.dev/changelog/removal-of-itemnotstockedatlocation-error); a
