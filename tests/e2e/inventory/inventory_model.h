@@ -36,6 +36,7 @@ enum { O_PLACED, O_ALLOC, O_PICKED, O_DISPATCHED, O_CANCELLED, O_REFUNDED };
 
 typedef struct order {
     long long id, li;
+    int label; /* "#n" in the trace and the actions file (the walk's n-th order) */
     int fac, sku, q, state;
     int sent;            /* its dispatch event was produced */
     long long stock_seq; /* the stock change by which its units left (pick or dispatch) */
@@ -55,6 +56,34 @@ typedef struct outbox {
 
 enum { W_INV, W_DSP, W_ORD }; /* W_ORD: dh-orders, for refunds (not paused nor killed) */
 
+/* The walk's actions, as the actions file (DH_MODEL_REPLAY) writes them. */
+enum {
+    A_PUTAWAY, /* putaway F<f> MK-<k> +<q> */
+    A_MOVE,    /* move F<f> MK-<k> <online->offline|offline->online|online->online> <q> */
+    A_ORDER,   /* order #<o> F<f> MK-<k> x<q> */
+    A_ALLOCATE,
+    A_PICK,
+    A_DISPATCH,
+    A_CANCEL, /* allocate|pick|dispatch|cancel|refund #<o> */
+    A_FLUSH,  /* flush <stock|dispatch> <q> */
+    A_SYNC,   /* sync */
+    A_KILL,   /* kill|pause|resume <dh-inventory|dh-dispatch> */
+    A_PAUSE,
+    A_QUIESCE, /* quiesce */
+    A_REFUND,
+    A_RESUME,
+    A_INITIAL, /* initial F<f> MK-<k> G <q> S <s> (before every other action) */
+    A_COUNT
+};
+
+typedef struct act {
+    int kind;
+    int f, k, q, s; /* facility, SKU, units; s: safety stock (initial) */
+    int dir;        /* move: 0 online->offline, 1 offline->online, 2 online->online */
+    int o;          /* the order's label */
+    int b;          /* flush: 0 stock (W_INV), 1 dispatch (W_DSP); kill/pause/resume: worker */
+} act_t;
+
 typedef struct model {
     unsigned long long rng;
     int picked_mode; /* 1: stock.picked + stock_sequence; 0: legacy WMS */
@@ -73,9 +102,12 @@ typedef struct model {
     long long serial;
     unsigned long long idp; /* event id prefix: unique per run (idempotency records outlive it) */
     int syncs, refunded, kills, pauses;
+    int step;     /* the seeded walk's last step */
     long long t0; /* ms: the trace's clock */
     char trace[TRACE][160];
     int ntrace;
+    act_t *acts; /* every action performed (or failed), in order: the actions file */
+    int nacts, cacts;
 } model_t;
 
 static const char *const loc_name[NFAC] = {"WH1", "WH2"};
@@ -104,5 +136,16 @@ long long qty(json_t *lv, int f, const char *name);
 long long order_post(model_t *m, long long id, const char *action, const char *body, json_t **out);
 int has_fulfillment(void *ud);
 void produce_refund(model_t *m, long long order, const char *body);
+
+/** The line of \p a in an actions file (no newline). */
+void act_format(const act_t *a, char *buf, size_t size);
+/** Parse one line of an actions file: 1 an action, 0 blank or comment, -1 malformed. */
+int act_parse(const char *line, act_t *a);
+/** Read an actions file: its actions (caller frees) and their line numbers; -1 (why). */
+int acts_read(const char *path, act_t **acts, int **lines, int *n, char *why, size_t size);
+/** Append \p a to the run's actions. */
+void acts_add(model_t *m, const act_t *a);
+/** Write the run's actions to \p path, after the comment lines \p header. */
+int acts_write(model_t *m, const char *path, const char *header);
 
 #endif
