@@ -44,103 +44,6 @@
 
 #include "inventory_model.h"
 
-/* ---- the model's quantities ---- */
-
-/* Units of (f, k) ordered on Shopify that the WMS has not allocated. */
-static int unallocated(model_t *m, int f, int k)
-{
-    int u = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        u += (m->o[i].fac == f && m->o[i].sku == k && m->o[i].state == O_PLACED) ? m->o[i].q : 0;
-    }
-    return u;
-}
-
-/* Units of (f, k) Shopify still counts as committed once every dispatch was fulfilled. */
-static int unfulfilled(model_t *m, int f, int k)
-{
-    int u = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        order_t *o = &m->o[i];
-
-        u += (o->fac == f && o->sku == k && o->state <= O_PICKED) ? o->q : 0;
-    }
-    return u;
-}
-
-static int truth(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-
-    return s->g - s->a - s->s - unallocated(m, f, k);
-}
-
-/* Record the state of (f, k) after a WMS change. */
-static void hist_push(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-
-    if (s->hn == HIST) {
-        memmove(s->hseq, s->hseq + 1, (HIST - 1) * sizeof(s->hseq[0]));
-        memmove(s->htr, s->htr + 1, (HIST - 1) * sizeof(s->htr[0]));
-        s->hn--;
-    }
-    s->hseq[s->hn] = s->seq;
-    s->htr[s->hn++] = truth(m, f, k);
-}
-
-/* A Shopify-side change (an order placed or cancelled) moves every state's sellable units. */
-static void hist_shift(model_t *m, int f, int k, int delta)
-{
-    for (int i = 0; i < m->st[f][k].hn; i++) {
-        m->st[f][k].htr[i] += delta;
-    }
-    hist_push(m, f, k);
-}
-
-/* dh-inventory consumed every stock event produced so far (\p upto_current: a full sync read
- * the current state): the states before the newest one it saw are history. */
-static void hist_ack(model_t *m, int upto_current)
-{
-    for (int f = 0; f < NFAC; f++) {
-        for (int k = 0; k < NSKU; k++) {
-            fstock_t *s = &m->st[f][k];
-            long long c = upto_current ? s->seq : s->flushed;
-            int j = 0;
-
-            for (int i = 0; i < s->hn; i++) {
-                if (s->hseq[i] >= c || i == s->hn - 1) {
-                    s->hseq[j] = s->hseq[i];
-                    s->htr[j++] = s->htr[i];
-                }
-            }
-            s->hn = j;
-        }
-    }
-}
-
-/* The most Shopify may show for (f, k) without overselling: the sellable units of the WMS
- * states it may still be reflecting (a change the WMS has not reported cannot be known). */
-static int bound(model_t *m, int f, int k)
-{
-    int b = truth(m, f, k);
-
-    for (int i = 0; i < m->st[f][k].hn; i++) {
-        b = m->st[f][k].htr[i] > b ? m->st[f][k].htr[i] : b;
-    }
-    return b;
-}
-
-static int expected_on_hand(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-    int b = s->g + s->p - s->s;
-
-    return b < 0 ? 0 : b;
-}
-
 static int mfail(model_t *m, char *why, size_t size, const char *f, ...)
     __attribute__((format(printf, 4, 5)));
 static int mfail(model_t *m, char *why, size_t size, const char *f, ...)
@@ -317,17 +220,6 @@ static int quiesce(model_t *m, char *why, size_t size)
 
 #define WHY char *why, size_t size
 
-/* The order labelled #\p label, or NULL (a replayed trace may have lost it). */
-static order_t *order_of(model_t *m, int label)
-{
-    for (int i = 0; i < m->norders; i++) {
-        if (m->o[i].label == label) {
-            return &m->o[i];
-        }
-    }
-    return NULL;
-}
-
 static int do_putaway(model_t *m, const act_t *a, WHY)
 {
     fstock_t *s = &m->st[a->f][a->k];
@@ -338,13 +230,6 @@ static int do_putaway(model_t *m, const act_t *a, WHY)
     hist_push(m, a->f, a->k);
     note(m, "putaway F%d MK-%d +%d (seq %lld, G %d)", a->f + 1, a->k, a->q, s->seq, s->g);
     return 1;
-}
-
-static int move_room(model_t *m, int f, int k, int dir)
-{
-    fstock_t *s = &m->st[f][k];
-
-    return dir == 0 ? s->g - s->a : dir == 1 ? s->off : s->g;
 }
 
 /* dir 0: online -> offline, 1: offline -> online, 2: online -> online (nothing changes). */
@@ -400,27 +285,6 @@ static int do_order(model_t *m, const act_t *a, WHY)
     hist_shift(m, f, k, -q);
     note(m, "order #%d (%lld) %s MK-%d x%d", o->label, o->id, loc_name[f], k, q);
     return 1;
-}
-
-/* A random order in \p state (or in \p state2 when >= 0), or NULL. */
-static order_t *order_in(model_t *m, int state, int state2)
-{
-    int idx[MAXORD], n = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        if (m->o[i].state == state || m->o[i].state == state2) {
-            idx[n++] = i;
-        }
-    }
-    return n ? &m->o[idx[pick(m, n)]] : NULL;
-}
-
-/* Order #\p label if it is in \p state (or \p state2 when >= 0), else NULL. */
-static order_t *order_at(model_t *m, int label, int state, int state2)
-{
-    order_t *o = order_of(m, label);
-
-    return o && (o->state == state || o->state == state2) ? o : NULL;
 }
 
 static int do_allocate(model_t *m, const act_t *a, WHY)
@@ -535,7 +399,6 @@ static int sync_finished(void *ud)
 /* The WMS's sellable rows as they are now, then a full-sync slot. */
 static int do_sync(model_t *m, const act_t *a, WHY)
 {
-    json_t *rows;
     char url[512], *body;
     long st;
 
@@ -543,27 +406,7 @@ static int do_sync(model_t *m, const act_t *a, WHY)
     if (m->paused == W_INV) {
         return 0;
     }
-    rows = json_array();
-    for (int f = 0; f < NFAC; f++) {
-        for (int k = 0; k < NSKU; k++) {
-            fstock_t *s = &m->st[f][k];
-            json_t *stock = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "good_online", s->g,
-                                      "allocated", s->a, "safety_stock", s->s, "damaged", 0,
-                                      "quarantined", 0, "good_offline", s->off);
-            char sku[16], fac[8];
-
-            if (m->picked_mode) {
-                json_object_set_new(stock, "picked", json_integer(s->p));
-            }
-            snprintf(sku, sizeof(sku), "MK-%d", k);
-            snprintf(fac, sizeof(fac), "F%d", f + 1);
-            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:o}", "store", m->store,
-                                                  "sku", sku, "facility", fac, "sequence",
-                                                  (json_int_t)s->seq, "stock", stock));
-        }
-    }
-    body = json_dumps(rows, JSON_COMPACT);
-    json_decref(rows);
+    body = wms_rows(m);
     snprintf(url, sizeof(url), "%s/_control/wms/inventory", m->sb.base);
     st = th_http("PUT", url, NULL, body, NULL);
     free(body);
@@ -779,48 +622,6 @@ static int step(model_t *m, act_t *a, WHY)
     return 0;
 }
 
-/* The check a failure violated, as tests/e2e/model-shrink.sh compares them. */
-static const char *failed_check(const char *why)
-{
-    return strncmp(why, "OVERSOLD", 8) == 0    ? "oversold"
-           : strncmp(why, "NOT EQUAL", 9) == 0 ? "not-equal"
-                                               : "error";
-}
-
-/* The environment a replay of this run needs (the knobs that change the stack's behaviour). */
-static void replay_env(model_t *m, char *buf, size_t size)
-{
-    const char *fence = getenv("DH_MODEL_FENCE_MS");
-
-    snprintf(buf, size, "DH_MODEL_WMS=%s%s%s%s", m->picked_mode ? "picked" : "legacy",
-             m->refunds ? "" : " DH_MODEL_REFUNDS=0", fence ? " DH_MODEL_FENCE_MS=" : "",
-             fence ? fence : "");
-}
-
-/* The actions file of a failed run (the failing action last), and how to replay and shrink
- * it. */
-static void write_actions(model_t *m, const char *origin, const char *why)
-{
-    char path[300], head[2200], env[200], self[512] = "";
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-    self[n > 0 ? n : 0] = '\0';
-    replay_env(m, env, sizeof(env));
-    snprintf(path, sizeof(path), "%.280s.actions", m->log[W_INV]);
-    snprintf(head, sizeof(head),
-             "# inventory model actions (DH_MODEL_REPLAY, tests/e2e/test_inventory_model.c)\n"
-             "# from %s, %s\n# failed check: %s: %.1000s\n",
-             origin, env, failed_check(why), why);
-    if (acts_write(m, path, head)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        return;
-    }
-    fprintf(stderr,
-            "actions: %s (%d)\nreplay actions: %s DH_MODEL_REPLAY=%s %s\n"
-            "shrink: %s BUILD=%s tests/e2e/model-shrink.sh %s\n",
-            path, m->nacts, env, path, self, env, th_env_or("DH_TEST_BUILD_DIR", "build"), path);
-}
-
 static void print_trace(model_t *m, const char *origin, const char *why)
 {
     int from = m->ntrace > TRACE ? m->ntrace - TRACE : 0;
@@ -841,20 +642,10 @@ static void print_trace(model_t *m, const char *origin, const char *why)
     for (int i = from; i < m->ntrace; i++) {
         fprintf(stderr, "  %3d %s\n", i + 1, m->trace[i % TRACE]);
     }
-    /* The sandbox's journal of Shopify calls, for the post-mortem. */
-    char url[512], path[300], *text = NULL;
+    char path[300];
 
-    snprintf(url, sizeof(url), "%s/_journal?group=shopify", m->sb.base);
     snprintf(path, sizeof(path), "%s.journal", m->log[0]);
-    if (th_http("GET", url, NULL, NULL, &text) == 200 && text) {
-        FILE *fp = fopen(path, "w");
-
-        if (fp) {
-            fputs(text, fp);
-            fclose(fp);
-        }
-    }
-    free(text);
+    save_journal(m, path);
     fprintf(stderr, "logs: %s %s, Shopify journal %s\n", m->log[0], m->log[1], path);
     write_actions(m, origin, why);
 }
@@ -885,11 +676,12 @@ static int initial(model_t *m, const act_t *plan, int nplan, WHY)
  * whose preconditions do not hold (its order was never placed, nothing to pick) is skipped. */
 static int replay(model_t *m, const char *path, const act_t *plan, const int *lines, int n, WHY)
 {
-    int skipped = 0, rc = 0, i = 0;
+    int skipped = 0, rc = 0, i = 0, first;
 
     while (i < n && plan[i].kind == A_INITIAL) {
         i++;
     }
+    first = i;
     for (; rc == 0 && i < n; i++) {
         char line[128];
 
@@ -908,7 +700,7 @@ static int replay(model_t *m, const char *path, const act_t *plan, const int *li
         acts_add(m, &plan[i]);
         rc = rc < 0 ? -1 : check_oversell(m, why, size);
     }
-    fprintf(stderr, "replay %s: %d actions, %d skipped\n", path, n, skipped);
+    fprintf(stderr, "replay %s: %d actions, %d skipped\n", path, n - first, skipped);
     return rc;
 }
 

@@ -118,6 +118,29 @@ typedef struct fwait {
     long long id;
 } fwait_t;
 
+/* The model's quantities (tests/e2e/test_inventory_model.c's header says what they mean). */
+/** Units of (f, k) ordered on Shopify that the WMS has not allocated. */
+int unallocated(model_t *m, int f, int k);
+/** Units of (f, k) Shopify still counts as committed once every dispatch was fulfilled. */
+int unfulfilled(model_t *m, int f, int k);
+/** The truly sellable units of (f, k) now. */
+int truth(model_t *m, int f, int k);
+void hist_push(model_t *m, int f, int k);
+void hist_shift(model_t *m, int f, int k, int delta);
+void hist_ack(model_t *m, int upto_current);
+/** The most Shopify may show for (f, k) without overselling. */
+int bound(model_t *m, int f, int k);
+int expected_on_hand(model_t *m, int f, int k);
+
+/** The order labelled #\p label, or NULL (a replayed trace may have lost it). */
+order_t *order_of(model_t *m, int label);
+/** A random order (the seed's next draw) in \p state (or \p state2 when >= 0), or NULL. */
+order_t *order_in(model_t *m, int state, int state2);
+/** Order #\p label if it is in \p state (or \p state2 when >= 0), else NULL. */
+order_t *order_at(model_t *m, int label, int state, int state2);
+/** The units a move of (f, k) in direction \p dir may take. */
+int move_room(model_t *m, int f, int k, int dir);
+
 unsigned long long rnd(model_t *m);
 /** A number in 0..n-1 from the seed's sequence (0 when n <= 0). */
 int pick(model_t *m, int n);
@@ -135,6 +158,10 @@ json_t *level(model_t *m, int k);
 long long qty(json_t *lv, int f, const char *name);
 long long order_post(model_t *m, long long id, const char *action, const char *body, json_t **out);
 int has_fulfillment(void *ud);
+/** The WMS's sellable rows as the model has them now (JSON, caller frees). */
+char *wms_rows(model_t *m);
+/** The sandbox's journal of Shopify calls into \p path, for the post-mortem. */
+void save_journal(model_t *m, const char *path);
 void produce_refund(model_t *m, long long order, const char *body);
 
 /** The line of \p a in an actions file (no newline). */
@@ -147,5 +174,9 @@ int acts_read(const char *path, act_t **acts, int **lines, int *n, char *why, si
 void acts_add(model_t *m, const act_t *a);
 /** Write the run's actions to \p path, after the comment lines \p header. */
 int acts_write(model_t *m, const char *path, const char *header);
+/** The check \p why violated: "oversold", "not-equal" or "error". */
+const char *failed_check(const char *why);
+/** Write the failed run's actions file and print how to replay and shrink it. */
+void write_actions(model_t *m, const char *origin, const char *why);
 
 #endif

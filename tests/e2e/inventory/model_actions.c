@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "inventory_model.h"
 
@@ -192,4 +193,46 @@ int acts_write(model_t *m, const char *path, const char *header)
         fprintf(fp, "%s\n", line);
     }
     return fclose(fp) == 0 ? 0 : -1;
+}
+
+/* The check a failure violated, as tests/e2e/model-shrink.sh compares them. */
+const char *failed_check(const char *why)
+{
+    return strncmp(why, "OVERSOLD", 8) == 0    ? "oversold"
+           : strncmp(why, "NOT EQUAL", 9) == 0 ? "not-equal"
+                                               : "error";
+}
+
+/* The environment a replay of this run needs (the knobs that change the stack's behaviour). */
+static void replay_env(model_t *m, char *buf, size_t size)
+{
+    const char *fence = getenv("DH_MODEL_FENCE_MS");
+
+    snprintf(buf, size, "DH_MODEL_WMS=%s%s%s%s", m->picked_mode ? "picked" : "legacy",
+             m->refunds ? "" : " DH_MODEL_REFUNDS=0", fence ? " DH_MODEL_FENCE_MS=" : "",
+             fence ? fence : "");
+}
+
+/* The actions file of a failed run (the failing action last), and how to replay and shrink
+ * it. */
+void write_actions(model_t *m, const char *origin, const char *why)
+{
+    char path[300], head[2200], env[200], self[512] = "";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    self[n > 0 ? n : 0] = '\0';
+    replay_env(m, env, sizeof(env));
+    snprintf(path, sizeof(path), "%.280s.actions", m->log[W_INV]);
+    snprintf(head, sizeof(head),
+             "# inventory model actions (DH_MODEL_REPLAY, tests/e2e/test_inventory_model.c)\n"
+             "# from %s, %s\n# failed check: %s: %.1000s\n",
+             origin, env, failed_check(why), why);
+    if (acts_write(m, path, head)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        return;
+    }
+    fprintf(stderr,
+            "actions: %s (%d)\nreplay actions: %s DH_MODEL_REPLAY=%s %s\n"
+            "shrink: %s BUILD=%s tests/e2e/model-shrink.sh %s\n",
+            path, m->nacts, env, path, self, env, th_env_or("DH_TEST_BUILD_DIR", "build"), path);
 }
