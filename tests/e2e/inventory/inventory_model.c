@@ -434,8 +434,6 @@ char *wms_rows(model_t *m)
     }
     body = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
-    body = json_dumps(rows, JSON_COMPACT);
-    json_decref(rows);
     return body;
 }
 
