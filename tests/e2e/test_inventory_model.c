@@ -771,10 +771,10 @@ static int run(unsigned long long seed, int steps, const char *path)
             fprintf(stderr, "  %3d %s\n", i + 1, m->trace[i]);
         }
         fprintf(stderr,
-                "%s: %d actions, %d orders, %d refunds, %d syncs, %d kills, %d pauses: never "
+                "%s: %d %s, %d orders, %d refunds, %d syncs, %d kills, %d pauses: never "
                 "oversold, equal at quiescence (%lld ms)\n",
-                origin, m->nacts, m->norders, m->refunded, m->syncs, m->kills, m->pauses,
-                th_now_ms() - t0);
+                origin, path ? m->nacts : steps, path ? "actions" : "steps", m->norders,
+                m->refunded, m->syncs, m->kills, m->pauses, th_now_ms() - t0);
     }
     stop_stack(m);
     free(plan);
