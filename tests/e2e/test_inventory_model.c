@@ -24,7 +24,10 @@
  * carry stock_sequence) or legacy (today's WMS contract: picked units leave good_online at the
  * pick, no picked bucket, no stock_sequence). A failure prints the seed and the trace;
  * DH_MODEL_SEED=<seed> DH_MODEL_STEPS=<failing step> replays it. tests/e2e/model-loop.sh runs
- * thousands of seeds.
+ * thousands of seeds. A failure also writes its actions file (inventory/model_actions.c: one
+ * action per line with all its parameters, the failing one last); DH_MODEL_REPLAY=<file>
+ * performs exactly those actions, with the same checks, skipping (and reporting) the ones
+ * whose preconditions no longer hold, and tests/e2e/model-shrink.sh shrinks it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
