@@ -739,7 +739,9 @@ static int run(unsigned long long seed, int steps, const char *path)
     assert_non_null(m);
     if (path) {
         snprintf(origin, sizeof(origin), "replay %.380s", path);
-        assert_int_equal(acts_read(path, &plan, &lines, &nplan, why, sizeof(why)), 0);
+        if (acts_read(path, &plan, &lines, &nplan, why, sizeof(why))) {
+            fail_msg("%s", why);
+        }
     } else {
         snprintf(origin, sizeof(origin), "seed %llu", seed);
     }
