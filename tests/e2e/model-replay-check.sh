@@ -2,10 +2,11 @@
 # The inventory model's replay mode in CI (DH_MODEL_REPLAY, tests/e2e/test_inventory_model.c),
 # on the real stack: a committed trace with every kind of action must pass (its two
 # inapplicable actions reported as skipped), and the committed minimal trace that
-# tests/e2e/model-shrink.sh made from a failing legacy-WMS run must FAIL under
-# DH_MODEL_WMS=legacy with the same check (not-equal: the pick left good_online, so Shopify's
-# on_hand misses the picked units) and pass under DH_MODEL_WMS=picked: the replay detects
-# the bug, and the trace is not wrong by itself. Usage: model-replay-check.sh <test binary>
+# tests/e2e/model-shrink.sh made from failing legacy-WMS runs must FAIL under
+# DH_MODEL_WMS=legacy with the same check (replay-legacy-undersell: not-equal, the pick left
+# good_online so Shopify's on_hand misses the picked units; replay-legacy-oversell: oversold,
+# a re-push from a record older than the pick after the fulfilment) and pass under
+# DH_MODEL_WMS=picked: the replay detects the bug, and the traces are not wrong by themselves. Usage: model-replay-check.sh <test binary>
 set -uo pipefail
 bin=${1:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,5 +42,14 @@ fi
 if ! replay picked picked replay-legacy-undersell.actions; then
     fail "the legacy minimal trace failed under DH_MODEL_WMS=picked" picked
 fi
-((rc == 0)) && echo "replays: every-action passed (2 skipped), legacy minimal failed not-equal, passed with picked" && rm -rf "$logs"
+if replay oversell legacy replay-legacy-oversell.actions; then
+    fail "the legacy oversell trace passed under DH_MODEL_WMS=legacy: the replay missed it" oversell
+elif ! grep -q '^failed check: oversold$' "$logs/oversell.out"; then
+    fail "the legacy oversell trace failed, but not the oversold check" oversell
+fi
+if ! replay oversell-picked picked replay-legacy-oversell.actions; then
+    fail "the legacy oversell trace failed under DH_MODEL_WMS=picked" oversell-picked
+fi
+((rc == 0)) && echo "replays: every-action passed (2 skipped); the legacy minimal traces failed" \
+    "not-equal and oversold, and passed with the picked WMS" && rm -rf "$logs"
 exit "$rc"
