@@ -56,23 +56,33 @@ typedef struct outbox {
 
 enum { W_INV, W_DSP, W_ORD }; /* W_ORD: dh-orders, for refunds (not paused nor killed) */
 
-/* The walk's actions, as the actions file (DH_MODEL_REPLAY) writes them. */
+/* The walk's actions, in the order of the seeded walk's weights (never reorder: a seed would
+ * mean another walk). Their lines in an actions file (DH_MODEL_REPLAY):
+ *   initial F<f> MK-<k> G <q> S <s>      (before every other action)
+ *   putaway F<f> MK-<k> +<q>
+ *   move F<f> MK-<k> <online->offline|offline->online|online->online> <q>
+ *   order #<o> F<f> MK-<k> x<q>
+ *   allocate|pick|dispatch|cancel|refund #<o>
+ *   flush <stock|dispatch> <q>
+ *   kill|pause|resume <dh-inventory|dh-dispatch>
+ *   sync
+ *   quiesce */
 enum {
-    A_PUTAWAY, /* putaway F<f> MK-<k> +<q> */
-    A_MOVE,    /* move F<f> MK-<k> <online->offline|offline->online|online->online> <q> */
-    A_ORDER,   /* order #<o> F<f> MK-<k> x<q> */
+    A_PUTAWAY,
+    A_MOVE,
+    A_ORDER,
     A_ALLOCATE,
     A_PICK,
     A_DISPATCH,
-    A_CANCEL, /* allocate|pick|dispatch|cancel|refund #<o> */
-    A_FLUSH,  /* flush <stock|dispatch> <q> */
-    A_SYNC,   /* sync */
-    A_KILL,   /* kill|pause|resume <dh-inventory|dh-dispatch> */
+    A_CANCEL,
+    A_FLUSH,
+    A_SYNC,
+    A_KILL,
     A_PAUSE,
-    A_QUIESCE, /* quiesce */
+    A_QUIESCE,
     A_REFUND,
-    A_RESUME,
-    A_INITIAL, /* initial F<f> MK-<k> G <q> S <s> (before every other action) */
+    A_RESUME,  /* a pause drawn while one worker is paused */
+    A_INITIAL, /* not drawn: the initial stock */
     A_COUNT
 };
 
