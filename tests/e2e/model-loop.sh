@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the inventory model test (tests/e2e/test_inventory_model.c) over many seeds, one
-# process per seed, and prints every failing seed with its replay command. Needs the stack
+# process per seed, and prints every failing seed with its replay command, its actions file
+# and the command that shrinks it (tests/e2e/model-shrink.sh). Needs the stack
 # (Kafka, Redis) and a build. Usage:
 #   tests/e2e/model-loop.sh [first-seed] [count]      (defaults 1 1000)
 # Env: BUILD (default build), DH_MODEL_STEPS (default 60), DH_MODEL_WMS (picked|legacy),
@@ -27,6 +28,7 @@ for ((s = first; s < first + count; s++)); do
         failed=$((failed + 1))
         echo "seed $s FAILED: $(grep -m1 -A1 'FAILED: seed' "$out" | tail -1)"
         grep -m1 '^replay:' "$out"
+        grep -m1 '^shrink:' "$out"
     fi
 done
 echo "$count seeds from $first: $failed failed in $(($(date +%s) - start)) s (traces in $logs)"

@@ -24,7 +24,10 @@
  * carry stock_sequence) or legacy (today's WMS contract: picked units leave good_online at the
  * pick, no picked bucket, no stock_sequence). A failure prints the seed and the trace;
  * DH_MODEL_SEED=<seed> DH_MODEL_STEPS=<failing step> replays it. tests/e2e/model-loop.sh runs
- * thousands of seeds.
+ * thousands of seeds. A failure also writes its actions file (inventory/model_actions.c: one
+ * action per line with all its parameters, the failing one last); DH_MODEL_REPLAY=<file>
+ * performs exactly those actions, with the same checks, skipping (and reporting) the ones
+ * whose preconditions no longer hold, and tests/e2e/model-shrink.sh shrinks it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,103 +46,6 @@
 #include <unistd.h>
 
 #include "inventory_model.h"
-
-/* ---- the model's quantities ---- */
-
-/* Units of (f, k) ordered on Shopify that the WMS has not allocated. */
-static int unallocated(model_t *m, int f, int k)
-{
-    int u = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        u += (m->o[i].fac == f && m->o[i].sku == k && m->o[i].state == O_PLACED) ? m->o[i].q : 0;
-    }
-    return u;
-}
-
-/* Units of (f, k) Shopify still counts as committed once every dispatch was fulfilled. */
-static int unfulfilled(model_t *m, int f, int k)
-{
-    int u = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        order_t *o = &m->o[i];
-
-        u += (o->fac == f && o->sku == k && o->state <= O_PICKED) ? o->q : 0;
-    }
-    return u;
-}
-
-static int truth(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-
-    return s->g - s->a - s->s - unallocated(m, f, k);
-}
-
-/* Record the state of (f, k) after a WMS change. */
-static void hist_push(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-
-    if (s->hn == HIST) {
-        memmove(s->hseq, s->hseq + 1, (HIST - 1) * sizeof(s->hseq[0]));
-        memmove(s->htr, s->htr + 1, (HIST - 1) * sizeof(s->htr[0]));
-        s->hn--;
-    }
-    s->hseq[s->hn] = s->seq;
-    s->htr[s->hn++] = truth(m, f, k);
-}
-
-/* A Shopify-side change (an order placed or cancelled) moves every state's sellable units. */
-static void hist_shift(model_t *m, int f, int k, int delta)
-{
-    for (int i = 0; i < m->st[f][k].hn; i++) {
-        m->st[f][k].htr[i] += delta;
-    }
-    hist_push(m, f, k);
-}
-
-/* dh-inventory consumed every stock event produced so far (\p upto_current: a full sync read
- * the current state): the states before the newest one it saw are history. */
-static void hist_ack(model_t *m, int upto_current)
-{
-    for (int f = 0; f < NFAC; f++) {
-        for (int k = 0; k < NSKU; k++) {
-            fstock_t *s = &m->st[f][k];
-            long long c = upto_current ? s->seq : s->flushed;
-            int j = 0;
-
-            for (int i = 0; i < s->hn; i++) {
-                if (s->hseq[i] >= c || i == s->hn - 1) {
-                    s->hseq[j] = s->hseq[i];
-                    s->htr[j++] = s->htr[i];
-                }
-            }
-            s->hn = j;
-        }
-    }
-}
-
-/* The most Shopify may show for (f, k) without overselling: the sellable units of the WMS
- * states it may still be reflecting (a change the WMS has not reported cannot be known). */
-static int bound(model_t *m, int f, int k)
-{
-    int b = truth(m, f, k);
-
-    for (int i = 0; i < m->st[f][k].hn; i++) {
-        b = m->st[f][k].htr[i] > b ? m->st[f][k].htr[i] : b;
-    }
-    return b;
-}
-
-static int expected_on_hand(model_t *m, int f, int k)
-{
-    fstock_t *s = &m->st[f][k];
-    int b = s->g + s->p - s->s;
-
-    return b < 0 ? 0 : b;
-}
 
 static int mfail(model_t *m, char *why, size_t size, const char *f, ...)
     __attribute__((format(printf, 4, 5)));
@@ -310,39 +216,40 @@ static int quiesce(model_t *m, char *why, size_t size)
     return 0;
 }
 
-/* ---- the walk's actions: 1 done, 0 not applicable now, -1 failed (why) ---- */
+/* ---- the walk's actions ----
+ * Each is chosen (the seeded walk's draws, in the order they always were: a seed means the
+ * same walk) or read from an actions file (DH_MODEL_REPLAY), then done: 1 done, 0 not
+ * applicable now (skipped), -1 failed (why). Doing one never draws from the seed. */
 
 #define WHY char *why, size_t size
 
-static int act_putaway(model_t *m, WHY)
+static int do_putaway(model_t *m, const act_t *a, WHY)
 {
-    int f = pick(m, NFAC), k = pick(m, NSKU), q = 1 + pick(m, 4);
+    fstock_t *s = &m->st[a->f][a->k];
 
     (void)why, (void)size;
-    m->st[f][k].g += q;
-    stock_event(m, f, k, NULL, NULL, q);
-    hist_push(m, f, k);
-    note(m, "putaway F%d MK-%d +%d (seq %lld, G %d)", f + 1, k, q, m->st[f][k].seq, m->st[f][k].g);
+    s->g += a->q;
+    stock_event(m, a->f, a->k, NULL, NULL, a->q);
+    hist_push(m, a->f, a->k);
+    note(m, "putaway F%d MK-%d +%d (seq %lld, G %d)", a->f + 1, a->k, a->q, s->seq, s->g);
     return 1;
 }
 
 /* dir 0: online -> offline, 1: offline -> online, 2: online -> online (nothing changes). */
-static int act_move(model_t *m, WHY)
+static int do_move(model_t *m, const act_t *a, WHY)
 {
-    int f = pick(m, NFAC), k = pick(m, NSKU), dir = pick(m, 3);
-    fstock_t *s = &m->st[f][k];
-    int room = dir == 0 ? s->g - s->a : dir == 1 ? s->off : s->g, q;
+    fstock_t *s = &m->st[a->f][a->k];
+    int q = a->q, dir = a->dir;
 
     (void)why, (void)size;
-    if (room <= 0) {
+    if (q > move_room(m, a->f, a->k, dir)) {
         return 0;
     }
-    q = 1 + pick(m, room);
     s->g += dir == 0 ? -q : dir == 1 ? q : 0;
     s->off += dir == 0 ? q : dir == 1 ? -q : 0;
-    stock_event(m, f, k, dir == 1 ? "offline" : "online", dir == 0 ? "offline" : "online", q);
-    hist_push(m, f, k);
-    note(m, "move F%d MK-%d %s %d (seq %lld, G %d)", f + 1, k,
+    stock_event(m, a->f, a->k, dir == 1 ? "offline" : "online", dir == 0 ? "offline" : "online", q);
+    hist_push(m, a->f, a->k);
+    note(m, "move F%d MK-%d %s %d (seq %lld, G %d)", a->f + 1, a->k,
          dir == 0   ? "online->offline"
          : dir == 1 ? "offline->online"
                     : "online->online",
@@ -350,14 +257,14 @@ static int act_move(model_t *m, WHY)
     return 1;
 }
 
-static int act_order(model_t *m, WHY)
+static int do_order(model_t *m, const act_t *a, WHY)
 {
-    int f = pick(m, NFAC), k = pick(m, NSKU), q = 1 + pick(m, 2);
+    int f = a->f, k = a->k, q = a->q;
     char body[300];
     json_t *j = NULL;
     order_t *o = &m->o[m->norders];
 
-    if (truth(m, f, k) < q || m->norders >= MAXORD) {
+    if (truth(m, f, k) < q || m->norders >= MAXORD || order_of(m, a->o)) {
         return 0; /* a customer cannot buy what is not for sale */
     }
     snprintf(body, sizeof(body),
@@ -371,6 +278,7 @@ static int act_order(model_t *m, WHY)
     *o = (order_t){.id = json_integer_value(json_object_get(j, "id")),
                    .li = json_integer_value(
                        json_object_get(json_array_get(json_object_get(j, "line_items"), 0), "id")),
+                   .label = a->o,
                    .fac = f,
                    .sku = k,
                    .q = q,
@@ -378,26 +286,13 @@ static int act_order(model_t *m, WHY)
     json_decref(j);
     m->norders++;
     hist_shift(m, f, k, -q);
-    note(m, "order #%d (%lld) %s MK-%d x%d", m->norders - 1, o->id, loc_name[f], k, q);
+    note(m, "order #%d (%lld) %s MK-%d x%d", o->label, o->id, loc_name[f], k, q);
     return 1;
 }
 
-/* A random order in \p state (or in \p state2 when >= 0), or NULL. */
-static order_t *order_in(model_t *m, int state, int state2)
+static int do_allocate(model_t *m, const act_t *a, WHY)
 {
-    int idx[MAXORD], n = 0;
-
-    for (int i = 0; i < m->norders; i++) {
-        if (m->o[i].state == state || m->o[i].state == state2) {
-            idx[n++] = i;
-        }
-    }
-    return n ? &m->o[idx[pick(m, n)]] : NULL;
-}
-
-static int act_allocate(model_t *m, WHY)
-{
-    order_t *o = order_in(m, O_PLACED, -1);
+    order_t *o = order_at(m, a->o, O_PLACED, -1);
     fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
 
     (void)why, (void)size;
@@ -407,13 +302,13 @@ static int act_allocate(model_t *m, WHY)
     s->a += o->q; /* the WMS emits no stock event for an allocation */
     o->state = O_ALLOC;
     hist_push(m, o->fac, o->sku);
-    note(m, "allocate #%d F%d MK-%d x%d (A %d)", (int)(o - m->o), o->fac + 1, o->sku, o->q, s->a);
+    note(m, "allocate #%d F%d MK-%d x%d (A %d)", o->label, o->fac + 1, o->sku, o->q, s->a);
     return 1;
 }
 
-static int act_pick(model_t *m, WHY)
+static int do_pick(model_t *m, const act_t *a, WHY)
 {
-    order_t *o = order_in(m, O_ALLOC, -1);
+    order_t *o = order_at(m, a->o, O_ALLOC, -1);
     fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
 
     (void)why, (void)size;
@@ -427,14 +322,14 @@ static int act_pick(model_t *m, WHY)
     o->stock_seq = s->seq; /* legacy: the units left good_online here */
     o->state = O_PICKED;
     hist_push(m, o->fac, o->sku);
-    note(m, "pick #%d F%d MK-%d x%d (seq %lld, G %d A %d P %d)", (int)(o - m->o), o->fac + 1,
-         o->sku, o->q, s->seq, s->g, s->a, s->p);
+    note(m, "pick #%d F%d MK-%d x%d (seq %lld, G %d A %d P %d)", o->label, o->fac + 1, o->sku, o->q,
+         s->seq, s->g, s->a, s->p);
     return 1;
 }
 
-static int act_dispatch(model_t *m, WHY)
+static int do_dispatch(model_t *m, const act_t *a, WHY)
 {
-    order_t *o = order_in(m, O_PICKED, -1);
+    order_t *o = order_at(m, a->o, O_PICKED, -1);
     fstock_t *s = o ? &m->st[o->fac][o->sku] : NULL;
 
     (void)why, (void)size;
@@ -449,14 +344,14 @@ static int act_dispatch(model_t *m, WHY)
     o->state = O_DISPATCHED;
     dispatch_event(m, o);
     hist_push(m, o->fac, o->sku);
-    note(m, "dispatch #%d F%d MK-%d x%d SH-%lld (stock_sequence %lld, P %d)", (int)(o - m->o),
-         o->fac + 1, o->sku, o->q, o->id, o->stock_seq, s->p);
+    note(m, "dispatch #%d F%d MK-%d x%d SH-%lld (stock_sequence %lld, P %d)", o->label, o->fac + 1,
+         o->sku, o->q, o->id, o->stock_seq, s->p);
     return 1;
 }
 
-static int act_cancel(model_t *m, WHY)
+static int do_cancel(model_t *m, const act_t *a, WHY)
 {
-    order_t *o = order_in(m, O_PLACED, O_ALLOC);
+    order_t *o = order_at(m, a->o, O_PLACED, O_ALLOC);
 
     if (!o) {
         return 0;
@@ -467,26 +362,24 @@ static int act_cancel(model_t *m, WHY)
     if (o->state == O_ALLOC) {
         m->st[o->fac][o->sku].a -= o->q; /* the WMS releases the allocation */
     }
-    note(m, "cancel #%d F%d MK-%d x%d (%s allocation)", (int)(o - m->o), o->fac + 1, o->sku, o->q,
+    note(m, "cancel #%d F%d MK-%d x%d (%s allocation)", o->label, o->fac + 1, o->sku, o->q,
          o->state == O_ALLOC ? "after" : "before");
     o->state = O_CANCELLED;
     hist_shift(m, o->fac, o->sku, o->q);
     return 1;
 }
 
-static int act_flush(model_t *m, WHY)
+static int do_flush(model_t *m, const act_t *a, WHY)
 {
-    int b = pick(m, 2);
-    outbox_t *o = &m->out[b];
-    /* Often one event only: the finest interleaving of the two topics. */
-    int n = pick(m, 2) ? 1 : 1 + pick(m, o->tail - o->head);
+    outbox_t *o = &m->out[a->b];
+    int n = a->q < o->tail - o->head ? a->q : o->tail - o->head;
 
     if (o->head == o->tail) {
         return 0;
     }
-    note(m, "flush %d of %d %s events%s", n, o->tail - o->head, b ? "dispatch" : "stock",
-         m->paused == b ? " (consumer paused)" : "");
-    return flush(m, b, n, why, size) ? -1 : 1;
+    note(m, "flush %d of %d %s events%s", n, o->tail - o->head, a->b ? "dispatch" : "stock",
+         m->paused == a->b ? " (consumer paused)" : "");
+    return flush(m, a->b, n, why, size) ? -1 : 1;
 }
 
 /* Full syncs dh-inventory finished for the store: its "full sync <slot> of <store> done" log
@@ -507,35 +400,16 @@ static int sync_finished(void *ud)
 }
 
 /* The WMS's sellable rows as they are now, then a full-sync slot. */
-static int act_sync(model_t *m, WHY)
+static int do_sync(model_t *m, const act_t *a, WHY)
 {
-    json_t *rows = json_array();
     char url[512], *body;
     long st;
 
+    (void)a;
     if (m->paused == W_INV) {
         return 0;
     }
-    for (int f = 0; f < NFAC; f++) {
-        for (int k = 0; k < NSKU; k++) {
-            fstock_t *s = &m->st[f][k];
-            json_t *stock = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "good_online", s->g,
-                                      "allocated", s->a, "safety_stock", s->s, "damaged", 0,
-                                      "quarantined", 0, "good_offline", s->off);
-            char sku[16], fac[8];
-
-            if (m->picked_mode) {
-                json_object_set_new(stock, "picked", json_integer(s->p));
-            }
-            snprintf(sku, sizeof(sku), "MK-%d", k);
-            snprintf(fac, sizeof(fac), "F%d", f + 1);
-            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:o}", "store", m->store,
-                                                  "sku", sku, "facility", fac, "sequence",
-                                                  (json_int_t)s->seq, "stock", stock));
-        }
-    }
-    body = json_dumps(rows, JSON_COMPACT);
-    json_decref(rows);
+    body = wms_rows(m);
     snprintf(url, sizeof(url), "%s/_control/wms/inventory", m->sb.base);
     st = th_http("PUT", url, NULL, body, NULL);
     free(body);
@@ -559,9 +433,13 @@ static int act_sync(model_t *m, WHY)
  * on_hand at once, before any unit reaches the WMS. dh-orders enqueues a re-push and
  * dh-inventory sets the WMS's truth again: the check after this step runs once that is
  * done (the window in between is Shopify's own, see docs/inventory.md). */
-static int act_refund(model_t *m, WHY)
+/* A fulfilled order refunded with restock (Return Prime restocks at pickup): Shopify raises
+ * on_hand at once, before any unit reaches the WMS. dh-orders enqueues a re-push and
+ * dh-inventory sets the WMS's truth again: the check after this step runs once that is
+ * done (the window in between is Shopify's own, see docs/inventory.md). */
+static int do_refund(model_t *m, const act_t *a, WHY)
 {
-    order_t *o = order_in(m, O_DISPATCHED, -1);
+    order_t *o = order_at(m, a->o, O_DISPATCHED, -1);
     fwait_t fw = {m, o ? o->id : 0};
     char body[200];
     json_t *r = NULL;
@@ -588,7 +466,7 @@ static int act_refund(model_t *m, WHY)
     free(text);
     o->state = O_REFUNDED;
     m->refunded++;
-    note(m, "refund #%d %s MK-%d x%d with restock (Shopify on_hand +%d)", (int)(o - m->o),
+    note(m, "refund #%d %s MK-%d x%d with restock (Shopify on_hand +%d)", o->label,
          loc_name[o->fac], o->sku, o->q, o->q);
     if (!th_wait_for(caught_up, &c, 40000) || !th_wait_for(settled, m, 40000)) {
         return mfail(m, why, size, "the refund's re-push did not settle in 40 s");
@@ -596,9 +474,9 @@ static int act_refund(model_t *m, WHY)
     return 1;
 }
 
-static int act_kill(model_t *m, WHY)
+static int do_kill(model_t *m, const act_t *a, WHY)
 {
-    int w = pick(m, 2);
+    int w = a->b;
 
     (void)why, (void)size;
     kill(m->pid[w], SIGKILL);
@@ -612,165 +490,320 @@ static int act_kill(model_t *m, WHY)
     return 1;
 }
 
-static int act_pause(model_t *m, WHY)
+static int do_pause(model_t *m, const act_t *a, WHY)
 {
-    int w = pick(m, 2);
-
     (void)why, (void)size;
     if (m->paused >= 0) {
-        resume(m);
-        return 1;
+        return 0;
     }
-    kill(m->pid[w], SIGSTOP);
-    m->paused = w;
+    kill(m->pid[a->b], SIGSTOP);
+    m->paused = a->b;
     m->pauses++;
-    note(m, "pause %s (SIGSTOP)", m->bin[w]);
+    note(m, "pause %s (SIGSTOP)", m->bin[a->b]);
     return 1;
 }
 
-static int act_quiesce(model_t *m, WHY)
+static int do_resume(model_t *m, const act_t *a, WHY)
 {
+    (void)why, (void)size;
+    if (m->paused != a->b) {
+        return 0;
+    }
+    resume(m);
+    return 1;
+}
+
+static int do_quiesce(model_t *m, const act_t *a, WHY)
+{
+    (void)a;
     note(m, "quiesce");
     return quiesce(m, why, size) ? -1 : 1;
 }
 
-typedef int (*act_fn)(model_t *, char *, size_t);
+/* ---- the seeded walk's choices: 0 when the draw finds nothing to do ---- */
 
+static int choose_place(model_t *m, act_t *a)
+{
+    a->f = pick(m, NFAC);
+    a->k = pick(m, NSKU);
+    if (a->kind == A_PUTAWAY) {
+        a->q = 1 + pick(m, 4);
+        return 1;
+    }
+    if (a->kind == A_ORDER) {
+        a->q = 1 + pick(m, 2);
+        a->o = m->norders;
+        return 1;
+    }
+    a->dir = pick(m, 3);
+    if (move_room(m, a->f, a->k, a->dir) <= 0) {
+        return 0;
+    }
+    a->q = 1 + pick(m, move_room(m, a->f, a->k, a->dir));
+    return 1;
+}
+
+static int choose_order(model_t *m, act_t *a)
+{
+    static const int state[A_COUNT][2] = {
+        [A_ALLOCATE] = {O_PLACED, -1},   [A_PICK] = {O_ALLOC, -1},
+        [A_DISPATCH] = {O_PICKED, -1},   [A_CANCEL] = {O_PLACED, O_ALLOC},
+        [A_REFUND] = {O_DISPATCHED, -1},
+    };
+    order_t *o = order_in(m, state[a->kind][0], state[a->kind][1]);
+
+    a->o = o ? o->label : -1;
+    return o != NULL;
+}
+
+static int choose_other(model_t *m, act_t *a)
+{
+    if (a->kind == A_FLUSH) {
+        outbox_t *o;
+
+        a->b = pick(m, 2);
+        o = &m->out[a->b];
+        /* Often one event only: the finest interleaving of the two topics. */
+        a->q = pick(m, 2) ? 1 : 1 + pick(m, o->tail - o->head);
+        return o->head != o->tail;
+    }
+    if (a->kind == A_KILL || a->kind == A_PAUSE) {
+        a->b = pick(m, 2);
+        if (a->kind == A_PAUSE && m->paused >= 0) { /* a pause draw resumes the paused one */
+            a->kind = A_RESUME;
+            a->b = m->paused;
+        }
+    }
+    return 1;
+}
+
+typedef int (*do_fn)(model_t *, const act_t *, char *, size_t);
+typedef int (*choose_fn)(model_t *, act_t *);
+
+/* The walk's weights (by kind) and how each kind is chosen and done. */
 static const struct {
-    act_fn fn;
     int weight;
-} actions[] = {
-    {act_putaway, 10}, {act_move, 8},    {act_order, 14}, {act_allocate, 10}, {act_pick, 9},
-    {act_dispatch, 9}, {act_cancel, 3},  {act_flush, 18}, {act_sync, 2},      {act_kill, 1},
-    {act_pause, 3},    {act_quiesce, 1}, {act_refund, 3},
+    choose_fn choose;
+    do_fn fn;
+} kinds[A_COUNT] = {
+    [A_PUTAWAY] = {10, choose_place, do_putaway}, [A_MOVE] = {8, choose_place, do_move},
+    [A_ORDER] = {14, choose_place, do_order},     [A_ALLOCATE] = {10, choose_order, do_allocate},
+    [A_PICK] = {9, choose_order, do_pick},        [A_DISPATCH] = {9, choose_order, do_dispatch},
+    [A_CANCEL] = {3, choose_order, do_cancel},    [A_FLUSH] = {18, choose_other, do_flush},
+    [A_SYNC] = {2, choose_other, do_sync},        [A_KILL] = {1, choose_other, do_kill},
+    [A_PAUSE] = {3, choose_other, do_pause},      [A_QUIESCE] = {1, choose_other, do_quiesce},
+    [A_REFUND] = {3, choose_order, do_refund},    [A_RESUME] = {0, NULL, do_resume},
 };
 
 /* ---- one run ---- */
 
-static int step(model_t *m, WHY)
+/* One step of the seeded walk: \p a is what it did (kind -1: nothing applicable). */
+static int step(model_t *m, act_t *a, WHY)
 {
     int total = 0;
 
-    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-        total += actions[i].weight;
+    for (int i = 0; i < A_COUNT; i++) {
+        total += kinds[i].weight;
     }
     for (int tries = 0; tries < 50; tries++) {
-        int r = pick(m, total), rc;
-        size_t i = 0;
+        int r = pick(m, total), i = 0, rc;
 
-        while (r >= actions[i].weight) {
-            r -= actions[i].weight;
+        while (r >= kinds[i].weight) {
+            r -= kinds[i].weight;
             i++;
         }
-        rc = actions[i].fn(m, why, size);
+        *a = (act_t){.kind = i};
+        if (!kinds[i].choose(m, a)) {
+            continue;
+        }
+        rc = kinds[a->kind].fn(m, a, why, size);
         if (rc != 0) {
             return rc < 0 ? -1 : 0;
         }
     }
+    a->kind = -1;
     return 0;
 }
 
-static void print_trace(model_t *m, unsigned long long seed, int at, const char *why)
+static void print_trace(model_t *m, const char *origin, const char *why)
 {
     int from = m->ntrace > TRACE ? m->ntrace - TRACE : 0;
 
-    fprintf(stderr,
-            "\n=== inventory model FAILED: seed %llu, step %d, WMS %s ===\n%s\n"
-            "replay: DH_MODEL_SEED=%llu DH_MODEL_STEPS=%d DH_MODEL_WMS=%s "
-            "ctest -R test_inventory_model --output-on-failure\ntrace (%d actions%s):\n",
-            seed, at, m->picked_mode ? "picked" : "legacy", why, seed, at,
-            m->picked_mode ? "picked" : "legacy", m->ntrace, from ? ", the last ones" : "");
+    fprintf(stderr, "\n=== inventory model FAILED: %s, WMS %s ===\n%s\nfailed check: %s\n", origin,
+            m->picked_mode ? "picked" : "legacy", why, failed_check(why));
+    if (strncmp(origin, "seed", 4) == 0) {
+        unsigned long long seed = 0;
+        int at = 0;
+
+        sscanf(origin, "seed %llu, step %d", &seed, &at);
+        fprintf(stderr,
+                "replay: DH_MODEL_SEED=%llu DH_MODEL_STEPS=%d DH_MODEL_WMS=%s "
+                "ctest -R test_inventory_model --output-on-failure\n",
+                seed, at, m->picked_mode ? "picked" : "legacy");
+    }
+    fprintf(stderr, "trace (%d actions%s):\n", m->ntrace, from ? ", the last ones" : "");
     for (int i = from; i < m->ntrace; i++) {
         fprintf(stderr, "  %3d %s\n", i + 1, m->trace[i % TRACE]);
     }
-    /* The sandbox's journal of Shopify calls, for the post-mortem. */
-    char url[512], path[300], *text = NULL;
+    char path[300];
 
-    snprintf(url, sizeof(url), "%s/_journal?group=shopify", m->sb.base);
     snprintf(path, sizeof(path), "%s.journal", m->log[0]);
-    if (th_http("GET", url, NULL, NULL, &text) == 200 && text) {
-        FILE *fp = fopen(path, "w");
-
-        if (fp) {
-            fputs(text, fp);
-            fclose(fp);
-        }
-    }
-    free(text);
+    save_journal(m, path);
     fprintf(stderr, "logs: %s %s, Shopify journal %s\n", m->log[0], m->log[1], path);
+    write_actions(m, origin, why);
 }
 
-/* The initial stock: every (facility, SKU) put away and pushed. */
-static int initial(model_t *m, WHY)
+/* The initial stock: every (facility, SKU) put away and pushed; from the seed, or the
+ * actions file's leading "initial" lines (a pair without one starts empty). */
+static int initial(model_t *m, const act_t *plan, int nplan, WHY)
 {
-    for (int f = 0; f < NFAC; f++) {
-        for (int k = 0; k < NSKU; k++) {
-            m->st[f][k].g = 2 + pick(m, 7);
-            m->st[f][k].s = pick(m, 2);
-            stock_event(m, f, k, NULL, NULL, m->st[f][k].g);
-            hist_push(m, f, k);
-            note(m, "initial F%d MK-%d G %d S %d", f + 1, k, m->st[f][k].g, m->st[f][k].s);
+    for (int i = 0; plan ? i < nplan && plan[i].kind == A_INITIAL : i < NFAC * NSKU; i++) {
+        act_t a = plan ? plan[i] : (act_t){.kind = A_INITIAL, .f = i / NSKU, .k = i % NSKU};
+        fstock_t *s = &m->st[a.f][a.k];
+
+        if (!plan) {
+            a.q = 2 + pick(m, 7);
+            a.s = pick(m, 2);
         }
+        s->g = a.q;
+        s->s = a.s;
+        stock_event(m, a.f, a.k, NULL, NULL, s->g);
+        hist_push(m, a.f, a.k);
+        acts_add(m, &a);
+        note(m, "initial F%d MK-%d G %d S %d", a.f + 1, a.k, s->g, s->s);
     }
     return flush(m, W_INV, MAXOUT, why, size);
 }
 
-static int run_seed(unsigned long long seed, int steps)
+/* The actions of the file, after its initial lines, each followed by the check: an action
+ * whose preconditions do not hold (its order was never placed, nothing to pick) is skipped. */
+static int replay(model_t *m, const char *path, const act_t *plan, const int *lines, int n, WHY)
+{
+    int skipped = 0, rc = 0, i = 0, first;
+
+    while (i < n && plan[i].kind == A_INITIAL) {
+        i++;
+    }
+    first = i;
+    for (; rc == 0 && i < n; i++) {
+        char line[128];
+
+        act_format(&plan[i], line, sizeof(line));
+        if (plan[i].kind == A_INITIAL) {
+            rc = mfail(m, why, size, "%s line %d: initial after other actions", path, lines[i]);
+            break;
+        }
+        rc = kinds[plan[i].kind].fn(m, &plan[i], why, size);
+        if (rc == 0) {
+            skipped++;
+            note(m, "skipped line %d: %s (not applicable)", lines[i], line);
+            fprintf(stderr, "skipped line %d: %s (not applicable now)\n", lines[i], line);
+            continue;
+        }
+        acts_add(m, &plan[i]);
+        rc = rc < 0 ? -1 : check_oversell(m, why, size);
+    }
+    fprintf(stderr, "replay %s: %d actions, %d skipped\n", path, n - first, skipped);
+    return rc;
+}
+
+/* The seeded walk: \p steps steps, each followed by the check. */
+static int walk(model_t *m, int steps, WHY)
+{
+    int rc = 0;
+
+    for (int at = 1; rc == 0 && at <= steps; at++) {
+        act_t a;
+
+        rc = step(m, &a, why, size);
+        if (a.kind >= 0) {
+            acts_add(m, &a);
+        }
+        if (rc == 0) {
+            rc = check_oversell(m, why, size);
+        }
+        m->step = at;
+    }
+    return rc;
+}
+
+/* One run: the seeded walk (\p path NULL) or the replay of an actions file. */
+static int run(unsigned long long seed, int steps, const char *path)
 {
     model_t *m = calloc(1, sizeof(*m));
-    char why[1024] = "";
-    int at = 0, rc = 0;
+    char why[1024] = "", origin[400];
+    act_t *plan = NULL;
+    int *lines = NULL, nplan = 0, rc = 0;
     long long t0 = th_now_ms();
 
     assert_non_null(m);
+    if (path) {
+        snprintf(origin, sizeof(origin), "replay %.380s", path);
+        if (acts_read(path, &plan, &lines, &nplan, why, sizeof(why))) {
+            fail_msg("%s", why);
+        }
+    } else {
+        snprintf(origin, sizeof(origin), "seed %llu", seed);
+    }
     m->rng = seed;
     m->t0 = th_now_ms();
     m->idp = ((unsigned long long)th_now_ms() ^ (unsigned long long)getpid() << 16) & 0xffffffffULL;
     m->picked_mode = strcmp(th_env_or("DH_MODEL_WMS", "picked"), "legacy") != 0;
     m->refunds = strcmp(th_env_or("DH_MODEL_REFUNDS", "1"), "0") != 0;
     start_stack(m, seed);
-    rc = initial(m, why, sizeof(why));
+    rc = initial(m, plan, nplan, why, sizeof(why));
     if (rc == 0) {
         rc = check_oversell(m, why, sizeof(why));
     }
-    for (at = 1; rc == 0 && at <= steps; at++) {
-        rc = step(m, why, sizeof(why));
-        if (rc == 0) {
-            rc = check_oversell(m, why, sizeof(why));
-        }
+    if (rc == 0) {
+        rc = path ? replay(m, path, plan, lines, nplan, why, sizeof(why))
+                  : walk(m, steps, why, sizeof(why));
     }
     if (rc == 0) {
         note(m, "final quiesce");
         rc = quiesce(m, why, sizeof(why));
+        if (rc) { /* the failing action: a replay of the file fails there too */
+            acts_add(m, &(act_t){.kind = A_QUIESCE});
+        }
     }
     if (rc) {
-        print_trace(m, seed, at > steps ? steps : at, why);
+        if (!path) { /* the step a seeded replay must run to */
+            snprintf(origin, sizeof(origin), "seed %llu, step %d", seed, m->step ? m->step : steps);
+        }
+        print_trace(m, origin, why);
     } else {
         for (int i = 0; *th_env_or("DH_MODEL_TRACE", "") && i < m->ntrace && i < TRACE; i++) {
             fprintf(stderr, "  %3d %s\n", i + 1, m->trace[i]);
         }
         fprintf(stderr,
-                "seed %llu: %d steps, %d orders, %d refunds, %d syncs, %d kills, %d pauses: never "
+                "%s: %d %s, %d orders, %d refunds, %d syncs, %d kills, %d pauses: never "
                 "oversold, equal at quiescence (%lld ms)\n",
-                seed, steps, m->norders, m->refunded, m->syncs, m->kills, m->pauses,
-                th_now_ms() - t0);
+                origin, path ? m->nacts : steps, path ? "actions" : "steps", m->norders,
+                m->refunded, m->syncs, m->kills, m->pauses, th_now_ms() - t0);
     }
     stop_stack(m);
+    free(plan);
+    free(lines);
+    free(m->acts);
     free(m);
     return rc;
 }
 
 static void test_inventory_model(void **state)
 {
-    const char *one = getenv("DH_MODEL_SEED");
+    const char *one = getenv("DH_MODEL_SEED"), *path = getenv("DH_MODEL_REPLAY");
     char seeds[256];
     int steps = atoi(th_env_or("DH_MODEL_STEPS", "40")), failed = 0;
 
     (void)state;
+    if (path && *path) {
+        assert_int_equal(run(0, 0, path), 0);
+        return;
+    }
     snprintf(seeds, sizeof(seeds), "%s",
              one && *one ? one : th_env_or("DH_MODEL_SEEDS", "11 22 33"));
     for (char *save = NULL, *s = strtok_r(seeds, " ,", &save); s; s = strtok_r(NULL, " ,", &save)) {
-        failed |= run_seed(strtoull(s, NULL, 10), steps) != 0;
+        failed |= run(strtoull(s, NULL, 10), steps, NULL) != 0;
     }
     assert_int_equal(failed, 0);
 }

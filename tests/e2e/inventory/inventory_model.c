@@ -45,6 +45,142 @@ void note(model_t *m, const char *f, ...)
     m->ntrace++;
 }
 
+/* ---- the model's quantities ---- */
+
+/* Units of (f, k) ordered on Shopify that the WMS has not allocated. */
+int unallocated(model_t *m, int f, int k)
+{
+    int u = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        u += (m->o[i].fac == f && m->o[i].sku == k && m->o[i].state == O_PLACED) ? m->o[i].q : 0;
+    }
+    return u;
+}
+
+/* Units of (f, k) Shopify still counts as committed once every dispatch was fulfilled. */
+int unfulfilled(model_t *m, int f, int k)
+{
+    int u = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        order_t *o = &m->o[i];
+
+        u += (o->fac == f && o->sku == k && o->state <= O_PICKED) ? o->q : 0;
+    }
+    return u;
+}
+
+int truth(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+
+    return s->g - s->a - s->s - unallocated(m, f, k);
+}
+
+/* Record the state of (f, k) after a WMS change. */
+void hist_push(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+
+    if (s->hn == HIST) {
+        memmove(s->hseq, s->hseq + 1, (HIST - 1) * sizeof(s->hseq[0]));
+        memmove(s->htr, s->htr + 1, (HIST - 1) * sizeof(s->htr[0]));
+        s->hn--;
+    }
+    s->hseq[s->hn] = s->seq;
+    s->htr[s->hn++] = truth(m, f, k);
+}
+
+/* A Shopify-side change (an order placed or cancelled) moves every state's sellable units. */
+void hist_shift(model_t *m, int f, int k, int delta)
+{
+    for (int i = 0; i < m->st[f][k].hn; i++) {
+        m->st[f][k].htr[i] += delta;
+    }
+    hist_push(m, f, k);
+}
+
+/* dh-inventory consumed every stock event produced so far (\p upto_current: a full sync read
+ * the current state): the states before the newest one it saw are history. */
+void hist_ack(model_t *m, int upto_current)
+{
+    for (int f = 0; f < NFAC; f++) {
+        for (int k = 0; k < NSKU; k++) {
+            fstock_t *s = &m->st[f][k];
+            long long c = upto_current ? s->seq : s->flushed;
+            int j = 0;
+
+            for (int i = 0; i < s->hn; i++) {
+                if (s->hseq[i] >= c || i == s->hn - 1) {
+                    s->hseq[j] = s->hseq[i];
+                    s->htr[j++] = s->htr[i];
+                }
+            }
+            s->hn = j;
+        }
+    }
+}
+
+/* The most Shopify may show for (f, k) without overselling: the sellable units of the WMS
+ * states it may still be reflecting (a change the WMS has not reported cannot be known). */
+int bound(model_t *m, int f, int k)
+{
+    int b = truth(m, f, k);
+
+    for (int i = 0; i < m->st[f][k].hn; i++) {
+        b = m->st[f][k].htr[i] > b ? m->st[f][k].htr[i] : b;
+    }
+    return b;
+}
+
+int expected_on_hand(model_t *m, int f, int k)
+{
+    fstock_t *s = &m->st[f][k];
+    int b = s->g + s->p - s->s;
+
+    return b < 0 ? 0 : b;
+}
+
+/* The order labelled #\p label, or NULL (a replayed trace may have lost it). */
+order_t *order_of(model_t *m, int label)
+{
+    for (int i = 0; i < m->norders; i++) {
+        if (m->o[i].label == label) {
+            return &m->o[i];
+        }
+    }
+    return NULL;
+}
+
+/* A random order in \p state (or in \p state2 when >= 0), or NULL. */
+order_t *order_in(model_t *m, int state, int state2)
+{
+    int idx[MAXORD], n = 0;
+
+    for (int i = 0; i < m->norders; i++) {
+        if (m->o[i].state == state || m->o[i].state == state2) {
+            idx[n++] = i;
+        }
+    }
+    return n ? &m->o[idx[pick(m, n)]] : NULL;
+}
+
+/* Order #\p label if it is in \p state (or \p state2 when >= 0), else NULL. */
+order_t *order_at(model_t *m, int label, int state, int state2)
+{
+    order_t *o = order_of(m, label);
+
+    return o && (o->state == state || o->state == state2) ? o : NULL;
+}
+
+int move_room(model_t *m, int f, int k, int dir)
+{
+    fstock_t *s = &m->st[f][k];
+
+    return dir == 0 ? s->g - s->a : dir == 1 ? s->off : s->g;
+}
+
 /* ---- the stack ---- */
 
 void start_worker(model_t *m, int w)
@@ -272,6 +408,50 @@ void dispatch_event(model_t *m, order_t *o)
 }
 
 /* ---- Shopify (the sandbox) ---- */
+
+char *wms_rows(model_t *m)
+{
+    json_t *rows = json_array();
+    char *body;
+
+    for (int f = 0; f < NFAC; f++) {
+        for (int k = 0; k < NSKU; k++) {
+            fstock_t *s = &m->st[f][k];
+            json_t *stock = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "good_online", s->g,
+                                      "allocated", s->a, "safety_stock", s->s, "damaged", 0,
+                                      "quarantined", 0, "good_offline", s->off);
+            char sku[16], fac[8];
+
+            if (m->picked_mode) {
+                json_object_set_new(stock, "picked", json_integer(s->p));
+            }
+            snprintf(sku, sizeof(sku), "MK-%d", k);
+            snprintf(fac, sizeof(fac), "F%d", f + 1);
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:o}", "store", m->store,
+                                                  "sku", sku, "facility", fac, "sequence",
+                                                  (json_int_t)s->seq, "stock", stock));
+        }
+    }
+    body = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    return body;
+}
+
+void save_journal(model_t *m, const char *path)
+{
+    char url[512], *text = NULL;
+
+    snprintf(url, sizeof(url), "%s/_journal?group=shopify", m->sb.base);
+    if (th_http("GET", url, NULL, NULL, &text) == 200 && text) {
+        FILE *fp = fopen(path, "w");
+
+        if (fp) {
+            fputs(text, fp);
+            fclose(fp);
+        }
+    }
+    free(text);
+}
 
 json_t *level(model_t *m, int k)
 {
