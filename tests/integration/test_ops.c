@@ -691,6 +691,8 @@ static int sasl_setup(void)
     fprintf(stderr, "dh-ops and workers on %s: SASL_PLAINTEXT %s (librdkafka %s)\n", sasl, mech,
             rd_kafka_version_str());
     setenv("DH_KAFKA_BROKERS", sasl, 1);
+    /* `deploy/stack.sh env` exports it too, and it overrides DH_KAFKA_BROKERS */
+    setenv("KAFKA_BOOTSTRAP_SERVERS", sasl, 1);
     setenv("DH_TEST_WORKER_KAFKA", sasl, 1);
     setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", 1);
     setenv("KAFKA_SASL_MECHANISMS", mech, 1);
