@@ -203,43 +203,46 @@ static int show_state(const ops_t *o, dh_redis_t *r, const char *store, const ch
     return OPS_OK;
 }
 
-int ops_sync(const ops_t *o, int argc, char **argv)
+/* The store's full sync: its state, and the request with --execute. */
+static int request_full(const ops_t *o, dh_redis_t *r, const char *store, int execute)
 {
-    struct sync_args *a = calloc(1, sizeof(*a));
-    const char *store;
-    int execute, rc;
-    dh_redis_t *r;
     redisReply *rep = NULL;
+    int rc;
 
-    if (!a || sync_parse(o, argc, argv, a)) {
-        free(a);
-        return a ? OPS_USAGE : OPS_FAIL;
-    }
-    store = a->store;
-    execute = a->execute;
-    rc = known_store(o, store);
-    r = rc == OPS_OK ? ops_redis_new(o) : NULL;
-    if (!r || a->nskus > 0) {
-        rc = r ? repush(o, r, a) : rc == OPS_OK ? OPS_FAIL : rc;
-        dh_redis_destroy(r);
-        free(a);
-        return rc;
-    }
-    free(a);
     if (execute && dh_redis_commandf(r, &rep, "SET dh:inv:sync:request:%s 1", store)) {
         ops_err(o, "redis: %s", dh_redis_errstr(r));
-        rc = OPS_FAIL;
+        return OPS_FAIL;
     }
     if (rep) {
         freeReplyObject(rep);
     }
+    rc = show_state(o, r, store, execute ? "requested" : "state");
+    fprintf(stderr, "%s: %s\n", o->prog,
+            execute ? "full sync requested: the first dh-inventory replica to see it starts "
+                      "it (logs: \"full sync req-...\")"
+                    : "nothing requested (add --execute)");
+    return rc;
+}
+
+int ops_sync(const ops_t *o, int argc, char **argv)
+{
+    struct sync_args *a = calloc(1, sizeof(*a)); /* 16 KB of lists: not on the stack */
+    dh_redis_t *r = NULL;
+    int rc;
+
+    if (!a) {
+        ops_err(o, "out of memory");
+        return OPS_FAIL;
+    }
+    rc = sync_parse(o, argc, argv, a) ? OPS_USAGE : known_store(o, a->store);
     if (rc == OPS_OK) {
-        rc = show_state(o, r, store, execute ? "requested" : "state");
-        fprintf(stderr, "%s: %s\n", o->prog,
-                execute ? "full sync requested: the first dh-inventory replica to see it starts "
-                          "it (logs: \"full sync req-...\")"
-                        : "nothing requested (add --execute)");
+        r = ops_redis_new(o);
+        rc = r ? OPS_OK : OPS_FAIL;
+    }
+    if (rc == OPS_OK) {
+        rc = a->nskus > 0 ? repush(o, r, a) : request_full(o, r, a->store, a->execute);
     }
     dh_redis_destroy(r);
+    free(a);
     return rc;
 }
