@@ -539,6 +539,14 @@ out:
     return err;
 }
 
+void dh_metrics_store_label(const char *domain, char *buf, size_t size)
+{
+    char esc[256];
+
+    dh_metrics_escape(domain, esc, sizeof(esc));
+    snprintf(buf, size, "store=\"%s\"", esc);
+}
+
 void dh_metrics_escape(const char *in, char *buf, size_t size)
 {
     size_t o = 0;

@@ -184,19 +184,17 @@ void dh_gql_reply_clear(dh_gql_reply_t *r)
 static void count(dh_shopify_t *s, const char *name, const char *help, const char *store,
                   const char *doc, const char *outcome, uint64_t n)
 {
-    char esc[256];
     char labels[512];
+    size_t len;
     dh_counter_t *c;
 
     if (s->metrics == NULL || n == 0) {
         return;
     }
-    dh_metrics_escape(store, esc, sizeof(esc));
+    dh_metrics_store_label(store, labels, sizeof(labels));
+    len = strlen(labels);
     if (doc != NULL) {
-        snprintf(labels, sizeof(labels), "store=\"%s\",doc=\"%s\",outcome=\"%s\"", esc, doc,
-                 outcome);
-    } else {
-        snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+        snprintf(labels + len, sizeof(labels) - len, ",doc=\"%s\",outcome=\"%s\"", doc, outcome);
     }
     c = dh_metrics_counter(s->metrics, name, help, labels);
     if (c != NULL) {
@@ -416,14 +414,13 @@ static cost_info_t cost_info(json_t *root)
  * bucket (throttleStatus.currentlyAvailable). One series per configured store: bounded. */
 static void bucket_gauge(dh_shopify_t *s, const dh_store_t *store, double available)
 {
-    char esc[256], labels[300];
+    char labels[300];
     dh_gauge_t *g;
 
     if (s->metrics == NULL || available < 0) {
         return;
     }
-    dh_metrics_escape(store->domain, esc, sizeof(esc));
-    snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+    dh_metrics_store_label(store->domain, labels, sizeof(labels));
     g = dh_metrics_gauge(s->metrics, "dh_shopify_bucket_available",
                          "Points left in the store's Shopify bucket, as its last reply said.",
                          labels);

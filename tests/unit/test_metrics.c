@@ -182,6 +182,18 @@ static void test_escape(void **state)
     }
 }
 
+/* A per-store series' label: the domain as an escaped label value. */
+static void test_store_label(void **state)
+{
+    char buf[64];
+
+    (void)state;
+    dh_metrics_store_label("acme.myshopify.com", buf, sizeof(buf));
+    assert_string_equal(buf, "store=\"acme.myshopify.com\"");
+    dh_metrics_store_label("a\"b", buf, sizeof(buf));
+    assert_string_equal(buf, "store=\"a\\\"b\"");
+}
+
 #define THREADS 4
 #define ROUNDS  100000
 
@@ -256,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_histogram_buckets),
         cmocka_unit_test(test_registry_rules),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_store_label),
         cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,10 +71,9 @@ static void store_gauges(cat_shared_t *s, dh_metrics_t *metrics)
     size_t n = dh_stores_count(s->stores);
 
     for (size_t i = 0; i < n; i++) {
-        char esc[300], labels[340];
+        char labels[340];
 
-        dh_metrics_escape(dh_stores_at(s->stores, i)->domain, esc, sizeof(esc));
-        snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+        dh_metrics_store_label(dh_stores_at(s->stores, i)->domain, labels, sizeof(labels));
         s->m.dups[i] = dh_metrics_gauge(
             metrics, "dh_catalog_duplicate_skus",
             "SKUs shared by two or more variants of the store (none of the later ones is sent).",

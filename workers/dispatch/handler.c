@@ -162,10 +162,9 @@ static void count(dh_counter_t *c, uint64_t n)
 static void count_store(dispatch_shared_t *s, const char *name, const char *help,
                         const dh_store_t *store)
 {
-    char esc[256], labels[300];
+    char labels[300];
 
-    dh_metrics_escape(store->domain, esc, sizeof(esc));
-    snprintf(labels, sizeof(labels), "store=\"%s\"", esc);
+    dh_metrics_store_label(store->domain, labels, sizeof(labels));
     count(dh_metrics_counter(s->metrics, name, help, labels), 1);
 }
 

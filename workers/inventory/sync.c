@@ -45,13 +45,12 @@ static int tz_valid(const char *tz)
  * Shopify series), so dashboards see every store, also one that never synced. */
 static void series_create(inv_shared_t *sh, size_t i)
 {
-    char esc[300], label[320];
+    char label[320];
 
     if (!sh->metrics) {
         return;
     }
-    dh_metrics_escape(dh_stores_at(sh->stores, i)->domain, esc, sizeof(esc));
-    snprintf(label, sizeof(label), "store=\"%s\"", esc);
+    dh_metrics_store_label(dh_stores_at(sh->stores, i)->domain, label, sizeof(label));
     sh->sync_series[i].rows = dh_metrics_gauge(
         sh->metrics, "dh_inventory_sync_rows_done",
         "WMS rows read by the store's running (or last) full sync; the total is unknown.", label);

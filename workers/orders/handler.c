@@ -105,8 +105,9 @@ static void o_check_config(const dh_config_t *cfg, dh_config_report_t *report)
 static void metrics_create(orders_lane_t *l, dh_metrics_t *m);
 static void o_fini(void *shared);
 
-/* dh_orders_edits_refused_total{store}: one series per configured store, at init. */
-static dh_err_t edit_refused_create(orders_shared_t *s, dh_metrics_t *m)
+/* The per-store series, one per configured store, at init:
+ * dh_orders_edits_refused_total and dh_orders_reconcile_last_success_seconds. */
+static dh_err_t store_series_create(orders_shared_t *s, dh_metrics_t *m)
 {
     size_t n = dh_stores_count(s->stores);
     char label[300];
@@ -116,10 +117,15 @@ static dh_err_t edit_refused_create(orders_shared_t *s, dh_metrics_t *m)
         return DH_ERR_NOMEM;
     }
     for (size_t i = 0; m && i < n; i++) {
-        snprintf(label, sizeof(label), "store=\"%s\"", dh_stores_at(s->stores, i)->domain);
+        dh_metrics_store_label(dh_stores_at(s->stores, i)->domain, label, sizeof(label));
         s->metrics.m_edit_refused[i] = dh_metrics_counter(
             m, "dh_orders_edits_refused_total",
             "Order edits the WMS refused (picked or dispatched): dead-lettered, act by hand.",
+            label);
+        s->recon[i].last_success = dh_metrics_gauge(
+            m, "dh_orders_reconcile_last_success_seconds",
+            "Unix time the store's last reconciliation pass finished (this replica's; take the "
+            "max).",
             label);
     }
     return DH_OK;
@@ -146,18 +152,7 @@ static dh_err_t o_init(const dh_worker_ctx_t *ctx, void **out, char *errstr, siz
         return err;
     }
     metrics_create(&s->metrics, ctx->metrics);
-    for (size_t i = 0; ctx->metrics && i < dh_stores_count(s->stores); i++) {
-        char esc[256], lbl[300];
-
-        dh_metrics_escape(dh_stores_at(s->stores, i)->domain, esc, sizeof(esc));
-        snprintf(lbl, sizeof(lbl), "store=\"%s\"", esc);
-        s->recon[i].last_success = dh_metrics_gauge(
-            ctx->metrics, "dh_orders_reconcile_last_success_seconds",
-            "Unix time the store's last reconciliation pass finished (this replica's; take the "
-            "max).",
-            lbl);
-    }
-    err = edit_refused_create(s, ctx->metrics);
+    err = store_series_create(s, ctx->metrics);
     if (err) {
         snprintf(errstr, errstr_size, "out of memory");
         o_fini(s);

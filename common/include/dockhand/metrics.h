@@ -49,4 +49,7 @@ DH_NODISCARD dh_err_t dh_metrics_render(dh_metrics_t *m, char **out, size_t *len
 /** @brief Escape \p in as a Prometheus label value into \p buf (truncated to \p size). */
 void dh_metrics_escape(const char *in, char *buf, size_t size);
 
+/** @brief The label text `store="<domain, escaped>"` of a per-store series into \p buf. */
+void dh_metrics_store_label(const char *domain, char *buf, size_t size);
+
 #endif
