@@ -111,6 +111,30 @@ static void yesno(FILE *f, int ok, const char *yes, const char *no)
     fprintf(f, "<td class=%s>%s</td>", ok ? "ok" : "bad", ok ? yes : no);
 }
 
+/* "<h2>title</h2>", then, when \p o's "ok" is not true, why it shows nothing. 1 when ok. */
+static int section(FILE *f, const char *title, const json_t *o, const char *why)
+{
+    fputs("<h2>", f);
+    esc(f, title);
+    fputs("</h2>", f);
+    if (json_is_true(json_object_get(o, "ok"))) {
+        return 1;
+    }
+    fprintf(f, "<p class=bad>%s</p>", why);
+    return 0;
+}
+
+/* A row's first cell: "<tr><td>text</td>". */
+static void row_first(FILE *f, const char *text)
+{
+    fputs("<tr><td>", f);
+    esc(f, text);
+    fputs("</td>", f);
+}
+
+/* The table of dead letters (letter_row()s) of /dlq and /failures. */
+#define LETTERS_TABLE "<table><tr><th>time<th>class<th>store<th>key<th>error<th>letter</tr>"
+
 static void page_overview(FILE *f, const json_t *d)
 {
     size_t i;
@@ -151,21 +175,14 @@ static void page_lag(FILE *f, const json_t *d)
     {
         const char *gn = str(g, "group");
 
-        fputs("<h2>", f);
-        esc(f, gn);
-        fputs("</h2>", f);
-        if (!json_is_true(json_object_get(g, "ok"))) {
-            fputs("<p class=bad>no committed offsets, or Kafka did not answer (see the "
-                  "console's log)</p>",
-                  f);
+        if (!section(f, gn, g,
+                     "no committed offsets, or Kafka did not answer (see the console's log)")) {
             continue;
         }
         fputs("<table><tr><th>topic<th>partition<th>committed<th>end<th>lag</tr>", f);
         json_array_foreach(json_object_get(g, "rows"), j, r)
         {
-            fputs("<tr><td>", f);
-            esc(f, str(r, "topic"));
-            fputs("</td>", f);
+            row_first(f, str(r, "topic"));
             num(f, json_object_get(r, "partition"));
             num(f, json_object_get(r, "committed"));
             num(f, json_object_get(r, "end"));
@@ -226,19 +243,13 @@ static void page_dlq(FILE *f, const json_t *d, const char *csrf)
     {
         const char *tn = str(t, "topic");
 
-        fputs("<h2>", f);
-        esc(f, tn);
-        fputs("</h2>", f);
-        if (!json_is_true(json_object_get(t, "ok"))) {
-            fputs("<p class=bad>cannot read it (see the console's log)</p>", f);
+        if (!section(f, tn, t, "cannot read it (see the console's log)")) {
             continue;
         }
         fputs("<table><tr><th>class<th>letters<th></tr>", f);
         json_object_foreach(json_object_get(t, "classes"), k, n)
         {
-            fputs("<tr><td>", f);
-            esc(f, k);
-            fputs("</td>", f);
+            row_first(f, k);
             knum(f, n, "dlq", tn, k, NULL);
             fputs("<td>", f);
             redrive_form(f, tn, k, csrf);
@@ -246,9 +257,7 @@ static void page_dlq(FILE *f, const json_t *d, const char *csrf)
         }
         fputs("<tr><th>total</th>", f);
         knum(f, json_object_get(t, "total"), "dlqtotal", tn, NULL, NULL);
-        fputs("<td></tr></table><table><tr><th>time<th>class<th>store<th>key<th>error"
-              "<th>letter</tr>",
-              f);
+        fputs("<td></tr></table>" LETTERS_TABLE, f);
         json_array_foreach(json_object_get(t, "rows"), j, l)
         {
             letter_row(f, tn, l);
@@ -330,8 +339,7 @@ static void page_failures(FILE *f, const json_t *d)
     size_t i;
     json_t *l;
 
-    fputs("<h1>Recent failures</h1><p>The newest dead letters of every topic.</p>"
-          "<table><tr><th>time<th>class<th>store<th>key<th>error<th>letter</tr>",
+    fputs("<h1>Recent failures</h1><p>The newest dead letters of every topic.</p>" LETTERS_TABLE,
           f);
     json_array_foreach(json_object_get(d, "failures"), i, l)
     {
