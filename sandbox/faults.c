@@ -205,17 +205,6 @@ void dh_sb_faults_reset(dh_sb_faults_t *f)
     pthread_mutex_unlock(&f->lock);
 }
 
-void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decision_t *out)
-{
-    dh_sb_faults_decide_req(f, g, NULL, NULL, out);
-}
-
-void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *body,
-                              dh_sb_fault_decision_t *out)
-{
-    dh_sb_faults_decide_req(f, g, NULL, body, out);
-}
-
 /* Whether \p r (expired or used up: switched off here) applies to a request. */
 static bool applies(rule_t *r, const char *shop, const char *body)
 {
@@ -231,8 +220,8 @@ static bool applies(rule_t *r, const char *shop, const char *body)
            (!r->shop[0] || (shop && strcmp(shop, r->shop) == 0));
 }
 
-void dh_sb_faults_decide_req(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
-                             dh_sb_fault_decision_t *out)
+void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
+                         dh_sb_fault_decision_t *out)
 {
     rule_t *r = NULL;
 

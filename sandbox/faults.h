@@ -54,18 +54,12 @@ dh_sb_err_t dh_sb_faults_set(dh_sb_faults_t *f, json_t *rule, char *errstr, size
 /** @brief Remove every rule. */
 void dh_sb_faults_reset(dh_sb_faults_t *f);
 
-/** @brief Decide the faults for one request of group \p g (consumes one "count"). */
-void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, dh_sb_fault_decision_t *out);
-
-/** @brief Like dh_sb_faults_decide(), for a request with body \p body (may be NULL): a rule
- *  with "contains" applies (and counts) only when the body contains it. */
-void dh_sb_faults_decide_body(dh_sb_faults_t *f, dh_sb_group_t g, const char *body,
-                              dh_sb_fault_decision_t *out);
-
-/** @brief Like dh_sb_faults_decide_body(), for a request of shop \p shop (NULL: none known):
- *  that shop's rule (a rule with "shop") applies first, else the group's. */
-void dh_sb_faults_decide_req(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
-                             dh_sb_fault_decision_t *out);
+/** @brief Decide the faults for one request of group \p g (consumes one "count" of the rule
+ *  that applies). \p shop (NULL: none known): that shop's rule (a rule with "shop") applies
+ *  first, else the group's. \p body (may be NULL): a rule with "contains" applies (and
+ *  counts) only when the body contains it. */
+void dh_sb_faults_decide(dh_sb_faults_t *f, dh_sb_group_t g, const char *shop, const char *body,
+                         dh_sb_fault_decision_t *out);
 
 /** @brief The active rules as JSON (new reference). */
 json_t *dh_sb_faults_json(dh_sb_faults_t *f);

@@ -306,8 +306,8 @@ static enum MHD_Result handle(dh_sb_state_t *st, struct MHD_Connection *c, const
     if (group >= 0) {
         char shop[256];
 
-        dh_sb_faults_decide_req(st->faults, (dh_sb_group_t)group, shop_of(url, shop, sizeof(shop)),
-                                req.body, &d);
+        dh_sb_faults_decide(st->faults, (dh_sb_group_t)group, shop_of(url, shop, sizeof(shop)),
+                            req.body, &d);
     }
     dh_sb_sleep_ms(d.latency_ms, &st->stopping);
     if (d.drop) {

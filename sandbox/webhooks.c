@@ -90,7 +90,7 @@ static void deliver(dh_sb_webhooks_t *w, CURL *curl, const job_t *j)
         char err[256] = "";
         long status = 0;
 
-        dh_sb_faults_decide_req(w->faults, DH_SB_GROUP_WEBHOOK, j->shop, j->body, &d);
+        dh_sb_faults_decide(w->faults, DH_SB_GROUP_WEBHOOK, j->shop, j->body, &d);
         dh_sb_sleep_ms(d.latency_ms, &w->stop);
         if (d.drop || d.error_status) {
             snprintf(err, sizeof err, "fault injected: not delivered");

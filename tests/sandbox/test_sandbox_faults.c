@@ -46,7 +46,7 @@ static void test_huge_numbers_rejected(void **state)
         assert_non_null(strstr(err, "error_status in 100..599"));
     }
     /* Nothing was installed: a request meets no fault. */
-    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, NULL, &d);
     assert_int_equal(d.latency_ms, 0);
     assert_int_equal(d.error_status, 0);
     dh_sb_faults_destroy(f);
@@ -64,10 +64,10 @@ static void test_valid_rule_applies(void **state)
                               "\"error_status\":502,\"count\":1}",
                               err, sizeof(err)),
                      DH_SB_OK);
-    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, NULL, NULL, &d);
     assert_int_equal(d.latency_ms, 5);
     assert_int_equal(d.error_status, 502);
-    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, &d); /* count exhausted */
+    dh_sb_faults_decide(f, DH_SB_GROUP_WMS, NULL, NULL, &d); /* count exhausted */
     assert_int_equal(d.error_status, 0);
     dh_sb_faults_destroy(f);
 }
@@ -85,14 +85,14 @@ static void test_contains_narrows(void **state)
                               "\"timeout_ms\":10,\"count\":1,\"contains\":\"fulfillmentCreate\"}",
                               err, sizeof(err)),
                      DH_SB_OK);
-    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "query { order(id: 1) { id } }", &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, "query { order(id: 1) { id } }", &d);
     assert_false(d.timeout_after);
-    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, NULL, &d);
     assert_false(d.timeout_after);
-    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "mutation { fulfillmentCreate }", &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, "mutation { fulfillmentCreate }", &d);
     assert_true(d.timeout_after);
     assert_int_equal(d.timeout_ms, 10);
-    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, "mutation { fulfillmentCreate }", &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, "mutation { fulfillmentCreate }", &d);
     assert_false(d.timeout_after); /* count used up by the one match */
     dh_sb_faults_destroy(f);
 }
@@ -117,20 +117,20 @@ static void test_shop_rules(void **state)
                               "\"error_rate\":1,\"error_status\":503}",
                               err, sizeof err),
                      DH_SB_OK);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 401);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 503);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 0);
-    dh_sb_faults_decide_body(f, DH_SB_GROUP_SHOPIFY, NULL, &d); /* no shop known */
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, NULL, NULL, &d); /* no shop known */
     assert_int_equal(d.error_status, 0);
     /* A group rule applies to the other shops; a's own rule still wins for a. */
     assert_int_equal(set_text(f, "{\"group\":\"shopify\",\"latency_ms\":5}", err, sizeof err),
                      DH_SB_OK);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "c.myshopify.com", NULL, &d);
     assert_int_equal(d.latency_ms, 5);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 401);
     assert_int_equal(d.latency_ms, 0);
     /* Replacing a's rule leaves b's. */
@@ -139,10 +139,10 @@ static void test_shop_rules(void **state)
                               "\"latency_ms\":7}",
                               err, sizeof err),
                      DH_SB_OK);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "a.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 0);
     assert_int_equal(d.latency_ms, 7);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 503);
     list = dh_sb_faults_json(f);
     assert_int_equal(json_array_size(list), 3); /* the group's, a's, b's */
@@ -159,7 +159,7 @@ static void test_shop_rules(void **state)
     assert_int_equal(set_text(f, "{\"group\":\"shopify\",\"shop\":\"\"}", err, sizeof err),
                      DH_SB_ERR_CONFIG);
     dh_sb_faults_reset(f);
-    dh_sb_faults_decide_req(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
+    dh_sb_faults_decide(f, DH_SB_GROUP_SHOPIFY, "b.myshopify.com", NULL, &d);
     assert_int_equal(d.error_status, 0);
     dh_sb_faults_destroy(f);
 }
