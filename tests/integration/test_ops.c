@@ -201,14 +201,6 @@ static void produce_batch(th_run_t *run, const char *tag, int n, int seq0)
     th_producer_destroy(p);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void test_replay(void **state)
 {
     th_run_t run;
@@ -223,8 +215,8 @@ static void test_replay(void **state)
     th_run_produce_events(&run, 20, KEYS, 0);
     w = th_run_worker(&run);
     assert_true(th_run_wait_performed(&run, 20, 60000));
-    t0 = wall_ms() + 1; /* message timestamps are wall-clock ms */
-    th_sleep_ms(5);     /* the next events' timestamps are after t0 (ms clock) */
+    t0 = th_wall_ms() + 1; /* message timestamps are wall-clock ms */
+    th_sleep_ms(5);        /* the next events' timestamps are after t0 (ms clock) */
     produce_batch(&run, "late", 12, 100);
     assert_true(th_run_wait_performed(&run, 20 + 12, 60000));
     th_run_produce_markers(&run, "m1", KEYS);

@@ -72,14 +72,6 @@ static long long replay_summary(const char *field, const char *fmt, ...)
     return v;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The events of the span: EVENTS test events, two with the gateway's store header, one
  * carrying a SKU the way wms.dispatch does (lines[].sku). */
 static void produce_span(th_run_t *run)
@@ -131,11 +123,11 @@ static void test_filtered_replay(void **state)
     unsetenv("DH_STORES_FILE");
     th_run_init(&run, "ops-rp", 2);
     w = th_run_worker(&run);
-    t0 = wall_ms();
+    t0 = th_wall_ms();
     th_sleep_ms(5); /* the span's timestamps (CreateTime, wall-clock ms) are after t0 */
     produce_span(&run);
     assert_true(th_run_wait_performed(&run, IN_SPAN, 60000));
-    t1 = wall_ms() + 1;
+    t1 = th_wall_ms() + 1;
     th_sleep_ms(5);
     th_run_produce_markers(&run, "m1", KEYS); /* after --to: never selected */
     assert_true(th_run_wait_markers(&run, "m1", KEYS, 60000));
