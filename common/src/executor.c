@@ -125,6 +125,7 @@ void dh_rt_fini(dh_rt_t *rt)
         p = next;
     }
     rt->parts = NULL;
+    dh_rt_gates_free(rt);
     free(rt->buckets);
     rt->buckets = NULL;
     dh_tokens_destroy(rt->tokens);
@@ -190,7 +191,9 @@ void dh_rt_part_unref(dh_rt_t *rt, dh_rt_part_t *p)
 
 static void list_unlink(dh_rt_t *rt, dh_rt_keyq_t *kq)
 {
-    if (kq->listed == 1) {
+    if (kq->listed == 3) {
+        dh_rt_gate_unlink(rt, kq);
+    } else if (kq->listed == 1) {
         rt->nready--;
         if (kq->lprev) {
             kq->lprev->lnext = kq->lnext;
@@ -230,6 +233,16 @@ static void ready_push(dh_rt_t *rt, dh_rt_keyq_t *kq)
     rt->ready_tail = kq;
     kq->listed = 1;
     pthread_cond_signal(&rt->work_cv);
+}
+
+void dh_rt_key_unlist(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    list_unlink(rt, kq);
+}
+
+void dh_rt_ready(dh_rt_t *rt, dh_rt_keyq_t *kq)
+{
+    ready_push(rt, kq);
 }
 
 static void delayed_insert(dh_rt_t *rt, dh_rt_keyq_t *kq)
@@ -384,6 +397,8 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
         kq->head = ev;
     }
     kq->tail = ev;
+    kq->n++;
+    dh_rt_gate_add_event(rt, kq, 1);
     rt->inflight++;
     rt->inflight_bytes += ev->bytes;
     if (!kq->running && !kq->listed) {
@@ -477,6 +492,9 @@ size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_m
         ready_push(rt, kq);
     }
     *next_due_ms = rt->delayed_head ? rt->delayed_head->not_before_ms : -1;
+    if (rt->gates) {
+        dh_rt_gates_tick(rt, now, next_due_ms);
+    }
     /* Linger: let a batch fill up, but never keep the oldest ready key waiting longer. */
     if (rt->opts.linger_ms > 0 && rt->ready_head && rt->nready < max && !rt->stopping) {
         int64_t due = rt->ready_head->ready_since_ms + rt->opts.linger_ms;
@@ -500,6 +518,9 @@ size_t dh_rt_take(dh_rt_t *rt, dh_rt_ev_t **evs, size_t max, int64_t *next_due_m
         dh_rt_keyq_t *kq = rt->ready_head;
 
         list_unlink(rt, kq);
+        if (rt->gates && dh_rt_gate_park_key(rt, kq)) {
+            continue; /* its store is in trouble: it waits on the gate, not on a lane */
+        }
         if (rt->handler->coalesce) {
             supersede(kq);
         }
@@ -542,6 +563,7 @@ static void ev_free(dh_rt_t *rt, dh_rt_ev_t *ev)
 static void key_pop(dh_rt_keyq_t *kq, dh_rt_ev_t *ev)
 {
     kq->head = ev->knext;
+    kq->n--;
     if (!kq->head) {
         kq->tail = NULL;
     }
@@ -571,6 +593,18 @@ void dh_rt_delay(dh_rt_t *rt, dh_rt_ev_t *ev, int64_t delay_ms)
     kq->running = 0;
     kq->not_before_ms = dh_rt_now_ms() + delay_ms;
     delayed_insert(rt, kq);
+    pthread_cond_broadcast(&rt->idle_cv);
+}
+
+void dh_rt_park(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    dh_rt_keyq_t *kq = ev->kq;
+
+    ev->part->running--;
+    kq->running = 0;
+    if (!dh_rt_gate_park_key(rt, kq)) {
+        ready_push(rt, kq); /* the gate opened meanwhile */
+    }
     pthread_cond_broadcast(&rt->idle_cv);
 }
 
@@ -608,6 +642,8 @@ size_t dh_rt_purge_part(dh_rt_t *rt, dh_rt_part_t *p)
                 if (ev->part == p && !started) {
                     *pp = ev->knext;
                     ev->kq = NULL;
+                    kq->n--;
+                    dh_rt_gate_add_event(rt, kq, -1);
                     folded_end(rt, ev, 0);
                     ev_free(rt, ev); /* never done: the new owner reads it again */
                     purged++;

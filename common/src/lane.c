@@ -153,7 +153,7 @@ static int64_t backoff_ms(dh_lane_t *lane, int attempts)
 }
 
 /* Outcome of one event within a batch, applied under the lock afterwards. */
-enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL };
+enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL, OUT_PARK };
 
 struct item {
     dh_rt_ev_t *ev;
@@ -263,6 +263,23 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
             dh_rt_dlq_send(rt, f);
         }
     }
+}
+
+/* Events whose store's gate is closed park before any claim: no Redis, no handler. */
+static void park_gated(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_t *rt = lane->rt;
+
+    if (atomic_load(&rt->ngates) == 0) {
+        return;
+    }
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].out == OUT_DONE && dh_rt_gate_holds(rt, it[i].ev)) {
+            it[i].out = OUT_PARK;
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
 }
 
 /* Claim the records of every decoded event with an effect id, in one round trip. */
@@ -535,7 +552,14 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
                            : dh_rt_ev_err_class(x->ev)[0] ? rt->m.retried
                                                           : rt->m.lease_waits,
                            1);
-            dh_rt_delay(rt, x->ev, x->delay_ms);
+            if (rt->gates && dh_rt_gate_holds(rt, x->ev)) {
+                dh_rt_park(rt, x->ev); /* its store failed it: it waits on the gate */
+            } else {
+                dh_rt_delay(rt, x->ev, x->delay_ms);
+            }
+            break;
+        case OUT_PARK:
+            dh_rt_park(rt, x->ev);
             break;
         case OUT_DEAD:
             dh_counter_add(rt->m.dead, 1);
@@ -610,6 +634,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
     }
     decode_folded(lane, it, n);
     decode_batch(lane, it, n);
+    park_gated(lane, it, n);
     if (claim_batch(lane, it, n) != DH_OK) {
         redis_unavailable(lane, it, n);
         apply_batch(lane, it, n);

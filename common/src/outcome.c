@@ -243,11 +243,34 @@ int dh_outcome_never_exhausts(const char *error_class)
     return error_class && strcmp(error_class, "auth") == 0;
 }
 
+/* What a Shopify answer says about the whole store (gate.c): trouble every call to it would
+ * meet, that it answers, or nothing (our own failure). */
+static int store_gate_reason(dh_answer_t a)
+{
+    switch (a) {
+    case DH_ANSWER_THROTTLED:
+        return DH_GATE_THROTTLED;
+    case DH_ANSWER_401:
+    case DH_ANSWER_403:
+        return DH_GATE_AUTH;
+    case DH_ANSWER_5XX:
+    case DH_ANSWER_TIMEOUT:
+    case DH_ANSWER_REFUSED:
+        return DH_GATE_UNAVAILABLE;
+    case DH_ANSWER_NOMEM:
+    case DH_ANSWER_INTERNAL:
+        return -1;
+    default:
+        return DH_GATE_OPEN;
+    }
+}
+
 int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t doc, json_t *vars,
                         dh_gql_reply_t *rep, dh_outcome_t *o)
 {
     char errstr[300] = "", what[200];
     int64_t wait_ms = 0;
+    int rc, reason;
     dh_shopify_t *sh = dh_lane_shopify(lane);
     dh_err_t err = DH_ERR_CONFIG;
 
@@ -259,7 +282,12 @@ int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t d
     } else {
         snprintf(errstr, sizeof(errstr), "cannot set up the lane's Shopify client");
     }
-    return dh_far_outcome(lane, DH_FAR_SHOPIFY, err, rep->status, wait_ms, what, errstr, o);
+    rc = dh_far_outcome(lane, DH_FAR_SHOPIFY, err, rep->status, wait_ms, what, errstr, o);
+    reason = store_gate_reason(o->answer);
+    if (reason >= 0) {
+        dh_rt_gate_report(dh_lane_runtime(lane), store, reason, o->retry_after_ms);
+    }
+    return rc;
 }
 
 int dh_lane_wms_try(dh_lane_t *lane, const char *group, const char *method, const char *path,

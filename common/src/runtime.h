@@ -72,8 +72,11 @@ typedef struct dh_rt_part {
 typedef struct dh_rt_keyq {
     struct dh_rt_keyq *hnext; /* hash chain */
     struct dh_rt_keyq *lnext, *lprev;
-    int listed; /* 0 no, 1 ready list, 2 delayed list */
+    int listed; /* 0 no, 1 ready list, 2 delayed list, 3 parked on a store gate */
     int running;
+    struct dh_rt_gate *gate; /* listed == 3: the gate it is parked on */
+    size_t n;                /* events queued on the key (head included) */
+
     int64_t not_before_ms;
     int64_t ready_since_ms;
     uint64_t hash;
@@ -81,6 +84,24 @@ typedef struct dh_rt_keyq {
     size_t key_len;
     char key[];
 } dh_rt_keyq_t;
+
+/** Why a store's gate is closed (gate.c); DH_GATE_OPEN reports a store that answers. */
+enum { DH_GATE_OPEN = 0, DH_GATE_THROTTLED, DH_GATE_AUTH, DH_GATE_UNAVAILABLE, DH_GATE__COUNT };
+
+/** A store in trouble and the keys parked on it (gate.c). */
+typedef struct dh_rt_gate {
+    struct dh_rt_gate *next;
+    const dh_store_t *store;
+    int closed;                /* its events park */
+    int reason;                /* DH_GATE_* */
+    int failures;              /* reports of trouble since it last answered: the backoff */
+    unsigned int rng;          /* the backoff's jitter */
+    int64_t until_ms;          /* closed: when to reopen or probe (dh_rt_now_ms) */
+    dh_rt_keyq_t *probe;       /* the key let through to try the store again */
+    dh_rt_keyq_t *head, *tail; /* parked keys, in the order they parked */
+    size_t keys, events;       /* parked */
+    dh_gauge_t *parked_gauge;  /* dh_store_parked_events{store} */
+} dh_rt_gate_t;
 
 typedef struct dh_rt_opts {
     int lanes;
@@ -105,8 +126,9 @@ typedef struct dh_lane_s dh_lane_t;
 typedef struct dh_rt_metrics {
     dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
     dh_counter_t *waits, *nudges;
+    dh_counter_t *parks, *gate_closes[DH_GATE__COUNT];
     dh_histogram_t *latency;
-    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *paused, *redis_up;
+    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *paused, *redis_up, *parked, *gated;
 } dh_rt_metrics_t;
 
 typedef struct dh_rt {
@@ -139,6 +161,9 @@ typedef struct dh_rt {
     dh_rt_keyq_t *delayed_head; /* sorted by not_before_ms */
     size_t inflight;            /* events dispatched and not finished */
     size_t inflight_bytes;      /* their copies' bytes */
+    dh_rt_gate_t *gates;        /* stores in trouble (gate.c) */
+    atomic_int ngates;          /* how many: read without mu by dh_rt_gate_report() */
+    size_t parked_events;       /* events on parked keys */
     int wakeups;                /* dispatch signals pending for lanes */
     int resumed;                /* poll thread only: flow control resumed partitions */
 
@@ -187,6 +212,32 @@ size_t dh_rt_busy(const dh_rt_t *rt);
  *  retry_base_ms * 2^(attempts-1), capped at retry_max_ms, half fixed and half random
  *  from \p rng ("equal jitter"). Pure: no lock needed. */
 int64_t dh_rt_backoff_ms(const dh_rt_opts_t *o, int attempts, unsigned int *rng);
+
+/** Unlink \p kq from whichever list holds it (ready, delayed or a gate). */
+void dh_rt_key_unlist(dh_rt_t *rt, dh_rt_keyq_t *kq);
+/** Append \p kq to the ready list and wake a lane. */
+void dh_rt_ready(dh_rt_t *rt, dh_rt_keyq_t *kq);
+/** A lane took \p ev and found its store's gate closed: its key parks on the gate (or is
+ *  ready again if the gate opened meanwhile). */
+void dh_rt_park(dh_rt_t *rt, dh_rt_ev_t *ev);
+
+/* gate.c: under rt->mu unless noted. */
+/** 1 when \p ev (a key's head) must park: decoded, its store's gate closed, not the probe. */
+int dh_rt_gate_holds(dh_rt_t *rt, const dh_rt_ev_t *ev);
+/** Park unlisted \p kq on its head's closed gate: 1, or 0 when no gate holds it. */
+int dh_rt_gate_park_key(dh_rt_t *rt, dh_rt_keyq_t *kq);
+/** Take parked \p kq off its gate (dh_rt_key_unlist() does for listed == 3). */
+void dh_rt_gate_unlink(dh_rt_t *rt, dh_rt_keyq_t *kq);
+/** \p delta events joined (or left) key \p kq: counted when it is parked. */
+void dh_rt_gate_add_event(dh_rt_t *rt, dh_rt_keyq_t *kq, long delta);
+/** Reopen throttled gates whose wait is over, send probes; lower \p *next_due_ms to the
+ *  next gate deadline. */
+void dh_rt_gates_tick(dh_rt_t *rt, int64_t now, int64_t *next_due_ms);
+/** A lane's call to \p store's Shopify ended: DH_GATE_OPEN when it answered, else why it
+ *  did not and the wait it asked for. Takes rt->mu. */
+void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t wait_ms);
+/** Free every gate (shutdown). */
+void dh_rt_gates_free(dh_rt_t *rt);
 
 /* executor.c, failure detail: the lane or producer holding the event calls these
  * (rt->mu not needed). */

@@ -224,6 +224,19 @@ void dh_rt_metrics_setup(dh_rt_t *rt)
         m, "dh_paused_partitions",
         "Assigned partitions not fetched: over a backpressure bound, Redis down or draining.", lbl);
     rt->m.redis_up = dh_metrics_gauge(m, "dh_redis_up", "1 while Redis is reachable.", lbl);
+    rt->m.parked = dh_metrics_gauge(m, "dh_parked_events",
+                                    "Events parked on the gates of stores in trouble.", lbl);
+    rt->m.gated = dh_metrics_gauge(m, "dh_gated_stores", "Stores whose gate is closed.", lbl);
+    rt->m.parks = dh_metrics_counter(m, "dh_parks_total",
+                                     "Keys parked on a closed store gate (each time).", lbl);
+    for (int g = DH_GATE_THROTTLED; g < DH_GATE__COUNT; g++) {
+        static const char *const why[] = {"", "throttled", "auth", "unavailable"};
+        char glbl[300];
+
+        snprintf(glbl, sizeof(glbl), "worker=\"%s\",reason=\"%s\"", rt->handler->name, why[g]);
+        rt->m.gate_closes[g] = dh_metrics_counter(m, "dh_store_gate_closes_total",
+                                                  "Store gates closed, by the trouble seen.", glbl);
+    }
     dh_gauge_set(rt->m.redis_up, 1);
 }
 

@@ -63,6 +63,7 @@ typedef struct icase {
     size_t calls;           /* inventorySetQuantities requests */
     const char *dead_class; /* NULL: all three done; else quantity 1's event dead-lettered */
     int waited;             /* the runtime counted a WAIT */
+    size_t qty[4];          /* when set: each call's quantities (a gate's probe carries one) */
 } icase_t;
 
 static th_far_fx_t g_fx;
@@ -121,7 +122,7 @@ static char *event_of(const char *text, const char *tenant, const char *sku, int
 /* Every request is an inventorySetQuantities of all three items (after a refused quantity,
  * \p dead, the later ones of the two others), with an idempotency key; the inventory item of
  * the first one's quantity 1 into \p item1. */
-static void check_calls(size_t want, int dead, char *item1, size_t size)
+static void check_calls(size_t want, int dead, const size_t *qty, char *item1, size_t size)
 {
     th_far_req_t q;
 
@@ -135,7 +136,9 @@ static void check_calls(size_t want, int dead, char *item1, size_t size)
 
         assert_non_null(root);
         assert_true(json_string_length(json_object_get(vars, "idempotencyKey")) > 0);
-        if (i == 0 || !dead) {
+        if (qty[0]) {
+            assert_int_equal(json_array_size(qs), qty[i]);
+        } else if (i == 0 || !dead) {
             assert_int_equal(json_array_size(qs), NSKUS);
         } else { /* the rest goes again without the refused quantity */
             assert_int_equal(json_array_size(qs), NSKUS - 1);
@@ -193,7 +196,7 @@ static void run_case(void **state)
     assert_int_equal(dh_counter_value(rt->m.waits) > 0, c->waited);
     assert_int_equal(dh_counter_value(rt->m.dead), c->dead_class ? 1 : 0);
     assert_int_equal(th_rt_stop(t), 0); /* the metrics are gone from here on */
-    check_calls(c->calls, c->dead_class != NULL, item1, sizeof(item1));
+    check_calls(c->calls, c->dead_class != NULL, c->qty, item1, sizeof(item1));
     if (c->dead_class) {
         /* the event of quantity 1's item (InventoryItem/<100+i> is skus[i]) */
         int i = atoi(strrchr(item1, '/') + 1) - 100;
@@ -212,7 +215,7 @@ static void run_case(void **state)
 }
 
 static const icase_t cases[NCASES] = {
-    {0, "applied", {{200, APPLIED, NULL, 0}}, 1, NULL, 1, NULL, 0},
+    {0, "applied", {{200, APPLIED, NULL, 0}}, 1, NULL, 1, NULL, 0, {0}},
     {1,
      "throttled_then_applied",
      {{200, THROTTLED, NULL, 0}, {200, APPLIED, NULL, 0}},
@@ -220,7 +223,8 @@ static const icase_t cases[NCASES] = {
      NULL,
      2,
      NULL,
-     1},
+     1,
+     {0}},
     {2,
      "concurrent_request_waits",
      {{200, USER_ERROR("IDEMPOTENCY_CONCURRENT_REQUEST", "1"), NULL, 0}, {200, APPLIED, NULL, 0}},
@@ -228,7 +232,8 @@ static const icase_t cases[NCASES] = {
      NULL,
      2,
      NULL,
-     1},
+     1,
+     {0}},
     {3,
      "user_error_dead_letters_one",
      {{200, USER_ERROR("INVALID_QUANTITY", "1"), NULL, 0}, {200, APPLIED, NULL, 0}},
@@ -236,15 +241,19 @@ static const icase_t cases[NCASES] = {
      NULL,
      2,
      "INVALID_QUANTITY",
-     0},
+     0,
+     {0}},
     {4,
      "401_never_exhausts",
      {{401, UNAUTH, NULL, 0}, {401, UNAUTH, NULL, 0}, {200, APPLIED, NULL, 0}},
      3,
      "DH_RETRY_MAX_ATTEMPTS=1",
-     3,
+     4,
      NULL,
-     0},
+     0,
+     /* The first 401 closes the store's gate: the three events park; one probes (401, it
+      * parks again), the next probes (200), and the gate releases the other two together. */
+     {3, 1, 1, 2}},
 };
 
 /* ---- the shipment ledger, facilities summed, the fence (docs/inventory.md §1-§2) ---- */

@@ -448,6 +448,132 @@ static void test_backoff_bounds_and_growth(void **state)
     }
 }
 
+/* ---- store gates (gate.c) ---- */
+
+static const dh_store_t STORE_X = {.domain = "x.myshopify.com"};
+static const dh_store_t STORE_Y = {.domain = "y.myshopify.com"};
+
+/* What a lane's decode leaves on a taken event: its store. */
+static void decoded_for(dh_rt_ev_t *ev, const dh_store_t *store)
+{
+    if (!ev->dev) {
+        ev->dev = calloc(1, sizeof(*ev->dev));
+        assert_non_null(ev->dev);
+    }
+    ev->dev->store = store;
+    ev->decoded = 1;
+}
+
+static dh_rt_gate_t *gate_of(dh_rt_t *rt, const dh_store_t *store)
+{
+    for (dh_rt_gate_t *g = rt->gates; g; g = g->next) {
+        if (g->store == store) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
+/* A failing store's keys park with all their queued events; another store's keys flow; the
+ * gate probes with one key after its backoff, and the store's first answer releases the rest.
+ * No parked event is attempted, so none spends an attempt. */
+static void test_gate_parks_store_probes_then_opens(void **state)
+{
+    dh_rt_t *rt = rt_new(&H_PLAIN, 1);
+    dh_rt_ev_t *evs[16], *a0, *b2, *c5;
+    int64_t due = -1;
+
+    (void)state;
+    dispatch_p0(rt);
+    take_expect(rt, 16, "A0 B2 C5", evs);
+    a0 = evs[0], b2 = evs[1], c5 = evs[2];
+    decoded_for(a0, &STORE_X);
+    decoded_for(b2, &STORE_X);
+    decoded_for(c5, &STORE_Y);
+    /* A0's call finds X answering 5xx: X's gate closes for at least the wait given. */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 60000);
+    assert_true(dh_rt_gate_holds(rt, a0));
+    assert_true(dh_rt_gate_holds(rt, b2));
+    assert_false(dh_rt_gate_holds(rt, c5));
+    dh_rt_park(rt, a0);
+    dh_rt_park(rt, b2);
+    dh_rt_finish(rt, c5);
+    assert_int_equal(rt->parked_events, 5); /* A0 A1 A3 and B2 B4, keys and all */
+    assert_int_equal(gate_of(rt, &STORE_X)->keys, 2);
+    assert_int_equal(dh_rt_busy(rt), 0);
+    assert_int_equal(dh_rt_take(rt, evs, 16, &due), 0);
+    assert_true(due > dh_rt_now_ms() + 50000); /* the lane sleeps until the probe is due */
+    /* Another event of a parked key joins it without running. */
+    assert_int_equal(dh_rt_dispatch(rt, g_p1), DH_OK); /* A at partition 1 */
+    assert_int_equal(rt->parked_events, 6);
+    /* Due: one key (the first parked) goes as the probe; the other stays. */
+    gate_of(rt, &STORE_X)->until_ms = 0;
+    take_expect(rt, 16, "A0", evs);
+    assert_ptr_equal(evs[0], a0);
+    assert_false(dh_rt_gate_holds(rt, a0)); /* the probe passes the gate */
+    assert_int_equal(rt->parked_events, 2);
+    /* The probe fails again: its key parks at the end, behind B. */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 10);
+    assert_true(dh_rt_gate_holds(rt, a0));
+    dh_rt_park(rt, a0);
+    assert_ptr_equal(gate_of(rt, &STORE_X)->head, b2->kq);
+    gate_of(rt, &STORE_X)->until_ms = 0;
+    take_expect(rt, 16, "B2", evs);
+    /* X answers: the gate goes and the parked key A is ready again. */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0);
+    assert_null(rt->gates);
+    assert_int_equal(rt->parked_events, 0);
+    dh_rt_finish(rt, evs[0]);
+    take_expect(rt, 16, "A0 B4", evs);
+    assert_int_equal(a0->attempts, 0);
+    dh_rt_finish(rt, evs[0]);
+    dh_rt_finish(rt, evs[1]);
+    for (int round = 0; round < 4; round++) {
+        for (size_t n = dh_rt_take(rt, evs, 16, &due), i = 0; i < n; i++) {
+            dh_rt_finish(rt, evs[i]);
+        }
+    }
+    assert_int_equal(dh_wm_advance(p0(rt)->wm), P0_N);
+    rt_destroy(rt);
+}
+
+/* A throttled store's gate opens whole when its wait is over: no probe, every key at once;
+ * a revoke purges parked events and their count with them. */
+static void test_gate_throttled_reopens_whole_and_purge_counts(void **state)
+{
+    dh_rt_t *rt = rt_new(&H_PLAIN, 1);
+    dh_rt_ev_t *evs[16], *a0, *b2, *c5;
+    int64_t due = -1;
+
+    (void)state;
+    dispatch_p0(rt);
+    take_expect(rt, 16, "A0 B2 C5", evs);
+    a0 = evs[0], b2 = evs[1], c5 = evs[2];
+    decoded_for(a0, &STORE_X);
+    decoded_for(b2, &STORE_X);
+    decoded_for(c5, &STORE_X);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000);
+    dh_rt_park(rt, a0);
+    dh_rt_park(rt, b2);
+    dh_rt_park(rt, c5);
+    assert_int_equal(rt->parked_events, P0_N);
+    gate_of(rt, &STORE_X)->until_ms = 0;
+    take_expect(rt, 16, "A0 B2 C5", evs); /* all of them, in the order they parked */
+    assert_null(rt->gates);
+    /* Closed again, then partition 0 is revoked: the queued events go, the count follows. */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000);
+    for (int i = 0; i < 3; i++) {
+        dh_rt_park(rt, evs[i]);
+    }
+    assert_int_equal(dh_rt_take(rt, evs, 16, &due), 0);
+    assert_int_equal(dh_rt_purge_part(rt, p0(rt)), P0_N);
+    assert_int_equal(rt->parked_events, 0);
+    assert_int_equal(rt->inflight, 0);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0);
+    assert_null(rt->gates);
+    rt_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +586,8 @@ int main(void)
         cmocka_unit_test(test_coalesce_not_across_partitions),
         cmocka_unit_test(test_purge_keeps_running),
         cmocka_unit_test(test_backoff_bounds_and_growth),
+        cmocka_unit_test(test_gate_parks_store_probes_then_opens),
+        cmocka_unit_test(test_gate_throttled_reopens_whole_and_purge_counts),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

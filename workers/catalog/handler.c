@@ -245,6 +245,7 @@ static dh_result_t c_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     /* No runtime record: the per-variant fingerprints are the idempotency (apply.c). */
     ev->effect_id[0] = '\0';
     ev->data = e;
+    ev->store = e->store;
     return DH_RESULT_DONE;
 }
 

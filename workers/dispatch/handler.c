@@ -241,6 +241,7 @@ static dh_result_t d_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
         return DH_RESULT_FATAL;
     }
     ev->data = e;
+    ev->store = e->store;
     return DH_RESULT_DONE;
 dead:
     d_release(e);

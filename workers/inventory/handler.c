@@ -256,6 +256,7 @@ static dh_result_t inv_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev,
     }
     inv_newest_offer(sh->newest, &it->ev);
     ev->data = it;
+    ev->store = it->store; /* parked while its store is in trouble */
     return DH_RESULT_DONE;
 dead:
     free(it);

@@ -402,6 +402,7 @@ out:
     json_decref(root);
     if (res == DH_RESULT_DONE) {
         ev->data = e;
+        ev->store = e->store;
     } else {
         o_release(e);
     }

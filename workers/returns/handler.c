@@ -281,6 +281,7 @@ static dh_result_t decode_receipt(returns_shared_t *s, const dh_msg_t *msg, dh_e
     returns_receipt_clear(&rc);
     if (res == DH_RESULT_DONE) {
         ev->data = e;
+        ev->store = e->store;
     } else {
         r_release(e);
     }
@@ -396,6 +397,7 @@ static dh_result_t r_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, d
     /* A skipped event has no effect, hence no record: it must not mark the return done. */
     returns_request_clear(&rq);
     ev->data = e;
+    ev->store = e->store;
     return DH_RESULT_DONE;
 dead:
     returns_request_clear(&rq);

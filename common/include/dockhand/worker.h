@@ -170,6 +170,10 @@ typedef struct dh_event {
      *  idempotency (dh_idem.h). */
     char effect_id[256];
     void *data; /**< The handler's decoded form, freed by handler->release(). */
+    /** The store whose Shopify the event acts on (from the stores file), or NULL. Set it in
+     *  decode(): while that store is in trouble (throttled, credentials refused, 5xx) the
+     *  runtime parks the event instead of running it (docs/ARCHITECTURE.md, "Store gates"). */
+    const dh_store_t *store;
 } dh_event_t;
 
 /** Digest form of an effect id too long for dh_event_t.effect_id: DH_EFFECT_DIGEST_PREFIX
