@@ -135,6 +135,8 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
 static void on_assign(dh_rt_t *rt, rd_kafka_topic_partition_list_t *parts)
 {
     pthread_mutex_lock(&rt->mu);
+    /* The previous owner may have set events aside: ask Redis until lane 0 has looked. */
+    atomic_store(&rt->park_check, 1);
     for (int i = 0; i < parts->cnt; i++) {
         if (!dh_rt_part_add(rt, parts->elems[i].topic, parts->elems[i].partition)) {
             DH_LOG(DH_LOG_ERROR, "consumer", "out of memory tracking a partition");

@@ -352,11 +352,8 @@ static void ev_discard(dh_rt_ev_t *ev)
 
 dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
 {
-    char kbuf[300];
-    const char *key;
     dh_rt_part_t *p = dh_rt_part_find(rt, rd_kafka_topic_name(rkm->rkt), rkm->partition);
     dh_rt_ev_t *ev;
-    dh_err_t err;
 
     if (!p) {
         return DH_ERR_STATE; /* fetched just before its partition was revoked */
@@ -365,6 +362,15 @@ dh_err_t dh_rt_dispatch(dh_rt_t *rt, rd_kafka_message_t *rkm)
     if (!ev) {
         return DH_ERR_NOMEM;
     }
+    return dh_rt_enqueue(rt, ev);
+}
+
+dh_err_t dh_rt_enqueue(dh_rt_t *rt, dh_rt_ev_t *ev)
+{
+    char kbuf[300];
+    const char *key;
+    dh_rt_part_t *p = ev->part;
+    dh_err_t err;
     size_t klen = order_key(ev, kbuf, sizeof(kbuf), &key);
     err = dh_wm_push(p->wm, ev->offset, &ev->seq);
     if (err) {
@@ -461,6 +467,7 @@ static void folded_end(dh_rt_t *rt, dh_rt_ev_t *ev, int done)
         if (done) {
             dh_wm_done(f->part->wm, f->seq);
             dh_counter_add(rt->m.superseded, 1);
+            rt->drain_finished += f->from_park;
         }
         ev_free(rt, f);
         f = next;
@@ -581,6 +588,7 @@ void dh_rt_finish(dh_rt_t *rt, dh_rt_ev_t *ev)
     }
     ev->part->running--;
     dh_wm_done(ev->part->wm, ev->seq);
+    rt->drain_finished += ev->from_park;
     folded_end(rt, ev, 1);
     ev_free(rt, ev);
 }
@@ -620,6 +628,7 @@ void dh_rt_dlq_acked(dh_rt_t *rt, dh_rt_ev_t *ev)
 {
     ev->part->running--;
     dh_wm_done(ev->part->wm, ev->seq);
+    rt->drain_finished += ev->from_park;
     folded_end(rt, ev, 1);
     ev_free(rt, ev);
 }

@@ -137,8 +137,8 @@ static void release_all(dh_rt_t *rt, dh_rt_gate_t *g)
     }
 }
 
-/* The gate that holds \p ev back, or NULL. The probe's key passes. */
-static dh_rt_gate_t *holding_gate(dh_rt_t *rt, const dh_rt_ev_t *ev)
+/* The closed gate \p ev meets, or NULL. The probe's key passes. */
+static dh_rt_gate_t *closed_gate(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
     dh_rt_gate_t *g;
 
@@ -149,17 +149,53 @@ static dh_rt_gate_t *holding_gate(dh_rt_t *rt, const dh_rt_ev_t *ev)
     return g && g->closed && g->probe != ev->kq ? g : NULL;
 }
 
+/* Too much of the store in memory, or for too long: from now on its events are set aside
+ * (the keys parked so far go back to the lanes, which set them aside). 0 means no bound. */
+static void check_memory_bound(dh_rt_t *rt, dh_rt_gate_t *g, size_t more, int64_t now)
+{
+    const dh_rt_opts_t *o = &rt->opts;
+
+    if (g->spill || !g->closed) {
+        return;
+    }
+    if ((o->park_memory_max > 0 && g->events + more > o->park_memory_max) ||
+        (o->park_memory_ms > 0 && now - g->closed_since_ms >= o->park_memory_ms)) {
+        DH_LOG(DH_LOG_WARN, "gate",
+               "store %s: %zu event(s) parked for %lld ms: setting its events aside in Redis "
+               "until it answers",
+               g->store->domain, g->events + more, (long long)(now - g->closed_since_ms));
+        g->spill = 1;
+        release_all(rt, g);
+    }
+}
+
+int dh_rt_gate_verdict(dh_rt_t *rt, const dh_rt_ev_t *ev)
+{
+    dh_rt_gate_t *g = closed_gate(rt, ev);
+
+    if (!g) {
+        return DH_GATE_RUN;
+    }
+    return g->spill && !ev->from_park ? DH_GATE_SPILL : DH_GATE_PARK;
+}
+
 int dh_rt_gate_holds(dh_rt_t *rt, const dh_rt_ev_t *ev)
 {
-    return holding_gate(rt, ev) != NULL;
+    return dh_rt_gate_verdict(rt, ev) == DH_GATE_PARK;
 }
 
 int dh_rt_gate_park_key(dh_rt_t *rt, dh_rt_keyq_t *kq)
 {
-    dh_rt_gate_t *g = holding_gate(rt, kq->head);
+    dh_rt_gate_t *g = closed_gate(rt, kq->head);
 
-    if (!g) {
+    if (!g || (g->spill && !kq->head->from_park)) {
         return 0;
+    }
+    if (!kq->head->from_park) {
+        check_memory_bound(rt, g, kq->n, dh_rt_now_ms());
+        if (g->spill) {
+            return 0; /* a lane sets it aside */
+        }
     }
     kq->gate = g;
     kq->listed = 3;
@@ -195,6 +231,7 @@ void dh_rt_gates_tick(dh_rt_t *rt, int64_t now, int64_t *next_due_ms)
     while (g) {
         dh_rt_gate_t *next = g->next;
 
+        check_memory_bound(rt, g, 0, now);
         if (g->closed && g->until_ms <= now) {
             if (g->reason == DH_GATE_THROTTLED || !g->head) {
                 /* The bucket has refilled (or nothing waits): everything may go. */
@@ -257,6 +294,10 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
         g->reason = reason;
         g->until_ms = dh_rt_now_ms() + delay;
         g->probe = NULL; /* the probe's key parks when its batch is applied */
+        if (!g->closed) {
+            g->closed_since_ms = dh_rt_now_ms();
+            g->spill = 0;
+        }
         set_closed(rt, g, 1);
         pthread_cond_broadcast(&rt->work_cv); /* a sleeping lane must see the new deadline */
     }

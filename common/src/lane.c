@@ -29,6 +29,7 @@ struct dh_lane_s {
     /* Scratch arrays sized to the batch, allocated once per lane. */
     struct item *items;
     dh_rt_ev_t **evs;
+    dh_rt_ev_t **evs2; /* spill_batch()'s group */
     const char **ids;
     dh_idem_state_t *st;
     int64_t *wait;
@@ -42,6 +43,7 @@ struct dh_lane_s {
     dh_msg_t *msgs;
     int64_t next_tick_ms;
     int64_t next_probe_ms; /* lane 0: next Redis probe while intake is paused */
+    int64_t next_park_ms;  /* lane 0: next look at the set-aside stores (park.c) */
 };
 
 dh_redis_t *dh_lane_redis(dh_lane_t *lane)
@@ -153,13 +155,14 @@ static int64_t backoff_ms(dh_lane_t *lane, int attempts)
 }
 
 /* Outcome of one event within a batch, applied under the lock afterwards. */
-enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL, OUT_PARK };
+enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL, OUT_PARK, OUT_SPILL };
 
 struct item {
     dh_rt_ev_t *ev;
     enum outcome out;
-    int claimed; /* we hold an idempotency lease */
-    int waited;  /* DH_RESULT_WAIT: not a failure */
+    int claimed;    /* we hold an idempotency lease */
+    int waited;     /* DH_RESULT_WAIT: not a failure */
+    int spill_done; /* OUT_SPILL: written (or tried) with its store's group */
     int64_t delay_ms;
     double seconds;
 };
@@ -265,21 +268,90 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
     }
 }
 
-/* Events whose store's gate is closed park before any claim: no Redis, no handler. */
-static void park_gated(dh_lane_t *lane, struct item *it, size_t n)
+/* The store of a decoded event that may be parked or set aside, else NULL. */
+static const dh_store_t *gated_store(const struct item *x)
+{
+    const dh_rt_ev_t *ev = x->ev;
+
+    return x->out == OUT_DONE && ev->dev && ev->dev->store ? ev->dev->store : NULL;
+}
+
+/* Events of stores with events set aside join them (asked of Redis only while some store may
+ * have any); events meeting a closed gate park, or are set aside once it holds too many. */
+static dh_err_t route_gated(dh_lane_t *lane, struct item *it, size_t n)
 {
     dh_rt_t *rt = lane->rt;
+    const dh_store_t **stores = (const dh_store_t **)lane->ids;
+    int *member = lane->owned;
+    size_t k = 0;
 
+    if (atomic_load(&rt->park_check)) {
+        for (size_t i = 0; i < n; i++) {
+            const dh_store_t *st = gated_store(&it[i]);
+            size_t j = 0;
+
+            while (st && !it[i].ev->from_park && j < k && stores[j] != st) {
+                j++;
+            }
+            if (st && !it[i].ev->from_park && j == k) {
+                stores[k++] = st;
+            }
+        }
+        if (k > 0 && dh_rt_park_members(rt, lane->redis, stores, k, member) != DH_OK) {
+            return DH_ERR_IO;
+        }
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < k; j++) {
+                if (member[j] && gated_store(&it[i]) == stores[j] && !it[i].ev->from_park) {
+                    it[i].out = OUT_SPILL;
+                }
+            }
+        }
+    }
     if (atomic_load(&rt->ngates) == 0) {
-        return;
+        return DH_OK;
     }
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < n; i++) {
-        if (it[i].out == OUT_DONE && dh_rt_gate_holds(rt, it[i].ev)) {
-            it[i].out = OUT_PARK;
-        }
+        int v = it[i].out == OUT_DONE ? dh_rt_gate_verdict(rt, it[i].ev) : DH_GATE_RUN;
+
+        it[i].out = v == DH_GATE_PARK ? OUT_PARK : v == DH_GATE_SPILL ? OUT_SPILL : it[i].out;
     }
     pthread_mutex_unlock(&rt->mu);
+    return DH_OK;
+}
+
+/* Set aside the batch's OUT_SPILL events, one script per store, in key order (a key has one
+ * event in a batch). One that cannot be written waits like any Redis failure. */
+static void spill_batch(dh_lane_t *lane, struct item *it, size_t n)
+{
+    dh_rt_ev_t **evs = lane->evs2;
+
+    for (size_t i = 0; i < n; i++) {
+        const dh_store_t *st;
+        size_t k = 0;
+
+        if (it[i].out != OUT_SPILL || it[i].spill_done) {
+            continue;
+        }
+        st = it[i].ev->dev->store;
+        for (size_t j = i; j < n; j++) {
+            if (it[j].out == OUT_SPILL && !it[j].spill_done && it[j].ev->dev->store == st) {
+                evs[k++] = it[j].ev;
+                it[j].spill_done = 1;
+            }
+        }
+        if (dh_rt_park_spill(lane->rt, lane->redis, st, evs, k) != DH_OK) {
+            DH_LOG(DH_LOG_WARN, "park", "store %s: cannot set %zu event(s) aside: %s", st->domain,
+                   k, dh_redis_errstr(lane->redis));
+            for (size_t j = i; j < n; j++) {
+                if (it[j].out == OUT_SPILL && it[j].ev->dev->store == st) {
+                    it[j].out = OUT_DELAY;
+                    it[j].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+                }
+            }
+        }
+    }
 }
 
 /* Claim the records of every decoded event with an effect id, in one round trip. */
@@ -561,6 +633,9 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
         case OUT_PARK:
             dh_rt_park(rt, x->ev);
             break;
+        case OUT_SPILL:
+            dh_rt_finish(rt, x->ev); /* it is in its store's list: the offset may go */
+            break;
         case OUT_DEAD:
             dh_counter_add(rt->m.dead, 1);
             dh_rt_detach(rt, x->ev);
@@ -634,7 +709,12 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
     }
     decode_folded(lane, it, n);
     decode_batch(lane, it, n);
-    park_gated(lane, it, n);
+    if (route_gated(lane, it, n) != DH_OK) {
+        redis_unavailable(lane, it, n);
+        apply_batch(lane, it, n);
+        return;
+    }
+    spill_batch(lane, it, n);
     if (claim_batch(lane, it, n) != DH_OK) {
         redis_unavailable(lane, it, n);
         apply_batch(lane, it, n);
@@ -694,6 +774,12 @@ static void *lane_main(void *arg)
             pthread_mutex_lock(&rt->mu);
             continue;
         }
+        if (lane->index == 0 && rt->stores && dh_rt_now_ms() >= lane->next_park_ms) {
+            lane->next_park_ms = dh_rt_now_ms() + 100;
+            pthread_mutex_unlock(&rt->mu);
+            dh_rt_park_tick(rt, lane->redis, lane->owner);
+            pthread_mutex_lock(&rt->mu);
+        }
         size_t n = dh_rt_take(rt, lane->evs, (size_t)rt->opts.batch_max, &due);
 
         if (n == 0 && lane->index == 0 && atomic_load(&rt->redis_down) &&
@@ -744,6 +830,7 @@ static void lane_destroy(dh_lane_t *lane)
     dh_http_destroy(lane->http);
     free(lane->items);
     free(lane->evs);
+    free(lane->evs2);
     free(lane->ids);
     free(lane->st);
     free(lane->wait);
@@ -808,6 +895,7 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     snprintf(lane->owner, sizeof(lane->owner), "%s/%d", rt->owner, index);
     lane->items = calloc(b, sizeof(*lane->items));
     lane->evs = calloc(b, sizeof(*lane->evs));
+    lane->evs2 = calloc(b, sizeof(*lane->evs2));
     lane->ids = calloc(b, sizeof(*lane->ids));
     lane->st = calloc(b, sizeof(*lane->st));
     lane->wait = calloc(b, sizeof(*lane->wait));
@@ -815,8 +903,8 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     lane->owned = calloc(b, sizeof(*lane->owned));
     lane->bitems = calloc(b, sizeof(*lane->bitems));
     lane->msgs = calloc(b, sizeof(*lane->msgs));
-    if (!lane->items || !lane->evs || !lane->ids || !lane->st || !lane->wait || !lane->map ||
-        !lane->owned || !lane->bitems || !lane->msgs) {
+    if (!lane->items || !lane->evs || !lane->evs2 || !lane->ids || !lane->st || !lane->wait ||
+        !lane->map || !lane->owned || !lane->bitems || !lane->msgs) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }

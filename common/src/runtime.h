@@ -40,6 +40,7 @@ typedef struct dh_rt_ev {
     struct dh_rt_ev *dnext;  /* next dead letter waiting to be produced again (dlq.c) */
     int attempts;
     int decoded;
+    int from_park; /* taken back from the store's set-aside list (park.c), not from Kafka */
     int64_t first_seen_ms;
     int64_t last_failed_ms;
     int64_t retry_after_ms; /* handler's hint for the next attempt */
@@ -93,6 +94,8 @@ typedef struct dh_rt_gate {
     struct dh_rt_gate *next;
     const dh_store_t *store;
     int closed;                /* its events park */
+    int spill;                 /* over DH_PARK_MEMORY_*: its events are set aside (park.c) */
+    int64_t closed_since_ms;   /* when it last closed (dh_rt_now_ms) */
     int reason;                /* DH_GATE_* */
     int failures;              /* reports of trouble since it last answered: the backoff */
     unsigned int rng;          /* the backoff's jitter */
@@ -118,6 +121,9 @@ typedef struct dh_rt_opts {
     int64_t revoke_timeout_ms;
     int64_t drain_timeout_ms;
     int64_t linger_ms;
+    size_t park_memory_max;  /* events of a store parked in memory before they are set aside */
+    int64_t park_memory_ms;  /* how long a gate keeps them in memory before that */
+    size_t park_drain_chunk; /* set-aside events taken back at a time */
 } dh_rt_opts_t;
 
 typedef struct dh_lane_s dh_lane_t;
@@ -127,8 +133,10 @@ typedef struct dh_rt_metrics {
     dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
     dh_counter_t *waits, *nudges;
     dh_counter_t *parks, *gate_closes[DH_GATE__COUNT];
+    dh_counter_t *spilled, *unspilled;
     dh_histogram_t *latency;
-    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *paused, *redis_up, *parked, *gated;
+    dh_gauge_t *inflight, *inflight_bytes, *lag, *assigned, *paused, *redis_up, *parked, *gated,
+        *park_stores;
 } dh_rt_metrics_t;
 
 typedef struct dh_rt {
@@ -164,8 +172,15 @@ typedef struct dh_rt {
     dh_rt_gate_t *gates;        /* stores in trouble (gate.c) */
     atomic_int ngates;          /* how many: read without mu by dh_rt_gate_report() */
     size_t parked_events;       /* events on parked keys */
-    int wakeups;                /* dispatch signals pending for lanes */
-    int resumed;                /* poll thread only: flow control resumed partitions */
+    atomic_int park_check;      /* some store may have events set aside: lanes ask Redis */
+    int drain_active;           /* lane 0 took a chunk of a store's set-aside events back */
+    char drain_store[256];
+    size_t drain_dispatched;  /* that chunk's events */
+    size_t drain_finished;    /* of which finished (done, skipped or dead-lettered) */
+    int64_t drain_next_ms;    /* next look at the set-aside stores */
+    int64_t drain_refresh_ms; /* next refresh of the chunk's lock */
+    int wakeups;              /* dispatch signals pending for lanes */
+    int resumed;              /* poll thread only: flow control resumed partitions */
 
     dh_lane_t **lanes;
     pthread_t *threads;
@@ -221,7 +236,41 @@ void dh_rt_ready(dh_rt_t *rt, dh_rt_keyq_t *kq);
  *  ready again if the gate opened meanwhile). */
 void dh_rt_park(dh_rt_t *rt, dh_rt_ev_t *ev);
 
+/** Enqueue an event made elsewhere (ev->part set): as dh_rt_dispatch() after its copy. The
+ *  event is freed on failure. */
+DH_NODISCARD dh_err_t dh_rt_enqueue(dh_rt_t *rt, dh_rt_ev_t *ev);
+
+/* park.c: events set aside in Redis while their store is in trouble. */
+/** A decoded list entry: views into the entry's bytes. */
+typedef struct dh_rt_parked {
+    const char *topic;
+    size_t topic_len;
+    int32_t partition;
+    int64_t offset, timestamp_ms, first_seen_ms;
+    const char *key, *payload; /* NULL when absent */
+    size_t key_len, len;
+    uint32_t nhdrs;
+    size_t hdrs_at;
+} dh_rt_parked_t;
+/** The entry of \p ev (malloc'd, \p len bytes), NULL when out of memory. */
+char *dh_rt_park_encode(const dh_rt_ev_t *ev, size_t *len);
+/** Read an entry: 0, or -1 when it is not one. */
+int dh_rt_park_decode(const char *data, size_t len, dh_rt_parked_t *out);
+/** Which of \p stores have events aside (SMISMEMBER): \p member[i] 0 or 1. No lock needed. */
+DH_NODISCARD dh_err_t dh_rt_park_members(dh_rt_t *rt, dh_redis_t *r,
+                                         const dh_store_t *const *stores, size_t n, int *member);
+/** Append \p evs (in order) to \p store's list and the store to the set, in one script.
+ *  No lock needed. */
+DH_NODISCARD dh_err_t dh_rt_park_spill(dh_rt_t *rt, dh_redis_t *r, const dh_store_t *store,
+                                       dh_rt_ev_t *const *evs, size_t n);
+/** Lane 0, without rt->mu: look at the set once a second, take a chunk of a store whose gate
+ *  is open back into the executor, trim it once it finished. */
+void dh_rt_park_tick(dh_rt_t *rt, dh_redis_t *r, const char *owner);
+
 /* gate.c: under rt->mu unless noted. */
+/** What a closed gate says of \p ev (a key's head): run it, park it, or set it aside. */
+enum { DH_GATE_RUN = 0, DH_GATE_PARK, DH_GATE_SPILL };
+int dh_rt_gate_verdict(dh_rt_t *rt, const dh_rt_ev_t *ev);
 /** 1 when \p ev (a key's head) must park: decoded, its store's gate closed, not the probe. */
 int dh_rt_gate_holds(dh_rt_t *rt, const dh_rt_ev_t *ev);
 /** Park unlisted \p kq on its head's closed gate: 1, or 0 when no gate holds it. */

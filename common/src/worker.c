@@ -80,6 +80,14 @@ const dh_config_var_t dh_rt_config_vars[] = {
     {"DH_RETRY_BASE_MS", DH_CFG_INT, "250", 1, 600000, NULL,
      "First retry delay; doubles per attempt, with jitter."},
     {"DH_RETRY_MAX_MS", DH_CFG_INT, "30000", 1, 3600000, NULL, "Largest retry delay."},
+    {"DH_PARK_MEMORY_MAX", DH_CFG_INT, "1000", 1, 1000000, NULL,
+     "Events of one store in trouble a replica keeps parked in memory; beyond, or after "
+     "DH_PARK_MEMORY_MS, the store's events are set aside in Redis until it answers."},
+    {"DH_PARK_MEMORY_MS", DH_CFG_INT, "15000", 0, 86400000, NULL,
+     "How long a store's gate may stay closed with its events parked in memory before they "
+     "are set aside in Redis (they would otherwise hold their partitions' offsets)."},
+    {"DH_PARK_DRAIN_CHUNK", DH_CFG_INT, "500", 1, 100000, NULL,
+     "Set-aside events a replica takes back into work at a time once their store answers."},
     {"DH_REVOKE_TIMEOUT_MS", DH_CFG_INT, "10000", 0, 600000, NULL,
      "On a rebalance, how long to wait for running events of revoked partitions."},
     {"DH_DRAIN_TIMEOUT_MS", DH_CFG_INT, "20000", 0, 600000, NULL,
@@ -227,6 +235,14 @@ void dh_rt_metrics_setup(dh_rt_t *rt)
     rt->m.parked = dh_metrics_gauge(m, "dh_parked_events",
                                     "Events parked on the gates of stores in trouble.", lbl);
     rt->m.gated = dh_metrics_gauge(m, "dh_gated_stores", "Stores whose gate is closed.", lbl);
+    rt->m.park_stores =
+        dh_metrics_gauge(m, "dh_set_aside_stores",
+                         "Stores with events set aside in Redis (lane 0's last look).", lbl);
+    rt->m.spilled =
+        dh_metrics_counter(m, "dh_set_aside_events_total",
+                           "Events set aside in Redis while their store was in trouble.", lbl);
+    rt->m.unspilled = dh_metrics_counter(m, "dh_taken_back_events_total",
+                                         "Set-aside events taken back into work.", lbl);
     rt->m.parks = dh_metrics_counter(m, "dh_parks_total",
                                      "Keys parked on a closed store gate (each time).", lbl);
     for (int g = DH_GATE_THROTTLED; g < DH_GATE__COUNT; g++) {
@@ -262,6 +278,9 @@ void dh_rt_opts_from_config(dh_rt_t *rt)
     o->retry_base_ms = dh_config_int(c, "DH_RETRY_BASE_MS");
     o->retry_max_ms = dh_config_int(c, "DH_RETRY_MAX_MS");
     o->revoke_timeout_ms = dh_config_int(c, "DH_REVOKE_TIMEOUT_MS");
+    o->park_memory_max = (size_t)dh_config_int(c, "DH_PARK_MEMORY_MAX");
+    o->park_memory_ms = dh_config_int(c, "DH_PARK_MEMORY_MS");
+    o->park_drain_chunk = (size_t)dh_config_int(c, "DH_PARK_DRAIN_CHUNK");
     o->drain_timeout_ms = dh_config_int(c, "DH_DRAIN_TIMEOUT_MS");
 
     const char *inst = dh_config_get(c, "DH_INSTANCE_NAME");
