@@ -417,6 +417,39 @@ static void test_sync(void **state)
     redisFree(rc);
 }
 
+/* parked: the stores with events set aside (common/src/park.c), their count and the replica
+ * taking them back, read from Redis; nothing is written. */
+static void test_parked(void **state)
+{
+    char uniq[100], store[160], *out = NULL;
+    redisContext *rc = th_redis();
+
+    (void)state;
+    th_unique("ops-parked", uniq, sizeof(uniq));
+    snprintf(store, sizeof(store), "%s.myshopify.com", uniq);
+    assert_int_equal(ops(&out, "--json parked --worker inventory%s", ""), 0);
+    assert_null(strstr(out ? out : "", store));
+    free(out);
+    th_redis_int(rc, "RPUSH inventory:park:%s e1 e2 e3", store);
+    th_redis_int(rc, "SADD inventory:parked %s", store);
+    assert_int_equal(ops(&out, "--json parked --worker inventory%s", ""), 0);
+    assert_int_equal(lines_with(out, store), 1);
+    assert_non_null(strstr(out, "\"events\":3"));
+    assert_non_null(strstr(out, "\"taken_back_by\":null"));
+    free(out);
+    th_redis_int(rc, "SADD orders:parked %s", store); /* a listed store, its list gone */
+    assert_int_equal(ops(&out, "--json parked%s", ""), 0);
+    assert_int_equal(lines_with(out, store), 2);
+    assert_non_null(strstr(out, "\"events\":0"));
+    free(out);
+    assert_int_equal(th_redis_int(rc, "LLEN inventory:park:%s", store), 3); /* read only */
+    assert_int_equal(ops(NULL, "parked --bogus%s", ""), 2);
+    th_redis_int(rc, "SREM inventory:parked %s", store);
+    th_redis_int(rc, "SREM orders:parked %s", store);
+    th_redis_int(rc, "DEL inventory:park:%s", store);
+    redisFree(rc);
+}
+
 static int log_has(const char *path, const char *a, const char *b)
 {
     char line[8192];
@@ -698,14 +731,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #ifdef DH_TEST_SASL
-        cmocka_unit_test(test_sasl_auth),
-        cmocka_unit_test(test_sasl_worker_refused),
+        cmocka_unit_test(test_sasl_auth),        cmocka_unit_test(test_sasl_worker_refused),
 #endif
-        cmocka_unit_test(test_dead_letters),
-        cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_validate_publish),
-        cmocka_unit_test(test_sync),
-        cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_dead_letters),     cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_validate_publish), cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_parked),           cmocka_unit_test(test_trace),
         cmocka_unit_test(test_partition_lag),
     };
     char uniq[100];

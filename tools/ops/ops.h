@@ -124,5 +124,7 @@ int ops_replay_copy(const ops_t *o, int argc, char **argv);
 int ops_publish(const ops_t *o, int argc, char **argv);
 int ops_sync(const ops_t *o, int argc, char **argv);
 int ops_trace(const ops_t *o, int argc, char **argv);
+/* parked: stores with events set aside in Redis (common/src/park.c) */
+int ops_parked(const ops_t *o, int argc, char **argv);
 
 #endif

@@ -40,6 +40,8 @@ static const struct {
     {"sync", ops_sync,
      "sync --store DOMAIN [--sku S... --facility F...] [--execute]   "
      "dh-inventory's full stock sync, or a re-push of those SKUs"},
+    {"parked", ops_parked,
+     "parked [--worker W]   stores whose events are set aside while their Shopify is in trouble"},
     {"replay", ops_replay,
      "replay --group G --topic T --from TIME [--execute]   move a "
      "stopped group back\n"
