@@ -37,6 +37,8 @@
 
 #define MAX_STORES 65536 /* a power of two: the domain table's size */
 #define DOMAIN_MAX 256
+#define WINDOWS    30 /* report: phase b in windows of WINDOW_MS */
+#define WINDOW_MS  10000
 
 typedef struct applied {
     double t_ms;
@@ -665,6 +667,24 @@ static void print_report(stores_t *st, lats_t un[2], lats_t *per_store, lats_t t
     }
 }
 
+/* The untroubled stores' latency over a phase, per WINDOW_MS of produce time from its start. */
+static void print_windows(lats_t *win, const char *phase)
+{
+    char a[32], b[32];
+
+    printf("\n| untroubled, phase %s, produced at | events | p50 | p99 |\n|---|---|---|---|\n",
+           phase);
+    for (int k = 0; k < WINDOWS; k++) {
+        if (win[k].n == 0) {
+            continue;
+        }
+        ms_cell(a, sizeof a, pct(win[k].v, win[k].n, 0.50));
+        ms_cell(b, sizeof b, pct(win[k].v, win[k].n, 0.99));
+        printf("| +%d–%d s%s | %zu | %s | %s |\n", k * WINDOW_MS / 1000, (k + 1) * WINDOW_MS / 1000,
+               k == WINDOWS - 1 ? " and later" : "", win[k].n, a, b);
+    }
+}
+
 static int report(int argc, char **argv)
 {
     double base, step, skip, t_b0, t_lift, t0 = -1;
@@ -673,6 +693,7 @@ static int report(int argc, char **argv)
     event_t *ev = NULL;
     size_t nev = 0;
     lats_t un[2] = {{0}}, tr[3] = {{0}}, *per_store = NULL;
+    lats_t win[2][WINDOWS] = {{{0}}};
     int rc = 1;
 
     if (argc != 10 || num(argv[2], &base) || num(argv[3], &step) || num(argv[4], &skip) ||
@@ -709,6 +730,13 @@ static int report(int argc, char **argv)
             }
             into = &un[e->phase == 'b'];
             store_l = &per_store[(size_t)e->store * 2 + (e->phase == 'b')];
+            if (l >= 0 &&
+                lats_add(&win[e->phase == 'b'][(size_t)fmin(
+                             WINDOWS - 1,
+                             fmax(0, (e->t_ms - (e->phase == 'b' ? t_b0 : t0)) / WINDOW_MS))],
+                         l) != 0) {
+                goto out;
+            }
         }
         into->produced++;
         if (l < 0) {
@@ -721,6 +749,8 @@ static int report(int argc, char **argv)
         into->last_visible = fmax(into->last_visible, e->t_ms + l);
     }
     print_report(&st, un, per_store, tr, &in);
+    print_windows(win[0], "a");
+    print_windows(win[1], "b");
     printf("\nevents never visible: %ld\n",
            un[0].missing + un[1].missing + tr[0].missing + tr[1].missing + tr[2].missing);
     rc = 0;
@@ -731,6 +761,10 @@ out:
     free(per_store);
     for (int k = 0; k < 3; k++) {
         free(tr[k].v);
+    }
+    for (int k = 0; k < WINDOWS; k++) {
+        free(win[0][k].v);
+        free(win[1][k].v);
     }
     free(un[0].v);
     free(un[1].v);

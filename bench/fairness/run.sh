@@ -14,11 +14,13 @@
 # Exit 1 when an event was never visible or a dead letter exists (the report still prints).
 #
 # Usage: bench/fairness/run.sh
-#   env: N (1000) SKUS (5 per store) RATE (300 events/s over the N stores) A_SECS (60)
-#        B_SECS (90) BACKLOG (100000) T1_SKUS (1000) T_RATE (5 events/s each for T2 and T3
-#        during (b)) T_SKUS (5) REPLICAS (3) SKIP (5 s of (a) left out) WAIT_S (240)
-#        BUCKET (2000) RESTORE (100) SANDBOX_PORT (43610; it and the next REPLICAS ports)
+#   env: N (1000) SKUS (5 per store) RATE (300 events/s over the N stores) A_SECS (75)
+#        B_SECS (120) BACKLOG (100000) T1_SKUS (1000) T_RATE (5 events/s each for T2 and T3
+#        during (b)) T_SKUS (5) REPLICAS (3) SKIP (15 s of (a) left out: the first calls) WAIT_S (240)
+#        BUCKET (2000) RESTORE (100) SANDBOX_PORT (29610, below the ephemeral range; it and the next REPLICAS ports)
 #        JOURNAL_CAP (600000) BUILD (build) WORKER_ENV ("VAR=value ..." for the replicas)
+#        TROUBLES ("backlog drain 401 5xx": which troubles phase b has; T2 and T3 get their
+#        traffic either way, so leaving one out measures the others alone at the same load)
 #        DH_KAFKA_BROKERS / DH_REDIS_URL (else deploy/stack.sh env)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,19 +28,20 @@ BUILD=${BUILD:-$ROOT/build}
 N=${N:-1000}
 SKUS=${SKUS:-5}
 RATE=${RATE:-300}
-A_SECS=${A_SECS:-60}
-B_SECS=${B_SECS:-90}
+A_SECS=${A_SECS:-75}
+B_SECS=${B_SECS:-120}
 BACKLOG=${BACKLOG:-100000}
 T1_SKUS=${T1_SKUS:-1000}
 T_RATE=${T_RATE:-5}
 T_SKUS=${T_SKUS:-5}
 REPLICAS=${REPLICAS:-3}
-SKIP=${SKIP:-5}
+SKIP=${SKIP:-15}
 WAIT_S=${WAIT_S:-240}
 BUCKET=${BUCKET:-2000}
 RESTORE=${RESTORE:-100}
-SANDBOX_PORT=${SANDBOX_PORT:-43610}
+SANDBOX_PORT=${SANDBOX_PORT:-29610}
 JOURNAL_CAP=${JOURNAL_CAP:-600000}
+TROUBLES=${TROUBLES:-backlog drain 401 5xx}
 TMP=$(mktemp -d /tmp/dh-fair.XXXXXX)
 
 if [ -z "${DH_KAFKA_BROKERS:-}" ] || [ -z "${DH_REDIS_URL:-}" ]; then
@@ -134,6 +137,10 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 [ "$(metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
+for r in $(seq "$REPLICAS"); do
+    curl -sf "http://127.0.0.1:$((SANDBOX_PORT + r))/metrics" >/dev/null ||
+        { echo "replica $r is not serving /metrics" >&2; cat "$TMP/worker-$r.log" >&2; exit 1; }
+done
 log "$N stores, $REPLICAS replicas, topic $TOPIC, logs in $TMP"
 
 # What the replicas say, every 2 s: phase, seconds, then per metric the sum over replicas.
@@ -143,7 +150,12 @@ echo "a" >"$TMP/phase"
     while :; do
         line="$(cat "$TMP/phase") $(date +%s)"
         for m in $SAMPLED; do line="$line $(metric "$m")"; done
-        echo "$line" >>"$TMP/samples.txt"
+        rss=0
+        while read -r pid; do
+            v=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+            [ "${v:-0}" -gt "$rss" ] && rss=$v
+        done <"$TMP/worker-pids"
+        echo "$line $rss" >>"$TMP/samples.txt"
         sleep 2
     done
 ) &
@@ -166,11 +178,18 @@ fetch_journal
 # Phase b: the troubles start together; T1's backlog goes in first, on its drained bucket.
 T_B0=$(now_ms)
 echo "b" >"$TMP/phase"
-curl -sf -X PUT "$BASE/_control/shops/$T1/bucket" -d '{"available":0}' >/dev/null
-curl -sf "$BASE/_control/faults" -d "[{\"group\":\"shopify\",\"shop\":\"$T2\",\"error_rate\":1,\"error_status\":401},
-    {\"group\":\"shopify\",\"shop\":\"$T3\",\"error_rate\":1,\"error_status\":503}]" >/dev/null
-log "phase b: T1 backlog of $BACKLOG, T2 401, T3 503; then $RATE events/s for $B_SECS s (+ $T_RATE/s each to T2, T3)"
-"$BUILD/dh-bench-fair" backlog "$KAFKA" "$TOPIC" "$TMP/produced.txt" b "$T1" "$T1_SKUS" "$BACKLOG" 0
+has() { [[ " $TROUBLES " == *" $1 "* ]]; }
+if has drain; then curl -sf -X PUT "$BASE/_control/shops/$T1/bucket" -d '{"available":0}' >/dev/null; fi
+rules=()
+if has 401; then rules+=("{\"group\":\"shopify\",\"shop\":\"$T2\",\"error_rate\":1,\"error_status\":401}"); fi
+if has 5xx; then rules+=("{\"group\":\"shopify\",\"shop\":\"$T3\",\"error_rate\":1,\"error_status\":503}"); fi
+if [ ${#rules[@]} -gt 0 ]; then
+    curl -sf "$BASE/_control/faults" -d "[$(IFS=,; echo "${rules[*]}")]" >/dev/null
+fi
+log "phase b: troubles '$TROUBLES' (T1 backlog of $BACKLOG), then $RATE events/s for $B_SECS s (+ $T_RATE/s each to T2, T3)"
+if has backlog; then
+    "$BUILD/dh-bench-fair" backlog "$KAFKA" "$TOPIC" "$TMP/produced.txt" b "$T1" "$T1_SKUS" "$BACKLOG" 0
+fi
 "$BUILD/dh-bench-fair" steady "$KAFKA" "$TOPIC" "$TMP/produced.txt" b "$B_SECS" 1000000 "$TMP/pool.txt" "$RATE" \
     "$T2:$T_SKUS:$T_RATE" "$T3:$T_SKUS:$T_RATE"
 curl -sf -X DELETE "$BASE/_control/faults" >/dev/null
@@ -214,16 +233,16 @@ done <"$TMP/worker-pids"
 echo
 echo "What the replicas reported (sums over replicas, sampled every 2 s; c = after the lift):"
 echo
-echo "| phase | paused partitions, max | in-flight events, max | consumer lag, max | retries | auth failures | dead letters | resource waits | handler calls |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| phase | paused partitions, max | in-flight events, max | consumer lag, max | retries | auth failures | dead letters | resource waits | handler calls | largest replica RSS, max |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 awk '{ph = $1; if (!(ph in first)) {first[ph] = NR; order[++n] = ph; for (i = 3; i <= NF; i++) f[ph, i] = (n > 1 ? l[order[n - 1], i] : $i)}
       for (i = 3; i <= NF; i++) l[ph, i] = $i
-      for (i = 3; i <= 5; i++) if ($i > mx[ph, i]) mx[ph, i] = $i}
+      for (i = 3; i <= NF; i++) if ($i > mx[ph, i]) mx[ph, i] = $i}
      END {for (k = 1; k <= n; k++) {ph = order[k]
           printf "| %s | %d | %d | %d |", ph, mx[ph, 3], mx[ph, 4], mx[ph, 5]
           for (i = 6; i <= 10; i++) printf " %d |", l[ph, i] - f[ph, i]
-          printf "\n"}}' "$TMP/samples.txt"
+          printf " %.1f MB |\n", mx[ph, 11] / 1024}}' "$TMP/samples.txt"
 echo
-echo "(run $(date -u +%FT%TZ): N=$N SKUS=$SKUS RATE=$RATE A_SECS=$A_SECS B_SECS=$B_SECS BACKLOG=$BACKLOG T1_SKUS=$T1_SKUS T_RATE=$T_RATE REPLICAS=$REPLICAS; logs in $TMP)"
+echo "(run $(date -u +%FT%TZ): TROUBLES='$TROUBLES' N=$N SKUS=$SKUS RATE=$RATE A_SECS=$A_SECS B_SECS=$B_SECS BACKLOG=$BACKLOG T1_SKUS=$T1_SKUS T_RATE=$T_RATE REPLICAS=$REPLICAS; logs in $TMP)"
 missing=$(awk '/^events never visible:/ {print $4}' "$TMP/table.md")
 [ "${missing:-1}" = 0 ] && [ "$DLQ" = 0 ] || exit 1
