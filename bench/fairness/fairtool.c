@@ -597,7 +597,7 @@ typedef struct report_in {
 static void print_report(stores_t *st, lats_t un[2], lats_t *per_store, lats_t tr[3],
                          const report_in_t *in)
 {
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[64];
     double p99[2], worst[2] = {-1, -1};
     const char *worst_dom[2] = {"–", "–"};
     size_t stores_seen[2] = {0, 0};
@@ -639,7 +639,8 @@ static void print_report(stores_t *st, lats_t un[2], lats_t *per_store, lats_t t
     ms_cell(b, sizeof b, worst[1]);
     printf("| worst store's p99 | %s (%s) | %s (%s) | %.2f | |\n", a, worst_dom[0], b, worst_dom[1],
            worst[1] / worst[0]);
-    printf("\n| troubled store | trouble | events produced | visible at end | p50 | p99 | "
+    printf("\n| troubled store | role (TROUBLES says which were on) | events produced | visible at "
+           "end | p50 | p99 | "
            "all visible |\n|---|---|---|---|---|---|---|\n");
     for (int k = 0; k < 3; k++) {
         lats_t *l = &tr[k];
@@ -653,17 +654,17 @@ static void print_report(stores_t *st, lats_t un[2], lats_t *per_store, lats_t t
         ms_cell(b, sizeof b, pct(l->v, l->n, 0.99));
         if (l->missing) {
             snprintf(c, sizeof c, "never (%ld missing)", l->missing);
+        } else if (l->last_visible < since) {
+            snprintf(c, sizeof c, "before the %s", k == 0 ? "drain" : "lift");
         } else {
             ms_cell(c, sizeof c, l->last_visible - since);
+            strcat(c, k == 0 ? " after the drain" : " after the lift");
         }
-        printf("| %s | %s | %ld | %zu | %s | %s | %s%s |\n", st->v[in->troubled[k]].domain,
+        printf("| %s | %s | %ld | %zu | %s | %s | %s |\n", st->v[in->troubled[k]].domain,
                k == 0   ? "backlog, bucket drained"
                : k == 1 ? "token revoked (401)"
                         : "5xx",
-               l->produced, l->n, a, b, c,
-               l->missing ? ""
-               : k == 0   ? " after the drain"
-                          : " after the lift");
+               l->produced, l->n, a, b, c);
     }
 }
 

@@ -21,6 +21,7 @@
 #        JOURNAL_CAP (600000) BUILD (build) WORKER_ENV ("VAR=value ..." for the replicas)
 #        TROUBLES ("backlog drain 401 5xx": which troubles phase b has; T2 and T3 get their
 #        traffic either way, so leaving one out measures the others alone at the same load)
+#        KEEP_JOURNAL (set: keep the journal copy in the log directory)
 #        DH_KAFKA_BROKERS / DH_REDIS_URL (else deploy/stack.sh env)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -160,7 +161,8 @@ echo "a" >"$TMP/phase"
     done
 ) &
 PIDS+=($!)
-# The journal, fetched as it grows (the ring would drop the oldest entries of a long run).
+# The journal, fetched every 5 s through the whole run (the ring would drop the oldest entries
+# of a long run, and one large dump holds the journal's lock long enough to slow the sandbox).
 JSEQ=0
 fetch_journal() {
     curl -sf "$BASE/_journal?group=shopify&op=inventorySetQuantities&since_seq=$JSEQ" >"$TMP/jpart.jsonl" || return 0
@@ -170,10 +172,18 @@ fetch_journal() {
     fi
 }
 : >"$TMP/journal.jsonl"
+(
+    while :; do
+        fetch_journal
+        echo "$JSEQ" >"$TMP/jseq"
+        sleep 5
+    done
+) &
+FETCHER=$!
+PIDS+=($FETCHER)
 
 log "phase a: $RATE events/s for $A_SECS s over $N stores"
 "$BUILD/dh-bench-fair" steady "$KAFKA" "$TOPIC" "$TMP/produced.txt" a "$A_SECS" 0 "$TMP/pool.txt" "$RATE"
-fetch_journal
 
 # Phase b: the troubles start together; T1's backlog goes in first, on its drained bucket.
 T_B0=$(now_ms)
@@ -186,7 +196,7 @@ if has 5xx; then rules+=("{\"group\":\"shopify\",\"shop\":\"$T3\",\"error_rate\"
 if [ ${#rules[@]} -gt 0 ]; then
     curl -sf "$BASE/_control/faults" -d "[$(IFS=,; echo "${rules[*]}")]" >/dev/null
 fi
-log "phase b: troubles '$TROUBLES' (T1 backlog of $BACKLOG), then $RATE events/s for $B_SECS s (+ $T_RATE/s each to T2, T3)"
+log "phase b: troubles '$TROUBLES' (a backlog is $BACKLOG events), then $RATE events/s for $B_SECS s (+ $T_RATE/s each to T2, T3)"
 if has backlog; then
     "$BUILD/dh-bench-fair" backlog "$KAFKA" "$TOPIC" "$TMP/produced.txt" b "$T1" "$T1_SKUS" "$BACKLOG" 0
 fi
@@ -203,12 +213,17 @@ report() {
 }
 deadline=$(($(date +%s) + WAIT_S))
 while :; do
-    fetch_journal
+    sleep 5
     report
     grep -q '^events never visible: 0$' "$TMP/table.md" && break
     [ "$(date +%s)" -ge "$deadline" ] && break
-    sleep 5
 done
+# The last chunk, with the fetcher stopped (the report above may have read a chunk half written).
+kill "$FETCHER" 2>/dev/null || true
+wait "$FETCHER" 2>/dev/null || true
+JSEQ=$(cat "$TMP/jseq" 2>/dev/null || echo 0)
+fetch_journal
+report
 log "$(tail -n 1 "$TMP/table.md")"
 
 # Dead letters, resident memory, and the replicas' own view.
@@ -244,5 +259,7 @@ awk '{ph = $1; if (!(ph in first)) {first[ph] = NR; order[++n] = ph; for (i = 3;
           printf " %.1f MB |\n", mx[ph, 11] / 1024}}' "$TMP/samples.txt"
 echo
 echo "(run $(date -u +%FT%TZ): TROUBLES='$TROUBLES' N=$N SKUS=$SKUS RATE=$RATE A_SECS=$A_SECS B_SECS=$B_SECS BACKLOG=$BACKLOG T1_SKUS=$T1_SKUS T_RATE=$T_RATE REPLICAS=$REPLICAS; logs in $TMP)"
+# The journal copy is the run's largest file (~130 MB at the defaults).
+[ -n "${KEEP_JOURNAL:-}" ] || rm -f "$TMP/journal.jsonl" "$TMP/jpart.jsonl"
 missing=$(awk '/^events never visible:/ {print $4}' "$TMP/table.md")
 [ "${missing:-1}" = 0 ] && [ "$DLQ" = 0 ] || exit 1
