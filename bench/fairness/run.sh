@@ -149,8 +149,9 @@ SAMPLED="dh_paused_partitions dh_inflight_events dh_consumer_lag dh_retries_tota
 echo "a" >"$TMP/phase"
 (
     while :; do
-        line="$(cat "$TMP/phase") $(date +%s)"
+        line="$(date +%s)"
         for m in $SAMPLED; do line="$line $(metric "$m")"; done
+        line="$(cat "$TMP/phase") $line" # the phase once sampled: a sample spanning a change is the later phase's
         rss=0
         while read -r pid; do
             v=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
