@@ -55,3 +55,9 @@ double dh_sb_bucket_wait_for(const dh_sb_bucket_t *b, double cost, double now)
     }
     return (cost - avail) / b->restore_rate;
 }
+
+void dh_sb_bucket_set(dh_sb_bucket_t *b, double available, double now)
+{
+    dh_sb_bucket_refill(b, now);
+    b->available = available < 0 ? 0 : available > b->maximum ? b->maximum : available;
+}

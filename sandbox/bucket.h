@@ -29,6 +29,12 @@ bool dh_sb_bucket_charge(dh_sb_bucket_t *b, double cost, double now);
 /** @brief Give back \p points (requested minus actual), capped at maximum. */
 void dh_sb_bucket_refund(dh_sb_bucket_t *b, double points);
 
+/**
+ * @brief Set the points available as of \p now (clamped to 0..maximum); the bucket restores
+ *        from there at its rate (the control endpoint that drains a store's bucket).
+ */
+void dh_sb_bucket_set(dh_sb_bucket_t *b, double available, double now);
+
 /** @brief Seconds until \p cost points will be available (0 when they already are). */
 double dh_sb_bucket_wait_for(const dh_sb_bucket_t *b, double cost, double now);
 

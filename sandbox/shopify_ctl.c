@@ -524,6 +524,27 @@ static void put_level(dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
     dh_sb_resp_json(resp, 200, levels_view(shop, iid));
 }
 
+/* GET or PUT {"available": n} of the store's bucket (a drained bucket restores at its rate). */
+static void bucket_control(dh_sb_shop_t *shop, json_t *body, int put, dh_sb_resp_t *resp)
+{
+    json_t *avail = json_object_get(body, "available");
+    double now = dh_sb_mono_now();
+
+    if (put && !json_is_number(avail)) {
+        dh_sb_resp_json(resp, 400, json_pack("{s:s}", "error", "\"available\" must be a number"));
+        return;
+    }
+    if (put) {
+        dh_sb_bucket_set(&shop->bucket, json_number_value(avail), now);
+    } else {
+        dh_sb_bucket_refill(&shop->bucket, now);
+    }
+    dh_sb_resp_json(resp, 200,
+                    json_pack("{s:f, s:f, s:f}", "maximumAvailable", shop->bucket.maximum,
+                              "currentlyAvailable", shop->bucket.available, "restoreRate",
+                              shop->bucket.restore_rate));
+}
+
 /* products/delete carries only the id (docs/sandbox.md). */
 static void delete_product(dh_sb_state_t *st, dh_sb_shop_t *shop, const char *id, json_t *body,
                            dh_sb_resp_t *resp)
@@ -618,6 +639,9 @@ void dh_sb_shopify_control(dh_sb_state_t *st, const char *shop_domain, const cha
         }
     } else if (strcmp(rest, "/levels") == 0 && strcmp(req->method, "PUT") == 0) {
         put_level(shop, body, resp);
+    } else if (strcmp(rest, "/bucket") == 0 &&
+               (strcmp(req->method, "GET") == 0 || strcmp(req->method, "PUT") == 0)) {
+        bucket_control(shop, body, strcmp(req->method, "PUT") == 0, resp);
     } else {
         dh_sb_resp_json(resp, 404, json_pack("{s:s}", "error", "not found"));
     }

@@ -49,12 +49,32 @@ static void test_wait_for(void **state)
     assert_float_equal(dh_sb_bucket_wait_for(&b, 100, 5), 0.0, 1e-9);
 }
 
+/* A drained bucket (the control endpoint) restores from the moment it was drained. */
+static void test_set_drains_then_restores(void **state)
+{
+    dh_sb_bucket_t b;
+
+    (void)state;
+    dh_sb_bucket_init(&b, 2000, 100, 0);
+    dh_sb_bucket_set(&b, 0, 30);
+    assert_float_equal(b.available, 0, 1e-9);
+    assert_false(dh_sb_bucket_charge(&b, 15, 30));
+    assert_float_equal(dh_sb_bucket_wait_for(&b, 15, 30), 0.15, 1e-9);
+    dh_sb_bucket_refill(&b, 32);
+    assert_float_equal(b.available, 200, 1e-9);
+    dh_sb_bucket_set(&b, -5, 32);
+    assert_float_equal(b.available, 0, 1e-9);
+    dh_sb_bucket_set(&b, 9999, 32);
+    assert_float_equal(b.available, 2000, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_charge_and_refund),
         cmocka_unit_test(test_restore_rate),
         cmocka_unit_test(test_wait_for),
+        cmocka_unit_test(test_set_drains_then_restores),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

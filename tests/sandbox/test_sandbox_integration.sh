@@ -170,6 +170,19 @@ check "shop rule: that shop 503, $SHOP not" '. == true' "$( [[ $s == 503 && $s2 
 check "shop rule listed with its shop" '.faults[0].shop == "other.myshopify.com"' "$(curl -s "$B/_control/faults")"
 curl -s -X DELETE "$B/_control/faults" >/dev/null
 
+# A drained bucket (control endpoint): the next call is THROTTLED with no effect, and the
+# bucket restores from 0 at its rate (a bound on the refill, not a speed).
+d0=$(date +%s.%N)
+b=$(curl -s -X PUT "$B/_control/shops/$SHOP/bucket" -d '{"available":0}')
+check "bucket drained to 0" '.currentlyAvailable == 0 and .maximumAvailable == 1000 and .restoreRate == 50' "$b"
+r=$(gql '{ locations(first: 5) { nodes { id } } }')
+d1=$(date +%s.%N)
+check "drained bucket -> THROTTLED, no data" '.errors[0].extensions.code == "THROTTLED" and .data == null' "$r"
+check "throttleStatus after drain is what restored since" ". == true" "$(jq -n --argjson r "$r" --argjson d0 "$d0" --argjson d1 "$d1" '$r.extensions.cost.throttleStatus.currentlyAvailable <= 50 * ($d1 - $d0) + 1')"
+check "PUT bucket without available -> 400" '. == "400"' "\"$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$B/_control/shops/$SHOP/bucket" -d '{}')\""
+check "GET bucket" '.maximumAvailable == 1000' "$(curl -s "$B/_control/shops/$SHOP/bucket")"
+curl -s -X PUT "$B/_control/shops/$SHOP/bucket" -d '{"available":1000}' >/dev/null
+
 # 2026-10 removed ITEM_NOT_STOCKED_AT_LOCATION: a set at a location the item is not stocked
 # at stocks it there (shopify.dev/changelog/removal-of-itemnotstockedatlocation-error); a
 # call that fails as a whole stocks nothing.
