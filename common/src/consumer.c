@@ -6,6 +6,7 @@
  * handler, so max.poll.interval.ms is never exceeded by slow work.
  */
 #include <jansson.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #include "runtime.h"
 
 #define POLL_BATCH 1000
-#define STALL_MS   1000 /* how long the poll loop may hold back before pausing */
+#define STALL_MS   1000  /* how long the poll loop may hold back before pausing */
+#define TRIM_MS    10000 /* how often freed heap is given back to the system */
 
 static void store_offsets(dh_rt_t *rt, int only_revoked_list, rd_kafka_topic_partition_list_t *sel,
                           rd_kafka_topic_partition_list_t *out)
@@ -665,7 +667,7 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
     rd_kafka_resp_err_t err;
     nudger_t nd;
     size_t full_msgs, full_bytes;
-    int64_t held_since = 0;
+    int64_t held_since = 0, next_trim_ms = 0;
     int maybe_stopped = 0; /* librdkafka's queue was full: its fetcher may be waiting */
     size_t run_bytes = 0;  /* polled since the queue last ran dry */
 
@@ -712,6 +714,12 @@ int dh_rt_consumer_run(dh_rt_t *rt, volatile sig_atomic_t *run)
         run_bytes = emptied ? 0 : run_bytes;
         dispatch_batch(rt, msgs, n, 0, stalled);
         dh_rt_dlq_poll(rt, 0);
+        if (now >= next_trim_ms) {
+            /* Give back what a burst left free: glibc keeps freed heap mapped, so a backlog
+             * would set the replica's RSS for good. Cheap when there is little to give. */
+            next_trim_ms = now + TRIM_MS;
+            malloc_trim(0);
+        }
         /* Wake the fetcher once the queue is empty or down to a quarter of its bound
          * (what is left covers the round trip), and whenever partitions were resumed:
          * a resume does not wake it either. */

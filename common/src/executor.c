@@ -291,8 +291,19 @@ static void keyq_free(dh_rt_t *rt, dh_rt_keyq_t *kq)
 }
 
 /* Events without a key are ordered by partition, the only order Kafka gives them. */
+/* Events taken back from a store's set-aside list (park.c) queue apart from the same key's
+ * new events: while the store waits, a taken-back head must not hold a partition's new
+ * events (they join the list behind it instead; its order is the list's). A key too long
+ * for the buffer is cut: keys sharing the cut only queue together, which keeps order. */
 static size_t order_key(const dh_rt_ev_t *ev, char *buf, size_t size, const char **key)
 {
+    if (ev->from_park) {
+        int n =
+            snprintf(buf, size, "\x02%.*s", ev->key ? (int)ev->key_len : 0, ev->key ? ev->key : "");
+
+        *key = buf;
+        return (size_t)n < size ? (size_t)n : size - 1;
+    }
     if (ev->key && ev->key_len > 0) {
         *key = ev->key;
         return ev->key_len;

@@ -29,7 +29,6 @@ struct dh_lane_s {
     /* Scratch arrays sized to the batch, allocated once per lane. */
     struct item *items;
     dh_rt_ev_t **evs;
-    dh_rt_ev_t **evs2; /* spill_batch()'s group */
     const char **ids;
     dh_idem_state_t *st;
     int64_t *wait;
@@ -246,6 +245,9 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
     for (size_t i = 0; i < n; i++) {
         dh_rt_ev_t *next;
 
+        if (it[i].out == OUT_PARK || it[i].out == OUT_SPILL) {
+            continue; /* decoded when the key runs, or set aside undecoded with it */
+        }
         for (dh_rt_ev_t *f = it[i].ev->folded; f; f = next) {
             dh_result_t r;
 
@@ -321,29 +323,67 @@ static dh_err_t route_gated(dh_lane_t *lane, struct item *it, size_t n)
     return DH_OK;
 }
 
-/* Set aside the batch's OUT_SPILL events, one script per store, in key order (a key has one
- * event in a batch). One that cannot be written waits like any Redis failure. */
+static int by_offset(const void *a, const void *b)
+{
+    int64_t x = (*(dh_rt_ev_t *const *)a)->offset, y = (*(dh_rt_ev_t *const *)b)->offset;
+
+    return (x > y) - (x < y);
+}
+
+/* \p survivor's folded snapshots (oldest first, all of one partition), then itself, appended
+ * to \p evs from \p k; the new count, or 0 when out of memory. */
+static size_t spill_order(dh_rt_ev_t *survivor, dh_rt_ev_t ***evs, size_t *cap, size_t k)
+{
+    size_t first = k;
+
+    for (dh_rt_ev_t *f = survivor->folded;; f = f->fnext) {
+        if (k == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            dh_rt_ev_t **n = realloc(*evs, ncap * sizeof(**evs));
+
+            if (!n) {
+                return 0;
+            }
+            *evs = n;
+            *cap = ncap;
+        }
+        if (!f) {
+            break;
+        }
+        (*evs)[k++] = f;
+    }
+    qsort(*evs + first, k - first, sizeof(**evs), by_offset);
+    (*evs)[k++] = survivor;
+    return k;
+}
+
+/* Set aside the batch's OUT_SPILL events, one script per store, each with the older snapshots
+ * folded into it (undecoded: they are decoded when taken back), in key order. What cannot
+ * be written waits like any Redis failure. */
 static void spill_batch(dh_lane_t *lane, struct item *it, size_t n)
 {
-    dh_rt_ev_t **evs = lane->evs2;
+    dh_rt_ev_t **evs = NULL;
+    size_t cap = 0;
 
     for (size_t i = 0; i < n; i++) {
         const dh_store_t *st;
         size_t k = 0;
+        int ok = 1;
 
         if (it[i].out != OUT_SPILL || it[i].spill_done) {
             continue;
         }
         st = it[i].ev->dev->store;
-        for (size_t j = i; j < n; j++) {
+        for (size_t j = i; j < n && ok; j++) {
             if (it[j].out == OUT_SPILL && !it[j].spill_done && it[j].ev->dev->store == st) {
-                evs[k++] = it[j].ev;
+                k = spill_order(it[j].ev, &evs, &cap, k);
+                ok = k > 0;
                 it[j].spill_done = 1;
             }
         }
-        if (dh_rt_park_spill(lane->rt, lane->redis, st, evs, k) != DH_OK) {
+        if (!ok || dh_rt_park_spill(lane->rt, lane->redis, st, evs, k) != DH_OK) {
             DH_LOG(DH_LOG_WARN, "park", "store %s: cannot set %zu event(s) aside: %s", st->domain,
-                   k, dh_redis_errstr(lane->redis));
+                   k, ok ? dh_redis_errstr(lane->redis) : "out of memory");
             for (size_t j = i; j < n; j++) {
                 if (it[j].out == OUT_SPILL && it[j].ev->dev->store == st) {
                     it[j].out = OUT_DELAY;
@@ -352,6 +392,7 @@ static void spill_batch(dh_lane_t *lane, struct item *it, size_t n)
             }
         }
     }
+    free(evs);
 }
 
 /* Claim the records of every decoded event with an effect id, in one round trip. */
@@ -624,8 +665,10 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
                            : dh_rt_ev_err_class(x->ev)[0] ? rt->m.retried
                                                           : rt->m.lease_waits,
                            1);
-            if (rt->gates && dh_rt_gate_holds(rt, x->ev)) {
-                dh_rt_park(rt, x->ev); /* its store failed it: it waits on the gate */
+            if (rt->gates && dh_rt_gate_verdict(rt, x->ev) != DH_GATE_RUN) {
+                /* Its store failed it: it waits on the gate, or (over the gate's bound) is
+                 * ready again at once for a lane to set it aside. */
+                dh_rt_park(rt, x->ev);
             } else {
                 dh_rt_delay(rt, x->ev, x->delay_ms);
             }
@@ -707,7 +750,6 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         memset(&it[i], 0, sizeof(it[i]));
         it[i].ev = evs[i];
     }
-    decode_folded(lane, it, n);
     decode_batch(lane, it, n);
     if (route_gated(lane, it, n) != DH_OK) {
         redis_unavailable(lane, it, n);
@@ -715,6 +757,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         return;
     }
     spill_batch(lane, it, n);
+    decode_folded(lane, it, n);
     if (claim_batch(lane, it, n) != DH_OK) {
         redis_unavailable(lane, it, n);
         apply_batch(lane, it, n);
@@ -830,7 +873,6 @@ static void lane_destroy(dh_lane_t *lane)
     dh_http_destroy(lane->http);
     free(lane->items);
     free(lane->evs);
-    free(lane->evs2);
     free(lane->ids);
     free(lane->st);
     free(lane->wait);
@@ -895,7 +937,6 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     snprintf(lane->owner, sizeof(lane->owner), "%s/%d", rt->owner, index);
     lane->items = calloc(b, sizeof(*lane->items));
     lane->evs = calloc(b, sizeof(*lane->evs));
-    lane->evs2 = calloc(b, sizeof(*lane->evs2));
     lane->ids = calloc(b, sizeof(*lane->ids));
     lane->st = calloc(b, sizeof(*lane->st));
     lane->wait = calloc(b, sizeof(*lane->wait));
@@ -903,8 +944,8 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     lane->owned = calloc(b, sizeof(*lane->owned));
     lane->bitems = calloc(b, sizeof(*lane->bitems));
     lane->msgs = calloc(b, sizeof(*lane->msgs));
-    if (!lane->items || !lane->evs || !lane->evs2 || !lane->ids || !lane->st || !lane->wait ||
-        !lane->map || !lane->owned || !lane->bitems || !lane->msgs) {
+    if (!lane->items || !lane->evs || !lane->ids || !lane->st || !lane->wait || !lane->map ||
+        !lane->owned || !lane->bitems || !lane->msgs) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
