@@ -1,15 +1,30 @@
 /*
- * Idempotency records in Redis (see dockhand/idem.h for the state machine). Each
- * transition is a small Lua script, so check-and-set is atomic. A batch of n records is
- * one EVALSHA of a multi-key script looping over its KEYS (cut into chunks of CHUNK_KEYS,
- * the chunks pipelined), so n records cost one round trip and a few script calls rather
- * than n. This module decides nothing about retries: it reports states and the caller's
- * runtime acts on them.
+ * Idempotency records in Redis (see dockhand/idem.h for the state machine). One string key
+ * per effect, "<ns>:idem:<effect id>", holding "lease:<owner>" (with a PX TTL, the lease) or
+ * "done" (with the retention TTL).
  *
- * Multi-key scripts assume one Redis server (not Cluster): on a Cluster every key of a
- * call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
+ * The common case costs Redis one plain command per record and transition, all of a batch
+ * formatted into one buffer and sent in one round trip (no Lua):
  *
- * Values: "lease:<owner>" (with a PX TTL, the lease) or "done" (with the retention TTL).
+ *   claim:  SET <key> lease:<owner> NX PX <lease_ms> GET  -> nil: a fresh record, ours now;
+ *           "done": a duplicate, untouched (NX never overwrites). Any other value (our own
+ *           lease on a retry, another owner's lease, a value without a TTL) goes, for those
+ *           keys only, to the claim script (CLAIM_LUA, a second round trip), which decides
+ *           atomically as before: refresh our lease, report the other's remaining ms, give a
+ *           TTL-less value one. NX with GET needs Redis 7.0.
+ *   done:   SET <key> done EX <retention_s> GET  -> always written (the effect happened); the
+ *           old value says whether the lease was still ours.
+ *   release: a script (GET and DEL must be one step: only our own lease is deleted); rare.
+ *
+ * This replaced one multi-key Lua script per batch for claim and done: the same SETs, but a
+ * Lua redis.call() costs Redis more than the same command sent by a client (the arguments
+ * converted to and from Lua, the reply parsed back). Values and TTLs are unchanged, so
+ * replicas running either version share records safely. bench/runtime/idem-ceiling.c keeps
+ * the old scripts for the before/after bench.
+ *
+ * This module decides nothing about retries: it reports states and the caller's runtime
+ * acts on them. Multi-key scripts assume one Redis server (not Cluster): on a Cluster every
+ * key of a call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
  */
 /* SHA1_Init & co. are deprecated in OpenSSL 3 but, unlike the EVP API, never allocate,
  * so dh_idem_far_key() cannot fail (it returns void by contract). */
@@ -33,10 +48,11 @@
 #define CLAIM_CLAIMED (-1)
 #define CLAIM_DONE    (-2) /* >= 1: leased by another owner, the lease's remaining ms */
 
-/* claim, per key: absent -> our lease; done -> done; our own lease (a retry) -> ours,
+/* claim, per key (only the keys whose pipelined SET NX found a value other than "done"):
+ * absent (expired meanwhile) -> our lease; done -> done; our own lease (a retry) -> ours,
  * refreshed; else the other lease's remaining time. A value without a TTL cannot be a
  * live lease (every lease is set with PX), so it is given one instead of blocking the
- * effect forever. SET NX first: the common case (a fresh record) is one call. */
+ * effect forever. */
 static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
                                 "local ttl = ARGV[2]\n"
                                 "local out = {}\n"
