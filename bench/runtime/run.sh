@@ -35,7 +35,7 @@
 # --quick: 100,000 events and one no-op configuration (4:256), for a smoke test.
 #
 # Topics (bench-rt-*) are left behind; workers it started are stopped; the idempotency
-# records it wrote are deleted (they also expire after 60 s).
+# and trace records it wrote are deleted (they also expire after 60 s).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -122,9 +122,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# drop_records <ns>: delete the idempotency records of one run (pattern: <worker>:idem:<ns>:*).
+# drop_records <ns>: delete what one worker run wrote: its idempotency records
+# (testworker:idem:<ns>:*), its trace records and their per-effect index sets
+# (testworker:idem-info:<ns>:*, dh:trace:<ns>:*). One scan: each has ":<ns>:" in it. The
+# index sets of message keys (dh:trace:k0042), shared by every run, are left to expire:
+# the workers run with DH_TRACE_RETENTION_S=60 (the default, 3 days, filled Redis).
 drop_records() {
-    rcli --scan --pattern "testworker:idem:$1:*" 2>/dev/null |
+    rcli --scan --pattern "*:$1:*" 2>/dev/null |
         sed 's/^/UNLINK /' | rcli --pipe >/dev/null 2>&1 || true
 }
 
@@ -287,7 +291,7 @@ run_worker() {
     # A clean environment: the worker rejects unknown DH_* variables (DH_BENCH_* among them).
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" DH_KAFKA_BROKERS="$BROKERS" DH_REDIS_URL="$REDIS_URL" DH_TOPICS="$topic" \
         DH_GROUP_ID="bench-rt-$label-$RUN_ID" DH_TEST_NS="$ns" DH_TEST_MODE=noop \
-        DH_ADMIN_ADDR=127.0.0.1 DH_ADMIN_PORT=0 DH_IDEM_RETENTION_S=60 \
+        DH_ADMIN_ADDR=127.0.0.1 DH_ADMIN_PORT=0 DH_IDEM_RETENTION_S=60 DH_TRACE_RETENTION_S=60 \
         DH_DRAIN_TIMEOUT_MS=2000 DH_LOG_LEVEL=info "$@" "$WORKER" >"$logf" 2>&1 &
     pid=$!
     PIDS+=("$pid")
