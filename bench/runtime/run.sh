@@ -10,8 +10,11 @@
 #      an idempotency record per event, against kcat reading the same topic (and, for
 #      reference, Kafka's ConsumerPerformance): goal >= 100,000 events/s per replica and
 #      >= 0.3 of raw;
-#      for context, the same idempotency records written by dh-bench-idem with no Kafka and
-#      no executor: the ceiling Redis puts on the no-op runtime on this machine;
+#      the same idempotency records written by dh-bench-idem with no Kafka and no executor:
+#      the ceiling Redis puts on the no-op runtime on this machine, as the records are
+#      written now and as they were before (dh-bench-idem --legacy: one Lua script per
+#      batch), with Redis's CPU, commands, bytes and memory per event for both: goal
+#      ceiling >= 1.5x before's, no-op runtime >= 0.85 of the ceiling;
 #   2. a handler that waits 20 ms like a remote call, 6 partitions, many keys: key-ordered
 #      lanes against partition-at-a-time (the same events produced without keys, which
 #      the runtime orders per partition): goal >= 5x the throughput;
@@ -27,10 +30,12 @@
 #   DH_BENCH_SLOW_EVENTS (3000) DH_BENCH_SLOW_KEYS (1000) DH_BENCH_SLOW_MS (20)
 #   DH_BENCH_SLOW_LANES (64) DH_BENCH_SLOW_BATCH (64, the runtime default)
 #   DH_BENCH_RUN_TIMEOUT (90): seconds a single worker run may take
+#   DH_BENCH_CEIL_ROUNDS (2): rounds of the Redis-alone runs (before and after alternate;
+#                        each round runs both at 2 and 4 threads; best rate reported)
 # --quick: 100,000 events and one no-op configuration (4:256), for a smoke test.
 #
 # Topics (bench-rt-*) are left behind; workers it started are stopped; the idempotency
-# records it wrote are deleted (they also expire after 60 s).
+# and trace records it wrote are deleted (they also expire after 60 s).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -51,6 +56,7 @@ SLOW_MS="${DH_BENCH_SLOW_MS:-20}"
 SLOW_LANES="${DH_BENCH_SLOW_LANES:-64}"
 SLOW_BATCH="${DH_BENCH_SLOW_BATCH:-64}"
 RUN_TIMEOUT="${DH_BENCH_RUN_TIMEOUT:-90}"
+CEIL_ROUNDS="${DH_BENCH_CEIL_ROUNDS:-2}"
 PARTS=6
 GOAL_RATE=100000     # events/s per replica
 GOAL_RAW_PCT=30      # percent of raw
@@ -60,6 +66,7 @@ GOAL_RSS_KB=$((50 * 1024))
 if [[ "${1:-}" == "--quick" ]]; then
     N_FAST=100000
     NOOP_CONFIGS="4:256"
+    CEIL_ROUNDS=1
 elif [[ -n "${1:-}" ]]; then
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
     exit 2
@@ -115,10 +122,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# drop_records <ns>: delete the idempotency records of one run (pattern: <worker>:idem:<ns>:*).
+# drop_records <ns>: delete what one worker run wrote: its idempotency records
+# (testworker:idem:<ns>:*), its trace records and their per-effect index sets
+# (testworker:idem-info:<ns>:*, dh:trace:<ns>:*). One scan: each has ":<ns>:" in it. The
+# index sets of message keys (dh:trace:k0042), shared by every run, are left to expire:
+# the workers run with DH_TRACE_RETENTION_S=60 (the default, 3 days, filled Redis).
 drop_records() {
-    rcli --scan --pattern "testworker:idem:$1:*" 2>/dev/null |
+    rcli --scan --pattern "*:$1:*" 2>/dev/null |
         sed 's/^/UNLINK /' | rcli --pipe >/dev/null 2>&1 || true
+}
+
+# drop_ceiling_records <ns> <count>: the records dh-bench-idem wrote, by name ("<ns>:e<10^9 + i>"):
+# no scan of a keyspace that may hold millions of other keys.
+drop_ceiling_records() {
+    seq 1000000000 $((1000000000 + $2 - 1)) | sed "s/^/UNLINK testworker:idem:$1:e/" |
+        rcli --pipe >/dev/null 2>&1 || true
 }
 
 # ---- figures -----------------------------------------------------------------------------
@@ -273,7 +291,7 @@ run_worker() {
     # A clean environment: the worker rejects unknown DH_* variables (DH_BENCH_* among them).
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" DH_KAFKA_BROKERS="$BROKERS" DH_REDIS_URL="$REDIS_URL" DH_TOPICS="$topic" \
         DH_GROUP_ID="bench-rt-$label-$RUN_ID" DH_TEST_NS="$ns" DH_TEST_MODE=noop \
-        DH_ADMIN_ADDR=127.0.0.1 DH_ADMIN_PORT=0 DH_IDEM_RETENTION_S=60 \
+        DH_ADMIN_ADDR=127.0.0.1 DH_ADMIN_PORT=0 DH_IDEM_RETENTION_S=60 DH_TRACE_RETENTION_S=60 \
         DH_DRAIN_TIMEOUT_MS=2000 DH_LOG_LEVEL=info "$@" "$WORKER" >"$logf" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -346,22 +364,64 @@ for cfg in $NOOP_CONFIGS; do
     if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="no-op lanes=$lanes batch=$batch"; fi
 done
 
-# ---- 1c. the Redis ceiling -----------------------------------------------------------------------
+# ---- 1c. the Redis ceiling, before and after -----------------------------------------------------
 # The same claim + done records through the same client code, with no Kafka and no executor
-# (dh-bench-idem, 2 and 4 threads x 256): the most the no-op runtime could reach here.
-header "Redis alone: claim and complete $N_FAST records (dh-bench-idem)"
-CEIL_BEST=0
-CEIL_RUNS=""
-for threads in 2 4; do
-    ns="benchceil${RUN_ID//-/}t$threads"
-    NAMESPACES+=("$ns")
-    out="$("$IDEM_BENCH" "$REDIS_URL" "$N_FAST" "$threads" 256 "$ns")" || die "dh-bench-idem failed: $out"
+# (dh-bench-idem, 2 and 4 threads x 256): the most the no-op runtime could reach here. Once
+# with the records written as today (plain pipelined SETs: "after") and once as before
+# (one multi-key Lua script per batch for the claims, one for the completions: --legacy,
+# "before"), alternating. Around each run: Redis's own CPU (INFO cpu), its commands
+# (INFO commandstats: calls, the scripts' inner calls included), its network bytes
+# (INFO stats) and, before the records are dropped, its memory (INFO memory).
+
+# redis_snap: "<cpu seconds> <set> <get> <other record commands> <evalsha+eval> <bytes in+out> <used_memory>"
+redis_snap() {
+    rcli info all 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
+        /^used_cpu_(user|sys):/ { cpu += $2 }
+        /^cmdstat_set:/ { set = $3 }
+        /^cmdstat_get:/ { get = $3 }
+        /^cmdstat_(pexpire|pttl|del):/ { other += $3 }
+        /^cmdstat_(evalsha|eval):/ { scripts += $3 }
+        /^total_net_(input|output)_bytes:/ { net += $2 }
+        /^used_memory:/ { mem = $2 }
+        END { printf "%.6f %.0f %.0f %.0f %.0f %.0f %.0f\n", cpu, set, get, other, scripts, net, mem }'
+}
+
+# ceil_run <before|after> <threads>: one dh-bench-idem run; adds to the C_* totals of the mode.
+declare -A C_EVENTS C_CPU_US C_CMDS C_SCRIPTS C_NET C_MEM C_BEST C_RUNS
+ceil_run() {
+    local mode="$1" threads="$2" ns out rate a b flag=()
+    ns="benchceil${RUN_ID//-/}$mode$threads"
+    [[ "$mode" == before ]] && flag=(--legacy)
+    read -r -a a < <(redis_snap)
+    out="$("$IDEM_BENCH" "${flag[@]}" "$REDIS_URL" "$N_FAST" "$threads" 256 "$ns")" ||
+        die "dh-bench-idem ${flag[*]} failed: $out"
+    read -r -a b < <(redis_snap)
+    drop_ceiling_records "$ns" "$N_FAST"
     rate="${out##*rate=}"
-    CEIL_RUNS+="${CEIL_RUNS:+, }$threads threads $(thousands "$rate")"
-    ((rate > CEIL_BEST)) && CEIL_BEST=$rate
-    drop_records "$ns"
+    C_RUNS[$mode]+="${C_RUNS[$mode]:+, }$threads threads $(thousands "$rate")"
+    ((rate > ${C_BEST[$mode]:-0})) && C_BEST[$mode]=$rate
+    C_EVENTS[$mode]=$((${C_EVENTS[$mode]:-0} + N_FAST))
+    C_CPU_US[$mode]=$((${C_CPU_US[$mode]:-0} + $(awk -v x="${a[0]}" -v y="${b[0]}" 'BEGIN { printf "%d", (y - x) * 1e6 }')))
+    C_CMDS[$mode]=$((${C_CMDS[$mode]:-0} + b[1] + b[2] + b[3] + b[4] - a[1] - a[2] - a[3] - a[4]))
+    C_SCRIPTS[$mode]=$((${C_SCRIPTS[$mode]:-0} + b[4] - a[4]))
+    C_NET[$mode]=$((${C_NET[$mode]:-0} + b[5] - a[5]))
+    C_MEM[$mode]=$((${C_MEM[$mode]:-0} + b[6] - a[6]))
+}
+
+header "Redis alone: claim and complete $N_FAST records (dh-bench-idem), before and after"
+for ((round = 0; round < CEIL_ROUNDS; round++)); do
+    for threads in 2 4; do
+        ceil_run before "$threads"
+        ceil_run after "$threads"
+    done
 done
-log "Redis alone: $CEIL_RUNS records/s (best $(thousands "$CEIL_BEST"))"
+for mode in before after; do
+    log "Redis alone, $mode: ${C_RUNS[$mode]} records/s (best $(thousands "${C_BEST[$mode]}"))"
+done
+CEIL_BEST=${C_BEST[after]}
+CEIL_OLD=${C_BEST[before]}
+# per_event <total> <events> <decimals>
+per_event() { ratio_fmt "$1" "$2" "${3:-2}"; }
 
 # ---- 2. 20 ms handler: key-ordered lanes vs partition-at-a-time -----------------------------
 header "handler waiting ${SLOW_MS} ms: keyed ($SLOW_KEYS keys) vs keyless (partition-at-a-time)"
@@ -407,10 +467,30 @@ row "no-op runtime vs raw kcat consume (best of 6)" "$(thousands "$NOOP_BEST")" 
     "$(verdict $((NOOP_BEST * 100 >= RAW_BEST * GOAL_RAW_PCT)))"
 row "(reference) vs Kafka ConsumerPerformance fetch rate" "$(thousands "$NOOP_BEST")" \
     "$(thousands "$CP_RATE")" "$(ratio_fmt "$NOOP_BEST" "$CP_RATE" 3)" "-" "-"
-row "(ceiling) the same records in Redis alone, no Kafka (dh-bench-idem)" "$(thousands "$CEIL_BEST")" \
-    "-" "-" "-" "-"
-row "no-op runtime vs the Redis-alone ceiling" "$(thousands "$NOOP_BEST")" \
-    "$(thousands "$CEIL_BEST")" "$(ratio_fmt "$NOOP_BEST" "$CEIL_BEST" 2)" "-" "-"
+row "(ceiling) the same records in Redis alone, no Kafka: after vs before, records/s" \
+    "$(thousands "$CEIL_BEST")" "$(thousands "$CEIL_OLD")" "$(ratio_fmt "$CEIL_BEST" "$CEIL_OLD" 2)x" \
+    ">= 1.5x" "$(verdict $((CEIL_OLD > 0 && CEIL_BEST * 10 >= CEIL_OLD * 15)))"
+row "Redis CPU per event, µs: after vs before" \
+    "$(per_event "${C_CPU_US[after]}" "${C_EVENTS[after]}")" \
+    "$(per_event "${C_CPU_US[before]}" "${C_EVENTS[before]}")" \
+    "$(ratio_fmt "${C_CPU_US[after]}" "${C_CPU_US[before]}" 2)" "-" "-"
+row "Redis commands per event (scripts' inner calls included): after vs before" \
+    "$(per_event "${C_CMDS[after]}" "${C_EVENTS[after]}")" \
+    "$(per_event "${C_CMDS[before]}" "${C_EVENTS[before]}")" \
+    "$(ratio_fmt "${C_CMDS[after]}" "${C_CMDS[before]}" 2)" "-" "-"
+row "(reference) Lua script calls per event: after vs before" \
+    "$(per_event "${C_SCRIPTS[after]}" "${C_EVENTS[after]}" 4)" \
+    "$(per_event "${C_SCRIPTS[before]}" "${C_EVENTS[before]}" 4)" "-" "-" "-"
+row "(reference) Redis network bytes per event, in + out: after vs before" \
+    "$(per_event "${C_NET[after]}" "${C_EVENTS[after]}" 0)" \
+    "$(per_event "${C_NET[before]}" "${C_EVENTS[before]}" 0)" \
+    "$(ratio_fmt "${C_NET[after]}" "${C_NET[before]}" 2)" "-" "-"
+row "(reference) Redis memory per done record, bytes: after vs before" \
+    "$(per_event "${C_MEM[after]}" "${C_EVENTS[after]}" 0)" \
+    "$(per_event "${C_MEM[before]}" "${C_EVENTS[before]}" 0)" "-" "-" "-"
+row "no-op runtime vs the Redis-alone ceiling (after)" "$(thousands "$NOOP_BEST")" \
+    "$(thousands "$CEIL_BEST")" "$(ratio_fmt "$NOOP_BEST" "$CEIL_BEST" 2)" ">= 0.85" \
+    "$(verdict $((CEIL_BEST > 0 && NOOP_BEST * 100 >= CEIL_BEST * 85)))"
 row "${SLOW_MS} ms handler: key-ordered lanes vs partition-at-a-time, events/s" \
     "$(thousands "$KEYED_RATE")" "$(thousands "$KEYLESS_RATE")" \
     "$(ratio_fmt "$KEYED_RATE" "$KEYLESS_RATE" 1)x" ">= 5x" \

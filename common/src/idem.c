@@ -1,15 +1,30 @@
 /*
- * Idempotency records in Redis (see dockhand/idem.h for the state machine). Each
- * transition is a small Lua script, so check-and-set is atomic. A batch of n records is
- * one EVALSHA of a multi-key script looping over its KEYS (cut into chunks of CHUNK_KEYS,
- * the chunks pipelined), so n records cost one round trip and a few script calls rather
- * than n. This module decides nothing about retries: it reports states and the caller's
- * runtime acts on them.
+ * Idempotency records in Redis (see dockhand/idem.h for the state machine). One string key
+ * per effect, "<ns>:idem:<effect id>", holding "lease:<owner>" (with a PX TTL, the lease) or
+ * "done" (with the retention TTL).
  *
- * Multi-key scripts assume one Redis server (not Cluster): on a Cluster every key of a
- * call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
+ * The common case costs Redis one plain command per record and transition, all of a batch
+ * formatted into one buffer and sent in one round trip (no Lua):
  *
- * Values: "lease:<owner>" (with a PX TTL, the lease) or "done" (with the retention TTL).
+ *   claim:  SET <key> lease:<owner> NX PX <lease_ms> GET  -> nil: a fresh record, ours now;
+ *           "done": a duplicate, untouched (NX never overwrites). Any other value (our own
+ *           lease on a retry, another owner's lease, a value without a TTL) goes, for those
+ *           keys only, to the claim script (CLAIM_LUA, a second round trip), which decides
+ *           atomically as before: refresh our lease, report the other's remaining ms, give a
+ *           TTL-less value one. NX with GET needs Redis 7.0.
+ *   done:   SET <key> done EX <retention_s> GET  -> always written (the effect happened); the
+ *           old value says whether the lease was still ours.
+ *   release: a script (GET and DEL must be one step: only our own lease is deleted); rare.
+ *
+ * This replaced one multi-key Lua script per batch for claim and done: the same SETs, but a
+ * Lua redis.call() costs Redis more than the same command sent by a client (the arguments
+ * converted to and from Lua, the reply parsed back). Values and TTLs are unchanged, so
+ * replicas running either version share records safely. bench/runtime/idem-ceiling.c keeps
+ * the old scripts for the before/after bench.
+ *
+ * This module decides nothing about retries: it reports states and the caller's runtime
+ * acts on them. Multi-key scripts assume one Redis server (not Cluster): on a Cluster every
+ * key of a call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
  */
 /* SHA1_Init & co. are deprecated in OpenSSL 3 but, unlike the EVP API, never allocate,
  * so dh_idem_far_key() cannot fail (it returns void by contract). */
@@ -33,10 +48,11 @@
 #define CLAIM_CLAIMED (-1)
 #define CLAIM_DONE    (-2) /* >= 1: leased by another owner, the lease's remaining ms */
 
-/* claim, per key: absent -> our lease; done -> done; our own lease (a retry) -> ours,
+/* claim, per key (only the keys whose pipelined SET NX found a value other than "done"):
+ * absent (expired meanwhile) -> our lease; done -> done; our own lease (a retry) -> ours,
  * refreshed; else the other lease's remaining time. A value without a TTL cannot be a
  * live lease (every lease is set with PX), so it is given one instead of blocking the
- * effect forever. SET NX first: the common case (a fresh record) is one call. */
+ * effect forever. */
 static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
                                 "local ttl = ARGV[2]\n"
                                 "local out = {}\n"
@@ -62,16 +78,6 @@ static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
                                 "  end\n"
                                 "end\n"
                                 "return out\n";
-
-/* done, per key: always recorded (the effect happened); 1 if the lease was still ours.
- * SET ... GET (Redis 6.2+) reads the old value in the same call. */
-static const char DONE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
-                               "local out = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  local v = redis.call('SET', k, 'done', 'EX', ARGV[2], 'GET')\n"
-                               "  out[i] = v == mine and 1 or 0\n"
-                               "end\n"
-                               "return out\n";
 
 /* release, per key: only our own lease; never a "done" record or another owner's lease. */
 static const char RELEASE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
@@ -242,19 +248,107 @@ static long long batch_code(const batch_t *b, size_t i)
     return b->replies[i / CHUNK_KEYS]->element[i % CHUNK_KEYS]->integer;
 }
 
-dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms, size_t n,
-                       const char *const *effect_ids, dh_idem_state_t *states, int64_t *wait_ms)
+/* ---- the common case: plain SETs, pipelined ------------------------------------------- */
+
+/* One "*<argc>\r\n$3\r\nSET\r\n$<len>\r\n<ns>:idem:<id>\r\n" + tail per key, where the tail
+ * (the value and options, the same for every key of a call) was formatted once. */
+#define SET_HEAD     "\r\n$3\r\nSET\r\n$"
+#define SET_HEAD_MAX (sizeof("*9" SET_HEAD) + 24 + 2)
+
+/* The replies of one SET per key (each a bulk string or nil: they all carry GET). */
+typedef struct sets {
+    char *cmds;
+    size_t len;
+    redisReply **replies;
+    size_t n;
+} sets_t;
+
+static void sets_free(sets_t *s)
 {
+    for (size_t i = 0; s->replies != NULL && i < s->n; i++) {
+        freeReplyObject(s->replies[i]);
+    }
+    free(s->replies);
+    free(s->cmds);
+}
+
+/* Formats "SET <ns>:idem:<id> <tail>" (argc arguments in all) for each id, sends them in one
+ * round trip and checks each reply is a string or nil; \p s is the caller's to free. */
+static dh_err_t sets_run(dh_redis_t *r, sets_t *s, const char *what, const char *ns,
+                         const char *owner, long long ttl, size_t n, const char *const *ids,
+                         int argc, const char *tail, size_t tail_len)
+{
+    size_t ns_len = ns != NULL ? strlen(ns) : 0;
+    size_t owner_len = owner != NULL ? strlen(owner) : 0;
+    size_t keys_bytes = 0, cap;
+    dh_err_t err;
+
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    err = batch_check(r, ns_len, owner_len, ttl, n, ids, &keys_bytes);
+    if (err != DH_OK) {
+        return err;
+    }
+    cap = keys_bytes + n * (SET_HEAD_MAX + 2 + tail_len);
+    s->cmds = malloc(cap);
+    s->replies = calloc(n, sizeof(*s->replies));
+    if (s->cmds == NULL || s->replies == NULL) {
+        dh_redis_set_error(r, "idem %s: out of memory for a batch of %zu", what, n);
+        return DH_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t id_len = strlen(ids[i]);
+        size_t key_len = ns_len + strlen(":idem:") + id_len;
+
+        s->len += (size_t)snprintf(s->cmds + s->len, cap - s->len,
+                                   "*%d" SET_HEAD "%zu\r\n%s:idem:", argc, key_len, ns);
+        memcpy(s->cmds + s->len, ids[i], id_len);
+        s->len += id_len;
+        memcpy(s->cmds + s->len, "\r\n", 2);
+        memcpy(s->cmds + s->len + 2, tail, tail_len);
+        s->len += 2 + tail_len;
+    }
+    err = dh_redis_pipeline_raw(r, s->cmds, s->len, n, s->replies);
+    for (size_t i = 0; i < n && err == DH_OK; i++) {
+        int type = s->replies[i]->type;
+
+        if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL) {
+            err = bad_reply(r, what, s->replies[i]);
+        }
+    }
+    return err;
+}
+
+/* 1 when reply \p rep is the string "<prefix><rest>". */
+static int reply_is(const redisReply *rep, const char *prefix, const char *rest)
+{
+    size_t pl = strlen(prefix), rl = rest != NULL ? strlen(rest) : 0;
+
+    return rep->type == REDIS_REPLY_STRING && rep->len == pl + rl &&
+           memcmp(rep->str, prefix, pl) == 0 && (rl == 0 || memcmp(rep->str + pl, rest, rl) == 0);
+}
+
+/* The claim script over the keys whose SET NX found a value other than "done" (a retry's
+ * own lease, another owner's, one without a TTL): the rare case. */
+static dh_err_t claim_rest(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms,
+                           size_t nrest, const size_t *rest, const char *const *effect_ids,
+                           dh_idem_state_t *states, int64_t *wait_ms)
+{
+    const char **ids = malloc(nrest * sizeof(*ids));
     batch_t b;
     dh_err_t err;
 
-    if (n == 0) {
-        return DH_OK;
+    if (ids == NULL) {
+        dh_redis_set_error(r, "idem claim: out of memory");
+        return DH_ERR_NOMEM;
     }
-    err = run_batch(r, &b, "claim", CLAIM_LUA, ns, owner, (long long)lease_ms, n, effect_ids);
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
-        long long code = batch_code(&b, i);
-        int64_t wait = 0;
+    for (size_t j = 0; j < nrest; j++) {
+        ids[j] = effect_ids[rest[j]];
+    }
+    err = run_batch(r, &b, "claim", CLAIM_LUA, ns, owner, (long long)lease_ms, nrest, ids);
+    for (size_t j = 0; j < nrest && err == DH_OK; j++) {
+        long long code = batch_code(&b, j);
+        size_t i = rest[j];
 
         if (code == CLAIM_CLAIMED) {
             states[i] = DH_IDEM_CLAIMED;
@@ -262,33 +356,90 @@ dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t
             states[i] = DH_IDEM_DONE;
         } else if (code >= 1) {
             states[i] = DH_IDEM_LEASED;
-            wait = code;
+            if (wait_ms != NULL) {
+                wait_ms[i] = code;
+            }
         } else {
             dh_redis_set_error(r, "idem claim: unexpected code %lld", code);
             err = DH_ERR_PROTO;
         }
-        if (wait_ms != NULL) {
-            wait_ms[i] = wait;
-        }
     }
     batch_free(&b);
+    free(ids);
+    return err;
+}
+
+dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms, size_t n,
+                       const char *const *effect_ids, dh_idem_state_t *states, int64_t *wait_ms)
+{
+    char tail[OWNER_MAX + 96];
+    size_t owner_len = owner != NULL ? strlen(owner) : 0, nrest = 0, *rest = NULL;
+    sets_t s;
+    dh_err_t err;
+    int tail_len;
+
+    if (n == 0) {
+        return DH_OK;
+    }
+    /* SET <key> lease:<owner> NX PX <lease_ms> GET: sets a fresh record, or returns the
+     * value it found without touching it (NX with GET: Redis 7.0+). */
+    tail_len = snprintf(tail, sizeof(tail),
+                        "$%zu\r\nlease:%s\r\n$2\r\nNX\r\n$2\r\nPX\r\n$%d\r\n%lld\r\n$3\r\nGET\r\n",
+                        owner_len + 6, owner != NULL && owner_len <= OWNER_MAX ? owner : "",
+                        snprintf(NULL, 0, "%lld", (long long)lease_ms), (long long)lease_ms);
+    err = sets_run(r, &s, "claim", ns, owner, (long long)lease_ms, n, effect_ids, 7, tail,
+                   (size_t)tail_len);
+    if (err == DH_OK) {
+        rest = malloc(n * sizeof(*rest));
+        if (rest == NULL) {
+            dh_redis_set_error(r, "idem claim: out of memory");
+            err = DH_ERR_NOMEM;
+        }
+    }
+    for (size_t i = 0; i < n && err == DH_OK; i++) {
+        const redisReply *rep = s.replies[i];
+
+        if (wait_ms != NULL) {
+            wait_ms[i] = 0;
+        }
+        if (rep->type == REDIS_REPLY_NIL) {
+            states[i] = DH_IDEM_CLAIMED;
+        } else if (reply_is(rep, "done", NULL)) {
+            states[i] = DH_IDEM_DONE;
+        } else {
+            rest[nrest++] = i;
+        }
+    }
+    sets_free(&s);
+    if (err == DH_OK && nrest > 0) {
+        err = claim_rest(r, ns, owner, lease_ms, nrest, rest, effect_ids, states, wait_ms);
+    }
+    free(rest);
     return err;
 }
 
 dh_err_t dh_idem_done(dh_redis_t *r, const char *ns, const char *owner, int64_t retention_s,
                       size_t n, const char *const *effect_ids, int *still_owned)
 {
-    batch_t b;
+    char tail[96];
+    sets_t s;
     dh_err_t err;
+    int tail_len;
 
     if (n == 0) {
         return DH_OK;
     }
-    err = run_batch(r, &b, "done", DONE_LUA, ns, owner, (long long)retention_s, n, effect_ids);
+    /* SET <key> done EX <retention_s> GET: always recorded (the effect happened); the old
+     * value tells whether the lease was still ours. */
+    tail_len =
+        snprintf(tail, sizeof(tail), "$4\r\ndone\r\n$2\r\nEX\r\n$%d\r\n%lld\r\n$3\r\nGET\r\n",
+                 snprintf(NULL, 0, "%lld", (long long)retention_s), (long long)retention_s);
+    err = sets_run(r, &s, "done", ns, owner, (long long)retention_s, n, effect_ids, 6, tail,
+                   (size_t)tail_len);
     for (size_t i = 0; i < n && err == DH_OK && still_owned != NULL; i++) {
-        still_owned[i] = batch_code(&b, i) == 1;
+        still_owned[i] = reply_is(s.replies[i], "lease:", owner);
     }
-    batch_free(&b);
+    sets_free(&s);
     return err;
 }
 

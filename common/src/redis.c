@@ -568,6 +568,25 @@ dh_err_t dh_redis_pipeline(dh_redis_t *r, size_t n, const int *argc, const char 
     return read_replies(r, n, replies);
 }
 
+dh_err_t dh_redis_pipeline_raw(dh_redis_t *r, const char *cmds, size_t len, size_t n,
+                               redisReply **replies)
+{
+    dh_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = NULL;
+    }
+    r->errstr[0] = '\0';
+    err = dh_redis_connect(r);
+    if (err != DH_OK || n == 0) {
+        return err;
+    }
+    if (redisAppendFormattedCommand(r->c, cmds, len) != REDIS_OK) {
+        return fail_ctx(r, errno, "append");
+    }
+    return read_replies(r, n, replies);
+}
+
 /* ---- scripts ------------------------------------------------------------------------------ */
 
 /* SHA1 hex of the script, cached per handle (scripts are few and reused constantly). */

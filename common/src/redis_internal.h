@@ -40,6 +40,19 @@ DH_NODISCARD dh_err_t dh_redis_eval_pipeline_v(dh_redis_t *r, const char *script
                                                const char *const *const *argv,
                                                const size_t *const *argvlen, redisReply **replies);
 
+/**
+ * @brief Pipeline of \p n commands already in RESP form (\p len bytes of "*<argc>\r\n$..."
+ *        multibulk commands, back to back): one append, one round trip, \p n replies.
+ *
+ * For hot paths that format many small commands themselves (idem.c): the buffer goes to
+ * the socket as it is, without an argv array and a hiredis formatting pass per command.
+ * @param replies  Like dh_redis_pipeline(): \p n replies on DH_OK (caller frees each);
+ *                 error replies are elements, not failures.
+ * @returns DH_OK, DH_ERR_IO, DH_ERR_TIMEOUT, DH_ERR_LIMIT or DH_ERR_NOMEM (no replies kept).
+ */
+DH_NODISCARD dh_err_t dh_redis_pipeline_raw(dh_redis_t *r, const char *cmds, size_t len, size_t n,
+                                            redisReply **replies);
+
 /** @brief Record an error text in \p r (shown by dh_redis_errstr()). */
 void dh_redis_set_error(dh_redis_t *r, const char *fmt, ...) DH_PRINTF(2, 3);
 

@@ -227,6 +227,193 @@ static void test_batch_one_round_trip(void **state)
     dh_redis_destroy(r);
 }
 
+/* A raw command on effect \p id's record, with one more argument \p rest (or none);
+ * returns the reply (caller frees). */
+static redisReply *on_record(dh_redis_t *r, const char *cmd, const char *id, const char *rest)
+{
+    redisReply *reply = NULL;
+
+    dh_err_t err = rest != NULL
+                       ? dh_redis_commandf(r, &reply, "%s %s:idem:%s %s", cmd, g_ns, id, rest)
+                       : dh_redis_commandf(r, &reply, "%s %s:idem:%s", cmd, g_ns, id);
+
+    if (err != DH_OK) {
+        fail_msg("%s %s: %s", cmd, id, dh_redis_errstr(r));
+    }
+    assert_non_null(reply);
+    return reply;
+}
+
+static void assert_record(dh_redis_t *r, const char *id, const char *value)
+{
+    redisReply *reply = on_record(r, "GET", id, NULL);
+
+    if (value == NULL) {
+        assert_int_equal(reply->type, REDIS_REPLY_NIL);
+    } else {
+        assert_int_equal(reply->type, REDIS_REPLY_STRING);
+        assert_string_equal(reply->str, value);
+    }
+    freeReplyObject(reply);
+}
+
+static long long record_pttl(dh_redis_t *r, const char *id)
+{
+    redisReply *reply = on_record(r, "PTTL", id, NULL);
+    long long t = reply->integer;
+
+    freeReplyObject(reply);
+    return t;
+}
+
+/* Makes effect \p id's record vanish as an expired lease would, and waits until it has. */
+static void expire_record(dh_redis_t *r, const char *id)
+{
+    redisReply *reply = on_record(r, "PEXPIRE", id, "1");
+    double t0 = now_ms();
+
+    assert_int_equal(reply->integer, 1);
+    freeReplyObject(reply);
+    for (;;) {
+        reply = on_record(r, "EXISTS", id, NULL);
+        if (reply->integer == 0) {
+            freeReplyObject(reply);
+            break;
+        }
+        freeReplyObject(reply);
+        assert_true(now_ms() - t0 < 2000);
+        sleep_ms(2);
+    }
+}
+
+/* One batch holding every case a claim can meet: fresh records, done ones, another owner's
+ * live lease, our own lease (a retry), a lease without a TTL and an expired lease. The
+ * fresh and done ones are settled by the pipelined SET NX; the others take the script, in
+ * a second round trip. */
+static void test_claim_mixed_batch(void **state)
+{
+    enum { N = 8 };
+    const char *ids[N] = {"mix:fresh1", "mix:done1",  "mix:other",   "mix:mine",
+                          "mix:nottl",  "mix:fresh2", "mix:expired", "mix:done2"};
+    dh_redis_t *r = conn(g_url, 2000);
+    dh_idem_state_t st[N];
+    int64_t wait[N];
+    redisReply *reply;
+    (void)state;
+
+    /* Set the stage: two done records, B's lease, our old lease (short: refreshed below),
+     * a lease value with no TTL (written by hand), one of our leases that expired. */
+    assert_int_equal(claim1(r, "A", 10000, "mix:done1", NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 10000, "mix:done2", NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &ids[1], NULL), DH_OK);
+    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &ids[7], NULL), DH_OK);
+    assert_int_equal(claim1(r, "B", 30000, "mix:other", NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 5000, "mix:mine", NULL), DH_IDEM_CLAIMED);
+    reply = on_record(r, "SET", "mix:nottl", "lease:C");
+    freeReplyObject(reply);
+    assert_int_equal(claim1(r, "A", 10000, "mix:expired", NULL), DH_IDEM_CLAIMED);
+    expire_record(r, "mix:expired");
+
+    g_round_trips = 0;
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", 60000, N, ids, st, wait), DH_OK);
+    assert_int_equal(g_round_trips, 2);
+
+    assert_int_equal(st[0], DH_IDEM_CLAIMED);
+    assert_int_equal(wait[0], 0);
+    assert_record(r, "mix:fresh1", "lease:A");
+    assert_in_range(record_pttl(r, "mix:fresh1"), 50000, 60000);
+    assert_int_equal(st[1], DH_IDEM_DONE);
+    assert_int_equal(wait[1], 0);
+    assert_record(r, "mix:done1", "done");
+    assert_in_range(record_pttl(r, "mix:done1"), 3500 * 1000, 3600 * 1000);
+    /* B's lease: reported with its remaining time, left alone. */
+    assert_int_equal(st[2], DH_IDEM_LEASED);
+    assert_in_range(wait[2], 20000, 30000);
+    assert_record(r, "mix:other", "lease:B");
+    assert_in_range(record_pttl(r, "mix:other"), 20000, 30000);
+    /* Our own lease: ours again, its TTL refreshed to the new lease. */
+    assert_int_equal(st[3], DH_IDEM_CLAIMED);
+    assert_int_equal(wait[3], 0);
+    assert_record(r, "mix:mine", "lease:A");
+    assert_in_range(record_pttl(r, "mix:mine"), 50000, 60000);
+    /* A lease without a TTL is given one (ours to wait for), not kept forever. */
+    assert_int_equal(st[4], DH_IDEM_LEASED);
+    assert_int_equal(wait[4], 60000);
+    assert_record(r, "mix:nottl", "lease:C");
+    assert_in_range(record_pttl(r, "mix:nottl"), 50000, 60000);
+    assert_int_equal(st[5], DH_IDEM_CLAIMED);
+    assert_record(r, "mix:fresh2", "lease:A");
+    /* An expired lease is a fresh record: claimed again (the effect is retried). */
+    assert_int_equal(st[6], DH_IDEM_CLAIMED);
+    assert_record(r, "mix:expired", "lease:A");
+    assert_int_equal(st[7], DH_IDEM_DONE);
+    assert_record(r, "mix:done2", "done");
+
+    /* Only fresh and done records: one round trip (no script). */
+    ids[0] = "mix:fresh3";
+    g_round_trips = 0;
+    assert_int_equal(dh_idem_claim(r, g_ns, "B", 60000, 2, ids, st, wait), DH_OK);
+    assert_int_equal(g_round_trips, 1);
+    assert_int_equal(st[0], DH_IDEM_CLAIMED);
+    assert_int_equal(st[1], DH_IDEM_DONE);
+    dh_redis_destroy(r);
+}
+
+/* done over a batch: our live lease, one that expired, one another owner took after ours
+ * expired, one never claimed. All are recorded done with the retention TTL; only the
+ * first reports the lease as still ours. */
+static void test_done_lost_leases(void **state)
+{
+    enum { N = 4 };
+    const char *ids[N] = {"lost:ours", "lost:expired", "lost:taken", "lost:never"};
+    dh_redis_t *r = conn(g_url, 2000);
+    int owned[N] = {-1, -1, -1, -1};
+    (void)state;
+
+    assert_int_equal(claim1(r, "A", 10000, "lost:ours", NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 10000, "lost:expired", NULL), DH_IDEM_CLAIMED);
+    expire_record(r, "lost:expired");
+    assert_int_equal(claim1(r, "A", 10000, "lost:taken", NULL), DH_IDEM_CLAIMED);
+    expire_record(r, "lost:taken");
+    assert_int_equal(claim1(r, "B", 10000, "lost:taken", NULL), DH_IDEM_CLAIMED);
+
+    g_round_trips = 0;
+    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, N, ids, owned), DH_OK);
+    assert_int_equal(g_round_trips, 1);
+    assert_int_equal(owned[0], 1);
+    assert_int_equal(owned[1], 0);
+    assert_int_equal(owned[2], 0);
+    assert_int_equal(owned[3], 0);
+    for (int i = 0; i < N; i++) {
+        assert_record(r, ids[i], "done");
+        assert_in_range(record_pttl(r, ids[i]), 3500 * 1000, 3600 * 1000);
+    }
+    /* B, whose lease was overwritten, finds the effect done: it is not performed again. */
+    assert_int_equal(claim1(r, "B", 10000, "lost:taken", NULL), DH_IDEM_DONE);
+    /* A prefix of our owner name is not our lease. */
+    assert_int_equal(claim1(r, "AB", 10000, "lost:prefix", NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &(const char *){"lost:prefix"}, owned),
+                     DH_OK);
+    assert_int_equal(owned[0], 0);
+    dh_redis_destroy(r);
+}
+
+/* A record Redis cannot SET (another type under the key) is an error, not a state. */
+static void test_wrong_type(void **state)
+{
+    const char *id = "wrongtype:1";
+    dh_redis_t *r = conn(g_url, 2000);
+    redisReply *reply = on_record(r, "RPUSH", id, "x");
+    dh_idem_state_t st = DH_IDEM_CLAIMED;
+    (void)state;
+
+    freeReplyObject(reply);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 1, &id, &st, NULL), DH_ERR_PROTO);
+    assert_non_null(strstr(dh_redis_errstr(r), "WRONGTYPE"));
+    assert_int_equal(dh_idem_done(r, g_ns, "A", 60, 1, &id, NULL), DH_ERR_PROTO);
+    dh_redis_destroy(r);
+}
+
 static void test_invalid_ids(void **state)
 {
     dh_redis_t *r = conn(g_url, 2000);
@@ -299,6 +486,9 @@ int main(void)
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_lease_expiry_is_retried),
         cmocka_unit_test(test_batch_one_round_trip),
+        cmocka_unit_test(test_claim_mixed_batch),
+        cmocka_unit_test(test_done_lost_leases),
+        cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_reconnect_after_kill),

@@ -8,7 +8,9 @@
  * A duplicate that finds "done" skips the effect; one that finds a live lease of another
  * owner waits (DH_IDEM_LEASED, with the lease's remaining time). A crash mid-effect leaves
  * the lease, which expires: the effect is then retried, never assumed done. Batches are
- * pipelined: n records cost one round trip.
+ * pipelined: n records cost one round trip, and Redis one plain SET per record (a claim
+ * that meets a lease other than a fresh or done record costs one more round trip, a
+ * script over those keys). Needs Redis 7.0 or later (SET with NX and GET).
  */
 #ifndef DH_IDEM_H
 #define DH_IDEM_H
