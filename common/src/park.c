@@ -37,7 +37,8 @@
 #define LOOK_MS       1000  /* lane 0 looks at the set this often */
 #define LOCK_MS       30000 /* the drain lock; refreshed while the chunk runs */
 #define LOCK_REFRESH  5000
-#define STORES_LOOKED 64 /* stores of the set tried per look */
+#define STORES_LOOKED 64  /* stores of the set tried per look */
+#define SPILL_CHUNK   256 /* events appended per script */
 
 /* Append every event (ARGV[2..]) to the store's list and the store to the set. */
 static const char SPILL_LUA[] = "redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))\n"
@@ -337,50 +338,59 @@ dh_err_t dh_rt_park_members(dh_rt_t *rt, dh_redis_t *r, const dh_store_t *const 
     return err;
 }
 
-dh_err_t dh_rt_park_spill(dh_rt_t *rt, dh_redis_t *r, const dh_store_t *store,
-                          dh_rt_ev_t *const *evs, size_t n)
+/* Append \p n events (n <= SPILL_CHUNK) in one script. */
+static dh_err_t spill_chunk(dh_rt_t *rt, dh_redis_t *r, const dh_store_t *store,
+                            dh_rt_ev_t *const *evs, size_t n)
 {
-    size_t argc = 4 + n;
-    const char **argv = calloc(argc, sizeof(*argv));
-    size_t *lens = calloc(argc, sizeof(*lens));
-    char **enc = calloc(n, sizeof(*enc));
+    const char *argv[3 + SPILL_CHUNK];
+    size_t lens[3 + SPILL_CHUNK];
+    char *enc[SPILL_CHUNK];
     char list[600], set[300];
     dh_err_t err = DH_ERR_NOMEM;
     redisReply *rep = NULL;
-    size_t i;
+    size_t i, made = 0;
 
-    if (!argv || !lens || !enc) {
-        goto out;
-    }
     keys_of(rt, store->domain, list, set, sizeof(set));
     argv[0] = list;
     argv[1] = set;
     argv[2] = store->domain;
-    for (i = 0; i < n; i++) {
-        enc[i] = dh_rt_park_encode(evs[i], &lens[3 + i]);
-        if (!enc[i]) {
-            goto out;
-        }
-        argv[3 + i] = enc[i];
-    }
     for (i = 0; i < 3; i++) {
         lens[i] = strlen(argv[i]);
     }
-    err = dh_redis_eval(r, SPILL_LUA, 2, (int)(3 + n), argv, lens, &rep);
-    if (err == DH_OK) {
-        atomic_store(&rt->park_check, 1);
-        dh_counter_add(rt->m.spilled, n);
+    for (made = 0; made < n; made++) {
+        enc[made] = dh_rt_park_encode(evs[made], &lens[3 + made]);
+        if (!enc[made]) {
+            goto out;
+        }
+        argv[3 + made] = enc[made];
     }
+    err = dh_redis_eval(r, SPILL_LUA, 2, (int)(3 + n), argv, lens, &rep);
 out:
     if (rep) {
         freeReplyObject(rep);
     }
-    for (i = 0; enc && i < n; i++) {
+    for (i = 0; i < made; i++) {
         free(enc[i]);
     }
-    free(enc);
-    free(argv);
-    free(lens);
+    return err;
+}
+
+dh_err_t dh_rt_park_spill(dh_rt_t *rt, dh_redis_t *r, const dh_store_t *store,
+                          dh_rt_ev_t *const *evs, size_t n)
+{
+    dh_err_t err = DH_OK;
+
+    /* In chunks, in order: a survivor may carry hundreds of folded snapshots, and one
+     * command for all would hold them encoded twice at once. If a later chunk fails, the
+     * whole group is appended again later: the copies are duplicates, which their records
+     * make no-ops when taken back. */
+    for (size_t at = 0; at < n && err == DH_OK; at += SPILL_CHUNK) {
+        err = spill_chunk(rt, r, store, evs + at, n - at < SPILL_CHUNK ? n - at : SPILL_CHUNK);
+    }
+    if (err == DH_OK) {
+        atomic_store(&rt->park_check, 1);
+        dh_counter_add(rt->m.spilled, n);
+    }
     return err;
 }
 
