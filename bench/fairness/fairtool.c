@@ -25,7 +25,6 @@
  * Exit 1 on an I/O or Kafka error, 2 on bad usage.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <stdint.h>
@@ -35,27 +34,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/benchlib.h"
+
+#define PROG       "dh-bench-fair"
 #define MAX_STORES 65536 /* a power of two: the domain table's size */
 #define DOMAIN_MAX 256
 #define WINDOWS    30 /* report: phase b in windows of WINDOW_MS */
 #define WINDOW_MS  10000
 
-typedef struct applied {
-    double t_ms;
-    long qty;
-} applied_t;
-
-typedef struct sku_log {
-    applied_t *v;
-    size_t n, cap;
-} sku_log_t;
-
 typedef struct store {
     char domain[DOMAIN_MAX];
-    long skus;       /* the largest SKU number produced */
-    long *seq;       /* steady/backlog: the SKU's last sequence */
-    sku_log_t *logs; /* report: applied values per SKU */
-    double rate;     /* steady: this store's own rate (0: drawn from the pool) */
+    long skus;                /* the largest SKU number produced */
+    long *seq;                /* steady/backlog: the SKU's last sequence */
+    dh_bench_sku_log_t *logs; /* report: applied values per SKU */
+    double rate;              /* steady: this store's own rate (0: drawn from the pool) */
 } store_t;
 
 typedef struct stores {
@@ -71,44 +63,6 @@ typedef struct event {
     double t_ms;
     char phase;
 } event_t;
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_until_ms(double t)
-{
-    double d = t - wall_ms();
-    struct timespec ts;
-
-    if (d <= 0) {
-        return;
-    }
-    ts.tv_sec = (time_t)(d / 1e3);
-    ts.tv_nsec = (long)((d - (double)ts.tv_sec * 1e3) * 1e6);
-    nanosleep(&ts, NULL);
-}
-
-static int num(const char *s, double *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' ? 0 : -1;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static uint32_t fnv(const char *s)
 {
@@ -163,61 +117,12 @@ static int stores_find(stores_t *st, const char *domain, int add)
     }
 }
 
-static rd_kafka_t *producer_new(const char *brokers)
-{
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_t *rk;
-
-    /* A WMS bridge would batch a little too; 5 ms keeps the producer out of the figure. */
-    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err) ||
-        rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) ||
-        rd_kafka_conf_set(c, "acks", "all", err, sizeof err) ||
-        rd_kafka_conf_set(c, "queue.buffering.max.messages", "200000", err, sizeof err)) {
-        fprintf(stderr, "dh-bench-fair: %s\n", err);
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!rk) {
-        fprintf(stderr, "dh-bench-fair: %s\n", err);
-        rd_kafka_conf_destroy(c);
-    }
-    return rk;
-}
-
 static int produce_one(rd_kafka_t *rk, const char *topic, const char *store, long n, long seq)
 {
     static unsigned long counter;
-    char key[512], val[1536];
-    int kl, vl;
 
-    kl = snprintf(key, sizeof key, "%s|F1|SKU-%ld", store, n);
-    vl = snprintf(val, sizeof val,
-                  "{\"schema_version\":1,\"event_id\":\"%08lx-%04lx-4000-8000-%012lx\","
-                  "\"event_type\":\"putaway\",\"occurred_at\":\"2026-05-01T10:00:00Z\","
-                  "\"store\":\"%s\",\"facility\":\"F1\",\"sku\":\"SKU-%ld\",\"sequence\":%ld,"
-                  "\"putaway\":{\"putaway_id\":\"P\",\"zone\":\"G\",\"zone_class\":\"online\","
-                  "\"quantity\":1,\"qc_status\":\"GOOD\"},\"stock\":{\"good_online\":%ld,"
-                  "\"allocated\":0,\"safety_stock\":0,\"damaged\":0,\"quarantined\":0,"
-                  "\"good_offline\":0}}",
-                  (unsigned long)time(NULL), (unsigned long)(getpid() & 0xffff),
-                  (unsigned long)++counter, store, n, seq, seq);
-    for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)kl),
-                              RD_KAFKA_V_VALUE(val, (size_t)vl),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return 0;
-        }
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            fprintf(stderr, "dh-bench-fair: produce: %s\n", rd_kafka_err2str(e));
-            return -1;
-        }
-        rd_kafka_poll(rk, 10);
-    }
+    return dh_bench_produce_putaway(PROG, rk, topic, store, n, seq,
+                                    (unsigned long)(getpid() & 0xffff), ++counter);
 }
 
 static int out_event(FILE *out, char phase, const store_t *s, long n, long seq, double t)
@@ -264,8 +169,8 @@ static int steady(int argc, char **argv)
     long i, total;
     int rc = 1;
 
-    if (argc < 8 || strlen(argv[3]) != 1 || num(argv[4], &secs) || num(argv[5], &base) ||
-        num(argv[7], &rate) || rate < 0) {
+    if (argc < 8 || strlen(argv[3]) != 1 || dh_bench_num(argv[4], &secs) ||
+        dh_bench_num(argv[5], &base) || dh_bench_num(argv[7], &rate) || rate < 0) {
         fprintf(stderr, "usage: dh-bench-fair steady BROKERS TOPIC OUT PHASE SECS SEQ_BASE STORES "
                         "RATE [DOMAIN:SKUS:RATE...]\n");
         return 2;
@@ -300,28 +205,28 @@ static int steady(int argc, char **argv)
     total = (long)((rate + own) * secs);
     rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(unsigned char)argv[3][0];
     out = fopen(argv[2], "a");
-    rk = producer_new(argv[0]);
+    rk = dh_bench_producer_new(PROG, argv[0], "200000");
     if (!out || !rk) {
         goto out;
     }
-    t0 = wall_ms();
+    t0 = dh_bench_wall_ms();
     /* Event i is due at t0 + i / (RATE + own rates): a late one is caught up on. */
     for (i = 0; i < total; i++) {
-        double x = (double)(rng_next(&rng) % 1000000) / 1e6 * (rate + own), t;
+        double x = (double)(dh_bench_rng_next(&rng) % 1000000) / 1e6 * (rate + own), t;
         size_t k = 0;
         long n;
 
         if (x < rate && pool > 0) {
-            k = (size_t)(rng_next(&rng) % pool);
+            k = (size_t)(dh_bench_rng_next(&rng) % pool);
         } else {
             x -= rate;
             for (k = pool; k + 1 < st.n && x >= st.v[k].rate; k++) {
                 x -= st.v[k].rate;
             }
         }
-        n = (long)(rng_next(&rng) % (uint64_t)st.v[k].skus) + 1;
-        sleep_until_ms(t0 + (double)i * 1e3 / (rate + own));
-        t = wall_ms();
+        n = (long)(dh_bench_rng_next(&rng) % (uint64_t)st.v[k].skus) + 1;
+        dh_bench_sleep_until_ms(t0 + (double)i * 1e3 / (rate + own));
+        t = dh_bench_wall_ms();
         if (produce_one(rk, argv[1], st.v[k].domain, n, ++st.v[k].seq[n]) != 0 ||
             out_event(out, argv[3][0], &st.v[k], n, st.v[k].seq[n], t) != 0) {
             goto out;
@@ -329,7 +234,7 @@ static int steady(int argc, char **argv)
         rd_kafka_poll(rk, 0);
     }
     fprintf(stderr, "phase %s: produced %ld events in %.1f s\n", argv[3], total,
-            (wall_ms() - t0) / 1e3);
+            (dh_bench_wall_ms() - t0) / 1e3);
     rc = rd_kafka_flush(rk, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
 out:
     if (rk) {
@@ -350,31 +255,32 @@ static int backlog(int argc, char **argv)
     FILE *out = NULL;
     int rc = 1;
 
-    if (argc != 8 || strlen(argv[3]) != 1 || num(argv[5], &skus) || num(argv[6], &count) ||
-        num(argv[7], &base) || skus < 1 || strlen(argv[4]) >= DOMAIN_MAX) {
+    if (argc != 8 || strlen(argv[3]) != 1 || dh_bench_num(argv[5], &skus) ||
+        dh_bench_num(argv[6], &count) || dh_bench_num(argv[7], &base) || skus < 1 ||
+        strlen(argv[4]) >= DOMAIN_MAX) {
         fprintf(stderr, "usage: dh-bench-fair backlog BROKERS TOPIC OUT PHASE DOMAIN SKUS COUNT "
                         "SEQ_BASE\n");
         return 2;
     }
     snprintf(s.domain, sizeof s.domain, "%s", argv[4]);
     out = fopen(argv[2], "a");
-    rk = producer_new(argv[0]);
+    rk = dh_bench_producer_new(PROG, argv[0], "200000");
     if (!out || !rk) {
         goto out;
     }
-    t0 = wall_ms();
+    t0 = dh_bench_wall_ms();
     for (long i = 0; i < (long)count; i++) {
         long n = i % (long)skus + 1, seq = (long)base + i / (long)skus + 1;
 
         if (produce_one(rk, argv[1], s.domain, n, seq) != 0 ||
-            out_event(out, argv[3][0], &s, n, seq, wall_ms()) != 0) {
+            out_event(out, argv[3][0], &s, n, seq, dh_bench_wall_ms()) != 0) {
             goto out;
         }
         rd_kafka_poll(rk, 0);
     }
     rc = rd_kafka_flush(rk, 60000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
     fprintf(stderr, "backlog of %s: %.0f events in %.1f s\n", s.domain, count,
-            (wall_ms() - t0) / 1e3);
+            (dh_bench_wall_ms() - t0) / 1e3);
 out:
     if (rk) {
         rd_kafka_destroy(rk);
@@ -385,132 +291,40 @@ out:
     return rc;
 }
 
-/* The JSON document held in the string field KEY of J ("{}" when absent or empty). */
-static json_t *embedded(const json_t *j, const char *key)
+typedef struct fair_logs {
+    stores_t *st;
+    long base, step;
+} fair_logs_t;
+
+static int add_qty(void *ctx, const char *shop, long item, double t, long qty)
 {
-    const char *s = json_string_value(json_object_get(j, key));
+    fair_logs_t *fl = ctx;
+    int s = shop ? stores_find(fl->st, shop, 0) : -1;
+    long n = (item - fl->base) / fl->step;
 
-    return json_loads(s && *s ? s : "{}", JSON_DECODE_ANY, NULL);
-}
-
-/* The quantities an entry set, or NULL when the call had no effect (throttled, replayed, a
- * fault, a top-level error or userErrors: Shopify refuses the whole call on any of them). */
-static json_t *applied_quantities(const json_t *j, json_t **body, json_t **resp)
-{
-    json_t *data, *ue;
-
-    *body = *resp = NULL;
-    if (json_is_true(json_object_get(j, "throttled")) ||
-        json_is_true(json_object_get(j, "idempotent_replay")) ||
-        json_integer_value(json_object_get(j, "status")) != 200) {
-        return NULL;
+    if (s < 0 || n < 1 || n > fl->st->v[s].skus) {
+        return 0;
     }
-    *resp = embedded(j, "response");
-    data = json_object_get(json_object_get(*resp, "data"), "inventorySetQuantities");
-    ue = json_object_get(data, "userErrors");
-    if (!json_is_object(data) || json_array_size(ue) > 0) {
-        return NULL;
-    }
-    *body = embedded(j, "body");
-    return json_object_get(json_object_get(json_object_get(*body, "variables"), "input"),
-                           "quantities");
-}
-
-static long item_number(const json_t *q)
-{
-    const char *id = json_string_value(json_object_get(q, "inventoryItemId"));
-    const char *slash = id ? strrchr(id, '/') : NULL;
-
-    return slash ? strtol(slash + 1, NULL, 10) : -1;
-}
-
-static int log_add(sku_log_t *l, double t, long qty)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 4;
-        applied_t *v = realloc(l->v, cap * sizeof *v);
-
-        if (!v) {
-            return -1;
-        }
-        l->v = v, l->cap = cap;
-    }
-    l->v[l->n++] = (applied_t){t, qty};
-    return 0;
+    return dh_bench_log_add(&fl->st->v[s].logs[n], t, qty);
 }
 
 /* Every applied quantity of the journal into its store's logs (stores not produced to and
  * SKUs out of range are left out). */
 static int read_journal(const char *path, long base, long step, stores_t *st)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    FILE *f = fopen(path, "r");
-    int rc = 0;
+    fair_logs_t fl = {st, base, step};
 
-    if (!f) {
-        fprintf(stderr, "dh-bench-fair: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    while (rc == 0 && getline(&line, &cap, f) != -1) {
-        json_t *j = json_loads(line, 0, NULL), *body, *resp, *qs, *q;
-        const char *shop = json_string_value(json_object_get(j, "shop"));
-        int s = shop ? stores_find(st, shop, 0) : -1;
-        double t = json_number_value(json_object_get(j, "time_ms"));
-        size_t i;
-
-        body = resp = qs = NULL;
-        if (s >= 0) {
-            qs = applied_quantities(j, &body, &resp);
-        }
-        json_array_foreach(qs, i, q)
-        {
-            long n = (item_number(q) - base) / step;
-
-            if (n >= 1 && n <= st->v[s].skus) {
-                rc = log_add(&st->v[s].logs[n], t,
-                             (long)json_integer_value(json_object_get(q, "quantity")));
-            }
-        }
-        json_decref(body);
-        json_decref(resp);
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-/* The latency of an event against its SKU's applied values; < 0: never applied. */
-static double latency(const sku_log_t *l, long seq, double t)
-{
-    double best = -1;
-
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->v[i].qty >= seq && (best < 0 || l->v[i].t_ms < best)) {
-            best = l->v[i].t_ms;
-        }
-    }
-    return best < 0 ? -1 : best - t;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
+    return dh_bench_read_journal(PROG, path, add_qty, &fl);
 }
 
 /* The p-quantile of v[0..n) (sorts it); NAN when empty. */
 static double pct(double *v, size_t n, double p)
 {
-    size_t i = (size_t)ceil(p * (double)n);
-
     if (n == 0) {
         return NAN;
     }
-    qsort(v, n, sizeof *v, cmp_double);
-    return v[i ? i - 1 : 0];
+    qsort(v, n, sizeof *v, dh_bench_cmp_double);
+    return dh_bench_pct(v, n, p);
 }
 
 /* A growable list of latencies. */
@@ -570,7 +384,7 @@ static int read_produced(const char *path, stores_t *st, event_t **ev, size_t *n
     }
     fclose(f);
     for (size_t i = 0; i < st->n; i++) {
-        if (!(st->v[i].logs = calloc((size_t)st->v[i].skus + 1, sizeof(sku_log_t)))) {
+        if (!(st->v[i].logs = calloc((size_t)st->v[i].skus + 1, sizeof(dh_bench_sku_log_t)))) {
             return -1;
         }
     }
@@ -697,8 +511,9 @@ static int report(int argc, char **argv)
     lats_t win[2][WINDOWS] = {{{0}}};
     int rc = 1;
 
-    if (argc != 10 || num(argv[2], &base) || num(argv[3], &step) || num(argv[4], &skip) ||
-        num(argv[5], &t_b0) || num(argv[6], &t_lift) || step <= 0) {
+    if (argc != 10 || dh_bench_num(argv[2], &base) || dh_bench_num(argv[3], &step) ||
+        dh_bench_num(argv[4], &skip) || dh_bench_num(argv[5], &t_b0) ||
+        dh_bench_num(argv[6], &t_lift) || step <= 0) {
         fprintf(stderr, "usage: dh-bench-fair report JOURNAL PRODUCED ITEM_BASE ITEM_STEP SKIP_S "
                         "T_B0 T_LIFT T1 T2 T3\n");
         return 2;
@@ -715,7 +530,7 @@ static int report(int argc, char **argv)
     }
     for (size_t i = 0; i < nev; i++) {
         const event_t *e = &ev[i];
-        double l = latency(&st.v[e->store].logs[e->sku], e->seq, e->t_ms);
+        double l = dh_bench_latency(&st.v[e->store].logs[e->sku], e->seq, e->t_ms);
         lats_t *into = NULL, *store_l = NULL;
 
         t0 = t0 < 0 && e->phase == 'a' ? e->t_ms : t0;

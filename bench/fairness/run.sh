@@ -45,11 +45,9 @@ JOURNAL_CAP=${JOURNAL_CAP:-600000}
 TROUBLES=${TROUBLES:-backlog drain 401 5xx}
 TMP=$(mktemp -d /tmp/dh-fair.XXXXXX)
 
-if [ -z "${DH_KAFKA_BROKERS:-}" ] || [ -z "${DH_REDIS_URL:-}" ]; then
-    eval "$("$ROOT/deploy/stack.sh" env)"
-fi
-KAFKA=$DH_KAFKA_BROKERS
-REDIS=$DH_REDIS_URL
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_env
 ID="fair-$$-$(date +%s)"
 TOPIC="t.$ID"
 BASE="http://127.0.0.1:$SANDBOX_PORT"
@@ -57,16 +55,9 @@ T1="$ID-t1.myshopify.com"
 T2="$ID-t2.myshopify.com"
 T3="$ID-t3.myshopify.com"
 PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-for b in "$BUILD/dh-inventory" "$BUILD/sandbox/dh-sandbox" "$BUILD/dh-bench-fair" "$BUILD/dh-inv-mktopic" \
-    curl jq redis-cli awk; do
-    [ -x "$b" ] || command -v "$b" >/dev/null || { echo "missing: $b" >&2; exit 1; }
-done
+trap bench_stop_pids EXIT
+bench_need "$BUILD/dh-inventory" "$BUILD/sandbox/dh-sandbox" "$BUILD/dh-bench-fair" \
+    "$BUILD/dh-inv-mktopic" curl jq redis-cli awk
 now_ms() { date +%s%3N; }
 log() { echo "$(date -u +%T) $*" >&2; }
 
@@ -124,20 +115,11 @@ for r in $(seq "$REPLICAS"); do
     PIDS+=($!)
     echo $! >>"$TMP/worker-pids"
 done
-metric() { # name -> sum over the replicas
-    local r sum=0 v
-    for r in $(seq "$REPLICAS"); do
-        v=$(curl -sf "http://127.0.0.1:$((SANDBOX_PORT + r))/metrics" |
-            awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}')
-        sum=$(awk -v a="$sum" -v b="${v:-0}" 'BEGIN{print a + b}')
-    done
-    echo "$sum"
-}
 for _ in $(seq 600); do
-    [ "$(metric dh_assigned_partitions)" = 6 ] && break
+    [ "$(bench_metric dh_assigned_partitions)" = 6 ] && break
     sleep 0.2
 done
-[ "$(metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
+[ "$(bench_metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
 for r in $(seq "$REPLICAS"); do
     curl -sf "http://127.0.0.1:$((SANDBOX_PORT + r))/metrics" >/dev/null ||
         { echo "replica $r is not serving /metrics" >&2; cat "$TMP/worker-$r.log" >&2; exit 1; }
@@ -150,7 +132,7 @@ echo "a" >"$TMP/phase"
 (
     while :; do
         line="$(date +%s)"
-        for m in $SAMPLED; do line="$line $(metric "$m")"; done
+        for m in $SAMPLED; do line="$line $(bench_metric "$m")"; done
         line="$(cat "$TMP/phase") $line" # the phase once sampled: a sample spanning a change is the later phase's
         rss=0
         while read -r pid; do

@@ -36,10 +36,10 @@ DH_TEST_KAFKA="$KAFKA" "$BUILD/dh-inv-mktopic" "$TOPIC" 6
 inv_workers "$REPLICAS" "$TOPIC" ${WORKER_ENV:-}
 # The replicas own all 6 partitions before the first event (a group join takes seconds).
 for _ in $(seq 300); do
-    [ "$(inv_metric dh_assigned_partitions)" = 6 ] && break
+    [ "$(bench_metric dh_assigned_partitions)" = 6 ] && break
     sleep 0.2
 done
-[ "$(inv_metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
+[ "$(bench_metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
 
 echo "producing $((RATE * SECS)) putaways at $RATE/s over $SKUS SKUs, $REPLICAS replicas" >&2
 "$BUILD/dh-bench-inv" produce "$KAFKA" "$TOPIC" "$DOMAIN" "$SKUS" "$RATE" "$SECS" "$TMP/produced.txt"

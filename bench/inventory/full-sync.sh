@@ -23,7 +23,7 @@ TIMEOUT_S=${TIMEOUT_S:-1800}
 TMP=$(mktemp -d /tmp/dh-inv-sync.XXXXXX)
 # shellcheck source=bench/inventory/lib.sh
 . "$ROOT/bench/inventory/lib.sh"
-inv_need "$BUILD/dh-ops"
+bench_need "$BUILD/dh-ops"
 TOPIC="t.$ID"
 
 # The WMS's sellable rows: one per SKU at F1, every one a change from Shopify's 0.
@@ -37,10 +37,10 @@ DH_TEST_KAFKA="$KAFKA" "$BUILD/dh-inv-mktopic" "$TOPIC" 6
 # shellcheck disable=SC2086 # WORKER_ENV is a list of VAR=value words
 inv_workers "$REPLICAS" "$TOPIC" ${WORKER_ENV:-}
 for _ in $(seq 300); do
-    [ "$(inv_metric dh_assigned_partitions)" = 6 ] && break
+    [ "$(bench_metric dh_assigned_partitions)" = 6 ] && break
     sleep 0.2
 done
-[ "$(inv_metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
+[ "$(bench_metric dh_assigned_partitions)" = 6 ] || { echo "the replicas did not start:" >&2; cat "$TMP"/worker-*.log >&2; exit 1; }
 
 T0=$(date +%s%3N)
 # shellcheck disable=SC2046 # one -u word per variable
@@ -50,8 +50,8 @@ echo "full sync of $SKUS rows requested, $REPLICAS replicas" >&2
 started=0
 T1=
 for _ in $(seq $((TIMEOUT_S * 2))); do
-    running=$(inv_metric dh_inventory_sync_running)
-    pages=$(inv_metric dh_inventory_sync_pages_total)
+    running=$(bench_metric dh_inventory_sync_running)
+    pages=$(bench_metric dh_inventory_sync_pages_total)
     if [ "$running" != 0 ] || [ "$pages" != 0 ]; then started=1; fi
     if [ "$started" = 1 ] && [ "$running" = 0 ]; then T1=$(date +%s%3N); break; fi
     sleep 0.5
@@ -59,8 +59,8 @@ done
 [ -n "$T1" ] || { echo "the sync did not finish within $TIMEOUT_S s (pages $pages)" >&2; T1=$(date +%s%3N); }
 inv_journal inventorySetQuantities >"$TMP/journal.jsonl"
 "$BUILD/dh-bench-inv" sync "$TMP/journal.jsonl" "$T0" "$T1" "$SKUS" "$BUCKET" "$RESTORE"
-echo "| WMS pages read (dh_inventory_sync_pages_total) | $(inv_metric dh_inventory_sync_pages_total) | | | | |"
-echo "| quantities the sync set (dh_inventory_sync_items_total) | $(inv_metric dh_inventory_sync_items_total) | | | | |"
+echo "| WMS pages read (dh_inventory_sync_pages_total) | $(bench_metric dh_inventory_sync_pages_total) | | | | |"
+echo "| quantities the sync set (dh_inventory_sync_items_total) | $(bench_metric dh_inventory_sync_items_total) | | | | |"
 curl -sf "$BASE/_journal?group=wms" | jq -rs --argjson t0 "$T0" '[.[] | select((.path | test("sellable")) and .time_ms >= $t0) | .time_ms] as $t
   | "| WMS page reads, mean interval | \($t | length), \(if ($t | length) > 1 then (($t[-1] - $t[0]) / (($t | length) - 1) | round) else 0 end) ms | | | | |"'
 echo "(run $(date -u +%FT%TZ), logs in $TMP)"

@@ -29,109 +29,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/benchlib.h"
+
 #define MAX_PER_CALL 250 /* Shopify's input array limit */
-
-typedef struct applied {
-    double t_ms;
-    long qty;
-} applied_t;
-
-typedef struct sku_log {
-    applied_t *v;
-    size_t n, cap;
-} sku_log_t;
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_until_ms(double t)
-{
-    double d = t - wall_ms();
-    struct timespec ts;
-
-    if (d <= 0) {
-        return;
-    }
-    ts.tv_sec = (time_t)(d / 1e3);
-    ts.tv_nsec = (long)((d - (double)ts.tv_sec * 1e3) * 1e6);
-    nanosleep(&ts, NULL);
-}
-
-static int num(const char *s, double *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' ? 0 : -1;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static rd_kafka_t *producer_new(const char *brokers)
-{
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_t *rk;
-
-    /* A WMS bridge would batch a little too; 5 ms keeps the producer out of the figure. */
-    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err) ||
-        rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) ||
-        rd_kafka_conf_set(c, "acks", "all", err, sizeof err)) {
-        fprintf(stderr, "dh-bench-inv: %s\n", err);
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!rk) {
-        fprintf(stderr, "dh-bench-inv: %s\n", err);
-        rd_kafka_conf_destroy(c);
-    }
-    return rk;
-}
+#define PROG         "dh-bench-inv"
 
 static int produce_one(rd_kafka_t *rk, const char *topic, const char *store, long n, long seq)
 {
-    char key[256], val[1024];
-    int kl, vl;
-
-    kl = snprintf(key, sizeof key, "%s|F1|SKU-%ld", store, n);
-    vl =
-        snprintf(val, sizeof val,
-                 "{\"schema_version\":1,\"event_id\":\"%08lx-0000-4000-8000-%012lx\","
-                 "\"event_type\":\"putaway\",\"occurred_at\":\"2026-05-01T10:00:00Z\","
-                 "\"store\":\"%s\",\"facility\":\"F1\",\"sku\":\"SKU-%ld\",\"sequence\":%ld,"
-                 "\"putaway\":{\"putaway_id\":\"P\",\"zone\":\"G\",\"zone_class\":\"online\","
-                 "\"quantity\":1,\"qc_status\":\"GOOD\"},\"stock\":{\"good_online\":%ld,"
-                 "\"allocated\":0,\"safety_stock\":0,\"damaged\":0,\"quarantined\":0,"
-                 "\"good_offline\":0}}",
-                 (unsigned long)time(NULL), (unsigned long)(n * 1000000 + seq), store, n, seq, seq);
-    for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)kl),
-                              RD_KAFKA_V_VALUE(val, (size_t)vl),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return 0;
-        }
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            fprintf(stderr, "dh-bench-inv: produce: %s\n", rd_kafka_err2str(e));
-            return -1;
-        }
-        rd_kafka_poll(rk, 10);
-    }
+    return dh_bench_produce_putaway(PROG, rk, topic, store, n, seq, 0,
+                                    (unsigned long)(n * 1000000 + seq));
 }
 
 static int produce(int argc, char **argv)
@@ -143,33 +49,33 @@ static int produce(int argc, char **argv)
     FILE *out = NULL;
     int rc = 1;
 
-    if (argc != 7 || num(argv[3], &skus) || num(argv[4], &rate) || num(argv[5], &secs) ||
-        skus < 1 || rate <= 0) {
+    if (argc != 7 || dh_bench_num(argv[3], &skus) || dh_bench_num(argv[4], &rate) ||
+        dh_bench_num(argv[5], &secs) || skus < 1 || rate <= 0) {
         fprintf(stderr, "usage: dh-bench-inv produce BROKERS TOPIC STORE SKUS RATE SECS OUT\n");
         return 2;
     }
     total = (long)(rate * secs);
     seq = calloc((size_t)skus + 1, sizeof *seq);
     out = fopen(argv[6], "w");
-    rk = producer_new(argv[0]);
+    rk = dh_bench_producer_new(PROG, argv[0], NULL);
     if (!seq || !out || !rk) {
         goto out;
     }
-    t0 = wall_ms();
+    t0 = dh_bench_wall_ms();
     /* Event i is due at t0 + i / RATE: a late one is caught up on, never dropped. */
     for (i = 0; i < total; i++) {
-        long n = (long)(rng_next(&rng) % (uint64_t)skus) + 1;
+        long n = (long)(dh_bench_rng_next(&rng) % (uint64_t)skus) + 1;
         double t;
 
-        sleep_until_ms(t0 + (double)i * 1e3 / rate);
-        t = wall_ms();
+        dh_bench_sleep_until_ms(t0 + (double)i * 1e3 / rate);
+        t = dh_bench_wall_ms();
         if (produce_one(rk, argv[1], argv[2], n, ++seq[n]) != 0) {
             goto out;
         }
         fprintf(out, "%ld %ld %.3f\n", n, seq[n], t);
         rd_kafka_poll(rk, 0);
     }
-    fprintf(stderr, "produced %ld events in %.1f s\n", total, (wall_ms() - t0) / 1e3);
+    fprintf(stderr, "produced %ld events in %.1f s\n", total, (dh_bench_wall_ms() - t0) / 1e3);
     rc = rd_kafka_flush(rk, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
 out:
     if (rk) {
@@ -182,134 +88,39 @@ out:
     return rc;
 }
 
-/* The JSON document held in the string field KEY of J ("{}" when absent or empty). */
-static json_t *embedded(const json_t *j, const char *key)
+typedef struct inv_logs {
+    long base, step, nsku;
+    dh_bench_sku_log_t *logs;
+} inv_logs_t;
+
+static int add_qty(void *ctx, const char *shop, long item, double t, long qty)
 {
-    const char *s = json_string_value(json_object_get(j, key));
+    inv_logs_t *il = ctx;
+    long n = (item - il->base) / il->step;
 
-    return json_loads(s && *s ? s : "{}", JSON_DECODE_ANY, NULL);
-}
-
-/* The quantities an entry set, or NULL when the call had no effect (throttled, replayed, a
- * top-level error or userErrors: Shopify refuses the whole call on any of them). */
-static json_t *applied_quantities(const json_t *j, json_t **body, json_t **resp)
-{
-    json_t *data, *ue;
-
-    *body = *resp = NULL;
-    if (json_is_true(json_object_get(j, "throttled")) ||
-        json_is_true(json_object_get(j, "idempotent_replay")) ||
-        json_integer_value(json_object_get(j, "status")) != 200) {
-        return NULL;
-    }
-    *resp = embedded(j, "response");
-    data = json_object_get(json_object_get(*resp, "data"), "inventorySetQuantities");
-    ue = json_object_get(data, "userErrors");
-    if (!json_is_object(data) || json_array_size(ue) > 0) {
-        return NULL;
-    }
-    *body = embedded(j, "body");
-    return json_object_get(json_object_get(json_object_get(*body, "variables"), "input"),
-                           "quantities");
-}
-
-static long item_number(const json_t *q)
-{
-    const char *id = json_string_value(json_object_get(q, "inventoryItemId"));
-    const char *slash = id ? strrchr(id, '/') : NULL;
-
-    return slash ? strtol(slash + 1, NULL, 10) : -1;
-}
-
-static int log_add(sku_log_t *l, double t, long qty)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 4;
-        applied_t *v = realloc(l->v, cap * sizeof *v);
-
-        if (!v) {
-            return -1;
-        }
-        l->v = v, l->cap = cap;
-    }
-    l->v[l->n++] = (applied_t){t, qty};
-    return 0;
+    (void)shop;
+    return n >= 1 && n <= il->nsku ? dh_bench_log_add(&il->logs[n], t, qty) : 0;
 }
 
 /* Reads every applied quantity of the journal into logs[sku]. */
-static int read_journal(const char *path, long base, long step, long nsku, sku_log_t *logs)
+static int read_journal(const char *path, long base, long step, long nsku, dh_bench_sku_log_t *logs)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    FILE *f = fopen(path, "r");
-    int rc = 0;
+    inv_logs_t il = {base, step, nsku, logs};
 
-    if (!f) {
-        fprintf(stderr, "dh-bench-inv: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    while (rc == 0 && getline(&line, &cap, f) != -1) {
-        json_t *j = json_loads(line, 0, NULL), *body, *resp, *qs, *q;
-        double t = json_number_value(json_object_get(j, "time_ms"));
-        size_t i;
-
-        qs = applied_quantities(j, &body, &resp);
-        json_array_foreach(qs, i, q)
-        {
-            long n = (item_number(q) - base) / step;
-
-            if (n >= 1 && n <= nsku) {
-                rc = log_add(&logs[n], t, (long)json_integer_value(json_object_get(q, "quantity")));
-            }
-        }
-        json_decref(body);
-        json_decref(resp);
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-    size_t i = (size_t)ceil(p * (double)n);
-
-    return n ? v[i ? i - 1 : 0] : NAN;
-}
-
-/* The latency of event (n, seq, t) against its SKU's applied values; < 0: never applied. */
-static double latency(const sku_log_t *l, long seq, double t)
-{
-    double best = -1;
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        if (l->v[i].qty >= seq && (best < 0 || l->v[i].t_ms < best)) {
-            best = l->v[i].t_ms;
-        }
-    }
-    return best < 0 ? -1 : best - t;
+    return dh_bench_read_journal(PROG, path, add_qty, &il);
 }
 
 static void print_freshness(double *lat, size_t n, long missing, long skipped, double goal)
 {
     double p50, p99;
 
-    qsort(lat, n, sizeof *lat, cmp_double);
-    p50 = pct(lat, n, 0.50), p99 = pct(lat, n, 0.99);
+    qsort(lat, n, sizeof *lat, dh_bench_cmp_double);
+    p50 = dh_bench_pct(lat, n, 0.50), p99 = dh_bench_pct(lat, n, 0.99);
     printf("| metric | measured | goal | ratio | met? |\n|---|---|---|---|---|\n");
     printf("| events measured (warm-up left out) | %zu (%ld) | | | |\n", n, skipped);
     printf("| events never visible | %ld | 0 | | %s |\n", missing, missing ? "no" : "yes");
     printf("| freshness p50 | %.0f ms | | | |\n", p50);
-    printf("| freshness p90 | %.0f ms | | | |\n", pct(lat, n, 0.90));
+    printf("| freshness p90 | %.0f ms | | | |\n", dh_bench_pct(lat, n, 0.90));
     printf("| freshness p99 | %.0f ms | ≤ %.0f ms | %.2f | %s |\n", p99, goal, p99 / goal,
            p99 <= goal ? "yes" : "no");
     printf("| freshness max | %.0f ms | | | |\n", n ? lat[n - 1] : NAN);
@@ -319,14 +130,14 @@ static int freshness(int argc, char **argv)
 {
     double base, step, goal, skip, t, t0 = -1;
     long n, seq, nsku = 0, missing = 0, skipped = 0;
-    sku_log_t *logs = NULL;
+    dh_bench_sku_log_t *logs = NULL;
     double *lat = NULL;
     size_t nlat = 0, cap = 0;
     FILE *f = NULL;
     int rc = 1;
 
-    if (argc != 6 || num(argv[2], &base) || num(argv[3], &step) || num(argv[4], &goal) ||
-        num(argv[5], &skip) || step <= 0) {
+    if (argc != 6 || dh_bench_num(argv[2], &base) || dh_bench_num(argv[3], &step) ||
+        dh_bench_num(argv[4], &goal) || dh_bench_num(argv[5], &skip) || step <= 0) {
         fprintf(stderr, "usage: dh-bench-inv freshness JOURNAL PRODUCED ITEM_BASE ITEM_STEP "
                         "GOAL_MS SKIP_S\n");
         return 2;
@@ -344,7 +155,7 @@ static int freshness(int argc, char **argv)
     }
     rewind(f);
     while (fscanf(f, "%ld %ld %lf", &n, &seq, &t) == 3) {
-        double l = latency(&logs[n], seq, t);
+        double l = dh_bench_latency(&logs[n], seq, t);
 
         t0 = t0 < 0 ? t : t0;
         if (t - t0 < skip * 1e3) {
@@ -383,7 +194,7 @@ typedef struct sync_sum {
 /* Adds one journal entry of the sync's calls (T0..T1) to \p s. */
 static void sync_add(sync_sum_t *s, const json_t *j)
 {
-    json_t *resp = embedded(j, "response"), *body = NULL, *qs;
+    json_t *resp = dh_bench_embedded(j, "response"), *body = NULL, *qs;
     json_t *cost = json_object_get(json_object_get(resp, "extensions"), "cost");
     double t = json_number_value(json_object_get(j, "time_ms"));
 
@@ -396,7 +207,7 @@ static void sync_add(sync_sum_t *s, const json_t *j)
     s->calls++;
     s->points += json_number_value(json_object_get(cost, "actualQueryCost"));
     json_decref(resp);
-    qs = applied_quantities(j, &body, &resp);
+    qs = dh_bench_applied_quantities(j, &body, &resp);
     if (!qs) {
         s->refused++;
         goto out;
@@ -453,8 +264,9 @@ static int sync_summary(int argc, char **argv)
     size_t cap = 0;
     FILE *f;
 
-    if (argc != 6 || num(argv[1], &t0) || num(argv[2], &t1) || num(argv[3], &rows) ||
-        num(argv[4], &bucket) || num(argv[5], &restore) || restore <= 0) {
+    if (argc != 6 || dh_bench_num(argv[1], &t0) || dh_bench_num(argv[2], &t1) ||
+        dh_bench_num(argv[3], &rows) || dh_bench_num(argv[4], &bucket) ||
+        dh_bench_num(argv[5], &restore) || restore <= 0) {
         fprintf(stderr, "usage: dh-bench-inv sync JOURNAL T0_MS T1_MS ROWS BUCKET RESTORE\n");
         return 2;
     }

@@ -6,29 +6,16 @@
 # Needs: ROOT BUILD TMP SKUS BUCKET RESTORE SANDBOX_PORT; sets KAFKA REDIS DOMAIN BASE
 # ITEM_BASE ITEM_STEP LOCATION; PIDS holds what to stop.
 
-if [ -z "${DH_KAFKA_BROKERS:-}" ] || [ -z "${DH_REDIS_URL:-}" ]; then
-    eval "$("$ROOT/deploy/stack.sh" env)"
-fi
-KAFKA=$DH_KAFKA_BROKERS
-REDIS=$DH_REDIS_URL
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_env
 ID="invbench-$$-$(date +%s)"
 DOMAIN="$ID.myshopify.com"
 BASE="http://127.0.0.1:$SANDBOX_PORT"
 PIDS=()
-inv_cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap inv_cleanup EXIT
+trap bench_stop_pids EXIT
 
-inv_need() {
-    local b
-    for b in "$@"; do
-        [ -x "$b" ] || command -v "$b" >/dev/null || { echo "missing: $b" >&2; exit 1; }
-    done
-}
-inv_need "$BUILD/dh-inventory" "$BUILD/sandbox/dh-sandbox" "$BUILD/dh-bench-inv" \
+bench_need "$BUILD/dh-inventory" "$BUILD/sandbox/dh-sandbox" "$BUILD/dh-bench-inv" \
     "$BUILD/dh-inv-mktopic" curl jq redis-cli
 
 # One GraphQL call to the sandbox store (query as a JSON string) -> its response.
@@ -92,17 +79,6 @@ inv_workers() {
             "$BUILD/dh-inventory" 2>>"$TMP/worker-$r.log" &
         PIDS+=($!)
     done
-}
-
-# Sum of a metric (all label sets) over the replicas' /metrics.
-inv_metric() {
-    local r sum=0 v
-    for r in $(seq "$REPLICAS"); do
-        v=$(curl -sf "http://127.0.0.1:$((SANDBOX_PORT + r))/metrics" |
-            awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}')
-        sum=$(awk -v a="$sum" -v b="${v:-0}" 'BEGIN{print a + b}')
-    done
-    echo "$sum"
 }
 
 inv_journal() { # op -> JSON lines of that op in the store
