@@ -546,16 +546,22 @@ static dh_err_t read_replies(dh_redis_t *r, size_t n, redisReply **replies)
     return err;
 }
 
-dh_err_t dh_redis_pipeline(dh_redis_t *r, size_t n, const int *argc, const char **const *argv,
-                           const size_t *const *argvlen, redisReply **replies)
+/* A pipeline's start: no replies yet, no stale error, a connection. DH_OK with n == 0 means
+ * there is nothing to send. */
+static dh_err_t pipeline_begin(dh_redis_t *r, size_t n, redisReply **replies)
 {
-    dh_err_t err;
-
     for (size_t i = 0; i < n; i++) {
         replies[i] = NULL;
     }
     r->errstr[0] = '\0';
-    err = dh_redis_connect(r);
+    return dh_redis_connect(r);
+}
+
+dh_err_t dh_redis_pipeline(dh_redis_t *r, size_t n, const int *argc, const char **const *argv,
+                           const size_t *const *argvlen, redisReply **replies)
+{
+    dh_err_t err = pipeline_begin(r, n, replies);
+
     if (err != DH_OK || n == 0) {
         return err;
     }
@@ -571,13 +577,8 @@ dh_err_t dh_redis_pipeline(dh_redis_t *r, size_t n, const int *argc, const char 
 dh_err_t dh_redis_pipeline_raw(dh_redis_t *r, const char *cmds, size_t len, size_t n,
                                redisReply **replies)
 {
-    dh_err_t err;
+    dh_err_t err = pipeline_begin(r, n, replies);
 
-    for (size_t i = 0; i < n; i++) {
-        replies[i] = NULL;
-    }
-    r->errstr[0] = '\0';
-    err = dh_redis_connect(r);
     if (err != DH_OK || n == 0) {
         return err;
     }
