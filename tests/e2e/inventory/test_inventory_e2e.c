@@ -1046,7 +1046,7 @@ static void test_sync_resume(void **state)
     env_t *e = *state;
     cursor_wait_t cw = {e, "", ""};
     int pages[5];
-    char query[512], gid[64];
+    char query[512], gid[64], url[256];
 
     start_env(e, "invresume");
     seed_catalog(e, NSKU);
@@ -1056,6 +1056,13 @@ static void test_sync_resume(void **state)
     th_run_setenv(&e->run, "DH_INVENTORY_FENCE_MS", "5000");
     th_run_setenv(&e->run, "DH_HTTP_TIMEOUT_MS", "4000");
     put_wms_rows(e, NSKU, 40);
+    /* Each WMS page takes 400 ms to come, so the kill lands while pages are left: on a loaded
+     * machine the first cursor seen could otherwise be the last page's, already sent. (A
+     * fetch cut by the kill has no effect; only page counts after the restart could see it,
+     * and the first and last pages' are what is checked.) */
+    snprintf(query, sizeof(query), "{\"group\":\"wms\",\"latency_ms\":400}");
+    snprintf(url, sizeof(url), "%s/_control/faults", e->sb.base);
+    assert_int_equal(th_http("POST", url, NULL, query, NULL) / 100, 2);
     e->w[0] = th_spawn("dh-inventory", e->run.env, e->run.log);
     request_sync(e);
     assert_true(th_wait_for(cursor_saved, &cw, 20000));
