@@ -42,8 +42,14 @@ fi
 if ! replay picked picked replay-legacy-undersell.actions; then
     fail "the legacy minimal trace failed under DH_MODEL_WMS=picked" picked
 fi
-if replay oversell legacy replay-legacy-oversell.actions; then
-    fail "the legacy oversell trace passed under DH_MODEL_WMS=legacy: the replay missed it" oversell
+# The oversell is a race (the re-push against the flush's check): on a loaded machine one
+# replay can miss it (CI saw that once in many runs), so up to three replays, one must fail.
+missed=0
+while replay oversell legacy replay-legacy-oversell.actions && ((++missed < 3)); do
+    echo "the legacy oversell trace passed (replay $missed of up to 3): replaying again" >&2
+done
+if ((missed == 3)); then
+    fail "the legacy oversell trace passed 3 times under DH_MODEL_WMS=legacy: the replay missed it" oversell
 elif ! grep -q '^failed check: oversold$' "$logs/oversell.out"; then
     fail "the legacy oversell trace failed, but not the oversold check" oversell
 fi
