@@ -38,7 +38,7 @@ static const char *reason_str(int reason)
     }
 }
 
-static dh_rt_gate_t *gate_find(dh_rt_t *rt, const dh_store_t *store)
+dh_rt_gate_t *dh_rt_gate_of(dh_rt_t *rt, const dh_store_t *store)
 {
     for (dh_rt_gate_t *g = rt->gates; g; g = g->next) {
         if (g->store == store) {
@@ -145,7 +145,7 @@ static dh_rt_gate_t *closed_gate(dh_rt_t *rt, const dh_rt_ev_t *ev)
     if (!rt->gates || !ev || !ev->decoded || !ev->dev || !ev->dev->store) {
         return NULL;
     }
-    g = gate_find(rt, ev->dev->store);
+    g = dh_rt_gate_of(rt, ev->dev->store);
     return g && g->closed && g->probe != ev->kq ? g : NULL;
 }
 
@@ -177,11 +177,6 @@ int dh_rt_gate_verdict(dh_rt_t *rt, const dh_rt_ev_t *ev)
         return DH_GATE_RUN;
     }
     return g->spill && !ev->from_park ? DH_GATE_SPILL : DH_GATE_PARK;
-}
-
-int dh_rt_gate_holds(dh_rt_t *rt, const dh_rt_ev_t *ev)
-{
-    return dh_rt_gate_verdict(rt, ev) == DH_GATE_PARK;
 }
 
 int dh_rt_gate_park_key(dh_rt_t *rt, dh_rt_keyq_t *kq)
@@ -260,7 +255,7 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
         return; /* the common case: a store that answers, no gate anywhere */
     }
     pthread_mutex_lock(&rt->mu);
-    g = gate_find(rt, store);
+    g = dh_rt_gate_of(rt, store);
     if (reason == DH_GATE_OPEN) {
         if (g) {
             if (g->closed) {

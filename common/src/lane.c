@@ -270,12 +270,13 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
     }
 }
 
-/* The store of a decoded event that may be parked or set aside, else NULL. */
-static const dh_store_t *gated_store(const struct item *x)
+/* The store of a decoded event from Kafka that joins its store's set-aside events when it
+ * has any, else NULL (a taken-back event is one of them already). */
+static const dh_store_t *aside_store(const struct item *x)
 {
     const dh_rt_ev_t *ev = x->ev;
 
-    return x->out == OUT_DONE && ev->dev && ev->dev->store ? ev->dev->store : NULL;
+    return x->out == OUT_DONE && !ev->from_park && ev->dev ? ev->dev->store : NULL;
 }
 
 /* Events of stores with events set aside join them (asked of Redis only while some store may
@@ -289,13 +290,13 @@ static dh_err_t route_gated(dh_lane_t *lane, struct item *it, size_t n)
 
     if (atomic_load(&rt->park_check)) {
         for (size_t i = 0; i < n; i++) {
-            const dh_store_t *st = gated_store(&it[i]);
+            const dh_store_t *st = aside_store(&it[i]);
             size_t j = 0;
 
-            while (st && !it[i].ev->from_park && j < k && stores[j] != st) {
+            while (st && j < k && stores[j] != st) {
                 j++;
             }
-            if (st && !it[i].ev->from_park && j == k) {
+            if (st && j == k) {
                 stores[k++] = st;
             }
         }
@@ -304,7 +305,7 @@ static dh_err_t route_gated(dh_lane_t *lane, struct item *it, size_t n)
         }
         for (size_t i = 0; i < n; i++) {
             for (size_t j = 0; j < k; j++) {
-                if (member[j] && gated_store(&it[i]) == stores[j] && !it[i].ev->from_park) {
+                if (member[j] && aside_store(&it[i]) == stores[j]) {
                     it[i].out = OUT_SPILL;
                 }
             }

@@ -518,9 +518,9 @@ static int drainable(dh_rt_t *rt, const char *domain)
 
     if (ok) {
         pthread_mutex_lock(&rt->mu);
-        for (const dh_rt_gate_t *g = rt->gates; g; g = g->next) {
-            ok &= !(g->store == st && g->closed);
-        }
+        const dh_rt_gate_t *g = dh_rt_gate_of(rt, st);
+
+        ok = !g || !g->closed;
         pthread_mutex_unlock(&rt->mu);
     }
     return ok;

@@ -271,8 +271,8 @@ void dh_rt_park_tick(dh_rt_t *rt, dh_redis_t *r, const char *owner);
 /** What a closed gate says of \p ev (a key's head): run it, park it, or set it aside. */
 enum { DH_GATE_RUN = 0, DH_GATE_PARK, DH_GATE_SPILL };
 int dh_rt_gate_verdict(dh_rt_t *rt, const dh_rt_ev_t *ev);
-/** 1 when \p ev (a key's head) must park: decoded, its store's gate closed, not the probe. */
-int dh_rt_gate_holds(dh_rt_t *rt, const dh_rt_ev_t *ev);
+/** \p store's gate, or NULL when it has none (it answers). */
+dh_rt_gate_t *dh_rt_gate_of(dh_rt_t *rt, const dh_store_t *store);
 /** Park unlisted \p kq on its head's closed gate: 1, or 0 when no gate holds it. */
 int dh_rt_gate_park_key(dh_rt_t *rt, dh_rt_keyq_t *kq);
 /** Take parked \p kq off its gate (dh_rt_key_unlist() does for listed == 3). */
