@@ -158,7 +158,7 @@ static void *run(void *arg)
     dh_idem_state_t *states = calloc((size_t)j->batch, sizeof(*states));
     char(*keys)[ID_MAX + 32] = calloc((size_t)j->batch, ID_MAX + 32);
     const char **keyp = calloc((size_t)j->batch, sizeof(*keyp));
-    char claim_sha[41], done_sha[41];
+    char claim_sha[41], done_sha[41], batch[DH_IDEM_BATCH_LEN + 1];
 
     if (!r || !ids || !idp || !states || !keys || !keyp) {
         fprintf(stderr, "dh-bench-idem: %s\n", r ? "out of memory" : errstr);
@@ -190,8 +190,10 @@ static void *run(void *arg)
             }
             continue;
         }
-        if (dh_idem_claim(r, "testworker", "bench", 60000, (size_t)n, idp, states, NULL) ||
-            dh_idem_done(r, "testworker", "bench", 60, (size_t)n, idp, NULL)) {
+        dh_idem_batch_id(batch);
+        if (dh_idem_claim(r, "testworker", "bench", batch, 60000, 60, (size_t)n, idp, states,
+                          NULL) ||
+            dh_idem_finish(r, "testworker", "bench", batch, 60, (size_t)n, 0, NULL, NULL)) {
             fprintf(stderr, "dh-bench-idem: %s\n", dh_redis_errstr(r));
             j->failed = 1;
             break;

@@ -1,30 +1,33 @@
 /*
- * Idempotency records in Redis (see dockhand/idem.h for the state machine). One string key
- * per effect, "<ns>:idem:<effect id>", holding "lease:<owner>" (with a PX TTL, the lease) or
- * "done" (with the retention TTL).
+ * Idempotency records in Redis (see dockhand/idem.h for the states). Per effect a string
+ * key "<ns>:idem:<effect>" holding "b:<batch>" (retention TTL); per batch a string key
+ * "<ns>:idem-batch:<batch>" holding "lease:<owner>" (lease TTL), then "done" (retention).
  *
- * The common case costs Redis one plain command per record and transition, all of a batch
- * formatted into one buffer and sent in one round trip (no Lua):
+ * Why a record per batch: an effect's record is written once (at its claim) and never
+ * again; finishing a batch of 256 effects is one SET instead of 256. Redis then does one
+ * plain command per effect instead of two, which is what bounds a no-op worker.
  *
- *   claim:  SET <key> lease:<owner> NX PX <lease_ms> GET  -> nil: a fresh record, ours now;
- *           "done": a duplicate, untouched (NX never overwrites). Any other value (our own
- *           lease on a retry, another owner's lease, a value without a TTL) goes, for those
- *           keys only, to the claim script (CLAIM_LUA, a second round trip), which decides
- *           atomically as before: refresh our lease, report the other's remaining ms, give a
- *           TTL-less value one. NX with GET needs Redis 7.0.
- *   done:   SET <key> done EX <retention_s> GET  -> always written (the effect happened); the
- *           old value says whether the lease was still ours.
- *   release: a script (GET and DEL must be one step: only our own lease is deleted); rare.
+ *   claim:   SET <batch key> lease:<owner> PX <lease_ms>, then per effect
+ *            SET <key> b:<batch> NX EX <retention_s> GET, all in one pipelined buffer (no
+ *            Lua). nil: fresh, ours; "done": a duplicate from before batches. Any other
+ *            value (a record pointing at another batch, a lease from before batches) goes,
+ *            for those keys only, to CLAIM_LUA (a second round trip), which reads the batch
+ *            that record points at and decides atomically: done, another owner's live lease
+ *            (its remaining ms), or lapsed (the record is taken over).
+ *   finish:  SET <batch key> done EX <retention_s> GET when every claimed effect happened;
+ *            FINISH_LUA when some did not: their records are deleted (only where they still
+ *            point at this batch) in the same atomic step that marks the batch done, so an
+ *            effect that did not happen can never read as done.
  *
- * This replaced one multi-key Lua script per batch for claim and done: the same SETs, but a
- * Lua redis.call() costs Redis more than the same command sent by a client (the arguments
- * converted to and from Lua, the reply parsed back). Values and TTLs are unchanged, so
- * replicas running either version share records safely. bench/runtime/idem-ceiling.c keeps
- * the old scripts for the before/after bench.
+ * Records from before batches ("lease:<owner>" and "done" on the effect key) are still
+ * understood, so the upgrade needs no migration. A replica still running the older code
+ * reads "b:<batch>" as another owner's lease and waits: safe, and the effect goes ahead
+ * once that replica is upgraded.
  *
- * This module decides nothing about retries: it reports states and the caller's runtime
- * acts on them. Multi-key scripts assume one Redis server (not Cluster): on a Cluster every
- * key of a call must hash to one slot, i.e. the namespace would have to be a hash tag "{ns}".
+ * CLAIM_LUA reads batch keys it is not given as KEYS (it learns them from the values): fine
+ * on one Redis server, not on Redis Cluster (there the namespace would have to be a hash
+ * tag "{ns}" and the keys declared). This module decides nothing about retries: it reports
+ * states and the caller's runtime acts on them.
  */
 /* SHA1_Init & co. are deprecated in OpenSSL 3 but, unlike the EVP API, never allocate,
  * so dh_idem_far_key() cannot fail (it returns void by contract). */
@@ -36,173 +39,103 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "idem_internal.h"
 #include "redis_internal.h"
 
 #define OWNER_MAX  128
-#define CHUNK_KEYS 512 /* keys per script call: bounds the time Redis is blocked */
-#define EXTRA_ARGS 2   /* after the keys: owner, ttl */
+#define CHUNK_KEYS 512 /* keys per claim script call: bounds the time Redis is blocked */
+#define CLAIM_ARGS 5   /* after the keys: batch, owner, lease_ms, retention_s, batch prefix */
 
 /* Reply codes of the claim script, one per key. */
 #define CLAIM_CLAIMED (-1)
 #define CLAIM_DONE    (-2) /* >= 1: leased by another owner, the lease's remaining ms */
 
-/* claim, per key (only the keys whose pipelined SET NX found a value other than "done"):
- * absent (expired meanwhile) -> our lease; done -> done; our own lease (a retry) -> ours,
- * refreshed; else the other lease's remaining time. A value without a TTL cannot be a
- * live lease (every lease is set with PX), so it is given one instead of blocking the
- * effect forever. */
-static const char CLAIM_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
-                                "local ttl = ARGV[2]\n"
+/* claim, per key whose SET NX found a value other than "done". The record is taken over
+ * (pointed at our batch) when it is gone, points at a batch with no record (its owner
+ * crashed and the lease expired) or at a batch of our own (a retry on this lane: that batch
+ * is over), or is our own lease from before batches. A value with no TTL cannot be a live
+ * lease (every lease is set with one), so it is given one instead of blocking forever. */
+static const char CLAIM_LUA[] = "local mine = 'b:' .. ARGV[1]\n"
+                                "local lease = 'lease:' .. ARGV[2]\n"
                                 "local out = {}\n"
                                 "for i, k in ipairs(KEYS) do\n"
-                                "  if redis.call('SET', k, mine, 'PX', ttl, 'NX') then\n"
-                                "    out[i] = -1\n"
-                                "  else\n"
-                                "    local v = redis.call('GET', k)\n"
-                                "    if v == 'done' then\n"
-                                "      out[i] = -2\n"
-                                "    elseif v == mine then\n"
-                                "      redis.call('PEXPIRE', k, ttl)\n"
-                                "      out[i] = -1\n"
-                                "    else\n"
-                                "      local t = redis.call('PTTL', k)\n"
-                                "      if t < 0 then\n"
-                                "        redis.call('PEXPIRE', k, ttl)\n"
-                                "        t = tonumber(ttl)\n"
-                                "      end\n"
-                                "      if t < 1 then t = 1 end\n"
-                                "      out[i] = t\n"
-                                "    end\n"
+                                "  local v = redis.call('GET', k)\n"
+                                "  local code = -1\n"
+                                "  local held = k\n"
+                                "  if v and string.sub(v, 1, 2) == 'b:' and v ~= mine then\n"
+                                "    held = ARGV[5] .. string.sub(v, 3)\n"
+                                "    v = redis.call('GET', held)\n"
                                 "  end\n"
+                                "  if v == 'done' then\n"
+                                "    code = -2\n"
+                                "  elseif v and v ~= mine and v ~= lease then\n"
+                                "    code = redis.call('PTTL', held)\n"
+                                "    if code < 0 then\n"
+                                "      redis.call('PEXPIRE', held, ARGV[3])\n"
+                                "      code = tonumber(ARGV[3])\n"
+                                "    end\n"
+                                "    if code < 1 then code = 1 end\n"
+                                "  end\n"
+                                "  if code == -1 then\n"
+                                "    redis.call('SET', k, mine, 'EX', ARGV[4])\n"
+                                "  end\n"
+                                "  out[i] = code\n"
                                 "end\n"
                                 "return out\n";
 
-/* release, per key: only our own lease; never a "done" record or another owner's lease. */
-static const char RELEASE_LUA[] = "local mine = 'lease:' .. ARGV[1]\n"
-                                  "local out = {}\n"
-                                  "for i, k in ipairs(KEYS) do\n"
-                                  "  out[i] = 0\n"
-                                  "  if redis.call('GET', k) == mine then\n"
-                                  "    out[i] = redis.call('DEL', k)\n"
-                                  "  end\n"
-                                  "end\n"
-                                  "return out\n";
+/* finish when some claimed effects did not happen: KEYS[1] is the batch's record, the rest
+ * those effects' records. Returns 1 when the batch's lease was still ours. */
+static const char FINISH_LUA[] = "local mine = 'b:' .. ARGV[1]\n"
+                                 "for i = 2, #KEYS do\n"
+                                 "  if redis.call('GET', KEYS[i]) == mine then\n"
+                                 "    redis.call('DEL', KEYS[i])\n"
+                                 "  end\n"
+                                 "end\n"
+                                 "local held = redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[2]\n"
+                                 "if ARGV[4] == '1' then\n"
+                                 "  redis.call('SET', KEYS[1], 'done', 'EX', ARGV[3])\n"
+                                 "elseif held then\n"
+                                 "  redis.call('DEL', KEYS[1])\n"
+                                 "end\n"
+                                 "return held and 1 or 0\n";
 
 /* The dockhand namespace for far-side keys (a random v4 UUID generated once). Never change
  * it: every far key would change, and a retry after the deploy would not be recognised. */
 static const unsigned char DH_IDEM_NS_UUID[16] = {0xf8, 0x66, 0xbe, 0x89, 0x43, 0x8a, 0x4f, 0xc0,
                                                   0x86, 0xc6, 0x4b, 0xfd, 0x60, 0x78, 0x4c, 0x0d};
 
-/* The EVALSHA arguments of a batch: per chunk, its keys then owner and ttl, in one flat
- * array; chunk c starts at argv[c * (CHUNK_KEYS + EXTRA_ARGS)]. */
-typedef struct batch {
-    char *keys; /**< All keys, back to back. */
-    const char **argv;
-    size_t *argvlen;
-    size_t nchunks;
-    int *nkeys;                /**< per chunk */
-    int *argc;                 /**< per chunk */
-    const char *const **cargv; /**< per chunk: its first argument */
-    const size_t **clen;
-    redisReply **replies; /**< per chunk */
-    char ttl[24];
-} batch_t;
-
-static void batch_free(batch_t *b)
+void dh_idem_batch_id(char out[DH_IDEM_BATCH_LEN + 1])
 {
-    for (size_t c = 0; b->replies != NULL && c < b->nchunks; c++) {
-        freeReplyObject(b->replies[c]);
-    }
-    free(b->keys);
-    free(b->argv);
-    free(b->argvlen);
-    free(b->nkeys);
-    free(b->argc);
-    free(b->cargv);
-    free(b->clen);
-    free(b->replies);
-}
+    static const char hex[] = "0123456789abcdef";
+    static _Thread_local unsigned long long state;
+    unsigned long long x;
 
-static dh_err_t batch_check(dh_redis_t *r, size_t ns_len, size_t owner_len, long long ttl, size_t n,
-                            const char *const *effect_ids, size_t *keys_bytes)
-{
-    *keys_bytes = 0;
-    if (ns_len == 0 || owner_len == 0 || owner_len > OWNER_MAX || ttl <= 0) {
-        dh_redis_set_error(r, "idem: empty namespace, bad owner or non-positive TTL");
-        return DH_ERR_INVALID;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t len = effect_ids[i] != NULL ? strlen(effect_ids[i]) : 0;
-        if (len == 0 || ns_len + sizeof(":idem:") + len > DH_IDEM_KEY_MAX) {
-            dh_redis_set_error(r, "idem: effect id %zu is empty or too long (%zu bytes)", i, len);
-            return DH_ERR_INVALID;
+    /* 64 random bits per batch: getrandom() seeds a per-thread xorshift once (a syscall
+     * per batch would be noticeable at 1,000 batches/s); the seed mixes in the pid and
+     * the clock should getrandom() be unavailable. */
+    if (state == 0) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+            state = 0;
         }
-        *keys_bytes += ns_len + sizeof(":idem:") + len;
+        state ^= ((unsigned long long)ts.tv_nsec << 20) ^ (unsigned long long)ts.tv_sec ^
+                 ((unsigned long long)getpid() << 40) ^ (unsigned long long)(uintptr_t)&state;
+        state |= 1;
     }
-    return DH_OK;
-}
-
-static dh_err_t batch_alloc(dh_redis_t *r, batch_t *b, size_t n, size_t keys_bytes)
-{
-    size_t nargs;
-
-    b->nchunks = (n + CHUNK_KEYS - 1) / CHUNK_KEYS;
-    nargs = n + b->nchunks * EXTRA_ARGS;
-    b->keys = malloc(keys_bytes);
-    b->argv = malloc(nargs * sizeof(*b->argv));
-    b->argvlen = malloc(nargs * sizeof(*b->argvlen));
-    b->nkeys = malloc(b->nchunks * sizeof(*b->nkeys));
-    b->argc = malloc(b->nchunks * sizeof(*b->argc));
-    b->cargv = malloc(b->nchunks * sizeof(*b->cargv));
-    b->clen = malloc(b->nchunks * sizeof(*b->clen));
-    b->replies = calloc(b->nchunks, sizeof(*b->replies));
-    if (b->keys == NULL || b->argv == NULL || b->argvlen == NULL || b->nkeys == NULL ||
-        b->argc == NULL || b->cargv == NULL || b->clen == NULL || b->replies == NULL) {
-        dh_redis_set_error(r, "idem: out of memory for a batch of %zu", n);
-        return DH_ERR_NOMEM;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    x = state * 0x2545F4914F6CDD1DULL;
+    for (int i = DH_IDEM_BATCH_LEN - 1; i >= 0; i--, x >>= 4) {
+        out[i] = hex[x & 0xf];
     }
-    return DH_OK;
-}
-
-static dh_err_t batch_build(dh_redis_t *r, batch_t *b, const char *ns, const char *owner,
-                            long long ttl, size_t n, const char *const *effect_ids)
-{
-    size_t ns_len = ns != NULL ? strlen(ns) : 0;
-    size_t owner_len = owner != NULL ? strlen(owner) : 0;
-    size_t keys_bytes = 0, off = 0, a = 0;
-    dh_err_t err;
-
-    memset(b, 0, sizeof(*b));
-    err = batch_check(r, ns_len, owner_len, ttl, n, effect_ids, &keys_bytes);
-    if (err == DH_OK) {
-        err = batch_alloc(r, b, n, keys_bytes);
-    }
-    if (err != DH_OK) {
-        return err;
-    }
-    snprintf(b->ttl, sizeof(b->ttl), "%lld", ttl);
-    for (size_t c = 0; c < b->nchunks; c++) {
-        size_t first = c * CHUNK_KEYS;
-        size_t k = n - first < CHUNK_KEYS ? n - first : CHUNK_KEYS;
-
-        b->nkeys[c] = (int)k;
-        b->argc[c] = (int)(k + EXTRA_ARGS);
-        b->cargv[c] = b->argv + a;
-        b->clen[c] = b->argvlen + a;
-        for (size_t i = first; i < first + k; i++) {
-            int len = snprintf(b->keys + off, keys_bytes - off, "%s:idem:%s", ns, effect_ids[i]);
-            b->argv[a] = b->keys + off;
-            b->argvlen[a++] = (size_t)len;
-            off += (size_t)len + 1;
-        }
-        b->argv[a] = owner;
-        b->argvlen[a++] = owner_len;
-        b->argv[a] = b->ttl;
-        b->argvlen[a++] = strlen(b->ttl);
-    }
-    return DH_OK;
+    out[DH_IDEM_BATCH_LEN] = '\0';
 }
 
 static dh_err_t bad_reply(dh_redis_t *r, const char *what, const redisReply *reply)
@@ -215,108 +148,143 @@ static dh_err_t bad_reply(dh_redis_t *r, const char *what, const redisReply *rep
     return DH_ERR_PROTO;
 }
 
-/* Runs one script over the batch and checks that each chunk's reply is an array of one
- * integer per key; the batch (with its replies) is the caller's to free. */
-static dh_err_t run_batch(dh_redis_t *r, batch_t *b, const char *what, const char *script,
-                          const char *ns, const char *owner, long long ttl, size_t n,
-                          const char *const *effect_ids)
+static int batch_ok(const char *batch)
 {
-    dh_err_t err = batch_build(r, b, ns, owner, ttl, n, effect_ids);
+    size_t len = batch != NULL ? strlen(batch) : 0;
 
-    if (err == DH_OK) {
-        err = dh_redis_eval_pipeline_v(r, script, b->nchunks, b->nkeys, b->argc, b->cargv, b->clen,
-                                       b->replies);
-    }
-    for (size_t c = 0; c < b->nchunks && err == DH_OK; c++) {
-        const redisReply *rep = b->replies[c];
-
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)b->nkeys[c]) {
-            return bad_reply(r, what, rep);
-        }
-        for (size_t i = 0; i < rep->elements; i++) {
-            if (rep->element[i]->type != REDIS_REPLY_INTEGER) {
-                return bad_reply(r, what, rep->element[i]);
-            }
-        }
-    }
-    return err;
+    return len == DH_IDEM_BATCH_LEN && strspn(batch, "0123456789abcdef") == len;
 }
 
-/* The integer the script returned for effect i (run_batch() checked the shape). */
-static long long batch_code(const batch_t *b, size_t i)
-{
-    return b->replies[i / CHUNK_KEYS]->element[i % CHUNK_KEYS]->integer;
-}
-
-/* ---- the common case: plain SETs, pipelined ------------------------------------------- */
-
-/* One "*<argc>\r\n$3\r\nSET\r\n$<len>\r\n<ns>:idem:<id>\r\n" + tail per key, where the tail
- * (the value and options, the same for every key of a call) was formatted once. */
-#define SET_HEAD     "\r\n$3\r\nSET\r\n$"
-#define SET_HEAD_MAX (sizeof("*9" SET_HEAD) + 24 + 2)
-
-/* The replies of one SET per key (each a bulk string or nil: they all carry GET). */
-typedef struct sets {
-    char *cmds;
-    size_t len;
-    redisReply **replies;
-    size_t n;
-} sets_t;
-
-static void sets_free(sets_t *s)
-{
-    for (size_t i = 0; s->replies != NULL && i < s->n; i++) {
-        freeReplyObject(s->replies[i]);
-    }
-    free(s->replies);
-    free(s->cmds);
-}
-
-/* Formats "SET <ns>:idem:<id> <tail>" (argc arguments in all) for each id, sends them in one
- * round trip and checks each reply is a string or nil; \p s is the caller's to free. */
-static dh_err_t sets_run(dh_redis_t *r, sets_t *s, const char *what, const char *ns,
-                         const char *owner, long long ttl, size_t n, const char *const *ids,
-                         int argc, const char *tail, size_t tail_len)
+/* Validates the call and returns in \p keys_bytes the room "<ns>:idem:<id>" keys need. */
+static dh_err_t check_ids(dh_redis_t *r, const char *what, const char *ns, size_t n,
+                          const char *const *effect_ids, size_t *keys_bytes)
 {
     size_t ns_len = ns != NULL ? strlen(ns) : 0;
-    size_t owner_len = owner != NULL ? strlen(owner) : 0;
-    size_t keys_bytes = 0, cap;
-    dh_err_t err;
 
-    memset(s, 0, sizeof(*s));
-    s->n = n;
-    err = batch_check(r, ns_len, owner_len, ttl, n, ids, &keys_bytes);
-    if (err != DH_OK) {
-        return err;
-    }
-    cap = keys_bytes + n * (SET_HEAD_MAX + 2 + tail_len);
-    s->cmds = malloc(cap);
-    s->replies = calloc(n, sizeof(*s->replies));
-    if (s->cmds == NULL || s->replies == NULL) {
-        dh_redis_set_error(r, "idem %s: out of memory for a batch of %zu", what, n);
-        return DH_ERR_NOMEM;
+    *keys_bytes = 0;
+    if (ns_len == 0 || ns_len > DH_IDEM_KEY_MAX / 2) {
+        dh_redis_set_error(r, "idem %s: empty or overlong namespace", what);
+        return DH_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t id_len = strlen(ids[i]);
-        size_t key_len = ns_len + strlen(":idem:") + id_len;
-
-        s->len += (size_t)snprintf(s->cmds + s->len, cap - s->len,
-                                   "*%d" SET_HEAD "%zu\r\n%s:idem:", argc, key_len, ns);
-        memcpy(s->cmds + s->len, ids[i], id_len);
-        s->len += id_len;
-        memcpy(s->cmds + s->len, "\r\n", 2);
-        memcpy(s->cmds + s->len + 2, tail, tail_len);
-        s->len += 2 + tail_len;
-    }
-    err = dh_redis_pipeline_raw(r, s->cmds, s->len, n, s->replies);
-    for (size_t i = 0; i < n && err == DH_OK; i++) {
-        int type = s->replies[i]->type;
-
-        if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL) {
-            err = bad_reply(r, what, s->replies[i]);
+        size_t len = effect_ids[i] != NULL ? strlen(effect_ids[i]) : 0;
+        if (len == 0 || ns_len + sizeof(":idem:") + len > DH_IDEM_KEY_MAX) {
+            dh_redis_set_error(r, "idem %s: effect id %zu is empty or too long (%zu bytes)", what,
+                               i, len);
+            return DH_ERR_INVALID;
         }
+        *keys_bytes += ns_len + sizeof(":idem:") + len;
     }
-    return err;
+    return DH_OK;
+}
+
+static dh_err_t check_owner(dh_redis_t *r, const char *what, const char *owner, const char *batch)
+{
+    size_t owner_len = owner != NULL ? strlen(owner) : 0;
+
+    if (owner_len == 0 || owner_len > OWNER_MAX || !batch_ok(batch)) {
+        dh_redis_set_error(r, "idem %s: bad owner or batch id", what);
+        return DH_ERR_INVALID;
+    }
+    return DH_OK;
+}
+
+/* ---- a buffer of RESP commands ---------------------------------------------------------- */
+
+typedef struct resp {
+    char *buf;
+    size_t len, cap, ncmds;
+    int oom;
+} resp_t;
+
+static void resp_reserve(resp_t *b, size_t more)
+{
+    char *p;
+    size_t cap;
+
+    if (b->oom || b->len + more <= b->cap) {
+        return;
+    }
+    cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    p = realloc(b->buf, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return;
+    }
+    b->buf = p;
+    b->cap = cap;
+}
+
+static void resp_raw(resp_t *b, const char *s, size_t len)
+{
+    resp_reserve(b, len);
+    if (!b->oom) {
+        memcpy(b->buf + b->len, s, len);
+        b->len += len;
+    }
+}
+
+/* One bulk argument "$<len>\r\n<a><b>\r\n" made of two parts (b may be NULL). */
+static void resp_arg2(resp_t *b, const char *a, size_t alen, const char *c, size_t clen)
+{
+    char head[32];
+    int hl = snprintf(head, sizeof(head), "$%zu\r\n", alen + clen);
+
+    resp_raw(b, head, (size_t)hl);
+    resp_raw(b, a, alen);
+    if (clen) {
+        resp_raw(b, c, clen);
+    }
+    resp_raw(b, "\r\n", 2);
+}
+
+static void resp_arg(resp_t *b, const char *a)
+{
+    resp_arg2(b, a, strlen(a), NULL, 0);
+}
+
+/* The argument "<ns>:idem:<effect id>". */
+static void key_arg(resp_t *b, const char *ns, const char *effect_id)
+{
+    size_t ns_len = strlen(ns), id_len = strlen(effect_id);
+    char head[32];
+    int hl = snprintf(head, sizeof(head), "$%zu\r\n", ns_len + 6 + id_len);
+
+    resp_raw(b, head, (size_t)hl);
+    resp_raw(b, ns, ns_len);
+    resp_raw(b, ":idem:", 6);
+    resp_raw(b, effect_id, id_len);
+    resp_raw(b, "\r\n", 2);
+}
+
+static void resp_cmd(resp_t *b, int argc)
+{
+    char head[16];
+    int hl = snprintf(head, sizeof(head), "*%d\r\n", argc);
+
+    resp_raw(b, head, (size_t)hl);
+    b->ncmds++;
+}
+
+/* Sends the buffer; \p replies (b->ncmds of them) are the caller's to free. */
+static dh_err_t resp_send(dh_redis_t *r, resp_t *b, const char *what, redisReply **replies)
+{
+    if (b->oom) {
+        dh_redis_set_error(r, "idem %s: out of memory", what);
+        return DH_ERR_NOMEM;
+    }
+    return dh_redis_pipeline_raw(r, b->buf, b->len, b->ncmds, replies);
+}
+
+static void replies_free(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; replies != NULL && i < n; i++) {
+        freeReplyObject(replies[i]);
+    }
+    free(replies);
 }
 
 /* 1 when reply \p rep is the string "<prefix><rest>". */
@@ -328,76 +296,157 @@ static int reply_is(const redisReply *rep, const char *prefix, const char *rest)
            memcmp(rep->str, prefix, pl) == 0 && (rl == 0 || memcmp(rep->str + pl, rest, rl) == 0);
 }
 
-/* The claim script over the keys whose SET NX found a value other than "done" (a retry's
- * own lease, another owner's, one without a TTL): the rare case. */
-static dh_err_t claim_rest(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms,
-                           size_t nrest, const size_t *rest, const char *const *effect_ids,
-                           dh_idem_state_t *states, int64_t *wait_ms)
+static void batch_key(char *out, size_t size, const char *ns, const char *batch)
 {
-    const char **ids = malloc(nrest * sizeof(*ids));
-    batch_t b;
-    dh_err_t err;
+    snprintf(out, size, DH_IDEM_BATCH_KEY_FMT, ns, batch);
+}
 
-    if (ids == NULL) {
+/* ---- claim ------------------------------------------------------------------------------- */
+
+/* CLAIM_LUA over the keys whose SET NX found a value other than "done" (the rare case), in
+ * chunks of CHUNK_KEYS keys, pipelined. */
+static dh_err_t claim_rest(dh_redis_t *r, const char *ns, const char *owner, const char *batch,
+                           int64_t lease_ms, int64_t retention_s, size_t nrest, const size_t *rest,
+                           const char *const *effect_ids, dh_idem_state_t *states, int64_t *wait_ms)
+{
+    size_t nchunks = (nrest + CHUNK_KEYS - 1) / CHUNK_KEYS, ns_len = strlen(ns);
+    char lease[24], ret[24], prefix[DH_IDEM_KEY_MAX];
+    char (*keys)[DH_IDEM_KEY_MAX] = malloc(nrest * sizeof(*keys));
+    const char **argv = malloc((nrest + nchunks * CLAIM_ARGS) * sizeof(*argv));
+    redisReply **replies = calloc(nchunks, sizeof(*replies));
+    int *nkeys = malloc(nchunks * sizeof(*nkeys)), *argc = malloc(nchunks * sizeof(*argc));
+    const char *const **starts = malloc(nchunks * sizeof(*starts));
+    dh_err_t err = DH_OK;
+    size_t a = 0;
+
+    if (!keys || !argv || !replies || !nkeys || !argc || !starts) {
         dh_redis_set_error(r, "idem claim: out of memory");
-        return DH_ERR_NOMEM;
+        err = DH_ERR_NOMEM;
+        goto out;
     }
-    for (size_t j = 0; j < nrest; j++) {
-        ids[j] = effect_ids[rest[j]];
-    }
-    err = run_batch(r, &b, "claim", CLAIM_LUA, ns, owner, (long long)lease_ms, nrest, ids);
-    for (size_t j = 0; j < nrest && err == DH_OK; j++) {
-        long long code = batch_code(&b, j);
-        size_t i = rest[j];
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+    snprintf(ret, sizeof(ret), "%lld", (long long)retention_s);
+    snprintf(prefix, sizeof(prefix), "%.*s:idem-batch:", (int)ns_len, ns);
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t first = c * CHUNK_KEYS, k = nrest - first < CHUNK_KEYS ? nrest - first : CHUNK_KEYS;
 
-        if (code == CLAIM_CLAIMED) {
-            states[i] = DH_IDEM_CLAIMED;
-        } else if (code == CLAIM_DONE) {
-            states[i] = DH_IDEM_DONE;
-        } else if (code >= 1) {
-            states[i] = DH_IDEM_LEASED;
-            if (wait_ms != NULL) {
-                wait_ms[i] = code;
+        starts[c] = argv + a;
+        nkeys[c] = (int)k;
+        argc[c] = (int)(k + CLAIM_ARGS);
+        for (size_t j = first; j < first + k; j++) {
+            snprintf(keys[j], DH_IDEM_KEY_MAX, "%s:idem:%s", ns, effect_ids[rest[j]]);
+            argv[a++] = keys[j];
+        }
+        argv[a++] = batch;
+        argv[a++] = owner;
+        argv[a++] = lease;
+        argv[a++] = ret;
+        argv[a++] = prefix;
+    }
+    err = dh_redis_eval_pipeline_v(r, CLAIM_LUA, nchunks, nkeys, argc, starts, NULL, replies);
+    for (size_t c = 0; c < nchunks && err == DH_OK; c++) {
+        const redisReply *rep = replies[c];
+
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)nkeys[c]) {
+            err = bad_reply(r, "claim", rep);
+            break;
+        }
+        for (size_t e = 0; e < rep->elements && err == DH_OK; e++) {
+            size_t i = rest[c * CHUNK_KEYS + e];
+            long long code = rep->element[e]->integer;
+
+            if (rep->element[e]->type != REDIS_REPLY_INTEGER) {
+                err = bad_reply(r, "claim", rep->element[e]);
+            } else if (code == CLAIM_CLAIMED) {
+                states[i] = DH_IDEM_CLAIMED;
+            } else if (code == CLAIM_DONE) {
+                states[i] = DH_IDEM_DONE;
+            } else if (code >= 1) {
+                states[i] = DH_IDEM_LEASED;
+                if (wait_ms != NULL) {
+                    wait_ms[i] = code;
+                }
+            } else {
+                dh_redis_set_error(r, "idem claim: unexpected code %lld", code);
+                err = DH_ERR_PROTO;
             }
-        } else {
-            dh_redis_set_error(r, "idem claim: unexpected code %lld", code);
-            err = DH_ERR_PROTO;
         }
     }
-    batch_free(&b);
-    free(ids);
+    if (err == DH_OK || err == DH_ERR_PROTO) {
+        for (size_t c = 0; c < nchunks; c++) {
+            freeReplyObject(replies[c]);
+        }
+    }
+out:
+    free(keys);
+    free(argv);
+    free(replies);
+    free(nkeys);
+    free(argc);
+    free(starts);
     return err;
 }
 
-dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t lease_ms, size_t n,
+dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, const char *batch,
+                       int64_t lease_ms, int64_t retention_s, size_t n,
                        const char *const *effect_ids, dh_idem_state_t *states, int64_t *wait_ms)
 {
-    char tail[OWNER_MAX + 96];
-    size_t owner_len = owner != NULL ? strlen(owner) : 0, nrest = 0, *rest = NULL;
-    sets_t s;
+    char bkey[DH_IDEM_KEY_MAX], mine[2 + DH_IDEM_BATCH_LEN + 1], num[24];
+    size_t keys_bytes, nrest = 0, *rest = NULL;
+    redisReply **replies = NULL;
+    resp_t b = {0};
     dh_err_t err;
-    int tail_len;
 
     if (n == 0) {
         return DH_OK;
     }
-    /* SET <key> lease:<owner> NX PX <lease_ms> GET: sets a fresh record, or returns the
-     * value it found without touching it (NX with GET: Redis 7.0+). */
-    tail_len = snprintf(tail, sizeof(tail),
-                        "$%zu\r\nlease:%s\r\n$2\r\nNX\r\n$2\r\nPX\r\n$%d\r\n%lld\r\n$3\r\nGET\r\n",
-                        owner_len + 6, owner != NULL && owner_len <= OWNER_MAX ? owner : "",
-                        snprintf(NULL, 0, "%lld", (long long)lease_ms), (long long)lease_ms);
-    err = sets_run(r, &s, "claim", ns, owner, (long long)lease_ms, n, effect_ids, 7, tail,
-                   (size_t)tail_len);
+    err = check_ids(r, "claim", ns, n, effect_ids, &keys_bytes);
     if (err == DH_OK) {
-        rest = malloc(n * sizeof(*rest));
-        if (rest == NULL) {
-            dh_redis_set_error(r, "idem claim: out of memory");
-            err = DH_ERR_NOMEM;
-        }
+        err = check_owner(r, "claim", owner, batch);
+    }
+    if (err == DH_OK && (lease_ms <= 0 || retention_s <= 0)) {
+        dh_redis_set_error(r, "idem claim: non-positive lease or retention");
+        err = DH_ERR_INVALID;
+    }
+    if (err != DH_OK) {
+        return err;
+    }
+    /* The batch's lease first: the claim script (second round trip) may read it. */
+    batch_key(bkey, sizeof(bkey), ns, batch);
+    resp_reserve(&b, keys_bytes + n * 96 + 256);
+    resp_cmd(&b, 5);
+    resp_arg(&b, "SET");
+    resp_arg(&b, bkey);
+    resp_arg2(&b, "lease:", 6, owner, strlen(owner));
+    resp_arg(&b, "PX");
+    snprintf(num, sizeof(num), "%lld", (long long)lease_ms);
+    resp_arg(&b, num);
+    snprintf(mine, sizeof(mine), "b:%s", batch);
+    snprintf(num, sizeof(num), "%lld", (long long)retention_s);
+    for (size_t i = 0; i < n; i++) {
+        /* SET <key> b:<batch> NX EX <retention_s> GET: set if absent, else the value found
+         * (untouched: NX never overwrites). NX with GET: Redis 7.0+. */
+        resp_cmd(&b, 7);
+        resp_arg(&b, "SET");
+        key_arg(&b, ns, effect_ids[i]);
+        resp_arg(&b, mine);
+        resp_arg(&b, "NX");
+        resp_arg(&b, "EX");
+        resp_arg(&b, num);
+        resp_arg(&b, "GET");
+    }
+    replies = calloc(n + 1, sizeof(*replies));
+    rest = malloc(n * sizeof(*rest));
+    if (replies == NULL || rest == NULL) {
+        b.oom = 1;
+    }
+    err = resp_send(r, &b, "claim", replies);
+    free(b.buf);
+    if (err == DH_OK && replies[0]->type != REDIS_REPLY_STATUS) {
+        err = bad_reply(r, "claim", replies[0]);
     }
     for (size_t i = 0; i < n && err == DH_OK; i++) {
-        const redisReply *rep = s.replies[i];
+        const redisReply *rep = replies[i + 1];
 
         if (wait_ms != NULL) {
             wait_ms[i] = 0;
@@ -406,55 +455,181 @@ dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, int64_t
             states[i] = DH_IDEM_CLAIMED;
         } else if (reply_is(rep, "done", NULL)) {
             states[i] = DH_IDEM_DONE;
-        } else {
+        } else if (rep->type == REDIS_REPLY_STRING) {
             rest[nrest++] = i;
+        } else {
+            err = bad_reply(r, "claim", rep);
         }
     }
-    sets_free(&s);
+    replies_free(replies, err == DH_OK || err == DH_ERR_PROTO ? n + 1 : 0);
     if (err == DH_OK && nrest > 0) {
-        err = claim_rest(r, ns, owner, lease_ms, nrest, rest, effect_ids, states, wait_ms);
+        err = claim_rest(r, ns, owner, batch, lease_ms, retention_s, nrest, rest, effect_ids,
+                         states, wait_ms);
     }
     free(rest);
     return err;
 }
 
-dh_err_t dh_idem_done(dh_redis_t *r, const char *ns, const char *owner, int64_t retention_s,
-                      size_t n, const char *const *effect_ids, int *still_owned)
-{
-    char tail[96];
-    sets_t s;
-    dh_err_t err;
-    int tail_len;
+/* ---- finish ------------------------------------------------------------------------------ */
 
-    if (n == 0) {
+dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *owner, const char *batch,
+                        int64_t retention_s, size_t ndone, size_t nfailed,
+                        const char *const *failed_ids, int *lease_held)
+{
+    char bkey[DH_IDEM_KEY_MAX], ret[24];
+    size_t keys_bytes;
+    redisReply *rep = NULL;
+    dh_err_t err;
+
+    if (lease_held != NULL) {
+        *lease_held = 1;
+    }
+    if (ndone == 0 && nfailed == 0) {
         return DH_OK;
     }
-    /* SET <key> done EX <retention_s> GET: always recorded (the effect happened); the old
-     * value tells whether the lease was still ours. */
-    tail_len =
-        snprintf(tail, sizeof(tail), "$4\r\ndone\r\n$2\r\nEX\r\n$%d\r\n%lld\r\n$3\r\nGET\r\n",
-                 snprintf(NULL, 0, "%lld", (long long)retention_s), (long long)retention_s);
-    err = sets_run(r, &s, "done", ns, owner, (long long)retention_s, n, effect_ids, 6, tail,
-                   (size_t)tail_len);
-    for (size_t i = 0; i < n && err == DH_OK && still_owned != NULL; i++) {
-        still_owned[i] = reply_is(s.replies[i], "lease:", owner);
+    err = check_ids(r, "finish", ns, nfailed, failed_ids, &keys_bytes);
+    if (err == DH_OK) {
+        err = check_owner(r, "finish", owner, batch);
     }
-    sets_free(&s);
+    if (err == DH_OK && retention_s <= 0) {
+        dh_redis_set_error(r, "idem finish: non-positive retention");
+        err = DH_ERR_INVALID;
+    }
+    if (err != DH_OK) {
+        return err;
+    }
+    batch_key(bkey, sizeof(bkey), ns, batch);
+    snprintf(ret, sizeof(ret), "%lld", (long long)retention_s);
+    if (nfailed == 0) {
+        /* Always written (the effects happened); the old value says whether the lease was
+         * still ours. */
+        const char *argv[] = {"SET", bkey, "done", "EX", ret, "GET"};
+
+        err = dh_redis_command(r, 6, argv, NULL, &rep);
+        if (err == DH_OK && rep->type != REDIS_REPLY_STRING && rep->type != REDIS_REPLY_NIL) {
+            err = bad_reply(r, "finish", rep);
+        } else if (err == DH_OK && lease_held != NULL) {
+            *lease_held = reply_is(rep, "lease:", owner);
+        }
+    } else {
+        char (*keys)[DH_IDEM_KEY_MAX] = malloc(nfailed * sizeof(*keys));
+        const char **argv = malloc((nfailed + 5) * sizeof(*argv));
+
+        if (keys == NULL || argv == NULL) {
+            dh_redis_set_error(r, "idem finish: out of memory");
+            err = DH_ERR_NOMEM;
+        } else {
+            argv[0] = bkey;
+            for (size_t i = 0; i < nfailed; i++) {
+                snprintf(keys[i], DH_IDEM_KEY_MAX, "%s:idem:%s", ns, failed_ids[i]);
+                argv[i + 1] = keys[i];
+            }
+            argv[nfailed + 1] = batch;
+            argv[nfailed + 2] = owner;
+            argv[nfailed + 3] = ret;
+            argv[nfailed + 4] = ndone > 0 ? "1" : "0";
+            err = dh_redis_eval(r, FINISH_LUA, (int)nfailed + 1, (int)nfailed + 5, argv, NULL,
+                                &rep);
+        }
+        if (err == DH_OK && rep->type != REDIS_REPLY_INTEGER) {
+            err = bad_reply(r, "finish", rep);
+        } else if (err == DH_OK && lease_held != NULL) {
+            *lease_held = rep->integer == 1;
+        }
+        free(keys);
+        free(argv);
+    }
+    if (rep != NULL) {
+        freeReplyObject(rep);
+    }
     return err;
 }
 
-dh_err_t dh_idem_release(dh_redis_t *r, const char *ns, const char *owner, size_t n,
-                         const char *const *effect_ids)
+/* ---- lookup ------------------------------------------------------------------------------ */
+
+/* What a record's value says by itself: done, a lease from before batches, or "b:<batch>"
+ * (1 returned, \p batch filled) to be read in the batch's record. */
+static int value_state(const redisReply *v, dh_idem_state_t *st, char *batch)
 {
-    batch_t b;
+    batch[0] = '\0';
+    if (v->type != REDIS_REPLY_STRING) {
+        *st = DH_IDEM_ABSENT;
+    } else if (reply_is(v, "done", NULL)) {
+        *st = DH_IDEM_DONE;
+    } else if (v->len == 2 + DH_IDEM_BATCH_LEN && memcmp(v->str, "b:", 2) == 0) {
+        memcpy(batch, v->str + 2, DH_IDEM_BATCH_LEN);
+        batch[DH_IDEM_BATCH_LEN] = '\0';
+        return 1;
+    } else {
+        *st = DH_IDEM_LEASED;
+    }
+    return 0;
+}
+
+dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *const *effect_ids,
+                        dh_idem_state_t *states, char (*batches)[DH_IDEM_BATCH_LEN + 1])
+{
+    char (*bat)[DH_IDEM_BATCH_LEN + 1] = NULL;
+    size_t keys_bytes, nb = 0, *map = NULL;
+    redisReply **replies = NULL;
+    resp_t b = {0};
     dh_err_t err;
 
     if (n == 0) {
         return DH_OK;
     }
-    /* The TTL argument is unused by the release script; 1 passes validation. */
-    err = run_batch(r, &b, "release", RELEASE_LUA, ns, owner, 1, n, effect_ids);
-    batch_free(&b);
+    err = check_ids(r, "lookup", ns, n, effect_ids, &keys_bytes);
+    if (err != DH_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        resp_cmd(&b, 2);
+        resp_arg(&b, "GET");
+        key_arg(&b, ns, effect_ids[i]);
+    }
+    bat = calloc(n, sizeof(*bat));
+    map = malloc(n * sizeof(*map));
+    replies = calloc(n, sizeof(*replies));
+    if (bat == NULL || map == NULL || replies == NULL) {
+        b.oom = 1;
+    }
+    err = resp_send(r, &b, "lookup", replies);
+    free(b.buf);
+    memset(&b, 0, sizeof(b));
+    for (size_t i = 0; i < n && err == DH_OK; i++) {
+        if (value_state(replies[i], &states[i], bat[i])) {
+            map[nb++] = i;
+            char key[DH_IDEM_KEY_MAX];
+
+            batch_key(key, sizeof(key), ns, bat[i]);
+            resp_cmd(&b, 2);
+            resp_arg(&b, "GET");
+            resp_arg(&b, key);
+        }
+    }
+    replies_free(replies, err == DH_OK ? n : 0);
+    replies = NULL;
+    if (err == DH_OK && nb > 0) {
+        replies = calloc(nb, sizeof(*replies));
+        if (replies == NULL) {
+            b.oom = 1;
+        }
+        err = resp_send(r, &b, "lookup", replies);
+        for (size_t j = 0; j < nb && err == DH_OK; j++) {
+            const redisReply *v = replies[j];
+
+            states[map[j]] = v->type != REDIS_REPLY_STRING ? DH_IDEM_ABSENT
+                             : reply_is(v, "done", NULL)   ? DH_IDEM_DONE
+                                                           : DH_IDEM_LEASED;
+        }
+        replies_free(replies, err == DH_OK ? nb : 0);
+    }
+    free(b.buf);
+    for (size_t i = 0; i < n && err == DH_OK && batches != NULL; i++) {
+        memcpy(batches[i], bat[i], sizeof(bat[i]));
+    }
+    free(bat);
+    free(map);
     return err;
 }
 

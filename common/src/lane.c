@@ -23,6 +23,7 @@ struct dh_lane_s {
     dh_redis_t *redis;
     dh_http_t *http;
     char owner[160];
+    char batch[DH_IDEM_BATCH_LEN + 1]; /* the current batch's id (idem.h), new per claim */
     dh_rt_ev_t *cur;                        /* event being decoded or handled, for dh_lane_fail() */
     char reapply[DH_REAPPLY_NONCE_MAX + 1]; /* cur's dh-reapply nonce (dh_lane_reapply) */
     unsigned int rng;
@@ -414,8 +415,9 @@ static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
     if (k == 0) {
         return DH_OK;
     }
-    err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner, lane->rt->opts.lease_ms,
-                        k, ids, st, wait);
+    dh_idem_batch_id(lane->batch);
+    err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner, lane->batch,
+                        lane->rt->opts.lease_ms, lane->rt->opts.retention_s, k, ids, st, wait);
     if (err) {
         return err;
     }
@@ -580,38 +582,37 @@ static void trace_batch(dh_lane_t *lane, struct item *it, size_t n)
     free(t);
 }
 
-/* Mark done what succeeded and release leases of what failed, one round trip each.
- * A done record that cannot be written keeps the event running until it can: the effect
- * happened, and finishing without the record would let a replay repeat it. */
+/* Finish the batch's records in one atomic step: done for what succeeded, released for
+ * what was claimed and did not happen (idem.h). A record that cannot be written keeps the
+ * events running until it can: the effects happened, and finishing without the record
+ * would let a replay repeat them. */
 static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
 {
-    const char **done_ids = lane->ids;
-    size_t nd = 0, nr = 0;
-    dh_err_t err = DH_OK;
+    const char **failed = lane->ids;
+    size_t nd = 0, nf = 0;
+    int held = 1;
+    dh_err_t err;
 
     for (size_t i = 0; i < n; i++) {
         if (it[i].claimed && it[i].out == OUT_DONE) {
-            done_ids[nd++] = ev_effect_id(it[i].ev);
+            nd++;
+        } else if (it[i].claimed) {
+            failed[nf++] = ev_effect_id(it[i].ev);
         }
+    }
+    err = dh_idem_finish(lane->redis, lane->rt->handler->name, lane->owner, lane->batch,
+                         lane->rt->opts.retention_s, nd, nf, failed, &held);
+    if (err) {
+        return err;
+    }
+    if (!held) {
+        /* Longer than DH_IDEM_LEASE_MS: another replica may have run these effects too (the
+         * far side's idempotency key is what still guards them). */
+        DH_LOG(DH_LOG_WARN, "lane", "batch %s: its lease lapsed before it finished (%zu done)",
+               lane->batch, nd);
     }
     if (nd > 0) {
-        err = dh_idem_done(lane->redis, lane->rt->handler->name, lane->owner,
-                           lane->rt->opts.retention_s, nd, done_ids, lane->owned);
-        if (err) {
-            return err;
-        }
         trace_batch(lane, it, n);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (it[i].claimed && it[i].out != OUT_DONE) {
-            done_ids[nr++] = ev_effect_id(it[i].ev);
-        }
-    }
-    if (nr > 0) {
-        /* Best effort: an unreleased lease only delays the retry until it expires. */
-        if (dh_idem_release(lane->redis, lane->rt->handler->name, lane->owner, nr, done_ids)) {
-            DH_LOG(DH_LOG_DEBUG, "lane", "lease release failed: %s", dh_redis_errstr(lane->redis));
-        }
     }
     return DH_OK;
 }

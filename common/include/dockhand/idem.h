@@ -1,16 +1,23 @@
 /*
- * Idempotency records in Redis: a two-phase record per effect.
+ * Idempotency records in Redis: a record per effect that points at a record per batch.
  *
- *   claim:  absent -> "lease:<owner>" with a TTL (the lease); the caller performs the effect.
- *   done:   "lease:<owner>" -> "done" with the retention TTL (longer than the replay horizon).
- *   release: drop our lease after a failed attempt so a retry need not wait for it.
+ *   claim:   each effect's record "<ns>:idem:<effect>" is set, only if absent, to
+ *            "b:<batch>" (retention TTL); the batch's record "<ns>:idem-batch:<batch>" is
+ *            set to "lease:<owner>" with the lease TTL. The caller performs the effects.
+ *   finish:  the batch's record becomes "done" (retention TTL): every effect record that
+ *            points at it is done at once. Effects of the batch that did not happen are
+ *            released first, in the same atomic step, so they never read as done.
  *
- * A duplicate that finds "done" skips the effect; one that finds a live lease of another
- * owner waits (DH_IDEM_LEASED, with the lease's remaining time). A crash mid-effect leaves
- * the lease, which expires: the effect is then retried, never assumed done. Batches are
- * pipelined: n records cost one round trip, and Redis one plain SET per record (a claim
- * that meets a lease other than a fresh or done record costs one more round trip, a
- * script over those keys). Needs Redis 7.0 or later (SET with NX and GET).
+ * An effect is therefore done when its record says "done" (the layout before batches) or
+ * points at a batch whose record says "done"; leased while that batch's lease lives; free
+ * when it has no record or points at a batch with none (the batch's owner crashed and its
+ * lease expired: the effect is retried, never assumed done). A duplicate that finds done
+ * skips the effect; one that finds another owner's live lease waits (DH_IDEM_LEASED, with
+ * the lease's remaining time).
+ *
+ * Cost: one plain SET per effect plus one per batch to claim, one SET per batch to finish
+ * (a script over the batch only when some of its effects failed), each pipelined in one
+ * round trip. Needs Redis 7.0 or later (SET with NX and GET).
  */
 #ifndef DH_IDEM_H
 #define DH_IDEM_H
@@ -26,35 +33,57 @@ typedef enum dh_idem_state {
     DH_IDEM_CLAIMED = 0, /**< We hold the lease: perform the effect. */
     DH_IDEM_DONE,        /**< Already done: skip. */
     DH_IDEM_LEASED,      /**< Another owner holds a live lease: wait and try again. */
+    DH_IDEM_ABSENT,      /**< dh_idem_lookup() only: no record, or its claim lapsed. */
 } dh_idem_state_t;
 
 /** Redis key of an effect: "<ns>:idem:<effect_id>". */
 #define DH_IDEM_KEY_MAX 512
+/** A batch id: 16 lowercase hex digits (64 random bits). */
+#define DH_IDEM_BATCH_LEN 16
+/** Redis key of a batch's record: ns, batch id. */
+#define DH_IDEM_BATCH_KEY_FMT "%s:idem-batch:%s"
+
+/** @brief A fresh random batch id (\p out: DH_IDEM_BATCH_LEN digits + NUL). */
+void dh_idem_batch_id(char out[DH_IDEM_BATCH_LEN + 1]);
 
 /**
- * @brief Claim \p n effects in one round trip.
- * @param ns        Namespace (normally the worker name).
- * @param owner     Unique id of this attempt's owner (replica + thread).
- * @param states    Out: one state per effect.
- * @param wait_ms   Out (may be NULL): for DH_IDEM_LEASED, the lease's remaining ms.
- * @returns DH_OK, or DH_ERR_IO/DH_ERR_TIMEOUT when Redis is unreachable (nothing claimed).
+ * @brief Claim \p n effects for batch \p batch in one round trip.
+ * @param ns          Namespace (normally the worker name).
+ * @param owner       Unique id of this attempt's owner (replica + thread).
+ * @param batch       From dh_idem_batch_id(), new for every claim.
+ * @param lease_ms    How long the batch's lease lives unless finished.
+ * @param retention_s How long the records outlive the effects (longer than replays reach).
+ * @param states      Out: one state per effect (never DH_IDEM_ABSENT).
+ * @param wait_ms     Out (may be NULL): for DH_IDEM_LEASED, the lease's remaining ms.
+ * @returns DH_OK, or DH_ERR_IO/DH_ERR_TIMEOUT when Redis is unreachable (nothing may be
+ *          assumed claimed: what was written expires with the lease).
  */
 DH_NODISCARD dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner,
-                                    int64_t lease_ms, size_t n, const char *const *effect_ids,
+                                    const char *batch, int64_t lease_ms, int64_t retention_s,
+                                    size_t n, const char *const *effect_ids,
                                     dh_idem_state_t *states, int64_t *wait_ms);
 
 /**
- * @brief Mark \p n claimed effects done with a TTL of \p retention_s seconds.
- * @param still_owned  Out (may be NULL): 0 where our lease had expired or been taken
- *                     (the record is set to done anyway: the effect did happen).
+ * @brief Finish batch \p batch: its \p nfailed effects (claimed, not performed) are
+ *        released and, when \p ndone > 0 effects were performed, the batch is done.
+ * @param lease_held Out (may be NULL): 0 when the batch's lease had lapsed before this
+ *                   (another owner may have taken its effects meanwhile).
+ * @returns DH_OK, or an error with nothing changed (the step is atomic): call it again.
  */
-DH_NODISCARD dh_err_t dh_idem_done(dh_redis_t *r, const char *ns, const char *owner,
-                                   int64_t retention_s, size_t n, const char *const *effect_ids,
-                                   int *still_owned);
+DH_NODISCARD dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *owner,
+                                     const char *batch, int64_t retention_s, size_t ndone,
+                                     size_t nfailed, const char *const *failed_ids,
+                                     int *lease_held);
 
-/** @brief Release our leases (only where we still own them). */
-DH_NODISCARD dh_err_t dh_idem_release(dh_redis_t *r, const char *ns, const char *owner, size_t n,
-                                      const char *const *effect_ids);
+/**
+ * @brief Read the state of \p n effects without changing anything (for reconcilers and
+ *        dh-ops): DH_IDEM_DONE, DH_IDEM_LEASED (a live claim) or DH_IDEM_ABSENT.
+ * @param batches Out (may be NULL): the batch an effect's record points at, or "" (no
+ *                record, or one from before batches).
+ */
+DH_NODISCARD dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n,
+                                     const char *const *effect_ids, dh_idem_state_t *states,
+                                     char (*batches)[DH_IDEM_BATCH_LEN + 1]);
 
 /**
  * @brief Deterministic far-side idempotency key for an effect: a UUIDv5 (SHA-1, dockhand
