@@ -311,7 +311,7 @@ static dh_err_t claim_rest(dh_redis_t *r, const char *ns, const char *owner, con
 {
     size_t nchunks = (nrest + CHUNK_KEYS - 1) / CHUNK_KEYS, ns_len = strlen(ns);
     char lease[24], ret[24], prefix[DH_IDEM_KEY_MAX];
-    char (*keys)[DH_IDEM_KEY_MAX] = malloc(nrest * sizeof(*keys));
+    char(*keys)[DH_IDEM_KEY_MAX] = malloc(nrest * sizeof(*keys));
     const char **argv = malloc((nrest + nchunks * CLAIM_ARGS) * sizeof(*argv));
     redisReply **replies = calloc(nchunks, sizeof(*replies));
     int *nkeys = malloc(nchunks * sizeof(*nkeys)), *argc = malloc(nchunks * sizeof(*argc));
@@ -512,7 +512,7 @@ dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *owner, const 
             *lease_held = reply_is(rep, "lease:", owner);
         }
     } else {
-        char (*keys)[DH_IDEM_KEY_MAX] = malloc(nfailed * sizeof(*keys));
+        char(*keys)[DH_IDEM_KEY_MAX] = malloc(nfailed * sizeof(*keys));
         const char **argv = malloc((nfailed + 5) * sizeof(*argv));
 
         if (keys == NULL || argv == NULL) {
@@ -528,8 +528,8 @@ dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *owner, const 
             argv[nfailed + 2] = owner;
             argv[nfailed + 3] = ret;
             argv[nfailed + 4] = ndone > 0 ? "1" : "0";
-            err = dh_redis_eval(r, FINISH_LUA, (int)nfailed + 1, (int)nfailed + 5, argv, NULL,
-                                &rep);
+            err =
+                dh_redis_eval(r, FINISH_LUA, (int)nfailed + 1, (int)nfailed + 5, argv, NULL, &rep);
         }
         if (err == DH_OK && rep->type != REDIS_REPLY_INTEGER) {
             err = bad_reply(r, "finish", rep);
@@ -569,7 +569,7 @@ static int value_state(const redisReply *v, dh_idem_state_t *st, char *batch)
 dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *const *effect_ids,
                         dh_idem_state_t *states, char (*batches)[DH_IDEM_BATCH_LEN + 1])
 {
-    char (*bat)[DH_IDEM_BATCH_LEN + 1] = NULL;
+    char(*bat)[DH_IDEM_BATCH_LEN + 1] = NULL;
     size_t keys_bytes, nb = 0, *map = NULL;
     redisReply **replies = NULL;
     resp_t b = {0};
@@ -597,7 +597,9 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
     free(b.buf);
     memset(&b, 0, sizeof(b));
     for (size_t i = 0; i < n && err == DH_OK; i++) {
-        if (value_state(replies[i], &states[i], bat[i])) {
+        if (replies[i]->type != REDIS_REPLY_STRING && replies[i]->type != REDIS_REPLY_NIL) {
+            err = bad_reply(r, "lookup", replies[i]);
+        } else if (value_state(replies[i], &states[i], bat[i])) {
             map[nb++] = i;
             char key[DH_IDEM_KEY_MAX];
 
@@ -607,7 +609,7 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
             resp_arg(&b, key);
         }
     }
-    replies_free(replies, err == DH_OK ? n : 0);
+    replies_free(replies, err == DH_OK || err == DH_ERR_PROTO ? n : 0);
     replies = NULL;
     if (err == DH_OK && nb > 0) {
         replies = calloc(nb, sizeof(*replies));

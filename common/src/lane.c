@@ -23,7 +23,7 @@ struct dh_lane_s {
     dh_redis_t *redis;
     dh_http_t *http;
     char owner[160];
-    char batch[DH_IDEM_BATCH_LEN + 1]; /* the current batch's id (idem.h), new per claim */
+    char batch[DH_IDEM_BATCH_LEN + 1];      /* the current batch's id (idem.h), new per claim */
     dh_rt_ev_t *cur;                        /* event being decoded or handled, for dh_lane_fail() */
     char reapply[DH_REAPPLY_NONCE_MAX + 1]; /* cur's dh-reapply nonce (dh_lane_reapply) */
     unsigned int rng;

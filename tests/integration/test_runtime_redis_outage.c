@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dockhand/idem.h"
+#include "dockhand/redis.h"
 #include "harness.h"
 
 #define N     20000
@@ -80,30 +82,38 @@ static int log_count(const char *log, const char *text)
     return n;
 }
 
-/* Performed effects without a done record in the runtime's store (the private Redis). */
+/* Performed effects without a done record in the runtime's store (the private Redis), as
+ * the runtime reads its records (dh_idem_lookup: the effect's record and its batch's). */
 static long long effects_without_record(th_run_t *run)
 {
     size_t n = 0;
     long long missing = 0;
     th_perf_t *p = th_run_perfs(run, &n, NULL);
-    redisContext *c = th_redis();
+    dh_redis_opts_t o = {.url = th_redis_url(), .password = NULL, .timeout_ms = 5000};
+    char err[256], (*ids)[300] = calloc(n + 1, sizeof(*ids));
+    const char **idp = calloc(n + 1, sizeof(*idp));
+    char(*batch)[DH_IDEM_BATCH_LEN + 1] = calloc(n + 1, sizeof(*batch));
+    dh_idem_state_t *st = calloc(n + 1, sizeof(*st));
+    dh_redis_t *r = dh_redis_new(&o, err, sizeof(err));
 
+    assert_non_null(r);
+    assert_true(ids && idp && batch && st);
     for (size_t i = 0; i < n; i++) {
-        redisAppendCommand(c, "GET testworker:idem:%s:%s", run->ns, p[i].id);
+        snprintf(ids[i], sizeof(ids[i]), "%s:%s", run->ns, p[i].id);
+        idp[i] = ids[i];
     }
+    assert_int_equal(dh_idem_lookup(r, "testworker", n, idp, st, batch), DH_OK);
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = NULL;
-
-        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
-        if (r->type != REDIS_REPLY_STRING || strcmp(r->str, "done")) {
-            if (missing++ < 5) {
-                fprintf(stderr, "effect %s performed, record %s\n", p[i].id,
-                        r->type == REDIS_REPLY_STRING ? r->str : "absent");
-            }
+        if (st[i] != DH_IDEM_DONE && missing++ < 5) {
+            fprintf(stderr, "effect %s performed, record %s (batch %s)\n", p[i].id,
+                    st[i] == DH_IDEM_LEASED ? "leased" : "absent", batch[i]);
         }
-        freeReplyObject(r);
     }
-    redisFree(c);
+    dh_redis_destroy(r);
+    free(ids);
+    free(idp);
+    free(batch);
+    free(st);
     free(p);
     return missing;
 }

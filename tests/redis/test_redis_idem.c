@@ -1,12 +1,13 @@
 /*
  * dh_idem against a real redis-server (DH_TEST_REDIS_URL, default redis://127.0.0.1:36379):
- * claim/done/release semantics, lease expiry (a crash mid-effect is retried, never taken
- * for done), one round trip per batch, unreachable Redis and reconnect after the server
- * drops our connection.
+ * claim/finish/lookup semantics of the batch records, every value a claim can meet (also
+ * those written before batches), lease expiry (a crash mid-effect is retried, never taken
+ * for done), effects that failed never read as done, the cost of a batch (round trips and
+ * SET commands), unreachable Redis and reconnect after the server drops our connection.
  *
  * Round trips are counted by wrapping hiredis' redisBufferWrite/redisBufferRead with
  * -Wl,--wrap (see CMakeLists.txt): a round trip starts when a non-empty write follows
- * a read.
+ * a read; the SET commands of a round trip are counted in its output buffer then.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,7 +32,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-/* ---- round-trip counter (linker-wrapped hiredis calls) ------------------------------ */
+/* ---- round-trip and SET counters (linker-wrapped hiredis calls) ---------------------- */
 
 int __real_redisBufferWrite(redisContext *c, int *done);
 int __real_redisBufferRead(redisContext *c);
@@ -39,13 +40,19 @@ int __wrap_redisBufferWrite(redisContext *c, int *done);
 int __wrap_redisBufferRead(redisContext *c);
 
 static int g_round_trips;
+static int g_sets; /* SET commands sent (counted in each round trip's whole buffer) */
 static int g_last_was_write;
 
 int __wrap_redisBufferWrite(redisContext *c, int *done)
 {
     if (c->obuf != NULL && c->obuf[0] != '\0' && !g_last_was_write) {
+        static const char set[] = "\r\n$3\r\nSET\r\n";
+
         g_round_trips++;
         g_last_was_write = 1;
+        for (const char *p = c->obuf; (p = strstr(p, set)) != NULL; p += sizeof(set) - 1) {
+            g_sets++;
+        }
     }
     return __real_redisBufferWrite(c, done);
 }
@@ -102,151 +109,71 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Claims \p id alone in a new batch of \p owner (its id in \p batch when not NULL). */
 static dh_idem_state_t claim1(dh_redis_t *r, const char *owner, int64_t lease_ms, const char *id,
-                              int64_t *wait)
+                              int64_t *wait, char *batch)
 {
-    dh_idem_state_t st = DH_IDEM_DONE;
+    char b[DH_IDEM_BATCH_LEN + 1];
+    dh_idem_state_t st = DH_IDEM_ABSENT;
     int64_t w = -1;
-    assert_int_equal(dh_idem_claim(r, g_ns, owner, lease_ms, 1, &id, &st, &w), DH_OK);
+
+    dh_idem_batch_id(b);
+    assert_int_equal(dh_idem_claim(r, g_ns, owner, b, lease_ms, 3600, 1, &id, &st, &w), DH_OK);
+    assert_int_not_equal(st, DH_IDEM_ABSENT);
     if (wait != NULL) {
         *wait = w;
+    }
+    if (batch != NULL) {
+        memcpy(batch, b, sizeof(b));
     }
     return st;
 }
 
-/* ---- tests ------------------------------------------------------------------------------ */
-
-static void test_claim_done_cycle(void **state)
+/* Finishes \p batch with \p ndone effects done and \p failed (NULL: none) released;
+ * returns whether the lease was still held. */
+static int finish(dh_redis_t *r, const char *owner, const char *batch, size_t ndone,
+                  const char *failed)
 {
-    dh_redis_t *r = conn(g_url, 2000);
-    const char *id = "order-1001:create";
-    int64_t wait = 0;
-    int owned = -1;
-    (void)state;
+    int held = -1;
 
-    assert_int_equal(claim1(r, "A", 10000, id, &wait), DH_IDEM_CLAIMED);
-    assert_int_equal(wait, 0);
-    assert_int_equal(claim1(r, "B", 10000, id, &wait), DH_IDEM_LEASED);
-    assert_in_range(wait, 1, 10000);
-    /* Our own lease again (a retry by the same owner) is ours, refreshed. */
-    assert_int_equal(claim1(r, "A", 10000, id, &wait), DH_IDEM_CLAIMED);
-
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &id, &owned), DH_OK);
-    assert_int_equal(owned, 1);
-    assert_int_equal(claim1(r, "B", 10000, id, NULL), DH_IDEM_DONE);
-    assert_int_equal(claim1(r, "A", 10000, id, NULL), DH_IDEM_DONE);
-    /* Releasing does not undo "done". */
-    assert_int_equal(dh_idem_release(r, g_ns, "A", 1, &id), DH_OK);
-    assert_int_equal(claim1(r, "C", 10000, id, NULL), DH_IDEM_DONE);
-    dh_redis_destroy(r);
+    assert_int_equal(dh_idem_finish(r, g_ns, owner, batch, 3600, ndone, failed ? 1 : 0,
+                                    failed ? &failed : NULL, &held),
+                     DH_OK);
+    assert_true(held == 0 || held == 1);
+    return held;
 }
 
-static void test_release(void **state)
+static dh_idem_state_t lookup1(dh_redis_t *r, const char *id, char *batch)
 {
-    dh_redis_t *r = conn(g_url, 2000);
-    const char *id = "dispatch-77:fulfil";
-    (void)state;
+    char b[1][DH_IDEM_BATCH_LEN + 1];
+    dh_idem_state_t st = DH_IDEM_CLAIMED;
 
-    assert_int_equal(claim1(r, "A", 10000, id, NULL), DH_IDEM_CLAIMED);
-    /* Someone else's release leaves our lease alone. */
-    assert_int_equal(dh_idem_release(r, g_ns, "B", 1, &id), DH_OK);
-    assert_int_equal(claim1(r, "B", 10000, id, NULL), DH_IDEM_LEASED);
-    /* After our failed attempt, release lets another owner claim at once. */
-    assert_int_equal(dh_idem_release(r, g_ns, "A", 1, &id), DH_OK);
-    assert_int_equal(claim1(r, "B", 10000, id, NULL), DH_IDEM_CLAIMED);
-    dh_redis_destroy(r);
-}
-
-static void test_lease_expiry_is_retried(void **state)
-{
-    dh_redis_t *r = conn(g_url, 2000);
-    const char *id = "putaway-5:set-qty";
-    int64_t wait = 0;
-    int owned = -1;
-    (void)state;
-
-    /* A claims and "crashes" mid-effect: its lease runs out, it is never done. */
-    assert_int_equal(claim1(r, "A", 200, id, NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(claim1(r, "B", 200, id, &wait), DH_IDEM_LEASED);
-    assert_in_range(wait, 1, 200);
-    sleep_ms(300);
-    assert_int_equal(claim1(r, "B", 10000, id, NULL), DH_IDEM_CLAIMED);
-
-    /* A comes back late and finishes: recorded as done, but it learns it lost the lease. */
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &id, &owned), DH_OK);
-    assert_int_equal(owned, 0);
-    assert_int_equal(claim1(r, "B", 10000, id, NULL), DH_IDEM_DONE);
-    dh_redis_destroy(r);
-}
-
-static void test_batch_one_round_trip(void **state)
-{
-    enum { N = 500 };
-    dh_redis_t *r = conn(g_url, 5000);
-    char(*ids)[48] = malloc(N * sizeof(*ids));
-    const char **ptrs = malloc(N * sizeof(*ptrs));
-    dh_idem_state_t *states = malloc(N * sizeof(*states));
-    int64_t *waits = malloc(N * sizeof(*waits));
-    int *owned = malloc(N * sizeof(*owned));
-    (void)state;
-
-    for (int i = 0; i < N; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "batch:%d", i);
-        ptrs[i] = ids[i];
+    assert_int_equal(dh_idem_lookup(r, g_ns, 1, &id, &st, b), DH_OK);
+    if (batch != NULL) {
+        memcpy(batch, b[0], sizeof(b[0]));
     }
-    /* Warm up: connect and load the scripts, so what follows is steady state. */
-    assert_int_equal(claim1(r, "A", 10000, "batch:warm", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 60, 1, ptrs, NULL), DH_OK);
-
-    g_round_trips = 0;
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 10000, N, ptrs, states, waits), DH_OK);
-    assert_int_equal(g_round_trips, 1);
-    /* batch:0 was marked done in the warm-up; the rest are fresh. */
-    assert_int_equal(states[0], DH_IDEM_DONE);
-    for (int i = 1; i < N; i++) {
-        assert_int_equal(states[i], DH_IDEM_CLAIMED);
-        assert_int_equal(waits[i], 0);
-    }
-    g_round_trips = 0;
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 60, N, ptrs, owned), DH_OK);
-    assert_int_equal(g_round_trips, 1);
-    assert_int_equal(owned[0], 0);
-    assert_int_equal(owned[1], 1);
-    assert_int_equal(owned[N - 1], 1);
-    g_round_trips = 0;
-    assert_int_equal(dh_idem_claim(r, g_ns, "B", 10000, N, ptrs, states, NULL), DH_OK);
-    assert_int_equal(g_round_trips, 1);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(states[i], DH_IDEM_DONE);
-    }
-    free(ids);
-    free(ptrs);
-    free(states);
-    free(waits);
-    free(owned);
-    dh_redis_destroy(r);
+    return st;
 }
 
-/* A raw command on effect \p id's record, with one more argument \p rest (or none);
- * returns the reply (caller frees). */
-static redisReply *on_record(dh_redis_t *r, const char *cmd, const char *id, const char *rest)
+/* A raw command on key "<ns>:<what>", with one more argument \p rest (or none); returns
+ * the reply (caller frees). */
+static redisReply *on_key(dh_redis_t *r, const char *cmd, const char *what, const char *rest)
 {
     redisReply *reply = NULL;
 
-    dh_err_t err = rest != NULL
-                       ? dh_redis_commandf(r, &reply, "%s %s:idem:%s %s", cmd, g_ns, id, rest)
-                       : dh_redis_commandf(r, &reply, "%s %s:idem:%s", cmd, g_ns, id);
+    dh_err_t err = rest != NULL ? dh_redis_commandf(r, &reply, "%s %s:%s %s", cmd, g_ns, what, rest)
+                                : dh_redis_commandf(r, &reply, "%s %s:%s", cmd, g_ns, what);
 
     if (err != DH_OK) {
-        fail_msg("%s %s: %s", cmd, id, dh_redis_errstr(r));
+        fail_msg("%s %s: %s", cmd, what, dh_redis_errstr(r));
     }
     assert_non_null(reply);
     return reply;
 }
 
-static void assert_record(dh_redis_t *r, const char *id, const char *value)
+static void assert_value(dh_redis_t *r, const char *what, const char *value)
 {
-    redisReply *reply = on_record(r, "GET", id, NULL);
+    redisReply *reply = on_key(r, "GET", what, NULL);
 
     if (value == NULL) {
         assert_int_equal(reply->type, REDIS_REPLY_NIL);
@@ -257,25 +184,69 @@ static void assert_record(dh_redis_t *r, const char *id, const char *value)
     freeReplyObject(reply);
 }
 
-static long long record_pttl(dh_redis_t *r, const char *id)
+static long long key_pttl(dh_redis_t *r, const char *what)
 {
-    redisReply *reply = on_record(r, "PTTL", id, NULL);
+    redisReply *reply = on_key(r, "PTTL", what, NULL);
     long long t = reply->integer;
 
     freeReplyObject(reply);
     return t;
 }
 
-/* Makes effect \p id's record vanish as an expired lease would, and waits until it has. */
-static void expire_record(dh_redis_t *r, const char *id)
+static void put(dh_redis_t *r, const char *what, const char *value, long long px)
 {
-    redisReply *reply = on_record(r, "PEXPIRE", id, "1");
+    redisReply *reply = NULL;
+
+    if (px > 0) {
+        assert_int_equal(
+            dh_redis_commandf(r, &reply, "SET %s:%s %s PX %lld", g_ns, what, value, px), DH_OK);
+    } else {
+        assert_int_equal(dh_redis_commandf(r, &reply, "SET %s:%s %s", g_ns, what, value), DH_OK);
+    }
+    freeReplyObject(reply);
+}
+
+/* "idem:<id>" and "idem-batch:<batch>": the suffixes of an effect's and a batch's keys. */
+static const char *rec(const char *id)
+{
+    static char buf[4][300];
+    static int k;
+
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "idem:%s", id);
+    return buf[k];
+}
+
+static const char *brec(const char *batch)
+{
+    static char buf[4][64];
+    static int k;
+
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "idem-batch:%s", batch);
+    return buf[k];
+}
+
+static const char *points_at(const char *batch)
+{
+    static char buf[4][32];
+    static int k;
+
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "b:%s", batch);
+    return buf[k];
+}
+
+/* Makes key "<ns>:<what>" vanish as an expired lease would, and waits until it has. */
+static void expire_key(dh_redis_t *r, const char *what)
+{
+    redisReply *reply = on_key(r, "PEXPIRE", what, "1");
     double t0 = now_ms();
 
     assert_int_equal(reply->integer, 1);
     freeReplyObject(reply);
     for (;;) {
-        reply = on_record(r, "EXISTS", id, NULL);
+        reply = on_key(r, "EXISTS", what, NULL);
         if (reply->integer == 0) {
             freeReplyObject(reply);
             break;
@@ -286,115 +257,255 @@ static void expire_record(dh_redis_t *r, const char *id)
     }
 }
 
-/* One batch holding every case a claim can meet: fresh records, done ones, another owner's
- * live lease, our own lease (a retry), a lease without a TTL and an expired lease. The
- * fresh and done ones are settled by the pipelined SET NX; the others take the script, in
- * a second round trip. */
-static void test_claim_mixed_batch(void **state)
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_batch_ids(void **state)
 {
-    enum { N = 8 };
-    const char *ids[N] = {"mix:fresh1", "mix:done1",  "mix:other",   "mix:mine",
-                          "mix:nottl",  "mix:fresh2", "mix:expired", "mix:done2"};
-    dh_redis_t *r = conn(g_url, 2000);
-    dh_idem_state_t st[N];
-    int64_t wait[N];
-    redisReply *reply;
+    char a[DH_IDEM_BATCH_LEN + 1], b[DH_IDEM_BATCH_LEN + 1];
     (void)state;
 
-    /* Set the stage: two done records, B's lease, our old lease (short: refreshed below),
-     * a lease value with no TTL (written by hand), one of our leases that expired. */
-    assert_int_equal(claim1(r, "A", 10000, "mix:done1", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(claim1(r, "A", 10000, "mix:done2", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &ids[1], NULL), DH_OK);
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &ids[7], NULL), DH_OK);
-    assert_int_equal(claim1(r, "B", 30000, "mix:other", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(claim1(r, "A", 5000, "mix:mine", NULL), DH_IDEM_CLAIMED);
-    reply = on_record(r, "SET", "mix:nottl", "lease:C");
-    freeReplyObject(reply);
-    assert_int_equal(claim1(r, "A", 10000, "mix:expired", NULL), DH_IDEM_CLAIMED);
-    expire_record(r, "mix:expired");
+    dh_idem_batch_id(a);
+    dh_idem_batch_id(b);
+    assert_int_equal(strlen(a), DH_IDEM_BATCH_LEN);
+    assert_int_equal(strspn(a, "0123456789abcdef"), DH_IDEM_BATCH_LEN);
+    assert_string_not_equal(a, b);
+}
 
+static void test_claim_finish_cycle(void **state)
+{
+    dh_redis_t *r = conn(g_url, 2000);
+    const char *id = "order-1001:create";
+    char a1[DH_IDEM_BATCH_LEN + 1], a2[DH_IDEM_BATCH_LEN + 1], seen[DH_IDEM_BATCH_LEN + 1];
+    int64_t wait = 0;
+    (void)state;
+
+    assert_int_equal(lookup1(r, id, seen), DH_IDEM_ABSENT);
+    assert_string_equal(seen, "");
+    assert_int_equal(claim1(r, "A", 10000, id, &wait, a1), DH_IDEM_CLAIMED);
+    assert_int_equal(wait, 0);
+    assert_value(r, rec(id), points_at(a1));
+    assert_in_range(key_pttl(r, rec(id)), 3500 * 1000, 3600 * 1000);
+    assert_value(r, brec(a1), "lease:A");
+    assert_in_range(key_pttl(r, brec(a1)), 9000, 10000);
+    assert_int_equal(lookup1(r, id, seen), DH_IDEM_LEASED);
+    assert_string_equal(seen, a1);
+    assert_int_equal(claim1(r, "B", 10000, id, &wait, NULL), DH_IDEM_LEASED);
+    assert_in_range(wait, 1, 10000);
+    /* Our own earlier batch (a retry on the same lane): ours again, in the new batch. */
+    assert_int_equal(claim1(r, "A", 10000, id, &wait, a2), DH_IDEM_CLAIMED);
+    assert_value(r, rec(id), points_at(a2));
+
+    assert_int_equal(finish(r, "A", a2, 1, NULL), 1);
+    assert_value(r, brec(a2), "done");
+    assert_in_range(key_pttl(r, brec(a2)), 3500 * 1000, 3600 * 1000);
+    assert_int_equal(lookup1(r, id, seen), DH_IDEM_DONE);
+    assert_string_equal(seen, a2);
+    assert_int_equal(claim1(r, "B", 10000, id, NULL, NULL), DH_IDEM_DONE);
+    assert_int_equal(claim1(r, "A", 10000, id, NULL, NULL), DH_IDEM_DONE);
+    assert_value(r, rec(id), points_at(a2)); /* a duplicate never rewrites the record */
+    dh_redis_destroy(r);
+}
+
+/* A batch where some effects did not happen: those are released in the step that marks
+ * the batch done, so they never read as done and another owner can claim them at once. */
+static void test_finish_releases_failed(void **state)
+{
+    const char *ids[3] = {"part:ok", "part:failed", "part:alone"};
+    dh_redis_t *r = conn(g_url, 2000);
+    char a[DH_IDEM_BATCH_LEN + 1], b[DH_IDEM_BATCH_LEN + 1];
+    dh_idem_state_t st[2];
+    int held = -1;
+    (void)state;
+
+    dh_idem_batch_id(a);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", a, 10000, 3600, 2, ids, st, NULL), DH_OK);
+    assert_int_equal(st[0], DH_IDEM_CLAIMED);
+    assert_int_equal(st[1], DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", a, 3600, 1, 1, &ids[1], &held), DH_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(lookup1(r, ids[0], NULL), DH_IDEM_DONE);
+    assert_int_equal(lookup1(r, ids[1], NULL), DH_IDEM_ABSENT);
+    assert_value(r, rec(ids[1]), NULL);
+    assert_int_equal(claim1(r, "B", 10000, ids[1], NULL, NULL), DH_IDEM_CLAIMED);
+
+    /* Nothing of the batch happened: its records and its own record go. */
+    assert_int_equal(claim1(r, "A", 10000, ids[2], NULL, b), DH_IDEM_CLAIMED);
+    g_round_trips = 0; /* the script is loaded now: one round trip */
+    assert_int_equal(finish(r, "A", b, 0, ids[2]), 1);
+    assert_int_equal(g_round_trips, 1);
+    assert_value(r, rec(ids[2]), NULL);
+    assert_value(r, brec(b), NULL);
+    assert_int_equal(claim1(r, "B", 10000, ids[2], NULL, NULL), DH_IDEM_CLAIMED);
+    dh_redis_destroy(r);
+}
+
+static void test_lease_expiry_is_retried(void **state)
+{
+    dh_redis_t *r = conn(g_url, 2000);
+    const char *id = "putaway-5:set-qty";
+    char a[DH_IDEM_BATCH_LEN + 1], b[DH_IDEM_BATCH_LEN + 1];
+    int64_t wait = 0;
+    (void)state;
+
+    /* A claims and "crashes" mid-effect: its batch's lease runs out, it is never done. */
+    assert_int_equal(claim1(r, "A", 200, id, NULL, a), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "B", 200, id, &wait, NULL), DH_IDEM_LEASED);
+    assert_in_range(wait, 1, 200);
+    sleep_ms(300);
+    assert_int_equal(lookup1(r, id, NULL), DH_IDEM_ABSENT); /* a lapsed claim is no record */
+    assert_int_equal(claim1(r, "B", 10000, id, NULL, b), DH_IDEM_CLAIMED);
+    assert_value(r, rec(id), points_at(b));
+
+    /* A comes back late and finishes: it learns it lost the lease; the record is B's. */
+    assert_int_equal(finish(r, "A", a, 1, NULL), 0);
+    assert_int_equal(lookup1(r, id, NULL), DH_IDEM_LEASED);
+    /* A's late release of the effect does not touch the record B holds now. */
+    assert_int_equal(finish(r, "A", a, 0, id), 0);
+    assert_value(r, rec(id), points_at(b));
+    assert_int_equal(finish(r, "B", b, 1, NULL), 1);
+    assert_int_equal(claim1(r, "A", 10000, id, NULL, NULL), DH_IDEM_DONE);
+    dh_redis_destroy(r);
+}
+
+/* The cost of a batch: claim is one round trip of N + 1 SETs (one per effect, one for the
+ * batch), finish one round trip of one SET. */
+static void test_batch_cost(void **state)
+{
+    enum { N = 500 };
+    dh_redis_t *r = conn(g_url, 5000);
+    char(*ids)[48] = malloc(N * sizeof(*ids));
+    const char **ptrs = malloc(N * sizeof(*ptrs));
+    dh_idem_state_t *states = malloc(N * sizeof(*states));
+    int64_t *waits = malloc(N * sizeof(*waits));
+    char a[DH_IDEM_BATCH_LEN + 1], w[DH_IDEM_BATCH_LEN + 1];
+    int held = -1;
+    (void)state;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "batch:%d", i);
+        ptrs[i] = ids[i];
+    }
+    /* Warm up: connect and load the scripts, so what follows is steady state. */
+    assert_int_equal(claim1(r, "A", 10000, "batch:0", NULL, w), DH_IDEM_CLAIMED);
+    assert_int_equal(finish(r, "A", w, 1, NULL), 1);
+    assert_int_equal(claim1(r, "A", 10000, "batch:1", NULL, w), DH_IDEM_CLAIMED);
+    assert_int_equal(finish(r, "A", w, 0, "batch:1"), 1);
+
+    dh_idem_batch_id(a);
+    g_round_trips = g_sets = 0;
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", a, 10000, 60, N, ptrs, states, waits), DH_OK);
+    /* batch:0 is done (warm-up), so it took the script: a second round trip, no SET. */
+    assert_int_equal(g_round_trips, 2);
+    assert_int_equal(g_sets, N + 1);
+    assert_int_equal(states[0], DH_IDEM_DONE);
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(states[i], DH_IDEM_CLAIMED);
+        assert_int_equal(waits[i], 0);
+    }
+    g_round_trips = g_sets = 0;
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", a, 60, N - 1, 0, NULL, &held), DH_OK);
+    assert_int_equal(g_round_trips, 1);
+    assert_int_equal(g_sets, 1);
+    assert_int_equal(held, 1);
+    /* A replay of the batch: every record points at a done batch; one script pass. */
+    dh_idem_batch_id(a);
     g_round_trips = 0;
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 60000, N, ids, st, wait), DH_OK);
+    assert_int_equal(dh_idem_claim(r, g_ns, "B", a, 10000, 60, N, ptrs, states, NULL), DH_OK);
+    assert_int_equal(g_round_trips, 2);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(states[i], DH_IDEM_DONE);
+    }
+    /* Fresh records only: one round trip. */
+    snprintf(ids[0], sizeof(ids[0]), "batch:fresh");
+    dh_idem_batch_id(a);
+    g_round_trips = 0;
+    assert_int_equal(dh_idem_claim(r, g_ns, "B", a, 10000, 60, 1, ptrs, states, NULL), DH_OK);
+    assert_int_equal(g_round_trips, 1);
+    assert_int_equal(states[0], DH_IDEM_CLAIMED);
+    free(ids);
+    free(ptrs);
+    free(states);
+    free(waits);
+    dh_redis_destroy(r);
+}
+
+/* One batch holding every value a claim can meet: fresh; pointing at a done batch, at
+ * another owner's live batch, at our own earlier batch, at a batch whose record expired (a
+ * crash), at a batch record with no TTL; and the values written before batches: "done",
+ * another owner's lease, our own lease, a lease with no TTL. */
+static void test_claim_mixed_batch(void **state)
+{
+    enum { N = 10 };
+    const char *ids[N] = {"mix:fresh",   "mix:bdone",   "mix:bother",  "mix:bmine",
+                          "mix:bcrash",  "mix:bnottl",  "mix:olddone", "mix:oldother",
+                          "mix:oldmine", "mix:oldnottl"};
+    dh_redis_t *r = conn(g_url, 2000);
+    char bd[DH_IDEM_BATCH_LEN + 1], bo[DH_IDEM_BATCH_LEN + 1], bm[DH_IDEM_BATCH_LEN + 1];
+    char bc[DH_IDEM_BATCH_LEN + 1], bn[DH_IDEM_BATCH_LEN + 1], now[DH_IDEM_BATCH_LEN + 1];
+    dh_idem_state_t st[N];
+    int64_t wait[N];
+    (void)state;
+
+    assert_int_equal(claim1(r, "A", 10000, "mix:bdone", NULL, bd), DH_IDEM_CLAIMED);
+    assert_int_equal(finish(r, "A", bd, 1, NULL), 1);
+    assert_int_equal(claim1(r, "B", 30000, "mix:bother", NULL, bo), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 5000, "mix:bmine", NULL, bm), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "C", 10000, "mix:bcrash", NULL, bc), DH_IDEM_CLAIMED);
+    expire_key(r, brec(bc));
+    assert_int_equal(claim1(r, "C", 10000, "mix:bnottl", NULL, bn), DH_IDEM_CLAIMED);
+    put(r, brec(bn), "lease:C", 0); /* a plain SET drops the TTL */
+    put(r, rec("mix:olddone"), "done", 0);
+    put(r, rec("mix:oldother"), "lease:B", 30000);
+    put(r, rec("mix:oldmine"), "lease:A", 5000);
+    put(r, rec("mix:oldnottl"), "lease:C", 0);
+
+    dh_idem_batch_id(now);
+    g_round_trips = 0;
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", now, 60000, 3600, N, ids, st, wait), DH_OK);
     assert_int_equal(g_round_trips, 2);
 
     assert_int_equal(st[0], DH_IDEM_CLAIMED);
     assert_int_equal(wait[0], 0);
-    assert_record(r, "mix:fresh1", "lease:A");
-    assert_in_range(record_pttl(r, "mix:fresh1"), 50000, 60000);
+    assert_value(r, rec("mix:fresh"), points_at(now));
     assert_int_equal(st[1], DH_IDEM_DONE);
-    assert_int_equal(wait[1], 0);
-    assert_record(r, "mix:done1", "done");
-    assert_in_range(record_pttl(r, "mix:done1"), 3500 * 1000, 3600 * 1000);
-    /* B's lease: reported with its remaining time, left alone. */
+    assert_value(r, rec("mix:bdone"), points_at(bd));
+    /* B's live batch: reported with its remaining time, left alone. */
     assert_int_equal(st[2], DH_IDEM_LEASED);
     assert_in_range(wait[2], 20000, 30000);
-    assert_record(r, "mix:other", "lease:B");
-    assert_in_range(record_pttl(r, "mix:other"), 20000, 30000);
-    /* Our own lease: ours again, its TTL refreshed to the new lease. */
+    assert_value(r, rec("mix:bother"), points_at(bo));
+    assert_value(r, brec(bo), "lease:B");
+    /* Our own earlier batch: ours again, in this batch. */
     assert_int_equal(st[3], DH_IDEM_CLAIMED);
-    assert_int_equal(wait[3], 0);
-    assert_record(r, "mix:mine", "lease:A");
-    assert_in_range(record_pttl(r, "mix:mine"), 50000, 60000);
-    /* A lease without a TTL is given one (ours to wait for), not kept forever. */
-    assert_int_equal(st[4], DH_IDEM_LEASED);
-    assert_int_equal(wait[4], 60000);
-    assert_record(r, "mix:nottl", "lease:C");
-    assert_in_range(record_pttl(r, "mix:nottl"), 50000, 60000);
-    assert_int_equal(st[5], DH_IDEM_CLAIMED);
-    assert_record(r, "mix:fresh2", "lease:A");
-    /* An expired lease is a fresh record: claimed again (the effect is retried). */
-    assert_int_equal(st[6], DH_IDEM_CLAIMED);
-    assert_record(r, "mix:expired", "lease:A");
-    assert_int_equal(st[7], DH_IDEM_DONE);
-    assert_record(r, "mix:done2", "done");
+    assert_value(r, rec("mix:bmine"), points_at(now));
+    assert_in_range(key_pttl(r, rec("mix:bmine")), 3500 * 1000, 3600 * 1000);
+    /* A batch whose lease expired (its owner crashed): the effect is retried. */
+    assert_int_equal(st[4], DH_IDEM_CLAIMED);
+    assert_value(r, rec("mix:bcrash"), points_at(now));
+    /* A batch record with no TTL is given one (waited for), not kept forever. */
+    assert_int_equal(st[5], DH_IDEM_LEASED);
+    assert_int_equal(wait[5], 60000);
+    assert_in_range(key_pttl(r, brec(bn)), 50000, 60000);
+    assert_value(r, rec("mix:bnottl"), points_at(bn));
+    /* Records from before batches. */
+    assert_int_equal(st[6], DH_IDEM_DONE);
+    assert_value(r, rec("mix:olddone"), "done");
+    assert_int_equal(st[7], DH_IDEM_LEASED);
+    assert_in_range(wait[7], 20000, 30000);
+    assert_value(r, rec("mix:oldother"), "lease:B");
+    assert_int_equal(st[8], DH_IDEM_CLAIMED);
+    assert_value(r, rec("mix:oldmine"), points_at(now));
+    assert_in_range(key_pttl(r, rec("mix:oldmine")), 3500 * 1000, 3600 * 1000);
+    assert_int_equal(st[9], DH_IDEM_LEASED);
+    assert_int_equal(wait[9], 60000);
+    assert_in_range(key_pttl(r, rec("mix:oldnottl")), 50000, 60000);
 
-    /* Only fresh and done records: one round trip (no script). */
-    ids[0] = "mix:fresh3";
-    g_round_trips = 0;
-    assert_int_equal(dh_idem_claim(r, g_ns, "B", 60000, 2, ids, st, wait), DH_OK);
-    assert_int_equal(g_round_trips, 1);
-    assert_int_equal(st[0], DH_IDEM_CLAIMED);
-    assert_int_equal(st[1], DH_IDEM_DONE);
-    dh_redis_destroy(r);
-}
-
-/* done over a batch: our live lease, one that expired, one another owner took after ours
- * expired, one never claimed. All are recorded done with the retention TTL; only the
- * first reports the lease as still ours. */
-static void test_done_lost_leases(void **state)
-{
-    enum { N = 4 };
-    const char *ids[N] = {"lost:ours", "lost:expired", "lost:taken", "lost:never"};
-    dh_redis_t *r = conn(g_url, 2000);
-    int owned[N] = {-1, -1, -1, -1};
-    (void)state;
-
-    assert_int_equal(claim1(r, "A", 10000, "lost:ours", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(claim1(r, "A", 10000, "lost:expired", NULL), DH_IDEM_CLAIMED);
-    expire_record(r, "lost:expired");
-    assert_int_equal(claim1(r, "A", 10000, "lost:taken", NULL), DH_IDEM_CLAIMED);
-    expire_record(r, "lost:taken");
-    assert_int_equal(claim1(r, "B", 10000, "lost:taken", NULL), DH_IDEM_CLAIMED);
-
-    g_round_trips = 0;
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, N, ids, owned), DH_OK);
-    assert_int_equal(g_round_trips, 1);
-    assert_int_equal(owned[0], 1);
-    assert_int_equal(owned[1], 0);
-    assert_int_equal(owned[2], 0);
-    assert_int_equal(owned[3], 0);
-    for (int i = 0; i < N; i++) {
-        assert_record(r, ids[i], "done");
-        assert_in_range(record_pttl(r, ids[i]), 3500 * 1000, 3600 * 1000);
-    }
-    /* B, whose lease was overwritten, finds the effect done: it is not performed again. */
-    assert_int_equal(claim1(r, "B", 10000, "lost:taken", NULL), DH_IDEM_DONE);
-    /* A prefix of our owner name is not our lease. */
-    assert_int_equal(claim1(r, "AB", 10000, "lost:prefix", NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 3600, 1, &(const char *){"lost:prefix"}, owned),
-                     DH_OK);
-    assert_int_equal(owned[0], 0);
+    /* Finishing makes exactly this batch's records done. */
+    assert_int_equal(finish(r, "A", now, 4, NULL), 1);
+    assert_int_equal(lookup1(r, "mix:fresh", NULL), DH_IDEM_DONE);
+    assert_int_equal(lookup1(r, "mix:bcrash", NULL), DH_IDEM_DONE);
+    assert_int_equal(lookup1(r, "mix:bother", NULL), DH_IDEM_LEASED);
+    assert_int_equal(lookup1(r, "mix:oldother", NULL), DH_IDEM_LEASED);
+    assert_int_equal(lookup1(r, "mix:olddone", NULL), DH_IDEM_DONE);
     dh_redis_destroy(r);
 }
 
@@ -403,21 +514,23 @@ static void test_wrong_type(void **state)
 {
     const char *id = "wrongtype:1";
     dh_redis_t *r = conn(g_url, 2000);
-    redisReply *reply = on_record(r, "RPUSH", id, "x");
+    char b[DH_IDEM_BATCH_LEN + 1];
     dh_idem_state_t st = DH_IDEM_CLAIMED;
     (void)state;
 
-    freeReplyObject(reply);
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 1, &id, &st, NULL), DH_ERR_PROTO);
+    freeReplyObject(on_key(r, "RPUSH", rec(id), "x"));
+    dh_idem_batch_id(b);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", b, 1000, 60, 1, &id, &st, NULL), DH_ERR_PROTO);
     assert_non_null(strstr(dh_redis_errstr(r), "WRONGTYPE"));
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 60, 1, &id, NULL), DH_ERR_PROTO);
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", b, 60, 1, 1, &id, NULL), DH_ERR_PROTO);
+    assert_int_equal(dh_idem_lookup(r, g_ns, 1, &id, &st, NULL), DH_ERR_PROTO);
     dh_redis_destroy(r);
 }
 
 static void test_invalid_ids(void **state)
 {
     dh_redis_t *r = conn(g_url, 2000);
-    char long_id[600];
+    char long_id[600], b[DH_IDEM_BATCH_LEN + 1];
     const char *id = long_id;
     const char *empty = "";
     dh_idem_state_t st;
@@ -425,14 +538,23 @@ static void test_invalid_ids(void **state)
 
     memset(long_id, 'x', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 1, &id, &st, NULL), DH_ERR_INVALID);
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 1, &empty, &st, NULL), DH_ERR_INVALID);
-    assert_int_equal(dh_idem_claim(r, g_ns, "", 1000, 1, &empty, &st, NULL), DH_ERR_INVALID);
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 0, 1, &empty, &st, NULL), DH_ERR_INVALID);
-    /* ~400-byte ids are fine. */
+    dh_idem_batch_id(b);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", b, 1000, 60, 1, &id, &st, NULL), DH_ERR_INVALID);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", b, 1000, 60, 1, &empty, &st, NULL),
+                     DH_ERR_INVALID);
+    assert_int_equal(dh_idem_claim(r, "", "A", b, 1000, 60, 1, &empty, &st, NULL), DH_ERR_INVALID);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", b, 0, 60, 1, &empty, &st, NULL), DH_ERR_INVALID);
+    /* A batch id is 16 lowercase hex digits. */
     long_id[400] = '\0';
-    assert_int_equal(claim1(r, "A", 1000, long_id, NULL), DH_IDEM_CLAIMED);
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 0, NULL, NULL, NULL), DH_OK);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", "0123456789ABCDEF", 1000, 60, 1, &id, &st, NULL),
+                     DH_ERR_INVALID);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", "123", 1000, 60, 1, &id, &st, NULL),
+                     DH_ERR_INVALID);
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", "", 60, 1, 0, NULL, NULL), DH_ERR_INVALID);
+    /* ~400-byte ids are fine. */
+    assert_int_equal(claim1(r, "A", 1000, long_id, NULL, NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", b, 1000, 60, 0, NULL, NULL, NULL), DH_OK);
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", b, 60, 0, 0, NULL, NULL), DH_OK);
     dh_redis_destroy(r);
 }
 
@@ -447,9 +569,11 @@ static void test_unreachable(void **state)
 
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", th_free_port());
     r = conn(url, 2000);
-    assert_int_equal(dh_idem_claim(r, g_ns, "A", 1000, 2, ids, st, NULL), DH_ERR_IO);
-    assert_int_equal(dh_idem_done(r, g_ns, "A", 60, 2, ids, NULL), DH_ERR_IO);
-    assert_int_equal(dh_idem_release(r, g_ns, "A", 2, ids), DH_ERR_IO);
+    assert_int_equal(dh_idem_claim(r, g_ns, "A", "00000000000000aa", 1000, 60, 2, ids, st, NULL),
+                     DH_ERR_IO);
+    assert_int_equal(dh_idem_finish(r, g_ns, "A", "00000000000000aa", 60, 1, 2, ids, NULL),
+                     DH_ERR_IO);
+    assert_int_equal(dh_idem_lookup(r, g_ns, 2, ids, st, NULL), DH_ERR_IO);
     assert_true(now_ms() - t0 < 1000);
     dh_redis_destroy(r);
 }
@@ -464,16 +588,16 @@ static void test_reconnect_after_kill(void **state)
     dh_err_t err;
     (void)state;
 
-    assert_int_equal(claim1(r, "A", 10000, id, NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 10000, id, NULL, NULL), DH_IDEM_CLAIMED);
     assert_int_equal(dh_redis_commandf(r, &reply, "CLIENT ID"), DH_OK);
     assert_int_equal(dh_redis_commandf(admin, NULL, "CLIENT KILL ID %lld", reply->integer), DH_OK);
     freeReplyObject(reply);
 
     /* The first call finds the connection dead (and drops it); the next reconnects. */
-    err = dh_idem_claim(r, g_ns, "A", 10000, 1, &id, &st, NULL);
+    err = dh_idem_claim(r, g_ns, "A", "00000000000000aa", 10000, 60, 1, &id, &st, NULL);
     assert_int_equal(err, DH_ERR_IO);
     assert_false(dh_redis_is_connected(r));
-    assert_int_equal(claim1(r, "A", 10000, id, NULL), DH_IDEM_CLAIMED);
+    assert_int_equal(claim1(r, "A", 10000, id, NULL, NULL), DH_IDEM_CLAIMED);
     assert_true(dh_redis_is_connected(r));
     dh_redis_destroy(admin);
     dh_redis_destroy(r);
@@ -482,12 +606,12 @@ static void test_reconnect_after_kill(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_claim_done_cycle),
-        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_batch_ids),
+        cmocka_unit_test(test_claim_finish_cycle),
+        cmocka_unit_test(test_finish_releases_failed),
         cmocka_unit_test(test_lease_expiry_is_retried),
-        cmocka_unit_test(test_batch_one_round_trip),
+        cmocka_unit_test(test_batch_cost),
         cmocka_unit_test(test_claim_mixed_batch),
-        cmocka_unit_test(test_done_lost_leases),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_unreachable),

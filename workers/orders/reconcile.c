@@ -121,12 +121,14 @@ static int pass_load(page_ctx_t *c, int64_t now, int64_t *next_ms)
  * updated_at of the last order event the worker handled; no marker: not judged). */
 static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
 {
-    char(*keys)[DH_IDEM_KEY_MAX] = calloc(3 * n, sizeof(*keys));
-    const char **argv = calloc(3 * n + 1, sizeof(*argv));
+    char(*keys)[DH_IDEM_KEY_MAX] = calloc(2 * n, sizeof(*keys));
+    char(*ids)[DH_IDEM_KEY_MAX] = calloc(n, sizeof(*ids));
+    const char **argv = calloc(2 * n + 1, sizeof(*argv)), **idp = calloc(n, sizeof(*idp));
+    dh_idem_state_t *created = calloc(n, sizeof(*created));
     redisReply *rep = NULL;
     int rc = -1;
 
-    if (!keys || !argv) {
+    if (!keys || !ids || !argv || !idp || !created) {
         goto out;
     }
     argv[0] = "MGET";
@@ -136,28 +138,29 @@ static int find_missing(page_ctx_t *c, json_t **orders, size_t n, int *miss)
         if (orders_order_id(orders[i], id, sizeof(id))) {
             id[0] = '\0';
         }
-        snprintf(keys[3 * i], DH_IDEM_KEY_MAX, "%s:idem:orders/create:%s:%s", orders_handler.name,
-                 c->store->domain, id);
+        snprintf(ids[i], DH_IDEM_KEY_MAX, "orders/create:%s:%s", c->store->domain, id);
+        idp[i] = ids[i];
         /* Set by every successful cancel, whichever message caused it. */
-        snprintf(keys[3 * i + 1], DH_IDEM_KEY_MAX, "dh:orders:cancelled:%s:%s", c->store->domain,
-                 id);
-        snprintf(keys[3 * i + 2], DH_IDEM_KEY_MAX, "dh:orders:seen:%s:%s", c->store->domain, id);
-        for (int k = 0; k < 3; k++) {
-            argv[3 * i + 1 + (size_t)k] = keys[3 * i + (size_t)k];
-        }
+        snprintf(keys[2 * i], DH_IDEM_KEY_MAX, "dh:orders:cancelled:%s:%s", c->store->domain, id);
+        snprintf(keys[2 * i + 1], DH_IDEM_KEY_MAX, "dh:orders:seen:%s:%s", c->store->domain, id);
+        argv[2 * i + 1] = keys[2 * i];
+        argv[2 * i + 2] = keys[2 * i + 1];
     }
-    if (dh_redis_command(c->r, (int)(3 * n + 1), argv, NULL, &rep) ||
-        rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 * n) {
+    /* The creation's record: done, or claimed by a live attempt, counts as present (a
+     * claim whose owner crashed does not: that order is missing). */
+    if (dh_idem_lookup(c->r, orders_handler.name, n, idp, created, NULL) ||
+        dh_redis_command(c->r, (int)(2 * n + 1), argv, NULL, &rep) ||
+        rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 * n) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        redisReply *seen = rep->element[3 * i + 2];
+        redisReply *seen = rep->element[2 * i + 1];
         int64_t upd = orders_time_ms(json_string_value(json_object_get(orders[i], "updated_at")));
 
-        miss[3 * i] = rep->element[3 * i]->type != REDIS_REPLY_STRING;
-        miss[3 * i + 1] = rep->element[3 * i + 1]->type != REDIS_REPLY_STRING;
+        miss[3 * i] = created[i] == DH_IDEM_ABSENT;
+        miss[3 * i + 1] = rep->element[2 * i]->type != REDIS_REPLY_STRING;
         miss[3 * i + 2] = seen->type == REDIS_REPLY_STRING && upd > strtoll(seen->str, NULL, 10);
-        DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: updated %lld, seen %s, create %s", keys[3 * i + 2],
+        DH_LOG(DH_LOG_DEBUG, "reconcile", "%s: updated %lld, seen %s, create %s", keys[2 * i + 1],
                (long long)upd, seen->type == REDIS_REPLY_STRING ? seen->str : "-",
                miss[3 * i] ? "missing" : "done");
     }
@@ -167,7 +170,10 @@ out:
         freeReplyObject(rep);
     }
     free(keys);
+    free(ids);
     free(argv);
+    free(idp);
+    free(created);
     return rc;
 }
 

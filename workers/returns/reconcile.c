@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dockhand/idem.h"
 #include "dockhand/lock.h"
 #include "dockhand/log.h"
 #include "rp_api.h"
@@ -116,16 +117,14 @@ static int cancel_missed(const returns_request_t *rq)
  * failure counts as a record: nothing is published, the next pass looks again. */
 static int has_record(pass_t *p, returns_action_t a, const returns_request_t *rq)
 {
-    redisReply *rep = NULL;
-    char order[32] = "", tag[13] = "", err[256];
-    const char *cls = NULL;
+    char order[32] = "", tag[13] = "", err[256], ids[2][DH_IDEM_KEY_MAX];
+    const char *cls = NULL, *idp[2] = {ids[0], ids[1]};
+    dh_idem_state_t st[2] = {DH_IDEM_ABSENT, DH_IDEM_ABSENT};
     json_t *body = NULL;
-    int yes;
-    dh_err_t rc;
+    size_t n = 1;
 
     if (a == RETURNS_CANCEL) {
-        rc = dh_redis_commandf(p->r, &rep, "EXISTS returns:idem:returns:cancel:%s:%s",
-                               p->store->domain, rq->id);
+        snprintf(ids[0], sizeof(ids[0]), "returns:cancel:%s:%s", p->store->domain, rq->id);
     } else {
         /* The creation's record names the content; an exchange released with it has the
          * release's record instead. A body the WMS cannot take: the worker dead-letters it
@@ -137,18 +136,16 @@ static int has_record(pass_t *p, returns_action_t a, const returns_request_t *rq
         }
         json_decref(body);
         returns_exchange_order(rq, order, sizeof(order));
-        rc = dh_redis_commandf(p->r, &rep,
-                               "EXISTS returns:idem:returns:%s:%s:v%s "
-                               "returns:idem:returns:%s:%s:v%s:release:%s",
-                               p->store->domain, rq->id, tag, p->store->domain, rq->id, tag,
-                               order[0] ? order : "-");
+        snprintf(ids[0], sizeof(ids[0]), "returns:%s:%s:v%s", p->store->domain, rq->id, tag);
+        snprintf(ids[1], sizeof(ids[1]), "returns:%s:%s:v%s:release:%s", p->store->domain, rq->id,
+                 tag, order[0] ? order : "-");
+        n = 2;
     }
-    if (rc) {
+    /* Done, or claimed by a live attempt: a record. A claim whose owner crashed is none. */
+    if (dh_idem_lookup(p->r, "returns", n, idp, st, NULL)) {
         return 1;
     }
-    yes = rep->type != REDIS_REPLY_INTEGER || rep->integer != 0;
-    freeReplyObject(rep);
-    return yes;
+    return st[0] != DH_IDEM_ABSENT || st[1] != DH_IDEM_ABSENT;
 }
 
 /* Publishes one listed request like its webhook. 0, or -1 when Kafka did not take it. */
