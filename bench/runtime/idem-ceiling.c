@@ -1,6 +1,6 @@
 /*
  * dh-bench-idem: the runtime's idempotency records with nothing else around them. Threads
- * claim and complete records in batches through dh_idem_claim()/dh_idem_done(), exactly as
+ * claim and finish records in batches through dh_idem_claim()/dh_idem_finish(), exactly as
  * lanes do for a no-op handler, but with no Kafka and no executor: the rate it prints is the
  * ceiling that Redis puts on the no-op runtime on this machine.
  *
@@ -11,10 +11,12 @@
  * Effect ids are "<PREFIX>:e<1000000000 + i>" under the namespace "testworker", the shape
  * dh-testworker uses. Prints "events=<n> ms=<t> rate=<events/s>"; exit 1 on a Redis error.
  *
- * --legacy writes the same records the way dockhand did before (kept here only, so one
- * bench run shows before and after): claim and done were each one EVALSHA of a multi-key
- * Lua script per batch (chunks of 512 keys), the scripts below, verbatim. Their fallback
- * branches (retries, other owners) never run here: every record is fresh.
+ * --legacy writes the records the way dockhand did before (kept here only, so one bench run
+ * shows before and after): a record per effect, "lease:<owner>" then "done", each phase one
+ * EVALSHA of a multi-key Lua script per batch (chunks of 512 keys), the scripts below,
+ * verbatim. Their fallback branches (retries, other owners) never run here: every record is
+ * fresh. The records now are one per effect pointing at one per batch (idem.c); the
+ * guarantees a lane gets from them are the same.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -29,7 +31,7 @@
 #define ID_MAX       96
 #define LEGACY_CHUNK 512
 
-/* The scripts dh_idem_claim() and dh_idem_done() ran before (common/src/idem.c): a frozen
+/* The scripts the claim and done of common/src/idem.c ran before: a frozen
  * copy on purpose, the "before" of --legacy's before/after measurement. Keep it as it is
  * even where it matches what idem.c still holds: sharing it would let a change to the runtime
  * move the baseline. */
