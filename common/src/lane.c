@@ -612,7 +612,9 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
                lane->batch, nd);
     }
     if (nd > 0) {
+        dh_log_hold_begin(); /* an INFO line per effect: written a few per write(2) */
         trace_batch(lane, it, n);
+        dh_log_hold_end();
     }
     return DH_OK;
 }

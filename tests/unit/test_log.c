@@ -299,6 +299,62 @@ static void test_truncation(void **state)
     free(msg);
 }
 
+/* A hold gathers INFO lines and writes them whole, in order, at its end; a WARN line
+ * writes what was gathered first. Nothing reaches the pipe while the hold has room. */
+static void test_hold(void **state)
+{
+    capture_t *c = *state;
+    char *lines[MAX_LINES];
+    char probe;
+
+    dh_log_hold_begin();
+    for (int i = 0; i < 5; i++) {
+        dh_log_write(DH_LOG_INFO, "effect", "applied %d", i);
+    }
+    dh_log_write(DH_LOG_DEBUG, "effect", "detail");
+    assert_int_equal(read(c->rd, &probe, 1), -1); /* held: nothing written yet */
+    dh_log_hold_end();
+    assert_int_equal(read_lines(c, lines), 6);
+    for (int i = 0; i < 5; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "\"msg\":\"applied %d\"", i);
+        assert_non_null(strstr(lines[i], want));
+    }
+    assert_non_null(strstr(lines[5], "\"msg\":\"detail\""));
+
+    /* A warning writes the held lines, then itself, at once. */
+    dh_log_hold_begin();
+    dh_log_write(DH_LOG_INFO, "effect", "before");
+    dh_log_write(DH_LOG_WARN, "lane", "trouble");
+    assert_int_equal(read_lines(c, lines), 2);
+    assert_non_null(strstr(lines[0], "\"msg\":\"before\""));
+    assert_non_null(strstr(lines[1], "\"msg\":\"trouble\""));
+    dh_log_write(DH_LOG_INFO, "effect", "after");
+    assert_int_equal(read(c->rd, &probe, 1), -1);
+    dh_log_hold_end();
+    assert_int_equal(read_lines(c, lines), 1);
+
+    /* Past PIPE_BUF bytes the gathered lines are written, whole, during the hold. */
+    dh_log_hold_begin();
+    for (int i = 0; i < 25; i++) { /* about 5 KB: one write of whole lines, the rest held */
+        dh_log_write(DH_LOG_INFO, "effect", "line %02d %0100d", i, 0);
+    }
+    c->len = 0;
+    {
+        ssize_t n = read(c->rd, c->buf, sizeof(c->buf) - 1);
+
+        assert_true(n > 0 && n <= 4096);
+        assert_int_equal(c->buf[n - 1], '\n');
+    }
+    dh_log_hold_end();
+    /* After the hold, lines are written one by one again. */
+    while (read(c->rd, c->buf, sizeof(c->buf)) > 0) {
+    }
+    dh_log_write(DH_LOG_INFO, "effect", "free");
+    assert_int_equal(read_lines(c, lines), 1);
+}
+
 static void test_level_parse(void **state)
 {
     (void)state;
@@ -375,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_context_is_per_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rdkafka_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_escape_never_splits),
     };

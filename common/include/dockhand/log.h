@@ -42,6 +42,18 @@ int dh_log_enabled(dh_log_level_t level);
 void dh_log_write(dh_log_level_t level, const char *component, const char *fmt, ...)
     DH_PRINTF(3, 4);
 
+/**
+ * @brief Gather the calling thread's INFO and DEBUG lines until dh_log_hold_end(), and
+ *        write them a few together (whole lines, at most PIPE_BUF bytes per write) instead
+ *        of a write(2) each. A WARN or ERROR line writes what was gathered, then itself.
+ * @remark For a burst of lines produced in microseconds (a lane's applied effects); lines
+ *         still held are lost if the process dies, so never hold across waits.
+ */
+void dh_log_hold_begin(void);
+
+/** @brief Write what the calling thread gathered and stop holding. */
+void dh_log_hold_end(void);
+
 /** @brief Attach \p ctx (borrowed) to the calling thread's log lines; NULL clears it. */
 void dh_log_ctx_set(const dh_log_ctx_t *ctx);
 
