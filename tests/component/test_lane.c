@@ -67,6 +67,40 @@ static void test_retry_then_done(void **state)
     th_rt_destroy(t);
 }
 
+/* One batch where one effect fails and ten succeed (all produced before the runtime starts,
+ * one lane): the batch is finished done, and the failed effect must still be performed on
+ * its retry. Its record is released in the same step that marks the batch done; a record
+ * left pointing at the done batch would read as done, and the retry would skip it. */
+static void test_failed_effect_in_done_batch(void **state)
+{
+    const char *env[] = {"DH_LANES=1", NULL};
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char idf[128], pf[200], id[10][128], p[200], key[8], name[8];
+
+    (void)state;
+    th_rt_produce(t, 0, "f",
+                  th_script_event(th_rt_run_id(t), "retry2", "f", idf, sizeof(idf), pf, sizeof(pf)),
+                  NULL);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(name, sizeof(name), "ok%d", i);
+        th_rt_produce(
+            t, 0, key,
+            th_script_event(th_rt_run_id(t), "done", name, id[i], sizeof(id[i]), p, sizeof(p)),
+            NULL);
+    }
+    th_rt_start(t);
+    assert_true(th_rt_await_count(t, &rt->m.done, 11, WAIT_MS));
+    assert_int_equal(th_script_performances(idf), 3);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(th_script_performances(id[i]), 1);
+    }
+    assert_int_equal(dh_counter_value(rt->m.skipped), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
 /* A RETRY every time spends the budget (DH_RETRY_MAX_ATTEMPTS=3): exactly three
  * performances, then one dead letter of class retry-exhausted that names the cause. */
 static void test_retry_budget_exhausted(void **state)
@@ -198,6 +232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_done_then_duplicate),
         cmocka_unit_test(test_retry_then_done),
+        cmocka_unit_test(test_failed_effect_in_done_batch),
         cmocka_unit_test(test_retry_budget_exhausted),
         cmocka_unit_test(test_auth_never_exhausts),
         cmocka_unit_test(test_wait_is_not_an_attempt),
