@@ -23,7 +23,7 @@ struct dh_lane_s {
     dh_redis_t *redis;
     dh_http_t *http;
     char owner[160];
-    char batch[DH_IDEM_BATCH_LEN + 1]; /* the current batch's id (idem.h), new per claim */
+    char batch[DH_IDEM_BATCH_LEN + 1];      /* the current batch's id (idem.h), new per claim */
     dh_rt_ev_t *cur;                        /* event being decoded or handled, for dh_lane_fail() */
     char reapply[DH_REAPPLY_NONCE_MAX + 1]; /* cur's dh-reapply nonce (dh_lane_reapply) */
     unsigned int rng;
@@ -578,7 +578,7 @@ static void trace_batch(dh_lane_t *lane, struct item *it, size_t n)
             t[k++] = (dh_rt_traced_t){it[i].ev, it[i].seconds};
         }
     }
-    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, t, k);
+    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, lane->batch, t, k);
     free(t);
 }
 
@@ -857,7 +857,7 @@ static void *lane_main(void *arg)
         pthread_mutex_lock(&rt->mu);
     }
     pthread_mutex_unlock(&rt->mu);
-    dh_rt_trace_reset(); /* this thread's noted calls */
+    dh_rt_trace_end(); /* this thread's noted calls and index TTL cache */
     return NULL;
 }
 
