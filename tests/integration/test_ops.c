@@ -10,6 +10,8 @@
  *     nothing; --execute moves the stopped group back to the time, the restarted worker
  *     re-reads exactly the rewound events and performs none of them again (their effects
  *     are recorded as done).
+ *   - trace: by correlation id, event id, SKU, key and effect id; one trace record per batch
+ *     and the index commands per batch counted on a private redis-server (test_trace_batches).
  * Built twice: test_ops_sasl (DH_TEST_SASL) does all of it with dh-ops and the workers on
  * the stack's SASL_PLAINTEXT listener only (DH_TEST_KAFKA_SASL; the test's own set-up and
  * checks use the PLAINTEXT one), and checks that a wrong password, no SASL at all and
@@ -32,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dockhand/idem.h"
 #include "harness.h"
 
 #define KEYS 4
@@ -640,24 +643,27 @@ static char *get_text(redisContext *c, const char *key, char *buf, size_t size)
 
 struct tb {
     redisContext *c;
+    dh_redis_t *r; /* for dh_idem_lookup(): what an effect's record means is idem.c's */
     const char *ns, *uniq;
     int n;                         /* events produced so far */
     char batch[TB_EVENTS + 1][20]; /* each event's batch id, from its idempotency record */
 };
 
-/* Every event's idempotency record names a batch, and that batch's trace record exists. */
+/* Every event's effect is done in a batch, and that batch's trace record exists. */
 static int tb_recorded(void *ud)
 {
     struct tb *t = ud;
-    char key[300], v[100];
+    char key[300], bat[1][DH_IDEM_BATCH_LEN + 1];
+    const char *id = key;
+    dh_idem_state_t st;
 
     for (int i = 0; i < t->n; i++) {
-        snprintf(key, sizeof(key), "testworker:idem:%s:tb%d-%s", t->ns, i, t->uniq);
-        get_text(t->c, key, v, sizeof(v));
-        if (strncmp(v, "b:", 2) || strlen(v) != 18) {
+        snprintf(key, sizeof(key), "%s:tb%d-%s", t->ns, i, t->uniq);
+        assert_int_equal(dh_idem_lookup(t->r, "testworker", 1, &id, &st, bat), DH_OK);
+        if (st != DH_IDEM_DONE || !bat[0][0]) {
             return 0;
         }
-        snprintf(t->batch[i], sizeof(t->batch[i]), "%.16s", v + 2);
+        snprintf(t->batch[i], sizeof(t->batch[i]), "%s", bat[0]);
         snprintf(key, sizeof(key), "testworker:trace:%s", t->batch[i]);
         if (th_redis_int(t->c, "EXISTS %s", key) != 1) {
             return 0;
@@ -717,6 +723,8 @@ static void test_trace_batches(void **state)
     setenv("DH_REDIS_URL", url, 1);                      /* dh-ops reads it too */
     t.c = redisConnect("127.0.0.1", port);
     assert_true(t.c && !t.c->err);
+    t.r = dh_redis_new(&(dh_redis_opts_t){url, NULL, 5000}, v, sizeof(v));
+    assert_non_null(t.r);
     t.ns = run.ns;
     th_unique("tb", uniq, sizeof(uniq));
     t.uniq = uniq;
@@ -787,6 +795,9 @@ static void test_trace_batches(void **state)
     snprintf(want, sizeof(want), "dh:trace:K%d-%s", TB_EVENTS, uniq);
     assert_in_range(th_redis_int(t.c, "TTL %s", want), 1, 8000);
     assert_int_equal(th_redis_int(t.c, "SCARD %s", key), nb + 1);
+    r = redisCommand(t.c, "KEYS testworker:trace:*"); /* and one more record */
+    assert_int_equal(r->elements, (size_t)nb + 1);
+    freeReplyObject(r);
     th_stop(w);
 
     /* dh-ops trace, by each kind of id */
@@ -848,6 +859,7 @@ static void test_trace_batches(void **state)
     assert_int_equal(lines_with(out, "\"topic\":\"old\""), 1);
     free(out);
     redisFree(t.c);
+    dh_redis_destroy(t.r);
 }
 
 struct lag_goal {
