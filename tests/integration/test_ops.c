@@ -862,6 +862,45 @@ static void test_trace_batches(void **state)
     dh_redis_destroy(t.r);
 }
 
+/* DH_TRACE_RETENTION_S=0: the effects are done in their batch, the INFO line stays, and
+ * neither the batch's trace record nor an index set is written. */
+static void test_trace_off(void **state)
+{
+    th_run_t run;
+    struct tb t = {0};
+    char uniq[100], corr[160], key[300], bat[1][DH_IDEM_BATCH_LEN + 1], err[200];
+    const char *id = key;
+    dh_idem_state_t st;
+    pid_t w;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE");
+    th_run_init(&run, "ops-trace-off", 1);
+    th_run_setenv(&run, "DH_TRACE_RETENTION_S", "0");
+    th_unique("to", uniq, sizeof(uniq));
+    snprintf(corr, sizeof(corr), "co-%s", uniq);
+    for (int i = 0; i < 3; i++) {
+        tb_produce(&run, uniq, corr, i, 0);
+    }
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 3, 60000));
+    th_stop(w); /* whatever it writes after an effect is written before it exits */
+    t.c = th_redis();
+    t.r = dh_redis_new(&(dh_redis_opts_t){th_redis_url(), NULL, 5000}, err, sizeof(err));
+    assert_non_null(t.r);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "%s:tb%d-%s", run.ns, i, uniq);
+        assert_int_equal(dh_idem_lookup(t.r, "testworker", 1, &id, &st, bat), DH_OK);
+        assert_int_equal(st, DH_IDEM_DONE);
+        assert_int_equal(th_redis_int(t.c, "EXISTS testworker:trace:%s", bat[0]), 0);
+        assert_int_equal(th_redis_int(t.c, "EXISTS dh:trace:eb%d-%s", i, uniq), 0);
+    }
+    assert_int_equal(th_redis_int(t.c, "EXISTS dh:trace:%s", corr), 0);
+    assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
+    redisFree(t.c);
+    dh_redis_destroy(t.r);
+}
+
 struct lag_goal {
     int port;
     char labels[300];
@@ -1046,6 +1085,7 @@ int main(void)
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_partition_lag),
         cmocka_unit_test_teardown(test_trace_batches, tb_teardown),
+        cmocka_unit_test(test_trace_off),
     };
     char uniq[100];
 
