@@ -122,11 +122,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# drop_records <ns>: delete what one worker run wrote: its idempotency records
-# (testworker:idem:<ns>:*), its trace records and their per-effect index sets
-# (testworker:idem-info:<ns>:*, dh:trace:<ns>:*). One scan: each has ":<ns>:" in it. The
-# index sets of message keys (dh:trace:k0042), shared by every run, are left to expire:
-# the workers run with DH_TRACE_RETENTION_S=60 (the default, 3 days, filled Redis).
+# drop_records <ns>: delete what one worker run wrote under its name: its effects'
+# idempotency records (testworker:idem:<ns>:*; one scan, each has ":<ns>:" in it). The
+# records per batch have no <ns> in their names (testworker:idem-batch:<batch>,
+# testworker:trace:<batch>), nor have the trace index sets of message keys
+# (dh:trace:k0042, shared by every run): they are left to expire, the workers run with
+# DH_IDEM_RETENTION_S=60 and DH_TRACE_RETENTION_S=60 (the default, 3 days, filled Redis).
 drop_records() {
     rcli --scan --pattern "*:$1:*" 2>/dev/null |
         sed 's/^/UNLINK /' | rcli --pipe >/dev/null 2>&1 || true

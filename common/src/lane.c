@@ -578,7 +578,7 @@ static void trace_batch(dh_lane_t *lane, struct item *it, size_t n)
             t[k++] = (dh_rt_traced_t){it[i].ev, it[i].seconds};
         }
     }
-    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, t, k);
+    dh_rt_trace_applied(lane->rt, lane->redis, lane->owner, lane->batch, t, k);
     free(t);
 }
 
@@ -859,7 +859,7 @@ static void *lane_main(void *arg)
         pthread_mutex_lock(&rt->mu);
     }
     pthread_mutex_unlock(&rt->mu);
-    dh_rt_trace_reset(); /* this thread's noted calls */
+    dh_rt_trace_end(); /* this thread's noted calls and index TTL cache */
     return NULL;
 }
 

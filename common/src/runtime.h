@@ -324,10 +324,13 @@ typedef struct dh_rt_traced {
     dh_rt_ev_t *ev;
     double seconds;
 } dh_rt_traced_t;
-/** One INFO line per applied effect, and its trace record (dockhand/trace.h) in one
+/** One INFO line per applied effect, and the trace record of batch \p batch (the idem.h
+ *  batch id the effects' records point at) with its index (dockhand/trace.h), in one
  *  pipelined round trip for all \p n; best effort. */
-void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
-                         size_t n);
+void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const char *batch,
+                         const dh_rt_traced_t *t, size_t n);
+/** At a lane thread's end: dh_rt_trace_reset() and its cache of index TTLs freed. */
+void dh_rt_trace_end(void);
 /** The far-side calls a lane thread makes are noted (thread-local) until the next reset,
  *  each with the event handled alone at the time (or none: every event of the batch). */
 void dh_rt_trace_reset(void);

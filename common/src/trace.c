@@ -1,8 +1,8 @@
 /*
  * The runtime's trace records of applied effects (dockhand/trace.h) and the one INFO line
- * per applied effect. Written after the done records, in one pipelined round trip per
- * batch; best effort: a failure is logged at debug and never holds an event (the done
- * record, which guards the effect, is already written).
+ * per applied effect. One record per batch with its index, written after the batch is
+ * done, in one pipelined round trip; best effort: a failure is logged at debug and never
+ * holds an event (the done record, which guards the effects, is already written).
  */
 #include "dockhand/trace.h"
 
@@ -15,8 +15,7 @@
 #include "dockhand/log.h"
 #include "runtime.h"
 
-#define MAX_TOKENS 7
-#define CMDS_PER   (2 + 2 * MAX_TOKENS) /* SET info; SADD + EXPIRE per token */
+#define MAX_TOKENS 6 /* key, its last part, event_id, correlation_id, webhook-id, event-id */
 
 #define MAX_CALLS 32 /* noted per batch; more are counted, not kept */
 #define MAX_IDS   4
@@ -209,22 +208,16 @@ static void add_payload_ids(json_t *o, const dh_rt_ev_t *ev)
     json_decref(doc);
 }
 
-static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_traced_t *t)
+/* One effect of the batch record: its origin, duration, the ids it carried, its calls. */
+static json_t *info_json(const dh_rt_traced_t *t)
 {
     const dh_rt_ev_t *ev = t->ev;
-    char at[40];
-    struct timespec ts;
-    struct tm tm;
     json_t *o;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:I, s:i}", "outcome", "done", "at", at,
-                  "worker", rt->handler->name, "instance", owner, "topic", ev->part->topic,
-                  "partition", (int)ev->part->partition, "offset", (json_int_t)ev->offset, "effect",
-                  ev->dev->effect_id, "duration_ms", (json_int_t)(t->seconds * 1000.0), "attempts",
-                  ev->attempts + 1);
+    o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:I, s:i}", "outcome", "done", "topic",
+                  ev->part->topic, "partition", (int)ev->part->partition, "offset",
+                  (json_int_t)ev->offset, "effect", ev->dev->effect_id, "duration_ms",
+                  (json_int_t)(t->seconds * 1000.0), "attempts", ev->attempts + 1);
     if (o && ev->key) {
         json_object_set_new(o, "key", json_stringn(ev->key, ev->key_len));
     }
@@ -238,11 +231,11 @@ static json_t *info_json(const dh_rt_t *rt, const char *owner, const dh_rt_trace
     return o;
 }
 
-/* The index tokens of one record (borrowed from \p o or \p ev); returns how many. */
+/* The index tokens of one effect (borrowed from \p o or \p ev); returns how many. The
+ * effect id is not one: dh-ops finds an effect through its idempotency record. */
 static size_t tokens(json_t *o, const dh_rt_ev_t *ev, const char **tok, size_t *len)
 {
-    static const char *const fields[] = {"effect", "event_id", "correlation_id", "webhook-id",
-                                         "event-id"};
+    static const char *const fields[] = {"event_id", "correlation_id", "webhook-id", "event-id"};
     size_t n = 0;
 
     if (ev->key && ev->key_len) {
@@ -316,113 +309,228 @@ static void log_applied(const dh_rt_ev_t *ev, json_t *o)
     dh_log_ctx_set(NULL);
 }
 
-/* The commands of one record: SET info, then SADD + EXPIRE per token. */
-struct cmds {
-    int argc[CMDS_PER];
-    const char *argv[CMDS_PER][5];
-    size_t len[CMDS_PER][5];
-    const char **pargv[CMDS_PER];
-    const size_t *plen[CMDS_PER];
-    char keys[MAX_TOKENS + 1][300], member[400], ttl[24];
-    char *text;
+/* The index sets whose TTL this thread set lately (trace.h): a direct-mapped cache of
+ * (hash, time) pairs, so a token that recurs in every batch costs its SADD there and an
+ * EXPIRE only every ttl/8 seconds. A collision or an evicted slot only costs an EXPIRE. */
+#define TTL_SLOTS 4096 /* a power of two; 64 KB per lane thread, allocated on first use */
+
+struct ttl_slot {
+    uint64_t hash;
+    int64_t at_ms; /* monotonic; 0: empty */
+};
+
+static _Thread_local struct ttl_slot *tl_ttl;
+
+void dh_rt_trace_end(void)
+{
+    dh_rt_trace_reset();
+    free(tl_ttl);
+    tl_ttl = NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An index token of the batch: borrowed text, cut to what its key holds. */
+struct tok {
+    const char *p;
+    size_t len;
+    uint64_t hash; /* FNV-1a */
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static int tok_cmp(const void *a, const void *b)
+{
+    const struct tok *x = a, *y = b;
+
+    if (x->hash != y->hash) {
+        return x->hash < y->hash ? -1 : 1;
+    }
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return memcmp(x->p, y->p, x->len);
+}
+
+/* The batch's tokens, sorted, each once; returns how many are left. */
+static size_t tok_unique(struct tok *tk, size_t n)
+{
+    size_t m = 0;
+
+    qsort(tk, n, sizeof(*tk), tok_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (!m || tok_cmp(&tk[m - 1], &tk[i])) {
+            tk[m++] = tk[i];
+        }
+    }
+    return m;
+}
+
+/* The commands of a batch: SET record, then per distinct token SADD and maybe EXPIRE. */
+struct pipe {
+    int *argc;
+    const char *(*argv)[5];
+    size_t (*len)[5];
+    const char **pargv;
     size_t n;
 };
 
-static void cmd(struct cmds *c, int argc, const char *const *argv, const size_t *len)
+static void pipe_cmd(struct pipe *p, int argc, const char *const *argv, const size_t *len)
 {
-    c->argc[c->n] = argc;
+    p->argc[p->n] = argc;
     for (int i = 0; i < argc; i++) {
-        c->argv[c->n][i] = argv[i];
-        c->len[c->n][i] = len ? len[i] : strlen(argv[i]);
+        p->argv[p->n][i] = argv[i];
+        p->len[p->n][i] = len[i];
     }
-    c->pargv[c->n] = c->argv[c->n];
-    c->plen[c->n] = c->len[c->n];
-    c->n++;
+    p->n++;
 }
 
-static void build(struct cmds *c, const dh_rt_t *rt, json_t *o, const dh_rt_ev_t *ev)
+/* Write the batch's record and its index in one pipelined round trip; \p tk: its distinct
+ * tokens. A slot of the TTL cache is taken only once its EXPIRE is known to have run. */
+static void write_batch(dh_rt_t *rt, dh_redis_t *r, const char *batch, const char *text,
+                        const struct tok *tk, size_t ntk)
 {
-    const char *tok[MAX_TOKENS];
-    size_t tlen[MAX_TOKENS], nt = tokens(o, ev, tok, tlen);
+    int64_t ttl = rt->opts.trace_retention_s, now = mono_ms(), window = ttl * 1000 / 8;
+    size_t cap = 1 + 2 * ntk, keys_size = 0, off = 0, nexp = 0;
+    struct pipe p = {0};
+    char rkey[300], member[300], ttl_text[24], *keys = NULL;
+    size_t *klen = NULL, *exp_tok = NULL, *exp_cmd = NULL;
+    const char ***argv = NULL;
+    const size_t **lens = NULL;
+    redisReply **rep = NULL;
 
-    c->n = 0;
-    snprintf(c->keys[0], sizeof(c->keys[0]), DH_TRACE_INFO_FMT, rt->handler->name,
-             ev->dev->effect_id);
-    snprintf(c->member, sizeof(c->member), "%s %s", rt->handler->name, ev->dev->effect_id);
-    cmd(c, 5, (const char *[]){"SET", c->keys[0], c->text, "EX", c->ttl}, NULL);
-    for (size_t i = 0; i < nt; i++) {
-        int kl = snprintf(c->keys[i + 1], sizeof(c->keys[i + 1]), "dh:trace:%.*s",
-                          (int)(tlen[i] > 280 ? 280 : tlen[i]), tok[i]);
-
-        cmd(c, 3, (const char *[]){"SADD", c->keys[i + 1], c->member},
-            (const size_t[]){4, (size_t)kl, strlen(c->member)});
-        cmd(c, 3, (const char *[]){"EXPIRE", c->keys[i + 1], c->ttl},
-            (const size_t[]){6, (size_t)kl, strlen(c->ttl)});
+    for (size_t i = 0; i < ntk; i++) {
+        keys_size += sizeof("dh:trace:") + tk[i].len;
     }
-}
-
-/* Every command of the batch in one pipeline: one round trip. */
-static void write_all(dh_rt_t *rt, dh_redis_t *r, struct cmds *c, size_t n)
-{
-    size_t total = 0, k = 0;
-    int *argc;
-    const char ***argv;
-    const size_t **len;
-    redisReply **rep;
-
-    for (size_t i = 0; i < n; i++) {
-        total += c[i].n;
+    if (!tl_ttl) {
+        tl_ttl = calloc(TTL_SLOTS, sizeof(*tl_ttl)); /* none: every set gets its EXPIRE */
     }
-    argc = calloc(total + 1, sizeof(*argc));
-    argv = calloc(total + 1, sizeof(*argv));
-    len = calloc(total + 1, sizeof(*len));
-    rep = calloc(total + 1, sizeof(*rep));
-    for (size_t i = 0; argc && argv && len && rep && i < n; i++) {
-        for (size_t j = 0; j < c[i].n; j++, k++) {
-            argc[k] = c[i].argc[j];
-            argv[k] = c[i].pargv[j];
-            len[k] = c[i].plen[j];
+    p.argc = calloc(cap, sizeof(*p.argc));
+    p.argv = calloc(cap, sizeof(*p.argv));
+    p.len = calloc(cap, sizeof(*p.len));
+    argv = calloc(cap, sizeof(*argv));
+    lens = calloc(cap, sizeof(*lens));
+    rep = calloc(cap, sizeof(*rep));
+    keys = malloc(keys_size + 1);
+    klen = calloc(ntk + 1, sizeof(*klen));
+    exp_tok = calloc(ntk + 1, sizeof(*exp_tok));
+    exp_cmd = calloc(ntk + 1, sizeof(*exp_cmd));
+    if (!p.argc || !p.argv || !p.len || !argv || !lens || !rep || !keys || !klen || !exp_tok ||
+        !exp_cmd) {
+        DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: out of memory", batch);
+        goto out;
+    }
+    snprintf(rkey, sizeof(rkey), DH_TRACE_BATCH_FMT, rt->handler->name, batch);
+    snprintf(member, sizeof(member), "%s %s", rt->handler->name, batch);
+    snprintf(ttl_text, sizeof(ttl_text), "%lld", (long long)ttl);
+    pipe_cmd(&p, 5, (const char *[]){"SET", rkey, text, "EX", ttl_text},
+             (const size_t[]){3, strlen(rkey), strlen(text), 2, strlen(ttl_text)});
+    for (size_t i = 0; i < ntk; i++) {
+        struct ttl_slot *s = tl_ttl ? &tl_ttl[tk[i].hash & (TTL_SLOTS - 1)] : NULL;
+        char *k = keys + off;
+
+        klen[i] =
+            (size_t)snprintf(k, keys_size + 1 - off, "dh:trace:%.*s", (int)tk[i].len, tk[i].p);
+        off += klen[i] + 1;
+        pipe_cmd(&p, 3, (const char *[]){"SADD", k, member},
+                 (const size_t[]){4, klen[i], strlen(member)});
+        if (!s || s->hash != tk[i].hash || !s->at_ms || now - s->at_ms >= window) {
+            exp_tok[nexp] = i;
+            exp_cmd[nexp++] = p.n;
+            pipe_cmd(&p, 3, (const char *[]){"EXPIRE", k, ttl_text},
+                     (const size_t[]){6, klen[i], strlen(ttl_text)});
         }
     }
-    if (k && k == total && dh_redis_pipeline(r, total, argc, argv, len, rep) == DH_OK) {
-        for (size_t i = 0; i < total; i++) {
-            freeReplyObject(rep[i]);
-        }
-    } else if (k) {
-        DH_LOG(DH_LOG_DEBUG, "trace", "trace records not written: %s", dh_redis_errstr(r));
+    for (size_t i = 0; i < p.n; i++) {
+        argv[i] = p.argv[i];
+        lens[i] = p.len[i];
     }
-    (void)rt;
-    free(argc);
+    if (dh_redis_pipeline(r, p.n, p.argc, argv, lens, rep) != DH_OK) {
+        DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: %s", batch,
+               dh_redis_errstr(r));
+        goto out;
+    }
+    for (size_t j = 0; j < nexp && tl_ttl; j++) {
+        const redisReply *x = rep[exp_cmd[j]];
+
+        if (x && x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
+            tl_ttl[tk[exp_tok[j]].hash & (TTL_SLOTS - 1)] =
+                (struct ttl_slot){tk[exp_tok[j]].hash, now};
+        }
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        freeReplyObject(rep[i]);
+    }
+out:
+    free(p.argc);
+    free(p.argv);
+    free(p.len);
     free(argv);
-    free(len);
+    free(lens);
     free(rep);
+    free(keys);
+    free(klen);
+    free(exp_tok);
+    free(exp_cmd);
 }
 
-void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const dh_rt_traced_t *t,
-                         size_t n)
+void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const char *batch,
+                         const dh_rt_traced_t *t, size_t n)
 {
-    struct cmds *c = calloc(n ? n : 1, sizeof(*c));
-    size_t m = 0;
+    int write = rt->opts.trace_retention_s > 0 && batch && batch[0];
+    struct tok *tk = write ? calloc(n * MAX_TOKENS + 1, sizeof(*tk)) : NULL;
+    json_t *effects = json_array(), *rec = NULL;
+    size_t ntk = 0;
+    char at[40], *text = NULL;
+    struct timespec ts;
+    struct tm tm;
 
-    for (size_t i = 0; c && i < n; i++) {
-        json_t *o = t[i].ev->dev && t[i].ev->dev->effect_id[0] ? info_json(rt, owner, &t[i]) : NULL;
+    for (size_t i = 0; effects && i < n; i++) {
+        json_t *o = t[i].ev->dev && t[i].ev->dev->effect_id[0] ? info_json(&t[i]) : NULL;
+        const char *tp[MAX_TOKENS];
+        size_t tl[MAX_TOKENS], nt;
 
         if (!o) {
             continue;
         }
         log_applied(t[i].ev, o);
-        snprintf(c[m].ttl, sizeof(c[m].ttl), "%lld", (long long)rt->opts.trace_retention_s);
-        c[m].text = rt->opts.trace_retention_s > 0 ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (c[m].text) {
-            build(&c[m++], rt, o, t[i].ev); /* borrows only c's own buffers and ev */
+        nt = tokens(o, t[i].ev, tp, tl);
+        for (size_t j = 0; tk && j < nt; j++) { /* the strings stay in o, kept by effects */
+            size_t len = tl[j] > DH_TRACE_TOKEN_MAX ? DH_TRACE_TOKEN_MAX : tl[j];
+
+            tk[ntk++] = (struct tok){tp[j], len, fnv1a(tp[j], len)};
         }
-        json_decref(o);
+        json_array_append_new(effects, o);
     }
-    if (c && m) {
-        write_all(rt, r, c, m);
+    if (write && tk && json_array_size(effects)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rec = json_pack("{s:s, s:s, s:s, s:O}", "worker", rt->handler->name, "instance", owner,
+                        "at", at, "effects", effects);
+        text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     }
-    for (size_t i = 0; c && i < m; i++) {
-        free(c[i].text);
+    if (text) {
+        write_batch(rt, r, batch, text, tk, tok_unique(tk, ntk));
+    } else if (write && json_array_size(effects)) {
+        DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: out of memory", batch);
     }
-    free(c);
+    free(text);
+    json_decref(rec);
+    json_decref(effects);
+    free(tk);
 }

@@ -72,8 +72,8 @@ const dh_config_var_t dh_rt_config_vars[] = {
      "How long a done record is kept; longer than the replay horizon (default 8 days, "
      "topic retention is 7)."},
     {"DH_TRACE_RETENTION_S", DH_CFG_INT, "259200", 0, 31536000, NULL,
-     "How long the trace record of an applied effect (for dh-ops trace) is kept; 0 writes "
-     "none (default 3 days)."},
+     "How long the trace records of applied effects (one per batch, for dh-ops trace) and "
+     "their index are kept; 0 writes none (default 3 days)."},
     {"DH_RETRY_MAX_ATTEMPTS", DH_CFG_INT, "12", 1, 1000, NULL,
      "Attempts before a transiently failing event is dead-lettered."},
     {"DH_RETRY_MAX_AGE_MS", DH_CFG_INT, "1800000", 1000, 604800000, NULL,

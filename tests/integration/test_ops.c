@@ -10,6 +10,8 @@
  *     nothing; --execute moves the stopped group back to the time, the restarted worker
  *     re-reads exactly the rewound events and performs none of them again (their effects
  *     are recorded as done).
+ *   - trace: by correlation id, event id, SKU, key and effect id; one trace record per batch
+ *     and the index commands per batch counted on a private redis-server (test_trace_batches).
  * Built twice: test_ops_sasl (DH_TEST_SASL) does all of it with dh-ops and the workers on
  * the stack's SASL_PLAINTEXT listener only (DH_TEST_KAFKA_SASL; the test's own set-up and
  * checks use the PLAINTEXT one), and checks that a wrong password, no SASL at all and
@@ -22,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +32,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "dockhand/idem.h"
 #include "harness.h"
 
 #define KEYS 4
@@ -558,6 +563,344 @@ static void test_trace(void **state)
     assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
 }
 
+/* ---- trace records per batch (dockhand/trace.h) ---- */
+
+#define TB_EVENTS 24
+
+static pid_t g_tb_redis = -1; /* the private redis-server, for the teardown */
+static char g_shared_redis[256];
+
+/* A private redis-server on \p port: its command counts are this test's alone (the shared
+ * one serves other runs). */
+static pid_t private_redis(int port)
+{
+    char p[16];
+    pid_t pid;
+
+    snprintf(p, sizeof(p), "%d", port);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY); /* not the test's stdout: ctest waits on it */
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && !th_port_open(port); i++) {
+        th_sleep_ms(50);
+    }
+    assert_true(th_port_open(port));
+    return pid;
+}
+
+static int tb_teardown(void **state)
+{
+    (void)state;
+    if (g_tb_redis > 0) {
+        kill(g_tb_redis, SIGTERM);
+        waitpid(g_tb_redis, NULL, 0);
+        g_tb_redis = -1;
+    }
+    setenv("DH_TEST_REDIS_URL", g_shared_redis, 1);
+    setenv("DH_REDIS_URL", g_shared_redis, 1);
+    return 0;
+}
+
+/* Calls of Redis command \p name so far (INFO commandstats), 0 when none. */
+static long long calls_of(redisContext *c, const char *name)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    char pat[64];
+    const char *hit;
+    long long n = 0;
+
+    assert_non_null(r);
+    snprintf(pat, sizeof(pat), "cmdstat_%s:calls=", name);
+    hit = r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
+    if (hit) {
+        n = strtoll(hit + strlen(pat), NULL, 10);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* The string value of \p key ("" when none) into \p buf. */
+static char *get_text(redisContext *c, const char *key, char *buf, size_t size)
+{
+    redisReply *r = redisCommand(c, "GET %s", key);
+
+    assert_non_null(r);
+    snprintf(buf, size, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return buf;
+}
+
+struct tb {
+    redisContext *c;
+    dh_redis_t *r; /* for dh_idem_lookup(): what an effect's record means is idem.c's */
+    const char *ns, *uniq;
+    int n;                         /* events produced so far */
+    char batch[TB_EVENTS + 1][20]; /* each event's batch id, from its idempotency record */
+};
+
+/* Every event's effect is done in a batch, and that batch's trace record exists. */
+static int tb_recorded(void *ud)
+{
+    struct tb *t = ud;
+    char key[300], bat[1][DH_IDEM_BATCH_LEN + 1];
+    const char *id = key;
+    dh_idem_state_t st;
+
+    for (int i = 0; i < t->n; i++) {
+        snprintf(key, sizeof(key), "%s:tb%d-%s", t->ns, i, t->uniq);
+        assert_int_equal(dh_idem_lookup(t->r, "testworker", 1, &id, &st, bat), DH_OK);
+        if (st != DH_IDEM_DONE || !bat[0][0]) {
+            return 0;
+        }
+        snprintf(t->batch[i], sizeof(t->batch[i]), "%s", bat[0]);
+        snprintf(key, sizeof(key), "testworker:trace:%s", t->batch[i]);
+        if (th_redis_int(t->c, "EXISTS %s", key) != 1) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Event \p i: key "...|K<i>-<uniq>", effect "<ns>:tb<i>-<uniq>", correlation id \p corr,
+ * event id "eb<i>-<uniq>" or, with \p eid_is_effect, its effect id. */
+static void tb_produce(th_run_t *run, const char *uniq, const char *corr, int i, int eid_is_effect)
+{
+    th_producer_t *p = th_producer_new();
+    char key[300], eid[300], val[800];
+    int len;
+
+    snprintf(key, sizeof(key), "ops-b.myshopify.com|FAC-1|K%d-%s", i, uniq);
+    if (eid_is_effect) {
+        snprintf(eid, sizeof(eid), "%s:tb%d-%s", run->ns, i, uniq);
+    } else {
+        snprintf(eid, sizeof(eid), "eb%d-%s", i, uniq);
+    }
+    len = snprintf(val, sizeof(val),
+                   "{\"id\":\"tb%d-%s\",\"seq\":0,\"event_id\":\"%s\",\"correlation_id\":\"%s\"}",
+                   i, uniq, eid, corr);
+    th_produce(p, run->topic, -1, key, val, (size_t)len);
+    th_producer_destroy(p);
+}
+
+/* One trace record per batch, "<ns>:trace:<batch>", naming its effects; the index names
+ * batches, with one SADD per distinct token of a batch and an EXPIRE only when the lane
+ * thread has not set that set's TTL lately; dh-ops trace finds an effect by key, key part,
+ * event id, correlation id and effect id (through its idempotency record), each once, and
+ * still reads the records written before batches. */
+static void test_trace_batches(void **state)
+{
+    th_run_t run;
+    struct tb t = {0};
+    char uniq[100], corr[160], url[64], key[400], v[100], want[400], *out = NULL;
+    char batches[TB_EVENTS + 1][20];
+    int port = th_free_port(), nb = 0, total = 0;
+    long long sadd, expire;
+    redisReply *r;
+    json_t *rec;
+    pid_t w;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE");
+    g_tb_redis = private_redis(port);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    snprintf(g_shared_redis, sizeof(g_shared_redis), "%s", th_redis_url());
+    setenv("DH_TEST_REDIS_URL", url, 1); /* the worker's (th_run_init) */
+    th_run_init(&run, "ops-batch", 2);
+    th_run_setenv(&run, "DH_LANES", "1");                /* one thread, one TTL cache */
+    th_run_setenv(&run, "DH_BATCH_LINGER_MS", "500");    /* batches of many keys */
+    th_run_setenv(&run, "DH_TRACE_RETENTION_S", "8000"); /* a TTL is set again after 1000 s */
+    setenv("DH_REDIS_URL", url, 1);                      /* dh-ops reads it too */
+    t.c = redisConnect("127.0.0.1", port);
+    assert_true(t.c && !t.c->err);
+    t.r = dh_redis_new(&(dh_redis_opts_t){url, NULL, 5000}, v, sizeof(v));
+    assert_non_null(t.r);
+    t.ns = run.ns;
+    th_unique("tb", uniq, sizeof(uniq));
+    t.uniq = uniq;
+    snprintf(corr, sizeof(corr), "cb-%s", uniq);
+    for (int i = 0; i < TB_EVENTS; i++) { /* distinct keys (one batch may hold them all) */
+        tb_produce(&run, uniq, corr, i, 0);
+    }
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, TB_EVENTS, 60000));
+    t.n = TB_EVENTS;
+    assert_true(th_wait_for(tb_recorded, &t, 30000));
+
+    /* one record per batch, naming exactly the effects whose records point at it */
+    for (int i = 0; i < TB_EVENTS; i++) {
+        int known = 0;
+
+        for (int j = 0; j < nb && !known; j++) {
+            known = !strcmp(batches[j], t.batch[i]);
+        }
+        if (!known) {
+            snprintf(batches[nb++], sizeof(batches[0]), "%s", t.batch[i]);
+        }
+    }
+    fprintf(stderr, "%d events in %d batch(es)\n", TB_EVENTS, nb);
+    assert_true(nb <= TB_EVENTS / 2); /* batched: else the index counts below prove nothing */
+    r = redisCommand(t.c, "KEYS testworker:trace:*");
+    assert_int_equal(r->elements, (size_t)nb);
+    freeReplyObject(r);
+    for (int j = 0; j < nb; j++) {
+        char text[65536];
+        int points = 0;
+
+        snprintf(key, sizeof(key), "testworker:trace:%.16s", batches[j]);
+        rec = json_loads(get_text(t.c, key, text, sizeof(text)), 0, NULL);
+        assert_non_null(rec);
+        assert_string_equal(json_string_value(json_object_get(rec, "worker")), "testworker");
+        assert_non_null(json_string_value(json_object_get(rec, "instance")));
+        for (int i = 0; i < TB_EVENTS; i++) {
+            points += !strcmp(t.batch[i], batches[j]);
+        }
+        assert_int_equal(json_array_size(json_object_get(rec, "effects")), (size_t)points);
+        total += points;
+        json_decref(rec);
+    }
+    assert_int_equal(total, TB_EVENTS);
+    /* the index names batches; the effect id is no token */
+    snprintf(key, sizeof(key), "dh:trace:%s", corr);
+    assert_int_equal(th_redis_int(t.c, "SCARD %s", key), nb);
+    assert_int_equal(th_redis_int(t.c, "EXISTS dh:trace:%s:tb0-%s", run.ns, uniq), 0);
+    /* per batch: key, last part and event id of each event, the shared correlation id once
+     * (before: per event SET + 5 SADD + 5 EXPIRE) */
+    sadd = calls_of(t.c, "sadd");
+    expire = calls_of(t.c, "expire");
+    assert_int_equal(sadd, 3 * TB_EVENTS + nb);
+    assert_int_equal(expire, 3 * TB_EVENTS + nb);
+
+    /* one more event of that correlation id: the lane set that set's TTL moments ago, so
+     * only its new tokens get an EXPIRE (the TTL given by hand stays) */
+    assert_int_equal(th_redis_int(t.c, "EXPIRE %s 100000", key), 1);
+    expire++;
+    tb_produce(&run, uniq, corr, TB_EVENTS, 1);
+    assert_true(th_run_wait_performed(&run, TB_EVENTS + 1, 60000));
+    t.n = TB_EVENTS + 1;
+    assert_true(th_wait_for(tb_recorded, &t, 30000));
+    assert_int_equal(calls_of(t.c, "sadd") - sadd, 4);
+    assert_int_equal(calls_of(t.c, "expire") - expire, 3);
+    assert_true(th_redis_int(t.c, "TTL %s", key) > 8000);
+    snprintf(want, sizeof(want), "dh:trace:K%d-%s", TB_EVENTS, uniq);
+    assert_in_range(th_redis_int(t.c, "TTL %s", want), 1, 8000);
+    assert_int_equal(th_redis_int(t.c, "SCARD %s", key), nb + 1);
+    r = redisCommand(t.c, "KEYS testworker:trace:*"); /* and one more record */
+    assert_int_equal(r->elements, (size_t)nb + 1);
+    freeReplyObject(r);
+    th_stop(w);
+
+    /* dh-ops trace, by each kind of id */
+    assert_int_equal(ops(&out, "--json trace 'ops-b.myshopify.com|FAC-1|K3-%s' --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 1);
+    snprintf(want, sizeof(want), "\"effect\":\"%s:tb3-%s\"", run.ns, uniq);
+    assert_int_equal(lines_with(out, want), 1);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), 1);
+    assert_int_equal(lines_with(out, "\"worker\":\"testworker\""), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace K3-%s --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, want), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace eb7-%s --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 1);
+    assert_int_equal(lines_with(out, "\"event_id\":\"eb7-"), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s:tb5-%s --no-dlq", run.ns, uniq), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 1);
+    snprintf(want, sizeof(want), "\"batch\":\"%s\"", t.batch[5]);
+    assert_int_equal(lines_with(out, want), 1);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), 1);
+    assert_int_equal(lines_with(out, "\"event_id\":\"eb5-"), 1);
+    free(out);
+    assert_int_equal(ops(&out, "trace %s:tb5-%s --no-dlq", run.ns, uniq), 0);
+    snprintf(want, sizeof(want), "effect %s:tb5-%s: done (record: done)", run.ns, uniq);
+    assert_int_equal(lines_with(out, want), 1);
+    free(out);
+    /* another worker's namespace has no such effect */
+    assert_int_equal(ops(NULL, "trace %s:tb5-%s --no-dlq --worker orders", run.ns, uniq), 1);
+    /* its event id is its effect id: found through the index and its record, shown once */
+    assert_int_equal(ops(&out, "--json trace %s:tb%d-%s --no-dlq", run.ns, TB_EVENTS, uniq), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --no-dlq", corr), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), TB_EVENTS + 1);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), TB_EVENTS + 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --no-dlq --max 5", corr), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 5);
+    free(out);
+
+    /* records from before batches: an index entry naming an effect, its idem-info record */
+    snprintf(key, sizeof(key), "%s:old-%s", run.ns, uniq);
+    snprintf(want, sizeof(want), "testworker %.300s", key);
+    r = redisCommand(t.c, "SADD dh:trace:old-tok-%s %s", uniq, want);
+    freeReplyObject(r);
+    r = redisCommand(t.c, "SET testworker:idem:%s done", key);
+    freeReplyObject(r);
+    snprintf(v, sizeof(v), "{\"outcome\":\"done\",\"worker\":\"testworker\",\"topic\":\"old\"}");
+    r = redisCommand(t.c, "SET testworker:idem-info:%s %s", key, v);
+    freeReplyObject(r);
+    assert_int_equal(ops(&out, "--json trace old-tok-%s --no-dlq", uniq), 0);
+    assert_int_equal(lines_with(out, "\"kind\":\"effect\""), 1);
+    assert_int_equal(lines_with(out, "\"topic\":\"old\""), 1);
+    assert_int_equal(lines_with(out, "\"record\":\"done\""), 1);
+    free(out);
+    assert_int_equal(ops(&out, "--json trace %s --no-dlq", key), 0); /* as an effect id */
+    assert_int_equal(lines_with(out, "\"topic\":\"old\""), 1);
+    free(out);
+    redisFree(t.c);
+    dh_redis_destroy(t.r);
+}
+
+/* DH_TRACE_RETENTION_S=0: the effects are done in their batch, the INFO line stays, and
+ * neither the batch's trace record nor an index set is written. */
+static void test_trace_off(void **state)
+{
+    th_run_t run;
+    struct tb t = {0};
+    char uniq[100], corr[160], key[300], bat[1][DH_IDEM_BATCH_LEN + 1], err[200];
+    const char *id = key;
+    dh_idem_state_t st;
+    pid_t w;
+
+    (void)state;
+    unsetenv("DH_STORES_FILE");
+    th_run_init(&run, "ops-trace-off", 1);
+    th_run_setenv(&run, "DH_TRACE_RETENTION_S", "0");
+    th_unique("to", uniq, sizeof(uniq));
+    snprintf(corr, sizeof(corr), "co-%s", uniq);
+    for (int i = 0; i < 3; i++) {
+        tb_produce(&run, uniq, corr, i, 0);
+    }
+    w = th_run_worker(&run);
+    assert_true(th_run_wait_performed(&run, 3, 60000));
+    th_stop(w); /* whatever it writes after an effect is written before it exits */
+    t.c = th_redis();
+    t.r = dh_redis_new(&(dh_redis_opts_t){th_redis_url(), NULL, 5000}, err, sizeof(err));
+    assert_non_null(t.r);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "%s:tb%d-%s", run.ns, i, uniq);
+        assert_int_equal(dh_idem_lookup(t.r, "testworker", 1, &id, &st, bat), DH_OK);
+        assert_int_equal(st, DH_IDEM_DONE);
+        assert_int_equal(th_redis_int(t.c, "EXISTS testworker:trace:%s", bat[0]), 0);
+        assert_int_equal(th_redis_int(t.c, "EXISTS dh:trace:eb%d-%s", i, uniq), 0);
+    }
+    assert_int_equal(th_redis_int(t.c, "EXISTS dh:trace:%s", corr), 0);
+    assert_int_equal(log_has(run.log, "\"component\":\"effect\"", corr), 3);
+    redisFree(t.c);
+    dh_redis_destroy(t.r);
+}
+
 struct lag_goal {
     int port;
     char labels[300];
@@ -731,12 +1074,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #ifdef DH_TEST_SASL
-        cmocka_unit_test(test_sasl_auth),        cmocka_unit_test(test_sasl_worker_refused),
+        cmocka_unit_test(test_sasl_auth),
+        cmocka_unit_test(test_sasl_worker_refused),
 #endif
-        cmocka_unit_test(test_dead_letters),     cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_validate_publish), cmocka_unit_test(test_sync),
-        cmocka_unit_test(test_parked),           cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_dead_letters),
+        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_validate_publish),
+        cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_parked),
+        cmocka_unit_test(test_trace),
         cmocka_unit_test(test_partition_lag),
+        cmocka_unit_test_teardown(test_trace_batches, tb_teardown),
+        cmocka_unit_test(test_trace_off),
     };
     char uniq[100];
 
@@ -749,5 +1098,8 @@ int main(void)
         return 1;
     }
 #endif
+    if (getenv("DH_TEST_FILTER")) { /* one test by name, when working on it */
+        cmocka_set_test_filter(getenv("DH_TEST_FILTER"));
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,7 @@ static const struct {
      "own checks"},
     {"publish", ops_publish, "publish --topic T [--key K] [--header N=V]... FILE [--execute]"},
     {"trace", ops_trace,
-     "trace <event id|order id|SKU|...> [--dlq T]...   what the runtime "
+     "trace <event id|order id|SKU|effect id|...> [--dlq T]... [--worker W]...   what the runtime "
      "recorded, dead letters"},
     {"sync", ops_sync,
      "sync --store DOMAIN [--sku S... --facility F...] [--execute]   "

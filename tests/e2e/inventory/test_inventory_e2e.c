@@ -813,7 +813,7 @@ static void check_last_pushes(env_t *e)
 static void trace_putaway(env_t *e, int64_t event_no)
 {
     char eid[64], *journal_text = NULL, url[512];
-    json_t *trace, *rec, *c;
+    json_t *trace, *rec, *c, *by_effect;
     size_t i;
     int applied = 0;
 
@@ -824,6 +824,14 @@ static void trace_putaway(env_t *e, int64_t event_no)
     rec = json_array_get(trace, 0);
     assert_string_equal(json_string_value(json_object_get(rec, "event_id")), eid);
     assert_string_equal(json_string_value(json_object_get(rec, "record")), "done");
+    /* by its effect id too: dh-inventory's idempotency record names the same batch */
+    by_effect = th_ops_trace(json_string_value(json_object_get(rec, "effect")));
+    assert_int_equal(json_array_size(by_effect), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(by_effect, 0), "batch")),
+                        json_string_value(json_object_get(rec, "batch")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(by_effect, 0), "worker")),
+                        "inventory");
+    json_decref(by_effect);
     snprintf(url, sizeof(url), "%s/_journal?group=shopify&op=inventorySetQuantities&shop=%s",
              e->sb.base, e->domain);
     assert_int_equal(th_http("GET", url, NULL, NULL, &journal_text), 200);

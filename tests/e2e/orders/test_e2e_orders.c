@@ -50,6 +50,9 @@ static void trace_order(const env_t *e, const effects_t *fx, long long order_id)
     rec = th_trace_effect(trace, prefix);
     assert_non_null(rec);
     assert_string_equal(json_string_value(json_object_get(rec, "record")), "done");
+    assert_string_equal(json_string_value(json_object_get(rec, "worker")), "orders");
+    /* from its batch's record (dockhand/trace.h): a 16-hex batch id */
+    assert_int_equal(json_string_length(json_object_get(rec, "batch")), 16);
     assert_non_null(json_string_value(json_object_get(rec, "webhook-id"))); /* the gateway's */
     json_array_foreach(json_object_get(rec, "calls"), i, c)
     {
