@@ -237,6 +237,24 @@ static void decode_batch(dh_lane_t *lane, struct item *it, size_t n)
     }
 }
 
+/* A folded snapshot's decoded form, once decode() has seen it: nothing reads it again (the
+ * handler gets the survivors), and it is several times the event's own bytes, uncharged to
+ * the in-flight budget: a backlog of a few keys would otherwise hold thousands of them until
+ * their survivors finish. The event stays decoded (it is not decoded again); its raw copy is
+ * what a dead letter or a set-aside entry is made of. The lane owns the running survivor's
+ * folded list, so no lock. */
+static void drop_decoded(const dh_handler_t *h, dh_rt_ev_t *f)
+{
+    if (!f->decoded || !f->dev) {
+        return;
+    }
+    if (h->release) {
+        h->release(f->dev->data);
+    }
+    free(f->dev);
+    f->dev = NULL;
+}
+
 /* Coalescing: decode the older snapshots each survivor replaced, so the handler sees all
  * of them; one that does not decode is dead-lettered on its own instead of vanishing. */
 static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
@@ -255,7 +273,9 @@ static void decode_folded(dh_lane_t *lane, struct item *it, size_t n)
             next = f->fnext;
             r = decode_one(lane, f);
             if (r == DH_RESULT_DONE || r == DH_RESULT_WAIT) {
-                continue; /* a WAIT here only means its data is not kept: it stays folded */
+                /* a WAIT here only means its data is not kept: it stays folded */
+                drop_decoded(rt->handler, f);
+                continue;
             }
             pthread_mutex_lock(&rt->mu);
             dh_rt_unfold(rt, it[i].ev, f);

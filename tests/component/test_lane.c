@@ -4,6 +4,8 @@
  * scripted handler (th_script.h): every dh_result_t ends as the right outcome, counted at
  * the handler (each performance) and on the runtime's series.
  */
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "th_rt.h"
@@ -19,12 +21,17 @@
 
 #define WAIT_MS 20000
 
-static th_rt_t *start(const char *const *env)
+static th_rt_t *start_with(const dh_handler_t *h, const char *const *env)
 {
-    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+    th_rt_t *t = th_rt_new(h, TH_SCRIPT_TOPIC, 1, env);
 
     th_rt_start(t);
     return t;
+}
+
+static th_rt_t *start(const char *const *env)
+{
+    return start_with(&th_script_handler, env);
 }
 
 /* Claim -> handle -> record: performed once, done; the same effect again is a duplicate
@@ -227,6 +234,88 @@ static void test_lane_produce(void **state)
     th_rt_destroy(t);
 }
 
+/* Coalescing: the scripted handler with coalesce on, counting the decoded forms alive and
+ * the most seen alive while a survivor runs. */
+#define FOLDED 19
+static atomic_int g_live;
+static int g_live_at_survivor = -1;
+static char g_survivor[128];
+
+static dh_result_t c_decode(void *shared, const dh_msg_t *msg, dh_event_t *ev, dh_lane_t *lane)
+{
+    dh_result_t r = th_script_handler.decode(shared, msg, ev, lane);
+
+    if (r == DH_RESULT_DONE) {
+        atomic_fetch_add(&g_live, 1);
+    }
+    return r;
+}
+
+static void c_release(void *data)
+{
+    atomic_fetch_sub(&g_live, 1);
+    th_script_handler.release(data);
+}
+
+static dh_result_t c_handle(void *shared, const dh_msg_t *msg, void *data, dh_lane_t *lane)
+{
+    if (g_survivor[0] && msg->payload && strstr(msg->payload, g_survivor)) {
+        g_live_at_survivor = atomic_load(&g_live);
+    }
+    return th_script_handler.handle(shared, msg, data, lane);
+}
+
+static int all_queued(dh_rt_t *rt, void *ud)
+{
+    (void)ud;
+    return rt->inflight == FOLDED + 2;
+}
+
+/* The snapshots folded into a survivor are decoded (a bad one would be dead-lettered) but
+ * their decoded forms are not kept while it runs: only the survivor's is alive then. They
+ * still finish with it, as superseded, never performed. */
+static void test_folded_not_kept_decoded(void **state)
+{
+    static const char *const env[] = {"DH_LANES=1", NULL};
+    dh_handler_t h = th_script_handler;
+    th_rt_t *t;
+    dh_rt_t *rt;
+    char id[FOLDED + 2][128], p[200], name[16];
+
+    (void)state;
+    h.coalesce = 1;
+    h.decode = c_decode;
+    h.release = c_release;
+    h.handle = c_handle;
+    t = start_with(&h, env);
+    rt = th_rt_runtime(t);
+    /* The key is held by a blocked event while the snapshots queue behind it. */
+    th_rt_produce(
+        t, 0, "k",
+        th_script_event(th_rt_run_id(t), "block", "b", id[0], sizeof(id[0]), p, sizeof(p)), NULL);
+    assert_true(th_script_await(id[0], 1, WAIT_MS));
+    for (int i = 1; i <= FOLDED + 1; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        th_rt_produce(
+            t, 0, "k",
+            th_script_event(th_rt_run_id(t), "done", name, id[i], sizeof(id[i]), p, sizeof(p)),
+            NULL);
+    }
+    snprintf(g_survivor, sizeof(g_survivor), "%s", id[FOLDED + 1]);
+    assert_true(th_rt_await(t, all_queued, NULL, WAIT_MS));
+    th_script_unblock();
+    assert_true(th_rt_await_count(t, &rt->m.superseded, FOLDED, WAIT_MS));
+    assert_true(th_rt_await_count(t, &rt->m.done, 2, WAIT_MS));
+    assert_int_equal(g_live_at_survivor, 1);
+    assert_int_equal(th_script_performances(id[FOLDED + 1]), 1);
+    for (int i = 1; i <= FOLDED; i++) {
+        assert_int_equal(th_script_performances(id[i]), 0);
+    }
+    assert_int_equal(th_rt_stop(t), 0);
+    assert_int_equal(atomic_load(&g_live), 0);
+    th_rt_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_wait_is_not_an_attempt),
         cmocka_unit_test(test_failed_done_record_keeps_running),
         cmocka_unit_test(test_lane_produce),
+        cmocka_unit_test(test_folded_not_kept_decoded), /* last: it unblocks "block" for good */
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
