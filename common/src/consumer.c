@@ -265,7 +265,7 @@ static int conf_pass(const char *prop, const char *value, void *ud)
 
 static dh_err_t consumer_conf(dh_rt_t *rt, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 {
-    char group[256];
+    char group[256], min_msgs[24];
     const char *g = dh_config_get(rt->cfg, "DH_GROUP_ID");
     struct conf_ctx cc = {conf, errstr, errstr_size};
 
@@ -273,6 +273,8 @@ static dh_err_t consumer_conf(dh_rt_t *rt, rd_kafka_conf_t *conf, char *errstr, 
     if (!group[0]) {
         snprintf(group, sizeof(group), "dockhand-%s", rt->handler->name);
     }
+    snprintf(min_msgs, sizeof(min_msgs), "%d",
+             rt->opts.max_inflight_per_partition > 0 ? rt->opts.max_inflight_per_partition : 5000);
     /* Our defaults first; KAFKA_* variables may override any of them. */
     const char *props[][2] = {
         {"bootstrap.servers", dh_config_get(rt->cfg, "DH_KAFKA_BROKERS")},
@@ -285,8 +287,11 @@ static dh_err_t consumer_conf(dh_rt_t *rt, rd_kafka_conf_t *conf, char *errstr, 
         {"auto.offset.reset", "earliest"},
         {"statistics.interval.ms", "5000"},
         /* Small fetches and a small queue: memory stays low and pausing wastes little.
-         * A fetch returns at least one whole record batch, whatever the limits. */
-        {"queued.min.messages", "20000"},
+         * A fetch returns at least one whole record batch, whatever the limits. No more
+         * messages per partition are prefetched than the runtime takes in flight: more
+         * only sat in librdkafka's queue (about 350 bytes of overhead each), and was most
+         * of a replica's peak while it read a backlog (bench/fairness/burst-memory.sh). */
+        {"queued.min.messages", min_msgs},
         {"queued.max.messages.kbytes", "8192"},
         {"max.partition.fetch.bytes", "262144"},
         {"fetch.max.bytes", "1048576"},
