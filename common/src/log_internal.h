@@ -1,5 +1,6 @@
 /*
- * Private hooks of the log module, for unit tests only (not part of the public API).
+ * Private pieces of the log module (not part of the public API): hooks for unit tests, and
+ * the JSON escaping trace.c formats its records with.
  */
 #ifndef DH_LOG_INTERNAL_H
 #define DH_LOG_INTERNAL_H

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "dockhand/log.h"
+#include "log_internal.h"
 #include "runtime.h"
 
 #define MAX_TOKENS 6 /* key, its last part, event_id, correlation_id, webhook-id, event-id */
@@ -153,10 +154,11 @@ void dh_rt_trace_wms_call(const char *method, const char *path, const char *idem
     note(c);
 }
 
-/* The calls noted for \p ev: its own, and those made for the whole batch. */
+/* The calls noted for \p ev: its own, and those made for the whole batch; NULL when none
+ * (the common case of a worker with no far side, which then allocates nothing). */
 static json_t *calls_of(const dh_rt_ev_t *ev)
 {
-    json_t *out = json_array(), *x;
+    json_t *out = NULL, *x;
     size_t i;
 
     json_array_foreach(tl_calls, i, x)
@@ -164,78 +166,205 @@ static json_t *calls_of(const dh_rt_ev_t *ev)
         json_int_t tag = json_integer_value(json_object_get(x, "ev"));
 
         if (!tag || tag == (json_int_t)(uintptr_t)ev) {
+            if (!out) {
+                out = json_array();
+            }
             json_array_append(out, json_object_get(x, "call"));
         }
     }
     return out;
 }
 
-static const char *const trace_headers[] = {
-    "dh-webhook-id",     "dh-event-id", "dh-shop-domain", "dh-store", "dh-redriven-from",
-    "dh-correlation-id", NULL};
+/* The headers a record carries, named without their "dh-" prefix. */
+enum { H_WEBHOOK, H_EVENT, H_SHOP, H_STORE, H_REDRIVEN, H_CORRELATION, NHDRS };
+static const char *const trace_headers[NHDRS] = {"dh-webhook-id",    "dh-event-id",
+                                                 "dh-shop-domain",   "dh-store",
+                                                 "dh-redriven-from", "dh-correlation-id"};
 
-static void add_header(json_t *o, const dh_rt_ev_t *ev, const char *name)
+/* A borrowed string that need not end in NUL. */
+struct str {
+    const char *p;
+    size_t n;
+};
+
+/* One applied effect as its record and INFO line tell it. The ids are borrowed from the
+ * event's headers or from doc, its payload parsed for them (NULL when it has none); the
+ * record is formatted by hand (below): building it as a jansson tree and dumping it was
+ * half of a no-op worker's time. */
+struct fx {
+    const dh_rt_traced_t *t;
+    struct str hdr[NHDRS];
+    struct str event_id, correlation_id, store; /* from the payload */
+    json_t *doc, *calls;
+};
+
+static struct str json_str(json_t *doc, const char *name)
 {
-    const void *v;
-    size_t len;
+    json_t *f = json_object_get(doc, name);
 
-    if (ev->hdrs && !rd_kafka_header_get_last(ev->hdrs, name, &v, &len) && v) {
-        json_object_set_new(o, name + 3, json_stringn(v, len));
+    return json_is_string(f) ? (struct str){json_string_value(f), json_string_length(f)}
+                             : (struct str){NULL, 0};
+}
+
+static void fx_init(struct fx *f, const dh_rt_traced_t *t)
+{
+    const dh_rt_ev_t *ev = t->ev;
+
+    memset(f, 0, sizeof(*f));
+    f->t = t;
+    for (int i = 0; i < NHDRS && ev->hdrs; i++) {
+        const void *v;
+        size_t len;
+
+        if (!rd_kafka_header_get_last(ev->hdrs, trace_headers[i], &v, &len) && v) {
+            f->hdr[i] = (struct str){v, len};
+        }
+    }
+    /* event_id and correlation_id of a WMS event's payload (the ids producers know). */
+    if (ev->payload && strstr(ev->payload, "_id\"")) {
+        f->doc = json_loadb(ev->payload, ev->len, 0, NULL);
+        f->event_id = json_str(f->doc, "event_id");
+        f->correlation_id = json_str(f->doc, "correlation_id");
+        f->store = json_str(f->doc, "store");
+    }
+    f->calls = calls_of(ev);
+}
+
+static void fx_free(struct fx *f)
+{
+    json_decref(f->doc);
+    json_decref(f->calls);
+}
+
+/* The store the effect was for: the gateway's shop domain, else the event's store. */
+static struct str fx_store(const struct fx *f)
+{
+    return f->hdr[H_SHOP].p ? f->hdr[H_SHOP] : f->hdr[H_STORE].p ? f->hdr[H_STORE] : f->store;
+}
+
+/* ---- a JSON text built by hand ------------------------------------------------------- */
+
+typedef struct sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sb_t;
+
+static int sb_room(sb_t *b, size_t more)
+{
+    char *np;
+    size_t cap;
+
+    if (b->oom) {
+        return 0;
+    }
+    if (b->len + more + 1 <= b->cap) {
+        return 1;
+    }
+    cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more + 1) {
+        cap *= 2;
+    }
+    np = realloc(b->p, cap);
+    if (!np) {
+        b->oom = 1;
+        return 0;
+    }
+    b->p = np;
+    b->cap = cap;
+    return 1;
+}
+
+static void sb_raw(sb_t *b, const char *s, size_t n)
+{
+    if (sb_room(b, n)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
     }
 }
 
-/* event_id and correlation_id of a WMS event's payload (the ids producers know). */
-static void add_payload_ids(json_t *o, const dh_rt_ev_t *ev)
+static void sb_lit(sb_t *b, const char *s)
 {
-    json_t *doc, *f;
+    sb_raw(b, s, strlen(s));
+}
 
-    if (!ev->payload || !strstr(ev->payload, "_id\"")) {
-        return; /* no id to take: skip the parse */
+/* "<s>" escaped (invalid UTF-8 becomes U+FFFD, as in log lines). */
+static void sb_jstr(sb_t *b, const char *s, size_t n)
+{
+    if (sb_room(b, 6 * n + 2)) {
+        b->p[b->len++] = '"';
+        b->len += dh_log_json_escape(b->p + b->len, 6 * n, s, n, NULL);
+        b->p[b->len++] = '"';
+        b->p[b->len] = '\0';
     }
-    doc = json_loadb(ev->payload, ev->len, 0, NULL);
-    f = json_object_get(doc, "event_id");
-    if (json_is_string(f)) {
-        json_object_set(o, "event_id", f);
+}
+
+/* ,"<name>":"<s>" (nothing when s is absent). */
+static void sb_field(sb_t *b, const char *name, struct str s)
+{
+    if (s.p) {
+        sb_lit(b, ",\"");
+        sb_lit(b, name);
+        sb_lit(b, "\":");
+        sb_jstr(b, s.p, s.n);
     }
-    f = json_object_get(doc, "correlation_id");
-    if (json_is_string(f)) {
-        json_object_set(o, "correlation_id", f);
-    }
-    f = json_object_get(doc, "store");
-    if (json_is_string(f) && !json_object_get(o, "store")) {
-        json_object_set(o, "store", f);
-    }
-    json_decref(doc);
+}
+
+static void sb_int(sb_t *b, const char *name, long long v)
+{
+    char num[64];
+    int n = snprintf(num, sizeof(num), ",\"%s\":%lld", name, v);
+
+    sb_raw(b, num, (size_t)n);
 }
 
 /* One effect of the batch record: its origin, duration, the ids it carried, its calls. */
-static json_t *info_json(const dh_rt_traced_t *t)
+static void fx_json(sb_t *b, const struct fx *f)
 {
-    const dh_rt_ev_t *ev = t->ev;
-    json_t *o;
+    const dh_rt_ev_t *ev = f->t->ev;
+    const char *topic = ev->part->topic, *effect = ev->dev->effect_id;
 
-    o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:I, s:i}", "outcome", "done", "topic",
-                  ev->part->topic, "partition", (int)ev->part->partition, "offset",
-                  (json_int_t)ev->offset, "effect", ev->dev->effect_id, "duration_ms",
-                  (json_int_t)(t->seconds * 1000.0), "attempts", ev->attempts + 1);
-    if (o && ev->key) {
-        json_object_set_new(o, "key", json_stringn(ev->key, ev->key_len));
+    sb_lit(b, "{\"outcome\":\"done\"");
+    sb_field(b, "topic", (struct str){topic, strlen(topic)});
+    sb_int(b, "partition", (long long)ev->part->partition);
+    sb_int(b, "offset", (long long)ev->offset);
+    sb_field(b, "effect", (struct str){effect, strlen(effect)});
+    sb_int(b, "duration_ms", (long long)(f->t->seconds * 1000.0));
+    sb_int(b, "attempts", (long long)ev->attempts + 1);
+    if (ev->key) {
+        sb_field(b, "key", (struct str){ev->key, ev->key_len});
     }
-    for (size_t i = 0; o && trace_headers[i]; i++) {
-        add_header(o, ev, trace_headers[i]);
+    for (int i = 0; i < NHDRS; i++) {
+        sb_field(b, trace_headers[i] + 3, f->hdr[i]);
     }
-    if (o) {
-        add_payload_ids(o, ev);
-        json_object_set_new(o, "calls", calls_of(ev));
+    sb_field(b, "event_id", f->event_id);
+    sb_field(b, "correlation_id", f->correlation_id);
+    if (!f->hdr[H_STORE].p) {
+        sb_field(b, "store", f->store);
     }
-    return o;
+    sb_lit(b, ",\"calls\":");
+    if (json_array_size(f->calls)) {
+        char *calls = json_dumps(f->calls, JSON_COMPACT);
+
+        if (!calls) {
+            b->oom = 1;
+            return;
+        }
+        sb_lit(b, calls);
+        free(calls);
+    } else {
+        sb_lit(b, "[]");
+    }
+    sb_lit(b, "}");
 }
 
-/* The index tokens of one effect (borrowed from \p o or \p ev); returns how many. The
- * effect id is not one: dh-ops finds an effect through its idempotency record. */
-static size_t tokens(json_t *o, const dh_rt_ev_t *ev, const char **tok, size_t *len)
+/* The index tokens of one effect (borrowed from \p f); returns how many. The effect id is
+ * not one: dh-ops finds an effect through its idempotency record. */
+static size_t tokens(const struct fx *f, const char **tok, size_t *len)
 {
-    static const char *const fields[] = {"event_id", "correlation_id", "webhook-id", "event-id"};
+    const dh_rt_ev_t *ev = f->t->ev;
+    const struct str ids[] = {f->event_id, f->correlation_id, f->hdr[H_WEBHOOK], f->hdr[H_EVENT]};
     size_t n = 0;
 
     if (ev->key && ev->key_len) {
@@ -252,12 +381,10 @@ static size_t tokens(json_t *o, const dh_rt_ev_t *ev, const char **tok, size_t *
             len[n++] = ev->key_len - (size_t)(last + 1 - ev->key);
         }
     }
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && n < MAX_TOKENS; i++) {
-        json_t *v = json_object_get(o, fields[i]);
-
-        if (json_is_string(v) && json_string_length(v)) {
-            tok[n] = json_string_value(v);
-            len[n++] = json_string_length(v);
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]) && n < MAX_TOKENS; i++) {
+        if (ids[i].p && ids[i].n) {
+            tok[n] = ids[i].p;
+            len[n++] = ids[i].n;
         }
     }
     return n;
@@ -288,24 +415,22 @@ static void far_text(json_t *calls, char *buf, size_t size)
     }
 }
 
-static void log_applied(const dh_rt_ev_t *ev, json_t *o)
+static void log_applied(const struct fx *f)
 {
+    const dh_rt_ev_t *ev = f->t->ev;
     dh_log_ctx_t ctx = {ev->part->topic, ev->part->partition, ev->offset,
                         ev->key,         ev->key_len,         ev->dev->effect_id};
-    const char *eid = json_string_value(json_object_get(o, "event_id"));
-    const char *cid = json_string_value(json_object_get(o, "correlation_id"));
-    const char *store = json_string_value(json_object_get(o, "shop-domain"));
+    struct str store = fx_store(f), eid = f->event_id, cid = f->correlation_id;
     char far[600];
 
-    if (!store) {
-        store = json_string_value(json_object_get(o, "store"));
-    }
-    far_text(json_object_get(o, "calls"), far, sizeof(far));
+    far_text(f->calls, far, sizeof(far));
     dh_log_ctx_set(&ctx);
     DH_LOG(DH_LOG_INFO, "effect",
-           "applied: store=%s source_event_id=%s correlation_id=%s duration_ms=%lld far=[%s]",
-           store ? store : "-", eid ? eid : "-", cid ? cid : "-",
-           (long long)json_integer_value(json_object_get(o, "duration_ms")), far);
+           "applied: store=%.*s source_event_id=%.*s correlation_id=%.*s duration_ms=%lld "
+           "far=[%s]",
+           store.p ? (int)store.n : 1, store.p ? store.p : "-", eid.p ? (int)eid.n : 1,
+           eid.p ? eid.p : "-", cid.p ? (int)cid.n : 1, cid.p ? cid.p : "-",
+           (long long)(f->t->seconds * 1000.0), far);
     dh_log_ctx_set(NULL);
 }
 
@@ -493,44 +618,66 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const ch
 {
     int write = rt->opts.trace_retention_s > 0 && batch && batch[0];
     struct tok *tk = write ? calloc(n * MAX_TOKENS + 1, sizeof(*tk)) : NULL;
-    json_t *effects = json_array(), *rec = NULL;
-    size_t ntk = 0;
-    char at[40], *text = NULL;
+    struct fx *fx = calloc(n ? n : 1, sizeof(*fx));
+    size_t ntk = 0, m = 0;
+    sb_t rec = {0};
+    char at[40];
     struct timespec ts;
     struct tm tm;
 
-    for (size_t i = 0; effects && i < n; i++) {
-        json_t *o = t[i].ev->dev && t[i].ev->dev->effect_id[0] ? info_json(&t[i]) : NULL;
+    if (!fx) {
+        free(tk);
+        return;
+    }
+    if (write && tk) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        sb_lit(&rec, "{\"worker\":");
+        sb_jstr(&rec, rt->handler->name, strlen(rt->handler->name));
+        sb_lit(&rec, ",\"instance\":");
+        sb_jstr(&rec, owner, strlen(owner));
+        sb_lit(&rec, ",\"at\":\"");
+        sb_lit(&rec, at);
+        sb_lit(&rec, "\",\"effects\":[");
+    }
+    for (size_t i = 0; i < n; i++) {
         const char *tp[MAX_TOKENS];
         size_t tl[MAX_TOKENS], nt;
+        struct fx *f = &fx[m];
 
-        if (!o) {
+        if (!t[i].ev->dev || !t[i].ev->dev->effect_id[0]) {
             continue;
         }
-        log_applied(t[i].ev, o);
-        nt = tokens(o, t[i].ev, tp, tl);
-        for (size_t j = 0; tk && j < nt; j++) { /* the strings stay in o, kept by effects */
+        fx_init(f, &t[i]);
+        m++;
+        log_applied(f);
+        if (!write || !tk) {
+            continue;
+        }
+        nt = tokens(f, tp, tl);
+        for (size_t j = 0; j < nt; j++) { /* the strings stay in ev or f->doc until the end */
             size_t len = tl[j] > DH_TRACE_TOKEN_MAX ? DH_TRACE_TOKEN_MAX : tl[j];
 
             tk[ntk++] = (struct tok){tp[j], len, fnv1a(tp[j], len)};
         }
-        json_array_append_new(effects, o);
+        if (m > 1) {
+            sb_lit(&rec, ",");
+        }
+        fx_json(&rec, f);
     }
-    if (write && tk && json_array_size(effects)) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        rec = json_pack("{s:s, s:s, s:s, s:O}", "worker", rt->handler->name, "instance", owner,
-                        "at", at, "effects", effects);
-        text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    if (write && tk && m) {
+        sb_lit(&rec, "]}");
     }
-    if (text) {
-        write_batch(rt, r, batch, text, tk, tok_unique(tk, ntk));
-    } else if (write && json_array_size(effects)) {
+    if (write && tk && m && !rec.oom) {
+        write_batch(rt, r, batch, rec.p, tk, tok_unique(tk, ntk));
+    } else if (write && m) {
         DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: out of memory", batch);
     }
-    free(text);
-    json_decref(rec);
-    json_decref(effects);
+    for (size_t i = 0; i < m; i++) {
+        fx_free(&fx[i]);
+    }
+    free(rec.p);
+    free(fx);
     free(tk);
 }

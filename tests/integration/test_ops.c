@@ -799,6 +799,16 @@ static void test_trace_batches(void **state)
     assert_int_equal(r->elements, (size_t)nb + 1);
     freeReplyObject(r);
     th_stop(w);
+    /* the INFO line of each applied effect, once, with the ids it carried (written a few
+     * lines per write while the lane holds its log; all written by the time it stopped) */
+    assert_int_equal(th_file_count(run.log, "\"component\":\"effect\""), TB_EVENTS + 1);
+    for (int i = 0; i < TB_EVENTS; i++) {
+        snprintf(
+            want, sizeof(want),
+            "\"msg\":\"applied: store=- source_event_id=eb%d-%s correlation_id=%s duration_ms=", i,
+            uniq, corr);
+        assert_int_equal(th_file_count(run.log, want), 1);
+    }
 
     /* dh-ops trace, by each kind of id */
     assert_int_equal(ops(&out, "--json trace 'ops-b.myshopify.com|FAC-1|K3-%s' --no-dlq", uniq), 0);
