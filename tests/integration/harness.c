@@ -857,6 +857,56 @@ int th_port_open(int port)
     return ok;
 }
 
+static int redis_pings(void *ud)
+{
+    const int *port = ud;
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", *port, tv);
+    redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+    int ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
+
+    if (r) {
+        freeReplyObject(r);
+    }
+    if (c) {
+        redisFree(c);
+    }
+    return ok;
+}
+
+pid_t th_redis_private(int port, const char *aof_dir)
+{
+    char p[16];
+    pid_t pid;
+
+    snprintf(p, sizeof(p), "%d", port);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Not the test's stdout: ctest waits for every holder of its pipe to exit. */
+        int fd = open("/dev/null", O_WRONLY);
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        if (aof_dir) {
+            execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--dir",
+                   aof_dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                   "--loglevel", "warning", (char *)NULL);
+        } else {
+            execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        }
+        _exit(127);
+    }
+    if (!th_wait_for(redis_pings, &port, 15000)) {
+        fail_msg("private redis-server did not start on port %d", port);
+    }
+    return pid;
+}
+
 const char *th_write_temp(const char *prefix, const char *text)
 {
     static char path[8][256];

@@ -203,6 +203,11 @@ void *th_http_json(const char *method, const char *url, const char *body, long *
 int th_free_port(void);
 /** Non-zero once something accepts TCP connections on 127.0.0.1:\p port. */
 int th_port_open(int port);
+/** A private redis-server on 127.0.0.1:\p port, for tests that count its commands or stop
+ *  and restart it. \p aof_dir: append-only, fsynced on every write, in that directory (its
+ *  records survive a SIGKILL); NULL: no persistence. Returns once it answers PING (fails
+ *  the test after 15 s); its output goes to /dev/null. */
+pid_t th_redis_private(int port, const char *aof_dir);
 
 /** Write \p text to a new temp file; returns its path in a static buffer per call (copy it). */
 const char *th_write_temp(const char *prefix, const char *text);

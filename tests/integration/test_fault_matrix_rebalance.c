@@ -29,43 +29,6 @@ static char g_dir[64];
 static int g_port;
 static pid_t g_redis, g_w[2]; /* for the teardown, should an assertion end the test early */
 
-static int redis_ping(void *ud)
-{
-    char cmd[128];
-
-    (void)ud;
-    snprintf(cmd, sizeof(cmd), "redis-cli -p %d ping >/dev/null 2>&1", g_port);
-    return system(cmd) == 0;
-}
-
-/* Append-only, fsynced on every write: the records survive the SIGKILL. */
-static pid_t redis_start(void)
-{
-    char port[16];
-    pid_t pid;
-
-    snprintf(port, sizeof(port), "%d", g_port);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY); /* ctest waits for every holder of its pipe */
-
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir",
-               g_dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel",
-               "warning", (char *)NULL);
-        _exit(127);
-    }
-    if (!th_wait_for(redis_ping, NULL, 15000)) {
-        fail_msg("private redis-server did not start on port %d", g_port);
-    }
-    return pid;
-}
-
 static void produce_to(th_run_t *run, int partition, int from, int n)
 {
     th_producer_t *p = th_producer_new();
@@ -117,7 +80,7 @@ static void test_rebalance_during_redis_outage(void **state)
     g_port = th_stable_ports(1);
     snprintf(g_dir, sizeof(g_dir), "/tmp/dh-fm-rebalance-XXXXXX");
     assert_non_null(mkdtemp(g_dir));
-    g_redis = redis_start();
+    g_redis = th_redis_private(g_port, g_dir); /* append-only: records survive SIGKILL */
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g_port);
     setenv("DH_TEST_REDIS_URL", url, 1); /* the harness reads the records from here too */
     th_run_init(&run, "fmrebalance", 2);
@@ -140,7 +103,7 @@ static void test_rebalance_during_redis_outage(void **state)
     await_log(run.log, "queued event(s) left for the next owner");
     await_log(log2, "assigned 1 partition(s)");
     assert_int_equal(th_file_count(run.log, ", 0 queued event(s)"), 0);
-    g_redis = redis_start();
+    g_redis = th_redis_private(g_port, g_dir); /* append-only: records survive SIGKILL */
 
     produce_to(&run, 0, 2 + K, K);
     produce_to(&run, 1, 2 + 2 * K, K);

@@ -570,35 +570,6 @@ static void test_trace(void **state)
 static pid_t g_tb_redis = -1; /* the private redis-server, for the teardown */
 static char g_shared_redis[256];
 
-/* A private redis-server on \p port: its command counts are this test's alone (the shared
- * one serves other runs). */
-static pid_t private_redis(int port)
-{
-    char p[16];
-    pid_t pid;
-
-    snprintf(p, sizeof(p), "%d", port);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY); /* not the test's stdout: ctest waits on it */
-
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100 && !th_port_open(port); i++) {
-        th_sleep_ms(50);
-    }
-    assert_true(th_port_open(port));
-    return pid;
-}
-
 static int tb_teardown(void **state)
 {
     (void)state;
@@ -712,7 +683,7 @@ static void test_trace_batches(void **state)
 
     (void)state;
     unsetenv("DH_STORES_FILE");
-    g_tb_redis = private_redis(port);
+    g_tb_redis = th_redis_private(port, NULL); /* its command counts are this test's alone */
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     snprintf(g_shared_redis, sizeof(g_shared_redis), "%s", th_redis_url());
     setenv("DH_TEST_REDIS_URL", url, 1); /* the worker's (th_run_init) */

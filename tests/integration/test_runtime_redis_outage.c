@@ -34,38 +34,6 @@ static char g_dir[256];
 static int g_port;
 static pid_t g_redis, g_worker; /* for the teardown, should an assertion end the test early */
 
-static pid_t redis_start(void)
-{
-    char port[16];
-    pid_t pid;
-
-    snprintf(port, sizeof(port), "%d", g_port);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Not the test's stdout: ctest waits for every holder of its pipe to exit. */
-        int fd = open("/dev/null", O_WRONLY);
-
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir",
-               g_dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel",
-               "warning", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) { /* readiness, bounded */
-        if (th_port_open(g_port)) {
-            return pid;
-        }
-        th_sleep_ms(50);
-    }
-    fail_msg("private redis-server did not start");
-    return -1;
-}
-
 /* Lines of \p log that contain \p text. */
 static int log_count(const char *log, const char *text)
 {
@@ -130,7 +98,7 @@ static void test_redis_outage(void **state)
     snprintf(url, sizeof(url), "mkdir -p %s", g_dir);
     assert_int_equal(system(url), 0);
     g_port = th_free_port();
-    rs = g_redis = redis_start();
+    rs = g_redis = th_redis_private(g_port, g_dir); /* append-only, fsynced */
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g_port);
     setenv("DH_TEST_REDIS_URL", url, 1); /* the harness reads records from here too */
 
@@ -156,7 +124,7 @@ static void test_redis_outage(void **state)
     /* Precondition: the worker saw the outage. */
     assert_true(log_count(run.log, "redis unavailable") >= 1);
     th_run_far(&run, &at_back);
-    rs = g_redis = redis_start();
+    rs = g_redis = th_redis_private(g_port, g_dir); /* append-only, fsynced */
     fprintf(stderr, "effects performed when Redis went away: %lld, when it came back: %lld\n",
             at_kill.effects, at_back.effects);
     assert_true(at_back.effects < N); /* the outage really was mid-run */
