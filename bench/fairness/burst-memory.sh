@@ -53,38 +53,11 @@ log() { echo "$(date -u +%T) $*" >&2; }
 # Stores, sandbox seed, stores file and catalogue as run.sh makes them (its comments).
 for i in $(seq "$N"); do echo "$ID-s$i.myshopify.com $SKUS"; done >"$TMP/pool.txt"
 { cat "$TMP/pool.txt"; echo "$T1 $T1_SKUS"; } >"$TMP/all.txt"
-awk -v b="$BUCKET" -v r="$RESTORE" 'BEGIN{printf "{\"stores\":["}
-    {printf "%s{\"domain\":\"%s\",\"access_token\":\"shpat_%d\",\"bucket_size\":%d,\"restore_rate\":%d,\"api_version\":\"2026-04\",\"generate\":{\"products\":%d,\"variants_per_product\":1,\"sku_prefix\":\"SKU-\",\"locations\":1,\"available\":0}}", (NR > 1 ? ",\n" : ""), $1, NR, b, r, $2}
-    END{print "],\"wms\":{\"token\":\"wms-token\",\"inventory\":[]}}"}' "$TMP/all.txt" >"$TMP/seed.json"
-"$BUILD/sandbox/dh-sandbox" --host 127.0.0.1 --port "$SANDBOX_PORT" --seed "$TMP/seed.json" \
-    >"$TMP/sandbox.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 600); do curl -sf "$BASE/_control/health" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE/_control/health" >/dev/null || { echo "sandbox did not start" >&2; cat "$TMP/sandbox.log" >&2; exit 1; }
-gql() {
-    curl -sf "$BASE/shops/$1/admin/api/2026-04/graphql.json" -H "X-Shopify-Access-Token: $2" \
-        -H 'Content-Type: application/json' -d "{\"query\":$3}"
-}
-item_of() {
-    gql "$1" "$2" "\"{ productVariants(first: 5, query: \\\"sku:$3\\\") { nodes { sku inventoryItem { id } } } }\"" |
-        jq -r ".data.productVariants.nodes[] | select(.sku==\"$3\") | .inventoryItem.id" | sed 's|.*/||'
-}
-one=$(item_of "$ID-s1.myshopify.com" shpat_1 SKU-1)
-two=$(item_of "$ID-s1.myshopify.com" shpat_1 SKU-2)
-ITEM_STEP=$((two - one))
-ITEM_BASE=$((one - ITEM_STEP))
-LOCATION=$(gql "$ID-s1.myshopify.com" shpat_1 '"{ locations(first: 5) { nodes { id } } }"' | jq -r '.data.locations.nodes[0].id')
-[ "$ITEM_STEP" -gt 0 ] && [ -n "$LOCATION" ] || { echo "cannot read the sandbox's ids" >&2; exit 1; }
-[ "$(item_of "$T1" "shpat_$((N + 1))" "SKU-$T1_SKUS")" = $((ITEM_BASE + ITEM_STEP * T1_SKUS)) ] ||
-    { echo "the stores' ids are not alike" >&2; exit 1; }
-TZ_FAR=Etc/GMT-$(( ((6 - 10#$(date -u +%H)) % 12 + 12) % 12 ))
-awk -v url="$BASE" -v b="$BUCKET" -v r="$RESTORE" -v loc="$LOCATION" -v tz="$TZ_FAR" 'BEGIN{printf "{\"stores\":["}
-    {printf "%s{\"domain\":\"%s\",\"admin_url\":\"%s/shops/%s\",\"api_version\":\"2026-04\",\"access_token\":\"shpat_%d\",\"bucket_size\":%d,\"restore_rate\":%d,\"webhook_secrets\":[\"s\"],\"locations\":{\"F1\":\"%s\"},\"timezone\":\"%s\"}", (NR > 1 ? ",\n" : ""), $1, url, $1, NR, b, r, loc, tz}
-    END{print "]}"}' "$TMP/all.txt" >"$TMP/stores.json"
-awk -v base="$ITEM_BASE" -v step="$ITEM_STEP" '{for (i = 1; i <= $2; i++)
-    printf "SET dh:catalog:%s:sku:SKU-%d \047{\"inventory_item_id\":%d}\047 EX 7200\n", $1, i, base + step * i}' \
-    "$TMP/all.txt" | redis-cli -u "$REDIS" --pipe >/dev/null
-DH_TEST_KAFKA="$KAFKA" "$BUILD/dh-inv-mktopic" "$TOPIC" "$PARTITIONS"
+# shellcheck source=bench/fairness/stores.sh
+. "$ROOT/bench/fairness/stores.sh"
+fair_sandbox
+fair_ids "shpat_$((N + 1))"
+fair_stores "$PARTITIONS"
 
 # shellcheck disable=SC2046,SC2086 # one -u word per variable; WORKER_ENV and WRAP are words
 env $(env | grep -o '^DH_[A-Z0-9_]*' | sed 's/^/-u /') DH_KAFKA_BROKERS="$KAFKA" DH_REDIS_URL="$REDIS" \
