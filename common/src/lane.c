@@ -34,7 +34,7 @@ struct dh_lane_s {
     dh_idem_state_t *st;
     int64_t *wait;
     size_t *map;
-    int *owned;
+    int *aside; /* route_gated(): per store of the batch, 1 when it has events set aside */
     dh_batch_item_t *bitems;
     dh_shopify_t *shopify;
     dh_wms_t *wms; /* NULL when the worker has no DH_WMS_* */
@@ -306,7 +306,7 @@ static dh_err_t route_gated(dh_lane_t *lane, struct item *it, size_t n)
 {
     dh_rt_t *rt = lane->rt;
     const dh_store_t **stores = (const dh_store_t **)lane->ids;
-    int *member = lane->owned;
+    int *member = lane->aside;
     size_t k = 0;
 
     if (atomic_load(&rt->park_check)) {
@@ -901,7 +901,7 @@ static void lane_destroy(dh_lane_t *lane)
     free(lane->st);
     free(lane->wait);
     free(lane->map);
-    free(lane->owned);
+    free(lane->aside);
     free(lane->bitems);
     free(lane->msgs);
     free(lane);
@@ -965,11 +965,11 @@ static dh_lane_t *lane_new(dh_rt_t *rt, int index, char *errstr, size_t errstr_s
     lane->st = calloc(b, sizeof(*lane->st));
     lane->wait = calloc(b, sizeof(*lane->wait));
     lane->map = calloc(b, sizeof(*lane->map));
-    lane->owned = calloc(b, sizeof(*lane->owned));
+    lane->aside = calloc(b, sizeof(*lane->aside));
     lane->bitems = calloc(b, sizeof(*lane->bitems));
     lane->msgs = calloc(b, sizeof(*lane->msgs));
     if (!lane->items || !lane->evs || !lane->ids || !lane->st || !lane->wait || !lane->map ||
-        !lane->owned || !lane->bitems || !lane->msgs) {
+        !lane->aside || !lane->bitems || !lane->msgs) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
