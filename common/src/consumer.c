@@ -273,8 +273,7 @@ static dh_err_t consumer_conf(dh_rt_t *rt, rd_kafka_conf_t *conf, char *errstr, 
     if (!group[0]) {
         snprintf(group, sizeof(group), "dockhand-%s", rt->handler->name);
     }
-    snprintf(min_msgs, sizeof(min_msgs), "%d",
-             rt->opts.max_inflight_per_partition > 0 ? rt->opts.max_inflight_per_partition : 5000);
+    snprintf(min_msgs, sizeof(min_msgs), "%d", rt->opts.max_inflight_per_partition);
     /* Our defaults first; KAFKA_* variables may override any of them. */
     const char *props[][2] = {
         {"bootstrap.servers", dh_config_get(rt->cfg, "DH_KAFKA_BROKERS")},
