@@ -108,6 +108,9 @@ rd_kafka_topic_partition_list_t *ops_group_offsets(const ops_t *o, rd_kafka_t *r
 dh_redis_t *ops_redis_new(const ops_t *o);
 
 /** GET \p key as a JSON string; NULL when absent (or on error: *err set to 1). */
+
+/** The workers' names, which are their Redis namespaces (each handler's .name), NULL-ended. */
+extern const char *const ops_workers[];
 json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err);
 
 /** A store's full-sync state in Redis (running slot, pending request, cursor, progress

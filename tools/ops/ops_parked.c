@@ -9,10 +9,6 @@
 
 #include "ops.h"
 
-/* The workers whose events carry a store (their handler names: the Redis namespace). */
-static const char *const workers[] = {"inventory", "orders",  "dispatch",
-                                      "returns",   "catalog", NULL};
-
 static long long llen(dh_redis_t *r, const char *worker, const char *store, int *err)
 {
     redisReply *rep = NULL;
@@ -98,9 +94,9 @@ int ops_parked(const ops_t *o, int argc, char **argv)
     if (!o->json) {
         printf("%-10s %-40s %10s  %s\n", "worker", "store", "events", "taken back by");
     }
-    for (size_t w = 0; workers[w] && rc == OPS_OK; w++) {
-        if (!only || !strcmp(only, workers[w])) {
-            rc = show_worker(o, r, workers[w], &rows);
+    for (size_t w = 0; ops_workers[w] && rc == OPS_OK; w++) {
+        if (!only || !strcmp(only, ops_workers[w])) {
+            rc = show_worker(o, r, ops_workers[w], &rows);
         }
     }
     dh_redis_destroy(r);

@@ -67,11 +67,6 @@ static int trace_parse(const ops_t *o, int argc, char **argv, struct trace_args 
     return 0;
 }
 
-/* The workers' idempotency namespaces (each handler's .name: workers/<w>/handler.c, and
- * dh-testworker's): where an id is also looked up as an effect id. --worker names others. */
-static const char *const worker_namespaces[] = {"inventory", "orders",     "dispatch", "catalog",
-                                                "returns",   "testworker", NULL};
-
 static const char *field(json_t *o, const char *name)
 {
     const char *v = json_string_value(json_object_get(o, name));
@@ -157,6 +152,18 @@ static int set_states(struct found *f, const char *ns, json_t **rows, const char
     return 0;
 }
 
+/* \p n rows (stolen) of batch \p batch, their states set; 0, or -1 on a Redis error. */
+static int add_rows(struct found *f, const char *ns, const char *batch, json_t **rows,
+                    const char **ids, size_t n)
+{
+    int rc = set_states(f, ns, rows, ids, n);
+
+    for (size_t j = 0; j < n; j++) {
+        add_row(f, ns, batch, ids[j], rows[j]);
+    }
+    return rc;
+}
+
 /* The key's last '|' part equals \p id. */
 static int last_part_is(const char *key, const char *id)
 {
@@ -213,18 +220,11 @@ static int show_batch(struct found *f, const char *ns, const char *batch, const 
         rows[n] = row;
         ids[n++] = eff;
         if (n == sizeof(rows) / sizeof(rows[0])) { /* states looked up 64 at a time */
-            err |= set_states(f, ns, rows, ids, n) < 0;
-            for (size_t j = 0; j < n; j++) {
-                add_row(f, ns, batch, json_string_value(json_object_get(rows[j], "effect")),
-                        rows[j]);
-            }
+            err |= add_rows(f, ns, batch, rows, ids, n) < 0;
             n = 0;
         }
     }
-    err |= n && set_states(f, ns, rows, ids, n) < 0;
-    for (size_t j = 0; j < n; j++) {
-        add_row(f, ns, batch, json_string_value(json_object_get(rows[j], "effect")), rows[j]);
-    }
+    err |= n && add_rows(f, ns, batch, rows, ids, n) < 0;
     json_decref(rec);
     return err ? -1 : matched;
 }
@@ -289,10 +289,19 @@ static int probe_effect(struct found *f, const char *ns, const char *id)
 static int trace_effects(const ops_t *o, const struct trace_args *a)
 {
     struct found f = {o, ops_redis_new(o), a->max, json_array(), json_object(), 0};
-    const char *const *ns = a->nworkers ? a->workers : worker_namespaces;
+    const char *ns[MAX_WORKERS + 2]; /* where the id is also looked up as an effect id */
+    size_t nns = 0;
     redisReply *rep = NULL;
     size_t shown, more;
 
+    /* --worker's, else every worker's namespace and dh-testworker's */
+    for (const char *const *w = a->nworkers ? a->workers : ops_workers; *w; w++) {
+        ns[nns++] = *w;
+    }
+    if (!a->nworkers) {
+        ns[nns++] = "testworker";
+    }
+    ns[nns] = NULL;
     if (!f.r) {
         json_decref(f.rows);
         json_decref(f.seen);

@@ -16,6 +16,8 @@
 
 extern char **environ;
 
+const char *const ops_workers[] = {"inventory", "orders", "dispatch", "returns", "catalog", NULL};
+
 const dh_config_var_t ops_config_vars[] = {
     {"DH_OPS_TIMEOUT_MS", DH_CFG_INT, "10000", 100, 600000, NULL,
      "dh-ops: timeout of each Kafka request (metadata, offsets, admin calls)."},
