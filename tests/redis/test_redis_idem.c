@@ -206,35 +206,32 @@ static void put(dh_redis_t *r, const char *what, const char *value, long long px
     freeReplyObject(reply);
 }
 
-/* "idem:<id>" and "idem-batch:<batch>": the suffixes of an effect's and a batch's keys. */
-static const char *rec(const char *id)
+/* \p prefix followed by \p x, in one of four rotating buffers (a call may use several):
+ * "idem:<id>" and "idem-batch:<batch>" (an effect's and a batch's keys after "<ns>:"),
+ * "b:<batch>" (an effect's record pointing at a batch). */
+static const char *cat(const char *prefix, const char *x)
 {
-    static char buf[4][300];
+    static char buf[4][320];
     static int k;
 
     k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "idem:%s", id);
+    snprintf(buf[k], sizeof(buf[k]), "%s%s", prefix, x);
     return buf[k];
+}
+
+static const char *rec(const char *id)
+{
+    return cat("idem:", id);
 }
 
 static const char *brec(const char *batch)
 {
-    static char buf[4][64];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "idem-batch:%s", batch);
-    return buf[k];
+    return cat("idem-batch:", batch);
 }
 
 static const char *points_at(const char *batch)
 {
-    static char buf[4][32];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "b:%s", batch);
-    return buf[k];
+    return cat("b:", batch);
 }
 
 /* Makes key "<ns>:<what>" vanish as an expired lease would, and waits until it has. */
