@@ -103,6 +103,14 @@ static const char FINISH_LUA[] = "local mine = 'b:' .. ARGV[1]\n"
                                  "end\n"
                                  "return held and 1 or 0\n";
 
+/* renew: the batch's lease is extended only while it is still ours; a lapsed lease is never
+ * revived (another owner may have taken the batch's effects since). */
+static const char RENEW_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                "  return 1\n"
+                                "end\n"
+                                "return 0\n";
+
 /* The dockhand namespace for far-side keys (a random v4 UUID generated once). Never change
  * it: every far key would change, and a retry after the deploy would not be recognised. */
 static const unsigned char DH_IDEM_NS_UUID[16] = {0xf8, 0x66, 0xbe, 0x89, 0x43, 0x8a, 0x4f, 0xc0,
@@ -538,6 +546,41 @@ dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *owner, const 
         }
         free(keys);
         free(argv);
+    }
+    if (rep != NULL) {
+        freeReplyObject(rep);
+    }
+    return err;
+}
+
+/* ---- renew ------------------------------------------------------------------------------- */
+
+dh_err_t dh_idem_renew(dh_redis_t *r, const char *ns, const char *owner, const char *batch,
+                       int64_t lease_ms, int *lease_held)
+{
+    char bkey[DH_IDEM_KEY_MAX], lease[OWNER_MAX + 8], ms[24];
+    redisReply *rep = NULL;
+    dh_err_t err;
+
+    *lease_held = 0;
+    err = check_owner(r, "renew", owner, batch);
+    if (err == DH_OK && lease_ms <= 0) {
+        dh_redis_set_error(r, "idem renew: non-positive lease");
+        err = DH_ERR_INVALID;
+    }
+    if (err != DH_OK) {
+        return err;
+    }
+    batch_key(bkey, sizeof(bkey), ns, batch);
+    snprintf(lease, sizeof(lease), "lease:%s", owner);
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    const char *argv[] = {bkey, lease, ms};
+
+    err = dh_redis_eval(r, RENEW_LUA, 1, 3, argv, NULL, &rep);
+    if (err == DH_OK && rep->type != REDIS_REPLY_INTEGER) {
+        err = bad_reply(r, "renew", rep);
+    } else if (err == DH_OK) {
+        *lease_held = rep->integer == 1;
     }
     if (rep != NULL) {
         freeReplyObject(rep);

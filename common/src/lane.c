@@ -24,6 +24,8 @@ struct dh_lane_s {
     dh_http_t *http;
     char owner[160];
     char batch[DH_IDEM_BATCH_LEN + 1];      /* the current batch's id (idem.h), new per claim */
+    int64_t leased_ms;                      /* when the batch's lease was last taken or renewed */
+    int lapsed;                             /* the batch's lease was found lapsed (counted) */
     dh_rt_ev_t *cur;                        /* event being decoded or handled, for dh_lane_fail() */
     char reapply[DH_REAPPLY_NONCE_MAX + 1]; /* cur's dh-reapply nonce (dh_lane_reapply) */
     unsigned int rng;
@@ -436,6 +438,8 @@ static dh_err_t claim_batch(dh_lane_t *lane, struct item *it, size_t n)
         return DH_OK;
     }
     dh_idem_batch_id(lane->batch);
+    lane->leased_ms = dh_rt_now_ms(); /* the lease runs from before the claim was sent */
+    lane->lapsed = 0;
     err = dh_idem_claim(lane->redis, lane->rt->handler->name, lane->owner, lane->batch,
                         lane->rt->opts.lease_ms, lane->rt->opts.retention_s, k, ids, st, wait);
     if (err) {
@@ -548,6 +552,38 @@ void dh_batch_fail(dh_batch_item_t *item, dh_result_t result, const char *error_
     va_end(ap);
 }
 
+/* A batch whose effects take longer than a third of the lease renews it between effects.
+ * Once it cannot (the lease lapsed, or Redis is unreachable), none of its remaining effects
+ * is performed: another replica may hold them now. They are claimed again later and found
+ * done or free. Returns 1 when the next effect may go ahead. */
+static int lease_alive(dh_lane_t *lane)
+{
+    dh_rt_t *rt = lane->rt;
+    int64_t now = dh_rt_now_ms();
+    int held = 0;
+
+    if (now - lane->leased_ms < rt->opts.lease_ms / 3) {
+        return 1;
+    }
+    if (dh_idem_renew(lane->redis, rt->handler->name, lane->owner, lane->batch, rt->opts.lease_ms,
+                      &held) != DH_OK) {
+        DH_LOG(DH_LOG_WARN, "lane", "batch %s: cannot renew its lease, its other effects wait: %s",
+               lane->batch, dh_redis_errstr(lane->redis));
+        return 0;
+    }
+    if (!held) {
+        lane->lapsed = 1;
+        dh_counter_add(rt->m.leases_lapsed, 1);
+        DH_LOG(DH_LOG_WARN, "lane",
+               "batch %s: its lease lapsed after %lld ms (DH_IDEM_LEASE_MS=%lld), its other "
+               "effects wait",
+               lane->batch, (long long)(now - lane->leased_ms), (long long)rt->opts.lease_ms);
+        return 0;
+    }
+    lane->leased_ms = now;
+    return 1;
+}
+
 /* Hand every claimed event of the batch to handle_batch() in one call. */
 static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
 {
@@ -625,9 +661,10 @@ static dh_err_t record_batch(dh_lane_t *lane, struct item *it, size_t n)
     if (err) {
         return err;
     }
-    if (!held) {
-        /* Longer than DH_IDEM_LEASE_MS: another replica may have run these effects too (the
-         * far side's idempotency key is what still guards them). */
+    if (!held && !lane->lapsed) {
+        /* An effect outlasted the lease (DH_IDEM_LEASE_MS) before a renewal: another replica
+         * may have run it too (the far side's idempotency key is what still guards it). */
+        dh_counter_add(lane->rt->m.leases_lapsed, 1);
         DH_LOG(DH_LOG_WARN, "lane", "batch %s: its lease lapsed before it finished (%zu done)",
                lane->batch, nd);
     }
@@ -768,7 +805,7 @@ static void redis_probe(dh_lane_t *lane)
 static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
 {
     struct item *it = lane->items;
-    int fatal_seen = 0;
+    int fatal_seen = 0, lease_lost = 0;
 
     for (size_t i = 0; i < n; i++) {
         memset(&it[i], 0, sizeof(it[i]));
@@ -793,7 +830,13 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         handle_many(lane, it, n);
     }
     for (size_t i = 0; i < n && !lane->rt->handler->handle_batch; i++) {
-        if (it[i].out == OUT_DONE && !fatal_seen) {
+        if (it[i].out == OUT_DONE && it[i].claimed && !lease_lost && !lease_alive(lane)) {
+            lease_lost = 1;
+        }
+        if (it[i].out == OUT_DONE && it[i].claimed && lease_lost) {
+            it[i].out = OUT_DELAY; /* claimed again later: done by the new owner, or free */
+            it[i].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+        } else if (it[i].out == OUT_DONE && !fatal_seen) {
             dh_log_ctx_t ctx;
 
             log_ctx(it[i].ev, &ctx);

@@ -130,7 +130,8 @@ typedef struct dh_lane_s dh_lane_t;
 
 /** Runtime metrics, created once. */
 typedef struct dh_rt_metrics {
-    dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *redis_errors, *superseded;
+    dh_counter_t *done, *skipped, *retried, *dead, *lease_waits, *leases_lapsed, *redis_errors,
+        *superseded;
     dh_counter_t *waits, *nudges;
     dh_counter_t *parks, *gate_closes[DH_GATE__COUNT];
     dh_counter_t *spilled, *unspilled;

@@ -67,7 +67,8 @@ const dh_config_var_t dh_rt_config_vars[] = {
      "Bytes of fetched, unfinished events (their copies) across all partitions; each "
      "assigned partition is paused at its equal share and resumed at half."},
     {"DH_IDEM_LEASE_MS", DH_CFG_INT, "60000", 100, 3600000, NULL,
-     "Lease on an effect while it is performed; must exceed the longest handler call."},
+     "Lease on a batch's effects while they are performed, renewed between handler calls "
+     "once a third of it has passed; must exceed the longest single handler call."},
     {"DH_IDEM_RETENTION_S", DH_CFG_INT, "691200", 60, 31536000, NULL,
      "How long a done record is kept; longer than the replay horizon (default 8 days, "
      "topic retention is 7)."},
@@ -220,6 +221,10 @@ void dh_rt_metrics_setup(dh_rt_t *rt)
                                      "Events that waited for a rate limit or resource.", lbl);
     rt->m.lease_waits = dh_metrics_counter(m, "dh_lease_waits_total",
                                            "Events that waited for another replica's lease.", lbl);
+    rt->m.leases_lapsed = dh_metrics_counter(m, "dh_leases_lapsed_total",
+                                             "Batches whose idempotency lease lapsed before they "
+                                             "finished (an effect may have run twice).",
+                                             lbl);
     rt->m.redis_errors =
         dh_metrics_counter(m, "dh_redis_errors_total", "Redis failures seen by lanes.", lbl);
     rt->m.latency = dh_metrics_histogram(m, "dh_handler_seconds", "Handler latency.", lbl, lat,

@@ -7,7 +7,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "dockhand/idem.h"
 #include "th_rt.h"
 #include "th_script.h"
 
@@ -202,6 +204,103 @@ static void test_failed_done_record_keeps_running(void **state)
     th_rt_destroy(t);
 }
 
+/* Another replica's claim of \p id, repeated while it finds a lease until it finds \p want
+ * or \p timeout_ms passed; when it claims, it finishes its batch done (it "performed" it). */
+static int other_claim(const char *id, dh_idem_state_t want, int timeout_ms)
+{
+    dh_redis_t *r = th_rt_redis_new();
+    const char *ids[] = {id};
+    dh_idem_state_t st = DH_IDEM_DONE;
+    char batch[DH_IDEM_BATCH_LEN + 1];
+    int64_t until = dh_rt_now_ms() + timeout_ms;
+
+    do {
+        dh_idem_batch_id(batch);
+        assert_int_equal(
+            dh_idem_claim(r, "scripted", "other-replica", batch, 60000, 600, 1, ids, &st, NULL),
+            DH_OK);
+        if (st == want || st != DH_IDEM_LEASED) {
+            break;
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL); /* polling: ends on the state */
+    } while (dh_rt_now_ms() < until);
+    if (st == DH_IDEM_CLAIMED) {
+        int held;
+
+        /* The other replica "performed" it: its batch is done. */
+        assert_int_equal(
+            dh_idem_finish(r, "scripted", "other-replica", batch, 600, 1, 0, NULL, &held), DH_OK);
+        assert_int_equal(held, 1);
+    }
+    dh_redis_destroy(r);
+    return st == want;
+}
+
+/* A batch that outlasts its lease (six effects of 150 ms, DH_IDEM_LEASE_MS=300) renews it
+ * between effects: another replica's claim of its last effect, made well past the first
+ * lease, still finds it leased, and every effect is performed once, by the lane. */
+static void test_long_batch_renews_lease(void **state)
+{
+    /* One batch of all six: the lane lingers until it has them. */
+    static const char *const env[] = {"DH_LANES=1", "DH_IDEM_LEASE_MS=300", "DH_BATCH_MAX=6",
+                                      "DH_BATCH_LINGER_MS=5000", NULL};
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char id[6][128], p[200], key[8], name[8];
+
+    (void)state;
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(name, sizeof(name), "s%d", i);
+        th_rt_produce(
+            t, 0, key,
+            th_script_event(th_rt_run_id(t), "sleep150", name, id[i], sizeof(id[i]), p, sizeof(p)),
+            NULL);
+    }
+    th_rt_start(t);
+    assert_true(th_script_await(id[3], 1, WAIT_MS)); /* 450 ms and more into the batch */
+    assert_true(other_claim(id[5], DH_IDEM_LEASED, 0));
+    assert_true(th_rt_await_count(t, &rt->m.done, 6, WAIT_MS));
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(th_script_performances(id[i]), 1);
+    }
+    assert_int_equal(dh_counter_value(rt->m.leases_lapsed), 0);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
+/* An effect that outlasts the whole lease (1,000 ms against 300): another replica takes the
+ * batch's next effect over once the lease lapsed and performs it. The lane finds its lease
+ * lapsed at the renewal, leaves that effect alone, and later finds it done: performed once,
+ * by the other replica, and the lapse is counted. */
+static void test_lapsed_lease_stops_batch(void **state)
+{
+    static const char *const env[] = {"DH_LANES=1", "DH_IDEM_LEASE_MS=300", "DH_BATCH_MAX=2",
+                                      "DH_BATCH_LINGER_MS=5000", NULL};
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char slow[128], next[128], p[200];
+
+    (void)state;
+    th_rt_produce(
+        t, 0, "a",
+        th_script_event(th_rt_run_id(t), "sleep1000", "slow", slow, sizeof(slow), p, sizeof(p)),
+        NULL);
+    th_rt_produce(
+        t, 0, "b",
+        th_script_event(th_rt_run_id(t), "done", "next", next, sizeof(next), p, sizeof(p)), NULL);
+    th_rt_start(t);
+    assert_true(th_script_await(slow, 1, WAIT_MS));
+    assert_true(other_claim(next, DH_IDEM_CLAIMED, WAIT_MS)); /* the lease lapsed */
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_true(th_rt_await_count(t, &rt->m.skipped, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(slow), 1);
+    assert_int_equal(th_script_performances(next), 0);
+    assert_int_equal(dh_counter_value(rt->m.leases_lapsed), 1);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
 /* dh_lane_produce() (produce.c) from a handler: each message written once with its key,
  * value and headers, in order; two events, two messages. */
 static void test_lane_produce(void **state)
@@ -326,6 +425,8 @@ int main(void)
         cmocka_unit_test(test_auth_never_exhausts),
         cmocka_unit_test(test_wait_is_not_an_attempt),
         cmocka_unit_test(test_failed_done_record_keeps_running),
+        cmocka_unit_test(test_long_batch_renews_lease),
+        cmocka_unit_test(test_lapsed_lease_stops_batch),
         cmocka_unit_test(test_lane_produce),
         cmocka_unit_test(test_folded_not_kept_decoded), /* last: it unblocks "block" for good */
     };

@@ -364,6 +364,53 @@ static void test_lease_expiry_is_retried(void **state)
     dh_redis_destroy(r);
 }
 
+/* Renewal extends only a live lease of our own: never another owner's, never a lapsed one
+ * (revived, it would hide that another owner may have taken the effects), never a done
+ * batch. One round trip each. */
+static void test_renew(void **state)
+{
+    dh_redis_t *r = conn(g_url, 2000);
+    const char *id = "dispatch-7:fulfil";
+    char a[DH_IDEM_BATCH_LEN + 1], b[DH_IDEM_BATCH_LEN + 1];
+    int held = -1;
+    (void)state;
+
+    assert_int_equal(claim1(r, "A", 1000, id, NULL, a), DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_renew(r, g_ns, "A", a, 30000, &held), DH_OK);
+    assert_int_equal(held, 1);
+    g_round_trips = 0; /* the script is loaded now: one round trip */
+    assert_int_equal(dh_idem_renew(r, g_ns, "A", a, 60000, &held), DH_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(g_round_trips, 1);
+    assert_in_range(key_pttl(r, brec(a)), 59000, 60000);
+    assert_value(r, brec(a), "lease:A");
+
+    /* Another owner cannot renew A's lease, nor make it its own. */
+    assert_int_equal(dh_idem_renew(r, g_ns, "B", a, 120000, &held), DH_OK);
+    assert_int_equal(held, 0);
+    assert_in_range(key_pttl(r, brec(a)), 1, 60000);
+    assert_value(r, brec(a), "lease:A");
+
+    /* Lapsed, and B took the effect: A's renewal fails and writes nothing. */
+    expire_key(r, brec(a));
+    assert_int_equal(claim1(r, "B", 10000, id, NULL, b), DH_IDEM_CLAIMED);
+    assert_int_equal(dh_idem_renew(r, g_ns, "A", a, 60000, &held), DH_OK);
+    assert_int_equal(held, 0);
+    assert_value(r, brec(a), NULL);
+
+    /* Done: nothing left to renew, and the record stays done with its retention. */
+    assert_int_equal(finish(r, "B", b, 1, NULL), 1);
+    assert_int_equal(dh_idem_renew(r, g_ns, "B", b, 1000, &held), DH_OK);
+    assert_int_equal(held, 0);
+    assert_value(r, brec(b), "done");
+    assert_in_range(key_pttl(r, brec(b)), 3500 * 1000, 3600 * 1000);
+
+    /* Bad arguments are refused before Redis sees them. */
+    assert_int_equal(dh_idem_renew(r, g_ns, "A", "not-a-batch", 1000, &held), DH_ERR_INVALID);
+    assert_int_equal(dh_idem_renew(r, g_ns, "A", a, 0, &held), DH_ERR_INVALID);
+    dh_redis_destroy(r);
+}
+
 /* The cost of a batch: claim is one round trip of N + 1 SETs (one per effect, one for the
  * batch), finish one round trip of one SET. */
 static void test_batch_cost(void **state)
@@ -607,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_claim_finish_cycle),
         cmocka_unit_test(test_finish_releases_failed),
         cmocka_unit_test(test_lease_expiry_is_retried),
+        cmocka_unit_test(test_renew),
         cmocka_unit_test(test_batch_cost),
         cmocka_unit_test(test_claim_mixed_batch),
         cmocka_unit_test(test_wrong_type),

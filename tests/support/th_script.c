@@ -163,6 +163,12 @@ static dh_result_t s_handle(void *shared, const dh_msg_t *msg, void *data, dh_la
         block();
         return DH_RESULT_DONE;
     }
+    if (sscanf(e->script, "sleep%d", &limit) == 1) {
+        struct timespec ts = {limit / 1000, (long)(limit % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL); /* a slow far side: the batch outlasts a short lease */
+        return DH_RESULT_DONE;
+    }
     if (strcmp(e->script, "produce") == 0) {
         const char *hdrs[] = {"x-from", "scripted", NULL};
 

@@ -8,6 +8,7 @@
  *   waitN     WAIT N times, then DONE   dead      DEAD_LETTER ("schema")
  *   waitretryN  WAIT N times, then RETRY ("http") once, then DONE
  *   fatal     FATAL                     block     DONE once th_script_unblock() was called
+ *   sleepN    DONE after N ms (a slow far side)
  *   term      DONE after raising SIGTERM in the process (a worker's clean stop)
  *   killrec   DONE, after killing the lane's Redis connection (the done record fails)
  *   produce   DONE once dh_lane_produce() wrote key and value <id>, header x-from:

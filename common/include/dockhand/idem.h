@@ -76,6 +76,18 @@ DH_NODISCARD dh_err_t dh_idem_finish(dh_redis_t *r, const char *ns, const char *
                                      int *lease_held);
 
 /**
+ * @brief Extend batch \p batch's lease to \p lease_ms from now, only while it is still
+ *        \p owner's: a batch that takes longer than one lease keeps its effects from
+ *        another owner by renewing between effects.
+ * @param lease_held Out: 1 when renewed; 0 when the lease had lapsed (or was never ours),
+ *                   in which case another owner may have taken the batch's effects and the
+ *                   caller must not perform any more of them.
+ * @returns DH_OK, or an error (*lease_held is then 0: nothing is known).
+ */
+DH_NODISCARD dh_err_t dh_idem_renew(dh_redis_t *r, const char *ns, const char *owner,
+                                    const char *batch, int64_t lease_ms, int *lease_held);
+
+/**
  * @brief Read the state of \p n effects without changing anything (for reconcilers and
  *        dh-ops): DH_IDEM_DONE, DH_IDEM_LEASED (a live claim) or DH_IDEM_ABSENT.
  * @param batches Out (may be NULL): the batch an effect's record points at, or "" (no
