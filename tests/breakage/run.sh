@@ -15,7 +15,9 @@
 # ctest -R regex of the tests expected to catch it), FAST (1 or 0) and a function mutate()
 # that edits the scratch copy through replace(), which fails when its anchor text is not
 # found exactly once, so a variant that no longer applies fails the run instead of
-# silently testing the unbroken product.
+# silently testing the unbroken product. Optional CASES: a cmocka test-name pattern ('*'
+# and '?') passed to the tests as DH_TEST_CASES, for test programs that honour it (their
+# main() says so), so a variant aimed at two cases of a long program runs only those.
 #
 # Needs the local stack for integration and e2e tests (deploy/stack.sh up; the test
 # command exports DH_TEST_KAFKA and DH_TEST_REDIS_URL). Prints a table: variant -> the
@@ -47,7 +49,7 @@ done
 
 # load_variant <file>: reset and source one variant's definitions.
 load_variant() {
-    DESC="" TESTS="" FAST=0
+    DESC="" TESTS="" FAST=0 CASES=""
     unset -f mutate
     # shellcheck disable=SC1090
     . "$1"
@@ -160,7 +162,7 @@ for VNAME in "${selected[@]}"; do
         die "variant $VNAME does not build: a breakage must compile to prove anything"
     fi
     out="$SCRATCH/ctest-$VNAME.log"
-    ctest --test-dir "$SCRATCH/build" --no-tests=error -j1 --timeout 600 -R "$TESTS" \
+    DH_TEST_CASES="$CASES" ctest --test-dir "$SCRATCH/build" --no-tests=error -j1 --timeout 600 -R "$TESTS" \
         --output-on-failure >"$out" 2>&1 || true
     failed="$(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (.*/\1/p' "$out" | tr '\n' ' ')"
     if [[ -n "$failed" ]]; then
