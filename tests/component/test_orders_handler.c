@@ -329,5 +329,6 @@ int main(void)
         cmocka_unit_test(reapply_create),
     };
 
+    th_cases_filter();
     return cmocka_run_group_tests(tests, setup, teardown);
 }

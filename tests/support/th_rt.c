@@ -465,6 +465,15 @@ const char *th_dlq_hdr(const th_dlq_msg_t *m, const char *name, char *buf, size_
     return buf;
 }
 
+void th_cases_filter(void)
+{
+    const char *only = getenv("DH_TEST_CASES");
+
+    if (only != NULL && *only) {
+        cmocka_set_test_filter(only);
+    }
+}
+
 char *th_text_file(const char *path)
 {
     FILE *f = fopen(path, "r");

@@ -91,6 +91,10 @@ char *th_text_replace(const char *text, const char *old, const char *repl);
  *  for i in 0..n-1, their Shopify admin URL unreachable (no handler test calls Shopify). */
 void th_stores_file(const char *path, const char *prefix, int n);
 
+/** Run only the cases named by DH_TEST_CASES (a cmocka pattern: '*', '?'), when set:
+ *  tests/breakage/run.sh sets it from a variant's CASES. Call before running the group. */
+void th_cases_filter(void);
+
 /** Produce \p payload with \p hdrs as the started runtime's first event (key \p key) and
  *  await its outcome: with \p dead_class NULL it must be done, and the same delivery
  *  again a duplicate; else it must be one dead letter of that class, then finished. */
