@@ -180,12 +180,12 @@ static void run_case(void **state)
     dh_rt_t *rt = th_rt_runtime(t);
 
     th_far_script(g_fx.far, c->replies, c->nreplies);
-    th_rt_start(t);
-    for (int i = 0; i < NSKUS; i++) {
+    for (int i = 0; i < NSKUS; i++) { /* before the start: one batch (run_three) */
         ev[i] = event_of(text, tenant, skus[i], c->store, i);
         snprintf(key, sizeof(key), "%s|BLR-1|%s", tenant, skus[i]);
         th_rt_produce(t, 0, key, ev[i], NULL);
     }
+    th_rt_start(t);
     if (!c->dead_class) {
         assert_true(th_rt_await_count(t, &rt->m.done, NSKUS, WAIT_MS));
     } else {
