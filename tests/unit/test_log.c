@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dockhand/log.h"
@@ -108,12 +109,27 @@ static const char *jstr(json_t *j, const char *key)
     return json_string_value(json_object_get(j, key));
 }
 
+/* "YYYY-MM-DDTHH:MM:SS" of the clock now, in \p out (32 bytes); returns \p out. */
+static const char *utc_now(char *out)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    return out;
+}
+
 static void test_basic_line(void **state)
 {
     capture_t *c = *state;
     json_t *j;
     const char *ts;
 
+    char before[32], after[32];
+
+    utc_now(before);
     dh_log_write(DH_LOG_INFO, "consumer", "hello %d", 42);
     j = one_line(c);
     ts = jstr(j, "ts");
@@ -122,6 +138,10 @@ static void test_basic_line(void **state)
     assert_int_equal(ts[10], 'T');
     assert_int_equal(ts[19], '.');
     assert_int_equal(ts[23], 'Z');
+    /* The clock's second (formatted once per second per thread) is the one the line was
+     * written in: the second read before it or the one after. */
+    assert_true(strncmp(ts, before, 19) == 0 || strncmp(ts, utc_now(after), 19) == 0);
+    assert_true(ts[20] >= '0' && ts[20] <= '9' && ts[22] >= '0' && ts[22] <= '9');
     assert_string_equal(jstr(j, "level"), "info");
     assert_string_equal(jstr(j, "worker"), "inventory");
     assert_string_equal(jstr(j, "component"), "consumer");
@@ -397,6 +417,15 @@ static void test_escape_never_splits(void **state)
     n = dh_log_json_escape(out, sizeof(out), "a\"\\", 3, &used);
     assert_int_equal(n, 5);
     assert_memory_equal(out, "a\\\"\\\\", 5);
+    /* A plain run is copied as far as it fits, and escaping resumes after it. */
+    n = dh_log_json_escape(out, 4, "abcdefgh", 8, &used);
+    assert_int_equal(n, 4);
+    assert_int_equal(used, 4);
+    assert_memory_equal(out, "abcd", 4);
+    n = dh_log_json_escape(out, sizeof(out), "ab\ncd\x7f\xe2\x80\xa6", 9, &used);
+    assert_int_equal(n, 10);
+    assert_int_equal(used, 9);
+    assert_memory_equal(out, "ab\\ncd\x7f\xe2\x80\xa6", 10);
 }
 
 /* librdkafka's callback: syslog levels mapped, client name and facility in the message. */
