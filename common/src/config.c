@@ -9,6 +9,7 @@
  */
 #include "dockhand/config.h"
 
+#include "buf.h"
 #include "config_internal.h"
 
 extern char **environ;
@@ -29,62 +30,10 @@ extern char **environ;
 /* Set by the test harness (CTest ENVIRONMENT) and inherited by workers it starts. */
 #define TEST_PREFIX "DH_TEST_"
 
-/* Growable text for the problems list; `oom` latches the first allocation failure. */
-typedef struct sbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    int oom;
-} sbuf_t;
-
 struct dh_config_report_s {
     dh_config_t *cfg;
-    sbuf_t *probs;
+    dh_buf_t *probs;
 };
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...) DH_PRINTF(2, 3);
-
-static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args) DH_PRINTF(2, 0);
-
-static void sb_vprintf(sbuf_t *b, const char *fmt, va_list args)
-{
-    va_list ap;
-    int n;
-
-    if (b->oom) {
-        return;
-    }
-    va_copy(ap, args);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->len + (size_t)n + 1) * 2;
-        char *p = realloc(b->p, cap);
-
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_copy(ap, args);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    sb_vprintf(b, fmt, ap);
-    va_end(ap);
-}
 
 /* Overwrite secrets before free() so they do not linger in freed heap memory. */
 static void wipe_free(char *s)
@@ -136,7 +85,7 @@ static int ends_with(const char *s, size_t len, const char *suffix)
  * Read a secret file into *out (trailing newlines stripped). On failure adds a problem
  * line naming `var` and returns -1; returns 0 on success.
  */
-static int read_file(const char *var, const char *path, sbuf_t *probs, char **out)
+static int read_file(const char *var, const char *path, dh_buf_t *probs, char **out)
 {
     FILE *fp = fopen(path, "rb");
     char *buf = NULL;
@@ -145,7 +94,7 @@ static int read_file(const char *var, const char *path, sbuf_t *probs, char **ou
 
     *out = NULL;
     if (!fp) {
-        sb_printf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
+        dh_buf_addf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
         goto out;
     }
     buf = malloc(FILE_MAX + 1);
@@ -155,11 +104,11 @@ static int read_file(const char *var, const char *path, sbuf_t *probs, char **ou
     }
     n = fread(buf, 1, FILE_MAX + 1, fp);
     if (ferror(fp)) {
-        sb_printf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
+        dh_buf_addf(probs, "%s: cannot read %s: %s\n", var, path, strerror(errno));
         goto out;
     }
     if (n > FILE_MAX) {
-        sb_printf(probs, "%s: %s is larger than %d bytes\n", var, path, FILE_MAX);
+        dh_buf_addf(probs, "%s: %s is larger than %d bytes\n", var, path, FILE_MAX);
         goto out;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
@@ -167,7 +116,7 @@ static int read_file(const char *var, const char *path, sbuf_t *probs, char **ou
     }
     buf[n] = '\0';
     if (n == 0 || strlen(buf) != n) {
-        sb_printf(probs, "%s: %s is empty or contains a NUL byte\n", var, path);
+        dh_buf_addf(probs, "%s: %s is empty or contains a NUL byte\n", var, path);
         goto out;
     }
     *out = buf;
@@ -188,7 +137,7 @@ out:
  * A secret may come from NAME or from the file named by NAME_FILE, never both.
  * Returns 1 with *from_file set, 0 if NAME_FILE is not used, -1 after reporting a problem.
  */
-static int secret_source(const char *name, char *const *envp, sbuf_t *probs, char **from_file)
+static int secret_source(const char *name, char *const *envp, dh_buf_t *probs, char **from_file)
 {
     char fname[256];
     const char *path;
@@ -200,7 +149,7 @@ static int secret_source(const char *name, char *const *envp, sbuf_t *probs, cha
         return 0;
     }
     if (env_get(envp, name)) {
-        sb_printf(probs, "%s: both %s and %s are set; use one\n", name, name, fname);
+        dh_buf_addf(probs, "%s: both %s and %s are set; use one\n", name, name, fname);
         return -1;
     }
     return read_file(fname, path, probs, from_file) == 0 ? 1 : -1;
@@ -278,31 +227,31 @@ void dh_cfg_schemes_text(const char *choices, char *buf, size_t size)
 
 /* scheme://something with a scheme from `choices`. The value is never echoed: it may
  * carry a password. */
-static int url_valid(const dh_config_var_t *v, const char *val, sbuf_t *probs)
+static int url_valid(const dh_config_var_t *v, const char *val, dh_buf_t *probs)
 {
     const char *sep = strstr(val, "://");
     char scheme[32], want[256];
 
     dh_cfg_schemes_text(v->choices, want, sizeof(want));
     if (!sep || sep == val || (size_t)(sep - val) >= sizeof(scheme)) {
-        sb_printf(probs, "%s: must be a URL starting with %s\n", v->name, want);
+        dh_buf_addf(probs, "%s: must be a URL starting with %s\n", v->name, want);
         return -1;
     }
     snprintf(scheme, sizeof(scheme), "%.*s", (int)(sep - val), val);
     if (!in_choices(v->choices, scheme)) {
-        sb_printf(probs, "%s: must be a URL starting with %s, got a %.16s:// URL\n", v->name, want,
-                  scheme);
+        dh_buf_addf(probs, "%s: must be a URL starting with %s, got a %.16s:// URL\n", v->name,
+                    want, scheme);
         return -1;
     }
     if (sep[3] == '\0' || sep[3] == '/' || sep[3] == '@') {
-        sb_printf(probs, "%s: %s:// URL without a host\n", v->name, scheme);
+        dh_buf_addf(probs, "%s: %s:// URL without a host\n", v->name, scheme);
         return -1;
     }
     return 0;
 }
 
 /* Type check of a set, non-empty value; adds one problem line if it is bad. */
-static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
+static void validate(const dh_config_var_t *v, const char *val, dh_buf_t *probs)
 {
     long long i;
     int b;
@@ -310,20 +259,20 @@ static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
     switch (v->type) {
     case DH_CFG_INT:
         if (parse_int(val, &i) != 0 || i < v->min || i > v->max) {
-            sb_printf(probs, "%s: must be an integer in [%lld, %lld], got '%.*s'\n", v->name,
-                      v->min, v->max, SHOW_MAX, val);
+            dh_buf_addf(probs, "%s: must be an integer in [%lld, %lld], got '%.*s'\n", v->name,
+                        v->min, v->max, SHOW_MAX, val);
         }
         break;
     case DH_CFG_BOOL:
         if (parse_bool(val, &b) != 0) {
-            sb_printf(probs, "%s: must be one of %s, got '%.*s'\n", v->name, BOOL_CHOICES, SHOW_MAX,
-                      val);
+            dh_buf_addf(probs, "%s: must be one of %s, got '%.*s'\n", v->name, BOOL_CHOICES,
+                        SHOW_MAX, val);
         }
         break;
     case DH_CFG_ENUM:
         if (!in_choices(v->choices, val)) {
-            sb_printf(probs, "%s: must be one of %s, got '%.*s'\n", v->name,
-                      v->choices ? v->choices : "", SHOW_MAX, val);
+            dh_buf_addf(probs, "%s: must be one of %s, got '%.*s'\n", v->name,
+                        v->choices ? v->choices : "", SHOW_MAX, val);
         }
         break;
     case DH_CFG_URL:
@@ -336,7 +285,7 @@ static void validate(const dh_config_var_t *v, const char *val, sbuf_t *probs)
 }
 
 /* Resolve one table variable into *e (e->name set by the caller). */
-static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs, entry_t *e)
+static void load_var(const dh_config_var_t *v, char *const *envp, dh_buf_t *probs, entry_t *e)
 {
     const char *val = env_get(envp, v->name);
     char *from_file = NULL;
@@ -354,10 +303,10 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
         val = v->def;
         if (!val) {
             if (e->secret) {
-                sb_printf(probs, "%s: required, not set (set %s or %s%s)\n", v->name, v->name,
-                          v->name, FILE_SUFFIX);
+                dh_buf_addf(probs, "%s: required, not set (set %s or %s%s)\n", v->name, v->name,
+                            v->name, FILE_SUFFIX);
             } else {
-                sb_printf(probs, "%s: required, not set\n", v->name);
+                dh_buf_addf(probs, "%s: required, not set\n", v->name);
             }
         }
     }
@@ -373,7 +322,7 @@ static void load_var(const dh_config_var_t *v, char *const *envp, sbuf_t *probs,
 }
 
 static void load_vars(dh_config_t *cfg, const dh_config_var_t *const *tables, char *const *envp,
-                      sbuf_t *probs)
+                      dh_buf_t *probs)
 {
     size_t total = 0;
 
@@ -407,7 +356,7 @@ static void load_vars(dh_config_t *cfg, const dh_config_var_t *const *tables, ch
 }
 
 /* DH_* variables that no table declares: almost always a typo (DH_LANE=4). */
-static void check_unknown(const dh_config_var_t *const *tables, char *const *envp, sbuf_t *probs)
+static void check_unknown(const dh_config_var_t *const *tables, char *const *envp, dh_buf_t *probs)
 {
     for (size_t i = 0; envp && envp[i]; i++) {
         const char *eq = strchr(envp[i], '=');
@@ -425,9 +374,9 @@ static void check_unknown(const dh_config_var_t *const *tables, char *const *env
         if (base && base->type == DH_CFG_SECRET) {
             continue;
         }
-        sb_printf(probs, "%.*s: unknown variable%s\n", (int)len, envp[i],
-                  base ? " (only secrets can be read from a file)"
-                       : " (not used by this worker; a typo?)");
+        dh_buf_addf(probs, "%.*s: unknown variable%s\n", (int)len, envp[i],
+                    base ? " (only secrets can be read from a file)"
+                         : " (not used by this worker; a typo?)");
     }
 }
 
@@ -464,7 +413,7 @@ static int kafka_is_secret(const char *name, size_t len)
 }
 
 /* Value of a KAFKA_ variable (name is envp[i] up to len), or NULL if it is skipped. */
-static char *kafka_value(const char *entry, size_t len, char *const *envp, sbuf_t *probs,
+static char *kafka_value(const char *entry, size_t len, char *const *envp, dh_buf_t *probs,
                          size_t *base_len)
 {
     char base[256];
@@ -485,7 +434,8 @@ static char *kafka_value(const char *entry, size_t len, char *const *envp, sbuf_
     *base_len = len - strlen(FILE_SUFFIX);
     snprintf(base, sizeof(base), "%.*s", (int)*base_len, entry);
     if (env_get(envp, base)) {
-        sb_printf(probs, "%s: both %s and %s%s are set; use one\n", base, base, base, FILE_SUFFIX);
+        dh_buf_addf(probs, "%s: both %s and %s%s are set; use one\n", base, base, base,
+                    FILE_SUFFIX);
         return NULL;
     }
     snprintf(base, sizeof(base), "%.*s", (int)len, entry);
@@ -498,7 +448,7 @@ static int kafka_cmp(const void *a, const void *b)
     return strcmp(((const entry_t *)a)->prop, ((const entry_t *)b)->prop);
 }
 
-static void load_kafka(dh_config_t *cfg, char *const *envp, sbuf_t *probs)
+static void load_kafka(dh_config_t *cfg, char *const *envp, dh_buf_t *probs)
 {
     size_t n = 0;
     size_t plen = strlen(KAFKA_PREFIX);
@@ -522,7 +472,7 @@ static void load_kafka(dh_config_t *cfg, char *const *envp, sbuf_t *probs)
         }
         if (len == plen ||
             (len == plen + strlen(FILE_SUFFIX) && ends_with(envp[i], len, FILE_SUFFIX))) {
-            sb_printf(probs, "%.*s: no librdkafka property in the name\n", (int)len, envp[i]);
+            dh_buf_addf(probs, "%.*s: no librdkafka property in the name\n", (int)len, envp[i]);
             continue;
         }
         e->value = kafka_value(envp[i], len, envp, probs, &base_len);
@@ -566,11 +516,11 @@ void dh_config_report(dh_config_report_t *report, const char *name, const char *
     if (e) {
         e->bad = 1;
     }
-    sb_printf(report->probs, "%s: ", name);
+    dh_buf_addf(report->probs, "%s: ", name);
     va_start(ap, fmt);
-    sb_vprintf(report->probs, fmt, ap);
+    dh_buf_vaddf(report->probs, fmt, ap);
     va_end(ap);
-    sb_printf(report->probs, "\n");
+    dh_buf_addf(report->probs, "\n");
 }
 
 int dh_config_tz_valid(const char *tz)
@@ -605,7 +555,7 @@ dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
                                 dh_config_t **out, char **problems)
 {
     dh_config_t *cfg = NULL;
-    sbuf_t probs = {0};
+    dh_buf_t probs = DH_BUF_INIT;
     dh_err_t err = DH_ERR_NOMEM;
 
     *out = NULL;
@@ -630,8 +580,7 @@ dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
     if (probs.len > 0) {
         err = DH_ERR_CONFIG;
         if (problems) {
-            *problems = probs.p;
-            probs.p = NULL;
+            *problems = dh_buf_take(&probs);
         }
         goto out;
     }
@@ -639,7 +588,7 @@ dh_err_t dh_config_load_checked(const dh_config_var_t *const *tables,
     cfg = NULL;
     err = DH_OK;
 out:
-    free(probs.p);
+    dh_buf_free(&probs);
     dh_config_destroy(cfg);
     return err;
 }

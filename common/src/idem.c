@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "idem_internal.h"
 #include "redis_internal.h"
 
@@ -200,91 +201,63 @@ static dh_err_t check_owner(dh_redis_t *r, const char *what, const char *owner, 
 /* ---- a buffer of RESP commands ---------------------------------------------------------- */
 
 typedef struct resp {
-    char *buf;
-    size_t len, cap, ncmds;
-    int oom;
+    dh_buf_t b;
+    size_t ncmds;
 } resp_t;
 
-static void resp_reserve(resp_t *b, size_t more)
+#define RESP_INIT                                                                                  \
+    {                                                                                              \
+        DH_BUF_INIT, 0                                                                             \
+    }
+
+/* One bulk argument "$<len>\r\n<a><c>\r\n" made of two parts (c may be NULL). */
+static void resp_arg2(resp_t *r, const char *a, size_t alen, const char *c, size_t clen)
 {
-    char *p;
-    size_t cap;
-
-    if (b->oom || b->len + more <= b->cap) {
-        return;
-    }
-    cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + more) {
-        cap *= 2;
-    }
-    p = realloc(b->buf, cap);
-    if (p == NULL) {
-        b->oom = 1;
-        return;
-    }
-    b->buf = p;
-    b->cap = cap;
-}
-
-static void resp_raw(resp_t *b, const char *s, size_t len)
-{
-    resp_reserve(b, len);
-    if (!b->oom) {
-        memcpy(b->buf + b->len, s, len);
-        b->len += len;
-    }
-}
-
-/* One bulk argument "$<len>\r\n<a><b>\r\n" made of two parts (b may be NULL). */
-static void resp_arg2(resp_t *b, const char *a, size_t alen, const char *c, size_t clen)
-{
-    char head[32];
-    int hl = snprintf(head, sizeof(head), "$%zu\r\n", alen + clen);
-
-    resp_raw(b, head, (size_t)hl);
-    resp_raw(b, a, alen);
+    dh_buf_add(&r->b, "$", 1);
+    dh_buf_add_u64(&r->b, alen + clen);
+    dh_buf_add(&r->b, "\r\n", 2);
+    dh_buf_add(&r->b, a, alen);
     if (clen) {
-        resp_raw(b, c, clen);
+        dh_buf_add(&r->b, c, clen);
     }
-    resp_raw(b, "\r\n", 2);
+    dh_buf_add(&r->b, "\r\n", 2);
 }
 
-static void resp_arg(resp_t *b, const char *a)
+static void resp_arg(resp_t *r, const char *a)
 {
-    resp_arg2(b, a, strlen(a), NULL, 0);
+    resp_arg2(r, a, strlen(a), NULL, 0);
 }
 
 /* The argument "<ns>:idem:<effect id>". */
-static void key_arg(resp_t *b, const char *ns, const char *effect_id)
+static void key_arg(resp_t *r, const char *ns, const char *effect_id)
 {
     size_t ns_len = strlen(ns), id_len = strlen(effect_id);
-    char head[32];
-    int hl = snprintf(head, sizeof(head), "$%zu\r\n", ns_len + 6 + id_len);
 
-    resp_raw(b, head, (size_t)hl);
-    resp_raw(b, ns, ns_len);
-    resp_raw(b, ":idem:", 6);
-    resp_raw(b, effect_id, id_len);
-    resp_raw(b, "\r\n", 2);
+    dh_buf_add(&r->b, "$", 1);
+    dh_buf_add_u64(&r->b, ns_len + 6 + id_len);
+    dh_buf_add(&r->b, "\r\n", 2);
+    dh_buf_add(&r->b, ns, ns_len);
+    dh_buf_add(&r->b, ":idem:", 6);
+    dh_buf_add(&r->b, effect_id, id_len);
+    dh_buf_add(&r->b, "\r\n", 2);
 }
 
-static void resp_cmd(resp_t *b, int argc)
+static void resp_cmd(resp_t *r, int argc)
 {
-    char head[16];
-    int hl = snprintf(head, sizeof(head), "*%d\r\n", argc);
-
-    resp_raw(b, head, (size_t)hl);
-    b->ncmds++;
+    dh_buf_add(&r->b, "*", 1);
+    dh_buf_add_u64(&r->b, (uint64_t)argc);
+    dh_buf_add(&r->b, "\r\n", 2);
+    r->ncmds++;
 }
 
 /* Sends the buffer; \p replies (b->ncmds of them) are the caller's to free. */
 static dh_err_t resp_send(dh_redis_t *r, resp_t *b, const char *what, redisReply **replies)
 {
-    if (b->oom) {
+    if (b->b.oom) {
         dh_redis_set_error(r, "idem %s: out of memory", what);
         return DH_ERR_NOMEM;
     }
-    return dh_redis_pipeline_raw(r, b->buf, b->len, b->ncmds, replies);
+    return dh_redis_pipeline_raw(r, b->b.p, b->b.len, b->ncmds, replies);
 }
 
 static void replies_free(redisReply **replies, size_t n)
@@ -402,7 +375,7 @@ dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, const c
     char bkey[DH_IDEM_KEY_MAX], mine[2 + DH_IDEM_BATCH_LEN + 1], num[24];
     size_t keys_bytes, nrest = 0, *rest = NULL;
     redisReply **replies = NULL;
-    resp_t b = {0};
+    resp_t b = RESP_INIT;
     dh_err_t err;
 
     if (n == 0) {
@@ -421,7 +394,7 @@ dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, const c
     }
     /* The batch's lease first: the claim script (second round trip) may read it. */
     batch_key(bkey, sizeof(bkey), ns, batch);
-    resp_reserve(&b, keys_bytes + n * 96 + 256);
+    (void)dh_buf_reserve(&b.b, keys_bytes + n * 96 + 256); /* one allocation: a failure latches */
     resp_cmd(&b, 5);
     resp_arg(&b, "SET");
     resp_arg(&b, bkey);
@@ -446,10 +419,10 @@ dh_err_t dh_idem_claim(dh_redis_t *r, const char *ns, const char *owner, const c
     replies = calloc(n + 1, sizeof(*replies));
     rest = malloc(n * sizeof(*rest));
     if (replies == NULL || rest == NULL) {
-        b.oom = 1;
+        b.b.oom = 1;
     }
     err = resp_send(r, &b, "claim", replies);
-    free(b.buf);
+    dh_buf_free(&b.b);
     if (err == DH_OK && replies[0]->type != REDIS_REPLY_STATUS) {
         err = bad_reply(r, "claim", replies[0]);
     }
@@ -615,7 +588,7 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
     char(*bat)[DH_IDEM_BATCH_LEN + 1] = NULL;
     size_t keys_bytes, nb = 0, *map = NULL;
     redisReply **replies = NULL;
-    resp_t b = {0};
+    resp_t b = RESP_INIT;
     dh_err_t err;
 
     if (n == 0) {
@@ -634,11 +607,11 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
     map = malloc(n * sizeof(*map));
     replies = calloc(n, sizeof(*replies));
     if (bat == NULL || map == NULL || replies == NULL) {
-        b.oom = 1;
+        b.b.oom = 1;
     }
     err = resp_send(r, &b, "lookup", replies);
-    free(b.buf);
-    memset(&b, 0, sizeof(b));
+    dh_buf_free(&b.b);
+    b.ncmds = 0;
     for (size_t i = 0; i < n && err == DH_OK; i++) {
         if (replies[i]->type != REDIS_REPLY_STRING && replies[i]->type != REDIS_REPLY_NIL) {
             err = bad_reply(r, "lookup", replies[i]);
@@ -657,7 +630,7 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
     if (err == DH_OK && nb > 0) {
         replies = calloc(nb, sizeof(*replies));
         if (replies == NULL) {
-            b.oom = 1;
+            b.b.oom = 1;
         }
         err = resp_send(r, &b, "lookup", replies);
         for (size_t j = 0; j < nb && err == DH_OK; j++) {
@@ -669,7 +642,7 @@ dh_err_t dh_idem_lookup(dh_redis_t *r, const char *ns, size_t n, const char *con
         }
         replies_free(replies, err == DH_OK ? nb : 0);
     }
-    free(b.buf);
+    dh_buf_free(&b.b);
     for (size_t i = 0; i < n && err == DH_OK && batches != NULL; i++) {
         memcpy(batches[i], bat[i], sizeof(bat[i]));
     }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 typedef enum mtype { M_COUNTER, M_GAUGE, M_HISTOGRAM } mtype_t;
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
@@ -57,14 +59,6 @@ struct dh_metrics_s {
     family_t *families; /**< Creation order. */
     family_t **tail;
 };
-
-/* Growable output for render. */
-typedef struct obuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    int oom;
-} obuf_t;
 
 static uint64_t d2u(double d)
 {
@@ -371,36 +365,6 @@ void dh_histogram_observe(dh_histogram_t *h, double v)
     atomic_double_add(&h->sum_bits, v);
 }
 
-static void ob_put(obuf_t *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void ob_str(obuf_t *b, const char *s)
-{
-    ob_put(b, s, strlen(s));
-}
-
 /* Shortest text that reads back as the same double; Prometheus spellings for specials. */
 static void fmt_double(double v, char *buf, size_t size)
 {
@@ -417,27 +381,27 @@ static void fmt_double(double v, char *buf, size_t size)
 }
 
 /* "name{labels} value\n"; `extra` (e.g. le="0.5") is merged into the braces. */
-static void put_sample(obuf_t *b, const char *name, const char *suffix, const char *labels,
+static void put_sample(dh_buf_t *b, const char *name, const char *suffix, const char *labels,
                        const char *extra, const char *value)
 {
     int has_labels = labels && *labels;
     int has_extra = extra && *extra;
 
-    ob_str(b, name);
-    ob_str(b, suffix);
+    dh_buf_adds(b, name);
+    dh_buf_adds(b, suffix);
     if (has_labels || has_extra) {
-        ob_str(b, "{");
-        ob_str(b, has_labels ? labels : "");
-        ob_str(b, has_labels && has_extra ? "," : "");
-        ob_str(b, has_extra ? extra : "");
-        ob_str(b, "}");
+        dh_buf_adds(b, "{");
+        dh_buf_adds(b, has_labels ? labels : "");
+        dh_buf_adds(b, has_labels && has_extra ? "," : "");
+        dh_buf_adds(b, has_extra ? extra : "");
+        dh_buf_adds(b, "}");
     }
-    ob_str(b, " ");
-    ob_str(b, value);
-    ob_str(b, "\n");
+    dh_buf_adds(b, " ");
+    dh_buf_adds(b, value);
+    dh_buf_adds(b, "\n");
 }
 
-static void render_histogram(obuf_t *b, const family_t *f, series_t *s)
+static void render_histogram(dh_buf_t *b, const family_t *f, series_t *s)
 {
     dh_histogram_t *h = &s->u.h;
     uint64_t cum = 0;
@@ -464,32 +428,32 @@ static void render_histogram(obuf_t *b, const family_t *f, series_t *s)
 }
 
 /* HELP text escapes backslash and newline (exposition format 0.0.4). */
-static void put_help(obuf_t *b, const char *help)
+static void put_help(dh_buf_t *b, const char *help)
 {
     for (const char *p = help; *p; p++) {
         if (*p == '\\') {
-            ob_str(b, "\\\\");
+            dh_buf_adds(b, "\\\\");
         } else if (*p == '\n') {
-            ob_str(b, "\\n");
+            dh_buf_adds(b, "\\n");
         } else {
-            ob_put(b, p, 1);
+            dh_buf_add(b, p, 1);
         }
     }
 }
 
-static void render_family(obuf_t *b, const family_t *f)
+static void render_family(dh_buf_t *b, const family_t *f)
 {
     char val[40];
 
-    ob_str(b, "# HELP ");
-    ob_str(b, f->name);
-    ob_str(b, " ");
+    dh_buf_adds(b, "# HELP ");
+    dh_buf_adds(b, f->name);
+    dh_buf_adds(b, " ");
     put_help(b, f->help);
-    ob_str(b, "\n# TYPE ");
-    ob_str(b, f->name);
-    ob_str(b, " ");
-    ob_str(b, type_names[f->type]);
-    ob_str(b, "\n");
+    dh_buf_adds(b, "\n# TYPE ");
+    dh_buf_adds(b, f->name);
+    dh_buf_adds(b, " ");
+    dh_buf_adds(b, type_names[f->type]);
+    dh_buf_adds(b, "\n");
     for (series_t *s = f->series; s; s = s->next) {
         switch (f->type) {
         case M_COUNTER:
@@ -509,8 +473,7 @@ static void render_family(obuf_t *b, const family_t *f)
 
 dh_err_t dh_metrics_render(dh_metrics_t *m, char **out, size_t *len)
 {
-    obuf_t b = {0};
-    dh_err_t err = DH_ERR_NOMEM;
+    dh_buf_t b = DH_BUF_INIT;
 
     *out = NULL;
     if (len) {
@@ -519,24 +482,17 @@ dh_err_t dh_metrics_render(dh_metrics_t *m, char **out, size_t *len)
     if (!m) {
         return DH_ERR_INVALID;
     }
-    ob_str(&b, ""); /* An empty registry still renders as "". */
+    dh_buf_adds(&b, ""); /* An empty registry still renders as "". */
     pthread_mutex_lock(&m->lock);
     for (const family_t *f = m->families; f; f = f->next) {
         render_family(&b, f);
     }
     pthread_mutex_unlock(&m->lock);
-    if (b.oom) {
-        goto out;
-    }
-    *out = b.p;
     if (len) {
-        *len = b.len;
+        *len = b.oom ? 0 : b.len;
     }
-    b.p = NULL;
-    err = DH_OK;
-out:
-    free(b.p);
-    return err;
+    *out = dh_buf_take(&b); /* NULL when an append failed */
+    return *out ? DH_OK : DH_ERR_NOMEM;
 }
 
 void dh_metrics_store_label(const char *domain, char *buf, size_t size)

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "dockhand/log.h"
 #include "runtime.h"
 
@@ -62,64 +63,34 @@ static const char REFRESH_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then
 
 /* ---- encoding: one event as one binary-safe Redis string ---- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} buf_t;
-
-static void put(buf_t *b, const void *d, size_t n)
-{
-    if (b->failed) {
-        return;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *np;
-
-        while (cap < b->len + n) {
-            cap *= 2;
-        }
-        np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void put_u32(buf_t *b, uint32_t v)
+static void put_u32(dh_buf_t *b, uint32_t v)
 {
     unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
 
-    put(b, x, 4);
+    dh_buf_add(b, x, 4);
 }
 
-static void put_u64(buf_t *b, uint64_t v)
+static void put_u64(dh_buf_t *b, uint64_t v)
 {
     put_u32(b, (uint32_t)v);
     put_u32(b, (uint32_t)(v >> 32));
 }
 
-static void put_bytes(buf_t *b, const void *d, size_t n, int present)
+static void put_bytes(dh_buf_t *b, const void *d, size_t n, int present)
 {
     put_u32(b, present ? (uint32_t)n : NONE);
     if (present) {
-        put(b, d, n);
+        dh_buf_add(b, d, n);
     }
 }
 
 char *dh_rt_park_encode(const dh_rt_ev_t *ev, size_t *len)
 {
-    buf_t b = {0};
+    dh_buf_t b = DH_BUF_INIT;
     size_t nh = ev->hdrs ? rd_kafka_header_cnt(ev->hdrs) : 0;
 
-    put(&b, MAGIC, 4);
+    dh_buf_add(&b, MAGIC, 4);
     put_bytes(&b, ev->part->topic, strlen(ev->part->topic), 1);
     put_u32(&b, (uint32_t)ev->part->partition);
     put_u64(&b, (uint64_t)ev->offset);
@@ -134,18 +105,14 @@ char *dh_rt_park_encode(const dh_rt_ev_t *ev, size_t *len)
         size_t vlen;
 
         if (rd_kafka_header_get_all(ev->hdrs, i, &name, &val, &vlen)) {
-            b.failed = 1;
+            b.oom = 1; /* not memory: the headers cannot be read, so no encoding */
             break;
         }
         put_bytes(&b, name, strlen(name), 1);
         put_bytes(&b, val, vlen, val != NULL);
     }
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
     *len = b.len;
-    return b.p;
+    return dh_buf_take(&b); /* NULL when something failed */
 }
 
 typedef struct rd {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "dockhand/log.h"
 #include "log_internal.h"
 #include "runtime.h"
@@ -242,108 +243,53 @@ static struct str fx_store(const struct fx *f)
     return f->hdr[H_SHOP].p ? f->hdr[H_SHOP] : f->hdr[H_STORE].p ? f->hdr[H_STORE] : f->store;
 }
 
-/* ---- a JSON text built by hand ------------------------------------------------------- */
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sb_t;
-
-static int sb_room(sb_t *b, size_t more)
-{
-    char *np;
-    size_t cap;
-
-    if (b->oom) {
-        return 0;
-    }
-    if (b->len + more + 1 <= b->cap) {
-        return 1;
-    }
-    cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1) {
-        cap *= 2;
-    }
-    np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = 1;
-        return 0;
-    }
-    b->p = np;
-    b->cap = cap;
-    return 1;
-}
-
-static void sb_raw(sb_t *b, const char *s, size_t n)
-{
-    if (sb_room(b, n)) {
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = '\0';
-    }
-}
-
-static void sb_lit(sb_t *b, const char *s)
-{
-    sb_raw(b, s, strlen(s));
-}
-
-/* "<s>" escaped (invalid UTF-8 becomes U+FFFD, as in log lines). */
-static void sb_jstr(sb_t *b, const char *s, size_t n)
-{
-    if (sb_room(b, 6 * n + 2)) {
-        b->p[b->len++] = '"';
-        b->len += dh_log_json_escape(b->p + b->len, 6 * n, s, n, NULL);
-        b->p[b->len++] = '"';
-        b->p[b->len] = '\0';
-    }
-}
+/* ---- a JSON text built by hand (buf.h) ----------------------------------------------- */
 
 /* ,"<name>":"<s>" (nothing when s is absent). */
-static void sb_field(sb_t *b, const char *name, struct str s)
+static void add_field(dh_buf_t *b, const char *name, struct str s)
 {
     if (s.p) {
-        sb_lit(b, ",\"");
-        sb_lit(b, name);
-        sb_lit(b, "\":");
-        sb_jstr(b, s.p, s.n);
+        dh_buf_add(b, ",\"", 2);
+        dh_buf_adds(b, name);
+        dh_buf_add(b, "\":", 2);
+        dh_buf_add_json(b, s.p, s.n);
     }
 }
 
-static void sb_int(sb_t *b, const char *name, long long v)
+/* ,"<name>":<v> */
+static void add_int(dh_buf_t *b, const char *name, long long v)
 {
-    char num[64];
-    int n = snprintf(num, sizeof(num), ",\"%s\":%lld", name, v);
-
-    sb_raw(b, num, (size_t)n);
+    dh_buf_add(b, ",\"", 2);
+    dh_buf_adds(b, name);
+    dh_buf_add(b, "\":", 2);
+    dh_buf_add_i64(b, v);
 }
 
 /* One effect of the batch record: its origin, duration, the ids it carried, its calls. */
-static void fx_json(sb_t *b, const struct fx *f)
+static void fx_json(dh_buf_t *b, const struct fx *f)
 {
     const dh_rt_ev_t *ev = f->t->ev;
     const char *topic = ev->part->topic, *effect = ev->dev->effect_id;
 
-    sb_lit(b, "{\"outcome\":\"done\"");
-    sb_field(b, "topic", (struct str){topic, strlen(topic)});
-    sb_int(b, "partition", (long long)ev->part->partition);
-    sb_int(b, "offset", (long long)ev->offset);
-    sb_field(b, "effect", (struct str){effect, strlen(effect)});
-    sb_int(b, "duration_ms", (long long)(f->t->seconds * 1000.0));
-    sb_int(b, "attempts", (long long)ev->attempts + 1);
+    dh_buf_adds(b, "{\"outcome\":\"done\"");
+    add_field(b, "topic", (struct str){topic, strlen(topic)});
+    add_int(b, "partition", (long long)ev->part->partition);
+    add_int(b, "offset", (long long)ev->offset);
+    add_field(b, "effect", (struct str){effect, strlen(effect)});
+    add_int(b, "duration_ms", (long long)(f->t->seconds * 1000.0));
+    add_int(b, "attempts", (long long)ev->attempts + 1);
     if (ev->key) {
-        sb_field(b, "key", (struct str){ev->key, ev->key_len});
+        add_field(b, "key", (struct str){ev->key, ev->key_len});
     }
     for (int i = 0; i < NHDRS; i++) {
-        sb_field(b, trace_headers[i] + 3, f->hdr[i]);
+        add_field(b, trace_headers[i] + 3, f->hdr[i]);
     }
-    sb_field(b, "event_id", f->event_id);
-    sb_field(b, "correlation_id", f->correlation_id);
+    add_field(b, "event_id", f->event_id);
+    add_field(b, "correlation_id", f->correlation_id);
     if (!f->hdr[H_STORE].p) {
-        sb_field(b, "store", f->store);
+        add_field(b, "store", f->store);
     }
-    sb_lit(b, ",\"calls\":");
+    dh_buf_adds(b, ",\"calls\":");
     if (json_array_size(f->calls)) {
         char *calls = json_dumps(f->calls, JSON_COMPACT);
 
@@ -351,12 +297,12 @@ static void fx_json(sb_t *b, const struct fx *f)
             b->oom = 1;
             return;
         }
-        sb_lit(b, calls);
+        dh_buf_adds(b, calls);
         free(calls);
     } else {
-        sb_lit(b, "[]");
+        dh_buf_adds(b, "[]");
     }
-    sb_lit(b, "}");
+    dh_buf_adds(b, "}");
 }
 
 /* The index tokens of one effect (borrowed from \p f); returns how many. The effect id is
@@ -620,7 +566,7 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const ch
     struct tok *tk = write ? calloc(n * MAX_TOKENS + 1, sizeof(*tk)) : NULL;
     struct fx *fx = calloc(n ? n : 1, sizeof(*fx));
     size_t ntk = 0, m = 0;
-    sb_t rec = {0};
+    dh_buf_t rec = DH_BUF_INIT;
     char at[40];
     struct timespec ts;
     struct tm tm;
@@ -633,13 +579,13 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const ch
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        sb_lit(&rec, "{\"worker\":");
-        sb_jstr(&rec, rt->handler->name, strlen(rt->handler->name));
-        sb_lit(&rec, ",\"instance\":");
-        sb_jstr(&rec, owner, strlen(owner));
-        sb_lit(&rec, ",\"at\":\"");
-        sb_lit(&rec, at);
-        sb_lit(&rec, "\",\"effects\":[");
+        dh_buf_adds(&rec, "{\"worker\":");
+        dh_buf_add_json(&rec, rt->handler->name, strlen(rt->handler->name));
+        dh_buf_adds(&rec, ",\"instance\":");
+        dh_buf_add_json(&rec, owner, strlen(owner));
+        dh_buf_adds(&rec, ",\"at\":\"");
+        dh_buf_adds(&rec, at);
+        dh_buf_adds(&rec, "\",\"effects\":[");
     }
     for (size_t i = 0; i < n; i++) {
         const char *tp[MAX_TOKENS];
@@ -662,12 +608,12 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const ch
             tk[ntk++] = (struct tok){tp[j], len, fnv1a(tp[j], len)};
         }
         if (m > 1) {
-            sb_lit(&rec, ",");
+            dh_buf_adds(&rec, ",");
         }
         fx_json(&rec, f);
     }
     if (write && tk && m) {
-        sb_lit(&rec, "]}");
+        dh_buf_adds(&rec, "]}");
     }
     if (write && tk && m && !rec.oom) {
         write_batch(rt, r, batch, rec.p, tk, tok_unique(tk, ntk));
@@ -677,7 +623,7 @@ void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const ch
     for (size_t i = 0; i < m; i++) {
         fx_free(&fx[i]);
     }
-    free(rec.p);
+    dh_buf_free(&rec);
     free(fx);
     free(tk);
 }
