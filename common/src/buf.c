@@ -43,7 +43,9 @@ int dh_buf_reserve(dh_buf_t *b, size_t more)
 void dh_buf_add(dh_buf_t *b, const void *d, size_t n)
 {
     if (dh_buf_reserve(b, n)) {
-        memcpy(b->p + b->len, d, n);
+        if (n > 0) { /* d may be NULL then */
+            memcpy(b->p + b->len, d, n);
+        }
         b->len += n;
         b->p[b->len] = '\0';
     }
@@ -116,6 +118,27 @@ void dh_buf_add_json(dh_buf_t *b, const char *s, size_t n)
     } else {
         b->oom = 1;
     }
+}
+
+void dh_buf_add_resp_cmd(dh_buf_t *b, size_t argc)
+{
+    dh_buf_add(b, "*", 1);
+    dh_buf_add_u64(b, argc);
+    dh_buf_add(b, "\r\n", 2);
+}
+
+void dh_buf_add_resp_len(dh_buf_t *b, size_t n)
+{
+    dh_buf_add(b, "$", 1);
+    dh_buf_add_u64(b, n);
+    dh_buf_add(b, "\r\n", 2);
+}
+
+void dh_buf_add_resp_arg(dh_buf_t *b, const char *s, size_t n)
+{
+    dh_buf_add_resp_len(b, n);
+    dh_buf_add(b, s, n);
+    dh_buf_add(b, "\r\n", 2);
 }
 
 void dh_buf_reset(dh_buf_t *b)

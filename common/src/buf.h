@@ -48,6 +48,15 @@ void dh_buf_add_i64(dh_buf_t *b, int64_t v);
  *         are: invalid UTF-8 becomes U+FFFD). */
 void dh_buf_add_json(dh_buf_t *b, const char *s, size_t n);
 
+/* Redis commands in RESP, for a pipeline sent as it is (dh_redis_pipeline_raw()). */
+/** @brief Append the header of a command of \p argc arguments: "*<argc>\r\n". */
+void dh_buf_add_resp_cmd(dh_buf_t *b, size_t argc);
+/** @brief Append one argument: "$<n>\r\n<s>\r\n". */
+void dh_buf_add_resp_arg(dh_buf_t *b, const char *s, size_t n);
+/** @brief Append the length line of an argument of \p n bytes, "$<n>\r\n", for one written
+ *         in parts; the caller appends its \p n bytes and then "\r\n". */
+void dh_buf_add_resp_len(dh_buf_t *b, size_t n);
+
 /** @brief Forget the contents, keep the allocation (for the next round). */
 void dh_buf_reset(dh_buf_t *b);
 /**

@@ -210,22 +210,18 @@ typedef struct resp {
         DH_BUF_INIT, 0                                                                             \
     }
 
-/* One bulk argument "$<len>\r\n<a><c>\r\n" made of two parts (c may be NULL). */
+/* One bulk argument made of two parts (c may be NULL). */
 static void resp_arg2(resp_t *r, const char *a, size_t alen, const char *c, size_t clen)
 {
-    dh_buf_add(&r->b, "$", 1);
-    dh_buf_add_u64(&r->b, alen + clen);
-    dh_buf_add(&r->b, "\r\n", 2);
+    dh_buf_add_resp_len(&r->b, alen + clen);
     dh_buf_add(&r->b, a, alen);
-    if (clen) {
-        dh_buf_add(&r->b, c, clen);
-    }
+    dh_buf_add(&r->b, c, clen);
     dh_buf_add(&r->b, "\r\n", 2);
 }
 
 static void resp_arg(resp_t *r, const char *a)
 {
-    resp_arg2(r, a, strlen(a), NULL, 0);
+    dh_buf_add_resp_arg(&r->b, a, strlen(a));
 }
 
 /* The argument "<ns>:idem:<effect id>". */
@@ -233,20 +229,16 @@ static void key_arg(resp_t *r, const char *ns, const char *effect_id)
 {
     size_t ns_len = strlen(ns), id_len = strlen(effect_id);
 
-    dh_buf_add(&r->b, "$", 1);
-    dh_buf_add_u64(&r->b, ns_len + 6 + id_len);
-    dh_buf_add(&r->b, "\r\n", 2);
+    dh_buf_add_resp_len(&r->b, ns_len + 6 + id_len);
     dh_buf_add(&r->b, ns, ns_len);
     dh_buf_add(&r->b, ":idem:", 6);
     dh_buf_add(&r->b, effect_id, id_len);
     dh_buf_add(&r->b, "\r\n", 2);
 }
 
-static void resp_cmd(resp_t *r, int argc)
+static void resp_cmd(resp_t *r, size_t argc)
 {
-    dh_buf_add(&r->b, "*", 1);
-    dh_buf_add_u64(&r->b, (uint64_t)argc);
-    dh_buf_add(&r->b, "\r\n", 2);
+    dh_buf_add_resp_cmd(&r->b, argc);
     r->ncmds++;
 }
 

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "dockhand/log.h"
 #include "log_internal.h"
+#include "redis_internal.h"
 #include "runtime.h"
 
 #define MAX_TOKENS 6 /* key, its last part, event_id, correlation_id, webhook-id, event-id */
@@ -451,112 +452,77 @@ static size_t tok_unique(struct tok *tk, size_t n)
     return m;
 }
 
-/* The commands of a batch: SET record, then per distinct token SADD and maybe EXPIRE. */
-struct pipe {
-    int *argc;
-    const char *(*argv)[5];
-    size_t (*len)[5];
-    const char **pargv;
-    size_t n;
-};
-
-static void pipe_cmd(struct pipe *p, int argc, const char *const *argv, const size_t *len)
-{
-    p->argc[p->n] = argc;
-    for (int i = 0; i < argc; i++) {
-        p->argv[p->n][i] = argv[i];
-        p->len[p->n][i] = len[i];
-    }
-    p->n++;
-}
-
-/* Write the batch's record and its index in one pipelined round trip; \p tk: its distinct
- * tokens. A slot of the TTL cache is taken only once its EXPIRE is known to have run. */
+/* Write the batch's record and its index in one pipelined round trip, formatted straight
+ * into one RESP buffer: SET record, then per distinct token (\p tk) SADD and maybe EXPIRE.
+ * A slot of the TTL cache is taken only once its EXPIRE is known to have run. */
 static void write_batch(dh_rt_t *rt, dh_redis_t *r, const char *batch, const char *text,
                         const struct tok *tk, size_t ntk)
 {
     int64_t ttl = rt->opts.trace_retention_s, now = mono_ms(), window = ttl * 1000 / 8;
-    size_t cap = 1 + 2 * ntk, keys_size = 0, off = 0, nexp = 0;
-    struct pipe p = {0};
-    char rkey[300], member[300], ttl_text[24], *keys = NULL;
-    size_t *klen = NULL, *exp_tok = NULL, *exp_cmd = NULL;
-    const char ***argv = NULL;
-    const size_t **lens = NULL;
+    size_t ncmds = 1, nexp = 0, text_len = strlen(text), member_len, ttl_len;
+    dh_buf_t cmds = DH_BUF_INIT;
+    char rkey[300], member[300], ttl_text[24];
+    size_t *exp = NULL; /* per EXPIRE sent: its token, then its command's index */
     redisReply **rep = NULL;
 
-    for (size_t i = 0; i < ntk; i++) {
-        keys_size += sizeof("dh:trace:") + tk[i].len;
-    }
     if (!tl_ttl) {
         tl_ttl = calloc(TTL_SLOTS, sizeof(*tl_ttl)); /* none: every set gets its EXPIRE */
     }
-    p.argc = calloc(cap, sizeof(*p.argc));
-    p.argv = calloc(cap, sizeof(*p.argv));
-    p.len = calloc(cap, sizeof(*p.len));
-    argv = calloc(cap, sizeof(*argv));
-    lens = calloc(cap, sizeof(*lens));
-    rep = calloc(cap, sizeof(*rep));
-    keys = malloc(keys_size + 1);
-    klen = calloc(ntk + 1, sizeof(*klen));
-    exp_tok = calloc(ntk + 1, sizeof(*exp_tok));
-    exp_cmd = calloc(ntk + 1, sizeof(*exp_cmd));
-    if (!p.argc || !p.argv || !p.len || !argv || !lens || !rep || !keys || !klen || !exp_tok ||
-        !exp_cmd) {
+    snprintf(rkey, sizeof(rkey), DH_TRACE_BATCH_FMT, rt->handler->name, batch);
+    member_len = (size_t)snprintf(member, sizeof(member), "%s %s", rt->handler->name, batch);
+    ttl_len = (size_t)snprintf(ttl_text, sizeof(ttl_text), "%lld", (long long)ttl);
+    exp = malloc(2 * (ntk + 1) * sizeof(*exp));
+    rep = calloc(1 + 2 * ntk, sizeof(*rep));
+    (void)dh_buf_reserve(&cmds, text_len + 128 + ntk * (member_len + 96)); /* one allocation */
+    dh_buf_add_resp_cmd(&cmds, 5);
+    dh_buf_add_resp_arg(&cmds, "SET", 3);
+    dh_buf_add_resp_arg(&cmds, rkey, strlen(rkey));
+    dh_buf_add_resp_arg(&cmds, text, text_len);
+    dh_buf_add_resp_arg(&cmds, "EX", 2);
+    dh_buf_add_resp_arg(&cmds, ttl_text, ttl_len);
+    for (size_t i = 0; i < ntk; i++) {
+        struct ttl_slot *s = tl_ttl ? &tl_ttl[tk[i].hash & (TTL_SLOTS - 1)] : NULL;
+        int expire = !s || s->hash != tk[i].hash || !s->at_ms || now - s->at_ms >= window;
+
+        for (int c = 0; c < 1 + expire; c++) { /* SADD dh:trace:<token> <member>, EXPIRE */
+            dh_buf_add_resp_cmd(&cmds, 3);
+            dh_buf_add_resp_arg(&cmds, c ? "EXPIRE" : "SADD", c ? 6 : 4);
+            dh_buf_add_resp_len(&cmds, 9 + tk[i].len);
+            dh_buf_add(&cmds, "dh:trace:", 9);
+            dh_buf_add(&cmds, tk[i].p, tk[i].len);
+            dh_buf_add(&cmds, "\r\n", 2);
+            dh_buf_add_resp_arg(&cmds, c ? ttl_text : member, c ? ttl_len : member_len);
+            ncmds++;
+        }
+        if (expire && exp) {
+            exp[2 * nexp] = i;
+            exp[2 * nexp++ + 1] = ncmds - 1;
+        }
+    }
+    if (!exp || !rep || cmds.oom) {
         DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: out of memory", batch);
         goto out;
     }
-    snprintf(rkey, sizeof(rkey), DH_TRACE_BATCH_FMT, rt->handler->name, batch);
-    snprintf(member, sizeof(member), "%s %s", rt->handler->name, batch);
-    snprintf(ttl_text, sizeof(ttl_text), "%lld", (long long)ttl);
-    pipe_cmd(&p, 5, (const char *[]){"SET", rkey, text, "EX", ttl_text},
-             (const size_t[]){3, strlen(rkey), strlen(text), 2, strlen(ttl_text)});
-    for (size_t i = 0; i < ntk; i++) {
-        struct ttl_slot *s = tl_ttl ? &tl_ttl[tk[i].hash & (TTL_SLOTS - 1)] : NULL;
-        char *k = keys + off;
-
-        klen[i] =
-            (size_t)snprintf(k, keys_size + 1 - off, "dh:trace:%.*s", (int)tk[i].len, tk[i].p);
-        off += klen[i] + 1;
-        pipe_cmd(&p, 3, (const char *[]){"SADD", k, member},
-                 (const size_t[]){4, klen[i], strlen(member)});
-        if (!s || s->hash != tk[i].hash || !s->at_ms || now - s->at_ms >= window) {
-            exp_tok[nexp] = i;
-            exp_cmd[nexp++] = p.n;
-            pipe_cmd(&p, 3, (const char *[]){"EXPIRE", k, ttl_text},
-                     (const size_t[]){6, klen[i], strlen(ttl_text)});
-        }
-    }
-    for (size_t i = 0; i < p.n; i++) {
-        argv[i] = p.argv[i];
-        lens[i] = p.len[i];
-    }
-    if (dh_redis_pipeline(r, p.n, p.argc, argv, lens, rep) != DH_OK) {
+    if (dh_redis_pipeline_raw(r, cmds.p, cmds.len, ncmds, rep) != DH_OK) {
         DH_LOG(DH_LOG_DEBUG, "trace", "trace record of batch %s not written: %s", batch,
                dh_redis_errstr(r));
         goto out;
     }
     for (size_t j = 0; j < nexp && tl_ttl; j++) {
-        const redisReply *x = rep[exp_cmd[j]];
+        const redisReply *x = rep[exp[2 * j + 1]];
+        const struct tok *t = &tk[exp[2 * j]];
 
         if (x && x->type == REDIS_REPLY_INTEGER && x->integer == 1) {
-            tl_ttl[tk[exp_tok[j]].hash & (TTL_SLOTS - 1)] =
-                (struct ttl_slot){tk[exp_tok[j]].hash, now};
+            tl_ttl[t->hash & (TTL_SLOTS - 1)] = (struct ttl_slot){t->hash, now};
         }
     }
-    for (size_t i = 0; i < p.n; i++) {
+    for (size_t i = 0; i < ncmds; i++) {
         freeReplyObject(rep[i]);
     }
 out:
-    free(p.argc);
-    free(p.argv);
-    free(p.len);
-    free(argv);
-    free(lens);
+    dh_buf_free(&cmds);
+    free(exp);
     free(rep);
-    free(keys);
-    free(klen);
-    free(exp_tok);
-    free(exp_cmd);
 }
 
 void dh_rt_trace_applied(dh_rt_t *rt, dh_redis_t *r, const char *owner, const char *batch,
