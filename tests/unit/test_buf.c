@@ -68,6 +68,23 @@ static void test_json(void **state)
     dh_buf_free(&b);
 }
 
+static void test_resp(void **state)
+{
+    dh_buf_t b = DH_BUF_INIT;
+
+    (void)state;
+    dh_buf_add_resp_cmd(&b, 3);
+    dh_buf_add_resp_arg(&b, "SADD", 4);
+    dh_buf_add_resp_len(&b, 5); /* an argument written in parts */
+    dh_buf_adds(&b, "k:");
+    dh_buf_add(&b, "a\0b", 3); /* binary-safe */
+    dh_buf_adds(&b, "\r\n");
+    dh_buf_add_resp_arg(&b, "", 0);
+    assert_int_equal(b.len, 31);
+    assert_memory_equal(b.p, "*3\r\n$4\r\nSADD\r\n$5\r\nk:a\0b\r\n$0\r\n\r\n", 31);
+    dh_buf_free(&b);
+}
+
 static void test_take(void **state)
 {
     dh_buf_t b = DH_BUF_INIT;
@@ -116,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_appends),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_resp),
         cmocka_unit_test(test_take),
         cmocka_unit_test(test_failure_latches),
     };
