@@ -99,6 +99,7 @@ static void on_revoke(dh_rt_t *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list
         dh_rt_part_t *p = dh_rt_part_find(rt, parts->elems[i].topic, parts->elems[i].partition);
 
         if (p) {
+            atomic_store(&p->revoking, 1);
             purged += dh_rt_purge_part(rt, p);
             paused += p->paused;
         }

@@ -157,7 +157,16 @@ static int64_t backoff_ms(dh_lane_t *lane, int attempts)
 }
 
 /* Outcome of one event within a batch, applied under the lock afterwards. */
-enum outcome { OUT_DONE, OUT_SKIP, OUT_DELAY, OUT_DEAD, OUT_FATAL, OUT_PARK, OUT_SPILL };
+enum outcome {
+    OUT_DONE,
+    OUT_SKIP,
+    OUT_DELAY,
+    OUT_DEAD,
+    OUT_FATAL,
+    OUT_PARK,
+    OUT_SPILL,
+    OUT_REVOKED /* its partition is being revoked: not performed, read again by the next owner */
+};
 
 struct item {
     dh_rt_ev_t *ev;
@@ -584,6 +593,18 @@ static int lease_alive(dh_lane_t *lane)
     return 1;
 }
 
+/* The event's partition is being revoked (consumer.c): the lane leaves it to the next owner
+ * instead of performing it. Its claim is released with the batch (record_batch), so the
+ * next owner claims it at once rather than waiting for this lane's lease. */
+static int leave_revoked(struct item *x)
+{
+    if (x->out == OUT_DONE && atomic_load_explicit(&x->ev->part->revoking, memory_order_relaxed)) {
+        x->out = OUT_REVOKED;
+        return 1;
+    }
+    return 0;
+}
+
 /* Hand every claimed event of the batch to handle_batch() in one call. */
 static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
 {
@@ -594,7 +615,7 @@ static void handle_many(dh_lane_t *lane, struct item *it, size_t n)
     int64_t t0 = dh_rt_now_ms();
 
     for (size_t i = 0; i < n; i++) {
-        if (it[i].out != OUT_DONE) {
+        if (it[i].out != OUT_DONE || leave_revoked(&it[i])) {
             continue;
         }
         msg_view(it[i].ev, &msgs[k]);
@@ -703,6 +724,7 @@ static void log_outcome(const struct item *x)
 static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
 {
     dh_rt_t *rt = lane->rt;
+    size_t nrevoked = 0;
 
     for (size_t i = 0; i < n; i++) {
         log_outcome(&it[i]);
@@ -744,6 +766,11 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
             dh_counter_add(rt->m.dead, 1);
             dh_rt_detach(rt, x->ev);
             break;
+        case OUT_REVOKED:
+            nrevoked++;
+            dh_rt_detach(rt, x->ev);
+            dh_rt_abandon(rt, x->ev); /* no watermark: its offset is never committed here */
+            break;
         case OUT_FATAL:
             rt->fatal = 1;
             dh_rt_delay(rt, x->ev, 3600 * 1000);
@@ -751,6 +778,10 @@ static void apply_batch(dh_lane_t *lane, struct item *it, size_t n)
         }
     }
     pthread_mutex_unlock(&rt->mu);
+    if (nrevoked > 0) {
+        DH_LOG(DH_LOG_INFO, "lane",
+               "%zu event(s) of partitions being revoked left for their next owner", nrevoked);
+    }
     /* Produced outside the lock; the ack comes back on the poll thread. */
     for (size_t i = 0; i < n; i++) {
         if (it[i].out == OUT_DEAD) {
@@ -830,6 +861,9 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         handle_many(lane, it, n);
     }
     for (size_t i = 0; i < n && !lane->rt->handler->handle_batch; i++) {
+        if (leave_revoked(&it[i])) {
+            continue;
+        }
         if (it[i].out == OUT_DONE && it[i].claimed && !lease_lost && !lease_alive(lane)) {
             lease_lost = 1;
         }

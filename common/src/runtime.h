@@ -62,9 +62,12 @@ typedef struct dh_rt_part {
     char *topic;
     int32_t partition;
     dh_wm_t *wm;
-    int refs;       /* events alive that point here */
-    int running;    /* events taken by a lane or awaiting a dead-letter ack */
-    int assigned;   /* 0 once revoked */
+    int refs;     /* events alive that point here */
+    int running;  /* events taken by a lane or awaiting a dead-letter ack */
+    int assigned; /* 0 once revoked */
+    /* Set (under mu) when a revoke begins; read by lanes without the lock: a lane starts no
+     * more of its events, so the revoke waits for one handler call, not a whole batch. */
+    atomic_int revoking;
     int paused;     /* paused by the runtime */
     size_t bytes;   /* in-flight bytes of its events (dh_rt_ev_t.bytes) */
     int64_t stored; /* last offset handed to rd_kafka_offsets_store */

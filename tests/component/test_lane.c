@@ -4,6 +4,7 @@
  * scripted handler (th_script.h): every dh_result_t ends as the right outcome, counted at
  * the handler (each performance) and on the runtime's series.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -309,6 +310,53 @@ static void test_lapsed_lease_stops_batch(void **state)
     th_rt_destroy(t);
 }
 
+static int no_running(dh_rt_t *rt, void *ud)
+{
+    (void)ud;
+    for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        if (p->running > 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A revoke begins while a batch runs (flagged by hand, as consumer.c's on_revoke does
+ * before it waits for running events): the lane performs no more of that partition's
+ * events, releases their claims with the batch, so another replica claims them at once
+ * instead of waiting out a 60 s lease, and stores no offset past them. */
+static void test_revoked_left_for_next_owner(void **state)
+{
+    static const char *const env[] = {"DH_LANES=1", "DH_IDEM_LEASE_MS=60000", "DH_BATCH_MAX=3",
+                                      "DH_BATCH_LINGER_MS=1000", NULL};
+    th_rt_t *t = th_rt_new(&th_script_handler, TH_SCRIPT_TOPIC, 1, env);
+    dh_rt_t *rt = th_rt_runtime(t);
+    char slow[1][ID_MAX], next[2][ID_MAX];
+
+    (void)state;
+    produce_each(t, "sleep300", "r", 1, slow); /* offset 0 */
+    produce_each(t, "done", "n", 2, next);     /* offsets 1 and 2, the same batch */
+    th_rt_start(t);
+    assert_true(th_script_await(slow[0], 1, WAIT_MS));
+    pthread_mutex_lock(&rt->mu);
+    for (dh_rt_part_t *p = rt->parts; p; p = p->next) {
+        atomic_store(&p->revoking, 1);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    assert_true(th_rt_await_count(t, &rt->m.done, 1, WAIT_MS));
+    assert_true(th_rt_await(t, no_running, NULL, WAIT_MS));
+    assert_true(th_rt_await_stored(t, 0, 1, WAIT_MS));
+    assert_int_equal(th_script_performances(slow[0]), 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(th_script_performances(next[i]), 0);
+        assert_true(other_claim(next[i], DH_IDEM_CLAIMED, 0)); /* released, not leased */
+    }
+    assert_int_equal(th_rt_stored(t, 0), 1); /* nothing past the one performed */
+    assert_int_equal(dh_counter_value(rt->m.done), 1);
+    assert_int_equal(th_rt_stop(t), 0);
+    th_rt_destroy(t);
+}
+
 /* dh_lane_produce() (produce.c) from a handler: each message written once with its key,
  * value and headers, in order; two events, two messages. */
 static void test_lane_produce(void **state)
@@ -435,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_failed_done_record_keeps_running),
         cmocka_unit_test(test_long_batch_renews_lease),
         cmocka_unit_test(test_lapsed_lease_stops_batch),
+        cmocka_unit_test(test_revoked_left_for_next_owner),
         cmocka_unit_test(test_lane_produce),
         cmocka_unit_test(test_folded_not_kept_decoded), /* last: it unblocks "block" for good */
     };

@@ -130,12 +130,9 @@ static void test_failure_latches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_appends),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_json),
-        cmocka_unit_test(test_resp),
-        cmocka_unit_test(test_take),
-        cmocka_unit_test(test_failure_latches),
+        cmocka_unit_test(test_appends), cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_json),    cmocka_unit_test(test_resp),
+        cmocka_unit_test(test_take),    cmocka_unit_test(test_failure_latches),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
