@@ -175,7 +175,10 @@ for VNAME in "${selected[@]}"; do
     fi
     # Restore the files the variant touched and rebuild them.
     for f in $changed; do
-        cp -a "$PRISTINE/$f" "$SCRATCH/$f"
+        # A plain cp: the restored file must be newer than the objects built from the
+        # mutation. With cp -a it kept its old mtime, ninja saw nothing to rebuild, and the
+        # next variants ran on the previous variant's break.
+        cp "$PRISTINE/$f" "$SCRATCH/$f"
     done
 done
 if ((keep)); then
