@@ -141,14 +141,6 @@ void dh_buf_add_resp_arg(dh_buf_t *b, const char *s, size_t n)
     dh_buf_add(b, "\r\n", 2);
 }
 
-void dh_buf_reset(dh_buf_t *b)
-{
-    b->len = 0;
-    if (b->p != NULL) {
-        b->p[0] = '\0';
-    }
-}
-
 char *dh_buf_take(dh_buf_t *b)
 {
     char *p = b->oom ? NULL : b->p;

@@ -57,8 +57,6 @@ void dh_buf_add_resp_arg(dh_buf_t *b, const char *s, size_t n);
  *         in parts; the caller appends its \p n bytes and then "\r\n". */
 void dh_buf_add_resp_len(dh_buf_t *b, size_t n);
 
-/** @brief Forget the contents, keep the allocation (for the next round). */
-void dh_buf_reset(dh_buf_t *b);
 /**
  * @brief Move the contents out: the caller owns the returned string (free()), and \p b is
  *        empty again. @returns NULL when an append failed (the contents are freed then) or

@@ -156,6 +156,13 @@ static int64_t backoff_ms(dh_lane_t *lane, int attempts)
     return dh_rt_backoff_ms(&lane->rt->opts, attempts, &lane->rng);
 }
 
+/* 250-500 ms: an event put back through no fault of its own (Redis unreachable, a lapsed
+ * lease, its store not set aside) tries again soon, the lanes' retries spread apart. */
+static int64_t retry_soon_ms(dh_lane_t *lane)
+{
+    return 250 + (int64_t)(rand_r(&lane->rng) % 250);
+}
+
 /* Outcome of one event within a batch, applied under the lock afterwards. */
 enum outcome {
     OUT_DONE,
@@ -420,7 +427,7 @@ static void spill_batch(dh_lane_t *lane, struct item *it, size_t n)
             for (size_t j = i; j < n; j++) {
                 if (it[j].out == OUT_SPILL && it[j].ev->dev->store == st) {
                     it[j].out = OUT_DELAY;
-                    it[j].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+                    it[j].delay_ms = retry_soon_ms(lane);
                 }
             }
         }
@@ -806,7 +813,7 @@ static void redis_unavailable(dh_lane_t *lane, struct item *it, size_t n)
         if (it[i].ev->fail) {
             it[i].ev->fail->err_class[0] = '\0';
         }
-        it[i].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+        it[i].delay_ms = retry_soon_ms(lane);
     }
 }
 
@@ -869,7 +876,7 @@ static void process_batch(dh_lane_t *lane, dh_rt_ev_t **evs, size_t n)
         }
         if (it[i].out == OUT_DONE && it[i].claimed && lease_lost) {
             it[i].out = OUT_DELAY; /* claimed again later: done by the new owner, or free */
-            it[i].delay_ms = 250 + (int64_t)(rand_r(&lane->rng) % 250);
+            it[i].delay_ms = retry_soon_ms(lane);
         } else if (it[i].out == OUT_DONE && !fatal_seen) {
             dh_log_ctx_t ctx;
 

@@ -111,8 +111,13 @@ char *dh_rt_park_encode(const dh_rt_ev_t *ev, size_t *len)
         put_bytes(&b, name, strlen(name), 1);
         put_bytes(&b, val, vlen, val != NULL);
     }
-    *len = b.len;
-    return dh_buf_take(&b); /* NULL when something failed */
+    size_t n = b.len;
+    char *enc = dh_buf_take(&b); /* NULL when something failed */
+
+    if (enc != NULL) {
+        *len = n;
+    }
+    return enc;
 }
 
 typedef struct rd {

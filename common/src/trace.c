@@ -246,13 +246,19 @@ static struct str fx_store(const struct fx *f)
 
 /* ---- a JSON text built by hand (buf.h) ----------------------------------------------- */
 
+/* ,"<name>": */
+static void add_name(dh_buf_t *b, const char *name)
+{
+    dh_buf_add(b, ",\"", 2);
+    dh_buf_adds(b, name);
+    dh_buf_add(b, "\":", 2);
+}
+
 /* ,"<name>":"<s>" (nothing when s is absent). */
 static void add_field(dh_buf_t *b, const char *name, struct str s)
 {
     if (s.p) {
-        dh_buf_add(b, ",\"", 2);
-        dh_buf_adds(b, name);
-        dh_buf_add(b, "\":", 2);
+        add_name(b, name);
         dh_buf_add_json(b, s.p, s.n);
     }
 }
@@ -260,9 +266,7 @@ static void add_field(dh_buf_t *b, const char *name, struct str s)
 /* ,"<name>":<v> */
 static void add_int(dh_buf_t *b, const char *name, long long v)
 {
-    dh_buf_add(b, ",\"", 2);
-    dh_buf_adds(b, name);
-    dh_buf_add(b, "\":", 2);
+    add_name(b, name);
     dh_buf_add_i64(b, v);
 }
 
