@@ -528,7 +528,7 @@ static void put_level(dh_sb_shop_t *shop, json_t *spec, dh_sb_resp_t *resp)
 static void bucket_control(dh_sb_shop_t *shop, json_t *body, int put, dh_sb_resp_t *resp)
 {
     json_t *avail = json_object_get(body, "available");
-    double now = dh_sb_mono_now();
+    double now = dh_sb_bucket_now();
 
     if (put && !json_is_number(avail)) {
         dh_sb_resp_json(resp, 400, json_pack("{s:s}", "error", "\"available\" must be a number"));

@@ -278,7 +278,7 @@ static void run_locked(dh_sb_state_t *st, dh_sb_shop_t *shop, const dh_sb_req_t 
     json_t *vars = json_object_get(body, "variables");
     json_t *errors = json_array(), *roots = NULL, *data = NULL, *ext = NULL;
     char op_type[16], perr[256];
-    double now = dh_sb_mono_now();
+    double now = dh_sb_bucket_now();
 
     if (dh_sb_gql_parse(query, json_is_object(vars) ? vars : NULL, op_type, &roots, perr,
                         sizeof perr) != DH_SB_OK) {
@@ -466,7 +466,7 @@ void dh_sb_shopify_oauth(dh_sb_state_t *st, const char *shop_domain, const dh_sb
 json_t *dh_sb_shopify_stats(dh_sb_state_t *st)
 {
     json_t *out = json_object();
-    double now = dh_sb_mono_now();
+    double now = dh_sb_bucket_now();
 
     pthread_mutex_lock(&st->lock);
     for (size_t i = 0; i < st->n_shops; i++) {

@@ -468,7 +468,7 @@ static dh_sb_err_t shop_from_seed(dh_sb_shop_t *s, json_t *spec, char *errstr, s
                       ? json_number_value(json_object_get(spec, "restore_rate"))
                       : 100;
 
-    dh_sb_bucket_init(&s->bucket, size, rate, dh_sb_mono_now());
+    dh_sb_bucket_init(&s->bucket, size, rate, dh_sb_bucket_now());
     json_array_foreach(json_object_get(spec, "locations"), i, x)
     {
         char lid[32];

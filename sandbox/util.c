@@ -32,12 +32,22 @@ const char *dh_sb_err_str(dh_sb_err_t err)
     return "unknown error";
 }
 
-double dh_sb_mono_now(void)
+static double clock_secs(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double dh_sb_mono_now(void)
+{
+    return clock_secs(CLOCK_MONOTONIC);
+}
+
+double dh_sb_bucket_now(void)
+{
+    return clock_secs(CLOCK_REALTIME);
 }
 
 void dh_sb_iso_now(char *buf, size_t len)

@@ -23,6 +23,14 @@ const char *dh_sb_err_str(dh_sb_err_t err);
 /** @brief Monotonic time in seconds (CLOCK_MONOTONIC). */
 double dh_sb_mono_now(void);
 
+/**
+ * @brief Now, in seconds of the wall clock (CLOCK_REALTIME): the clock of the stores' buckets.
+ * Shopify refills a bucket on its own clock, which no document names; the wall clock is the
+ * one Redis's TIME reads, so a client sharing a bucket model in Redis and the sandbox on one
+ * machine count the same elapsed time (the monotonic clock may drift from it in a VM).
+ */
+double dh_sb_bucket_now(void);
+
 /** @brief Current wall time as ISO-8601 UTC "YYYY-MM-DDTHH:MM:SSZ" into \p buf (>= 21 bytes). */
 void dh_sb_iso_now(char *buf, size_t len);
 /** @brief Wall-clock milliseconds since the epoch, to the microsecond: the journal's `time_ms`
