@@ -297,6 +297,18 @@ format_kafka_storage() {
 scram_mark_want() { printf '%s %s %s\n' "$SASL_MECHANISM" "$SASL_USER" "$SASL_PASSWORD"; }
 scram_mark_write() { scram_mark_want >"$SCRAM_MARK"; }
 
+# scram_login: Kafka's own client lists the topics through the SASL listener with the
+# user's SCRAM credential (librdkafka before 2.6.1, Debian's, cannot log in by SCRAM to
+# Kafka 4, so kcat cannot tell).
+scram_login() {
+    local props="$KAFKA_DIR/scram-client.properties"
+    printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=$SASL_MECHANISM" \
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\";" \
+        "request.timeout.ms=5000" "default.api.timeout.ms=10000" >"$props"
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$SASL_PORT" \
+        --command-config "$props" --list >"$LOG_DIR/kafka-scram-login.log" 2>&1 9>&-
+}
+
 # kafka_ensure_scram: a data dir formatted before the SASL listener existed (or with
 # another password) lacks the credential: upsert it once through the PLAINTEXT listener.
 # One tool JVM, only then; a current marker costs nothing.
@@ -313,6 +325,10 @@ kafka_ensure_scram() {
         tail -n 20 "$LOG_DIR/kafka-scram.log" >&2 || true
         die "adding the SCRAM credential failed (log: $LOG_DIR/kafka-scram.log)"
     fi
+    # ConfigCommand returns once the controller has the credential; the broker applies it
+    # from the metadata log a little later (seen: a login a second after still refused).
+    wait_until 60 scram_login ||
+        die "the broker does not accept the new SCRAM credential (log: $LOG_DIR/kafka-scram-login.log)"
     scram_mark_write
 }
 
