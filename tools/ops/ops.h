@@ -62,6 +62,14 @@ int ops_parse_time(const ops_t *o, const char *opt, const char *s, int64_t *out_
 /** Format epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ops_time_text(int64_t ms, char *buf, size_t size);
 
+/**
+ * @brief Run \p fn(\p arg) on a thread of its own and wait at most \p timeout_ms for it.
+ * @returns 0 when it finished (on its thread, or here if no thread could be started); -1
+ * when it did not in time: it keeps running, detached, and \p arg stays its own. For
+ * teardown that must not hold a one-shot command forever.
+ */
+int ops_run_bounded(void (*fn)(void *arg), void *arg, int timeout_ms);
+
 /* librdkafka clients with the workers' connection and security settings (only those:
  * the workers' group, instance id or client id never apply to the tool, so it can never
  * fence or join a worker's group by accident). NULL after printing why. */
@@ -72,6 +80,14 @@ rd_kafka_t *ops_consumer_new(const ops_t *o, const char *group);
 rd_kafka_t *ops_producer_new(const ops_t *o, ops_dr_cb_t *dr_cb);
 /** A handle for metadata and admin requests. */
 rd_kafka_t *ops_admin_new(const ops_t *o);
+/**
+ * @brief Destroys a handle made above, waiting at most DH_OPS_TIMEOUT_MS (at least 5 s).
+ * librdkafka 2.0 (Debian 12's) can hang in rd_kafka_destroy() (its issue 4519; seen here
+ * once in a CI run, dh-ops dlq show stuck for minutes after printing its answer). By then
+ * the command's work is done and checked (producers flushed), so a destroy that does not
+ * finish is logged and left to the process exit instead of holding the command. NULL: no-op.
+ */
+void ops_kafka_destroy(const ops_t *o, rd_kafka_t *rk);
 
 /** Partition count of \p topic, or -1 after printing why (missing topic, no broker). */
 int ops_partitions(const ops_t *o, rd_kafka_t *rk, const char *topic);

@@ -262,6 +262,6 @@ int ops_dlq(const ops_t *o, int argc, char **argv)
     rc = dlq_finish(o, &a, &st, rc);
 out:
     dlq_ledger_close(&st);
-    dlq_reader_close(&rd);
+    dlq_reader_close(o, &rd);
     return rc;
 }

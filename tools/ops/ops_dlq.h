@@ -32,7 +32,7 @@ int dlq_reader_open(const ops_t *o, struct dlq_reader *rd, const char *topic, in
                     long long offset);
 /** 1 with a message (caller destroys it), 0 at the end or after an error (rd->failed). */
 int dlq_reader_next(const ops_t *o, struct dlq_reader *rd, rd_kafka_message_t **out);
-void dlq_reader_close(struct dlq_reader *rd);
+void dlq_reader_close(const ops_t *o, struct dlq_reader *rd);
 
 int dlq_ledger_open(const ops_t *o, const struct dlq_args *a, struct dlq_stats *st);
 void dlq_ledger_close(struct dlq_stats *st);

@@ -298,3 +298,20 @@ json_t *ops_redis_get(dh_redis_t *r, const char *key, int *err)
     }
     return v;
 }
+
+static void destroy_handle(void *rk)
+{
+    rd_kafka_destroy(rk);
+}
+
+void ops_kafka_destroy(const ops_t *o, rd_kafka_t *rk)
+{
+    int bound = o->timeout_ms > 5000 ? o->timeout_ms : 5000;
+
+    if (rk && ops_run_bounded(destroy_handle, rk, bound) != 0) {
+        DH_LOG(DH_LOG_WARN, "kafka",
+               "the Kafka client did not shut down within %d ms (a known librdkafka hang); "
+               "its work is done, so the command ends without it",
+               bound);
+    }
+}

@@ -157,6 +157,6 @@ out:
     if (only) {
         rd_kafka_topic_partition_list_destroy(only);
     }
-    rd_kafka_destroy(rk);
+    ops_kafka_destroy(o, rk);
     return rc;
 }

@@ -89,11 +89,11 @@ int dlq_reader_next(const ops_t *o, struct dlq_reader *rd, rd_kafka_message_t **
     return 0;
 }
 
-void dlq_reader_close(struct dlq_reader *rd)
+void dlq_reader_close(const ops_t *o, struct dlq_reader *rd)
 {
     if (rd->c) {
         rd_kafka_consumer_close(rd->c);
-        rd_kafka_destroy(rd->c);
+        ops_kafka_destroy(o, rd->c);
     }
     free(rd->pos);
     free(rd->hi);

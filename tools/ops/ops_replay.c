@@ -233,6 +233,6 @@ int ops_replay(const ops_t *o, int argc, char **argv)
     if (cur) {
         rd_kafka_topic_partition_list_destroy(cur);
     }
-    rd_kafka_destroy(rk);
+    ops_kafka_destroy(o, rk);
     return rc;
 }

@@ -639,7 +639,7 @@ out:
     run_free(&r);
     if (c) {
         rd_kafka_consumer_close(c);
-        rd_kafka_destroy(c);
+        ops_kafka_destroy(o, c);
     }
     return rc;
 }

@@ -391,7 +391,7 @@ static int trace_dlq(const ops_t *o, const char *topic, const char *id, int miss
     int found = 0;
 
     if (dlq_reader_open(o, &rd, topic, -1, -1)) {
-        dlq_reader_close(&rd);
+        dlq_reader_close(o, &rd);
         return missing_ok ? 0 : -1;
     }
     while (dlq_reader_next(o, &rd, &m) > 0) {
@@ -411,7 +411,7 @@ static int trace_dlq(const ops_t *o, const char *topic, const char *id, int miss
         rd_kafka_message_destroy(m);
     }
     found = rd.failed ? -1 : found;
-    dlq_reader_close(&rd);
+    dlq_reader_close(o, &rd);
     return found;
 }
 

