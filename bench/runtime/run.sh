@@ -19,6 +19,9 @@
 #      lanes against partition-at-a-time (the same events produced without keys, which
 #      the runtime orders per partition): goal >= 5x the throughput;
 #   3. resident memory (VmRSS) of the worker while it works: goal <= 50 MB per replica.
+# For reference it also runs the best no-op configuration without trace records, and reads
+# the CPU each process used per event (worker, Redis, the broker if it runs here; the
+# ceiling's client and Redis), which bounds both rates on a machine where they share cores.
 #
 # Environment (all optional):
 #   DH_KAFKA_BROKERS (127.0.0.1:39092)   DH_REDIS_URL (redis://127.0.0.1:36379)
@@ -273,21 +276,54 @@ metric() { # <metrics text> <outcome>
     printf '%s\n' "$1" | sed -n "s/^dh_events_total{[^}]*outcome=\"$2\"} \\([0-9]*\\).*/\\1/p"
 }
 
+# redis_snap: "<cpu seconds> <set> <get> <other record commands> <evalsha+eval> <bytes in+out>
+#   <used_memory> <all commands>" (commandstats counts the INFO calls themselves too: a few)
+redis_snap() {
+    rcli info all 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
+        /^used_cpu_(user|sys):/ { cpu += $2 }
+        /^cmdstat_set:/ { set = $3 }
+        /^cmdstat_get:/ { get = $3 }
+        /^cmdstat_(pexpire|pttl|del):/ { other += $3 }
+        /^cmdstat_(evalsha|eval):/ { scripts += $3 }
+        /^total_net_(input|output)_bytes:/ { net += $2 }
+        /^used_memory:/ { mem = $2 }
+        /^cmdstat_/ { all += $3 }
+        END { printf "%.6f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", cpu, set, get, other, scripts, net, mem, all }'
+}
+
+# proc_cpu_us <pid>: user + system CPU the process has used, in µs (0 if it is gone).
+CLK_TCK="$(getconf CLK_TCK)"
+proc_cpu_us() {
+    local s f
+    s="$(cat "/proc/$1/stat" 2>/dev/null)" || { printf '0\n'; return; }
+    s="${s##*) }" # fields after the command name, which may hold spaces
+    read -r -a f <<<"$s"
+    printf '%d\n' $(((f[11] + f[12]) * 1000000 / CLK_TCK))
+}
+
+# The broker's process, if it runs here: the one listening on the bootstrap port.
+BROKER_PID="$(ss -Hltnp "sport = :${BROKERS##*:}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)"
+
 # run_worker <label> <topic> <expected events> [VAR=value ...]
 # Starts dh-testworker with a fresh group and record namespace, polls /metrics every 50 ms
 # until every event finished, samples VmRSS, stops the worker. Sets R_MS (worker start to
 # last event finished), R_RATE (events/s over R_MS), R_STEADY (events/s between 10% and
-# 90% finished), R_RSS (largest VmRSS in kB once 10% finished) and R_FINISHED.
+# 90% finished), R_RSS (largest VmRSS in kB once 10% finished), R_FINISHED, and the CPU
+# used over the run in µs by the worker (R_WORKER_US), Redis (R_REDIS_US, INFO cpu: the
+# whole server) and the broker if it runs here (R_BROKER_US), and Redis's commands (R_REDIS_CMDS).
 run_worker() {
     local label="$1" topic="$2" expect="$3"
     shift 3
     local ns="bench${RUN_ID//-/}$label" logf="$WORK/worker-$label.log" pid port="" m
     local start now done_n dup dead fin t10=0 t90=0 n10 n90 rss=0 r deadline
+    local redis0 redis1 broker0
     ns="${ns//[^A-Za-z0-9]/}"
     NAMESPACES+=("$ns")
     n10=$((expect / 10))
     n90=$((expect * 9 / 10))
     : >"$logf"
+    read -r -a redis0 < <(redis_snap)
+    broker0="$(proc_cpu_us "${BROKER_PID:-0}")"
     start="$(date +%s%N)"
     # A clean environment: the worker rejects unknown DH_* variables (DH_BENCH_* among them).
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" DH_KAFKA_BROKERS="$BROKERS" DH_REDIS_URL="$REDIS_URL" DH_TOPICS="$topic" \
@@ -330,6 +366,13 @@ run_worker() {
     ((t90 > t10)) && R_STEADY=$(((n90 - n10) * 1000000000 / (t90 - t10)))
     R_RSS=$rss
     R_FINISHED=$fin
+    # CPU over the run (the worker's from its start), read before it is stopped.
+    R_WORKER_US="$(proc_cpu_us "$pid")"
+    read -r -a redis1 < <(redis_snap)
+    R_REDIS_US="$(awk -v x="${redis0[0]}" -v y="${redis1[0]}" 'BEGIN { printf "%d", (y - x) * 1e6 }')"
+    R_REDIS_CMDS=$((redis1[7] - redis0[7]))
+    R_BROKER_US=0
+    [[ -n "${BROKER_PID:-}" ]] && R_BROKER_US=$(($(proc_cpu_us "$BROKER_PID") - broker0))
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
@@ -361,9 +404,20 @@ for cfg in $NOOP_CONFIGS; do
     if ((R_RATE > NOOP_BEST)); then
         NOOP_BEST=$R_RATE
         NOOP_BEST_CFG="lanes=$lanes batch=$batch"
+        NOOP_BEST_STEADY=$R_STEADY
+        NOOP_BEST_ENV=(DH_LANES="$lanes" DH_BATCH_MAX="$batch")
+        NOOP_CPU=("$R_WORKER_US" "$R_REDIS_US" "$R_BROKER_US" "$R_REDIS_CMDS" "$R_FINISHED")
     fi
     if ((R_RSS > RSS_MAX)); then RSS_MAX=$R_RSS; RSS_WHERE="no-op lanes=$lanes batch=$batch"; fi
 done
+# Reference: the best configuration again without trace records (DH_TRACE_RETENTION_S=0;
+# the INFO line is still written), so the table can tell what they cost.
+run_worker noop-notrace "$T_FAST" "$N_FAST" "${NOOP_BEST_ENV[@]}" "${noop_env[@]}" DH_TRACE_RETENTION_S=0
+DETAILS+=("no-op $NOOP_BEST_CFG, no trace records|$(ratio_fmt "$R_MS" 1000 2) s|$(thousands "$R_RATE")|$(thousands "$R_STEADY")|$(mb "$R_RSS")")
+log "$NOOP_BEST_CFG without trace records: $(thousands "$R_RATE") events/s"
+NOTRACE_RATE=$R_RATE
+NOTRACE_STEADY=$R_STEADY
+NOTRACE_CPU=("$R_WORKER_US" "$R_REDIS_US" "$R_BROKER_US" "$R_REDIS_CMDS" "$R_FINISHED")
 
 # ---- 1c. the Redis ceiling, before and after -----------------------------------------------------
 # The same claim + done records through the same client code, with no Kafka and no executor
@@ -374,28 +428,17 @@ done
 # (INFO commandstats: calls, the scripts' inner calls included), its network bytes
 # (INFO stats) and, before the records are dropped, its memory (INFO memory).
 
-# redis_snap: "<cpu seconds> <set> <get> <other record commands> <evalsha+eval> <bytes in+out> <used_memory>"
-redis_snap() {
-    rcli info all 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
-        /^used_cpu_(user|sys):/ { cpu += $2 }
-        /^cmdstat_set:/ { set = $3 }
-        /^cmdstat_get:/ { get = $3 }
-        /^cmdstat_(pexpire|pttl|del):/ { other += $3 }
-        /^cmdstat_(evalsha|eval):/ { scripts += $3 }
-        /^total_net_(input|output)_bytes:/ { net += $2 }
-        /^used_memory:/ { mem = $2 }
-        END { printf "%.6f %.0f %.0f %.0f %.0f %.0f %.0f\n", cpu, set, get, other, scripts, net, mem }'
-}
-
 # ceil_run <before|after> <threads>: one dh-bench-idem run; adds to the C_* totals of the mode.
-declare -A C_EVENTS C_CPU_US C_CMDS C_SCRIPTS C_NET C_MEM C_BEST C_RUNS
+declare -A C_EVENTS C_CPU_US C_CMDS C_SCRIPTS C_NET C_MEM C_BEST C_RUNS C_CLIENT_US
 ceil_run() {
     local mode="$1" threads="$2" ns out rate a b flag=()
     ns="benchceil${RUN_ID//-/}$mode$threads"
     [[ "$mode" == before ]] && flag=(--legacy)
     read -r -a a < <(redis_snap)
-    out="$("$IDEM_BENCH" "${flag[@]}" "$REDIS_URL" "$N_FAST" "$threads" 256 "$ns")" ||
+    # bash's time: the client's own CPU (user and system seconds), beside Redis's.
+    out="$( { TIMEFORMAT='%3U %3S'; time "$IDEM_BENCH" "${flag[@]}" "$REDIS_URL" "$N_FAST" "$threads" 256 "$ns"; } 2>"$WORK/ceil-time")" ||
         die "dh-bench-idem ${flag[*]} failed: $out"
+    C_CLIENT_US[$mode]=$((${C_CLIENT_US[$mode]:-0} + $(awk 'END { printf "%d", ($1 + $2) * 1e6 }' "$WORK/ceil-time")))
     read -r -a b < <(redis_snap)
     drop_ceiling_records "$ns" "$N_FAST"
     rate="${out##*rate=}"
@@ -492,6 +535,43 @@ row "(reference) Redis memory per done record, bytes: after vs before" \
 row "no-op runtime vs the Redis-alone ceiling (after)" "$(thousands "$NOOP_BEST")" \
     "$(thousands "$CEIL_BEST")" "$(ratio_fmt "$NOOP_BEST" "$CEIL_BEST" 2)" ">= 0.85" \
     "$(verdict $((CEIL_BEST > 0 && NOOP_BEST * 100 >= CEIL_BEST * 85)))"
+# CPU per event of a run: "<worker> + <Redis> + <broker> = <total>" in µs; cpu_total sums them.
+cpu_text() { # <worker us> <redis us> <broker us> <cmds> <events>
+    printf '%s + %s + %s = %s' "$(per_event "$1" "$5")" "$(per_event "$2" "$5")" \
+        "$(per_event "$3" "$5")" "$(per_event $(($1 + $2 + $3)) "$5")"
+}
+# cpu_bound <worker us> <redis us> <broker us> <cmds> <events>: the most events/s those CPU
+# costs allow here even with no waiting at all: every process shares the machine's cores,
+# and Redis runs its commands on one thread.
+cpu_bound() {
+    local total=$(($1 + $2 + $3)) all one
+    ((total > 0 && $2 > 0)) || { printf '0\n'; return; }
+    all=$(($(nproc) * 1000000 * $5 / total))
+    one=$((1000000 * $5 / $2))
+    printf '%d\n' $((all < one ? all : one))
+}
+NOOP_BOUND="$(cpu_bound "${NOOP_CPU[@]}")"
+NOTRACE_BOUND="$(cpu_bound "${NOTRACE_CPU[@]}")"
+CEIL_TOTAL=$((C_CLIENT_US[after] + C_CPU_US[after]))
+row "(reference) no-op runtime without trace records vs the ceiling" "$(thousands "$NOTRACE_RATE")" \
+    "$(thousands "$CEIL_BEST")" "$(ratio_fmt "$NOTRACE_RATE" "$CEIL_BEST" 2)" "-" "-"
+# The rate above counts the worker's start (joining the group, the first fetch: about half
+# a second of a 3-4 s run); dh-bench-idem's rate has no such start. The steady rate leaves it out.
+row "(reference) the same two, steady rate (10%-90% finished), vs the ceiling" \
+    "$(thousands "$NOOP_BEST_STEADY") / $(thousands "$NOTRACE_STEADY")" "$(thousands "$CEIL_BEST")" \
+    "$(ratio_fmt "$NOOP_BEST_STEADY" "$CEIL_BEST" 2) / $(ratio_fmt "$NOTRACE_STEADY" "$CEIL_BEST" 2)" "-" "-"
+row "(reference) CPU per event, µs: no-op runtime (best run) worker + Redis + broker" \
+    "$(cpu_text "${NOOP_CPU[@]}")" "-" "-" "-" "-"
+row "(reference) the same without trace records" "$(cpu_text "${NOTRACE_CPU[@]}")" "-" "-" "-" "-"
+row "(reference) CPU per event, µs: Redis alone (after) client + Redis" \
+    "$(per_event "${C_CLIENT_US[after]}" "${C_EVENTS[after]}") + $(per_event "${C_CPU_US[after]}" "${C_EVENTS[after]}") = $(per_event "$CEIL_TOTAL" "${C_EVENTS[after]}")" \
+    "-" "-" "-" "-"
+row "(reference) Redis commands per event: no-op runtime with vs without trace records" \
+    "$(per_event "${NOOP_CPU[3]}" "${NOOP_CPU[4]}")" "$(per_event "${NOTRACE_CPU[3]}" "${NOTRACE_CPU[4]}")" \
+    "-" "-" "-"
+row "(reference) most events/s the no-op runtime's CPU costs allow here ($(nproc) cores shared, Redis on one thread), with / without trace records, vs the ceiling" \
+    "$(thousands "$NOOP_BOUND") / $(thousands "$NOTRACE_BOUND")" "$(thousands "$CEIL_BEST")" \
+    "$(ratio_fmt "$NOOP_BOUND" "$CEIL_BEST" 2) / $(ratio_fmt "$NOTRACE_BOUND" "$CEIL_BEST" 2)" "-" "-"
 row "${SLOW_MS} ms handler: key-ordered lanes vs partition-at-a-time, events/s" \
     "$(thousands "$KEYED_RATE")" "$(thousands "$KEYLESS_RATE")" \
     "$(ratio_fmt "$KEYED_RATE" "$KEYLESS_RATE" 1)x" ">= 5x" \
