@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -357,13 +358,20 @@ static void assert_received_at(const rd_kafka_message_t *m)
 static pid_t spawn(const char *const *env, const char *log)
 {
     char path[1024];
-    pid_t pid;
+    pid_t pid, parent;
 
     snprintf(path, sizeof(path), "%s/dh-gateway", env_or("DH_TEST_BUILD_DIR", "."));
+    parent = getpid();
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        /* It dies with the test, even one that failed half-way or was killed outright. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127);
+        }
         char *cleanenv[512];
         size_t k = 0;
 
