@@ -296,10 +296,9 @@ long long th_redis_int(redisContext *c, const char *fmt, ...)
     return v;
 }
 
-/* For a child just forked (\p parent: the test program, \p main_thread: whether its main
- * thread forked): it dies with the test program, even one killed outright (a ctest
- * timeout, a crash), which atexit() never sees. Only for the main thread's forks: the
- * signal follows the thread that forked, which may end before the process. */
+/* fork(), with the child set to die with the test program, even one killed outright (a
+ * ctest timeout, a crash), which atexit() never sees. Only for the main thread's forks:
+ * the signal follows the thread that forked, which may end before the process. */
 static pthread_t g_main_thread;
 
 __attribute__((constructor)) static void note_main_thread(void)
@@ -307,19 +306,19 @@ __attribute__((constructor)) static void note_main_thread(void)
     g_main_thread = pthread_self();
 }
 
-static int forking_main_thread(void)
+static pid_t fork_tied(void)
 {
-    return pthread_equal(pthread_self(), g_main_thread);
-}
+    pid_t parent = getpid(), pid;
+    int main_thread = pthread_equal(pthread_self(), g_main_thread);
 
-static void die_with_parent(pid_t parent, int main_thread)
-{
-    if (main_thread) {
+    pid = fork();
+    if (pid == 0 && main_thread) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) {
             _exit(127); /* it died before the line above */
         }
     }
+    return pid;
 }
 
 /* Every process th_spawn() started: a test that fails half-way leaves none running. */
@@ -340,22 +339,17 @@ pid_t th_spawn(const char *binary, const char *const *env, const char *log_path)
 {
     char path[1024];
     const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
-    pid_t pid, parent;
-    int main_thread;
+    pid_t pid;
 
     if (g_nspawned == 0) {
         atexit(kill_spawned);
     }
 
     snprintf(path, sizeof(path), "%s/%s", dir, binary);
-    parent = getpid();
-    main_thread = forking_main_thread();
-    pid = fork();
+    pid = fork_tied();
     assert_true(pid >= 0);
     if (pid == 0) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-        die_with_parent(parent, main_thread);
 
         if (fd >= 0) {
             dup2(fd, 2);
@@ -910,19 +904,14 @@ static int redis_pings(void *ud)
 pid_t th_redis_private(int port, const char *aof_dir)
 {
     char p[16];
-    pid_t pid, parent;
-    int main_thread;
+    pid_t pid;
 
     snprintf(p, sizeof(p), "%d", port);
-    parent = getpid();
-    main_thread = forking_main_thread();
-    pid = fork();
+    pid = fork_tied();
     assert_true(pid >= 0);
     if (pid == 0) {
         /* Not the test's stdout: ctest waits for every holder of its pipe to exit. */
         int fd = open("/dev/null", O_WRONLY);
-
-        die_with_parent(parent, main_thread);
 
         if (fd >= 0) {
             dup2(fd, 1);
@@ -973,8 +962,6 @@ void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
 {
     char seed_path[256], port[16], bin[1024];
     const char *dir = th_env_or("DH_TEST_BUILD_DIR", ".");
-    pid_t parent;
-    int main_thread;
 
     snprintf(seed_path, sizeof(seed_path), "%s", th_write_temp("dh-seed", seed_json));
     snprintf(bin, sizeof(bin), "%s/sandbox/dh-sandbox", dir);
@@ -986,14 +973,10 @@ void th_sandbox_start(th_sandbox_t *sb, const char *seed_json)
         snprintf(sb->base, sizeof(sb->base), "http://127.0.0.1:%d", sb->port);
         snprintf(sb->log, sizeof(sb->log), "%s/sandbox-%d.log", th_env_or("DH_TEST_LOG_DIR", dir),
                  sb->port);
-        parent = getpid();
-        main_thread = forking_main_thread();
-        sb->pid = fork();
+        sb->pid = fork_tied();
         assert_true(sb->pid >= 0);
         if (sb->pid == 0) {
             int fd = open(sb->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-            die_with_parent(parent, main_thread);
 
             if (fd >= 0) {
                 dup2(fd, 1);
