@@ -1533,3 +1533,36 @@ int th_redriven_copies(const char *topic, size_t expect)
     json_decref(seen);
     return c;
 }
+
+void th_log_tail(const char *path, int n, const char *skip)
+{
+    char line[8192];
+    char **ring = calloc((size_t)n, sizeof(*ring));
+    long seen = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!ring || !f || n <= 0) {
+        fprintf(stderr, "(cannot read %s)\n", path);
+    }
+    while (ring && f && n > 0 && fgets(line, sizeof(line), f)) {
+        if (skip && strstr(line, skip)) {
+            continue;
+        }
+        free(ring[seen % n]);
+        ring[seen % n] = strdup(line);
+        seen++;
+    }
+    fprintf(stderr, "---- last %ld line(s) of %s%s%s ----\n", seen < n ? seen : (long)n, path,
+            skip ? " without " : "", skip ? skip : "");
+    for (long i = seen > n ? seen - n : 0; ring && i < seen; i++) {
+        fprintf(stderr, "%.400s%s", ring[i % n] ? ring[i % n] : "",
+                ring[i % n] && strlen(ring[i % n]) > 400 ? "...\n" : "");
+    }
+    for (int i = 0; ring && i < n; i++) {
+        free(ring[i]);
+    }
+    free(ring);
+    if (f) {
+        fclose(f);
+    }
+}

@@ -249,6 +249,9 @@ void th_stack_start(th_stack_t *s);
 int th_stable_ports(int n);
 /** Lines of the file at \p path containing \p needle (0 if it cannot be read). */
 int th_file_count(const char *path, const char *needle);
+/** Print the last \p n lines of the file at \p path to stderr, leaving out lines that
+ *  contain \p skip (if not NULL): what a failed test shows of a worker's log. */
+void th_log_tail(const char *path, int n, const char *skip);
 /** Start "deploy/stack.sh \p cmd" with the private environment; returns its pid. */
 pid_t th_stack_cmd_async(th_stack_t *s, const char *cmd);
 /** Run "deploy/stack.sh \p cmd" and wait up to \p timeout_ms; returns its exit status. */

@@ -604,6 +604,65 @@ static int markers_applied(void *ud)
 
 /* ---- one phase: flow, fault, recovery, markers ---- */
 
+/* A worker that exited on its own: named with its status, and 0 left in its slot so
+ * teardown does not wait for it. Returns how many had exited. */
+static int workers_exited(fm_t *f)
+{
+    pid_t *slot[3] = {&f->orders, &f->inv[0], &f->inv[1]};
+    const char *name[3] = {"dh-orders", "dh-inventory", "dh-inventory"};
+    int gone = 0;
+
+    for (int i = 0; i < 3; i++) {
+        int st;
+
+        if (*slot[i] > 0 && waitpid(*slot[i], &st, WNOHANG) == *slot[i]) {
+            fprintf(stderr, "%s (pid %d) exited: %s %d\n", name[i], (int)*slot[i],
+                    WIFEXITED(st) ? "status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            *slot[i] = 0;
+            gone++;
+        }
+    }
+    return gone;
+}
+
+/* What a failed wait shows, so a run elsewhere can be read from its output alone: who is
+ * running, what was produced and committed, what the far side did, what is set aside in
+ * Redis, and the workers' own last words. */
+static void explain(fm_t *f, phase_t *p, const char *what)
+{
+    int orders = 0;
+    redisContext *c;
+
+    fprintf(stderr, "==== %s: waiting for %s failed ====\n", p->name, what);
+    workers_exited(f);
+    for (int i = p->first_order; i < f->norders; i++) {
+        orders += f->created[i] > 0;
+    }
+    fprintf(stderr, "produced: %ld orders, %ld stock events; orders created in this phase: %d\n",
+            atomic_load(&f->produced_orders), atomic_load(&f->produced_stock), orders);
+    th_log_tail(f->log, 60, "\"component\":\"effect\"");
+    /* Last: Kafka or Redis may be what is down, and their helpers fail the test. */
+    fprintf(stderr, "committed: shopify.orders %lld, wms.putaway %lld, wms.zone_move %lld\n",
+            th_group_committed(GROUP_ORDERS, "shopify.orders"),
+            th_group_committed(GROUP_INV, "wms.putaway"),
+            th_group_committed(GROUP_INV, "wms.zone_move"));
+    c = th_redis();
+    fprintf(stderr,
+            "redis: orders:parked %lld store(s), inventory:parked %lld, orders:park list %lld\n",
+            th_redis_int(c, "SCARD orders:parked"), th_redis_int(c, "SCARD inventory:parked"),
+            th_redis_int(c, "LLEN orders:park:%s", f->domain));
+    redisFree(c);
+}
+
+static void wait_or_explain(fm_t *f, phase_t *p, int (*cond)(void *), const char *what, int ms)
+{
+    if (!th_wait_for(cond, f, ms)) {
+        explain(f, p, what);
+        fail_msg("%s: %s not reached within %d ms", p->name, what, ms);
+    }
+}
+
 /* What was in flight when the fault struck: produced minus committed, read just before the
  * kill. Commits only grow, so this bounds what the workers can be handed again. */
 static void snapshot_before_kill(fm_t *f, phase_t *p)
@@ -737,7 +796,7 @@ static void run_phase(fm_t *f, int which)
     p->first_order = atomic_load(&f->next_order);
     f->cur = p;
     start_stream(f);
-    assert_true(th_wait_for(flowing, f, 120000));
+    wait_or_explain(f, p, flowing, "steady flow (10 orders created, 2 sets per SKU)", 120000);
     snapshot_before_kill(f, p);
     restart = which ? fault_redis_worker(f, p) : fault_broker(f, p);
     ok = th_wait_for(first_new_effect, f, RECOVERY_LIMIT_MS);
@@ -747,6 +806,7 @@ static void run_phase(fm_t *f, int which)
     }
     assert_int_equal(th_wait_exit(restart, 180000), 0);
     if (!ok) {
+        explain(f, p, "the first new effect");
         fail_msg("%s: no new effect within %d ms of the restart", p->name, RECOVERY_LIMIT_MS);
     }
     if (which) {
@@ -759,6 +819,9 @@ static void run_phase(fm_t *f, int which)
     ok = th_wait_for(markers_applied, f, (int)(RECOVERY_LIMIT_MS - (th_now_ms() - p->t_restart)));
     p->t_last_marker = th_now_ms();
     report(p);
+    if (!ok) {
+        explain(f, p, "every marker applied");
+    }
     assert_far_side(f, p->first_order, p->end_order, p->marker); /* names what is missing */
     assert_true(ok);
     /* The far side absorbed at most what was in flight when the fault struck. */
