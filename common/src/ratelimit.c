@@ -22,6 +22,9 @@
 
 #define KEY_MAX      320
 #define NAME_MAX_LEN 256
+/* How long a reservation outlives the wait it was given, for its request to come back
+ * (a lane's retry, a gate reopening) before smaller requests may spend its points again. */
+#define RESERVE_GRACE_MS "5000"
 
 /* Shared by acquire, settle and take: refilled level of KEYS[1] at Redis time `now`. */
 #define LUA_REFILL                                                                                 \
@@ -30,7 +33,7 @@
     "local cap = tonumber(ARGV[1])\n"                                                              \
     "local rate = tonumber(ARGV[2])\n"                                                             \
     "local ttl = math.ceil(cap / rate * 2000) + 60000\n"                                           \
-    "local b = redis.call('HMGET', KEYS[1], 'level', 'ts')\n"                                      \
+    "local b = redis.call('HMGET', KEYS[1], 'level', 'ts', 'want', 'want_until')\n"                \
     "local level = tonumber(b[1])\n"                                                               \
     "local ts = tonumber(b[2])\n"                                                                  \
     "if level == nil or ts == nil then\n"                                                          \
@@ -39,20 +42,38 @@
     "  local dt = now - ts\n"                                                                      \
     "  if dt < 0 then dt = 0 end\n"                                                                \
     "  level = math.min(cap, level + dt * rate / 1000)\n"                                          \
-    "end\n"
+    "end\n"                                                                                        \
+    "local want = tonumber(b[3]) or 0\n"                                                           \
+    "if want > 0 and (tonumber(b[4]) or 0) <= now then want = 0 end\n"
 
 #define LUA_STORE                                                                                  \
     "redis.call('HSET', KEYS[1], 'level', level, 'ts', now)\n"                                     \
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"
 
-/* Take ARGV[3] points or say how long until they are there (charging nothing then). */
-#define LUA_TAKE                                                                                   \
+/* Points a request of ARGV[3] must leave in the bucket: a larger request's reservation. */
+#define LUA_KEEP                                                                                   \
     "local cost = tonumber(ARGV[3])\n"                                                             \
-    "if level >= cost then\n"                                                                      \
-    "  level = level - cost\n" LUA_STORE "  return 0\n"                                            \
+    "local keep = 0\n"                                                                             \
+    "if cost < want then keep = want end\n"                                                        \
+    "local wait = math.ceil((cost + keep - level) * 1000 / rate)\n"                                \
+    "if wait < 1 then wait = 1 end\n"
+
+/* Take ARGV[3] points or say how long until they are there (charging nothing then). A
+ * request turned away reserves its cost unless a larger one holds the reservation: from
+ * then on smaller requests leave that many points in the bucket, so a steady stream of
+ * small ones cannot keep a large one waiting forever. The reservation ends when a request
+ * of at least its size is granted, or RESERVE_GRACE_MS after the wait it was given. */
+#define LUA_TAKE                                                                                   \
+    LUA_KEEP                                                                                       \
+    "if level - keep >= cost then\n"                                                               \
+    "  level = level - cost\n" LUA_STORE                                                           \
+    "  if want > 0 and cost >= want then redis.call('HDEL', KEYS[1], 'want', 'want_until') end\n"  \
+    "  return 0\n"                                                                                 \
     "end\n"                                                                                        \
-    "local wait = math.ceil((cost - level) * 1000 / rate)\n"                                       \
-    "if wait < 1 then wait = 1 end\n"                                                              \
+    "if cost >= want then\n" LUA_STORE                                                             \
+    "  redis.call('HSET', KEYS[1], 'want', cost, 'want_until', now + wait + " RESERVE_GRACE_MS     \
+    ")\n"                                                                                          \
+    "end\n"                                                                                        \
     "return wait\n"
 
 /* KEYS: bucket, cooldown. ARGV: capacity, rate, cost. A cooldown blocks everybody. */
@@ -60,13 +81,10 @@ static const char ACQUIRE_LUA[] = "local cd = redis.call('PTTL', KEYS[2])\n"
                                   "if cd > 0 then return cd end\n" LUA_REFILL LUA_TAKE;
 
 /* KEYS: bucket, cooldown. ARGV: capacity, rate, cost. Like ACQUIRE without the charge. */
-static const char PEEK_LUA[] =
-    "local cd = redis.call('PTTL', KEYS[2])\n"
-    "if cd > 0 then return cd end\n" LUA_REFILL "local cost = tonumber(ARGV[3])\n"
-    "if level >= cost then return 0 end\n"
-    "local wait = math.ceil((cost - level) * 1000 / rate)\n"
-    "if wait < 1 then wait = 1 end\n"
-    "return wait\n";
+static const char PEEK_LUA[] = "local cd = redis.call('PTTL', KEYS[2])\n"
+                               "if cd > 0 then return cd end\n" LUA_REFILL LUA_KEEP
+                               "if level - keep >= cost then return 0 end\n"
+                               "return wait\n";
 
 /* KEYS: bucket. ARGV: burst (the capacity), rate, n. */
 static const char TAKE_LUA[] = LUA_REFILL LUA_TAKE;

@@ -232,7 +232,11 @@ static void test_resync_lowers_only(void **state)
     double t0 = redis_ms();
     /* Shopify says 30 left (another app shares the bucket): ours drops to 30. */
     assert_int_equal(dh_ratelimit_shopify_settle(r, store, &spec, 0, 0, 30), DH_OK);
-    int64_t wait = acquire(r, store, &spec, 31);
+    int64_t wait = -1;
+
+    /* Peeked, not acquired: a refused acquire would reserve its 31 points (see
+     * test_large_request_not_starved) and hold the 30 below back. */
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 31, &wait), DH_OK);
     assert_in_range(wait, at_least(1000, t0), 1000);
     assert_int_equal(acquire(r, store, &spec, 30), 0);
     /* A higher report never raises ours: its moment predates our later charges. */
@@ -385,6 +389,119 @@ static void test_concurrent_never_overspends(void **state)
     assert_true(total <= bound);
 }
 
+/* A small caller that takes points whenever the bucket has them, until told to stop. */
+typedef struct nibbler {
+    const char *store;
+    const dh_bucket_spec_t *spec;
+    atomic_int stop;
+    atomic_long granted, failed;
+} nibbler_t;
+
+static void *nibble_main(void *arg)
+{
+    nibbler_t *nb = arg;
+    dh_redis_t *r = conn();
+
+    if (dh_redis_connect(r) != DH_OK) {
+        atomic_fetch_add(&nb->failed, 1);
+    }
+    while (!atomic_load(&nb->stop) && !atomic_load(&nb->failed)) {
+        int64_t wait = 0;
+
+        if (dh_ratelimit_shopify_acquire(r, nb->store, nb->spec, 5, &wait) != DH_OK) {
+            atomic_fetch_add(&nb->failed, 1);
+        } else if (wait == 0) {
+            atomic_fetch_add(&nb->granted, 1);
+        } else {
+            sleep_ms(2);
+        }
+    }
+    dh_redis_destroy(r);
+    return NULL;
+}
+
+/* A large request among a stream of small ones (an order's query among a warehouse's stock
+ * updates, on one store's bucket): the small ones ask for 10× the refill between them and
+ * would take every point as it comes back, so without a reservation the large one waited
+ * forever. Turned away once, it reserves its cost; it is granted when it comes back after
+ * the wait it was told, while the small ones go on. */
+static void test_large_request_not_starved(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 100};
+    nibbler_t nb = {.spec = &spec};
+    pthread_t th;
+    char store[128];
+    int64_t wait;
+    int tries = 0;
+    long small_before;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    nb.store = store;
+    assert_int_equal(acquire(r, store, &spec, 100), 0); /* empty */
+    assert_int_equal(pthread_create(&th, NULL, nibble_main, &nb), 0);
+    while ((wait = acquire(r, store, &spec, 80)) > 0 && tries < 20) {
+        tries++;
+        sleep_ms(wait);
+    }
+    small_before = atomic_load(&nb.granted);
+    /* The small ones still get points: what refills beyond the reservation. */
+    for (double t0 = now_ms(); atomic_load(&nb.granted) == small_before && now_ms() - t0 < 10000;) {
+        sleep_ms(5);
+    }
+    atomic_store(&nb.stop, 1);
+    pthread_join(th, NULL);
+    printf("large request granted after %d wait(s); small ones granted %ld times before, %ld "
+           "after\n",
+           tries, small_before, atomic_load(&nb.granted) - small_before);
+    assert_int_equal(atomic_load(&nb.failed), 0);
+    assert_int_equal(wait, 0);
+    assert_in_range(tries, 1, 3); /* the first wait, then at most a retry or two */
+    assert_true(atomic_load(&nb.granted) > small_before);
+    dh_redis_destroy(r);
+}
+
+/* The reservation holds points back from smaller requests only while its request may come
+ * back: until it is granted, or its wait plus the grace has passed. */
+static void test_reservation_ends(void **state)
+{
+    dh_redis_t *r = conn();
+    dh_bucket_spec_t spec = {.capacity = 100, .restore_rate = 100};
+    char store[128];
+    int64_t wait;
+    double t0;
+    (void)state;
+
+    fresh_store(store, sizeof(store));
+    t0 = redis_ms();
+    assert_int_equal(acquire(r, store, &spec, 100), 0);
+    wait = acquire(r, store, &spec, 80); /* reserves 80 until t0 + wait + grace */
+    assert_in_range(wait, at_least(800, t0), 800);
+    while (redis_ms() < t0 + 1100) { /* full again */
+        sleep_ms(20);
+    }
+    /* 100 points, 80 of them reserved: a request of 60 must wait (it would be granted
+     * without the reservation); peek says the same and changes nothing. */
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 60, &wait), DH_OK);
+    assert_true(wait > 0);
+    assert_true(acquire(r, store, &spec, 60) > 0);
+    /* Past the wait plus the grace (5 s) the large request has not come back: the points
+     * are everybody's again. */
+    while (redis_ms() < t0 + 800 + 5000 + 200) {
+        sleep_ms(50);
+    }
+    assert_int_equal(acquire(r, store, &spec, 60), 0);
+    /* A granted request of the reserved size ends a reservation at once. */
+    assert_true(acquire(r, store, &spec, 80) > 0); /* 40 left: reserves 80 */
+    while (acquire(r, store, &spec, 80) > 0) {
+        sleep_ms(20);
+    }
+    assert_int_equal(dh_ratelimit_shopify_peek(r, store, &spec, 1, &wait), DH_OK);
+    assert_in_range(wait, 0, 11); /* no reservation left: 1 point is all it needs */
+    dh_redis_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_token_bucket),
         cmocka_unit_test(test_keys_expire),
         cmocka_unit_test(test_concurrent_never_overspends),
+        cmocka_unit_test(test_large_request_not_starved),
+        cmocka_unit_test(test_reservation_ends),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,7 +25,9 @@ typedef struct dh_bucket_spec {
 /**
  * @brief Try to charge \p cost points from \p store's bucket.
  * @param wait_ms  Out: 0 if charged; otherwise how long to wait before trying again
- *                 (nothing charged), including any pool-wide cooldown.
+ *                 (nothing charged), including any pool-wide cooldown. A refused request
+ *                 reserves its cost: smaller ones leave it in the bucket until it is
+ *                 granted (or its wait plus 5 s passes), so small ones cannot starve it.
  */
 DH_NODISCARD dh_err_t dh_ratelimit_shopify_acquire(dh_redis_t *r, const char *store,
                                                    const dh_bucket_spec_t *spec, double cost,
