@@ -247,7 +247,8 @@ void dh_rt_gates_tick(dh_rt_t *rt, int64_t now, int64_t *next_due_ms)
     }
 }
 
-void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t wait_ms)
+void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t wait_ms,
+                       int64_t started_ms)
 {
     dh_rt_gate_t *g;
 
@@ -257,6 +258,13 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
     pthread_mutex_lock(&rt->mu);
     g = dh_rt_gate_of(rt, store);
     if (reason == DH_GATE_OPEN) {
+        /* A call that was already under way when another lane met the trouble: its
+         * success predates the trouble (a throttled bucket, a failing shop) and would only
+         * release every parked key into the same trouble again. */
+        if (g && g->closed && started_ms <= g->trouble_ms) {
+            pthread_mutex_unlock(&rt->mu);
+            return;
+        }
         if (g) {
             if (g->closed) {
                 DH_LOG(DH_LOG_INFO, "gate", "store %s answers again: %zu parked event(s) released",
@@ -288,6 +296,7 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
         }
         g->reason = reason;
         g->until_ms = dh_rt_now_ms() + delay;
+        g->trouble_ms = dh_rt_now_ms();
         g->probe = NULL; /* the probe's key parks when its batch is applied */
         if (!g->closed) {
             g->closed_since_ms = dh_rt_now_ms();

@@ -273,6 +273,7 @@ int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t d
     int rc, reason;
     dh_shopify_t *sh = dh_lane_shopify(lane);
     dh_err_t err = DH_ERR_CONFIG;
+    int64_t started_ms = dh_rt_now_ms();
 
     memset(rep, 0, sizeof(*rep));
     snprintf(what, sizeof(what), "Shopify %s", store->domain);
@@ -285,7 +286,7 @@ int dh_lane_shopify_try(dh_lane_t *lane, const dh_store_t *store, dh_gql_doc_t d
     rc = dh_far_outcome(lane, DH_FAR_SHOPIFY, err, rep->status, wait_ms, what, errstr, o);
     reason = store_gate_reason(o->answer);
     if (reason >= 0) {
-        dh_rt_gate_report(dh_lane_runtime(lane), store, reason, o->retry_after_ms);
+        dh_rt_gate_report(dh_lane_runtime(lane), store, reason, o->retry_after_ms, started_ms);
     }
     return rc;
 }

@@ -103,6 +103,7 @@ typedef struct dh_rt_gate {
     int failures;              /* reports of trouble since it last answered: the backoff */
     unsigned int rng;          /* the backoff's jitter */
     int64_t until_ms;          /* closed: when to reopen or probe (dh_rt_now_ms) */
+    int64_t trouble_ms;        /* the latest report of trouble (dh_rt_now_ms) */
     dh_rt_keyq_t *probe;       /* the key let through to try the store again */
     dh_rt_keyq_t *head, *tail; /* parked keys, in the order they parked */
     size_t keys, events;       /* parked */
@@ -286,9 +287,12 @@ void dh_rt_gate_add_event(dh_rt_t *rt, dh_rt_keyq_t *kq, long delta);
 /** Reopen throttled gates whose wait is over, send probes; lower \p *next_due_ms to the
  *  next gate deadline. */
 void dh_rt_gates_tick(dh_rt_t *rt, int64_t now, int64_t *next_due_ms);
-/** A lane's call to \p store's Shopify ended: DH_GATE_OPEN when it answered, else why it
- *  did not and the wait it asked for. Takes rt->mu. */
-void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t wait_ms);
+/** A lane's call to \p store's Shopify, started at \p started_ms (dh_rt_now_ms), ended:
+ *  DH_GATE_OPEN when it answered, else why it did not and the wait it asked for. An answer
+ *  to a call started before the latest trouble was reported says nothing of the store now
+ *  and leaves a closed gate closed. Takes rt->mu. */
+void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t wait_ms,
+                       int64_t started_ms);
 /** Free every gate (shutdown). */
 void dh_rt_gates_free(dh_rt_t *rt);
 

@@ -451,6 +451,9 @@ static void test_backoff_bounds_and_growth(void **state)
 /* ---- store gates (gate.c) ---- */
 
 static const dh_store_t STORE_X = {.domain = "x.myshopify.com"};
+/* When a call that answered was sent: after the latest trouble report (the test does not wait
+ * for the clock to pass it, as a real call would). */
+#define AFTER_TROUBLE (dh_rt_now_ms() + 1)
 static const dh_store_t STORE_Y = {.domain = "y.myshopify.com"};
 
 /* What a lane's decode leaves on a taken event: its store. */
@@ -486,7 +489,7 @@ static void test_gate_parks_store_probes_then_opens(void **state)
     decoded_for(b2, &STORE_X);
     decoded_for(c5, &STORE_Y);
     /* A0's call finds X answering 5xx: X's gate closes for at least the wait given. */
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 60000);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 60000, dh_rt_now_ms());
     assert_int_equal(dh_rt_gate_verdict(rt, a0), DH_GATE_PARK);
     assert_int_equal(dh_rt_gate_verdict(rt, b2), DH_GATE_PARK);
     assert_int_not_equal(dh_rt_gate_verdict(rt, c5), DH_GATE_PARK);
@@ -508,14 +511,14 @@ static void test_gate_parks_store_probes_then_opens(void **state)
     assert_int_not_equal(dh_rt_gate_verdict(rt, a0), DH_GATE_PARK); /* the probe passes the gate */
     assert_int_equal(rt->parked_events, 2);
     /* The probe fails again: its key parks at the end, behind B. */
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 10);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_UNAVAILABLE, 10, dh_rt_now_ms());
     assert_int_equal(dh_rt_gate_verdict(rt, a0), DH_GATE_PARK);
     dh_rt_park(rt, a0);
     assert_ptr_equal(gate_of(rt, &STORE_X)->head, b2->kq);
     gate_of(rt, &STORE_X)->until_ms = 0;
     take_expect(rt, 16, "B2", evs);
     /* X answers: the gate goes and the parked key A is ready again. */
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0, AFTER_TROUBLE);
     assert_null(rt->gates);
     assert_int_equal(rt->parked_events, 0);
     dh_rt_finish(rt, evs[0]);
@@ -547,7 +550,7 @@ static void test_gate_throttled_reopens_whole_and_purge_counts(void **state)
     decoded_for(a0, &STORE_X);
     decoded_for(b2, &STORE_X);
     decoded_for(c5, &STORE_X);
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000, dh_rt_now_ms());
     dh_rt_park(rt, a0);
     dh_rt_park(rt, b2);
     dh_rt_park(rt, c5);
@@ -556,7 +559,7 @@ static void test_gate_throttled_reopens_whole_and_purge_counts(void **state)
     take_expect(rt, 16, "A0 B2 C5", evs); /* all of them, in the order they parked */
     assert_null(rt->gates);
     /* Closed again, then partition 0 is revoked: the queued events go, the count follows. */
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000, dh_rt_now_ms());
     for (int i = 0; i < 3; i++) {
         dh_rt_park(rt, evs[i]);
     }
@@ -564,8 +567,46 @@ static void test_gate_throttled_reopens_whole_and_purge_counts(void **state)
     assert_int_equal(dh_rt_purge_part(rt, p0(rt)), P0_N);
     assert_int_equal(rt->parked_events, 0);
     assert_int_equal(rt->inflight, 0);
-    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0);
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0, AFTER_TROUBLE);
     assert_null(rt->gates);
+    rt_destroy(rt);
+}
+
+/* Lanes' calls overlap: one meets THROTTLED while another, sent before it, comes back with an
+ * answer. That answer predates the trouble and leaves the gate closed (it used to release
+ * every parked key into the same throttle, and the gate flapped with every call in flight);
+ * an answer to a call sent after the trouble opens it. */
+static void test_gate_ignores_answers_sent_before_trouble(void **state)
+{
+    dh_rt_t *rt = rt_new(&H_PLAIN, 1);
+    dh_rt_ev_t *evs[16];
+    int64_t due = -1, sent = dh_rt_now_ms() - 5; /* C5's call, under way before the trouble */
+
+    (void)state;
+    dispatch_p0(rt);
+    take_expect(rt, 16, "A0 B2 C5", evs);
+    for (int i = 0; i < 3; i++) {
+        decoded_for(evs[i], &STORE_X);
+    }
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_THROTTLED, 60000, dh_rt_now_ms());
+    dh_rt_park(rt, evs[0]);
+    dh_rt_park(rt, evs[1]);
+    assert_int_equal(rt->parked_events, 5); /* A0 A1 A3 and B2 B4 */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0, sent);
+    assert_non_null(gate_of(rt, &STORE_X));
+    assert_true(gate_of(rt, &STORE_X)->closed);
+    assert_int_equal(rt->parked_events, 5);
+    dh_rt_finish(rt, evs[2]);
+    assert_int_equal(dh_rt_take(rt, evs, 16, &due), 0); /* still parked */
+    dh_rt_gate_report(rt, &STORE_X, DH_GATE_OPEN, 0, AFTER_TROUBLE);
+    assert_null(rt->gates);
+    assert_int_equal(rt->parked_events, 0);
+    for (int round = 0; round < 4; round++) {
+        for (size_t n = dh_rt_take(rt, evs, 16, &due), i = 0; i < n; i++) {
+            dh_rt_finish(rt, evs[i]);
+        }
+    }
+    assert_int_equal(dh_wm_advance(p0(rt)->wm), P0_N);
     rt_destroy(rt);
 }
 
@@ -620,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_backoff_bounds_and_growth),
         cmocka_unit_test(test_gate_parks_store_probes_then_opens),
         cmocka_unit_test(test_gate_throttled_reopens_whole_and_purge_counts),
+        cmocka_unit_test(test_gate_ignores_answers_sent_before_trouble),
         cmocka_unit_test(test_park_entry_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
