@@ -131,7 +131,10 @@ static void deliver(run_t *r, const char *topic, const char *key_id, const char 
     snprintf(wid, sizeof(wid), "wh-%llu-%s", (unsigned long long)r->done, th_rt_run_id(r->t));
     th_rt_produce(r->t, 0, key, payload, hdrs);
     r->done++;
-    assert_true(th_rt_await_count(r->t, &th_rt_runtime(r->t)->m.done, r->done, MS));
+    if (!th_rt_await_count(r->t, &th_rt_runtime(r->t)->m.done, r->done, MS)) {
+        th_far_print(g_fx.far);
+        fail_msg("%s (%s) not handled within %d ms", topic, key_id, MS);
+    }
 }
 
 static void run_stop(run_t *r)

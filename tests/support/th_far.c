@@ -271,6 +271,19 @@ void th_far_request(th_far_t *f, size_t i, th_far_req_t *out)
     assert_non_null(out->body);
 }
 
+void th_far_print(th_far_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    fprintf(stderr, "far side: %zu request(s) since the script was set\n", f->nreqs);
+    for (size_t i = 0; i < f->nreqs && i < TH_FAR_MAX_REQS; i++) {
+        const char *b = f->reqs[i].body ? f->reqs[i].body : "";
+
+        fprintf(stderr, "  %zu: %s %s %.160s%s\n", i, f->reqs[i].method, f->reqs[i].path, b,
+                strlen(b) > 160 ? "..." : "");
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 void th_abstime(int timeout_ms, struct timespec *ts)
 {
     clock_gettime(CLOCK_REALTIME, ts);

@@ -47,6 +47,9 @@ void th_far_script_when(th_far_t *f, const th_far_reply_t *replies, const char *
 size_t th_far_count(th_far_t *f);
 /** Copy of request \p i (0-based); the caller frees out->body. Fails the test if absent. */
 void th_far_request(th_far_t *f, size_t i, th_far_req_t *out);
+/** Every request since the script was set, a line each, on stderr (a failed test's
+ *  account of what the far side saw). */
+void th_far_print(th_far_t *f);
 /** Wait (bounded by \p timeout_ms) until at least \p n requests arrived; returns 1 if so. */
 int th_far_await(th_far_t *f, size_t n, int timeout_ms);
 

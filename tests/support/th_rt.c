@@ -316,10 +316,37 @@ int th_rt_await(th_rt_t *t, int (*cond)(dh_rt_t *rt, void *ud), void *ud, int ti
             return 1;
         }
         if (dh_rt_now_ms() >= deadline) {
+            th_rt_print_state(t, "a wait timed out");
             return 0;
         }
         sleep_ms(5);
     }
+}
+
+void th_rt_print_state(th_rt_t *t, const char *why)
+{
+    const dh_rt_metrics_t *m = &t->rt->m;
+    size_t inflight, parked, assigned = 0;
+
+    pthread_mutex_lock(&t->rt->mu);
+    inflight = t->rt->inflight;
+    parked = t->rt->parked_events;
+    for (const dh_rt_part_t *p = t->rt->parts; p; p = p->next) {
+        assigned += p->assigned;
+    }
+    pthread_mutex_unlock(&t->rt->mu);
+    fprintf(stderr,
+            "runtime (%s): %zu partition(s) assigned, %zu event(s) in flight, %zu parked; "
+            "done %llu, skipped %llu, retried %llu, dead %llu, resource waits %llu, lease "
+            "waits %llu, redis errors %llu, parks %llu\n",
+            why, assigned, inflight, parked, (unsigned long long)dh_counter_value(m->done),
+            (unsigned long long)dh_counter_value(m->skipped),
+            (unsigned long long)dh_counter_value(m->retried),
+            (unsigned long long)dh_counter_value(m->dead),
+            (unsigned long long)dh_counter_value(m->waits),
+            (unsigned long long)dh_counter_value(m->lease_waits),
+            (unsigned long long)dh_counter_value(m->redis_errors),
+            (unsigned long long)dh_counter_value(m->parks));
 }
 
 struct count_want {

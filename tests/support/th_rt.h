@@ -56,6 +56,9 @@ void th_rt_produce(th_rt_t *t, int32_t partition, const char *key, const char *v
 /** Evaluate \p cond under the runtime's lock every few ms until it holds or \p timeout_ms
  *  passed; returns 1 when it held. */
 int th_rt_await(th_rt_t *t, int (*cond)(dh_rt_t *rt, void *ud), void *ud, int timeout_ms);
+/** One line on stderr of what the runtime is doing (partitions, in flight, parked, its
+ *  counters): what a timed-out await prints, so a failure elsewhere can be read. */
+void th_rt_print_state(th_rt_t *t, const char *why);
 /** Await counter \p c reaching at least \p n; returns 1 when it did. */
 int th_rt_await_count(th_rt_t *t, dh_counter_t *const *c, uint64_t n, int timeout_ms);
 /** Await the stored offset of \p partition reaching at least \p off; 1 when it did. */
