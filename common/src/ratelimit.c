@@ -62,7 +62,9 @@
  * request turned away reserves its cost unless a larger one holds the reservation: from
  * then on smaller requests leave that many points in the bucket, so a steady stream of
  * small ones cannot keep a large one waiting forever. The reservation ends when a request
- * of at least its size is granted, or RESERVE_GRACE_MS after the wait it was given. */
+ * of at least its size is granted, or RESERVE_GRACE_MS after the wait it was given. A
+ * refusal writes only the reservation: the level refills lazily from what is stored, and a
+ * refused bucket exists (an absent one is full), so its TTL needs no refresh. */
 #define LUA_TAKE                                                                                   \
     LUA_KEEP                                                                                       \
     "if level - keep >= cost then\n"                                                               \
@@ -70,7 +72,7 @@
     "  if want > 0 and cost >= want then redis.call('HDEL', KEYS[1], 'want', 'want_until') end\n"  \
     "  return 0\n"                                                                                 \
     "end\n"                                                                                        \
-    "if cost >= want then\n" LUA_STORE                                                             \
+    "if cost >= want then\n"                                                                       \
     "  redis.call('HSET', KEYS[1], 'want', cost, 'want_until', now + wait + " RESERVE_GRACE_MS     \
     ")\n"                                                                                          \
     "end\n"                                                                                        \
