@@ -280,7 +280,7 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
         g = gate_new(rt, store);
     }
     if (g) {
-        int64_t delay = wait_ms > 0 ? wait_ms : 1;
+        int64_t delay = wait_ms > 0 ? wait_ms : 1, now = dh_rt_now_ms();
 
         g->failures++;
         if (reason != DH_GATE_THROTTLED) {
@@ -295,11 +295,11 @@ void dh_rt_gate_report(dh_rt_t *rt, const dh_store_t *store, int reason, int64_t
             dh_counter_add(rt->m.gate_closes[reason], 1);
         }
         g->reason = reason;
-        g->until_ms = dh_rt_now_ms() + delay;
-        g->trouble_ms = dh_rt_now_ms();
+        g->until_ms = now + delay;
+        g->trouble_ms = now;
         g->probe = NULL; /* the probe's key parks when its batch is applied */
         if (!g->closed) {
-            g->closed_since_ms = dh_rt_now_ms();
+            g->closed_since_ms = now;
             g->spill = 0;
         }
         set_closed(rt, g, 1);
