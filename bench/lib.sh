@@ -37,3 +37,14 @@ bench_metric() {
     done
     echo "$sum"
 }
+
+# bench_free_port VAR: sets VAR to a loopback port nothing listens on and never one this run
+# picked before, below the kernel's ephemeral range (32768+), so no outgoing connection
+# takes it meanwhile (needs deploy/lib.sh's port_open).
+BENCH_PORTS=" "
+bench_free_port() {
+    local p
+    while p=$((20000 + RANDOM % 12000)); port_open "$p" || [[ $BENCH_PORTS == *" $p "* ]]; do :; done
+    BENCH_PORTS+="$p "
+    printf -v "$1" %s "$p"
+}

@@ -20,6 +20,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KLIBS=${DH_STACK_KAFKA_LIBS:-} # the running stack's, before lib.sh sets this tree's default
 . "$ROOT/deploy/lib.sh"        # port_open
+. "$ROOT/bench/lib.sh"         # bench_free_port
 KLIBS=${KLIBS:-$DH_STACK_KAFKA_LIBS}
 BUILD=${BUILD:-$ROOT/build}
 N=${N:-100000}
@@ -30,14 +31,7 @@ KAFKA=${DH_TEST_KAFKA:-127.0.0.1:39092}
 REDIS=${DH_TEST_REDIS_URL:-redis://127.0.0.1:36379}
 TAG=cb$$-$(date +%s)
 WORK=$(mktemp -d /tmp/dh-bench-catalog.XXXXXX)
-PORTS=" "
-free_port() { # var: a port nothing listens on, below the ephemeral range
-    local p
-    while p=$((20000 + RANDOM % 12000)); port_open "$p" || [[ $PORTS == *" $p "* ]]; do :; done
-    PORTS+="$p "
-    printf -v "$1" %s "$p"
-}
-free_port SB_PORT
+bench_free_port SB_PORT
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -72,7 +66,7 @@ metric() { # port name-with-labels
 }
 run() { # mode store-domain -> "seconds cost hwm_kb upserted"
     local mode=$1 store=$2 adm pid t0 t1 done_n cost hwm up
-    free_port adm
+    bench_free_port adm
     store_file "$store" >"$WORK/stores-$mode.json"
     local unset=() # workers reject DH_* names they do not know: none leak in from this shell
     while IFS= read -r var; do unset+=(-u "$var"); done < <(compgen -e | grep -E '^(DH|KAFKA)_')

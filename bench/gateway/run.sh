@@ -12,6 +12,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/deploy/lib.sh" # port_open
+. "$ROOT/bench/lib.sh"  # bench_free_port
 BUILD=${BUILD:-$ROOT/build}
 N=${N:-200}
 KAFKA=${DH_TEST_KAFKA:-127.0.0.1:39092}
@@ -22,14 +23,8 @@ WORK=$(mktemp -d /tmp/dh-bench-gateway.XXXXXX)
 need_cmd curl
 need_cmd openssl
 [[ -x "$BUILD/dh-gateway" ]] || die "$BUILD/dh-gateway not built"
-free_port() { # below the ephemeral range, nothing listening
-    local p
-    while p=$((20000 + RANDOM % 12000)); port_open "$p"; do :; done
-    printf -v "$1" %s "$p"
-}
-free_port GW_PORT
-free_port ADM_PORT
-[[ $ADM_PORT != "$GW_PORT" ]] || free_port ADM_PORT
+bench_free_port GW_PORT
+bench_free_port ADM_PORT
 GW=""
 cleanup() {
     [[ -z "$GW" ]] || { kill "$GW" 2>/dev/null; wait "$GW" 2>/dev/null || true; }

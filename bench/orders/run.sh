@@ -15,6 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/deploy/lib.sh" # port_open, DH_STACK_KAFKA_LIBS
+. "$ROOT/bench/lib.sh"  # bench_free_port
 BUILD=${BUILD:-$ROOT/build}
 RATE=${RATE:-200}
 SECS=${SECS:-20}
@@ -24,14 +25,7 @@ KAFKA=${DH_TEST_KAFKA:-127.0.0.1:39092}
 REDIS=${DH_TEST_REDIS_URL:-redis://127.0.0.1:36379}
 TAG=ob$$-$(date +%s)
 WORK=$(mktemp -d /tmp/dh-bench-orders.XXXXXX)
-PORTS=" "
-free_port() { # var: sets var to a port nothing listens on and not handed out before
-    local p # below the ephemeral range (32768+): no outgoing connection takes it meanwhile
-    while p=$((20000 + RANDOM % 12000)); port_open "$p" || [[ $PORTS == *" $p "* ]]; do :; done
-    PORTS+="$p "
-    printf -v "$1" %s "$p"
-}
-free_port SB_PORT; free_port GW_PORT; free_port ADM
+bench_free_port SB_PORT; bench_free_port GW_PORT; bench_free_port ADM
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -108,7 +102,7 @@ create_topic() { # name: 6 partitions, with Kafka's own TopicCommand (as deploy/
 }
 run_b() { # latency_ms label
     local topic="t.$TAG.b$1" adm
-    free_port adm
+    bench_free_port adm
     create_topic "$topic"
     # Another store namespace per run: the bench's order ids repeat between runs.
     sed "s/$store/b$1.$store/" "$WORK/stores.json" >"$WORK/stores-b$1.json"

@@ -51,16 +51,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 20000))
-        ss -ltn "sport = :$p" | grep -q LISTEN || { echo "$p"; return; }
-    done
-    die "no free port"
-}
-
-RPORT=$(free_port)
+bench_free_port RPORT
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
     --logfile "$WORK/redis.log" &
 PIDS+=($!)
@@ -101,7 +92,7 @@ stat_cpu() { # Redis CPU so far, µs
 # run <worker> <topic> <trace retention s>: "<commands/event> <index commands/event> <CPU µs/event>"
 run() {
     local worker=$1 t=$2 ret=$3 port n=0 c0 c1 u0 u1 wpid
-    port=$(free_port)
+    bench_free_port port
     rcli FLUSHALL >/dev/null
     rcli CONFIG RESETSTAT >/dev/null
     u0=$(stat_cpu)
