@@ -532,15 +532,24 @@ static void fold_journal(fm_t *f)
 
 /* ---- conditions awaited ---- */
 
+/* Orders of the current phase the WMS has created (as far as the journal was folded). */
+static int orders_created(const fm_t *f)
+{
+    int n = 0;
+
+    for (int i = f->cur->first_order; i < f->norders; i++) {
+        n += f->created[i] > 0;
+    }
+    return n;
+}
+
 static int flowing(void *ud)
 {
     fm_t *f = ud;
-    int orders = 0, sets = 0;
+    int orders, sets = 0;
 
     fold_journal(f);
-    for (int i = f->cur->first_order; i < f->norders; i++) {
-        orders += f->created[i] > 0;
-    }
+    orders = orders_created(f);
     for (int s = 1; s <= NSKU; s++) {
         for (int v = 1; v < MAXSEQ && v <= f->seq[s]; v++) {
             sets += f->applied[s][v] > 0;
@@ -631,16 +640,12 @@ static int workers_exited(fm_t *f)
  * Redis, and the workers' own last words. */
 static void explain(fm_t *f, phase_t *p, const char *what)
 {
-    int orders = 0;
     redisContext *c;
 
     fprintf(stderr, "==== %s: waiting for %s failed ====\n", p->name, what);
     workers_exited(f);
-    for (int i = p->first_order; i < f->norders; i++) {
-        orders += f->created[i] > 0;
-    }
     fprintf(stderr, "produced: %ld orders, %ld stock events; orders created in this phase: %d\n",
-            atomic_load(&f->produced_orders), atomic_load(&f->produced_stock), orders);
+            atomic_load(&f->produced_orders), atomic_load(&f->produced_stock), orders_created(f));
     th_log_tail(f->log, 60, "\"component\":\"effect\"");
     /* Last: Kafka or Redis may be what is down, and their helpers fail the test. */
     fprintf(stderr, "committed: shopify.orders %lld, wms.putaway %lld, wms.zone_move %lld\n",
